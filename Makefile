@@ -1,0 +1,30 @@
+# The two set-up commands are `make demo` and `make test` (README.md).
+# Both install what is missing with apt on a Debian 12 machine (as root).
+BUILD ?= build
+JOBS ?= 2
+
+.PHONY: deps build test unit demo bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+# Unit tests, a short fuzz run per decoder, then integration tests on a real
+# multi-node `roam cluster`.
+test: build
+	@cd $(BUILD) && ctest --output-on-failure --timeout 900
+
+unit: build
+	@cd $(BUILD) && ctest --output-on-failure -R '^(Swim|Wire|Load|Config|Proc|Member)'
+
+demo: build
+	@scripts/demo.sh
+
+bench: build
+	@bench/run.sh
+
+clean:
+	rm -rf $(BUILD) build-fuzz

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages roam builds and runs with, if any is
+# missing. Needs root (apt-get); does nothing when all are present.
+set -euo pipefail
+pkgs=(cmake g++ clang libclang-rt-14-dev make pkg-config
+      libasio-dev libprotobuf-dev protobuf-compiler libcli11-dev
+      libspdlog-dev libfmt-dev nlohmann-json3-dev libsodium-dev
+      libncurses-dev libgtest-dev libgmock-dev
+      iproute2 util-linux procps python3 bc)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages (${missing[*]}) and not root; run as root" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

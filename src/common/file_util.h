@@ -1,0 +1,19 @@
+// Small, checked file helpers. All return errors as values naming the path.
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+
+namespace roam {
+
+// Whole file as bytes (works for /proc files, whose size is 0 in stat).
+Result<std::string> ReadFile(const std::string& path);
+// Writes atomically: a temporary file in the same directory, fsync, rename.
+Status WriteFileAtomic(const std::string& path, const std::string& data, int mode = 0644);
+// Writes in place, for /proc, /sys and cgroup files (no temporary).
+Status WriteFileInPlace(const std::string& path, const std::string& data);
+// mkdir -p; existing directories are fine.
+Status MakeDirs(const std::string& path, int mode = 0755);
+
+}  // namespace roam
