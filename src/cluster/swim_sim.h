@@ -1,0 +1,105 @@
+// SwimSim: a deterministic simulated network of Swim nodes, for unit tests
+// and the membership benchmark. Virtual time, per-message loss and delay,
+// partitions, crashes and restarts; every message is serialized and parsed
+// as on the wire, so byte counts are real (plus a fixed envelope overhead).
+//
+// Node i is named "n<i+1>" at address "10.<i/65536>.<(i/256)%256>.<i%256>:7946".
+// Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <queue>
+#include <random>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cluster/swim.h"
+
+namespace roam {
+
+struct SimConfig {
+  SwimConfig swim;
+  double loss = 0.0;             // probability that one message is lost
+  int64_t min_delay_ms = 1;
+  int64_t max_delay_ms = 10;
+  int64_t tick_ms = 50;          // how often every node's Tick runs
+  bool multicast = false;        // deliver ANNOUNCE multicasts to every node
+  bool publish_load = true;      // nodes publish a synthetic load every second
+  uint64_t seed = 1;
+};
+
+class SwimSim {
+ public:
+  explicit SwimSim(const SimConfig& config);
+  ~SwimSim();
+
+  // Adds `n` nodes. With `warm`, every node starts knowing every other as
+  // ALIVE (a cluster that has been up for a while); otherwise each node
+  // joins through node 0 (a static peer, unless `static_peer` is false) and
+  // by multicast if enabled.
+  void AddNodes(int n, bool warm, bool static_peer = true);
+  void RunFor(int64_t ms);
+
+  void Crash(int i);           // stops the node: no ticks, no delivery
+  void Restart(int i);         // a fresh node with the same name, higher incarnation
+  void Leave(int i);           // graceful leave, then the node stops
+  void Partition(const std::vector<int>& side);  // cut `side` off from the rest
+  void Heal();
+
+  int size() const { return static_cast<int>(nodes_.size()); }
+  int64_t now() const { return now_; }
+  bool running(int i) const { return nodes_[i].swim != nullptr; }
+  const Swim& node(int i) const { return *nodes_[i].swim; }
+  static std::string NameOf(int i);
+  static std::string AddressOf(int i);
+
+  // State that running node `observer` holds for node `subject`
+  // (MEMBER_STATE_UNSPECIFIED if unknown).
+  MemberState StateSeenBy(int observer, int subject) const;
+  // True when every running node holds `subject` in state `s`.
+  bool AllRunningSee(int subject, MemberState s) const;
+  uint64_t bytes_sent(int i) const { return nodes_[i].bytes_sent; }
+  uint64_t messages_sent() const { return messages_sent_; }
+  // How many times any node moved any member to DEAD so far.
+  uint64_t dead_declarations() const { return dead_declarations_; }
+
+ private:
+  struct InFlight {
+    int64_t at;
+    uint64_t order;
+    int to;
+    int from;
+    std::string bytes;
+    bool operator>(const InFlight& o) const { return at != o.at ? at > o.at : order > o.order; }
+  };
+  class Transport;
+  struct Node {
+    std::unique_ptr<Transport> transport;
+    std::unique_ptr<Swim> swim;
+    uint64_t incarnation = 0;
+    uint64_t bytes_sent = 0;
+  };
+
+  void StartNode(int i, bool join_peer0);
+  void Enqueue(int from, int to, const pb::SwimMessage& msg);
+  void MulticastFrom(int from, const pb::SwimMessage& msg);
+  void PublishLoads();
+
+  SimConfig cfg_;
+  std::mt19937_64 rng_;
+  int64_t now_ = 0;
+  int64_t next_load_at_ = 0;
+  uint64_t order_ = 0;
+  uint64_t messages_sent_ = 0;
+  uint64_t dead_declarations_ = 0;
+  size_t overhead_ = 0;
+  std::vector<Node> nodes_;
+  std::unordered_map<std::string, int> by_address_;
+  std::set<int> cut_;  // one side of a partition
+  std::priority_queue<InFlight, std::vector<InFlight>, std::greater<InFlight>> queue_;
+};
+
+}  // namespace roam

@@ -1,0 +1,181 @@
+// The membership state machine on a deterministic simulated network.
+#include "cluster/swim.h"
+
+#include <gtest/gtest.h>
+
+#include "cluster/swim_sim.h"
+
+namespace roam {
+namespace {
+
+SimConfig Quiet(uint64_t seed = 1) {
+  SimConfig c;
+  c.seed = seed;
+  return c;
+}
+
+bool AllAlive(const SwimSim& sim) {
+  for (int s = 0; s < sim.size(); ++s) {
+    if (sim.running(s) && !sim.AllRunningSee(s, pb::ALIVE)) return false;
+  }
+  return true;
+}
+
+TEST(SwimMembership, NodesJoiningThroughOnePeerLearnTheWholeMembership) {
+  SwimSim sim(Quiet());
+  sim.AddNodes(6, /*warm=*/false);
+  sim.RunFor(3000);
+  EXPECT_TRUE(AllAlive(sim));
+  for (int i = 0; i < sim.size(); ++i) EXPECT_EQ(sim.node(i).members().size(), 6u) << SwimSim::NameOf(i);
+}
+
+TEST(SwimMembership, NodesFindEachOtherByMulticastAlone) {
+  SimConfig c = Quiet();
+  c.multicast = true;
+  SwimSim sim(c);
+  sim.AddNodes(1, false, /*static_peer=*/false);  // the first node is up before the others
+  sim.RunFor(1000);
+  sim.AddNodes(4, false, /*static_peer=*/false);
+  sim.RunFor(3000);
+  EXPECT_TRUE(AllAlive(sim));
+  for (int i = 0; i < sim.size(); ++i) EXPECT_EQ(sim.node(i).members().size(), 5u) << SwimSim::NameOf(i);
+}
+
+TEST(SwimMembership, CrashedNodeIsDeclaredDeadByEveryOther) {
+  SwimSim sim(Quiet());
+  sim.AddNodes(8, true);
+  sim.RunFor(2000);
+  sim.Crash(3);
+  int64_t start = sim.now();
+  while (!sim.AllRunningSee(3, pb::DEAD) && sim.now() - start < 20000) sim.RunFor(50);
+  EXPECT_TRUE(sim.AllRunningSee(3, pb::DEAD));
+  EXPECT_LT(sim.now() - start, 5000) << "detection took " << sim.now() - start << " ms";
+}
+
+TEST(SwimMembership, RestartedNodeRejoinsWithHigherIncarnation) {
+  SwimSim sim(Quiet());
+  sim.AddNodes(5, true);
+  sim.RunFor(1000);
+  uint64_t before = sim.node(2).incarnation();
+  sim.Crash(2);
+  sim.RunFor(8000);
+  ASSERT_TRUE(sim.AllRunningSee(2, pb::DEAD));
+  sim.Restart(2);
+  sim.RunFor(5000);
+  EXPECT_TRUE(AllAlive(sim));
+  EXPECT_GT(sim.node(2).incarnation(), before);
+}
+
+TEST(SwimMembership, GracefulLeaveIsSeenAsLeftNotDead) {
+  SwimSim sim(Quiet());
+  sim.AddNodes(5, true);
+  sim.RunFor(1000);
+  sim.Leave(4);
+  sim.RunFor(3000);
+  EXPECT_TRUE(sim.AllRunningSee(4, pb::LEFT));
+  EXPECT_EQ(sim.dead_declarations(), 0u);
+}
+
+TEST(SwimMembership, HealedPartitionBecomesOneMembershipAgain) {
+  SwimSim sim(Quiet());
+  sim.AddNodes(6, true);
+  sim.RunFor(1000);
+  sim.Partition({0, 1, 2});
+  sim.RunFor(15000);
+  EXPECT_EQ(sim.StateSeenBy(0, 4), pb::DEAD);
+  EXPECT_EQ(sim.StateSeenBy(4, 0), pb::DEAD);
+  EXPECT_EQ(sim.StateSeenBy(0, 1), pb::ALIVE);
+  sim.Heal();
+  sim.RunFor(15000);
+  EXPECT_TRUE(AllAlive(sim));
+}
+
+TEST(SwimMembership, NoNodeIsDeclaredDeadUnderFivePercentLoss) {
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    SimConfig c = Quiet(seed);
+    c.loss = 0.05;
+    SwimSim sim(c);
+    sim.AddNodes(16, true);
+    sim.RunFor(60000);
+    EXPECT_EQ(sim.dead_declarations(), 0u) << "seed " << seed;
+    EXPECT_TRUE(AllAlive(sim)) << "seed " << seed;
+  }
+}
+
+TEST(SwimMembership, DelayedNetworkStillConverges) {
+  SimConfig c = Quiet(3);
+  c.min_delay_ms = 20;
+  c.max_delay_ms = 120;
+  SwimSim sim(c);
+  sim.AddNodes(10, false);
+  sim.RunFor(10000);
+  EXPECT_TRUE(AllAlive(sim));
+  EXPECT_EQ(sim.dead_declarations(), 0u);
+}
+
+TEST(SwimMembership, IsolatedNodeRefutesSuspicionWhenReachableAgain) {
+  SwimSim sim(Quiet());
+  sim.AddNodes(5, true);
+  sim.RunFor(1000);
+  sim.Partition({1});
+  sim.RunFor(800);  // long enough to be suspected, shorter than the suspicion timeout
+  sim.Heal();
+  sim.RunFor(5000);
+  EXPECT_TRUE(AllAlive(sim));
+}
+
+TEST(SwimLoad, EveryNodeLearnsEveryLoadVectorWithBoundedAge) {
+  SwimSim sim(Quiet());
+  sim.AddNodes(20, true);
+  sim.RunFor(15000);
+  for (int i = 0; i < sim.size(); ++i) {
+    for (const auto& [name, m] : sim.node(i).members()) {
+      ASSERT_TRUE(m.load) << SwimSim::NameOf(i) << " has no load for " << name;
+      EXPECT_LT(m.load->AgeAt(sim.now()), 10000u) << SwimSim::NameOf(i) << " about " << name;
+    }
+  }
+}
+
+TEST(SwimLoad, NewerStampWinsOlderIsIgnored) {
+  SwimSim sim(Quiet());
+  sim.AddNodes(3, true);
+  sim.RunFor(5000);
+  const auto& m = sim.node(0).members().at("n2");
+  ASSERT_TRUE(m.load);
+  uint64_t stamp = m.load->vector.stamp();
+  sim.RunFor(3000);
+  EXPECT_GT(sim.node(0).members().at("n2").load->vector.stamp(), stamp);
+}
+
+TEST(SwimRules, SupersedeFollowsIncarnationAndStateOrder) {
+  Member m;
+  m.name = "n1";
+  m.incarnation = 5;
+  m.state = pb::ALIVE;
+  auto u = [](MemberState s, uint64_t inc) {
+    pb::MemberUpdate x;
+    x.set_name("n1");
+    x.set_state(s);
+    x.set_incarnation(inc);
+    return x;
+  };
+  EXPECT_FALSE(Supersedes(u(pb::ALIVE, 5), m));
+  EXPECT_TRUE(Supersedes(u(pb::ALIVE, 6), m));
+  EXPECT_TRUE(Supersedes(u(pb::SUSPECT, 5), m));
+  EXPECT_FALSE(Supersedes(u(pb::SUSPECT, 4), m));
+  EXPECT_TRUE(Supersedes(u(pb::DEAD, 5), m));
+  m.state = pb::SUSPECT;
+  EXPECT_FALSE(Supersedes(u(pb::SUSPECT, 5), m));
+  EXPECT_TRUE(Supersedes(u(pb::ALIVE, 6), m));
+  m.state = pb::DEAD;
+  EXPECT_FALSE(Supersedes(u(pb::SUSPECT, 9), m));
+  EXPECT_FALSE(Supersedes(u(pb::ALIVE, 5), m));
+  EXPECT_TRUE(Supersedes(u(pb::ALIVE, 6), m));
+  EXPECT_TRUE(Supersedes(u(pb::LEFT, 5), m));
+  m.state = pb::LEFT;
+  EXPECT_FALSE(Supersedes(u(pb::DEAD, 9), m));
+  EXPECT_TRUE(Supersedes(u(pb::ALIVE, 6), m));
+}
+
+}  // namespace
+}  // namespace roam
