@@ -1,8 +1,109 @@
+// roam: the command line. Each subcommand talks to the local roamd over its
+// control socket, except `cluster` (local multi-node clusters), which works
+// without a daemon. Output: a table on a terminal, plain text to a pipe,
+// --json for scripts. Errors: one line on stderr, non-zero exit.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "cli/control_client.h"
+#include "cli/mon.h"
+#include "cli/node_table.h"
 #include "localcluster/cluster_commands.h"
+
+namespace roam {
+namespace {
+
+int Fail(const std::string& what, const Status& st) {
+  fprintf(stderr, "roam %s: %s\n", what.c_str(), st.message().c_str());
+  return 1;
+}
+
+int CmdNodes(const std::string& socket, bool json) {
+  pb::ControlRequest req;
+  req.mutable_nodes();
+  Result<pb::ControlReply> r = CallRoamd(socket, req);
+  if (!r.ok()) return Fail("nodes", r.status());
+  if (json) {
+    printf("%s\n", NodesJson(r->nodes()).dump(2).c_str());
+  } else {
+    printf("%s", RenderTable(NodeTableHeader(), NodeTableRows(r->nodes()), isatty(STDOUT_FILENO)).c_str());
+  }
+  return 0;
+}
+
+// `roam node ...` acts on the local node; naming another node is refused
+// until requests can be forwarded.
+int CheckLocal(const std::string& socket, const std::string& node, const std::string& what) {
+  if (node.empty()) return 0;
+  pb::ControlRequest req;
+  req.mutable_nodes();
+  Result<pb::ControlReply> r = CallRoamd(socket, req);
+  if (!r.ok()) return Fail(what, r.status());
+  if (r->nodes().self() != node) {
+    return Fail(what, Status::Error("can only act on this node (" + r->nodes().self() + "); run it on " + node));
+  }
+  return 0;
+}
+
+int Simple(const std::string& socket, const pb::ControlRequest& req, const std::string& what) {
+  Result<pb::ControlReply> r = CallRoamd(socket, req);
+  return r.ok() ? 0 : Fail(what, r.status());
+}
+
+}  // namespace
+}  // namespace roam
+
 int main(int argc, char** argv) {
-  CLI::App app{"roam"};
+  using namespace roam;
+  CLI::App app{"roam: run programs on a cluster of Linux machines as if on one"};
+  app.require_subcommand(1);
+  std::string socket = DefaultControlSocket();
+  app.add_option("--socket", socket, "roamd control socket (default $ROAM_SOCKET or /run/roam/roamd.sock)");
   int code = 0;
-  roam::localcluster::AddClusterCommands(app, &code);
-  CLI11_PARSE(app, argc, argv);
+
+  bool json = false;
+  auto* nodes = app.add_subcommand("nodes", "the cluster's nodes, their state and load");
+  nodes->add_flag("--json", json, "one JSON document");
+  nodes->callback([&] { code = CmdNodes(socket, json); });
+
+  int count = 0;
+  auto* mon = app.add_subcommand("mon", "live view of the cluster's load");
+  mon->add_option("-n,--count", count, "stop after this many refreshes (0: until q or Ctrl-C)");
+  mon->callback([&] { code = RunMon(socket, count); });
+
+  auto* node = app.add_subcommand("node", "administer this node");
+  node->require_subcommand(1);
+  std::string target;
+  for (const char* verb : {"block", "unblock"}) {
+    auto* c = node->add_subcommand(verb, std::string(verb) + (verb[0] == 'b' ? ": refuse new guest processes"
+                                                                             : ": accept guest processes again"));
+    c->add_option("NODE", target, "node name (default: this node)");
+    bool blocked = verb[0] == 'b';
+    c->callback([&, blocked, verb] {
+      std::string what = std::string("node ") + verb;
+      if ((code = CheckLocal(socket, target, what)) != 0) return;
+      pb::ControlRequest req;
+      req.mutable_set_blocked()->set_blocked(blocked);
+      code = Simple(socket, req, what);
+    });
+  }
+  uint32_t speed = 0;
+  auto* sp = node->add_subcommand("speed", "set this node's speed (0: back to the calibrated value)");
+  sp->add_option("N", speed, "speed in roam units")->required();
+  sp->callback([&] {
+    pb::ControlRequest req;
+    req.mutable_set_speed()->set_speed(speed);
+    code = Simple(socket, req, "node speed");
+  });
+
+  localcluster::AddClusterCommands(app, &code);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
   return code;
 }

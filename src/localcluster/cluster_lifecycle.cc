@@ -90,7 +90,7 @@ Status EnsureClusterKey(const std::string& path) {
     hex += kHex[b >> 4];
     hex += kHex[b & 15];
   }
-  Status st = WriteFileAtomic(path, hex, 0600);
+  Status st = WriteFileAtomic(path, hex + "\n", 0600);
   if (st.ok() && ::chmod(path.c_str(), 0600) != 0) st = Status::Errno("chmod " + path);
   return st;
 }
@@ -285,9 +285,11 @@ Status BuildCluster(const UpOptions& o, const ClusterPlan& plan, ClusterState* s
         break;
       }
     if (missing == nullptr) return Status::Ok();
-    if (NowMs() > until) {
-      Result<std::string> log =
-          ReadFile("/proc/" + std::to_string(missing->init_pid) + "/root" + std::string(kRoamdLogPath));
+    std::string node_root = "/proc/" + std::to_string(missing->init_pid) + "/root";
+    Result<std::string> init_log = ReadFile(node_root + kNodeInitLogPath);
+    bool ended = init_log.ok() && init_log->find("roamd (pid") != std::string::npos;
+    if (ended || NowMs() > until) {
+      Result<std::string> log = ReadFile(node_root + kRoamdLogPath);
       std::string why = log.ok() && !LastLine(*log).empty() ? ": " + LastLine(*log) : "";
       return Status::Error("node " + missing->name + ": roamd is not running" + why);
     }

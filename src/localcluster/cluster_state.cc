@@ -9,7 +9,7 @@
 
 namespace roam::localcluster {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 const NodeRecord* ClusterState::FindNode(const std::string& name) const {
   for (const NodeRecord& n : nodes)

@@ -54,7 +54,7 @@ std::vector<NodeView> InspectCluster(const ClusterState& cluster) {
 }
 
 std::string RenderStatusJson(const ClusterState& cluster, const std::vector<NodeView>& nodes) {
-  nlohmann::json list = nlohmann::json::array();
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const NodeView& v : nodes) {
     list.push_back({{"name", v.name},
                     {"address", v.address},
@@ -64,7 +64,7 @@ std::string RenderStatusJson(const ClusterState& cluster, const std::vector<Node
                     {"cpu_quota", v.cpu_quota},
                     {"mem_limit", v.mem_limit}});
   }
-  nlohmann::json doc = {{"cluster", cluster.cluster},
+  nlohmann::ordered_json doc = {{"cluster", cluster.cluster},
                         {"subnet", cluster.subnet},
                         {"bridge", cluster.bridge},
                         {"bridge_address", cluster.bridge_address},

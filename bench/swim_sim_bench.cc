@@ -1,0 +1,500 @@
+// swim_sim_bench: how fast SWIM detects a crash, and what membership costs
+// per node, as the cluster grows (the deterministic simulator, virtual time).
+//
+// For each cluster size N and seed, in a child process of its own (so its
+// peak RSS is its own and an out-of-memory kill costs only that trial):
+//   1. a warm cluster of N nodes (everyone knows everyone as ALIVE), with
+//      `loss` of every message dropped;
+//   2. a warm-up so load vectors spread and probe rounds are under way;
+//   3. a traffic window: bytes sent per node per second (sealed datagram
+//      sizes, from SwimSim::bytes_sent deltas);
+//   4. one random node crashes; the sim runs in 50 ms steps until every live
+//      node holds it DEAD (or `max_detect_s` passes), noting when the first
+//      node suspected it, the first declared it dead, and the last did.
+// Every DEAD declaration of another node is a false death.
+//
+// References (in the same run): detection in protocol periods is set beside
+// log2(N) and log10(N); bytes per node per second is a ratio to the N=100
+// figure ("flat in N": within 2x from 100 to 10,000).
+//
+// Memory grows as N^2 (each node holds the whole table), so sizes beyond
+// the largest one measured are checked first against MemAvailable using the
+// measured bytes per table entry; `auto` picks the largest candidate that fits
+// in memory and in the time budget. Output: a table, then one `RESULT` line
+// per size (and `TRIAL`/`SKIPPED` lines) for scripts.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cluster/swim_sim.h"
+
+namespace roam {
+namespace {
+
+struct BenchOptions {
+  std::string sizes = "10,100,1000,auto";
+  int seeds = 0;  // 0: 5 for N <= 100, 3 for N <= 1000, 1 above
+  double loss = 0.05;
+  double warmup_s = 10;
+  double window_s = 10;
+  double max_detect_s = 120;
+  double budget_s = 540;       // whole run, used to decide whether `auto` fits
+  double mem_fraction = 0.75;  // of MemAvailable a predicted trial may use
+  bool force = false;          // run explicit sizes even if predicted not to fit
+};
+
+// What one child process measured. Plain data: it crosses a pipe.
+struct TrialResult {
+  int n = 0;
+  uint64_t seed = 0;
+  int crashed = -1;
+  bool detected = false;
+  double first_suspect_ms = -1;  // first node holding the crashed one SUSPECT or DEAD
+  double first_dead_ms = -1;     // first node holding it DEAD
+  double all_dead_ms = -1;       // every live node holding it DEAD
+  double bytes_per_node_s = 0;   // mean over nodes, traffic window
+  double max_bytes_node_s = 0;   // the busiest node, traffic window
+  double msgs_per_node_s = 0;
+  double bytes_per_node_s_detect = 0;  // mean over live nodes, crash to detection
+  uint64_t false_dead_before_crash = 0;  // DEAD declarations of live nodes
+  uint64_t false_dead_after_crash = 0;
+  uint64_t live_held_dead_at_end = 0;  // live nodes some live node still holds DEAD
+  uint64_t live_held_suspect_at_end = 0;
+  double setup_s = 0;  // AddNodes (warm tables)
+  double wall_s = 0;   // setup and all simulated time
+  long base_rss_kb = 0;  // before the sim exists
+  long peak_rss_kb = 0;  // VmHWM at the end
+};
+
+long ProcStatusKb(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  const std::string key = std::string(field) + ":";
+  while (std::getline(in, line)) {
+    if (line.rfind(key, 0) == 0) return std::stol(line.substr(key.size()));
+  }
+  return 0;
+}
+
+long MemAvailableKb() {
+  std::ifstream in("/proc/meminfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("MemAvailable:", 0) == 0) return std::stol(line.substr(13));
+  }
+  return 0;
+}
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+uint64_t TotalBytes(const SwimSim& sim) {
+  uint64_t sum = 0;
+  for (int i = 0; i < sim.size(); ++i) sum += sim.bytes_sent(i);
+  return sum;
+}
+
+// ---- one trial (runs in the child) --------------------------------------------------
+
+TrialResult RunTrial(int n, uint64_t seed, const BenchOptions& opt) {
+  TrialResult r;
+  r.n = n;
+  r.seed = seed;
+  r.base_rss_kb = ProcStatusKb("VmRSS");
+  const auto start = std::chrono::steady_clock::now();
+
+  SimConfig cfg;
+  cfg.loss = opt.loss;
+  cfg.seed = seed;
+  SwimSim sim(cfg);
+  sim.AddNodes(n, /*warm=*/true);
+  r.setup_s = Seconds(start);
+
+  sim.RunFor(static_cast<int64_t>(opt.warmup_s * 1000));
+
+  const int64_t window_ms = static_cast<int64_t>(opt.window_s * 1000);
+  std::vector<uint64_t> before(n);
+  for (int i = 0; i < n; ++i) before[i] = sim.bytes_sent(i);
+  const uint64_t msgs_before = sim.messages_sent();
+  sim.RunFor(window_ms);
+  uint64_t window_bytes = 0;
+  for (int i = 0; i < n; ++i) {
+    const uint64_t d = sim.bytes_sent(i) - before[i];
+    window_bytes += d;
+    r.max_bytes_node_s = std::max(r.max_bytes_node_s, static_cast<double>(d) / opt.window_s);
+  }
+  r.bytes_per_node_s = static_cast<double>(window_bytes) / n / opt.window_s;
+  r.msgs_per_node_s = static_cast<double>(sim.messages_sent() - msgs_before) / n / opt.window_s;
+
+  std::mt19937_64 pick_rng(seed * 31 + static_cast<uint64_t>(n));
+  r.crashed = std::uniform_int_distribution<int>(0, n - 1)(pick_rng);
+  r.false_dead_before_crash = sim.dead_declarations();
+  const uint64_t bytes_at_crash = TotalBytes(sim);
+  sim.Crash(r.crashed);
+  const int64_t crash_at = sim.now();
+  const int64_t give_up_at = crash_at + static_cast<int64_t>(opt.max_detect_s * 1000);
+
+  uint64_t crashed_dead_holders = 0;  // live nodes holding the crashed one DEAD
+  while (sim.now() < give_up_at) {
+    sim.RunFor(50);
+    crashed_dead_holders = 0;
+    bool any_suspect = false;
+    for (int i = 0; i < n; ++i) {
+      if (i == r.crashed || !sim.running(i)) continue;
+      const MemberState s = sim.StateSeenBy(i, r.crashed);
+      if (s == pb::DEAD) ++crashed_dead_holders;
+      if (s == pb::SUSPECT || s == pb::DEAD) any_suspect = true;
+    }
+    const double t = static_cast<double>(sim.now() - crash_at);
+    if (any_suspect && r.first_suspect_ms < 0) r.first_suspect_ms = t;
+    if (crashed_dead_holders > 0 && r.first_dead_ms < 0) r.first_dead_ms = t;
+    if (sim.AllRunningSee(r.crashed, pb::DEAD)) {
+      r.detected = true;
+      r.all_dead_ms = t;
+      break;
+    }
+  }
+  const double detect_s = static_cast<double>(sim.now() - crash_at) / 1000;
+  r.bytes_per_node_s_detect = static_cast<double>(TotalBytes(sim) - bytes_at_crash) / (n - 1) / detect_s;
+  // Each live node moves the crashed one to DEAD at most once (it cannot
+  // refute), so every other declaration was of a live node.
+  r.false_dead_after_crash = sim.dead_declarations() - r.false_dead_before_crash - crashed_dead_holders;
+
+  for (int subject = 0; subject < n; ++subject) {
+    if (subject == r.crashed) continue;
+    bool dead = false, suspect = false;
+    for (int i = 0; i < n && !dead; ++i) {
+      if (i == subject || !sim.running(i)) continue;
+      const MemberState s = sim.StateSeenBy(i, subject);
+      dead = s == pb::DEAD;
+      suspect = suspect || s == pb::SUSPECT;
+    }
+    r.live_held_dead_at_end += dead;
+    r.live_held_suspect_at_end += suspect && !dead;
+  }
+  r.wall_s = Seconds(start);
+  r.peak_rss_kb = ProcStatusKb("VmHWM");
+  return r;
+}
+
+// Runs RunTrial in a child process; nullopt (and why) if the child died.
+std::optional<TrialResult> RunTrialIsolated(int n, uint64_t seed, const BenchOptions& opt, std::string* why) {
+  int fds[2];
+  if (pipe(fds) != 0) {
+    *why = "pipe failed";
+    return std::nullopt;
+  }
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    *why = "fork failed";
+    return std::nullopt;
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    const TrialResult r = RunTrial(n, seed, opt);
+    const char* p = reinterpret_cast<const char*>(&r);
+    size_t left = sizeof r;
+    while (left > 0) {
+      const ssize_t w = write(fds[1], p, left);
+      if (w <= 0) _exit(2);
+      p += w;
+      left -= static_cast<size_t>(w);
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  TrialResult r;
+  char* p = reinterpret_cast<char*>(&r);
+  size_t got = 0;
+  while (got < sizeof r) {
+    const ssize_t k = read(fds[0], p + got, sizeof r - got);
+    if (k <= 0) break;
+    got += static_cast<size_t>(k);
+  }
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (got == sizeof r && WIFEXITED(status) && WEXITSTATUS(status) == 0) return r;
+  *why = WIFSIGNALED(status) ? fmt::format("trial killed by signal {} (out of memory?)", WTERMSIG(status))
+                             : fmt::format("trial exited with status {}", WEXITSTATUS(status));
+  return std::nullopt;
+}
+
+// ---- sizing: what a bigger N would cost ------------------------------------------
+
+// Memory and time of the largest size measured so far, to extrapolate from:
+// memory ~ N^2 (full tables), wall ~ N^k with k fitted on the two largest.
+struct CostModel {
+  int n = 0;
+  double bytes_per_entry = 0;
+  long base_kb = 0;
+  double wall_s = 0;
+  int prev_n = 0;
+  double prev_wall_s = 0;
+
+  void Add(const TrialResult& r) {
+    if (r.n < n) return;
+    if (r.n > n) {
+      prev_n = n;
+      prev_wall_s = wall_s;
+      n = r.n;
+      wall_s = 0;
+      bytes_per_entry = 0;
+    }
+    base_kb = r.base_rss_kb;
+    const double entries = double(n) * n;
+    bytes_per_entry = std::max(bytes_per_entry, static_cast<double>(r.peak_rss_kb - r.base_rss_kb) * 1024 / entries);
+    wall_s = std::max(wall_s, r.wall_s);
+  }
+  double TimeExponent() const {
+    if (prev_n == 0 || prev_wall_s <= 0.05) return 1.5;
+    return std::clamp(std::log(wall_s / prev_wall_s) / std::log(double(n) / prev_n), 1.0, 2.5);
+  }
+  double PredictPeakGiB(int size) const {
+    return (static_cast<double>(base_kb) * 1024 + 1.15 * bytes_per_entry * double(size) * size) / (1 << 30);
+  }
+  double PredictWallS(int size) const { return wall_s * std::pow(double(size) / n, TimeExponent()); }
+};
+
+int SeedsFor(int n, const BenchOptions& opt) {
+  if (opt.seeds > 0) return opt.seeds;
+  return n <= 100 ? 5 : n <= 1000 ? 3 : 1;
+}
+
+// ---- reporting ------------------------------------------------------------------
+
+struct SizeSummary {
+  int n = 0;
+  std::vector<TrialResult> trials;
+  int failed = 0;
+  std::string failure;
+};
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  const size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+double Max(const std::vector<double>& v) { return v.empty() ? NAN : *std::max_element(v.begin(), v.end()); }
+
+template <typename F>
+std::vector<double> Collect(const SizeSummary& s, F f) {
+  std::vector<double> out;
+  for (const auto& t : s.trials) {
+    const double x = f(t);
+    if (!std::isnan(x)) out.push_back(x);
+  }
+  return out;
+}
+
+void PrintTrial(const TrialResult& t, double period_ms) {
+  fmt::print(
+      "TRIAL n={} seed={} crashed=n{} detected={} first_suspect_periods={:.1f} first_dead_periods={:.1f} "
+      "detect_periods={:.1f} bytes_per_node_s={:.0f} max_node_bytes_s={:.0f} msgs_per_node_s={:.2f} "
+      "bytes_per_node_s_during_detection={:.0f} false_dead_before_crash={} false_dead_after_crash={} "
+      "live_held_dead_at_end={} live_held_suspect_at_end={} setup_s={:.2f} wall_s={:.2f} peak_rss_mb={:.0f}\n",
+      t.n, t.seed, t.crashed + 1, t.detected ? 1 : 0, t.first_suspect_ms / period_ms, t.first_dead_ms / period_ms,
+      t.detected ? t.all_dead_ms / period_ms : NAN, t.bytes_per_node_s, t.max_bytes_node_s, t.msgs_per_node_s,
+      t.bytes_per_node_s_detect, t.false_dead_before_crash, t.false_dead_after_crash, t.live_held_dead_at_end,
+      t.live_held_suspect_at_end, t.setup_s, t.wall_s, t.peak_rss_kb / 1024.0);
+  std::fflush(stdout);
+}
+
+void PrintReport(const std::vector<SizeSummary>& sizes, const std::vector<std::string>& skipped,
+                 const BenchOptions& opt, double period_ms, double suspicion_mult) {
+  double reference = NAN;
+  for (const auto& s : sizes) {
+    if (s.n == 100 && !s.trials.empty()) reference = Median(Collect(s, [](auto& t) { return t.bytes_per_node_s; }));
+  }
+  fmt::print("\nSWIM in simulation: {:.0f}% loss, probe period {:.0f} ms, warm-up {:.0f} s, traffic window {:.0f} s "
+             "(virtual time)\n",
+             opt.loss * 100, period_ms, opt.warmup_s, opt.window_s);
+  fmt::print("detection = periods from the crash until every live node holds the node DEAD (median / max over seeds)\n");
+  fmt::print("floor = suspicion timeout alone, {:.0f} * max(1, log10 N) periods; ratio = bytes/node/s over N=100's\n\n",
+             suspicion_mult);
+  fmt::print("{:>6} {:>5} {:>14} {:>9} {:>6} {:>6} {:>6} {:>12} {:>6} {:>10} {:>8} {:>9} {:>8}\n", "N", "seeds",
+             "detect med/max", "1st susp", "floor", "log2N", "log10N", "bytes/node/s", "ratio", "msgs/nd/s",
+             "false", "peak RSS", "wall s");
+  for (const auto& s : sizes) {
+    if (s.trials.empty()) {
+      fmt::print("{:>6} {}\n", s.n, s.failure);
+      continue;
+    }
+    auto detect = Collect(s, [&](auto& t) { return t.detected ? t.all_dead_ms / period_ms : NAN; });
+    const int undetected = static_cast<int>(s.trials.size() - detect.size());
+    const double first = Median(Collect(s, [&](auto& t) { return t.first_suspect_ms / period_ms; }));
+    const double bytes = Median(Collect(s, [](auto& t) { return t.bytes_per_node_s; }));
+    const double msgs = Median(Collect(s, [](auto& t) { return t.msgs_per_node_s; }));
+    const double rss = Max(Collect(s, [](auto& t) { return t.peak_rss_kb / 1024.0; }));
+    const double wall = Median(Collect(s, [](auto& t) { return t.wall_s; }));
+    uint64_t false_dead = 0;
+    for (const auto& t : s.trials) false_dead += t.false_dead_before_crash + t.false_dead_after_crash;
+    const double floor = suspicion_mult * std::max(1.0, std::log10(double(s.n)));
+    std::string det = undetected ? fmt::format("{} undetected", undetected)
+                                 : fmt::format("{:.1f} / {:.1f}", Median(detect), Max(detect));
+    fmt::print("{:>6} {:>5} {:>14} {:>9.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>12.0f} {:>6.2f} {:>10.2f} {:>8} {:>6.0f} MB "
+               "{:>8.1f}\n",
+               s.n, s.trials.size(), det, first, floor, std::log2(s.n), std::log10(s.n), bytes, bytes / reference,
+               msgs, false_dead, rss, wall);
+  }
+  for (const auto& line : skipped) fmt::print("{}\n", line);
+  fmt::print("\n");
+  for (const auto& s : sizes) {
+    if (s.trials.empty()) {
+      fmt::print("RESULT bench=swim_sim n={} failed=1 reason=\"{}\"\n", s.n, s.failure);
+      continue;
+    }
+    auto detect = Collect(s, [&](auto& t) { return t.detected ? t.all_dead_ms / period_ms : NAN; });
+    uint64_t false_dead = 0;
+    for (const auto& t : s.trials) false_dead += t.false_dead_before_crash + t.false_dead_after_crash;
+    const double bytes = Median(Collect(s, [](auto& t) { return t.bytes_per_node_s; }));
+    fmt::print(
+        "RESULT bench=swim_sim n={} seeds={} undetected={} detect_periods_median={:.1f} detect_periods_max={:.1f} "
+        "first_suspect_periods_median={:.1f} first_dead_periods_median={:.1f} suspicion_floor_periods={:.1f} "
+        "log2_n={:.2f} log10_n={:.2f} bytes_per_node_s={:.0f} bytes_ratio_to_n100={:.2f} msgs_per_node_s={:.2f} "
+        "false_dead_declarations={} peak_rss_mb={:.0f} wall_s_median={:.1f}\n",
+        s.n, s.trials.size(), s.trials.size() - detect.size(), Median(detect), Max(detect),
+        Median(Collect(s, [&](auto& t) { return t.first_suspect_ms / period_ms; })),
+        Median(Collect(s, [&](auto& t) { return t.first_dead_ms / period_ms; })),
+        suspicion_mult * std::max(1.0, std::log10(double(s.n))), std::log2(s.n), std::log10(s.n), bytes,
+        bytes / reference, Median(Collect(s, [](auto& t) { return t.msgs_per_node_s; })), false_dead,
+        Max(Collect(s, [](auto& t) { return t.peak_rss_kb / 1024.0; })),
+        Median(Collect(s, [](auto& t) { return t.wall_s; })));
+  }
+  std::fflush(stdout);
+}
+
+// ---- driver ---------------------------------------------------------------------
+
+constexpr int kAutoCandidates[] = {10000, 7000, 5000, 3000, 2000};
+// Bytes per table entry used when nothing has been measured yet in this run
+// (measured at N=1000 on the reference machine, see docs/BENCHMARKS.md).
+constexpr double kFallbackBytesPerEntry = 400;
+
+int Main(int argc, char** argv) {
+  BenchOptions opt;
+  CLI::App app{"SWIM crash detection time and per-node traffic in a simulated cluster"};
+  app.add_option("--sizes", opt.sizes,
+                 "comma-separated cluster sizes, ascending; `auto` = the largest of 10000,7000,5000,3000,2000 "
+                 "that fits in memory and in --budget-s")
+      ->capture_default_str();
+  app.add_option("--seeds", opt.seeds, "seeds per size (0: 5 for N<=100, 3 for N<=1000, else 1)")
+      ->capture_default_str();
+  app.add_option("--loss", opt.loss, "probability that one message is lost")->capture_default_str();
+  app.add_option("--warmup-s", opt.warmup_s, "virtual seconds before the traffic window")->capture_default_str();
+  app.add_option("--window-s", opt.window_s, "virtual seconds of the traffic window")->capture_default_str();
+  app.add_option("--max-detect-s", opt.max_detect_s, "virtual seconds to wait for detection")->capture_default_str();
+  app.add_option("--budget-s", opt.budget_s, "wall seconds the whole run may take (decides `auto`)")
+      ->capture_default_str();
+  app.add_option("--mem-fraction", opt.mem_fraction, "share of MemAvailable one trial may be predicted to use")
+      ->capture_default_str();
+  app.add_flag("--force", opt.force, "run explicit sizes even when predicted not to fit in memory");
+  CLI11_PARSE(app, argc, argv);
+
+  std::vector<std::string> tokens;
+  {
+    std::stringstream ss(opt.sizes);
+    for (std::string tok; std::getline(ss, tok, ',');)
+      if (!tok.empty()) tokens.push_back(tok);
+  }
+
+  const SimConfig defaults;
+  const double period_ms = static_cast<double>(defaults.swim.probe_interval_ms);
+  const auto run_start = std::chrono::steady_clock::now();
+  CostModel model;
+  std::vector<SizeSummary> sizes;
+  std::vector<std::string> skipped;
+
+  fmt::print("swim_sim_bench: sizes {}, loss {:.0f}%, MemAvailable {:.1f} GiB\n", opt.sizes, opt.loss * 100,
+             MemAvailableKb() / 1048576.0);
+  for (const std::string& tok : tokens) {
+    int n = 0;
+    const bool is_auto = tok == "auto";
+    if (is_auto) {
+      const double avail_gib = MemAvailableKb() / 1048576.0;
+      const double left_s = opt.budget_s - Seconds(run_start);
+      for (int c : kAutoCandidates) {
+        if (c <= model.n) break;
+        const double gib = model.PredictPeakGiB(c), wall = model.PredictWallS(c);
+        const bool mem_ok = gib <= opt.mem_fraction * avail_gib;
+        const bool time_ok = wall <= left_s;
+        std::string line = fmt::format(
+            "SKIPPED n={} predicted_peak_gib={:.1f} limit_gib={:.1f} predicted_wall_s={:.0f} budget_left_s={:.0f} "
+            "(from n={}: {:.0f} B per table entry, wall ~ N^{:.2f})",
+            c, gib, opt.mem_fraction * avail_gib, wall, left_s, model.n, model.bytes_per_entry, model.TimeExponent());
+        if (mem_ok && time_ok) {
+          n = c;
+          fmt::print("auto: n={} predicted peak {:.1f} GiB, wall {:.0f} s\n", c, gib, wall);
+          break;
+        }
+        fmt::print("auto: {}\n", line);
+        if (c == 10000) skipped.push_back(line + (mem_ok ? " reason=time" : " reason=memory"));
+      }
+      if (n == 0) continue;
+    } else {
+      n = std::stoi(tok);
+      if (n < 2) {
+        fmt::print(stderr, "swim_sim_bench: size {} too small (need at least 2)\n", n);
+        return 2;
+      }
+      CostModel m = model;
+      if (m.n == 0) m.bytes_per_entry = kFallbackBytesPerEntry;
+      const double gib = m.PredictPeakGiB(n), limit = opt.mem_fraction * MemAvailableKb() / 1048576.0;
+      if (n > 1000 && gib > limit && !opt.force) {
+        std::string line = fmt::format(
+            "SKIPPED n={} predicted_peak_gib={:.1f} limit_gib={:.1f} reason=memory ({:.0f} B per table entry; "
+            "--force to try anyway)",
+            n, gib, limit, m.bytes_per_entry);
+        fmt::print("{}\n", line);
+        skipped.push_back(line);
+        continue;
+      }
+    }
+
+    SizeSummary summary;
+    summary.n = n;
+    for (int k = 0; k < SeedsFor(n, opt); ++k) {
+      const uint64_t seed = static_cast<uint64_t>(k + 1);
+      fmt::print(stderr, "swim_sim_bench: n={} seed={} ...\n", n, seed);
+      std::string why;
+      auto r = RunTrialIsolated(n, seed, opt, &why);
+      if (!r) {
+        ++summary.failed;
+        summary.failure = fmt::format("seed {}: {}", seed, why);
+        fmt::print("TRIAL n={} seed={} failed=1 reason=\"{}\"\n", n, seed, why);
+        break;
+      }
+      PrintTrial(*r, period_ms);
+      model.Add(*r);
+      summary.trials.push_back(*r);
+    }
+    sizes.push_back(std::move(summary));
+  }
+  PrintReport(sizes, skipped, opt, period_ms, defaults.swim.suspicion_mult);
+  fmt::print("total wall {:.0f} s\n", Seconds(run_start));
+  return 0;
+}
+
+}  // namespace
+}  // namespace roam
+
+int main(int argc, char** argv) { return roam::Main(argc, argv); }

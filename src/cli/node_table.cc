@@ -1,0 +1,158 @@
+#include "cli/node_table.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "cluster/member.h"
+
+namespace roam {
+
+bool NaturalLess(const std::string& a, const std::string& b) {
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (isdigit(static_cast<unsigned char>(a[i])) && isdigit(static_cast<unsigned char>(b[j]))) {
+      size_t i2 = i, j2 = j;
+      while (i2 < a.size() && isdigit(static_cast<unsigned char>(a[i2]))) ++i2;
+      while (j2 < b.size() && isdigit(static_cast<unsigned char>(b[j2]))) ++j2;
+      std::string x = a.substr(i, i2 - i), y = b.substr(j, j2 - j);
+      x.erase(0, std::min(x.find_first_not_of('0'), x.size()));
+      y.erase(0, std::min(y.find_first_not_of('0'), y.size()));
+      if (x.size() != y.size()) return x.size() < y.size();
+      if (x != y) return x < y;
+      i = i2;
+      j = j2;
+    } else {
+      if (a[i] != b[j]) return a[i] < b[j];
+      ++i;
+      ++j;
+    }
+  }
+  return a.size() - i < b.size() - j;
+}
+
+std::string HumanBytes(uint64_t b) {
+  const char* units = "KMGTP";
+  if (b < 1024) return std::to_string(b);
+  double v = static_cast<double>(b);
+  int u = -1;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  snprintf(buf, sizeof buf, v < 10 ? "%.1f%c" : "%.0f%c", v, units[u]);
+  return buf;
+}
+
+std::string HumanAge(uint64_t ms) {
+  char buf[32];
+  if (ms < 10000) snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000);
+  else if (ms < 120000) snprintf(buf, sizeof buf, "%lus", static_cast<unsigned long>(ms / 1000));
+  else if (ms < 7200000) snprintf(buf, sizeof buf, "%lum", static_cast<unsigned long>(ms / 60000));
+  else snprintf(buf, sizeof buf, "%luh", static_cast<unsigned long>(ms / 3600000));
+  return buf;
+}
+
+static std::vector<const pb::NodeView*> Sorted(const pb::NodesReply& reply) {
+  std::vector<const pb::NodeView*> v;
+  for (const auto& n : reply.nodes()) v.push_back(&n);
+  std::sort(v.begin(), v.end(), [](auto* a, auto* b) { return NaturalLess(a->name(), b->name()); });
+  return v;
+}
+
+std::vector<std::string> NodeTableHeader() {
+  return {"NODE", "ADDRESS", "STATE", "CPUS", "SPEED", "LOAD", "UTIL", "MEM", "GUESTS", "HOMES", "AGE"};
+}
+
+std::vector<std::vector<std::string>> NodeTableRows(const pb::NodesReply& reply, bool include_dead) {
+  std::vector<std::vector<std::string>> rows;
+  char buf[64];
+  for (const pb::NodeView* n : Sorted(reply)) {
+    bool live = n->state() == pb::ALIVE || n->state() == pb::SUSPECT;
+    if (!include_dead && !live) continue;
+    std::string name = n->name() + (n->is_self() ? "*" : "");
+    std::vector<std::string> r{name, n->address(), MemberStateName(n->state())};
+    if (n->has_load() && live) {
+      const pb::LoadVector& l = n->load();
+      snprintf(buf, sizeof buf, l.cpu_share() < l.cpus() ? "%.2f/%u" : "%.0f", l.cpu_share(), l.cpus());
+      r.push_back(buf);
+      r.push_back(std::to_string(l.speed()));
+      snprintf(buf, sizeof buf, "%.2f", l.load());
+      r.push_back(buf);
+      snprintf(buf, sizeof buf, "%.0f%%", l.cpu_util() * 100);
+      r.push_back(buf);
+      r.push_back(HumanBytes(l.mem_total() - l.mem_free()) + "/" + HumanBytes(l.mem_total()));
+      r.push_back(l.accepts_guests() ? std::to_string(l.guest_procs()) : std::to_string(l.guest_procs()) + "!");
+      r.push_back(std::to_string(l.home_procs()));
+      r.push_back(HumanAge(l.age_ms()));
+    } else {
+      for (int i = 0; i < 7; ++i) r.push_back("-");
+      r.push_back(HumanAge(n->state_age_ms()));
+    }
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+nlohmann::json NodesJson(const pb::NodesReply& reply) {
+  nlohmann::json nodes = nlohmann::json::array();
+  for (const pb::NodeView* n : Sorted(reply)) {
+    nlohmann::json j = {{"name", n->name()},
+                        {"address", n->address()},
+                        {"state", MemberStateName(n->state())},
+                        {"incarnation", n->incarnation()},
+                        {"self", n->is_self()},
+                        {"state_age_ms", n->state_age_ms()}};
+    if (n->has_load()) {
+      const pb::LoadVector& l = n->load();
+      j["cpus"] = l.cpus();
+      j["cpu_share"] = l.cpu_share();
+      j["speed"] = l.speed();
+      j["load"] = l.load();
+      j["cpu_util"] = l.cpu_util();
+      j["mem_total"] = l.mem_total();
+      j["mem_free"] = l.mem_free();
+      j["mem_pressure"] = l.mem_pressure();
+      j["home_procs"] = l.home_procs();
+      j["guest_procs"] = l.guest_procs();
+      j["accepts_guests"] = l.accepts_guests();
+      j["load_age_ms"] = l.age_ms();
+    }
+    nodes.push_back(std::move(j));
+  }
+  const pb::Counters& c = reply.counters();
+  nlohmann::json counters = {{"datagrams_received", c.datagrams_received()},
+                             {"datagrams_sent", c.datagrams_sent()},
+                             {"bytes_received", c.bytes_received()},
+                             {"bytes_sent", c.bytes_sent()},
+                             {"dropped_malformed", c.dropped_malformed()},
+                             {"dropped_bad_mac", c.dropped_bad_mac()},
+                             {"dropped_wrong_cluster", c.dropped_wrong_cluster()},
+                             {"dropped_replay", c.dropped_replay()},
+                             {"dropped_bad_version", c.dropped_bad_version()},
+                             {"dropped_invalid", c.dropped_invalid()}};
+  return {{"self", reply.self()}, {"cluster", reply.cluster()}, {"nodes", nodes}, {"counters", counters}};
+}
+
+std::string RenderTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
+                        bool aligned) {
+  std::vector<size_t> w(header.size(), 0);
+  auto widen = [&](const std::vector<std::string>& r) {
+    for (size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  };
+  widen(header);
+  for (const auto& r : rows) widen(r);
+  std::string out;
+  auto line = [&](const std::vector<std::string>& r) {
+    for (size_t i = 0; i < r.size(); ++i) {
+      out += r[i];
+      if (i + 1 < r.size()) out += aligned ? std::string(w[i] - r[i].size() + 2, ' ') : " ";
+    }
+    out += "\n";
+  };
+  line(header);
+  for (const auto& r : rows) line(r);
+  return out;
+}
+
+}  // namespace roam

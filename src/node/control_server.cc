@@ -1,0 +1,106 @@
+#include "node/control_server.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "common/file_util.h"
+#include "node/control_frame.h"
+
+namespace roam {
+
+using asio::local::stream_protocol;
+
+class ControlServer::Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(stream_protocol::socket socket, const Handler& handler)
+      : socket_(std::move(socket)), handler_(handler) {}
+
+  void Start() {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(socket_.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return;
+    uid_ = cred.uid;
+    ReadHeader();
+  }
+
+ private:
+  void ReadHeader() {
+    auto self = shared_from_this();
+    asio::async_read(socket_, asio::buffer(header_), [this, self](asio::error_code ec, size_t) {
+      if (ec) return;
+      uint32_t n = FrameLength(header_);
+      if (n > kMaxControlFrame) return Fail("control frame too large");
+      body_.resize(n);
+      asio::async_read(socket_, asio::buffer(body_), [this, self](asio::error_code ec2, size_t) {
+        if (ec2) return;
+        pb::ControlRequest req;
+        if (!req.ParseFromString(body_)) return Fail("malformed control request");
+        Reply(handler_(req, uid_), true);
+      });
+    });
+  }
+
+  void Fail(const std::string& why) {
+    pb::ControlReply reply;
+    reply.set_error(why);
+    Reply(reply, false);
+  }
+
+  void Reply(const pb::ControlReply& reply, bool keep_going) {
+    auto self = shared_from_this();
+    out_ = EncodeFrame(reply);
+    asio::async_write(socket_, asio::buffer(out_), [this, self, keep_going](asio::error_code ec, size_t) {
+      if (!ec && keep_going) ReadHeader();
+    });
+  }
+
+  stream_protocol::socket socket_;
+  const Handler& handler_;
+  uid_t uid_ = static_cast<uid_t>(-1);
+  unsigned char header_[4] = {};
+  std::string body_, out_;
+};
+
+ControlServer::ControlServer(asio::io_context& io, Handler handler)
+    : io_(io), handler_(std::move(handler)), acceptor_(io) {}
+
+ControlServer::~ControlServer() {
+  if (!path_.empty()) ::unlink(path_.c_str());
+}
+
+Status ControlServer::Listen(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) {
+    if (Status st = MakeDirs(path.substr(0, slash)); !st.ok()) return st;
+  }
+  // A socket left by a crashed roamd: refuse if someone still answers on it.
+  if (::access(path.c_str(), F_OK) == 0) {
+    stream_protocol::socket probe(io_);
+    asio::error_code ec;
+    probe.connect(stream_protocol::endpoint(path), ec);
+    if (!ec) return Status::Error("control socket " + path + ": another roamd is running");
+    ::unlink(path.c_str());
+  }
+  asio::error_code ec;
+  acceptor_.open(stream_protocol(), ec);
+  if (!ec) acceptor_.bind(stream_protocol::endpoint(path), ec);
+  if (!ec) acceptor_.listen(64, ec);
+  if (ec) return Status::Error("control socket " + path + ": " + ec.message());
+  path_ = path;
+  ::chmod(path.c_str(), 0666);  // permissions are enforced per request, by uid
+  Accept();
+  return Status::Ok();
+}
+
+void ControlServer::Accept() {
+  acceptor_.async_accept([this](asio::error_code ec, stream_protocol::socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec) std::make_shared<Connection>(std::move(socket), handler_)->Start();
+    Accept();
+  });
+}
+
+}  // namespace roam

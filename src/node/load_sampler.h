@@ -1,0 +1,65 @@
+// LoadSampler: measures this node's load vector from /proc and cgroup v1
+// files, once per call (roamd calls it every second).
+//
+// Inside a PID namespace (a `roam cluster` node) the host-wide /proc/loadavg
+// and /proc/stat would describe the whole machine, so the sampler then
+// counts runnable tasks and CPU time of the processes it can see; in the
+// initial PID namespace it uses the kernel's own figures. Memory and CPU
+// share are capped by the cgroup limits of the daemon's own cgroup.
+//
+// The parsers are free functions so tests can feed them captured text.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "gossip.pb.h"
+
+namespace roam {
+
+struct MemInfo {
+  uint64_t total = 0;
+  uint64_t available = 0;
+};
+MemInfo ParseMemInfo(const std::string& meminfo);
+// "some avg10" of a /proc/pressure file, in percent; 0 if absent.
+double ParsePressureSomeAvg10(const std::string& pressure);
+// The path of `controller` in a /proc/PID/cgroup text ("" if absent).
+std::string CgroupPathFor(const std::string& proc_cgroup, const std::string& controller);
+// /proc/PID/stat: state letter and utime+stime in clock ticks. False if malformed.
+bool ParseProcStat(const std::string& stat, char* state, uint64_t* cpu_ticks);
+// /proc/stat first line: busy and total jiffies.
+bool ParseCpuLine(const std::string& proc_stat, uint64_t* busy, uint64_t* total);
+
+class LoadSampler {
+ public:
+  explicit LoadSampler(std::string proc = "/proc", std::string cgroup = "/sys/fs/cgroup");
+
+  // Runs a short calibrated integer loop (~50 ms of CPU time) and returns
+  // the per-core speed in roam speed units (loop iterations per microsecond).
+  static uint32_t CalibrateSpeed();
+
+  // One sample. `elapsed_ms` is the time since the previous call.
+  pb::LoadVector Sample(int64_t elapsed_ms);
+
+  void set_speed(uint32_t s) { speed_ = s; }
+  void set_accepts_guests(bool b) { accepts_guests_ = b; }
+  uint32_t speed() const { return speed_; }
+  bool accepts_guests() const { return accepts_guests_; }
+
+ private:
+  void SampleNamespace(int64_t elapsed_ms, double* runnable, double* busy_cpus);
+  double CpuShare(uint32_t cpus) const;
+
+  std::string proc_, cgroup_;
+  std::string cpu_cg_, mem_cg_;  // our cgroup paths
+  bool host_ns_ = true;
+  uint32_t speed_ = 0;
+  bool accepts_guests_ = true;
+  double load_ = 0;
+  uint64_t last_busy_ = 0, last_total_ = 0;
+  std::map<int, uint64_t> last_ticks_;  // pid -> utime+stime
+};
+
+}  // namespace roam

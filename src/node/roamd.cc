@@ -1,0 +1,210 @@
+#include "node/roamd.h"
+
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "cluster/cluster_key.h"
+
+namespace roam {
+
+namespace {
+
+constexpr auto kSwimTick = std::chrono::milliseconds(50);
+constexpr auto kLoadPeriod = std::chrono::seconds(1);
+
+int64_t WallMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// The first non-loopback IPv4 address, for a daemon bound to 0.0.0.0.
+std::string FirstIpv4() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return "127.0.0.1";
+  std::string out = "127.0.0.1";
+  for (ifaddrs* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+    char buf[INET_ADDRSTRLEN];
+    auto* sin = reinterpret_cast<sockaddr_in*>(i->ifa_addr);
+    inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf);
+    if (std::string(buf).rfind("127.", 0) != 0) {
+      out = buf;
+      break;
+    }
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+}  // namespace
+
+Roamd::Roamd(RoamdConfig config)
+    : cfg_(std::move(config)), swim_timer_(io_), load_timer_(io_), signals_(io_, SIGINT, SIGTERM) {}
+
+Roamd::~Roamd() = default;
+
+int64_t Roamd::Now() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+Status Roamd::Init() {
+  if (cfg_.name.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    cfg_.name = host;
+  }
+  std::optional<ClusterKey> key;
+  if (cfg_.insecure) {
+    if (cfg_.bind.rfind("127.", 0) != 0) {
+      return Status::Error("--insecure is only allowed on a loopback address (bind = 127.x.x.x)");
+    }
+  } else {
+    Result<ClusterKey> k = ClusterKey::Load(cfg_.key_file);
+    if (!k.ok()) return Status::Error(k.status().message() + " (roamd needs the cluster key; see roamd.conf)");
+    key = *k;
+  }
+  std::string advertise = cfg_.bind == "0.0.0.0" ? FirstIpv4() : cfg_.bind;
+  std::string address = advertise + ":" + std::to_string(cfg_.port);
+
+  gossip_ = std::make_unique<GossipEndpoint>(io_, Envelope(cfg_.cluster, cfg_.name, key,
+                                                          static_cast<uint64_t>(WallMicros())));
+  if (Status st = gossip_->Open(cfg_.bind, cfg_.port, cfg_.multicast); !st.ok()) return st;
+  control_ = std::make_unique<ControlServer>(
+      io_, [this](const pb::ControlRequest& r, uid_t uid) { return Handle(r, uid); });
+  if (Status st = control_->Listen(cfg_.control_socket); !st.ok()) return st;
+
+  // A restarted node must come back with a higher incarnation: the clock in ms.
+  const uint64_t incarnation = static_cast<uint64_t>(WallMicros() / 1000);
+  swim_ = std::make_unique<Swim>(cfg_.swim, cfg_.name, address, incarnation, gossip_.get(),
+                                 static_cast<uint64_t>(WallMicros()) ^ static_cast<uint64_t>(getpid()));
+  swim_->on_state_change = [](MemberState old, const Member& m) {
+    if (old == pb::MEMBER_STATE_UNSPECIFIED) {
+      spdlog::info("{} ({}) joined as {}", m.name, m.address, MemberStateName(m.state));
+    } else {
+      spdlog::info("{} is {} (was {}, incarnation {})", m.name, MemberStateName(m.state), MemberStateName(old),
+                   m.incarnation);
+    }
+  };
+  calibrated_speed_ = LoadSampler::CalibrateSpeed();
+  sampler_.set_speed(calibrated_speed_);
+  // Processes roamd starts and that lose their parent are reaped by roamd.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  spdlog::info("roamd {} in cluster {} at {} (speed {}, {})", cfg_.name, cfg_.cluster, address,
+               calibrated_speed_, key ? "authenticated" : "INSECURE");
+  return Status::Ok();
+}
+
+void Roamd::Run() {
+  gossip_->Start([this](const std::string& from, const pb::SwimMessage& msg) { swim_->Receive(from, msg, Now()); });
+  last_sample_ms_ = Now();
+  SampleLoad();
+  std::vector<std::string> peers;  // the same list serves every node: skip ourselves
+  for (const auto& p : cfg_.peers) {
+    if (p != swim_->members().at(swim_->name()).address) peers.push_back(p);
+  }
+  swim_->Start(Now(), cfg_.multicast != "off", peers);
+  TickSwim();
+  load_timer_.expires_after(kLoadPeriod);
+  load_timer_.async_wait([this](asio::error_code ec) {
+    if (!ec) SampleLoad();
+  });
+  signals_.async_wait([this](asio::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: leaving the cluster", sig);
+    swim_->Leave(Now());
+    io_.stop();
+  });
+  io_.run();
+}
+
+void Roamd::TickSwim() {
+  swim_->Tick(Now());
+  swim_timer_.expires_after(kSwimTick);
+  swim_timer_.async_wait([this](asio::error_code ec) {
+    if (!ec) TickSwim();
+  });
+}
+
+void Roamd::SampleLoad() {
+  int64_t now = Now();
+  last_load_ = sampler_.Sample(now - last_sample_ms_);
+  last_sample_ms_ = now;
+  PublishLoad();
+  load_timer_.expires_after(kLoadPeriod);
+  load_timer_.async_wait([this](asio::error_code ec) {
+    if (!ec) SampleLoad();
+  });
+}
+
+void Roamd::PublishLoad() {
+  last_load_.set_speed(sampler_.speed());
+  last_load_.set_accepts_guests(sampler_.accepts_guests());
+  swim_->SetSelfLoad(last_load_, Now());
+}
+
+// ---- control requests ------------------------------------------------------------
+
+pb::NodesReply Roamd::Nodes() const {
+  pb::NodesReply reply;
+  const int64_t now = Now();
+  reply.set_self(swim_->name());
+  reply.set_cluster(cfg_.cluster);
+  for (const auto& [name, m] : swim_->members()) {
+    pb::NodeView* v = reply.add_nodes();
+    v->set_name(name);
+    v->set_address(m.address);
+    v->set_state(m.state);
+    v->set_incarnation(m.incarnation);
+    v->set_is_self(name == swim_->name());
+    v->set_state_age_ms(static_cast<uint64_t>(std::max<int64_t>(0, now - m.state_since_ms)));
+    if (m.load) {
+      *v->mutable_load() = m.load->vector;
+      v->mutable_load()->set_age_ms(m.load->AgeAt(now));
+    }
+  }
+  *reply.mutable_counters() = gossip_->counters();
+  return reply;
+}
+
+pb::ControlReply Roamd::Handle(const pb::ControlRequest& req, uid_t uid) {
+  pb::ControlReply reply;
+  const bool root = uid == 0;
+  switch (req.op_case()) {
+    case pb::ControlRequest::kNodes:
+      *reply.mutable_nodes() = Nodes();
+      break;
+    case pb::ControlRequest::kSetSpeed:
+      if (!root) {
+        reply.set_error("setting the speed needs root");
+        break;
+      }
+      if (req.set_speed().speed() > 1000000) {
+        reply.set_error("speed must be between 1 and 1000000 (0 restores the calibrated speed)");
+        break;
+      }
+      sampler_.set_speed(req.set_speed().speed() == 0 ? calibrated_speed_ : req.set_speed().speed());
+      spdlog::info("speed set to {}", sampler_.speed());
+      PublishLoad();
+      break;
+    case pb::ControlRequest::kSetBlocked:
+      if (!root) {
+        reply.set_error("blocking guests needs root");
+        break;
+      }
+      sampler_.set_accepts_guests(!req.set_blocked().blocked());
+      spdlog::info("{} guests", req.set_blocked().blocked() ? "refusing" : "accepting");
+      PublishLoad();
+      break;
+    default:
+      reply.set_error("unknown request (is roam newer than roamd?)");
+  }
+  return reply;
+}
+
+}  // namespace roam
