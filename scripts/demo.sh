@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# `make demo`: a 4-node cluster on this machine with unequal CPU quotas; the
+# nodes find each other, one node's roamd is killed and declared dead, then
+# restarted and seen alive again; everything is torn down at the end.
+set -u
+cd "$(dirname "$0")/.."
+ROAM=build/bin/roam
+C=demo
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+cx() { "$ROAM" cluster exec --name $C "$@"; }
+state_of() {  # state_of OBSERVER SUBJECT
+  cx "$1" -- "$ROAM" nodes --json 2>/dev/null |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); print(next((n["state"] for n in d["nodes"] if n["name"]==sys.argv[1]),"none"))' "$2"
+}
+wait_state() {  # wait_state OBSERVER SUBJECT STATE SECONDS
+  local start=$SECONDS
+  while [ "$(state_of "$1" "$2")" != "$3" ]; do
+    [ $((SECONDS - start)) -ge "$4" ] && return 1
+    sleep 0.2
+  done
+}
+trap '"$ROAM" cluster down --name $C >/dev/null 2>&1' EXIT
+
+"$ROAM" cluster down --name $C >/dev/null 2>&1
+say "roam cluster up --nodes 4 --cpu-quota 1,0.5,0.5,0.25 --mem-limit 2G,1G,1G,512M"
+"$ROAM" cluster up --name $C --nodes 4 --cpu-quota 1,0.5,0.5,0.25 --mem-limit 2G,1G,1G,512M || exit 1
+"$ROAM" cluster status --name $C
+
+say "the nodes find each other by multicast (waiting for n1 to see all four)"
+for n in n2 n3 n4; do wait_state n1 $n alive 30 || { echo "n1 does not see $n"; exit 1; }; done
+sleep 2  # one more round of load gossip
+cx n1 -- "$ROAM" nodes
+
+pid=$("$ROAM" cluster status --name $C --json |
+  python3 -c 'import json,sys; print(next(n["roamd_pid"] for n in json.load(sys.stdin)["nodes"] if n["name"]=="n3"))')
+say "kill -9 n3's roamd (host pid $pid)"
+kill -9 "$pid"
+start=$(date +%s%N)
+wait_state n1 n3 dead 30 && echo "n1 declared n3 dead after $(( ($(date +%s%N) - start) / 1000000 )) ms"
+cx n1 -- "$ROAM" nodes
+
+say "restart roamd on n3"
+cx n3 -- build/bin/roamd --daemon
+start=$(date +%s%N)
+wait_state n1 n3 alive 30 && echo "n3 alive again after $(( ($(date +%s%N) - start) / 1000000 )) ms"
+sleep 1
+cx n1 -- "$ROAM" nodes
+
+say "roam cluster down"
+"$ROAM" cluster down --name $C && echo "cluster removed"
+trap - EXIT
