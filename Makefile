@@ -18,7 +18,7 @@ test: build
 	@cd $(BUILD) && ctest --output-on-failure --timeout 900
 
 unit: build
-	@cd $(BUILD) && ctest --output-on-failure -R '^(Swim|Wire|Load|Config|Proc|Member)'
+	@cd $(BUILD) && ctest --output-on-failure -L unit
 
 demo: build
 	@scripts/demo.sh

@@ -133,7 +133,7 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
   CLI::App* exec = cluster->add_subcommand("exec", "Run a command inside a node: roam cluster exec NODE -- CMD...");
   add_name(exec);
   exec->add_option("node", o->node, "Node name, e.g. n1")->required();
-  exec->add_option("command", o->command, "Command and arguments (after --)")->required();
+  exec->add_option("command", o->command, "Command and its arguments; put -- before it if they hold options")->required();
   exec->callback([o, exit_code] { *exit_code = RunExec(*o); });
 
   CLI::App* down = cluster->add_subcommand("down", "Stop every node and remove what `up` created");

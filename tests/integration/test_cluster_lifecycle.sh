@@ -34,7 +34,11 @@ check() {  # check NAME CONDITION-EXIT-STATUS [DETAIL]
   fi
 }
 
-in_node() { "$ROAM" cluster exec --name "$C" "$@"; }
+in_node() {  # in_node NODE CMD...
+  local node=$1
+  shift
+  "$ROAM" cluster exec --name "$C" "$node" -- "$@"
+}
 
 # JSON of `cluster status`, and fields of it (python3: jq is not a dependency).
 status_json() { "$ROAM" cluster status --name "$C" --json; }

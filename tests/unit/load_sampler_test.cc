@@ -1,0 +1,72 @@
+// /proc and cgroup parsing of the load sampler, against captured text.
+#include "node/load_sampler.h"
+
+#include <gtest/gtest.h>
+
+namespace roam {
+namespace {
+
+TEST(LoadParse, MemInfoGivesTotalAndAvailableInBytes) {
+  const char* text =
+      "MemTotal:       24683620 kB\nMemFree:         1638232 kB\nMemAvailable:   20191772 kB\n"
+      "Buffers:          411412 kB\n";
+  MemInfo m = ParseMemInfo(text);
+  EXPECT_EQ(m.total, 24683620ULL * 1024);
+  EXPECT_EQ(m.available, 20191772ULL * 1024);
+}
+
+TEST(LoadParse, PressureReadsSomeAvg10) {
+  EXPECT_DOUBLE_EQ(ParsePressureSomeAvg10("some avg10=1.25 avg60=0.50 avg300=0.00 total=1234\n"
+                                          "full avg10=0.75 avg60=0.00 avg300=0.00 total=99\n"),
+                   1.25);
+  EXPECT_DOUBLE_EQ(ParsePressureSomeAvg10(""), 0);
+  EXPECT_DOUBLE_EQ(ParsePressureSomeAvg10("some avg10=nan"), 0);
+}
+
+TEST(LoadParse, CgroupPathFindsControllerInCombinedLines) {
+  const char* text =
+      "9:name=systemd:/\n4:memory:/process_api/4c27/roam-demo/n2\n2:cpu,cpuacct:/roam-demo/n2\n0::/\n";
+  EXPECT_EQ(CgroupPathFor(text, "memory"), "/process_api/4c27/roam-demo/n2");
+  EXPECT_EQ(CgroupPathFor(text, "cpu"), "/roam-demo/n2");
+  EXPECT_EQ(CgroupPathFor(text, "cpuacct"), "/roam-demo/n2");
+  EXPECT_EQ(CgroupPathFor(text, "pids"), "");
+}
+
+TEST(LoadParse, ProcStatSurvivesParenthesesAndSpacesInTheCommand) {
+  const char* stat =
+      "4242 (my (odd) prog) R 1 4242 4242 0 -1 4194304 120 0 0 0 150 25 0 0 20 0 1 0 12345 1000 10 "
+      "18446744073709551615\n";
+  char state = 0;
+  uint64_t ticks = 0;
+  ASSERT_TRUE(ParseProcStat(stat, &state, &ticks));
+  EXPECT_EQ(state, 'R');
+  EXPECT_EQ(ticks, 175u);
+  EXPECT_FALSE(ParseProcStat("garbage", &state, &ticks));
+  EXPECT_FALSE(ParseProcStat("1 (x) S 1 2", &state, &ticks));
+}
+
+TEST(LoadParse, CpuLineSplitsBusyFromIdle) {
+  uint64_t busy = 0, total = 0;
+  ASSERT_TRUE(ParseCpuLine("cpu  100 5 50 800 40 3 2 0 0 0\ncpu0 1 2 3 4 5 6 7 8\n", &busy, &total));
+  EXPECT_EQ(total, 1000u);
+  EXPECT_EQ(busy, 160u);
+  EXPECT_FALSE(ParseCpuLine("intr 1 2 3", &busy, &total));
+}
+
+TEST(LoadSample, RealSampleOfThisMachineIsSane) {
+  LoadSampler s;
+  s.Sample(1000);
+  pb::LoadVector v = s.Sample(1000);
+  EXPECT_GE(v.cpus(), 1u);
+  EXPECT_GT(v.cpu_share(), 0);
+  EXPECT_LE(v.cpu_share(), v.cpus());
+  EXPECT_GT(v.mem_total(), 0u);
+  EXPECT_LE(v.mem_free(), v.mem_total());
+  EXPECT_GE(v.cpu_util(), 0);
+  EXPECT_LE(v.cpu_util(), 1);
+}
+
+TEST(LoadSample, CalibratedSpeedIsPositive) { EXPECT_GT(LoadSampler::CalibrateSpeed(), 0u); }
+
+}  // namespace
+}  // namespace roam
