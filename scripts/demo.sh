@@ -10,7 +10,7 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 cx() { "$ROAM" cluster exec --name $C "$@"; }
 state_of() {  # state_of OBSERVER SUBJECT
   cx "$1" -- "$ROAM" nodes --json 2>/dev/null |
-    python3 -c 'import json,sys; d=json.load(sys.stdin); print(next((n["state"] for n in d["nodes"] if n["name"]==sys.argv[1]),"none"))' "$2"
+    jq -r --arg s "$2" '[.nodes[] | select(.name == $s) | .state] | first // "none"'
 }
 wait_state() {  # wait_state OBSERVER SUBJECT STATE SECONDS
   local start=$SECONDS
@@ -31,8 +31,7 @@ for n in n2 n3 n4; do wait_state n1 $n alive 30 || { echo "n1 does not see $n"; 
 sleep 2  # one more round of load gossip
 cx n1 -- "$ROAM" nodes
 
-pid=$("$ROAM" cluster status --name $C --json |
-  python3 -c 'import json,sys; print(next(n["roamd_pid"] for n in json.load(sys.stdin)["nodes"] if n["name"]=="n3"))')
+pid=$("$ROAM" cluster status --name $C --json | jq -r '.nodes[] | select(.name == "n3") | .roamd_pid')
 say "kill -9 n3's roamd (host pid $pid)"
 kill -9 "$pid"
 start=$(date +%s%N)

@@ -6,7 +6,7 @@ pkgs=(cmake g++ clang libclang-rt-14-dev make pkg-config
       libasio-dev libprotobuf-dev protobuf-compiler libcli11-dev
       libspdlog-dev libfmt-dev nlohmann-json3-dev libsodium-dev
       libncurses-dev libgtest-dev libgmock-dev
-      iproute2 util-linux procps python3 bc)
+      iproute2 util-linux procps python3 bc jq)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

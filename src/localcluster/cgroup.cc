@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <sstream>
@@ -24,13 +25,24 @@ bool HasItem(const std::string& comma_list, const std::string& item) {
   return false;
 }
 
-}  // namespace
+bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
-Result<std::string> OwnCgroupDir(const std::string& controller) {
+std::string Parent(const std::string& dir) {
+  size_t slash = dir.rfind('/');
+  return slash == std::string::npos || slash == 0 ? "/" : dir.substr(0, slash);
+}
+
+// A mounted cgroup hierarchy: the v1 one carrying a controller, or v2.
+struct CgroupMount {
+  std::string root;   // the cgroup mounted there ("/" unless bind-mounted)
+  std::string point;  // where it is mounted
+};
+
+// controller "" means the v2 (unified) hierarchy.
+bool FindMount(const std::string& controller, CgroupMount* out) {
   // /proc/self/mountinfo: "id parent maj:min root mountpoint opts ... - fstype source superopts"
   Result<std::string> mountinfo = ReadFile("/proc/self/mountinfo");
-  if (!mountinfo.ok()) return mountinfo.status();
-  std::string mount_root, mount_point;
+  if (!mountinfo.ok()) return false;
   std::stringstream lines(*mountinfo);
   std::string line;
   while (std::getline(lines, line)) {
@@ -39,43 +51,121 @@ Result<std::string> OwnCgroupDir(const std::string& controller) {
     std::stringstream tail(line.substr(sep + 3));
     std::string fstype, source, superopts;
     tail >> fstype >> source >> superopts;
-    if (fstype != "cgroup" || !HasItem(superopts, controller)) continue;
+    bool match = controller.empty() ? fstype == "cgroup2" : fstype == "cgroup" && HasItem(superopts, controller);
+    if (!match) continue;
     std::stringstream head(line.substr(0, sep));
     std::string id, parent, dev;
-    head >> id >> parent >> dev >> mount_root >> mount_point;
-    break;
+    head >> id >> parent >> dev >> out->root >> out->point;
+    return true;
   }
-  if (mount_point.empty()) return Status::Error("cgroup v1 controller '" + controller + "' is not mounted");
+  return false;
+}
 
-  // /proc/self/cgroup: "id:controller,list:/path"
-  Result<std::string> cgroups = ReadFile("/proc/self/cgroup");
-  if (!cgroups.ok()) return cgroups.status();
+// The directory of process `pid` ("self" or a number) in `mount`.
+bool ProcessCgroupDir(const std::string& pid, const std::string& controller, const CgroupMount& mount,
+                      std::string* dir) {
+  // /proc/PID/cgroup: "id:controller,list:/path"; v2 is "0::/path".
+  Result<std::string> cgroups = ReadFile("/proc/" + pid + "/cgroup");
+  if (!cgroups.ok()) return false;
   std::stringstream cl(*cgroups);
+  std::string line;
   while (std::getline(cl, line)) {
     size_t c1 = line.find(':');
     size_t c2 = c1 == std::string::npos ? std::string::npos : line.find(':', c1 + 1);
     if (c2 == std::string::npos) continue;
-    if (!HasItem(line.substr(c1 + 1, c2 - c1 - 1), controller)) continue;
+    std::string controllers = line.substr(c1 + 1, c2 - c1 - 1);
+    if (controller.empty() ? !controllers.empty() : !HasItem(controllers, controller)) continue;
     std::string path = line.substr(c2 + 1);
     // A bind-mounted sub-tree shows its root in mountinfo; paths are below it.
-    if (mount_root != "/" && path.compare(0, mount_root.size(), mount_root) == 0) path = path.substr(mount_root.size());
+    if (mount.root != "/" && path.compare(0, mount.root.size(), mount.root) == 0) path = path.substr(mount.root.size());
     if (path == "/") path.clear();
-    return mount_point + path;
+    *dir = mount.point + path;
+    return true;
   }
-  return Status::Error("no '" + controller + "' line in /proc/self/cgroup");
+  return false;
+}
+
+// v2: lets the children of `dir` use cpu and memory, where `dir` has them.
+void EnableChildControllers(const std::string& dir) {
+  Result<std::string> available = ReadFile(dir + "/cgroup.controllers");
+  if (!available.ok()) return;
+  std::stringstream ss(*available);
+  std::string c;
+  while (ss >> c) {
+    // Best effort: a quota later asked of a child without it fails clearly.
+    if (c == "cpu" || c == "memory") (void)WriteFileInPlace(dir + "/cgroup.subtree_control", "+" + c + "\n");
+  }
+}
+
+}  // namespace
+
+Result<CgroupRoots> ClusterCgroupRoots(const std::string& dir_name) {
+  CgroupRoots roots;
+  CgroupMount cpu, memory, unified;
+  std::string own;
+  if (FindMount("cpu", &cpu) && ProcessCgroupDir("self", "cpu", cpu, &own)) {
+    roots.cpu = own + "/" + dir_name;
+    if (FindMount("memory", &memory) && ProcessCgroupDir("self", "memory", memory, &own))
+      roots.memory = own + "/" + dir_name;
+    return roots;
+  }
+  if (FindMount("", &unified)) {
+    // At the top: the root cgroup may hold processes and still delegate
+    // controllers; our own cgroup may not (the no-internal-process rule).
+    roots.cpu = roots.memory = unified.point + "/" + dir_name;
+    return roots;
+  }
+  return Status::Error("no usable cgroup hierarchy: neither cgroup v1 'cpu' nor cgroup v2 is mounted");
+}
+
+Status CreateClusterCgroups(const CgroupRoots& roots) {
+  Status st = MakeDirs(roots.cpu, 0755);
+  if (st.ok() && !roots.memory.empty() && roots.memory != roots.cpu) st = MakeDirs(roots.memory, 0755);
+  if (!st.ok()) return st;
+  if (Exists(roots.cpu + "/cgroup.controllers")) {  // v2
+    EnableChildControllers(Parent(roots.cpu));
+    EnableChildControllers(roots.cpu);
+  }
+  return Status::Ok();
+}
+
+std::vector<std::string> ProcessCgroupDirs(int pid) {
+  std::vector<std::string> dirs;
+  for (const char* controller : {"cpu", "memory", ""}) {
+    CgroupMount mount;
+    std::string dir;
+    if (FindMount(controller, &mount) && ProcessCgroupDir(std::to_string(pid), controller, mount, &dir)) {
+      bool seen = false;
+      for (const std::string& d : dirs) seen = seen || d == dir;
+      if (!seen) dirs.push_back(dir);
+    }
+  }
+  return dirs;
 }
 
 Status CreateCgroup(const std::string& dir) { return MakeDirs(dir, 0755); }
 
 Status SetCpuQuota(const std::string& dir, double cores) {
-  Status st = WriteFileInPlace(dir + "/cpu.cfs_period_us", std::to_string(kCfsPeriodUs) + "\n");
-  if (!st.ok()) return st;
   long quota = cores > 0 ? std::max(1000L, std::lround(cores * kCfsPeriodUs)) : -1;
-  return WriteFileInPlace(dir + "/cpu.cfs_quota_us", std::to_string(quota) + "\n");
+  if (Exists(dir + "/cpu.max"))  // v2
+    return WriteFileInPlace(dir + "/cpu.max",
+                            (quota > 0 ? std::to_string(quota) : "max") + " " + std::to_string(kCfsPeriodUs) + "\n");
+  if (Exists(dir + "/cpu.cfs_quota_us")) {  // v1
+    Status st = WriteFileInPlace(dir + "/cpu.cfs_period_us", std::to_string(kCfsPeriodUs) + "\n");
+    if (!st.ok()) return st;
+    return WriteFileInPlace(dir + "/cpu.cfs_quota_us", std::to_string(quota) + "\n");
+  }
+  if (cores == 0) return Status::Ok();
+  return Status::Error("a CPU quota needs the cpu controller, which " + dir + " lacks");
 }
 
 Status SetMemoryLimit(const std::string& dir, uint64_t bytes) {
-  return WriteFileInPlace(dir + "/memory.limit_in_bytes", bytes > 0 ? std::to_string(bytes) + "\n" : "-1\n");
+  if (Exists(dir + "/memory.max"))  // v2
+    return WriteFileInPlace(dir + "/memory.max", bytes > 0 ? std::to_string(bytes) + "\n" : "max\n");
+  if (Exists(dir + "/memory.limit_in_bytes"))  // v1
+    return WriteFileInPlace(dir + "/memory.limit_in_bytes", bytes > 0 ? std::to_string(bytes) + "\n" : "-1\n");
+  if (bytes == 0) return Status::Ok();
+  return Status::Error("a memory limit needs the memory controller, which " + dir + " lacks");
 }
 
 Status MoveToCgroup(const std::string& dir, int pid) {

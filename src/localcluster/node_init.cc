@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -146,6 +147,10 @@ Result<int> StartRoamd(const NodeInitConfig& c, const sigset_t& original_mask) {
     if (in > 2) ::close(in);
     if (out > 2) ::close(out);
     ::chdir("/");
+    // roamd must read the node's /run/roam/roamd.conf, whatever the caller of
+    // `cluster up` had in its environment.
+    ::unsetenv("ROAM_CONFIG");
+    ::unsetenv("ROAM_SOCKET");
     char* argv[] = {const_cast<char*>("roamd"), nullptr};
     ::execv(c.roamd.c_str(), argv);
     int e = errno;

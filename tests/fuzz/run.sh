@@ -39,11 +39,14 @@ seeds=$out/seeds/$name corpus=$out/corpus/$name artifacts=$out/artifacts/$name l
 mkdir -p "$seeds" "$corpus" "$artifacts"
 ROAM_FUZZ_WRITE_SEEDS=$seeds "$bin" 2>/dev/null || die "$bin could not write its seeds to $seeds"
 
+flags=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+       -artifact_prefix="$artifacts/")
+[ -f "$here/$name.dict" ] && flags+=(-dict="$here/$name.dict")
+
 echo "fuzz: $name for ${seconds}s (log: $log)"
 status=0
 # New inputs go to the first directory; the seeds are only read.
-"$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-  -artifact_prefix="$artifacts/" "$corpus" "$seeds" >"$log" 2>&1 || status=$?
+"$bin" "${flags[@]}" "$corpus" "$seeds" >"$log" 2>&1 || status=$?
 
 # Last status line ("#N DONE cov: ... exec/s: ...") and the totals.
 grep -E '^#[0-9]+' "$log" | tail -n 1 || true

@@ -13,7 +13,7 @@ pass() { echo "PASS $*"; PASSED=$((PASSED + 1)); }
 fail() { echo "FAIL $*"; FAILED=$((FAILED + 1)); }
 check() {  # check NAME CMD...: pass if CMD succeeds
   local name=$1; shift
-  if "$@"; then pass "$name"; else fail "$name"; fi
+  if "$@" >/dev/null; then pass "$name"; else fail "$name"; fi
 }
 finish() {
   echo "$PASSED passed, $FAILED failed"
@@ -43,10 +43,7 @@ nodes_json() { cx "$1" -- "$ROAM" nodes --json; }
 
 # state_seen OBSERVER SUBJECT: the state OBSERVER's roamd holds for SUBJECT ("none" if unknown).
 state_seen() {
-  nodes_json "$1" 2>/dev/null | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-print(next((n["state"] for n in d["nodes"] if n["name"] == sys.argv[1]), "none"))' "$2"
+  nodes_json "$1" 2>/dev/null | jq -r --arg s "$2" '[.nodes[] | select(.name == $s) | .state] | first // "none"'
 }
 
 # all_see SUBJECT STATE OBSERVERS...: true if every observer holds SUBJECT in STATE.
@@ -56,38 +53,30 @@ all_see() {
   for o in "$@"; do [ "$(state_seen "$o" "$subject")" = "$state" ] || return 1; done
 }
 
-# full_mesh NODES...: every node sees every node alive.
+# full_mesh NODES...: every node sees every listed node alive.
 full_mesh() {
-  local s
-  for s in "$@"; do all_see "$s" alive "$@" || return 1; done
+  local o
+  for o in "$@"; do
+    local n
+    n=$(nodes_json "$o" 2>/dev/null | jq -r '[.nodes[] | select(.state == "alive") | .name] | join(" ")')
+    local s
+    for s in "$@"; do [[ " $n " == *" $s "* ]] || return 1; done
+  done
 }
 
 # json_field NODE SUBJECT FIELD: a field of SUBJECT's row in NODE's view.
 json_field() {
-  nodes_json "$1" 2>/dev/null | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-n = next((n for n in d["nodes"] if n["name"] == sys.argv[1]), {})
-print(n.get(sys.argv[2], ""))' "$2" "$3"
+  nodes_json "$1" 2>/dev/null | jq -r --arg s "$2" --arg f "$3" '[.nodes[] | select(.name == $s) | .[$f]] | if length == 0 then "" else .[0] end'
 }
 
 counter() {  # counter NODE NAME
-  nodes_json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"][sys.argv[1]])' "$2"
+  nodes_json "$1" | jq -r --arg c "$2" '.counters[$c]'
 }
 
-# Host PID of NODE's roamd (0 if none).
-roamd_pid() {
-  "$ROAM" cluster status --name "$CLUSTER" --json | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-print(next((n["roamd_pid"] for n in d["nodes"] if n["name"] == sys.argv[1]), 0))' "$1"
+status_field() {  # status_field NODE FIELD: from `roam cluster status --json`
+  "$ROAM" cluster status --name "$CLUSTER" --json | jq -r --arg s "$1" --arg f "$2" '[.nodes[] | select(.name == $s) | .[$f]] | first // ""'
 }
-
-node_address() {
-  "$ROAM" cluster status --name "$CLUSTER" --json | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-print(next((n["address"] for n in d["nodes"] if n["name"] == sys.argv[1]), ""))' "$1"
-}
+roamd_pid() { local p; p=$(status_field "$1" roamd_pid); echo "${p:-0}"; }
+node_address() { status_field "$1" address; }
 
 pid_gone() { ! kill -0 "$1" 2>/dev/null; }

@@ -15,6 +15,8 @@ ROAM="$ROAM_BIN/roam"
 C=lifecycle
 WORK=$(mktemp -d /var/tmp/roam-lifecycle.XXXXXX)   # not /tmp: nodes have their own
 SHARED="$WORK/shared"
+# The system python starts much faster than a pyenv shim, if both exist.
+PY=$(command -v /usr/bin/python3 || command -v python3)
 passed=0
 failed=0
 
@@ -40,10 +42,10 @@ in_node() {  # in_node NODE CMD...
   "$ROAM" cluster exec --name "$C" "$node" -- "$@"
 }
 
-# JSON of `cluster status`, and fields of it (python3: jq is not a dependency).
+# JSON of `cluster status`, and fields of it (python: jq is not a dependency).
 status_json() { "$ROAM" cluster status --name "$C" --json; }
 field() {  # field PYTHON-EXPRESSION-ON-d  < json
-  python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"
+  "$PY" -c "import json,sys; d=json.load(sys.stdin); print($1)"
 }
 
 # Everything of cluster $C the host can see; empty when it is all gone.
@@ -72,8 +74,8 @@ naddr=$(echo "$addrs" | tr ' ' '\n' | sort -u | grep -c .)
 check status_shows_three_running_nodes_with_distinct_addresses $? "states='$states' addresses='$addrs' roamd='$roamds'"
 read -r A1 A2 A3 <<<"$addrs"
 BRIDGE=$(echo "$js" | field 'd["bridge"]')
-CPU_CG=$(python3 -c "import json; print(json.load(open('/var/lib/roam/clusters/$C/state.json'))['cgroup_cpu'])")
-MEM_CG=$(python3 -c "import json; print(json.load(open('/var/lib/roam/clusters/$C/state.json'))['cgroup_memory'])")
+CPU_CG=$("$PY" -c "import json; print(json.load(open('/var/lib/roam/clusters/$C/state.json'))['cgroup_cpu'])")
+MEM_CG=$("$PY" -c "import json; print(json.load(open('/var/lib/roam/clusters/$C/state.json'))['cgroup_memory'])")
 
 out=$("$ROAM" cluster up --name "$C" --nodes 2 2>&1)
 rc=$?
@@ -93,13 +95,13 @@ done
 check exec_runs_in_node_cgroups_with_quotas_and_limits $? "got '$got'"
 
 # ---- network -------------------------------------------------------------------
-in_node n3 python3 -c "
+in_node n3 "$PY" -c "
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('$A3', 7999)); s.settimeout(5)
 data, peer = s.recvfrom(100); s.sendto(b'pong ' + data, peer)" &
 srv=$!
 sleep 0.5
-reply=$(in_node n1 python3 -c "
+reply=$(in_node n1 "$PY" -c "
 import socket, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)
 for _ in range(4):
@@ -111,7 +113,7 @@ wait $srv
 [ "$reply" = "pong ping" ]
 check n1_reaches_n3_by_udp $? "reply='$reply'"
 
-in_node n3 python3 -c "
+in_node n3 "$PY" -c "
 import socket, struct
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(('', 7948))
@@ -120,7 +122,7 @@ s.settimeout(5)
 print(s.recvfrom(100)[0].decode())" >"$WORK/mcast.out" 2>&1 &
 rcv=$!
 sleep 0.5
-in_node n1 python3 -c "
+in_node n1 "$PY" -c "
 import socket, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for _ in range(20):

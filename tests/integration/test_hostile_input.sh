@@ -14,7 +14,7 @@ check "3 nodes form one membership" wait_until 30 full_mesh n1 n2 n3
 
 target=$(node_address n2)
 pid_before=$(roamd_pid n2)
-sent=$(cx n1 -- python3 "$(dirname "$0")/hostile_datagrams.py" "$target:7946")
+sent=$(cx n1 -- /usr/bin/python3 "$(dirname "$0")/hostile_datagrams.py" "$target:7946")
 echo "$sent"
 check "the hostile sender ran" grep -q "replay=30" <<<"$sent"
 sleep 2

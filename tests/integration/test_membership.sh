@@ -66,7 +66,7 @@ cx n2 -- "$ROAM" node block
 check "speed set on n2 is seen by n4" wait_until 15 bash -c \
   "[ \"\$(source $(dirname "$0")/lib.sh; CLUSTER=$CLUSTER; json_field n4 n2 speed)\" = 4321 ]"
 check "blocked n2 is seen refusing guests by n1" wait_until 15 bash -c \
-  "[ \"\$(source $(dirname "$0")/lib.sh; CLUSTER=$CLUSTER; json_field n1 n2 accepts_guests)\" = False ]"
+  "[ \"\$(source $(dirname "$0")/lib.sh; CLUSTER=$CLUSTER; json_field n1 n2 accepts_guests)\" = false ]"
 cx n2 -- "$ROAM" node unblock
 cx n2 -- "$ROAM" node speed 0
 check "an unprivileged user can read the table" cx n1 -- setpriv --reuid=65534 --regid=65534 --clear-groups "$ROAM" nodes
