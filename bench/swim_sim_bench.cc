@@ -69,6 +69,7 @@ struct TrialResult {
   double bytes_per_node_s = 0;   // mean over nodes, traffic window
   double max_bytes_node_s = 0;   // the busiest node, traffic window
   double msgs_per_node_s = 0;
+  double load_fill = 0;          // share of table entries holding a load vector, end of window
   double bytes_per_node_s_detect = 0;  // mean over live nodes, crash to detection
   uint64_t false_dead_before_crash = 0;  // DEAD declarations of live nodes
   uint64_t false_dead_after_crash = 0;
@@ -140,6 +141,16 @@ TrialResult RunTrial(int n, uint64_t seed, const BenchOptions& opt) {
   }
   r.bytes_per_node_s = static_cast<double>(window_bytes) / n / opt.window_s;
   r.msgs_per_node_s = static_cast<double>(sim.messages_sent() - msgs_before) / n / opt.window_s;
+  // Gossip messages carry only load vectors the sender already holds, so
+  // their size (and bytes per node) depends on how far loads have spread.
+  uint64_t with_load = 0, entries = 0;
+  for (int i = 0; i < n; ++i) {
+    for (const auto& [name, m] : sim.node(i).members()) {
+      with_load += m.load != nullptr;
+      ++entries;
+    }
+  }
+  r.load_fill = static_cast<double>(with_load) / static_cast<double>(entries);
 
   std::mt19937_64 pick_rng(seed * 31 + static_cast<uint64_t>(n));
   r.crashed = std::uniform_int_distribution<int>(0, n - 1)(pick_rng);
@@ -240,7 +251,8 @@ std::optional<TrialResult> RunTrialIsolated(int n, uint64_t seed, const BenchOpt
 // ---- sizing: what a bigger N would cost ------------------------------------------
 
 // Memory and time of the largest size measured so far, to extrapolate from:
-// memory ~ N^2 (full tables), wall ~ N^k with k fitted on the two largest.
+// memory ~ N^2 (full tables), wall ~ N^k with k fitted on the two largest
+// but at least 2 (measured: 1000 -> 5000 nodes took 29x the wall time).
 struct CostModel {
   int n = 0;
   double bytes_per_entry = 0;
@@ -264,8 +276,8 @@ struct CostModel {
     wall_s = std::max(wall_s, r.wall_s);
   }
   double TimeExponent() const {
-    if (prev_n == 0 || prev_wall_s <= 0.05) return 1.5;
-    return std::clamp(std::log(wall_s / prev_wall_s) / std::log(double(n) / prev_n), 1.0, 2.5);
+    if (prev_n == 0 || prev_wall_s <= 0.05) return 2.0;
+    return std::clamp(std::log(wall_s / prev_wall_s) / std::log(double(n) / prev_n), 2.0, 3.0);
   }
   double PredictPeakGiB(int size) const {
     return (static_cast<double>(base_kb) * 1024 + 1.15 * bytes_per_entry * double(size) * size) / (1 << 30);
@@ -309,52 +321,81 @@ std::vector<double> Collect(const SizeSummary& s, F f) {
 void PrintTrial(const TrialResult& t, double period_ms) {
   fmt::print(
       "TRIAL n={} seed={} crashed=n{} detected={} first_suspect_periods={:.1f} first_dead_periods={:.1f} "
-      "detect_periods={:.1f} bytes_per_node_s={:.0f} max_node_bytes_s={:.0f} msgs_per_node_s={:.2f} "
+      "detect_periods={:.1f} bytes_per_node_s={:.0f} max_node_bytes_s={:.0f} msgs_per_node_s={:.2f} load_fill={:.3f} "
       "bytes_per_node_s_during_detection={:.0f} false_dead_before_crash={} false_dead_after_crash={} "
       "live_held_dead_at_end={} live_held_suspect_at_end={} setup_s={:.2f} wall_s={:.2f} peak_rss_mb={:.0f}\n",
       t.n, t.seed, t.crashed + 1, t.detected ? 1 : 0, t.first_suspect_ms / period_ms, t.first_dead_ms / period_ms,
       t.detected ? t.all_dead_ms / period_ms : NAN, t.bytes_per_node_s, t.max_bytes_node_s, t.msgs_per_node_s,
-      t.bytes_per_node_s_detect, t.false_dead_before_crash, t.false_dead_after_crash, t.live_held_dead_at_end,
+      t.load_fill, t.bytes_per_node_s_detect, t.false_dead_before_crash, t.false_dead_after_crash, t.live_held_dead_at_end,
       t.live_held_suspect_at_end, t.setup_s, t.wall_s, t.peak_rss_kb / 1024.0);
   std::fflush(stdout);
+}
+
+// One size's trials reduced to the figures reported.
+struct SizeFigures {
+  int undetected = 0;
+  double detect_median = NAN, detect_max = NAN;  // periods
+  double first_suspect = NAN, first_dead = NAN;   // periods, medians
+  double floor = 0;                              // suspicion timeout, periods
+  double bytes = NAN, busiest = NAN, msgs = NAN, load_fill = NAN;
+  uint64_t false_dead = 0, live_held_dead = 0;
+  double peak_rss_mb = NAN, wall_s = NAN;
+};
+
+SizeFigures Reduce(const SizeSummary& s, double period_ms, double suspicion_mult) {
+  SizeFigures f;
+  auto detect = Collect(s, [&](auto& t) { return t.detected ? t.all_dead_ms / period_ms : NAN; });
+  f.undetected = static_cast<int>(s.trials.size() - detect.size());
+  f.detect_median = Median(detect);
+  f.detect_max = Max(detect);
+  f.first_suspect = Median(Collect(s, [&](auto& t) { return t.first_suspect_ms < 0 ? NAN : t.first_suspect_ms / period_ms; }));
+  f.first_dead = Median(Collect(s, [&](auto& t) { return t.first_dead_ms < 0 ? NAN : t.first_dead_ms / period_ms; }));
+  f.floor = suspicion_mult * std::max(1.0, std::log10(double(s.n)));
+  f.bytes = Median(Collect(s, [](auto& t) { return t.bytes_per_node_s; }));
+  f.busiest = Max(Collect(s, [](auto& t) { return t.max_bytes_node_s; }));
+  f.msgs = Median(Collect(s, [](auto& t) { return t.msgs_per_node_s; }));
+  f.load_fill = Median(Collect(s, [](auto& t) { return t.load_fill; }));
+  for (const auto& t : s.trials) {
+    f.false_dead += t.false_dead_before_crash + t.false_dead_after_crash;
+    f.live_held_dead += t.live_held_dead_at_end;
+  }
+  f.peak_rss_mb = Max(Collect(s, [](auto& t) { return t.peak_rss_kb / 1024.0; }));
+  f.wall_s = Median(Collect(s, [](auto& t) { return t.wall_s; }));
+  return f;
 }
 
 void PrintReport(const std::vector<SizeSummary>& sizes, const std::vector<std::string>& skipped,
                  const BenchOptions& opt, double period_ms, double suspicion_mult) {
   double reference = NAN;
   for (const auto& s : sizes) {
-    if (s.n == 100 && !s.trials.empty()) reference = Median(Collect(s, [](auto& t) { return t.bytes_per_node_s; }));
+    if (s.n == 100 && !s.trials.empty()) reference = Reduce(s, period_ms, suspicion_mult).bytes;
   }
   fmt::print("\nSWIM in simulation: {:.0f}% loss, probe period {:.0f} ms, warm-up {:.0f} s, traffic window {:.0f} s "
              "(virtual time)\n",
              opt.loss * 100, period_ms, opt.warmup_s, opt.window_s);
-  fmt::print("detection = periods from the crash until every live node holds the node DEAD (median / max over seeds)\n");
-  fmt::print("floor = suspicion timeout alone, {:.0f} * max(1, log10 N) periods; ratio = bytes/node/s over N=100's\n\n",
+  fmt::print("detect = periods from the crash until every live node holds the node DEAD (median / max over seeds)\n");
+  fmt::print("1st susp = periods until some node suspects it; floor = suspicion timeout, {:.0f} * max(1, log10 N)\n",
              suspicion_mult);
-  fmt::print("{:>6} {:>5} {:>14} {:>9} {:>6} {:>6} {:>6} {:>12} {:>6} {:>10} {:>8} {:>9} {:>8}\n", "N", "seeds",
-             "detect med/max", "1st susp", "floor", "log2N", "log10N", "bytes/node/s", "ratio", "msgs/nd/s",
-             "false", "peak RSS", "wall s");
+  fmt::print("B/node/s = mean bytes sent per node per second (median over seeds); ratio = over N=100's; busiest = "
+             "max over nodes and seeds\n");
+  fmt::print("loads = share of table entries holding a load vector; false = DEAD declarations of live nodes "
+             "(sum over seeds), still = live nodes still held DEAD at the end\n\n");
+  fmt::print("{:>6} {:>5} {:>13} {:>8} {:>5} {:>5} {:>6} {:>8} {:>5} {:>8} {:>6} {:>5} {:>9} {:>8} {:>7}\n", "N",
+             "seeds", "detect", "1st susp", "floor", "log2N", "log10N", "B/node/s", "ratio", "busiest", "loads",
+             "false", "still", "peak RSS", "wall s");
   for (const auto& s : sizes) {
     if (s.trials.empty()) {
-      fmt::print("{:>6} {}\n", s.n, s.failure);
+      fmt::print("{:>6} failed: {}\n", s.n, s.failure);
       continue;
     }
-    auto detect = Collect(s, [&](auto& t) { return t.detected ? t.all_dead_ms / period_ms : NAN; });
-    const int undetected = static_cast<int>(s.trials.size() - detect.size());
-    const double first = Median(Collect(s, [&](auto& t) { return t.first_suspect_ms / period_ms; }));
-    const double bytes = Median(Collect(s, [](auto& t) { return t.bytes_per_node_s; }));
-    const double msgs = Median(Collect(s, [](auto& t) { return t.msgs_per_node_s; }));
-    const double rss = Max(Collect(s, [](auto& t) { return t.peak_rss_kb / 1024.0; }));
-    const double wall = Median(Collect(s, [](auto& t) { return t.wall_s; }));
-    uint64_t false_dead = 0;
-    for (const auto& t : s.trials) false_dead += t.false_dead_before_crash + t.false_dead_after_crash;
-    const double floor = suspicion_mult * std::max(1.0, std::log10(double(s.n)));
-    std::string det = undetected ? fmt::format("{} undetected", undetected)
-                                 : fmt::format("{:.1f} / {:.1f}", Median(detect), Max(detect));
-    fmt::print("{:>6} {:>5} {:>14} {:>9.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>12.0f} {:>6.2f} {:>10.2f} {:>8} {:>6.0f} MB "
-               "{:>8.1f}\n",
-               s.n, s.trials.size(), det, first, floor, std::log2(s.n), std::log10(s.n), bytes, bytes / reference,
-               msgs, false_dead, rss, wall);
+    const SizeFigures f = Reduce(s, period_ms, suspicion_mult);
+    std::string det = f.undetected ? fmt::format("{} undetected", f.undetected)
+                                   : fmt::format("{:.1f} / {:.1f}", f.detect_median, f.detect_max);
+    fmt::print("{:>6} {:>5} {:>13} {:>8.1f} {:>5.1f} {:>5.1f} {:>6.1f} {:>8.0f} {:>5.2f} {:>8.0f} {:>5.0f}% {:>5} "
+               "{:>5} {:>5.0f} MB {:>7.1f}\n",
+               s.n, s.trials.size(), det, f.first_suspect, f.floor, std::log2(s.n), std::log10(s.n), f.bytes,
+               f.bytes / reference, f.busiest, f.load_fill * 100, f.false_dead, f.live_held_dead, f.peak_rss_mb,
+               f.wall_s);
   }
   for (const auto& line : skipped) fmt::print("{}\n", line);
   fmt::print("\n");
@@ -363,22 +404,16 @@ void PrintReport(const std::vector<SizeSummary>& sizes, const std::vector<std::s
       fmt::print("RESULT bench=swim_sim n={} failed=1 reason=\"{}\"\n", s.n, s.failure);
       continue;
     }
-    auto detect = Collect(s, [&](auto& t) { return t.detected ? t.all_dead_ms / period_ms : NAN; });
-    uint64_t false_dead = 0;
-    for (const auto& t : s.trials) false_dead += t.false_dead_before_crash + t.false_dead_after_crash;
-    const double bytes = Median(Collect(s, [](auto& t) { return t.bytes_per_node_s; }));
+    const SizeFigures f = Reduce(s, period_ms, suspicion_mult);
     fmt::print(
         "RESULT bench=swim_sim n={} seeds={} undetected={} detect_periods_median={:.1f} detect_periods_max={:.1f} "
         "first_suspect_periods_median={:.1f} first_dead_periods_median={:.1f} suspicion_floor_periods={:.1f} "
-        "log2_n={:.2f} log10_n={:.2f} bytes_per_node_s={:.0f} bytes_ratio_to_n100={:.2f} msgs_per_node_s={:.2f} "
-        "false_dead_declarations={} peak_rss_mb={:.0f} wall_s_median={:.1f}\n",
-        s.n, s.trials.size(), s.trials.size() - detect.size(), Median(detect), Max(detect),
-        Median(Collect(s, [&](auto& t) { return t.first_suspect_ms / period_ms; })),
-        Median(Collect(s, [&](auto& t) { return t.first_dead_ms / period_ms; })),
-        suspicion_mult * std::max(1.0, std::log10(double(s.n))), std::log2(s.n), std::log10(s.n), bytes,
-        bytes / reference, Median(Collect(s, [](auto& t) { return t.msgs_per_node_s; })), false_dead,
-        Max(Collect(s, [](auto& t) { return t.peak_rss_kb / 1024.0; })),
-        Median(Collect(s, [](auto& t) { return t.wall_s; })));
+        "log2_n={:.2f} log10_n={:.2f} bytes_per_node_s={:.0f} bytes_ratio_to_n100={:.2f} busiest_node_bytes_s={:.0f} "
+        "msgs_per_node_s={:.2f} load_fill={:.3f} false_dead_declarations={} live_held_dead_at_end={} "
+        "peak_rss_mb={:.0f} wall_s_median={:.1f}\n",
+        s.n, s.trials.size(), f.undetected, f.detect_median, f.detect_max, f.first_suspect, f.first_dead, f.floor,
+        std::log2(s.n), std::log10(s.n), f.bytes, f.bytes / reference, f.busiest, f.msgs, f.load_fill, f.false_dead,
+        f.live_held_dead, f.peak_rss_mb, f.wall_s);
   }
   std::fflush(stdout);
 }
@@ -388,7 +423,7 @@ void PrintReport(const std::vector<SizeSummary>& sizes, const std::vector<std::s
 constexpr int kAutoCandidates[] = {10000, 7000, 5000, 3000, 2000};
 // Bytes per table entry used when nothing has been measured yet in this run
 // (measured at N=1000 on the reference machine, see docs/BENCHMARKS.md).
-constexpr double kFallbackBytesPerEntry = 400;
+constexpr double kFallbackBytesPerEntry = 230;
 
 int Main(int argc, char** argv) {
   BenchOptions opt;

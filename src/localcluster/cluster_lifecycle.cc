@@ -145,17 +145,38 @@ std::string LastLine(const std::string& text) {
 
 // ---- tear-down ------------------------------------------------------------
 
-// Cluster cgroup directories to look in: the recorded ones and the ones this
-// process would create.
-std::vector<std::string> ClusterCgroupRoots(const ClusterLayout& layout, const std::optional<ClusterState>& state) {
+// The live inits of the cluster: the recorded ones and any found by name.
+std::set<int> ClusterInits(const ClusterLayout& layout, const std::optional<ClusterState>& state) {
+  std::set<int> pids;
+  if (state) {
+    for (const NodeRecord& n : state->nodes)
+      if (IsLiveNodeInit(n.init_pid, layout.name(), n.name)) pids.insert(n.init_pid);
+  }
+  for (int pid : FindNodeInits(layout.name())) pids.insert(pid);
+  return pids;
+}
+
+// Cluster cgroup directories to look in: the recorded ones, the ones this
+// process would create, and the ones the live inits are in.
+std::vector<std::string> ClusterCgroupDirs(const ClusterLayout& layout, const std::optional<ClusterState>& state,
+                                           const std::set<int>& inits) {
   std::set<std::string> roots;
   if (state) {
     if (!state->cgroup_cpu.empty()) roots.insert(state->cgroup_cpu);
     if (!state->cgroup_memory.empty()) roots.insert(state->cgroup_memory);
   }
-  for (const char* controller : {"cpu", "memory"}) {
-    Result<std::string> own = OwnCgroupDir(controller);
-    if (own.ok()) roots.insert(*own + "/" + layout.CgroupDirName());
+  Result<CgroupRoots> own = ClusterCgroupRoots(layout.CgroupDirName());
+  if (own.ok()) {
+    roots.insert(own->cpu);
+    if (!own->memory.empty()) roots.insert(own->memory);
+  }
+  std::string suffix = "/" + layout.CgroupDirName();
+  for (int pid : inits) {
+    for (const std::string& dir : ProcessCgroupDirs(pid)) {
+      std::string parent = dir.substr(0, dir.rfind('/'));
+      if (parent.size() > suffix.size() && parent.compare(parent.size() - suffix.size(), suffix.size(), suffix) == 0)
+        roots.insert(parent);
+    }
   }
   return {roots.begin(), roots.end()};
 }
@@ -163,12 +184,7 @@ std::vector<std::string> ClusterCgroupRoots(const ClusterLayout& layout, const s
 // Every live process of the cluster that the host can name.
 std::set<int> ClusterProcesses(const ClusterLayout& layout, const std::optional<ClusterState>& state,
                                const std::vector<std::string>& roots) {
-  std::set<int> pids;
-  if (state) {
-    for (const NodeRecord& n : state->nodes)
-      if (IsLiveNodeInit(n.init_pid, layout.name(), n.name)) pids.insert(n.init_pid);
-  }
-  for (int pid : FindNodeInits(layout.name())) pids.insert(pid);
+  std::set<int> pids = ClusterInits(layout, state);
   for (const std::string& root : roots) {
     for (int pid : CgroupProcs(root)) pids.insert(pid);
     for (const std::string& child : ChildCgroups(root))
@@ -182,7 +198,7 @@ std::set<int> ClusterProcesses(const ClusterLayout& layout, const std::optional<
 }
 
 Status TearDownLocked(const ClusterLayout& layout, const std::optional<ClusterState>& state) {
-  std::vector<std::string> roots = ClusterCgroupRoots(layout, state);
+  std::vector<std::string> roots = ClusterCgroupDirs(layout, state, ClusterInits(layout, state));
 
   std::set<int> left;
   for (long deadline = NowMs() + kKillTimeoutMs;;) {
@@ -239,6 +255,8 @@ Status BuildCluster(const UpOptions& o, const ClusterPlan& plan, ClusterState* s
   const ClusterLayout& layout = plan.layout;
   Status st = CreateBridge(s->bridge, s->bridge_address, kSubnetPrefixLength);
   if (!st.ok()) return st;
+  st = CreateClusterCgroups(CgroupRoots{s->cgroup_cpu, s->cgroup_memory});
+  if (!st.ok()) return st;
 
   std::vector<NodeLaunch> launches;
   for (int i = 1; i <= o.nodes; ++i) {
@@ -251,10 +269,11 @@ Status BuildCluster(const UpOptions& o, const ClusterPlan& plan, ClusterState* s
     auto fail = [&rec](const Status& e) { return Status::Error("node " + rec.name + ": " + e.message()); };
 
     std::string cpu_dir = NodeCpuCgroup(*s, rec.name);
-    std::string mem_dir = NodeMemoryCgroup(*s, rec.name);
+    std::string mem_dir = NodeMemoryCgroup(*s, rec.name);  // == cpu_dir on cgroup v2
+    bool own_mem_dir = !mem_dir.empty() && mem_dir != cpu_dir;
     if (!(st = CreateCgroup(cpu_dir)).ok() || !(st = SetCpuQuota(cpu_dir, rec.cpu_quota)).ok()) return fail(st);
-    if (!mem_dir.empty() && (!(st = CreateCgroup(mem_dir)).ok() || !(st = SetMemoryLimit(mem_dir, rec.mem_limit)).ok()))
-      return fail(st);
+    if (own_mem_dir && !(st = CreateCgroup(mem_dir)).ok()) return fail(st);
+    if (!mem_dir.empty() && !(st = SetMemoryLimit(mem_dir, rec.mem_limit)).ok()) return fail(st);
 
     NodeInitConfig config{layout.name(), rec.name, rec.address, plan.shared, o.roamd, layout.KeyPath()};
     Result<NodeLaunch> launch = NodeLaunch::Launch(o.roam_exe, config);
@@ -264,7 +283,7 @@ Status BuildCluster(const UpOptions& o, const ClusterPlan& plan, ClusterState* s
     if (!(st = SaveClusterState(layout.StatePath(), *s)).ok()) return st;
 
     if (!(st = MoveToCgroup(cpu_dir, rec.init_pid)).ok()) return fail(st);
-    if (!mem_dir.empty() && !(st = MoveToCgroup(mem_dir, rec.init_pid)).ok()) return fail(st);
+    if (own_mem_dir && !(st = MoveToCgroup(mem_dir, rec.init_pid)).ok()) return fail(st);
     if (!(st = CreateNodeVeth(rec.veth, rec.init_pid, s->bridge)).ok()) return fail(st);
     if (!(st = launch->Release()).ok()) return fail(st);
     launches.push_back(std::move(launch).value());
@@ -341,14 +360,13 @@ Result<std::string> BringUpCluster(const UpOptions& o) {
   s.bridge = layout.BridgeName();
   s.bridge_address = SubnetAddress(*octet, kBridgeHostOctet);
   s.shared = plan.shared;
-  Result<std::string> cpu_root = OwnCgroupDir("cpu");
-  if (!cpu_root.ok()) return cpu_root.status();
-  s.cgroup_cpu = *cpu_root + "/" + layout.CgroupDirName();
-  Result<std::string> mem_root = OwnCgroupDir("memory");
+  Result<CgroupRoots> cgroups = ClusterCgroupRoots(layout.CgroupDirName());
+  if (!cgroups.ok()) return cgroups.status();
+  s.cgroup_cpu = cgroups->cpu;
+  s.cgroup_memory = cgroups->memory;
   bool wants_mem = false;
   for (const NodeLimits& l : plan.limits) wants_mem = wants_mem || l.mem_limit != 0;
-  if (mem_root.ok()) s.cgroup_memory = *mem_root + "/" + layout.CgroupDirName();
-  else if (wants_mem) return Status::Error("--mem-limit needs the memory cgroup: " + mem_root.status().message());
+  if (wants_mem && s.cgroup_memory.empty()) return Status::Error("--mem-limit needs the memory cgroup controller, which is not mounted");
   if (!(st = SaveClusterState(layout.StatePath(), s)).ok()) return st;
 
   st = BuildCluster(o, plan, &s);

@@ -10,7 +10,8 @@
 //    "cgroup_cpu":"/sys/fs/cgroup/cpu/roam-C","cgroup_memory":"/sys/fs/cgroup/memory/.../roam-C",
 //    "nodes":[{"name":"n1","address":"10.213.X.1","init_pid":4242,"veth":"rve-h-1",
 //              "cpu_quota":0.5,"mem_limit":268435456}, ...]}
-// cgroup_memory is "" when the memory controller is not available.
+// cgroup_memory is "" when the memory controller is not available, and equals
+// cgroup_cpu on cgroup v2 (one directory carries both controllers).
 #pragma once
 
 #include <cstdint>

@@ -14,7 +14,7 @@ namespace roam {
 
 namespace {
 
-constexpr auto kSwimTick = std::chrono::milliseconds(50);
+constexpr auto kSwimTick = std::chrono::milliseconds(100);
 constexpr auto kLoadPeriod = std::chrono::seconds(1);
 
 int64_t WallMicros() {

@@ -1,7 +1,7 @@
 // Roamd: one node's daemon. Owns the event loop and wires together the
 // membership state machine (Swim), its UDP endpoint, the load sampler and
 // the local control socket. Cron-style ticks drive everything periodic:
-// the protocol tick (every 50 ms) and the load sample (every second).
+// the protocol tick (every 100 ms) and the load sample (every second).
 //
 // Single-threaded: every member runs on io_; nothing here needs a lock.
 #pragma once

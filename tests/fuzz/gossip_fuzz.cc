@@ -9,8 +9,9 @@
 //      content, without having to forge a MAC;
 //   3. a sequence of length-delimited SwimMessages delivered one after the
 //      other to the same node (reaches relays, refutation, push-pull);
-//   4. the control protocol's ControlRequest, whole and as the delimited
-//      stream roamd reads from its UNIX socket.
+//   4. the control protocol: a ControlRequest whole and as the stream of
+//      length-prefixed frames roamd reads from its UNIX socket (with the
+//      daemon's own FrameLength), and the ControlReply `roam` decodes.
 //
 // Besides crashes and sanitizer reports, it aborts when one of these
 // properties of the receive path does not hold:
@@ -41,6 +42,7 @@
 #include "cluster/swim.h"
 #include "cluster/swim_validate.h"
 #include "control.pb.h"
+#include "node/control_frame.h"
 
 namespace roam {
 namespace {
@@ -207,7 +209,7 @@ void CheckSealRoundTrip(const pb::SwimMessage& msg) {
   Envelope from(kCluster, sender, FuzzKey(), 1);
   Envelope to(kCluster, kSelf, FuzzKey(), 1);
   std::string datagram = from.Seal(msg);
-  if (datagram.size() > kMaxDatagram) return;  // larger than any input libFuzzer gives us
+  if (datagram.size() > kMaxDatagram) return;  // could not be sent; Open refuses it, rightly
   Envelope::Opened opened;
   std::optional<DropReason> r = to.Open(datagram, &opened);
   if (r) Violated(std::string("valid message refused after sealing: ") + DropReasonName(*r));
@@ -242,13 +244,20 @@ void FuzzSwimSequence(const uint8_t* data, size_t size) {
 
 // ---- 4. control requests -----------------------------------------------------------------
 
-void FuzzControlRequest(const uint8_t* data, size_t size) {
+// As roamd's ControlServer reads its socket: frames of a 4-byte length and a
+// ControlRequest, until one is too large, cut short or malformed.
+void FuzzControlStream(const uint8_t* data, size_t size) {
   pb::ControlRequest req;
-  if (req.ParseFromArray(data, static_cast<int>(size))) (void)req.op_case();
-  google::protobuf::io::ArrayInputStream in(data, static_cast<int>(size));
-  for (int i = 0; i < 64; ++i) {
-    bool clean_eof = false;
-    if (!google::protobuf::util::ParseDelimitedFromZeroCopyStream(&req, &in, &clean_eof)) break;
+  (void)req.ParseFromArray(data, static_cast<int>(size));
+  pb::ControlReply reply;  // what `roam` decodes from roamd
+  (void)reply.ParseFromArray(data, static_cast<int>(size));
+  size_t pos = 0;
+  while (size - pos >= 4) {
+    uint32_t n = FrameLength(data + pos);
+    pos += 4;
+    if (n > kMaxControlFrame || n > size - pos) break;
+    if (!req.ParseFromString(std::string(reinterpret_cast<const char*>(data + pos), n))) break;
+    pos += n;
   }
 }
 
@@ -314,15 +323,12 @@ void WriteSeeds(const std::string& dir) {
   relay_ack.set_probe_id(3);
   seeds.emplace_back("swim_sequence", Delimited({revived, ping_req, relay_ack, ping}));
 
-  pb::ControlRequest nodes, speed;
+  pb::ControlRequest nodes, speed, block;
   nodes.mutable_nodes();
   speed.mutable_set_speed()->set_speed(1500);
-  std::string control;
-  google::protobuf::io::StringOutputStream stream(&control);
-  google::protobuf::util::SerializeDelimitedToZeroCopyStream(nodes, &stream);
-  google::protobuf::util::SerializeDelimitedToZeroCopyStream(speed, &stream);
+  block.mutable_set_blocked()->set_blocked(true);
   seeds.emplace_back("control_nodes", nodes.SerializeAsString());
-  seeds.emplace_back("control_stream", control);
+  seeds.emplace_back("control_stream", EncodeFrame(nodes) + EncodeFrame(speed) + EncodeFrame(block));
 
   for (const auto& [name, bytes] : seeds) {
     std::ofstream f(dir + "/" + name, std::ios::binary | std::ios::trunc);
@@ -355,6 +361,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   roam::FuzzDatagram(bytes, std::nullopt);
   roam::FuzzSwimMessage(data, size);
   roam::FuzzSwimSequence(data, size);
-  roam::FuzzControlRequest(data, size);
+  roam::FuzzControlStream(data, size);
   return 0;
 }

@@ -83,13 +83,18 @@ rc=$?
 check up_refuses_a_running_cluster_in_one_line $? "rc=$rc out='$out'"
 
 # ---- quotas and limits ---------------------------------------------------------
+# cgroup v1 (cpu.cfs_quota_us, memory.limit_in_bytes) or v2 (cpu.max, memory.max).
+quota_of() { if [ -f "$1/cpu.max" ]; then awk '{print $1}' "$1/cpu.max"; else cat "$1/cpu.cfs_quota_us"; fi; }
+limit_of() { if [ -f "$1/memory.max" ]; then cat "$1/memory.max"; else cat "$1/memory.limit_in_bytes"; fi; }
+cgroup_of() {  # cgroup_of CONTROLLER < /proc/PID/cgroup: the v1 path, else the v2 one
+  awk -F: -v c="$1" '$2 ~ "(^|,)" c "(,|$)" {v1 = $3} $1 == "0" {v2 = $3} END {print (v1 != "" ? v1 : v2)}'
+}
 got=""
 for n in n1 n2 n3; do
-  cpu_path=$(in_node "$n" cat /proc/self/cgroup | awk -F: '$2 ~ /(^|,)cpu(,|$)/ {print $3}')
-  mem_path=$(in_node "$n" cat /proc/self/cgroup | awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}')
-  q=$(cat "$CPU_CG/$n/cpu.cfs_quota_us" 2>/dev/null)
-  m=$(cat "$MEM_CG/$n/memory.limit_in_bytes" 2>/dev/null)
-  got="$got ${n}:${q}:${m}:${cpu_path##*/}:${mem_path##*/}"
+  self=$(in_node "$n" cat /proc/self/cgroup)
+  cpu_path=$(echo "$self" | cgroup_of cpu)
+  mem_path=$(echo "$self" | cgroup_of memory)
+  got="$got ${n}:$(quota_of "$CPU_CG/$n" 2>/dev/null):$(limit_of "$MEM_CG/$n" 2>/dev/null):${cpu_path##*/}:${mem_path##*/}"
 done
 [ "$got" = " n1:100000:536870912:n1:n1 n2:50000:268435456:n2:n2 n3:25000:134217728:n3:n3" ]
 check exec_runs_in_node_cgroups_with_quotas_and_limits $? "got '$got'"
