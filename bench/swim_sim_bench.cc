@@ -70,6 +70,8 @@ struct TrialResult {
   double max_bytes_node_s = 0;   // the busiest node, traffic window
   double msgs_per_node_s = 0;
   double load_fill = 0;          // share of table entries holding a load vector, end of window
+  double load_wire_bytes = 0;    // mean size of one load vector inside a message
+  double bytes_full_loads = 0;   // bytes_per_node_s had every gossip carried its full load quota
   double bytes_per_node_s_detect = 0;  // mean over live nodes, crash to detection
   uint64_t false_dead_before_crash = 0;  // DEAD declarations of live nodes
   uint64_t false_dead_after_crash = 0;
@@ -143,14 +145,26 @@ TrialResult RunTrial(int n, uint64_t seed, const BenchOptions& opt) {
   r.msgs_per_node_s = static_cast<double>(sim.messages_sent() - msgs_before) / n / opt.window_s;
   // Gossip messages carry only load vectors the sender already holds, so
   // their size (and bytes per node) depends on how far loads have spread.
-  uint64_t with_load = 0, entries = 0;
+  // A GOSSIP holds the sender's own vector and those it holds of up to
+  // max_loads_per_gossip - 1 random live members: 1 + 7f vectors when a share
+  // f of table entries have one. At large N, f is still small after the
+  // warm-up, so the window also yields the figure with every vector known.
+  uint64_t with_load = 0, entries = 0, load_bytes = 0;
   for (int i = 0; i < n; ++i) {
     for (const auto& [name, m] : sim.node(i).members()) {
-      with_load += m.load != nullptr;
       ++entries;
+      if (!m.load) continue;
+      ++with_load;
+      const size_t body = m.load->vector.ByteSizeLong();
+      load_bytes += body + 1 + (body < 128 ? 1 : 2);  // field tag and length in SwimMessage.loads
     }
   }
   r.load_fill = static_cast<double>(with_load) / static_cast<double>(entries);
+  r.load_wire_bytes = static_cast<double>(load_bytes) / static_cast<double>(std::max<uint64_t>(with_load, 1));
+  const SwimConfig& swim = cfg.swim;
+  const double gossips_per_s = 1000.0 / static_cast<double>(swim.gossip_interval_ms) * swim.gossip_fanout;
+  r.bytes_full_loads = r.bytes_per_node_s + gossips_per_s * (swim.max_loads_per_gossip - 1) * (1 - r.load_fill) *
+                                                r.load_wire_bytes;
 
   std::mt19937_64 pick_rng(seed * 31 + static_cast<uint64_t>(n));
   r.crashed = std::uniform_int_distribution<int>(0, n - 1)(pick_rng);
@@ -322,11 +336,11 @@ void PrintTrial(const TrialResult& t, double period_ms) {
   fmt::print(
       "TRIAL n={} seed={} crashed=n{} detected={} first_suspect_periods={:.1f} first_dead_periods={:.1f} "
       "detect_periods={:.1f} bytes_per_node_s={:.0f} max_node_bytes_s={:.0f} msgs_per_node_s={:.2f} load_fill={:.3f} "
-      "bytes_per_node_s_during_detection={:.0f} false_dead_before_crash={} false_dead_after_crash={} "
+      "bytes_per_node_s_full_loads={:.0f} bytes_per_node_s_during_detection={:.0f} false_dead_before_crash={} false_dead_after_crash={} "
       "live_held_dead_at_end={} live_held_suspect_at_end={} setup_s={:.2f} wall_s={:.2f} peak_rss_mb={:.0f}\n",
       t.n, t.seed, t.crashed + 1, t.detected ? 1 : 0, t.first_suspect_ms / period_ms, t.first_dead_ms / period_ms,
       t.detected ? t.all_dead_ms / period_ms : NAN, t.bytes_per_node_s, t.max_bytes_node_s, t.msgs_per_node_s,
-      t.load_fill, t.bytes_per_node_s_detect, t.false_dead_before_crash, t.false_dead_after_crash, t.live_held_dead_at_end,
+      t.load_fill, t.bytes_full_loads, t.bytes_per_node_s_detect, t.false_dead_before_crash, t.false_dead_after_crash, t.live_held_dead_at_end,
       t.live_held_suspect_at_end, t.setup_s, t.wall_s, t.peak_rss_kb / 1024.0);
   std::fflush(stdout);
 }
@@ -337,7 +351,7 @@ struct SizeFigures {
   double detect_median = NAN, detect_max = NAN;  // periods
   double first_suspect = NAN, first_dead = NAN;   // periods, medians
   double floor = 0;                              // suspicion timeout, periods
-  double bytes = NAN, busiest = NAN, msgs = NAN, load_fill = NAN;
+  double bytes = NAN, bytes_full_loads = NAN, busiest = NAN, msgs = NAN, load_fill = NAN;
   uint64_t false_dead = 0, live_held_dead = 0;
   double peak_rss_mb = NAN, wall_s = NAN;
 };
@@ -352,6 +366,7 @@ SizeFigures Reduce(const SizeSummary& s, double period_ms, double suspicion_mult
   f.first_dead = Median(Collect(s, [&](auto& t) { return t.first_dead_ms < 0 ? NAN : t.first_dead_ms / period_ms; }));
   f.floor = suspicion_mult * std::max(1.0, std::log10(double(s.n)));
   f.bytes = Median(Collect(s, [](auto& t) { return t.bytes_per_node_s; }));
+  f.bytes_full_loads = Median(Collect(s, [](auto& t) { return t.bytes_full_loads; }));
   f.busiest = Max(Collect(s, [](auto& t) { return t.max_bytes_node_s; }));
   f.msgs = Median(Collect(s, [](auto& t) { return t.msgs_per_node_s; }));
   f.load_fill = Median(Collect(s, [](auto& t) { return t.load_fill; }));
@@ -366,9 +381,12 @@ SizeFigures Reduce(const SizeSummary& s, double period_ms, double suspicion_mult
 
 void PrintReport(const std::vector<SizeSummary>& sizes, const std::vector<std::string>& skipped,
                  const BenchOptions& opt, double period_ms, double suspicion_mult) {
-  double reference = NAN;
+  double reference = NAN, reference_full = NAN;
   for (const auto& s : sizes) {
-    if (s.n == 100 && !s.trials.empty()) reference = Reduce(s, period_ms, suspicion_mult).bytes;
+    if (s.n == 100 && !s.trials.empty()) {
+      reference = Reduce(s, period_ms, suspicion_mult).bytes;
+      reference_full = Reduce(s, period_ms, suspicion_mult).bytes_full_loads;
+    }
   }
   fmt::print("\nSWIM in simulation: {:.0f}% loss, probe period {:.0f} ms, warm-up {:.0f} s, traffic window {:.0f} s "
              "(virtual time)\n",
@@ -378,11 +396,14 @@ void PrintReport(const std::vector<SizeSummary>& sizes, const std::vector<std::s
              suspicion_mult);
   fmt::print("B/node/s = mean bytes sent per node per second (median over seeds); ratio = over N=100's; busiest = "
              "max over nodes and seeds\n");
-  fmt::print("loads = share of table entries holding a load vector; false = DEAD declarations of live nodes "
-             "(sum over seeds), still = live nodes still held DEAD at the end\n\n");
-  fmt::print("{:>6} {:>5} {:>13} {:>8} {:>5} {:>5} {:>6} {:>8} {:>5} {:>8} {:>6} {:>5} {:>9} {:>8} {:>7}\n", "N",
-             "seeds", "detect", "1st susp", "floor", "log2N", "log10N", "B/node/s", "ratio", "busiest", "loads",
-             "false", "still", "peak RSS", "wall s");
+  fmt::print("loads = share of table entries holding a load vector; full-load = B/node/s had every GOSSIP "
+             "carried its full quota of load vectors (steady state)\n");
+  fmt::print("false = DEAD declarations of live nodes (sum over seeds); still = live nodes still held DEAD at the "
+             "end\n\n");
+  fmt::print("{:>6} {:>5} {:>13} {:>8} {:>5} {:>5} {:>6} {:>8} {:>5} {:>9} {:>5} {:>8} {:>6} {:>5} {:>5} {:>8} "
+             "{:>7}\n",
+             "N", "seeds", "detect", "1st susp", "floor", "log2N", "log10N", "B/node/s", "ratio", "full-load",
+             "ratio", "busiest", "loads", "false", "still", "peak RSS", "wall s");
   for (const auto& s : sizes) {
     if (s.trials.empty()) {
       fmt::print("{:>6} failed: {}\n", s.n, s.failure);
@@ -391,11 +412,11 @@ void PrintReport(const std::vector<SizeSummary>& sizes, const std::vector<std::s
     const SizeFigures f = Reduce(s, period_ms, suspicion_mult);
     std::string det = f.undetected ? fmt::format("{} undetected", f.undetected)
                                    : fmt::format("{:.1f} / {:.1f}", f.detect_median, f.detect_max);
-    fmt::print("{:>6} {:>5} {:>13} {:>8.1f} {:>5.1f} {:>5.1f} {:>6.1f} {:>8.0f} {:>5.2f} {:>8.0f} {:>5.0f}% {:>5} "
-               "{:>5} {:>5.0f} MB {:>7.1f}\n",
+    fmt::print("{:>6} {:>5} {:>13} {:>8.1f} {:>5.1f} {:>5.1f} {:>6.1f} {:>8.0f} {:>5.2f} {:>9.0f} {:>5.2f} {:>8.0f} "
+               "{:>5.0f}% {:>5} {:>5} {:>5.0f} MB {:>7.1f}\n",
                s.n, s.trials.size(), det, f.first_suspect, f.floor, std::log2(s.n), std::log10(s.n), f.bytes,
-               f.bytes / reference, f.busiest, f.load_fill * 100, f.false_dead, f.live_held_dead, f.peak_rss_mb,
-               f.wall_s);
+               f.bytes / reference, f.bytes_full_loads, f.bytes_full_loads / reference_full, f.busiest,
+               f.load_fill * 100, f.false_dead, f.live_held_dead, f.peak_rss_mb, f.wall_s);
   }
   for (const auto& line : skipped) fmt::print("{}\n", line);
   fmt::print("\n");
@@ -408,11 +429,12 @@ void PrintReport(const std::vector<SizeSummary>& sizes, const std::vector<std::s
     fmt::print(
         "RESULT bench=swim_sim n={} seeds={} undetected={} detect_periods_median={:.1f} detect_periods_max={:.1f} "
         "first_suspect_periods_median={:.1f} first_dead_periods_median={:.1f} suspicion_floor_periods={:.1f} "
-        "log2_n={:.2f} log10_n={:.2f} bytes_per_node_s={:.0f} bytes_ratio_to_n100={:.2f} busiest_node_bytes_s={:.0f} "
-        "msgs_per_node_s={:.2f} load_fill={:.3f} false_dead_declarations={} live_held_dead_at_end={} "
+        "log2_n={:.2f} log10_n={:.2f} bytes_per_node_s={:.0f} bytes_ratio_to_n100={:.2f} bytes_per_node_s_full_loads={:.0f} "
+        "full_loads_ratio_to_n100={:.2f} busiest_node_bytes_s={:.0f} msgs_per_node_s={:.2f} load_fill={:.3f} false_dead_declarations={} live_held_dead_at_end={} "
         "peak_rss_mb={:.0f} wall_s_median={:.1f}\n",
         s.n, s.trials.size(), f.undetected, f.detect_median, f.detect_max, f.first_suspect, f.first_dead, f.floor,
-        std::log2(s.n), std::log10(s.n), f.bytes, f.bytes / reference, f.busiest, f.msgs, f.load_fill, f.false_dead,
+        std::log2(s.n), std::log10(s.n), f.bytes, f.bytes / reference, f.bytes_full_loads,
+        f.bytes_full_loads / reference_full, f.busiest, f.msgs, f.load_fill, f.false_dead,
         f.live_held_dead, f.peak_rss_mb, f.wall_s);
   }
   std::fflush(stdout);

@@ -69,6 +69,8 @@ check "blocked n2 is seen refusing guests by n1" wait_until 15 bash -c \
   "[ \"\$(source $(dirname "$0")/lib.sh; CLUSTER=$CLUSTER; json_field n1 n2 accepts_guests)\" = false ]"
 cx n2 -- "$ROAM" node unblock
 cx n2 -- "$ROAM" node speed 0
+check "roam mon prints the table twice when piped" bash -c \
+  "[ \$(\"$ROAM\" cluster exec --name $CLUSTER n1 -- \"$ROAM\" mon -n 2 | grep -c '^n4 ') = 2 ]"
 check "an unprivileged user can read the table" cx n1 -- setpriv --reuid=65534 --regid=65534 --clear-groups "$ROAM" nodes
 if cx n1 -- setpriv --reuid=65534 --regid=65534 --clear-groups "$ROAM" node speed 5 2>/tmp/roam-it-err; then
   fail "an unprivileged user changed the speed"
