@@ -160,6 +160,7 @@ std::set<int> ClusterInits(const ClusterLayout& layout, const std::optional<Clus
 // process would create, and the ones the live inits are in.
 std::vector<std::string> ClusterCgroupDirs(const ClusterLayout& layout, const std::optional<ClusterState>& state,
                                            const std::set<int>& inits) {
+  std::string suffix = "/" + layout.CgroupDirName();
   std::set<std::string> roots;
   if (state) {
     if (!state->cgroup_cpu.empty()) roots.insert(state->cgroup_cpu);
@@ -170,15 +171,17 @@ std::vector<std::string> ClusterCgroupDirs(const ClusterLayout& layout, const st
     roots.insert(own->cpu);
     if (!own->memory.empty()) roots.insert(own->memory);
   }
-  std::string suffix = "/" + layout.CgroupDirName();
   for (int pid : inits) {
-    for (const std::string& dir : ProcessCgroupDirs(pid)) {
-      std::string parent = dir.substr(0, dir.rfind('/'));
-      if (parent.size() > suffix.size() && parent.compare(parent.size() - suffix.size(), suffix.size(), suffix) == 0)
-        roots.insert(parent);
-    }
+    for (const std::string& dir : ProcessCgroupDirs(pid)) roots.insert(dir.substr(0, dir.rfind('/')));
   }
-  return {roots.begin(), roots.end()};
+  // Only roam-C directories: everything under them gets killed and removed,
+  // so a stray path (a corrupt state.json, an init moved elsewhere) must not pass.
+  std::vector<std::string> out;
+  for (const std::string& r : roots) {
+    bool named = r.size() > suffix.size() && r.compare(r.size() - suffix.size(), suffix.size(), suffix) == 0;
+    if (named && r[0] == '/' && r.find("/../") == std::string::npos) out.push_back(r);
+  }
+  return out;
 }
 
 // Every live process of the cluster that the host can name.
@@ -222,12 +225,9 @@ Status TearDownLocked(const ClusterLayout& layout, const std::optional<ClusterSt
     if (!st.ok()) return st;
   }
 
+  // Links by name only (never a name read from state.json, which could be eth0).
   std::set<std::string> links = {layout.BridgeName()};
-  if (state && !state->bridge.empty()) links.insert(state->bridge);
   for (const std::string& l : LinksWithPrefix(layout.VethPrefix())) links.insert(l);
-  if (state)
-    for (const NodeRecord& n : state->nodes)
-      if (!n.veth.empty()) links.insert(n.veth);
   for (const std::string& l : links) {
     Status st = DeleteLink(l);
     if (!st.ok()) return st;
