@@ -25,8 +25,8 @@
 // Generator mode: with ROAM_FUZZ_WRITE_SEEDS=DIR set, the binary writes seed
 // inputs (a real sealed datagram among them) into DIR and exits.
 #include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/util/delimited_message_util.h>
 #include <google/protobuf/util/message_differencer.h>
 
