@@ -33,6 +33,7 @@
 #include <fstream>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -200,18 +201,18 @@ TrialResult RunTrial(int n, uint64_t seed, const BenchOptions& opt) {
   // refute), so every other declaration was of a live node.
   r.false_dead_after_crash = sim.dead_declarations() - r.false_dead_before_crash - crashed_dead_holders;
 
-  for (int subject = 0; subject < n; ++subject) {
-    if (subject == r.crashed) continue;
-    bool dead = false, suspect = false;
-    for (int i = 0; i < n && !dead; ++i) {
-      if (i == subject || !sim.running(i)) continue;
-      const MemberState s = sim.StateSeenBy(i, subject);
-      dead = s == pb::DEAD;
-      suspect = suspect || s == pb::SUSPECT;
+  std::set<std::string> held_dead, held_suspect;  // live members, by name
+  const std::string crashed_name = SwimSim::NameOf(r.crashed);
+  for (int i = 0; i < n; ++i) {
+    if (!sim.running(i)) continue;
+    for (const auto& [name, m] : sim.node(i).members()) {
+      if (name == crashed_name) continue;
+      if (m.state == pb::DEAD) held_dead.insert(name);
+      if (m.state == pb::SUSPECT) held_suspect.insert(name);
     }
-    r.live_held_dead_at_end += dead;
-    r.live_held_suspect_at_end += suspect && !dead;
   }
+  r.live_held_dead_at_end = held_dead.size();
+  for (const auto& name : held_suspect) r.live_held_suspect_at_end += !held_dead.count(name);
   r.wall_s = Seconds(start);
   r.peak_rss_kb = ProcStatusKb("VmHWM");
   return r;
@@ -266,7 +267,7 @@ std::optional<TrialResult> RunTrialIsolated(int n, uint64_t seed, const BenchOpt
 
 // Memory and time of the largest size measured so far, to extrapolate from:
 // memory ~ N^2 (full tables), wall ~ N^k with k fitted on the two largest
-// but at least 2 (measured: 1000 -> 5000 nodes took 29x the wall time).
+// but at least 2.5 (measured: 1000 -> 5000 nodes took ~50x the CPU time).
 struct CostModel {
   int n = 0;
   double bytes_per_entry = 0;
@@ -290,8 +291,8 @@ struct CostModel {
     wall_s = std::max(wall_s, r.wall_s);
   }
   double TimeExponent() const {
-    if (prev_n == 0 || prev_wall_s <= 0.05) return 2.0;
-    return std::clamp(std::log(wall_s / prev_wall_s) / std::log(double(n) / prev_n), 2.0, 3.0);
+    if (prev_n == 0 || prev_wall_s <= 0.05) return 2.5;
+    return std::clamp(std::log(wall_s / prev_wall_s) / std::log(double(n) / prev_n), 2.5, 3.0);
   }
   double PredictPeakGiB(int size) const {
     return (static_cast<double>(base_kb) * 1024 + 1.15 * bytes_per_entry * double(size) * size) / (1 << 30);
@@ -503,8 +504,9 @@ int Main(int argc, char** argv) {
           fmt::print("auto: n={} predicted peak {:.1f} GiB, wall {:.0f} s\n", c, gib, wall);
           break;
         }
+        line += mem_ok ? " reason=time" : " reason=memory";
         fmt::print("auto: {}\n", line);
-        if (c == 10000) skipped.push_back(line + (mem_ok ? " reason=time" : " reason=memory"));
+        skipped.push_back(line);
       }
       if (n == 0) continue;
     } else {

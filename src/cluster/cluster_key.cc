@@ -26,6 +26,10 @@ Result<ClusterKey> ClusterKey::FromHex(const std::string& text) {
 Result<ClusterKey> ClusterKey::Load(const std::string& path) {
   struct stat st{};
   if (::stat(path.c_str(), &st) != 0) return Status::Errno("cluster key " + path);
+  if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
+    return Status::Error("cluster key " + path + ": owned by uid " + std::to_string(st.st_uid) +
+                         ", not by root or the caller");
+  }
   if ((st.st_mode & 077) != 0) {
     return Status::Error("cluster key " + path + ": readable by group or others (chmod 600 it)");
   }

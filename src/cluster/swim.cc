@@ -1,5 +1,7 @@
 #include "cluster/swim.h"
 
+#include "cluster/swim_validate.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -277,6 +279,9 @@ void Swim::Seed(const std::vector<pb::MemberUpdate>& snapshot, int64_t now) {
 
 void Swim::Refute(uint64_t accused_incarnation) {
   Member& self = members_.at(self_name_);
+  // Validated input stays below kMaxIncarnation; a refutation that would
+  // reach it could not travel, so it is not made.
+  if (std::max(self.incarnation, accused_incarnation) + 1 >= kMaxIncarnation) return;
   self.incarnation = std::max(self.incarnation, accused_incarnation) + 1;
   load_stamp_ = std::max(load_stamp_, self.incarnation * 1000);
   Broadcast(self.ToUpdate());

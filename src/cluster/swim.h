@@ -147,7 +147,6 @@ class Swim {
   size_t live_count_ = 1;
   uint32_t next_probe_id_ = 1;
   uint64_t load_stamp_ = 0;
-  int64_t self_load_at_ = 0;
   int64_t next_probe_at_ = 0, next_gossip_at_ = 0, next_reconnect_at_ = 0;
   int64_t next_announce_at_ = 0, next_join_at_ = 0;
   bool multicast_ = false;

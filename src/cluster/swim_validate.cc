@@ -21,7 +21,10 @@ bool IsValidAddress(const std::string& address) {
   size_t colon = address.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 >= address.size()) return false;
   std::string host = address.substr(0, colon), port = address.substr(colon + 1);
-  if (port.size() > 5) return false;
+  if (port.size() > 5 || host.size() > 15) return false;
+  for (char c : host) {
+    if ((c < '0' || c > '9') && c != '.') return false;  // also refuses an embedded NUL
+  }
   unsigned long p = 0;
   for (char c : port) {
     if (c < '0' || c > '9') return false;
@@ -36,6 +39,7 @@ static Status CheckUpdate(const pb::MemberUpdate& u, const std::string& what) {
   if (!IsValidNodeName(u.name())) return Status::Error(what + ": bad node name");
   if (!IsValidAddress(u.address())) return Status::Error(what + ": bad address");
   if (u.state() < pb::ALIVE || u.state() > pb::LEFT) return Status::Error(what + ": bad state");
+  if (u.incarnation() >= kMaxIncarnation) return Status::Error(what + ": incarnation out of range");
   return Status::Ok();
 }
 
@@ -49,6 +53,7 @@ static Status CheckLoad(const pb::LoadVector& v, const std::string& what) {
   if (!Finite(v.cpu_util(), 0, 1.0001)) return Status::Error(what + ": bad cpu utilisation");
   if (!Finite(v.mem_pressure(), 0, 100)) return Status::Error(what + ": bad memory pressure");
   if (v.mem_free() > v.mem_total()) return Status::Error(what + ": free memory above total");
+  if (v.stamp() >= kMaxLoadStamp) return Status::Error(what + ": stamp out of range");
   return Status::Ok();
 }
 

@@ -42,16 +42,6 @@ int ClusterLayout::PreferredSubnetOctet() const { return 16 + static_cast<int>((
 
 std::string NodeName(int i) { return "n" + std::to_string(i); }
 
-int NodeIndex(const std::string& name) {
-  if (name.size() < 2 || name.size() > 4 || name[0] != 'n' || name[1] == '0') return 0;
-  int i = 0;
-  for (size_t k = 1; k < name.size(); ++k) {
-    if (name[k] < '0' || name[k] > '9') return 0;
-    i = i * 10 + (name[k] - '0');
-  }
-  return i;
-}
-
 std::string SubnetAddress(int octet, int host) {
   return "10.213." + std::to_string(octet) + "." + std::to_string(host);
 }

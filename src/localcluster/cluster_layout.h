@@ -69,8 +69,6 @@ class ClusterLayout {
 };
 
 std::string NodeName(int i);  // "n<i>", i >= 1
-// Parses "n<i>" back to i; 0 if `name` is not a node name.
-int NodeIndex(const std::string& name);
 
 // 10.213.<octet>.<host>
 std::string SubnetAddress(int octet, int host);

@@ -9,7 +9,7 @@
 //
 // Once told to go, the init sets the hostname to nI; makes every mount
 // private (nothing propagates to or from the host); mounts its own /proc and
-// tmpfs on /tmp and /run; keeps the shared directory visible at its own path;
+// tmpfs on /tmp, /run and /dev/shm; keeps the shared directory visible at its own path;
 // brings up lo and eth0 (address A/24, multicast route); writes
 // /run/roam/roamd.conf; starts roamd with stdout/stderr to
 // /run/roam/roamd.log; then reaps every child forever. It never restarts

@@ -100,16 +100,22 @@ done
 check exec_runs_in_node_cgroups_with_quotas_and_limits $? "got '$got'"
 
 # ---- network -------------------------------------------------------------------
+# Each receiver touches a file in $WORK (visible from the nodes: not under /tmp)
+# once it listens, and the sender waits for it: a loaded machine may take
+# seconds to start python.
+wait_for() { for _ in $(seq 100); do [ -e "$1" ] && return 0; sleep 0.1; done; return 1; }
+
 in_node n3 "$PY" -c "
 import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('$A3', 7999)); s.settimeout(5)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('$A3', 7999)); s.settimeout(10)
+open('$WORK/udp.ready', 'w').close()
 data, peer = s.recvfrom(100); s.sendto(b'pong ' + data, peer)" &
 srv=$!
-sleep 0.5
+wait_for "$WORK/udp.ready"
 reply=$(in_node n1 "$PY" -c "
-import socket, time
+import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)
-for _ in range(4):
+for _ in range(5):
     s.sendto(b'ping', ('$A3', 7999))
     try:
         print(s.recvfrom(100)[0].decode()); break
@@ -123,16 +129,19 @@ import socket, struct
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(('', 7948))
 s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, struct.pack('4s4s', socket.inet_aton('239.192.77.77'), socket.inet_aton('$A3')))
-s.settimeout(5)
+s.settimeout(10)
+open('$WORK/mcast.ready', 'w').close()
 print(s.recvfrom(100)[0].decode())" >"$WORK/mcast.out" 2>&1 &
 rcv=$!
-sleep 0.5
+wait_for "$WORK/mcast.ready"
 in_node n1 "$PY" -c "
 import socket, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for _ in range(20):
-    s.sendto(b'hello from n1', ('239.192.77.77', 7948)); time.sleep(0.1)" >/dev/null 2>&1
+for _ in range(30):
+    s.sendto(b'hello from n1', ('239.192.77.77', 7948)); time.sleep(0.1)" >/dev/null 2>&1 &
+snd=$!
 wait $rcv
+kill $snd 2>/dev/null; wait $snd 2>/dev/null
 [ "$(cat "$WORK/mcast.out")" = "hello from n1" ]
 check multicast_from_n1_reaches_n3 $? "$(head -c 200 "$WORK/mcast.out")"
 

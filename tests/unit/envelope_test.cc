@@ -431,6 +431,15 @@ TEST_F(ClusterKeyFile, LoadAcceptsAPrivateFile) {
   EXPECT_EQ(k->bytes(), Key(kHexA).bytes());
 }
 
+TEST_F(ClusterKeyFile, LoadRefusesAPrivateFileOwnedBySomeoneElse) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to chown";
+  std::string path = Write("key", std::string(kHexA) + "\n", 0600);
+  ASSERT_EQ(::chown(path.c_str(), 65534, 65534), 0);
+  Result<ClusterKey> k = ClusterKey::Load(path);
+  ASSERT_FALSE(k.ok());
+  EXPECT_NE(k.status().message().find("owned by uid 65534"), std::string::npos) << k.status().message();
+}
+
 TEST_F(ClusterKeyFile, LoadOfAPrivateFileWithBadContentNamesThePath) {
   std::string path = Write("key", "not a key\n", 0600);
   Result<ClusterKey> k = ClusterKey::Load(path);
@@ -447,3 +456,4 @@ TEST_F(ClusterKeyFile, LoadOfAMissingFileNamesThePath) {
 
 }  // namespace
 }  // namespace roam
+

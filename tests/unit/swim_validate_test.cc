@@ -85,6 +85,24 @@ TEST(SwimValidate, BadNodeNamesAreRefused) {
   for (const std::string& n : bad) EXPECT_FALSE(IsValidNodeName(n)) << "\"" << n << "\" (" << n.size() << " bytes)";
 }
 
+TEST(SwimValidate, AddressWithAnEmbeddedNulOrEscapeCodesIsRefused) {
+  EXPECT_FALSE(IsValidAddress(std::string("10.0.0.1\0\x1b[2J:7946", 17)));
+  EXPECT_FALSE(IsValidAddress("10.0.0.1\x1b[31m:7946"));
+  EXPECT_FALSE(IsValidAddress(" 10.0.0.1:7946"));
+}
+
+TEST(SwimValidate, IncarnationOrStampNearTheTopOfTheRangeIsRefused) {
+  pb::SwimMessage m = RealisticPing();
+  *m.add_updates() = Update("node-09", "10.1.0.9:7946", pb::SUSPECT, kMaxIncarnation);
+  ExpectRefused(m, "incarnation out of range");
+  m = RealisticPing();
+  m.mutable_loads(0)->set_stamp(kMaxLoadStamp);
+  ExpectRefused(m, "stamp out of range");
+  m = RealisticPing();
+  *m.add_updates() = Update("node-09", "10.1.0.9:7946", pb::SUSPECT, kMaxIncarnation - 1);
+  EXPECT_TRUE(ValidateSwimMessage(m).ok());
+}
+
 TEST(SwimValidate, ValidAddressesAreAccepted) {
   for (const char* a : {"10.0.0.1:7946", "127.0.0.1:1", "255.255.255.255:65535", "192.168.1.20:07946"}) {
     EXPECT_TRUE(IsValidAddress(a)) << a;
