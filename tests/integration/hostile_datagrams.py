@@ -12,7 +12,9 @@ import struct
 import sys
 import time
 
-def sniff_one(port, timeout=10.0):
+def sniff_one(port, not_from, timeout=10.0):
+    """One UDP payload to `port` whose sender is not `not_from` (a datagram
+    the target sent itself would be refused as its own, not as a replay)."""
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
     s.bind(("eth0", 0))
     s.settimeout(timeout)
@@ -27,7 +29,8 @@ def sniff_one(port, timeout=10.0):
         if len(udp) < 8:
             continue
         dport = struct.unpack("!H", udp[2:4])[0]
-        if dport == port:
+        src = socket.inet_ntoa(ip[12:16])
+        if dport == port and src != not_from:
             return udp[8:]
     raise SystemExit("no gossip datagram seen on eth0")
 
@@ -35,7 +38,7 @@ def main():
     host, port = sys.argv[1].rsplit(":", 1)
     port = int(port)
     rng = random.Random(42)
-    real = sniff_one(port)
+    real = sniff_one(port, host)
     out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     counts = dict(replay=0, flipped=0, truncated=0, garbage=0)
     def send(kind, data):
