@@ -23,22 +23,6 @@ std::string PidNamespace(int pid) {
 
 }  // namespace
 
-bool ParseProcStat(const std::string& text, ProcStat* out) {
-  size_t open = text.find('(');
-  size_t close = text.rfind(')');
-  if (open == std::string::npos || close == std::string::npos || close < open || close + 2 >= text.size())
-    return false;
-  ProcStat s;
-  s.pid = std::atoi(text.substr(0, open).c_str());
-  s.comm = text.substr(open + 1, close - open - 1);
-  std::stringstream rest(text.substr(close + 2));
-  std::string state;
-  if (!(rest >> state >> s.ppid) || state.size() != 1 || s.pid <= 0) return false;
-  s.state = state[0];
-  *out = s;
-  return true;
-}
-
 bool ReadProcStat(int pid, ProcStat* out) {
   Result<std::string> text = ReadFile("/proc/" + std::to_string(pid) + "/stat");
   return text.ok() && ParseProcStat(*text, out);

@@ -10,18 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "common/proc_stat.h"
+
 namespace roam::localcluster {
 
-struct ProcStat {
-  int pid = 0;
-  std::string comm;
-  char state = '?';  // R, S, D, Z, T, ...
-  int ppid = 0;
-};
-
-// Parses the text of /proc/PID/stat (the comm may hold spaces and ')').
-// Returns false if it is malformed.
-bool ParseProcStat(const std::string& text, ProcStat* out);
+using roam::ProcStat;
 
 // /proc/PID/stat of `pid`; false if it is gone.
 bool ReadProcStat(int pid, ProcStat* out);

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/file_util.h"
+#include "common/proc_stat.h"
 
 namespace roam {
 
@@ -69,21 +70,6 @@ std::string CgroupPathFor(const std::string& text, const std::string& controller
     }
   }
   return "";
-}
-
-bool ParseProcStat(const std::string& stat, char* state, uint64_t* cpu_ticks) {
-  // The command may hold spaces and parentheses: fields start after the last ')'.
-  size_t close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 >= stat.size()) return false;
-  std::istringstream in(stat.substr(close + 2));
-  std::string f[13];
-  for (auto& x : f) {
-    if (!(in >> x)) return false;
-  }
-  *state = f[0][0];
-  // After the state: ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime.
-  *cpu_ticks = std::strtoull(f[11].c_str(), nullptr, 10) + std::strtoull(f[12].c_str(), nullptr, 10);
-  return true;
 }
 
 bool ParseCpuLine(const std::string& text, uint64_t* busy, uint64_t* total) {
@@ -155,10 +141,10 @@ void LoadSampler::SampleNamespace(int64_t elapsed_ms, double* runnable, double* 
     long pid = std::strtol(e->d_name, &end, 10);
     if (*end != '\0' || pid <= 0) continue;
     Result<std::string> stat = ReadFile(proc_ + "/" + e->d_name + "/stat");
-    char state = 0;
-    uint64_t ticks = 0;
-    if (!stat.ok() || !ParseProcStat(*stat, &state, &ticks)) continue;
-    if (state == 'R') ++running;
+    ProcStat ps;
+    if (!stat.ok() || !ParseProcStat(*stat, &ps)) continue;
+    const uint64_t ticks = ps.cpu_ticks;
+    if (ps.state == 'R') ++running;
     now_ticks[static_cast<int>(pid)] = ticks;
     auto it = last_ticks_.find(static_cast<int>(pid));
     delta += it == last_ticks_.end() ? 0 : (ticks >= it->second ? ticks - it->second : 0);

@@ -27,8 +27,6 @@ MemInfo ParseMemInfo(const std::string& meminfo);
 double ParsePressureSomeAvg10(const std::string& pressure);
 // The path of `controller` in a /proc/PID/cgroup text ("" if absent).
 std::string CgroupPathFor(const std::string& proc_cgroup, const std::string& controller);
-// /proc/PID/stat: state letter and utime+stime in clock ticks. False if malformed.
-bool ParseProcStat(const std::string& stat, char* state, uint64_t* cpu_ticks);
 // /proc/stat first line: busy and total jiffies.
 bool ParseCpuLine(const std::string& proc_stat, uint64_t* busy, uint64_t* total);
 

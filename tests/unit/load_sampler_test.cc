@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/proc_stat.h"
+
 namespace roam {
 namespace {
 
@@ -32,17 +34,20 @@ TEST(LoadParse, CgroupPathFindsControllerInCombinedLines) {
   EXPECT_EQ(CgroupPathFor(text, "pids"), "");
 }
 
-TEST(LoadParse, ProcStatSurvivesParenthesesAndSpacesInTheCommand) {
+TEST(ProcStatParse, SurvivesParenthesesAndSpacesInTheCommand) {
   const char* stat =
-      "4242 (my (odd) prog) R 1 4242 4242 0 -1 4194304 120 0 0 0 150 25 0 0 20 0 1 0 12345 1000 10 "
+      "4242 (my (odd) prog) R 17 4242 4242 0 -1 4194304 120 0 0 0 150 25 0 0 20 0 1 0 12345 1000 10 "
       "18446744073709551615\n";
-  char state = 0;
-  uint64_t ticks = 0;
-  ASSERT_TRUE(ParseProcStat(stat, &state, &ticks));
-  EXPECT_EQ(state, 'R');
-  EXPECT_EQ(ticks, 175u);
-  EXPECT_FALSE(ParseProcStat("garbage", &state, &ticks));
-  EXPECT_FALSE(ParseProcStat("1 (x) S 1 2", &state, &ticks));
+  ProcStat ps;
+  ASSERT_TRUE(ParseProcStat(stat, &ps));
+  EXPECT_EQ(ps.pid, 4242);
+  EXPECT_EQ(ps.comm, "my (odd) prog");
+  EXPECT_EQ(ps.state, 'R');
+  EXPECT_EQ(ps.ppid, 17);
+  EXPECT_EQ(ps.cpu_ticks, 175u);
+  EXPECT_FALSE(ParseProcStat("garbage", &ps));
+  EXPECT_FALSE(ParseProcStat("1 (x) S 1 2", &ps));
+  EXPECT_FALSE(ParseProcStat("0 (x) S 1 2 3 4 5 6 7 8 9 10 11 12", &ps));
 }
 
 TEST(LoadParse, CpuLineSplitsBusyFromIdle) {
