@@ -72,13 +72,44 @@ Status MountTmpfs(const char* target, const char* options) {
 
 bool SameInode(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
 
-Status PrepareMounts(const NodeInitConfig& c) {
-  // Held across the tmpfs mounts so the shared directory can be bound back if
-  // it lives under /tmp or /run.
-  int shared_fd = ::open(c.shared.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (shared_fd < 0) return Status::Errno("open shared directory " + c.shared);
-  struct stat shared_sb;
-  ::fstat(shared_fd, &shared_sb);
+// A directory under /tmp or /run that must stay visible inside the node:
+// the top-level entry there that holds `path` ("/tmp/ci/main/build/bin/roamd"
+// gives "/tmp/ci"), or "" if `path` is elsewhere.
+std::string CarriedDirFor(const std::string& path) {
+  for (const char* top : {"/tmp/", "/run/"}) {
+    std::string t = top;
+    if (path.compare(0, t.size(), t) != 0) continue;
+    size_t slash = path.find('/', t.size());
+    return slash == std::string::npos ? "" : path.substr(0, slash);
+  }
+  return "";
+}
+
+// The node's private /tmp, /run and /dev/shm hide whatever the host has
+// there; the directories in `keep` are bound back at the same paths (the
+// shared directory, and roam's own checkout when it lives under /tmp).
+Status PrepareMounts(const std::vector<std::string>& keep) {
+  struct Kept {
+    std::string path;
+    int fd;
+    struct stat sb;
+  };
+  std::vector<Kept> kept;
+  auto close_all = [&] {
+    for (auto& k : kept) ::close(k.fd);
+  };
+  for (const auto& path : keep) {
+    if (path.empty()) continue;
+    int fd = ::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+      Status st = Status::Errno("open " + path);
+      close_all();
+      return st;
+    }
+    Kept k{path, fd, {}};
+    ::fstat(fd, &k.sb);
+    kept.push_back(k);
+  }
 
   Status st;
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) st = Status::Errno("make / private");
@@ -89,21 +120,22 @@ Status PrepareMounts(const NodeInitConfig& c) {
   if (st.ok() && ::access("/dev/shm", F_OK) == 0) st = MountTmpfs("/dev/shm", "mode=1777");
   if (st.ok()) st = MakeDirs("/run/lock", 01777);
 
-  struct stat now_sb;
-  if (st.ok() && (::stat(c.shared.c_str(), &now_sb) != 0 || !SameInode(now_sb, shared_sb))) {
-    st = MakeDirs(c.shared);
-    std::string source = "/proc/self/fd/" + std::to_string(shared_fd);
-    if (st.ok() && ::mount(source.c_str(), c.shared.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
-      st = Status::Errno("bind shared directory onto " + c.shared);
+  for (const Kept& k : kept) {
+    struct stat now_sb;
+    if (!st.ok() || (::stat(k.path.c_str(), &now_sb) == 0 && SameInode(now_sb, k.sb))) continue;
+    st = MakeDirs(k.path);
+    std::string source = "/proc/self/fd/" + std::to_string(k.fd);
+    if (st.ok() && ::mount(source.c_str(), k.path.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
+      st = Status::Errno("bind " + k.path + " back into the node");
   }
-  ::close(shared_fd);
+  close_all();
   return st;
 }
 
 Status PrepareNode(const NodeInitConfig& c) {
   if (::getpid() != 1) return Status::Error("node-init must be PID 1 of a new PID namespace");
   if (::sethostname(c.node.data(), c.node.size()) != 0) return Status::Errno("sethostname " + c.node);
-  Status st = PrepareMounts(c);
+  Status st = PrepareMounts({c.shared, CarriedDirFor(c.roamd)});
   if (!st.ok()) return st;
   st = ConfigureNodeNetwork(c.address, kSubnetPrefixLength);
   if (!st.ok()) return st;
