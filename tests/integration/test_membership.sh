@@ -93,7 +93,13 @@ else
   fail "healed partition did not merge"
 fi
 
-# 7. Graceful leave is announced: the others say left, not dead.
+# 7. A node without multicast joins from a static peer list and learns everyone.
+kill -9 "$(roamd_pid n4)"
+wait_until 30 all_see n4 dead n1 n2 n3 >/dev/null
+cx n4 -- "$ROAM_BIN/roamd" --daemon --multicast off --peers "$a1:7946"
+check "n4 joining from the static peer n1 alone learns the whole membership" wait_until 30 full_mesh "${NODES[@]}"
+
+# 8. Graceful leave is announced: the others say left, not dead.
 cx n2 -- pkill -TERM -x roamd
 check "n2's graceful leave is seen as left" wait_until 15 all_see n2 left n1 n3 n4
 cx n2 -- "$ROAM_BIN/roamd" --daemon
