@@ -204,28 +204,35 @@ void Swim::Receive(const std::string& from, const pb::SwimMessage& msg, int64_t 
       SendWithPiggyback(msg.target_address(), std::move(ping));
       break;
     }
-    case pb::SwimMessage::ANNOUNCE:
-      // Answer newcomers, members we believed dead, and explicit requests;
-      // periodic announces of members we already know cost nothing.
-      if (msg.sync_reply_wanted() || sender_was_dead ||
-          members_.at(msg.self().name()).state_since_ms == now) {
-        SendSync(from, msg.sync_reply_wanted() || sender_was_dead, now);
+    case pb::SwimMessage::ANNOUNCE: {
+      // A join (a newcomer, or a restarted member we hold dead) gets the whole
+      // table; a reconnect attempt gets the short push-pull. Periodic
+      // announces of members we already know cost nothing.
+      const std::string& sender = msg.self().name();
+      if (msg.sync_reply_wanted()) {
+        SendPushPull(from, sender, now);
+      } else if (members_.at(sender).state_since_ms == now || (sender_was_dead && SyncAllowed(sender, now))) {
+        SendSync(from, now);
       }
       return;
+    }
     case pb::SwimMessage::SYNC:
-      if (msg.sync_reply_wanted()) SendSync(from, false, now);
+      if (msg.sync_reply_wanted()) SendPushPull(from, msg.self().name(), now, /*reply_wanted=*/false);
       return;
     default:
       break;
   }
   // A member we believed dead is talking to us: push-pull so both can refute.
-  if (sender_was_dead && msg.kind() != pb::SwimMessage::LEAVE) {
-    auto& last = last_sync_to_[msg.self().name()];
-    if (last == 0 || now - last >= cfg_.reconnect_interval_ms) {
-      last = now;
-      SendSync(from, true, now);
-    }
+  if (sender_was_dead && msg.kind() != pb::SwimMessage::LEAVE && SyncAllowed(msg.self().name(), now)) {
+    SendPushPull(from, msg.self().name(), now);
   }
+}
+
+bool Swim::SyncAllowed(const std::string& member, int64_t now) {
+  auto& last = last_sync_to_[member];
+  if (last != 0 && now - last < cfg_.reconnect_interval_ms) return false;
+  last = now;
+  return true;
 }
 
 void Swim::ApplyUpdate(const pb::MemberUpdate& u, int64_t now) {
@@ -373,9 +380,8 @@ void Swim::SendGossip(int64_t now) {
   }
 }
 
-void Swim::SendSync(const std::string& address, bool reply_wanted, int64_t now) {
+void Swim::SendSync(const std::string& address, int64_t now) {
   pb::SwimMessage page = NewMessage(pb::SwimMessage::SYNC);
-  page.set_sync_reply_wanted(reply_wanted);
   auto flush = [&] {
     transport_->Send(address, page);
     page = NewMessage(pb::SwimMessage::SYNC);
@@ -390,6 +396,19 @@ void Swim::SendSync(const std::string& address, bool reply_wanted, int64_t now) 
     }
   }
   if (in_page > 0) flush();
+}
+
+void Swim::SendPushPull(const std::string& address, const std::string& peer, int64_t now, bool reply_wanted) {
+  // Only what lets the two sides correct each other: our own record (in
+  // `self`) and what we hold about the peer, which it refutes if DEAD.
+  pb::SwimMessage msg = NewMessage(pb::SwimMessage::SYNC);
+  msg.set_sync_reply_wanted(reply_wanted);
+  if (auto it = members_.find(peer); it != members_.end() && peer != self_name_) {
+    *msg.add_updates() = it->second.ToUpdate();
+  }
+  const Member& self = members_.at(self_name_);
+  if (self.load) *msg.add_loads() = LoadForWire(self, now);
+  transport_->Send(address, msg);
 }
 
 void Swim::Announce(const std::string& address, bool reply_wanted) {

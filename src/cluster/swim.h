@@ -14,8 +14,9 @@
 // Joining: ANNOUNCE (multicast or to static peers) is answered with SYNC, the
 // whole table in pages. Partitions heal because a node periodically
 // announces itself to one member it believes dead, and because any message
-// from a member believed dead is answered with a push-pull SYNC, which lets
-// both sides see and refute their DEAD entries.
+// from a member believed dead is answered with a short push-pull SYNC (only
+// the two records concerned), which lets both sides see and refute their
+// DEAD entries without sending whole tables.
 //
 // Time is a parameter (milliseconds, any origin): the same code runs in the
 // daemon and in the deterministic simulator. Not thread-safe; one event loop
@@ -119,7 +120,13 @@ class Swim {
   void CheckProbe(int64_t now);
   void CheckSuspects(int64_t now);
   void SendGossip(int64_t now);
-  void SendSync(const std::string& address, bool reply_wanted, int64_t now);
+  // The whole table, in pages: the answer to a join.
+  void SendSync(const std::string& address, int64_t now);
+  // A one-message SYNC about `peer` only, for two nodes that may hold each
+  // other dead (partitions, reconnects); replies in kind if reply_wanted.
+  void SendPushPull(const std::string& address, const std::string& peer, int64_t now, bool reply_wanted = true);
+  // Rate limit of SYNCs to one member: at most one per reconnect interval.
+  bool SyncAllowed(const std::string& member, int64_t now);
   void Announce(const std::string& address, bool reply_wanted);
   void ReconnectDead(int64_t now);
   void Reap(int64_t now);
