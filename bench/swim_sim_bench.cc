@@ -265,6 +265,11 @@ std::optional<TrialResult> RunTrialIsolated(int n, uint64_t seed, const BenchOpt
 
 // ---- sizing: what a bigger N would cost ------------------------------------------
 
+// Bytes of peak RSS per table entry (N^2 entries) when no size of 1000 or
+// more has been measured in this run: measured at N=1000 to 5000 on the
+// reference machine with the default warm-up and window (docs/BENCHMARKS.md).
+constexpr double kFallbackBytesPerEntry = 234;
+
 // Memory and time of the largest size measured so far, to extrapolate from:
 // memory ~ N^2 (full tables), wall ~ N^k with k fitted on the two largest
 // but at least 2.5 (measured: 1000 -> 5000 nodes took ~50x the CPU time).
@@ -294,9 +299,13 @@ struct CostModel {
     if (prev_n == 0 || prev_wall_s <= 0.05) return 2.5;
     return std::clamp(std::log(wall_s / prev_wall_s) / std::log(double(n) / prev_n), 2.5, 3.0);
   }
+  // Below 1000 nodes the process's fixed RSS swamps the tables, so the
+  // per-entry figure comes from the reference machine instead.
   double PredictPeakGiB(int size) const {
-    return (static_cast<double>(base_kb) * 1024 + 1.15 * bytes_per_entry * double(size) * size) / (1 << 30);
+    const double per_entry = n >= 1000 ? bytes_per_entry : kFallbackBytesPerEntry;
+    return (static_cast<double>(base_kb) * 1024 + 1.15 * per_entry * double(size) * size) / (1 << 30);
   }
+  double BytesPerEntry() const { return n >= 1000 ? bytes_per_entry : kFallbackBytesPerEntry; }
   double PredictWallS(int size) const { return wall_s * std::pow(double(size) / n, TimeExponent()); }
 };
 
@@ -392,7 +401,8 @@ void PrintReport(const std::vector<SizeSummary>& sizes, const std::vector<std::s
   fmt::print("\nSWIM in simulation: {:.0f}% loss, probe period {:.0f} ms, warm-up {:.0f} s, traffic window {:.0f} s "
              "(virtual time)\n",
              opt.loss * 100, period_ms, opt.warmup_s, opt.window_s);
-  fmt::print("detect = periods from the crash until every live node holds the node DEAD (median / max over seeds)\n");
+  fmt::print("detect = periods from the crash until every live node holds the node DEAD (median / max over seeds); "
+             "/log2N = median over log2(N)\n");
   fmt::print("1st susp = periods until some node suspects it; floor = suspicion timeout, {:.0f} * max(1, log10 N)\n",
              suspicion_mult);
   fmt::print("B/node/s = mean bytes sent per node per second (median over seeds); ratio = over N=100's; busiest = "
@@ -401,9 +411,9 @@ void PrintReport(const std::vector<SizeSummary>& sizes, const std::vector<std::s
              "carried its full quota of load vectors (steady state)\n");
   fmt::print("false = DEAD declarations of live nodes (sum over seeds); still = live nodes still held DEAD at the "
              "end\n\n");
-  fmt::print("{:>6} {:>5} {:>13} {:>8} {:>5} {:>5} {:>6} {:>8} {:>5} {:>9} {:>5} {:>8} {:>6} {:>5} {:>5} {:>8} "
-             "{:>7}\n",
-             "N", "seeds", "detect", "1st susp", "floor", "log2N", "log10N", "B/node/s", "ratio", "full-load",
+  fmt::print("{:>6} {:>5} {:>13} {:>8} {:>5} {:>5} {:>6} {:>6} {:>8} {:>5} {:>9} {:>5} {:>8} {:>6} {:>5} {:>5} "
+             "{:>8} {:>7}\n",
+             "N", "seeds", "detect", "1st susp", "floor", "log2N", "log10N", "/log2N", "B/node/s", "ratio", "full-load",
              "ratio", "busiest", "loads", "false", "still", "peak RSS", "wall s");
   for (const auto& s : sizes) {
     if (s.trials.empty()) {
@@ -413,9 +423,10 @@ void PrintReport(const std::vector<SizeSummary>& sizes, const std::vector<std::s
     const SizeFigures f = Reduce(s, period_ms, suspicion_mult);
     std::string det = f.undetected ? fmt::format("{} undetected", f.undetected)
                                    : fmt::format("{:.1f} / {:.1f}", f.detect_median, f.detect_max);
-    fmt::print("{:>6} {:>5} {:>13} {:>8.1f} {:>5.1f} {:>5.1f} {:>6.1f} {:>8.0f} {:>5.2f} {:>9.0f} {:>5.2f} {:>8.0f} "
-               "{:>5.0f}% {:>5} {:>5} {:>5.0f} MB {:>7.1f}\n",
-               s.n, s.trials.size(), det, f.first_suspect, f.floor, std::log2(s.n), std::log10(s.n), f.bytes,
+    fmt::print("{:>6} {:>5} {:>13} {:>8.1f} {:>5.1f} {:>5.1f} {:>6.1f} {:>6.2f} {:>8.0f} {:>5.2f} {:>9.0f} {:>5.2f} "
+               "{:>8.0f} {:>5.0f}% {:>5} {:>5} {:>5.0f} MB {:>7.1f}\n",
+               s.n, s.trials.size(), det, f.first_suspect, f.floor, std::log2(s.n), std::log10(s.n),
+               f.detect_median / std::log2(s.n), f.bytes,
                f.bytes / reference, f.bytes_full_loads, f.bytes_full_loads / reference_full, f.busiest,
                f.load_fill * 100, f.false_dead, f.live_held_dead, f.peak_rss_mb, f.wall_s);
   }
@@ -430,11 +441,11 @@ void PrintReport(const std::vector<SizeSummary>& sizes, const std::vector<std::s
     fmt::print(
         "RESULT bench=swim_sim n={} seeds={} undetected={} detect_periods_median={:.1f} detect_periods_max={:.1f} "
         "first_suspect_periods_median={:.1f} first_dead_periods_median={:.1f} suspicion_floor_periods={:.1f} "
-        "log2_n={:.2f} log10_n={:.2f} bytes_per_node_s={:.0f} bytes_ratio_to_n100={:.2f} bytes_per_node_s_full_loads={:.0f} "
+        "log2_n={:.2f} log10_n={:.2f} detect_over_log2_n={:.2f} bytes_per_node_s={:.0f} bytes_ratio_to_n100={:.2f} bytes_per_node_s_full_loads={:.0f} "
         "full_loads_ratio_to_n100={:.2f} busiest_node_bytes_s={:.0f} msgs_per_node_s={:.2f} load_fill={:.3f} false_dead_declarations={} live_held_dead_at_end={} "
         "peak_rss_mb={:.0f} wall_s_median={:.1f}\n",
         s.n, s.trials.size(), f.undetected, f.detect_median, f.detect_max, f.first_suspect, f.first_dead, f.floor,
-        std::log2(s.n), std::log10(s.n), f.bytes, f.bytes / reference, f.bytes_full_loads,
+        std::log2(s.n), std::log10(s.n), f.detect_median / std::log2(s.n), f.bytes, f.bytes / reference, f.bytes_full_loads,
         f.bytes_full_loads / reference_full, f.busiest, f.msgs, f.load_fill, f.false_dead,
         f.live_held_dead, f.peak_rss_mb, f.wall_s);
   }
@@ -444,9 +455,6 @@ void PrintReport(const std::vector<SizeSummary>& sizes, const std::vector<std::s
 // ---- driver ---------------------------------------------------------------------
 
 constexpr int kAutoCandidates[] = {10000, 7000, 5000, 3000, 2000};
-// Bytes per table entry used when nothing has been measured yet in this run
-// (measured at N=1000 on the reference machine, see docs/BENCHMARKS.md).
-constexpr double kFallbackBytesPerEntry = 230;
 
 int Main(int argc, char** argv) {
   BenchOptions opt;
@@ -498,7 +506,7 @@ int Main(int argc, char** argv) {
         std::string line = fmt::format(
             "SKIPPED n={} predicted_peak_gib={:.1f} limit_gib={:.1f} predicted_wall_s={:.0f} budget_left_s={:.0f} "
             "(from n={}: {:.0f} B per table entry, wall ~ N^{:.2f})",
-            c, gib, opt.mem_fraction * avail_gib, wall, left_s, model.n, model.bytes_per_entry, model.TimeExponent());
+            c, gib, opt.mem_fraction * avail_gib, wall, left_s, model.n, model.BytesPerEntry(), model.TimeExponent());
         if (mem_ok && time_ok) {
           n = c;
           fmt::print("auto: n={} predicted peak {:.1f} GiB, wall {:.0f} s\n", c, gib, wall);
@@ -515,14 +523,13 @@ int Main(int argc, char** argv) {
         fmt::print(stderr, "swim_sim_bench: size {} too small (need at least 2)\n", n);
         return 2;
       }
-      CostModel m = model;
-      if (m.n == 0) m.bytes_per_entry = kFallbackBytesPerEntry;
+      const CostModel& m = model;
       const double gib = m.PredictPeakGiB(n), limit = opt.mem_fraction * MemAvailableKb() / 1048576.0;
       if (n > 1000 && gib > limit && !opt.force) {
         std::string line = fmt::format(
             "SKIPPED n={} predicted_peak_gib={:.1f} limit_gib={:.1f} reason=memory ({:.0f} B per table entry; "
             "--force to try anyway)",
-            n, gib, limit, m.bytes_per_entry);
+            n, gib, limit, m.BytesPerEntry());
         fmt::print("{}\n", line);
         skipped.push_back(line);
         continue;
