@@ -15,7 +15,11 @@
 //
 // References (in the same run): detection in protocol periods is set beside
 // log2(N) and log10(N); bytes per node per second is a ratio to the N=100
-// figure ("flat in N": within 2x from 100 to 10,000).
+// figure ("flat in N": within 2x from 100 to 10,000). Past ~1000 nodes the
+// warm-up leaves most load vectors unknown, so GOSSIP messages are lighter
+// than in a steady cluster; the "full-load" figure adds back what the
+// missing vectors would weigh (checked: N=1000 after a 300 s warm-up sent
+// 2794 B/node/s; the estimate from the 10 s warm-up was 2813).
 //
 // Memory grows as N^2 (each node holds the whole table), so sizes beyond
 // the largest one measured are checked first against MemAvailable using the
@@ -454,13 +458,16 @@ void PrintReport(const std::vector<SizeSummary>& sizes, const std::vector<std::s
 
 // ---- driver ---------------------------------------------------------------------
 
-constexpr int kAutoCandidates[] = {10000, 7000, 5000, 3000, 2000};
+// 7000 is left out on purpose: on the reference machine it fits in memory
+// but takes 6-15 minutes, so `auto` would flip between it and 5000 with
+// the machine's load and runs would not compare. Ask for it with --sizes.
+constexpr int kAutoCandidates[] = {10000, 5000, 3000, 2000};
 
 int Main(int argc, char** argv) {
   BenchOptions opt;
   CLI::App app{"SWIM crash detection time and per-node traffic in a simulated cluster"};
   app.add_option("--sizes", opt.sizes,
-                 "comma-separated cluster sizes, ascending; `auto` = the largest of 10000,7000,5000,3000,2000 "
+                 "comma-separated cluster sizes, ascending; `auto` = the largest of 10000,5000,3000,2000 "
                  "that fits in memory and in --budget-s")
       ->capture_default_str();
   app.add_option("--seeds", opt.seeds, "seeds per size (0: 5 for N<=100, 3 for N<=1000, else 1)")
