@@ -178,7 +178,7 @@ pb::LoadVector LoadSampler::Sample(int64_t elapsed_ms) {
     load_ = la.ok() ? std::strtod(la->c_str(), nullptr) : 0;
   } else {
     SampleNamespace(elapsed_ms, &runnable, &busy_cpus);
-    // The kernel's one-minute load average: an exponential average per 5 s tick.
+    // Like the kernel's one-minute load average: decays with a 60 s time constant.
     double decay = std::exp(-static_cast<double>(std::max<int64_t>(elapsed_ms, 1)) / 60000.0);
     load_ = load_ * decay + runnable * (1 - decay);
   }
