@@ -82,6 +82,8 @@ struct TrialResult {
   uint64_t false_dead_after_crash = 0;
   uint64_t live_held_dead_at_end = 0;  // live nodes some live node still holds DEAD
   uint64_t live_held_suspect_at_end = 0;
+  uint64_t laggards_alive = 0;    // live nodes still holding the crashed one ALIVE at the end
+  uint64_t laggards_suspect = 0;  // ... or SUSPECT (both 0 when detected)
   double setup_s = 0;  // AddNodes (warm tables)
   double wall_s = 0;   // setup and all simulated time
   long base_rss_kb = 0;  // before the sim exists
@@ -183,12 +185,15 @@ TrialResult RunTrial(int n, uint64_t seed, const BenchOptions& opt) {
   while (sim.now() < give_up_at) {
     sim.RunFor(50);
     crashed_dead_holders = 0;
+    r.laggards_alive = r.laggards_suspect = 0;
     bool any_suspect = false;
     for (int i = 0; i < n; ++i) {
       if (i == r.crashed || !sim.running(i)) continue;
       const MemberState s = sim.StateSeenBy(i, r.crashed);
       if (s == pb::DEAD) ++crashed_dead_holders;
       if (s == pb::SUSPECT || s == pb::DEAD) any_suspect = true;
+      r.laggards_alive += s == pb::ALIVE;
+      r.laggards_suspect += s == pb::SUSPECT;
     }
     const double t = static_cast<double>(sim.now() - crash_at);
     if (any_suspect && r.first_suspect_ms < 0) r.first_suspect_ms = t;
@@ -351,11 +356,12 @@ void PrintTrial(const TrialResult& t, double period_ms) {
       "TRIAL n={} seed={} crashed=n{} detected={} first_suspect_periods={:.1f} first_dead_periods={:.1f} "
       "detect_periods={:.1f} bytes_per_node_s={:.0f} max_node_bytes_s={:.0f} msgs_per_node_s={:.2f} load_fill={:.3f} "
       "bytes_per_node_s_full_loads={:.0f} bytes_per_node_s_during_detection={:.0f} false_dead_before_crash={} false_dead_after_crash={} "
-      "live_held_dead_at_end={} live_held_suspect_at_end={} setup_s={:.2f} wall_s={:.2f} peak_rss_mb={:.0f}\n",
-      t.n, t.seed, t.crashed + 1, t.detected ? 1 : 0, t.first_suspect_ms / period_ms, t.first_dead_ms / period_ms,
+      "live_held_dead_at_end={} live_held_suspect_at_end={} laggards_alive={} laggards_suspect={} setup_s={:.2f} wall_s={:.2f} peak_rss_mb={:.0f}\n",
+      t.n, t.seed, t.crashed + 1, t.detected ? 1 : 0, t.first_suspect_ms < 0 ? NAN : t.first_suspect_ms / period_ms,
+      t.first_dead_ms < 0 ? NAN : t.first_dead_ms / period_ms,
       t.detected ? t.all_dead_ms / period_ms : NAN, t.bytes_per_node_s, t.max_bytes_node_s, t.msgs_per_node_s,
       t.load_fill, t.bytes_full_loads, t.bytes_per_node_s_detect, t.false_dead_before_crash, t.false_dead_after_crash, t.live_held_dead_at_end,
-      t.live_held_suspect_at_end, t.setup_s, t.wall_s, t.peak_rss_kb / 1024.0);
+      t.live_held_suspect_at_end, t.laggards_alive, t.laggards_suspect, t.setup_s, t.wall_s, t.peak_rss_kb / 1024.0);
   std::fflush(stdout);
 }
 
