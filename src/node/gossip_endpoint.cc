@@ -11,7 +11,7 @@ namespace roam {
 using asio::ip::udp;
 
 GossipEndpoint::GossipEndpoint(asio::io_context& io, Envelope envelope)
-    : io_(io), envelope_(std::move(envelope)), unicast_(io), group_(io) {}
+    : envelope_(std::move(envelope)), unicast_(io), group_(io) {}
 
 Status GossipEndpoint::Open(const std::string& bind_ip, uint16_t port, const std::string& multicast) {
   asio::error_code ec;

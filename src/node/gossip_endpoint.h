@@ -39,7 +39,6 @@ class GossipEndpoint : public SwimTransport {
   void Deliver(const char* data, size_t n, const asio::ip::udp::endpoint& from);
   void SendBytes(const std::string& bytes, const asio::ip::udp::endpoint& to);
 
-  asio::io_context& io_;
   Envelope envelope_;
   asio::ip::udp::socket unicast_;
   asio::ip::udp::socket group_;
