@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "cli/ckpt_commands.h"
 #include "cli/control_client.h"
 #include "cli/mon.h"
 #include "cli/node_table.h"
@@ -99,6 +100,7 @@ int main(int argc, char** argv) {
   });
 
   localcluster::AddClusterCommands(app, &code);
+  AddCheckpointCommands(app, &code);
 
   try {
     app.parse(argc, argv);

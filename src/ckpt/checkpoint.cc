@@ -1,0 +1,353 @@
+// The dump, top to bottom: find the tree and refuse what cannot be carried,
+// freeze it, read every process (registers, injected queries, fds, memory),
+// write the records, release or kill.
+#include "ckpt/checkpoint.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "ckpt/files.h"
+#include "ckpt/image.h"
+#include "ckpt/image_file.h"
+#include "ckpt/memory.h"
+#include "ckpt/task_state.h"
+#include "ckpt/tracee.h"
+#include "common/file_util.h"
+#include "common/proc_maps.h"
+#include "common/proc_stat.h"
+#include "common/proc_status.h"
+
+namespace roam {
+
+namespace {
+
+constexpr uint64_t kScratchSize = 64 * 1024;
+
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+std::string ProcPath(pid_t pid, const std::string& what) { return "/proc/" + std::to_string(pid) + "/" + what; }
+
+Result<std::vector<pid_t>> Children(pid_t pid) {
+  Result<std::string> text = ReadFile(ProcPath(pid, "task/" + std::to_string(pid) + "/children"));
+  if (!text.ok()) return text.status();
+  return ParseChildrenList(*text);
+}
+
+// Refusals that need no freezing: threads, seccomp filters, zombies.
+Status Preflight(pid_t pid) {
+  Result<std::string> text = ReadFile(ProcPath(pid, "status"));
+  if (!text.ok()) return Status::Error("pid " + std::to_string(pid) + ": no such process");
+  Result<ProcStatus> s = ParseProcStatus(*text);
+  if (!s.ok()) return s.status();
+  std::string who = "pid " + std::to_string(pid) + " (" + s->name + ")";
+  if (s->state == 'Z') return Status::Error(who + " is a zombie");
+  if (s->threads > 1) {
+    return Status::Error(who + " has " + std::to_string(s->threads) +
+                         " threads: multi-threaded processes are not supported");
+  }
+  if (s->seccomp == 2) return Status::Error(who + ": seccomp filters are not supported");
+  if (s->tracer_pid != 0) return Status::Error(who + " is already traced by pid " + std::to_string(s->tracer_pid));
+  return Status::Ok();
+}
+
+struct Dumped {
+  std::unique_ptr<Tracee> tracee;
+  pb::ProcessImage image;
+  uint64_t scratch = 0;
+  user_regs_struct regs{};
+};
+
+class TreeDump {
+ public:
+  TreeDump(pid_t root, std::string dir, const CheckpointOptions& options)
+      : root_(root), dir_(std::move(dir)), options_(options), files_(dir_) {}
+  ~TreeDump() { Release(); }
+
+  Result<CheckpointReport> Run();
+
+ private:
+  Status Freeze();
+  Status DumpOne(Dumped& d);
+  Status WriteImage();
+  void Release();  // lets every frozen process go on, as it was
+
+  pid_t root_;
+  std::string dir_;
+  CheckpointOptions options_;
+  FileTableBuilder files_;
+  std::vector<Dumped> procs_;
+  MemoryStats stats_;
+  int64_t freeze_start_ = 0;
+  pb::Inventory inventory_;
+};
+
+Status TreeDump::Freeze() {
+  // Look before touching: every process of the tree must be supported.
+  std::vector<pid_t> queue{root_};
+  for (size_t i = 0; i < queue.size(); ++i) {
+    Status st = Preflight(queue[i]);
+    if (!st.ok()) return st;
+    Result<std::vector<pid_t>> kids = Children(queue[i]);
+    if (kids.ok()) queue.insert(queue.end(), kids->begin(), kids->end());
+  }
+  // Freeze parents before children; a child forked meanwhile is found when
+  // its (frozen) parent's list is read again.
+  freeze_start_ = NowNs();
+  std::set<pid_t> seen;
+  queue = {root_};
+  for (size_t i = 0; i < queue.size(); ++i) {
+    pid_t pid = queue[i];
+    if (!seen.insert(pid).second) continue;
+    Dumped d;
+    d.tracee = std::make_unique<Tracee>(pid);
+    Status st = d.tracee->Seize();
+    procs_.push_back(std::move(d));
+    if (!st.ok()) return st;
+    st = Preflight(pid);  // threads may have appeared before the freeze
+    if (!st.ok() && st.message().find("traced") == std::string::npos) return st;
+    Result<std::vector<pid_t>> kids = Children(pid);
+    if (!kids.ok()) return kids.status();
+    queue.insert(queue.end(), kids->begin(), kids->end());
+  }
+  return Status::Ok();
+}
+
+Status TreeDump::DumpOne(Dumped& d) {
+  Tracee& t = *d.tracee;
+  pid_t pid = t.pid();
+  pb::ProcessImage& p = d.image;
+  p.set_pid(pid);
+  p.set_stopped(t.was_stopped());
+
+  Result<std::string> stat_text = ReadFile(ProcPath(pid, "stat"));
+  ProcStat ps;
+  if (!stat_text.ok() || !ParseProcStat(*stat_text, &ps)) return Status::Error("pid " + std::to_string(pid) + ": cannot read stat");
+  p.set_ppid(ps.ppid);
+  p.set_pgid(ps.pgrp);
+  p.set_sid(ps.session);
+  p.set_comm(ps.comm);
+  pb::MmFields* mm = p.mutable_mm();
+  mm->set_start_code(ps.start_code);
+  mm->set_end_code(ps.end_code);
+  mm->set_start_data(ps.start_data);
+  mm->set_end_data(ps.end_data);
+  mm->set_start_brk(ps.start_brk);
+  mm->set_start_stack(ps.start_stack);
+  mm->set_arg_start(ps.arg_start);
+  mm->set_arg_end(ps.arg_end);
+  mm->set_env_start(ps.env_start);
+  mm->set_env_end(ps.env_end);
+
+  // The memory map is read before the scratch area exists.
+  Result<std::string> smaps_text = ReadFile(ProcPath(pid, "smaps"));
+  if (!smaps_text.ok()) return smaps_text.status();
+  Result<std::vector<VmaInfo>> vmas = ParseSmaps(*smaps_text);
+  if (!vmas.ok()) return Status::Error("pid " + std::to_string(pid) + " smaps: " + vmas.status().message());
+
+  Status st = t.GetRegs(&d.regs);
+  if (!st.ok()) return st;
+  p.set_gpregs(std::string(reinterpret_cast<const char*>(&d.regs), sizeof(d.regs)));
+  Result<std::string> xs = t.GetXstate();
+  if (!xs.ok()) return xs.status();
+  p.set_xsave(*xs);
+
+  // Queries that only the process itself can answer, by injection.
+  Result<uint64_t> ip = FindSyscallInVdso(pid);
+  if (!ip.ok()) return ip.status();
+  t.set_syscall_ip(*ip);
+  st = t.BlockSignals();
+  if (!st.ok()) return st;
+  Result<long> scratch = t.SyscallOk("mmap scratch", SYS_mmap, 0, kScratchSize, PROT_READ | PROT_WRITE,
+                                     MAP_PRIVATE | MAP_ANONYMOUS, ~0ULL, 0);
+  if (!scratch.ok()) return scratch.status();
+  d.scratch = static_cast<uint64_t>(*scratch);
+  st = RequeueSignals(t, d.scratch, t.stolen_signals());
+  if (st.ok()) st = DumpSignals(t, d.scratch, &p);
+  if (st.ok()) st = DumpTimers(t, d.scratch, &p);
+  if (st.ok()) st = DumpCreds(t, d.scratch, &p);
+  if (st.ok()) st = DumpTaskMisc(t, d.scratch, &p);
+  if (st.ok()) {
+    Result<long> brk = t.SyscallOk("brk", SYS_brk, 0);
+    if (brk.ok()) mm->set_brk(static_cast<uint64_t>(*brk));
+    st = brk.status();
+  }
+  Result<long> unmapped = t.SyscallOk("munmap scratch", SYS_munmap, d.scratch, kScratchSize);
+  if (st.ok()) st = unmapped.status();
+  if (unmapped.ok()) d.scratch = 0;
+  if (!st.ok()) return st;
+  if (p.seccomp_mode() == 2) return Status::Error("pid " + std::to_string(pid) + ": seccomp filters are not supported");
+
+  // Files.
+  DIR* dir = opendir(ProcPath(pid, "fd").c_str());
+  if (dir == nullptr) return Status::Errno("open " + ProcPath(pid, "fd"));
+  std::vector<int> fds;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] != '.') fds.push_back(atoi(e->d_name));
+  }
+  closedir(dir);
+  std::sort(fds.begin(), fds.end());
+  for (int fd : fds) {
+    Result<uint32_t> id = files_.AddFd(pid, fd);
+    if (!id.ok()) return id.status();
+    Result<std::string> info = ReadFile(ProcPath(pid, "fdinfo/" + std::to_string(fd)));
+    Result<FdInfo> fi = info.ok() ? ParseFdinfo(*info) : Result<FdInfo>(info.status());
+    if (!fi.ok()) return fi.status();
+    pb::Fd* out = p.add_fds();
+    out->set_fd(fd);
+    out->set_file_id(*id);
+    out->set_cloexec((fi->flags & O_CLOEXEC) != 0);
+  }
+
+  // Memory.
+  st = DumpMemory(pid, *vmas, files_, &p, &stats_);
+  if (!st.ok()) return st;
+  struct stat exe;
+  if (stat(ProcPath(pid, "exe").c_str(), &exe) == 0) {
+    for (int i = 0; i < p.vmas_size() && i < static_cast<int>(vmas->size()); ++i) {
+      const VmaInfo& v = (*vmas)[static_cast<size_t>(i)];
+      if (v.inode == exe.st_ino && v.dev_major == major(exe.st_dev) && v.dev_minor == minor(exe.st_dev) &&
+          p.vmas(i).file_id() != 0) {
+        mm->set_exe_file_id(p.vmas(i).file_id());
+        break;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status TreeDump::WriteImage() {
+  pb::Inventory& inv = inventory_;
+  inv.set_image_version(kImageVersion);
+  inv.set_arch("x86_64");
+  utsname u;
+  if (uname(&u) == 0) inv.set_kernel_release(u.release);
+  inv.set_root_pid(root_);
+  for (const Dumped& d : procs_) inv.add_pids(d.image.pid());
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  inv.set_dump_realtime_ns(now.tv_sec * 1000000000LL + now.tv_nsec);
+  // The vDSO the image was taken with: restore refuses another one.
+  for (const pb::Vma& v : procs_.front().image.vmas()) {
+    if (v.kind() != pb::VMA_VDSO) continue;
+    std::string bytes(v.end() - v.start(), '\0');
+    Status st = procs_.front().tracee->ReadMemory(v.start(), bytes.data(), bytes.size());
+    if (!st.ok()) return st;
+    inv.set_vdso_xxh3(XXH3_64bits(bytes.data(), bytes.size()));
+    inv.set_vdso_size(bytes.size());
+  }
+  const std::string& xsave = procs_.front().image.xsave();
+  if (xsave.size() >= 480) {
+    uint64_t xfeatures;
+    memcpy(&xfeatures, xsave.data() + 464 + 8, sizeof(xfeatures));
+    inv.set_xfeatures(xfeatures);
+    inv.set_xsave_size(static_cast<uint32_t>(xsave.size()));
+  }
+  for (const pb::ImageFileSum& s : files_.sums) *inv.add_files() = s;
+  auto add = [&](const std::string& name, const ImageFileHeader& h) {
+    pb::ImageFileSum* s = inv.add_files();
+    s->set_name(name);
+    s->set_size(h.header_size + h.payload_size);
+    s->set_xxh3(h.payload_xxh3);
+  };
+  Result<ImageFileHeader> h = WriteRecordFile(dir_ + "/" + kFileTableFile, ImageFileKind::kFileTable, files_.table());
+  if (!h.ok()) return h.status();
+  add(kFileTableFile, *h);
+  for (const Dumped& d : procs_) {
+    h = WriteRecordFile(dir_ + "/" + CoreFileName(d.image.pid()), ImageFileKind::kProcess, d.image);
+    if (!h.ok()) return h.status();
+    add(CoreFileName(d.image.pid()), *h);
+  }
+  return Status::Ok();
+}
+
+void TreeDump::Release() {
+  for (Dumped& d : procs_) {
+    Tracee& t = *d.tracee;
+    if (d.scratch != 0) {
+      (void)t.Syscall(SYS_munmap, d.scratch, kScratchSize);
+      d.scratch = 0;
+    }
+    if (t.syscall_ip() != 0) {
+      // The process sits in a syscall stop after injections: resume it into
+      // the call it was interrupted in, as the kernel would have.
+      user_regs_struct regs;
+      if (t.GetRegs(&regs).ok()) (void)t.SetRegs(Tracee::ResumeRegs(regs, true));
+    }
+    (void)t.RestoreSigmask();
+    (void)t.Detach(0);
+  }
+  procs_.clear();
+}
+
+Result<CheckpointReport> TreeDump::Run() {
+  Status st = MakeDirs(dir_, 0700);
+  if (!st.ok()) return st;
+  unlink((dir_ + "/" + kInventoryFile).c_str());  // no stale image passes for this one
+  st = Freeze();
+  if (!st.ok()) return st;
+  for (Dumped& d : procs_) {
+    st = DumpOne(d);
+    if (!st.ok()) return st;
+  }
+  st = files_.Finish();
+  if (!st.ok()) return st;
+  st = WriteImage();
+  if (!st.ok()) return st;
+  CheckpointReport report;
+  report.processes = static_cast<int>(procs_.size());
+  report.pages_saved = stats_.pages_saved;
+  report.zero_pages_skipped = stats_.zero_pages_skipped;
+  std::vector<pid_t> pids;
+  for (const Dumped& d : procs_) pids.push_back(d.tracee->pid());
+  if (options_.leave_running) {
+    Release();
+    report.freeze_ns = NowNs() - freeze_start_;
+    inventory_.set_freeze_ns(report.freeze_ns);
+  }
+  // The image is complete once the inventory, written last, is on disk.
+  int dfd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || syncfs(dfd) != 0) {
+    if (dfd >= 0) close(dfd);
+    return Status::Errno("sync " + dir_);
+  }
+  close(dfd);
+  Result<ImageFileHeader> h = WriteRecordFile(dir_ + "/" + kInventoryFile, ImageFileKind::kInventory, inventory_);
+  if (!h.ok()) return h.status();
+  if (!options_.leave_running) {
+    for (pid_t pid : pids) kill(pid, SIGKILL);
+    for (Dumped& d : procs_) {
+      int status;
+      waitpid(d.tracee->pid(), &status, __WALL);
+    }
+    report.freeze_ns = NowNs() - freeze_start_;
+    procs_.clear();
+  }
+  return report;
+}
+
+}  // namespace
+
+Result<CheckpointReport> Checkpoint(pid_t root, const std::string& dir, const CheckpointOptions& options) {
+  if (root == getpid()) return Status::Error("cannot checkpoint roam itself");
+  TreeDump dump(root, dir, options);
+  return dump.Run();
+}
+
+}  // namespace roam

@@ -1,0 +1,142 @@
+// Files reopened by path: regular files (a file deleted while open travels
+// in the image and is recreated, opened and unlinked again), directories,
+// character devices (/dev/null, /dev/zero, /dev/urandom ...). A terminal
+// at fd 0-2 is inherited from `roam restore`, as a shell would hand it over.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "ckpt/files.h"
+#include "ckpt/image_file.h"
+
+namespace roam {
+
+namespace {
+
+constexpr const char kDeletedSuffix[] = " (deleted)";
+
+bool IsTerminal(const struct stat& st) {
+  unsigned major_nr = major(st.st_rdev);
+  return (major_nr >= 136 && major_nr <= 143) || major_nr == 4 || (major_nr == 5 && minor(st.st_rdev) <= 1);
+}
+
+Status SaveContent(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc) {
+  int in = open(src.proc_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return Status::Errno("open " + src.proc_path + " to save the deleted file");
+  std::string name = "content-" + std::to_string(desc->id()) + ".img";
+  PayloadFileWriter out;
+  Status st = out.Open(b.dir() + "/" + name, ImageFileKind::kContent);
+  std::vector<char> buf(1 << 20);
+  while (st.ok()) {
+    ssize_t n = read(in, buf.data(), buf.size());
+    if (n < 0) st = Status::Errno("read " + src.proc_path);
+    if (n <= 0) break;
+    Result<uint64_t> r = out.Append(buf.data(), static_cast<size_t>(n));
+    if (!r.ok()) st = r.status();
+  }
+  close(in);
+  if (!st.ok()) return st;
+  Result<ImageFileHeader> h = out.Finish();
+  if (!h.ok()) return h.status();
+  pb::ImageFileSum sum;
+  sum.set_name(name);
+  sum.set_size(h->header_size + h->payload_size);
+  sum.set_xxh3(h->payload_xxh3);
+  b.sums.push_back(sum);
+  desc->set_content_file(name);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status DumpRegular(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc) {
+  std::string path = src.link;
+  bool deleted = false;
+  size_t sl = sizeof(kDeletedSuffix) - 1;
+  if (path.size() > sl && path.compare(path.size() - sl, sl, kDeletedSuffix) == 0 && src.st.st_nlink == 0) {
+    deleted = true;
+    path.resize(path.size() - sl);
+  }
+  desc->set_path(path);
+  const struct stat& st = src.st;
+  if (S_ISREG(st.st_mode)) {
+    desc->set_kind(pb::FILE_REGULAR);
+    desc->set_size(static_cast<uint64_t>(st.st_size));
+    desc->set_mode(st.st_mode & 07777);
+    if (deleted) {
+      desc->set_deleted(true);
+      return SaveContent(b, src, desc);
+    }
+    return Status::Ok();
+  }
+  if (deleted) return Status::Error(path + ": a deleted file that is not a regular file is not supported");
+  if (S_ISDIR(st.st_mode)) {
+    desc->set_kind(pb::FILE_DIRECTORY);
+    return Status::Ok();
+  }
+  if (S_ISCHR(st.st_mode)) {
+    if (IsTerminal(st) && src.fd >= 0 && src.fd <= 2) {
+      desc->set_kind(pb::FILE_INHERITED);
+      desc->set_inherit_fd(src.fd);
+      desc->clear_path();
+      return Status::Ok();
+    }
+    desc->set_kind(pb::FILE_CHARDEV);
+    return Status::Ok();
+  }
+  if (S_ISFIFO(st.st_mode)) {
+    desc->set_kind(pb::FILE_FIFO);
+    desc->set_pipe_ino(st.st_ino);
+    return Status::Ok();
+  }
+  return Status::Error(path + ": this kind of file (block device or socket) is not supported");
+}
+
+Result<int> OpenRegular(const pb::FileDesc& desc, const std::string& image_dir) {
+  int flags = static_cast<int>(desc.flags()) & ~(O_CREAT | O_EXCL | O_TRUNC);
+  flags |= O_CLOEXEC | O_NOCTTY;
+  std::string path = desc.path();
+  bool recreated = false;
+  if (desc.deleted()) {
+    // Back under its old name if that is free, else beside it; unlinked at once.
+    if (access(path.c_str(), F_OK) == 0) path += ".roam-restore-" + std::to_string(getpid());
+    int out = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, desc.mode() & 07777);
+    if (out < 0) return Status::Errno("recreate deleted file " + path);
+    recreated = true;
+    std::string content = image_dir + "/" + desc.content_file();
+    int in = open(content.c_str(), O_RDONLY | O_CLOEXEC);
+    Status st = in < 0 ? Status::Errno("open " + content) : Status::Ok();
+    std::vector<char> buf(1 << 20);
+    off_t off = kPageHeaderSize;
+    while (st.ok()) {
+      ssize_t n = pread(in, buf.data(), buf.size(), off);
+      if (n < 0) st = Status::Errno("read " + content);
+      if (n <= 0) break;
+      if (write(out, buf.data(), static_cast<size_t>(n)) != n) st = Status::Errno("write " + path);
+      off += n;
+    }
+    if (in >= 0) close(in);
+    close(out);
+    if (!st.ok()) {
+      unlink(path.c_str());
+      return st;
+    }
+  }
+  int fd = open(path.c_str(), flags);
+  int err = errno;
+  if (recreated) unlink(path.c_str());
+  if (fd < 0) return Status::Errno("open " + path, err);
+  if (desc.kind() == pb::FILE_REGULAR && desc.pos() != 0) {
+    if (lseek(fd, static_cast<off_t>(desc.pos()), SEEK_SET) < 0) {
+      err = errno;
+      close(fd);
+      return Status::Errno("seek " + path, err);
+    }
+  }
+  return fd;
+}
+
+}  // namespace roam

@@ -1,0 +1,273 @@
+#include "ckpt/files.h"
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <linux/kcmp.h>
+
+#include "common/file_util.h"
+
+namespace roam {
+
+namespace {
+
+std::string FdName(pid_t pid, int fd) { return "pid " + std::to_string(pid) + " fd " + std::to_string(fd); }
+
+bool SameDescription(pid_t p1, int fd1, pid_t p2, int fd2) {
+  return syscall(SYS_kcmp, p1, p2, KCMP_FILE, fd1, fd2) == 0;
+}
+
+bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+}  // namespace
+
+Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd) {
+  FdSource src;
+  src.pid = pid;
+  src.fd = fd;
+  std::string base = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+  src.proc_path = base;
+  char link[4096];
+  ssize_t n = readlink(base.c_str(), link, sizeof(link) - 1);
+  if (n < 0) return Status::Errno("readlink " + base);
+  src.link.assign(link, static_cast<size_t>(n));
+  if (stat(base.c_str(), &src.st) != 0) return Status::Errno("stat " + base);
+  for (const Seen& s : seen_) {
+    if (s.dev == src.st.st_dev && s.ino == src.st.st_ino && SameDescription(pid, fd, s.pid, s.fd)) {
+      seen_.push_back({pid, fd, src.st.st_dev, src.st.st_ino, s.id});
+      users_[s.id].emplace_back(pid, fd);
+      return s.id;
+    }
+  }
+  Result<std::string> fdinfo = ReadFile("/proc/" + std::to_string(pid) + "/fdinfo/" + std::to_string(fd));
+  if (!fdinfo.ok()) return fdinfo.status();
+  Result<FdInfo> info = ParseFdinfo(*fdinfo);
+  if (!info.ok()) return Status::Error(FdName(pid, fd) + ": " + info.status().message());
+  src.info = *info;
+
+  pb::FileDesc desc;
+  desc.set_id(static_cast<uint32_t>(table_.files_size() + 1));
+  desc.set_flags(src.info.flags & ~static_cast<uint32_t>(O_CLOEXEC));
+  desc.set_pos(src.info.pos);
+  desc.set_owner_pid(pid);
+  Status st;
+  const std::string& l = src.link;
+  if (StartsWith(l, "pipe:")) {
+    st = DumpPipe(src, &desc);
+  } else if (l == "anon_inode:[eventfd]" || l == "anon_inode:[timerfd]" || l == "anon_inode:[signalfd]") {
+    st = DumpAnon(src, &desc);
+  } else if (l == "anon_inode:[eventpoll]") {
+    st = DumpEpoll(src, &desc);
+  } else if (l == "anon_inode:inotify") {
+    st = DumpInotify(src, &desc);
+  } else if (StartsWith(l, "socket:")) {
+    if (fd <= 2) {
+      desc.set_kind(pb::FILE_INHERITED);
+      desc.set_inherit_fd(fd);
+    } else {
+      st = Status::Error(FdName(pid, fd) + ": sockets are not supported (" + l + ")");
+    }
+  } else if (StartsWith(l, "anon_inode:")) {
+    std::string what = l.substr(strlen("anon_inode:"));
+    if (what.size() > 2 && what.front() == '[') what = what.substr(1, what.size() - 2);
+    st = Status::Error(FdName(pid, fd) + ": " + what + " is not supported");
+  } else if (StartsWith(l, "/memfd:")) {
+    st = Status::Error(FdName(pid, fd) + ": memfd is not supported (" + l + ")");
+  } else if (StartsWith(l, "/")) {
+    st = DumpRegular(*this, src, &desc);
+  } else {
+    st = Status::Error(FdName(pid, fd) + ": unsupported kind of file (" + l + ")");
+  }
+  if (!st.ok()) {
+    if (st.message().rfind("pid ", 0) == 0) return st;
+    return Status::Error(FdName(pid, fd) + ": " + st.message());
+  }
+  uint32_t id = desc.id();
+  *table_.add_files() = std::move(desc);
+  seen_.push_back({pid, fd, src.st.st_dev, src.st.st_ino, id});
+  users_[id].emplace_back(pid, fd);
+  return id;
+}
+
+Result<uint32_t> FileTableBuilder::AddMappedFile(pid_t pid, uint64_t start, uint64_t end, bool writable) {
+  char name[128];
+  snprintf(name, sizeof(name), "/proc/%d/map_files/%lx-%lx", pid, start, end);
+  FdSource src;
+  src.pid = pid;
+  src.fd = -1;
+  if (stat(name, &src.st) != 0) return Status::Errno("stat " + std::string(name));
+  auto key = std::make_pair(src.st.st_dev, src.st.st_ino);
+  auto it = mapped_.find(key);
+  if (it != mapped_.end()) {
+    pb::FileDesc* d = table_.mutable_files(static_cast<int>(it->second - 1));
+    if (writable) d->set_flags(O_RDWR);
+    return it->second;
+  }
+  char link[4096];
+  ssize_t n = readlink(name, link, sizeof(link) - 1);
+  if (n < 0) return Status::Errno("readlink " + std::string(name));
+  src.link.assign(link, static_cast<size_t>(n));
+  if (!S_ISREG(src.st.st_mode)) {
+    return Status::Error("pid " + std::to_string(pid) + " mapping " + src.link + ": only regular files can be mapped");
+  }
+  src.info.flags = writable ? O_RDWR : O_RDONLY;
+  pb::FileDesc desc;
+  desc.set_id(static_cast<uint32_t>(table_.files_size() + 1));
+  desc.set_flags(src.info.flags);
+  // The map_files link opens the mapped file itself, even when deleted.
+  src.proc_path = name;
+  Status st = DumpRegular(*this, src, &desc);
+  if (!st.ok()) return st;
+  uint32_t id = desc.id();
+  *table_.add_files() = std::move(desc);
+  mapped_[key] = id;
+  return id;
+}
+
+Status FileTableBuilder::Finish() {
+  // Pipes: both ends inside the tree, or inherited stdio.
+  std::map<uint64_t, std::pair<bool, bool>> ends;  // ino -> (read end seen, write end seen)
+  for (const pb::FileDesc& d : table_.files()) {
+    if (d.kind() != pb::FILE_PIPE) continue;
+    auto& e = ends[d.pipe_ino()];
+    ((d.flags() & O_ACCMODE) == O_RDONLY ? e.first : e.second) = true;
+  }
+  for (pb::FileDesc& d : *table_.mutable_files()) {
+    if (d.kind() != pb::FILE_PIPE) continue;
+    auto e = ends[d.pipe_ino()];
+    if (e.first && e.second) continue;
+    int lowest = 1 << 30;
+    for (auto [pid, fd] : users_[d.id()]) lowest = std::min(lowest, fd);
+    bool stdio_only = true;
+    for (auto [pid, fd] : users_[d.id()]) stdio_only = stdio_only && fd <= 2;
+    if (!stdio_only) {
+      auto [pid, fd] = users_[d.id()].front();
+      return Status::Error(FdName(pid, fd) + ": pipe to a process outside the dumped tree is not supported");
+    }
+    d.set_kind(pb::FILE_INHERITED);
+    d.set_inherit_fd(lowest);
+  }
+  // Buffered data of the pipes kept inside, read through a read end.
+  for (const pb::FileDesc& d : table_.files()) {
+    if (d.kind() != pb::FILE_PIPE || (d.flags() & O_ACCMODE) != O_RDONLY) continue;
+    bool done = false;
+    for (const pb::Pipe& p : table_.pipes()) done = done || p.ino() == d.pipe_ino();
+    if (done) continue;
+    pb::Pipe* pipe = table_.add_pipes();
+    pipe->set_ino(d.pipe_ino());
+    auto [pid, fd] = users_[d.id()].front();
+    Status st = DumpPipeData(pid, fd, pipe);
+    if (!st.ok()) return st;
+  }
+  // Epoll targets: the registered file, found by the target's fd number.
+  for (pb::FileDesc& d : *table_.mutable_files()) {
+    if (d.kind() != pb::FILE_EPOLL) continue;
+    auto [pid, fd] = users_[d.id()].front();
+    for (pb::EpollTarget& t : *d.mutable_epoll()) {
+      uint32_t target = 0;
+      for (const Seen& s : seen_) {
+        if (s.pid == pid && s.fd == t.tfd()) target = s.id;
+      }
+      if (target == 0) {
+        return Status::Error(FdName(pid, fd) + ": epoll watches fd " + std::to_string(t.tfd()) +
+                             ", which is closed or moved (not supported)");
+      }
+      t.set_file_id(target);
+    }
+  }
+  return Status::Ok();
+}
+
+// ---- restore ----------------------------------------------------------------------
+
+void OpenedFiles::Plan(const pb::FileTable& table, int base) {
+  int at = base;
+  for (const pb::FileDesc& d : table.files()) fds_[d.id()] = at++;
+  for (const pb::SharedMemory& s : table.shmems()) shmem_[s.id()] = at++;
+  next_ = at;
+}
+
+Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image_dir) {
+  auto place = [](int fd, int at) -> Status {
+    if (fd == at) return Status::Ok();
+    int r = dup3(fd, at, O_CLOEXEC);
+    int err = errno;
+    close(fd);
+    if (r < 0) return Status::Errno("dup3 to fd " + std::to_string(at), err);
+    return Status::Ok();
+  };
+  std::map<uint32_t, int> pipe_fds;
+  Status st = OpenPipes(table, &pipe_fds);
+  if (!st.ok()) return st;
+  for (auto& [id, fd] : pipe_fds) {  // out of the planned range at once
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, next_ + 64);
+    close(fd);
+    if (high < 0) return Status::Errno("fcntl F_DUPFD");
+    fd = high;
+  }
+  for (const pb::FileDesc& d : table.files()) {
+    Result<int> fd = Status::Error("file " + std::to_string(d.id()) + ": unknown kind");
+    switch (d.kind()) {
+      case pb::FILE_REGULAR:
+      case pb::FILE_DIRECTORY:
+      case pb::FILE_CHARDEV:
+        fd = OpenRegular(d, image_dir);
+        break;
+      case pb::FILE_PIPE:
+      case pb::FILE_FIFO:
+        fd = pipe_fds.count(d.id()) ? Result<int>(pipe_fds[d.id()]) : Status::Error("pipe not opened");
+        break;
+      case pb::FILE_EVENTFD:
+      case pb::FILE_TIMERFD:
+      case pb::FILE_SIGNALFD:
+        fd = OpenAnon(d);
+        break;
+      case pb::FILE_EPOLL:
+        fd = OpenEpoll(d);
+        break;
+      case pb::FILE_INOTIFY:
+        fd = OpenInotify(d);
+        break;
+      case pb::FILE_INHERITED: {
+        int dup_fd = fcntl(d.inherit_fd(), F_DUPFD_CLOEXEC, next_);
+        fd = dup_fd >= 0 ? Result<int>(dup_fd)
+                         : Status::Errno("fd " + std::to_string(d.inherit_fd()) + " of roam restore (inherited)");
+        break;
+      }
+      default:
+        break;
+    }
+    if (!fd.ok()) return Status::Error("file " + std::to_string(d.id()) + " (" + d.path() + "): " + fd.status().message());
+    // Opened fds may land on planned numbers of later files: move them up
+    // first, then into place.
+    int high = fcntl(*fd, F_DUPFD_CLOEXEC, next_ + 64);
+    close(*fd);
+    if (high < 0) return Status::Errno("fcntl F_DUPFD");
+    st = place(high, fds_[d.id()]);
+    if (!st.ok()) return st;
+  }
+  std::map<uint64_t, int> shm;
+  st = OpenSharedMemory(table, image_dir, &shm);
+  if (!st.ok()) return st;
+  for (auto [id, fd] : shm) {
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, next_ + 64);
+    close(fd);
+    if (high < 0) return Status::Errno("fcntl F_DUPFD");
+    st = place(high, shmem_[id]);
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
+int OpenedFiles::FdOf(uint32_t id) const {
+  auto it = fds_.find(id);
+  return it == fds_.end() ? -1 : it->second;
+}
+
+int OpenedFiles::ShmemFd(uint64_t id) const {
+  auto it = shmem_.find(id);
+  return it == shmem_.end() ? -1 : it->second;
+}
+
+}  // namespace roam

@@ -1,0 +1,122 @@
+// Open files of a process tree: the dump side collects every open file
+// description once (two fds, in one process or in two, that share a
+// description — dup, fork — share one FileDesc, found with kcmp), the
+// restore side opens each description once and hands out its fd.
+//
+// One file per kind holds both sides (file_regular.cc, file_pipe.cc,
+// file_anon.cc for eventfd/timerfd/signalfd, file_epoll.cc,
+// file_inotify.cc); this file dispatches between them.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/proc_fdinfo.h"
+#include "common/status.h"
+#include "image.pb.h"
+
+namespace roam {
+
+// What the dump knows about one fd when it meets it.
+struct FdSource {
+  pid_t pid = 0;
+  int fd = -1;
+  std::string link;      // readlink of /proc/PID/fd/N: what the fd is
+  std::string proc_path; // /proc/PID/fd/N or /proc/PID/map_files/A-B: opens it
+  struct stat st = {};   // stat of /proc/PID/fd/N (the file itself)
+  FdInfo info;
+};
+
+class FileTableBuilder {
+ public:
+  // `dir`: the image directory, where deleted files' contents are written.
+  explicit FileTableBuilder(std::string dir) : dir_(std::move(dir)) {}
+
+  // The id of the description behind `fd` of `pid`, added if new. An
+  // unsupported kind is an error naming pid, fd and kind.
+  Result<uint32_t> AddFd(pid_t pid, int fd);
+  // The file mapped by `pid` at [start, end), opened read-only (or
+  // read-write for a writable shared mapping) when restored.
+  Result<uint32_t> AddMappedFile(pid_t pid, uint64_t start, uint64_t end, bool writable);
+
+  // After every process has been seen: a pipe with one end outside the
+  // tree becomes FILE_INHERITED when it only sits at fds 0-2, otherwise it
+  // is refused; epoll targets are resolved; buffered pipe data is read.
+  // REQUIRES: the tree is still frozen.
+  Status Finish();
+
+  pb::FileTable& table() { return table_; }
+  const std::string& dir() const { return dir_; }
+  // Every payload file written on the way (deleted files' contents, shared
+  // memory), for the inventory's checksum list.
+  std::vector<pb::ImageFileSum> sums;
+
+ private:
+  struct Seen {
+    pid_t pid;
+    int fd;
+    dev_t dev;
+    ino_t ino;
+    uint32_t id;
+  };
+  std::string dir_;
+  pb::FileTable table_;
+  std::vector<Seen> seen_;
+  std::map<std::pair<dev_t, ino_t>, uint32_t> mapped_;  // (dev, ino) -> id, for mappings
+  std::map<uint32_t, std::vector<std::pair<pid_t, int>>> users_;  // id -> (pid, fd)
+};
+
+// ---- restore side ---------------------------------------------------------------
+
+// The descriptions of an image, opened in the restoring seed process.
+// REQUIRES: called in the root seed before it creates its children, so that
+// every process of the tree inherits every description.
+class OpenedFiles {
+ public:
+  // Decides where each description will sit: FileDesc id k at base + k - 1,
+  // then the shared memory objects. Pure, so that the restorer knows the
+  // seeds' fd numbers without asking them.
+  void Plan(const pb::FileTable& table, int base);
+  // Opens every description at its planned fd. REQUIRES: Plan.
+  Status OpenAll(const pb::FileTable& table, const std::string& image_dir);
+  // The fd holding description `id`, or -1.
+  int FdOf(uint32_t id) const;
+  // The fd holding shared memory object `id`, or -1.
+  int ShmemFd(uint64_t id) const;
+  // The first fd after the planned ones.
+  int next_free() const { return next_; }
+
+ private:
+  std::map<uint32_t, int> fds_;
+  std::map<uint64_t, int> shmem_;
+  int next_ = 0;
+};
+
+// Adds the epoll registrations of the epoll files this process owns: the
+// fds are already at their numbers. REQUIRES: in the seed, after its fds
+// are in place.
+Status RegisterEpollTargets(const pb::FileTable& table, const pb::ProcessImage& proc, const OpenedFiles& opened);
+
+// Kinds, used by files.cc (dump) and OpenedFiles (restore).
+Status DumpRegular(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc);
+Status DumpPipe(const FdSource& src, pb::FileDesc* desc);
+Status DumpAnon(const FdSource& src, pb::FileDesc* desc);  // eventfd, timerfd, signalfd
+Status DumpEpoll(const FdSource& src, pb::FileDesc* desc);
+Status DumpInotify(const FdSource& src, pb::FileDesc* desc);
+// Saves the bytes buffered in the pipe behind `fd` of `pid`.
+Status DumpPipeData(pid_t pid, int fd, pb::Pipe* pipe);
+
+Result<int> OpenRegular(const pb::FileDesc& desc, const std::string& image_dir);
+Result<int> OpenAnon(const pb::FileDesc& desc);
+Result<int> OpenEpoll(const pb::FileDesc& desc);
+Result<int> OpenInotify(const pb::FileDesc& desc);
+// Both ends of every pipe of the table; returns fd per FileDesc id.
+Status OpenPipes(const pb::FileTable& table, std::map<uint32_t, int>* fds);
+// Shared anonymous memory objects: filled, returned as fds.
+Status OpenSharedMemory(const pb::FileTable& table, const std::string& image_dir, std::map<uint64_t, int>* fds);
+
+}  // namespace roam

@@ -1,0 +1,214 @@
+#include "ckpt/image.h"
+
+#include <sys/stat.h>
+#include <sys/user.h>
+
+#include <functional>
+#include <set>
+
+#include "ckpt/image_file.h"
+
+namespace roam {
+
+namespace {
+
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kUserTop = 0x800000000000ULL;
+
+bool SafeName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_')) return false;
+  }
+  return name != "." && name != "..";
+}
+
+Status CheckRuns(const std::string& what, const google::protobuf::RepeatedPtrField<pb::PageRun>& runs,
+                 uint64_t file_payload, const std::function<bool(uint64_t, uint64_t)>& inside) {
+  uint64_t prev_end = 0;
+  for (const pb::PageRun& r : runs) {
+    if (r.npages() == 0 || r.npages() > (kUserTop / kPage) || r.vaddr() % kPage != 0 || r.offset() % kPage != 0) {
+      return Status::Error(what + ": malformed page run");
+    }
+    uint64_t bytes = r.npages() * kPage;
+    if (r.vaddr() < prev_end) return Status::Error(what + ": page runs overlap or are out of order");
+    if (r.vaddr() + bytes < r.vaddr() || !inside(r.vaddr(), r.vaddr() + bytes)) {
+      return Status::Error(what + ": page run outside its memory");
+    }
+    if (r.offset() < kPageHeaderSize || r.offset() - kPageHeaderSize + bytes > file_payload) {
+      return Status::Error(what + ": page run beyond the end of its page file");
+    }
+    prev_end = r.vaddr() + bytes;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const pb::ProcessImage* Image::Find(int pid) const {
+  for (const pb::ProcessImage& p : procs) {
+    if (p.pid() == pid) return &p;
+  }
+  return nullptr;
+}
+
+Status ValidateImage(const Image& image) {
+  const pb::Inventory& inv = image.inventory;
+  if (inv.image_version() != kImageVersion) return Status::Error("inventory: unsupported image version");
+  if (inv.arch() != "x86_64") return Status::Error("image of a foreign architecture (" + inv.arch() + ")");
+  if (inv.pids_size() == 0 || static_cast<size_t>(inv.pids_size()) != image.procs.size()) {
+    return Status::Error("inventory: process list does not match the process records");
+  }
+  std::set<int> pids;
+  for (int pid : inv.pids()) {
+    if (pid <= 0 || pid > (1 << 22) || !pids.insert(pid).second) return Status::Error("inventory: bad or repeated pid");
+  }
+  if (inv.pids(0) != inv.root_pid()) return Status::Error("inventory: the root is not the first process");
+
+  const pb::FileTable& ft = image.files;
+  std::set<uint32_t> file_ids;
+  for (int i = 0; i < ft.files_size(); ++i) {
+    const pb::FileDesc& d = ft.files(i);
+    if (d.id() != static_cast<uint32_t>(i + 1)) return Status::Error("files: ids out of order");
+    file_ids.insert(d.id());
+    if (d.kind() == pb::FILE_UNKNOWN || !pb::FileKind_IsValid(d.kind())) return Status::Error("files: unknown kind");
+    if (d.deleted() && (!SafeName(d.content_file()) || !image.payload_sizes.count(d.content_file()))) {
+      return Status::Error("files: deleted file without its contents");
+    }
+    if ((d.kind() == pb::FILE_REGULAR || d.kind() == pb::FILE_DIRECTORY || d.kind() == pb::FILE_CHARDEV ||
+         d.kind() == pb::FILE_FIFO) && (d.path().empty() || d.path()[0] != '/')) {
+      return Status::Error("files: file " + std::to_string(d.id()) + " without an absolute path");
+    }
+    if (d.kind() == pb::FILE_INHERITED && (d.inherit_fd() < 0 || d.inherit_fd() > 2)) {
+      return Status::Error("files: inherited fd must be 0, 1 or 2");
+    }
+  }
+  for (const pb::FileDesc& d : ft.files()) {
+    for (const pb::EpollTarget& t : d.epoll()) {
+      if (!file_ids.count(t.file_id()) || t.tfd() < 0) return Status::Error("files: epoll target unknown");
+    }
+  }
+  std::set<uint64_t> shmems;
+  for (const pb::SharedMemory& s : ft.shmems()) {
+    if (!SafeName(s.pages_file()) || !image.payload_sizes.count(s.pages_file())) {
+      return Status::Error("files: shared memory without its pages");
+    }
+    if (s.size() > kUserTop) return Status::Error("files: shared memory object too large");
+    uint64_t size = (s.size() + kPage - 1) / kPage * kPage;
+    Status st = CheckRuns("shared memory " + std::to_string(s.id()), s.pages(), image.payload_sizes.at(s.pages_file()),
+                          [&](uint64_t lo, uint64_t hi) { return hi <= size; });
+    if (!st.ok()) return st;
+    shmems.insert(s.id());
+  }
+
+  for (const pb::ProcessImage& p : image.procs) {
+    std::string who = "process " + std::to_string(p.pid());
+    if (!pids.count(p.pid())) return Status::Error(who + ": not in the inventory");
+    if (p.pid() != inv.root_pid() && !pids.count(p.ppid())) return Status::Error(who + ": its parent is not in the image");
+    if (p.gpregs().size() != sizeof(user_regs_struct)) return Status::Error(who + ": bad register record");
+    if (p.xsave().size() < 576 || p.xsave().size() > 65536) return Status::Error(who + ": bad XSAVE record");
+    uint64_t prev_end = 0;
+    for (const pb::Vma& v : p.vmas()) {
+      if (v.start() % kPage || v.end() % kPage || v.start() >= v.end() || v.end() > kUserTop || v.start() < prev_end) {
+        return Status::Error(who + ": malformed memory map");
+      }
+      prev_end = v.end();
+      if (!pb::VmaKind_IsValid(v.kind()) || v.kind() == pb::VMA_UNKNOWN) return Status::Error(who + ": unknown mapping kind");
+      if ((v.kind() == pb::VMA_FILE_PRIVATE || v.kind() == pb::VMA_FILE_SHARED) && !file_ids.count(v.file_id())) {
+        return Status::Error(who + ": mapping of an unknown file");
+      }
+      if (v.kind() == pb::VMA_ANON_SHARED && !shmems.count(v.shmem_id())) {
+        return Status::Error(who + ": mapping of an unknown shared memory object");
+      }
+      if (v.prot() & ~7u) return Status::Error(who + ": bad protection");
+    }
+    if (!SafeName(p.pages_file()) || !image.payload_sizes.count(p.pages_file())) {
+      return Status::Error(who + ": page file missing");
+    }
+    Status st = CheckRuns(who, p.pages(), image.payload_sizes.at(p.pages_file()), [&](uint64_t lo, uint64_t hi) {
+      for (const pb::Vma& v : p.vmas()) {
+        if (lo >= v.start() && hi <= v.end()) return v.kind() == pb::VMA_ANON_PRIVATE || v.kind() == pb::VMA_FILE_PRIVATE;
+      }
+      return false;
+    });
+    if (!st.ok()) return st;
+    std::set<int> fds;
+    for (const pb::Fd& f : p.fds()) {
+      if (f.fd() < 0 || f.fd() > (1 << 20) || !fds.insert(f.fd()).second) return Status::Error(who + ": bad fd table");
+      if (!file_ids.count(f.file_id())) return Status::Error(who + ": fd " + std::to_string(f.fd()) + " of an unknown file");
+    }
+    for (const pb::SigAction& a : p.sigactions()) {
+      if (a.signo() < 1 || a.signo() > 64) return Status::Error(who + ": bad signal number");
+    }
+    for (const std::string& si : p.pending_thread()) {
+      if (si.size() != 128) return Status::Error(who + ": bad pending signal record");
+    }
+    for (const std::string& si : p.pending_shared()) {
+      if (si.size() != 128) return Status::Error(who + ": bad pending signal record");
+    }
+    if (p.mm().exe_file_id() != 0 && !file_ids.count(p.mm().exe_file_id())) return Status::Error(who + ": unknown exe file");
+    if (p.mm().auxv().size() > 4096) return Status::Error(who + ": auxv too large");
+    if (p.creds().uids_size() != 4 || p.creds().gids_size() != 4 || p.creds().groups_size() > 65536) {
+      return Status::Error(who + ": bad credentials");
+    }
+    if (p.cwd().empty() || p.cwd()[0] != '/' || p.root().empty() || p.root()[0] != '/') {
+      return Status::Error(who + ": bad cwd or root");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<Image> LoadImage(const std::string& dir, bool verify_payloads) {
+  Image image;
+  image.dir = dir;
+  struct stat sb;
+  if (stat(dir.c_str(), &sb) != 0) return Status::Errno("image " + dir);
+  std::string inv_path = dir + "/" + kInventoryFile;
+  if (stat(inv_path.c_str(), &sb) != 0) return Status::Error(dir + ": no " + kInventoryFile + " (not an image, or an incomplete one)");
+  Status st = ReadRecordFile(inv_path, ImageFileKind::kInventory, &image.inventory);
+  if (!st.ok()) return st;
+  if (image.inventory.image_version() > kImageVersion) return Status::Error(inv_path + ": image from a newer roam");
+  std::map<std::string, const pb::ImageFileSum*> sums;
+  for (const pb::ImageFileSum& s : image.inventory.files()) {
+    if (!SafeName(s.name())) return Status::Error(inv_path + ": bad file name in the file list");
+    sums[s.name()] = &s;
+  }
+  // Every listed file: present, of the listed size and checksum.
+  for (const auto& [name, sum] : sums) {
+    std::string path = dir + "/" + name;
+    if (stat(path.c_str(), &sb) != 0) return Status::Errno("image file " + path);
+    if (static_cast<uint64_t>(sb.st_size) != sum->size()) {
+      return Status::Error(path + ": " + std::to_string(sb.st_size) + " bytes, the inventory says " +
+                           std::to_string(sum->size()) + " (truncated or replaced)");
+    }
+    bool payload = name.rfind("pages-", 0) == 0 || name.rfind("shmem-", 0) == 0 || name.rfind("content-", 0) == 0;
+    if (!payload) continue;
+    ImageFileKind kind = name.rfind("content-", 0) == 0 ? ImageFileKind::kContent : ImageFileKind::kPages;
+    if (verify_payloads) {
+      Result<ImageFileHeader> h = VerifyPayloadFile(path, kind);
+      if (!h.ok()) return h.status();
+      if (h->payload_xxh3 != sum->xxh3()) return Status::Error(path + ": checksum differs from the inventory's");
+      image.payload_sizes[name] = h->payload_size;
+    } else {
+      image.payload_sizes[name] = sum->size() >= kPageHeaderSize ? sum->size() - kPageHeaderSize : 0;
+    }
+  }
+  auto read_record = [&](const std::string& name, ImageFileKind kind, google::protobuf::Message* m) -> Status {
+    if (!sums.count(name)) return Status::Error(dir + ": " + name + " is not in the inventory");
+    return ReadRecordFile(dir + "/" + name, kind, m);
+  };
+  st = read_record(kFileTableFile, ImageFileKind::kFileTable, &image.files);
+  if (!st.ok()) return st;
+  for (int pid : image.inventory.pids()) {
+    pb::ProcessImage p;
+    st = read_record(CoreFileName(pid), ImageFileKind::kProcess, &p);
+    if (!st.ok()) return st;
+    if (p.pid() != pid) return Status::Error(CoreFileName(pid) + ": holds process " + std::to_string(p.pid()));
+    image.procs.push_back(std::move(p));
+  }
+  st = ValidateImage(image);
+  if (!st.ok()) return Status::Error(dir + ": " + st.message());
+  return image;
+}
+
+}  // namespace roam

@@ -1,0 +1,38 @@
+// A whole checkpoint image in memory, and the checks that make it safe to
+// act on: LoadImage verifies every file (header, size, checksum) before
+// anything is parsed, and ValidateImage checks that the records agree with
+// each other (ranges, references, sizes) so that the restore never meets a
+// surprise halfway through creating processes.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "image.pb.h"
+
+namespace roam {
+
+struct Image {
+  std::string dir;
+  pb::Inventory inventory;
+  pb::FileTable files;
+  std::vector<pb::ProcessImage> procs;  // in inventory order: parents first
+  std::map<std::string, uint64_t> payload_sizes;  // payload file name -> bytes after the header
+
+  const pb::ProcessImage* Find(int pid) const;
+};
+
+inline std::string CoreFileName(int pid) { return "core-" + std::to_string(pid) + ".img"; }
+inline constexpr const char kInventoryFile[] = "inventory.img";
+inline constexpr const char kFileTableFile[] = "files.img";
+
+// Reads and verifies the image in `dir`. With `verify_payloads` false the
+// page files' checksums are not recomputed (for `roam image show`).
+Result<Image> LoadImage(const std::string& dir, bool verify_payloads = true);
+
+// Cross-checks the records of `image`. Pure.
+Status ValidateImage(const Image& image);
+
+}  // namespace roam

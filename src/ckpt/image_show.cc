@@ -1,0 +1,122 @@
+#include "ckpt/image_show.h"
+
+#include <sys/mman.h>
+
+#include <fmt/format.h>
+
+namespace roam {
+
+namespace {
+
+const char* VmaKindName(pb::VmaKind k) {
+  switch (k) {
+    case pb::VMA_ANON_PRIVATE: return "anon";
+    case pb::VMA_ANON_SHARED: return "anon-shared";
+    case pb::VMA_FILE_PRIVATE: return "file";
+    case pb::VMA_FILE_SHARED: return "file-shared";
+    case pb::VMA_VDSO: return "vdso";
+    case pb::VMA_VVAR: return "vvar";
+    case pb::VMA_VVAR_VCLOCK: return "vvar_vclock";
+    default: return "unknown";
+  }
+}
+
+std::string KindName(pb::FileKind k) {
+  std::string n = pb::FileKind_Name(k);
+  if (n.rfind("FILE_", 0) == 0) n = n.substr(5);
+  for (char& c : n) c = static_cast<char>(tolower(c));
+  return n;
+}
+
+std::string Prot(uint32_t p) {
+  std::string s = "---";
+  if (p & PROT_READ) s[0] = 'r';
+  if (p & PROT_WRITE) s[1] = 'w';
+  if (p & PROT_EXEC) s[2] = 'x';
+  return s;
+}
+
+uint64_t PagesBytes(const pb::ProcessImage& p) {
+  uint64_t n = 0;
+  for (const pb::PageRun& r : p.pages()) n += r.npages() * 4096;
+  return n;
+}
+
+}  // namespace
+
+nlohmann::json ImageJson(const Image& image) {
+  using nlohmann::json;
+  json j;
+  const pb::Inventory& inv = image.inventory;
+  j["image_version"] = inv.image_version();
+  j["arch"] = inv.arch();
+  j["kernel"] = inv.kernel_release();
+  j["root_pid"] = inv.root_pid();
+  j["freeze_ns"] = inv.freeze_ns();
+  uint64_t total = 0;
+  for (const pb::ImageFileSum& s : inv.files()) total += s.size();
+  j["image_bytes"] = total;
+  j["processes"] = json::array();
+  for (const pb::ProcessImage& p : image.procs) {
+    json pj;
+    pj["pid"] = p.pid();
+    pj["ppid"] = p.ppid();
+    pj["pgid"] = p.pgid();
+    pj["sid"] = p.sid();
+    pj["comm"] = p.comm();
+    pj["state"] = p.stopped() ? "stopped" : "running";
+    pj["pages_bytes"] = PagesBytes(p);
+    pj["vmas"] = json::array();
+    for (const pb::Vma& v : p.vmas()) {
+      pj["vmas"].push_back({{"start", fmt::format("{:x}", v.start())},
+                            {"end", fmt::format("{:x}", v.end())},
+                            {"prot", Prot(v.prot())},
+                            {"kind", VmaKindName(v.kind())},
+                            {"name", v.name()}});
+    }
+    pj["fds"] = json::array();
+    for (const pb::Fd& f : p.fds()) {
+      const pb::FileDesc& d = image.files.files(static_cast<int>(f.file_id() - 1));
+      pj["fds"].push_back({{"fd", f.fd()},
+                           {"kind", KindName(d.kind())},
+                           {"path", d.path()},
+                           {"pos", d.pos()},
+                           {"flags", fmt::format("{:o}", d.flags())},
+                           {"cloexec", f.cloexec()}});
+    }
+    pj["sigactions"] = p.sigactions_size();
+    pj["pending_signals"] = p.pending_thread_size() + p.pending_shared_size();
+    pj["posix_timers"] = p.posix_timers_size();
+    j["processes"].push_back(pj);
+  }
+  return j;
+}
+
+std::string ImageTable(const Image& image) {
+  const pb::Inventory& inv = image.inventory;
+  uint64_t total = 0;
+  for (const pb::ImageFileSum& s : inv.files()) total += s.size();
+  std::string out = fmt::format("image: {} process(es), root pid {}, {} bytes, kernel {}\n", image.procs.size(),
+                                inv.root_pid(), total, inv.kernel_release());
+  out += fmt::format("{:>8} {:>8} {:>8} {:>8}  {:<16} {:>5} {:>12} {:>4}\n", "PID", "PPID", "PGID", "SID", "COMMAND",
+                     "VMAS", "PAGES", "FDS");
+  for (const pb::ProcessImage& p : image.procs) {
+    out += fmt::format("{:>8} {:>8} {:>8} {:>8}  {:<16} {:>5} {:>12} {:>4}\n", p.pid(), p.ppid(), p.pgid(), p.sid(),
+                       p.comm(), p.vmas_size(), PagesBytes(p), p.fds_size());
+  }
+  for (const pb::ProcessImage& p : image.procs) {
+    out += fmt::format("\npid {} memory:\n", p.pid());
+    for (const pb::Vma& v : p.vmas()) {
+      out += fmt::format("  {:012x}-{:012x} {} {:<12} {}\n", v.start(), v.end(), Prot(v.prot()), VmaKindName(v.kind()),
+                         v.name());
+    }
+    out += fmt::format("pid {} files:\n", p.pid());
+    for (const pb::Fd& f : p.fds()) {
+      const pb::FileDesc& d = image.files.files(static_cast<int>(f.file_id() - 1));
+      out += fmt::format("  {:>4} {:<10} pos {:<10} {}\n", f.fd(), KindName(d.kind()), d.pos(), d.path());
+    }
+  }
+  return out;
+}
+
+}  // namespace roam

@@ -1,0 +1,539 @@
+#include "ckpt/memory.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "ckpt/image_file.h"
+#include "common/file_util.h"
+
+namespace roam {
+
+namespace {
+
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kPmPresent = 1ULL << 63;
+constexpr uint64_t kPmSwapped = 1ULL << 62;
+constexpr uint64_t kPmFile = 1ULL << 61;
+constexpr size_t kChunkPages = 1024;  // 4 MiB read at a time
+
+std::string Who(pid_t pid) { return "pid " + std::to_string(pid); }
+
+bool IsZeroPage(const char* p) {
+  const uint64_t* w = reinterpret_cast<const uint64_t*>(p);
+  for (size_t i = 0; i < kPage / 8; i += 8) {
+    if ((w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7]) != 0) return false;
+  }
+  return true;
+}
+
+uint32_t ProtOf(const VmaInfo& v) {
+  return (v.read ? PROT_READ : 0) | (v.write ? PROT_WRITE : 0) | (v.exec ? PROT_EXEC : 0);
+}
+
+pb::ImageFileSum SumOf(const std::string& name, const ImageFileHeader& h) {
+  pb::ImageFileSum s;
+  s.set_name(name);
+  s.set_size(h.header_size + h.payload_size);
+  s.set_xxh3(h.payload_xxh3);
+  return s;
+}
+
+// Writes pages to a payload file and records them as runs.
+class PageSink {
+ public:
+  PageSink(PayloadFileWriter* out, google::protobuf::RepeatedPtrField<pb::PageRun>* runs) : out_(out), runs_(runs) {}
+  // Runs never cross a mapping boundary.
+  void StartMapping() { last_ = nullptr; }
+  // `data` holds `n` pages that belong at `vaddr`: the non-zero ones are kept.
+  Status Add(uint64_t vaddr, const char* data, size_t n, MemoryStats* stats) {
+    std::vector<iovec> iov;  // the kept pages, written in one go below
+    uint64_t offset = kPageHeaderSize + out_->payload_size();
+    for (size_t i = 0; i < n; ++i) {
+      const char* p = data + i * kPage;
+      if (IsZeroPage(p)) {
+        stats->zero_pages_skipped++;
+        continue;
+      }
+      uint64_t va = vaddr + i * kPage;
+      // Pages go to the file one after the other: a run continues as long
+      // as the addresses do.
+      if (last_ != nullptr && last_->vaddr() + last_->npages() * kPage == va) {
+        last_->set_npages(last_->npages() + 1);
+      } else {
+        last_ = runs_->Add();
+        last_->set_vaddr(va);
+        last_->set_npages(1);
+        last_->set_offset(offset);
+      }
+      if (!iov.empty() && static_cast<const char*>(iov.back().iov_base) + iov.back().iov_len == p) {
+        iov.back().iov_len += kPage;
+      } else {
+        iov.push_back({const_cast<char*>(p), kPage});
+      }
+      offset += kPage;
+      stats->pages_saved++;
+    }
+    for (const iovec& v : iov) {
+      Result<uint64_t> r = out_->Append(v.iov_base, v.iov_len);
+      if (!r.ok()) return r.status();
+    }
+    return Status::Ok();
+  }
+
+ private:
+  PayloadFileWriter* out_;
+  google::protobuf::RepeatedPtrField<pb::PageRun>* runs_;
+  pb::PageRun* last_ = nullptr;
+};
+
+// Reads [addr, addr + len) of the frozen process.
+Status ReadRemote(pid_t pid, int mem_fd, uint64_t addr, char* buf, size_t len, bool readable) {
+  if (readable) {
+    iovec local{buf, len}, remote{reinterpret_cast<void*>(addr), len};
+    if (process_vm_readv(pid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len)) return Status::Ok();
+  }
+  // Unreadable protection (or a partial read): /proc/PID/mem reads anyway.
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = pread(mem_fd, buf + done, len - done, static_cast<off_t>(addr + done));
+    if (n <= 0) return Status::Errno("read memory of " + Who(pid) + " at " + std::to_string(addr + done), n < 0 ? errno : EIO);
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status DumpPrivatePages(pid_t pid, const VmaInfo& v, bool file_backed, int pagemap_fd, int mem_fd, PageSink& sink,
+                        std::vector<char>& buf, MemoryStats* stats) {
+  uint64_t npages = (v.end - v.start) / kPage;
+  sink.StartMapping();
+  std::vector<uint64_t> pm(std::min<uint64_t>(npages, 1 << 16));
+  for (uint64_t first = 0; first < npages; first += pm.size()) {
+    uint64_t count = std::min<uint64_t>(pm.size(), npages - first);
+    off_t at = static_cast<off_t>((v.start / kPage + first) * 8);
+    if (pread(pagemap_fd, pm.data(), count * 8, at) != static_cast<ssize_t>(count * 8)) {
+      return Status::Errno("read /proc/" + std::to_string(pid) + "/pagemap");
+    }
+    uint64_t i = 0;
+    while (i < count) {
+      auto wanted = [&](uint64_t e) {
+        if (e & kPmSwapped) return true;
+        if (!(e & kPmPresent)) return false;
+        return !file_backed || !(e & kPmFile);
+      };
+      if (!wanted(pm[i])) {
+        ++i;
+        continue;
+      }
+      uint64_t j = i;
+      while (j < count && j - i < kChunkPages && wanted(pm[j])) ++j;
+      uint64_t addr = v.start + (first + i) * kPage;
+      size_t len = (j - i) * kPage;
+      Status st = ReadRemote(pid, mem_fd, addr, buf.data(), len, v.read);
+      if (!st.ok()) return st;
+      st = sink.Add(addr, buf.data(), j - i, stats);
+      if (!st.ok()) return st;
+      i = j;
+    }
+  }
+  return Status::Ok();
+}
+
+// The contents of a shared anonymous object, read through map_files.
+Status DumpSharedObject(pid_t pid, const VmaInfo& v, FileTableBuilder& files, MemoryStats* stats) {
+  for (const pb::SharedMemory& s : files.table().shmems()) {
+    if (s.id() == v.inode) return Status::Ok();
+  }
+  char path[128];
+  snprintf(path, sizeof(path), "/proc/%d/map_files/%lx-%lx", pid, v.start, v.end);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::Errno("open " + std::string(path));
+  struct stat sb;
+  fstat(fd, &sb);
+  pb::SharedMemory* shm = files.table().add_shmems();
+  shm->set_id(v.inode);
+  shm->set_size(static_cast<uint64_t>(sb.st_size));
+  std::string name = "shmem-" + std::to_string(v.inode) + ".img";
+  shm->set_pages_file(name);
+  PayloadFileWriter out;
+  Status st = out.Open(files.dir() + "/" + name, ImageFileKind::kPages);
+  PageSink sink(&out, shm->mutable_pages());
+  std::vector<char> buf(kChunkPages * kPage);
+  off_t pos = 0;
+  while (st.ok() && pos < sb.st_size) {
+    off_t data = lseek(fd, pos, SEEK_DATA);
+    if (data < 0) break;  // ENXIO: only holes left
+    off_t hole = lseek(fd, data, SEEK_HOLE);
+    if (hole < 0) hole = sb.st_size;
+    for (off_t off = data; st.ok() && off < hole; off += static_cast<off_t>(buf.size())) {
+      size_t len = static_cast<size_t>(std::min<off_t>(static_cast<off_t>(buf.size()), hole - off));
+      len = (len + kPage - 1) / kPage * kPage;
+      memset(buf.data(), 0, len);
+      if (pread(fd, buf.data(), len, off) < 0) st = Status::Errno("read " + std::string(path));
+      if (st.ok()) st = sink.Add(static_cast<uint64_t>(off), buf.data(), len / kPage, stats);
+    }
+    pos = hole;
+  }
+  close(fd);
+  if (!st.ok()) return st;
+  Result<ImageFileHeader> h = out.Finish();
+  if (!h.ok()) return h.status();
+  files.sums.push_back(SumOf(name, *h));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder& files, pb::ProcessImage* proc,
+                  MemoryStats* stats) {
+  std::string base = "/proc/" + std::to_string(pid);
+  int pagemap_fd = open((base + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC);
+  if (pagemap_fd < 0) return Status::Errno("open " + base + "/pagemap");
+  int mem_fd = open((base + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
+  if (mem_fd < 0) {
+    close(pagemap_fd);
+    return Status::Errno("open " + base + "/mem");
+  }
+  std::string name = "pages-" + std::to_string(pid) + ".img";
+  proc->set_pages_file(name);
+  PayloadFileWriter out;
+  Status st = out.Open(files.dir() + "/" + name, ImageFileKind::kPages);
+  PageSink sink(&out, proc->mutable_pages());
+  std::vector<char> buf(kChunkPages * kPage);
+  for (const VmaInfo& v : vmas) {
+    if (!st.ok()) break;
+    if (v.path == "[vsyscall]") continue;
+    pb::Vma* out_vma = proc->add_vmas();
+    out_vma->set_start(v.start);
+    out_vma->set_end(v.end);
+    out_vma->set_prot(ProtOf(v));
+    out_vma->set_growsdown(v.HasFlag("gd"));
+    for (const std::string& f : v.vm_flags) out_vma->add_vm_flags(f);
+    out_vma->set_name(v.path + (v.deleted ? " (deleted)" : ""));
+    std::string what = Who(pid) + " mapping " + std::to_string(v.start) + " " + v.path;
+    if (v.path == "[vdso]") {
+      out_vma->set_kind(pb::VMA_VDSO);
+    } else if (v.path == "[vvar]") {
+      out_vma->set_kind(pb::VMA_VVAR);
+    } else if (v.path == "[vvar_vclock]") {
+      out_vma->set_kind(pb::VMA_VVAR_VCLOCK);
+    } else if (!v.path.empty() && v.path[0] == '[' && v.path != "[heap]" && v.path != "[stack]" &&
+               v.path.rfind("[anon:", 0) != 0) {
+      st = Status::Error(what + ": this special mapping is not supported");
+    } else if (v.shared && v.path.rfind("/SYSV", 0) == 0) {
+      st = Status::Error(what + ": System V shared memory is not supported");
+    } else if (v.shared && (v.path == "/dev/zero" || v.path.empty())) {
+      out_vma->set_kind(pb::VMA_ANON_SHARED);
+      out_vma->set_shmem_id(v.inode);
+      out_vma->set_pgoff(v.offset);
+      st = DumpSharedObject(pid, v, files, stats);
+    } else if (v.inode == 0 || v.path.empty() || v.path[0] == '[') {
+      out_vma->set_kind(pb::VMA_ANON_PRIVATE);
+      st = DumpPrivatePages(pid, v, false, pagemap_fd, mem_fd, sink, buf, stats);
+    } else {
+      out_vma->set_kind(v.shared ? pb::VMA_FILE_SHARED : pb::VMA_FILE_PRIVATE);
+      out_vma->set_pgoff(v.offset);
+      Result<uint32_t> id = files.AddMappedFile(pid, v.start, v.end, v.shared && v.HasFlag("mw"));
+      if (!id.ok()) {
+        st = id.status();
+      } else {
+        out_vma->set_file_id(*id);
+        if (!v.shared) st = DumpPrivatePages(pid, v, true, pagemap_fd, mem_fd, sink, buf, stats);
+      }
+    }
+  }
+  close(pagemap_fd);
+  close(mem_fd);
+  if (!st.ok()) return st;
+  Result<ImageFileHeader> h = out.Finish();
+  if (!h.ok()) return h.status();
+  files.sums.push_back(SumOf(name, *h));
+  return Status::Ok();
+}
+
+// ---- restore ----------------------------------------------------------------------
+
+uint64_t FindHole(const pb::ProcessImage& proc, uint64_t size,
+                  const std::vector<std::pair<uint64_t, uint64_t>>& avoid) {
+  std::vector<std::pair<uint64_t, uint64_t>> used(avoid);
+  for (const pb::Vma& v : proc.vmas()) {
+    // Keep clear of the stack guard gap and of growth below a stack.
+    uint64_t lo = v.growsdown() ? (v.start() > (1 << 20) ? v.start() - (1 << 20) : 0) : v.start();
+    used.emplace_back(lo, v.end());
+  }
+  std::sort(used.begin(), used.end());
+  // Candidates: just below each used range, from the top of the address
+  // space down (where the kernel puts mmaps), above 1 GiB.
+  constexpr uint64_t kLow = 1ULL << 30;
+  constexpr uint64_t kHigh = 0x7ffffffff000ULL;
+  std::vector<uint64_t> candidates;
+  for (auto& [lo, hi] : used) {
+    if (lo > size + kPage) candidates.push_back((lo - size - kPage) & ~(kPage - 1));
+  }
+  candidates.push_back(kHigh / 2);
+  std::sort(candidates.rbegin(), candidates.rend());
+  for (uint64_t c : candidates) {
+    if (c < kLow || c + size > kHigh) continue;
+    bool clear = true;
+    for (auto& [lo, hi] : used) clear = clear && (c + size + kPage <= lo || c >= hi + kPage);
+    if (clear) return c;
+  }
+  return 0;
+}
+
+namespace {
+
+int MapFlagsOf(const pb::Vma& v) {
+  int flags = MAP_FIXED;
+  switch (v.kind()) {
+    case pb::VMA_ANON_PRIVATE: flags |= MAP_PRIVATE | MAP_ANONYMOUS; break;
+    case pb::VMA_ANON_SHARED: flags |= MAP_SHARED; break;
+    case pb::VMA_FILE_PRIVATE: flags |= MAP_PRIVATE; break;
+    case pb::VMA_FILE_SHARED: flags |= MAP_SHARED; break;
+    default: break;
+  }
+  if (v.growsdown()) flags |= MAP_GROWSDOWN;
+  for (const std::string& f : v.vm_flags()) {
+    if (f == "nr") flags |= MAP_NORESERVE;
+  }
+  return flags;
+}
+
+bool IsSpecial(const pb::Vma& v) {
+  return v.kind() == pb::VMA_VDSO || v.kind() == pb::VMA_VVAR || v.kind() == pb::VMA_VVAR_VCLOCK;
+}
+
+Status UnmapSeed(Tracee& t, const SeedLayout& seed, std::vector<VmaInfo>* specials) {
+  Result<std::string> text = ReadFile("/proc/" + std::to_string(t.pid()) + "/maps");
+  if (!text.ok()) return text.status();
+  Result<std::vector<VmaInfo>> maps = ParseMaps(*text);
+  if (!maps.ok()) return maps.status();
+  for (const VmaInfo& v : *maps) {
+    if (v.path == "[vdso]" || v.path == "[vvar]" || v.path == "[vvar_vclock]") {
+      specials->push_back(v);
+      continue;
+    }
+    if (v.path == "[vsyscall]" || (v.start >= seed.helper && v.end <= seed.helper + seed.helper_size)) continue;
+    Result<long> r = t.SyscallOk("munmap seed mapping", SYS_munmap, v.start, v.end - v.start);
+    if (!r.ok()) return r.status();
+  }
+  return Status::Ok();
+}
+
+Status MoveSpecials(Tracee& t, const pb::ProcessImage& proc, const SeedLayout& seed,
+                    const std::vector<VmaInfo>& current) {
+  std::vector<std::pair<uint64_t, uint64_t>> avoid{{seed.helper, seed.helper + seed.helper_size}};
+  uint64_t total = 0;
+  for (const VmaInfo& v : current) {
+    avoid.emplace_back(v.start, v.end);
+    total += v.end - v.start;
+  }
+  uint64_t temp = FindHole(proc, total + kPage, avoid);
+  if (temp == 0) return Status::Error("no room to move the vDSO");
+  struct Move {
+    uint64_t from, size, to;
+  };
+  std::vector<Move> moves;
+  std::vector<std::pair<uint64_t, uint64_t>> wanted;
+  for (const VmaInfo& v : current) {
+    pb::VmaKind kind = v.path == "[vdso]" ? pb::VMA_VDSO : v.path == "[vvar]" ? pb::VMA_VVAR : pb::VMA_VVAR_VCLOCK;
+    const pb::Vma* target = nullptr;
+    for (const pb::Vma& tv : proc.vmas()) {
+      if (tv.kind() == kind) target = &tv;
+    }
+    if (target == nullptr) {
+      Result<long> r = t.SyscallOk("munmap " + v.path, SYS_munmap, v.start, v.end - v.start);
+      if (!r.ok()) return r.status();
+      continue;
+    }
+    if (target->end() - target->start() != v.end - v.start) {
+      return Status::Error("the image's " + v.path + " has another size than this kernel's: image from another kernel");
+    }
+    moves.push_back({v.start, v.end - v.start, target->start()});
+  }
+  // Out of the way first, then into place: old and new ranges may overlap.
+  uint64_t at = temp;
+  for (Move& m : moves) {
+    Result<long> r = t.SyscallOk("mremap vDSO", SYS_mremap, m.from, m.size, m.size, MREMAP_MAYMOVE | MREMAP_FIXED, at);
+    if (!r.ok()) return r.status();
+    m.from = at;
+    at += m.size;
+  }
+  for (const Move& m : moves) {
+    Result<long> r = t.SyscallOk("mremap vDSO", SYS_mremap, m.from, m.size, m.size, MREMAP_MAYMOVE | MREMAP_FIXED, m.to);
+    if (!r.ok()) return r.status();
+  }
+  return Status::Ok();
+}
+
+Status FillPages(Tracee& t, const pb::ProcessImage& proc, const SeedLayout& seed) {
+  constexpr size_t kMaxIov = 1024;
+  constexpr uint64_t kMaxBytes = 1ULL << 30;
+  const auto& runs = proc.pages();
+  int i = 0;
+  while (i < runs.size()) {
+    std::vector<iovec> iov;
+    uint64_t offset = runs[i].offset();
+    uint64_t bytes = 0;
+    while (i < runs.size() && iov.size() < kMaxIov && runs[i].offset() == offset + bytes && bytes < kMaxBytes) {
+      uint64_t len = runs[i].npages() * kPage;
+      iov.push_back({reinterpret_cast<void*>(runs[i].vaddr()), len});
+      bytes += len;
+      ++i;
+    }
+    if (iov.empty()) return Status::Error("page runs out of order in the image");
+    uint64_t iov_at = seed.helper + kScratchOffset;
+    Status st = t.WriteMemory(iov_at, iov.data(), iov.size() * sizeof(iovec));
+    if (!st.ok()) return st;
+    Result<long> r = t.SyscallOk("preadv pages", SYS_preadv, static_cast<uint64_t>(seed.pages_fd), iov_at, iov.size(),
+                                 offset, 0);
+    if (!r.ok()) return r.status();
+    if (static_cast<uint64_t>(*r) != bytes) {
+      // A short read (large batch): finish the batch one run at a time.
+      uint64_t done = static_cast<uint64_t>(*r);
+      uint64_t run_off = 0;
+      for (const iovec& v : iov) {
+        if (run_off + v.iov_len > done) {
+          uint64_t skip = done > run_off ? done - run_off : 0;
+          uint64_t addr = reinterpret_cast<uint64_t>(v.iov_base) + skip;
+          uint64_t left = v.iov_len - skip;
+          while (left > 0) {
+            Result<long> p = t.SyscallOk("pread pages", SYS_pread64, static_cast<uint64_t>(seed.pages_fd), addr, left,
+                                         offset + run_off + (v.iov_len - left));
+            if (!p.ok()) return p.status();
+            if (*p == 0) return Status::Error("pages file shorter than its runs");
+            addr += static_cast<uint64_t>(*p);
+            left -= static_cast<uint64_t>(*p);
+          }
+        }
+        run_off += v.iov_len;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+int MadviseOf(const std::string& flag) {
+  if (flag == "dd") return MADV_DONTDUMP;
+  if (flag == "dc") return MADV_DONTFORK;
+  if (flag == "wf") return MADV_WIPEONFORK;
+  if (flag == "hg") return MADV_HUGEPAGE;
+  if (flag == "nh") return MADV_NOHUGEPAGE;
+  if (flag == "mg") return MADV_MERGEABLE;
+  return -1;
+}
+
+}  // namespace
+
+Status RestoreMemory(Tracee& t, const pb::ProcessImage& proc, const OpenedFiles& opened, const SeedLayout& seed) {
+  std::vector<VmaInfo> specials;
+  Status st = UnmapSeed(t, seed, &specials);
+  if (!st.ok()) return st;
+  st = MoveSpecials(t, proc, seed, specials);
+  if (!st.ok()) return st;
+
+  std::set<uint64_t> has_pages;  // VMAs (by start) that get pages written
+  for (const pb::PageRun& r : proc.pages()) {
+    for (const pb::Vma& v : proc.vmas()) {
+      if (r.vaddr() >= v.start() && r.vaddr() < v.end()) has_pages.insert(v.start());
+    }
+  }
+  for (const pb::Vma& v : proc.vmas()) {
+    if (IsSpecial(v)) continue;
+    int fd = -1;
+    if (v.kind() == pb::VMA_ANON_SHARED) fd = opened.ShmemFd(v.shmem_id());
+    if (v.kind() == pb::VMA_FILE_PRIVATE || v.kind() == pb::VMA_FILE_SHARED) fd = opened.FdOf(v.file_id());
+    if (v.kind() != pb::VMA_ANON_PRIVATE && fd < 0) return Status::Error("mapping at " + std::to_string(v.start()) + ": its file is not open");
+    uint32_t prot = v.prot() | (has_pages.count(v.start()) ? PROT_WRITE : 0);
+    uint64_t pgoff = v.kind() == pb::VMA_ANON_PRIVATE ? 0 : v.pgoff();
+    Result<long> r = t.SyscallOk("mmap " + v.name() + " at " + std::to_string(v.start()), SYS_mmap, v.start(),
+                                 v.end() - v.start(), prot, static_cast<uint64_t>(MapFlagsOf(v)),
+                                 static_cast<uint64_t>(fd), pgoff);
+    if (!r.ok()) return r.status();
+    if (static_cast<uint64_t>(*r) != v.start()) return Status::Error("mmap placed a mapping elsewhere");
+  }
+  st = FillPages(t, proc, seed);
+  if (!st.ok()) return st;
+  for (const pb::Vma& v : proc.vmas()) {
+    if (IsSpecial(v)) continue;
+    if (has_pages.count(v.start()) && !(v.prot() & PROT_WRITE)) {
+      Result<long> r = t.SyscallOk("mprotect", SYS_mprotect, v.start(), v.end() - v.start(), v.prot());
+      if (!r.ok()) return r.status();
+    }
+    for (const std::string& f : v.vm_flags()) {
+      int advice = MadviseOf(f);
+      if (advice < 0) continue;
+      Result<long> r = t.SyscallOk("madvise " + f, SYS_madvise, v.start(), v.end() - v.start(), advice);
+      if (!r.ok()) return r.status();
+    }
+  }
+  return Status::Ok();
+}
+
+Status RestoreMmFields(Tracee& t, const pb::ProcessImage& proc, const OpenedFiles& opened, const SeedLayout& seed) {
+  const pb::MmFields& mm = proc.mm();
+  struct {
+    uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack, arg_start, arg_end, env_start,
+        env_end;
+    uint64_t auxv;
+    uint32_t auxv_size;
+    uint32_t exe_fd;
+  } map = {mm.start_code(), mm.end_code(), mm.start_data(), mm.end_data(), mm.start_brk(), mm.brk(),
+           mm.start_stack(), mm.arg_start(), mm.arg_end(), mm.env_start(), mm.env_end(), 0, 0, 0};
+  uint64_t at = seed.helper + kScratchOffset;
+  uint64_t auxv_at = at + 256;
+  map.auxv = auxv_at;
+  map.auxv_size = static_cast<uint32_t>(mm.auxv().size());
+  int exe = opened.FdOf(mm.exe_file_id());
+  map.exe_fd = exe < 0 ? static_cast<uint32_t>(-1) : static_cast<uint32_t>(exe);
+  Status st = t.WriteMemory(at, &map, sizeof(map));
+  if (st.ok() && !mm.auxv().empty()) st = t.WriteMemory(auxv_at, mm.auxv().data(), mm.auxv().size());
+  if (!st.ok()) return st;
+  Result<long> r = t.SyscallOk("prctl PR_SET_MM_MAP", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, at, sizeof(map));
+  return r.status();
+}
+
+// ---- shared anonymous objects, created in the root seed ---------------------------
+
+Status OpenSharedMemory(const pb::FileTable& table, const std::string& image_dir, std::map<uint64_t, int>* fds) {
+  for (const pb::SharedMemory& s : table.shmems()) {
+    size_t size = (s.size() + kPage - 1) / kPage * kPage;
+    if (size == 0) size = kPage;
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return Status::Errno("mmap shared memory object");
+    std::string path = image_dir + "/" + s.pages_file();
+    int in = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    Status st = in < 0 ? Status::Errno("open " + path) : Status::Ok();
+    for (const pb::PageRun& r : s.pages()) {
+      if (!st.ok()) break;
+      if (r.vaddr() + r.npages() * kPage > size) {
+        st = Status::Error(path + ": page run beyond the object");
+        break;
+      }
+      ssize_t want = static_cast<ssize_t>(r.npages() * kPage);
+      if (pread(in, static_cast<char*>(p) + r.vaddr(), static_cast<size_t>(want), static_cast<off_t>(r.offset())) != want) {
+        st = Status::Errno("read " + path);
+      }
+    }
+    if (in >= 0) close(in);
+    char name[128];
+    snprintf(name, sizeof(name), "/proc/self/map_files/%lx-%lx", reinterpret_cast<uint64_t>(p),
+             reinterpret_cast<uint64_t>(p) + size);
+    int fd = st.ok() ? open(name, O_RDWR | O_CLOEXEC) : -1;
+    if (st.ok() && fd < 0) st = Status::Errno("open " + std::string(name));
+    munmap(p, size);
+    if (!st.ok()) return st;
+    (*fds)[s.id()] = fd;
+  }
+  return Status::Ok();
+}
+
+}  // namespace roam

@@ -1,0 +1,57 @@
+// Memory of a process: the dump classifies every VMA and saves only the
+// pages that cannot be found elsewhere (anonymous pages, and the pages of a
+// private file mapping that were copied on write; never-touched and all-zero
+// pages cost nothing); the restore rebuilds the address space inside the
+// seed process through injected system calls.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "ckpt/files.h"
+#include "ckpt/tracee.h"
+#include "common/proc_maps.h"
+#include "common/status.h"
+#include "image.pb.h"
+
+namespace roam {
+
+struct MemoryStats {
+  uint64_t pages_saved = 0;
+  uint64_t zero_pages_skipped = 0;
+};
+
+// Fills proc->vmas, proc->pages and writes pages-PID.img (and the contents
+// of shared anonymous objects not seen before into shmem-ID.img, recorded
+// in files.table()). REQUIRES: the process is frozen.
+Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder& files, pb::ProcessImage* proc,
+                  MemoryStats* stats);
+
+// The seed-side resources a memory restore works with.
+struct SeedLayout {
+  uint64_t helper = 0;        // the seed's helper area: a `syscall` at +0, scratch from +4096
+  uint64_t helper_size = 0;
+  int pages_fd = -1;          // pages-PID.img, open in the seed
+};
+
+inline constexpr uint64_t kHelperSize = 64 * 1024;
+inline constexpr uint64_t kScratchOffset = 4096;
+
+// Picks a free range of `size` bytes in the image's address space, away
+// from the ranges in `avoid`, for the seed's helper area or a temporary
+// spot. 0 if there is none.
+uint64_t FindHole(const pb::ProcessImage& proc, uint64_t size, const std::vector<std::pair<uint64_t, uint64_t>>& avoid);
+
+// Replaces the seed's address space with the image's: unmaps the seed's
+// own mappings, moves [vdso]/[vvar]/[vvar_vclock] to their dumped
+// addresses, maps every VMA, fills the pages, applies protections and
+// madvise state. REQUIRES: t is seized, signals blocked, syscall ip inside
+// the helper area.
+Status RestoreMemory(Tracee& t, const pb::ProcessImage& proc, const OpenedFiles& opened, const SeedLayout& seed);
+
+// PR_SET_MM_MAP: code/data/brk/stack/args/env bounds, auxv, exe file.
+Status RestoreMmFields(Tracee& t, const pb::ProcessImage& proc, const OpenedFiles& opened, const SeedLayout& seed);
+
+}  // namespace roam

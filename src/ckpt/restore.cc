@@ -1,0 +1,414 @@
+// The restore, top to bottom: verify the image, create the seeds with the
+// dumped PIDs, rebuild each seed into its process, let the tree go, wait.
+#include "ckpt/restore.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <memory>
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+#include "ckpt/files.h"
+#include "ckpt/image.h"
+#include "ckpt/memory.h"
+#include "ckpt/task_state.h"
+#include "ckpt/tracee.h"
+#include "common/file_util.h"
+#include "common/proc_maps.h"
+#include "common/proc_stat.h"
+
+namespace roam {
+
+namespace {
+
+// What a seed tells the restorer once it is ready to be rebuilt.
+struct SeedReport {
+  int32_t pid;
+  int32_t ok;
+  uint64_t helper;
+  int32_t pages_fd;
+  char error[200];
+};
+
+pid_t CloneWithPid(pid_t want) {
+  clone_args args;
+  memset(&args, 0, sizeof(args));
+  args.exit_signal = SIGCHLD;
+  pid_t tid = want;
+  args.set_tid = reinterpret_cast<uint64_t>(&tid);
+  args.set_tid_size = 1;
+  return static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof(args)));
+}
+
+std::string PidTakenBy(pid_t pid) {
+  Result<std::string> stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  ProcStat ps;
+  if (stat.ok() && ParseProcStat(*stat, &ps)) return "pid " + std::to_string(pid) + " is taken by " + ps.comm;
+  return "pid " + std::to_string(pid) + " is taken";
+}
+
+// ---- the seed side: runs in the new processes, before they are rebuilt ----------
+
+struct SeedContext {
+  const Image* image = nullptr;
+  OpenedFiles opened;
+  std::map<int, int> pages_fd;  // pid -> fd of its page file
+  int base = 0;
+  int ready_fd = -1;
+};
+
+[[noreturn]] void SeedFail(SeedContext& ctx, pid_t pid, const std::string& message) {
+  SeedReport r;
+  memset(&r, 0, sizeof(r));
+  r.pid = pid;
+  r.ok = 0;
+  snprintf(r.error, sizeof(r.error), "%s", message.c_str());
+  (void)!write(ctx.ready_fd, &r, sizeof(r));
+  _exit(1);
+}
+
+[[noreturn]] void SeedMain(SeedContext& ctx, const pb::ProcessImage& proc, bool root) {
+  const Image& img = *ctx.image;
+  pid_t self = proc.pid();
+  if (static_cast<pid_t>(syscall(SYS_getpid)) != self) SeedFail(ctx, self, "seed created with the wrong pid");
+  if (root) {
+    // The ready pipe first, above everything planned.
+    int top = ctx.opened.next_free() + static_cast<int>(img.procs.size());
+    int ready = fcntl(ctx.ready_fd, F_DUPFD_CLOEXEC, top);
+    close(ctx.ready_fd);
+    ctx.ready_fd = ready;
+    Status st = ctx.opened.OpenAll(img.files, img.dir);
+    if (!st.ok()) SeedFail(ctx, self, st.message());
+    for (const pb::ProcessImage& p : img.procs) {
+      std::string path = img.dir + "/" + p.pages_file();
+      int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) SeedFail(ctx, self, "open " + path + ": " + strerror(errno));
+      int at = ctx.pages_fd[p.pid()];
+      if (fd != at && dup3(fd, at, O_CLOEXEC) < 0) SeedFail(ctx, self, "dup3 page file: " + std::string(strerror(errno)));
+      if (fd != at) close(fd);
+    }
+  }
+  if (proc.sid() == self && setsid() < 0) SeedFail(ctx, self, std::string("setsid: ") + strerror(errno));
+  for (const pb::ProcessImage& child : img.procs) {
+    if (child.ppid() != self || child.pid() == img.inventory.root_pid()) continue;
+    pid_t got = CloneWithPid(child.pid());
+    if (got == 0) SeedMain(ctx, child, false);
+    if (got < 0) {
+      SeedFail(ctx, self, errno == EEXIST ? PidTakenBy(child.pid()) : "clone3 pid " + std::to_string(child.pid()) + ": " + strerror(errno));
+    }
+  }
+  // The helper area: a syscall instruction and scratch space, in a hole of
+  // the dumped layout that is also free here.
+  std::vector<std::pair<uint64_t, uint64_t>> avoid;
+  Result<std::string> maps_text = ReadFile("/proc/self/maps");
+  Result<std::vector<VmaInfo>> maps = maps_text.ok() ? ParseMaps(*maps_text) : Result<std::vector<VmaInfo>>(maps_text.status());
+  if (!maps.ok()) SeedFail(ctx, self, maps.status().message());
+  for (const VmaInfo& v : *maps) avoid.emplace_back(v.start, v.end);
+  uint64_t helper = FindHole(proc, kHelperSize, avoid);
+  void* h = helper == 0 ? MAP_FAILED
+                        : mmap(reinterpret_cast<void*>(helper), kHelperSize, PROT_READ | PROT_WRITE | PROT_EXEC,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (h == MAP_FAILED) SeedFail(ctx, self, "no room for the restorer's helper page");
+  static_cast<unsigned char*>(h)[0] = 0x0f;  // syscall
+  static_cast<unsigned char*>(h)[1] = 0x05;
+  // The process's own fds, at their numbers.
+  if (syscall(SYS_close_range, 0, ctx.base - 1, 0) != 0) SeedFail(ctx, self, "close_range failed");
+  for (const pb::Fd& f : proc.fds()) {
+    int from = ctx.opened.FdOf(f.file_id());
+    if (from < 0 || dup3(from, f.fd(), f.cloexec() ? O_CLOEXEC : 0) < 0) {
+      SeedFail(ctx, self, "fd " + std::to_string(f.fd()) + ": " + strerror(errno));
+    }
+  }
+  Status st = RegisterEpollTargets(img.files, proc, ctx.opened);
+  if (!st.ok()) SeedFail(ctx, self, st.message());
+  SeedReport r;
+  memset(&r, 0, sizeof(r));
+  r.pid = self;
+  r.ok = 1;
+  r.helper = helper;
+  r.pages_fd = ctx.pages_fd[self];
+  if (write(ctx.ready_fd, &r, sizeof(r)) != sizeof(r)) _exit(1);
+  for (;;) syscall(SYS_pause);
+}
+
+// ---- the restorer side ----------------------------------------------------------
+
+Result<std::pair<uint64_t, std::string>> OwnVdso() {
+  Result<std::string> text = ReadFile("/proc/self/maps");
+  if (!text.ok()) return text.status();
+  Result<std::vector<VmaInfo>> maps = ParseMaps(*text);
+  if (!maps.ok()) return maps.status();
+  for (const VmaInfo& v : *maps) {
+    if (v.path != "[vdso]") continue;
+    return std::make_pair(v.start, std::string(reinterpret_cast<const char*>(v.start), v.end - v.start));
+  }
+  return Status::Error("this process has no [vdso]");
+}
+
+uint64_t Xcr0() {
+  uint32_t eax, edx;
+  asm volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+  return (static_cast<uint64_t>(edx) << 32) | eax;
+}
+
+pid_t g_root = 0;
+void Forward(int sig) {
+  if (g_root > 0) kill(g_root, sig);
+}
+
+class TreeRestore {
+ public:
+  TreeRestore(Image image, const RestoreOptions& options) : image_(std::move(image)), options_(options) {}
+  ~TreeRestore() {
+    if (!done_) KillAll();
+  }
+  Result<int> Run();
+
+ private:
+  Status CheckCompatible();
+  Status CreateSeeds();
+  Status Rebuild(const pb::ProcessImage& proc, Tracee& t);
+  void KillAll();
+
+  Image image_;
+  RestoreOptions options_;
+  SeedContext ctx_;
+  std::map<int, SeedReport> reports_;
+  std::vector<std::unique_ptr<Tracee>> tracees_;
+  uint64_t vdso_syscall_offset_ = 0;
+  pid_t root_ = 0;
+  bool done_ = false;
+};
+
+Status TreeRestore::CheckCompatible() {
+  const pb::Inventory& inv = image_.inventory;
+  Result<std::pair<uint64_t, std::string>> vdso = OwnVdso();
+  if (!vdso.ok()) return vdso.status();
+  if (inv.vdso_size() != 0 &&
+      (inv.vdso_size() != vdso->second.size() || inv.vdso_xxh3() != XXH3_64bits(vdso->second.data(), vdso->second.size()))) {
+    return Status::Error("the image was taken under another kernel (its vDSO differs from this one's: " +
+                         inv.kernel_release() + ")");
+  }
+  uint64_t ip = 0;
+  size_t at = vdso->second.find(std::string("\x0f\x05", 2));
+  if (at == std::string::npos) return Status::Error("no syscall instruction in the vDSO");
+  ip = at;
+  vdso_syscall_offset_ = ip;
+  if ((inv.xfeatures() & ~Xcr0()) != 0) {
+    return Status::Error("the image uses CPU register state this CPU lacks (XSAVE features 0x" +
+                         fmt::format("{:x}", inv.xfeatures()) + ", here 0x" + fmt::format("{:x}", Xcr0()) + ")");
+  }
+  for (const pb::ProcessImage& p : image_.procs) {
+    if (access(("/proc/" + std::to_string(p.pid())).c_str(), F_OK) == 0) return Status::Error(PidTakenBy(p.pid()));
+  }
+  return Status::Ok();
+}
+
+Status TreeRestore::CreateSeeds() {
+  int max_fd = 2;
+  for (const pb::ProcessImage& p : image_.procs) {
+    for (const pb::Fd& f : p.fds()) max_fd = std::max(max_fd, f.fd());
+  }
+  // Above every fd of the image and every fd open here now.
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] != '.') max_fd = std::max(max_fd, atoi(e->d_name) + 1);
+    }
+    closedir(d);
+  }
+  ctx_.base = max_fd + 1;
+  rlimit lim;
+  getrlimit(RLIMIT_NOFILE, &lim);
+  rlim_t need = static_cast<rlim_t>(ctx_.base) + image_.files.files_size() + image_.files.shmems_size() +
+                image_.procs.size() + 16;
+  if (need > lim.rlim_max) {
+    return Status::Error("the image needs " + std::to_string(need) + " file descriptors, the limit is " +
+                         std::to_string(lim.rlim_max));
+  }
+  lim.rlim_cur = lim.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &lim);
+  ctx_.image = &image_;
+  ctx_.opened.Plan(image_.files, ctx_.base);
+  int next = ctx_.opened.next_free();
+  for (const pb::ProcessImage& p : image_.procs) ctx_.pages_fd[p.pid()] = next++;
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) != 0) return Status::Errno("pipe2");
+  ctx_.ready_fd = ready[1];
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  root_ = image_.inventory.root_pid();
+  pid_t got = CloneWithPid(root_);
+  if (got == 0) {
+    close(ready[0]);
+    SeedMain(ctx_, image_.procs.front(), true);
+  }
+  int err = errno;
+  close(ready[1]);
+  if (got < 0) {
+    close(ready[0]);
+    if (err == EEXIST) return Status::Error(PidTakenBy(root_));
+    return Status::Errno("clone3 with pid " + std::to_string(root_), err);
+  }
+  reports_[root_].pid = 0;  // created, not yet reported
+  Status st;
+  while (st.ok() && static_cast<size_t>(std::count_if(reports_.begin(), reports_.end(), [](auto& r) {
+                      return r.second.ok == 1;
+                    })) < image_.procs.size()) {
+    pollfd pfd{ready[0], POLLIN, 0};
+    if (poll(&pfd, 1, 20000) <= 0) {
+      st = Status::Error("the new processes did not get ready in 20 s");
+      break;
+    }
+    SeedReport r;
+    ssize_t n = read(ready[0], &r, sizeof(r));
+    if (n != sizeof(r)) {
+      st = Status::Error("a new process died while being set up");
+      break;
+    }
+    r.error[sizeof(r.error) - 1] = '\0';
+    reports_[r.pid] = r;
+    if (!r.ok) st = Status::Error("pid " + std::to_string(r.pid) + ": " + r.error);
+  }
+  close(ready[0]);
+  return st;
+}
+
+Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
+  const SeedReport& r = reports_[proc.pid()];
+  SeedLayout seed;
+  seed.helper = r.helper;
+  seed.helper_size = kHelperSize;
+  seed.pages_fd = r.pages_fd;
+  uint64_t scratch = seed.helper + kScratchOffset;
+  t.set_syscall_ip(seed.helper);
+  Status st = DropSeedRseq(t);
+  if (st.ok()) st = RestoreMemory(t, proc, ctx_.opened, seed);
+  if (st.ok()) st = RestoreMmFields(t, proc, ctx_.opened, seed);
+  if (st.ok()) st = RestoreSignalHandlers(t, scratch, proc);
+  if (st.ok()) st = RestoreTimers(t, scratch, proc);
+  if (st.ok()) st = RestoreTaskMisc(t, scratch, proc);
+  if (st.ok()) st = RestorePendingSignals(t, scratch, proc);
+  if (st.ok()) st = RestoreRseq(t, proc);
+  if (st.ok()) st = t.SyscallOk("close_range", SYS_close_range, static_cast<uint64_t>(ctx_.base), ~0U, 0).status();
+  if (st.ok()) st = RestoreCreds(t, scratch, proc);
+  if (!st.ok()) return st;
+  // The helper area goes last, with a syscall instruction of the vDSO.
+  uint64_t vdso = 0;
+  for (const pb::Vma& v : proc.vmas()) {
+    if (v.kind() == pb::VMA_VDSO) vdso = v.start();
+  }
+  if (vdso == 0) return Status::Error("process " + std::to_string(proc.pid()) + " had no vDSO: not supported");
+  t.set_syscall_ip(vdso + vdso_syscall_offset_);
+  st = t.SyscallOk("munmap helper", SYS_munmap, seed.helper, seed.helper_size).status();
+  if (st.ok()) st = RestoreSeccomp(t, proc);
+  if (st.ok()) st = t.SetSigmask(proc.blocked());
+  if (st.ok()) st = t.SetXstate(proc.xsave());
+  if (st.ok()) {
+    user_regs_struct regs;
+    memcpy(&regs, proc.gpregs().data(), sizeof(regs));
+    st = t.SetRegs(Tracee::ResumeRegs(regs, false));
+  }
+  if (st.ok()) st = RestoreRlimits(proc.pid(), proc);
+  if (!st.ok()) return Status::Error("restore pid " + std::to_string(proc.pid()) + ": " + st.message());
+  return Status::Ok();
+}
+
+void TreeRestore::KillAll() {
+  for (auto& t : tracees_) kill(t->pid(), SIGKILL);
+  for (auto& [pid, r] : reports_) kill(pid, SIGKILL);
+  tracees_.clear();
+  // Reap them, and whatever the killed seeds left behind (we are subreaper).
+  for (int i = 0; i < 200; ++i) {
+    int status;
+    pid_t p = waitpid(-1, &status, WNOHANG | __WALL);
+    if (p < 0 && errno == ECHILD) break;
+    if (p == 0) {
+      Result<std::string> kids = ReadFile("/proc/self/task/" + std::to_string(getpid()) + "/children");
+      if (kids.ok()) {
+        for (int k : ParseChildrenList(*kids)) kill(k, SIGKILL);
+      }
+      usleep(10000);
+    }
+  }
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+Result<int> TreeRestore::Run() {
+  Status st = CheckCompatible();
+  if (!st.ok()) return st;
+  st = CreateSeeds();
+  if (!st.ok()) return st;
+  for (const pb::ProcessImage& p : image_.procs) {
+    auto t = std::make_unique<Tracee>(p.pid());
+    st = t->Seize();
+    tracees_.push_back(std::move(t));
+    if (!st.ok()) return st;
+    t = nullptr;
+    Tracee& tr = *tracees_.back();
+    tr.set_syscall_ip(reports_[p.pid()].helper);
+    st = tr.BlockSignals();
+    if (!st.ok()) return st;
+  }
+  // Process groups, leaders first; a group outside the tree is the caller's.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < image_.procs.size(); ++i) {
+      const pb::ProcessImage& p = image_.procs[i];
+      bool leader = p.pgid() == p.pid();
+      if ((pass == 0) != leader || p.sid() == p.pid()) continue;
+      if (!leader && image_.Find(p.pgid()) == nullptr) continue;
+      st = tracees_[i]->SyscallOk("setpgid", SYS_setpgid, 0, static_cast<uint64_t>(p.pgid())).status();
+      if (!st.ok()) return st;
+    }
+  }
+  for (size_t i = 0; i < image_.procs.size(); ++i) {
+    st = Rebuild(image_.procs[i], *tracees_[i]);
+    if (!st.ok()) return st;
+  }
+  if (!options_.detach) {
+    g_root = root_;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = Forward;
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaction(sig, &sa, nullptr);
+  }
+  for (size_t i = 0; i < image_.procs.size(); ++i) {
+    (void)tracees_[i]->Detach(image_.procs[i].stopped() ? SIGSTOP : 0);
+  }
+  tracees_.clear();
+  done_ = true;
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+  if (options_.detach) return 0;
+  for (;;) {
+    int status = 0;
+    pid_t p = waitpid(root_, &status, 0);
+    if (p < 0 && errno == EINTR) continue;
+    if (p < 0) return Status::Errno("wait for pid " + std::to_string(root_));
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  }
+}
+
+}  // namespace
+
+Result<int> Restore(const std::string& dir, const RestoreOptions& options) {
+  Result<Image> image = LoadImage(dir);
+  if (!image.ok()) return image.status();
+  TreeRestore restore(std::move(*image), options);
+  return restore.Run();
+}
+
+}  // namespace roam

@@ -1,0 +1,126 @@
+// Signals: handlers (rt_sigaction injected, as handler addresses are not in
+// /proc), the alternate stack, the blocked mask and the pending queues
+// (PTRACE_PEEKSIGINFO, thread and process-wide), queued again at restore
+// with rt_sigqueueinfo so that each keeps its siginfo.
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+
+#include <cstring>
+
+#include "ckpt/task_state.h"
+
+namespace roam {
+
+namespace {
+
+struct KernelSigaction {
+  uint64_t handler;
+  uint64_t flags;
+  uint64_t restorer;
+  uint64_t mask;
+};
+
+struct KernelStack {
+  uint64_t sp;
+  int32_t flags;
+  int32_t pad;
+  uint64_t size;
+};
+
+Status PeekQueue(pid_t pid, bool shared, google::protobuf::RepeatedPtrField<std::string>* out) {
+  for (uint64_t off = 0;; off += 32) {
+    __ptrace_peeksiginfo_args args{off, shared ? static_cast<uint32_t>(PTRACE_PEEKSIGINFO_SHARED) : 0u, 32};
+    siginfo_t infos[32];
+    long n = ptrace(PTRACE_PEEKSIGINFO, pid, &args, infos);
+    if (n < 0) return Status::Errno("ptrace peeksiginfo pid " + std::to_string(pid));
+    for (long i = 0; i < n; ++i) out->Add(std::string(reinterpret_cast<const char*>(&infos[i]), sizeof(siginfo_t)));
+    if (n < 32) return Status::Ok();
+  }
+}
+
+Status Queue(Tracee& t, uint64_t scratch, const std::string& info, bool shared) {
+  if (info.size() != sizeof(siginfo_t)) return Status::Error("corrupt siginfo in image");
+  siginfo_t si;
+  memcpy(&si, info.data(), sizeof(si));
+  Status st = t.WriteMemory(scratch, info.data(), info.size());
+  if (!st.ok()) return st;
+  Result<long> r = shared ? t.SyscallOk("rt_sigqueueinfo", SYS_rt_sigqueueinfo, t.pid(), si.si_signo, scratch)
+                          : t.SyscallOk("rt_tgsigqueueinfo", SYS_rt_tgsigqueueinfo, t.pid(), t.pid(), si.si_signo, scratch);
+  return r.status();
+}
+
+}  // namespace
+
+Status DumpSignals(Tracee& t, uint64_t scratch, pb::ProcessImage* proc) {
+  for (int sig = 1; sig <= 64; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    Result<long> r = t.SyscallOk("rt_sigaction " + std::to_string(sig), SYS_rt_sigaction, sig, 0, scratch, 8);
+    if (!r.ok()) return r.status();
+    KernelSigaction ka;
+    Status st = t.ReadMemory(scratch, &ka, sizeof(ka));
+    if (!st.ok()) return st;
+    if (ka.handler == 0 && ka.flags == 0 && ka.mask == 0) continue;  // default, untouched
+    pb::SigAction* a = proc->add_sigactions();
+    a->set_signo(sig);
+    a->set_handler(ka.handler);
+    a->set_flags(ka.flags);
+    a->set_restorer(ka.restorer);
+    a->set_mask(ka.mask);
+  }
+  Result<long> r = t.SyscallOk("sigaltstack", SYS_sigaltstack, 0, scratch);
+  if (!r.ok()) return r.status();
+  KernelStack ks;
+  Status st = t.ReadMemory(scratch, &ks, sizeof(ks));
+  if (!st.ok()) return st;
+  proc->set_altstack_sp(ks.sp);
+  proc->set_altstack_flags(ks.flags);
+  proc->set_altstack_size(ks.size);
+  proc->set_blocked(t.saved_sigmask());
+  st = PeekQueue(t.pid(), false, proc->mutable_pending_thread());
+  if (st.ok()) st = PeekQueue(t.pid(), true, proc->mutable_pending_shared());
+  if (!st.ok()) return st;
+  for (const std::string& si : t.stolen_signals()) proc->add_pending_thread(si);
+  return Status::Ok();
+}
+
+Status RestoreSignalHandlers(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc) {
+  for (const pb::SigAction& a : proc.sigactions()) {
+    KernelSigaction ka{a.handler(), a.flags(), a.restorer(), a.mask()};
+    Status st = t.WriteMemory(scratch, &ka, sizeof(ka));
+    if (!st.ok()) return st;
+    Result<long> r = t.SyscallOk("rt_sigaction " + std::to_string(a.signo()), SYS_rt_sigaction, a.signo(), scratch, 0, 8);
+    if (!r.ok()) return r.status();
+  }
+  if (!(proc.altstack_flags() & SS_DISABLE)) {
+    int32_t keep = proc.altstack_flags() & static_cast<int32_t>(1U << 31);  // SS_AUTODISARM
+    KernelStack ks{proc.altstack_sp(), keep, 0, proc.altstack_size()};
+    Status st = t.WriteMemory(scratch, &ks, sizeof(ks));
+    if (!st.ok()) return st;
+    Result<long> r = t.SyscallOk("sigaltstack", SYS_sigaltstack, scratch, 0);
+    if (!r.ok()) return r.status();
+  }
+  return Status::Ok();
+}
+
+Status RestorePendingSignals(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc) {
+  for (const std::string& si : proc.pending_shared()) {
+    Status st = Queue(t, scratch, si, true);
+    if (!st.ok()) return st;
+  }
+  for (const std::string& si : proc.pending_thread()) {
+    Status st = Queue(t, scratch, si, false);
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
+Status RequeueSignals(Tracee& t, uint64_t scratch, const std::vector<std::string>& siginfos) {
+  for (const std::string& si : siginfos) {
+    Status st = Queue(t, scratch, si, false);
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
+}  // namespace roam

@@ -1,0 +1,46 @@
+// The per-process kernel state that is not memory or files: signals,
+// timers, credentials, limits, rseq, robust futexes and the small prctl
+// bits. Each Dump* reads it from the frozen process (from /proc, through
+// ptrace, or by a system call injected into it, whose results land in the
+// `scratch` area mapped in the process); each Restore* puts it back into
+// the seed by injected system calls, using the seed's scratch area.
+#pragma once
+
+#include "ckpt/tracee.h"
+#include "common/status.h"
+#include "image.pb.h"
+
+namespace roam {
+
+// signals.cc
+Status DumpSignals(Tracee& t, uint64_t scratch, pb::ProcessImage* proc);
+Status RestoreSignalHandlers(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc);
+// Queues the pending signals again. REQUIRES: signals blocked in the seed.
+Status RestorePendingSignals(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc);
+// Queues signals taken aside while seizing (Tracee::stolen_signals).
+Status RequeueSignals(Tracee& t, uint64_t scratch, const std::vector<std::string>& siginfos);
+
+// timers.cc
+Status DumpTimers(Tracee& t, uint64_t scratch, pb::ProcessImage* proc);
+Status RestoreTimers(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc);
+
+// creds.cc: uid/gid/groups/capabilities/securebits. Restore comes last
+// among privileged steps: once the uid is not 0 the seed cannot do them.
+Status DumpCreds(Tracee& t, uint64_t scratch, pb::ProcessImage* proc);
+Status RestoreCreds(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc);
+
+// task_misc.cc: identity in the tree, rseq, robust list, tid address,
+// personality, name, dumpable, no_new_privs, pdeathsig, subreaper,
+// seccomp mode, rlimits, cwd, root, umask, mm bounds and auxv.
+Status DumpTaskMisc(Tracee& t, uint64_t scratch, pb::ProcessImage* proc);
+// Everything above that is set by injection, except rseq.
+Status RestoreTaskMisc(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc);
+// Unregisters the seed's own rseq area. REQUIRES: before its memory goes.
+Status DropSeedRseq(Tracee& t);
+Status RestoreRseq(Tracee& t, const pb::ProcessImage& proc);
+// rlimits, set from outside with prlimit (last: they may forbid the rest).
+Status RestoreRlimits(pid_t pid, const pb::ProcessImage& proc);
+// Strict seccomp, the very last call the process makes for the engine.
+Status RestoreSeccomp(Tracee& t, const pb::ProcessImage& proc);
+
+}  // namespace roam

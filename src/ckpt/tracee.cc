@@ -1,0 +1,243 @@
+#include "ckpt/tracee.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "common/file_util.h"
+#include "common/proc_stat.h"
+
+namespace roam {
+
+namespace {
+
+constexpr long kErestartSys = 512;
+constexpr long kErestartNoIntr = 513;
+constexpr long kErestartNoHand = 514;
+constexpr long kErestartRestartBlock = 516;
+
+std::string Who(pid_t pid) { return "pid " + std::to_string(pid); }
+
+}  // namespace
+
+Tracee::~Tracee() {
+  if (mem_fd_ >= 0) close(mem_fd_);
+}
+
+Status Tracee::WaitStop(int* status) {
+  for (;;) {
+    pid_t r = waitpid(pid_, status, __WALL);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return Status::Errno("wait for " + Who(pid_));
+    }
+    if (WIFEXITED(*status) || WIFSIGNALED(*status)) {
+      seized_ = false;
+      return Status::Error(Who(pid_) + " exited while frozen");
+    }
+    return Status::Ok();
+  }
+}
+
+Status Tracee::Seize() {
+  Result<std::string> stat = ReadFile("/proc/" + std::to_string(pid_) + "/stat");
+  ProcStat ps;
+  if (!stat.ok() || !ParseProcStat(*stat, &ps)) return Status::Error(Who(pid_) + ": no such process");
+  if (ps.state == 'Z') return Status::Error(Who(pid_) + " is a zombie");
+  was_stopped_ = ps.state == 'T';
+  if (ptrace(PTRACE_SEIZE, pid_, 0, PTRACE_O_TRACESYSGOOD) != 0) return Status::Errno("ptrace seize " + Who(pid_));
+  seized_ = true;
+  if (ptrace(PTRACE_INTERRUPT, pid_, 0, 0) != 0) return Status::Errno("ptrace interrupt " + Who(pid_));
+  for (;;) {
+    int status = 0;
+    Status st = WaitStop(&status);
+    if (!st.ok()) return st;
+    if (!WIFSTOPPED(status)) continue;
+    if ((status >> 16) == PTRACE_EVENT_STOP) {
+      int sig = WSTOPSIG(status);
+      if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) was_stopped_ = true;
+      return Status::Ok();
+    }
+    // A signal on its way to the process: take it aside, let the interrupt
+    // stop happen, and let the caller queue it again.
+    siginfo_t si;
+    if (ptrace(PTRACE_GETSIGINFO, pid_, 0, &si) == 0) {
+      stolen_.emplace_back(reinterpret_cast<const char*>(&si), sizeof(si));
+    }
+    if (ptrace(PTRACE_CONT, pid_, 0, 0) != 0) return Status::Errno("ptrace cont " + Who(pid_));
+  }
+}
+
+Status Tracee::Detach(int signal) {
+  if (!seized_) return Status::Ok();
+  seized_ = false;
+  if (ptrace(PTRACE_DETACH, pid_, 0, signal) != 0) return Status::Errno("ptrace detach " + Who(pid_));
+  return Status::Ok();
+}
+
+Status Tracee::GetRegs(user_regs_struct* regs) {
+  iovec iov{regs, sizeof(*regs)};
+  if (ptrace(PTRACE_GETREGSET, pid_, NT_PRSTATUS, &iov) != 0) return Status::Errno("read registers of " + Who(pid_));
+  return Status::Ok();
+}
+
+Status Tracee::SetRegs(const user_regs_struct& regs) {
+  iovec iov{const_cast<user_regs_struct*>(&regs), sizeof(regs)};
+  if (ptrace(PTRACE_SETREGSET, pid_, NT_PRSTATUS, &iov) != 0) return Status::Errno("set registers of " + Who(pid_));
+  return Status::Ok();
+}
+
+Result<std::string> Tracee::GetXstate() {
+  std::string buf(64 * 1024, '\0');
+  iovec iov{buf.data(), buf.size()};
+  if (ptrace(PTRACE_GETREGSET, pid_, NT_X86_XSTATE, &iov) != 0) return Status::Errno("read XSAVE area of " + Who(pid_));
+  buf.resize(iov.iov_len);
+  return buf;
+}
+
+Status Tracee::SetXstate(const std::string& xstate) {
+  std::string copy = xstate;
+  iovec iov{copy.data(), copy.size()};
+  if (ptrace(PTRACE_SETREGSET, pid_, NT_X86_XSTATE, &iov) != 0) return Status::Errno("set XSAVE area of " + Who(pid_));
+  return Status::Ok();
+}
+
+Result<uint64_t> Tracee::GetSigmask() {
+  uint64_t mask = 0;
+  if (ptrace(PTRACE_GETSIGMASK, pid_, sizeof(mask), &mask) != 0) return Status::Errno("read signal mask of " + Who(pid_));
+  return mask;
+}
+
+Status Tracee::SetSigmask(uint64_t mask) {
+  if (ptrace(PTRACE_SETSIGMASK, pid_, sizeof(mask), &mask) != 0) return Status::Errno("set signal mask of " + Who(pid_));
+  return Status::Ok();
+}
+
+Status Tracee::BlockSignals() {
+  Result<uint64_t> m = GetSigmask();
+  if (!m.ok()) return m.status();
+  saved_mask_ = *m;
+  signals_blocked_ = true;
+  return SetSigmask(~uint64_t{0});
+}
+
+Status Tracee::RestoreSigmask() {
+  if (!signals_blocked_) return Status::Ok();
+  signals_blocked_ = false;
+  return SetSigmask(saved_mask_);
+}
+
+Status Tracee::StepToSyscallStop(const char* which) {
+  if (ptrace(PTRACE_SYSCALL, pid_, 0, 0) != 0) return Status::Errno(std::string("ptrace syscall ") + Who(pid_));
+  int status = 0;
+  Status st = WaitStop(&status);
+  if (!st.ok()) return st;
+  if (!WIFSTOPPED(status) || WSTOPSIG(status) != (SIGTRAP | 0x80)) {
+    return Status::Error(Who(pid_) + ": unexpected stop (status " + std::to_string(status) + ") at syscall " + which);
+  }
+  return Status::Ok();
+}
+
+Result<long> Tracee::Syscall(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6) {
+  if (syscall_ip_ == 0) return Status::Error(Who(pid_) + ": no syscall instruction to inject with");
+  user_regs_struct saved, regs;
+  Status st = GetRegs(&saved);
+  if (!st.ok()) return st;
+  regs = saved;
+  regs.rip = syscall_ip_;
+  regs.rax = static_cast<uint64_t>(nr);
+  regs.orig_rax = ~0ULL;  // no restart handling on the way out of the stop
+  regs.rdi = a1;
+  regs.rsi = a2;
+  regs.rdx = a3;
+  regs.r10 = a4;
+  regs.r8 = a5;
+  regs.r9 = a6;
+  st = SetRegs(regs);
+  if (st.ok()) st = StepToSyscallStop("entry");
+  if (st.ok()) st = StepToSyscallStop("exit");
+  if (st.ok()) st = GetRegs(&regs);
+  if (!st.ok()) return st;
+  st = SetRegs(saved);
+  if (!st.ok()) return st;
+  return static_cast<long>(regs.rax);
+}
+
+Result<long> Tracee::SyscallOk(const std::string& what, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+                               uint64_t a5, uint64_t a6) {
+  Result<long> r = Syscall(nr, a1, a2, a3, a4, a5, a6);
+  if (!r.ok()) return r;
+  if (*r < 0 && *r > -4096) return Status::Errno(Who(pid_) + ": " + what, static_cast<int>(-*r));
+  return r;
+}
+
+user_regs_struct Tracee::ResumeRegs(user_regs_struct regs, bool same_process) {
+  if (static_cast<long>(regs.orig_rax) < 0) return regs;
+  long ret = -static_cast<long>(regs.rax);
+  switch (ret) {
+    case kErestartSys:
+    case kErestartNoIntr:
+    case kErestartNoHand:
+      regs.rax = regs.orig_rax;
+      regs.rip -= 2;
+      break;
+    case kErestartRestartBlock:
+      regs.rax = same_process ? SYS_restart_syscall : regs.orig_rax;
+      regs.rip -= 2;
+      break;
+    default:
+      break;
+  }
+  return regs;
+}
+
+Status Tracee::ReadMemory(uint64_t addr, void* buf, size_t len) {
+  if (mem_fd_ < 0) {
+    mem_fd_ = open(("/proc/" + std::to_string(pid_) + "/mem").c_str(), O_RDWR | O_CLOEXEC);
+    if (mem_fd_ < 0) return Status::Errno("open /proc/" + std::to_string(pid_) + "/mem");
+  }
+  ssize_t n = pread(mem_fd_, buf, len, static_cast<off_t>(addr));
+  if (n != static_cast<ssize_t>(len)) return Status::Errno("read memory of " + Who(pid_), n < 0 ? errno : EIO);
+  return Status::Ok();
+}
+
+Status Tracee::WriteMemory(uint64_t addr, const void* buf, size_t len) {
+  if (mem_fd_ < 0) {
+    mem_fd_ = open(("/proc/" + std::to_string(pid_) + "/mem").c_str(), O_RDWR | O_CLOEXEC);
+    if (mem_fd_ < 0) return Status::Errno("open /proc/" + std::to_string(pid_) + "/mem");
+  }
+  ssize_t n = pwrite(mem_fd_, buf, len, static_cast<off_t>(addr));
+  if (n != static_cast<ssize_t>(len)) return Status::Errno("write memory of " + Who(pid_), n < 0 ? errno : EIO);
+  return Status::Ok();
+}
+
+Result<uint64_t> FindSyscallInVdso(pid_t pid) {
+  Result<std::string> maps = ReadFile("/proc/" + std::to_string(pid) + "/maps");
+  if (!maps.ok()) return maps.status();
+  size_t at = maps->find("[vdso]");
+  if (at == std::string::npos) return Status::Error(Who(pid) + " has no [vdso]");
+  size_t line = maps->rfind('\n', at);
+  line = line == std::string::npos ? 0 : line + 1;
+  uint64_t start = 0, end = 0;
+  if (sscanf(maps->c_str() + line, "%lx-%lx", &start, &end) != 2 || end <= start || end - start > (1 << 20)) {
+    return Status::Error(Who(pid) + ": cannot read the [vdso] range");
+  }
+  std::string bytes(end - start, '\0');
+  int fd = open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::Errno("open /proc/" + std::to_string(pid) + "/mem");
+  ssize_t n = pread(fd, bytes.data(), bytes.size(), static_cast<off_t>(start));
+  close(fd);
+  if (n != static_cast<ssize_t>(bytes.size())) return Status::Error(Who(pid) + ": cannot read its [vdso]");
+  size_t pos = bytes.find(std::string("\x0f\x05", 2));
+  if (pos == std::string::npos) return Status::Error(Who(pid) + ": no syscall instruction in [vdso]");
+  return start + pos;
+}
+
+}  // namespace roam

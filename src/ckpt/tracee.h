@@ -1,0 +1,95 @@
+// A process held under ptrace by the engine: frozen, its registers read or
+// written, and system calls injected into it. Used by both sides: the dump
+// seizes a live process; the restore seizes its own seed processes.
+//
+// Injection runs a system call in the tracee's own context: the registers
+// are saved, RIP is pointed at a `syscall` instruction inside the tracee
+// (set_syscall_ip), the call runs between two PTRACE_SYSCALL stops, and the
+// registers are put back. Signals stay blocked in the tracee while the
+// engine works (BlockSignals), so no signal is delivered, or lost, meanwhile.
+//
+// Not thread-safe; one Tracee per process; the process must have one thread.
+#pragma once
+
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace roam {
+
+class Tracee {
+ public:
+  explicit Tracee(pid_t pid) : pid_(pid) {}
+  ~Tracee();
+  Tracee(const Tracee&) = delete;
+  Tracee& operator=(const Tracee&) = delete;
+
+  // PTRACE_SEIZE + PTRACE_INTERRUPT, then waits for the stop. A signal that
+  // was being delivered at that moment is taken out of the way and kept in
+  // stolen_signals() (it must be queued again: the caller decides where).
+  Status Seize();
+  // Leaves the process; `signal` is delivered on the way out (0: none).
+  Status Detach(int signal = 0);
+
+  pid_t pid() const { return pid_; }
+  bool was_stopped() const { return was_stopped_; }  // in group stop when seized
+  const std::vector<std::string>& stolen_signals() const { return stolen_; }
+
+  Status GetRegs(user_regs_struct* regs);
+  Status SetRegs(const user_regs_struct& regs);
+  Result<std::string> GetXstate();
+  Status SetXstate(const std::string& xstate);
+  Result<uint64_t> GetSigmask();
+  Status SetSigmask(uint64_t mask);
+  // Blocks every signal for the time of the engine's work; RestoreSigmask
+  // puts back the mask read here.
+  Status BlockSignals();
+  Status RestoreSigmask();
+  uint64_t saved_sigmask() const { return saved_mask_; }
+
+  void set_syscall_ip(uint64_t ip) { syscall_ip_ = ip; }
+  uint64_t syscall_ip() const { return syscall_ip_; }
+  // Runs syscall `nr` in the tracee; returns its raw result (-errno on
+  // failure, as the kernel returns it) or an error if ptrace failed.
+  Result<long> Syscall(long nr, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0, uint64_t a4 = 0,
+                       uint64_t a5 = 0, uint64_t a6 = 0);
+  // Same, and a negative result becomes an error naming `what`.
+  Result<long> SyscallOk(const std::string& what, long nr, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0,
+                         uint64_t a4 = 0, uint64_t a5 = 0, uint64_t a6 = 0);
+
+  // Registers to resume with after an injection session: a system call
+  // the process was interrupted in (-ERESTART*) is set up to run again, as
+  // the kernel would have done. `same_process`: the kernel's restart block
+  // is still there (dump with --leave-running), so -ERESTART_RESTARTBLOCK
+  // resumes through restart_syscall; otherwise (restore) the call is
+  // issued again with its original arguments.
+  static user_regs_struct ResumeRegs(user_regs_struct regs, bool same_process);
+
+  // Memory of the tracee, through /proc/PID/mem (works on read-only pages).
+  Status ReadMemory(uint64_t addr, void* buf, size_t len);
+  Status WriteMemory(uint64_t addr, const void* buf, size_t len);
+
+ private:
+  Status WaitStop(int* status);
+  Status StepToSyscallStop(const char* which);
+
+  pid_t pid_ = 0;
+  bool seized_ = false;
+  bool was_stopped_ = false;
+  bool signals_blocked_ = false;
+  uint64_t saved_mask_ = 0;
+  uint64_t syscall_ip_ = 0;
+  int mem_fd_ = -1;
+  std::vector<std::string> stolen_;  // siginfo_t bytes
+};
+
+// The address of a `syscall` instruction (0f 05) in the [vdso] of `pid`,
+// which every process maps: injection needs no patching of program code.
+Result<uint64_t> FindSyscallInVdso(pid_t pid);
+
+}  // namespace roam
