@@ -291,7 +291,7 @@ void TreeDump::Release() {
       if (t.GetRegs(&regs).ok()) (void)t.SetRegs(Tracee::ResumeRegs(regs, true));
     }
     (void)t.RestoreSigmask();
-    (void)t.Detach(0);
+    (void)t.Detach(t.was_stopped() ? SIGSTOP : 0);
   }
   procs_.clear();
 }

@@ -80,7 +80,16 @@ Status DumpSignals(Tracee& t, uint64_t scratch, pb::ProcessImage* proc) {
   st = PeekQueue(t.pid(), false, proc->mutable_pending_thread());
   if (st.ok()) st = PeekQueue(t.pid(), true, proc->mutable_pending_shared());
   if (!st.ok()) return st;
-  for (const std::string& si : t.stolen_signals()) proc->add_pending_thread(si);
+  if (t.was_stopped()) {
+    // The SIGCONT the engine sent to lift the group stop is not the process's.
+    for (auto* queue : {proc->mutable_pending_thread(), proc->mutable_pending_shared()}) {
+      for (int i = queue->size() - 1; i >= 0; --i) {
+        siginfo_t si;
+        memcpy(&si, queue->Get(i).data(), sizeof(si));
+        if (si.si_signo == SIGCONT) queue->DeleteSubrange(i, 1);
+      }
+    }
+  }
   return Status::Ok();
 }
 

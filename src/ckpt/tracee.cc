@@ -62,8 +62,19 @@ Status Tracee::Seize() {
     if (!WIFSTOPPED(status)) continue;
     if ((status >> 16) == PTRACE_EVENT_STOP) {
       int sig = WSTOPSIG(status);
-      if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) was_stopped_ = true;
-      return Status::Ok();
+      if (sig == SIGTRAP) return Status::Ok();  // our interrupt
+      // A group stop: injected calls could not run while it holds. Lift it
+      // with SIGCONT, swallow that SIGCONT below, and stop the process
+      // again on the way out (Detach(SIGSTOP)).
+      was_stopped_ = true;
+      kill(pid_, SIGCONT);
+      if (ptrace(PTRACE_INTERRUPT, pid_, 0, 0) != 0) return Status::Errno("ptrace interrupt " + Who(pid_));
+      if (ptrace(PTRACE_CONT, pid_, 0, 0) != 0) return Status::Errno("ptrace cont " + Who(pid_));
+      continue;
+    }
+    if (WSTOPSIG(status) == SIGCONT && was_stopped_) {
+      if (ptrace(PTRACE_CONT, pid_, 0, 0) != 0) return Status::Errno("ptrace cont " + Who(pid_));
+      continue;
     }
     // A signal on its way to the process: take it aside, let the interrupt
     // stop happen, and let the caller queue it again.
@@ -139,6 +150,13 @@ Status Tracee::StepToSyscallStop(const char* which) {
   int status = 0;
   Status st = WaitStop(&status);
   if (!st.ok()) return st;
+  // A job-control notification (PTRACE_EVENT_STOP, e.g. after a SIGCONT)
+  // may come first: step on.
+  while (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP) {
+    if (ptrace(PTRACE_SYSCALL, pid_, 0, 0) != 0) return Status::Errno(std::string("ptrace syscall ") + Who(pid_));
+    st = WaitStop(&status);
+    if (!st.ok()) return st;
+  }
   if (!WIFSTOPPED(status) || WSTOPSIG(status) != (SIGTRAP | 0x80)) {
     return Status::Error(Who(pid_) + ": unexpected stop (status " + std::to_string(status) + ") at syscall " + which);
   }
