@@ -342,12 +342,30 @@ Result<CheckpointReport> TreeDump::Run() {
   return report;
 }
 
+// Removes what a failed dump wrote: record and page files of an image.
+void RemovePartialImage(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    bool ours = name == kFileTableFile || name.rfind("core-", 0) == 0 || name.rfind("pages-", 0) == 0 ||
+                name.rfind("shmem-", 0) == 0 || name.rfind("content-", 0) == 0;
+    if (ours && name.size() > 4 && name.compare(name.size() - 4, 4, ".img") == 0) unlink((dir + "/" + name).c_str());
+  }
+  closedir(d);
+}
+
 }  // namespace
 
 Result<CheckpointReport> Checkpoint(pid_t root, const std::string& dir, const CheckpointOptions& options) {
   if (root == getpid()) return Status::Error("cannot checkpoint roam itself");
-  TreeDump dump(root, dir, options);
-  return dump.Run();
+  Result<CheckpointReport> r = Status::Error("not run");
+  {
+    TreeDump dump(root, dir, options);
+    r = dump.Run();
+  }  // the processes are released (or killed) here
+  if (!r.ok()) RemovePartialImage(dir);
+  return r;
 }
 
 }  // namespace roam

@@ -360,10 +360,9 @@ ProbeResult ProbeArchitecture() {
 ProbeResult ProbeXsaveState() {
   CpuXsaveInfo x = ProbeXsave();
   if (x.xcr0 == 0) return Status::Error("XSAVE is not enabled by the OS (CPUID.1:ECX.OSXSAVE clear)");
-  static const char* const kComponents[] = {"x87",    "sse",       "avx",       "bndregs",  "bndcsr",
-                                            "opmask", "zmm_hi256", "hi16_zmm",  "pt",       "pkru",
-                                            "pasid",  "cet_u",     "cet_s",     "hdc",      "uintr",
-                                            "lbr",    "hwp",       "xtilecfg",  "xtiledata", "apx"};
+  static const char* const kComponents[] = {"x87",      "sse", "avx",  "bndregs",  "bndcsr",    "opmask", "zmm_hi256",
+                                            "hi16_zmm", "pt",  "pkru", "pasid",    "cet_u",     "cet_s",  "hdc",
+                                            "uintr",    "lbr", "hwp",  "xtilecfg", "xtiledata", "apx"};
   std::string names;
   for (size_t bit = 0; bit < 64; ++bit) {
     if (!((x.xcr0 >> bit) & 1)) continue;
@@ -397,8 +396,7 @@ ProbeResult ProbeXstateRegset() {
   uint64_t xcr0 = 0, xstate_bv = 0;
   std::memcpy(&xcr0, buf.data() + 464, sizeof xcr0);
   std::memcpy(&xstate_bv, buf.data() + 512, sizeof xstate_bv);
-  std::string detail =
-      std::to_string(iov.iov_len) + " bytes, xcr0 " + Hex(xcr0) + ", xstate_bv " + Hex(xstate_bv);
+  std::string detail = std::to_string(iov.iov_len) + " bytes, xcr0 " + Hex(xcr0) + ", xstate_bv " + Hex(xstate_bv);
   if (iov.iov_len != x.xsave_size) detail += "; CPUID says " + std::to_string(x.xsave_size) + " bytes";
   if (xcr0 != x.xcr0) detail += "; xgetbv says xcr0 " + Hex(x.xcr0);
   return detail;
@@ -426,7 +424,8 @@ ProbeResult ProbeRseqConfiguration() {
   long n = ::ptrace(static_cast<__ptrace_request>(PTRACE_GET_RSEQ_CONFIGURATION), child.pid(), sizeof conf, &conf);
   if (n <= 0) return ErrStatus("PTRACE_GET_RSEQ_CONFIGURATION");
   if (__rseq_size == 0) {  // glibc registered none here (glibc.pthread.rseq=0), nor in the fork
-    if (conf.rseq_abi_pointer != 0) return Status::Error("reports rseq at " + Hex(conf.rseq_abi_pointer) + " though none was registered");
+    if (conf.rseq_abi_pointer != 0)
+      return Status::Error("reports rseq at " + Hex(conf.rseq_abi_pointer) + " though none was registered");
     return std::string("answers (no rseq registered here: glibc.pthread.rseq=0, so the address went unchecked)");
   }
   // glibc registered this thread's area; the fork's is at the same address.
@@ -572,7 +571,7 @@ ProbeResult ProbeClone3SetTid() {
     if (pid < 0) {
       int err = errno;
       if (err == EEXIST) continue;  // taken between the check and the call
-      std::string why = err == EPERM ? " (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE over the PID namespace)"
+      std::string why = err == EPERM    ? " (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE over the PID namespace)"
                         : err == ENOSYS ? " (clone3 needs kernel 5.5+)"
                                         : "";
       return Status::Error("clone3 with set_tid: " + ErrName(err) + why);
@@ -699,8 +698,7 @@ ProbeResult ProbeTaskChildren() {
   PausedChild child;
   Status st = child.Start();
   if (!st.ok()) return st;
-  std::string path =
-      "/proc/" + std::to_string(::getpid()) + "/task/" + std::to_string(::gettid()) + "/children";
+  std::string path = "/proc/" + std::to_string(::getpid()) + "/task/" + std::to_string(::gettid()) + "/children";
   Result<std::string> text = ReadFile(path);
   if (!text.ok()) {
     return Status::Error(text.status().message() + " (kernel without CONFIG_PROC_CHILDREN)");
@@ -849,8 +847,8 @@ ChildReport ScanWrittenPages(const void*) {
   api.api = UFFD_API;
   api.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
   if (::ioctl(uffd, UFFDIO_API, &api) != 0) return ChildReport{2, errno, {}};
-  char* area = static_cast<char*>(
-      ::mmap(nullptr, kPages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  char* area =
+      static_cast<char*>(::mmap(nullptr, kPages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   if (area == MAP_FAILED) return ChildReport{3, errno, {}};
   const uint64_t base = reinterpret_cast<uintptr_t>(area);
   uffdio_register reg{};

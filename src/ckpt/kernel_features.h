@@ -20,10 +20,10 @@
 namespace roam {
 
 struct FeatureCheck {
-  std::string name;    // short, stable, no commas: "ptrace seize/interrupt"
-  bool ok = false;     // the feature works on this kernel, for this user
+  std::string name;      // short, stable, no commas: "ptrace seize/interrupt"
+  bool ok = false;       // the feature works on this kernel, for this user
   bool required = true;  // the engine cannot checkpoint or restore without it
-  std::string detail;  // plain words: what was found, or why it failed
+  std::string detail;    // plain words: what was found, or why it failed
 };
 
 // Runs every probe once, in a fixed order, and returns one check per probe.
