@@ -1,0 +1,133 @@
+#include "common/proc_status.h"
+
+#include <charconv>
+#include <string_view>
+
+namespace roam {
+namespace {
+
+// The whole of `s` as a number in `base`, or false.
+template <typename T>
+bool ParseNumber(std::string_view s, T* out, int base = 10) {
+  if (s.empty()) return false;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out, base);
+  return ec == std::errc() && end == s.data() + s.size();
+}
+
+bool IsSpace(char c) { return c == ' ' || c == '\t'; }
+
+// Whitespace-separated numbers, all of them, or false.
+template <typename T>
+bool ParseList(std::string_view s, std::vector<T>* out) {
+  out->clear();
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && IsSpace(s[i])) i++;
+    size_t start = i;
+    while (i < s.size() && !IsSpace(s[i])) i++;
+    if (i == start) break;
+    T v{};
+    if (!ParseNumber(s.substr(start, i - start), &v)) return false;
+    out->push_back(v);
+  }
+  return true;
+}
+
+// "Uid:\t1000\t1001\t1002\t1001": exactly four ids.
+bool ParseIds(std::string_view s, uint32_t ids[4]) {
+  std::vector<uint32_t> v;
+  if (!ParseList(s, &v) || v.size() != 4) return false;
+  for (int i = 0; i < 4; i++) ids[i] = v[i];
+  return true;
+}
+
+// The kernel escapes '\n' as "\n" and '\' as "\\" in the name; nothing else.
+bool Unescape(std::string_view s, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < s.size(); i++) {
+    if (s[i] != '\\') {
+      out->push_back(s[i]);
+    } else if (i + 1 < s.size() && (s[i + 1] == 'n' || s[i + 1] == '\\')) {
+      out->push_back(s[++i] == 'n' ? '\n' : '\\');
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+// "R (running)"
+bool ParseState(std::string_view s, char* out) {
+  if (s.empty() || (s.size() > 1 && s[1] != ' ')) return false;
+  *out = s[0];
+  return true;
+}
+
+bool ParseFlag(std::string_view s, bool* out) {
+  *out = s == "1";
+  return s == "0" || s == "1";
+}
+
+}  // namespace
+
+Result<ProcStatus> ParseProcStatus(const std::string& text) {
+  ProcStatus st;
+  std::vector<std::string_view> seen;
+  std::string_view all = text;
+  while (!all.empty()) {
+    size_t nl = all.find('\n');
+    std::string_view line = all.substr(0, nl);
+    all.remove_prefix(nl == std::string_view::npos ? all.size() : nl + 1);
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view key = line.substr(0, colon), value = line.substr(colon + 1);
+    if (!value.empty() && value.front() == '\t') value.remove_prefix(1);
+    if (key != "Name") {
+      while (!value.empty() && IsSpace(value.front())) value.remove_prefix(1);
+      while (!value.empty() && IsSpace(value.back())) value.remove_suffix(1);
+    }
+    bool ok = true, known = true;
+    if (key == "Name") ok = Unescape(value, &st.name);
+    else if (key == "Umask") ok = ParseNumber(value, &st.umask, 8);
+    else if (key == "State") ok = ParseState(value, &st.state);
+    else if (key == "Tgid") ok = ParseNumber(value, &st.tgid);
+    else if (key == "Pid") ok = ParseNumber(value, &st.pid);
+    else if (key == "PPid") ok = ParseNumber(value, &st.ppid);
+    else if (key == "TracerPid") ok = ParseNumber(value, &st.tracer_pid);
+    else if (key == "Uid") ok = ParseIds(value, st.uid);
+    else if (key == "Gid") ok = ParseIds(value, st.gid);
+    else if (key == "Groups") ok = ParseList(value, &st.groups);
+    else if (key == "NSpid") ok = ParseList(value, &st.ns_pid) && !st.ns_pid.empty();
+    else if (key == "NSpgid") ok = ParseList(value, &st.ns_pgid) && !st.ns_pgid.empty();
+    else if (key == "NSsid") ok = ParseList(value, &st.ns_sid) && !st.ns_sid.empty();
+    else if (key == "Threads") ok = ParseNumber(value, &st.threads);
+    else if (key == "SigPnd") ok = ParseNumber(value, &st.sig_pnd, 16);
+    else if (key == "ShdPnd") ok = ParseNumber(value, &st.shd_pnd, 16);
+    else if (key == "SigBlk") ok = ParseNumber(value, &st.sig_blk, 16);
+    else if (key == "SigIgn") ok = ParseNumber(value, &st.sig_ign, 16);
+    else if (key == "SigCgt") ok = ParseNumber(value, &st.sig_cgt, 16);
+    else if (key == "CapInh") ok = ParseNumber(value, &st.cap_inh, 16);
+    else if (key == "CapPrm") ok = ParseNumber(value, &st.cap_prm, 16);
+    else if (key == "CapEff") ok = ParseNumber(value, &st.cap_eff, 16);
+    else if (key == "CapBnd") ok = ParseNumber(value, &st.cap_bnd, 16);
+    else if (key == "CapAmb") ok = ParseNumber(value, &st.cap_amb, 16);
+    else if (key == "NoNewPrivs") ok = ParseFlag(value, &st.no_new_privs);
+    else if (key == "Seccomp") ok = ParseNumber(value, &st.seccomp);
+    else if (key == "Seccomp_filters") ok = ParseNumber(value, &st.seccomp_filters);
+    else known = false;
+    if (!ok) return Status::Error("status: bad " + std::string(key) + " '" + std::string(value.substr(0, 120)) + "'");
+    if (known) seen.push_back(key);
+  }
+  static constexpr std::string_view kRequired[] = {
+      "Name",   "Umask",  "State",  "Tgid",   "Pid",    "PPid",   "TracerPid", "Uid",        "Gid",
+      "Groups", "NSpid",  "NSpgid", "NSsid",  "Threads", "SigPnd", "ShdPnd",   "SigBlk",     "SigIgn",
+      "SigCgt", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp", "Seccomp_filters"};
+  for (std::string_view key : kRequired) {
+    bool found = false;
+    for (std::string_view s : seen) found = found || s == key;
+    if (!found) return Status::Error("status: no " + std::string(key) + " line");
+  }
+  return st;
+}
+
+}  // namespace roam
