@@ -1,0 +1,249 @@
+// ckpt_memhog: the process bench/ckpt_bench.sh checkpoints and restores.
+//
+// Maps SIZE bytes of private anonymous memory with mmap, writes random
+// content into P% of its pages (spread evenly; 100 by default), prints one
+// line "READY pid=N mapped_bytes=B touched_bytes=T" on stdout and then waits:
+//   default   in sigsuspend, using no CPU (for dump and restore timings);
+//   --spin    in a loop of clock_gettime(CLOCK_MONOTONIC) calls, keeping the
+//             largest gap between two consecutive calls: while the process
+//             is frozen by a checkpointer, no call returns, so the largest
+//             gap is the freeze as the process itself saw it.
+// Signals, answered by rewriting --report FILE (atomically: temporary file +
+// rename, so a reader polling for FILE never sees half of it):
+//   SIGUSR1  "max_gap_ns=N loops=L" since READY or the previous SIGUSR1, then
+//            starts a new window (meaningful with --spin; 0 otherwise);
+//   SIGUSR2  "verify=ok pages=N" if every touched page still holds its
+//            content and a sample of untouched pages still reads as zero,
+//            else "verify=bad page=I" (the first wrong page). Run after a
+//            restore, it proves the restored memory is the dumped memory.
+// Single-threaded on purpose (`roam checkpoint` refuses threaded processes).
+// Uses only the C++ standard library and POSIX.
+//
+// Usage: ckpt_memhog SIZE [--touch-percent P] [--spin] [--report FILE]
+//        SIZE takes the suffixes K, M, G (KiB, MiB, GiB).
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+
+namespace {
+
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kSeed = 0x726f616d6d656d68ULL;  // "roammemh"
+// One untouched page in kZeroSample is read back by the SIGUSR2 check.
+constexpr uint64_t kZeroSample = 97;
+
+volatile sig_atomic_t g_gap_requested = 0;
+volatile sig_atomic_t g_verify_requested = 0;
+
+void OnSignal(int sig) {
+  if (sig == SIGUSR1) g_gap_requested = 1;
+  if (sig == SIGUSR2) g_verify_requested = 1;
+}
+
+struct Options {
+  uint64_t size = 0;
+  double touch_percent = 100.0;
+  bool spin = false;
+  std::string report;
+};
+
+std::optional<uint64_t> ParseSize(const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long n = std::strtoull(text.c_str(), &end, 10);
+  if (errno != 0 || end == text.c_str()) return std::nullopt;
+  std::string suffix(end);
+  uint64_t scale = 1;
+  if (suffix == "K" || suffix == "KiB") scale = 1ULL << 10;
+  else if (suffix == "M" || suffix == "MiB") scale = 1ULL << 20;
+  else if (suffix == "G" || suffix == "GiB") scale = 1ULL << 30;
+  else if (!suffix.empty()) return std::nullopt;
+  return n * scale;
+}
+
+std::optional<Options> ParseOptions(int argc, char** argv) {
+  Options o;
+  bool have_size = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--spin") {
+      o.spin = true;
+    } else if (a == "--touch-percent" && i + 1 < argc) {
+      char* end = nullptr;
+      o.touch_percent = std::strtod(argv[++i], &end);
+      if (*end != '\0' || o.touch_percent < 0 || o.touch_percent > 100)
+        return std::nullopt;
+    } else if (a == "--report" && i + 1 < argc) {
+      o.report = argv[++i];
+    } else if (!have_size) {
+      std::optional<uint64_t> size = ParseSize(a);
+      if (!size || *size == 0) return std::nullopt;
+      o.size = *size;
+      have_size = true;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (!have_size) return std::nullopt;
+  return o;
+}
+
+// Page I is touched when the running count of touched pages, I * P / 100,
+// steps up at I: exactly P% of the pages, evenly spread.
+bool IsTouched(uint64_t page, double percent) {
+  if (percent >= 100.0) return true;
+  auto count = [percent](uint64_t n) {
+    return static_cast<uint64_t>(static_cast<double>(n) * percent / 100.0);
+  };
+  return count(page + 1) > count(page);
+}
+
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// The content of page I: a xorshift stream seeded from I, so any page can be
+// regenerated on its own.
+template <typename Visit>
+void PageWords(uint64_t page, Visit visit) {
+  uint64_t x = SplitMix64(page ^ kSeed) | 1;
+  for (uint64_t w = 0; w < kPage / 8; ++w) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    if (!visit(w, x)) return;
+  }
+}
+
+int64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// Writes TEXT to PATH through PATH.tmp and rename.
+void WriteReport(const std::string& path, const std::string& text) {
+  if (path.empty()) return;
+  std::string tmp = path + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    std::fprintf(stderr, "ckpt_memhog: open %s: %s\n", tmp.c_str(),
+                 std::strerror(errno));
+    return;
+  }
+  ssize_t n = write(fd, text.data(), text.size());
+  close(fd);
+  if (n != static_cast<ssize_t>(text.size()) ||
+      rename(tmp.c_str(), path.c_str()) != 0) {
+    std::fprintf(stderr, "ckpt_memhog: write %s: %s\n", path.c_str(),
+                 std::strerror(errno));
+  }
+}
+
+std::string Verify(const unsigned char* base, uint64_t pages, double percent) {
+  uint64_t checked = 0;
+  for (uint64_t page = 0; page < pages; ++page) {
+    const auto* words = reinterpret_cast<const uint64_t*>(base + page * kPage);
+    bool ok = true;
+    if (IsTouched(page, percent)) {
+      PageWords(page, [&](uint64_t w, uint64_t v) { return ok = words[w] == v; });
+    } else if (page % kZeroSample == 0) {
+      for (uint64_t w = 0; w < kPage / 8 && ok; ++w) ok = words[w] == 0;
+    } else {
+      continue;
+    }
+    if (!ok) return "verify=bad page=" + std::to_string(page) + "\n";
+    ++checked;
+  }
+  return "verify=ok pages=" + std::to_string(checked) + "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::optional<Options> parsed = ParseOptions(argc, argv);
+  if (!parsed) {
+    std::fprintf(stderr,
+                 "usage: ckpt_memhog SIZE [--touch-percent P] [--spin] "
+                 "[--report FILE]\n");
+    return 2;
+  }
+  const Options& o = *parsed;
+  const uint64_t pages = (o.size + kPage - 1) / kPage;
+  const uint64_t mapped = pages * kPage;
+
+  void* map = mmap(nullptr, mapped, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (map == MAP_FAILED) {
+    std::fprintf(stderr, "ckpt_memhog: mmap %" PRIu64 " bytes: %s\n", mapped,
+                 std::strerror(errno));
+    return 1;
+  }
+  auto* base = static_cast<unsigned char*>(map);
+  uint64_t touched = 0;
+  for (uint64_t page = 0; page < pages; ++page) {
+    if (!IsTouched(page, o.touch_percent)) continue;
+    auto* words = reinterpret_cast<uint64_t*>(base + page * kPage);
+    PageWords(page, [words](uint64_t w, uint64_t v) { return words[w] = v, true; });
+    ++touched;
+  }
+
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR1, &sa, nullptr);
+  sigaction(SIGUSR2, &sa, nullptr);
+  sigset_t ours, waiting;
+  sigemptyset(&ours);
+  sigaddset(&ours, SIGUSR1);
+  sigaddset(&ours, SIGUSR2);
+  // Without --spin the signals stay blocked except inside sigsuspend, so
+  // none can slip in between the flag checks and the wait.
+  if (!o.spin) sigprocmask(SIG_BLOCK, &ours, &waiting);
+
+  std::printf("READY pid=%d mapped_bytes=%" PRIu64 " touched_bytes=%" PRIu64 "\n",
+              static_cast<int>(getpid()), mapped, touched * kPage);
+  std::fflush(stdout);
+
+  int64_t last = MonotonicNs();
+  int64_t max_gap = 0;
+  uint64_t loops = 0;
+  for (;;) {
+    if (o.spin) {
+      int64_t now = MonotonicNs();
+      if (now - last > max_gap) max_gap = now - last;
+      last = now;
+      ++loops;
+    } else {
+      sigsuspend(&waiting);
+    }
+    if (g_gap_requested) {
+      g_gap_requested = 0;
+      WriteReport(o.report, "max_gap_ns=" + std::to_string(max_gap) +
+                                " loops=" + std::to_string(loops) + "\n");
+      max_gap = 0;
+      loops = 0;
+      last = MonotonicNs();
+    }
+    if (g_verify_requested) {
+      g_verify_requested = 0;
+      WriteReport(o.report, Verify(base, pages, o.touch_percent));
+      last = MonotonicNs();
+    }
+  }
+}

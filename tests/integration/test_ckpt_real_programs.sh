@@ -1,0 +1,306 @@
+#!/usr/bin/env bash
+# Real, unmodified programs survive `roam checkpoint` + `roam restore` on this
+# host (no cluster): bc -l computing pi, /usr/bin/python3 running a loop that
+# prints as it goes (stdout opened O_APPEND), gzip -9, sha256sum over a large
+# file, and sort --parallel=1 (single-threaded, with its multi-GiB sparse
+# buffer). Each runs once undisturbed (the reference), then again: dumped
+# once it has used 40% of the reference's CPU time (CPU time, not wall time:
+# these shared machines' wall time varies 2x from run to run), which kills it; restored with `roam restore`
+# (not detached), which must exit 0 with the program; and its output must be
+# byte-identical to the reference. Then one python3 run is dumped twice with
+# --leave-running, killed, and restored from the second image.
+# Inputs and outputs are regular files (the tree has no pipe to the outside);
+# big files live under /var/tmp. Timings are printed, never asserted.
+set -u
+source "$(dirname "$0")/lib.sh"
+
+# Only fds 0-2 may reach the programs: whatever this script inherited beyond
+# them (a harness's pipe, say) would otherwise be part of every dumped tree.
+# Bash reads this script through fd 255; it is close-on-exec already.
+for fd_path in /proc/$$/fd/*; do
+  fd=${fd_path##*/}
+  if [ "$fd" -gt 2 ] && [ "$fd" -ne 255 ]; then eval "exec $fd>&-" 2>/dev/null; fi
+done
+
+T=$(mktemp -d /var/tmp/roam-ckpt-real.XXXXXX)
+STARTED=()  # "PID NAME" of every program started; a restored one keeps its PID
+cleanup() {
+  local entry pid name
+  for entry in "${STARTED[@]}"; do
+    read -r pid name <<<"$entry"
+    # Only ever our program: the PID may have been reused since.
+    if grep -qs "$name" "/proc/$pid/cmdline"; then kill -9 "$pid" 2>/dev/null; fi
+  done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ ! -x "$ROAM" ]; then
+  fail "roam binary at $ROAM (build first)"
+  finish; exit 1
+fi
+
+secs() { awk -v ms="$1" 'BEGIN { printf "%.2f s", ms / 1000 }'; }
+size_of() { stat -c %s "$1" 2>/dev/null || echo 0; }
+
+# wait_gone PID SECONDS: true once /proc/PID is gone (an orphan's zombie
+# holds its PID for up to ~1 s until PID 1 reaps it).
+wait_gone() {
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    [ -e "/proc/$1" ] || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# ---- inputs -----------------------------------------------------------------
+
+# Each program is sized to ~3 s on an idle machine (up to twice that when
+# the host is busy), so the whole script stays near a minute.
+# pi to 2700 digits; bc prints only at the end.
+echo "scale=2700; 4*a(1)" >"$T/pi.bc"
+
+# Integer and floating-point state, a growing dict, a flushed line per 50,000
+# iterations.
+cat >"$T/loop.py" <<'EOF'
+x = 1
+f = 0.5
+seen = {}
+for i in range(1, 9_000_001):
+    x = (x * 6364136223846793005 + 1442695040888963407) & 0xFFFFFFFFFFFFFFFF
+    f = f * 0.9999 + (x >> 48) / 65536.0
+    seen[x % 4093] = seen.get(x % 4093, 0) + 1
+    if i % 50000 == 0:
+        print(i, x, repr(f), len(seen), max(seen.values()), flush=True)
+print("done", x, repr(f))
+EOF
+
+# 112 MiB of text from a seeded generator: lines of a number and words drawn
+# from a 5,000-word vocabulary (gzip -9 halves it).
+cat >"$T/gen.py" <<'EOF'
+import random, sys
+rnd = random.Random(20261124)
+words = ["".join(rnd.choice("abcdefghijklmnopqrstuvwxyz")
+                 for _ in range(rnd.randint(2, 9))) for _ in range(5000)]
+target = int(sys.argv[1]) << 20
+out = sys.stdout.buffer
+n = 0
+while n < target:
+    lines = ["%d %s\n" % (rnd.getrandbits(20), " ".join(rnd.choices(words, k=rnd.randint(4, 14))))
+             for _ in range(2000)]
+    b = "".join(lines).encode()
+    out.write(b)
+    n += len(b)
+EOF
+t0=$(now_ms)
+if ! /usr/bin/python3 "$T/gen.py" 112 >"$T/text.txt"; then
+  fail "generate the 112 MiB input"
+  finish; exit 1
+fi
+echo "TIME input: $(( $(size_of "$T/text.txt") >> 20 )) MiB generated in $(secs $(( $(now_ms) - t0 )))"
+
+# ---- the programs -------------------------------------------------------------
+# run_NAME OUT: becomes the program (exec), writing OUT and OUT.err. Started
+# with & it is the background job itself, so $! is the program's PID.
+SHA_ARGS=()
+for _ in 1 2 3 4 5 6 7 8 9 10; do SHA_ARGS+=("$T/text.txt"); done
+
+run_bc() { exec bc -l <"$T/pi.bc" >"$1" 2>"$1.err"; }
+run_python() { exec /usr/bin/python3 "$T/loop.py" </dev/null >>"$1" 2>"$1.err"; }
+run_gzip() { exec gzip -9 -c <"$T/text.txt" >"$1" 2>"$1.err"; }
+run_sha256sum() { exec sha256sum "${SHA_ARGS[@]}" </dev/null >"$1" 2>"$1.err"; }
+run_sort() { exec sort --parallel=1 -k2 -k1,1n "$T/text.txt" </dev/null >"$1" 2>"$1.err"; }
+run_python_twice() { exec /usr/bin/python3 "$T/loop.py" </dev/null >"$1" 2>"$1.err"; }
+declare -A COMM=([bc]=bc [python]=python3 [gzip]=gzip [sha256sum]=sha256sum
+                 [sort]=sort [python_twice]=python3)
+
+# children_cpu_ms: sets CHILD_CPU_MS, the user + system time of this shell's
+# reaped children, from the `times` builtin. Call it directly, never in $( ):
+# a subshell's children are its own.
+children_cpu_ms() {
+  times >"$T/times"
+  CHILD_CPU_MS=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/)
+    printf "%d", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * 1000 }' "$T/times")
+}
+
+declare -A REF_MS REF_CPU_MS
+# reference NAME: one undisturbed run into $T/NAME.ref; notes its wall and
+# CPU (user + system) time.
+reference() {
+  local name=$1 ref=$T/$1.ref
+  rm -f "$ref"
+  local t0 rc cpu0
+  children_cpu_ms
+  cpu0=$CHILD_CPU_MS
+  t0=$(now_ms)
+  ( "run_$name" "$ref" )
+  rc=$?
+  REF_MS[$name]=$(( $(now_ms) - t0 ))
+  children_cpu_ms
+  REF_CPU_MS[$name]=$(( CHILD_CPU_MS - cpu0 ))
+  if [ "$rc" -eq 0 ] && [ -s "$ref" ]; then
+    pass "$name: reference run exits 0 with output ($(secs "${REF_MS[$name]}"), CPU $(secs "${REF_CPU_MS[$name]}"), $(size_of "$ref") bytes)"
+  else
+    fail "$name: reference run (exit $rc; $(head -c 200 "$ref.err" 2>/dev/null))"
+  fi
+}
+
+# start NAME OUT: starts the program in the background; sets PID.
+start() {
+  "run_$1" "$2" &
+  PID=$!
+  disown "$PID"  # this shell still reaps it, without a "Killed" line
+  STARTED+=("$PID ${COMM[$1]}")
+}
+
+# cpu_ms PID: user + system time so far (fields 14 and 15 of stat, after
+# the parenthesised command name).
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ms() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk -v hz="$CLK_TCK" '{printf "%d", ($12 + $13) * 1000 / hz}'; }
+
+# wait_cpu PID MS: until PID has used MS of CPU time; false if it ended
+# first (or after a minute).
+wait_cpu() {
+  local i c
+  for ((i = 0; i < 1200; i++)); do
+    c=$(cpu_ms "$1")
+    [ -n "$c" ] || return 1
+    [ "$c" -ge "$2" ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# dump NAME PID IMG [--leave-running]: `roam checkpoint`, timed into DUMP_MS.
+dump() {
+  local name=$1 pid=$2 img=$3; shift 3
+  local t0 rc
+  t0=$(now_ms)
+  timeout -k 5 60 "$ROAM" checkpoint "$pid" -D "$img" "$@" </dev/null >"$img.log" 2>&1
+  rc=$?
+  DUMP_MS=$(( $(now_ms) - t0 ))
+  if [ "$rc" -eq 0 ]; then
+    pass "$name: roam checkpoint $* exits 0"
+  else
+    fail "$name: roam checkpoint $* (exit $rc: $(head -c 300 "$img.log" | tr '\n' ' '))"
+  fi
+  return "$rc"
+}
+
+# restore NAME IMG OUT: `roam restore` in the foreground, which must exit 0
+# (the program's status) leaving OUT identical to the reference.
+restore() {
+  local name=$1 img=$2 out=$3
+  local t0 rc
+  t0=$(now_ms)
+  timeout -k 5 120 "$ROAM" restore -D "$img" </dev/null >"$img.restore.log" 2>&1
+  rc=$?
+  RESTORE_MS=$(( $(now_ms) - t0 ))
+  if [ "$rc" -eq 0 ]; then
+    pass "$name: roam restore exits 0, the program's own status"
+  else
+    fail "$name: roam restore (exit $rc: $(head -c 300 "$img.restore.log" | tr '\n' ' '))"
+  fi
+  if cmp -s "$out" "$T/$name.ref"; then
+    pass "$name: output after restore is byte-identical to the reference"
+  else
+    fail "$name: output after restore differs from the reference ($(size_of "$out") vs $(size_of "$T/$name.ref") bytes; $(cmp "$out" "$T/$name.ref" 2>&1 | head -1))"
+  fi
+}
+
+# gone_mid_run NAME PID OUT: the dumped program is gone and had not finished.
+gone_mid_run() {
+  local name=$1 pid=$2 out=$3
+  if wait_gone "$pid" 5; then
+    pass "$name: process gone after the checkpoint"
+  else
+    fail "$name: pid $pid still present 5 s after the checkpoint"
+    kill -9 "$pid" 2>/dev/null; wait_gone "$pid" 5
+  fi
+  if [ "$(size_of "$out")" -lt "$(size_of "$T/$name.ref")" ]; then
+    pass "$name: killed mid-run (output $(size_of "$out") of $(size_of "$T/$name.ref") bytes)"
+  else
+    fail "$name: output already complete at the checkpoint: it was not dumped mid-run"
+  fi
+}
+
+# checkpoint_restore NAME: the reference, then a run dumped at ~40% of the
+# reference time and restored.
+checkpoint_restore() {
+  local name=$1 out=$T/$1.out img=$T/$1.img
+  reference "$name"
+  rm -rf "$out" "$img"
+  start "$name" "$out"
+  local pid=$PID
+  if ! wait_cpu "$pid" $(( REF_CPU_MS[$name] * 4 / 10 )); then
+    fail "$name: finished before using 40% of its reference CPU time"
+    return
+  fi
+  local at_cpu
+  at_cpu=$(cpu_ms "$pid")
+  local threads
+  threads=$(awk '/^Threads:/ {print $2}' "/proc/$pid/status")
+  if [ "$threads" = 1 ]; then
+    pass "$name: single-threaded when dumped"
+  else
+    fail "$name: $threads threads when dumped (roam checkpoint refuses threads)"
+  fi
+  if ! dump "$name" "$pid" "$img"; then
+    kill -9 "$pid" 2>/dev/null; wait_gone "$pid" 5
+    rm -rf "$img"
+    return
+  fi
+  gone_mid_run "$name" "$pid" "$out"
+  local image
+  image=$(du -sb "$img" | awk '{print $1}')
+  restore "$name" "$img" "$out"
+  kill -9 "$pid" 2>/dev/null  # in case the restore timed out
+  echo "TIME $name: reference $(secs "${REF_MS[$name]}") (CPU $(secs "${REF_CPU_MS[$name]}"));" \
+       "dumped at CPU $(secs "$at_cpu") in $(secs "$DUMP_MS"); image $(( image >> 10 )) KiB;" \
+       "restore ran to exit in $(secs "$RESTORE_MS")" \
+       "(the rest of the reference: ~$(secs $(( REF_MS[$name] * (REF_CPU_MS[$name] - at_cpu) / (REF_CPU_MS[$name] > 0 ? REF_CPU_MS[$name] : 1) ))))"
+  rm -rf "$img"
+}
+
+# ---- checks -------------------------------------------------------------------
+
+for name in bc python gzip sha256sum sort; do
+  checkpoint_restore "$name"
+done
+
+# The same process dumped twice with --leave-running, killed after it has
+# written past the second dump, then restored from the second image: it must
+# rewrite the same bytes at the same offsets.
+name=python_twice  # the same program as python, so the same reference
+cp "$T/python.ref" "$T/$name.ref"
+REF_MS[$name]=${REF_MS[python]} REF_CPU_MS[$name]=${REF_CPU_MS[python]}
+out=$T/$name.out img1=$T/$name.img1 img2=$T/$name.img2
+rm -rf "$out" "$img1" "$img2"
+start "$name" "$out"
+pid=$PID
+if ! wait_cpu "$pid" $(( REF_CPU_MS[$name] * 3 / 10 )); then
+  fail "$name: finished before using 30% of its reference CPU time"
+elif dump "$name" "$pid" "$img1" --leave-running; then
+  check "$name: still running after the first --leave-running dump" kill -0 "$pid"
+  d1=$DUMP_MS
+  wait_cpu "$pid" $(( REF_CPU_MS[$name] * 5 / 10 ))
+  if dump "$name" "$pid" "$img2" --leave-running; then
+    check "$name: still running after the second --leave-running dump" kill -0 "$pid"
+    check "$name: the first image is still there" test -n "$(ls -A "$img1")"
+    at_dump2=$(size_of "$out")
+    wait_cpu "$pid" $(( REF_CPU_MS[$name] * 7 / 10 ))
+    kill -9 "$pid"
+    gone_mid_run "$name" "$pid" "$out"
+    image=$(du -sb "$img2" | awk '{print $1}')
+    restore "$name" "$img2" "$out"
+    kill -9 "$pid" 2>/dev/null
+    echo "TIME $name: reference $(secs "${REF_MS[$name]}"); dumps with --leave-running took" \
+         "$(secs "$d1") and $(secs "$DUMP_MS"); output at the second dump <= $at_dump2 bytes;" \
+         "image $(( image >> 10 )) KiB; restore ran to exit in $(secs "$RESTORE_MS")"
+  fi
+fi
+kill -9 "$pid" 2>/dev/null; wait_gone "$pid" 5
+
+finish
