@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <set>
 #include <vector>
@@ -40,6 +42,12 @@ int64_t NowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+// ROAM_CKPT_TRACE=1 prints how long each phase took, on stderr.
+void Trace(const char* phase, int64_t since_ns) {
+  static const bool on = getenv("ROAM_CKPT_TRACE") != nullptr;
+  if (on) fprintf(stderr, "ckpt: %-12s %8.2f ms\n", phase, (NowNs() - since_ns) / 1e6);
 }
 
 std::string ProcPath(pid_t pid, const std::string& what) { return "/proc/" + std::to_string(pid) + "/" + what; }
@@ -168,6 +176,7 @@ Status TreeDump::DumpOne(Dumped& d) {
   if (!xs.ok()) return xs.status();
   p.set_xsave(*xs);
 
+  int64_t t0 = NowNs();
   // Queries that only the process itself can answer, by injection.
   Result<uint64_t> ip = FindSyscallInVdso(pid);
   if (!ip.ok()) return ip.status();
@@ -194,6 +203,8 @@ Status TreeDump::DumpOne(Dumped& d) {
   if (!st.ok()) return st;
   if (p.seccomp_mode() == 2) return Status::Error("pid " + std::to_string(pid) + ": seccomp filters are not supported");
 
+  Trace("injected", t0);
+  t0 = NowNs();
   // Files.
   DIR* dir = opendir(ProcPath(pid, "fd").c_str());
   if (dir == nullptr) return Status::Errno("open " + ProcPath(pid, "fd"));
@@ -215,9 +226,12 @@ Status TreeDump::DumpOne(Dumped& d) {
     out->set_cloexec((fi->flags & O_CLOEXEC) != 0);
   }
 
+  Trace("files", t0);
+  t0 = NowNs();
   // Memory.
   st = DumpMemory(pid, *vmas, files_, &p, &stats_);
   if (!st.ok()) return st;
+  Trace("memory", t0);
   struct stat exe;
   if (stat(ProcPath(pid, "exe").c_str(), &exe) == 0) {
     for (int i = 0; i < p.vmas_size() && i < static_cast<int>(vmas->size()); ++i) {
@@ -302,6 +316,7 @@ Result<CheckpointReport> TreeDump::Run() {
   unlink((dir_ + "/" + kInventoryFile).c_str());  // no stale image passes for this one
   st = Freeze();
   if (!st.ok()) return st;
+  Trace("freeze", freeze_start_);
   for (Dumped& d : procs_) {
     st = DumpOne(d);
     if (!st.ok()) return st;
@@ -316,6 +331,7 @@ Result<CheckpointReport> TreeDump::Run() {
   report.zero_pages_skipped = stats_.zero_pages_skipped;
   std::vector<pid_t> pids;
   for (const Dumped& d : procs_) pids.push_back(d.tracee->pid());
+  Trace("written", freeze_start_);
   if (options_.leave_running) {
     Release();
     report.freeze_ns = NowNs() - freeze_start_;

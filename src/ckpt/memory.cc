@@ -24,6 +24,8 @@ constexpr uint64_t kPmPresent = 1ULL << 63;
 constexpr uint64_t kPmSwapped = 1ULL << 62;
 constexpr uint64_t kPmFile = 1ULL << 61;
 constexpr size_t kChunkPages = 1024;  // 4 MiB read at a time
+constexpr uint64_t kPopulateMin = 16 * kPage;
+constexpr int kMadvPopulateWrite = 23;
 
 std::string Who(pid_t pid) { return "pid " + std::to_string(pid); }
 
@@ -390,6 +392,13 @@ Status FillPages(Tracee& t, const pb::ProcessImage& proc, const SeedLayout& seed
       ++i;
     }
     if (iov.empty()) return Status::Error("page runs out of order in the image");
+    // Fault large runs in with one call each (MADV_POPULATE_WRITE, 5.14+):
+    // far cheaper than a page fault per page inside preadv. Best effort.
+    for (const iovec& v : iov) {
+      if (v.iov_len >= kPopulateMin) {
+        (void)t.Syscall(SYS_madvise, reinterpret_cast<uint64_t>(v.iov_base), v.iov_len, kMadvPopulateWrite);
+      }
+    }
     uint64_t iov_at = seed.helper + kScratchOffset;
     Status st = t.WriteMemory(iov_at, iov.data(), iov.size() * sizeof(iovec));
     if (!st.ok()) return st;
