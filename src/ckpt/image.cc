@@ -35,7 +35,8 @@ Status CheckRuns(const std::string& what, const google::protobuf::RepeatedPtrFie
     if (r.vaddr() + bytes < r.vaddr() || !inside(r.vaddr(), r.vaddr() + bytes)) {
       return Status::Error(what + ": page run outside its memory");
     }
-    if (r.offset() < kPageHeaderSize || r.offset() - kPageHeaderSize + bytes > file_payload) {
+    if (r.offset() < kPageHeaderSize || r.offset() - kPageHeaderSize > file_payload ||
+        bytes > file_payload - (r.offset() - kPageHeaderSize)) {
       return Status::Error(what + ": page run beyond the end of its page file");
     }
     prev_end = r.vaddr() + bytes;
@@ -101,10 +102,14 @@ Status ValidateImage(const Image& image) {
     shmems.insert(s.id());
   }
 
-  for (const pb::ProcessImage& p : image.procs) {
+  std::set<int> earlier;
+  for (size_t i = 0; i < image.procs.size(); ++i) {
+    const pb::ProcessImage& p = image.procs[i];
     std::string who = "process " + std::to_string(p.pid());
-    if (!pids.count(p.pid())) return Status::Error(who + ": not in the inventory");
-    if (p.pid() != inv.root_pid() && !pids.count(p.ppid())) return Status::Error(who + ": its parent is not in the image");
+    if (p.pid() != inv.pids(static_cast<int>(i))) return Status::Error(who + ": out of the inventory's order");
+    // Each process is created by its parent: parents come first.
+    if (i > 0 && !earlier.count(p.ppid())) return Status::Error(who + ": its parent is not in the image before it");
+    earlier.insert(p.pid());
     if (p.gpregs().size() != sizeof(user_regs_struct)) return Status::Error(who + ": bad register record");
     if (p.xsave().size() < 576 || p.xsave().size() > 65536) return Status::Error(who + ": bad XSAVE record");
     uint64_t prev_end = 0;
@@ -153,6 +158,21 @@ Status ValidateImage(const Image& image) {
     }
     if (p.cwd().empty() || p.cwd()[0] != '/' || p.root().empty() || p.root()[0] != '/') {
       return Status::Error(who + ": bad cwd or root");
+    }
+  }
+  // An epoll set is filled by its owner, with targets at the owner's fds.
+  for (const pb::FileDesc& d : ft.files()) {
+    if (d.kind() != pb::FILE_EPOLL) continue;
+    const pb::ProcessImage* owner = image.Find(d.owner_pid());
+    auto holds = [&](uint32_t file_id, int fd) {
+      for (const pb::Fd& f : owner->fds()) {
+        if (f.file_id() == file_id && (fd < 0 || f.fd() == fd)) return true;
+      }
+      return false;
+    };
+    if (owner == nullptr || !holds(d.id(), -1)) return Status::Error("files: epoll set without its owner");
+    for (const pb::EpollTarget& t : d.epoll()) {
+      if (!holds(t.file_id(), t.tfd())) return Status::Error("files: epoll target not among its owner's fds");
     }
   }
   return Status::Ok();
