@@ -1,10 +1,13 @@
 #include "ckpt/files.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <linux/kcmp.h>
+
+#include <set>
 
 #include "common/file_util.h"
 
@@ -19,6 +22,34 @@ bool SameDescription(pid_t p1, int fd1, pid_t p2, int fd2) {
 }
 
 bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+// Whether a process outside the tree (the pids in `users`) holds pipe `ino`.
+bool OtherEndOutside(uint64_t ino, const std::map<uint32_t, std::vector<std::pair<pid_t, int>>>& users) {
+  std::set<pid_t> tree;
+  for (const auto& [id, list] : users) {
+    for (auto [pid, fd] : list) tree.insert(pid);
+  }
+  std::string want = "pipe:[" + std::to_string(ino) + "]";
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return true;
+  bool found = false;
+  while (dirent* e = readdir(proc)) {
+    pid_t pid = atoi(e->d_name);
+    if (pid <= 0 || tree.count(pid)) continue;
+    std::string dir = std::string("/proc/") + e->d_name + "/fd";
+    DIR* fds = opendir(dir.c_str());
+    if (fds == nullptr) continue;
+    while (dirent* f = readdir(fds)) {
+      char link[64];
+      ssize_t n = readlink((dir + "/" + f->d_name).c_str(), link, sizeof(link) - 1);
+      if (n > 0 && want.compare(0, std::string::npos, link, static_cast<size_t>(n)) == 0) found = true;
+    }
+    closedir(fds);
+    if (found) break;
+  }
+  closedir(proc);
+  return found;
+}
 
 }  // namespace
 
@@ -137,6 +168,7 @@ Status FileTableBuilder::Finish() {
     if (d.kind() != pb::FILE_PIPE) continue;
     auto e = ends[d.pipe_ino()];
     if (e.first && e.second) continue;
+    if (!OtherEndOutside(d.pipe_ino(), users_)) continue;  // the other end is closed: a pipe of ours
     int lowest = 1 << 30;
     for (auto [pid, fd] : users_[d.id()]) lowest = std::min(lowest, fd);
     bool stdio_only = true;

@@ -86,6 +86,12 @@ struct SeedContext {
   const Image& img = *ctx.image;
   pid_t self = proc.pid();
   if (static_cast<pid_t>(syscall(SYS_getpid)) != self) SeedFail(ctx, self, "seed created with the wrong pid");
+  // Dispositions start from the defaults, not from whatever roam restore
+  // inherited (a background job ignores SIGINT and SIGQUIT); the image's
+  // handlers are installed later.
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+  }
   if (root) {
     // The ready pipe first, above everything planned.
     int top = ctx.opened.next_free() + static_cast<int>(img.procs.size());
@@ -304,6 +310,7 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   if (st.ok()) st = RestorePendingSignals(t, scratch, proc);
   if (st.ok()) st = RestoreRseq(t, proc);
   if (st.ok()) st = t.SyscallOk("close_range", SYS_close_range, static_cast<uint64_t>(ctx_.base), ~0U, 0).status();
+  if (st.ok()) st = RestoreRlimits(t, scratch, proc);
   if (st.ok()) st = RestoreCreds(t, scratch, proc);
   if (!st.ok()) return st;
   // The helper area goes last, with a syscall instruction of the vDSO.
@@ -322,7 +329,6 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
     memcpy(&regs, proc.gpregs().data(), sizeof(regs));
     st = t.SetRegs(Tracee::ResumeRegs(regs, false));
   }
-  if (st.ok()) st = RestoreRlimits(proc.pid(), proc);
   if (!st.ok()) return Status::Error("restore pid " + std::to_string(proc.pid()) + ": " + st.message());
   return Status::Ok();
 }

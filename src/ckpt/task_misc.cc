@@ -13,6 +13,7 @@
 
 #include "ckpt/task_state.h"
 #include "common/file_util.h"
+#include "common/proc_status.h"
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
 #define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
@@ -91,15 +92,17 @@ Status DumpTaskMisc(Tracee& t, uint64_t scratch, pb::ProcessImage* proc) {
   if (!pers.ok()) return pers.status();
   proc->set_personality(static_cast<uint32_t>(strtoul(pers->c_str(), nullptr, 16)));
 
-  for (int res = 0; res < RLIM_NLIMITS; ++res) {
-    rlimit lim;
-    if (prlimit(pid, static_cast<__rlimit_resource>(res), nullptr, &lim) != 0) {
-      return Status::Errno("prlimit pid " + std::to_string(pid));
-    }
+  // /proc/PID/limits, not prlimit(2): root here may lack CAP_SYS_RESOURCE,
+  // which prlimit needs on another user's process.
+  Result<std::string> limits_text = ReadFile(base + "/limits");
+  if (!limits_text.ok()) return limits_text.status();
+  Result<std::vector<ProcLimit>> limits = ParseProcLimits(*limits_text);
+  if (!limits.ok()) return Status::Error("pid " + std::to_string(pid) + " " + limits.status().message());
+  for (size_t res = 0; res < limits->size() && res < RLIM_NLIMITS; ++res) {
     pb::Rlimit* out = proc->add_rlimits();
-    out->set_resource(res);
-    out->set_cur(lim.rlim_cur);
-    out->set_max(lim.rlim_max);
+    out->set_resource(static_cast<int32_t>(res));
+    out->set_cur((*limits)[res].soft);
+    out->set_max((*limits)[res].hard);
   }
   Result<std::string> cwd = Readlink(base + "/cwd");
   Result<std::string> root = Readlink(base + "/root");
@@ -156,11 +159,18 @@ Status RestoreRseq(Tracee& t, const pb::ProcessImage& proc) {
   return t.SyscallOk("rseq register", SYS_rseq, proc.rseq_addr(), proc.rseq_len(), 0, proc.rseq_sig()).status();
 }
 
-Status RestoreRlimits(pid_t pid, const pb::ProcessImage& proc) {
+Status RestoreRlimits(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc) {
   for (const pb::Rlimit& l : proc.rlimits()) {
     rlimit lim{l.cur(), l.max()};
-    if (prlimit(pid, static_cast<__rlimit_resource>(l.resource()), &lim, nullptr) != 0) {
-      return Status::Errno("prlimit " + std::to_string(l.resource()) + " of pid " + std::to_string(pid));
+    Status st = t.WriteMemory(scratch, &lim, sizeof(lim));
+    if (!st.ok()) return st;
+    Result<long> r = t.Syscall(SYS_prlimit64, 0, static_cast<uint64_t>(l.resource()), scratch, 0);
+    if (!r.ok()) return r.status();
+    if (*r < 0) {
+      return Status::Errno("rlimit " + std::to_string(l.resource()) + " (" + std::to_string(l.cur()) + "/" +
+                               std::to_string(l.max()) + ") of pid " + std::to_string(proc.pid()) +
+                               (*r == -EPERM ? ": above this restorer's own hard limit" : ""),
+                           static_cast<int>(-*r));
     }
   }
   return Status::Ok();

@@ -38,8 +38,9 @@ Status RestoreTaskMisc(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc
 // Unregisters the seed's own rseq area. REQUIRES: before its memory goes.
 Status DropSeedRseq(Tracee& t);
 Status RestoreRseq(Tracee& t, const pb::ProcessImage& proc);
-// rlimits, set from outside with prlimit (last: they may forbid the rest).
-Status RestoreRlimits(pid_t pid, const pb::ProcessImage& proc);
+// rlimits, set by the process itself while it is still root (after its
+// memory: a lower RLIMIT_AS could forbid the mappings).
+Status RestoreRlimits(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc);
 // Strict seccomp, the very last call the process makes for the engine.
 Status RestoreSeccomp(Tracee& t, const pb::ProcessImage& proc);
 

@@ -130,4 +130,38 @@ Result<ProcStatus> ParseProcStatus(const std::string& text) {
   return st;
 }
 
+Result<std::vector<ProcLimit>> ParseProcLimits(const std::string& text) {
+  std::vector<ProcLimit> out;
+  size_t pos = 0;
+  int line_no = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) eol = text.size();
+    std::string line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (++line_no == 1) {
+      if (line.rfind("Limit", 0) != 0) return Status::Error("limits line 1: not the header");
+      continue;
+    }
+    if (line.size() < 67) return Status::Error("limits line " + std::to_string(line_no) + ": too short");
+    ProcLimit l;
+    uint64_t* fields[2] = {&l.soft, &l.hard};
+    for (int i = 0; i < 2; ++i) {
+      std::string v = line.substr(26 + 21 * static_cast<size_t>(i), 20);
+      while (!v.empty() && v.back() == ' ') v.pop_back();
+      if (v == "unlimited") {
+        *fields[i] = ~uint64_t{0};
+        continue;
+      }
+      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) {
+        return Status::Error("limits line " + std::to_string(line_no) + ": bad value '" + v + "'");
+      }
+      *fields[i] = std::stoull(v);
+    }
+    out.push_back(l);
+  }
+  if (out.empty()) return Status::Error("limits: no resources");
+  return out;
+}
+
 }  // namespace roam

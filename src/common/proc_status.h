@@ -36,4 +36,16 @@ struct ProcStatus {
 // error naming it (no value is ever guessed).
 Result<ProcStatus> ParseProcStatus(const std::string& text);
 
+// One line of /proc/PID/limits: soft and hard values, RLIM_INFINITY for
+// "unlimited". The kernel prints the resources in RLIMIT_* order.
+struct ProcLimit {
+  uint64_t soft = 0;
+  uint64_t hard = 0;
+};
+
+// Parses /proc/PID/limits (a header line, then one line per resource,
+// fixed-width columns: name 26, soft 21, hard 21). Readable by root even
+// when prlimit(2) on another user's process is not (no CAP_SYS_RESOURCE).
+Result<std::vector<ProcLimit>> ParseProcLimits(const std::string& text);
+
 }  // namespace roam

@@ -575,5 +575,24 @@ TEST(ProcParseRobustness, CutAndDamagedCapturedTextNeverCrashes) {
   }
 }
 
+TEST(ProcLimitsParse, ReadsEveryResourceInOrder) {
+  Result<std::string> text = ReadFile(std::string(ROAM_TEST_DATA) + "/proc/limits.txt");
+  ASSERT_TRUE(text.ok());
+  Result<std::vector<ProcLimit>> l = ParseProcLimits(*text);
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  ASSERT_EQ(l->size(), 16u);
+  EXPECT_EQ((*l)[0].soft, ~uint64_t{0});  // cpu time: unlimited
+  EXPECT_EQ((*l)[7].soft, 20000u);        // open files, as captured
+  EXPECT_EQ((*l)[7].hard, 20000u);
+}
+
+TEST(ProcLimitsParse, RefusesMalformedText) {
+  EXPECT_FALSE(ParseProcLimits("").ok());
+  EXPECT_FALSE(ParseProcLimits("garbage\n").ok());
+  EXPECT_FALSE(ParseProcLimits("Limit                     Soft Limit           Hard Limit           Units\n"
+                               "Max cpu time              lots                 unlimited            seconds\n").ok());
+  EXPECT_FALSE(ParseProcLimits("Limit                     Soft Limit           Hard Limit           Units\nshort\n").ok());
+}
+
 }  // namespace
 }  // namespace roam
