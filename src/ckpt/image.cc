@@ -126,6 +126,11 @@ Status ValidateImage(const Image& image) {
         return Status::Error(who + ": mapping of an unknown shared memory object");
       }
       if (v.prot() & ~7u) return Status::Error(who + ": bad protection");
+      for (const pb::PageRun& g : v.guards()) {
+        if (g.vaddr() % kPage || g.vaddr() < v.start() || g.npages() > (v.end() - g.vaddr()) / kPage) {
+          return Status::Error(who + ": guard pages outside their mapping");
+        }
+      }
     }
     if (!SafeName(p.pages_file()) || !image.payload_sizes.count(p.pages_file())) {
       return Status::Error(who + ": page file missing");

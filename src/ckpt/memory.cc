@@ -23,6 +23,8 @@ constexpr uint64_t kPage = 4096;
 constexpr uint64_t kPmPresent = 1ULL << 63;
 constexpr uint64_t kPmSwapped = 1ULL << 62;
 constexpr uint64_t kPmFile = 1ULL << 61;
+constexpr uint64_t kPmGuard = 1ULL << 58;  // MADV_GUARD_INSTALL marker (6.13+)
+constexpr int kMadvGuardInstall = 102;
 constexpr size_t kChunkPages = 1024;  // 4 MiB read at a time
 constexpr uint64_t kPopulateMin = 16 * kPage;
 constexpr int kMadvPopulateWrite = 23;
@@ -113,8 +115,8 @@ Status ReadRemote(pid_t pid, int mem_fd, uint64_t addr, char* buf, size_t len, b
   return Status::Ok();
 }
 
-Status DumpPrivatePages(pid_t pid, const VmaInfo& v, bool file_backed, int pagemap_fd, int mem_fd, PageSink& sink,
-                        std::vector<char>& buf, MemoryStats* stats) {
+Status DumpPrivatePages(pid_t pid, const VmaInfo& v, pb::Vma* out_vma, bool file_backed, int pagemap_fd, int mem_fd,
+                        PageSink& sink, std::vector<char>& buf, MemoryStats* stats) {
   uint64_t npages = (v.end - v.start) / kPage;
   sink.StartMapping();
   std::vector<uint64_t> pm(std::min<uint64_t>(npages, 1 << 16));
@@ -124,9 +126,22 @@ Status DumpPrivatePages(pid_t pid, const VmaInfo& v, bool file_backed, int pagem
     if (pread(pagemap_fd, pm.data(), count * 8, at) != static_cast<ssize_t>(count * 8)) {
       return Status::Errno("read /proc/" + std::to_string(pid) + "/pagemap");
     }
+    for (uint64_t g = 0; g < count; ++g) {
+      if (!(pm[g] & kPmGuard)) continue;
+      uint64_t addr = v.start + (first + g) * kPage;
+      auto* guards = out_vma->mutable_guards();
+      if (!guards->empty() && guards->rbegin()->vaddr() + guards->rbegin()->npages() * kPage == addr) {
+        guards->rbegin()->set_npages(guards->rbegin()->npages() + 1);
+      } else {
+        pb::PageRun* r = guards->Add();
+        r->set_vaddr(addr);
+        r->set_npages(1);
+      }
+    }
     uint64_t i = 0;
     while (i < count) {
       auto wanted = [&](uint64_t e) {
+        if (e & kPmGuard) return false;
         if (e & kPmSwapped) return true;
         if (!(e & kPmPresent)) return false;
         return !file_backed || !(e & kPmFile);
@@ -239,7 +254,7 @@ Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder&
       st = DumpSharedObject(pid, v, files, stats);
     } else if (v.inode == 0 || v.path.empty() || v.path[0] == '[') {
       out_vma->set_kind(pb::VMA_ANON_PRIVATE);
-      st = DumpPrivatePages(pid, v, false, pagemap_fd, mem_fd, sink, buf, stats);
+      st = DumpPrivatePages(pid, v, out_vma, false, pagemap_fd, mem_fd, sink, buf, stats);
     } else {
       out_vma->set_kind(v.shared ? pb::VMA_FILE_SHARED : pb::VMA_FILE_PRIVATE);
       out_vma->set_pgoff(v.offset);
@@ -248,7 +263,7 @@ Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder&
         st = id.status();
       } else {
         out_vma->set_file_id(*id);
-        if (!v.shared) st = DumpPrivatePages(pid, v, true, pagemap_fd, mem_fd, sink, buf, stats);
+        if (!v.shared) st = DumpPrivatePages(pid, v, out_vma, true, pagemap_fd, mem_fd, sink, buf, stats);
       }
     }
   }
@@ -475,6 +490,11 @@ Status RestoreMemory(Tracee& t, const pb::ProcessImage& proc, const OpenedFiles&
     if (IsSpecial(v)) continue;
     if (has_pages.count(v.start()) && !(v.prot() & PROT_WRITE)) {
       Result<long> r = t.SyscallOk("mprotect", SYS_mprotect, v.start(), v.end() - v.start(), v.prot());
+      if (!r.ok()) return r.status();
+    }
+    for (const pb::PageRun& g : v.guards()) {
+      Result<long> r = t.SyscallOk("madvise MADV_GUARD_INSTALL", SYS_madvise, g.vaddr(), g.npages() * kPage,
+                                   kMadvGuardInstall);
       if (!r.ok()) return r.status();
     }
     for (const std::string& f : v.vm_flags()) {
