@@ -19,14 +19,22 @@ Status DumpPipe(const FdSource& src, pb::FileDesc* desc) {
   return Status::Ok();
 }
 
-Status DumpPipeData(pid_t pid, int fd, pb::Pipe* pipe) {
+Status DumpPipeData(pid_t pid, int fd, bool fifo, pb::Pipe* pipe) {
   std::string who = "pid " + std::to_string(pid) + " fd " + std::to_string(fd);
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) return Status::Errno("pidfd_open " + std::to_string(pid));
-  int ours = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
-  int err = errno;
-  close(pidfd);
-  if (ours < 0) return Status::Errno(who + ": pidfd_getfd", err);
+  int ours = -1;
+  if (fifo) {
+    // A new reading description of the same FIFO, which never blocks.
+    std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+    ours = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (ours < 0) return Status::Errno(who + ": reopen FIFO");
+  } else {
+    int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    if (pidfd < 0) return Status::Errno("pidfd_open " + std::to_string(pid));
+    ours = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
+    int err = errno;
+    close(pidfd);
+    if (ours < 0) return Status::Errno(who + ": pidfd_getfd", err);
+  }
   int capacity = fcntl(ours, F_GETPIPE_SZ);
   pipe->set_capacity(capacity > 0 ? static_cast<uint32_t>(capacity) : 65536);
   int tmp[2];

@@ -68,7 +68,15 @@ Status DumpRegular(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc)
     desc->set_mode(st.st_mode & 07777);
     if (deleted) {
       desc->set_deleted(true);
-      return SaveContent(b, src, desc);
+      auto key = std::make_pair(src.st.st_dev, src.st.st_ino);
+      auto it = b.deleted_contents.find(key);
+      if (it != b.deleted_contents.end()) {
+        desc->set_content_file(it->second);
+        return Status::Ok();
+      }
+      Status st = SaveContent(b, src, desc);
+      if (st.ok()) b.deleted_contents[key] = desc->content_file();
+      return st;
     }
     return Status::Ok();
   }
@@ -95,41 +103,41 @@ Status DumpRegular(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc)
   return Status::Error(path + ": this kind of file (block device or socket) is not supported");
 }
 
-Result<int> OpenRegular(const pb::FileDesc& desc, const std::string& image_dir) {
+Result<std::string> RecreateDeleted(const pb::FileDesc& desc, const std::string& image_dir) {
+  std::string path = desc.path();
+  if (access(path.c_str(), F_OK) == 0) path += ".roam-restore-" + std::to_string(getpid());
+  int out = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, desc.mode() & 07777);
+  if (out < 0) return Status::Errno("recreate deleted file " + path);
+  std::string content = image_dir + "/" + desc.content_file();
+  int in = open(content.c_str(), O_RDONLY | O_CLOEXEC);
+  Status st = in < 0 ? Status::Errno("open " + content) : Status::Ok();
+  std::vector<char> buf(1 << 20);
+  off_t off = kPageHeaderSize;
+  while (st.ok()) {
+    ssize_t n = pread(in, buf.data(), buf.size(), off);
+    if (n < 0) st = Status::Errno("read " + content);
+    if (n <= 0) break;
+    if (write(out, buf.data(), static_cast<size_t>(n)) != n) st = Status::Errno("write " + path);
+    off += n;
+  }
+  if (in >= 0) close(in);
+  close(out);
+  if (!st.ok()) {
+    unlink(path.c_str());
+    return st;
+  }
+  return path;
+}
+
+Result<int> OpenRegular(const pb::FileDesc& desc, const std::string& recreated) {
   int flags = static_cast<int>(desc.flags()) & ~(O_CREAT | O_EXCL | O_TRUNC);
   flags |= O_CLOEXEC | O_NOCTTY;
-  std::string path = desc.path();
-  bool recreated = false;
-  if (desc.deleted()) {
-    // Back under its old name if that is free, else beside it; unlinked at once.
-    if (access(path.c_str(), F_OK) == 0) path += ".roam-restore-" + std::to_string(getpid());
-    int out = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, desc.mode() & 07777);
-    if (out < 0) return Status::Errno("recreate deleted file " + path);
-    recreated = true;
-    std::string content = image_dir + "/" + desc.content_file();
-    int in = open(content.c_str(), O_RDONLY | O_CLOEXEC);
-    Status st = in < 0 ? Status::Errno("open " + content) : Status::Ok();
-    std::vector<char> buf(1 << 20);
-    off_t off = kPageHeaderSize;
-    while (st.ok()) {
-      ssize_t n = pread(in, buf.data(), buf.size(), off);
-      if (n < 0) st = Status::Errno("read " + content);
-      if (n <= 0) break;
-      if (write(out, buf.data(), static_cast<size_t>(n)) != n) st = Status::Errno("write " + path);
-      off += n;
-    }
-    if (in >= 0) close(in);
-    close(out);
-    if (!st.ok()) {
-      unlink(path.c_str());
-      return st;
-    }
-  }
+  std::string path = desc.deleted() ? recreated : desc.path();
+  if (path.empty()) return Status::Error(desc.path() + ": deleted file not recreated");
   int fd = open(path.c_str(), flags);
   int err = errno;
-  if (recreated) unlink(path.c_str());
   if (fd < 0) return Status::Errno("open " + path, err);
-  if (desc.kind() == pb::FILE_REGULAR && desc.pos() != 0) {
+  if ((desc.kind() == pb::FILE_REGULAR || desc.kind() == pb::FILE_DIRECTORY) && desc.pos() != 0) {
     if (lseek(fd, static_cast<off_t>(desc.pos()), SEEK_SET) < 0) {
       err = errno;
       close(fd);

@@ -180,16 +180,18 @@ Status FileTableBuilder::Finish() {
     d.set_kind(pb::FILE_INHERITED);
     d.set_inherit_fd(lowest);
   }
-  // Buffered data of the pipes kept inside, read through a read end.
+  // Buffered data of the pipes kept inside, read through a read end; of
+  // FIFOs, through any end reopened for reading.
   for (const pb::FileDesc& d : table_.files()) {
-    if (d.kind() != pb::FILE_PIPE || (d.flags() & O_ACCMODE) != O_RDONLY) continue;
+    bool fifo = d.kind() == pb::FILE_FIFO;
+    if (!fifo && (d.kind() != pb::FILE_PIPE || (d.flags() & O_ACCMODE) != O_RDONLY)) continue;
     bool done = false;
     for (const pb::Pipe& p : table_.pipes()) done = done || p.ino() == d.pipe_ino();
     if (done) continue;
     pb::Pipe* pipe = table_.add_pipes();
     pipe->set_ino(d.pipe_ino());
     auto [pid, fd] = users_[d.id()].front();
-    Status st = DumpPipeData(pid, fd, pipe);
+    Status st = DumpPipeData(pid, fd, fifo, pipe);
     if (!st.ok()) return st;
   }
   // Epoll targets: the registered file, found by the target's fd number.
@@ -229,6 +231,21 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
     if (r < 0) return Status::Errno("dup3 to fd " + std::to_string(at), err);
     return Status::Ok();
   };
+  // Deleted files: contents back on disk once each, opened by every
+  // description, then unlinked again whatever happens.
+  std::map<std::string, std::string> recreated;  // content file -> path
+  struct Unlinker {
+    std::map<std::string, std::string>* paths;
+    ~Unlinker() {
+      for (auto& [content, path] : *paths) unlink(path.c_str());
+    }
+  } unlinker{&recreated};
+  for (const pb::FileDesc& d : table.files()) {
+    if (!d.deleted() || recreated.count(d.content_file())) continue;
+    Result<std::string> path = RecreateDeleted(d, image_dir);
+    if (!path.ok()) return path.status();
+    recreated[d.content_file()] = *path;
+  }
   std::map<uint32_t, int> pipe_fds;
   Status st = OpenPipes(table, &pipe_fds);
   if (!st.ok()) return st;
@@ -244,7 +261,7 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
       case pb::FILE_REGULAR:
       case pb::FILE_DIRECTORY:
       case pb::FILE_CHARDEV:
-        fd = OpenRegular(d, image_dir);
+        fd = OpenRegular(d, d.deleted() ? recreated[d.content_file()] : "");
         break;
       case pb::FILE_PIPE:
       case pb::FILE_FIFO:

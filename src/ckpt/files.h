@@ -54,6 +54,8 @@ class FileTableBuilder {
   // Every payload file written on the way (deleted files' contents, shared
   // memory), for the inventory's checksum list.
   std::vector<pb::ImageFileSum> sums;
+  // A deleted file is saved once, however many fds and mappings hold it.
+  std::map<std::pair<dev_t, ino_t>, std::string> deleted_contents;
 
  private:
   struct Seen {
@@ -107,10 +109,16 @@ Status DumpPipe(const FdSource& src, pb::FileDesc* desc);
 Status DumpAnon(const FdSource& src, pb::FileDesc* desc);  // eventfd, timerfd, signalfd
 Status DumpEpoll(const FdSource& src, pb::FileDesc* desc);
 Status DumpInotify(const FdSource& src, pb::FileDesc* desc);
-// Saves the bytes buffered in the pipe behind `fd` of `pid`.
-Status DumpPipeData(pid_t pid, int fd, pb::Pipe* pipe);
+// Saves the bytes buffered in the pipe behind `fd` of `pid` (a read end;
+// for a FIFO, any end).
+Status DumpPipeData(pid_t pid, int fd, bool fifo, pb::Pipe* pipe);
 
-Result<int> OpenRegular(const pb::FileDesc& desc, const std::string& image_dir);
+// Opens a regular file, directory or device. A deleted file is opened at
+// `recreated`, the path RecreateDeleted put its contents at.
+Result<int> OpenRegular(const pb::FileDesc& desc, const std::string& recreated = "");
+// Writes a deleted file's contents back under its old name (or beside it,
+// if that name is taken now); the caller unlinks it once all are open.
+Result<std::string> RecreateDeleted(const pb::FileDesc& desc, const std::string& image_dir);
 Result<int> OpenAnon(const pb::FileDesc& desc);
 Result<int> OpenEpoll(const pb::FileDesc& desc);
 Result<int> OpenInotify(const pb::FileDesc& desc);

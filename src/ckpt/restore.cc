@@ -89,8 +89,11 @@ struct SeedContext {
   // Dispositions start from the defaults, not from whatever roam restore
   // inherited (a background job ignores SIGINT and SIGQUIT); the image's
   // handlers are installed later.
+  struct {
+    uint64_t handler, flags, restorer, mask;
+  } dfl = {0, 0, 0, 0};  // the kernel's own default: no flags, no mask (glibc's signal() adds some)
   for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+    if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &dfl, nullptr, 8);
   }
   if (root) {
     // The ready pipe first, above everything planned.
