@@ -1,4 +1,5 @@
 #include "common/proc_maps.h"
+#include "common/proc_text.h"
 
 #include <algorithm>
 #include <cctype>
@@ -6,14 +7,6 @@
 
 namespace roam {
 namespace {
-
-// The whole of `s` as a number in `base`, or false.
-template <typename T>
-bool ParseNumber(std::string_view s, T* out, int base = 10) {
-  if (s.empty()) return false;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out, base);
-  return ec == std::errc() && end == s.data() + s.size();
-}
 
 // The next space-terminated word of *rest, which loses it and the space.
 // Empty when there is no space.

@@ -1,18 +1,11 @@
 #include "common/proc_status.h"
+#include "common/proc_text.h"
 
 #include <charconv>
 #include <string_view>
 
 namespace roam {
 namespace {
-
-// The whole of `s` as a number in `base`, or false.
-template <typename T>
-bool ParseNumber(std::string_view s, T* out, int base = 10) {
-  if (s.empty()) return false;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out, base);
-  return ec == std::errc() && end == s.data() + s.size();
-}
 
 bool IsSpace(char c) { return c == ' ' || c == '\t'; }
 
