@@ -64,6 +64,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ $# -eq 1 ] || { echo "usage: run_zdtm.sh [options] NAME" >&2; exit 2; }
+[[ $ITERS =~ ^[1-9][0-9]*$ ]] || { echo "run_zdtm.sh: --iters needs a count" >&2; exit 2; }
 NAME=$1
 BIN="$ZDTM_BIN/$NAME"
 VARIANT=$NAME
@@ -80,6 +81,7 @@ ROOT=""            # pid of the test's root process
 ROOT_IS_CHILD=1    # the root is our child (else `roam restore`'s)
 RESTORE_PID=""     # the `roam restore` running in the background
 PIDS=()            # every pid of the tree, from the first capture
+FINISHED=""
 
 now_ms() { date +%s%3N; }
 msg() { echo "  $*"; }
@@ -94,11 +96,14 @@ cleanup() {
     [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$BIN" ] && kill -KILL "$p" 2>/dev/null
   done
   [ -n "$RESTORE_PID" ] && kill -KILL "$RESTORE_PID" 2>/dev/null
+  RESTORE_PID=""
+  PIDS=()
   wait 2>/dev/null
 }
 
 finish() {  # finish STATUS TEXT
   local status=$1; shift
+  FINISHED=1
   cleanup
   if [ "$status" -ne 0 ] && [ "$status" -ne 77 ]; then
     echo "---- $NAME.log ----"
@@ -118,6 +123,15 @@ finish() {  # finish STATUS TEXT
 }
 die() { finish 1 "FAIL: $*"; }
 trap 'die "interrupted"' INT TERM
+# An unexpected exit of the runner itself (a bug in it) still cleans up and
+# says so.
+on_exit() {
+  [ -n "$FINISHED" ] && return
+  cleanup
+  cat "$WORK/runner.err"
+  echo "zdtm $VARIANT: FAIL: run_zdtm.sh stopped unexpectedly; work directory kept: $WORK"
+}
+trap on_exit EXIT
 
 # ---- helpers -----------------------------------------------------------------
 
