@@ -58,8 +58,9 @@ Result<std::vector<pid_t>> Children(pid_t pid) {
   return ParseChildrenList(*text);
 }
 
-// Refusals that need no freezing: threads, seccomp filters, zombies.
-Status Preflight(pid_t pid) {
+// Refusals that need no freezing: threads, seccomp filters, zombies, a
+// tracer. `seized`: the process is already frozen by us (we are its tracer).
+Status Preflight(pid_t pid, bool seized) {
   Result<std::string> text = ReadFile(ProcPath(pid, "status"));
   if (!text.ok()) return Status::Error("pid " + std::to_string(pid) + ": no such process");
   Result<ProcStatus> s = ParseProcStatus(*text);
@@ -71,7 +72,9 @@ Status Preflight(pid_t pid) {
                          " threads: multi-threaded processes are not supported");
   }
   if (s->seccomp == 2) return Status::Error(who + ": seccomp filters are not supported");
-  if (s->tracer_pid != 0) return Status::Error(who + " is already traced by pid " + std::to_string(s->tracer_pid));
+  if (!seized && s->tracer_pid != 0) {
+    return Status::Error(who + " is already traced by pid " + std::to_string(s->tracer_pid));
+  }
   return Status::Ok();
 }
 
@@ -110,7 +113,7 @@ Status TreeDump::Freeze() {
   // Look before touching: every process of the tree must be supported.
   std::vector<pid_t> queue{root_};
   for (size_t i = 0; i < queue.size(); ++i) {
-    Status st = Preflight(queue[i]);
+    Status st = Preflight(queue[i], false);
     if (!st.ok()) return st;
     Result<std::vector<pid_t>> kids = Children(queue[i]);
     if (kids.ok()) queue.insert(queue.end(), kids->begin(), kids->end());
@@ -128,8 +131,8 @@ Status TreeDump::Freeze() {
     Status st = d.tracee->Seize();
     procs_.push_back(std::move(d));
     if (!st.ok()) return st;
-    st = Preflight(pid);  // threads may have appeared before the freeze
-    if (!st.ok() && st.message().find("traced") == std::string::npos) return st;
+    st = Preflight(pid, true);  // threads may have appeared before the freeze
+    if (!st.ok()) return st;
     Result<std::vector<pid_t>> kids = Children(pid);
     if (!kids.ok()) return kids.status();
     queue.insert(queue.end(), kids->begin(), kids->end());

@@ -338,7 +338,9 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
 
 void TreeRestore::KillAll() {
   for (auto& t : tracees_) kill(t->pid(), SIGKILL);
-  for (auto& [pid, r] : reports_) kill(pid, SIGKILL);
+  for (auto& [pid, r] : reports_) {
+    if (pid > 0) kill(pid, SIGKILL);  // never 0 or -1: that would be a group, or everyone
+  }
   tracees_.clear();
   // Reap them, and whatever the killed seeds left behind (we are subreaper).
   for (int i = 0; i < 200; ++i) {
