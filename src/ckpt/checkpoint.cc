@@ -218,11 +218,11 @@ Status TreeDump::DumpOne(Dumped& d) {
   closedir(dir);
   std::sort(fds.begin(), fds.end());
   for (int fd : fds) {
-    Result<uint32_t> id = files_.AddFd(pid, fd);
-    if (!id.ok()) return id.status();
     Result<std::string> info = ReadFile(ProcPath(pid, "fdinfo/" + std::to_string(fd)));
     Result<FdInfo> fi = info.ok() ? ParseFdinfo(*info) : Result<FdInfo>(info.status());
-    if (!fi.ok()) return fi.status();
+    if (!fi.ok()) return Status::Error("pid " + std::to_string(pid) + " fd " + std::to_string(fd) + ": " + fi.status().message());
+    Result<uint32_t> id = files_.AddFd(pid, fd, *fi);
+    if (!id.ok()) return id.status();
     pb::Fd* out = p.add_fds();
     out->set_fd(fd);
     out->set_file_id(*id);

@@ -53,7 +53,7 @@ bool OtherEndOutside(uint64_t ino, const std::map<uint32_t, std::vector<std::pai
 
 }  // namespace
 
-Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd) {
+Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) {
   FdSource src;
   src.pid = pid;
   src.fd = fd;
@@ -71,11 +71,7 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd) {
       return s.id;
     }
   }
-  Result<std::string> fdinfo = ReadFile("/proc/" + std::to_string(pid) + "/fdinfo/" + std::to_string(fd));
-  if (!fdinfo.ok()) return fdinfo.status();
-  Result<FdInfo> info = ParseFdinfo(*fdinfo);
-  if (!info.ok()) return Status::Error(FdName(pid, fd) + ": " + info.status().message());
-  src.info = *info;
+  src.info = info;
 
   pb::FileDesc desc;
   desc.set_id(static_cast<uint32_t>(table_.files_size() + 1));

@@ -36,9 +36,10 @@ class FileTableBuilder {
   // `dir`: the image directory, where deleted files' contents are written.
   explicit FileTableBuilder(std::string dir) : dir_(std::move(dir)) {}
 
-  // The id of the description behind `fd` of `pid`, added if new. An
-  // unsupported kind is an error naming pid, fd and kind.
-  Result<uint32_t> AddFd(pid_t pid, int fd);
+  // The id of the description behind `fd` of `pid` (whose parsed
+  // /proc/PID/fdinfo/FD is `info`), added if new. An unsupported kind is an
+  // error naming pid, fd and kind.
+  Result<uint32_t> AddFd(pid_t pid, int fd, const FdInfo& info);
   // The file mapped by `pid` at [start, end), opened read-only (or
   // read-write for a writable shared mapping) when restored.
   Result<uint32_t> AddMappedFile(pid_t pid, uint64_t start, uint64_t end, bool writable);
