@@ -11,6 +11,7 @@
 #include "cli/control_client.h"
 #include "cli/mon.h"
 #include "cli/node_table.h"
+#include "cli/process_commands.h"
 #include "localcluster/cluster_commands.h"
 
 namespace roam {
@@ -99,6 +100,7 @@ int main(int argc, char** argv) {
     code = Simple(socket, req, "node speed");
   });
 
+  AddProcessCommands(app, socket, &code);
   localcluster::AddClusterCommands(app, &code);
   AddCheckpointCommands(app, &code);
 

@@ -15,14 +15,16 @@ using asio::local::stream_protocol;
 
 class ControlServer::Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(stream_protocol::socket socket, const Handler& handler)
-      : socket_(std::move(socket)), handler_(handler) {}
+  Connection(stream_protocol::socket socket, const Handler& handler, const RunHandler& run_handler)
+      : socket_(std::move(socket)), handler_(handler), run_handler_(run_handler) {}
 
   void Start() {
     ucred cred{};
     socklen_t len = sizeof cred;
     if (::getsockopt(socket_.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return;
-    uid_ = cred.uid;
+    peer_.pid = cred.pid;
+    peer_.uid = cred.uid;
+    peer_.gid = cred.gid;
     ReadHeader();
   }
 
@@ -38,7 +40,8 @@ class ControlServer::Connection : public std::enable_shared_from_this<Connection
         if (ec2) return;
         pb::ControlRequest req;
         if (!req.ParseFromString(body_)) return Fail("malformed control request");
-        Reply(handler_(req, uid_), true);
+        if (req.has_run()) return run_handler_(req.run(), peer_, std::move(socket_));
+        handler_(req, peer_, [this, self](const pb::ControlReply& reply) { Reply(reply, true); });
       });
     });
   }
@@ -59,13 +62,14 @@ class ControlServer::Connection : public std::enable_shared_from_this<Connection
 
   stream_protocol::socket socket_;
   const Handler& handler_;
-  uid_t uid_ = static_cast<uid_t>(-1);
+  const RunHandler& run_handler_;
+  Peer peer_;
   unsigned char header_[4] = {};
   std::string body_, out_;
 };
 
-ControlServer::ControlServer(asio::io_context& io, Handler handler)
-    : io_(io), handler_(std::move(handler)), acceptor_(io) {}
+ControlServer::ControlServer(asio::io_context& io, Handler handler, RunHandler run_handler)
+    : io_(io), handler_(std::move(handler)), run_handler_(std::move(run_handler)), acceptor_(io) {}
 
 ControlServer::~ControlServer() {
   if (!path_.empty()) ::unlink(path_.c_str());
@@ -98,7 +102,7 @@ Status ControlServer::Listen(const std::string& path) {
 void ControlServer::Accept() {
   acceptor_.async_accept([this](asio::error_code ec, stream_protocol::socket socket) {
     if (ec == asio::error::operation_aborted) return;
-    if (!ec) std::make_shared<Connection>(std::move(socket), handler_)->Start();
+    if (!ec) std::make_shared<Connection>(std::move(socket), handler_, run_handler_)->Start();
     Accept();
   });
 }

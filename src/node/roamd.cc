@@ -44,7 +44,7 @@ std::string FirstIpv4() {
 }  // namespace
 
 Roamd::Roamd(RoamdConfig config)
-    : cfg_(std::move(config)), swim_timer_(io_), load_timer_(io_), signals_(io_, SIGINT, SIGTERM) {}
+    : cfg_(std::move(config)), swim_timer_(io_), load_timer_(io_), signals_(io_, SIGINT, SIGTERM), sigchld_(io_, SIGCHLD) {}
 
 Roamd::~Roamd() = default;
 
@@ -75,22 +75,33 @@ Status Roamd::Init() {
   gossip_ = std::make_unique<GossipEndpoint>(io_, Envelope(cfg_.cluster, cfg_.name, key,
                                                           static_cast<uint64_t>(WallMicros())));
   if (Status st = gossip_->Open(cfg_.bind, cfg_.port, cfg_.multicast); !st.ok()) return st;
+  link_id_ = LinkIdentity{cfg_.cluster, cfg_.name, key};
+  links_ = std::make_unique<LinkAcceptor>(
+      io_, link_id_, [this](Result<std::shared_ptr<LinkChannel>> r, const std::string& peer) {
+        if (r.ok()) {
+          OnLink(*r, peer);
+        } else {
+          spdlog::debug("refused a node link from {}: {}", peer.empty() ? "?" : peer, r.status().message());
+        }
+      });
+  if (Status st = links_->Listen(cfg_.bind, cfg_.port); !st.ok()) return st;
   control_ = std::make_unique<ControlServer>(
-      io_, [this](const pb::ControlRequest& r, uid_t uid) { return Handle(r, uid); });
+      io_,
+      [this](const pb::ControlRequest& r, const ControlServer::Peer& p, ControlServer::Reply reply) {
+        Handle(r, p, std::move(reply));
+      },
+      [this](const pb::RunRequest& r, const ControlServer::Peer& p, asio::local::stream_protocol::socket s) {
+        StartRun(r, p, std::move(s));
+      });
   if (Status st = control_->Listen(cfg_.control_socket); !st.ok()) return st;
+  // A guest's stdin pipe closed by the process must not kill roamd.
+  ::signal(SIGPIPE, SIG_IGN);
 
   // A restarted node must come back with a higher incarnation: the clock in ms.
   const uint64_t incarnation = static_cast<uint64_t>(WallMicros() / 1000);
   swim_ = std::make_unique<Swim>(cfg_.swim, cfg_.name, address, incarnation, gossip_.get(),
                                  static_cast<uint64_t>(WallMicros()) ^ static_cast<uint64_t>(getpid()));
-  swim_->on_state_change = [](MemberState old, const Member& m) {
-    if (old == pb::MEMBER_STATE_UNSPECIFIED) {
-      spdlog::info("{} ({}) joined as {}", m.name, m.address, MemberStateName(m.state));
-    } else {
-      spdlog::info("{} is {} (was {}, incarnation {})", m.name, MemberStateName(m.state), MemberStateName(old),
-                   m.incarnation);
-    }
-  };
+  swim_->on_state_change = [this](MemberState old, const Member& m) { OnMemberChange(old, m); };
   calibrated_speed_ = LoadSampler::CalibrateSpeed();
   sampler_.set_speed(calibrated_speed_);
   // Processes roamd starts and that lose their parent are reaped by roamd.
@@ -114,9 +125,11 @@ void Roamd::Run() {
   load_timer_.async_wait([this](asio::error_code ec) {
     if (!ec) SampleLoad();
   });
+  WaitChildren();
   signals_.async_wait([this](asio::error_code ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: leaving the cluster", sig);
+    for (auto& [pid, g] : guests_) g->KillAll();
     swim_->Leave(Now());
     io_.stop();
   });
@@ -145,6 +158,8 @@ void Roamd::SampleLoad() {
 void Roamd::PublishLoad() {
   last_load_.set_speed(sampler_.speed());
   last_load_.set_accepts_guests(sampler_.accepts_guests());
+  last_load_.set_home_procs(static_cast<uint32_t>(home_.size()));
+  last_load_.set_guest_procs(static_cast<uint32_t>(guests_.size()));
   swim_->SetSelfLoad(last_load_, Now());
 }
 
@@ -172,9 +187,33 @@ pb::NodesReply Roamd::Nodes() const {
   return reply;
 }
 
-pb::ControlReply Roamd::Handle(const pb::ControlRequest& req, uid_t uid) {
+void Roamd::OnMemberChange(MemberState old, const Member& m) {
+  if (old == pb::MEMBER_STATE_UNSPECIFIED) {
+    spdlog::info("{} ({}) joined as {}", m.name, m.address, MemberStateName(m.state));
+  } else {
+    spdlog::info("{} is {} (was {}, incarnation {})", m.name, MemberStateName(m.state), MemberStateName(old),
+                 m.incarnation);
+  }
+  if (m.state != pb::DEAD && m.state != pb::LEFT) return;
+  if (m.name == swim_->name()) return;
+  // Processes of ours running there are lost; processes of theirs running
+  // here have lost their home and must not run on unseen.
+  std::vector<std::shared_ptr<RemoteRun>> lost;
+  for (auto& [pid, p] : home_) {
+    if (p.remote && p.where == m.name) lost.push_back(p.remote);
+  }
+  for (auto& r : lost) r->NodeLost(std::string("it was declared ") + MemberStateName(m.state));
+  for (auto& [pid, g] : guests_) {
+    if (g->home() == m.name) {
+      spdlog::warn("{}: its home {} is {}; killing it", g->gpid(), m.name, MemberStateName(m.state));
+      g->KillAll();
+    }
+  }
+}
+
+void Roamd::Handle(const pb::ControlRequest& req, const ControlServer::Peer& peer, ControlServer::Reply reply_fn) {
   pb::ControlReply reply;
-  const bool root = uid == 0;
+  const bool root = peer.uid == 0;
   switch (req.op_case()) {
     case pb::ControlRequest::kNodes:
       *reply.mutable_nodes() = Nodes();
@@ -201,10 +240,24 @@ pb::ControlReply Roamd::Handle(const pb::ControlRequest& req, uid_t uid) {
       spdlog::info("{} guests", req.set_blocked().blocked() ? "refusing" : "accepting");
       PublishLoad();
       break;
+    case pb::ControlRequest::kPs:
+      Ps(req.ps().all(), CredentialsOf(peer), [reply_fn](pb::PsReply ps) {
+        pb::ControlReply r;
+        *r.mutable_ps() = std::move(ps);
+        reply_fn(r);
+      });
+      return;
+    case pb::ControlRequest::kKill:
+      Kill(req.kill().gpid(), req.kill().signo(), CredentialsOf(peer), [reply_fn](const std::string& error) {
+        pb::ControlReply r;
+        r.set_error(error);
+        reply_fn(r);
+      });
+      return;
     default:
       reply.set_error("unknown request (is roam newer than roamd?)");
   }
-  return reply;
+  reply_fn(reply);
 }
 
 }  // namespace roam

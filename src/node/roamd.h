@@ -1,7 +1,12 @@
 // Roamd: one node's daemon. Owns the event loop and wires together the
-// membership state machine (Swim), its UDP endpoint, the load sampler and
-// the local control socket. Cron-style ticks drive everything periodic:
-// the protocol tick (every 100 ms) and the load sample (every second).
+// membership state machine (Swim), its UDP endpoint, the load sampler, the
+// local control socket, and the node links (TCP) to other roamds. Cron-style
+// ticks drive everything periodic: the protocol tick (every 100 ms) and the
+// load sample (every second).
+//
+// Roles (each in its own file): roamd_home.cc, the home of processes started
+// here (`roam run`, `roam ps`, `roam kill`); roamd_guest.cc, the guest of
+// processes other homes run here, and the node-link requests.
 //
 // Single-threaded: every member runs on io_; nothing here needs a lock.
 #pragma once
@@ -9,10 +14,16 @@
 #include <asio.hpp>
 #include <memory>
 
+#include <map>
+
 #include "cluster/swim.h"
 #include "node/control_server.h"
 #include "node/gossip_endpoint.h"
+#include "node/guest_process.h"
+#include "node/home_process.h"
 #include "node/load_sampler.h"
+#include "node/node_link.h"
+#include "node/remote_run.h"
 #include "node/roamd_config.h"
 
 namespace roam {
@@ -29,8 +40,36 @@ class Roamd {
   void Run();
 
  private:
-  pb::ControlReply Handle(const pb::ControlRequest& req, uid_t uid);
+  void Handle(const pb::ControlRequest& req, const ControlServer::Peer& peer, ControlServer::Reply reply);
   pb::NodesReply Nodes() const;
+  void OnMemberChange(MemberState old, const Member& m);
+
+  // ---- home role (roamd_home.cc)
+  void StartRun(const pb::RunRequest& req, const ControlServer::Peer& peer,
+                asio::local::stream_protocol::socket socket);
+  // Tries candidates in order until one guest accepts (or home is next).
+  void PlaceRun(std::shared_ptr<ClientChannel> client, pb::SpawnRequest spawn, std::vector<std::string> candidates,
+                bool explicit_target, bool lock);
+  void RunHere(std::shared_ptr<ClientChannel> client, const pb::SpawnRequest& spawn, bool lock);
+  void RunFailed(std::shared_ptr<ClientChannel> client, const std::string& message, int exit_code);
+  std::vector<std::string> Candidates(const std::string& on, bool lock, std::string* error) const;
+  void Ps(bool all, const pb::Credentials& requester, std::function<void(pb::PsReply)> done);
+  pb::PsReply LocalPs(const pb::Credentials& requester);
+  void Kill(const std::string& gpid, int signo, const pb::Credentials& requester,
+            std::function<void(const std::string& error)> done);
+  std::string KillHere(pid_t pid, int signo, const pb::Credentials& requester);
+  pb::Credentials CredentialsOf(const ControlServer::Peer& peer) const;
+  std::string AddressOf(const std::string& node) const;
+
+  // ---- guest role and node links (roamd_guest.cc)
+  void OnLink(std::shared_ptr<LinkChannel> link, const std::string& peer);
+  void OnLinkRequest(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::LinkRequest& req);
+  void StartGuest(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::SpawnRequest& req);
+  void ReapChildren();
+  void WaitChildren();
+  // One request to another node's roamd and its reply.
+  void AskNode(const std::string& node, pb::LinkRequest req,
+               std::function<void(Result<pb::LinkReply>)> done);
   void TickSwim();
   void SampleLoad();
   void PublishLoad();
@@ -40,9 +79,14 @@ class Roamd {
   asio::io_context io_;
   asio::steady_timer swim_timer_, load_timer_;
   asio::signal_set signals_;
+  asio::signal_set sigchld_;
   std::unique_ptr<GossipEndpoint> gossip_;
   std::unique_ptr<Swim> swim_;
   std::unique_ptr<ControlServer> control_;
+  LinkIdentity link_id_;
+  std::unique_ptr<LinkAcceptor> links_;
+  std::map<pid_t, HomeProcess> home_;                        // by PID at home
+  std::map<pid_t, std::shared_ptr<GuestProcess>> guests_;  // by PID here
   LoadSampler sampler_;
   uint32_t calibrated_speed_ = 0;
   pb::LoadVector last_load_;

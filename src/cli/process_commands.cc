@@ -1,0 +1,150 @@
+#include "cli/process_commands.h"
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+
+#include "cli/control_client.h"
+#include "cli/node_table.h"
+#include "cli/run_command.h"
+
+namespace roam {
+
+std::vector<std::string> PsTableHeader() {
+  return {"GPID", "USER", "HOME", "WHERE", "STATE", "NMIG", "LOCK", "CANTMOVE", "CPU%", "RSS", "TIME", "COMMAND"};
+}
+
+namespace {
+
+std::string Clock(double seconds) {
+  long s = static_cast<long>(seconds);
+  char buf[32];
+  if (s >= 3600) {
+    snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+  } else {
+    snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
+  }
+  return buf;
+}
+
+}  // namespace
+
+std::vector<std::vector<std::string>> PsTableRows(const pb::PsReply& reply) {
+  std::vector<std::vector<std::string>> rows;
+  for (const pb::ProcessView& p : reply.processes()) {
+    char cpu[32];
+    snprintf(cpu, sizeof cpu, "%.1f", p.cpu_percent());
+    rows.push_back({p.gpid(), p.user(), p.home(), p.where(), p.state(), std::to_string(p.nmig()),
+                    p.lock() ? "yes" : "no", p.cantmove().empty() ? "-" : p.cantmove(), cpu,
+                    HumanBytes(p.rss_bytes()), Clock(p.time_seconds()), p.command().empty() ? "?" : p.command()});
+  }
+  return rows;
+}
+
+nlohmann::json PsJson(const pb::PsReply& reply) {
+  nlohmann::json procs = nlohmann::json::array();
+  for (const pb::ProcessView& p : reply.processes()) {
+    procs.push_back({{"gpid", p.gpid()},
+                     {"pid", p.pid()},
+                     {"user", p.user()},
+                     {"uid", p.uid()},
+                     {"home", p.home()},
+                     {"where", p.where()},
+                     {"state", p.state()},
+                     {"nmig", p.nmig()},
+                     {"lock", p.lock()},
+                     {"cantmove", p.cantmove()},
+                     {"cpu_percent", p.cpu_percent()},
+                     {"rss_bytes", p.rss_bytes()},
+                     {"time_seconds", p.time_seconds()},
+                     {"command", p.command().empty() ? nlohmann::json(nullptr) : nlohmann::json(p.command())}});
+  }
+  nlohmann::json unreachable = nlohmann::json::array();
+  for (const auto& n : reply.unreachable()) unreachable.push_back(n);
+  return {{"processes", procs}, {"unreachable", unreachable}};
+}
+
+int ParseSignal(const std::string& s) {
+  if (s.empty()) return 0;
+  if (std::all_of(s.begin(), s.end(), ::isdigit)) {
+    int n = s.size() < 4 ? std::stoi(s) : 0;
+    return n > 0 && n < NSIG ? n : 0;
+  }
+  std::string name = s;
+  std::transform(name.begin(), name.end(), name.begin(), ::toupper);
+  if (name.rfind("SIG", 0) == 0) name = name.substr(3);
+  for (int n = 1; n < NSIG; ++n) {
+    const char* abbrev = sigabbrev_np(n);
+    if (abbrev && name == abbrev) return n;
+  }
+  return 0;
+}
+
+void AddProcessCommands(CLI::App& app, const std::string& socket, int* code) {
+  auto* opt = new RunOptions();  // lives as long as the process
+  auto* run = app.add_subcommand("run", "run a command on the cluster, as if here (roam run [OPTIONS] -- CMD ...)");
+  run->add_option("--on", opt->on, "run on this node");
+  auto* best = new bool(false);
+  run->add_flag("--best", *best, "run where it finishes soonest (the default)");
+  run->add_flag("--lock", opt->lock, "run at home and stay there");
+  run->add_flag("-t,--tty", opt->tty, "give the process a pseudo-terminal");
+  run->add_option("command", opt->argv, "the command and its arguments, after --")->required();
+  run->callback([&socket, code, opt, run, best] {
+    if (*best && !opt->on.empty()) {
+      fprintf(stderr, "roam run: --on and --best exclude each other\n");
+      *code = 255;
+      return;
+    }
+    *code = RunCommand(socket, *opt);
+  });
+
+  auto* all = new bool(false);
+  auto* json = new bool(false);
+  auto* ps = app.add_subcommand("ps", "roam processes started here (--all: in the whole cluster)");
+  ps->add_flag("--all", *all, "every node's processes");
+  ps->add_flag("--json", *json, "one JSON document");
+  ps->callback([&socket, code, all, json] {
+    pb::ControlRequest req;
+    req.mutable_ps()->set_all(*all);
+    Result<pb::ControlReply> r = CallRoamd(socket, req);
+    if (!r.ok()) {
+      fprintf(stderr, "roam ps: %s\n", r.status().message().c_str());
+      *code = 1;
+      return;
+    }
+    if (*json) {
+      printf("%s\n", PsJson(r->ps()).dump(2).c_str());
+    } else {
+      printf("%s", RenderTable(PsTableHeader(), PsTableRows(r->ps()), isatty(STDOUT_FILENO)).c_str());
+    }
+    for (const auto& n : r->ps().unreachable()) fprintf(stderr, "roam ps: %s did not answer\n", n.c_str());
+  });
+
+  auto* sig = new std::string("TERM");
+  auto* gpid = new std::string();
+  auto* kill = app.add_subcommand("kill", "send a signal to a roam process, wherever it runs");
+  kill->add_option("-s,--signal", *sig, "signal name or number (default TERM)");
+  kill->add_option("GPID", *gpid, "the process, as HOME:PID")->required();
+  kill->callback([&socket, code, sig, gpid] {
+    int signo = ParseSignal(*sig);
+    if (signo == 0) {
+      fprintf(stderr, "roam kill: unknown signal '%s'\n", sig->c_str());
+      *code = 1;
+      return;
+    }
+    pb::ControlRequest req;
+    req.mutable_kill()->set_gpid(*gpid);
+    req.mutable_kill()->set_signo(signo);
+    Result<pb::ControlReply> r = CallRoamd(socket, req);
+    if (!r.ok()) {
+      fprintf(stderr, "roam kill: %s\n", r.status().message().c_str());
+      *code = 1;
+    }
+  });
+}
+
+}  // namespace roam

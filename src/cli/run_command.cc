@@ -1,0 +1,316 @@
+#include "cli/run_command.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "control.pb.h"
+#include "node/control_frame.h"
+#include "session.pb.h"
+
+extern char** environ;
+
+namespace roam {
+
+namespace {
+
+constexpr size_t kChunk = 64 << 10;
+// stdin bytes in flight toward the process (see session.proto).
+constexpr uint64_t kStdinWindow = 1 << 20;
+
+int Fail(const std::string& msg) {
+  fprintf(stderr, "roam run: %s\n", msg.c_str());
+  return 255;
+}
+
+// ---- the caller's context ------------------------------------------------------------
+
+pb::WindowSize WindowOf(int fd) {
+  pb::WindowSize w;
+  winsize ws{};
+  if (::ioctl(fd, TIOCGWINSZ, &ws) == 0) {
+    w.set_rows(ws.ws_row);
+    w.set_cols(ws.ws_col);
+    w.set_xpixel(ws.ws_xpixel);
+    w.set_ypixel(ws.ws_ypixel);
+  }
+  return w;
+}
+
+Status BuildSpec(const RunOptions& opt, pb::RunSpec* spec) {
+  for (const auto& a : opt.argv) spec->add_argv(a);
+  for (char** e = environ; *e; ++e) spec->add_env(*e);
+  char cwd[PATH_MAX];
+  if (!::getcwd(cwd, sizeof cwd)) return Status::Errno("getcwd");
+  spec->set_cwd(cwd);
+  mode_t m = ::umask(0);
+  ::umask(m);
+  spec->set_umask(m);
+  for (int r = 0; r < RLIM_NLIMITS; ++r) {
+    rlimit l{};
+    if (::getrlimit(static_cast<__rlimit_resource>(r), &l) != 0) continue;
+    pb::Rlimit* out = spec->add_rlimits();
+    out->set_resource(r);
+    out->set_cur(l.rlim_cur);
+    out->set_max(l.rlim_max);
+  }
+  spec->set_tty(opt.tty);
+  if (opt.tty && ::isatty(STDIN_FILENO)) {
+    termios t{};
+    if (::tcgetattr(STDIN_FILENO, &t) == 0) {
+      spec->mutable_termios()->set_iflag(t.c_iflag);
+      spec->mutable_termios()->set_oflag(t.c_oflag);
+      spec->mutable_termios()->set_cflag(t.c_cflag);
+      spec->mutable_termios()->set_lflag(t.c_lflag);
+      spec->mutable_termios()->set_cc(std::string(reinterpret_cast<const char*>(t.c_cc), sizeof t.c_cc));
+    }
+    *spec->mutable_winsize() = WindowOf(STDIN_FILENO);
+  }
+  return Status::Ok();
+}
+
+Result<int> ConnectRoamd(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return Status::Error("control socket path too long: " + path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::Errno("socket");
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    Status st = Status::Errno("cannot reach roamd at " + path + " (is roamd running?)");
+    ::close(fd);
+    return st;
+  }
+  return fd;
+}
+
+// ---- the deputy ----------------------------------------------------------------------
+
+// Signals passed on to the process; the rest keep their default action.
+const int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGTSTP, SIGCONT, SIGALRM};
+
+class Deputy {
+ public:
+  Deputy(int fd, bool tty) : fd_(fd), tty_(tty) {}
+
+  int Run() {
+    ::signal(SIGPIPE, SIG_IGN);  // EPIPE on stdout is passed on as SIGPIPE
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : kForwarded) sigaddset(&set, s);
+    ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    if (tty_ && ::isatty(STDIN_FILENO) && ::tcgetattr(STDIN_FILENO, &saved_) == 0) {
+      raw_ = true;
+      EnterRaw();
+    }
+    std::thread(&Deputy::SignalLoop, this, set).detach();
+    std::thread(&Deputy::StdinLoop, this).detach();
+    return OutputLoop();
+  }
+
+ private:
+  void EnterRaw() {
+    termios t = saved_;
+    ::cfmakeraw(&t);
+    ::tcsetattr(STDIN_FILENO, TCSADRAIN, &t);
+  }
+  void LeaveRaw() {
+    if (raw_) ::tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_);
+  }
+
+  void Send(const pb::StreamFrame& f) {
+    std::lock_guard<std::mutex> lock(send_mu_);
+    if (!WriteFrame(fd_, f).ok()) send_failed_ = true;
+  }
+
+  void SendSignal(int sig, bool group) {
+    pb::StreamFrame f;
+    f.mutable_signal()->set_signo(sig);
+    f.mutable_signal()->set_group(group);
+    Send(f);
+  }
+
+  void SignalLoop(sigset_t set) {
+    for (;;) {
+      siginfo_t info{};
+      int sig = ::sigwaitinfo(&set, &info);
+      if (sig < 0) continue;
+      // A terminal's signals (Ctrl-C, Ctrl-Z, ...) went to our whole job:
+      // they go to the process's whole group too.
+      const bool from_tty = info.si_code == SI_KERNEL;
+      if (sig == SIGWINCH && tty_) {
+        pb::StreamFrame f;
+        *f.mutable_winsize() = WindowOf(STDIN_FILENO);
+        Send(f);
+      } else if (sig == SIGTSTP) {
+        SendSignal(SIGTSTP, from_tty);
+        LeaveRaw();
+        ::kill(::getpid(), SIGSTOP);  // like the process, we stop; SIGCONT resumes us
+      } else if (sig == SIGCONT) {
+        if (raw_) EnterRaw();
+        SendSignal(SIGCONT, true);
+      } else {
+        SendSignal(sig, from_tty);
+      }
+    }
+  }
+
+  void StdinLoop() {
+    std::string buf(kChunk, '\0');
+    for (;;) {
+      ssize_t n = ::read(STDIN_FILENO, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      {
+        std::unique_lock<std::mutex> lock(credit_mu_);
+        credit_cv_.wait(lock, [&] { return in_flight_ + static_cast<uint64_t>(n) <= kStdinWindow || done_; });
+        if (done_) return;
+        in_flight_ += static_cast<uint64_t>(n);
+      }
+      pb::StreamFrame f;
+      f.set_stdin_data(buf.data(), static_cast<size_t>(n));
+      Send(f);
+    }
+    pb::StreamFrame eof;
+    eof.set_stdin_eof(true);
+    Send(eof);
+  }
+
+  // Writes all of `data` to fd; on EPIPE the process is sent SIGPIPE, as
+  // if it had written to the closed pipe itself.
+  void Output(int fd, const std::string& data) {
+    if (broken_[fd]) return;
+    size_t off = 0;
+    while (off < data.size()) {
+      ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        broken_[fd] = true;
+        if (errno == EPIPE) SendSignal(SIGPIPE, false);
+        return;
+      }
+      off += static_cast<size_t>(n);
+    }
+  }
+
+  int OutputLoop() {
+    std::string error;
+    for (;;) {
+      pb::StreamFrame f;
+      Status st = ReadFrame(fd_, &f);
+      if (!st.ok()) {
+        LeaveRaw();
+        return Fail(error.empty() ? "lost the connection to roamd (" + st.message() + ")" : error);
+      }
+      switch (f.kind_case()) {
+        case pb::StreamFrame::kStdoutData:
+          Output(STDOUT_FILENO, f.stdout_data());
+          break;
+        case pb::StreamFrame::kStderrData:
+          Output(STDERR_FILENO, f.stderr_data());
+          break;
+        case pb::StreamFrame::kStdinAck: {
+          std::lock_guard<std::mutex> lock(credit_mu_);
+          in_flight_ -= std::min(in_flight_, f.stdin_ack());
+          credit_cv_.notify_all();
+          break;
+        }
+        case pb::StreamFrame::kError:
+          error = f.error();
+          break;
+        case pb::StreamFrame::kExit:
+          LeaveRaw();
+          if (!error.empty()) fprintf(stderr, "roam run: %s\n", error.c_str());
+          return ExitLike(f.exit());
+        default:
+          break;
+      }
+    }
+  }
+
+  static int ExitLike(const pb::ExitStatus& e) {
+    if (e.signal() > 0 && e.signal() < NSIG) {
+      // Die of the same signal, so that our parent sees what it would have
+      // seen had the process run here; no core file of ours.
+      rlimit no_core{0, 0};
+      ::setrlimit(RLIMIT_CORE, &no_core);
+      ::signal(e.signal(), SIG_DFL);
+      sigset_t one;
+      sigemptyset(&one);
+      sigaddset(&one, e.signal());
+      ::pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+      ::raise(e.signal());
+      return 128 + e.signal();  // a signal whose default is not to terminate
+    }
+    return e.code();
+  }
+
+  int fd_;
+  bool tty_;
+  bool raw_ = false;
+  termios saved_{};
+  std::mutex send_mu_;
+  bool send_failed_ = false;
+  std::mutex credit_mu_;
+  std::condition_variable credit_cv_;
+  uint64_t in_flight_ = 0;
+  bool done_ = false;
+  bool broken_[3] = {false, false, false};
+};
+
+}  // namespace
+
+int RunCommand(const std::string& socket, const RunOptions& opt) {
+  if (opt.argv.empty()) return Fail("no command given (roam run [--on NODE] -- CMD [ARGS...])");
+  pb::ControlRequest req;
+  pb::RunRequest* run = req.mutable_run();
+  if (Status st = BuildSpec(opt, run->mutable_spec()); !st.ok()) return Fail(st.message());
+  run->set_on(opt.on);
+  run->set_lock(opt.lock);
+  Result<int> fd = ConnectRoamd(socket);
+  if (!fd.ok()) return Fail(fd.status().message());
+  if (Status st = WriteFrame(*fd, req); !st.ok()) return Fail("roamd: " + st.message());
+  std::string error;
+  for (;;) {
+    pb::StreamFrame f;
+    if (Status st = ReadFrame(*fd, &f); !st.ok()) {
+      return Fail(error.empty() ? "roamd closed the connection (" + st.message() + ")" : error);
+    }
+    if (f.has_error()) {
+      error = f.error();
+      continue;
+    }
+    if (f.has_exit()) {  // refused before it started
+      if (!error.empty()) fprintf(stderr, "roam run: %s\n", error.c_str());
+      return f.exit().signal() ? 128 + f.exit().signal() : f.exit().code();
+    }
+    if (!f.has_started()) continue;
+    if (f.started().run_here()) {
+      ::close(*fd);
+      std::vector<char*> argv;
+      for (const auto& a : opt.argv) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execvp(argv[0], argv.data());
+      int err = errno;
+      fprintf(stderr, "roam run: %s: %s\n", opt.argv[0].c_str(), err == ENOENT ? "command not found" : strerror(err));
+      return err == ENOENT ? 127 : 126;
+    }
+    return Deputy(*fd, opt.tty).Run();
+  }
+}
+
+}  // namespace roam

@@ -1,0 +1,284 @@
+#include "node/guest_process.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+
+#include "common/proc_sample.h"
+
+namespace roam {
+
+namespace {
+
+constexpr size_t kChunk = 64 << 10;
+// Output is read from the process only while less than this waits to be
+// sent on the link: the kernel's socket buffer does the rest.
+constexpr size_t kLinkHighWater = 256 << 10;
+constexpr auto kStatsPeriod = std::chrono::seconds(1);
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+pb::LinkFrame Stream() { return pb::LinkFrame(); }
+
+}  // namespace
+
+GuestProcess::GuestProcess(asio::io_context& io, std::shared_ptr<LinkChannel> link, pb::SpawnRequest req,
+                           SpawnedGuest spawned)
+    : io_(io), link_(std::move(link)), req_(std::move(req)), spawned_(spawned), stats_timer_(io) {
+  out_.desc = std::make_unique<asio::posix::stream_descriptor>(io, spawned_.stdout_fd);
+  out_.desc->non_blocking(true);
+  if (spawned_.stderr_fd >= 0) {
+    err_.desc = std::make_unique<asio::posix::stream_descriptor>(io, spawned_.stderr_fd);
+    err_.desc->non_blocking(true);
+    err_.is_stderr = true;
+  } else {
+    err_.eof = true;
+  }
+  if (spawned_.tty) {
+    in_desc_ = out_.desc.get();
+  } else {
+    in_own_ = std::make_unique<asio::posix::stream_descriptor>(io, spawned_.stdin_fd);
+    in_own_->non_blocking(true);
+    in_desc_ = in_own_.get();
+  }
+  buf_.resize(kChunk);
+}
+
+GuestProcess::~GuestProcess() = default;
+
+void GuestProcess::Start(std::function<void()> on_done) {
+  on_done_ = std::move(on_done);
+  auto self = shared_from_this();
+  link_->set_handlers([this, self](pb::LinkFrame& f) { OnLinkFrame(f); },
+                      [this, self](const std::string& why) { OnLinkClosed(why); });
+  link_->set_on_drained([this, self] {
+    ReadOutput(out_);
+    ReadOutput(err_);
+  });
+  last_sample_ms_ = NowMs();
+  ReadOutput(out_);
+  ReadOutput(err_);
+  SampleStats();
+}
+
+// ---- output: process -> home ---------------------------------------------------------
+
+bool GuestProcess::ReadOnce(Output& o) {
+  ssize_t n;
+  do {
+    n = ::read(o.desc->native_handle(), buf_.data(), buf_.size());
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    pb::LinkFrame f;
+    if (o.is_stderr) {
+      f.mutable_stream()->set_stderr_data(buf_.data(), static_cast<size_t>(n));
+    } else {
+      f.mutable_stream()->set_stdout_data(buf_.data(), static_cast<size_t>(n));
+    }
+    link_->Send(f);
+    return true;
+  }
+  if (n < 0 && errno == EAGAIN) return false;
+  o.eof = true;  // 0: all writers closed; EIO: a pty whose last slave closed
+  return false;
+}
+
+void GuestProcess::ReadOutput(Output& o) {
+  if (o.eof || o.waiting || finished_ || link_->closed()) return;
+  if (link_->queued_bytes() > kLinkHighWater) return;  // on_drained calls again
+  o.waiting = true;
+  auto self = shared_from_this();
+  o.desc->async_wait(asio::posix::stream_descriptor::wait_read, [this, self, &o](asio::error_code ec) {
+    o.waiting = false;
+    if (ec || finished_) return;
+    ReadOnce(o);
+    if (o.eof) return MaybeFinish();
+    ReadOutput(o);
+  });
+}
+
+// ---- input and control: home -> process ------------------------------------------------
+
+void GuestProcess::OnLinkFrame(pb::LinkFrame& f) {
+  if (!f.has_stream()) return;
+  pb::StreamFrame& s = *f.mutable_stream();
+  switch (s.kind_case()) {
+    case pb::StreamFrame::kStdinData:
+      if (stdin_closed_) {
+        // The process closed its stdin: what arrives is dropped but acknowledged.
+        pb::LinkFrame ack;
+        ack.mutable_stream()->set_stdin_ack(s.stdin_data().size());
+        link_->Send(ack);
+        return;
+      }
+      stdin_queue_.push_back(std::move(*s.mutable_stdin_data()));
+      WriteStdin();
+      break;
+    case pb::StreamFrame::kStdinEof:
+      stdin_eof_ = true;
+      WriteStdin();
+      break;
+    case pb::StreamFrame::kSignal:
+      Signal(s.signal());
+      break;
+    case pb::StreamFrame::kWinsize:
+      if (spawned_.tty) {
+        winsize ws{};
+        ws.ws_row = static_cast<unsigned short>(s.winsize().rows());
+        ws.ws_col = static_cast<unsigned short>(s.winsize().cols());
+        ws.ws_xpixel = static_cast<unsigned short>(s.winsize().xpixel());
+        ws.ws_ypixel = static_cast<unsigned short>(s.winsize().ypixel());
+        ::ioctl(spawned_.stdout_fd, TIOCSWINSZ, &ws);
+      }
+      break;
+    default:
+      break;  // frames meant for the home are ignored
+  }
+}
+
+void GuestProcess::WriteStdin() {
+  if (stdin_closed_ || stdin_waiting_) return;
+  uint64_t taken = 0;
+  while (!stdin_queue_.empty()) {
+    const std::string& chunk = stdin_queue_.front();
+    ssize_t n = ::write(in_desc_->native_handle(), chunk.data() + stdin_offset_, chunk.size() - stdin_offset_);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) break;
+    if (n < 0) {  // EPIPE: the process closed its stdin; the rest is dropped
+      for (const auto& c : stdin_queue_) taken += c.size();
+      taken -= stdin_offset_;
+      stdin_queue_.clear();
+      stdin_offset_ = 0;
+      stdin_closed_ = true;
+      break;
+    }
+    taken += static_cast<uint64_t>(n);
+    stdin_offset_ += static_cast<size_t>(n);
+    if (stdin_offset_ == chunk.size()) {
+      stdin_queue_.pop_front();
+      stdin_offset_ = 0;
+    }
+  }
+  if (taken > 0) {
+    pb::LinkFrame ack;
+    ack.mutable_stream()->set_stdin_ack(taken);
+    link_->Send(ack);
+  }
+  if (stdin_closed_) {
+    if (!spawned_.tty && in_own_) in_own_->close();
+    return;
+  }
+  if (!stdin_queue_.empty()) {
+    stdin_waiting_ = true;
+    auto self = shared_from_this();
+    in_desc_->async_wait(asio::posix::stream_descriptor::wait_write, [this, self](asio::error_code ec) {
+      stdin_waiting_ = false;
+      if (!ec && !finished_) WriteStdin();
+    });
+    return;
+  }
+  if (stdin_eof_) {
+    if (spawned_.tty) {
+      const char eof = 4;  // ^D: end of input at the start of a line, as a terminal would
+      ssize_t ignored = ::write(spawned_.stdin_fd, &eof, 1);
+      (void)ignored;
+      stdin_eof_ = false;
+    } else {
+      stdin_closed_ = true;
+      in_own_->close();
+    }
+  }
+}
+
+void GuestProcess::Signal(const pb::SignalMsg& s) {
+  if (exited_ || s.signo() <= 0 || s.signo() >= NSIG) return;
+  if (s.group() && ::kill(-spawned_.pid, s.signo()) == 0) return;
+  ::kill(spawned_.pid, s.signo());
+}
+
+// ---- figures for roam ps ---------------------------------------------------------------
+
+void GuestProcess::SampleStats() {
+  if (finished_ || exited_) return;
+  Result<ProcSample> s = SampleProc(spawned_.pid);
+  const int64_t now = NowMs();
+  if (s.ok() && link_->queued_bytes() < kLinkHighWater) {
+    pb::LinkFrame f;
+    pb::ProcStats* st = f.mutable_stream()->mutable_stats();
+    st->set_cpu_percent(CpuPercent(last_ticks_, s->cpu_ticks, now - last_sample_ms_));
+    st->set_rss_bytes(s->rss_bytes);
+    st->set_time_seconds(TicksToSeconds(s->cpu_ticks));
+    st->set_state(ProcStateName(s->state));
+    if (s->threads > 1) st->set_cantmove("threads");
+    link_->Send(f);
+  }
+  if (s.ok()) last_ticks_ = s->cpu_ticks;
+  last_sample_ms_ = now;
+  stats_timer_.expires_after(kStatsPeriod);
+  auto self = shared_from_this();
+  stats_timer_.async_wait([this, self](asio::error_code ec) {
+    if (!ec) SampleStats();
+  });
+}
+
+// ---- the end ---------------------------------------------------------------------------
+
+void GuestProcess::Exited(int wait_status) {
+  exited_ = true;
+  wait_status_ = wait_status;
+  stats_timer_.cancel();
+  // Whatever the process wrote before exiting is in the pipes: take it all
+  // now (bounded by the pipes' size), even from a congested link. A
+  // descendant still holding a pipe open does not hold the exit back.
+  for (Output* o : {&out_, &err_}) {
+    while (!o->eof && ReadOnce(*o)) {
+    }
+    o->eof = true;
+  }
+  MaybeFinish();
+}
+
+void GuestProcess::MaybeFinish() {
+  if (finished_ || !exited_ || !out_.eof || !err_.eof) return;
+  finished_ = true;
+  pb::LinkFrame f;
+  pb::ExitStatus* e = f.mutable_stream()->mutable_exit();
+  if (WIFSIGNALED(wait_status_)) {
+    e->set_signal(WTERMSIG(wait_status_));
+    e->set_core_dumped(WCOREDUMP(wait_status_));
+  } else {
+    e->set_code(WEXITSTATUS(wait_status_));
+  }
+  spdlog::debug("{} exited ({}), guest of {}", req_.gpid(), wait_status_, req_.home());
+  link_->Send(f);
+  link_->Close("done");
+  asio::error_code ignored;
+  if (out_.desc) out_.desc->close(ignored);
+  if (err_.desc) err_.desc->close(ignored);
+  if (in_own_) in_own_->close(ignored);
+  if (auto done = std::move(on_done_)) done();
+}
+
+void GuestProcess::OnLinkClosed(const std::string& why) {
+  if (finished_) return;
+  spdlog::info("{}: link to home {} lost ({}); killing it", req_.gpid(), req_.home(), why);
+  KillAll();
+}
+
+void GuestProcess::KillAll() {
+  if (exited_) return;
+  ::kill(-spawned_.pid, SIGKILL);
+  ::kill(spawned_.pid, SIGKILL);
+  // Exited() follows from the reaper.
+}
+
+}  // namespace roam

@@ -1,0 +1,79 @@
+// GuestProcess: a process running on this node on behalf of another home,
+// and the guest end of its session link. It relays the process's stdout
+// and stderr to the home (reading a pipe only while the link's send queue is
+// short, so a slow terminal at home slows the process), writes the home's
+// stdin into the process (acknowledging what was taken, for the home's
+// credit window), delivers signals and window sizes, sends resource figures
+// every second, and finally the exit status, after the last output byte.
+//
+// If the link breaks before the process exits (home roamd died, roam run was
+// killed, the network failed), the process's session is killed: a guest
+// never outlives its home. Single-threaded, on roamd's io_context.
+#pragma once
+
+#include <asio.hpp>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "node/guest_spawn.h"
+#include "node/node_link.h"
+#include "session.pb.h"
+
+namespace roam {
+
+class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
+ public:
+  GuestProcess(asio::io_context& io, std::shared_ptr<LinkChannel> link, pb::SpawnRequest req, SpawnedGuest spawned);
+  ~GuestProcess();
+
+  // Starts relaying; `on_done` runs once the exit was sent or the link lost.
+  void Start(std::function<void()> on_done);
+  // From roamd's SIGCHLD reaper.
+  void Exited(int wait_status);
+  // Kills the process's session (home declared dead, roamd shutting down).
+  void KillAll();
+
+  pid_t pid() const { return spawned_.pid; }
+  const std::string& home() const { return req_.home(); }
+  const std::string& gpid() const { return req_.gpid(); }
+  uid_t uid() const { return req_.creds().uid(); }
+
+ private:
+  struct Output {
+    std::unique_ptr<asio::posix::stream_descriptor> desc;
+    bool is_stderr = false;
+    bool eof = false;
+    bool waiting = false;
+  };
+
+  void OnLinkFrame(pb::LinkFrame& f);
+  void OnLinkClosed(const std::string& why);
+  void ReadOutput(Output& o);
+  bool ReadOnce(Output& o);  // false: nothing more now (EAGAIN or EOF)
+  void WriteStdin();
+  void Signal(const pb::SignalMsg& s);
+  void SampleStats();
+  void MaybeFinish();
+
+  asio::io_context& io_;
+  std::shared_ptr<LinkChannel> link_;
+  pb::SpawnRequest req_;
+  SpawnedGuest spawned_;
+  Output out_, err_;
+  asio::posix::stream_descriptor* in_desc_ = nullptr;  // out_'s for a tty
+  std::unique_ptr<asio::posix::stream_descriptor> in_own_;
+  std::deque<std::string> stdin_queue_;
+  size_t stdin_offset_ = 0;  // into stdin_queue_.front()
+  bool stdin_eof_ = false, stdin_closed_ = false, stdin_waiting_ = false;
+  asio::steady_timer stats_timer_;
+  uint64_t last_ticks_ = 0;
+  int64_t last_sample_ms_ = 0;
+  bool exited_ = false, finished_ = false;
+  int wait_status_ = 0;
+  std::function<void()> on_done_;
+  std::string buf_;
+};
+
+}  // namespace roam

@@ -1,0 +1,217 @@
+#include "node/guest_spawn.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+extern char** environ;
+
+namespace roam {
+
+namespace {
+
+// What the child reports through its CLOEXEC pipe when it cannot exec.
+enum Stage : int { kStageTty = 1, kStageCreds, kStageCwd, kStageExec };
+struct ChildError {
+  int stage;
+  int err;
+};
+
+void CloseAll(std::initializer_list<int> fds) {
+  for (int fd : fds) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+[[noreturn]] void ChildFail(int pipe_fd, Stage stage) {
+  ChildError e{stage, errno};
+  ssize_t ignored = ::write(pipe_fd, &e, sizeof e);
+  (void)ignored;
+  _exit(127);
+}
+
+void ApplyTermios(int fd, const pb::RunSpec& spec) {
+  if (spec.has_termios()) {
+    termios t{};
+    if (::tcgetattr(fd, &t) == 0) {
+      t.c_iflag = spec.termios().iflag();
+      t.c_oflag = spec.termios().oflag();
+      t.c_cflag = spec.termios().cflag();
+      t.c_lflag = spec.termios().lflag();
+      const std::string& cc = spec.termios().cc();
+      std::memcpy(t.c_cc, cc.data(), std::min(cc.size(), sizeof t.c_cc));
+      ::tcsetattr(fd, TCSANOW, &t);
+    }
+  }
+  if (spec.has_winsize()) {
+    winsize ws{};
+    ws.ws_row = static_cast<unsigned short>(spec.winsize().rows());
+    ws.ws_col = static_cast<unsigned short>(spec.winsize().cols());
+    ws.ws_xpixel = static_cast<unsigned short>(spec.winsize().xpixel());
+    ws.ws_ypixel = static_cast<unsigned short>(spec.winsize().ypixel());
+    ::ioctl(fd, TIOCSWINSZ, &ws);
+  }
+}
+
+// Raising a hard limit needs CAP_SYS_RESOURCE; without it the limit is
+// clamped to ours rather than failing the run.
+void ApplyRlimits(const pb::RunSpec& spec) {
+  for (const pb::Rlimit& l : spec.rlimits()) {
+    rlimit r{static_cast<rlim_t>(l.cur()), static_cast<rlim_t>(l.max())};
+    const auto res = static_cast<__rlimit_resource>(l.resource());
+    if (::setrlimit(res, &r) == 0) continue;
+    rlimit mine{};
+    if (::getrlimit(res, &mine) != 0) continue;
+    r.rlim_max = std::min(r.rlim_max, mine.rlim_max);
+    r.rlim_cur = std::min(r.rlim_cur, r.rlim_max);
+    ::setrlimit(res, &r);
+  }
+}
+
+}  // namespace
+
+bool SpawnGuest(const pb::SpawnRequest& req, const std::string& node, SpawnedGuest* out, SpawnFailure* fail) {
+  const pb::RunSpec& spec = req.spec();
+  auto failure = [&](std::string msg, int code = 255) {
+    fail->message = std::move(msg);
+    fail->exit_code = code;
+    return false;
+  };
+  if (spec.argv().empty()) return failure("no command given");
+
+  // Everything the child needs is prepared here: it only makes syscalls.
+  std::vector<std::string> argv_s(spec.argv().begin(), spec.argv().end());
+  std::vector<std::string> env_s(spec.env().begin(), spec.env().end());
+  std::vector<char*> argv, envp;
+  for (auto& s : argv_s) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  for (auto& s : env_s) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<gid_t> groups(req.creds().groups().begin(), req.creds().groups().end());
+  const uid_t uid = req.creds().uid();
+  const gid_t gid = req.creds().gid();
+  const std::string cwd = spec.cwd().empty() ? "/" : spec.cwd();
+
+  int in[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, report[2] = {-1, -1};
+  int master = -1, slave = -1;
+  if (::pipe2(report, O_CLOEXEC) != 0) return failure(std::string("pipe: ") + strerror(errno));
+  if (spec.tty()) {
+    master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    const char* name = master >= 0 && ::grantpt(master) == 0 && ::unlockpt(master) == 0 ? ::ptsname(master) : nullptr;
+    if (name) slave = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) {
+      CloseAll({master, report[0], report[1]});
+      return failure(std::string("cannot allocate a pseudo-terminal: ") + strerror(errno));
+    }
+    if (::fchown(slave, uid, static_cast<gid_t>(-1)) != 0 || ::fchmod(slave, 0620) != 0) {
+      CloseAll({master, slave, report[0], report[1]});
+      return failure(std::string("pseudo-terminal ownership: ") + strerror(errno));
+    }
+    ApplyTermios(slave, spec);
+  } else if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(outp, O_CLOEXEC) != 0 || ::pipe2(errp, O_CLOEXEC) != 0) {
+    CloseAll({in[0], in[1], outp[0], outp[1], errp[0], errp[1], report[0], report[1]});
+    return failure(std::string("pipe: ") + strerror(errno));
+  }
+
+  const pid_t parent = ::getpid();
+  pid_t want = static_cast<pid_t>(req.pid());
+  clone_args args{};
+  args.exit_signal = SIGCHLD;
+  args.set_tid = reinterpret_cast<uint64_t>(&want);
+  args.set_tid_size = 1;
+  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid == 0) {
+    // ---- the child --------------------------------------------------------
+    ::setsid();
+    if (slave >= 0) {
+      if (::ioctl(slave, TIOCSCTTY, 0) != 0) ChildFail(report[1], kStageTty);
+      ::dup2(slave, 0);
+      ::dup2(slave, 1);
+      ::dup2(slave, 2);
+    } else {
+      ::dup2(in[0], 0);
+      ::dup2(outp[1], 1);
+      ::dup2(errp[1], 2);
+    }
+    ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+    ApplyRlimits(spec);
+    ::umask(static_cast<mode_t>(spec.umask() & 0777));
+    if (uid != 0 || gid != 0) {
+      if (::setgroups(groups.size(), groups.data()) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) {
+        ChildFail(report[1], kStageCreds);
+      }
+    } else if (::setgroups(groups.size(), groups.data()) != 0) {
+      ChildFail(report[1], kStageCreds);
+    }
+    // After the credentials change, which would clear it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) _exit(255);
+    if (::chdir(cwd.c_str()) != 0) ChildFail(report[1], kStageCwd);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; ++s) ::sigaction(s, &dfl, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    environ = envp.data();
+    ::execvp(argv[0], argv.data());
+    ChildFail(report[1], kStageExec);
+  }
+  const int clone_errno = errno;
+  CloseAll({in[0], outp[1], errp[1], slave, report[1]});
+  if (pid < 0) {
+    CloseAll({in[1], outp[0], errp[0], master, report[0]});
+    if (clone_errno == EEXIST) return failure("pid " + std::to_string(want) + " is taken on " + node);
+    return failure(std::string("clone3: ") + strerror(clone_errno));
+  }
+  ChildError e{};
+  ssize_t n;
+  do {
+    n = ::read(report[0], &e, sizeof e);
+  } while (n < 0 && errno == EINTR);
+  ::close(report[0]);
+  if (n == static_cast<ssize_t>(sizeof e)) {
+    // The child has exited (127); roamd's reaper collects it.
+    CloseAll({in[1], outp[0], errp[0], master});
+    const std::string cmd = argv_s[0];
+    switch (e.stage) {
+      case kStageCwd:
+        return failure("working directory " + cwd + " does not exist on " + node + " (" + strerror(e.err) + ")");
+      case kStageCreds:
+        return failure("cannot take the user's identity on " + node + ": " + strerror(e.err));
+      case kStageTty:
+        return failure(std::string("cannot set up the pseudo-terminal: ") + strerror(e.err));
+      default:
+        if (e.err == ENOENT) return failure(cmd + ": command not found on " + node, 127);
+        return failure(cmd + ": " + strerror(e.err), 126);
+    }
+  }
+  out->pid = static_cast<pid_t>(pid);
+  out->tty = spec.tty();
+  if (spec.tty()) {
+    out->stdin_fd = out->stdout_fd = master;
+  } else {
+    out->stdin_fd = in[1];
+    out->stdout_fd = outp[0];
+    out->stderr_fd = errp[0];
+  }
+  return true;
+}
+
+}  // namespace roam

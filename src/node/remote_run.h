@@ -1,0 +1,56 @@
+// RemoteRun: the home's half of a process running on another node. It joins
+// two channels: `roam run`'s UNIX socket (the user's terminal) and the
+// session link to the guest roamd, and passes StreamFrames between them:
+//   roam run -> guest: stdin_data, stdin_eof, signal, winsize
+//   guest -> roam run: stdout_data, stderr_data, stdin_ack, error, exit
+// and keeps the guest's stats for `roam ps`.
+//
+// Flow control: while more than a high-water mark waits to be written to
+// roam run, the link is not read (so the guest stops reading the process's
+// pipes). stdin is paced by roam run's credit window (see session.proto),
+// so frames from roam run are always read at once.
+//
+// Ends: the exit frame reaches roam run (normal); the link breaks or the
+// guest is declared dead (roam run is told, and exits 255); roam run goes
+// away (the link is closed, which kills the process on the guest).
+#pragma once
+
+#include <asio.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "node/frame_channel.h"
+#include "node/home_process.h"
+#include "node/node_link.h"
+#include "session.pb.h"
+
+namespace roam {
+
+using ClientChannel = FrameChannel<asio::local::stream_protocol::socket, pb::StreamFrame>;
+
+class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
+ public:
+  RemoteRun(std::shared_ptr<ClientChannel> client, std::shared_ptr<LinkChannel> link, HomeProcess* record);
+
+  // `on_end` runs once, when both channels are done with.
+  void Start(std::function<void()> on_end);
+  // A signal from `roam kill` (to the process only, not its group).
+  void Signal(int signo);
+  // The guest node was declared dead or left.
+  void NodeLost(const std::string& why);
+  const std::string& where() const { return record_->where; }
+
+ private:
+  void FromClient(pb::StreamFrame& f);
+  void FromLink(pb::LinkFrame& f);
+  void End();
+
+  std::shared_ptr<ClientChannel> client_;
+  std::shared_ptr<LinkChannel> link_;
+  HomeProcess* record_;
+  bool exit_seen_ = false, ended_ = false;
+  std::function<void()> on_end_;
+};
+
+}  // namespace roam

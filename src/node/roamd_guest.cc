@@ -1,0 +1,154 @@
+// The guest role of roamd: node links accepted from other roamds, the
+// processes they start here, and the reaper of this node's children.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+
+#include "node/guest_spawn.h"
+#include "node/roamd.h"
+
+namespace roam {
+
+namespace {
+
+constexpr auto kAskTimeout = std::chrono::seconds(5);
+
+void Reply(const std::shared_ptr<LinkChannel>& link, pb::LinkReply reply) {
+  pb::LinkFrame f;
+  *f.mutable_reply() = std::move(reply);
+  link->Send(f);
+}
+
+}  // namespace
+
+void Roamd::OnLink(std::shared_ptr<LinkChannel> link, const std::string& peer) {
+  // The first frame is the request; what follows depends on it.
+  link->set_handlers(
+      [this, link, peer](pb::LinkFrame& f) {
+        if (!f.has_request()) return link->Close("expected a request", false);
+        link->set_handlers(nullptr, nullptr);
+        OnLinkRequest(link, peer, f.request());
+      },
+      nullptr);
+}
+
+void Roamd::OnLinkRequest(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::LinkRequest& req) {
+  pb::LinkReply reply;
+  switch (req.op_case()) {
+    case pb::LinkRequest::kSpawn:
+      return StartGuest(link, peer, req.spawn());
+    case pb::LinkRequest::kPs:
+      *reply.mutable_ps() = LocalPs(req.requester());
+      break;
+    case pb::LinkRequest::kKill: {
+      const std::string& gpid = req.kill().gpid();
+      const std::string prefix = swim_->name() + ":";
+      if (gpid.rfind(prefix, 0) != 0) {
+        reply.set_error(gpid + " is not a process of " + swim_->name());
+        break;
+      }
+      pid_t pid = static_cast<pid_t>(std::strtol(gpid.c_str() + prefix.size(), nullptr, 10));
+      reply.set_error(KillHere(pid, req.kill().signo(), req.requester()));
+      break;
+    }
+    default:
+      reply.set_error("unknown link request (is " + peer + " newer than this roamd?)");
+  }
+  Reply(link, std::move(reply));
+  link->Close("answered");
+}
+
+void Roamd::StartGuest(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::SpawnRequest& req) {
+  auto refuse = [&](const std::string& why, int code) {
+    pb::LinkReply reply;
+    reply.set_error(why);
+    reply.set_exit_code(code);
+    Reply(link, std::move(reply));
+    link->Close("refused");
+  };
+  if (!sampler_.accepts_guests()) return refuse("node " + swim_->name() + " refuses guests (blocked)", 255);
+  // A home speaks only for its own processes.
+  if (req.home() != peer || req.gpid() != peer + ":" + std::to_string(req.pid())) {
+    return refuse("spawn request from " + peer + " for " + req.gpid(), 255);
+  }
+  if (req.pid() == 0 || guests_.count(static_cast<pid_t>(req.pid()))) {
+    return refuse("pid " + std::to_string(req.pid()) + " is taken on " + swim_->name(), 255);
+  }
+  SpawnedGuest spawned;
+  SpawnFailure failure;
+  if (!SpawnGuest(req, swim_->name(), &spawned, &failure)) {
+    spdlog::info("{}: not started: {}", req.gpid(), failure.message);
+    return refuse(failure.message, failure.exit_code);
+  }
+  Reply(link, pb::LinkReply());
+  auto guest = std::make_shared<GuestProcess>(io_, link, req, spawned);
+  const pid_t pid = spawned.pid;
+  guests_[pid] = guest;
+  spdlog::info("{} started here as {} (uid {})", req.gpid(), pid, req.creds().uid());
+  guest->Start([this, pid] { guests_.erase(pid); });
+}
+
+void Roamd::WaitChildren() {
+  sigchld_.async_wait([this](asio::error_code ec, int) {
+    if (ec) return;
+    ReapChildren();
+    WaitChildren();
+  });
+}
+
+void Roamd::ReapChildren() {
+  int status = 0;
+  pid_t pid;
+  while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+    auto it = guests_.find(pid);
+    if (it == guests_.end()) continue;  // an orphan we adopted, or a failed spawn
+    std::shared_ptr<GuestProcess> g = it->second;
+    g->Exited(status);
+  }
+}
+
+void Roamd::AskNode(const std::string& node, pb::LinkRequest req,
+                    std::function<void(Result<pb::LinkReply>)> done) {
+  struct Ask {
+    explicit Ask(asio::io_context& io) : timer(io) {}
+    asio::steady_timer timer;
+    std::function<void(Result<pb::LinkReply>)> done;
+    std::shared_ptr<LinkChannel> link;
+    void Finish(Result<pb::LinkReply> r) {
+      if (!done) return;
+      auto d = std::move(done);
+      done = nullptr;
+      timer.cancel();
+      if (link) {
+        link->set_handlers(nullptr, nullptr);
+        link->Close("done", false);
+      }
+      d(std::move(r));
+    }
+  };
+  auto ask = std::make_shared<Ask>(io_);
+  ask->done = std::move(done);
+  const std::string address = AddressOf(node);
+  if (address.empty()) return ask->Finish(Status::Error("no node named " + node));
+  ask->timer.expires_after(kAskTimeout);
+  ask->timer.async_wait([ask, node](asio::error_code ec) {
+    if (!ec) ask->Finish(Status::Error(node + " did not answer in time"));
+  });
+  ConnectLink(io_, address, link_id_,
+              [ask, req = std::move(req)](Result<std::shared_ptr<LinkChannel>> r, const std::string&) {
+                if (!r.ok()) return ask->Finish(r.status());
+                if (!ask->done) return (*r)->Close("late", false);
+                ask->link = *r;
+                ask->link->set_handlers(
+                    [ask](pb::LinkFrame& f) {
+                      if (f.has_reply()) return ask->Finish(f.reply());
+                      ask->Finish(Status::Error("unexpected frame"));
+                    },
+                    [ask](const std::string& why) { ask->Finish(Status::Error(why)); });
+                pb::LinkFrame f;
+                *f.mutable_request() = req;
+                ask->link->Send(f);
+              });
+}
+
+}  // namespace roam

@@ -1,0 +1,337 @@
+// The home role of roamd: processes started on this node with `roam run`,
+// wherever they run, and the `roam ps` / `roam kill` requests about them.
+#include <pwd.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "common/file_util.h"
+#include "common/proc_sample.h"
+#include "node/placement.h"
+#include "node/roamd.h"
+
+namespace roam {
+
+namespace {
+
+std::string JoinArgv(const pb::RunSpec& spec) {
+  std::string out;
+  for (const auto& a : spec.argv()) {
+    if (!out.empty()) out += ' ';
+    out += a;
+  }
+  return out;
+}
+
+std::string UserName(uid_t uid) {
+  passwd pw{}, *res = nullptr;
+  char buf[4096];
+  if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res) return pw.pw_name;
+  return std::to_string(uid);
+}
+
+bool SplitGpid(const std::string& gpid, std::string* node, pid_t* pid) {
+  size_t colon = gpid.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 >= gpid.size()) return false;
+  const std::string num = gpid.substr(colon + 1);
+  if (num.size() > 9 || !std::all_of(num.begin(), num.end(), ::isdigit)) return false;
+  *node = gpid.substr(0, colon);
+  *pid = static_cast<pid_t>(std::stol(num));
+  return *pid > 0;
+}
+
+}  // namespace
+
+pb::Credentials Roamd::CredentialsOf(const ControlServer::Peer& peer) const {
+  pb::Credentials c;
+  c.set_uid(peer.uid);
+  c.set_gid(peer.gid);
+  c.set_user(UserName(peer.uid));
+  // Supplementary groups: the kernel's view of the caller, not its word.
+  Result<std::string> status = ReadFile("/proc/" + std::to_string(peer.pid) + "/status");
+  if (status.ok()) {
+    std::istringstream in(*status);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("Groups:", 0) != 0) continue;
+      std::istringstream g(line.substr(7));
+      uint32_t gid;
+      while (g >> gid) c.add_groups(gid);
+    }
+  }
+  return c;
+}
+
+std::string Roamd::AddressOf(const std::string& node) const {
+  auto it = swim_->members().find(node);
+  return it == swim_->members().end() ? "" : it->second.address;
+}
+
+// ---- roam run --------------------------------------------------------------------------
+
+std::vector<std::string> Roamd::Candidates(const std::string& on, bool lock, std::string* error) const {
+  const std::string& self = swim_->name();
+  if (lock || on == self) return {self};
+  if (!on.empty()) {
+    auto it = swim_->members().find(on);
+    if (it == swim_->members().end()) {
+      *error = "no node named " + on + " in cluster " + cfg_.cluster;
+      return {};
+    }
+    const Member& m = it->second;
+    if (m.state != pb::ALIVE) {
+      *error = "node " + on + " is " + MemberStateName(m.state);
+      return {};
+    }
+    if (m.load && !m.load->vector.accepts_guests()) {
+      *error = "node " + on + " refuses guests (blocked)";
+      return {};
+    }
+    return {on};
+  }
+  std::map<std::string, int> ours;
+  for (const auto& [pid, p] : home_) ++ours[p.where];
+  std::vector<PlacementNode> nodes;
+  for (const auto& [name, m] : swim_->members()) {
+    PlacementNode n;
+    n.name = name;
+    n.is_home = name == self;
+    n.alive = m.state == pb::ALIVE;
+    if (n.is_home) {
+      n.has_load = true;
+      n.load = last_load_;
+    } else if (m.load) {
+      n.has_load = true;
+      n.load = m.load->vector;
+    }
+    n.ours_running = ours[name];
+    nodes.push_back(std::move(n));
+  }
+  return RankNodes(nodes);
+}
+
+void Roamd::StartRun(const pb::RunRequest& req, const ControlServer::Peer& peer,
+                     asio::local::stream_protocol::socket socket) {
+  auto client = std::make_shared<ClientChannel>(std::move(socket));
+  if (req.spec().argv().empty()) return RunFailed(client, "no command given", 255);
+  if (home_.count(peer.pid)) return RunFailed(client, "pid " + std::to_string(peer.pid) + " already runs a process", 255);
+  pb::SpawnRequest spawn;
+  spawn.set_gpid(swim_->name() + ":" + std::to_string(peer.pid));
+  spawn.set_home(swim_->name());
+  spawn.set_pid(static_cast<uint32_t>(peer.pid));
+  *spawn.mutable_creds() = CredentialsOf(peer);
+  *spawn.mutable_spec() = req.spec();
+  std::string error;
+  std::vector<std::string> candidates = Candidates(req.on(), req.lock(), &error);
+  if (!error.empty()) return RunFailed(client, error, 255);
+  PlaceRun(client, std::move(spawn), std::move(candidates), !req.on().empty(), req.lock());
+}
+
+void Roamd::RunFailed(std::shared_ptr<ClientChannel> client, const std::string& message, int exit_code) {
+  pb::StreamFrame err;
+  err.set_error(message);
+  client->Send(err);
+  pb::StreamFrame exit;
+  exit.mutable_exit()->set_code(exit_code);
+  client->Send(exit);
+  client->Close("run refused");
+}
+
+void Roamd::PlaceRun(std::shared_ptr<ClientChannel> client, pb::SpawnRequest spawn,
+                     std::vector<std::string> candidates, bool explicit_target, bool lock) {
+  if (candidates.empty()) return RunFailed(client, "no node can take it", 255);
+  const std::string target = candidates.front();
+  candidates.erase(candidates.begin());
+  if (target == swim_->name()) return RunHere(client, spawn, lock);
+  const std::string address = AddressOf(target);
+  // A guest that cannot be reached or refuses: next candidate, unless the
+  // user named this node.
+  auto next = [this, client, spawn, candidates, explicit_target, lock, target](const std::string& why, int code) {
+    if (explicit_target || candidates.empty()) return RunFailed(client, why, code);
+    spdlog::info("{}: {}; trying {}", spawn.gpid(), why, candidates.front());
+    PlaceRun(client, spawn, candidates, false, lock);
+  };
+  ConnectLink(io_, address, link_id_,
+              [this, client, spawn, next, target](Result<std::shared_ptr<LinkChannel>> r, const std::string&) {
+                if (!r.ok()) return next("cannot reach " + target + ": " + r.status().message(), 255);
+                std::shared_ptr<LinkChannel> link = *r;
+                link->set_handlers(
+                    [this, client, spawn, next, target, link](pb::LinkFrame& f) {
+                      if (!f.has_reply()) return link->Close("expected a reply", false);
+                      if (!f.reply().error().empty()) {
+                        link->set_handlers(nullptr, nullptr);
+                        link->Close("refused", false);
+                        return next(f.reply().error(), f.reply().exit_code() ? f.reply().exit_code() : 255);
+                      }
+                      const pid_t pid = static_cast<pid_t>(spawn.pid());
+                      HomeProcess& rec = home_[pid];
+                      rec.gpid = spawn.gpid();
+                      rec.pid = pid;
+                      rec.creds = spawn.creds();
+                      rec.command = JoinArgv(spawn.spec());
+                      rec.where = target;
+                      rec.stats.set_state("running");
+                      rec.remote = std::make_shared<RemoteRun>(client, link, &rec);
+                      pb::StreamFrame started;
+                      started.mutable_started()->set_gpid(spawn.gpid());
+                      started.mutable_started()->set_where(target);
+                      client->Send(started);
+                      spdlog::info("{} ({}) runs on {}", rec.gpid, rec.command, target);
+                      rec.remote->Start([this, pid] { home_.erase(pid); });
+                    },
+                    [next, target](const std::string& why) { next("lost " + target + " while starting: " + why, 255); });
+                pb::LinkFrame req;
+                *req.mutable_request()->mutable_requester() = spawn.creds();
+                *req.mutable_request()->mutable_spawn() = spawn;
+                link->Send(req);
+              });
+}
+
+void Roamd::RunHere(std::shared_ptr<ClientChannel> client, const pb::SpawnRequest& spawn, bool lock) {
+  const pid_t pid = static_cast<pid_t>(spawn.pid());
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return RunFailed(client, "pidfd_open " + std::to_string(pid) + ": " + strerror(errno), 255);
+  HomeProcess& rec = home_[pid];
+  rec.gpid = spawn.gpid();
+  rec.pid = pid;
+  rec.creds = spawn.creds();
+  rec.command = JoinArgv(spawn.spec());
+  rec.where = swim_->name();
+  rec.lock = lock;
+  rec.stats.set_state("running");
+  rec.pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd);
+  // Readable once the process has ended; the record goes with it.
+  rec.pidfd->async_wait(asio::posix::stream_descriptor::wait_read, [this, pid](asio::error_code ec) {
+    if (ec == asio::error::operation_aborted) return;
+    home_.erase(pid);
+  });
+  pb::StreamFrame started;
+  started.mutable_started()->set_gpid(spawn.gpid());
+  started.mutable_started()->set_where(swim_->name());
+  started.mutable_started()->set_run_here(true);
+  client->Send(started);
+  client->Close("runs here");
+}
+
+// ---- roam ps ---------------------------------------------------------------------------
+
+pb::PsReply Roamd::LocalPs(const pb::Credentials& requester) {
+  pb::PsReply reply;
+  const int64_t now = Now();
+  for (auto& [pid, p] : home_) {
+    if (p.pidfd) {  // runs here: sample it now
+      Result<ProcSample> s = SampleProc(pid);
+      if (s.ok()) {
+        p.stats.set_cpu_percent(p.last_sample_ms ? CpuPercent(p.last_ticks, s->cpu_ticks, now - p.last_sample_ms)
+                                                 : 0);
+        p.stats.set_rss_bytes(s->rss_bytes);
+        p.stats.set_time_seconds(TicksToSeconds(s->cpu_ticks));
+        p.stats.set_state(ProcStateName(s->state));
+        p.stats.set_cantmove(s->threads > 1 ? "threads" : "");
+        p.last_ticks = s->cpu_ticks;
+        p.last_sample_ms = now;
+      }
+    }
+    pb::ProcessView* v = reply.add_processes();
+    v->set_gpid(p.gpid);
+    v->set_pid(static_cast<uint32_t>(pid));
+    v->set_user(p.creds.user());
+    v->set_uid(p.creds.uid());
+    v->set_home(swim_->name());
+    v->set_where(p.where);
+    v->set_state(p.stats.state());
+    v->set_nmig(p.nmig);
+    v->set_lock(p.lock);
+    v->set_cantmove(p.stats.cantmove());
+    v->set_cpu_percent(p.stats.cpu_percent());
+    v->set_rss_bytes(p.stats.rss_bytes());
+    v->set_time_seconds(p.stats.time_seconds());
+    if (requester.uid() == 0 || requester.uid() == p.creds.uid()) v->set_command(p.command);
+  }
+  return reply;
+}
+
+void Roamd::Ps(bool all, const pb::Credentials& requester, std::function<void(pb::PsReply)> done) {
+  if (!all) return done(LocalPs(requester));
+  struct Gather {
+    pb::PsReply reply;
+    int pending = 0;
+    std::function<void(pb::PsReply)> done;
+  };
+  auto g = std::make_shared<Gather>();
+  g->reply = LocalPs(requester);
+  g->done = std::move(done);
+  auto finish = [g] {
+    if (--g->pending > 0) return;
+    auto* procs = g->reply.mutable_processes();
+    std::sort(procs->begin(), procs->end(),
+              [](const pb::ProcessView& a, const pb::ProcessView& b) {
+                return a.home() != b.home() ? a.home() < b.home() : a.pid() < b.pid();
+              });
+    g->done(std::move(g->reply));
+  };
+  g->pending = 1;
+  for (const auto& [name, m] : swim_->members()) {
+    if (name == swim_->name() || m.state != pb::ALIVE) continue;
+    ++g->pending;
+    pb::LinkRequest req;
+    *req.mutable_requester() = requester;
+    req.mutable_ps();
+    AskNode(name, req, [g, finish, name](Result<pb::LinkReply> r) {
+      if (r.ok() && r->error().empty()) {
+        for (auto& p : *r->mutable_ps()->mutable_processes()) *g->reply.add_processes() = std::move(p);
+      } else {
+        g->reply.add_unreachable(name);
+      }
+      finish();
+    });
+  }
+  finish();
+}
+
+// ---- roam kill -------------------------------------------------------------------------
+
+std::string Roamd::KillHere(pid_t pid, int signo, const pb::Credentials& requester) {
+  const std::string gpid = swim_->name() + ":" + std::to_string(pid);
+  auto it = home_.find(pid);
+  if (it == home_.end()) return "no process " + gpid;
+  HomeProcess& p = it->second;
+  if (requester.uid() != 0 && requester.uid() != p.creds.uid()) {
+    return gpid + " belongs to another user";
+  }
+  spdlog::info("{}: signal {} from {}", gpid, signo, requester.user());
+  if (p.remote) {
+    p.remote->Signal(signo);
+  } else if (p.pidfd && ::syscall(SYS_pidfd_send_signal, p.pidfd->native_handle(), signo, nullptr, 0) != 0) {
+    return "kill " + gpid + ": " + strerror(errno);
+  }
+  return "";
+}
+
+void Roamd::Kill(const std::string& gpid, int signo, const pb::Credentials& requester,
+                 std::function<void(const std::string& error)> done) {
+  std::string home;
+  pid_t pid = 0;
+  if (!SplitGpid(gpid, &home, &pid)) return done("bad GPID '" + gpid + "' (expected NODE:PID, e.g. n1:4242)");
+  if (signo < 0 || signo >= NSIG) return done("bad signal " + std::to_string(signo));
+  if (home == swim_->name()) return done(KillHere(pid, signo, requester));
+  auto it = swim_->members().find(home);
+  if (it == swim_->members().end()) return done("no node named " + home);
+  if (it->second.state != pb::ALIVE) {
+    return done("home node " + home + " is " + MemberStateName(it->second.state));
+  }
+  pb::LinkRequest req;
+  *req.mutable_requester() = requester;
+  req.mutable_kill()->set_gpid(gpid);
+  req.mutable_kill()->set_signo(signo);
+  AskNode(home, req, [done, home](Result<pb::LinkReply> r) {
+    if (!r.ok()) return done("cannot reach " + home + ": " + r.status().message());
+    done(r->error());
+  });
+}
+
+}  // namespace roam
