@@ -12,8 +12,10 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -31,6 +33,11 @@ namespace {
 constexpr size_t kChunk = 64 << 10;
 // stdin bytes in flight toward the process (see session.proto).
 constexpr uint64_t kStdinWindow = 1 << 20;
+// Output read from roamd but not yet written to our stdout/stderr. After a
+// signal was passed on, more is read, so that the process's exit can be
+// seen behind output that a stalled reader does not take.
+constexpr size_t kOutputQueue = 1 << 20;
+constexpr size_t kOutputQueueSignaled = 64 << 20;
 
 int Fail(const std::string& msg) {
   fprintf(stderr, "roam run: %s\n", msg.c_str());
@@ -138,6 +145,11 @@ class Deputy {
   }
 
   void SendSignal(int sig, bool group) {
+    if (sig != SIGCONT && sig != SIGWINCH && sig != SIGTSTP) {
+      std::lock_guard<std::mutex> lock(out_mu_);
+      signaled_ = true;
+      out_cv_.notify_all();
+    }
     pb::StreamFrame f;
     f.mutable_signal()->set_signo(sig);
     f.mutable_signal()->set_group(group);
@@ -190,38 +202,73 @@ class Deputy {
     Send(eof);
   }
 
-  // Writes all of `data` to fd; on EPIPE the process is sent SIGPIPE, as
-  // if it had written to the closed pipe itself.
-  void Output(int fd, const std::string& data) {
-    if (broken_[fd]) return;
-    size_t off = 0;
-    while (off < data.size()) {
-      ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        broken_[fd] = true;
-        if (errno == EPIPE) SendSignal(SIGPIPE, false);
-        return;
+  // The writer thread: writes queued output in order; on EPIPE the process
+  // is sent SIGPIPE, as if it had written to the closed pipe itself.
+  void WriterLoop() {
+    for (;;) {
+      std::pair<int, std::string> item;
+      {
+        std::unique_lock<std::mutex> lock(out_mu_);
+        out_cv_.wait(lock, [&] { return !out_queue_.empty(); });
+        item = std::move(out_queue_.front());
+        out_queue_.pop_front();
       }
-      off += static_cast<size_t>(n);
+      const int fd = item.first;
+      const std::string& data = item.second;
+      size_t off = 0;
+      while (!broken_[fd] && off < data.size()) {
+        ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+          broken_[fd] = true;
+          if (errno == EPIPE) SendSignal(SIGPIPE, false);
+          break;
+        }
+        off += static_cast<size_t>(n);
+        last_progress_ = std::chrono::steady_clock::now();
+      }
+      std::lock_guard<std::mutex> lock(out_mu_);
+      out_bytes_ -= data.size();
+      out_cv_.notify_all();
+    }
+  }
+
+  void QueueOutput(int fd, std::string* data) {
+    std::unique_lock<std::mutex> lock(out_mu_);
+    out_cv_.wait(lock, [&] { return out_bytes_ < (signaled_ ? kOutputQueueSignaled : kOutputQueue); });
+    out_bytes_ += data->size();
+    out_queue_.emplace_back(fd, std::move(*data));
+    out_cv_.notify_all();
+  }
+
+  // Before exiting: everything written, as a local process's output would
+  // be. Only for a process killed by a signal, output a reader has stopped
+  // taking for a second is given up: locally it would have died in write().
+  void DrainOutput(bool killed) {
+    std::unique_lock<std::mutex> lock(out_mu_);
+    while (out_bytes_ > 0) {
+      out_cv_.wait_for(lock, std::chrono::milliseconds(100));
+      if (killed && std::chrono::steady_clock::now() - last_progress_.load() > std::chrono::seconds(1)) return;
     }
   }
 
   int OutputLoop() {
+    std::thread(&Deputy::WriterLoop, this).detach();
     std::string error;
     for (;;) {
       pb::StreamFrame f;
       Status st = ReadFrame(fd_, &f);
       if (!st.ok()) {
+        DrainOutput(true);
         LeaveRaw();
         return Fail(error.empty() ? "lost the connection to roamd (" + st.message() + ")" : error);
       }
       switch (f.kind_case()) {
         case pb::StreamFrame::kStdoutData:
-          Output(STDOUT_FILENO, f.stdout_data());
+          QueueOutput(STDOUT_FILENO, f.mutable_stdout_data());
           break;
         case pb::StreamFrame::kStderrData:
-          Output(STDERR_FILENO, f.stderr_data());
+          QueueOutput(STDERR_FILENO, f.mutable_stderr_data());
           break;
         case pb::StreamFrame::kStdinAck: {
           std::lock_guard<std::mutex> lock(credit_mu_);
@@ -233,6 +280,7 @@ class Deputy {
           error = f.error();
           break;
         case pb::StreamFrame::kExit:
+          DrainOutput(f.exit().signal() != 0);
           LeaveRaw();
           if (!error.empty()) fprintf(stderr, "roam run: %s\n", error.c_str());
           return ExitLike(f.exit());
@@ -269,7 +317,13 @@ class Deputy {
   std::condition_variable credit_cv_;
   uint64_t in_flight_ = 0;
   bool done_ = false;
-  bool broken_[3] = {false, false, false};
+  bool broken_[3] = {false, false, false};  // writer thread only
+  std::mutex out_mu_;
+  std::condition_variable out_cv_;
+  std::deque<std::pair<int, std::string>> out_queue_;
+  size_t out_bytes_ = 0;
+  bool signaled_ = false;
+  std::atomic<std::chrono::steady_clock::time_point> last_progress_{std::chrono::steady_clock::now()};
 };
 
 }  // namespace
@@ -309,7 +363,9 @@ int RunCommand(const std::string& socket, const RunOptions& opt) {
       fprintf(stderr, "roam run: %s: %s\n", opt.argv[0].c_str(), err == ENOENT ? "command not found" : strerror(err));
       return err == ENOENT ? 127 : 126;
     }
-    return Deputy(*fd, opt.tty).Run();
+    // Never destroyed: its threads stay blocked until the process exits.
+    auto* deputy = new Deputy(*fd, opt.tty);
+    return deputy->Run();
   }
 }
 

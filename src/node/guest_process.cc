@@ -93,16 +93,19 @@ bool GuestProcess::ReadOnce(Output& o) {
 }
 
 void GuestProcess::ReadOutput(Output& o) {
-  if (o.eof || o.waiting || finished_ || link_->closed()) return;
-  if (link_->queued_bytes() > kLinkHighWater) return;  // on_drained calls again
+  // Read until the pipe is empty or the link is congested, and only then
+  // wait: the reactor reports edges, not levels.
+  while (!o.eof && !finished_ && !link_->closed()) {
+    if (link_->queued_bytes() > kLinkHighWater) return;  // on_drained calls again
+    if (!ReadOnce(o)) break;
+  }
+  if (o.eof) return MaybeFinish();
+  if (o.waiting || finished_ || link_->closed()) return;
   o.waiting = true;
   auto self = shared_from_this();
   o.desc->async_wait(asio::posix::stream_descriptor::wait_read, [this, self, &o](asio::error_code ec) {
     o.waiting = false;
-    if (ec || finished_) return;
-    ReadOnce(o);
-    if (o.eof) return MaybeFinish();
-    ReadOutput(o);
+    if (!ec) ReadOutput(o);
   });
 }
 

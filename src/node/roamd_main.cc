@@ -6,6 +6,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <malloc.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
@@ -47,6 +49,10 @@ void Report(int fd, char verdict) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Stream relaying allocates ~64 KiB buffers per frame: keep freed memory
+  // in the heap, since fresh pages cost a fault each (15 us on our VMs).
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
   CLI::App app{"roamd: the roam node daemon"};
   std::string config_path = roam::DefaultConfigPath();
   std::string name, cluster, key_file, bind, multicast, control, log_file, peers;
