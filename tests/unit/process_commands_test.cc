@@ -1,0 +1,71 @@
+// What `roam ps` and `roam kill` print and accept (src/cli/process_commands.h).
+#include "cli/process_commands.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+namespace roam {
+namespace {
+
+pb::PsReply Sample() {
+  pb::PsReply r;
+  pb::ProcessView* p = r.add_processes();
+  p->set_gpid("n1:4242");
+  p->set_pid(4242);
+  p->set_user("alice");
+  p->set_uid(1000);
+  p->set_home("n1");
+  p->set_where("n3");
+  p->set_state("running");
+  p->set_nmig(2);
+  p->set_lock(true);
+  p->set_cpu_percent(99.5);
+  p->set_rss_bytes(3 << 20);
+  p->set_time_seconds(3725);
+  p->set_command("bc -l");
+  pb::ProcessView* hidden = r.add_processes();
+  hidden->set_gpid("n2:7");
+  hidden->set_cantmove("threads");
+  r.add_unreachable("n4");
+  return r;
+}
+
+TEST(PsTable, ColumnsAreTheOpenMosixOnes) {
+  EXPECT_EQ(PsTableHeader(), (std::vector<std::string>{"GPID", "USER", "HOME", "WHERE", "STATE", "NMIG", "LOCK",
+                                                        "CANTMOVE", "CPU%", "RSS", "TIME", "COMMAND"}));
+  auto rows = PsTableRows(Sample());
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"n1:4242", "alice", "n1", "n3", "running", "2", "yes", "-", "99.5",
+                                               "3.0M", "1:02:05", "bc -l"}));
+  EXPECT_EQ(rows[1][7], "threads");
+  EXPECT_EQ(rows[1][11], "?");  // another user's command line is not shown
+}
+
+TEST(PsJson, StableFieldNames) {
+  nlohmann::json j = PsJson(Sample());
+  const auto& p = j["processes"][0];
+  EXPECT_EQ(p["gpid"], "n1:4242");
+  EXPECT_EQ(p["where"], "n3");
+  EXPECT_EQ(p["state"], "running");
+  EXPECT_EQ(p["nmig"], 2);
+  EXPECT_EQ(p["lock"], true);
+  EXPECT_EQ(p["rss_bytes"], 3 << 20);
+  EXPECT_EQ(p["command"], "bc -l");
+  EXPECT_TRUE(j["processes"][1]["command"].is_null());
+  EXPECT_EQ(j["unreachable"][0], "n4");
+}
+
+TEST(ParseSignal, NamesNumbersAndJunk) {
+  EXPECT_EQ(ParseSignal("INT"), SIGINT);
+  EXPECT_EQ(ParseSignal("sigterm"), SIGTERM);
+  EXPECT_EQ(ParseSignal("SIGKILL"), SIGKILL);
+  EXPECT_EQ(ParseSignal("9"), 9);
+  EXPECT_EQ(ParseSignal("0"), 0);
+  EXPECT_EQ(ParseSignal("65"), 0);
+  EXPECT_EQ(ParseSignal("99999999999"), 0);
+  EXPECT_EQ(ParseSignal("NOPE"), 0);
+  EXPECT_EQ(ParseSignal(""), 0);
+}
+
+}  // namespace
+}  // namespace roam
