@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages roam builds and runs with, if any is
 # missing. Needs root (apt-get); does nothing when all are present.
+# openssh-server, openssh-client and parallel are the references of
+# bench/run_bench.sh (which starts its own sshd inside cluster nodes only);
+# no service is started on this host while installing (policy-rc.d).
 set -euo pipefail
 pkgs=(cmake g++ clang libclang-rt-14-dev make pkg-config
       libasio-dev libprotobuf-dev protobuf-compiler libcli11-dev
       libspdlog-dev libfmt-dev nlohmann-json3-dev libsodium-dev libxxhash-dev
       libncurses-dev libgtest-dev libgmock-dev
-      iproute2 util-linux procps python3 bc jq)
+      iproute2 util-linux procps python3 bc jq
+      openssh-server openssh-client parallel)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,5 +22,14 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Keep postinst scripts from starting services (openssh-server would start an
+# sshd on the host): invoke-rc.d honours policy-rc.d, exit 101 = "not allowed".
+# An existing policy-rc.d (a container's, say) is left as it is.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
