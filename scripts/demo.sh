@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: a 4-node cluster on this machine with unequal CPU quotas; the
-# nodes find each other, one node's roamd is killed and declared dead, then
-# restarted and seen alive again; everything is torn down at the end.
+# nodes find each other; 8 CPU-bound jobs started on n1 with `roam run`
+# spread over the nodes (`roam ps --all` shows where); one node's roamd is
+# killed and declared dead, then restarted and seen alive again; everything
+# is torn down at the end.
 set -u
 cd "$(dirname "$0")/.."
 ROAM=build/bin/roam
@@ -30,6 +32,25 @@ say "the nodes find each other by multicast (waiting for n1 to see all four)"
 for n in n2 n3 n4; do wait_state n1 $n alive 30 || { echo "n1 does not see $n"; exit 1; }; done
 sleep 2  # one more round of load gossip
 cx n1 -- "$ROAM" nodes
+
+say "8 CPU-bound jobs from n1: roam run -- bc -l (pi to 2,500 digits), placed by load"
+# One shell on n1 starts them 0.2 s apart, as a user would from a terminal,
+# shows `roam ps --all` while they run, then waits for each and prints its
+# status and the last digits it computed.
+cx n1 -- bash -c '
+  R='"$PWD/$ROAM"'
+  for i in 1 2 3 4 5 6 7 8; do
+    echo "scale=2500; 4*a(1)" | $R run -- bc -l > /tmp/job$i.out 2>&1 &
+    pids[$i]=$!
+    sleep 0.2
+  done
+  sleep 1
+  $R ps --all
+  for i in 1 2 3 4 5 6 7 8; do
+    wait ${pids[$i]}; rc=$?
+    echo "job $i (n1:${pids[$i]}) exit $rc, pi ends ...$(tail -n 1 /tmp/job$i.out | tail -c 12)"
+  done
+'
 
 pid=$("$ROAM" cluster status --name $C --json | jq -r '.nodes[] | select(.name == "n3") | .roamd_pid')
 say "kill -9 n3's roamd (host pid $pid)"

@@ -148,6 +148,7 @@ void Roamd::SampleLoad() {
   int64_t now = Now();
   last_load_ = sampler_.Sample(now - last_sample_ms_);
   last_sample_ms_ = now;
+  SampleHomeProcesses();
   PublishLoad();
   load_timer_.expires_after(kLoadPeriod);
   load_timer_.async_wait([this](asio::error_code ec) {

@@ -55,6 +55,8 @@ class Roamd {
   std::vector<std::string> Candidates(const std::string& on, bool lock, std::string* error) const;
   void Ps(bool all, const pb::Credentials& requester, std::function<void(pb::PsReply)> done);
   pb::PsReply LocalPs(const pb::Credentials& requester);
+  // Figures of the home processes running here, every load sample.
+  void SampleHomeProcesses();
   void Kill(const std::string& gpid, int signo, const pb::Credentials& requester,
             std::function<void(const std::string& error)> done);
   std::string KillHere(pid_t pid, int signo, const pb::Credentials& requester);

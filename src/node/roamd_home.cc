@@ -219,23 +219,25 @@ void Roamd::RunHere(std::shared_ptr<ClientChannel> client, const pb::SpawnReques
 
 // ---- roam ps ---------------------------------------------------------------------------
 
-pb::PsReply Roamd::LocalPs(const pb::Credentials& requester) {
-  pb::PsReply reply;
+void Roamd::SampleHomeProcesses() {
   const int64_t now = Now();
   for (auto& [pid, p] : home_) {
-    if (p.pidfd) {  // runs here: sample it now
-      Result<ProcSample> s = SampleProc(pid);
-      if (s.ok()) {
-        p.stats.set_cpu_percent(p.last_sample_ms ? CpuPercent(p.last_ticks, s->cpu_ticks, now - p.last_sample_ms)
-                                                 : 0);
-        p.stats.set_rss_bytes(s->rss_bytes);
-        p.stats.set_time_seconds(TicksToSeconds(s->cpu_ticks));
-        p.stats.set_state(ProcStateName(s->state));
-        p.stats.set_cantmove(s->threads > 1 ? "threads" : "");
-        p.last_ticks = s->cpu_ticks;
-        p.last_sample_ms = now;
-      }
-    }
+    if (!p.pidfd) continue;  // remote: the guest sends its figures
+    Result<ProcSample> s = SampleProc(pid);
+    if (!s.ok()) continue;
+    p.stats.set_cpu_percent(p.last_sample_ms ? CpuPercent(p.last_ticks, s->cpu_ticks, now - p.last_sample_ms) : 0);
+    p.stats.set_rss_bytes(s->rss_bytes);
+    p.stats.set_time_seconds(TicksToSeconds(s->cpu_ticks));
+    p.stats.set_state(ProcStateName(s->state));
+    p.stats.set_cantmove(s->threads > 1 ? "threads" : "");
+    p.last_ticks = s->cpu_ticks;
+    p.last_sample_ms = now;
+  }
+}
+
+pb::PsReply Roamd::LocalPs(const pb::Credentials& requester) {
+  pb::PsReply reply;
+  for (auto& [pid, p] : home_) {
     pb::ProcessView* v = reply.add_processes();
     v->set_gpid(p.gpid);
     v->set_pid(static_cast<uint32_t>(pid));
