@@ -40,7 +40,8 @@ std::array<unsigned char, LinkCipher::kTagBytes> LinkCipher::Seal(const std::str
   CounterNonce(sent_++, nonce);
   std::array<unsigned char, kTagBytes> tag{};
   unsigned long long tag_len = 0;
-  crypto_aead_chacha20poly1305_ietf_encrypt_detached(nullptr, tag.data(), &tag_len, nullptr, 0,
+  unsigned char none[1] = {0};  // no ciphertext: the frame is associated data only
+  crypto_aead_chacha20poly1305_ietf_encrypt_detached(none, tag.data(), &tag_len, none, 0,
                                                      reinterpret_cast<const unsigned char*>(frame.data()),
                                                      frame.size(), nullptr, nonce, send_key_.data());
   return tag;
@@ -49,8 +50,9 @@ std::array<unsigned char, LinkCipher::kTagBytes> LinkCipher::Seal(const std::str
 bool LinkCipher::Open(const std::string& frame, const unsigned char* tag) {
   unsigned char nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
   CounterNonce(received_, nonce);
+  unsigned char none[1] = {0};  // no ciphertext: the frame is associated data only
   int rc = crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-      nullptr, nullptr, nullptr, 0, tag, reinterpret_cast<const unsigned char*>(frame.data()), frame.size(),
+      none, nullptr, none, 0, tag, reinterpret_cast<const unsigned char*>(frame.data()), frame.size(),
       nonce, recv_key_.data());
   if (rc != 0) return false;
   ++received_;
