@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 
+#include "common/file_util.h"
 #include "common/proc_sample.h"
 
 namespace roam {
@@ -202,10 +203,25 @@ void GuestProcess::WriteStdin() {
   }
 }
 
+// The guest process leads its own session, so its process group is
+// orphaned and the kernel discards SIGTSTP, SIGTTIN and SIGTTOU whose action
+// is the default. At home (a job of the user's shell) they would stop it:
+// such a signal becomes SIGSTOP, unless the process catches it.
+static bool CatchesSignal(pid_t pid, int sig) {
+  Result<std::string> status = ReadFile("/proc/" + std::to_string(pid) + "/status");
+  if (!status.ok()) return false;
+  size_t at = status->find("SigCgt:");
+  if (at == std::string::npos) return false;
+  uint64_t mask = std::strtoull(status->c_str() + at + 7, nullptr, 16);
+  return (mask >> (sig - 1)) & 1;
+}
+
 void GuestProcess::Signal(const pb::SignalMsg& s) {
   if (exited_ || s.signo() <= 0 || s.signo() >= NSIG) return;
-  if (s.group() && ::kill(-spawned_.pid, s.signo()) == 0) return;
-  ::kill(spawned_.pid, s.signo());
+  int sig = s.signo();
+  if ((sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) && !CatchesSignal(spawned_.pid, sig)) sig = SIGSTOP;
+  if (s.group() && ::kill(-spawned_.pid, sig) == 0) return;
+  ::kill(spawned_.pid, sig);
 }
 
 // ---- figures for roam ps ---------------------------------------------------------------

@@ -66,6 +66,7 @@ ps_field() {  # ps_field NODE GPID FIELD [--all]
   cx "$1" -- "$ROAM" ps ${4:-} --json 2>/dev/null |
     jq -r --arg g "$2" --arg f "$3" '[.processes[] | select(.gpid == $g) | .[$f]] | if length == 0 then "" else (.[0] | tostring) end'
 }
+test_ps_state() { [ "$(ps_field "$1" "$2" state)" = "$3" ]; }  # test_ps_state NODE GPID STATE
 ps_where_is() { [ "$(ps_field "$1" "$2" where)" = "$3" ]; }  # ps_where_is NODE GPID WHERE
 ps_lacks() {  # ps_lacks NODE GPID: NODE's `roam ps --json` works and has no row for GPID
   local j; j=$(cx "$1" -- "$ROAM" ps --json 2>/dev/null) || return 1
@@ -328,6 +329,38 @@ cx n1 -- sh -c "kill -TERM ${pid:-0}" 2>/dev/null
 rc=$(bg_rc lock 15)
 check "SIGTERM to roam run ends the locked process (exit $rc, want 143)" test "$rc" = 143
 
+# Ctrl-Z: SIGTSTP stops the remote process and roam run; SIGCONT resumes
+# both. One shell on n1 plays the user's job control (a bg_start job would
+# end when roam run stops); the remote state is read from roam ps.
+out=$(CX_LIMIT=90 cx n1 -- bash -c '
+  set -m; R=$1
+  state() { $R ps --json | jq -r --argjson p "$2" ".processes[] | select(.pid == \$p) | .state"; }
+  until_state() { for i in $(seq 50); do [ "$(state x "$1")" $2 "$3" ] && return 0; sleep 0.2; done; return 1; }
+  $R run --on n2 -- sleep 100 </dev/null >/dev/null 2>&1 &
+  p=$!
+  until_state $p = sleeping
+  kill -TSTP $p
+  until_state $p = stopped && echo remote_stopped
+  [[ "$(ps -o stat= -p $p)" == T* ]] && echo home_stopped
+  kill -CONT $p
+  until_state $p != stopped && echo remote_resumed
+  [[ "$(ps -o stat= -p $p)" != T* ]] && echo home_resumed
+  kill -TERM $p
+  wait $p
+  echo rc=$?
+' _ "$ROAM" 2>&1 | tr '\n' ' ')
+for what in remote_stopped home_stopped remote_resumed home_resumed rc=143; do
+  check "SIGTSTP then SIGCONT then SIGTERM to roam run --on n2 -- sleep: $what (saw: $out)" grep -qw "$what" <<<"$out"
+done
+
+# -t: a pseudo-terminal on the guest, with the caller's window size, and
+# the new size after a SIGWINCH. `script` gives roam run a terminal.
+out=$(cx n1 -- script -qec "stty rows 33 cols 77; $ROAM run -t --on n2 -- sh -c 'tty; stty size'" /dev/null </dev/null 2>&1 | tr -d '\r')
+check "roam run -t gives the remote process a terminal with the caller's size 33x77 (got: $(tr '\n' '|' <<<"$out"))" \
+  bash -c 'grep -q "/dev/pts/" <<<"$1" && grep -q "33 77" <<<"$1"' _ "$out"
+out=$(cx n1 -- script -qec "stty rows 33 cols 77; (sleep 1; stty rows 44 cols 88 </dev/tty; pkill -WINCH -f 'roam run -t') & $ROAM run -t --on n2 -- sh -c 'sleep 2.5; stty size'" /dev/null </dev/null 2>&1 | tr -d '\r')
+check "a window size change reaches the remote terminal: 44x88 (got: $(tr '\n' '|' <<<"$out"))" grep -q "44 88" <<<"$out"
+
 # --- 4. users: a job runs as the user who started it ----------------------------------
 
 cx n2 -- sh -c 'echo secret > /tmp/rootonly; chmod 600 /tmp/rootonly'
@@ -338,6 +371,14 @@ check "nobody's job on n2 cannot read the root-only file: cat fails with Permiss
   bash -c '[ "$1" -ne 0 ] && ! grep -q secret <<<"$2" && grep -q "Permission denied" <<<"$2"' _ "$rc" "$out"
 out=$(cx n1 -- "${NOBODY[@]}" "$ROAM" run --on n2 -- sh -c 'id -u; id -g; id -G' </dev/null 2>&1 | tr '\n' ' ')
 check "nobody's job on n2 runs as uid 65534, gid 65534, no other groups (got: $out)" test "$out" = "65534 65534 65534 "
+
+bg_start hide "$ROAM" run --on n3 -- sleep 100
+pid=$(bg_pid hide)
+wait_until 15 ps_where_is n1 "n1:${pid:-none}" n3 >/dev/null
+seen_cmd=$(cx n2 -- "${NOBODY[@]}" "$ROAM" ps --all --json </dev/null 2>/dev/null | jq -r --arg g "n1:${pid:-none}" '.processes[] | select(.gpid == $g) | .command')
+check "nobody sees root's process in roam ps --all but not its command line (command: $seen_cmd)" test "$seen_cmd" = null
+cx n1 -- sh -c "kill -KILL ${pid:-0}" 2>/dev/null
+bg_rc hide 15 >/dev/null
 
 # --- 5. roam's own failures: exit 255 with one line -------------------------------------
 
@@ -377,6 +418,15 @@ else
   fail "killing n2's roamd under a running job: roam run exit $rc after ${t}s (want 255 within 15 s), stderr: $(head -c 300 "$DATA/crash.err" 2>/dev/null | tr '\n' '|')"
 fi
 check "the remote sleep is gone from n2 after its roamd died (it was there: $there)" gone_after $there n2 "${pid:-0}"
+
+# The home's roamd dies: its guest elsewhere is killed, roam run says so.
+bg_start homecrash "$ROAM" run --on n3 -- sleep 100
+pid=$(bg_pid homecrash)
+there=$(seen wait_until 15 comm_is n3 "${pid:-0}" sleep)
+kill_roamd n1
+rc=$(bg_rc homecrash 15)
+check "killing the home's (n1's) roamd ends roam run with 255 (exit $rc, \"$(errtext "$DATA/homecrash.err")\")" test "$rc" = 255
+check "the guest of a dead home is killed on n3 (it ran there: $there)" gone_after $there n3 "${pid:-0}"
 
 echo "  info: the whole test took $(secs_since "$T0")s"
 finish
