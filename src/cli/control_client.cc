@@ -16,7 +16,7 @@ std::string DefaultControlSocket() {
   return "/run/roam/roamd.sock";
 }
 
-Result<pb::ControlReply> CallRoamd(const std::string& path, const pb::ControlRequest& req) {
+Result<int> ConnectRoamd(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof addr.sun_path) return Status::Error("control socket path too long: " + path);
@@ -28,6 +28,13 @@ Result<pb::ControlReply> CallRoamd(const std::string& path, const pb::ControlReq
     ::close(fd);
     return st;
   }
+  return fd;
+}
+
+Result<pb::ControlReply> CallRoamd(const std::string& path, const pb::ControlRequest& req) {
+  Result<int> connected = ConnectRoamd(path);
+  if (!connected.ok()) return connected.status();
+  const int fd = *connected;
   pb::ControlReply reply;
   Status st = WriteFrame(fd, req);
   if (st.ok()) st = ReadFrame(fd, &reply);

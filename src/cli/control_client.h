@@ -11,6 +11,9 @@ namespace roam {
 
 std::string DefaultControlSocket();
 
+// A connected, blocking UNIX socket to roamd (close-on-exec), or why not.
+Result<int> ConnectRoamd(const std::string& socket_path);
+
 // Sends `req`, waits for the reply. A reply carrying an error becomes a
 // failed Result with that error's text.
 Result<pb::ControlReply> CallRoamd(const std::string& socket_path, const pb::ControlRequest& req);

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <thread>
 
+#include "cli/control_client.h"
 #include "control.pb.h"
 #include "node/control_frame.h"
 #include "session.pb.h"
@@ -88,21 +89,6 @@ Status BuildSpec(const RunOptions& opt, pb::RunSpec* spec) {
     *spec->mutable_winsize() = WindowOf(STDIN_FILENO);
   }
   return Status::Ok();
-}
-
-Result<int> ConnectRoamd(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return Status::Error("control socket path too long: " + path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Status::Errno("socket");
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    Status st = Status::Errno("cannot reach roamd at " + path + " (is roamd running?)");
-    ::close(fd);
-    return st;
-  }
-  return fd;
 }
 
 // ---- the deputy ----------------------------------------------------------------------
