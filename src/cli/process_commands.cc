@@ -84,15 +84,45 @@ int ParseSignal(const std::string& s) {
   return 0;
 }
 
+namespace {
+RunOptions* g_run = new RunOptions();  // filled by SplitRunCommand and CLI11; lives as long as the process
+}
+
+int SplitRunCommand(int argc, char** argv, std::vector<std::string>* command) {
+  int i = 1;
+  // Top-level options before the subcommand.
+  while (i < argc && argv[i][0] == '-') {
+    const std::string a = argv[i];
+    i += (a == "--socket") ? 2 : 1;
+  }
+  if (i >= argc || std::string(argv[i]) != "run") return argc;
+  for (++i; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--") {
+      for (int j = i + 1; j < argc; ++j) command->push_back(argv[j]);
+      return i;
+    }
+    if (a == "--on") {
+      ++i;  // its value
+      continue;
+    }
+    if (a[0] != '-') break;
+  }
+  for (int j = i; j < argc; ++j) command->push_back(argv[j]);
+  return i;
+}
+
+void SetRunCommand(std::vector<std::string> command) { g_run->argv = std::move(command); }
+
 void AddProcessCommands(CLI::App& app, const std::string& socket, int* code) {
-  auto* opt = new RunOptions();  // lives as long as the process
+  RunOptions* opt = g_run;
   auto* run = app.add_subcommand("run", "run a command on the cluster, as if here (roam run [OPTIONS] -- CMD ...)");
   run->add_option("--on", opt->on, "run on this node");
   auto* best = new bool(false);
   run->add_flag("--best", *best, "run where it finishes soonest (the default)");
   run->add_flag("--lock", opt->lock, "run at home and stay there");
   run->add_flag("-t,--tty", opt->tty, "give the process a pseudo-terminal");
-  run->add_option("command", opt->argv, "the command and its arguments, after --")->required();
+  // The command itself is split off before CLI11 sees argv (SplitRunCommand).
   run->callback([&socket, code, opt, run, best] {
     if (*best && !opt->on.empty()) {
       fprintf(stderr, "roam run: --on and --best exclude each other\n");

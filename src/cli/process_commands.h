@@ -12,6 +12,14 @@ namespace roam {
 
 void AddProcessCommands(CLI::App& app, const std::string& socket, int* code);
 
+// `roam [--socket S] run [OPTIONS] [--] CMD ARGS...`: the command starts at
+// `--` or at the first word that is not one of run's options, so that its
+// own options (`roam run ls -l`) are not taken for roam's. Returns the
+// number of leading words of argv for CLI11 (the rest, minus a `--`, goes
+// to *command); argc when argv is not a run.
+int SplitRunCommand(int argc, char** argv, std::vector<std::string>* command);
+void SetRunCommand(std::vector<std::string> command);
+
 // Pure helpers, unit-tested.
 std::vector<std::string> PsTableHeader();
 std::vector<std::vector<std::string>> PsTableRows(const pb::PsReply& reply);

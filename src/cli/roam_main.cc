@@ -110,8 +110,12 @@ int main(int argc, char** argv) {
   localcluster::AddClusterCommands(app, &code);
   AddCheckpointCommands(app, &code);
 
+  // `roam run`'s command is not for CLI11: its options are its own.
+  std::vector<std::string> command;
+  const int ours = SplitRunCommand(argc, argv, &command);
+  SetRunCommand(std::move(command));
   try {
-    app.parse(argc, argv);
+    app.parse(ours, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }

@@ -69,3 +69,38 @@ TEST(ParseSignal, NamesNumbersAndJunk) {
 
 }  // namespace
 }  // namespace roam
+
+namespace roam {
+namespace {
+
+std::pair<int, std::vector<std::string>> Split(std::vector<std::string> words) {
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  std::vector<std::string> command;
+  int n = SplitRunCommand(static_cast<int>(argv.size()), argv.data(), &command);
+  return {n, command};
+}
+
+TEST(SplitRunCommand, TheCommandKeepsItsOwnOptions) {
+  auto [n, cmd] = Split({"roam", "run", "ls", "-l", "--on", "x"});
+  EXPECT_EQ(n, 2);
+  EXPECT_EQ(cmd, (std::vector<std::string>{"ls", "-l", "--on", "x"}));
+}
+
+TEST(SplitRunCommand, RunOptionsThenDoubleDash) {
+  auto [n, cmd] = Split({"roam", "--socket", "/s", "run", "--on", "n2", "--lock", "-t", "--", "sh", "-c", "exit 3"});
+  EXPECT_EQ(n, 8);  // up to, not including, "--"
+  EXPECT_EQ(cmd, (std::vector<std::string>{"sh", "-c", "exit 3"}));
+}
+
+TEST(SplitRunCommand, OtherSubcommandsAreLeftToCli11) {
+  auto [n, cmd] = Split({"roam", "ps", "--all", "run"});
+  EXPECT_EQ(n, 4);
+  EXPECT_TRUE(cmd.empty());
+  auto [n2, cmd2] = Split({"roam", "run", "--on", "n2"});
+  EXPECT_EQ(n2, 4);
+  EXPECT_TRUE(cmd2.empty());
+}
+
+}  // namespace
+}  // namespace roam
