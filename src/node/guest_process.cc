@@ -28,8 +28,6 @@ int64_t NowMs() {
              std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-pb::LinkFrame Stream() { return pb::LinkFrame(); }
-
 }  // namespace
 
 GuestProcess::GuestProcess(asio::io_context& io, std::shared_ptr<LinkChannel> link, pb::SpawnRequest req,
