@@ -127,7 +127,8 @@ class Deputy {
 
   void Send(const pb::StreamFrame& f) {
     std::lock_guard<std::mutex> lock(send_mu_);
-    if (!WriteFrame(fd_, f).ok()) send_failed_ = true;
+    // A failed write shows as the read side's end in OutputLoop.
+    (void)WriteFrame(fd_, f);
   }
 
   void SendSignal(int sig, bool group) {
@@ -175,8 +176,7 @@ class Deputy {
       if (n <= 0) break;
       {
         std::unique_lock<std::mutex> lock(credit_mu_);
-        credit_cv_.wait(lock, [&] { return in_flight_ + static_cast<uint64_t>(n) <= kStdinWindow || done_; });
-        if (done_) return;
+        credit_cv_.wait(lock, [&] { return in_flight_ + static_cast<uint64_t>(n) <= kStdinWindow; });
         in_flight_ += static_cast<uint64_t>(n);
       }
       pb::StreamFrame f;
@@ -298,11 +298,9 @@ class Deputy {
   bool raw_ = false;
   termios saved_{};
   std::mutex send_mu_;
-  bool send_failed_ = false;
   std::mutex credit_mu_;
   std::condition_variable credit_cv_;
   uint64_t in_flight_ = 0;
-  bool done_ = false;
   bool broken_[3] = {false, false, false};  // writer thread only
   std::mutex out_mu_;
   std::condition_variable out_cv_;

@@ -32,7 +32,7 @@ int64_t NowMs() {
 
 GuestProcess::GuestProcess(asio::io_context& io, std::shared_ptr<LinkChannel> link, pb::SpawnRequest req,
                            SpawnedGuest spawned)
-    : io_(io), link_(std::move(link)), req_(std::move(req)), spawned_(spawned), stats_timer_(io) {
+    : link_(std::move(link)), req_(std::move(req)), spawned_(spawned), stats_timer_(io) {
   out_.desc = std::make_unique<asio::posix::stream_descriptor>(io, spawned_.stdout_fd);
   out_.desc->non_blocking(true);
   if (spawned_.stderr_fd >= 0) {

@@ -57,7 +57,6 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   void SampleStats();
   void MaybeFinish();
 
-  asio::io_context& io_;
   std::shared_ptr<LinkChannel> link_;
   pb::SpawnRequest req_;
   SpawnedGuest spawned_;

@@ -39,7 +39,6 @@ class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
   void Signal(int signo);
   // The guest node was declared dead or left.
   void NodeLost(const std::string& why);
-  const std::string& where() const { return record_->where; }
 
  private:
   void FromClient(pb::StreamFrame& f);
