@@ -60,6 +60,7 @@ struct Handshake {
   LinkReady done;
   std::string nc, ns, peer;
   asio::steady_timer timer;
+  bool hello_seen = false;  // the peer's hello came; its proof is next
   bool finished = false;
 
   void Finish(Result<std::shared_ptr<LinkChannel>> r) {
@@ -73,6 +74,13 @@ struct Handshake {
     Finish(Status::Error(why));
     ch->set_handlers(nullptr, nullptr);
     ch->Close(why, false);
+  }
+  // The peer's proof checked: frames are authenticated from now on, and the
+  // channel goes to its owner, who sets its handlers.
+  void Authenticated(bool client) {
+    ch->set_cipher(Keys(self, client, nc, ns));
+    ch->set_handlers(nullptr, nullptr);
+    Finish(ch);
   }
   void ArmTimeout(std::shared_ptr<Handshake> self_ptr) {
     timer.expires_after(kHandshakeTimeout);
@@ -103,21 +111,18 @@ void ConnectLink(asio::io_context& io, const std::string& address, const LinkIde
     hs->ch->socket().set_option(asio::ip::tcp::no_delay(true));
     hs->nc = LinkCipher::RandomNonce();
     hs->ch->Send(Hello(hs->self, hs->nc));
-    auto stage = std::make_shared<int>(0);
     hs->ch->Start(
-        [hs, stage](pb::LinkFrame& f) {
-          if (*stage == 0) {
+        [hs](pb::LinkFrame& f) {
+          if (!hs->hello_seen) {
             if (std::string why = HelloProblem(hs->self, f); !why.empty()) return hs->Fail(why);
             hs->ns = f.hello().nonce();
             hs->peer = f.hello().node();
-            *stage = 1;
+            hs->hello_seen = true;
             return;
           }
           if (!ProofOk(hs->self, f, "server", hs->nc, hs->ns)) return hs->Fail("peer failed to prove the cluster key");
           hs->ch->Send(Proof(hs->self, "client", hs->nc, hs->ns));
-          hs->ch->set_cipher(Keys(hs->self, true, hs->nc, hs->ns));
-          hs->ch->set_handlers(nullptr, nullptr);
-          hs->Finish(hs->ch);
+          hs->Authenticated(true);
         },
         [hs](const std::string& why) { hs->Finish(Status::Error("link handshake: " + why)); });
   });
@@ -151,23 +156,20 @@ void LinkAcceptor::Accept() {
       hs->done = on_link_;
       hs->ch = std::make_shared<LinkChannel>(std::move(socket));
       hs->ArmTimeout(hs);
-      auto stage = std::make_shared<int>(0);
       hs->ch->Start(
-          [hs, stage](pb::LinkFrame& f) {
-            if (*stage == 0) {
+          [hs](pb::LinkFrame& f) {
+            if (!hs->hello_seen) {
               if (std::string why = HelloProblem(hs->self, f); !why.empty()) return hs->Fail(why);
               hs->nc = f.hello().nonce();
               hs->peer = f.hello().node();
               hs->ns = LinkCipher::RandomNonce();
               hs->ch->Send(Hello(hs->self, hs->ns));
               hs->ch->Send(Proof(hs->self, "server", hs->nc, hs->ns));
-              *stage = 1;
+              hs->hello_seen = true;
               return;
             }
             if (!ProofOk(hs->self, f, "client", hs->nc, hs->ns)) return hs->Fail("peer failed to prove the cluster key");
-            hs->ch->set_cipher(Keys(hs->self, false, hs->nc, hs->ns));
-            hs->ch->set_handlers(nullptr, nullptr);
-            hs->Finish(hs->ch);
+            hs->Authenticated(false);
           },
           [hs](const std::string& why) { hs->Finish(Status::Error("link handshake: " + why)); });
     }
