@@ -85,27 +85,39 @@ struct Dumped {
   user_regs_struct regs{};
 };
 
+}  // namespace
+
 class TreeDump {
  public:
-  TreeDump(pid_t root, std::string dir, const CheckpointOptions& options)
-      : root_(root), dir_(std::move(dir)), options_(options), files_(dir_) {}
+  explicit TreeDump(pid_t root) : root_(root) {}
   ~TreeDump() { Release(); }
 
-  Result<CheckpointReport> Run();
+  Status Freeze();
+  Result<CheckpointReport> Dump(const std::string& dir);
+  Status Seal();
+  void Release();  // lets every frozen process go on, as it was
+  void KillAll();
+  std::vector<pid_t> pids() const {
+    std::vector<pid_t> out;
+    for (const Dumped& d : procs_) out.push_back(d.tracee->pid());
+    return out;
+  }
+  pid_t root() const { return root_; }
+  int64_t frozen_ns() const {
+    if (freeze_start_ == 0) return 0;
+    return (freeze_end_ ? freeze_end_ : NowNs()) - freeze_start_;
+  }
 
  private:
-  Status Freeze();
   Status DumpOne(Dumped& d);
   Status WriteImage();
-  void Release();  // lets every frozen process go on, as it was
 
   pid_t root_;
   std::string dir_;
-  CheckpointOptions options_;
-  FileTableBuilder files_;
+  std::unique_ptr<FileTableBuilder> files_;
   std::vector<Dumped> procs_;
   MemoryStats stats_;
-  int64_t freeze_start_ = 0;
+  int64_t freeze_start_ = 0, freeze_end_ = 0;
   pb::Inventory inventory_;
 };
 
@@ -221,7 +233,7 @@ Status TreeDump::DumpOne(Dumped& d) {
     Result<std::string> info = ReadFile(ProcPath(pid, "fdinfo/" + std::to_string(fd)));
     Result<FdInfo> fi = info.ok() ? ParseFdinfo(*info) : Result<FdInfo>(info.status());
     if (!fi.ok()) return Status::Error("pid " + std::to_string(pid) + " fd " + std::to_string(fd) + ": " + fi.status().message());
-    Result<uint32_t> id = files_.AddFd(pid, fd, *fi);
+    Result<uint32_t> id = files_->AddFd(pid, fd, *fi);
     if (!id.ok()) return id.status();
     pb::Fd* out = p.add_fds();
     out->set_fd(fd);
@@ -232,7 +244,7 @@ Status TreeDump::DumpOne(Dumped& d) {
   Trace("files", t0);
   t0 = NowNs();
   // Memory.
-  st = DumpMemory(pid, *vmas, files_, &p, &stats_);
+  st = DumpMemory(pid, *vmas, *files_, &p, &stats_);
   if (!st.ok()) return st;
   Trace("memory", t0);
   struct stat exe;
@@ -276,14 +288,14 @@ Status TreeDump::WriteImage() {
     inv.set_xfeatures(xfeatures);
     inv.set_xsave_size(static_cast<uint32_t>(xsave.size()));
   }
-  for (const pb::ImageFileSum& s : files_.sums) *inv.add_files() = s;
+  for (const pb::ImageFileSum& s : files_->sums) *inv.add_files() = s;
   auto add = [&](const std::string& name, const ImageFileHeader& h) {
     pb::ImageFileSum* s = inv.add_files();
     s->set_name(name);
     s->set_size(h.header_size + h.payload_size);
     s->set_xxh3(h.payload_xxh3);
   };
-  Result<ImageFileHeader> h = WriteRecordFile(dir_ + "/" + kFileTableFile, ImageFileKind::kFileTable, files_.table());
+  Result<ImageFileHeader> h = WriteRecordFile(dir_ + "/" + kFileTableFile, ImageFileKind::kFileTable, files_->table());
   if (!h.ok()) return h.status();
   add(kFileTableFile, *h);
   for (const Dumped& d : procs_) {
@@ -295,6 +307,7 @@ Status TreeDump::WriteImage() {
 }
 
 void TreeDump::Release() {
+  if (!procs_.empty() && freeze_end_ == 0) freeze_end_ = NowNs();
   for (Dumped& d : procs_) {
     Tracee& t = *d.tracee;
     if (d.scratch != 0) {
@@ -313,18 +326,20 @@ void TreeDump::Release() {
   procs_.clear();
 }
 
-Result<CheckpointReport> TreeDump::Run() {
+Result<CheckpointReport> TreeDump::Dump(const std::string& dir) {
+  dir_ = dir;
+  files_ = std::make_unique<FileTableBuilder>(dir_);
+  stats_ = MemoryStats();
+  inventory_.Clear();
   Status st = MakeDirs(dir_, 0700);
   if (!st.ok()) return st;
   unlink((dir_ + "/" + kInventoryFile).c_str());  // no stale image passes for this one
-  st = Freeze();
-  if (!st.ok()) return st;
-  Trace("freeze", freeze_start_);
   for (Dumped& d : procs_) {
+    d.image.Clear();
     st = DumpOne(d);
     if (!st.ok()) return st;
   }
-  st = files_.Finish();
+  st = files_->Finish();
   if (!st.ok()) return st;
   st = WriteImage();
   if (!st.ok()) return st;
@@ -332,14 +347,14 @@ Result<CheckpointReport> TreeDump::Run() {
   report.processes = static_cast<int>(procs_.size());
   report.pages_saved = stats_.pages_saved;
   report.zero_pages_skipped = stats_.zero_pages_skipped;
-  std::vector<pid_t> pids;
-  for (const Dumped& d : procs_) pids.push_back(d.tracee->pid());
+  for (const pb::ImageFileSum& s : inventory_.files()) report.image_bytes += s.size();
+  report.freeze_ns = NowNs() - freeze_start_;
+  inventory_.set_freeze_ns(report.freeze_ns);
   Trace("written", freeze_start_);
-  if (options_.leave_running) {
-    Release();
-    report.freeze_ns = NowNs() - freeze_start_;
-    inventory_.set_freeze_ns(report.freeze_ns);
-  }
+  return report;
+}
+
+Status TreeDump::Seal() {
   // The image is complete once the inventory, written last, is on disk.
   int dfd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0 || syncfs(dfd) != 0) {
@@ -348,21 +363,24 @@ Result<CheckpointReport> TreeDump::Run() {
   }
   close(dfd);
   Result<ImageFileHeader> h = WriteRecordFile(dir_ + "/" + kInventoryFile, ImageFileKind::kInventory, inventory_);
-  if (!h.ok()) return h.status();
-  if (!options_.leave_running) {
-    for (pid_t pid : pids) kill(pid, SIGKILL);
-    for (Dumped& d : procs_) {
-      int status;
-      waitpid(d.tracee->pid(), &status, __WALL);
-    }
-    report.freeze_ns = NowNs() - freeze_start_;
-    procs_.clear();
+  return h.status();
+}
+
+void TreeDump::KillAll() {
+  if (!procs_.empty() && freeze_end_ == 0) freeze_end_ = NowNs();
+  for (const Dumped& d : procs_) {
+    if (d.tracee->pid() > 0) kill(d.tracee->pid(), SIGKILL);
   }
-  return report;
+  for (Dumped& d : procs_) {
+    int status;
+    while (waitpid(d.tracee->pid(), &status, __WALL) < 0 && errno == EINTR) {
+    }
+  }
+  procs_.clear();
 }
 
 // Removes what a failed dump wrote: record and page files of an image.
-void RemovePartialImage(const std::string& dir) {
+static void RemovePartialImage(const std::string& dir) {
   DIR* d = opendir(dir.c_str());
   if (d == nullptr) return;
   while (dirent* e = readdir(d)) {
@@ -374,16 +392,51 @@ void RemovePartialImage(const std::string& dir) {
   closedir(d);
 }
 
-}  // namespace
+// ---- FrozenTree: the library face of TreeDump ------------------------------------------
+
+FrozenTree::FrozenTree(std::unique_ptr<TreeDump> dump) : dump_(std::move(dump)) {}
+FrozenTree::~FrozenTree() = default;
+
+Result<std::unique_ptr<FrozenTree>> FrozenTree::Freeze(pid_t root) {
+  if (root == getpid()) return Status::Error("cannot checkpoint roam itself");
+  auto dump = std::make_unique<TreeDump>(root);
+  Status st = dump->Freeze();
+  if (!st.ok()) return st;  // ~TreeDump lets go of whatever was seized
+  Trace("freeze", NowNs() - dump->frozen_ns());
+  return std::unique_ptr<FrozenTree>(new FrozenTree(std::move(dump)));
+}
+
+Result<CheckpointReport> FrozenTree::Dump(const std::string& dir) {
+  Result<CheckpointReport> r = dump_->Dump(dir);
+  if (!r.ok()) RemovePartialImage(dir);
+  return r;
+}
+
+Status FrozenTree::Seal() { return dump_->Seal(); }
+std::vector<pid_t> FrozenTree::pids() const { return dump_->pids(); }
+pid_t FrozenTree::root() const { return dump_->root(); }
+int64_t FrozenTree::frozen_ns() const { return dump_->frozen_ns(); }
+void FrozenTree::Resume() { dump_->Release(); }
+void FrozenTree::Kill() { dump_->KillAll(); }
 
 Result<CheckpointReport> Checkpoint(pid_t root, const std::string& dir, const CheckpointOptions& options) {
-  if (root == getpid()) return Status::Error("cannot checkpoint roam itself");
-  Result<CheckpointReport> r = Status::Error("not run");
-  {
-    TreeDump dump(root, dir, options);
-    r = dump.Run();
-  }  // the processes are released (or killed) here
-  if (!r.ok()) RemovePartialImage(dir);
+  Result<std::unique_ptr<FrozenTree>> tree = FrozenTree::Freeze(root);
+  if (!tree.ok()) return tree.status();
+  Result<CheckpointReport> r = (*tree)->Dump(dir);
+  if (!r.ok()) return r;  // the tree resumes as *tree goes
+  if (options.leave_running) {
+    (*tree)->Resume();
+    r->freeze_ns = (*tree)->frozen_ns();
+  }
+  Status st = (*tree)->Seal();
+  if (!st.ok()) {
+    RemovePartialImage(dir);
+    return st;
+  }
+  if (!options.leave_running) {
+    (*tree)->Kill();
+    r->freeze_ns = (*tree)->frozen_ns();
+  }
   return r;
 }
 

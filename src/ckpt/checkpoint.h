@@ -1,14 +1,25 @@
-// `roam checkpoint`: freezes a process and its descendants, writes them to
-// an image directory, and then kills them (the default) or lets them run on
-// (--leave-running: frozen only while their state is read).
+// The dump side of the engine, as a library.
 //
-// Anything the engine cannot carry is refused before the image is written
+// FrozenTree freezes a process and its descendants (ptrace) and holds them:
+// the caller dumps them, then either resumes them (a refused or abandoned
+// migration, `--leave-running`) or kills them (the image now speaks for
+// them). Checkpoint() is `roam checkpoint`: freeze, dump, resume or kill.
+//
+// Anything the engine cannot carry is refused before anything is written,
 // and the processes are left running as they were, untouched.
+//
+// Threads: ptrace ties a tracee to the thread that seized it, so every call
+// on a FrozenTree, its destructor included, must come from the thread that
+// called Freeze(). The engine changes no process-wide state (no signal
+// handlers, no subreaper flag, no waitpid(-1)); it waits only for the PIDs
+// it holds.
 #pragma once
 
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -22,7 +33,39 @@ struct CheckpointReport {
   int processes = 0;
   uint64_t pages_saved = 0;
   uint64_t zero_pages_skipped = 0;
-  int64_t freeze_ns = 0;  // from the first freeze to the last release (or kill)
+  uint64_t image_bytes = 0;  // every image file, headers included
+  int64_t freeze_ns = 0;     // from the first freeze to the end of the dump (or the release)
+};
+
+class TreeDump;
+
+class FrozenTree {
+ public:
+  // Freezes `root` and its descendants, after checking that each can be
+  // carried. On failure nothing stays frozen.
+  static Result<std::unique_ptr<FrozenTree>> Freeze(pid_t root);
+  ~FrozenTree();  // resumes whatever is still held
+  FrozenTree(const FrozenTree&) = delete;
+  FrozenTree& operator=(const FrozenTree&) = delete;
+
+  // Writes every record and page file of the image into `dir` (created if
+  // missing), but not the inventory: the image is not complete until
+  // Seal(). On failure the partial files are removed; the tree stays frozen.
+  Result<CheckpointReport> Dump(const std::string& dir);
+  // Syncs `dir` and writes the inventory, last. REQUIRES: Dump() succeeded.
+  Status Seal();
+
+  std::vector<pid_t> pids() const;
+  pid_t root() const;
+  int64_t frozen_ns() const;  // since the freeze began
+  // Lets every process go on as it was (stopped ones stay stopped).
+  void Resume();
+  // SIGKILL to every process of the tree, and reaps them.
+  void Kill();
+
+ private:
+  explicit FrozenTree(std::unique_ptr<TreeDump> dump);
+  std::unique_ptr<TreeDump> dump_;
 };
 
 Result<CheckpointReport> Checkpoint(pid_t root, const std::string& dir, const CheckpointOptions& options);

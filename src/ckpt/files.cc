@@ -275,7 +275,8 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
         fd = OpenInotify(d);
         break;
       case pb::FILE_INHERITED: {
-        int dup_fd = fcntl(d.inherit_fd(), F_DUPFD_CLOEXEC, next_);
+        auto from = inherited_.find(d.inherit_fd());
+        int dup_fd = fcntl(from == inherited_.end() ? d.inherit_fd() : from->second, F_DUPFD_CLOEXEC, next_);
         fd = dup_fd >= 0 ? Result<int>(dup_fd)
                          : Status::Errno("fd " + std::to_string(d.inherit_fd()) + " of roam restore (inherited)");
         break;

@@ -84,6 +84,10 @@ class OpenedFiles {
   // then the shared memory objects. Pure, so that the restorer knows the
   // seeds' fd numbers without asking them.
   void Plan(const pb::FileTable& table, int base);
+  // Where an inherited description (an fd that led outside the tree at dump
+  // time, e.g. stdio) comes from: image fd number -> an fd of the restorer.
+  // Numbers not in the map come from the restorer's fd of the same number.
+  void set_inherited(std::map<int, int> from) { inherited_ = std::move(from); }
   // Opens every description at its planned fd. REQUIRES: Plan.
   Status OpenAll(const pb::FileTable& table, const std::string& image_dir);
   // The fd holding description `id`, or -1.
@@ -96,6 +100,7 @@ class OpenedFiles {
  private:
   std::map<uint32_t, int> fds_;
   std::map<uint64_t, int> shmem_;
+  std::map<int, int> inherited_;
   int next_ = 0;
 };
 

@@ -175,10 +175,7 @@ uint64_t Xcr0() {
   return (static_cast<uint64_t>(edx) << 32) | eax;
 }
 
-pid_t g_root = 0;
-void Forward(int sig) {
-  if (g_root > 0) kill(g_root, sig);
-}
+}  // namespace
 
 class TreeRestore {
  public:
@@ -186,13 +183,21 @@ class TreeRestore {
   ~TreeRestore() {
     if (!done_) KillAll();
   }
-  Result<int> Run();
+  // Everything up to the registers: the tree is held, not running.
+  Status Run();
+  Status Release();
+  void KillAll();
+  pid_t root() const { return root_; }
+  std::vector<pid_t> pids() const {
+    std::vector<pid_t> out;
+    for (const pb::ProcessImage& p : image_.procs) out.push_back(p.pid());
+    return out;
+  }
 
  private:
   Status CheckCompatible();
   Status CreateSeeds();
   Status Rebuild(const pb::ProcessImage& proc, Tracee& t);
-  void KillAll();
 
   Image image_;
   RestoreOptions options_;
@@ -201,7 +206,7 @@ class TreeRestore {
   std::vector<std::unique_ptr<Tracee>> tracees_;
   uint64_t vdso_syscall_offset_ = 0;
   pid_t root_ = 0;
-  bool done_ = false;
+  bool created_ = false, done_ = false;
 };
 
 Status TreeRestore::CheckCompatible() {
@@ -253,12 +258,12 @@ Status TreeRestore::CreateSeeds() {
   setrlimit(RLIMIT_NOFILE, &lim);
   ctx_.image = &image_;
   ctx_.opened.Plan(image_.files, ctx_.base);
+  ctx_.opened.set_inherited(options_.inherited_fds);
   int next = ctx_.opened.next_free();
   for (const pb::ProcessImage& p : image_.procs) ctx_.pages_fd[p.pid()] = next++;
   int ready[2];
   if (pipe2(ready, O_CLOEXEC) != 0) return Status::Errno("pipe2");
   ctx_.ready_fd = ready[1];
-  prctl(PR_SET_CHILD_SUBREAPER, 1);
   root_ = image_.inventory.root_pid();
   pid_t got = CloneWithPid(root_);
   if (got == 0) {
@@ -272,6 +277,7 @@ Status TreeRestore::CreateSeeds() {
     if (err == EEXIST) return Status::Error(PidTakenBy(root_));
     return Status::Errno("clone3 with pid " + std::to_string(root_), err);
   }
+  created_ = true;
   reports_[root_].pid = 0;  // created, not yet reported
   Status st;
   while (st.ok() && static_cast<size_t>(std::count_if(reports_.begin(), reports_.end(), [](auto& r) {
@@ -337,28 +343,47 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
 }
 
 void TreeRestore::KillAll() {
-  for (auto& t : tracees_) kill(t->pid(), SIGKILL);
-  for (auto& [pid, r] : reports_) {
-    if (pid > 0) kill(pid, SIGKILL);  // never 0 or -1: that would be a group, or everyone
-  }
-  tracees_.clear();
-  // Reap them, and whatever the killed seeds left behind (we are subreaper).
-  for (int i = 0; i < 200; ++i) {
-    int status;
-    pid_t p = waitpid(-1, &status, WNOHANG | __WALL);
-    if (p < 0 && errno == ECHILD) break;
-    if (p == 0) {
-      Result<std::string> kids = ReadFile("/proc/self/task/" + std::to_string(getpid()) + "/children");
-      if (kids.ok()) {
-        for (int k : ParseChildrenList(*kids)) kill(k, SIGKILL);
-      }
-      usleep(10000);
+  done_ = true;
+  if (!created_) return;
+  created_ = false;
+  tracees_.clear();  // detaching from a killed tracee is harmless
+  // Every PID of the image: the seeds created so far, and nothing else
+  // (a PID that was never created here is somebody else's).
+  // Seeds that never reported are ours if their parent is (the image lists
+  // parents before children).
+  std::vector<pid_t> ours;
+  auto is_ours = [&](pid_t pid) { return std::find(ours.begin(), ours.end(), pid) != ours.end(); };
+  for (const pb::ProcessImage& p : image_.procs) {
+    if (p.pid() <= 0) continue;
+    bool mine = reports_.count(p.pid()) || p.pid() == root_;
+    if (!mine) {
+      Result<std::string> stat = ReadFile("/proc/" + std::to_string(p.pid()) + "/stat");
+      ProcStat ps;
+      mine = stat.ok() && ParseProcStat(*stat, &ps) && (is_ours(ps.ppid) || ps.ppid == getpid());
     }
+    if (mine) ours.push_back(p.pid());
   }
-  prctl(PR_SET_CHILD_SUBREAPER, 0);
+  for (pid_t pid : ours) kill(pid, SIGKILL);
+  // A seed's children go to its parent's subreaper when it dies; reap the
+  // ones that came to us, leave the others to theirs. Bounded: 2 s.
+  for (int round = 0; round < 200 && !ours.empty(); ++round) {
+    for (auto it = ours.begin(); it != ours.end();) {
+      int status;
+      pid_t got = waitpid(*it, &status, WNOHANG | __WALL);
+      if (got == *it || (got < 0 && errno == ECHILD && access(("/proc/" + std::to_string(*it)).c_str(), F_OK) != 0)) {
+        it = ours.erase(it);
+      } else if (got < 0 && errno == ECHILD) {
+        kill(*it, SIGKILL);  // not ours to reap (yet): a zombie of a seed, or reparented elsewhere
+        ++it;
+      } else {
+        ++it;
+      }
+    }
+    if (!ours.empty()) usleep(10000);
+  }
 }
 
-Result<int> TreeRestore::Run() {
+Status TreeRestore::Run() {
   Status st = CheckCompatible();
   if (!st.ok()) return st;
   st = CreateSeeds();
@@ -389,37 +414,35 @@ Result<int> TreeRestore::Run() {
     st = Rebuild(image_.procs[i], *tracees_[i]);
     if (!st.ok()) return st;
   }
-  if (!options_.detach) {
-    g_root = root_;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = Forward;
-    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaction(sig, &sa, nullptr);
-  }
-  for (size_t i = 0; i < image_.procs.size(); ++i) {
-    (void)tracees_[i]->Detach(image_.procs[i].stopped() ? SIGSTOP : 0);
+  return Status::Ok();
+}
+
+Status TreeRestore::Release() {
+  Status st;
+  for (size_t i = 0; i < image_.procs.size() && i < tracees_.size(); ++i) {
+    Status d = tracees_[i]->Detach(image_.procs[i].stopped() ? SIGSTOP : 0);
+    if (st.ok() && !d.ok()) st = d;
   }
   tracees_.clear();
   done_ = true;
-  prctl(PR_SET_CHILD_SUBREAPER, 0);
-  if (options_.detach) return 0;
-  for (;;) {
-    int status = 0;
-    pid_t p = waitpid(root_, &status, 0);
-    if (p < 0 && errno == EINTR) continue;
-    if (p < 0) return Status::Errno("wait for pid " + std::to_string(root_));
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  }
+  return st;
 }
 
-}  // namespace
+RestoredTree::RestoredTree(std::unique_ptr<TreeRestore> restore) : restore_(std::move(restore)) {}
+RestoredTree::~RestoredTree() = default;
 
-Result<int> Restore(const std::string& dir, const RestoreOptions& options) {
+Result<std::unique_ptr<RestoredTree>> RestoredTree::Restore(const std::string& dir, const RestoreOptions& options) {
   Result<Image> image = LoadImage(dir);
   if (!image.ok()) return image.status();
-  TreeRestore restore(std::move(*image), options);
-  return restore.Run();
+  auto restore = std::make_unique<TreeRestore>(std::move(*image), options);
+  Status st = restore->Run();
+  if (!st.ok()) return st;  // ~TreeRestore kills what was created
+  return std::unique_ptr<RestoredTree>(new RestoredTree(std::move(restore)));
 }
+
+pid_t RestoredTree::root() const { return restore_->root(); }
+std::vector<pid_t> RestoredTree::pids() const { return restore_->pids(); }
+Status RestoredTree::Release() { return restore_->Release(); }
+void RestoredTree::Kill() { restore_->KillAll(); }
 
 }  // namespace roam

@@ -1,6 +1,12 @@
 #include "cli/ckpt_commands.h"
 
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cstdio>
 
@@ -17,6 +23,41 @@ namespace {
 int Fail(const char* what, const Status& st) {
   fprintf(stderr, "roam %s: %s\n", what, st.message().c_str());
   return 1;
+}
+
+pid_t g_restored_root = 0;
+void ForwardToRestored(int sig) {
+  if (g_restored_root > 0) kill(g_restored_root, sig);
+}
+
+// `roam restore`: the engine restores and holds the tree; this command is
+// the restored root's parent, so it is the one to forward signals, reap
+// orphans (subreaper) and wait. Returns the root's status as a shell
+// reports it (128+N for signal N), or 0 with `detach`.
+Result<int> RestoreAndWait(const std::string& dir, bool detach) {
+  prctl(PR_SET_CHILD_SUBREAPER, 1);  // seeds' children come back to us if a seed dies
+  Result<std::unique_ptr<RestoredTree>> tree = RestoredTree::Restore(dir, RestoreOptions{});
+  if (!tree.ok()) return tree.status();
+  const pid_t root = (*tree)->root();
+  if (!detach) {
+    g_restored_root = root;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = ForwardToRestored;
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaction(sig, &sa, nullptr);
+  }
+  Status st = (*tree)->Release();
+  if (!st.ok()) return st;
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+  if (detach) return 0;
+  for (;;) {
+    int status = 0;
+    pid_t p = waitpid(root, &status, 0);
+    if (p < 0 && errno == EINTR) continue;
+    if (p < 0) return Status::Errno("wait for pid " + std::to_string(root));
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  }
 }
 
 }  // namespace
@@ -49,7 +90,7 @@ void AddCheckpointCommands(CLI::App& app, int* code) {
   rs->add_option("-D,--images-dir", dir, "image directory")->required();
   rs->add_flag("-d,--detach", detach, "return once it runs (default: wait and exit with its status)");
   rs->callback([code] {
-    Result<int> r = Restore(dir, RestoreOptions{detach});
+    Result<int> r = RestoreAndWait(dir, detach);
     *code = r.ok() ? *r : Fail("restore", r.status());
     if (!r.ok()) *code = 1;
   });

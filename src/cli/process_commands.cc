@@ -33,6 +33,27 @@ std::string Clock(double seconds) {
 
 }  // namespace
 
+nlohmann::json MigrationJson(const pb::MigrationFigures& m) {
+  return {{"gpid", m.gpid()},
+          {"from", m.from()},
+          {"to", m.to()},
+          {"total_ms", m.total_ms()},
+          {"frozen_ms", m.frozen_ms()},
+          {"rounds", m.rounds()},
+          {"bytes_sent", m.bytes_sent()},
+          {"bytes_compressed", m.bytes_compressed()},
+          {"dump_ms", m.dump_ms()},
+          {"restore_ms", m.restore_ms()}};
+}
+
+std::string MigrationLine(const pb::MigrationFigures& m) {
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s moved %s -> %s in %.1f ms (frozen %.1f ms), %u round%s, %.1f MiB sent\n",
+           m.gpid().c_str(), m.from().c_str(), m.to().c_str(), m.total_ms(), m.frozen_ms(), m.rounds(),
+           m.rounds() == 1 ? "" : "s", static_cast<double>(m.bytes_sent()) / (1 << 20));
+  return buf;
+}
+
 std::vector<std::vector<std::string>> PsTableRows(const pb::PsReply& reply) {
   std::vector<std::vector<std::string>> rows;
   for (const pb::ProcessView& p : reply.processes()) {
@@ -152,6 +173,30 @@ void AddProcessCommands(CLI::App& app, const std::string& socket, int* code) {
       printf("%s", RenderTable(PsTableHeader(), PsTableRows(r->ps()), isatty(STDOUT_FILENO)).c_str());
     }
     for (const auto& n : r->ps().unreachable()) fprintf(stderr, "roam ps: %s did not answer\n", n.c_str());
+  });
+
+  auto* mgpid = new std::string();
+  auto* mto = new std::string();
+  auto* mjson = new bool(false);
+  auto* migrate = app.add_subcommand("migrate", "move a running roam process to another node");
+  migrate->add_option("GPID", *mgpid, "the process, as HOME:PID")->required();
+  migrate->add_option("NODE", *mto, "a node name, best, or home")->required();
+  migrate->add_flag("--json", *mjson, "print the move's figures as one JSON document");
+  migrate->callback([&socket, code, mgpid, mto, mjson] {
+    pb::ControlRequest req;
+    req.mutable_migrate()->set_gpid(*mgpid);
+    req.mutable_migrate()->set_to(*mto);
+    Result<pb::ControlReply> r = CallRoamd(socket, req);
+    if (!r.ok()) {
+      fprintf(stderr, "roam migrate: %s\n", r.status().message().c_str());
+      *code = 1;
+      return;
+    }
+    if (*mjson) {
+      printf("%s\n", MigrationJson(r->migration()).dump(2).c_str());
+    } else {
+      printf("%s", MigrationLine(r->migration()).c_str());
+    }
   });
 
   auto* sig = new std::string("TERM");

@@ -3,6 +3,8 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+
+#include "migrate.pb.h"
 #include <string>
 #include <vector>
 
@@ -24,6 +26,11 @@ void SetRunCommand(std::vector<std::string> command);
 std::vector<std::string> PsTableHeader();
 std::vector<std::vector<std::string>> PsTableRows(const pb::PsReply& reply);
 nlohmann::json PsJson(const pb::PsReply& reply);
+// `roam migrate --json`: {"gpid","from","to","total_ms","frozen_ms","rounds","bytes_sent","bytes_compressed",
+// "dump_ms","restore_ms"}.
+nlohmann::json MigrationJson(const pb::MigrationFigures& m);
+// `roam migrate` on a terminal or a pipe: one line.
+std::string MigrationLine(const pb::MigrationFigures& m);
 // "INT", "SIGINT", "int" or "2" -> 2; 0 if not a signal.
 int ParseSignal(const std::string& s);
 

@@ -2,7 +2,10 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -114,6 +117,10 @@ void GuestProcess::OnLinkFrame(pb::LinkFrame& f) {
   if (!f.has_stream()) return;
   pb::StreamFrame& s = *f.mutable_stream();
   switch (s.kind_case()) {
+    case pb::StreamFrame::kMoveOut:
+    case pb::StreamFrame::kMoveDecision:
+      if (on_move_frame_) on_move_frame_(s);
+      break;
     case pb::StreamFrame::kStdinData:
       if (stdin_closed_) {
         // The process closed its stdin: what arrives is dropped but acknowledged.
@@ -148,7 +155,7 @@ void GuestProcess::OnLinkFrame(pb::LinkFrame& f) {
 }
 
 void GuestProcess::WriteStdin() {
-  if (stdin_closed_ || stdin_waiting_) return;
+  if (stdin_closed_ || stdin_waiting_ || held_) return;
   uint64_t taken = 0;
   while (!stdin_queue_.empty()) {
     const std::string& chunk = stdin_queue_.front();
@@ -158,12 +165,17 @@ void GuestProcess::WriteStdin() {
     if (n < 0) {  // EPIPE: the process closed its stdin; the rest is dropped
       for (const auto& c : stdin_queue_) taken += c.size();
       taken -= stdin_offset_;
+      taken -= std::min<uint64_t>(taken, preacked_);
+      preacked_ = 0;
       stdin_queue_.clear();
       stdin_offset_ = 0;
       stdin_closed_ = true;
       break;
     }
-    taken += static_cast<uint64_t>(n);
+    // Bytes a previous node acknowledged already are not acknowledged again.
+    uint64_t pre = std::min<uint64_t>(preacked_, static_cast<uint64_t>(n));
+    preacked_ -= pre;
+    taken += static_cast<uint64_t>(n) - pre;
     stdin_offset_ += static_cast<size_t>(n);
     if (stdin_offset_ == chunk.size()) {
       stdin_queue_.pop_front();
@@ -215,7 +227,7 @@ static bool CatchesSignal(pid_t pid, int sig) {
 }
 
 void GuestProcess::Signal(const pb::SignalMsg& s) {
-  if (exited_ || s.signo() <= 0 || s.signo() >= NSIG) return;
+  if (exited_ || held_ || s.signo() <= 0 || s.signo() >= NSIG) return;
   int sig = s.signo();
   if ((sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) && !CatchesSignal(spawned_.pid, sig)) sig = SIGSTOP;
   if (s.group() && ::kill(-spawned_.pid, sig) == 0) return;
@@ -226,6 +238,14 @@ void GuestProcess::Signal(const pb::SignalMsg& s) {
 
 void GuestProcess::SampleStats() {
   if (finished_ || exited_) return;
+  if (held_) {  // the engine has it; figures resume after the move
+    stats_timer_.expires_after(kStatsPeriod);
+    auto self = shared_from_this();
+    stats_timer_.async_wait([this, self](asio::error_code ec) {
+      if (!ec) SampleStats();
+    });
+    return;
+  }
   Result<ProcSample> s = SampleProc(spawned_.pid);
   const int64_t now = NowMs();
   if (s.ok() && link_->queued_bytes() < kLinkHighWater) {
@@ -287,15 +307,123 @@ void GuestProcess::MaybeFinish() {
 
 void GuestProcess::OnLinkClosed(const std::string& why) {
   if (finished_) return;
+  if (held_ && on_move_link_lost_) {
+    spdlog::info("{}: link to home {} lost during a move ({}); the frozen copy goes", req_.gpid(), req_.home(), why);
+    return on_move_link_lost_();
+  }
   spdlog::info("{}: link to home {} lost ({}); killing it", req_.gpid(), req_.home(), why);
   KillAll();
 }
 
 void GuestProcess::KillAll() {
   if (exited_) return;
+  if (held_ && on_move_link_lost_) return on_move_link_lost_();  // the engine kills what it holds
   ::kill(-spawned_.pid, SIGKILL);
   ::kill(spawned_.pid, SIGKILL);
   // Exited() follows from the reaper.
+}
+
+}  // namespace roam
+
+// ---- migration hooks -------------------------------------------------------------------
+
+namespace roam {
+
+void GuestProcess::set_move_handlers(std::function<void(const pb::StreamFrame&)> on_frame,
+                                     std::function<void()> on_link_lost) {
+  on_move_frame_ = std::move(on_frame);
+  on_move_link_lost_ = std::move(on_link_lost);
+}
+
+void GuestProcess::BeginMove() { held_ = true; }
+
+void GuestProcess::SendToHome(const pb::StreamFrame& f) {
+  pb::LinkFrame out;
+  *out.mutable_stream() = f;
+  link_->Send(out);
+}
+
+void GuestProcess::DrainOutput() {
+  // The whole tree is frozen: the pipes hold all there is, and it all goes
+  // before the move's next frame, whatever the link's queue.
+  for (Output* o : {&out_, &err_}) {
+    while (!o->eof && ReadOnce(*o)) {
+    }
+  }
+}
+
+void GuestProcess::StdinLeftovers(std::string* taken, std::string* pending, bool* eof) {
+  taken->clear();
+  pending->clear();
+  for (size_t i = 0; i < stdin_queue_.size(); ++i) {
+    const std::string& c = stdin_queue_[i];
+    pending->append(i == 0 ? c.substr(stdin_offset_) : c);
+  }
+  *eof = stdin_eof_ || stdin_closed_;
+  if (spawned_.tty || stdin_closed_) return;
+  // The bytes in the process's stdin pipe: copied (tee), not consumed, so a
+  // failed move leaves them where they were. The pipe is found among the
+  // process's fds 0-2 by its inode.
+  struct stat ours;
+  if (fstat(spawned_.stdin_fd, &ours) != 0) return;
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, spawned_.pid, 0));
+  if (pidfd < 0) return;
+  for (int fd = 0; fd <= 2; ++fd) {
+    struct stat theirs;
+    std::string path = "/proc/" + std::to_string(spawned_.pid) + "/fd/" + std::to_string(fd);
+    if (stat(path.c_str(), &theirs) != 0 || theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev) continue;
+    int rd = static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, fd, 0));
+    if (rd < 0) break;
+    int scratch[2];
+    if (pipe2(scratch, O_CLOEXEC | O_NONBLOCK) == 0) {
+      fcntl(scratch[1], F_SETPIPE_SZ, 1 << 20);
+      ssize_t n = ::tee(rd, scratch[1], 1 << 20, SPLICE_F_NONBLOCK);
+      std::string buf(1 << 16, '\0');
+      while (n > 0) {
+        ssize_t r = ::read(scratch[0], buf.data(), buf.size());
+        if (r <= 0) break;
+        taken->append(buf.data(), static_cast<size_t>(r));
+        n -= r;
+      }
+      close(scratch[0]);
+      close(scratch[1]);
+    }
+    close(rd);
+    break;
+  }
+  close(pidfd);
+}
+
+void GuestProcess::MoveAborted() {
+  held_ = false;
+  on_move_frame_ = nullptr;
+  on_move_link_lost_ = nullptr;
+  if (link_->closed()) return KillAll();
+  WriteStdin();
+  ReadOutput(out_);
+  ReadOutput(err_);
+}
+
+void GuestProcess::MovedAway() {
+  if (finished_) return;
+  finished_ = true;
+  exited_ = true;  // for this node, the process is gone
+  stats_timer_.cancel();
+  link_->set_handlers(nullptr, nullptr);
+  link_->Close("moved away");
+  asio::error_code ignored;
+  if (out_.desc) out_.desc->close(ignored);
+  if (err_.desc) err_.desc->close(ignored);
+  if (in_own_) in_own_->close(ignored);
+  if (auto done = std::move(on_done_)) done();
+}
+
+void GuestProcess::PrependStdin(const std::string& taken, const std::string& pending, bool eof) {
+  if (!pending.empty()) stdin_queue_.push_front(pending);
+  if (!taken.empty()) stdin_queue_.push_front(taken);
+  preacked_ = taken.size();
+  stdin_eof_ = stdin_eof_ || eof;
+  WriteStdin();
 }
 
 }  // namespace roam

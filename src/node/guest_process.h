@@ -35,6 +35,30 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   // Kills the process's session (home declared dead, roamd shutting down).
   void KillAll();
 
+  // ---- migration (the source side's hooks; MigrationOut drives them)
+  // Frames of a move from the home (move_out, move_decision) and the loss
+  // of the home link during a move go to these instead of the process.
+  void set_move_handlers(std::function<void(const pb::StreamFrame&)> on_frame,
+                         std::function<void()> on_link_lost);
+  // The engine is about to freeze the process: stdin is no longer written
+  // and roamd's reaper leaves the PID to the engine (it holds it traced).
+  void BeginMove();
+  // The process is frozen: sends everything it wrote (in its pipes) home.
+  void DrainOutput();
+  // Input the process has not read: in its stdin pipe (taken, acknowledged
+  // already), still queued here (pending), and whether input had ended.
+  void StdinLeftovers(std::string* taken, std::string* pending, bool* eof);
+  // The move failed and the process runs on here.
+  void MoveAborted();
+  // The move committed: the process now runs elsewhere. Ends quietly (no
+  // exit frame) and closes the home link.
+  void MovedAway();
+  bool held() const { return held_; }
+  void SendToHome(const pb::StreamFrame& f);
+  // A process restored here by a move: input it had not read yet goes first.
+  void PrependStdin(const std::string& taken, const std::string& pending, bool eof);
+  const pb::SpawnRequest& request() const { return req_; }
+
   pid_t pid() const { return spawned_.pid; }
   const std::string& home() const { return req_.home(); }
   const std::string& gpid() const { return req_.gpid(); }
@@ -73,6 +97,10 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   int wait_status_ = 0;
   std::function<void()> on_done_;
   std::string buf_;
+  bool held_ = false;        // the engine holds the process (a move is under way)
+  uint64_t preacked_ = 0;    // bytes at the front of stdin_queue_ acknowledged already
+  std::function<void(const pb::StreamFrame&)> on_move_frame_;
+  std::function<void()> on_move_link_lost_;
 };
 
 }  // namespace roam

@@ -21,12 +21,16 @@ namespace roam {
 
 class RemoteRun;
 
+// "n1:4242" -> ("n1", 4242). False for anything else.
+bool SplitGpid(const std::string& gpid, std::string* node, pid_t* pid);
+
 struct HomeProcess {
   std::string gpid;
   pid_t pid = 0;
   pb::Credentials creds;
   std::string command;  // argv joined by spaces
   std::string where;    // node it runs on
+  pb::SpawnRequest spawn;  // what started it (a move's target needs it again)
   bool lock = false;
   uint32_t nmig = 0;
   pb::ProcStats stats;        // last figures (from the guest, or sampled here)

@@ -22,6 +22,8 @@
 
 #include "node/frame_channel.h"
 #include "node/home_process.h"
+#include "migrate.pb.h"
+#include "node/move_faults.h"
 #include "node/node_link.h"
 #include "session.pb.h"
 
@@ -40,16 +42,44 @@ class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
   // The guest node was declared dead or left.
   void NodeLost(const std::string& why);
 
+  // ---- migration: the home is the arbiter (proto/migrate.proto) ----------
+  // Moves the process to node `to`, whose roamd accepted the adopt request
+  // on `target`. Input, signals and window sizes wait at home meanwhile.
+  // `done` runs once: with the move's figures once committed (the record
+  // then says `to`), or with why it failed (the process runs on where it
+  // was, or is lost if its node was lost too).
+  void Move(const std::string& to, const std::string& address, std::shared_ptr<LinkChannel> target,
+            MoveFaults faults, std::function<void(Result<pb::MigrationFigures>)> done);
+  bool moving() const { return moving_; }
+
  private:
   void FromClient(pb::StreamFrame& f);
   void FromLink(pb::LinkFrame& f);
+  void InstallLinkHandlers();
   void End();
+  // Migration.
+  void FromTarget(pb::LinkFrame& f);
+  void SourceLost(const std::string& why);
+  void TargetFailed(const std::string& why);
+  void MaybeCommit();
+  void FinishMove(Result<pb::MigrationFigures> r);
+  void FlushHeld();
 
   std::shared_ptr<ClientChannel> client_;
   std::shared_ptr<LinkChannel> link_;
   HomeProcess* record_;
   bool exit_seen_ = false, ended_ = false;
   std::function<void()> on_end_;
+  // A move under way.
+  bool moving_ = false, frozen_ = false, ready_ = false, source_lost_ = false;
+  std::shared_ptr<LinkChannel> target_;
+  std::unique_ptr<asio::steady_timer> move_timer_;
+  std::vector<pb::StreamFrame> held_;  // from roam run (and roam kill) while moving
+  pb::MigrationFigures figures_;
+  int64_t frozen_at_ms_ = 0;
+  std::chrono::steady_clock::time_point move_start_;
+  MoveFaults faults_;
+  std::function<void(Result<pb::MigrationFigures>)> move_done_;
 };
 
 }  // namespace roam

@@ -94,6 +94,12 @@ Status Roamd::Init() {
         StartRun(r, p, std::move(s));
       });
   if (Status st = control_->Listen(cfg_.control_socket); !st.ok()) return st;
+  run_dir_ = cfg_.control_socket.substr(0, cfg_.control_socket.rfind('/') == std::string::npos
+                                               ? 0
+                                               : cfg_.control_socket.rfind('/'));
+  if (run_dir_.empty()) run_dir_ = ".";
+  faults_ = MoveFaults::FromEnvironment(run_dir_);
+  engine_ = std::make_unique<EngineWorker>(io_);
   // A guest's stdin pipe closed by the process must not kill roamd.
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -247,6 +253,18 @@ void Roamd::Handle(const pb::ControlRequest& req, const ControlServer::Peer& pee
         *r.mutable_ps() = std::move(ps);
         reply_fn(r);
       });
+      return;
+    case pb::ControlRequest::kMigrate:
+      Migrate(req.migrate().gpid(), req.migrate().to(), CredentialsOf(peer),
+              [reply_fn](Result<pb::MigrationFigures> r) {
+                pb::ControlReply cr;
+                if (r.ok()) {
+                  *cr.mutable_migration() = *r;
+                } else {
+                  cr.set_error(r.status().message());
+                }
+                reply_fn(cr);
+              });
       return;
     case pb::ControlRequest::kKill:
       Kill(req.kill().gpid(), req.kill().signo(), CredentialsOf(peer), [reply_fn](const std::string& error) {

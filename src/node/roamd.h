@@ -6,9 +6,13 @@
 //
 // Roles (each in its own file): roamd_home.cc, the home of processes started
 // here (`roam run`, `roam ps`, `roam kill`); roamd_guest.cc, the guest of
-// processes other homes run here, and the node-link requests.
+// processes other homes run here, and the node-link requests;
+// roamd_migrate.cc, moves (the home's `roam migrate`, the source's and the
+// target's side, whose state lives in MigrationOut and MigrationIn).
 //
 // Single-threaded: every member runs on io_; nothing here needs a lock.
+// The one exception is the checkpoint engine, which runs on the
+// EngineWorker's thread and reports back to io_.
 #pragma once
 
 #include <asio.hpp>
@@ -18,10 +22,14 @@
 
 #include "cluster/swim.h"
 #include "node/control_server.h"
+#include "node/engine_worker.h"
 #include "node/gossip_endpoint.h"
 #include "node/guest_process.h"
 #include "node/home_process.h"
 #include "node/load_sampler.h"
+#include "node/migration_in.h"
+#include "node/migration_out.h"
+#include "node/move_faults.h"
 #include "node/node_link.h"
 #include "node/remote_run.h"
 #include "node/roamd_config.h"
@@ -69,9 +77,21 @@ class Roamd {
   void StartGuest(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::SpawnRequest& req);
   void ReapChildren();
   void WaitChildren();
+  // Registers a guest (spawned, or moved in), starts it, and lets it move.
+  void AdoptGuest(std::shared_ptr<GuestProcess> guest);
   // One request to another node's roamd and its reply.
   void AskNode(const std::string& node, pb::LinkRequest req,
-               std::function<void(Result<pb::LinkReply>)> done);
+               std::function<void(Result<pb::LinkReply>)> done,
+               std::chrono::seconds timeout = std::chrono::seconds(5));
+
+  // ---- moves (roamd_migrate.cc)
+  using MoveDone = std::function<void(Result<pb::MigrationFigures>)>;
+  void Migrate(const std::string& gpid, const std::string& to, const pb::Credentials& requester, MoveDone done);
+  void MigrateHere(pid_t pid, const std::string& to, const pb::Credentials& requester, MoveDone done);
+  std::string ChooseTarget(const HomeProcess& p, const std::string& to, std::string* error) const;
+  void StartAdopt(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::SpawnRequest& req);
+  void StartMoveIn(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::MoveIn& req);
+  void StartMoveOut(std::shared_ptr<GuestProcess> guest, const pb::MoveOut& order);
   void TickSwim();
   void SampleLoad();
   void PublishLoad();
@@ -89,6 +109,11 @@ class Roamd {
   std::unique_ptr<LinkAcceptor> links_;
   std::map<pid_t, HomeProcess> home_;                        // by PID at home
   std::map<pid_t, std::shared_ptr<GuestProcess>> guests_;  // by PID here
+  std::map<pid_t, std::shared_ptr<MigrationOut>> outgoing_;     // moves out, by PID here
+  std::map<std::string, std::shared_ptr<MigrationIn>> incoming_;  // moves in, by GPID
+  std::unique_ptr<EngineWorker> engine_;
+  MoveFaults faults_;
+  std::string run_dir_;  // the control socket's directory: move images, the fault file
   LoadSampler sampler_;
   uint32_t calibrated_speed_ = 0;
   pb::LoadVector last_load_;

@@ -11,8 +11,6 @@ namespace roam {
 
 namespace {
 
-constexpr auto kAskTimeout = std::chrono::seconds(5);
-
 void Reply(const std::shared_ptr<LinkChannel>& link, pb::LinkReply reply) {
   pb::LinkFrame f;
   *f.mutable_reply() = std::move(reply);
@@ -40,6 +38,25 @@ void Roamd::OnLinkRequest(std::shared_ptr<LinkChannel> link, const std::string& 
     case pb::LinkRequest::kPs:
       *reply.mutable_ps() = LocalPs(req.requester());
       break;
+    case pb::LinkRequest::kAdopt:
+      return StartAdopt(link, peer, req.adopt());
+    case pb::LinkRequest::kMoveIn:
+      return StartMoveIn(link, peer, req.move_in());
+    case pb::LinkRequest::kMigrate: {
+      // Only the home moves its processes; the link stays open until done.
+      Migrate(req.migrate().gpid(), req.migrate().to(), req.requester(),
+              [link](Result<pb::MigrationFigures> r) {
+                pb::LinkReply reply;
+                if (r.ok()) {
+                  *reply.mutable_migration() = *r;
+                } else {
+                  reply.set_error(r.status().message());
+                }
+                Reply(link, std::move(reply));
+                link->Close("answered");
+              });
+      return;
+    }
     case pb::LinkRequest::kKill: {
       const std::string& gpid = req.kill().gpid();
       const std::string prefix = swim_->name() + ":";
@@ -82,9 +99,20 @@ void Roamd::StartGuest(std::shared_ptr<LinkChannel> link, const std::string& pee
   }
   Reply(link, pb::LinkReply());
   auto guest = std::make_shared<GuestProcess>(io_, link, req, spawned);
-  const pid_t pid = spawned.pid;
+  spdlog::info("{} started here as {} (uid {})", req.gpid(), spawned.pid, req.creds().uid());
+  AdoptGuest(guest);
+}
+
+void Roamd::AdoptGuest(std::shared_ptr<GuestProcess> guest) {
+  const pid_t pid = guest->pid();
   guests_[pid] = guest;
-  spdlog::info("{} started here as {} (uid {})", req.gpid(), pid, req.creds().uid());
+  std::weak_ptr<GuestProcess> weak = guest;
+  guest->set_move_handlers(
+      [this, weak](const pb::StreamFrame& f) {
+        auto g = weak.lock();
+        if (g && f.has_move_out()) StartMoveOut(g, f.move_out());
+      },
+      nullptr);
   guest->Start([this, pid] { guests_.erase(pid); });
 }
 
@@ -96,19 +124,37 @@ void Roamd::WaitChildren() {
   });
 }
 
+// Reaping by PID: roamd never waits for "any child", so it never takes a
+// child (or a ptrace stop) that the engine thread is waiting for.
+//  1. Guests, each by its PID, unless the engine holds it (a move): their
+//     parent is this thread (spawned) or the engine thread (moved in).
+//  2. Orphans this thread adopted as subreaper (__WNOTHREAD: never the
+//     engine thread's children), looked at first without reaping.
 void Roamd::ReapChildren() {
-  int status = 0;
-  pid_t pid;
-  while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
-    auto it = guests_.find(pid);
-    if (it == guests_.end()) continue;  // an orphan we adopted, or a failed spawn
-    std::shared_ptr<GuestProcess> g = it->second;
-    g->Exited(status);
+  std::vector<std::pair<std::shared_ptr<GuestProcess>, int>> exited;
+  for (auto& [pid, g] : guests_) {
+    if (g->held()) continue;
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) exited.emplace_back(g, status);
+  }
+  for (auto& [g, status] : exited) g->Exited(status);
+  for (;;) {
+    siginfo_t info{};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT | __WNOTHREAD) != 0 || info.si_pid == 0) break;
+    auto it = guests_.find(info.si_pid);
+    if (it != guests_.end()) {
+      if (it->second->held()) break;  // the engine's, for now; the next SIGCHLD comes back
+      int status = 0;
+      if (::waitpid(info.si_pid, &status, WNOHANG) == info.si_pid) it->second->Exited(status);
+      continue;
+    }
+    int status = 0;
+    if (::waitpid(info.si_pid, &status, WNOHANG | __WNOTHREAD) != info.si_pid) break;
   }
 }
 
 void Roamd::AskNode(const std::string& node, pb::LinkRequest req,
-                    std::function<void(Result<pb::LinkReply>)> done) {
+                    std::function<void(Result<pb::LinkReply>)> done, std::chrono::seconds timeout) {
   struct Ask {
     explicit Ask(asio::io_context& io) : timer(io) {}
     asio::steady_timer timer;
@@ -130,7 +176,7 @@ void Roamd::AskNode(const std::string& node, pb::LinkRequest req,
   ask->done = std::move(done);
   const std::string address = AddressOf(node);
   if (address.empty()) return ask->Finish(Status::Error("no node named " + node));
-  ask->timer.expires_after(kAskTimeout);
+  ask->timer.expires_after(timeout);
   ask->timer.async_wait([ask, node](asio::error_code ec) {
     if (!ec) ask->Finish(Status::Error(node + " did not answer in time"));
   });

@@ -34,6 +34,8 @@ std::string UserName(uid_t uid) {
   return std::to_string(uid);
 }
 
+}  // namespace
+
 bool SplitGpid(const std::string& gpid, std::string* node, pid_t* pid) {
   size_t colon = gpid.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 >= gpid.size()) return false;
@@ -43,8 +45,6 @@ bool SplitGpid(const std::string& gpid, std::string* node, pid_t* pid) {
   *pid = static_cast<pid_t>(std::stol(num));
   return *pid > 0;
 }
-
-}  // namespace
 
 pb::Credentials Roamd::CredentialsOf(const ControlServer::Peer& peer) const {
   pb::Credentials c;
@@ -174,6 +174,7 @@ void Roamd::PlaceRun(std::shared_ptr<ClientChannel> client, pb::SpawnRequest spa
                       rec.creds = spawn.creds();
                       rec.command = JoinArgv(spawn.spec());
                       rec.where = target;
+                      rec.spawn = spawn;
                       rec.stats.set_state("running");
                       rec.remote = std::make_shared<RemoteRun>(client, link, &rec);
                       pb::StreamFrame started;

@@ -1,0 +1,221 @@
+#include "node/migration_in.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "ckpt/restore.h"
+#include "common/file_util.h"
+#include "node/image_dir.h"
+
+namespace roam {
+
+namespace {
+
+// An image larger than this is refused while it arrives (a sanity bound on
+// what a peer may write into this node's memory-backed /run).
+constexpr uint64_t kMaxImageBytes = 64ULL << 30;
+
+}  // namespace
+
+MigrationIn::MigrationIn(asio::io_context& io, EngineWorker& engine, pb::SpawnRequest spawn,
+                         std::shared_ptr<LinkChannel> home, std::string image_dir, MoveFaults faults)
+    : io_(io),
+      engine_(engine),
+      spawn_(std::move(spawn)),
+      home_(std::move(home)),
+      dir_(std::move(image_dir)),
+      faults_(faults),
+      tree_(std::make_shared<std::unique_ptr<RestoredTree>>()) {}
+
+MigrationIn::~MigrationIn() {
+  for (auto& [name, fd] : files_) close(fd);
+  ClosePipes();
+}
+
+void MigrationIn::Start(std::function<void(std::shared_ptr<GuestProcess>)> on_running, std::function<void()> on_end) {
+  on_running_ = std::move(on_running);
+  on_end_ = std::move(on_end);
+  auto self = shared_from_this();
+  home_->set_handlers(
+      [this, self](pb::LinkFrame& f) {
+        if (f.has_stream() && f.stream().has_move_go()) return Go();
+      },
+      [this, self](const std::string& why) { Abort("home link lost: " + why); });
+}
+
+// ---- the image arrives -----------------------------------------------------------------
+
+void MigrationIn::AcceptSource(std::shared_ptr<LinkChannel> source) {
+  source_ = std::move(source);
+  Status st = MakeDirs(dir_, 0700);
+  if (!st.ok()) return Abort(st.message());
+  auto self = shared_from_this();
+  source_->set_handlers(
+      [this, self](pb::LinkFrame& f) {
+        if (f.has_image_chunk()) return OnChunk(f.image_chunk());
+        if (f.has_image_end()) return OnImageEnd(f.image_end());
+        Abort("unexpected frame from the source");
+      },
+      [this, self](const std::string& why) {
+        if (!ready_) Abort("lost the link to the source: " + why);
+      });
+}
+
+void MigrationIn::OnChunk(const pb::ImageChunk& c) {
+  if (ended_ || restoring_) return;
+  if (!IsImageFileName(c.name())) return Abort("bad image file name '" + c.name() + "'");
+  received_ += c.data().size();
+  if (received_ > kMaxImageBytes) return Abort("image larger than " + std::to_string(kMaxImageBytes >> 30) + " GiB");
+  if (faults_.At("target-receiving") == MoveFaults::Action::kCut) {
+    source_->Close("injected fault", false);
+    return Abort("injected fault: cut at target-receiving");
+  }
+  auto it = files_.find(c.name());
+  if (it == files_.end()) {
+    int fd = open((dir_ + "/" + c.name()).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return Abort("create " + dir_ + "/" + c.name() + ": " + strerror(errno));
+    it = files_.emplace(c.name(), fd).first;
+  }
+  const std::string& d = c.data();
+  size_t done = 0;
+  while (done < d.size()) {
+    ssize_t n = pwrite(it->second, d.data() + done, d.size() - done, static_cast<off_t>(c.offset() + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Abort("write " + dir_ + "/" + c.name() + ": " + strerror(errno));
+    done += static_cast<size_t>(n);
+  }
+}
+
+void MigrationIn::OnImageEnd(const pb::ImageEnd& e) {
+  if (ended_ || restoring_) return;
+  restoring_ = true;
+  end_ = e;
+  for (auto& [name, fd] : files_) close(fd);
+  files_.clear();
+  // The process's stdio: fresh pipes to this roamd, at the fds that led to
+  // the source's roamd.
+  if (pipe2(in_, O_CLOEXEC) != 0 || pipe2(out_, O_CLOEXEC) != 0 || pipe2(err_, O_CLOEXEC) != 0) {
+    return Abort(std::string("pipe2: ") + strerror(errno));
+  }
+  RestoreOptions options;
+  options.inherited_fds = {{0, in_[0]}, {1, out_[1]}, {2, err_[1]}};
+  auto self = shared_from_this();
+  auto tree = tree_;
+  const std::string dir = dir_;
+  engine_.Run<Result<double>>(
+      [tree, dir, options]() -> Result<double> {
+        auto t0 = std::chrono::steady_clock::now();
+        Result<std::unique_ptr<RestoredTree>> r = RestoredTree::Restore(dir, options);
+        if (!r.ok()) return r.status();
+        *tree = std::move(*r);
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      },
+      [this, self](Result<double> r) { Restored(std::move(r)); });
+}
+
+void MigrationIn::Restored(Result<double> restore_ms) {
+  RemoveImageDir(dir_);
+  if (ended_) return;  // Abort() already queued the kill
+  if (!restore_ms.ok()) return Abort("restore failed: " + restore_ms.status().message());
+  // The child ends now live in the restored processes.
+  for (int* fd : {&in_[0], &out_[1], &err_[1]}) {
+    close(*fd);
+    *fd = -1;
+  }
+  if (faults_.At("target-restored") == MoveFaults::Action::kCut) {
+    home_->Close("injected fault", false);
+    return;  // the home link's close handler aborts
+  }
+  ready_ = true;
+  pb::LinkFrame reply;
+  reply.mutable_reply();
+  source_->Send(reply);
+  source_->set_handlers(nullptr, nullptr);
+  source_->Close("restored");
+  pb::LinkFrame ready;
+  ready.mutable_stream()->mutable_move_ready()->set_restore_ms(*restore_ms);
+  ready.mutable_stream()->mutable_move_ready()->set_frozen_at_ms(end_.frozen_at_ms());
+  home_->Send(ready);
+  spdlog::info("{}: restored here in {:.1f} ms, waiting for the home's go", gpid(), *restore_ms);
+}
+
+// ---- the home decides ------------------------------------------------------------------
+
+void MigrationIn::Go() {
+  if (ended_ || !ready_ || going_) return;
+  going_ = true;
+  // Frames after move_go are the process's (held stdin, signals): they wait
+  // until the GuestProcess reads the link.
+  home_->Pause();
+  faults_.At("target-go");
+  auto self = shared_from_this();
+  auto tree = tree_;
+  engine_.Run<Result<pid_t>>(
+      [tree]() -> Result<pid_t> {
+        if (!*tree) return Status::Error("nothing restored");
+        Status st = (*tree)->Release();
+        pid_t root = (*tree)->root();
+        tree->reset();  // released: the processes are on their own
+        if (!st.ok()) return st;
+        return root;
+      },
+      [this, self](Result<pid_t> r) {
+        if (!r.ok()) return Abort("release failed: " + r.status().message());
+        SpawnedGuest g;
+        g.pid = *r;
+        g.stdin_fd = in_[1];
+        g.stdout_fd = out_[0];
+        g.stderr_fd = err_[0];
+        in_[1] = out_[0] = err_[0] = -1;
+        auto guest = std::make_shared<GuestProcess>(io_, home_, spawn_, g);
+        spdlog::info("{} runs here now (moved in)", gpid());
+        if (on_running_) on_running_(guest);
+        guest->PrependStdin(end_.stdin_taken(), end_.stdin_pending(), end_.stdin_eof());
+        home_->Resume();
+        End();
+      });
+}
+
+void MigrationIn::Abort(const std::string& why) {
+  if (ended_) return;
+  ended_ = true;
+  spdlog::warn("{}: incoming move failed: {}", gpid(), why);
+  auto tree = tree_;
+  engine_.Post([tree] {
+    if (*tree) (*tree)->Kill();
+    tree->reset();
+  });
+  if (!restoring_) RemoveImageDir(dir_);  // else Restored() removes it
+  if (source_ && !source_->closed()) {
+    pb::LinkFrame reply;
+    reply.mutable_reply()->set_error(why);
+    source_->Send(reply);
+    source_->set_handlers(nullptr, nullptr);
+    source_->Close("move failed");
+  }
+  if (!home_->closed()) {
+    pb::LinkFrame err;
+    err.mutable_stream()->set_error(why);
+    home_->Send(err);
+    home_->set_handlers(nullptr, nullptr);
+    home_->Close("move failed");
+  }
+  ClosePipes();
+  End();
+}
+
+void MigrationIn::ClosePipes() {
+  for (int* fd : {&in_[0], &in_[1], &out_[0], &out_[1], &err_[0], &err_[1]}) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+  }
+}
+
+void MigrationIn::End() {
+  if (auto f = std::move(on_end_)) f();
+}
+
+}  // namespace roam

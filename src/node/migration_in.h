@@ -1,0 +1,69 @@
+// MigrationIn: the target side of a move (proto/migrate.proto, steps 1, 4
+// and 6). Created when the home's adopt request is accepted; the image
+// then arrives from the source on a link of its own, is written to the
+// node's tmpfs, and is restored on the engine thread into a tree that is
+// held, not running. The home hears move_ready; on move_go the tree is
+// released and becomes a GuestProcess whose session link is the adopt link.
+//
+// Whatever fails before move_go (the image, the restore, the source link,
+// the home link) kills what was restored and tells the home; nothing runs.
+// Single-threaded on roamd's loop; engine work goes to the EngineWorker.
+#pragma once
+
+#include <asio.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "node/engine_worker.h"
+#include "node/guest_process.h"
+#include "node/move_faults.h"
+#include "node/node_link.h"
+
+namespace roam {
+
+class RestoredTree;
+
+class MigrationIn : public std::enable_shared_from_this<MigrationIn> {
+ public:
+  MigrationIn(asio::io_context& io, EngineWorker& engine, pb::SpawnRequest spawn, std::shared_ptr<LinkChannel> home,
+              std::string image_dir, MoveFaults faults);
+  ~MigrationIn();
+
+  // `on_running` gets the new guest once it runs (its owner starts it);
+  // `on_end` runs once, after that or after a failure.
+  void Start(std::function<void(std::shared_ptr<GuestProcess>)> on_running, std::function<void()> on_end);
+  // The source's link, once it asked move_in for this process.
+  void AcceptSource(std::shared_ptr<LinkChannel> source);
+
+  const std::string& gpid() const { return spawn_.gpid(); }
+  bool has_source() const { return source_ != nullptr; }
+
+ private:
+  void OnChunk(const pb::ImageChunk& c);
+  void OnImageEnd(const pb::ImageEnd& e);
+  void Restored(Result<double> restore_ms);
+  void Go();
+  void Abort(const std::string& why);
+  void ClosePipes();
+  void End();
+
+  asio::io_context& io_;
+  EngineWorker& engine_;
+  pb::SpawnRequest spawn_;
+  std::shared_ptr<LinkChannel> home_, source_;
+  std::string dir_;
+  MoveFaults faults_;
+  // Touched only on the engine thread.
+  std::shared_ptr<std::unique_ptr<RestoredTree>> tree_;
+  std::map<std::string, int> files_;  // image file name -> fd being written
+  pb::ImageEnd end_;
+  int in_[2] = {-1, -1}, out_[2] = {-1, -1}, err_[2] = {-1, -1};
+  bool restoring_ = false, ready_ = false, going_ = false, ended_ = false;
+  uint64_t received_ = 0;
+  std::function<void(std::shared_ptr<GuestProcess>)> on_running_;
+  std::function<void()> on_end_;
+};
+
+}  // namespace roam

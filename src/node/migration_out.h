@@ -1,0 +1,69 @@
+// MigrationOut: the source side of a move (proto/migrate.proto, steps 3-6).
+// Reads top to bottom in Start(): freeze and dump on the engine thread ->
+// send home what the process wrote before the freeze -> stream the image
+// to the target -> tell the home the copy is with the target -> obey the
+// home: kill the frozen copy (commit) or resume it (abort).
+//
+// Until move_frozen is sent, any failure (the engine refuses, the target is
+// unreachable, refuses or breaks the link) resumes the process here and
+// sends move_failed with the reason. After it, only the home decides; if
+// the home link goes, the frozen copy is killed (a guest never outlives its
+// home link), which is right whichever way the home decided.
+//
+// Single-threaded on roamd's loop; engine work goes to the EngineWorker.
+#pragma once
+
+#include <asio.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "node/engine_worker.h"
+#include "node/guest_process.h"
+#include "node/node_link.h"
+#include "node/move_faults.h"
+
+namespace roam {
+
+class FrozenTree;
+
+class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
+ public:
+  MigrationOut(asio::io_context& io, EngineWorker& engine, const LinkIdentity& self,
+               std::shared_ptr<GuestProcess> guest, std::string image_dir, MoveFaults faults);
+  ~MigrationOut();
+
+  // `on_end` runs once, when the move is over either way.
+  void Start(const pb::MoveOut& order, std::function<void()> on_end);
+
+ private:
+  void Dumped(Result<double> dump_ms);
+  void SendImage();
+  void SendNextChunk();
+  void OnTargetReply(const pb::LinkReply& reply);
+  void Fail(const std::string& why);  // before move_frozen: resume here, tell home
+  void Decide(bool commit);           // after move_frozen
+  void SendHome(pb::StreamFrame f);
+  void Finish();
+
+  asio::io_context& io_;
+  EngineWorker& engine_;
+  const LinkIdentity& self_;
+  std::shared_ptr<GuestProcess> guest_;
+  std::string dir_;
+  MoveFaults faults_;
+  pb::MoveOut order_;
+  // Touched only on the engine thread (created, used, destroyed in jobs).
+  std::shared_ptr<std::unique_ptr<FrozenTree>> tree_;
+  std::shared_ptr<LinkChannel> target_;
+  std::vector<std::string> files_;
+  size_t file_index_ = 0;
+  int file_fd_ = -1;
+  uint64_t file_offset_ = 0, bytes_sent_ = 0;
+  double dump_ms_ = 0;
+  int64_t frozen_at_ms_ = 0;
+  bool frozen_sent_ = false, ended_ = false;
+  std::function<void()> on_end_;
+};
+
+}  // namespace roam
