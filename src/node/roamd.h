@@ -89,7 +89,8 @@ class Roamd {
   void Migrate(const std::string& gpid, const std::string& to, const pb::Credentials& requester, MoveDone done);
   void MigrateHere(pid_t pid, const std::string& to, const pb::Credentials& requester, MoveDone done);
   std::string ChooseTarget(const HomeProcess& p, const std::string& to, std::string* error) const;
-  void StartAdopt(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::SpawnRequest& req);
+  void StartAdopt(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::SpawnRequest& req,
+                  uint64_t rss_bytes);
   void StartMoveIn(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::MoveIn& req);
   void StartMoveOut(std::shared_ptr<GuestProcess> guest, const pb::MoveOut& order);
   void TickSwim();

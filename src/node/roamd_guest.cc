@@ -39,7 +39,7 @@ void Roamd::OnLinkRequest(std::shared_ptr<LinkChannel> link, const std::string& 
       *reply.mutable_ps() = LocalPs(req.requester());
       break;
     case pb::LinkRequest::kAdopt:
-      return StartAdopt(link, peer, req.adopt());
+      return StartAdopt(link, peer, req.adopt(), req.move_rss_bytes());
     case pb::LinkRequest::kMoveIn:
       return StartMoveIn(link, peer, req.move_in());
     case pb::LinkRequest::kMigrate: {

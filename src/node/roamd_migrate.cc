@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include "node/roamd.h"
 
 namespace roam {
@@ -92,6 +94,7 @@ void Roamd::MigrateHere(pid_t pid, const std::string& to, const pb::Credentials&
   pb::LinkRequest adopt;
   *adopt.mutable_requester() = requester;
   *adopt.mutable_adopt() = p.spawn;
+  adopt.set_move_rss_bytes(p.stats.rss_bytes());
   ConnectLink(io_, address, link_id_,
               [this, pid, target, address, adopt, done](Result<std::shared_ptr<LinkChannel>> r, const std::string&) {
                 if (!r.ok()) return done(Status::Error("cannot reach " + target + ": " + r.status().message()));
@@ -122,7 +125,8 @@ void Roamd::MigrateHere(pid_t pid, const std::string& to, const pb::Credentials&
 
 // ---- the target's side -----------------------------------------------------------------
 
-void Roamd::StartAdopt(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::SpawnRequest& req) {
+void Roamd::StartAdopt(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::SpawnRequest& req,
+                       uint64_t rss_bytes) {
   auto refuse = [&](const std::string& why) {
     pb::LinkReply reply;
     reply.set_error(why);
@@ -136,6 +140,10 @@ void Roamd::StartAdopt(std::shared_ptr<LinkChannel> link, const std::string& pee
   const pid_t pid = static_cast<pid_t>(req.pid());
   if (pid <= 0 || guests_.count(pid) || incoming_.count(req.gpid()) || ::kill(pid, 0) == 0) {
     return refuse("pid " + std::to_string(req.pid()) + " is taken on " + swim_->name());
+  }
+  if (last_load_.mem_total() != 0 && rss_bytes > last_load_.mem_free()) {
+    return refuse(fmt::format("node {} has no room for {}: it uses {:.0f} MiB, {:.0f} MiB are free", swim_->name(),
+                              req.gpid(), rss_bytes / 1048576.0, last_load_.mem_free() / 1048576.0));
   }
   if (access(req.spec().cwd().c_str(), X_OK) != 0) {
     return refuse("its working directory " + req.spec().cwd() + " does not exist on " + swim_->name());

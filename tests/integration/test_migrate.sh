@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# Live migration on a real 4-node `roam cluster`: `roam migrate` moves a
+# running process between guest nodes any number of times with its output,
+# input, PID and exit status intact (the home terminal sees every byte once,
+# in order); real programs give byte-identical results; a move that cannot
+# be made is refused with its reason; a fault injected at each phase of a
+# move (a roamd killed, a link cut) leaves exactly one copy running, with
+# complete output, or the process lost only when its own node died.
+#
+# Needs root. Every `roam run` is started inside n1 (the home). The cluster
+# runs with ROAM_TEST_FAULTS=1 so that faults can be injected per node
+# (src/node/move_faults.h). Times are reported, never asserted.
+set -u
+source "$(dirname "$0")/lib.sh"
+CLUSTER=tmig
+DATA=$(mktemp -d /var/tmp/roam-it-mig.XXXXXX)  # the cluster's shared directory
+chmod 755 "$DATA"
+BG_PIDS=()
+cleanup() {
+  "$ROAM" cluster down --name $CLUSTER >/dev/null 2>&1
+  local p
+  for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$DATA"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+CX_LIMIT=60
+cx() { timeout -k 5 "$CX_LIMIT" "$ROAM" cluster exec --name "$CLUSTER" "$@"; }
+cd /
+
+# --- helpers -----------------------------------------------------------------
+
+# bg_start NAME [--in FILE] CMD...: runs CMD inside n1 in the background (stdin
+# from FILE or /dev/null), stdout/stderr into $DATA/NAME.out/.err; its PID in
+# n1 goes to $DATA/NAME.pid, its shell exit status to $DATA/NAME.rc.
+bg_start() {
+  local name=$1; shift
+  local input=/dev/null
+  if [ "$1" = --in ]; then input=$2; shift 2; fi
+  CX_LIMIT=300 cx n1 -- bash -c '
+    d=$1; n=$2; in=$3; shift 3
+    "$@" <"$in" >"$d/$n.out" 2>"$d/$n.err" &
+    p=$!
+    echo $p >"$d/$n.pid.tmp" && mv "$d/$n.pid.tmp" "$d/$n.pid"
+    wait $p
+    echo $? >"$d/$n.rc.tmp" && mv "$d/$n.rc.tmp" "$d/$n.rc"
+  ' _ "$DATA" "$name" "$input" "$@" 2>"$DATA/$name.sh.err" &
+  BG_PIDS+=($!)
+}
+bg_pid() { wait_until 10 test -s "$DATA/$1.pid" >/dev/null && cat "$DATA/$1.pid"; }
+bg_rc() { if wait_until "$2" test -s "$DATA/$1.rc" >/dev/null; then cat "$DATA/$1.rc"; else echo none; fi; }
+ps_field() {  # ps_field GPID FIELD: from n1's roam ps --json
+  cx n1 -- "$ROAM" ps --json 2>/dev/null |
+    jq -r --arg g "$1" --arg f "$2" '[.processes[] | select(.gpid == $g) | .[$f]] | if length == 0 then "" else (.[0] | tostring) end'
+}
+where_is() { [ "$(ps_field "$1" where)" = "$2" ]; }
+# copies PID COMM: on how many nodes n2..n4 a process PID named COMM exists.
+copies() {
+  local n c=0
+  for n in n2 n3 n4; do
+    [ "$(cx $n -- ps -p "$1" -o comm= 2>/dev/null | tr -d ' ')" = "$2" ] && c=$((c + 1))
+  done
+  echo $c
+}
+# in_order FILE COUNT: FILE holds the lines 0..COUNT-1, each once, in order.
+in_order() { awk -v n="$2" 'NR-1 != $1 {exit 1} END {exit NR != n}' "$1"; }
+migrate() { cx n1 -- "$ROAM" migrate "$@"; }  # migrate GPID NODE [--json]
+restart_roamd() {  # restart_roamd NODE: after a roamd was killed by a fault
+  wait_until 10 sh -c "[ \"\$('$ROAM' cluster status --name $CLUSTER --json | jq -r '.nodes[] | select(.name==\"$1\") | .state')\" = stopped ]" >/dev/null
+  ROAM_TEST_FAULTS=1 cx "$1" -- "$ROAM_BIN/roamd" --daemon >/dev/null 2>&1
+  wait_until 20 all_see "$1" alive n1 n2 n3 n4 >/dev/null
+}
+fault() { cx "$1" -- sh -c "echo '$2' > /run/roam/move-fault"; }  # fault NODE "PHASE ACTION"
+
+# A job printing a numbered line every ~2 ms: 0..COUNT-1.
+cat >"$DATA/count.py" <<'PY'
+import sys, time
+for i in range(int(sys.argv[1])):
+    print(i, flush=True)
+    time.sleep(float(sys.argv[2]) if len(sys.argv) > 2 else 0.002)
+PY
+# A job echoing its stdin line by line, slowly.
+cat >"$DATA/echo.py" <<'PY'
+import sys, time
+for line in sys.stdin:
+    sys.stdout.write(line); sys.stdout.flush(); time.sleep(0.001)
+PY
+
+ROAM_TEST_FAULTS=1 "$ROAM" cluster up --name $CLUSTER --nodes 4 --shared "$DATA" --mem-limit 0,0,0,160M >/dev/null ||
+  { fail "cluster up"; finish; exit 1; }
+wait_until 20 full_mesh n1 n2 n3 n4 >/dev/null || fail "cluster never formed"
+
+# --- 1. twenty moves of a process printing a numbered line every 2 ms ------------
+bg_start count "$ROAM" run --on n2 -- python3 "$DATA/count.py" 6000
+P=$(bg_pid count)
+G=n1:$P
+wait_until 10 where_is "$G" n2 >/dev/null
+moves_ok=0 frozen=()
+route=(n3 n4 n2)
+for i in $(seq 0 19); do
+  to=${route[$((i % 3))]}
+  j=$(migrate "$G" "$to" --json 2>"$DATA/mig.err") && moves_ok=$((moves_ok + 1))
+  frozen+=("$(jq -r '.frozen_ms | floor' <<<"$j" 2>/dev/null)")
+done
+check "20 moves of $G (n2 -> n3 -> n4 -> n2 ...): $moves_ok succeeded (frozen ms: ${frozen[*]})" [ "$moves_ok" -eq 20 ]
+check "roam ps after 20 moves: NMIG $(ps_field "$G" nmig), WHERE $(ps_field "$G" where) (want 20, n4)" \
+  sh -c "[ '$(ps_field "$G" nmig)' = 20 ] && [ '$(ps_field "$G" where)' = n4 ]"
+rc=$(bg_rc count 120)
+check "the job ends with status 0 after its moves (got $rc)" [ "$rc" = 0 ]
+check "every number 0..5999 reached the home terminal exactly once, in order ($(wc -l <"$DATA/count.out") lines)" \
+  in_order "$DATA/count.out" 6000
+check "no copy is left on any node" [ "$(copies "$P" python3)" = 0 ]
+
+# --- 2. input through a pipe, moved four times while it is read ----------------
+seq 1 4000 >"$DATA/lines.txt"
+bg_start echo --in "$DATA/lines.txt" "$ROAM" run --on n2 -- python3 "$DATA/echo.py"
+P=$(bg_pid echo)
+wait_until 10 where_is "n1:$P" n2 >/dev/null
+ok=0
+for to in n3 n4 n2 n3; do migrate "n1:$P" "$to" >/dev/null 2>&1 && ok=$((ok + 1)); sleep 0.3; done
+rc=$(bg_rc echo 60)
+check "stdin read while moved 4 times ($ok moves): no input byte lost or repeated (exit $rc)" \
+  sh -c "[ $ok -eq 4 ] && [ '$rc' = 0 ] && cmp -s '$DATA/lines.txt' '$DATA/echo.out'"
+
+# --- 3. real programs moved mid-run give byte-identical results ------------------
+head -c 120000000 /dev/urandom | base64 >"$DATA/big.txt"  # ~160 MB of text
+real_program() {  # real_program NAME CMD...: run undisturbed at home, then on n2 with 3 moves
+  local name=$1; shift
+  cx n1 -- bash -c '"$@" >"$0"' "$DATA/$name.ref" "$@" </dev/null
+  bg_start "$name" "$ROAM" run --on n2 -- "$@"
+  local p; p=$(bg_pid "$name")
+  wait_until 10 where_is "n1:$p" n2 >/dev/null
+  sleep 0.3
+  local ok=0 to
+  for to in n3 n4 n2; do migrate "n1:$p" "$to" >/dev/null 2>"$DATA/$name.mig" && ok=$((ok + 1)); sleep 0.2; done
+  local rc; rc=$(bg_rc "$name" 120)
+  check "$name: moved $ok times mid-run, exit $rc, output identical to an undisturbed run" \
+    sh -c "[ $ok -ge 2 ] && [ '$rc' = 0 ] && cmp -s '$DATA/$name.ref' '$DATA/$name.out'"
+}
+real_program bc sh -c 'echo "scale=2200; 4*a(1)" | bc -l'
+real_program python3 python3 -c 'import hashlib
+h = hashlib.sha256()
+for i in range(3000000): h.update(str(i * i).encode())
+print(h.hexdigest())'
+real_program gzip gzip -9 -c "$DATA/big.txt"
+real_program sha256sum sh -c 'for i in 1 2 3 4 5 6; do sha256sum "$0"; done' "$DATA/big.txt"
+rm -f "$DATA"/*.ref "$DATA"/*.out "$DATA/big.txt"
+
+# --- 4. refusals, each with its reason --------------------------------------------
+bg_start idle "$ROAM" run --on n2 -- python3 "$DATA/count.py" 100000 0.01
+P=$(bg_pid idle)
+G=n1:$P
+wait_until 10 where_is "$G" n2 >/dev/null
+refused() {  # refused NAME PATTERN CMD...: CMD fails with one line matching PATTERN
+  local name=$1 pat=$2; shift 2
+  local out rc
+  out=$("$@" 2>&1 >/dev/null); rc=$?
+  check "$name: refused ('$out')" sh -c "[ $rc -ne 0 ] && [ \$(printf '%s\n' \"\$1\" | wc -l) -eq 1 ] && printf '%s' \"\$1\" | grep -q \"\$2\"" _ "$out" "$pat"
+}
+refused "already there" "already runs on n2" migrate "$G" n2
+refused "unknown node" "no node named n9" migrate "$G" n9
+refused "bad GPID" "bad GPID" migrate "n1-$P" n3
+refused "not the owner" "belongs to another user" cx n1 -- setpriv --reuid=65534 --regid=65534 --clear-groups "$ROAM" migrate "$G" n3
+refused "not the owner, asked from another node" "belongs to another user" \
+  cx n3 -- setpriv --reuid=65534 --regid=65534 --clear-groups "$ROAM" migrate "$G" n3
+cx n3 -- "$ROAM" node block >/dev/null
+wait_until 10 sh -c "'$ROAM' cluster exec --name $CLUSTER n1 -- '$ROAM' nodes --json | jq -e '.nodes[] | select(.name==\"n3\") | .load.accepts_guests | not'" >/dev/null
+refused "blocked target" "refuses guests (blocked)" migrate "$G" n3
+cx n3 -- "$ROAM" node unblock >/dev/null
+# n4 has a 160 MiB memory limit: a process using ~200 MiB does not fit.
+bg_start fat "$ROAM" run --on n2 -- python3 -c 'import time; b = bytearray(200 << 20); b[::4096] = b"x" * len(b[::4096]); time.sleep(60)'
+FP=$(bg_pid fat)
+wait_until 10 sh -c "[ \$('$ROAM' cluster exec --name $CLUSTER n1 -- '$ROAM' ps --json | jq '[.processes[] | select(.gpid==\"n1:$FP\") | .rss_bytes] | first // 0') -gt 200000000 ]" >/dev/null
+refused "a target without room" "has no room" migrate "n1:$FP" n4
+cx n1 -- "$ROAM" kill -s KILL "n1:$FP" >/dev/null
+# A file the process holds open exists only on its node (private /tmp).
+bg_start tmpf "$ROAM" run --on n2 -- sh -c 'echo x >/tmp/only-here; exec python3 -c "import time; f = open(\"/tmp/only-here\"); time.sleep(60)"'
+TP=$(bg_pid tmpf)
+sleep 1.5
+refused "a file missing on the target" "only-here" migrate "n1:$TP" n3
+check "after the refused move the process still runs on n2, once" [ "$(copies "$TP" python3)" = 1 ]
+cx n1 -- "$ROAM" kill -s KILL "n1:$TP" >/dev/null
+# At home: locked, or placed there.
+bg_start locked "$ROAM" run --lock -- sleep 30
+LP=$(bg_pid locked)
+wait_until 10 where_is "n1:$LP" n1 >/dev/null
+refused "a locked process" "locked" migrate "n1:$LP" n2
+cx n1 -- kill "$LP"
+
+# --- 5. faults at every phase: exactly one copy, complete output ------------------
+# fault_case NAME NODE "PHASE ACTION" OUTCOME: a counting job on n2 is moved to
+# n4 while the fault fires; OUTCOME is where it must end up (n2: it resumed at
+# the source; n4: the move went through; lost: it died with its node).
+fault_case() {
+  local name=$1 node=$2 spec=$3 outcome=$4
+  bg_start "$name" "$ROAM" run --on n2 -- python3 "$DATA/count.py" 1500 0.004
+  local p; p=$(bg_pid "$name")
+  wait_until 10 where_is "n1:$p" n2 >/dev/null
+  sleep 0.5
+  fault "$node" "$spec"
+  local out rc; out=$(migrate "n1:$p" n4 2>&1); rc=$?
+  sleep 0.5
+  local where; where=$(ps_field "n1:$p" where)
+  local n; n=$(copies "$p" python3)
+  local jrc; jrc=$(bg_rc "$name" 60)
+  case $outcome in
+    n2|n4)
+      local want_rc=0; [ "$outcome" = n2 ] && want_rc=1
+      check "fault '$spec' on $node: migrate rc $rc ('$out'), then on $where, $n cop(ies), exit $jrc, all 1500 lines once" \
+        sh -c "[ $rc -eq $want_rc ] && [ '$where' = $outcome ] && [ $n -eq 1 ] && [ '$jrc' = 0 ] && awk -v n=1500 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/$name.out'"
+      ;;
+    lost)
+      check "fault '$spec' on $node: the process died with its node: roam run exits 255 ('$(head -c 120 "$DATA/$name.err")'), no copy left" \
+        sh -c "[ '$jrc' = 255 ] && [ $(copies "$p" python3) -eq 0 ]"
+      ;;
+  esac
+  if [ "${spec##* }" = die ]; then restart_roamd "$node" || fail "roamd on $node did not come back"; fi
+}
+fault_case f_src_frozen n2 "source-frozen cut" n2
+fault_case f_src_stream n2 "source-streaming cut" n2
+fault_case f_tgt_recv_die n4 "target-receiving die" n2
+fault_case f_tgt_restored n4 "target-restored cut" n2
+fault_case f_tgt_restored_die n4 "target-restored die" n2
+fault_case f_src_handed_die n2 "source-handed die" n4
+fault_case f_tgt_go_die n4 "target-go die" lost
+fault_case f_src_frozen_die n2 "source-frozen die" lost
+
+# --- 6. the user's shell: $!, wait, kill %1 and $? across moves ------------------
+out=$(CX_LIMIT=120 cx n1 -- bash -c '
+  set -m
+  R=$1; D=$2
+  "$R" run --on n2 -- sh -c "sleep 2; exit 7" </dev/null &
+  p=$!
+  sleep 0.5; "$R" migrate n1:$p n3 >/dev/null || echo MOVEFAIL
+  wait $p; echo "exit=$?"
+  "$R" run --on n2 -- python3 "$D/count.py" 100000 0.01 </dev/null >/dev/null &
+  sleep 0.8; "$R" migrate n1:$! n4 >/dev/null || echo MOVEFAIL
+  kill %1; wait %1; echo "killed=$?"
+' _ "$ROAM" "$DATA" 2>&1)
+check "shell: wait \$! after a move gives 7, kill %1 after a move gives 143 ($(tr '\n' ' ' <<<"$out"))" \
+  bash -c 'grep -qx "exit=7" <<<"$1" && grep -qx "killed=143" <<<"$1" && ! grep -q MOVEFAIL <<<"$1"' _ "$out"
+
+finish
