@@ -52,6 +52,26 @@ cx n1 -- bash -c '
   done
 '
 
+say "live migration: a job printing a numbered line every 5 ms, moved n2 -> n3 -> n4 -> n2 while it runs"
+cx n1 -- bash -c '
+  R='"$PWD/$ROAM"'
+  $R run --on n2 -- python3 -c "
+import time
+for i in range(1200):
+    print(i, flush=True); time.sleep(0.005)
+" > /tmp/count.out &
+  p=$!
+  sleep 1
+  for n in n3 n4 n2; do $R migrate n1:$p $n; sleep 1; done
+  $R ps
+  wait $p; echo "n1:$p exit $?"
+  if awk "NR-1 != \$1 {exit 1} END {exit NR != 1200}" /tmp/count.out; then
+    echo "the home received all 1200 lines, in order: no gap, no repeat"
+  else
+    echo "OUTPUT DAMAGED"; exit 1
+  fi
+'
+
 pid=$("$ROAM" cluster status --name $C --json | jq -r '.nodes[] | select(.name == "n3") | .roamd_pid')
 say "kill -9 n3's roamd (host pid $pid)"
 kill -9 "$pid"

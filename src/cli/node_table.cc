@@ -74,6 +74,11 @@ std::vector<std::vector<std::string>> NodeTableRows(const pb::NodesReply& reply,
     std::vector<std::string> r{name, n->address(), MemberStateName(n->state())};
     if (n->has_load() && live) {
       const pb::LoadVector& l = n->load();
+      if (l.draining()) {
+        r[2] += ",draining";
+      } else if (!l.accepts_guests()) {
+        r[2] += ",blocked";
+      }
       snprintf(buf, sizeof buf, l.cpu_share() < l.cpus() ? "%.2f/%u" : "%.0f", l.cpu_share(), l.cpus());
       r.push_back(buf);
       r.push_back(std::to_string(l.speed()));
@@ -116,6 +121,8 @@ nlohmann::json NodesJson(const pb::NodesReply& reply) {
       j["home_procs"] = l.home_procs();
       j["guest_procs"] = l.guest_procs();
       j["accepts_guests"] = l.accepts_guests();
+      j["blocked"] = !l.accepts_guests();
+      j["draining"] = l.draining();
       j["load_age_ms"] = l.age_ms();
     }
     nodes.push_back(std::move(j));

@@ -199,6 +199,23 @@ void AddProcessCommands(CLI::App& app, const std::string& socket, int* code) {
     }
   });
 
+  for (bool lock : {true, false}) {
+    auto* g = new std::string();
+    auto* c = app.add_subcommand(lock ? "lock" : "unlock",
+                                 lock ? "keep a roam process where it is (no move)" : "let a locked process move again");
+    c->add_option("GPID", *g, "the process, as HOME:PID")->required();
+    c->callback([&socket, code, g, lock] {
+      pb::ControlRequest req;
+      req.mutable_lock()->set_gpid(*g);
+      req.mutable_lock()->set_lock(lock);
+      Result<pb::ControlReply> r = CallRoamd(socket, req);
+      if (!r.ok()) {
+        fprintf(stderr, "roam %s: %s\n", lock ? "lock" : "unlock", r.status().message().c_str());
+        *code = 1;
+      }
+    });
+  }
+
   auto* sig = new std::string("TERM");
   auto* gpid = new std::string();
   auto* kill = app.add_subcommand("kill", "send a signal to a roam process, wherever it runs");

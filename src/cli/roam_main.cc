@@ -37,18 +37,19 @@ int CmdNodes(const std::string& socket, bool json) {
   return 0;
 }
 
-// `roam node ...` acts on the local node; naming another node is refused
-// until requests can be forwarded.
-int CheckLocal(const std::string& socket, const std::string& node, const std::string& what) {
-  if (node.empty()) return 0;
+// `roam node VERB [NODE]`: acts on NODE's roamd (forwarded by ours).
+// Moves made by expel, drain and bring are listed one a line; a process
+// that could not move is named on stderr, and the exit status is 1.
+int NodeVerb(const std::string& socket, pb::NodeAdminRequest::Verb verb, const std::string& node,
+             const std::string& what) {
   pb::ControlRequest req;
-  req.mutable_nodes();
+  req.mutable_node_admin()->set_verb(verb);
+  req.mutable_node_admin()->set_node(node);
   Result<pb::ControlReply> r = CallRoamd(socket, req);
   if (!r.ok()) return Fail(what, r.status());
-  if (r->nodes().self() != node) {
-    return Fail(what, Status::Error("can only act on this node (" + r->nodes().self() + "); run it on " + node));
-  }
-  return 0;
+  for (const pb::MigrationFigures& m : r->node_admin().moved()) printf("%s", MigrationLine(m).c_str());
+  for (const std::string& f : r->node_admin().failures()) fprintf(stderr, "roam %s: %s\n", what.c_str(), f.c_str());
+  return r->node_admin().failures_size() == 0 ? 0 : 1;
 }
 
 int Simple(const std::string& socket, const pb::ControlRequest& req, const std::string& what) {
@@ -84,18 +85,22 @@ int main(int argc, char** argv) {
   auto* node = app.add_subcommand("node", "administer this node");
   node->require_subcommand(1);
   std::string target;
-  for (const char* verb : {"block", "unblock"}) {
-    auto* c = node->add_subcommand(verb, std::string(verb) + (verb[0] == 'b' ? ": refuse new guest processes"
-                                                                             : ": accept guest processes again"));
+  struct Verb {
+    const char* name;
+    pb::NodeAdminRequest::Verb verb;
+    const char* help;
+  };
+  static const Verb kVerbs[] = {
+      {"block", pb::NodeAdminRequest::BLOCK, "refuse new guest processes"},
+      {"unblock", pb::NodeAdminRequest::UNBLOCK, "accept guest processes again (ends a drain)"},
+      {"expel", pb::NodeAdminRequest::EXPEL, "move the node's guest processes to other nodes"},
+      {"bring", pb::NodeAdminRequest::BRING, "bring the node's own processes back home"},
+      {"drain", pb::NodeAdminRequest::DRAIN, "block, then move every guest away (maintenance)"},
+  };
+  for (const Verb& v : kVerbs) {
+    auto* c = node->add_subcommand(v.name, v.help);
     c->add_option("NODE", target, "node name (default: this node)");
-    bool blocked = verb[0] == 'b';
-    c->callback([&, blocked, verb] {
-      std::string what = std::string("node ") + verb;
-      if ((code = CheckLocal(socket, target, what)) != 0) return;
-      pb::ControlRequest req;
-      req.mutable_set_blocked()->set_blocked(blocked);
-      code = Simple(socket, req, what);
-    });
+    c->callback([&, v] { code = NodeVerb(socket, v.verb, target, std::string("node ") + v.name); });
   }
   uint32_t speed = 0;
   auto* sp = node->add_subcommand("speed", "set this node's speed (0: back to the calibrated value)");

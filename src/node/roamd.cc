@@ -165,6 +165,7 @@ void Roamd::SampleLoad() {
 void Roamd::PublishLoad() {
   last_load_.set_speed(sampler_.speed());
   last_load_.set_accepts_guests(sampler_.accepts_guests());
+  last_load_.set_draining(draining_);
   last_load_.set_home_procs(static_cast<uint32_t>(home_.size()));
   last_load_.set_guest_procs(static_cast<uint32_t>(guests_.size()));
   swim_->SetSelfLoad(last_load_, Now());
@@ -244,6 +245,7 @@ void Roamd::Handle(const pb::ControlRequest& req, const ControlServer::Peer& pee
         break;
       }
       sampler_.set_accepts_guests(!req.set_blocked().blocked());
+      draining_ = false;
       spdlog::info("{} guests", req.set_blocked().blocked() ? "refusing" : "accepting");
       PublishLoad();
       break;
@@ -265,6 +267,24 @@ void Roamd::Handle(const pb::ControlRequest& req, const ControlServer::Peer& pee
                 }
                 reply_fn(cr);
               });
+      return;
+    case pb::ControlRequest::kLock:
+      Lock(req.lock().gpid(), req.lock().lock(), CredentialsOf(peer), [reply_fn](const std::string& error) {
+        pb::ControlReply r;
+        r.set_error(error);
+        reply_fn(r);
+      });
+      return;
+    case pb::ControlRequest::kNodeAdmin:
+      NodeAdmin(req.node_admin(), CredentialsOf(peer), [reply_fn](Result<pb::NodeAdminReply> r) {
+        pb::ControlReply cr;
+        if (r.ok()) {
+          *cr.mutable_node_admin() = *r;
+        } else {
+          cr.set_error(r.status().message());
+        }
+        reply_fn(cr);
+      });
       return;
     case pb::ControlRequest::kKill:
       Kill(req.kill().gpid(), req.kill().signo(), CredentialsOf(peer), [reply_fn](const std::string& error) {

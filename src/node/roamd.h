@@ -93,6 +93,12 @@ class Roamd {
                   uint64_t rss_bytes);
   void StartMoveIn(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::MoveIn& req);
   void StartMoveOut(std::shared_ptr<GuestProcess> guest, const pb::MoveOut& order);
+  void Lock(const std::string& gpid, bool lock, const pb::Credentials& requester,
+            std::function<void(const std::string& error)> done);
+  using NodeAdminDone = std::function<void(Result<pb::NodeAdminReply>)>;
+  void NodeAdmin(const pb::NodeAdminRequest& req, const pb::Credentials& requester, NodeAdminDone done);
+  void MoveAll(const std::vector<std::string>& gpids, const std::string& to, const pb::Credentials& requester,
+               NodeAdminDone done);
   void TickSwim();
   void SampleLoad();
   void PublishLoad();
@@ -114,6 +120,7 @@ class Roamd {
   std::map<std::string, std::shared_ptr<MigrationIn>> incoming_;  // moves in, by GPID
   std::unique_ptr<EngineWorker> engine_;
   MoveFaults faults_;
+  bool draining_ = false;  // roam node drain: blocked, guests being moved away
   std::string run_dir_;  // the control socket's directory: move images, the fault file
   LoadSampler sampler_;
   uint32_t calibrated_speed_ = 0;

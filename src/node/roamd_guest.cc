@@ -57,6 +57,24 @@ void Roamd::OnLinkRequest(std::shared_ptr<LinkChannel> link, const std::string& 
               });
       return;
     }
+    case pb::LinkRequest::kLock:
+      return Lock(req.lock().gpid(), req.lock().lock(), req.requester(), [link](const std::string& error) {
+        pb::LinkReply reply;
+        reply.set_error(error);
+        Reply(link, std::move(reply));
+        link->Close("answered");
+      });
+    case pb::LinkRequest::kNodeAdmin:
+      return NodeAdmin(req.node_admin(), req.requester(), [link](Result<pb::NodeAdminReply> r) {
+        pb::LinkReply reply;
+        if (r.ok()) {
+          *reply.mutable_node_admin() = *r;
+        } else {
+          reply.set_error(r.status().message());
+        }
+        Reply(link, std::move(reply));
+        link->Close("answered");
+      });
     case pb::LinkRequest::kKill: {
       const std::string& gpid = req.kill().gpid();
       const std::string prefix = swim_->name() + ":";

@@ -202,6 +202,7 @@ void Roamd::RunHere(std::shared_ptr<ClientChannel> client, const pb::SpawnReques
   rec.creds = spawn.creds();
   rec.command = JoinArgv(spawn.spec());
   rec.where = swim_->name();
+  rec.spawn = spawn;
   rec.lock = lock;
   rec.stats.set_state("running");
   rec.pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd);
@@ -249,7 +250,12 @@ pb::PsReply Roamd::LocalPs(const pb::Credentials& requester) {
     v->set_state(p.stats.state());
     v->set_nmig(p.nmig);
     v->set_lock(p.lock);
-    v->set_cantmove(p.stats.cantmove());
+    // What keeps it from moving: the guest's own reasons (threads), or
+    // what migration cannot carry yet (docs/MIGRATION.md).
+    std::string cantmove = p.stats.cantmove();
+    if (cantmove.empty() && !p.remote) cantmove = "home";
+    if (cantmove.empty() && p.spawn.spec().tty()) cantmove = "tty";
+    v->set_cantmove(cantmove);
     v->set_cpu_percent(p.stats.cpu_percent());
     v->set_rss_bytes(p.stats.rss_bytes());
     v->set_time_seconds(p.stats.time_seconds());

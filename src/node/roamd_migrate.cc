@@ -14,6 +14,7 @@ namespace roam {
 namespace {
 
 constexpr auto kForwardedMoveTimeout = std::chrono::seconds(330);
+constexpr auto kForwardedAdminTimeout = std::chrono::seconds(3600);  // a drain is many moves
 
 void Reply(const std::shared_ptr<LinkChannel>& link, pb::LinkReply reply) {
   pb::LinkFrame f;
@@ -80,7 +81,7 @@ void Roamd::MigrateHere(pid_t pid, const std::string& to, const pb::Credentials&
   if (requester.uid() != 0 && requester.uid() != p.creds.uid()) {
     return done(Status::Error(gpid + " belongs to another user"));
   }
-  if (p.lock) return done(Status::Error(gpid + " is locked to its home (roam run --lock; roam unlock)"));
+  if (p.lock) return done(Status::Error(gpid + " is locked (roam unlock " + gpid + " lets it move)"));
   if (!p.remote) {
     return done(Status::Error(gpid + " runs at its home node; moving a process out of its home is not supported yet"));
   }
@@ -121,6 +122,122 @@ void Roamd::MigrateHere(pid_t pid, const std::string& to, const pb::Credentials&
                 *req.mutable_request() = adopt;
                 link->Send(req);
               });
+}
+
+// ---- roam lock / unlock ----------------------------------------------------------------
+
+void Roamd::Lock(const std::string& gpid, bool lock, const pb::Credentials& requester,
+                 std::function<void(const std::string& error)> done) {
+  std::string home;
+  pid_t pid = 0;
+  if (!SplitGpid(gpid, &home, &pid)) return done("bad GPID '" + gpid + "' (expected NODE:PID, e.g. n1:4242)");
+  if (home != swim_->name()) {
+    pb::LinkRequest req;
+    *req.mutable_requester() = requester;
+    req.mutable_lock()->set_gpid(gpid);
+    req.mutable_lock()->set_lock(lock);
+    return AskNode(home, req, [done, home](Result<pb::LinkReply> r) {
+      if (!r.ok()) return done("cannot reach " + home + ": " + r.status().message());
+      done(r->error());
+    });
+  }
+  auto it = home_.find(pid);
+  if (it == home_.end()) return done("no process " + gpid);
+  if (requester.uid() != 0 && requester.uid() != it->second.creds.uid()) return done(gpid + " belongs to another user");
+  it->second.lock = lock;
+  spdlog::info("{} {} by {}", gpid, lock ? "locked" : "unlocked", requester.user());
+  done("");
+}
+
+// ---- roam node block|unblock|expel|bring|drain -----------------------------------------
+
+void Roamd::NodeAdmin(const pb::NodeAdminRequest& req, const pb::Credentials& requester, NodeAdminDone done) {
+  if (requester.uid() != 0) return done(Status::Error("administering nodes needs root"));
+  if (!req.node().empty() && req.node() != swim_->name()) {
+    auto it = swim_->members().find(req.node());
+    if (it == swim_->members().end()) return done(Status::Error("no node named " + req.node()));
+    if (it->second.state != pb::ALIVE) {
+      return done(Status::Error("node " + req.node() + " is " + MemberStateName(it->second.state)));
+    }
+    pb::LinkRequest fwd;
+    *fwd.mutable_requester() = requester;
+    *fwd.mutable_node_admin() = req;
+    const std::string node = req.node();
+    return AskNode(
+        node, fwd,
+        [done, node](Result<pb::LinkReply> r) {
+          if (!r.ok()) return done(Status::Error("cannot reach " + node + ": " + r.status().message()));
+          if (!r->error().empty()) return done(Status::Error(r->error()));
+          done(r->node_admin());
+        },
+        kForwardedAdminTimeout);
+  }
+  using V = pb::NodeAdminRequest;
+  switch (req.verb()) {
+    case V::BLOCK:
+    case V::UNBLOCK:
+      sampler_.set_accepts_guests(req.verb() == V::UNBLOCK);
+      draining_ = false;
+      spdlog::info("{} guests", req.verb() == V::BLOCK ? "refusing" : "accepting");
+      PublishLoad();
+      return done(pb::NodeAdminReply());
+    case V::DRAIN:
+      sampler_.set_accepts_guests(false);
+      draining_ = true;
+      PublishLoad();
+      spdlog::info("draining: refusing guests and moving the present ones away");
+      [[fallthrough]];
+    case V::EXPEL: {
+      std::vector<std::string> gpids;
+      for (const auto& [pid, g] : guests_) gpids.push_back(g->gpid());
+      return MoveAll(gpids, "best", requester, std::move(done));
+    }
+    case V::BRING: {
+      std::vector<std::string> gpids;
+      for (const auto& [pid, p] : home_) {
+        if (p.where != swim_->name()) gpids.push_back(p.gpid);
+      }
+      return MoveAll(gpids, "home", requester, std::move(done));
+    }
+    default:
+      return done(Status::Error("unknown node verb"));
+  }
+}
+
+void Roamd::MoveAll(const std::vector<std::string>& gpids, const std::string& to, const pb::Credentials& requester,
+                    NodeAdminDone done) {
+  // One move after the other: each is a freeze, and a node is emptied
+  // fastest without its moves competing for the same CPUs and link.
+  struct Batch {
+    std::vector<std::string> gpids;
+    size_t next = 0;
+    pb::NodeAdminReply reply;
+    NodeAdminDone done;
+  };
+  auto batch = std::make_shared<Batch>();
+  batch->gpids = gpids;
+  batch->done = std::move(done);
+  auto step = std::make_shared<std::function<void()>>();
+  *step = [this, batch, step, to, requester] {
+    if (batch->next == batch->gpids.size()) {
+      // Locals first: clearing *step destroys this lambda and its captures.
+      std::shared_ptr<Batch> b = batch;
+      std::shared_ptr<std::function<void()>> keep = step;
+      *keep = nullptr;  // breaks the cycle
+      auto d = std::move(b->done);
+      return d(b->reply);
+    }
+    const std::string gpid = batch->gpids[batch->next++];
+    Migrate(gpid, to, requester, [batch, step, gpid](Result<pb::MigrationFigures> r) {
+      if (r.ok()) {
+        *batch->reply.add_moved() = *r;
+      } else {
+        batch->reply.add_failures(gpid + ": " + r.status().message());
+      }
+      if (*step) (*step)();
+    });
+  };
+  (*step)();
 }
 
 // ---- the target's side -----------------------------------------------------------------

@@ -189,6 +189,41 @@ wait_until 10 where_is "n1:$LP" n1 >/dev/null
 refused "a locked process" "locked" migrate "n1:$LP" n2
 cx n1 -- kill "$LP"
 
+# --- 5a. lock, and mosctl's verbs on any node -------------------------------------
+cx n3 -- "$ROAM" lock "$G" >/dev/null
+check "roam lock from n3 shows LOCK in roam ps at home" [ "$(ps_field "$G" lock)" = true ]
+refused "locked with roam lock" "is locked" migrate "$G" n3
+cx n3 -- "$ROAM" unlock "$G" >/dev/null
+check "roam unlock lets it move again" sh -c "'$ROAM' cluster exec --name $CLUSTER n1 -- '$ROAM' migrate '$G' n3 >/dev/null"
+blocked_seen() {  # blocked_seen OBSERVER NODE FIELD: NODE's FIELD (blocked/draining) is true in OBSERVER's view
+  cx "$1" -- "$ROAM" nodes --json | jq -e --arg n "$2" --arg f "$3" '.nodes[] | select(.name == $n) | .[$f]' >/dev/null
+}
+cx n1 -- "$ROAM" node block n4 >/dev/null
+t=$(wait_until 10 blocked_seen n2 n4 blocked) && pass "roam node block n4, asked on n1: n2 sees n4 blocked after ${t}s" ||
+  fail "n4 never seen blocked"
+refused "a target blocked from another node" "refuses guests (blocked)" migrate "$G" n4
+cx n1 -- "$ROAM" node unblock n4 >/dev/null
+wait_until 10 sh -c "! '$ROAM' cluster exec --name $CLUSTER n1 -- '$ROAM' nodes --json | jq -e '.nodes[] | select(.name == \"n4\") | .blocked' >/dev/null" >/dev/null
+bg_start ex1 "$ROAM" run --on n3 -- python3 "$DATA/count.py" 2500 0.004
+E1=$(bg_pid ex1)
+wait_until 10 where_is "n1:$E1" n3 >/dev/null
+out=$(cx n2 -- "$ROAM" node expel n3 2>&1); rc=$?
+w1=$(ps_field "n1:$E1" where) w2=$(ps_field "$G" where)
+check "roam node expel n3, asked on n2: exit $rc, n1:$E1 now on $w1, $G now on $w2 ($(tr '\n' ' ' <<<"$out"))" \
+  sh -c "[ $rc -eq 0 ] && [ '$w1' != n3 ] && [ '$w2' != n3 ] && [ -n '$w1' ]"
+rc=$(bg_rc ex1 60)
+check "the expelled job's output is complete and in order (exit $rc)" in_order "$DATA/ex1.out" 2500
+out=$(cx n1 -- "$ROAM" node drain "$w2" 2>&1); rc=$?
+t=$(wait_until 10 blocked_seen n1 "$w2" draining) || t=never
+w3=$(ps_field "$G" where)
+check "roam node drain $w2: exit $rc, $G moved to $w3, n1 sees $w2 draining (after ${t}s) ($(tr '\n' ' ' <<<"$out"))" \
+  sh -c "[ $rc -eq 0 ] && [ '$w3' != '$w2' ] && [ '$t' != never ]"
+refused "roam run --on a draining node" "refuses guests" cx n1 -- "$ROAM" run --on "$w2" -- true
+cx n1 -- "$ROAM" node unblock "$w2" >/dev/null
+refused "roam node bring (moving home is not supported yet)" "not supported yet" cx n1 -- "$ROAM" node bring
+refused "roam node expel as a user" "needs root" cx n1 -- setpriv --reuid=65534 --regid=65534 --clear-groups "$ROAM" node expel n2
+cx n1 -- "$ROAM" kill -s KILL "$G" >/dev/null
+
 # --- 5. faults at every phase: exactly one copy, complete output ------------------
 # fault_case NAME NODE "PHASE ACTION" OUTCOME: a counting job on n2 is moved to
 # n4 while the fault fires; OUTCOME is where it must end up (n2: it resumed at
