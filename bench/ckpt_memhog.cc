@@ -8,6 +8,17 @@
 //             largest gap between two consecutive calls: while the process
 //             is frozen by a checkpointer, no call returns, so the largest
 //             gap is the freeze as the process itself saw it.
+//   --dirty-rate R  (bench/migrate_bench.sh) in a loop of ~5 ms sleeps that
+//             rewrites touched pages with new random content at R bytes per
+//             second, whole pages, walking the touched pages in order and
+//             wrapping around. Each rewrite bumps the page's generation (a
+//             32-bit counter per page, kept in the process's own heap and so
+//             moved with it); a page's content is a function of its index
+//             and generation. The budget is R times the time since READY,
+//             but after a stall (a freeze) at most 50 ms of backlog is
+//             caught up, so the rate the process sees stays R. The loop
+//             keeps the largest gap between two of its wake-ups, like
+//             --spin (a 5 ms floor). Not with --spin.
 // Signals, answered by rewriting --report FILE (atomically: temporary file +
 // rename, so a reader polling for FILE never sees half of it):
 //   SIGUSR1  "max_gap_ns=N loops=L" since READY or the previous SIGUSR1, then
@@ -16,11 +27,16 @@
 //            content and a sample of untouched pages still reads as zero,
 //            else "verify=bad page=I" (the first wrong page). Run after a
 //            restore, it proves the restored memory is the dumped memory.
+//            With --dirty-rate, each touched page is checked against the
+//            content of its current generation (still exact: the check and
+//            the rewrites run on the one thread), and the line goes on with
+//            " rewritten_pages=N" (rewrites since READY).
 // Single-threaded on purpose (`roam checkpoint` refuses threaded processes).
 // Uses only the C++ standard library and POSIX.
 //
-// Usage: ckpt_memhog SIZE [--touch-percent P] [--spin] [--report FILE]
-//        SIZE takes the suffixes K, M, G (KiB, MiB, GiB).
+// Usage: ckpt_memhog SIZE [--touch-percent P] [--spin | --dirty-rate R]
+//                   [--report FILE]
+//        SIZE and R take the suffixes K, M, G (KiB, MiB, GiB).
 
 #include <fcntl.h>
 #include <signal.h>
@@ -36,6 +52,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -56,6 +73,7 @@ struct Options {
   uint64_t size = 0;
   double touch_percent = 100.0;
   bool spin = false;
+  uint64_t dirty_rate = 0;  // bytes per second; 0: no rewriting
   std::string report;
 };
 
@@ -87,6 +105,10 @@ std::optional<Options> ParseOptions(int argc, char** argv) {
         return std::nullopt;
     } else if (a == "--report" && i + 1 < argc) {
       o.report = argv[++i];
+    } else if (a == "--dirty-rate" && i + 1 < argc) {
+      std::optional<uint64_t> rate = ParseSize(argv[++i]);
+      if (!rate || *rate == 0) return std::nullopt;
+      o.dirty_rate = *rate;
     } else if (!have_size) {
       std::optional<uint64_t> size = ParseSize(a);
       if (!size || *size == 0) return std::nullopt;
@@ -96,7 +118,7 @@ std::optional<Options> ParseOptions(int argc, char** argv) {
       return std::nullopt;
     }
   }
-  if (!have_size) return std::nullopt;
+  if (!have_size || (o.spin && o.dirty_rate > 0)) return std::nullopt;
   return o;
 }
 
@@ -117,11 +139,12 @@ uint64_t SplitMix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-// The content of page I: a xorshift stream seeded from I, so any page can be
-// regenerated on its own.
+// The content of page I at generation G (0 until --dirty-rate rewrites it):
+// a xorshift stream seeded from I and G, so any page can be regenerated on
+// its own.
 template <typename Visit>
-void PageWords(uint64_t page, Visit visit) {
-  uint64_t x = SplitMix64(page ^ kSeed) | 1;
+void PageWords(uint64_t page, Visit visit, uint32_t generation = 0) {
+  uint64_t x = SplitMix64(page ^ kSeed ^ (generation * 0xd1b54a32d192ed03ULL)) | 1;
   for (uint64_t w = 0; w < kPage / 8; ++w) {
     x ^= x << 13;
     x ^= x >> 7;
@@ -155,13 +178,17 @@ void WriteReport(const std::string& path, const std::string& text) {
   }
 }
 
-std::string Verify(const unsigned char* base, uint64_t pages, double percent) {
+// GENERATIONS: one per page with --dirty-rate, else empty (all 0).
+std::string Verify(const unsigned char* base, uint64_t pages, double percent,
+                   const std::vector<uint32_t>& generations) {
   uint64_t checked = 0;
   for (uint64_t page = 0; page < pages; ++page) {
     const auto* words = reinterpret_cast<const uint64_t*>(base + page * kPage);
     bool ok = true;
     if (IsTouched(page, percent)) {
-      PageWords(page, [&](uint64_t w, uint64_t v) { return ok = words[w] == v; });
+      uint32_t generation = generations.empty() ? 0 : generations[page];
+      PageWords(page, [&](uint64_t w, uint64_t v) { return ok = words[w] == v; },
+                generation);
     } else if (page % kZeroSample == 0) {
       for (uint64_t w = 0; w < kPage / 8 && ok; ++w) ok = words[w] == 0;
     } else {
@@ -170,8 +197,63 @@ std::string Verify(const unsigned char* base, uint64_t pages, double percent) {
     if (!ok) return "verify=bad page=" + std::to_string(page) + "\n";
     ++checked;
   }
-  return "verify=ok pages=" + std::to_string(checked) + "\n";
+  return "verify=ok pages=" + std::to_string(checked);
 }
+
+// --dirty-rate: rewrites touched pages at a steady rate (see the header).
+class Dirtier {
+ public:
+  Dirtier(unsigned char* base, uint64_t pages, double percent, uint64_t rate)
+      : base_(base), pages_(pages), percent_(percent), rate_(rate),
+        generations_(pages, 0), start_(MonotonicNs()) {}
+
+  // Rewrites the pages owed since the previous call.
+  void Step() {
+    int64_t now = MonotonicNs();
+    // Bytes owed: rate x elapsed, minus what was written; after a stall at
+    // most 50 ms of backlog (the start moves forward instead).
+    const double max_backlog = static_cast<double>(rate_) * 0.05;
+    double owed = static_cast<double>(rate_) * static_cast<double>(now - start_) / 1e9 -
+                  static_cast<double>(written_);
+    if (owed > max_backlog + kPage) {
+      start_ += static_cast<int64_t>((owed - max_backlog) / static_cast<double>(rate_) * 1e9);
+      owed = max_backlog;
+    }
+    while (owed >= static_cast<double>(kPage)) {
+      uint64_t page = NextTouched();
+      if (page == pages_) return;  // no touched page at all
+      uint32_t generation = ++generations_[page];
+      auto* words = reinterpret_cast<uint64_t*>(base_ + page * kPage);
+      PageWords(page, [words](uint64_t w, uint64_t v) { return words[w] = v, true; },
+                generation);
+      written_ += kPage;
+      owed -= static_cast<double>(kPage);
+      ++rewritten_;
+    }
+  }
+
+  const std::vector<uint32_t>& generations() const { return generations_; }
+  uint64_t rewritten() const { return rewritten_; }
+
+ private:
+  // The next touched page after the cursor, wrapping; pages_ if none.
+  uint64_t NextTouched() {
+    for (uint64_t tried = 0; tried < pages_; ++tried) {
+      uint64_t page = cursor_;
+      cursor_ = (cursor_ + 1) % pages_;
+      if (IsTouched(page, percent_)) return page;
+    }
+    return pages_;
+  }
+
+  unsigned char* base_;
+  uint64_t pages_;
+  double percent_;
+  uint64_t rate_;
+  std::vector<uint32_t> generations_;
+  int64_t start_;
+  uint64_t written_ = 0, rewritten_ = 0, cursor_ = 0;
+};
 
 }  // namespace
 
@@ -179,8 +261,8 @@ int main(int argc, char** argv) {
   std::optional<Options> parsed = ParseOptions(argc, argv);
   if (!parsed) {
     std::fprintf(stderr,
-                 "usage: ckpt_memhog SIZE [--touch-percent P] [--spin] "
-                 "[--report FILE]\n");
+                 "usage: ckpt_memhog SIZE [--touch-percent P] "
+                 "[--spin | --dirty-rate BYTES_PER_S] [--report FILE]\n");
     return 2;
   }
   const Options& o = *parsed;
@@ -213,8 +295,13 @@ int main(int argc, char** argv) {
   sigaddset(&ours, SIGUSR1);
   sigaddset(&ours, SIGUSR2);
   // Without --spin the signals stay blocked except inside sigsuspend, so
-  // none can slip in between the flag checks and the wait.
-  if (!o.spin) sigprocmask(SIG_BLOCK, &ours, &waiting);
+  // none can slip in between the flag checks and the wait. With
+  // --dirty-rate they stay unblocked: a signal cuts the sleep short, and
+  // one arriving just before it is seen on the next wake-up.
+  if (!o.spin && o.dirty_rate == 0) sigprocmask(SIG_BLOCK, &ours, &waiting);
+  std::optional<Dirtier> dirtier;
+  if (o.dirty_rate > 0) dirtier.emplace(base, pages, o.touch_percent, o.dirty_rate);
+  const std::vector<uint32_t> no_generations;
 
   std::printf("READY pid=%d mapped_bytes=%" PRIu64 " touched_bytes=%" PRIu64 "\n",
               static_cast<int>(getpid()), mapped, touched * kPage);
@@ -229,6 +316,14 @@ int main(int argc, char** argv) {
       if (now - last > max_gap) max_gap = now - last;
       last = now;
       ++loops;
+    } else if (dirtier) {
+      timespec nap = {0, 5'000'000};
+      nanosleep(&nap, nullptr);
+      int64_t now = MonotonicNs();
+      if (now - last > max_gap) max_gap = now - last;
+      last = now;
+      ++loops;
+      dirtier->Step();
     } else {
       sigsuspend(&waiting);
     }
@@ -242,7 +337,10 @@ int main(int argc, char** argv) {
     }
     if (g_verify_requested) {
       g_verify_requested = 0;
-      WriteReport(o.report, Verify(base, pages, o.touch_percent));
+      std::string line = Verify(base, pages, o.touch_percent,
+                                dirtier ? dirtier->generations() : no_generations);
+      if (dirtier) line += " rewritten_pages=" + std::to_string(dirtier->rewritten());
+      WriteReport(o.report, line + "\n");
       last = MonotonicNs();
     }
   }

@@ -97,6 +97,7 @@ class TreeDump {
   Status Seal();
   void Release();  // lets every frozen process go on, as it was
   void KillAll();
+  Status ExecRoot(const std::vector<std::string>& argv, const std::vector<std::string>& env);
   std::vector<pid_t> pids() const {
     std::vector<pid_t> out;
     for (const Dumped& d : procs_) out.push_back(d.tracee->pid());
@@ -379,6 +380,58 @@ void TreeDump::KillAll() {
   procs_.clear();
 }
 
+Status TreeDump::ExecRoot(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  if (procs_.empty() || argv.empty()) return Status::Error("nothing to exec");
+  Dumped& d = procs_.front();
+  Tracee& t = *d.tracee;
+  if (t.syscall_ip() == 0) {
+    Result<uint64_t> ip = FindSyscallInVdso(t.pid());
+    if (!ip.ok()) return ip.status();
+    t.set_syscall_ip(*ip);
+  }
+  // The strings and the two pointer arrays, laid out in a scratch mapping.
+  std::string blob;
+  std::vector<uint64_t> arg_off, env_off;
+  for (const std::string& a : argv) {
+    arg_off.push_back(blob.size());
+    blob.append(a).push_back('\0');
+  }
+  for (const std::string& e : env) {
+    env_off.push_back(blob.size());
+    blob.append(e).push_back('\0');
+  }
+  while (blob.size() % 8) blob.push_back('\0');
+  const uint64_t size = ((blob.size() + 8 * (argv.size() + env.size() + 2)) + 4095) & ~4095ULL;
+  Result<long> area = t.SyscallOk("mmap exec area", SYS_mmap, 0, size, PROT_READ | PROT_WRITE,
+                                  MAP_PRIVATE | MAP_ANONYMOUS, ~0ULL, 0);
+  if (!area.ok()) return area.status();
+  const uint64_t base = static_cast<uint64_t>(*area);
+  std::vector<uint64_t> ptrs;
+  for (uint64_t o : arg_off) ptrs.push_back(base + o);
+  ptrs.push_back(0);
+  const size_t envp_index = ptrs.size();
+  for (uint64_t o : env_off) ptrs.push_back(base + o);
+  ptrs.push_back(0);
+  std::string all = blob;
+  all.append(reinterpret_cast<const char*>(ptrs.data()), ptrs.size() * 8);
+  Status st = t.WriteMemory(base, all.data(), all.size());
+  const uint64_t argv_at = base + blob.size();
+  if (st.ok()) st = t.Exec(base + arg_off[0], argv_at, argv_at + 8 * envp_index);
+  if (!st.ok()) {
+    (void)t.Syscall(SYS_munmap, base, size);
+    return st;
+  }
+  // execve keeps the signal mask: the process's own, not the engine's.
+  (void)t.RestoreSigmask();
+  // The root is a new program now: let it go as it is, and the rest of the
+  // tree (whose copies run elsewhere) dies.
+  (void)t.Detach(0);
+  if (freeze_end_ == 0) freeze_end_ = NowNs();
+  procs_.erase(procs_.begin());
+  KillAll();
+  return Status::Ok();
+}
+
 // Removes what a failed dump wrote: record and page files of an image.
 static void RemovePartialImage(const std::string& dir) {
   DIR* d = opendir(dir.c_str());
@@ -418,6 +471,9 @@ pid_t FrozenTree::root() const { return dump_->root(); }
 int64_t FrozenTree::frozen_ns() const { return dump_->frozen_ns(); }
 void FrozenTree::Resume() { dump_->Release(); }
 void FrozenTree::Kill() { dump_->KillAll(); }
+Status FrozenTree::ExecRoot(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  return dump_->ExecRoot(argv, env);
+}
 
 Result<CheckpointReport> Checkpoint(pid_t root, const std::string& dir, const CheckpointOptions& options) {
   Result<std::unique_ptr<FrozenTree>> tree = FrozenTree::Freeze(root);

@@ -62,6 +62,12 @@ class FrozenTree {
   void Resume();
   // SIGKILL to every process of the tree, and reaps them.
   void Kill();
+  // The root execs `argv` (argv[0] is the path) with environment `env`,
+  // keeping its PID, parent, session and the fds it has without
+  // close-on-exec; its signal mask is put back first. Then every other
+  // process of the tree is killed. On failure the tree is still held,
+  // untouched. (A process leaving its home becomes its own deputy this way.)
+  Status ExecRoot(const std::vector<std::string>& argv, const std::vector<std::string>& env);
 
  private:
   explicit FrozenTree(std::unique_ptr<TreeDump> dump);

@@ -188,6 +188,30 @@ Result<long> Tracee::Syscall(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uin
   return static_cast<long>(regs.rax);
 }
 
+Status Tracee::Exec(uint64_t path, uint64_t argv, uint64_t envp) {
+  if (syscall_ip_ == 0) return Status::Error(Who(pid_) + ": no syscall instruction to inject with");
+  user_regs_struct saved, regs;
+  Status st = GetRegs(&saved);
+  if (!st.ok()) return st;
+  regs = saved;
+  regs.rip = syscall_ip_;
+  regs.rax = SYS_execve;
+  regs.orig_rax = ~0ULL;
+  regs.rdi = path;
+  regs.rsi = argv;
+  regs.rdx = envp;
+  st = SetRegs(regs);
+  if (st.ok()) st = StepToSyscallStop("entry");
+  if (st.ok()) st = StepToSyscallStop("exit");
+  if (st.ok()) st = GetRegs(&regs);
+  if (!st.ok()) return st;
+  if (regs.rax == 0) return Status::Ok();  // the new program, at its entry point
+  const int err = -static_cast<int>(regs.rax);
+  st = SetRegs(saved);
+  if (!st.ok()) return st;
+  return Status::Errno(Who(pid_) + ": execve", err);
+}
+
 Result<long> Tracee::SyscallOk(const std::string& what, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
                                uint64_t a5, uint64_t a6) {
   Result<long> r = Syscall(nr, a1, a2, a3, a4, a5, a6);

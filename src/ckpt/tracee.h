@@ -62,6 +62,12 @@ class Tracee {
   Result<long> SyscallOk(const std::string& what, long nr, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0,
                          uint64_t a4 = 0, uint64_t a5 = 0, uint64_t a6 = 0);
 
+  // Makes the tracee call execve(path, argv, envp), all three addresses in
+  // its own memory. On success it now runs the new program (its old
+  // registers are gone: detach it without touching them); on failure it is
+  // as it was.
+  Status Exec(uint64_t path, uint64_t argv, uint64_t envp);
+
   // Registers to resume with after an injection session: a system call
   // the process was interrupted in (-ERESTART*) is set up to run again, as
   // the kernel would have done. `same_process`: the kernel's restart block

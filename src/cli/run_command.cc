@@ -5,7 +5,9 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
@@ -313,12 +315,25 @@ class Deputy {
 }  // namespace
 
 int RunCommand(const std::string& socket, const RunOptions& opt) {
-  if (opt.argv.empty()) return Fail("no command given (roam run [--on NODE] -- CMD [ARGS...])");
   pb::ControlRequest req;
   pb::RunRequest* run = req.mutable_run();
-  if (Status st = BuildSpec(opt, run->mutable_spec()); !st.ok()) return Fail(st.message());
-  run->set_on(opt.on);
-  run->set_lock(opt.lock);
+  // A process leaving its home exec's `roam run` with ROAM_TAKE_OVER=GPID:
+  // this is then its deputy, with the process's PID, parent and fds 0-2.
+  if (const char* gpid = getenv("ROAM_TAKE_OVER")) {
+    run->set_take_over(gpid);
+    unsetenv("ROAM_TAKE_OVER");
+    ::syscall(SYS_close_range, 3, ~0U, 0);  // the program's other files are not the deputy's
+    // Its children were killed when it left (their copies run elsewhere):
+    // reap them, and any that die later.
+    ::signal(SIGCHLD, SIG_IGN);
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+  } else {
+    if (opt.argv.empty()) return Fail("no command given (roam run [--on NODE] -- CMD [ARGS...])");
+    if (Status st = BuildSpec(opt, run->mutable_spec()); !st.ok()) return Fail(st.message());
+    run->set_on(opt.on);
+    run->set_lock(opt.lock);
+  }
   Result<int> fd = ConnectRoamd(socket);
   if (!fd.ok()) return Fail(fd.status().message());
   if (Status st = WriteFrame(*fd, req); !st.ok()) return Fail("roamd: " + st.message());

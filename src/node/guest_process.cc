@@ -251,14 +251,19 @@ void GuestProcess::SampleStats() {
   if (s.ok() && link_->queued_bytes() < kLinkHighWater) {
     pb::LinkFrame f;
     pb::ProcStats* st = f.mutable_stream()->mutable_stats();
-    st->set_cpu_percent(CpuPercent(last_ticks_, s->cpu_ticks, now - last_sample_ms_));
+    // The first sample only sets the baseline (a moved-in process brings
+    // CPU time of its own that was not spent here).
+    st->set_cpu_percent(sampled_ ? CpuPercent(last_ticks_, s->cpu_ticks, now - last_sample_ms_) : 0);
     st->set_rss_bytes(s->rss_bytes);
     st->set_time_seconds(TicksToSeconds(s->cpu_ticks));
     st->set_state(ProcStateName(s->state));
     if (s->threads > 1) st->set_cantmove("threads");
     link_->Send(f);
   }
-  if (s.ok()) last_ticks_ = s->cpu_ticks;
+  if (s.ok()) {
+    last_ticks_ = s->cpu_ticks;
+    sampled_ = true;
+  }
   last_sample_ms_ = now;
   stats_timer_.expires_after(kStatsPeriod);
   auto self = shared_from_this();

@@ -98,6 +98,7 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   std::function<void()> on_done_;
   std::string buf_;
   bool held_ = false;        // the engine holds the process (a move is under way)
+  bool sampled_ = false;     // a first figure was taken
   uint64_t preacked_ = 0;    // bytes at the front of stdin_queue_ acknowledged already
   std::function<void(const pb::StreamFrame&)> on_move_frame_;
   std::function<void()> on_move_link_lost_;

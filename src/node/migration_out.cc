@@ -1,7 +1,5 @@
 #include "node/migration_out.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -11,15 +9,11 @@
 #include "ckpt/checkpoint.h"
 #include "common/file_util.h"
 #include "node/image_dir.h"
+#include "node/image_sender.h"
 
 namespace roam {
 
 namespace {
-
-constexpr size_t kChunk = 1 << 20;
-// Image frames are queued on the link only up to this much: the socket's
-// own buffer does the rest, and stdio of other sessions is never far behind.
-constexpr size_t kLinkHighWater = 4 << 20;
 
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -42,9 +36,7 @@ MigrationOut::MigrationOut(asio::io_context& io, EngineWorker& engine, const Lin
       faults_(faults),
       tree_(std::make_shared<std::unique_ptr<FrozenTree>>()) {}
 
-MigrationOut::~MigrationOut() {
-  if (file_fd_ >= 0) close(file_fd_);
-}
+MigrationOut::~MigrationOut() = default;
 
 // ---- freeze -> dump --------------------------------------------------------------------
 
@@ -90,9 +82,6 @@ void MigrationOut::Dumped(Result<double> dump_ms) {
   // comes before anything the target's copy writes.
   guest_->DrainOutput();
   if (faults_.At("source-frozen") == MoveFaults::Action::kCut) return Fail("injected fault: cut at source-frozen");
-  Result<std::vector<std::string>> files = ListImageFiles(dir_);
-  if (!files.ok()) return Fail(files.status().message());
-  files_ = std::move(*files);
   auto self = shared_from_this();
   ConnectLink(io_, order_.address(), self_, [this, self](Result<std::shared_ptr<LinkChannel>> r, const std::string&) {
     if (ended_) {
@@ -120,58 +109,20 @@ void MigrationOut::Dumped(Result<double> dump_ms) {
 
 void MigrationOut::SendImage() {
   auto self = shared_from_this();
-  target_->set_on_drained([this, self] { SendNextChunk(); });
-  SendNextChunk();
-}
-
-void MigrationOut::SendNextChunk() {
-  if (ended_ || target_->closed()) return;
-  std::string buf;
-  while (target_->queued_bytes() < kLinkHighWater) {
-    if (file_index_ == files_.size()) {
-      // The image is complete: the input the process has not read follows.
-      target_->set_on_drained(nullptr);
-      pb::LinkFrame end;
-      pb::ImageEnd* e = end.mutable_image_end();
-      bool eof = false;
-      guest_->StdinLeftovers(e->mutable_stdin_taken(), e->mutable_stdin_pending(), &eof);
-      e->set_stdin_eof(eof);
-      e->set_dump_ms(dump_ms_);
-      e->set_frozen_at_ms(frozen_at_ms_);
-      target_->Send(end);
-      ++file_index_;
-      return;
-    }
-    if (file_index_ > files_.size()) return;
-    const std::string& name = files_[file_index_];
-    if (file_fd_ < 0) {
-      file_fd_ = open((dir_ + "/" + name).c_str(), O_RDONLY | O_CLOEXEC);
-      if (file_fd_ < 0) return Fail("open " + dir_ + "/" + name + ": " + strerror(errno));
-      file_offset_ = 0;
-    }
-    buf.resize(kChunk);
-    ssize_t n = pread(file_fd_, buf.data(), buf.size(), static_cast<off_t>(file_offset_));
-    if (n < 0) return Fail("read " + dir_ + "/" + name + ": " + strerror(errno));
-    if (n > 0 || file_offset_ == 0) {  // an empty file is sent as one empty chunk
-      pb::LinkFrame f;
-      pb::ImageChunk* c = f.mutable_image_chunk();
-      c->set_name(name);
-      c->set_offset(file_offset_);
-      c->set_data(buf.data(), static_cast<size_t>(n));
-      target_->Send(f);
-      bytes_sent_ += static_cast<uint64_t>(n);
-      file_offset_ += static_cast<uint64_t>(n);
-      if (bytes_sent_ > 0 && faults_.At("source-streaming") == MoveFaults::Action::kCut) {
-        target_->Close("injected fault", false);
-        return Fail("injected fault: cut at source-streaming");
-      }
-    }
-    if (n < static_cast<ssize_t>(kChunk)) {
-      close(file_fd_);
-      file_fd_ = -1;
-      ++file_index_;
-    }
-  }
+  sender_ = std::make_shared<ImageSender>(target_, dir_, faults_);
+  sender_->Start(
+      [this, self](pb::ImageEnd* e) {
+        // The input the process has not read goes with the image.
+        bool eof = false;
+        guest_->StdinLeftovers(e->mutable_stdin_taken(), e->mutable_stdin_pending(), &eof);
+        e->set_stdin_eof(eof);
+        e->set_dump_ms(dump_ms_);
+        e->set_frozen_at_ms(frozen_at_ms_);
+      },
+      [this, self](Status st) {
+        bytes_sent_ = sender_->bytes_sent();
+        if (!st.ok()) Fail(st.message());
+      });
 }
 
 void MigrationOut::OnTargetReply(const pb::LinkReply& reply) {

@@ -26,6 +26,7 @@
 namespace roam {
 
 class FrozenTree;
+class ImageSender;
 
 class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
  public:
@@ -39,7 +40,6 @@ class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
  private:
   void Dumped(Result<double> dump_ms);
   void SendImage();
-  void SendNextChunk();
   void OnTargetReply(const pb::LinkReply& reply);
   void Fail(const std::string& why);  // before move_frozen: resume here, tell home
   void Decide(bool commit);           // after move_frozen
@@ -56,10 +56,8 @@ class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
   // Touched only on the engine thread (created, used, destroyed in jobs).
   std::shared_ptr<std::unique_ptr<FrozenTree>> tree_;
   std::shared_ptr<LinkChannel> target_;
-  std::vector<std::string> files_;
-  size_t file_index_ = 0;
-  int file_fd_ = -1;
-  uint64_t file_offset_ = 0, bytes_sent_ = 0;
+  std::shared_ptr<ImageSender> sender_;
+  uint64_t bytes_sent_ = 0;
   double dump_ms_ = 0;
   int64_t frozen_at_ms_ = 0;
   bool frozen_sent_ = false, ended_ = false;

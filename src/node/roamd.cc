@@ -99,6 +99,12 @@ Status Roamd::Init() {
                                                : cfg_.control_socket.rfind('/'));
   if (run_dir_.empty()) run_dir_ = ".";
   faults_ = MoveFaults::FromEnvironment(run_dir_);
+  {
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    std::string self = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "/usr/bin/roamd";
+    roam_path_ = self.substr(0, self.rfind('/') + 1) + "roam";
+  }
   engine_ = std::make_unique<EngineWorker>(io_);
   // A guest's stdin pipe closed by the process must not kill roamd.
   ::signal(SIGPIPE, SIG_IGN);

@@ -25,6 +25,7 @@
 #include "node/engine_worker.h"
 #include "node/gossip_endpoint.h"
 #include "node/guest_process.h"
+#include "node/home_departure.h"
 #include "node/home_process.h"
 #include "node/load_sampler.h"
 #include "node/migration_in.h"
@@ -90,9 +91,13 @@ class Roamd {
   void MigrateHere(pid_t pid, const std::string& to, const pb::Credentials& requester, MoveDone done);
   std::string ChooseTarget(const HomeProcess& p, const std::string& to, std::string* error) const;
   void StartAdopt(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::SpawnRequest& req,
-                  uint64_t rss_bytes);
+                  uint64_t rss_bytes, int attempt = 0);
   void StartMoveIn(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::MoveIn& req);
   void StartMoveOut(std::shared_ptr<GuestProcess> guest, const pb::MoveOut& order);
+  void DepartHome(HomeProcess& p, const std::string& target, const std::string& address,
+                  std::shared_ptr<LinkChannel> adopt, MoveDone done);
+  // Follows a process running at home with its pidfd: the record goes when it ends.
+  void WatchHomeProcess(pid_t pid);
   void Lock(const std::string& gpid, bool lock, const pb::Credentials& requester,
             std::function<void(const std::string& error)> done);
   using NodeAdminDone = std::function<void(Result<pb::NodeAdminReply>)>;
@@ -118,9 +123,11 @@ class Roamd {
   std::map<pid_t, std::shared_ptr<GuestProcess>> guests_;  // by PID here
   std::map<pid_t, std::shared_ptr<MigrationOut>> outgoing_;     // moves out, by PID here
   std::map<std::string, std::shared_ptr<MigrationIn>> incoming_;  // moves in, by GPID
+  std::map<pid_t, std::shared_ptr<HomeDeparture>> departures_;    // processes leaving home, by PID
   std::unique_ptr<EngineWorker> engine_;
   MoveFaults faults_;
   bool draining_ = false;  // roam node drain: blocked, guests being moved away
+  std::string roam_path_;  // the `roam` beside this roamd: what a process leaving home execs
   std::string run_dir_;  // the control socket's directory: move images, the fault file
   LoadSampler sampler_;
   uint32_t calibrated_speed_ = 0;

@@ -117,6 +117,17 @@ std::vector<std::string> Roamd::Candidates(const std::string& on, bool lock, std
 void Roamd::StartRun(const pb::RunRequest& req, const ControlServer::Peer& peer,
                      asio::local::stream_protocol::socket socket) {
   auto client = std::make_shared<ClientChannel>(std::move(socket));
+  if (!req.take_over().empty()) {
+    // The deputy of a process that is leaving home: it must be that process.
+    auto d = departures_.find(peer.pid);
+    auto rec = home_.find(peer.pid);
+    if (d == departures_.end() || rec == home_.end() || rec->second.gpid != req.take_over() ||
+        (peer.uid != 0 && peer.uid != rec->second.creds.uid())) {
+      return RunFailed(client, "no move of " + req.take_over() + " awaits pid " + std::to_string(peer.pid), 255);
+    }
+    std::shared_ptr<HomeDeparture> departure = d->second;  // it leaves the map once done
+    return departure->DeputyArrived(client);
+  }
   if (req.spec().argv().empty()) return RunFailed(client, "no command given", 255);
   if (home_.count(peer.pid)) return RunFailed(client, "pid " + std::to_string(peer.pid) + " already runs a process", 255);
   pb::SpawnRequest spawn;
@@ -206,17 +217,23 @@ void Roamd::RunHere(std::shared_ptr<ClientChannel> client, const pb::SpawnReques
   rec.lock = lock;
   rec.stats.set_state("running");
   rec.pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd);
-  // Readable once the process has ended; the record goes with it.
-  rec.pidfd->async_wait(asio::posix::stream_descriptor::wait_read, [this, pid](asio::error_code ec) {
-    if (ec == asio::error::operation_aborted) return;
-    home_.erase(pid);
-  });
+  WatchHomeProcess(pid);
   pb::StreamFrame started;
   started.mutable_started()->set_gpid(spawn.gpid());
   started.mutable_started()->set_where(swim_->name());
   started.mutable_started()->set_run_here(true);
   client->Send(started);
   client->Close("runs here");
+}
+
+void Roamd::WatchHomeProcess(pid_t pid) {
+  auto it = home_.find(pid);
+  if (it == home_.end() || !it->second.pidfd) return;
+  // Readable once the process has ended; the record goes with it.
+  it->second.pidfd->async_wait(asio::posix::stream_descriptor::wait_read, [this, pid](asio::error_code ec) {
+    if (ec == asio::error::operation_aborted) return;
+    home_.erase(pid);
+  });
 }
 
 // ---- roam ps ---------------------------------------------------------------------------
@@ -253,7 +270,6 @@ pb::PsReply Roamd::LocalPs(const pb::Credentials& requester) {
     // What keeps it from moving: the guest's own reasons (threads), or
     // what migration cannot carry yet (docs/MIGRATION.md).
     std::string cantmove = p.stats.cantmove();
-    if (cantmove.empty() && !p.remote) cantmove = "home";
     if (cantmove.empty() && p.spawn.spec().tty()) cantmove = "tty";
     v->set_cantmove(cantmove);
     v->set_cpu_percent(p.stats.cpu_percent());

@@ -14,6 +14,7 @@ namespace roam {
 namespace {
 
 constexpr auto kForwardedMoveTimeout = std::chrono::seconds(330);
+constexpr int kPidFreeAttempts = 150;  // x 20 ms
 constexpr auto kForwardedAdminTimeout = std::chrono::seconds(3600);  // a drain is many moves
 
 void Reply(const std::shared_ptr<LinkChannel>& link, pb::LinkReply reply) {
@@ -82,10 +83,9 @@ void Roamd::MigrateHere(pid_t pid, const std::string& to, const pb::Credentials&
     return done(Status::Error(gpid + " belongs to another user"));
   }
   if (p.lock) return done(Status::Error(gpid + " is locked (roam unlock " + gpid + " lets it move)"));
-  if (!p.remote) {
-    return done(Status::Error(gpid + " runs at its home node; moving a process out of its home is not supported yet"));
+  if ((p.remote && p.remote->moving()) || departures_.count(pid)) {
+    return done(Status::Error(gpid + " is already moving"));
   }
-  if (p.remote->moving()) return done(Status::Error(gpid + " is already moving"));
   if (p.spawn.spec().tty()) return done(Status::Error(gpid + " has a terminal (roam run -t): terminals cannot move yet"));
   std::string error;
   const std::string target = ChooseTarget(p, to, &error);
@@ -109,11 +109,13 @@ void Roamd::MigrateHere(pid_t pid, const std::string& to, const pb::Credentials&
                         return done(Status::Error(f.reply().error()));
                       }
                       auto it = home_.find(pid);
-                      if (it == home_.end() || !it->second.remote || it->second.remote->moving()) {
+                      if (it == home_.end() || (it->second.remote && it->second.remote->moving()) ||
+                          departures_.count(pid)) {
                         link->Close("process gone", false);
                         return done(Status::Error("the process ended before it could move"));
                       }
-                      it->second.remote->Move(target, address, link, faults_, done);
+                      if (it->second.remote) return it->second.remote->Move(target, address, link, faults_, done);
+                      DepartHome(it->second, target, address, link, done);
                     },
                     [done, target](const std::string& why) {
                       done(Status::Error("lost " + target + " before the move: " + why));
@@ -122,6 +124,25 @@ void Roamd::MigrateHere(pid_t pid, const std::string& to, const pb::Credentials&
                 *req.mutable_request() = adopt;
                 link->Send(req);
               });
+}
+
+// A process at home leaves it (HomeDeparture): it becomes its own deputy.
+void Roamd::DepartHome(HomeProcess& p, const std::string& target, const std::string& address,
+                       std::shared_ptr<LinkChannel> adopt, MoveDone done) {
+  const pid_t pid = p.pid;
+  if (p.pidfd) p.pidfd->cancel();  // frozen, it cannot end; a failed move watches it again
+  DepartureConfig c;
+  c.to = target;
+  c.address = address;
+  c.image_dir = run_dir_ + "/migrate/home-" + std::to_string(pid);
+  c.roam_path = roam_path_;
+  c.control_socket = cfg_.control_socket;
+  c.faults = faults_;
+  c.on_resumed = [this, pid] { WatchHomeProcess(pid); };
+  c.on_session_end = [this, pid] { home_.erase(pid); };
+  auto d = std::make_shared<HomeDeparture>(io_, *engine_, link_id_, &p, std::move(adopt), std::move(c));
+  departures_[pid] = d;
+  d->Start(std::move(done), [this, pid] { departures_.erase(pid); });
 }
 
 // ---- roam lock / unlock ----------------------------------------------------------------
@@ -243,7 +264,7 @@ void Roamd::MoveAll(const std::vector<std::string>& gpids, const std::string& to
 // ---- the target's side -----------------------------------------------------------------
 
 void Roamd::StartAdopt(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::SpawnRequest& req,
-                       uint64_t rss_bytes) {
+                       uint64_t rss_bytes, int attempt) {
   auto refuse = [&](const std::string& why) {
     pb::LinkReply reply;
     reply.set_error(why);
@@ -256,6 +277,16 @@ void Roamd::StartAdopt(std::shared_ptr<LinkChannel> link, const std::string& pee
   }
   const pid_t pid = static_cast<pid_t>(req.pid());
   if (pid <= 0 || guests_.count(pid) || incoming_.count(req.gpid()) || ::kill(pid, 0) == 0) {
+    // Moving straight back: the copy this node just gave away may still be
+    // on its way out (killed after the commit, reaped a moment later).
+    // Wait for it, a little, rather than refuse.
+    if (pid > 0 && attempt < kPidFreeAttempts && (outgoing_.count(pid) || guests_.count(pid))) {
+      auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(20));
+      timer->async_wait([this, timer, link, peer, req, rss_bytes, attempt](asio::error_code) {
+        StartAdopt(link, peer, req, rss_bytes, attempt + 1);
+      });
+      return;
+    }
     return refuse("pid " + std::to_string(req.pid()) + " is taken on " + swim_->name());
   }
   if (last_load_.mem_total() != 0 && rss_bytes > last_load_.mem_free()) {

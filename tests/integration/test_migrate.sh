@@ -32,6 +32,19 @@ cd /
 
 # --- helpers -----------------------------------------------------------------
 
+# Jobs started at home are checkpointed there when they leave: they must not
+# hold fds this test's own environment leaked (a pipe at fd 251 ...), which
+# the engine rightly refuses. A user's shell has none such.
+close_extra_fds() {
+  local fd n
+  for fd in /proc/$$/fd/*; do
+    n=${fd##*/}
+    [ "$n" -gt 2 ] 2>/dev/null && eval "exec $n>&-"
+  done
+  return 0
+}
+export -f close_extra_fds
+
 # bg_start NAME [--in FILE] CMD...: runs CMD inside n1 in the background (stdin
 # from FILE or /dev/null), stdout/stderr into $DATA/NAME.out/.err; its PID in
 # n1 goes to $DATA/NAME.pid, its shell exit status to $DATA/NAME.rc.
@@ -41,6 +54,7 @@ bg_start() {
   if [ "$1" = --in ]; then input=$2; shift 2; fi
   CX_LIMIT=300 cx n1 -- bash -c '
     d=$1; n=$2; in=$3; shift 3
+    close_extra_fds
     "$@" <"$in" >"$d/$n.out" 2>"$d/$n.err" &
     p=$!
     echo $p >"$d/$n.pid.tmp" && mv "$d/$n.pid.tmp" "$d/$n.pid"
@@ -262,6 +276,33 @@ fault_case f_src_handed_die n2 "source-handed die" n4
 fault_case f_tgt_go_die n4 "target-go die" lost
 fault_case f_src_frozen_die n2 "source-frozen die" lost
 
+# --- 6a. leaving home: a process placed at home moves out, and on ----------------
+bg_start homejob "$ROAM" run --on n1 -- python3 "$DATA/count.py" 3000 0.004
+P=$(bg_pid homejob)
+wait_until 10 where_is "n1:$P" n1 >/dev/null
+sleep 0.5
+j=$(migrate "n1:$P" n2 --json 2>&1); rc=$?
+deputy=$(cx n1 -- ps -o comm= -p "$P" 2>/dev/null | tr -d ' ')
+check "a process at home leaves for n2 (rc $rc: $(jq -c '{from,to,total_ms,frozen_ms}' <<<"$j" 2>/dev/null || echo "$j")); its PID at home is now its deputy ($deputy)" \
+  sh -c "[ $rc -eq 0 ] && [ '$deputy' = roam ] && [ '$(ps_field "n1:$P" where)' = n2 ]"
+refused "moving back home" "not supported yet" migrate "n1:$P" home
+check "it moves on from n2 to n3" sh -c "'$ROAM' cluster exec --name $CLUSTER n1 -- '$ROAM' migrate n1:$P n3 >/dev/null"
+rc=$(bg_rc homejob 60)
+check "after leaving home and moving on: exit $rc, all 3000 lines once and in order" \
+  sh -c "[ '$rc' = 0 ] && awk -v n=3000 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/homejob.out'"
+# A fault while leaving home: the target's roamd dies after restoring, the
+# process runs on at home, untouched.
+bg_start homefault "$ROAM" run --on n1 -- python3 "$DATA/count.py" 1500 0.004
+P=$(bg_pid homefault)
+wait_until 10 where_is "n1:$P" n1 >/dev/null
+fault n4 "target-restored die"
+out=$(migrate "n1:$P" n4 2>&1); rc=$?
+comm=$(cx n1 -- ps -o comm= -p "$P" 2>/dev/null | tr -d ' ')
+jrc=$(bg_rc homefault 60)
+check "fault 'target-restored die' while leaving home: rc $rc ('$out'), it ran on at home as $comm, exit $jrc, all lines once" \
+  sh -c "[ $rc -ne 0 ] && [ '$comm' = python3 ] && [ '$jrc' = 0 ] && awk -v n=1500 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/homefault.out'"
+restart_roamd n4 || fail "roamd on n4 did not come back"
+
 # --- 6. the user's shell: $!, wait, kill %1 and $? across moves ------------------
 out=$(CX_LIMIT=120 cx n1 -- bash -c '
   set -m
@@ -273,8 +314,16 @@ out=$(CX_LIMIT=120 cx n1 -- bash -c '
   "$R" run --on n2 -- python3 "$D/count.py" 100000 0.01 </dev/null >/dev/null &
   sleep 0.8; "$R" migrate n1:$! n4 >/dev/null || echo MOVEFAIL
   kill %1; wait %1; echo "killed=$?"
+  close_extra_fds
+  "$R" run --on n1 -- sh -c "sleep 2; exit 9" </dev/null &
+  p=$!
+  sleep 0.5; "$R" migrate n1:$p n2 >/dev/null || echo MOVEFAIL
+  wait $p; echo "home_exit=$?"
+  "$R" run --on n1 -- python3 "$D/count.py" 100000 0.01 </dev/null >/dev/null &
+  sleep 0.8; "$R" migrate n1:$! n3 >/dev/null || echo MOVEFAIL
+  kill %1; wait %1; echo "home_killed=$?"
 ' _ "$ROAM" "$DATA" 2>&1)
-check "shell: wait \$! after a move gives 7, kill %1 after a move gives 143 ($(tr '\n' ' ' <<<"$out"))" \
-  bash -c 'grep -qx "exit=7" <<<"$1" && grep -qx "killed=143" <<<"$1" && ! grep -q MOVEFAIL <<<"$1"' _ "$out"
+check "shell: wait \$! after a move gives 7 (9 after leaving home), kill %1 after a move gives 143 (also after leaving home) ($(tr '\n' ' ' <<<"$out"))" \
+  bash -c 'grep -qx "exit=7" <<<"$1" && grep -qx "killed=143" <<<"$1" && grep -qx "home_exit=9" <<<"$1" && grep -qx "home_killed=143" <<<"$1" && ! grep -q MOVEFAIL <<<"$1"' _ "$out"
 
 finish

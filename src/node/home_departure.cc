@@ -1,0 +1,246 @@
+#include "node/home_departure.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include "ckpt/checkpoint.h"
+#include "node/image_dir.h"
+#include "node/image_sender.h"
+
+namespace roam {
+
+namespace {
+
+constexpr auto kMoveTimeout = std::chrono::seconds(300);
+constexpr auto kDeputyTimeout = std::chrono::seconds(10);
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+double MsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+HomeDeparture::HomeDeparture(asio::io_context& io, EngineWorker& engine, const LinkIdentity& self,
+                             HomeProcess* record, std::shared_ptr<LinkChannel> adopt, DepartureConfig config)
+    : io_(io),
+      engine_(engine),
+      self_(self),
+      rec_(record),
+      adopt_(std::move(adopt)),
+      cfg_(std::move(config)),
+      tree_(std::make_shared<std::unique_ptr<FrozenTree>>()),
+      timer_(io) {}
+
+HomeDeparture::~HomeDeparture() = default;
+
+// ---- freeze -> dump -> stream ---------------------------------------------------------
+
+void HomeDeparture::Start(Done done, std::function<void()> on_end) {
+  done_ = std::move(done);
+  on_end_ = std::move(on_end);
+  start_ = std::chrono::steady_clock::now();
+  figures_.set_gpid(rec_->gpid);
+  figures_.set_from(rec_->where);
+  figures_.set_to(cfg_.to);
+  figures_.set_rounds(1);
+  auto self = shared_from_this();
+  adopt_->set_handlers(
+      [this, self](pb::LinkFrame& f) {
+        if (!f.has_stream()) return;
+        if (f.stream().has_move_ready()) {
+          ready_ = true;
+          figures_.set_restore_ms(f.stream().move_ready().restore_ms());
+          return MaybeCommit();
+        }
+        if (f.stream().kind_case() == pb::StreamFrame::kError) Fail(cfg_.to + ": " + f.stream().error());
+      },
+      [this, self](const std::string& why) {
+        if (execed_) return Lost("lost the link to " + cfg_.to + " before its deputy started: " + why);
+        Fail("lost the link to " + cfg_.to + ": " + why);
+      });
+  timer_.expires_after(kMoveTimeout);
+  timer_.async_wait([this, self](asio::error_code ec) {
+    if (!ec) Fail("the move did not finish in " + std::to_string(kMoveTimeout.count()) + " s");
+  });
+  spdlog::info("{}: leaving home for {}", rec_->gpid, cfg_.to);
+  const pid_t pid = rec_->pid;
+  auto tree = tree_;
+  const std::string dir = cfg_.image_dir;
+  engine_.Run<Result<double>>(
+      [tree, pid, dir]() -> Result<double> {
+        auto t0 = std::chrono::steady_clock::now();
+        Result<std::unique_ptr<FrozenTree>> frozen = FrozenTree::Freeze(pid);
+        if (!frozen.ok()) return frozen.status();
+        Result<CheckpointReport> r = (*frozen)->Dump(dir);
+        Status st = r.ok() ? (*frozen)->Seal() : r.status();
+        if (!st.ok()) return st;  // resumed as `frozen` goes, on this thread
+        *tree = std::move(*frozen);
+        return MsSince(t0);
+      },
+      [this, self](Result<double> r) { Dumped(std::move(r)); });
+}
+
+void HomeDeparture::Dumped(Result<double> dump_ms) {
+  if (ended_) return;
+  if (!dump_ms.ok()) return Fail(dump_ms.status().message());
+  figures_.set_dump_ms(*dump_ms);
+  frozen_at_ms_ = WallMs() - static_cast<int64_t>(*dump_ms);
+  // What the process wrote before the freeze is in the user's terminal or
+  // pipe already, and what it has not read is still there for its deputy.
+  if (cfg_.faults.At("source-frozen") == MoveFaults::Action::kCut) return Fail("injected fault: cut at source-frozen");
+  auto self = shared_from_this();
+  ConnectLink(io_, cfg_.address, self_, [this, self](Result<std::shared_ptr<LinkChannel>> r, const std::string&) {
+    if (ended_) {
+      if (r.ok()) (*r)->Close("late", false);
+      return;
+    }
+    if (!r.ok()) return Fail("cannot reach " + cfg_.to + ": " + r.status().message());
+    image_link_ = *r;
+    image_link_->set_handlers(
+        [this, self](pb::LinkFrame& f) {
+          if (!f.has_reply()) return Fail("unexpected frame from " + cfg_.to);
+          if (!f.reply().error().empty()) return Fail(cfg_.to + ": " + f.reply().error());
+          restored_ = true;
+          MaybeCommit();
+        },
+        [this, self](const std::string& why) {
+          if (!restored_) Fail("lost the link to " + cfg_.to + ": " + why);
+        });
+    pb::LinkFrame req;
+    req.mutable_request()->mutable_move_in()->set_gpid(rec_->gpid);
+    image_link_->Send(req);
+    sender_ = std::make_shared<ImageSender>(image_link_, cfg_.image_dir, cfg_.faults);
+    sender_->Start(
+        [this](pb::ImageEnd* e) {
+          e->set_dump_ms(figures_.dump_ms());
+          e->set_frozen_at_ms(frozen_at_ms_);
+        },
+        [this, self](Status st) {
+          figures_.set_bytes_sent(sender_->bytes_sent());
+          if (!st.ok()) Fail(st.message());
+        });
+  });
+}
+
+// ---- the commit: the process becomes its own deputy -----------------------------------
+
+void HomeDeparture::MaybeCommit() {
+  if (ended_ || execed_ || !restored_ || !ready_) return;
+  execed_ = true;  // from here no resume: the exec is under way
+  cfg_.faults.At("home-committing");
+  if (image_link_) {
+    image_link_->set_handlers(nullptr, nullptr);
+    image_link_->Close("image delivered");
+  }
+  RemoveImageDir(cfg_.image_dir);
+  auto self = shared_from_this();
+  auto tree = tree_;
+  std::vector<std::string> argv{cfg_.roam_path, "run"};
+  std::vector<std::string> env{"ROAM_TAKE_OVER=" + rec_->gpid, "ROAM_SOCKET=" + cfg_.control_socket,
+                               "PATH=/usr/local/bin:/usr/bin:/bin"};
+  engine_.Run<Status>(
+      [tree, argv, env]() -> Status {
+        if (!*tree) return Status::Error("nothing frozen");
+        Status st = (*tree)->ExecRoot(argv, env);
+        if (st.ok()) tree->reset();  // the root is the deputy now; the rest was killed
+        return st;
+      },
+      [this, self](Status st) {
+        if (ended_) return;
+        if (!st.ok()) {
+          execed_ = false;  // still frozen, untouched: it can resume
+          return Fail("could not start its deputy: " + st.message());
+        }
+        rec_->pidfd.reset();  // the deputy holds the PID now; RemoteRun follows it
+        timer_.expires_after(kDeputyTimeout);
+        auto me = shared_from_this();
+        timer_.async_wait([this, me](asio::error_code ec) {
+          if (!ec) Lost("its deputy did not connect in " + std::to_string(kDeputyTimeout.count()) + " s");
+        });
+      });
+}
+
+void HomeDeparture::DeputyArrived(std::shared_ptr<ClientChannel> client) {
+  if (ended_ || !execed_) {
+    pb::StreamFrame err;
+    err.set_error("no move of " + rec_->gpid + " is waiting for its deputy");
+    client->Send(err);
+    client->Close("refused");
+    return;
+  }
+  cfg_.faults.At("target-go");
+  // The deputy is the session's client from now on; the adopt link is its
+  // link to the guest.
+  rec_->where = cfg_.to;
+  rec_->nmig += 1;
+  rec_->stats.set_state("running");
+  rec_->remote = std::make_shared<RemoteRun>(client, adopt_, rec_);
+  pb::StreamFrame started;
+  started.mutable_started()->set_gpid(rec_->gpid);
+  started.mutable_started()->set_where(cfg_.to);
+  client->Send(started);
+  pb::LinkFrame go;
+  go.mutable_stream()->set_move_go(true);
+  adopt_->Send(go);
+  rec_->remote->Start(cfg_.on_session_end);
+  figures_.set_total_ms(MsSince(start_));
+  figures_.set_frozen_ms(static_cast<double>(std::max<int64_t>(0, WallMs() - frozen_at_ms_)));
+  spdlog::info("{} left home for {} in {:.1f} ms ({:.1f} ms frozen, {} bytes)", rec_->gpid, cfg_.to,
+               figures_.total_ms(), figures_.frozen_ms(), figures_.bytes_sent());
+  ended_ = true;
+  Finish(figures_);
+}
+
+// ---- failures --------------------------------------------------------------------------
+
+void HomeDeparture::Fail(const std::string& why) {
+  if (ended_) return;
+  if (execed_) return;  // the exec is under way: its outcome decides
+  ended_ = true;
+  spdlog::warn("{}: leaving home for {} failed: {}; it runs on at home", rec_->gpid, cfg_.to, why);
+  for (auto* l : {&adopt_, &image_link_}) {
+    if (*l) {
+      (*l)->set_handlers(nullptr, nullptr);
+      (*l)->Close("move failed", false);
+    }
+  }
+  RemoveImageDir(cfg_.image_dir);
+  auto self = shared_from_this();
+  auto tree = tree_;
+  engine_.Run<bool>(
+      [tree]() {
+        if (*tree) (*tree)->Resume();
+        tree->reset();
+        return true;
+      },
+      [this, self, why](bool) {
+        if (cfg_.on_resumed) cfg_.on_resumed();
+        Finish(Status::Error(why));
+      });
+}
+
+void HomeDeparture::Lost(const std::string& why) {
+  if (ended_) return;
+  ended_ = true;
+  spdlog::error("{}: lost while leaving home: {}", rec_->gpid, why);
+  adopt_->set_handlers(nullptr, nullptr);
+  adopt_->Close("move failed", false);  // the target kills its held copy
+  ::kill(rec_->pid, SIGKILL);           // the deputy, if it runs: the shell sees the process die
+  const std::string gpid = rec_->gpid;
+  auto end_session = cfg_.on_session_end;
+  Finish(Status::Error(gpid + " was lost while leaving home: " + why));
+  if (end_session) end_session();  // the record goes; `rec_` is not used after this
+}
+
+void HomeDeparture::Finish(Result<pb::MigrationFigures> r) {
+  timer_.cancel();
+  if (auto d = std::move(done_)) d(std::move(r));
+  if (auto e = std::move(on_end_)) e();
+}
+
+}  // namespace roam

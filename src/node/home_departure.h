@@ -1,0 +1,83 @@
+// HomeDeparture: a process running at its home node moves to another node
+// (docs/MIGRATION.md, "Leaving home"). Here the home is also the source,
+// so the arbiter's and the source's steps are one object, top to bottom:
+//   adopt link to the target (made by the caller) -> freeze + dump on the
+//   engine thread -> stream the image to the target on a move_in link ->
+//   the target restores it, held -> the frozen process execs `roam run`
+//   as its own deputy (same PID, parent, session, fds 0-2: the user's
+//   shell sees nothing) -> the deputy connects (take_over) -> RemoteRun
+//   joins it to the adopt link -> move_go: the target's copy runs.
+// Before the exec any failure resumes the process untouched; the exec is
+// the commit point. If the deputy then never comes, the target's copy is
+// killed and the process is lost (said in one line).
+// Single-threaded on roamd's loop; engine work goes to the EngineWorker.
+#pragma once
+
+#include <asio.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "migrate.pb.h"
+#include "node/engine_worker.h"
+#include "node/home_process.h"
+#include "node/move_faults.h"
+#include "node/node_link.h"
+#include "node/remote_run.h"
+
+namespace roam {
+
+class FrozenTree;
+class ImageSender;
+
+struct DepartureConfig {
+  std::string to, address;   // the target
+  std::string image_dir;     // on this node's tmpfs
+  std::string roam_path;     // the `roam` binary the process execs
+  std::string control_socket;
+  MoveFaults faults;
+  std::function<void()> on_resumed;      // the process runs on at home: watch it again
+  std::function<void()> on_session_end;  // for the RemoteRun that takes over
+};
+
+class HomeDeparture : public std::enable_shared_from_this<HomeDeparture> {
+ public:
+  using Done = std::function<void(Result<pb::MigrationFigures>)>;
+  // REQUIRES: `record` outlives this object (roamd erases it only once the
+  // process has ended, which cannot happen while it is frozen).
+  HomeDeparture(asio::io_context& io, EngineWorker& engine, const LinkIdentity& self, HomeProcess* record,
+                std::shared_ptr<LinkChannel> adopt, DepartureConfig config);
+  ~HomeDeparture();
+
+  // `done` runs once, with the figures (record->remote then runs the
+  // session) or why not. `on_end` runs after it, for the owner's map.
+  void Start(Done done, std::function<void()> on_end);
+  // The deputy's `roam run` connected with take_over for this process.
+  void DeputyArrived(std::shared_ptr<ClientChannel> client);
+
+ private:
+  void Dumped(Result<double> dump_ms);
+  void MaybeCommit();
+  void Fail(const std::string& why);  // before the exec: resume
+  void Lost(const std::string& why);  // after it
+  void Finish(Result<pb::MigrationFigures> r);
+
+  asio::io_context& io_;
+  EngineWorker& engine_;
+  const LinkIdentity& self_;
+  HomeProcess* rec_;
+  std::shared_ptr<LinkChannel> adopt_, image_link_;
+  DepartureConfig cfg_;
+  std::shared_ptr<std::unique_ptr<FrozenTree>> tree_;  // engine thread only
+  std::shared_ptr<ImageSender> sender_;
+  asio::steady_timer timer_;
+  pb::MigrationFigures figures_;
+  std::chrono::steady_clock::time_point start_;
+  int64_t frozen_at_ms_ = 0;
+  bool restored_ = false, ready_ = false, execed_ = false, ended_ = false;
+  Done done_;
+  std::function<void()> on_end_;
+};
+
+}  // namespace roam
