@@ -163,25 +163,31 @@ Status Tracee::StepToSyscallStop(const char* which) {
   return Status::Ok();
 }
 
-Result<long> Tracee::Syscall(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6) {
+// Runs syscall `nr` from `saved` (the tracee's registers now) and leaves
+// the registers as the kernel left them at the syscall-exit stop, in *after.
+Status Tracee::Inject(const user_regs_struct& saved, long nr, const uint64_t (&args)[6], user_regs_struct* after) {
   if (syscall_ip_ == 0) return Status::Error(Who(pid_) + ": no syscall instruction to inject with");
-  user_regs_struct saved, regs;
-  Status st = GetRegs(&saved);
-  if (!st.ok()) return st;
-  regs = saved;
+  user_regs_struct regs = saved;
   regs.rip = syscall_ip_;
   regs.rax = static_cast<uint64_t>(nr);
   regs.orig_rax = ~0ULL;  // no restart handling on the way out of the stop
-  regs.rdi = a1;
-  regs.rsi = a2;
-  regs.rdx = a3;
-  regs.r10 = a4;
-  regs.r8 = a5;
-  regs.r9 = a6;
-  st = SetRegs(regs);
+  regs.rdi = args[0];
+  regs.rsi = args[1];
+  regs.rdx = args[2];
+  regs.r10 = args[3];
+  regs.r8 = args[4];
+  regs.r9 = args[5];
+  Status st = SetRegs(regs);
   if (st.ok()) st = StepToSyscallStop("entry");
   if (st.ok()) st = StepToSyscallStop("exit");
-  if (st.ok()) st = GetRegs(&regs);
+  if (st.ok()) st = GetRegs(after);
+  return st;
+}
+
+Result<long> Tracee::Syscall(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6) {
+  user_regs_struct saved, regs;
+  Status st = GetRegs(&saved);
+  if (st.ok()) st = Inject(saved, nr, {a1, a2, a3, a4, a5, a6}, &regs);
   if (!st.ok()) return st;
   st = SetRegs(saved);
   if (!st.ok()) return st;
@@ -189,21 +195,9 @@ Result<long> Tracee::Syscall(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uin
 }
 
 Status Tracee::Exec(uint64_t path, uint64_t argv, uint64_t envp) {
-  if (syscall_ip_ == 0) return Status::Error(Who(pid_) + ": no syscall instruction to inject with");
   user_regs_struct saved, regs;
   Status st = GetRegs(&saved);
-  if (!st.ok()) return st;
-  regs = saved;
-  regs.rip = syscall_ip_;
-  regs.rax = SYS_execve;
-  regs.orig_rax = ~0ULL;
-  regs.rdi = path;
-  regs.rsi = argv;
-  regs.rdx = envp;
-  st = SetRegs(regs);
-  if (st.ok()) st = StepToSyscallStop("entry");
-  if (st.ok()) st = StepToSyscallStop("exit");
-  if (st.ok()) st = GetRegs(&regs);
+  if (st.ok()) st = Inject(saved, SYS_execve, {path, argv, envp, 0, 0, 0}, &regs);
   if (!st.ok()) return st;
   if (regs.rax == 0) return Status::Ok();  // the new program, at its entry point
   const int err = -static_cast<int>(regs.rax);

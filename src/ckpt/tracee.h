@@ -83,6 +83,7 @@ class Tracee {
  private:
   Status WaitStop(int* status);
   Status StepToSyscallStop(const char* which);
+  Status Inject(const user_regs_struct& saved, long nr, const uint64_t (&args)[6], user_regs_struct* after);
 
   pid_t pid_ = 0;
   bool seized_ = false;

@@ -4,8 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include "ckpt/checkpoint.h"
+#include "node/file_identity.h"
 #include "node/image_dir.h"
 #include "node/image_sender.h"
+#include "node/move_engine.h"
 
 namespace roam {
 
@@ -33,7 +35,7 @@ HomeDeparture::HomeDeparture(asio::io_context& io, EngineWorker& engine, const L
       rec_(record),
       adopt_(std::move(adopt)),
       cfg_(std::move(config)),
-      tree_(std::make_shared<std::unique_ptr<FrozenTree>>()),
+      tree_(NewFrozenHolder()),
       timer_(io) {}
 
 HomeDeparture::~HomeDeparture() = default;
@@ -68,21 +70,43 @@ void HomeDeparture::Start(Done done, std::function<void()> on_end) {
     if (!ec) Fail("the move did not finish in " + std::to_string(kMoveTimeout.count()) + " s");
   });
   spdlog::info("{}: leaving home for {}", rec_->gpid, cfg_.to);
-  const pid_t pid = rec_->pid;
-  auto tree = tree_;
-  const std::string dir = cfg_.image_dir;
-  engine_.Run<Result<double>>(
-      [tree, pid, dir]() -> Result<double> {
-        auto t0 = std::chrono::steady_clock::now();
-        Result<std::unique_ptr<FrozenTree>> frozen = FrozenTree::Freeze(pid);
-        if (!frozen.ok()) return frozen.status();
-        Result<CheckpointReport> r = (*frozen)->Dump(dir);
-        Status st = r.ok() ? (*frozen)->Seal() : r.status();
-        if (!st.ok()) return st;  // resumed as `frozen` goes, on this thread
-        *tree = std::move(*frozen);
-        return MsSince(t0);
-      },
-      [this, self](Result<double> r) { Dumped(std::move(r)); });
+  // The target first checks it has the files the tree uses; nothing is
+  // frozen until it says so.
+  Result<std::vector<pb::FileIdentity>> files = TreeFileIdentities(rec_->pid);
+  if (!files.ok()) return Fail(files.status().message());
+  ConnectLink(io_, cfg_.address, self_,
+              [this, self, files = std::move(*files)](Result<std::shared_ptr<LinkChannel>> r, const std::string&) {
+                if (ended_) {
+                  if (r.ok()) (*r)->Close("late", false);
+                  return;
+                }
+                if (!r.ok()) return Fail("cannot reach " + cfg_.to + ": " + r.status().message());
+                image_link_ = *r;
+                image_link_->set_handlers(
+                    [this, self](pb::LinkFrame& f) {
+                      if (!f.has_reply()) return Fail("unexpected frame from " + cfg_.to);
+                      if (!f.reply().error().empty()) return Fail(cfg_.to + ": " + f.reply().error());
+                      if (!checked_) {  // the first answer: the files are there
+                        checked_ = true;
+                        return Freeze();
+                      }
+                      restored_ = true;
+                      MaybeCommit();
+                    },
+                    [this, self](const std::string& why) {
+                      if (!restored_) Fail("lost the link to " + cfg_.to + ": " + why);
+                    });
+                pb::LinkFrame req;
+                pb::MoveIn* in = req.mutable_request()->mutable_move_in();
+                in->set_gpid(rec_->gpid);
+                for (const pb::FileIdentity& f : files) *in->add_files() = f;
+                image_link_->Send(req);
+              });
+}
+
+void HomeDeparture::Freeze() {
+  auto self = shared_from_this();
+  FreezeAndDump(engine_, rec_->pid, cfg_.image_dir, tree_, [this, self](Result<double> r) { Dumped(std::move(r)); });
 }
 
 void HomeDeparture::Dumped(Result<double> dump_ms) {
@@ -94,37 +118,16 @@ void HomeDeparture::Dumped(Result<double> dump_ms) {
   // pipe already, and what it has not read is still there for its deputy.
   if (cfg_.faults.At("source-frozen") == MoveFaults::Action::kCut) return Fail("injected fault: cut at source-frozen");
   auto self = shared_from_this();
-  ConnectLink(io_, cfg_.address, self_, [this, self](Result<std::shared_ptr<LinkChannel>> r, const std::string&) {
-    if (ended_) {
-      if (r.ok()) (*r)->Close("late", false);
-      return;
-    }
-    if (!r.ok()) return Fail("cannot reach " + cfg_.to + ": " + r.status().message());
-    image_link_ = *r;
-    image_link_->set_handlers(
-        [this, self](pb::LinkFrame& f) {
-          if (!f.has_reply()) return Fail("unexpected frame from " + cfg_.to);
-          if (!f.reply().error().empty()) return Fail(cfg_.to + ": " + f.reply().error());
-          restored_ = true;
-          MaybeCommit();
-        },
-        [this, self](const std::string& why) {
-          if (!restored_) Fail("lost the link to " + cfg_.to + ": " + why);
-        });
-    pb::LinkFrame req;
-    req.mutable_request()->mutable_move_in()->set_gpid(rec_->gpid);
-    image_link_->Send(req);
-    sender_ = std::make_shared<ImageSender>(image_link_, cfg_.image_dir, cfg_.faults);
-    sender_->Start(
-        [this](pb::ImageEnd* e) {
-          e->set_dump_ms(figures_.dump_ms());
-          e->set_frozen_at_ms(frozen_at_ms_);
-        },
-        [this, self](Status st) {
-          figures_.set_bytes_sent(sender_->bytes_sent());
-          if (!st.ok()) Fail(st.message());
-        });
-  });
+  sender_ = std::make_shared<ImageSender>(image_link_, cfg_.image_dir, cfg_.faults);
+  sender_->Start(
+      [this](pb::ImageEnd* e) {
+        e->set_dump_ms(figures_.dump_ms());
+        e->set_frozen_at_ms(frozen_at_ms_);
+      },
+      [this, self](Status st) {
+        figures_.set_bytes_sent(sender_->bytes_sent());
+        if (!st.ok()) Fail(st.message());
+      });
 }
 
 // ---- the commit: the process becomes its own deputy -----------------------------------
@@ -188,6 +191,7 @@ void HomeDeparture::DeputyArrived(std::shared_ptr<ClientChannel> client) {
   go.mutable_stream()->set_move_go(true);
   adopt_->Send(go);
   rec_->remote->Start(cfg_.on_session_end);
+  for (int sig : held_signals_) rec_->remote->Signal(sig);
   figures_.set_total_ms(MsSince(start_));
   figures_.set_frozen_ms(static_cast<double>(std::max<int64_t>(0, WallMs() - frozen_at_ms_)));
   spdlog::info("{} left home for {} in {:.1f} ms ({:.1f} ms frozen, {} bytes)", rec_->gpid, cfg_.to,
@@ -211,17 +215,11 @@ void HomeDeparture::Fail(const std::string& why) {
   }
   RemoveImageDir(cfg_.image_dir);
   auto self = shared_from_this();
-  auto tree = tree_;
-  engine_.Run<bool>(
-      [tree]() {
-        if (*tree) (*tree)->Resume();
-        tree->reset();
-        return true;
-      },
-      [this, self, why](bool) {
-        if (cfg_.on_resumed) cfg_.on_resumed();
-        Finish(Status::Error(why));
-      });
+  LetGo(engine_, tree_, /*kill=*/false, [this, self, why] {
+    for (int sig : held_signals_) ::kill(rec_->pid, sig);
+    if (cfg_.on_resumed) cfg_.on_resumed();
+    Finish(Status::Error(why));
+  });
 }
 
 void HomeDeparture::Lost(const std::string& why) {

@@ -1,8 +1,9 @@
 // HomeDeparture: a process running at its home node moves to another node
 // (docs/MIGRATION.md, "Leaving home"). Here the home is also the source,
 // so the arbiter's and the source's steps are one object, top to bottom:
-//   adopt link to the target (made by the caller) -> freeze + dump on the
-//   engine thread -> stream the image to the target on a move_in link ->
+//   adopt link to the target (made by the caller) -> the target checks the
+//   tree's files on a move_in link -> freeze + dump on the engine thread ->
+//   stream the image to the target on that link ->
 //   the target restores it, held -> the frozen process execs `roam run`
 //   as its own deputy (same PID, parent, session, fds 0-2: the user's
 //   shell sees nothing) -> the deputy connects (take_over) -> RemoteRun
@@ -18,17 +19,18 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "migrate.pb.h"
 #include "node/engine_worker.h"
 #include "node/home_process.h"
+#include "node/move_engine.h"
 #include "node/move_faults.h"
 #include "node/node_link.h"
 #include "node/remote_run.h"
 
 namespace roam {
 
-class FrozenTree;
 class ImageSender;
 
 struct DepartureConfig {
@@ -55,8 +57,11 @@ class HomeDeparture : public std::enable_shared_from_this<HomeDeparture> {
   void Start(Done done, std::function<void()> on_end);
   // The deputy's `roam run` connected with take_over for this process.
   void DeputyArrived(std::shared_ptr<ClientChannel> client);
+  // A signal sent during the move (roam kill): delivered once it is over.
+  void HoldSignal(int signo) { held_signals_.push_back(signo); }
 
  private:
+  void Freeze();
   void Dumped(Result<double> dump_ms);
   void MaybeCommit();
   void Fail(const std::string& why);  // before the exec: resume
@@ -69,13 +74,14 @@ class HomeDeparture : public std::enable_shared_from_this<HomeDeparture> {
   HomeProcess* rec_;
   std::shared_ptr<LinkChannel> adopt_, image_link_;
   DepartureConfig cfg_;
-  std::shared_ptr<std::unique_ptr<FrozenTree>> tree_;  // engine thread only
+  FrozenHolder tree_;  // engine thread only
   std::shared_ptr<ImageSender> sender_;
   asio::steady_timer timer_;
   pb::MigrationFigures figures_;
   std::chrono::steady_clock::time_point start_;
   int64_t frozen_at_ms_ = 0;
-  bool restored_ = false, ready_ = false, execed_ = false, ended_ = false;
+  bool checked_ = false, restored_ = false, ready_ = false, execed_ = false, ended_ = false;
+  std::vector<int> held_signals_;
   Done done_;
   std::function<void()> on_end_;
 };

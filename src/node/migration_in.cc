@@ -8,6 +8,7 @@
 
 #include "ckpt/restore.h"
 #include "common/file_util.h"
+#include "node/file_identity.h"
 #include "node/image_dir.h"
 
 namespace roam {
@@ -48,8 +49,12 @@ void MigrationIn::Start(std::function<void(std::shared_ptr<GuestProcess>)> on_ru
 
 // ---- the image arrives -----------------------------------------------------------------
 
-void MigrationIn::AcceptSource(std::shared_ptr<LinkChannel> source) {
+void MigrationIn::AcceptSource(std::shared_ptr<LinkChannel> source, const pb::MoveIn& req, const std::string& node) {
   source_ = std::move(source);
+  // Before anything is frozen: the files the tree uses must be here.
+  std::vector<pb::FileIdentity> files(req.files().begin(), req.files().end());
+  std::string missing = CheckFileIdentities(files, node);
+  if (!missing.empty()) return Abort(missing);
   Status st = MakeDirs(dir_, 0700);
   if (!st.ok()) return Abort(st.message());
   auto self = shared_from_this();
@@ -62,6 +67,9 @@ void MigrationIn::AcceptSource(std::shared_ptr<LinkChannel> source) {
       [this, self](const std::string& why) {
         if (!ready_) Abort("lost the link to the source: " + why);
       });
+  pb::LinkFrame ok;  // the first reply: send the image
+  ok.mutable_reply();
+  source_->Send(ok);
 }
 
 void MigrationIn::OnChunk(const pb::ImageChunk& c) {

@@ -1,6 +1,7 @@
-// MigrationIn: the target side of a move (proto/migrate.proto, steps 1, 4
-// and 6). Created when the home's adopt request is accepted; the image
-// then arrives from the source on a link of its own, is written to the
+// MigrationIn: the target side of a move (proto/migrate.proto, steps 1, 3,
+// 4 and 6). Created when the home's adopt request is accepted; the source
+// then connects on a link of its own, the files its tree uses are checked
+// here, and the image arrives, is written to the
 // node's tmpfs, and is restored on the engine thread into a tree that is
 // held, not running. The home hears move_ready; on move_go the tree is
 // released and becomes a GuestProcess whose session link is the adopt link.
@@ -34,8 +35,9 @@ class MigrationIn : public std::enable_shared_from_this<MigrationIn> {
   // `on_running` gets the new guest once it runs (its owner starts it);
   // `on_end` runs once, after that or after a failure.
   void Start(std::function<void(std::shared_ptr<GuestProcess>)> on_running, std::function<void()> on_end);
-  // The source's link, once it asked move_in for this process.
-  void AcceptSource(std::shared_ptr<LinkChannel> source);
+  // The source's link, once it asked move_in for this process: the files
+  // it lists are checked here (on `node`) before the source freezes.
+  void AcceptSource(std::shared_ptr<LinkChannel> source, const pb::MoveIn& req, const std::string& node);
 
   const std::string& gpid() const { return spawn_.gpid(); }
   bool has_source() const { return source_ != nullptr; }

@@ -6,10 +6,11 @@
 #include <algorithm>
 #include <chrono>
 
-#include "ckpt/checkpoint.h"
 #include "common/file_util.h"
 #include "node/image_dir.h"
+#include "node/file_identity.h"
 #include "node/image_sender.h"
+#include "node/move_engine.h"
 
 namespace roam {
 
@@ -18,10 +19,6 @@ namespace {
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-double MsSince(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
 }  // namespace
@@ -34,7 +31,7 @@ MigrationOut::MigrationOut(asio::io_context& io, EngineWorker& engine, const Lin
       guest_(std::move(guest)),
       dir_(std::move(image_dir)),
       faults_(faults),
-      tree_(std::make_shared<std::unique_ptr<FrozenTree>>()) {}
+      tree_(NewFrozenHolder()) {}
 
 MigrationOut::~MigrationOut() = default;
 
@@ -54,23 +51,39 @@ void MigrationOut::Start(const pb::MoveOut& order, std::function<void()> on_end)
         spdlog::warn("{}: home link lost during the move to {}; killing the frozen copy", guest_->gpid(), order_.to());
         Decide(true);
       });
-  guest_->BeginMove();
   spdlog::info("{}: moving to {}", guest_->gpid(), order_.to());
-  const pid_t pid = guest_->pid();
-  auto tree = tree_;
-  const std::string dir = dir_;
-  engine_.Run<Result<double>>(
-      [tree, pid, dir]() -> Result<double> {
-        auto t0 = std::chrono::steady_clock::now();
-        Result<std::unique_ptr<FrozenTree>> frozen = FrozenTree::Freeze(pid);
-        if (!frozen.ok()) return frozen.status();
-        Result<CheckpointReport> r = (*frozen)->Dump(dir);
-        Status st = r.ok() ? (*frozen)->Seal() : r.status();
-        if (!st.ok()) return st;  // resumed as `frozen` goes, on this thread
-        *tree = std::move(*frozen);
-        return MsSince(t0);
-      },
-      [this, self](Result<double> r) { Dumped(std::move(r)); });
+  // First the target checks that it has the files the tree uses; nothing
+  // is frozen until it says so.
+  Result<std::vector<pb::FileIdentity>> files = TreeFileIdentities(guest_->pid());
+  if (!files.ok()) return Fail(files.status().message());
+  ConnectLink(io_, order_.address(), self_,
+              [this, self, files = std::move(*files)](Result<std::shared_ptr<LinkChannel>> r, const std::string&) {
+                if (ended_) {
+                  if (r.ok()) (*r)->Close("late", false);
+                  return;
+                }
+                if (!r.ok()) return Fail("cannot reach " + order_.to() + ": " + r.status().message());
+                target_ = *r;
+                target_->set_handlers(
+                    [this, self](pb::LinkFrame& f) {
+                      if (f.has_reply()) return OnTargetReply(f.reply());
+                      Fail("unexpected frame from " + order_.to());
+                    },
+                    [this, self](const std::string& why) {
+                      if (!frozen_sent_) Fail("lost the link to " + order_.to() + ": " + why);
+                    });
+                pb::LinkFrame req;
+                pb::MoveIn* in = req.mutable_request()->mutable_move_in();
+                in->set_gpid(guest_->gpid());
+                for (const pb::FileIdentity& f : files) *in->add_files() = f;
+                target_->Send(req);
+              });
+}
+
+void MigrationOut::Freeze() {
+  auto self = shared_from_this();
+  guest_->BeginMove();
+  FreezeAndDump(engine_, guest_->pid(), dir_, tree_, [this, self](Result<double> r) { Dumped(std::move(r)); });
 }
 
 void MigrationOut::Dumped(Result<double> dump_ms) {
@@ -82,27 +95,7 @@ void MigrationOut::Dumped(Result<double> dump_ms) {
   // comes before anything the target's copy writes.
   guest_->DrainOutput();
   if (faults_.At("source-frozen") == MoveFaults::Action::kCut) return Fail("injected fault: cut at source-frozen");
-  auto self = shared_from_this();
-  ConnectLink(io_, order_.address(), self_, [this, self](Result<std::shared_ptr<LinkChannel>> r, const std::string&) {
-    if (ended_) {
-      if (r.ok()) (*r)->Close("late", false);
-      return;
-    }
-    if (!r.ok()) return Fail("cannot reach " + order_.to() + ": " + r.status().message());
-    target_ = *r;
-    target_->set_handlers(
-        [this, self](pb::LinkFrame& f) {
-          if (f.has_reply()) return OnTargetReply(f.reply());
-          Fail("unexpected frame from " + order_.to());
-        },
-        [this, self](const std::string& why) {
-          if (!frozen_sent_) Fail("lost the link to " + order_.to() + ": " + why);
-        });
-    pb::LinkFrame req;
-    req.mutable_request()->mutable_move_in()->set_gpid(guest_->gpid());
-    target_->Send(req);
-    SendImage();
-  });
+  SendImage();
 }
 
 // ---- stream the image ------------------------------------------------------------------
@@ -128,6 +121,10 @@ void MigrationOut::SendImage() {
 void MigrationOut::OnTargetReply(const pb::LinkReply& reply) {
   if (ended_ || frozen_sent_) return;
   if (!reply.error().empty()) return Fail(order_.to() + ": " + reply.error());
+  if (!checked_) {  // the first answer: the files are there
+    checked_ = true;
+    return Freeze();
+  }
   // The target holds a restored copy. From here the home decides.
   frozen_sent_ = true;
   target_->set_handlers(nullptr, nullptr);
@@ -152,20 +149,13 @@ void MigrationOut::Fail(const std::string& why) {
   }
   RemoveImageDir(dir_);
   auto self = shared_from_this();
-  auto tree = tree_;
-  engine_.Run<bool>(
-      [tree]() {
-        if (*tree) (*tree)->Resume();
-        tree->reset();
-        return true;
-      },
-      [this, self, why](bool) {
-        guest_->MoveAborted();
-        pb::StreamFrame f;
-        f.set_move_failed(why);
-        SendHome(std::move(f));
-        Finish();
-      });
+  LetGo(engine_, tree_, /*kill=*/false, [this, self, why] {
+    guest_->MoveAborted();
+    pb::StreamFrame f;
+    f.set_move_failed(why);
+    SendHome(std::move(f));
+    Finish();
+  });
 }
 
 void MigrationOut::Decide(bool commit) {
@@ -178,21 +168,14 @@ void MigrationOut::Decide(bool commit) {
   }
   RemoveImageDir(dir_);
   auto self = shared_from_this();
-  auto tree = tree_;
-  engine_.Run<bool>(
-      [tree, commit]() {
-        if (*tree) commit ? (*tree)->Kill() : (*tree)->Resume();
-        tree->reset();
-        return true;
-      },
-      [this, self, commit](bool) {
-        if (commit) {
-          guest_->MovedAway();
-        } else {
-          guest_->MoveAborted();
-        }
-        Finish();
-      });
+  LetGo(engine_, tree_, /*kill=*/commit, [this, self, commit] {
+    if (commit) {
+      guest_->MovedAway();
+    } else {
+      guest_->MoveAborted();
+    }
+    Finish();
+  });
 }
 
 void MigrationOut::SendHome(pb::StreamFrame f) { guest_->SendToHome(f); }

@@ -1,8 +1,9 @@
 // MigrationOut: the source side of a move (proto/migrate.proto, steps 3-6).
-// Reads top to bottom in Start(): freeze and dump on the engine thread ->
-// send home what the process wrote before the freeze -> stream the image
-// to the target -> tell the home the copy is with the target -> obey the
-// home: kill the frozen copy (commit) or resume it (abort).
+// Reads top to bottom: the target checks the tree's files (Start) ->
+// freeze and dump on the engine thread (Freeze) -> send home what the
+// process wrote before the freeze, stream the image to the target (Dumped)
+// -> tell the home the copy is with the target (OnTargetReply) -> obey the
+// home: kill the frozen copy (commit) or resume it (abort) (Decide).
 //
 // Until move_frozen is sent, any failure (the engine refuses, the target is
 // unreachable, refuses or breaks the link) resumes the process here and
@@ -21,11 +22,11 @@
 #include "node/engine_worker.h"
 #include "node/guest_process.h"
 #include "node/node_link.h"
+#include "node/move_engine.h"
 #include "node/move_faults.h"
 
 namespace roam {
 
-class FrozenTree;
 class ImageSender;
 
 class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
@@ -38,6 +39,7 @@ class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
   void Start(const pb::MoveOut& order, std::function<void()> on_end);
 
  private:
+  void Freeze();
   void Dumped(Result<double> dump_ms);
   void SendImage();
   void OnTargetReply(const pb::LinkReply& reply);
@@ -54,13 +56,13 @@ class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
   MoveFaults faults_;
   pb::MoveOut order_;
   // Touched only on the engine thread (created, used, destroyed in jobs).
-  std::shared_ptr<std::unique_ptr<FrozenTree>> tree_;
+  FrozenHolder tree_;
   std::shared_ptr<LinkChannel> target_;
   std::shared_ptr<ImageSender> sender_;
   uint64_t bytes_sent_ = 0;
   double dump_ms_ = 0;
   int64_t frozen_at_ms_ = 0;
-  bool frozen_sent_ = false, ended_ = false;
+  bool checked_ = false, frozen_sent_ = false, ended_ = false;
   std::function<void()> on_end_;
 };
 

@@ -9,6 +9,7 @@
 #include <chrono>
 
 #include "cluster/cluster_key.h"
+#include "node/reply_with.h"
 
 namespace roam {
 
@@ -228,6 +229,7 @@ void Roamd::OnMemberChange(MemberState old, const Member& m) {
 void Roamd::Handle(const pb::ControlRequest& req, const ControlServer::Peer& peer, ControlServer::Reply reply_fn) {
   pb::ControlReply reply;
   const bool root = peer.uid == 0;
+  std::function<void(pb::ControlReply)> send = [reply_fn](pb::ControlReply r) { reply_fn(r); };
   switch (req.op_case()) {
     case pb::ControlRequest::kNodes:
       *reply.mutable_nodes() = Nodes();
@@ -263,42 +265,17 @@ void Roamd::Handle(const pb::ControlRequest& req, const ControlServer::Peer& pee
       });
       return;
     case pb::ControlRequest::kMigrate:
-      Migrate(req.migrate().gpid(), req.migrate().to(), CredentialsOf(peer),
-              [reply_fn](Result<pb::MigrationFigures> r) {
-                pb::ControlReply cr;
-                if (r.ok()) {
-                  *cr.mutable_migration() = *r;
-                } else {
-                  cr.set_error(r.status().message());
-                }
-                reply_fn(cr);
-              });
-      return;
+      return Migrate(req.migrate().gpid(), req.migrate().to(), CredentialsOf(peer),
+                     ReplyWith<pb::ControlReply, pb::MigrationFigures>(
+                         send, [](pb::ControlReply& m, const pb::MigrationFigures& v) { *m.mutable_migration() = v; }));
     case pb::ControlRequest::kLock:
-      Lock(req.lock().gpid(), req.lock().lock(), CredentialsOf(peer), [reply_fn](const std::string& error) {
-        pb::ControlReply r;
-        r.set_error(error);
-        reply_fn(r);
-      });
-      return;
+      return Lock(req.lock().gpid(), req.lock().lock(), CredentialsOf(peer), ReplyError<pb::ControlReply>(send));
     case pb::ControlRequest::kNodeAdmin:
-      NodeAdmin(req.node_admin(), CredentialsOf(peer), [reply_fn](Result<pb::NodeAdminReply> r) {
-        pb::ControlReply cr;
-        if (r.ok()) {
-          *cr.mutable_node_admin() = *r;
-        } else {
-          cr.set_error(r.status().message());
-        }
-        reply_fn(cr);
-      });
-      return;
+      return NodeAdmin(req.node_admin(), CredentialsOf(peer),
+                       ReplyWith<pb::ControlReply, pb::NodeAdminReply>(
+                           send, [](pb::ControlReply& m, const pb::NodeAdminReply& v) { *m.mutable_node_admin() = v; }));
     case pb::ControlRequest::kKill:
-      Kill(req.kill().gpid(), req.kill().signo(), CredentialsOf(peer), [reply_fn](const std::string& error) {
-        pb::ControlReply r;
-        r.set_error(error);
-        reply_fn(r);
-      });
-      return;
+      return Kill(req.kill().gpid(), req.kill().signo(), CredentialsOf(peer), ReplyError<pb::ControlReply>(send));
     default:
       reply.set_error("unknown request (is roam newer than roamd?)");
   }

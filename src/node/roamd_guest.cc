@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include "node/guest_spawn.h"
+#include "node/reply_with.h"
 #include "node/roamd.h"
 
 namespace roam {
@@ -32,6 +33,10 @@ void Roamd::OnLink(std::shared_ptr<LinkChannel> link, const std::string& peer) {
 
 void Roamd::OnLinkRequest(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::LinkRequest& req) {
   pb::LinkReply reply;
+  std::function<void(pb::LinkReply)> answer = [link](pb::LinkReply r) {
+    Reply(link, std::move(r));
+    link->Close("answered");
+  };
   switch (req.op_case()) {
     case pb::LinkRequest::kSpawn:
       return StartGuest(link, peer, req.spawn());
@@ -42,39 +47,16 @@ void Roamd::OnLinkRequest(std::shared_ptr<LinkChannel> link, const std::string& 
       return StartAdopt(link, peer, req.adopt(), req.move_rss_bytes());
     case pb::LinkRequest::kMoveIn:
       return StartMoveIn(link, peer, req.move_in());
-    case pb::LinkRequest::kMigrate: {
-      // Only the home moves its processes; the link stays open until done.
-      Migrate(req.migrate().gpid(), req.migrate().to(), req.requester(),
-              [link](Result<pb::MigrationFigures> r) {
-                pb::LinkReply reply;
-                if (r.ok()) {
-                  *reply.mutable_migration() = *r;
-                } else {
-                  reply.set_error(r.status().message());
-                }
-                Reply(link, std::move(reply));
-                link->Close("answered");
-              });
-      return;
-    }
+    case pb::LinkRequest::kMigrate:  // to the home; the link stays open until the move is done
+      return Migrate(req.migrate().gpid(), req.migrate().to(), req.requester(),
+                     ReplyWith<pb::LinkReply, pb::MigrationFigures>(
+                         answer, [](pb::LinkReply& m, const pb::MigrationFigures& v) { *m.mutable_migration() = v; }));
     case pb::LinkRequest::kLock:
-      return Lock(req.lock().gpid(), req.lock().lock(), req.requester(), [link](const std::string& error) {
-        pb::LinkReply reply;
-        reply.set_error(error);
-        Reply(link, std::move(reply));
-        link->Close("answered");
-      });
+      return Lock(req.lock().gpid(), req.lock().lock(), req.requester(), ReplyError<pb::LinkReply>(answer));
     case pb::LinkRequest::kNodeAdmin:
-      return NodeAdmin(req.node_admin(), req.requester(), [link](Result<pb::NodeAdminReply> r) {
-        pb::LinkReply reply;
-        if (r.ok()) {
-          *reply.mutable_node_admin() = *r;
-        } else {
-          reply.set_error(r.status().message());
-        }
-        Reply(link, std::move(reply));
-        link->Close("answered");
-      });
+      return NodeAdmin(req.node_admin(), req.requester(),
+                       ReplyWith<pb::LinkReply, pb::NodeAdminReply>(
+                           answer, [](pb::LinkReply& m, const pb::NodeAdminReply& v) { *m.mutable_node_admin() = v; }));
     case pb::LinkRequest::kKill: {
       const std::string& gpid = req.kill().gpid();
       const std::string prefix = swim_->name() + ":";

@@ -329,7 +329,9 @@ std::string Roamd::KillHere(pid_t pid, int signo, const pb::Credentials& request
     return gpid + " belongs to another user";
   }
   spdlog::info("{}: signal {} from {}", gpid, signo, requester.user());
-  if (p.remote) {
+  if (auto d = departures_.find(pid); d != departures_.end()) {
+    d->second->HoldSignal(signo);  // delivered once, after the move, wherever it then runs
+  } else if (p.remote) {
     p.remote->Signal(signo);
   } else if (p.pidfd && ::syscall(SYS_pidfd_send_signal, p.pidfd->native_handle(), signo, nullptr, 0) != 0) {
     return "kill " + gpid + ": " + strerror(errno);

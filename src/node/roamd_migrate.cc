@@ -314,7 +314,7 @@ void Roamd::StartMoveIn(std::shared_ptr<LinkChannel> link, const std::string& pe
     return link->Close("refused");
   }
   spdlog::info("{}: image arriving from {}", req.gpid(), peer);
-  it->second->AcceptSource(link);
+  it->second->AcceptSource(link, req, swim_->name());
 }
 
 // ---- the source's side -----------------------------------------------------------------

@@ -1,0 +1,95 @@
+#include "node/file_identity.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "common/file_util.h"
+#include "common/proc_maps.h"
+#include "common/proc_stat.h"
+
+namespace roam {
+
+namespace {
+
+std::string Readlink(const std::string& path) {
+  char buf[4096];
+  ssize_t n = readlink(path.c_str(), buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+int64_t MtimeNs(const struct stat& st) { return st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec; }
+
+}  // namespace
+
+Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root) {
+  std::vector<pb::FileIdentity> out;
+  std::set<std::string> seen;
+  auto add = [&](const std::string& path, bool want_dir) {
+    if (path.empty() || path[0] != '/' || !seen.insert(path).second) return;
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) return;  // gone meanwhile, or deleted: the image has it
+    pb::FileIdentity f;
+    f.set_path(path);
+    if (want_dir || S_ISDIR(st.st_mode)) {
+      if (!S_ISDIR(st.st_mode)) return;
+      f.set_directory(true);
+    } else {
+      if (!S_ISREG(st.st_mode)) return;  // devices, sockets, pipes: not files to compare
+      f.set_size(static_cast<uint64_t>(st.st_size));
+      f.set_mtime_ns(MtimeNs(st));
+    }
+    out.push_back(std::move(f));
+  };
+  std::vector<pid_t> queue{root};
+  for (size_t i = 0; i < queue.size(); ++i) {
+    const std::string proc = "/proc/" + std::to_string(queue[i]);
+    Result<std::string> maps = ReadFile(proc + "/maps");
+    if (!maps.ok()) return Status::Error("pid " + std::to_string(queue[i]) + ": no such process");
+    add(Readlink(proc + "/cwd"), true);
+    if (DIR* d = opendir((proc + "/fd").c_str())) {
+      while (dirent* e = readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        std::string target = Readlink(proc + "/fd/" + e->d_name);
+        if (target.size() < 10 || target.compare(target.size() - 10, 10, " (deleted)") != 0) add(target, false);
+      }
+      closedir(d);
+    }
+    Result<std::vector<VmaInfo>> vmas = ParseMaps(*maps);
+    if (vmas.ok()) {
+      for (const VmaInfo& v : *vmas) {
+        if (!v.deleted) add(v.path, false);
+      }
+    }
+    Result<std::string> kids = ReadFile(proc + "/task/" + std::to_string(queue[i]) + "/children");
+    if (kids.ok()) {
+      for (int k : ParseChildrenList(*kids)) queue.push_back(k);
+    }
+  }
+  return out;
+}
+
+std::string CheckFileIdentities(const std::vector<pb::FileIdentity>& files, const std::string& node, StatFn stat_fn) {
+  if (stat_fn == nullptr) stat_fn = [](const char* p, struct stat* st) { return ::stat(p, st); };
+  for (const pb::FileIdentity& f : files) {
+    struct stat st;
+    if (stat_fn(f.path().c_str(), &st) != 0) {
+      return (f.directory() ? "directory " : "") + f.path() + " is missing on " + node;
+    }
+    if (f.directory()) {
+      if (!S_ISDIR(st.st_mode)) return f.path() + " is not a directory on " + node;
+      continue;
+    }
+    if (!S_ISREG(st.st_mode)) return f.path() + " is not a regular file on " + node;
+    if (static_cast<uint64_t>(st.st_size) != f.size()) {
+      return f.path() + " differs on " + node + " (size " + std::to_string(f.size()) + " at the source, " +
+             std::to_string(st.st_size) + " here)";
+    }
+    if (MtimeNs(st) != f.mtime_ns()) return f.path() + " differs on " + node + " (modified at another time)";
+  }
+  return "";
+}
+
+}  // namespace roam

@@ -1,0 +1,33 @@
+// The files a process tree depends on, and whether another node has the
+// same ones: before a move freezes anything, the source lists every regular
+// file the tree has open or mapped and every working directory, and the
+// target checks each exists there with the same size and modification time
+// (a lab's NFS or identical installs). A mismatch refuses the move with the
+// file named, with the process untouched.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "migrate.pb.h"
+
+namespace roam {
+
+// Every process of `root`'s tree (through /proc/PID/task/PID/children):
+// cwd, regular files behind fds, file-backed mappings. Deleted files are
+// left out (the image carries their contents). Each path once.
+Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root);
+
+// "" if every file is here as described; else one line naming the first
+// that is not, e.g. "/data/in.txt is missing on n3" or "/usr/lib/x.so
+// differs on n3 (size 100 here, 120 there)". `stat_fn` is stat(2) for
+// tests to replace.
+using StatFn = int (*)(const char* path, struct stat* st);
+std::string CheckFileIdentities(const std::vector<pb::FileIdentity>& files, const std::string& node,
+                                StatFn stat_fn = nullptr);
+
+}  // namespace roam

@@ -1,0 +1,39 @@
+#include "node/move_engine.h"
+
+#include <chrono>
+
+#include "ckpt/checkpoint.h"
+
+namespace roam {
+
+FrozenHolder NewFrozenHolder() { return std::make_shared<std::unique_ptr<FrozenTree>>(); }
+
+void FreezeAndDump(EngineWorker& engine, pid_t pid, const std::string& dir, FrozenHolder tree,
+                   std::function<void(Result<double>)> done) {
+  engine.Run<Result<double>>(
+      [tree, pid, dir]() -> Result<double> {
+        auto t0 = std::chrono::steady_clock::now();
+        Result<std::unique_ptr<FrozenTree>> frozen = FrozenTree::Freeze(pid);
+        if (!frozen.ok()) return frozen.status();
+        Result<CheckpointReport> r = (*frozen)->Dump(dir);
+        Status st = r.ok() ? (*frozen)->Seal() : r.status();
+        if (!st.ok()) return st;  // resumed as `frozen` goes, on this thread
+        *tree = std::move(*frozen);
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      },
+      std::move(done));
+}
+
+void LetGo(EngineWorker& engine, FrozenHolder tree, bool kill, std::function<void()> done) {
+  engine.Run<bool>(
+      [tree, kill]() {
+        if (*tree) kill ? (*tree)->Kill() : (*tree)->Resume();
+        tree->reset();
+        return true;
+      },
+      [done = std::move(done)](bool) {
+        if (done) done();
+      });
+}
+
+}  // namespace roam

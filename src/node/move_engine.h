@@ -1,0 +1,31 @@
+// The engine steps every move source takes, run on the EngineWorker: the
+// frozen tree lives in a holder that only the engine thread touches (it is
+// created, used and dropped in jobs, as ptrace requires).
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "node/engine_worker.h"
+
+namespace roam {
+
+class FrozenTree;
+using FrozenHolder = std::shared_ptr<std::unique_ptr<FrozenTree>>;
+
+FrozenHolder NewFrozenHolder();
+
+// Freezes `pid`'s tree, dumps and seals it into `dir`, and keeps it frozen
+// in `tree`. `done` gets the milliseconds it took, or why not (then
+// nothing stays frozen).
+void FreezeAndDump(EngineWorker& engine, pid_t pid, const std::string& dir, FrozenHolder tree,
+                   std::function<void(Result<double>)> done);
+
+// Kills (`kill`) or resumes what `tree` holds, if anything, and drops it.
+void LetGo(EngineWorker& engine, FrozenHolder tree, bool kill, std::function<void()> done);
+
+}  // namespace roam

@@ -1,0 +1,106 @@
+// The pre-freeze check of a move (src/node/file_identity.h): the files a
+// tree uses are listed on the source and must be on the target, the same
+// size and mtime; the first that is not is named.
+#include "node/file_identity.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+
+
+namespace roam {
+namespace {
+
+// A fake file system for CheckFileIdentities.
+std::map<std::string, struct stat> g_fs;
+int FakeStat(const char* path, struct stat* st) {
+  auto it = g_fs.find(path);
+  if (it == g_fs.end()) return -1;
+  *st = it->second;
+  return 0;
+}
+struct stat File(off_t size, time_t mtime) {
+  struct stat st {};
+  st.st_mode = S_IFREG | 0644;
+  st.st_size = size;
+  st.st_mtim.tv_sec = mtime;
+  return st;
+}
+struct stat Dir() {
+  struct stat st {};
+  st.st_mode = S_IFDIR | 0755;
+  return st;
+}
+pb::FileIdentity Want(const std::string& path, uint64_t size, int64_t mtime_s) {
+  pb::FileIdentity f;
+  f.set_path(path);
+  f.set_size(size);
+  f.set_mtime_ns(mtime_s * 1000000000LL);
+  return f;
+}
+pb::FileIdentity WantDir(const std::string& path) {
+  pb::FileIdentity f;
+  f.set_path(path);
+  f.set_directory(true);
+  return f;
+}
+
+TEST(FileIdentity, SameFilesPass) {
+  g_fs = {{"/data/in.txt", File(100, 7)}, {"/work", Dir()}};
+  EXPECT_EQ(CheckFileIdentities({Want("/data/in.txt", 100, 7), WantDir("/work")}, "n3", FakeStat), "");
+}
+
+TEST(FileIdentity, MissingFileIsNamed) {
+  g_fs = {{"/work", Dir()}};
+  EXPECT_EQ(CheckFileIdentities({WantDir("/work"), Want("/data/in.txt", 100, 7)}, "n3", FakeStat),
+            "/data/in.txt is missing on n3");
+}
+
+TEST(FileIdentity, MissingDirectoryIsNamed) {
+  g_fs = {};
+  EXPECT_EQ(CheckFileIdentities({WantDir("/work")}, "n2", FakeStat), "directory /work is missing on n2");
+}
+
+TEST(FileIdentity, OtherSizeOrMtimeDiffers) {
+  g_fs = {{"/lib/x.so", File(120, 7)}};
+  EXPECT_EQ(CheckFileIdentities({Want("/lib/x.so", 100, 7)}, "n3", FakeStat),
+            "/lib/x.so differs on n3 (size 100 at the source, 120 here)");
+  g_fs = {{"/lib/x.so", File(100, 8)}};
+  EXPECT_EQ(CheckFileIdentities({Want("/lib/x.so", 100, 7)}, "n3", FakeStat),
+            "/lib/x.so differs on n3 (modified at another time)");
+}
+
+TEST(FileIdentity, KindMustMatch) {
+  g_fs = {{"/work", File(1, 1)}, {"/data", Dir()}};
+  EXPECT_EQ(CheckFileIdentities({WantDir("/work")}, "n3", FakeStat), "/work is not a directory on n3");
+  EXPECT_EQ(CheckFileIdentities({Want("/data", 1, 1)}, "n3", FakeStat), "/data is not a regular file on n3");
+}
+
+// The real lister on this very process: its cwd and its own executable are
+// there, and the real check on the same machine passes; damaged, it fails.
+TEST(FileIdentity, ThisProcessListsItsFilesAndTheyCheckHere) {
+  Result<std::vector<pb::FileIdentity>> files = TreeFileIdentities(getpid());
+  ASSERT_TRUE(files.ok()) << files.status().message();
+  char cwd[4096], exe[4096];
+  ASSERT_NE(getcwd(cwd, sizeof cwd), nullptr);
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  ASSERT_GT(n, 0);
+  exe[n] = '\0';
+  auto has = [&](const std::string& p) {
+    return std::any_of(files->begin(), files->end(), [&](const pb::FileIdentity& f) { return f.path() == p; });
+  };
+  EXPECT_TRUE(has(cwd));
+  EXPECT_TRUE(has(exe));
+  EXPECT_EQ(CheckFileIdentities(*files, "here"), "");
+  for (pb::FileIdentity& f : *files) {
+    if (f.path() == exe) f.set_size(f.size() + 1);
+  }
+  EXPECT_NE(CheckFileIdentities(*files, "here").find("differs on here"), std::string::npos);
+}
+
+TEST(FileIdentity, NoSuchProcessIsAnError) { EXPECT_FALSE(TreeFileIdentities(0x3fffffff).ok()); }
+
+}  // namespace
+}  // namespace roam
