@@ -1,12 +1,14 @@
 #include "node/file_identity.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <set>
 
 #include "common/file_util.h"
+#include "common/proc_fdinfo.h"
 #include "common/proc_maps.h"
 #include "common/proc_stat.h"
 
@@ -27,6 +29,7 @@ int64_t MtimeNs(const struct stat& st) { return st.st_mtim.tv_sec * 1000000000LL
 Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root) {
   std::vector<pb::FileIdentity> out;
   std::set<std::string> seen;
+  std::set<std::string> written;  // open for writing by some process of the tree
   auto add = [&](const std::string& path, bool want_dir) {
     if (path.empty() || path[0] != '/' || !seen.insert(path).second) return;
     struct stat st;
@@ -53,7 +56,11 @@ Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root) {
       while (dirent* e = readdir(d)) {
         if (e->d_name[0] == '.') continue;
         std::string target = Readlink(proc + "/fd/" + e->d_name);
-        if (target.size() < 10 || target.compare(target.size() - 10, 10, " (deleted)") != 0) add(target, false);
+        if (target.size() >= 10 && target.compare(target.size() - 10, 10, " (deleted)") == 0) continue;
+        Result<std::string> info = ReadFile(proc + "/fdinfo/" + e->d_name);
+        Result<FdInfo> fi = info.ok() ? ParseFdinfo(*info) : Result<FdInfo>(info.status());
+        if (fi.ok() && (fi->flags & O_ACCMODE) != O_RDONLY) written.insert(target);
+        add(target, false);
       }
       closedir(d);
     }
@@ -67,6 +74,9 @@ Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root) {
     if (kids.ok()) {
       for (int k : ParseChildrenList(*kids)) queue.push_back(k);
     }
+  }
+  for (pb::FileIdentity& f : out) {
+    if (written.count(f.path())) f.set_written(true);
   }
   return out;
 }
@@ -83,6 +93,7 @@ std::string CheckFileIdentities(const std::vector<pb::FileIdentity>& files, cons
       continue;
     }
     if (!S_ISREG(st.st_mode)) return f.path() + " is not a regular file on " + node;
+    if (f.written()) continue;  // the process itself changes it
     if (static_cast<uint64_t>(st.st_size) != f.size()) {
       return f.path() + " differs on " + node + " (size " + std::to_string(f.size()) + " at the source, " +
              std::to_string(st.st_size) + " here)";

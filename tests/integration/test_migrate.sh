@@ -105,6 +105,11 @@ PY
 ROAM_TEST_FAULTS=1 "$ROAM" cluster up --name $CLUSTER --nodes 4 --shared "$DATA" --mem-limit 0,0,0,160M >/dev/null ||
   { fail "cluster up"; finish; exit 1; }
 wait_until 20 full_mesh n1 n2 n3 n4 >/dev/null || fail "cluster never formed"
+# Each node numbers its own PIDs from 1, and a process keeps its home PID
+# wherever it goes, so a home PID may be taken on a guest ("pid 278 is taken
+# on n2": refused, as it must be). The home's PIDs start high here so that
+# this test never meets that by chance.
+cx n1 -- sh -c 'echo 20000 >/proc/sys/kernel/ns_last_pid' || fail "cannot set n1's ns_last_pid"
 
 # --- 1. twenty moves of a process printing a numbered line every 2 ms ------------
 bg_start count "$ROAM" run --on n2 -- python3 "$DATA/count.py" 6000
@@ -196,6 +201,13 @@ sleep 1.5
 refused "a file missing on the target" "only-here" migrate "n1:$TP" n3
 check "after the refused move the process still runs on n2, once" [ "$(copies "$TP" python3)" = 1 ]
 cx n1 -- "$ROAM" kill -s KILL "n1:$TP" >/dev/null
+# The same path on both nodes, but not the same file: refused before any freeze.
+cx n3 -- sh -c 'echo longer-here >/tmp/differs'
+bg_start diff "$ROAM" run --on n2 -- sh -c 'echo x >/tmp/differs; exec python3 -c "import time; f = open(\"/tmp/differs\"); time.sleep(60)"'
+DP=$(bg_pid diff)
+sleep 1.5
+refused "a file that differs on the target" "/tmp/differs differs on n3 (size 2 at the source, 12 here)" migrate "n1:$DP" n3
+cx n1 -- "$ROAM" kill -s KILL "n1:$DP" >/dev/null
 # At home: locked, or placed there.
 bg_start locked "$ROAM" run --lock -- sleep 30
 LP=$(bg_pid locked)
@@ -234,6 +246,7 @@ check "roam node drain $w2: exit $rc, $G moved to $w3, n1 sees $w2 draining (aft
   sh -c "[ $rc -eq 0 ] && [ '$w3' != '$w2' ] && [ '$t' != never ]"
 refused "roam run --on a draining node" "refuses guests" cx n1 -- "$ROAM" run --on "$w2" -- true
 cx n1 -- "$ROAM" node unblock "$w2" >/dev/null
+wait_until 10 sh -c "! '$ROAM' cluster exec --name $CLUSTER n1 -- '$ROAM' nodes --json | jq -e '.nodes[] | select(.name == \"$w2\") | .blocked' >/dev/null" >/dev/null
 refused "roam node bring (moving home is not supported yet)" "not supported yet" cx n1 -- "$ROAM" node bring
 refused "roam node expel as a user" "needs root" cx n1 -- setpriv --reuid=65534 --regid=65534 --clear-groups "$ROAM" node expel n2
 cx n1 -- "$ROAM" kill -s KILL "$G" >/dev/null
@@ -257,7 +270,7 @@ fault_case() {
   case $outcome in
     n2|n4)
       local want_rc=0; [ "$outcome" = n2 ] && want_rc=1
-      check "fault '$spec' on $node: migrate rc $rc ('$out'), then on $where, $n cop(ies), exit $jrc, all 1500 lines once" \
+      check "fault '$spec' on $node: migrate rc $rc ('$out'), then on $where, $n cop(ies), exit $jrc $(head -c 200 "$DATA/$name.err"), all 1500 lines once" \
         sh -c "[ $rc -eq $want_rc ] && [ '$where' = $outcome ] && [ $n -eq 1 ] && [ '$jrc' = 0 ] && awk -v n=1500 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/$name.out'"
       ;;
     lost)

@@ -72,6 +72,15 @@ TEST(FileIdentity, OtherSizeOrMtimeDiffers) {
             "/lib/x.so differs on n3 (modified at another time)");
 }
 
+TEST(FileIdentity, AFileTheTreeWritesNeedsOnlyToExist) {
+  g_fs = {{"/data/out.txt", File(430, 9)}};
+  pb::FileIdentity out = Want("/data/out.txt", 426, 8);
+  out.set_written(true);
+  EXPECT_EQ(CheckFileIdentities({out}, "n2", FakeStat), "");
+  g_fs = {};
+  EXPECT_EQ(CheckFileIdentities({out}, "n2", FakeStat), "/data/out.txt is missing on n2");
+}
+
 TEST(FileIdentity, KindMustMatch) {
   g_fs = {{"/work", File(1, 1)}, {"/data", Dir()}};
   EXPECT_EQ(CheckFileIdentities({WantDir("/work")}, "n3", FakeStat), "/work is not a directory on n3");
@@ -98,6 +107,19 @@ TEST(FileIdentity, ThisProcessListsItsFilesAndTheyCheckHere) {
     if (f.path() == exe) f.set_size(f.size() + 1);
   }
   EXPECT_NE(CheckFileIdentities(*files, "here").find("differs on here"), std::string::npos);
+}
+
+TEST(FileIdentity, FilesOpenForWritingAreMarked) {
+  char path[] = "/tmp/roam-fid-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  Result<std::vector<pb::FileIdentity>> files = TreeFileIdentities(getpid());
+  close(fd);
+  unlink(path);
+  ASSERT_TRUE(files.ok());
+  auto it = std::find_if(files->begin(), files->end(), [&](const pb::FileIdentity& f) { return f.path() == path; });
+  ASSERT_NE(it, files->end());
+  EXPECT_TRUE(it->written());
 }
 
 TEST(FileIdentity, NoSuchProcessIsAnError) { EXPECT_FALSE(TreeFileIdentities(0x3fffffff).ok()); }
