@@ -57,7 +57,6 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   void SendToHome(const pb::StreamFrame& f);
   // A process restored here by a move: input it had not read yet goes first.
   void PrependStdin(const std::string& taken, const std::string& pending, bool eof);
-  const pb::SpawnRequest& request() const { return req_; }
 
   pid_t pid() const { return spawned_.pid; }
   const std::string& home() const { return req_.home(); }

@@ -247,16 +247,6 @@ void Roamd::Handle(const pb::ControlRequest& req, const ControlServer::Peer& pee
       spdlog::info("speed set to {}", sampler_.speed());
       PublishLoad();
       break;
-    case pb::ControlRequest::kSetBlocked:
-      if (!root) {
-        reply.set_error("blocking guests needs root");
-        break;
-      }
-      sampler_.set_accepts_guests(!req.set_blocked().blocked());
-      draining_ = false;
-      spdlog::info("{} guests", req.set_blocked().blocked() ? "refusing" : "accepting");
-      PublishLoad();
-      break;
     case pb::ControlRequest::kPs:
       Ps(req.ps().all(), CredentialsOf(peer), [reply_fn](pb::PsReply ps) {
         pb::ControlReply r;

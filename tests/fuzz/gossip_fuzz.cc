@@ -326,7 +326,7 @@ void WriteSeeds(const std::string& dir) {
   pb::ControlRequest nodes, speed, block;
   nodes.mutable_nodes();
   speed.mutable_set_speed()->set_speed(1500);
-  block.mutable_set_blocked()->set_blocked(true);
+  block.mutable_node_admin()->set_verb(pb::NodeAdminRequest::BLOCK);
   seeds.emplace_back("control_nodes", nodes.SerializeAsString());
   seeds.emplace_back("control_stream", EncodeFrame(nodes) + EncodeFrame(speed) + EncodeFrame(block));
 
