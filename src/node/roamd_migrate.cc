@@ -109,10 +109,13 @@ void Roamd::MigrateHere(pid_t pid, const std::string& to, const pb::Credentials&
                         return done(Status::Error(f.reply().error()));
                       }
                       auto it = home_.find(pid);
-                      if (it == home_.end() || (it->second.remote && it->second.remote->moving()) ||
-                          departures_.count(pid)) {
-                        link->Close("process gone", false);
-                        return done(Status::Error("the process ended before it could move"));
+                      const bool gone = it == home_.end();
+                      if (gone || (it->second.remote && it->second.remote->moving()) || departures_.count(pid)) {
+                        // Ended, or another move of it began meanwhile: this one stops here.
+                        link->set_handlers(nullptr, nullptr);
+                        link->Close("not moving", false);
+                        return done(Status::Error(gone ? "the process ended before it could move"
+                                                       : "it is already moving"));
                       }
                       if (it->second.remote) return it->second.remote->Move(target, address, link, faults_, done);
                       DepartHome(it->second, target, address, link, done);
