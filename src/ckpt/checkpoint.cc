@@ -384,43 +384,8 @@ Status TreeDump::ExecRoot(const std::vector<std::string>& argv, const std::vecto
   if (procs_.empty() || argv.empty()) return Status::Error("nothing to exec");
   Dumped& d = procs_.front();
   Tracee& t = *d.tracee;
-  if (t.syscall_ip() == 0) {
-    Result<uint64_t> ip = FindSyscallInVdso(t.pid());
-    if (!ip.ok()) return ip.status();
-    t.set_syscall_ip(*ip);
-  }
-  // The strings and the two pointer arrays, laid out in a scratch mapping.
-  std::string blob;
-  std::vector<uint64_t> arg_off, env_off;
-  for (const std::string& a : argv) {
-    arg_off.push_back(blob.size());
-    blob.append(a).push_back('\0');
-  }
-  for (const std::string& e : env) {
-    env_off.push_back(blob.size());
-    blob.append(e).push_back('\0');
-  }
-  while (blob.size() % 8) blob.push_back('\0');
-  const uint64_t size = ((blob.size() + 8 * (argv.size() + env.size() + 2)) + 4095) & ~4095ULL;
-  Result<long> area = t.SyscallOk("mmap exec area", SYS_mmap, 0, size, PROT_READ | PROT_WRITE,
-                                  MAP_PRIVATE | MAP_ANONYMOUS, ~0ULL, 0);
-  if (!area.ok()) return area.status();
-  const uint64_t base = static_cast<uint64_t>(*area);
-  std::vector<uint64_t> ptrs;
-  for (uint64_t o : arg_off) ptrs.push_back(base + o);
-  ptrs.push_back(0);
-  const size_t envp_index = ptrs.size();
-  for (uint64_t o : env_off) ptrs.push_back(base + o);
-  ptrs.push_back(0);
-  std::string all = blob;
-  all.append(reinterpret_cast<const char*>(ptrs.data()), ptrs.size() * 8);
-  Status st = t.WriteMemory(base, all.data(), all.size());
-  const uint64_t argv_at = base + blob.size();
-  if (st.ok()) st = t.Exec(base + arg_off[0], argv_at, argv_at + 8 * envp_index);
-  if (!st.ok()) {
-    (void)t.Syscall(SYS_munmap, base, size);
-    return st;
-  }
+  Status st = t.ExecProgram(argv, env);
+  if (!st.ok()) return st;
   // execve keeps the signal mask: the process's own, not the engine's.
   (void)t.RestoreSigmask();
   // The root is a new program now: let it go as it is, and the rest of the

@@ -7,6 +7,8 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
+
 #include "ckpt/task_state.h"
 #include "common/file_util.h"
 #include "common/proc_status.h"
@@ -90,6 +92,27 @@ Status RestoreCreds(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc) {
     if (!(c.cap_amb() & (1ULL << cap))) continue;
     r = t.SyscallOk("prctl PR_CAP_AMBIENT_RAISE", SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap);
     if (!r.ok()) return r.status();
+  }
+  return Status::Ok();
+}
+
+Status CheckCredsUnchanged(pid_t pid, const pb::ProcessImage& proc) {
+  Result<std::string> text = ReadFile("/proc/" + std::to_string(pid) + "/status");
+  if (!text.ok()) return text.status();
+  Result<ProcStatus> s = ParseProcStatus(*text);
+  if (!s.ok()) return s.status();
+  const pb::Creds& c = proc.creds();
+  if (c.uids_size() != 4 || c.gids_size() != 4) return Status::Error("image without credentials");
+  for (int i = 0; i < 4; ++i) {
+    if (c.uids(i) != s->uid[i]) return Status::Error("its user ids changed since it left (setuid)");
+    if (c.gids(i) != s->gid[i]) return Status::Error("its group ids changed since it left (setgid)");
+  }
+  if (!std::equal(c.groups().begin(), c.groups().end(), s->groups.begin(), s->groups.end())) {
+    return Status::Error("its supplementary groups changed since it left");
+  }
+  if (c.cap_inh() != s->cap_inh || c.cap_prm() != s->cap_prm || c.cap_eff() != s->cap_eff ||
+      c.cap_bnd() != s->cap_bnd || c.cap_amb() != s->cap_amb) {
+    return Status::Error("its capabilities changed since it left");
   }
   return Status::Ok();
 }

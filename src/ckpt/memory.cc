@@ -521,7 +521,7 @@ Status RestoreMmFields(Tracee& t, const pb::ProcessImage& proc, const OpenedFile
   uint64_t auxv_at = at + 256;
   map.auxv = auxv_at;
   map.auxv_size = static_cast<uint32_t>(mm.auxv().size());
-  int exe = opened.FdOf(mm.exe_file_id());
+  int exe = seed.set_exe ? opened.FdOf(mm.exe_file_id()) : -1;
   map.exe_fd = exe < 0 ? static_cast<uint32_t>(-1) : static_cast<uint32_t>(exe);
   Status st = t.WriteMemory(at, &map, sizeof(map));
   if (st.ok() && !mm.auxv().empty()) st = t.WriteMemory(auxv_at, mm.auxv().data(), mm.auxv().size());

@@ -34,6 +34,7 @@ struct SeedLayout {
   uint64_t helper = 0;        // the seed's helper area: a `syscall` at +0, scratch from +4096
   uint64_t helper_size = 0;
   int pages_fd = -1;          // pages-PID.img, open in the seed
+  bool set_exe = true;        // /proc/PID/exe too (needs CAP_CHECKPOINT_RESTORE in the seed)
 };
 
 inline constexpr uint64_t kHelperSize = 64 * 1024;

@@ -82,35 +82,96 @@ struct SeedContext {
   _exit(1);
 }
 
-[[noreturn]] void SeedMain(SeedContext& ctx, const pb::ProcessImage& proc, bool root) {
-  const Image& img = *ctx.image;
-  pid_t self = proc.pid();
-  if (static_cast<pid_t>(syscall(SYS_getpid)) != self) SeedFail(ctx, self, "seed created with the wrong pid");
-  // Dispositions start from the defaults, not from whatever roam restore
-  // inherited (a background job ignores SIGINT and SIGQUIT); the image's
-  // handlers are installed later.
+// Dispositions start from the defaults, not from whatever the restorer (or
+// a deputy) had (a background job ignores SIGINT and SIGQUIT); the image's
+// handlers are installed later.
+void ResetDispositions() {
   struct {
     uint64_t handler, flags, restorer, mask;
   } dfl = {0, 0, 0, 0};  // the kernel's own default: no flags, no mask (glibc's signal() adds some)
   for (int sig = 1; sig < NSIG; ++sig) {
     if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &dfl, nullptr, 8);
   }
+}
+
+// The root seed: every description of the tree at its planned fd, and each
+// process's page file at its own.
+Status SeedOpenFiles(SeedContext& ctx) {
+  const Image& img = *ctx.image;
+  Status st = ctx.opened.OpenAll(img.files, img.dir);
+  if (!st.ok()) return st;
+  for (const pb::ProcessImage& p : img.procs) {
+    std::string path = img.dir + "/" + p.pages_file();
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::Errno("open " + path);
+    int at = ctx.pages_fd[p.pid()];
+    if (fd != at && dup3(fd, at, O_CLOEXEC) < 0) {
+      int err = errno;
+      close(fd);
+      return Status::Errno("dup3 page file", err);
+    }
+    if (fd != at) close(fd);
+  }
+  return Status::Ok();
+}
+
+// Every seed: the helper area (a syscall instruction and scratch space, in
+// a hole of the dumped layout that is also free here), then the process's
+// own fds at their numbers. Returns the helper's address.
+Result<uint64_t> SeedPlaceFds(SeedContext& ctx, const pb::ProcessImage& proc) {
+  std::vector<std::pair<uint64_t, uint64_t>> avoid;
+  Result<std::string> maps_text = ReadFile("/proc/self/maps");
+  if (!maps_text.ok()) return maps_text.status();
+  Result<std::vector<VmaInfo>> maps = ParseMaps(*maps_text);
+  if (!maps.ok()) return maps.status();
+  for (const VmaInfo& v : *maps) avoid.emplace_back(v.start, v.end);
+  uint64_t helper = FindHole(proc, kHelperSize, avoid);
+  void* h = helper == 0 ? MAP_FAILED
+                        : mmap(reinterpret_cast<void*>(helper), kHelperSize, PROT_READ | PROT_WRITE | PROT_EXEC,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (h == MAP_FAILED) return Status::Error("no room for the restorer's helper page");
+  static_cast<unsigned char*>(h)[0] = 0x0f;  // syscall
+  static_cast<unsigned char*>(h)[1] = 0x05;
+  if (syscall(SYS_close_range, 0, ctx.base - 1, 0) != 0) return Status::Errno("close_range");
+  for (const pb::Fd& f : proc.fds()) {
+    int from = ctx.opened.FdOf(f.file_id());
+    if (from < 0 || dup3(from, f.fd(), f.cloexec() ? O_CLOEXEC : 0) < 0) {
+      return Status::Errno("fd " + std::to_string(f.fd()), from < 0 ? EBADF : errno);
+    }
+  }
+  Status st = RegisterEpollTargets(ctx.image->files, proc, ctx.opened);
+  if (!st.ok()) return st;
+  return helper;
+}
+
+// The first fd number above every fd of the image and every fd open here.
+int FirstFreeFd(const Image& image) {
+  int max_fd = 2;
+  for (const pb::ProcessImage& p : image.procs) {
+    for (const pb::Fd& f : p.fds()) max_fd = std::max(max_fd, f.fd());
+  }
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] != '.') max_fd = std::max(max_fd, atoi(e->d_name) + 1);
+    }
+    closedir(d);
+  }
+  return max_fd + 1;
+}
+
+[[noreturn]] void SeedMain(SeedContext& ctx, const pb::ProcessImage& proc, bool root) {
+  const Image& img = *ctx.image;
+  pid_t self = proc.pid();
+  if (static_cast<pid_t>(syscall(SYS_getpid)) != self) SeedFail(ctx, self, "seed created with the wrong pid");
+  ResetDispositions();
   if (root) {
     // The ready pipe first, above everything planned.
     int top = ctx.opened.next_free() + static_cast<int>(img.procs.size());
     int ready = fcntl(ctx.ready_fd, F_DUPFD_CLOEXEC, top);
     close(ctx.ready_fd);
     ctx.ready_fd = ready;
-    Status st = ctx.opened.OpenAll(img.files, img.dir);
+    Status st = SeedOpenFiles(ctx);
     if (!st.ok()) SeedFail(ctx, self, st.message());
-    for (const pb::ProcessImage& p : img.procs) {
-      std::string path = img.dir + "/" + p.pages_file();
-      int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) SeedFail(ctx, self, "open " + path + ": " + strerror(errno));
-      int at = ctx.pages_fd[p.pid()];
-      if (fd != at && dup3(fd, at, O_CLOEXEC) < 0) SeedFail(ctx, self, "dup3 page file: " + std::string(strerror(errno)));
-      if (fd != at) close(fd);
-    }
   }
   if (proc.sid() == self && setsid() < 0) SeedFail(ctx, self, std::string("setsid: ") + strerror(errno));
   for (const pb::ProcessImage& child : img.procs) {
@@ -121,35 +182,13 @@ struct SeedContext {
       SeedFail(ctx, self, errno == EEXIST ? PidTakenBy(child.pid()) : "clone3 pid " + std::to_string(child.pid()) + ": " + strerror(errno));
     }
   }
-  // The helper area: a syscall instruction and scratch space, in a hole of
-  // the dumped layout that is also free here.
-  std::vector<std::pair<uint64_t, uint64_t>> avoid;
-  Result<std::string> maps_text = ReadFile("/proc/self/maps");
-  Result<std::vector<VmaInfo>> maps = maps_text.ok() ? ParseMaps(*maps_text) : Result<std::vector<VmaInfo>>(maps_text.status());
-  if (!maps.ok()) SeedFail(ctx, self, maps.status().message());
-  for (const VmaInfo& v : *maps) avoid.emplace_back(v.start, v.end);
-  uint64_t helper = FindHole(proc, kHelperSize, avoid);
-  void* h = helper == 0 ? MAP_FAILED
-                        : mmap(reinterpret_cast<void*>(helper), kHelperSize, PROT_READ | PROT_WRITE | PROT_EXEC,
-                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-  if (h == MAP_FAILED) SeedFail(ctx, self, "no room for the restorer's helper page");
-  static_cast<unsigned char*>(h)[0] = 0x0f;  // syscall
-  static_cast<unsigned char*>(h)[1] = 0x05;
-  // The process's own fds, at their numbers.
-  if (syscall(SYS_close_range, 0, ctx.base - 1, 0) != 0) SeedFail(ctx, self, "close_range failed");
-  for (const pb::Fd& f : proc.fds()) {
-    int from = ctx.opened.FdOf(f.file_id());
-    if (from < 0 || dup3(from, f.fd(), f.cloexec() ? O_CLOEXEC : 0) < 0) {
-      SeedFail(ctx, self, "fd " + std::to_string(f.fd()) + ": " + strerror(errno));
-    }
-  }
-  Status st = RegisterEpollTargets(img.files, proc, ctx.opened);
-  if (!st.ok()) SeedFail(ctx, self, st.message());
+  Result<uint64_t> helper = SeedPlaceFds(ctx, proc);
+  if (!helper.ok()) SeedFail(ctx, self, helper.status().message());
   SeedReport r;
   memset(&r, 0, sizeof(r));
   r.pid = self;
   r.ok = 1;
-  r.helper = helper;
+  r.helper = *helper;
   r.pages_fd = ctx.pages_fd[self];
   if (write(ctx.ready_fd, &r, sizeof(r)) != sizeof(r)) _exit(1);
   for (;;) syscall(SYS_pause);
@@ -177,6 +216,43 @@ uint64_t Xcr0() {
 
 }  // namespace
 
+// ---- the seed side, in place: a deputy becomes the seed ------------------------------
+
+Result<InPlaceSeed> PrepareInPlaceSeed(const std::string& dir, int* keep_fd) {
+  Result<Image> image = LoadImage(dir);
+  if (!image.ok()) return image.status();
+  const Image& img = *image;
+  if (img.procs.size() != 1) {
+    return Status::Error("a tree of " + std::to_string(img.procs.size()) +
+                         " processes cannot be restored into a process that exists (only a single process can)");
+  }
+  const pb::ProcessImage& proc = img.procs.front();
+  if (proc.pid() != static_cast<pid_t>(syscall(SYS_getpid))) {
+    return Status::Error("the image is of pid " + std::to_string(proc.pid()) + ", this is " + std::to_string(getpid()));
+  }
+  SeedContext ctx;
+  ctx.image = &img;
+  ctx.base = FirstFreeFd(img);
+  ctx.opened.Plan(img.files, ctx.base);  // image fds that led outside: ours of the same number
+  ctx.pages_fd[proc.pid()] = ctx.opened.next_free();
+  // The line to the restorer, above everything planned (it goes with the
+  // restorer's close_range of the seed's fds).
+  int keep = fcntl(*keep_fd, F_DUPFD_CLOEXEC, ctx.opened.next_free() + 1);
+  if (keep < 0) return Status::Errno("fcntl F_DUPFD");
+  close(*keep_fd);
+  *keep_fd = keep;
+  ResetDispositions();
+  Status st = SeedOpenFiles(ctx);
+  if (!st.ok()) return st;
+  Result<uint64_t> helper = SeedPlaceFds(ctx, proc);
+  if (!helper.ok()) return helper.status();
+  InPlaceSeed seed;
+  seed.base = ctx.base;
+  seed.helper = *helper;
+  seed.pages_fd = ctx.pages_fd[proc.pid()];
+  return seed;
+}
+
 class TreeRestore {
  public:
   TreeRestore(Image image, const RestoreOptions& options) : image_(std::move(image)), options_(options) {}
@@ -185,6 +261,8 @@ class TreeRestore {
   }
   // Everything up to the registers: the tree is held, not running.
   Status Run();
+  // `loaded`: whether the image could be read (if not, the fallback at once).
+  Status RunInPlace(pid_t pid, const InPlaceSeed& seed, InPlaceFallback fallback, const Status& loaded);
   Status Release();
   void KillAll();
   pid_t root() const { return root_; }
@@ -198,6 +276,7 @@ class TreeRestore {
   Status CheckCompatible();
   Status CreateSeeds();
   Status Rebuild(const pb::ProcessImage& proc, Tracee& t);
+  void Fallback();
 
   Image image_;
   RestoreOptions options_;
@@ -207,6 +286,8 @@ class TreeRestore {
   uint64_t vdso_syscall_offset_ = 0;
   pid_t root_ = 0;
   bool created_ = false, done_ = false;
+  bool in_place_ = false;  // the root existed before: never killed, it execs fallback_
+  InPlaceFallback fallback_;
 };
 
 Status TreeRestore::CheckCompatible() {
@@ -228,24 +309,14 @@ Status TreeRestore::CheckCompatible() {
                          fmt::format("{:x}", inv.xfeatures()) + ", here 0x" + fmt::format("{:x}", Xcr0()) + ")");
   }
   for (const pb::ProcessImage& p : image_.procs) {
+    if (in_place_ && p.pid() == root_) continue;
     if (access(("/proc/" + std::to_string(p.pid())).c_str(), F_OK) == 0) return Status::Error(PidTakenBy(p.pid()));
   }
   return Status::Ok();
 }
 
 Status TreeRestore::CreateSeeds() {
-  int max_fd = 2;
-  for (const pb::ProcessImage& p : image_.procs) {
-    for (const pb::Fd& f : p.fds()) max_fd = std::max(max_fd, f.fd());
-  }
-  // Above every fd of the image and every fd open here now.
-  if (DIR* d = opendir("/proc/self/fd")) {
-    while (dirent* e = readdir(d)) {
-      if (e->d_name[0] != '.') max_fd = std::max(max_fd, atoi(e->d_name) + 1);
-    }
-    closedir(d);
-  }
-  ctx_.base = max_fd + 1;
+  ctx_.base = FirstFreeFd(image_);
   rlimit lim;
   getrlimit(RLIMIT_NOFILE, &lim);
   rlim_t need = static_cast<rlim_t>(ctx_.base) + image_.files.files_size() + image_.files.shmems_size() +
@@ -308,6 +379,7 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   seed.helper = r.helper;
   seed.helper_size = kHelperSize;
   seed.pages_fd = r.pages_fd;
+  seed.set_exe = !in_place_;
   uint64_t scratch = seed.helper + kScratchOffset;
   t.set_syscall_ip(seed.helper);
   Status st = DropSeedRseq(t);
@@ -320,7 +392,7 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   if (st.ok()) st = RestoreRseq(t, proc);
   if (st.ok()) st = t.SyscallOk("close_range", SYS_close_range, static_cast<uint64_t>(ctx_.base), ~0U, 0).status();
   if (st.ok()) st = RestoreRlimits(t, scratch, proc);
-  if (st.ok()) st = RestoreCreds(t, scratch, proc);
+  if (st.ok() && !in_place_) st = RestoreCreds(t, scratch, proc);  // in place: checked unchanged
   if (!st.ok()) return st;
   // The helper area goes last, with a syscall instruction of the vDSO.
   uint64_t vdso = 0;
@@ -343,6 +415,7 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
 }
 
 void TreeRestore::KillAll() {
+  if (in_place_) return Fallback();
   done_ = true;
   if (!created_) return;
   created_ = false;
@@ -417,6 +490,69 @@ Status TreeRestore::Run() {
   return Status::Ok();
 }
 
+Status TreeRestore::RunInPlace(pid_t pid, const InPlaceSeed& seed, InPlaceFallback fallback, const Status& loaded) {
+  in_place_ = true;
+  fallback_ = std::move(fallback);
+  created_ = true;  // from here, whatever fails ends in the fallback
+  root_ = pid;
+  reports_[pid].helper = seed.helper;
+  if (!loaded.ok()) return loaded;
+  if (image_.procs.size() != 1) {
+    return Status::Error("a tree of " + std::to_string(image_.procs.size()) +
+                         " processes cannot be restored into a process that exists (only a single process can)");
+  }
+  const pb::ProcessImage& proc = image_.procs.front();
+  if (image_.inventory.root_pid() != pid || proc.pid() != pid) {
+    return Status::Error("the image is of pid " + std::to_string(proc.pid()) + ", not " + std::to_string(pid));
+  }
+  Status st = CheckCompatible();
+  if (st.ok()) st = CheckCredsUnchanged(pid, proc);
+  if (!st.ok()) return st;
+  // The seed opened its files where this plan puts them.
+  ctx_.base = seed.base;
+  ctx_.opened.Plan(image_.files, seed.base);
+  SeedReport& r = reports_[pid];
+  memset(&r, 0, sizeof(r));
+  r.pid = pid;
+  r.ok = 1;
+  r.helper = seed.helper;
+  r.pages_fd = seed.pages_fd;
+  auto t = std::make_unique<Tracee>(pid);
+  st = t->Seize();
+  tracees_.push_back(std::move(t));
+  if (!st.ok()) return st;
+  Tracee& tr = *tracees_.back();
+  tr.set_syscall_ip(seed.helper);
+  st = tr.BlockSignals();
+  if (!st.ok()) return st;
+  // Its process group and session are the deputy's, which are the home's
+  // truth (the image has the guest's): left as they are.
+  return Rebuild(proc, tr);
+}
+
+void TreeRestore::Fallback() {
+  if (done_ || !created_) return;
+  done_ = true;
+  created_ = false;
+  if (tracees_.empty()) {  // failed before it was taken: take it now
+    auto t = std::make_unique<Tracee>(root_);
+    if (t->Seize().ok()) {
+      t->set_syscall_ip(reports_[root_].helper);
+      tracees_.push_back(std::move(t));
+    }
+  }
+  Status st = tracees_.empty() ? Status::Error("cannot take pid " + std::to_string(root_))
+                               : tracees_.front()->ExecProgram(fallback_.argv, fallback_.env);
+  if (st.ok()) {
+    // A new program: its signal mask stays all-blocked (a signal that came
+    // meanwhile waits for the new deputy, which passes it on).
+    (void)tracees_.front()->Detach(0);
+  } else {
+    kill(root_, SIGKILL);  // half rebuilt and no way back: never left running
+  }
+  tracees_.clear();
+}
+
 Status TreeRestore::Release() {
   Status st;
   for (size_t i = 0; i < image_.procs.size() && i < tracees_.size(); ++i) {
@@ -439,6 +575,20 @@ Result<std::unique_ptr<RestoredTree>> RestoredTree::Restore(const std::string& d
   if (!st.ok()) return st;  // ~TreeRestore kills what was created
   return std::unique_ptr<RestoredTree>(new RestoredTree(std::move(restore)));
 }
+
+Result<std::unique_ptr<RestoredTree>> RestoredTree::RestoreInPlace(const std::string& dir, pid_t pid,
+                                                                   const InPlaceSeed& seed, InPlaceFallback fallback) {
+  Result<Image> image = LoadImage(dir);
+  auto restore = std::make_unique<TreeRestore>(image.ok() ? std::move(*image) : Image(), RestoreOptions());
+  Status st = restore->RunInPlace(pid, seed, std::move(fallback), image.status());
+  if (!st.ok()) return st;  // ~TreeRestore: the fallback
+  return std::unique_ptr<RestoredTree>(new RestoredTree(std::move(restore)));
+}
+
+void RestoredTree::AbandonInPlace(pid_t pid, const InPlaceSeed& seed, InPlaceFallback fallback) {
+  TreeRestore restore{Image(), RestoreOptions()};
+  (void)restore.RunInPlace(pid, seed, std::move(fallback), Status::Error("abandoned"));
+}  // ~TreeRestore: the fallback
 
 pid_t RestoredTree::root() const { return restore_->root(); }
 std::vector<pid_t> RestoredTree::pids() const { return restore_->pids(); }

@@ -42,10 +42,51 @@ struct RestoreOptions {
 
 class TreeRestore;
 
+// ---- restoring into a process that exists: a deputy becomes its process ----------
+//
+// A process coming back to its home node must get its old PID, which its
+// deputy holds (docs/MIGRATION.md, "Coming home"). The deputy cannot be
+// replaced by a new process: it is the user's shell's child. So it becomes
+// the seed itself, in two halves:
+//   1. in the deputy (single-threaded, freshly exec'd, running as the user):
+//      PrepareInPlaceSeed() opens the image's files at their planned fds and
+//      maps the helper area, then the deputy reports the InPlaceSeed to its
+//      restorer and waits (pause);
+//   2. in the restorer (root): RestoredTree::RestoreInPlace() takes it under
+//      ptrace and rebuilds it by injected calls, as any seed. The calls run
+//      with the deputy's credentials, so only what a process may do to
+//      itself is done: the image must be one process whose credentials are
+//      the deputy's own, and /proc/PID/exe keeps naming the deputy's binary.
+// Nothing is ever killed: if anything fails, or the tree is dropped
+// unreleased, the process execs `fallback` instead (a new deputy), keeping
+// its PID, parent and fds 0-2.
+struct InPlaceSeed {
+  int base = 0;         // the first planned fd
+  uint64_t helper = 0;  // the helper area (a syscall instruction at +0)
+  int pages_fd = -1;
+};
+
+// Half 1. REQUIRES: the caller is single-threaded, its PID is the image's
+// root, all its signals are blocked. `keep_fd` (the caller's line to its
+// restorer) is moved above the planned fds and its new number stored back.
+// Its fds 0-2 stand for the image's fds that led outside the tree.
+Result<InPlaceSeed> PrepareInPlaceSeed(const std::string& dir, int* keep_fd);
+
+struct InPlaceFallback {
+  std::vector<std::string> argv;  // argv[0]: the program's path
+  std::vector<std::string> env;
+};
+
 class RestoredTree {
  public:
   static Result<std::unique_ptr<RestoredTree>> Restore(const std::string& dir, const RestoreOptions& options);
-  ~RestoredTree();  // kills and reaps the tree unless released
+  // Half 2 of the above: `pid` reported `seed`. On failure the process has
+  // exec'd `fallback` (or, if even that failed, was killed).
+  static Result<std::unique_ptr<RestoredTree>> RestoreInPlace(const std::string& dir, pid_t pid,
+                                                             const InPlaceSeed& seed, InPlaceFallback fallback);
+  // A seed that will not be rebuilt after all: it execs `fallback`.
+  static void AbandonInPlace(pid_t pid, const InPlaceSeed& seed, InPlaceFallback fallback);
+  ~RestoredTree();  // kills and reaps the tree unless released (in place: the fallback)
   RestoredTree(const RestoredTree&) = delete;
   RestoredTree& operator=(const RestoredTree&) = delete;
 
@@ -53,7 +94,8 @@ class RestoredTree {
   std::vector<pid_t> pids() const;
   // Lets every process run (a process dumped stopped stays stopped).
   Status Release();
-  // SIGKILL to every process created, and reaps them.
+  // SIGKILL to every process created, and reaps them (in place: the
+  // process execs the fallback instead).
   void Kill();
 
  private:

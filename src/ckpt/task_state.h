@@ -28,6 +28,10 @@ Status RestoreTimers(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc);
 // among privileged steps: once the uid is not 0 the seed cannot do them.
 Status DumpCreds(Tracee& t, uint64_t scratch, pb::ProcessImage* proc);
 Status RestoreCreds(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc);
+// For a restore into a process that exists and runs as the user (a deputy):
+// its credentials must already be the image's, since it may not change
+// them. Ok, or an error naming what differs. Looks only, touches nothing.
+Status CheckCredsUnchanged(pid_t pid, const pb::ProcessImage& proc);
 
 // task_misc.cc: identity in the tree, rseq, robust list, tid address,
 // personality, name, dumpable, no_new_privs, pdeathsig, subreaper,

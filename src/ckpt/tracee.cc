@@ -3,6 +3,7 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -204,6 +205,45 @@ Status Tracee::Exec(uint64_t path, uint64_t argv, uint64_t envp) {
   st = SetRegs(saved);
   if (!st.ok()) return st;
   return Status::Errno(Who(pid_) + ": execve", err);
+}
+
+Status Tracee::ExecProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  if (argv.empty()) return Status::Error("nothing to exec");
+  if (syscall_ip_ == 0) {
+    Result<uint64_t> ip = FindSyscallInVdso(pid_);
+    if (!ip.ok()) return ip.status();
+    syscall_ip_ = *ip;
+  }
+  // The strings, then the two pointer arrays, in one scratch mapping.
+  std::string blob;
+  std::vector<uint64_t> arg_off, env_off;
+  for (const std::string& a : argv) {
+    arg_off.push_back(blob.size());
+    blob.append(a).push_back('\0');
+  }
+  for (const std::string& e : env) {
+    env_off.push_back(blob.size());
+    blob.append(e).push_back('\0');
+  }
+  while (blob.size() % 8) blob.push_back('\0');
+  const uint64_t size = ((blob.size() + 8 * (argv.size() + env.size() + 2)) + 4095) & ~4095ULL;
+  Result<long> area = SyscallOk("mmap exec area", SYS_mmap, 0, size, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS, ~0ULL, 0);
+  if (!area.ok()) return area.status();
+  const uint64_t base = static_cast<uint64_t>(*area);
+  std::vector<uint64_t> ptrs;
+  for (uint64_t o : arg_off) ptrs.push_back(base + o);
+  ptrs.push_back(0);
+  const size_t envp_index = ptrs.size();
+  for (uint64_t o : env_off) ptrs.push_back(base + o);
+  ptrs.push_back(0);
+  std::string all = blob;
+  all.append(reinterpret_cast<const char*>(ptrs.data()), ptrs.size() * 8);
+  Status st = WriteMemory(base, all.data(), all.size());
+  const uint64_t argv_at = base + blob.size();
+  if (st.ok()) st = Exec(base + arg_off[0], argv_at, argv_at + 8 * envp_index);
+  if (!st.ok()) (void)Syscall(SYS_munmap, base, size);
+  return st;
 }
 
 Result<long> Tracee::SyscallOk(const std::string& what, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,

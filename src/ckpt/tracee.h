@@ -67,6 +67,10 @@ class Tracee {
   // registers are gone: detach it without touching them); on failure it is
   // as it was.
   Status Exec(uint64_t path, uint64_t argv, uint64_t envp);
+  // The same with strings of ours: they are laid out in a scratch mapping
+  // of the tracee (removed again if the exec fails). argv[0] is the path.
+  // REQUIRES: syscall_ip() set, or a [vdso] to find one in.
+  Status ExecProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env);
 
   // Registers to resume with after an injection session: a system call
   // the process was interrupted in (-ERESTART*) is set up to run again, as

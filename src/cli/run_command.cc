@@ -11,6 +11,7 @@
 #include <termios.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <poll.h>
 
 #include <atomic>
 #include <cerrno>
@@ -104,16 +105,17 @@ class Deputy {
 
   int Run() {
     ::signal(SIGPIPE, SIG_IGN);  // EPIPE on stdout is passed on as SIGPIPE
-    sigset_t set;
-    sigemptyset(&set);
-    for (int s : kForwarded) sigaddset(&set, s);
-    ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    sigemptyset(&signals_);
+    for (int s : kForwarded) sigaddset(&signals_, s);
+    sigaddset(&signals_, StopSignal());
+    // Exactly these: a deputy exec'd by roamd starts with all blocked.
+    ::pthread_sigmask(SIG_SETMASK, &signals_, nullptr);
+    if (::pipe2(stop_stdin_, O_CLOEXEC) != 0) return Fail(std::string("pipe2: ") + strerror(errno));
     if (tty_ && ::isatty(STDIN_FILENO) && ::tcgetattr(STDIN_FILENO, &saved_) == 0) {
       raw_ = true;
       EnterRaw();
     }
-    std::thread(&Deputy::SignalLoop, this, set).detach();
-    std::thread(&Deputy::StdinLoop, this).detach();
+    StartRelays();
     return OutputLoop();
   }
 
@@ -145,11 +147,53 @@ class Deputy {
     Send(f);
   }
 
-  void SignalLoop(sigset_t set) {
+  // Not one the process could be sent: tells SignalLoop to stop.
+  static int StopSignal() { return SIGRTMIN + 1; }
+
+  void StartRelays() {
+    {
+      std::lock_guard<std::mutex> lock(relay_mu_);
+      relays_running_ = 2;
+    }
+    std::thread(&Deputy::SignalLoop, this).detach();
+    std::thread(&Deputy::StdinLoop, this).detach();
+  }
+
+  void RelayDone() {
+    std::lock_guard<std::mutex> lock(relay_mu_);
+    --relays_running_;
+    relay_cv_.notify_all();
+  }
+
+  // Stops both relay threads. After it every signal taken has been sent,
+  // and so has every stdin byte read; later signals stay pending, later
+  // input stays in the terminal or pipe.
+  void StopRelays() {
+    stopping_ = true;
+    ::kill(::getpid(), StopSignal());
+    char one = 1;
+    (void)!::write(stop_stdin_[1], &one, 1);
+    {
+      std::lock_guard<std::mutex> credit(credit_mu_);  // a waiter sees stopping_ or gets the notify
+    }
+    credit_cv_.notify_all();
+    std::unique_lock<std::mutex> lock(relay_mu_);
+    relay_cv_.wait(lock, [&] { return relays_running_ == 0; });
+    char drain[16];
+    while (::read(stop_stdin_[0], drain, sizeof drain) < 0 && errno == EINTR) {
+    }
+    stopping_ = false;
+  }
+
+  void SignalLoop() {
     for (;;) {
       siginfo_t info{};
-      int sig = ::sigwaitinfo(&set, &info);
+      int sig = ::sigwaitinfo(&signals_, &info);
       if (sig < 0) continue;
+      if (sig == StopSignal()) {
+        if (stopping_) return RelayDone();
+        continue;
+      }
       // A terminal's signals (Ctrl-C, Ctrl-Z, ...) went to our whole job:
       // they go to the process's whole group too.
       const bool from_tty = info.si_code == SI_KERNEL;
@@ -171,23 +215,50 @@ class Deputy {
   }
 
   void StdinLoop() {
+    if (stdin_ended_) return RelayDone();
     std::string buf(kChunk, '\0');
     for (;;) {
+      pollfd p[2] = {{STDIN_FILENO, POLLIN, 0}, {stop_stdin_[0], POLLIN, 0}};
+      if (::poll(p, 2, -1) < 0) continue;
+      if (p[1].revents) return RelayDone();  // nothing read: nothing lost
       ssize_t n = ::read(STDIN_FILENO, buf.data(), buf.size());
-      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (n <= 0) break;
       {
+        // Stopping, the bytes read go at once: roamd holds them.
         std::unique_lock<std::mutex> lock(credit_mu_);
-        credit_cv_.wait(lock, [&] { return in_flight_ + static_cast<uint64_t>(n) <= kStdinWindow; });
+        credit_cv_.wait(lock, [&] { return stopping_ || in_flight_ + static_cast<uint64_t>(n) <= kStdinWindow; });
         in_flight_ += static_cast<uint64_t>(n);
       }
       pb::StreamFrame f;
       f.set_stdin_data(buf.data(), static_cast<size_t>(n));
       Send(f);
     }
+    stdin_ended_ = true;
     pb::StreamFrame eof;
     eof.set_stdin_eof(true);
     Send(eof);
+    RelayDone();
+  }
+
+  // The process comes home (docs/MIGRATION.md): this deputy becomes it.
+  // Relays stop, all output is written, then `roam __seed` is exec'd in
+  // this PID with the line to roamd. If the exec fails, roamd hears why and
+  // this stays the deputy.
+  void ComeHome(const pb::ComeHome& c) {
+    StopRelays();
+    DrainOutput(false);
+    std::lock_guard<std::mutex> lock(send_mu_);  // no frame half-written across the exec
+    ::fcntl(fd_, F_SETFD, 0);
+    const std::string fd = std::to_string(fd_);
+    const char* argv[] = {"roam", "__seed", c.image_dir().c_str(), c.gpid().c_str(), fd.c_str(), nullptr};
+    ::execv("/proc/self/exe", const_cast<char* const*>(argv));
+    const int err = errno;
+    ::fcntl(fd_, F_SETFD, FD_CLOEXEC);
+    pb::StreamFrame f;
+    f.mutable_seed_ready()->set_error(std::string("roam run could not exec roam __seed: ") + strerror(err));
+    (void)WriteFrame(fd_, f);
+    StartRelays();
   }
 
   // The writer thread: writes queued output in order; on EPIPE the process
@@ -267,6 +338,9 @@ class Deputy {
         case pb::StreamFrame::kError:
           error = f.error();
           break;
+        case pb::StreamFrame::kComeHome:
+          ComeHome(f.come_home());
+          break;
         case pb::StreamFrame::kExit:
           DrainOutput(f.exit().signal() != 0);
           LeaveRaw();
@@ -297,6 +371,13 @@ class Deputy {
 
   int fd_;
   bool tty_;
+  sigset_t signals_;  // forwarded, and StopSignal()
+  int stop_stdin_[2] = {-1, -1};
+  std::mutex relay_mu_;
+  std::condition_variable relay_cv_;
+  int relays_running_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> stdin_ended_{false};
   bool raw_ = false;
   termios saved_{};
   std::mutex send_mu_;

@@ -31,13 +31,22 @@ struct LoadRecord {
   }
 };
 
+// What one node believes about one member. `name` and `address` refer to
+// the MemberDirectory the row belongs to (member_table.h), which outlives
+// the row: a row is 48 bytes, so that a simulated 10,000-node cluster (10^8
+// rows) fits in memory. A row with state MEMBER_STATE_UNSPECIFIED is an
+// empty slot: the member is not known.
 struct Member {
-  std::string name;
-  std::string address;  // "ip:port"
+  Member(const std::string& n, const std::string& a) : name(n), address(a) {}
+
+  const std::string& name;
+  const std::string& address;  // "ip:port"
   uint64_t incarnation = 0;
-  MemberState state = pb::ALIVE;
   int64_t state_since_ms = 0;  // our clock when state last changed
-  std::unique_ptr<LoadRecord> load;  // out of line: most of a big table has none yet
+  MemberState state = pb::MEMBER_STATE_UNSPECIFIED;
+  // Held only for members in the node's load sample (Swim::load_sample()):
+  // out of line, as most of a big table has none.
+  std::unique_ptr<LoadRecord> load;
 
   pb::MemberUpdate ToUpdate() const;
 };

@@ -7,16 +7,26 @@
 
 namespace roam {
 
+namespace {
+
+bool Live(MemberState s) { return s == pb::ALIVE || s == pb::SUSPECT; }
+
+// Bytes an update adds to a SwimMessage: its body, the field tag, the length.
+size_t WireCost(const pb::MemberUpdate& u) {
+  const size_t b = u.ByteSizeLong();
+  return b + 1 + (b < 128 ? 1 : 2);
+}
+
+}  // namespace
+
 Swim::Swim(const SwimConfig& config, std::string name, std::string address, uint64_t incarnation,
-           SwimTransport* transport, uint64_t seed)
-    : cfg_(config), self_name_(std::move(name)), transport_(transport), rng_(seed),
-      load_stamp_(incarnation * 1000) {
-  Member self;
-  self.name = self_name_;
-  self.address = std::move(address);
-  self.incarnation = incarnation;
-  self.state = pb::ALIVE;
-  members_.emplace(self_name_, std::move(self));
+           SwimTransport* transport, uint64_t seed, std::shared_ptr<MemberDirectory> directory)
+    : cfg_(config),
+      members_(directory ? std::move(directory) : std::make_shared<MemberDirectory>()),
+      transport_(transport), rng_(seed), load_stamp_(incarnation * 1000) {
+  self_ = dir().Intern(name, address);
+  Member& me = members_.Insert(self_, pb::ALIVE);
+  me.incarnation = incarnation;
 }
 
 // ---- lifecycle -----------------------------------------------------------------
@@ -24,8 +34,8 @@ Swim::Swim(const SwimConfig& config, std::string name, std::string address, uint
 void Swim::Start(int64_t now, bool multicast, std::vector<std::string> static_peers) {
   multicast_ = multicast;
   static_peers_ = std::move(static_peers);
-  members_.at(self_name_).state_since_ms = now;
-  Broadcast(members_.at(self_name_).ToUpdate());
+  self().state_since_ms = now;
+  Broadcast(self_, self().ToUpdate());
   // Spread the first probes of a freshly started cluster over one period.
   std::uniform_int_distribution<int64_t> jitter(0, cfg_.probe_interval_ms - 1);
   next_probe_at_ = now + jitter(rng_);
@@ -38,12 +48,11 @@ void Swim::Start(int64_t now, bool multicast, std::vector<std::string> static_pe
 }
 
 void Swim::Leave(int64_t now) {
-  Member& self = members_.at(self_name_);
-  SetState(self, pb::LEFT, now);
+  SetState(self_, pb::LEFT, now);
   pb::SwimMessage msg = NewMessage(pb::SwimMessage::LEAVE);
-  *msg.add_updates() = self.ToUpdate();
+  *msg.add_updates() = self().ToUpdate();
   for (const auto& [name, m] : members_) {
-    if (name != self_name_ && (m.state == pb::ALIVE || m.state == pb::SUSPECT)) transport_->Send(m.address, msg);
+    if (&m != &self() && Live(m.state)) transport_->Send(m.address, msg);
   }
   left_ = true;
 }
@@ -53,7 +62,7 @@ void Swim::Tick(int64_t now) {
   CheckProbe(now);
   if (now >= next_probe_at_) {
     StartProbe(now);
-    next_probe_at_ = now + cfg_.probe_interval_ms;
+    next_probe_at_ = now + Scaled(cfg_.probe_interval_ms);
   }
   CheckSuspects(now);
   if (now >= next_gossip_at_) {
@@ -84,14 +93,18 @@ void Swim::StartProbe(int64_t now) {
   // Next target in round-robin order over a shuffled list; reshuffle at the end.
   for (int attempts = 0; attempts < 2; ++attempts) {
     while (probe_pos_ < probe_order_.size()) {
-      const std::string& name = probe_order_[probe_pos_++];
-      auto it = members_.find(name);
-      if (it == members_.end() || name == self_name_) continue;
-      if (it->second.state != pb::ALIVE && it->second.state != pb::SUSPECT) continue;
-      probe_ = Probe{name, next_probe_id_++, now, false};
+      const MemberId id = probe_order_[probe_pos_++];
+      const Member* m = members_.Get(id);
+      if (!m || id == self_ || !Live(m->state)) continue;
+      probe_ = Probe{id, next_probe_id_++, now, Scaled(cfg_.ping_timeout_ms), Scaled(cfg_.probe_interval_ms), false};
       pb::SwimMessage ping = NewMessage(pb::SwimMessage::PING);
       ping.set_probe_id(probe_->id);
-      SendWithPiggyback(it->second.address, std::move(ping));
+      if (cfg_.buddy && m->state == pb::SUSPECT) {
+        const pb::MemberUpdate suspicion = m->ToUpdate();
+        SendWithPiggyback(m->address, std::move(ping), &suspicion);
+      } else {
+        SendWithPiggyback(m->address, std::move(ping));
+      }
       return;
     }
     RebuildProbeOrder();
@@ -100,8 +113,9 @@ void Swim::StartProbe(int64_t now) {
 
 void Swim::RebuildProbeOrder() {
   probe_order_.clear();
-  for (const auto& [name, m] : members_) {
-    if (name != self_name_ && (m.state == pb::ALIVE || m.state == pb::SUSPECT)) probe_order_.push_back(name);
+  for (MemberId id = 0; id < dir().size(); ++id) {
+    const Member* m = members_.Get(id);
+    if (m && id != self_ && Live(m->state)) probe_order_.push_back(id);
   }
   std::shuffle(probe_order_.begin(), probe_order_.end(), rng_);
   probe_pos_ = 0;
@@ -109,52 +123,91 @@ void Swim::RebuildProbeOrder() {
 
 void Swim::CheckProbe(int64_t now) {
   if (!probe_) return;
-  auto it = members_.find(probe_->target);
-  if (it == members_.end() || (it->second.state != pb::ALIVE && it->second.state != pb::SUSPECT)) {
+  const MemberId target = probe_->target;
+  const Member* m = members_.Get(target);
+  if (!m || !Live(m->state)) {
     probe_.reset();
     return;
   }
-  if (!probe_->indirect_sent && now >= probe_->sent_at + cfg_.ping_timeout_ms) {
+  if (!probe_->indirect_sent && now >= probe_->sent_at + probe_->timeout) {
     probe_->indirect_sent = true;
-    for (const Member* helper : RandomLive(cfg_.indirect_checks, probe_->target)) {
+    for (MemberId helper : RandomLive(cfg_.indirect_checks, target)) {
       pb::SwimMessage req = NewMessage(pb::SwimMessage::PING_REQ);
       req.set_probe_id(probe_->id);
-      req.set_target(probe_->target);
-      req.set_target_address(it->second.address);
-      SendWithPiggyback(helper->address, std::move(req));
+      req.set_target(m->name);
+      req.set_target_address(m->address);
+      SendWithPiggyback(members_.Row(helper).address, std::move(req));
     }
-  }
-  if (now >= probe_->sent_at + cfg_.probe_interval_ms) {
-    if (it->second.state == pb::ALIVE) {
-      pb::MemberUpdate u = it->second.ToUpdate();
-      u.set_state(pb::SUSPECT);
-      ApplyUpdate(u, now);
-      // Tell the suspect itself first: if it hears, it refutes at once.
+    if (cfg_.retry_direct) {  // the direct path may have lost only one message
       pb::SwimMessage ping = NewMessage(pb::SwimMessage::PING);
-      ping.set_probe_id(next_probe_id_++);
-      SendWithPiggyback(it->second.address, std::move(ping));
+      ping.set_probe_id(probe_->id);
+      SendWithPiggyback(m->address, std::move(ping));
     }
-    probe_.reset();
   }
+  if (now >= probe_->sent_at + probe_->period) {
+    probe_.reset();
+    AdjustHealth(+1);
+    Suspect(target, now);
+  }
+}
+
+void Swim::Suspect(MemberId id, int64_t now) {
+  const Member& m = members_.Row(id);
+  pb::MemberUpdate u = m.ToUpdate();
+  u.set_state(pb::SUSPECT);
+  u.set_suspected_by(name());
+  const bool fresh = m.state == pb::ALIVE;
+  // A fresh suspicion is ours; on one already held our failed probe is a
+  // confirmation (Lifeguard's dogpile), gossiped on so others count it too.
+  ApplyUpdate(u, now);
+  if (fresh && cfg_.buddy) {
+    // Tell the suspect itself first: if it hears, it refutes at once.
+    pb::SwimMessage ping = NewMessage(pb::SwimMessage::PING);
+    ping.set_probe_id(next_probe_id_++);
+    SendWithPiggyback(members_.Row(id).address, std::move(ping), &u);
+  }
+}
+
+bool Swim::Confirm(MemberId id, MemberId suspecter) {
+  auto it = suspects_.find(id);
+  if (it == suspects_.end() || suspecter == kNoMember) return false;
+  Suspicion& s = it->second;
+  if (suspecter == s.first) return false;
+  if (std::find(s.confirmed_by.begin(), s.confirmed_by.end(), suspecter) != s.confirmed_by.end()) return false;
+  if (static_cast<int>(s.confirmed_by.size()) >= cfg_.suspicion_confirmations) return false;
+  s.confirmed_by.push_back(suspecter);
+  s.deadline = s.since + SuspicionTimeout(s);
+  return true;
 }
 
 void Swim::CheckSuspects(int64_t now) {
   if (suspects_.empty()) return;
-  const int64_t timeout = SuspicionTimeout();
-  std::vector<std::string> expired;
-  for (const auto& [name, since] : suspects_) {
-    if (now >= since + timeout) expired.push_back(name);
+  std::vector<MemberId> expired;
+  for (const auto& [id, s] : suspects_) {
+    if (now >= s.deadline) expired.push_back(id);
   }
-  for (const auto& name : expired) {
-    pb::MemberUpdate u = members_.at(name).ToUpdate();
+  for (MemberId id : expired) {
+    pb::MemberUpdate u = members_.Row(id).ToUpdate();
     u.set_state(pb::DEAD);
     ApplyUpdate(u, now);
   }
 }
 
-int64_t Swim::SuspicionTimeout() const {
+int64_t Swim::MinSuspicionTimeout() const {
   double n = static_cast<double>(std::max<size_t>(LiveCount(), 1));
   return static_cast<int64_t>(cfg_.suspicion_mult * std::max(1.0, std::log10(n)) * cfg_.probe_interval_ms);
+}
+
+int64_t Swim::SuspicionTimeout(const Suspicion& s) const {
+  const int64_t lo = MinSuspicionTimeout();
+  if (!cfg_.dogpile) return lo;
+  // Expect no more confirmations than there are other members to give them.
+  const int k = std::min(cfg_.suspicion_confirmations, static_cast<int>(LiveCount()) - 2);
+  if (k < 1) return lo;
+  const double hi = cfg_.suspicion_max_mult * static_cast<double>(lo);
+  const double c = static_cast<double>(s.confirmed_by.size());
+  const double t = hi - (hi - static_cast<double>(lo)) * std::log(c + 1) / std::log(k + 1.0);
+  return std::max(lo, static_cast<int64_t>(t));
 }
 
 int Swim::RetransmitLimit() const {
@@ -162,15 +215,23 @@ int Swim::RetransmitLimit() const {
   return static_cast<int>(std::ceil(cfg_.retransmit_mult * std::max(1.0, std::log10(n + 1))));
 }
 
+void Swim::AdjustHealth(int delta) {
+  if (!cfg_.local_health) return;
+  local_health_ = std::clamp(local_health_ + delta, 0, cfg_.max_local_health);
+}
+
 // ---- receiving ---------------------------------------------------------------------
 
 void Swim::Receive(const std::string& from, const pb::SwimMessage& msg, int64_t now) {
   if (left_) return;
   bool sender_was_dead = false;
+  MemberId sender = kNoMember;
   if (msg.has_self()) {
-    auto it = members_.find(msg.self().name());
-    sender_was_dead = it != members_.end() && (it->second.state == pb::DEAD || it->second.state == pb::LEFT);
+    sender = dir().Find(msg.self().name());
+    const Member* m = sender == kNoMember ? nullptr : members_.Get(sender);
+    sender_was_dead = m && (m->state == pb::DEAD || m->state == pb::LEFT);
     ApplyUpdate(msg.self(), now);
+    sender = dir().Find(msg.self().name());
   }
   for (const auto& u : msg.updates()) ApplyUpdate(u, now);
   for (const auto& v : msg.loads()) ApplyLoad(v, now);
@@ -179,13 +240,14 @@ void Swim::Receive(const std::string& from, const pb::SwimMessage& msg, int64_t 
     case pb::SwimMessage::PING: {
       pb::SwimMessage ack = NewMessage(pb::SwimMessage::ACK);
       ack.set_probe_id(msg.probe_id());
-      ack.set_target(self_name_);
+      ack.set_target(name());
       SendWithPiggyback(from, std::move(ack));
       break;
     }
     case pb::SwimMessage::ACK: {
-      if (probe_ && msg.probe_id() == probe_->id && msg.target() == probe_->target) {
+      if (probe_ && msg.probe_id() == probe_->id && msg.target() == dir().name(probe_->target)) {
         probe_.reset();
+        AdjustHealth(-1);
       } else if (auto r = relays_.find(msg.probe_id()); r != relays_.end()) {
         pb::SwimMessage fwd = NewMessage(pb::SwimMessage::ACK);
         fwd.set_probe_id(r->second.origin_id);
@@ -208,27 +270,27 @@ void Swim::Receive(const std::string& from, const pb::SwimMessage& msg, int64_t 
       // A join (a newcomer, or a restarted member we hold dead) gets the whole
       // table; a reconnect attempt gets the short push-pull. Periodic
       // announces of members we already know cost nothing.
-      const std::string& sender = msg.self().name();
+      if (sender == kNoMember || !members_.Get(sender)) return;
       if (msg.sync_reply_wanted()) {
         SendPushPull(from, sender, now);
-      } else if (members_.at(sender).state_since_ms == now || (sender_was_dead && SyncAllowed(sender, now))) {
+      } else if (members_.Row(sender).state_since_ms == now || (sender_was_dead && SyncAllowed(sender, now))) {
         SendSync(from, now);
       }
       return;
     }
     case pb::SwimMessage::SYNC:
-      if (msg.sync_reply_wanted()) SendPushPull(from, msg.self().name(), now, /*reply_wanted=*/false);
+      if (msg.sync_reply_wanted()) SendPushPull(from, sender, now, /*reply_wanted=*/false);
       return;
     default:
       break;
   }
   // A member we believed dead is talking to us: push-pull so both can refute.
-  if (sender_was_dead && msg.kind() != pb::SwimMessage::LEAVE && SyncAllowed(msg.self().name(), now)) {
-    SendPushPull(from, msg.self().name(), now);
+  if (sender_was_dead && msg.kind() != pb::SwimMessage::LEAVE && SyncAllowed(sender, now)) {
+    SendPushPull(from, sender, now);
   }
 }
 
-bool Swim::SyncAllowed(const std::string& member, int64_t now) {
+bool Swim::SyncAllowed(MemberId member, int64_t now) {
   auto& last = last_sync_to_[member];
   if (last != 0 && now - last < cfg_.reconnect_interval_ms) return false;
   last = now;
@@ -236,98 +298,171 @@ bool Swim::SyncAllowed(const std::string& member, int64_t now) {
 }
 
 void Swim::ApplyUpdate(const pb::MemberUpdate& u, int64_t now) {
-  if (u.name() == self_name_) {
-    Member& self = members_.at(self_name_);
-    if (self.state == pb::LEFT) return;
-    bool accused = u.state() != pb::ALIVE && u.incarnation() >= self.incarnation;
-    bool outdated = u.state() == pb::ALIVE && u.incarnation() > self.incarnation;
+  if (u.name() == name()) {
+    Member& me = self();
+    if (me.state == pb::LEFT) return;
+    bool accused = u.state() != pb::ALIVE && u.incarnation() >= me.incarnation;
+    bool outdated = u.state() == pb::ALIVE && u.incarnation() > me.incarnation;
+    if (accused) AdjustHealth(+1);  // Lifeguard: being suspected hints that we are the slow one
     if (accused || outdated) Refute(u.incarnation());
     return;
   }
-  auto it = members_.find(u.name());
-  if (it == members_.end()) {
-    Member& m = Insert(u, now);
+  const MemberId id = dir().Intern(u.name(), "");
+  const Member* known = members_.Get(id);
+  if (!known) {
+    if (!u.address().empty()) dir().SetAddress(id, u.address());
+    Member& m = Insert(id, u, now);
     // A newcomer is probed within this round, at a random place in it.
     if (m.state == pb::ALIVE && !probe_order_.empty()) {
       std::uniform_int_distribution<size_t> at(probe_pos_, probe_order_.size());
-      probe_order_.insert(probe_order_.begin() + static_cast<long>(at(rng_)), m.name);
+      probe_order_.insert(probe_order_.begin() + static_cast<long>(at(rng_)), id);
     }
-    Broadcast(u);
-    if (on_state_change) on_state_change(pb::MEMBER_STATE_UNSPECIFIED, m);
+    if (m.state == pb::SUSPECT) suspects_.at(id).first = dir().Find(u.suspected_by());
+    Broadcast(id, u);
+    if (on_state_change) on_state_change(pb::MEMBER_STATE_UNSPECIFIED, members_.Row(id));
     return;
   }
-  Member& m = it->second;
-  if (!Supersedes(u, m)) return;
+  if (!Supersedes(u, *known)) {
+    // The same suspicion from another node: a confirmation (Lifeguard).
+    if (cfg_.dogpile && u.state() == pb::SUSPECT && known->state == pb::SUSPECT &&
+        u.incarnation() == known->incarnation && !u.suspected_by().empty() &&
+        Confirm(id, dir().Intern(u.suspected_by(), ""))) {
+      pb::MemberUpdate fwd = u;
+      fwd.set_address(known->address);
+      Broadcast(id, fwd);
+    }
+    return;
+  }
+  Member& m = members_.Row(id);
+  const bool resuspected = m.state == pb::SUSPECT && u.state() == pb::SUSPECT;
   m.incarnation = u.incarnation();
-  if (!u.address().empty()) m.address = u.address();
-  SetState(m, u.state(), now);
-  Broadcast(m.ToUpdate());
+  if (!u.address().empty() && u.address() != m.address) dir().SetAddress(id, u.address());
+  if (resuspected) {  // a new suspicion at a higher incarnation: its clock restarts
+    m.state_since_ms = now;
+    Suspicion fresh;
+    fresh.since = now;
+    fresh.deadline = now + SuspicionTimeout(fresh);
+    suspects_[id] = std::move(fresh);
+  } else {
+    SetState(id, u.state(), now);
+  }
+  pb::MemberUpdate out = m.ToUpdate();
+  if (u.state() == pb::SUSPECT) {
+    const MemberId by = u.suspected_by().empty() ? kNoMember : dir().Intern(u.suspected_by(), "");
+    suspects_.at(id).first = by;
+    out.set_suspected_by(u.suspected_by());
+  }
+  Broadcast(id, out);
 }
 
-Member& Swim::Insert(const pb::MemberUpdate& u, int64_t now) {
-  Member m;
-  m.name = u.name();
-  m.address = u.address();
+Member& Swim::Insert(MemberId id, const pb::MemberUpdate& u, int64_t now) {
+  Member& m = members_.Insert(id, u.state());
   m.incarnation = u.incarnation();
-  m.state = u.state();
   m.state_since_ms = now;
-  Member& in = members_.emplace(u.name(), std::move(m)).first->second;
-  TrackState(in, pb::MEMBER_STATE_UNSPECIFIED);
-  return in;
+  TrackState(id, pb::MEMBER_STATE_UNSPECIFIED);
+  return members_.Row(id);
 }
 
 void Swim::Seed(const std::vector<pb::MemberUpdate>& snapshot, int64_t now) {
-  for (const auto& u : snapshot) {
-    if (!members_.count(u.name())) Insert(u, now);
+  std::vector<MemberId> ids;
+  ids.reserve(snapshot.size());
+  for (const auto& u : snapshot) ids.push_back(dir().Intern(u.name(), u.address()));
+  members_.Reserve();
+  for (size_t i = 0; i < snapshot.size(); ++i) {
+    if (!members_.Get(ids[i])) Insert(ids[i], snapshot[i], now);
   }
   probe_order_.clear();
   probe_pos_ = 0;
 }
 
 void Swim::Refute(uint64_t accused_incarnation) {
-  Member& self = members_.at(self_name_);
+  Member& me = self();
   // Validated input stays below kMaxIncarnation; a refutation that would
   // reach it could not travel, so it is not made.
-  if (std::max(self.incarnation, accused_incarnation) + 1 >= kMaxIncarnation) return;
-  self.incarnation = std::max(self.incarnation, accused_incarnation) + 1;
-  load_stamp_ = std::max(load_stamp_, self.incarnation * 1000);
-  Broadcast(self.ToUpdate());
+  if (std::max(me.incarnation, accused_incarnation) + 1 >= kMaxIncarnation) return;
+  me.incarnation = std::max(me.incarnation, accused_incarnation) + 1;
+  load_stamp_ = std::max(load_stamp_, me.incarnation * 1000);
+  Broadcast(self_, me.ToUpdate());
 }
 
-void Swim::SetState(Member& m, MemberState s, int64_t now) {
+void Swim::SetState(MemberId id, MemberState s, int64_t now) {
+  Member& m = members_.Row(id);
   if (m.state == s) return;
   MemberState old = m.state;
   m.state = s;
   m.state_since_ms = now;
-  TrackState(m, old);
+  TrackState(id, old);
   if (on_state_change) on_state_change(old, m);
 }
 
-void Swim::TrackState(const Member& m, MemberState old) {
-  auto live = [](MemberState s) { return s == pb::ALIVE || s == pb::SUSPECT; };
-  if (live(old)) --live_count_;
-  if (live(m.state)) ++live_count_;
-  suspects_.erase(m.name);
-  down_.erase(m.name);
-  if (m.state == pb::SUSPECT) suspects_[m.name] = m.state_since_ms;
-  if (m.state == pb::DEAD || m.state == pb::LEFT) down_[m.name] = m.state_since_ms;
+void Swim::TrackState(MemberId id, MemberState old) {
+  const Member& m = members_.Row(id);
+  if (Live(old)) --live_count_;
+  if (Live(m.state)) ++live_count_;
+  if (old == pb::SUSPECT) suspects_.erase(id);
+  if (old == pb::DEAD || old == pb::LEFT) down_.erase(id);
+  if (m.state == pb::SUSPECT) {
+    Suspicion s;
+    s.since = m.state_since_ms;
+    s.deadline = s.since + SuspicionTimeout(s);
+    suspects_[id] = std::move(s);
+  }
+  if (m.state == pb::DEAD || m.state == pb::LEFT) {
+    down_[id] = m.state_since_ms;
+    DropLoad(id);
+  }
 }
 
+// ---- load vectors ----------------------------------------------------------------------
+
 void Swim::ApplyLoad(const pb::LoadVector& v, int64_t now) {
-  auto it = members_.find(v.node());
-  if (it == members_.end() || v.node() == self_name_) return;
-  Member& m = it->second;
-  if (m.load && m.load->vector.stamp() >= v.stamp()) return;
-  m.load = std::make_unique<LoadRecord>(LoadRecord{v, now});
+  const MemberId id = dir().Find(v.node());
+  if (id == kNoMember || id == self_) return;
+  Member* m = members_.Get(id);
+  if (!m || !Live(m->state)) return;
+  if (m->load) {
+    if (m->load->vector.stamp() < v.stamp()) m->load = std::make_unique<LoadRecord>(LoadRecord{v, now});
+    return;
+  }
+  if (v.age_ms() > static_cast<uint64_t>(cfg_.load_max_age_ms)) return;
+  if (static_cast<int>(load_sample_.size()) < cfg_.load_sample_size) {
+    m->load = std::make_unique<LoadRecord>(LoadRecord{v, now});
+    load_sample_.push_back(id);
+    return;
+  }
+  // Full: a fresher vector replaces the stalest, so the sample renews itself
+  // with whichever peers gossip reaches us from.
+  size_t stalest = 0;
+  uint64_t stalest_age = 0;
+  for (size_t i = 0; i < load_sample_.size(); ++i) {
+    const uint64_t age = members_.Row(load_sample_[i]).load->AgeAt(now);
+    if (age >= stalest_age) {
+      stalest = i;
+      stalest_age = age;
+    }
+  }
+  if (stalest_age <= v.age_ms()) return;
+  members_.Row(load_sample_[stalest]).load.reset();
+  load_sample_[stalest] = id;
+  m->load = std::make_unique<LoadRecord>(LoadRecord{v, now});
+}
+
+void Swim::DropLoad(MemberId id) {
+  if (id == self_) return;
+  members_.Row(id).load.reset();
+  auto it = std::find(load_sample_.begin(), load_sample_.end(), id);
+  if (it != load_sample_.end()) {
+    *it = load_sample_.back();
+    load_sample_.pop_back();
+  }
 }
 
 void Swim::SetSelfLoad(const pb::LoadVector& v, int64_t now) {
-  Member& self = members_.at(self_name_);
   pb::LoadVector mine = v;
-  mine.set_node(self_name_);
+  mine.set_node(name());
   mine.set_stamp(++load_stamp_);
   mine.set_age_ms(0);
-  self.load = std::make_unique<LoadRecord>(LoadRecord{mine, now});
+  self().load = std::make_unique<LoadRecord>(LoadRecord{mine, now});
 }
 
 // ---- sending -------------------------------------------------------------------------
@@ -335,26 +470,55 @@ void Swim::SetSelfLoad(const pb::LoadVector& v, int64_t now) {
 pb::SwimMessage Swim::NewMessage(pb::SwimMessage::Kind kind) {
   pb::SwimMessage msg;
   msg.set_kind(kind);
-  *msg.mutable_self() = members_.at(self_name_).ToUpdate();
+  *msg.mutable_self() = self().ToUpdate();
   return msg;
 }
 
-void Swim::Broadcast(const pb::MemberUpdate& u) { broadcasts_[u.name()] = Pending{u, 0}; }
+void Swim::Broadcast(MemberId id, const pb::MemberUpdate& u) {
+  auto it = broadcasts_.find(id);
+  if (it != broadcasts_.end()) queue_.erase(it->second.key);
+  Pending& p = broadcasts_[id];
+  p.update = u;
+  p.transmits = 0;
+  p.key = QueueKey{0, 0, id};
+  queue_.insert(p.key);
+}
 
-void Swim::SendWithPiggyback(const std::string& address, pb::SwimMessage msg) {
-  if (!broadcasts_.empty()) {
-    // Fewest transmissions first: fresh news travels before old news.
-    std::vector<std::pair<int, std::string>> order;
-    order.reserve(broadcasts_.size());
-    for (const auto& [name, p] : broadcasts_) order.emplace_back(p.transmits, name);
-    size_t n = std::min<size_t>(order.size(), static_cast<size_t>(cfg_.max_piggyback));
-    std::partial_sort(order.begin(), order.begin() + static_cast<long>(n), order.end());
-    const int limit = RetransmitLimit();
-    for (size_t i = 0; i < n; ++i) {
-      Pending& p = broadcasts_.at(order[i].second);
-      *msg.add_updates() = p.update;
-      if (++p.transmits >= limit) broadcasts_.erase(order[i].second);
+void Swim::SendWithPiggyback(const std::string& address, pb::SwimMessage msg, const pb::MemberUpdate* first) {
+  size_t size = msg.ByteSizeLong();
+  const size_t budget = static_cast<size_t>(cfg_.max_message_bytes);
+  int count = 0;
+  if (first) {
+    *msg.add_updates() = *first;
+    size += WireCost(*first);
+    ++count;
+  }
+  // queue_ is in sending order: fresh news of any kind, then repeated
+  // refutations and DEAD/LEFT, then repeated SUSPECT; fewest sends first.
+  std::vector<MemberId> sent;
+  for (auto it = queue_.begin(); it != queue_.end() && count < cfg_.max_piggyback; ++it) {
+    const MemberId id = std::get<2>(*it);
+    const pb::MemberUpdate& u = broadcasts_.at(id).update;
+    if (first && u.name() == first->name() && u.state() == first->state()) continue;
+    const size_t cost = WireCost(u);
+    if (size + cost > budget) break;
+    *msg.add_updates() = u;
+    size += cost;
+    ++count;
+    sent.push_back(id);
+  }
+  const int limit = RetransmitLimit();
+  for (MemberId id : sent) {
+    auto it = broadcasts_.find(id);
+    Pending& p = it->second;
+    queue_.erase(p.key);
+    if (++p.transmits >= limit) {
+      broadcasts_.erase(it);
+      continue;
     }
+    const bool repeated_suspect = p.update.state() == pb::SUSPECT;
+    p.key = QueueKey{cfg_.priority_dissemination && repeated_suspect ? 1 : 0, p.transmits, id};
+    queue_.insert(p.key);
   }
   transport_->Send(address, msg);
 }
@@ -366,17 +530,30 @@ pb::LoadVector Swim::LoadForWire(const Member& m, int64_t now) const {
 }
 
 void Swim::SendGossip(int64_t now) {
-  std::vector<const Member*> targets = RandomLive(cfg_.gossip_fanout, "");
-  if (targets.empty()) return;
-  const Member& self = members_.at(self_name_);
-  for (const Member* t : targets) {
-    // Own vector first, then a random sample of the others we know.
-    pb::SwimMessage msg = NewMessage(pb::SwimMessage::GOSSIP);
-    if (self.load) *msg.add_loads() = LoadForWire(self, now);
-    for (const Member* m : RandomLive(cfg_.max_loads_per_gossip - 1, t->name)) {
-      if (m->load) *msg.add_loads() = LoadForWire(*m, now);
+  // Vectors past their age limit leave the sample (their slot is refilled by
+  // the next fresh vector that arrives).
+  for (size_t i = 0; i < load_sample_.size();) {
+    if (members_.Row(load_sample_[i]).load->AgeAt(now) > static_cast<uint64_t>(cfg_.load_max_age_ms)) {
+      DropLoad(load_sample_[i]);
+    } else {
+      ++i;
     }
-    SendWithPiggyback(t->address, std::move(msg));
+  }
+  std::vector<MemberId> targets = RandomLive(cfg_.gossip_fanout, kNoMember);
+  if (targets.empty()) return;
+  const Member& me = self();
+  std::vector<MemberId> sample = load_sample_;
+  for (MemberId t : targets) {
+    // Own vector first, then a random part of the sample.
+    pb::SwimMessage msg = NewMessage(pb::SwimMessage::GOSSIP);
+    if (me.load) *msg.add_loads() = LoadForWire(me, now);
+    for (size_t i = 0; i < sample.size() && msg.loads_size() < cfg_.max_loads_per_gossip; ++i) {
+      std::uniform_int_distribution<size_t> pick(i, sample.size() - 1);
+      std::swap(sample[i], sample[pick(rng_)]);
+      if (sample[i] == t) continue;
+      *msg.add_loads() = LoadForWire(members_.Row(sample[i]), now);
+    }
+    SendWithPiggyback(members_.Row(t).address, std::move(msg));
   }
 }
 
@@ -398,16 +575,16 @@ void Swim::SendSync(const std::string& address, int64_t now) {
   if (in_page > 0) flush();
 }
 
-void Swim::SendPushPull(const std::string& address, const std::string& peer, int64_t now, bool reply_wanted) {
+void Swim::SendPushPull(const std::string& address, MemberId peer, int64_t now, bool reply_wanted) {
   // Only what lets the two sides correct each other: our own record (in
   // `self`) and what we hold about the peer, which it refutes if DEAD.
   pb::SwimMessage msg = NewMessage(pb::SwimMessage::SYNC);
   msg.set_sync_reply_wanted(reply_wanted);
-  if (auto it = members_.find(peer); it != members_.end() && peer != self_name_) {
-    *msg.add_updates() = it->second.ToUpdate();
+  if (const Member* m = peer == kNoMember ? nullptr : members_.Get(peer); m && peer != self_) {
+    *msg.add_updates() = m->ToUpdate();
   }
-  const Member& self = members_.at(self_name_);
-  if (self.load) *msg.add_loads() = LoadForWire(self, now);
+  const Member& me = self();
+  if (me.load) *msg.add_loads() = LoadForWire(me, now);
   transport_->Send(address, msg);
 }
 
@@ -418,37 +595,44 @@ void Swim::Announce(const std::string& address, bool reply_wanted) {
 }
 
 void Swim::ReconnectDead(int64_t now) {
-  std::vector<const Member*> dead;
-  for (const auto& [name, since] : down_) {
-    const Member& m = members_.at(name);
-    if (m.state == pb::DEAD) dead.push_back(&m);
+  std::vector<MemberId> dead;
+  for (const auto& [id, since] : down_) {
+    if (members_.Row(id).state == pb::DEAD) dead.push_back(id);
   }
   if (dead.empty()) return;
   std::uniform_int_distribution<size_t> pick(0, dead.size() - 1);
-  Announce(dead[pick(rng_)]->address, true);
+  Announce(members_.Row(dead[pick(rng_)]).address, true);
 }
 
 void Swim::Reap(int64_t now) {
   for (auto it = down_.begin(); it != down_.end();) {
-    if (now - it->second <= cfg_.dead_reap_ms || it->first == self_name_) {
+    if (now - it->second <= cfg_.dead_reap_ms || it->first == self_) {
       ++it;
       continue;
     }
-    members_.erase(it->first);
-    last_sync_to_.erase(it->first);
+    const MemberId id = it->first;
     it = down_.erase(it);
+    last_sync_to_.erase(id);
+    if (auto b = broadcasts_.find(id); b != broadcasts_.end()) {
+      queue_.erase(b->second.key);
+      broadcasts_.erase(b);
+    }
+    members_.Erase(id);
   }
 }
 
-std::vector<const Member*> Swim::RandomLive(int k, const std::string& exclude) {
-  std::vector<const Member*> out;
+std::vector<MemberId> Swim::RandomLive(int k, MemberId exclude) {
+  std::vector<MemberId> out;
   if (k <= 0) return out;
   if (probe_order_.empty()) RebuildProbeOrder();
   const size_t n = probe_order_.size();
+  auto usable = [&](MemberId id) {
+    const Member* m = members_.Get(id);
+    return m && id != exclude && id != self_ && m->state == pb::ALIVE;
+  };
   if (n <= static_cast<size_t>(k) + 1) {  // small table: take every candidate
-    for (const auto& name : probe_order_) {
-      auto it = members_.find(name);
-      if (it != members_.end() && name != exclude && it->second.state == pb::ALIVE) out.push_back(&it->second);
+    for (MemberId id : probe_order_) {
+      if (usable(id)) out.push_back(id);
     }
     std::shuffle(out.begin(), out.end(), rng_);
     if (out.size() > static_cast<size_t>(k)) out.resize(static_cast<size_t>(k));
@@ -456,10 +640,9 @@ std::vector<const Member*> Swim::RandomLive(int k, const std::string& exclude) {
   }
   std::uniform_int_distribution<size_t> pick(0, n - 1);
   for (int tries = 0; tries < 4 * k && out.size() < static_cast<size_t>(k); ++tries) {
-    const std::string& name = probe_order_[pick(rng_)];
-    auto it = members_.find(name);
-    if (it == members_.end() || name == exclude || it->second.state != pb::ALIVE) continue;
-    if (std::find(out.begin(), out.end(), &it->second) == out.end()) out.push_back(&it->second);
+    const MemberId id = probe_order_[pick(rng_)];
+    if (!usable(id)) continue;
+    if (std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
   }
   return out;
 }

@@ -1,15 +1,37 @@
 // Swim: the membership and load-dissemination state machine of one node.
 //
-// SWIM (Das, Gupta, Motivala 2002) with the usual refinements: each protocol
-// period the node probes one member (round-robin over a shuffled list); a
-// missing ACK after ping_timeout makes it ask `indirect_checks` others to
-// probe on its behalf (PING_REQ); no ACK by the end of the period makes the
-// member SUSPECT; a suspect not refuted within the suspicion timeout
-// (suspicion_mult * max(1, log10 N) periods) is DEAD. Membership changes
-// ride on every message (at most max_piggyback each, each change sent about
-// retransmit_mult * log10(N+1) times). Load vectors travel separately: every
-// gossip_interval the node sends its own vector and a few others to
-// `gossip_fanout` random members, so per-node traffic does not grow with N.
+// SWIM (Das, Gupta, Motivala 2002) with Lifeguard (Dadgar, Phillips, Currey
+// 2018) and the usual refinements. Each protocol period the node probes one
+// member (round-robin over a shuffled list); a missing ACK after
+// ping_timeout makes it ask `indirect_checks` others to probe on its behalf
+// (PING_REQ) and ping the target once more itself; no ACK by the end of the
+// period makes the member SUSPECT; a suspect not refuted in time is DEAD.
+//
+// Lifeguard, each part switchable for measurement (SwimConfig):
+//  - local health: a counter in [0, max_local_health] rises when one of our
+//    probes fails and when we must refute a suspicion of ourselves, falls
+//    when a probe is answered; probe interval and ping timeout are
+//    multiplied by (counter + 1). A node that is itself slow or losing
+//    packets thus probes less and waits longer before it accuses anyone.
+//  - dogpile suspicion timeouts: a suspicion starts at suspicion_max_mult x
+//    the minimum and shrinks logarithmically to the minimum
+//    (suspicion_mult * max(1, log10 N) periods) as distinct other nodes'
+//    SUSPECT messages confirm it (suspicion_confirmations of them). A lone
+//    false accusation thus waits long enough for the refutation.
+//  - buddy system: a PING to a member we hold SUSPECT carries that
+//    suspicion first, so the suspect hears of it at the next probe.
+//
+// Dissemination: membership changes ride on every message, filled up to
+// max_message_bytes of body; fresh news first, then repeated refutations
+// and DEAD/LEFT, then repeated SUSPECT; each update is sent
+// retransmit_mult * ceil(log10(N+1)) times.
+//
+// Load vectors travel separately: every gossip_interval the node sends its
+// own vector and a few from its load sample to `gossip_fanout` random
+// members. A node holds the vectors of at most load_sample_size peers (with
+// their ages): a fresher vector from outside the sample replaces the stalest
+// one, so the sample renews itself as gossip arrives from random peers, and
+// per-node memory and traffic do not grow with N.
 //
 // Joining: ANNOUNCE (multicast or to static peers) is answered with SYNC, the
 // whole table in pages. Partitions heal because a node periodically
@@ -26,12 +48,17 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
+#include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "cluster/member.h"
+#include "cluster/member_table.h"
 #include "gossip.pb.h"
 
 namespace roam {
@@ -39,13 +66,31 @@ namespace roam {
 struct SwimConfig {
   int64_t probe_interval_ms = 500;
   int64_t ping_timeout_ms = 200;
-  int indirect_checks = 3;
+  int indirect_checks = 4;
+  bool retry_direct = true;  // a second direct PING alongside the indirect ones
+  // Suspicion timeout: at least suspicion_mult * max(1, log10 N) periods.
   double suspicion_mult = 3;
+  // Lifeguard's dogpile: start at suspicion_max_mult times that minimum,
+  // down to it after suspicion_confirmations distinct other suspecters.
+  bool dogpile = true;
+  double suspicion_max_mult = 6;
+  int suspicion_confirmations = 3;
+  // Lifeguard's local health awareness.
+  bool local_health = true;
+  int max_local_health = 8;
+  // Lifeguard's buddy system.
+  bool buddy = true;
+  // Dissemination.
   double retransmit_mult = 4;
-  int max_piggyback = 6;
+  int max_message_bytes = 1200;  // body; the sealed datagram adds ~90 B
+  int max_piggyback = 64;        // updates per message (the validator's limit)
+  bool priority_dissemination = true;  // else fewest transmissions first only
+  // Load vectors.
   int64_t gossip_interval_ms = 1000;
   int gossip_fanout = 3;
   int max_loads_per_gossip = 8;
+  int load_sample_size = 64;         // peers whose load vector a node holds
+  int64_t load_max_age_ms = 30000;   // older vectors are dropped
   int64_t reconnect_interval_ms = 3000;  // announce to one DEAD member
   int64_t announce_interval_ms = 5000;   // multicast announce; 0 = never
   int64_t join_retry_ms = 1000;          // static peers, while alone
@@ -66,8 +111,10 @@ class Swim {
  public:
   // REQUIRES: transport outlives this object. `incarnation` must exceed any
   // this node name used before (the daemon uses the wall clock in ms).
+  // `directory`: names and addresses, shared by the simulator's nodes (see
+  // member_table.h); null for a private one.
   Swim(const SwimConfig& config, std::string name, std::string address, uint64_t incarnation,
-       SwimTransport* transport, uint64_t seed);
+       SwimTransport* transport, uint64_t seed, std::shared_ptr<MemberDirectory> directory = nullptr);
 
   // Announces this node (multicast if `multicast`, and to each static peer).
   void Start(int64_t now, bool multicast, std::vector<std::string> static_peers);
@@ -81,20 +128,29 @@ class Swim {
   // simulator's warm start). Known names are left as they are.
   void Seed(const std::vector<pb::MemberUpdate>& snapshot, int64_t now);
 
-  const std::string& name() const { return self_name_; }
-  uint64_t incarnation() const { return members_.at(self_name_).incarnation; }
+  const std::string& name() const { return members_.directory().name(self_); }
+  uint64_t incarnation() const { return members_.Row(self_).incarnation; }
   // Every member this node knows, itself included, by name.
-  const std::map<std::string, Member>& members() const { return members_; }
+  const MemberTable& members() const { return members_; }
   size_t LiveCount() const { return live_count_; }  // ALIVE + SUSPECT, self included
+  // Peers whose load vectors this node holds (Member::load set), at most
+  // load_sample_size.
+  const std::vector<MemberId>& load_sample() const { return load_sample_; }
+  // Lifeguard's local health multiplier, 0 (healthy) .. max_local_health.
+  int local_health() const { return local_health_; }
+  // Updates waiting to be piggybacked.
+  size_t pending_updates() const { return broadcasts_.size(); }
 
   // Called after a member's state changes (old state, member now).
   std::function<void(MemberState, const Member&)> on_state_change;
 
  private:
   struct Probe {
-    std::string target;
+    MemberId target = kNoMember;
     uint32_t id = 0;
     int64_t sent_at = 0;
+    int64_t timeout = 0;  // ping timeout, scaled by local health
+    int64_t period = 0;   // probe interval, scaled by local health
     bool indirect_sent = false;
   };
   struct Relay {
@@ -102,20 +158,37 @@ class Swim {
     uint32_t origin_id = 0;
     int64_t started_at = 0;
   };
+  // Priority in the piggyback queue: lower first.
+  using QueueKey = std::tuple<int, int, MemberId>;  // (class, transmits, member)
   struct Pending {
     pb::MemberUpdate update;
     int transmits = 0;
+    QueueKey key;
+  };
+  struct Suspicion {
+    int64_t since = 0;
+    int64_t deadline = 0;
+    std::vector<MemberId> confirmed_by;  // distinct suspecters other than the first
+    MemberId first = kNoMember;
   };
 
+  MemberDirectory& dir() { return members_.directory(); }
+  Member& self() { return members_.Row(self_); }
   pb::SwimMessage NewMessage(pb::SwimMessage::Kind kind);
-  void SendWithPiggyback(const std::string& address, pb::SwimMessage msg);
+  // Sends `msg` with as many pending updates as fit; `first`, if set, goes
+  // before them (the buddy system's suspicion).
+  void SendWithPiggyback(const std::string& address, pb::SwimMessage msg, const pb::MemberUpdate* first = nullptr);
   void ApplyUpdate(const pb::MemberUpdate& u, int64_t now);
   void ApplyLoad(const pb::LoadVector& v, int64_t now);
+  void DropLoad(MemberId id);
   void Refute(uint64_t accused_incarnation);
-  void SetState(Member& m, MemberState s, int64_t now);
-  void TrackState(const Member& m, MemberState old);  // keeps suspects_, down_, live_count_
-  Member& Insert(const pb::MemberUpdate& u, int64_t now);
-  void Broadcast(const pb::MemberUpdate& u);
+  void SetState(MemberId id, MemberState s, int64_t now);
+  void TrackState(MemberId id, MemberState old);  // keeps suspects_, down_, live_count_
+  Member& Insert(MemberId id, const pb::MemberUpdate& u, int64_t now);
+  void Broadcast(MemberId id, const pb::MemberUpdate& u);
+  void Suspect(MemberId id, int64_t now);  // our own probe of `id` failed
+  // Counts another node's suspicion of `id`; true if it was new.
+  bool Confirm(MemberId id, MemberId suspecter);
   void StartProbe(int64_t now);
   void CheckProbe(int64_t now);
   void CheckSuspects(int64_t now);
@@ -124,34 +197,40 @@ class Swim {
   void SendSync(const std::string& address, int64_t now);
   // A one-message SYNC about `peer` only, for two nodes that may hold each
   // other dead (partitions, reconnects); replies in kind if reply_wanted.
-  void SendPushPull(const std::string& address, const std::string& peer, int64_t now, bool reply_wanted = true);
+  void SendPushPull(const std::string& address, MemberId peer, int64_t now, bool reply_wanted = true);
   // Rate limit of SYNCs to one member: at most one per reconnect interval.
-  bool SyncAllowed(const std::string& member, int64_t now);
+  bool SyncAllowed(MemberId member, int64_t now);
   void Announce(const std::string& address, bool reply_wanted);
   void ReconnectDead(int64_t now);
   void Reap(int64_t now);
   pb::LoadVector LoadForWire(const Member& m, int64_t now) const;
   // Up to k distinct ALIVE members other than self and `exclude`, sampled
   // from the current probe round (O(k), whatever the table size).
-  std::vector<const Member*> RandomLive(int k, const std::string& exclude);
+  std::vector<MemberId> RandomLive(int k, MemberId exclude);
   void RebuildProbeOrder();
-  int64_t SuspicionTimeout() const;
+  void AdjustHealth(int delta);
+  int64_t Scaled(int64_t ms) const { return ms * (local_health_ + 1); }
+  int64_t MinSuspicionTimeout() const;
+  int64_t SuspicionTimeout(const Suspicion& s) const;
   int RetransmitLimit() const;
 
   SwimConfig cfg_;
-  std::string self_name_;
+  MemberTable members_;
+  MemberId self_;
   SwimTransport* transport_;
   std::mt19937_64 rng_;
-  std::map<std::string, Member> members_;
-  std::map<std::string, Pending> broadcasts_;  // by member name: newest update only
-  std::vector<std::string> probe_order_;
+  std::unordered_map<MemberId, Pending> broadcasts_;  // by member: newest update only
+  std::set<QueueKey> queue_;                          // the same, in sending order
+  std::vector<MemberId> probe_order_;
   size_t probe_pos_ = 0;
   std::optional<Probe> probe_;
   std::map<uint32_t, Relay> relays_;
-  std::map<std::string, int64_t> last_sync_to_;  // push-pull rate limit per member
-  std::map<std::string, int64_t> suspects_;      // SUSPECT members, since when
-  std::map<std::string, int64_t> down_;          // DEAD and LEFT members, since when
+  std::unordered_map<MemberId, int64_t> last_sync_to_;  // push-pull rate limit per member
+  std::map<MemberId, Suspicion> suspects_;              // SUSPECT members
+  std::map<MemberId, int64_t> down_;                    // DEAD and LEFT members, since when
+  std::vector<MemberId> load_sample_;
   size_t live_count_ = 1;
+  int local_health_ = 0;
   uint32_t next_probe_id_ = 1;
   uint64_t load_stamp_ = 0;
   int64_t next_probe_at_ = 0, next_gossip_at_ = 0, next_reconnect_at_ = 0;

@@ -18,7 +18,8 @@ class SwimSim::Transport : public SwimTransport {
   int self_;
 };
 
-SwimSim::SwimSim(const SimConfig& config) : cfg_(config), rng_(config.seed) {
+SwimSim::SwimSim(const SimConfig& config)
+    : cfg_(config), rng_(config.seed), directory_(std::make_shared<MemberDirectory>()) {
   // What a real datagram adds around the body: the sealed header and the MAC.
   pb::SwimMessage empty;
   Envelope env("default", "n10000", ClusterKey::FromHex(std::string(64, 'a')).value(), 1700000000000000ULL);
@@ -41,6 +42,7 @@ void SwimSim::AddNodes(int n, bool warm, bool static_peer) {
     nodes_[i].transport = std::make_unique<Transport>(this, i);
     nodes_[i].incarnation = 1000;
     by_address_[AddressOf(i)] = i;
+    directory_->Intern(NameOf(i), AddressOf(i));
   }
   std::vector<pb::MemberUpdate> snapshot;
   if (warm) {
@@ -63,9 +65,15 @@ void SwimSim::AddNodes(int n, bool warm, bool static_peer) {
 void SwimSim::StartNode(int i, bool join_peer0) {
   Node& node = nodes_[i];
   node.swim = std::make_unique<Swim>(cfg_.swim, NameOf(i), AddressOf(i), node.incarnation, node.transport.get(),
-                                     cfg_.seed * 7919 + static_cast<uint64_t>(i) * 104729 + node.incarnation);
+                                     cfg_.seed * 7919 + static_cast<uint64_t>(i) * 104729 + node.incarnation,
+                                     directory_);
   node.swim->on_state_change = [this](MemberState, const Member& m) {
-    if (m.state == pb::DEAD) ++dead_declarations_;
+    if (m.state == pb::SUSPECT) ++suspicions_;
+    if (m.state != pb::DEAD) return;
+    ++dead_declarations_;
+    // Names are "n<i+1>" (NameOf).
+    const int subject = std::stoi(m.name.substr(1)) - 1;
+    if (subject >= 0 && subject < size()) ++nodes_[subject].declared_dead;
   };
   std::vector<std::string> peers;
   if (join_peer0 && i != 0) peers.push_back(AddressOf(0));
@@ -88,6 +96,7 @@ void SwimSim::Leave(int i) {
 
 void SwimSim::Partition(const std::vector<int>& side) { cut_ = std::set<int>(side.begin(), side.end()); }
 void SwimSim::Heal() { cut_.clear(); }
+void SwimSim::SetSlow(int i, int64_t extra_ms) { nodes_[i].slow_ms = extra_ms; }
 
 void SwimSim::Enqueue(int from, int to, const pb::SwimMessage& msg) {
   std::string bytes = msg.SerializeAsString();
@@ -97,7 +106,7 @@ void SwimSim::Enqueue(int from, int to, const pb::SwimMessage& msg) {
   if (cfg_.loss > 0 && coin(rng_) < cfg_.loss) return;
   if (!cut_.empty() && cut_.count(from) != cut_.count(to)) return;
   std::uniform_int_distribution<int64_t> delay(cfg_.min_delay_ms, cfg_.max_delay_ms);
-  queue_.push(InFlight{now_ + delay(rng_), order_++, to, from, std::move(bytes)});
+  queue_.push(InFlight{now_ + delay(rng_) + nodes_[to].slow_ms, order_++, to, from, std::move(bytes)});
 }
 
 void SwimSim::MulticastFrom(int from, const pb::SwimMessage& msg) {

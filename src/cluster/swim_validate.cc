@@ -40,6 +40,9 @@ static Status CheckUpdate(const pb::MemberUpdate& u, const std::string& what) {
   if (!IsValidAddress(u.address())) return Status::Error(what + ": bad address");
   if (u.state() < pb::ALIVE || u.state() > pb::LEFT) return Status::Error(what + ": bad state");
   if (u.incarnation() >= kMaxIncarnation) return Status::Error(what + ": incarnation out of range");
+  if (!u.suspected_by().empty() && !IsValidNodeName(u.suspected_by())) {
+    return Status::Error(what + ": bad suspecter name");
+  }
   return Status::Ok();
 }
 

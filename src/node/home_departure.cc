@@ -5,6 +5,7 @@
 
 #include "ckpt/checkpoint.h"
 #include "node/file_identity.h"
+#include "node/home_arrival.h"
 #include "node/image_dir.h"
 #include "node/image_sender.h"
 #include "node/move_engine.h"
@@ -143,9 +144,8 @@ void HomeDeparture::MaybeCommit() {
   RemoveImageDir(cfg_.image_dir);
   auto self = shared_from_this();
   auto tree = tree_;
-  std::vector<std::string> argv{cfg_.roam_path, "run"};
-  std::vector<std::string> env{"ROAM_TAKE_OVER=" + rec_->gpid, "ROAM_SOCKET=" + cfg_.control_socket,
-                               "PATH=/usr/local/bin:/usr/bin:/bin"};
+  const InPlaceFallback deputy = DeputyProgram(cfg_.roam_path, cfg_.control_socket, rec_->gpid);
+  const std::vector<std::string> argv = deputy.argv, env = deputy.env;
   engine_.Run<Status>(
       [tree, argv, env]() -> Status {
         if (!*tree) return Status::Error("nothing frozen");

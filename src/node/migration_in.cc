@@ -13,28 +13,18 @@
 
 namespace roam {
 
-namespace {
-
-// An image larger than this is refused while it arrives (a sanity bound on
-// what a peer may write into this node's memory-backed /run).
-constexpr uint64_t kMaxImageBytes = 64ULL << 30;
-
-}  // namespace
-
 MigrationIn::MigrationIn(asio::io_context& io, EngineWorker& engine, pb::SpawnRequest spawn,
                          std::shared_ptr<LinkChannel> home, std::string image_dir, MoveFaults faults)
     : io_(io),
       engine_(engine),
       spawn_(std::move(spawn)),
       home_(std::move(home)),
-      dir_(std::move(image_dir)),
+      dir_(image_dir),
+      receiver_(std::move(image_dir)),
       faults_(faults),
       tree_(std::make_shared<std::unique_ptr<RestoredTree>>()) {}
 
-MigrationIn::~MigrationIn() {
-  for (auto& [name, fd] : files_) close(fd);
-  ClosePipes();
-}
+MigrationIn::~MigrationIn() { ClosePipes(); }
 
 void MigrationIn::Start(std::function<void(std::shared_ptr<GuestProcess>)> on_running, std::function<void()> on_end) {
   on_running_ = std::move(on_running);
@@ -55,7 +45,7 @@ void MigrationIn::AcceptSource(std::shared_ptr<LinkChannel> source, const pb::Mo
   std::vector<pb::FileIdentity> files(req.files().begin(), req.files().end());
   std::string missing = CheckFileIdentities(files, node);
   if (!missing.empty()) return Abort(missing);
-  Status st = MakeDirs(dir_, 0700);
+  Status st = receiver_.Open();
   if (!st.ok()) return Abort(st.message());
   auto self = shared_from_this();
   source_->set_handlers(
@@ -74,35 +64,19 @@ void MigrationIn::AcceptSource(std::shared_ptr<LinkChannel> source, const pb::Mo
 
 void MigrationIn::OnChunk(const pb::ImageChunk& c) {
   if (ended_ || restoring_) return;
-  if (!IsImageFileName(c.name())) return Abort("bad image file name '" + c.name() + "'");
-  received_ += c.data().size();
-  if (received_ > kMaxImageBytes) return Abort("image larger than " + std::to_string(kMaxImageBytes >> 30) + " GiB");
   if (faults_.At("target-receiving") == MoveFaults::Action::kCut) {
     source_->Close("injected fault", false);
     return Abort("injected fault: cut at target-receiving");
   }
-  auto it = files_.find(c.name());
-  if (it == files_.end()) {
-    int fd = open((dir_ + "/" + c.name()).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return Abort("create " + dir_ + "/" + c.name() + ": " + strerror(errno));
-    it = files_.emplace(c.name(), fd).first;
-  }
-  const std::string& d = c.data();
-  size_t done = 0;
-  while (done < d.size()) {
-    ssize_t n = pwrite(it->second, d.data() + done, d.size() - done, static_cast<off_t>(c.offset() + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Abort("write " + dir_ + "/" + c.name() + ": " + strerror(errno));
-    done += static_cast<size_t>(n);
-  }
+  Status st = receiver_.Write(c);
+  if (!st.ok()) return Abort(st.message());
 }
 
 void MigrationIn::OnImageEnd(const pb::ImageEnd& e) {
   if (ended_ || restoring_) return;
   restoring_ = true;
   end_ = e;
-  for (auto& [name, fd] : files_) close(fd);
-  files_.clear();
+  receiver_.CloseFiles();
   // The process's stdio: fresh pipes to this roamd, at the fds that led to
   // the source's roamd.
   if (pipe2(in_, O_CLOEXEC) != 0 || pipe2(out_, O_CLOEXEC) != 0 || pipe2(err_, O_CLOEXEC) != 0) {

@@ -19,6 +19,7 @@
 
 #include "node/engine_worker.h"
 #include "node/guest_process.h"
+#include "node/image_receiver.h"
 #include "node/move_faults.h"
 #include "node/node_link.h"
 
@@ -59,11 +60,10 @@ class MigrationIn : public std::enable_shared_from_this<MigrationIn> {
   MoveFaults faults_;
   // Touched only on the engine thread.
   std::shared_ptr<std::unique_ptr<RestoredTree>> tree_;
-  std::map<std::string, int> files_;  // image file name -> fd being written
+  ImageReceiver receiver_;
   pb::ImageEnd end_;
   int in_[2] = {-1, -1}, out_[2] = {-1, -1}, err_[2] = {-1, -1};
   bool restoring_ = false, ready_ = false, going_ = false, ended_ = false;
-  uint64_t received_ = 0;
   std::function<void(std::shared_ptr<GuestProcess>)> on_running_;
   std::function<void()> on_end_;
 };

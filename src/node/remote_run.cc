@@ -27,11 +27,20 @@ void RemoteRun::InstallLinkHandlers() {
 
 void RemoteRun::Start(std::function<void()> on_end) {
   on_end_ = std::move(on_end);
-  auto self = shared_from_this();
   InstallLinkHandlers();
-  client_->set_on_drained([this, self] { link_->Resume(); });
+  StartClient();
+}
+
+void RemoteRun::StartClient() {
+  auto self = shared_from_this();
+  client_->set_on_drained([this, self] {
+    if (link_) link_->Resume();
+  });
   client_->Start([this, self](pb::StreamFrame& f) { FromClient(f); },
                  [this, self](const std::string&) {
+                   // The deputy became a seed (it closes its line), or the
+                   // process came home: not an end.
+                   if (deputy_away_ || went_home_) return;
                    // roam run is gone (killed, or done after the exit frame):
                    // closing the link kills the process if it still runs.
                    if (!exit_seen_) spdlog::info("{}: roam run went away; ending the process", record_->gpid);
@@ -47,6 +56,8 @@ void RemoteRun::FromClient(pb::StreamFrame& f) {
     case pb::StreamFrame::kStdinData:
     case pb::StreamFrame::kStdinEof:
     case pb::StreamFrame::kSignal:
+    case pb::StreamFrame::kSeedReady:
+      return SeedReady(f.seed_ready());
     case pb::StreamFrame::kWinsize: {
       if (moving_) {
         held_.push_back(std::move(f));
@@ -74,6 +85,7 @@ void RemoteRun::FromLink(pb::LinkFrame& f) {
       frozen_ = true;
       figures_.set_bytes_sent(s.move_frozen().bytes_sent());
       figures_.set_dump_ms(s.move_frozen().dump_ms());
+      if (arrival_) return MaybeComeHome();
       return MaybeCommit();
     case pb::StreamFrame::kMoveFailed:
       if (!moving_) return;
@@ -81,6 +93,7 @@ void RemoteRun::FromLink(pb::LinkFrame& f) {
         target_->set_handlers(nullptr, nullptr);
         target_->Close("move failed", false);
       }
+      if (arrival_) arrival_->Abort();
       return FinishMove(Status::Error(s.move_failed()));
     case pb::StreamFrame::kExit:
       exit_seen_ = true;
@@ -139,9 +152,42 @@ constexpr auto kSourceLostGrace = std::chrono::seconds(10);
 
 void RemoteRun::Move(const std::string& to, const std::string& address, std::shared_ptr<LinkChannel> target,
                      MoveFaults faults, std::function<void(Result<pb::MigrationFigures>)> done) {
+  target_ = std::move(target);
+  auto self = shared_from_this();
+  target_->set_handlers([this, self](pb::LinkFrame& f) { FromTarget(f); },
+                        [this, self](const std::string& why) { TargetFailed("lost the link to " + figures_.to() + ": " + why); });
+  BeginMove(to, address, faults, std::move(done));
+}
+
+std::shared_ptr<HomeArrival> RemoteRun::MoveHome(const std::string& home, const std::string& address,
+                                                 EngineWorker& engine, ArrivalConfig config,
+                                                 std::function<void(Result<pb::MigrationFigures>)> done,
+                                                 std::function<void(std::vector<int>)> on_home) {
+  auto self = shared_from_this();
+  const MoveFaults faults = config.faults;
+  config.on_image = [this, self] {
+    image_home_ = true;
+    MaybeComeHome();
+  };
+  config.on_ready = [this, self](double restore_ms, int64_t frozen_at_ms) {
+    ready_ = true;
+    figures_.set_restore_ms(restore_ms);
+    frozen_at_ms_ = frozen_at_ms;
+    MaybeCommit();
+  };
+  config.on_failed = [this, self](const std::string& why) { TargetFailed(why); };
+  arrival_ = std::make_shared<HomeArrival>(engine, record_, std::move(config));
+  on_home_ = std::move(on_home);
+  image_home_ = deputy_away_ = committing_ = false;
+  pending_abort_.clear();
+  BeginMove(home, address, faults, std::move(done));
+  return arrival_;
+}
+
+void RemoteRun::BeginMove(const std::string& to, const std::string& address, MoveFaults faults,
+                          std::function<void(Result<pb::MigrationFigures>)> done) {
   moving_ = true;
   frozen_ = ready_ = source_lost_ = false;
-  target_ = std::move(target);
   faults_ = faults;
   move_done_ = std::move(done);
   move_start_ = std::chrono::steady_clock::now();
@@ -151,8 +197,6 @@ void RemoteRun::Move(const std::string& to, const std::string& address, std::sha
   figures_.set_to(to);
   figures_.set_rounds(1);
   auto self = shared_from_this();
-  target_->set_handlers([this, self](pb::LinkFrame& f) { FromTarget(f); },
-                        [this, self](const std::string& why) { TargetFailed("lost the link to " + figures_.to() + ": " + why); });
   move_timer_ = std::make_unique<asio::steady_timer>(link_->socket().get_executor());
   move_timer_->expires_after(kMoveTimeout);
   move_timer_->async_wait([this, self](asio::error_code ec) {
@@ -183,6 +227,7 @@ void RemoteRun::SourceLost(const std::string& why) {
   source_lost_ = true;
   spdlog::warn("{}: lost {} during the move ({})", record_->gpid, figures_.from(), why);
   if (ready_) return MaybeCommit();
+  if (arrival_ && image_home_) return MaybeComeHome();  // the whole image is here
   auto self = shared_from_this();
   move_timer_->expires_after(kSourceLostGrace);
   move_timer_->async_wait([this, self](asio::error_code ec) {
@@ -191,10 +236,32 @@ void RemoteRun::SourceLost(const std::string& why) {
 }
 
 void RemoteRun::TargetFailed(const std::string& why) {
-  if (!moving_) return;
+  if (!moving_ || committing_) return;
   if (target_) {
     target_->set_handlers(nullptr, nullptr);
     target_->Close("move failed", false);
+  }
+  if (arrival_) arrival_->Abort();
+  if (deputy_away_) {
+    // The deputy is a seed, or on its way back to being `roam run`: the
+    // source resumes once it is back, so that no output goes unwritten.
+    if (pending_abort_.empty()) pending_abort_ = why;
+    auto self = shared_from_this();
+    move_timer_->expires_after(kSourceLostGrace);
+    move_timer_->async_wait([this, self](asio::error_code ec) {
+      if (ec || !moving_ || !deputy_away_) return;
+      deputy_away_ = false;
+      spdlog::error("{}: its deputy did not come back: the process is lost", record_->gpid);
+      if (!source_lost_) {
+        pb::LinkFrame kill;  // nobody at home to see it any more
+        kill.mutable_stream()->mutable_move_decision()->set_commit(true);
+        link_->Send(kill);
+      }
+      link_->Close("deputy lost");
+      FinishMove(Status::Error(pending_abort_ + "; then its deputy did not come back: the process is lost"));
+      End();
+    });
+    return;
   }
   if (source_lost_) {
     FinishMove(Status::Error("node " + figures_.from() + " was lost during the move, and " + why));
@@ -209,6 +276,7 @@ void RemoteRun::TargetFailed(const std::string& why) {
 
 void RemoteRun::MaybeCommit() {
   if (!moving_ || !ready_ || !(frozen_ || source_lost_)) return;
+  if (arrival_) return CommitHome();
   faults_.At("home-committing");
   // The commit point: the target's copy is the process from now on.
   pb::LinkFrame go;
@@ -236,6 +304,7 @@ void RemoteRun::FinishMove(Result<pb::MigrationFigures> r) {
   if (!moving_) return;
   moving_ = false;
   target_ = nullptr;
+  arrival_ = nullptr;
   if (move_timer_) move_timer_->cancel();
   FlushHeld();
   if (auto d = std::move(move_done_)) d(std::move(r));
@@ -249,6 +318,91 @@ void RemoteRun::FlushHeld() {
     *out.mutable_stream() = std::move(f);
     link_->Send(out);
   }
+}
+
+// ---- coming home -----------------------------------------------------------------------
+
+bool RemoteRun::HeldInput() const {
+  for (const pb::StreamFrame& f : held_) {
+    if (f.has_stdin_data() && !f.stdin_data().empty()) return true;
+  }
+  return false;
+}
+
+void RemoteRun::MaybeComeHome() {
+  if (!moving_ || !arrival_ || !image_home_ || !(frozen_ || source_lost_) || deputy_away_) return;
+  if (HeldInput()) return TargetFailed("it was given input during the move; it can come home once it has read it");
+  // Everything the process wrote before the freeze was sent to roam run
+  // before move_frozen: come_home comes after it on the same line.
+  deputy_away_ = true;
+  pb::StreamFrame f;
+  f.mutable_come_home()->set_image_dir(arrival_->image_dir());
+  f.mutable_come_home()->set_gpid(record_->gpid);
+  client_->Send(f);
+}
+
+void RemoteRun::SeedReady(const pb::SeedReady& s) {
+  if (!moving_ || !arrival_ || !deputy_away_) return;
+  // The seed execs `roam run` again by itself when it could not prepare.
+  if (!s.error().empty()) return TargetFailed("its deputy could not become it: " + s.error());
+  // Called off meanwhile, or bytes read by the deputy while it stopped
+  // reading are held here: it goes back to being the deputy.
+  if (!pending_abort_.empty() || HeldInput()) {
+    arrival_->SendBack(s);
+    return TargetFailed("it was given input during the move; it can come home once it has read it");
+  }
+  arrival_->Rebuild(s);
+}
+
+void RemoteRun::CommitHome() {
+  committing_ = true;
+  faults_.At("home-committing");
+  auto self = shared_from_this();
+  arrival_->Go([this, self](Status st) {
+    committing_ = false;
+    if (!moving_) return;
+    if (!st.ok()) return TargetFailed("letting it run at home failed: " + st.message());
+    // The commit point: the process runs here, the source's copy dies.
+    went_home_ = true;
+    deputy_away_ = false;
+    if (!source_lost_) {
+      pb::LinkFrame commit;
+      commit.mutable_stream()->mutable_move_decision()->set_commit(true);
+      link_->Send(commit);
+    }
+    link_->set_handlers(nullptr, nullptr);
+    link_->Close("moved home");
+    client_->set_handlers(nullptr, nullptr);
+    client_->Close("came home", false);
+    record_->where = figures_.to();
+    record_->nmig += 1;
+    figures_.set_total_ms(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - move_start_).count());
+    if (frozen_at_ms_ > 0) figures_.set_frozen_ms(static_cast<double>(std::max<int64_t>(0, WallMs() - frozen_at_ms_)));
+    spdlog::info("{} came home from {} in {:.1f} ms ({:.1f} ms frozen, {} bytes)", record_->gpid, figures_.from(),
+                 figures_.total_ms(), figures_.frozen_ms(), figures_.bytes_sent());
+    std::vector<int> signals;
+    for (const pb::StreamFrame& f : held_) {
+      if (f.has_signal()) signals.push_back(f.signal().signo());
+    }
+    held_.clear();  // input was checked empty; window sizes: not a terminal job
+    auto on_home = std::move(on_home_);
+    FinishMove(figures_);
+    if (on_home) on_home(std::move(signals));
+  });
+}
+
+void RemoteRun::DeputyBack(std::shared_ptr<ClientChannel> client) {
+  client_ = std::move(client);
+  deputy_away_ = false;
+  StartClient();
+  pb::StreamFrame started;
+  started.mutable_started()->set_gpid(record_->gpid);
+  started.mutable_started()->set_where(record_->where);
+  client_->Send(started);
+  spdlog::info("{}: its deputy is back", record_->gpid);
+  std::string why = pending_abort_.empty() ? "its deputy came back" : pending_abort_;
+  pending_abort_.clear();
+  TargetFailed(why);  // the source resumes; held input and signals go to it
 }
 
 void RemoteRun::End() {

@@ -20,7 +20,9 @@
 #include <memory>
 #include <string>
 
+#include "node/engine_worker.h"
 #include "node/frame_channel.h"
+#include "node/home_arrival.h"
 #include "node/home_process.h"
 #include "migrate.pb.h"
 #include "node/move_faults.h"
@@ -50,9 +52,23 @@ class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
   // was, or is lost if its node was lost too).
   void Move(const std::string& to, const std::string& address, std::shared_ptr<LinkChannel> target,
             MoveFaults faults, std::function<void(Result<pb::MigrationFigures>)> done);
+  // Moves the process back to its home, this node (HomeArrival, docs/
+  // MIGRATION.md "Coming home"): the deputy becomes the process. `done` as
+  // above; `on_home` runs first, once the process runs here, with the
+  // signals held during the move (the record is then its owner's to turn
+  // into a local one: this RemoteRun is over). Returns the arrival, which
+  // takes the source's move_in link.
+  std::shared_ptr<HomeArrival> MoveHome(const std::string& home, const std::string& address, EngineWorker& engine,
+                                        ArrivalConfig config, std::function<void(Result<pb::MigrationFigures>)> done,
+                                        std::function<void(std::vector<int> signals)> on_home);
   bool moving() const { return moving_; }
+  // Coming home failed after the deputy became a seed, and it is `roam
+  // run` again (take_over): it is the client from now on.
+  bool awaits_deputy() const { return deputy_away_; }
+  void DeputyBack(std::shared_ptr<ClientChannel> client);
 
  private:
+  void StartClient();
   void FromClient(pb::StreamFrame& f);
   void FromLink(pb::LinkFrame& f);
   void InstallLinkHandlers();
@@ -64,6 +80,13 @@ class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
   void MaybeCommit();
   void FinishMove(Result<pb::MigrationFigures> r);
   void FlushHeld();
+  void BeginMove(const std::string& to, const std::string& address, MoveFaults faults,
+                 std::function<void(Result<pb::MigrationFigures>)> done);
+  // Coming home.
+  bool HeldInput() const;
+  void MaybeComeHome();
+  void SeedReady(const pb::SeedReady& s);
+  void CommitHome();
 
   std::shared_ptr<ClientChannel> client_;
   std::shared_ptr<LinkChannel> link_;
@@ -80,6 +103,13 @@ class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
   std::chrono::steady_clock::time_point move_start_;
   MoveFaults faults_;
   std::function<void(Result<pb::MigrationFigures>)> move_done_;
+  // Coming home: the target is this node.
+  std::shared_ptr<HomeArrival> arrival_;
+  std::function<void(std::vector<int>)> on_home_;
+  bool image_home_ = false;   // the whole image is here
+  bool deputy_away_ = false;  // told come_home: a seed, or on its way back to being the deputy
+  bool committing_ = false, went_home_ = false;
+  std::string pending_abort_;  // why, once the deputy is back
 };
 
 }  // namespace roam

@@ -96,6 +96,9 @@ class Roamd {
   void StartMoveOut(std::shared_ptr<GuestProcess> guest, const pb::MoveOut& order);
   void DepartHome(HomeProcess& p, const std::string& target, const std::string& address,
                   std::shared_ptr<LinkChannel> adopt, MoveDone done);
+  void ComeHome(HomeProcess& p, MoveDone done);
+  // After coming home: the record follows a local process again.
+  void CameHome(pid_t pid, const std::vector<int>& held_signals);
   // Follows a process running at home with its pidfd: the record goes when it ends.
   void WatchHomeProcess(pid_t pid);
   void Lock(const std::string& gpid, bool lock, const pb::Credentials& requester,
@@ -124,6 +127,7 @@ class Roamd {
   std::map<pid_t, std::shared_ptr<MigrationOut>> outgoing_;     // moves out, by PID here
   std::map<std::string, std::shared_ptr<MigrationIn>> incoming_;  // moves in, by GPID
   std::map<pid_t, std::shared_ptr<HomeDeparture>> departures_;    // processes leaving home, by PID
+  std::map<std::string, std::shared_ptr<HomeArrival>> arrivals_;  // processes coming home, by GPID
   std::unique_ptr<EngineWorker> engine_;
   MoveFaults faults_;
   bool draining_ = false;  // roam node drain: blocked, guests being moved away

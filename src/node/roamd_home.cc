@@ -118,9 +118,15 @@ void Roamd::StartRun(const pb::RunRequest& req, const ControlServer::Peer& peer,
                      asio::local::stream_protocol::socket socket) {
   auto client = std::make_shared<ClientChannel>(std::move(socket));
   if (!req.take_over().empty()) {
-    // The deputy of a process that is leaving home: it must be that process.
+    // The deputy of a process that is leaving home, or that failed to come
+    // home: it must be that process.
     auto d = departures_.find(peer.pid);
     auto rec = home_.find(peer.pid);
+    if (rec != home_.end() && rec->second.gpid == req.take_over() && rec->second.remote &&
+        rec->second.remote->awaits_deputy() && (peer.uid == 0 || peer.uid == rec->second.creds.uid())) {
+      std::shared_ptr<RemoteRun> remote = rec->second.remote;
+      return remote->DeputyBack(client);
+    }
     if (d == departures_.end() || rec == home_.end() || rec->second.gpid != req.take_over() ||
         (peer.uid != 0 && peer.uid != rec->second.creds.uid())) {
       return RunFailed(client, "no move of " + req.take_over() + " awaits pid " + std::to_string(peer.pid), 255);

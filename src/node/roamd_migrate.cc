@@ -3,10 +3,13 @@
 // side (MigrationIn), started here from their link requests.
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
+#include "common/file_util.h"
 #include "node/roamd.h"
 
 namespace roam {
@@ -54,8 +57,8 @@ void Roamd::Migrate(const std::string& gpid, const std::string& to, const pb::Cr
 std::string Roamd::ChooseTarget(const HomeProcess& p, const std::string& to, std::string* error) const {
   const std::string& self = swim_->name();
   if (to == "home" || to == self) {
-    *error = "moving " + p.gpid + " back to its home node " + self + " is not supported yet";
-    return "";
+    if (p.where == self) *error = p.gpid + " already runs at home, on " + self;
+    return p.where == self ? "" : self;
   }
   if (to == "best") {
     std::string ignored;
@@ -90,8 +93,9 @@ void Roamd::MigrateHere(pid_t pid, const std::string& to, const pb::Credentials&
   std::string error;
   const std::string target = ChooseTarget(p, to, &error);
   if (target.empty()) return done(Status::Error(error));
-  const std::string address = AddressOf(target);
   spdlog::info("{}: move {} -> {} asked by {}", gpid, p.where, target, requester.user());
+  if (target == swim_->name()) return ComeHome(p, std::move(done));
+  const std::string address = AddressOf(target);
   pb::LinkRequest adopt;
   *adopt.mutable_requester() = requester;
   *adopt.mutable_adopt() = p.spawn;
@@ -146,6 +150,56 @@ void Roamd::DepartHome(HomeProcess& p, const std::string& target, const std::str
   auto d = std::make_shared<HomeDeparture>(io_, *engine_, link_id_, &p, std::move(adopt), std::move(c));
   departures_[pid] = d;
   d->Start(std::move(done), [this, pid] { departures_.erase(pid); });
+}
+
+// A process running elsewhere comes back home (HomeArrival): its deputy
+// becomes it.
+void Roamd::ComeHome(HomeProcess& p, MoveDone done) {
+  if (!p.remote) return done(Status::Error(p.gpid + " already runs at home"));
+  if (last_load_.mem_total() != 0 && p.stats.rss_bytes() > last_load_.mem_free()) {
+    return done(Status::Error(fmt::format("its home {} has no room for {}: it uses {:.0f} MiB, {:.0f} MiB are free",
+                                          swim_->name(), p.gpid, p.stats.rss_bytes() / 1048576.0,
+                                          last_load_.mem_free() / 1048576.0)));
+  }
+  // The seed (the user's deputy) must reach its image: the move directory
+  // is traversable, the image's own directory is the user's.
+  const std::string moves = run_dir_ + "/migrate";
+  Status st = MakeDirs(moves, 0711);
+  if (st.ok() && chmod(moves.c_str(), 0711) != 0) st = Status::Errno("chmod " + moves);
+  if (!st.ok()) return done(st);
+  const pid_t pid = p.pid;
+  const std::string gpid = p.gpid;
+  ArrivalConfig c;
+  c.image_dir = moves + "/home-in-" + std::to_string(pid);
+  c.roam_path = roam_path_;
+  c.control_socket = cfg_.control_socket;
+  c.faults = faults_;
+  arrivals_[gpid] = p.remote->MoveHome(
+      swim_->name(), AddressOf(swim_->name()), *engine_, std::move(c),
+      [this, gpid, done](Result<pb::MigrationFigures> r) {
+        arrivals_.erase(gpid);
+        done(std::move(r));
+      },
+      [this, pid](std::vector<int> signals) { CameHome(pid, signals); });
+}
+
+void Roamd::CameHome(pid_t pid, const std::vector<int>& held_signals) {
+  auto it = home_.find(pid);
+  if (it == home_.end()) return;
+  HomeProcess& p = it->second;
+  // The RemoteRun is over (its lambdas keep it alive until they return).
+  asio::post(io_, [r = std::move(p.remote)] {});
+  p.where = swim_->name();
+  p.stats.set_state("running");
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {  // ended at once: nothing to follow
+    spdlog::warn("{}: pidfd_open after coming home: {}", p.gpid, strerror(errno));
+    home_.erase(it);
+    return;
+  }
+  p.pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd);
+  WatchHomeProcess(pid);
+  for (int sig : held_signals) ::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0);
 }
 
 // ---- roam lock / unlock ----------------------------------------------------------------
@@ -309,6 +363,11 @@ void Roamd::StartAdopt(std::shared_ptr<LinkChannel> link, const std::string& pee
 }
 
 void Roamd::StartMoveIn(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::MoveIn& req) {
+  if (auto a = arrivals_.find(req.gpid()); a != arrivals_.end()) {
+    spdlog::info("{}: image coming home from {}", req.gpid(), peer);
+    std::shared_ptr<HomeArrival> arrival = a->second;
+    return arrival->AcceptSource(link, req, swim_->name());
+  }
   auto it = incoming_.find(req.gpid());
   if (it == incoming_.end() || it->second->has_source()) {
     pb::LinkReply reply;

@@ -1,0 +1,81 @@
+#include "cli/seed_command.h"
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <string>
+
+#include "ckpt/restore.h"
+#include "common/file_util.h"
+#include "common/proc_status.h"
+#include "node/control_frame.h"
+#include "session.pb.h"
+
+namespace roam {
+
+namespace {
+
+constexpr int kUnclaimedSeconds = 30;
+
+// Back to being the deputy: the process was not rebuilt here.
+[[noreturn]] void BecomeDeputyAgain(const std::string& gpid) {
+  setenv("ROAM_TAKE_OVER", gpid.c_str(), 1);
+  char* argv[] = {const_cast<char*>("roam"), const_cast<char*>("run"), nullptr};
+  execv("/proc/self/exe", argv);
+  fprintf(stderr, "roam: cannot become the deputy of %s again: %s\n", gpid.c_str(), strerror(errno));
+  _exit(255);
+}
+
+bool Traced() {
+  Result<std::string> text = ReadFile("/proc/self/status");
+  if (!text.ok()) return false;
+  Result<ProcStatus> s = ParseProcStatus(*text);
+  return s.ok() && s->tracer_pid != 0;
+}
+
+}  // namespace
+
+int SeedCommand(int argc, char** argv) {
+  // Signals wait: Ctrl-C during the move reaches the process once it is
+  // rebuilt (or the deputy again), not this seed.
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
+  if (argc != 5) {
+    fprintf(stderr, "roam __seed: not for users (roam __seed DIR GPID FD)\n");
+    return 2;
+  }
+  const std::string dir = argv[2], gpid = argv[3];
+  int fd = atoi(argv[4]);
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;  // the image's own limits come back with it
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  Result<InPlaceSeed> seed = PrepareInPlaceSeed(dir, &fd);
+  pb::StreamFrame f;
+  if (seed.ok()) {
+    f.mutable_seed_ready()->set_base(seed->base);
+    f.mutable_seed_ready()->set_helper(seed->helper);
+    f.mutable_seed_ready()->set_pages_fd(seed->pages_fd);
+  } else {
+    f.mutable_seed_ready()->set_error(seed.status().message());
+  }
+  Status sent = WriteFrame(fd, f);
+  close(fd);
+  if (!seed.ok() || !sent.ok()) BecomeDeputyAgain(gpid);
+  // roamd takes this process under ptrace and rebuilds it; this loop is
+  // gone with the rest of our memory. If nobody comes, back to deputy.
+  const time_t deadline = time(nullptr) + kUnclaimedSeconds;
+  for (;;) {
+    timespec one{1, 0};
+    nanosleep(&one, nullptr);
+    if (time(nullptr) > deadline && !Traced()) BecomeDeputyAgain(gpid);
+  }
+}
+
+}  // namespace roam

@@ -1,0 +1,199 @@
+#include "node/home_arrival.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "ckpt/image.h"
+#include "node/file_identity.h"
+#include "node/image_dir.h"
+
+namespace roam {
+
+InPlaceFallback DeputyProgram(const std::string& roam_path, const std::string& control_socket,
+                              const std::string& gpid) {
+  InPlaceFallback p;
+  p.argv = {roam_path, "run"};
+  p.env = {"ROAM_TAKE_OVER=" + gpid, "ROAM_SOCKET=" + control_socket, "PATH=/usr/local/bin:/usr/bin:/bin"};
+  return p;
+}
+
+HomeArrival::HomeArrival(EngineWorker& engine, HomeProcess* record, ArrivalConfig config)
+    : engine_(engine),
+      rec_(record),
+      cfg_(std::move(config)),
+      receiver_(cfg_.image_dir),
+      tree_(std::make_shared<std::unique_ptr<RestoredTree>>()) {}
+
+HomeArrival::~HomeArrival() = default;
+
+// ---- the image arrives -----------------------------------------------------------------
+
+void HomeArrival::AcceptSource(std::shared_ptr<LinkChannel> source, const pb::MoveIn& req, const std::string& node) {
+  source_ = std::move(source);
+  std::vector<pb::FileIdentity> files(req.files().begin(), req.files().end());
+  std::string missing = CheckFileIdentities(files, node);
+  if (!missing.empty()) return Fail(missing);
+  Status st = receiver_.Open();
+  if (!st.ok()) return Fail(st.message());
+  auto self = shared_from_this();
+  source_->set_handlers(
+      [this, self](pb::LinkFrame& f) {
+        if (ended_ || have_image_) return;
+        if (f.has_image_chunk()) {
+          if (cfg_.faults.At("target-receiving") == MoveFaults::Action::kCut) {
+            source_->Close("injected fault", false);
+            return Fail("injected fault: cut at target-receiving");
+          }
+          Status st = receiver_.Write(f.image_chunk());
+          if (!st.ok()) Fail(st.message());
+          return;
+        }
+        if (f.has_image_end()) return OnImageEnd(f.image_end());
+        Fail("unexpected frame from the source");
+      },
+      [this, self](const std::string& why) {
+        if (!have_image_) Fail("lost the link to the source: " + why);
+      });
+  pb::LinkFrame ok;  // the first reply: send the image
+  ok.mutable_reply();
+  source_->Send(ok);
+}
+
+void HomeArrival::OnImageEnd(const pb::ImageEnd& e) {
+  receiver_.CloseFiles();
+  frozen_at_ms_ = e.frozen_at_ms();
+  // Input the process was given but has not read cannot be put back into
+  // the user's terminal or pipe, where it will read from at home.
+  const size_t unread = e.stdin_taken().size() + e.stdin_pending().size();
+  if (unread > 0) {
+    return Fail("it has " + std::to_string(unread) + " bytes of input it has not read yet; it can come home once it has");
+  }
+  Result<Image> image = LoadImage(image_dir(), /*verify_payloads=*/false);
+  if (!image.ok()) return Fail("the image: " + image.status().message());
+  if (image->procs.size() != 1) {
+    return Fail("it is a tree of " + std::to_string(image->procs.size()) +
+                " processes; only a single process can come home yet");
+  }
+  // The seed reads the image as the user (it runs as the user).
+  const uid_t uid = rec_->creds.uid();
+  const gid_t gid = rec_->creds.gid();
+  Result<std::vector<std::string>> names = ListImageFiles(image_dir());
+  if (!names.ok()) return Fail(names.status().message());
+  for (const std::string& n : *names) {
+    if (chown((image_dir() + "/" + n).c_str(), uid, gid) != 0) return Fail("chown " + n + ": " + strerror(errno));
+  }
+  if (chown(image_dir().c_str(), uid, gid) != 0) return Fail("chown " + image_dir() + ": " + strerror(errno));
+  have_image_ = true;
+  // The image is here: the source hands over (move_frozen) and from then
+  // on obeys the home only.
+  pb::LinkFrame reply;
+  reply.mutable_reply();
+  source_->Send(reply);
+  source_->set_handlers(nullptr, nullptr);
+  source_->Close("image delivered");
+  if (cfg_.on_image) cfg_.on_image();
+}
+
+// ---- the deputy, now a seed, is rebuilt ------------------------------------------------
+
+void HomeArrival::Rebuild(const pb::SeedReady& s) {
+  if (ended_ || seeded_) return;
+  seeded_ = rebuild_started_ = rebuilding_ = true;
+  seed_.base = s.base();
+  seed_.helper = s.helper();
+  seed_.pages_fd = s.pages_fd();
+  auto self = shared_from_this();
+  auto tree = tree_;
+  const std::string dir = image_dir();
+  const pid_t pid = rec_->pid;
+  const InPlaceSeed seed = seed_;
+  InPlaceFallback fallback = DeputyProgram(cfg_.roam_path, cfg_.control_socket, rec_->gpid);
+  engine_.Run<Result<double>>(
+      [tree, dir, pid, seed, fallback]() -> Result<double> {
+        auto t0 = std::chrono::steady_clock::now();
+        Result<std::unique_ptr<RestoredTree>> r = RestoredTree::RestoreInPlace(dir, pid, seed, fallback);
+        if (!r.ok()) return r.status();  // it execs the deputy again
+        *tree = std::move(*r);
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      },
+      [this, self](Result<double> r) {
+        rebuilding_ = false;
+        RemoveImageDir(image_dir());
+        if (ended_) return;  // Abort() queued what undoes it
+        if (!r.ok()) return Fail("restore at home failed: " + r.status().message());
+        if (cfg_.faults.At("target-restored") == MoveFaults::Action::kCut) {
+          return Fail("injected fault: cut at target-restored");
+        }
+        spdlog::info("{}: rebuilt at home in {:.1f} ms, held", rec_->gpid, *r);
+        if (cfg_.on_ready) cfg_.on_ready(*r, frozen_at_ms_);
+      });
+}
+
+void HomeArrival::SendBack(const pb::SeedReady& s) {
+  if (seeded_) return;
+  seeded_ = true;
+  seed_.base = s.base();
+  seed_.helper = s.helper();
+  seed_.pages_fd = s.pages_fd();
+  if (!ended_) return Abort();
+  PostUndo();  // called off before the seed reported: it waits all the same
+}
+
+void HomeArrival::Go(std::function<void(Status)> done) {
+  auto tree = tree_;
+  engine_.Run<Status>(
+      [tree]() -> Status {
+        if (!*tree) return Status::Error("nothing rebuilt");
+        Status st = (*tree)->Release();
+        tree->reset();  // released: the process is on its own
+        return st;
+      },
+      std::move(done));
+}
+
+// ---- failures ----------------------------------------------------------------------------
+
+void HomeArrival::Fail(const std::string& why) {
+  if (ended_) return;
+  spdlog::warn("{}: coming home failed: {}", rec_->gpid, why);
+  Abort();
+  if (cfg_.on_failed) cfg_.on_failed(why);
+}
+
+// A held process or a waiting seed becomes the deputy again. A rebuild
+// under way does so itself if it fails; if it succeeds, the reset queued
+// after it drops the tree, which does the same.
+void HomeArrival::PostUndo() {
+  auto tree = tree_;
+  const bool abandon = seeded_ && !rebuild_started_;
+  const pid_t pid = rec_->pid;
+  const InPlaceSeed seed = seed_;
+  InPlaceFallback fallback = DeputyProgram(cfg_.roam_path, cfg_.control_socket, rec_->gpid);
+  engine_.Post([tree, abandon, pid, seed, fallback] {
+    if (*tree) {
+      tree->reset();
+    } else if (abandon) {
+      RestoredTree::AbandonInPlace(pid, seed, fallback);
+    }
+  });
+}
+
+void HomeArrival::Abort() {
+  if (ended_) return;
+  ended_ = true;
+  if (source_ && !source_->closed()) {
+    pb::LinkFrame reply;
+    reply.mutable_reply()->set_error("home " + rec_->gpid + ": the move was called off");
+    source_->Send(reply);
+    source_->set_handlers(nullptr, nullptr);
+    source_->Close("move failed");
+  }
+  receiver_.CloseFiles();
+  PostUndo();
+  if (!rebuilding_) RemoveImageDir(image_dir());
+}
+
+}  // namespace roam

@@ -1,0 +1,88 @@
+// HomeArrival: the target's side of a move when the target is the
+// process's home (docs/MIGRATION.md, "Coming home"). The process must get
+// back its PID, which its deputy (`roam run`, the user's shell's child)
+// holds, so the deputy itself becomes the process:
+//   the source streams the image here on a move_in link (files checked
+//   first, as on any target) -> the image must be of one process with no
+//   unread input; the source is told it arrived and hands over
+//   (move_frozen) -> RemoteRun tells the deputy come_home -> the deputy
+//   writes out its output and execs `roam __seed`, which reports
+//   seed_ready -> Rebuild(): the engine rebuilds it in place, held ->
+//   RemoteRun commits: Go() lets it run, the source kills its copy.
+// Nothing here ever kills the deputy: whatever fails (the image, the seed,
+// the rebuild, the home's own decision) ends with the deputy exec'd again
+// as `roam run` (ROAM_TAKE_OVER), and the source's copy resumes.
+// Single-threaded on roamd's loop; engine work goes to the EngineWorker.
+#pragma once
+
+#include <asio.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "ckpt/restore.h"
+#include "node/engine_worker.h"
+#include "node/home_process.h"
+#include "node/image_receiver.h"
+#include "node/move_faults.h"
+#include "node/node_link.h"
+#include "session.pb.h"
+
+namespace roam {
+
+// What a deputy's PID execs to be the deputy again: `roam run` with
+// ROAM_TAKE_OVER=GPID (it then connects to roamd with take_over).
+InPlaceFallback DeputyProgram(const std::string& roam_path, const std::string& control_socket,
+                              const std::string& gpid);
+
+struct ArrivalConfig {
+  std::string image_dir;  // on this node's tmpfs
+  std::string roam_path, control_socket;
+  MoveFaults faults;
+  // The whole image is here: the deputy may be told to come home.
+  std::function<void()> on_image;
+  // The process is rebuilt and held (figures for the move).
+  std::function<void(double restore_ms, int64_t frozen_at_ms)> on_ready;
+  // It cannot come home: why (a deputy that became a seed is on its way back).
+  std::function<void(const std::string& why)> on_failed;
+};
+
+class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
+ public:
+  // REQUIRES: `record` outlives this object.
+  HomeArrival(EngineWorker& engine, HomeProcess* record, ArrivalConfig config);
+  ~HomeArrival();
+
+  // The source's move_in link: the files it lists are checked on `node`.
+  void AcceptSource(std::shared_ptr<LinkChannel> source, const pb::MoveIn& req, const std::string& node);
+  const std::string& image_dir() const { return receiver_.dir(); }
+  // The deputy reported as a seed: rebuild it (on_ready or on_failed).
+  void Rebuild(const pb::SeedReady& seed);
+  // The deputy reported as a seed but must not be rebuilt (input came
+  // meanwhile, or the move was called off): it becomes the deputy again.
+  // No callback.
+  void SendBack(const pb::SeedReady& seed);
+  // Commit: the rebuilt process runs. `done` gets whether it was let go.
+  void Go(std::function<void(Status)> done);
+  // Not committing, whatever the state: the image is dropped, and a seed
+  // or a held process execs the deputy again. Idempotent; no callback.
+  void Abort();
+
+ private:
+  void OnImageEnd(const pb::ImageEnd& e);
+  void Fail(const std::string& why);
+  void PostUndo();
+
+  EngineWorker& engine_;
+  HomeProcess* rec_;
+  ArrivalConfig cfg_;
+  ImageReceiver receiver_;
+  std::shared_ptr<LinkChannel> source_;
+  // Touched only on the engine thread.
+  std::shared_ptr<std::unique_ptr<RestoredTree>> tree_;
+  InPlaceSeed seed_;
+  int64_t frozen_at_ms_ = 0;
+  bool have_image_ = false, seeded_ = false, rebuild_started_ = false, rebuilding_ = false, ended_ = false;
+};
+
+}  // namespace roam
