@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -109,6 +110,49 @@ bool SameMapping(const VmaInfo& a, const VmaInfo& b) {
   return a.inode == 0 || a.offset - a.start == b.offset - b.start;  // modular: works either side
 }
 
+// Whether a page whose contents were dropped after it was protected
+// (MADV_DONTNEED zaps its pte) counts as written. 6.18 says yes: a none pte
+// carries no protection. A kernel that says no needs a second walk for such
+// pages (see kPresentOrSwapped). Tried once, on two pages of our own; if
+// the try fails, the second walk is done.
+bool ZappedPagesShowAsWritten() {
+  static const bool yes = [] {
+    char* m = static_cast<char*>(mmap(nullptr, 2 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (m == MAP_FAILED) return false;
+    m[0] = m[kPage] = 1;
+    int uffd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+    if (uffd < 0) uffd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY));
+    int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    bool ok = uffd >= 0 && pagemap >= 0;
+    uffdio_api api{};
+    api.api = UFFD_API;
+    api.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
+    ok = ok && ioctl(uffd, UFFDIO_API, &api) == 0;
+    uffdio_register reg{};
+    reg.range = {reinterpret_cast<uintptr_t>(m), 2 * kPage};
+    reg.mode = UFFDIO_REGISTER_MODE_WP;
+    ok = ok && ioctl(uffd, UFFDIO_REGISTER, &reg) == 0;
+    uffdio_writeprotect wp{};
+    wp.range = reg.range;
+    wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+    ok = ok && ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) == 0 && madvise(m, kPage, MADV_DONTNEED) == 0;
+    page_region vec[2] = {};
+    pm_scan_arg arg{};
+    arg.size = sizeof(arg);
+    arg.start = reg.range.start;
+    arg.end = reg.range.start + 2 * kPage;
+    arg.vec = reinterpret_cast<uintptr_t>(vec);
+    arg.vec_len = 2;
+    arg.category_mask = arg.return_mask = PAGE_IS_WRITTEN;
+    ok = ok && ioctl(pagemap, PAGEMAP_SCAN, &arg) == 1 && vec[0].start == arg.start && vec[0].end == arg.start + kPage;
+    if (uffd >= 0) close(uffd);
+    if (pagemap >= 0) close(pagemap);
+    munmap(m, 2 * kPage);
+    return ok;
+  }();
+  return yes;
+}
+
 Result<std::vector<VmaInfo>> ReadMaps(pid_t pid) {
   Result<std::string> text = ReadFile("/proc/" + std::to_string(pid) + "/maps");
   if (!text.ok()) return text.status();
@@ -164,6 +208,7 @@ DirtyTracker& DirtyTracker::operator=(DirtyTracker&& o) noexcept {
   untrackable_ = std::move(o.untrackable_);
   maps_ = std::move(o.maps_);
   vec_ = std::move(o.vec_);
+  second_walk_ = o.second_walk_;
   return *this;
 }
 
@@ -305,6 +350,7 @@ Result<DirtyTracker> DirtyTracker::Start(Tracee& t, const std::vector<PageRange>
     if (!st.ok()) return st;
   }
   d.tracked_ = Normalize(std::move(pieces));
+  d.second_walk_ = !ZappedPagesShowAsWritten();
   return d;
 }
 
@@ -367,7 +413,7 @@ Result<std::vector<PageRange>> DirtyTracker::Scan() {
   for (const PageRange& r : tracked_) {
     std::string error;
     int err = ScanOnce(r, PAGE_IS_WRITTEN, 0, &dirty, &error);
-    if (err == 0) err = ScanOnce(r, kPresentOrSwapped, kPresentOrSwapped, &dirty, &error);
+    if (err == 0 && second_walk_) err = ScanOnce(r, kPresentOrSwapped, kPresentOrSwapped, &dirty, &error);
     if (err == EPERM) {
       Status st = Repair(r, &dirty, &still_tracked);
       if (!st.ok()) return st;

@@ -145,6 +145,7 @@ class DirtyTracker {
   std::vector<PageRange> untrackable_;  // reported whole by every Scan
   std::vector<VmaInfo> maps_;           // the list NewMappings compares with
   std::vector<char> vec_;               // PAGEMAP_SCAN's output buffer
+  bool second_walk_ = true;             // zapped pages do not show as written: look for them too
 };
 
 }  // namespace roam
