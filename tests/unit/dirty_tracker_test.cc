@@ -7,8 +7,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +39,7 @@ enum Op : uint32_t {
   kDontNeed,     // a = address, b = bytes: madvise(MADV_DONTNEED)
   kReplace,      // a = address, b = bytes: mmap(MAP_FIXED) a fresh mapping over it
   kSum,          // a = address, b = pages: the sum of the first byte of each page
+  kDropPtrace,   // drops CAP_SYS_PTRACE from its effective set; returns errno of a plain userfaultfd() then
   kExit,         // _exit(0)
 };
 
@@ -92,6 +95,17 @@ struct Command {
       case kSum:
         for (uint64_t p = 0; p < c.b; ++p) reply += static_cast<unsigned char>(at[p * kPage]);
         break;
+      case kDropPtrace: {
+        __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+        __user_cap_data_struct caps[2] = {};
+        if (syscall(SYS_capget, &h, caps) != 0) _exit(10);
+        caps[CAP_SYS_PTRACE / 32].effective &= ~(1u << (CAP_SYS_PTRACE % 32));
+        if (syscall(SYS_capset, &h, caps) != 0) _exit(11);
+        long fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+        reply = fd < 0 ? static_cast<uint64_t>(errno) : 0;
+        if (fd >= 0) close(static_cast<int>(fd));
+        break;
+      }
       case kExit:
         _exit(0);
     }
@@ -279,6 +293,22 @@ TEST(DirtyTracker, AWriteByTheKernelOnTheProcesssBehalfIsReported) {
   Result<std::vector<PageRange>> s = d->Scan();
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_EQ(*s, Pages(c, {{20, 21}, {11000, 11001}})) << Show(*s, c.base());
+}
+
+TEST(DirtyTracker, ATargetThatMayNotMakeAFullUserfaultfdIsTrackedWithAUserModeOnlyOne) {
+  Result<std::string> sysctl = ReadFile("/proc/sys/vm/unprivileged_userfaultfd");
+  if (sysctl.ok() && *sysctl != "0\n") {
+    GTEST_SKIP() << "vm.unprivileged_userfaultfd=1: every process may make a full one";
+  }
+  Child c;
+  ASSERT_EQ(c.Do(kDropPtrace), static_cast<uint64_t>(EPERM)) << "without CAP_SYS_PTRACE the plain call fails";
+  Result<DirtyTracker> d = StartOn(c.pid(), {{c.page(0), c.page(kPages)}});
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  c.Write(6);
+  c.Do(kReadIntoPage, c.page(7000));  // kernel-mode writes are tracked all the same
+  Result<std::vector<PageRange>> s = d->Scan();
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(*s, Pages(c, {{6, 7}, {7000, 7001}})) << Show(*s, c.base());
 }
 
 TEST(DirtyTracker, PagesDroppedWithMadviseDontneedAreReportedOnce) {
