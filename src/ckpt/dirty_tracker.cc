@@ -373,7 +373,7 @@ int DirtyTracker::ScanOnce(const PageRange& r, uint64_t category, uint64_t inver
     if (n < 0) {
       int err = errno;
       if (err == EINTR) continue;
-      *error = Status::Errno(Who(pid_) + ": ioctl PAGEMAP_SCAN " + Show({at, r.end}), err).message();
+      *error = Status::Errno(Who(pid_) + (err == ESRCH ? " has exited" : "") + ": ioctl PAGEMAP_SCAN " + Show({at, r.end}), err).message();
       return err;
     }
     for (int i = 0; i < n; ++i) out->push_back({vec[i].start, vec[i].end});

@@ -469,6 +469,18 @@ TEST(DirtyTracker, AMovedTrackerKeepsTrackingAndTheOldOneIsInert) {
   EXPECT_EQ(*s, Pages(c, {{42, 43}}));
 }
 
+TEST(DirtyTracker, ScanAfterTheProcessExitedSaysSo) {
+  Child c;
+  Result<DirtyTracker> d = StartOn(c.pid(), {{c.page(0), c.page(kPages)}});
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  c.Write(1);
+  ASSERT_EQ(c.Exit(), 0);
+  Result<std::vector<PageRange>> s = d->Scan();
+  ASSERT_FALSE(s.ok()) << Show(*s, c.base());
+  EXPECT_NE(s.status().message().find("exited"), std::string::npos) << s.status().message();
+  EXPECT_FALSE(d->NewMappings().ok());
+}
+
 // ---- the mapping diff, on made-up lists ------------------------------------------
 
 VmaInfo Vma(uint64_t start, uint64_t end, const char* perms, std::string path = "", uint64_t offset = 0,
