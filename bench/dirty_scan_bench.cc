@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
   std::printf("bytes=%" PRIu64 " dirty=%" PRIu64 " start_ns=%" PRId64 " clean_scan_ns=%" PRId64
               " contiguous_scan_ns=%" PRId64 " scattered_scan_ns=%" PRId64 " scattered_ranges=%zu stop_ns=%" PRId64
               " memcpy_all_ns=%" PRId64 " memcpy_dirty_ns=%" PRId64 "\n",
-              bytes, dirty, start_ns, clean_ns, contiguous_ns, scattered_ns, scattered_ranges, stop_ns,
-              memcpy_all_ns, memcpy_dirty_ns);
+              bytes, dirty, start_ns, clean_ns, contiguous_ns, scattered_ns, scattered_ranges, stop_ns, memcpy_all_ns,
+              memcpy_dirty_ns);
   return 0;
 }

@@ -255,7 +255,9 @@ Result<DirtyTracker> DirtyTracker::Start(Tracee& t, const std::vector<PageRange>
   // the process is touched.
   std::vector<PageRange> wanted = Normalize(ranges);
   for (const PageRange& r : wanted) {
-    if (r.start % kPage != 0 || r.end % kPage != 0) return Status::Error(who + ": range " + Show(r) + " is not page-aligned");
+    if (r.start % kPage != 0 || r.end % kPage != 0) {
+      return Status::Error(who + ": range " + Show(r) + " is not page-aligned");
+    }
   }
   Result<std::vector<VmaInfo>> maps = ReadMaps(pid);
   if (!maps.ok()) return maps.status();
@@ -290,7 +292,8 @@ Result<DirtyTracker> DirtyTracker::Start(Tracee& t, const std::vector<PageRange>
     arg.category_mask = arg.return_mask = PAGE_IS_WRITTEN;
     if (ioctl(d.pagemap_, PAGEMAP_SCAN, &arg) < 0) {
       int err = errno;
-      return Status::Errno("ioctl PAGEMAP_SCAN on " + pagemap_path + (err == ENOTTY ? " (needs kernel 6.7+)" : ""), err);
+      return Status::Errno("ioctl PAGEMAP_SCAN on " + pagemap_path + (err == ENOTTY ? " (needs kernel 6.7+)" : ""),
+                           err);
     }
   }
 
@@ -340,9 +343,8 @@ Result<DirtyTracker> DirtyTracker::Start(Tracee& t, const std::vector<PageRange>
   api.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
   if (ioctl(d.uffd_, UFFDIO_API, &api) != 0) {
     int err = errno;
-    return Status::Errno(who + ": UFFDIO_API with WP_ASYNC and WP_UNPOPULATED" +
-                             (err == EINVAL ? " (needs kernel 6.7+)" : ""),
-                         err);
+    return Status::Errno(
+        who + ": UFFDIO_API with WP_ASYNC and WP_UNPOPULATED" + (err == EINVAL ? " (needs kernel 6.7+)" : ""), err);
   }
   for (const PageRange& p : pieces) {
     st = d.Register(p);
@@ -373,7 +375,8 @@ int DirtyTracker::ScanOnce(const PageRange& r, uint64_t category, uint64_t inver
     if (n < 0) {
       int err = errno;
       if (err == EINTR) continue;
-      *error = Status::Errno(Who(pid_) + (err == ESRCH ? " has exited" : "") + ": ioctl PAGEMAP_SCAN " + Show({at, r.end}), err).message();
+      std::string what = Who(pid_) + (err == ESRCH ? " has exited" : "") + ": ioctl PAGEMAP_SCAN " + Show({at, r.end});
+      *error = Status::Errno(what, err).message();
       return err;
     }
     for (int i = 0; i < n; ++i) out->push_back({vec[i].start, vec[i].end});

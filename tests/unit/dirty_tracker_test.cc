@@ -31,16 +31,16 @@ constexpr uint64_t kPages = 16384;  // 64 MiB
 // ---- the child ---------------------------------------------------------------
 
 enum Op : uint32_t {
-  kWrite,        // a = address, b = pages: one byte written in each, value c
-  kRead,         // a = address: returns the byte there
-  kReadIntoPage, // a = address: read(2) from a pipe into it (a write by the kernel)
-  kMap,          // b = bytes: returns a new private anonymous mapping's address
-  kMapShared,    // b = bytes: returns a new shared anonymous mapping's address
-  kDontNeed,     // a = address, b = bytes: madvise(MADV_DONTNEED)
-  kReplace,      // a = address, b = bytes: mmap(MAP_FIXED) a fresh mapping over it
-  kSum,          // a = address, b = pages: the sum of the first byte of each page
-  kDropPtrace,   // drops CAP_SYS_PTRACE from its effective set; returns errno of a plain userfaultfd() then
-  kExit,         // _exit(0)
+  kWrite,         // a = address, b = pages: one byte written in each, value c
+  kRead,          // a = address: returns the byte there
+  kReadIntoPage,  // a = address: read(2) from a pipe into it (a write by the kernel)
+  kMap,           // b = bytes: returns a new private anonymous mapping's address
+  kMapShared,     // b = bytes: returns a new shared anonymous mapping's address
+  kDontNeed,      // a = address, b = bytes: madvise(MADV_DONTNEED)
+  kReplace,       // a = address, b = bytes: mmap(MAP_FIXED) a fresh mapping over it
+  kSum,           // a = address, b = pages: the sum of the first byte of each page
+  kDropPtrace,    // drops CAP_SYS_PTRACE from its effective set; returns errno of a plain userfaultfd() then
+  kExit,          // _exit(0)
 };
 
 struct Command {
@@ -49,8 +49,8 @@ struct Command {
 };
 
 [[noreturn]] void ChildMain(int cmd_fd, int ack_fd) {
-  char* region = static_cast<char*>(
-      mmap(nullptr, kPages * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  char* region =
+      static_cast<char*>(mmap(nullptr, kPages * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   if (region == MAP_FAILED) _exit(2);
   madvise(region, kPages * kPage, MADV_NOHUGEPAGE);  // the page counts below assume 4 KiB pages
   // Populated before tracking starts: [0,100), [8000,8010) and the last page.
@@ -150,7 +150,9 @@ class Child {
     if (write(cmd_, &cmd, sizeof cmd) != sizeof cmd || read(ack_, &reply, 8) != 8) ADD_FAILURE() << "child gone";
     return reply;
   }
-  void Write(uint64_t first_page, uint64_t pages = 1, uint64_t value = 7) { Do(kWrite, page(first_page), pages, value); }
+  void Write(uint64_t first_page, uint64_t pages = 1, uint64_t value = 7) {
+    Do(kWrite, page(first_page), pages, value);
+  }
 
   // Asks it to exit; its exit status.
   int Exit() {
@@ -222,10 +224,10 @@ uint64_t ProtectedPages(pid_t pid, uint64_t first, uint64_t n) {
   return count;
 }
 
-#define ASSERT_OK(expr)                          \
-  do {                                           \
-    Status st_ = (expr);                         \
-    ASSERT_TRUE(st_.ok()) << st_.message();      \
+#define ASSERT_OK(expr)                     \
+  do {                                      \
+    Status st_ = (expr);                    \
+    ASSERT_TRUE(st_.ok()) << st_.message(); \
   } while (0)
 
 // ---- scanning ----------------------------------------------------------------
@@ -288,7 +290,7 @@ TEST(DirtyTracker, AWriteByTheKernelOnTheProcesssBehalfIsReported) {
   Child c;
   Result<DirtyTracker> d = StartOn(c.pid(), {{c.page(0), c.page(kPages)}});
   ASSERT_TRUE(d.ok()) << d.status().message();
-  c.Do(kReadIntoPage, c.page(20));    // populated before Start
+  c.Do(kReadIntoPage, c.page(20));     // populated before Start
   c.Do(kReadIntoPage, c.page(11000));  // never touched
   Result<std::vector<PageRange>> s = d->Scan();
   ASSERT_TRUE(s.ok()) << s.status().message();
@@ -525,9 +527,9 @@ TEST(ChangedRanges, ReportsNewGrownAndChangedMappingsButNotUnchangedOrUntrackabl
 
 TEST(TrackableRanges, KeepsPrivateWritableMappingsOnly) {
   std::vector<VmaInfo> vmas = {
-      Vma(0x1000, 0x2000, "rw-p", "[heap]"),   Vma(0x2000, 0x3000, "rw-p", "[anon:x]"),
+      Vma(0x1000, 0x2000, "rw-p", "[heap]"),       Vma(0x2000, 0x3000, "rw-p", "[anon:x]"),
       Vma(0x3000, 0x4000, "r--p", "/bin/a", 0, 5), Vma(0x4000, 0x5000, "rw-p", "/bin/a", 0x1000, 5),
-      Vma(0x6000, 0x7000, "rw-s", "/dev/zero"), Vma(0x7000, 0x8000, "r-xp", "[vdso]"),
+      Vma(0x6000, 0x7000, "rw-s", "/dev/zero"),    Vma(0x7000, 0x8000, "r-xp", "[vdso]"),
       Vma(0x9000, 0xa000, "rw-p", "[stack]"),
   };
   EXPECT_EQ(TrackableRanges(vmas), (std::vector<PageRange>{{0x1000, 0x3000}, {0x4000, 0x5000}, {0x9000, 0xa000}}));
