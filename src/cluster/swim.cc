@@ -90,24 +90,53 @@ void Swim::Tick(int64_t now) {
 // ---- failure detection -------------------------------------------------------------
 
 void Swim::StartProbe(int64_t now) {
+  // Buddy system, extended: every other probe goes to the oldest member we
+  // suspect on our own (nobody confirmed it), carrying the suspicion, so
+  // that a suspicion we raised while cut off still reaches its subject.
+  if (cfg_.buddy && (++probes_started_ % 2 == 0)) {
+    MemberId oldest = kNoMember;
+    int64_t since = 0;
+    for (const auto& [id, s] : suspects_) {
+      if (s.first == self_ && s.confirmed_by.empty() && (oldest == kNoMember || s.since < since)) {
+        oldest = id;
+        since = s.since;
+      }
+    }
+    if (oldest != kNoMember) {
+      ProbeMember(oldest, now);
+      return;
+    }
+  }
   // Next target in round-robin order over a shuffled list; reshuffle at the end.
   for (int attempts = 0; attempts < 2; ++attempts) {
     while (probe_pos_ < probe_order_.size()) {
       const MemberId id = probe_order_[probe_pos_++];
       const Member* m = members_.Get(id);
       if (!m || id == self_ || !Live(m->state)) continue;
-      probe_ = Probe{id, next_probe_id_++, now, Scaled(cfg_.ping_timeout_ms), Scaled(cfg_.probe_interval_ms), false};
-      pb::SwimMessage ping = NewMessage(pb::SwimMessage::PING);
-      ping.set_probe_id(probe_->id);
-      if (cfg_.buddy && m->state == pb::SUSPECT) {
-        const pb::MemberUpdate suspicion = m->ToUpdate();
-        SendWithPiggyback(m->address, std::move(ping), &suspicion);
-      } else {
-        SendWithPiggyback(m->address, std::move(ping));
-      }
+      ProbeMember(id, now);
       return;
     }
     RebuildProbeOrder();
+  }
+}
+
+void Swim::ProbeMember(MemberId id, int64_t now) {
+  probe_ = Probe{id, next_probe_id_++, now, Scaled(cfg_.ping_timeout_ms), Scaled(cfg_.probe_interval_ms), false};
+  SendPing(id, probe_->id);
+}
+
+void Swim::SendPing(MemberId id, uint32_t probe_id) {
+  const Member& m = members_.Row(id);
+  pb::SwimMessage ping = NewMessage(pb::SwimMessage::PING);
+  ping.set_probe_id(probe_id);
+  if (cfg_.buddy && m.state == pb::SUSPECT) {
+    pb::MemberUpdate suspicion = m.ToUpdate();
+    if (auto s = suspects_.find(id); s != suspects_.end() && s->second.first != kNoMember) {
+      suspicion.set_suspected_by(dir().name(s->second.first));
+    }
+    SendWithPiggyback(m.address, std::move(ping), &suspicion);
+  } else {
+    SendWithPiggyback(m.address, std::move(ping));
   }
 }
 
@@ -138,11 +167,7 @@ void Swim::CheckProbe(int64_t now) {
       req.set_target_address(m->address);
       SendWithPiggyback(members_.Row(helper).address, std::move(req));
     }
-    if (cfg_.retry_direct) {  // the direct path may have lost only one message
-      pb::SwimMessage ping = NewMessage(pb::SwimMessage::PING);
-      ping.set_probe_id(probe_->id);
-      SendWithPiggyback(m->address, std::move(ping));
-    }
+    if (cfg_.retry_direct) SendPing(target, probe_->id);  // the direct path may have lost only one message
   }
   if (now >= probe_->sent_at + probe_->period) {
     probe_.reset();
@@ -160,12 +185,7 @@ void Swim::Suspect(MemberId id, int64_t now) {
   // A fresh suspicion is ours; on one already held our failed probe is a
   // confirmation (Lifeguard's dogpile), gossiped on so others count it too.
   ApplyUpdate(u, now);
-  if (fresh && cfg_.buddy) {
-    // Tell the suspect itself first: if it hears, it refutes at once.
-    pb::SwimMessage ping = NewMessage(pb::SwimMessage::PING);
-    ping.set_probe_id(next_probe_id_++);
-    SendWithPiggyback(members_.Row(id).address, std::move(ping), &u);
-  }
+  if (fresh && cfg_.buddy) SendPing(id, next_probe_id_++);  // if the suspect hears, it refutes at once
 }
 
 bool Swim::Confirm(MemberId id, MemberId suspecter) {
@@ -182,9 +202,11 @@ bool Swim::Confirm(MemberId id, MemberId suspecter) {
 
 void Swim::CheckSuspects(int64_t now) {
   if (suspects_.empty()) return;
+  // Local health stretches our own timeouts: a node that cannot hear its
+  // own acks is the last one that should declare anyone dead.
   std::vector<MemberId> expired;
   for (const auto& [id, s] : suspects_) {
-    if (now >= s.deadline) expired.push_back(id);
+    if (now >= s.since + Scaled(s.deadline - s.since)) expired.push_back(id);
   }
   for (MemberId id : expired) {
     pb::MemberUpdate u = members_.Row(id).ToUpdate();

@@ -10,16 +10,19 @@
 // Lifeguard, each part switchable for measurement (SwimConfig):
 //  - local health: a counter in [0, max_local_health] rises when one of our
 //    probes fails and when we must refute a suspicion of ourselves, falls
-//    when a probe is answered; probe interval and ping timeout are
-//    multiplied by (counter + 1). A node that is itself slow or losing
-//    packets thus probes less and waits longer before it accuses anyone.
+//    when a probe is answered; probe interval, ping timeout and the
+//    suspicion timeouts it runs are multiplied by (counter + 1). A node
+//    that is itself slow or cut off thus probes less and waits longer
+//    before it accuses anyone.
 //  - dogpile suspicion timeouts: a suspicion starts at suspicion_max_mult x
 //    the minimum and shrinks logarithmically to the minimum
 //    (suspicion_mult * max(1, log10 N) periods) as distinct other nodes'
 //    SUSPECT messages confirm it (suspicion_confirmations of them). A lone
 //    false accusation thus waits long enough for the refutation.
 //  - buddy system: a PING to a member we hold SUSPECT carries that
-//    suspicion first, so the suspect hears of it at the next probe.
+//    suspicion first, so the suspect hears of it at the next probe; and
+//    every other probe goes to the oldest suspicion we raised alone, so one
+//    raised while we were cut off still reaches its subject.
 //
 // Dissemination: membership changes ride on every message, filled up to
 // max_message_bytes of body; fresh news first, then repeated refutations
@@ -190,6 +193,9 @@ class Swim {
   // Counts another node's suspicion of `id`; true if it was new.
   bool Confirm(MemberId id, MemberId suspecter);
   void StartProbe(int64_t now);
+  void ProbeMember(MemberId id, int64_t now);
+  // A PING to `id`; to a suspect (buddy system) it carries the suspicion first.
+  void SendPing(MemberId id, uint32_t probe_id);
   void CheckProbe(int64_t now);
   void CheckSuspects(int64_t now);
   void SendGossip(int64_t now);
@@ -232,6 +238,7 @@ class Swim {
   size_t live_count_ = 1;
   int local_health_ = 0;
   uint32_t next_probe_id_ = 1;
+  uint64_t probes_started_ = 0;
   uint64_t load_stamp_ = 0;
   int64_t next_probe_at_ = 0, next_gossip_at_ = 0, next_reconnect_at_ = 0;
   int64_t next_announce_at_ = 0, next_join_at_ = 0;

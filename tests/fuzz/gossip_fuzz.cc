@@ -158,7 +158,7 @@ class Node {
 
  private:
   void CheckInvariants(const char* after) {
-    const std::map<std::string, Member>& members = swim_.members();
+    const MemberTable& members = swim_.members();
     auto self = members.find(kSelf);
     if (self == members.end()) Violated(std::string("own member record gone after ") + after);
     if (self->second.state != pb::ALIVE) {

@@ -148,8 +148,8 @@ TEST(SwimLoad, NewerStampWinsOlderIsIgnored) {
 }
 
 TEST(SwimRules, SupersedeFollowsIncarnationAndStateOrder) {
-  Member m;
-  m.name = "n1";
+  const std::string name = "n1", address = "10.0.0.1:7946";
+  Member m(name, address);
   m.incarnation = 5;
   m.state = pb::ALIVE;
   auto u = [](MemberState s, uint64_t inc) {
