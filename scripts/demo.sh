@@ -52,21 +52,21 @@ cx n1 -- bash -c '
   done
 '
 
-say "live migration: a job printing a numbered line every 5 ms, moved n2 -> n3 -> n4 -> n2 while it runs"
+say "live migration: a job printing a numbered line every 5 ms, moved n2 -> n3 -> n4 -> home (n1) -> n2 while it runs"
 cx n1 -- bash -c '
   R='"$PWD/$ROAM"'
   $R run --on n2 -- python3 -c "
 import time
-for i in range(1200):
+for i in range(1500):
     print(i, flush=True); time.sleep(0.005)
 " > /tmp/count.out &
   p=$!
   sleep 1
-  for n in n3 n4 n2; do $R migrate n1:$p $n; sleep 1; done
+  for n in n3 n4 home n2; do $R migrate n1:$p $n; sleep 1; done
   $R ps
   wait $p; echo "n1:$p exit $?"
-  if awk "NR-1 != \$1 {exit 1} END {exit NR != 1200}" /tmp/count.out; then
-    echo "the home received all 1200 lines, in order: no gap, no repeat"
+  if awk "NR-1 != \$1 {exit 1} END {exit NR != 1500}" /tmp/count.out; then
+    echo "the home received all 1500 lines, in order: no gap, no repeat"
   else
     echo "OUTPUT DAMAGED"; exit 1
   fi

@@ -245,7 +245,7 @@ Status DirtyTracker::WriteProtect(const PageRange& r) {
   return Status::Ok();
 }
 
-Result<DirtyTracker> DirtyTracker::Start(Tracee& t, const std::vector<PageRange>& ranges) {
+Result<DirtyTracker> DirtyTracker::Open(Tracee& t, const std::vector<PageRange>& ranges) {
   const pid_t pid = t.pid();
   const std::string who = Who(pid);
   DirtyTracker d;
@@ -348,11 +348,27 @@ Result<DirtyTracker> DirtyTracker::Start(Tracee& t, const std::vector<PageRange>
   }
   for (const PageRange& p : pieces) {
     st = d.Register(p);
-    if (st.ok()) st = d.WriteProtect(p);
     if (!st.ok()) return st;
   }
   d.tracked_ = Normalize(std::move(pieces));
   d.second_walk_ = !ZappedPagesShowAsWritten();
+  return d;
+}
+
+Status DirtyTracker::Protect() {
+  if (uffd_ < 0) return Status::Error(Who(pid_) + ": dirty-page tracking is stopped");
+  for (const PageRange& r : tracked_) {
+    Status st = WriteProtect(r);
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
+Result<DirtyTracker> DirtyTracker::Start(Tracee& t, const std::vector<PageRange>& ranges) {
+  Result<DirtyTracker> d = Open(t, ranges);
+  if (!d.ok()) return d;
+  Status st = d->Protect();
+  if (!st.ok()) return st;
   return d;
 }
 

@@ -53,11 +53,11 @@ void RemoteRun::StartClient() {
 
 void RemoteRun::FromClient(pb::StreamFrame& f) {
   switch (f.kind_case()) {
+    case pb::StreamFrame::kSeedReady:
+      return SeedReady(f.seed_ready());
     case pb::StreamFrame::kStdinData:
     case pb::StreamFrame::kStdinEof:
     case pb::StreamFrame::kSignal:
-    case pb::StreamFrame::kSeedReady:
-      return SeedReady(f.seed_ready());
     case pb::StreamFrame::kWinsize: {
       if (moving_) {
         held_.push_back(std::move(f));

@@ -117,15 +117,15 @@ P=$(bg_pid count)
 G=n1:$P
 wait_until 10 where_is "$G" n2 >/dev/null
 moves_ok=0 frozen=()
-route=(n3 n4 n2)
+route=(n3 n4 home n2)
 for i in $(seq 0 19); do
-  to=${route[$((i % 3))]}
+  to=${route[$((i % 4))]}
   j=$(migrate "$G" "$to" --json 2>"$DATA/mig.err") && moves_ok=$((moves_ok + 1))
   frozen+=("$(jq -r '.frozen_ms | floor' <<<"$j" 2>/dev/null)")
 done
-check "20 moves of $G (n2 -> n3 -> n4 -> n2 ...): $moves_ok succeeded (frozen ms: ${frozen[*]})" [ "$moves_ok" -eq 20 ]
-check "roam ps after 20 moves: NMIG $(ps_field "$G" nmig), WHERE $(ps_field "$G" where) (want 20, n4)" \
-  sh -c "[ '$(ps_field "$G" nmig)' = 20 ] && [ '$(ps_field "$G" where)' = n4 ]"
+check "20 moves of $G (n2 -> n3 -> n4 -> home -> n2 ...): $moves_ok succeeded (frozen ms: ${frozen[*]}) $(head -c 300 "$DATA/mig.err")" [ "$moves_ok" -eq 20 ]
+check "roam ps after 20 moves: NMIG $(ps_field "$G" nmig), WHERE $(ps_field "$G" where) (want 20, n2)" \
+  sh -c "[ '$(ps_field "$G" nmig)' = 20 ] && [ '$(ps_field "$G" where)' = n2 ]"
 rc=$(bg_rc count 120)
 check "the job ends with status 0 after its moves (got $rc)" [ "$rc" = 0 ]
 check "every number 0..5999 reached the home terminal exactly once, in order ($(wc -l <"$DATA/count.out") lines)" \
@@ -153,18 +153,20 @@ real_program() {  # real_program NAME CMD...: run undisturbed at home, then on n
   wait_until 10 where_is "n1:$p" n2 >/dev/null
   sleep 0.3
   local ok=0 to
-  for to in n3 n4 n2; do migrate "n1:$p" "$to" >/dev/null 2>"$DATA/$name.mig" && ok=$((ok + 1)); sleep 0.2; done
+  for to in n3 home n2; do migrate "n1:$p" "$to" >/dev/null 2>>"$DATA/$name.mig" && ok=$((ok + 1)); sleep 0.2; done
   local rc; rc=$(bg_rc "$name" 120)
-  check "$name: moved $ok times mid-run, exit $rc, output identical to an undisturbed run" \
-    sh -c "[ $ok -ge 2 ] && [ '$rc' = 0 ] && cmp -s '$DATA/$name.ref' '$DATA/$name.out'"
+  check "$name: moved $ok times mid-run (n3, home, n2), exit $rc, output identical to an undisturbed run $(head -c 300 "$DATA/$name.mig")" \
+    sh -c "[ $ok -eq 3 ] && [ '$rc' = 0 ] && cmp -s '$DATA/$name.ref' '$DATA/$name.out'"
 }
-real_program bc sh -c 'echo "scale=2200; 4*a(1)" | bc -l'
+# Single processes: a tree of several cannot come home yet (docs/MIGRATION.md).
+printf 'scale=2200; 4*a(1)\nquit\n' >"$DATA/pi.bc"
+real_program bc bc -l "$DATA/pi.bc"
 real_program python3 python3 -c 'import hashlib
 h = hashlib.sha256()
 for i in range(3000000): h.update(str(i * i).encode())
 print(h.hexdigest())'
 real_program gzip gzip -9 -c "$DATA/big.txt"
-real_program sha256sum sh -c 'for i in 1 2 3 4 5 6; do sha256sum "$0"; done' "$DATA/big.txt"
+real_program sha256sum sha256sum "$DATA/big.txt" "$DATA/big.txt" "$DATA/big.txt" "$DATA/big.txt" "$DATA/big.txt"
 rm -f "$DATA"/*.ref "$DATA"/*.out "$DATA/big.txt"
 
 # --- 4. refusals, each with its reason --------------------------------------------
@@ -247,7 +249,16 @@ check "roam node drain $w2: exit $rc, $G moved to $w3, n1 sees $w2 draining (aft
 refused "roam run --on a draining node" "refuses guests" cx n1 -- "$ROAM" run --on "$w2" -- true
 cx n1 -- "$ROAM" node unblock "$w2" >/dev/null
 wait_until 10 sh -c "! '$ROAM' cluster exec --name $CLUSTER n1 -- '$ROAM' nodes --json | jq -e '.nodes[] | select(.name == \"$w2\") | .blocked' >/dev/null" >/dev/null
-refused "roam node bring (moving home is not supported yet)" "not supported yet" cx n1 -- "$ROAM" node bring
+bg_start br1 "$ROAM" run --on n3 -- python3 "$DATA/count.py" 2500 0.004
+B1=$(bg_pid br1)
+wait_until 10 where_is "n1:$B1" n3 >/dev/null
+out=$(cx n2 -- "$ROAM" node bring n1 2>&1); rc=$?
+wb=$(ps_field "n1:$B1" where) wg=$(ps_field "$G" where)
+check "roam node bring n1, asked on n2: exit $rc, n1:$B1 and $G are home ($wb, $wg) ($(tr '\n' ' ' <<<"$out"))" \
+  sh -c "[ $rc -eq 0 ] && [ '$wb' = n1 ] && [ '$wg' = n1 ]"
+rc=$(bg_rc br1 60)
+check "the job brought home ends with all its lines once, in order (exit $rc)" \
+  sh -c "[ '$rc' = 0 ] && awk -v n=2500 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/br1.out'"
 refused "roam node expel as a user" "needs root" cx n1 -- setpriv --reuid=65534 --regid=65534 --clear-groups "$ROAM" node expel n2
 cx n1 -- "$ROAM" kill -s KILL "$G" >/dev/null
 
@@ -298,8 +309,11 @@ j=$(migrate "n1:$P" n2 --json 2>&1); rc=$?
 deputy=$(cx n1 -- ps -o comm= -p "$P" 2>/dev/null | tr -d ' ')
 check "a process at home leaves for n2 (rc $rc: $(jq -c '{from,to,total_ms,frozen_ms}' <<<"$j" 2>/dev/null || echo "$j")); its PID at home is now its deputy ($deputy)" \
   sh -c "[ $rc -eq 0 ] && [ '$deputy' = roam ] && [ '$(ps_field "n1:$P" where)' = n2 ]"
-refused "moving back home" "not supported yet" migrate "n1:$P" home
-check "it moves on from n2 to n3" sh -c "'$ROAM' cluster exec --name $CLUSTER n1 -- '$ROAM' migrate n1:$P n3 >/dev/null"
+j=$(migrate "n1:$P" home --json 2>&1); rc=$?
+comm=$(cx n1 -- ps -o comm= -p "$P" 2>/dev/null | tr -d ' ')
+check "it comes back home (rc $rc: $(jq -c '{from,to,total_ms,frozen_ms}' <<<"$j" 2>/dev/null || echo "$j")): its PID at home is $comm again, roam ps says $(ps_field "n1:$P" where)" \
+  sh -c "[ $rc -eq 0 ] && [ '$comm' = python3 ] && [ '$(ps_field "n1:$P" where)' = n1 ] && [ $(copies "$P" python3) -eq 0 ]"
+check "it leaves home again, for n3" sh -c "'$ROAM' cluster exec --name $CLUSTER n1 -- '$ROAM' migrate n1:$P n3 >/dev/null"
 rc=$(bg_rc homejob 60)
 check "after leaving home and moving on: exit $rc, all 3000 lines once and in order" \
   sh -c "[ '$rc' = 0 ] && awk -v n=3000 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/homejob.out'"
@@ -316,6 +330,50 @@ check "fault 'target-restored die' while leaving home: rc $rc ('$out'), it ran o
   sh -c "[ $rc -ne 0 ] && [ '$comm' = python3 ] && [ '$jrc' = 0 ] && awk -v n=1500 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/homefault.out'"
 restart_roamd n4 || fail "roamd on n4 did not come back"
 
+# --- 6b. coming home: what cannot, and faults -------------------------------------
+bg_start hometree "$ROAM" run --on n2 -- sh -c 'sleep 30; true'
+P=$(bg_pid hometree)
+wait_until 10 where_is "n1:$P" n2 >/dev/null
+sleep 0.5
+refused "a tree of two processes coming home" "only a single process can come home" migrate "n1:$P" home
+check "after the refusal the tree runs on n2, once" [ "$(copies "$P" sh)" = 1 ]
+cx n1 -- "$ROAM" kill -s KILL "n1:$P" >/dev/null
+head -c 300000 /dev/zero >"$DATA/unread.txt"
+bg_start unread --in "$DATA/unread.txt" "$ROAM" run --on n2 -- python3 -c 'import time; time.sleep(30)'
+P=$(bg_pid unread)
+wait_until 10 where_is "n1:$P" n2 >/dev/null
+sleep 1
+refused "a process with input it has not read, coming home" "input it has not read yet" migrate "n1:$P" home
+check "after the refusal it runs on n2, once, its deputy at home" \
+  sh -c "[ $(copies "$P" python3) = 1 ] && [ \"\$('$ROAM' cluster exec --name $CLUSTER n1 -- ps -o comm= -p $P | tr -d ' ')\" = roam ]"
+cx n1 -- "$ROAM" kill -s KILL "n1:$P" >/dev/null
+# home_fault NAME NODE "PHASE ACTION" OUTCOME: a counting job on n2 is moved
+# home while the fault fires; OUTCOME n2: it resumed there and its deputy is
+# back; n1: it came home all the same.
+home_fault() {
+  local name=$1 node=$2 spec=$3 outcome=$4
+  bg_start "$name" "$ROAM" run --on n2 -- python3 "$DATA/count.py" 1500 0.004
+  local p; p=$(bg_pid "$name")
+  wait_until 10 where_is "n1:$p" n2 >/dev/null
+  sleep 0.5
+  fault "$node" "$spec"
+  local out rc; out=$(migrate "n1:$p" home 2>&1); rc=$?
+  sleep 0.5
+  local where; where=$(ps_field "n1:$p" where)
+  local n; n=$(copies "$p" python3)
+  local comm; comm=$(cx n1 -- ps -o comm= -p "$p" 2>/dev/null | tr -d ' ')
+  local jrc; jrc=$(bg_rc "$name" 60)
+  local want_rc=0 want_n=0 want_comm=python3
+  [ "$outcome" = n2 ] && want_rc=1 want_n=1 want_comm=roam
+  check "coming home, fault '$spec' on $node: migrate rc $rc ('$out'), then on $where, $n cop(ies) on guests, $comm at home, exit $jrc $(head -c 200 "$DATA/$name.err"), all 1500 lines once" \
+    sh -c "[ $rc -eq $want_rc ] && [ '$where' = $outcome ] && [ $n -eq $want_n ] && [ '$comm' = $want_comm ] && [ '$jrc' = 0 ] && awk -v n=1500 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/$name.out'"
+  if [ "${spec##* }" = die ]; then restart_roamd "$node" || fail "roamd on $node did not come back"; fi
+}
+home_fault hf_recv n1 "target-receiving cut" n2
+home_fault hf_rebuilt n1 "target-restored cut" n2
+home_fault hf_src_stream n2 "source-streaming cut" n2
+home_fault hf_src_handed n2 "source-handed die" n1
+
 # --- 6. the user's shell: $!, wait, kill %1 and $? across moves ------------------
 out=$(CX_LIMIT=120 cx n1 -- bash -c '
   set -m
@@ -327,6 +385,13 @@ out=$(CX_LIMIT=120 cx n1 -- bash -c '
   "$R" run --on n2 -- python3 "$D/count.py" 100000 0.01 </dev/null >/dev/null &
   sleep 0.8; "$R" migrate n1:$! n4 >/dev/null || echo MOVEFAIL
   kill %1; wait %1; echo "killed=$?"
+  "$R" run --on n2 -- python3 -c "import time, sys; time.sleep(2); sys.exit(5)" </dev/null &
+  p=$!
+  sleep 0.5; "$R" migrate n1:$p home >/dev/null || echo MOVEFAIL
+  wait $p; echo "came_home_exit=$?"
+  "$R" run --on n2 -- python3 "$D/count.py" 100000 0.01 </dev/null >/dev/null &
+  sleep 0.8; "$R" migrate n1:$! home >/dev/null || echo MOVEFAIL
+  kill %1; wait %1; echo "came_home_killed=$?"
   close_extra_fds
   "$R" run --on n1 -- sh -c "sleep 2; exit 9" </dev/null &
   p=$!
@@ -336,7 +401,20 @@ out=$(CX_LIMIT=120 cx n1 -- bash -c '
   sleep 0.8; "$R" migrate n1:$! n3 >/dev/null || echo MOVEFAIL
   kill %1; wait %1; echo "home_killed=$?"
 ' _ "$ROAM" "$DATA" 2>&1)
-check "shell: wait \$! after a move gives 7 (9 after leaving home), kill %1 after a move gives 143 (also after leaving home) ($(tr '\n' ' ' <<<"$out"))" \
-  bash -c 'grep -qx "exit=7" <<<"$1" && grep -qx "killed=143" <<<"$1" && grep -qx "home_exit=9" <<<"$1" && grep -qx "home_killed=143" <<<"$1" && ! grep -q MOVEFAIL <<<"$1"' _ "$out"
+check "shell: wait \$! after a move gives 7 (5 after coming home, 9 after leaving home), kill %1 after a move gives 143 (also after coming home and after leaving home) ($(tr '\n' ' ' <<<"$out"))" \
+  bash -c 'grep -qx "exit=7" <<<"$1" && grep -qx "killed=143" <<<"$1" && grep -qx "came_home_exit=5" <<<"$1" && grep -qx "came_home_killed=143" <<<"$1" && grep -qx "home_exit=9" <<<"$1" && grep -qx "home_killed=143" <<<"$1" && ! grep -q MOVEFAIL <<<"$1"' _ "$out"
+
+# --- 7. a user at a terminal: a real bash -i with job control --------------------
+# Ctrl-Z, a move while stopped, fg; a job coming home, then Ctrl-Z and fg
+# natively; Ctrl-C after home and back out (tests/integration/tty_shell.py).
+out=$(CX_LIMIT=240 cx n1 -- python3 "$(cd "$(dirname "$0")" && pwd)/tty_shell.py" "$ROAM" "$DATA" 2>&1)
+while IFS= read -r l; do
+  case $l in
+    OK\ *) pass "terminal: ${l#OK }" ;;
+    FAIL\ *) fail "terminal: ${l#FAIL }" ;;
+  esac
+done <<<"$out"
+check "the terminal session went through all its 11 steps ($(grep -c '^OK' <<<"$out") OK)" \
+  [ "$(grep -c '^OK' <<<"$out")" -eq 11 ]
 
 finish

@@ -270,6 +270,24 @@ TEST(DirtyTracker, ScanReturnsExactlyThePagesWrittenSinceTheLastScanAndNothingMo
   EXPECT_EQ(*s, Pages(c, {{10, 12}, {5000, 5001}, {12000, 12001}})) << Show(*s, c.base());
 }
 
+TEST(DirtyTracker, OpenedWhileStoppedAndProtectedWhileRunningItTracksTheSame) {
+  Child c;
+  Tracee t(c.pid());
+  ASSERT_OK(t.Seize());
+  ASSERT_OK(t.BlockSignals());
+  Result<DirtyTracker> d = DirtyTracker::Open(t, {{c.page(0), c.page(kPages)}});
+  ASSERT_OK(t.RestoreSigmask());
+  ASSERT_OK(t.Detach());
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  c.Write(2);  // before Protect: in the first full copy, which follows it
+  ASSERT_OK(d->Protect());
+  c.Write(4);
+  c.Write(6000);
+  Result<std::vector<PageRange>> s = d->Scan();
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(*s, Pages(c, {{4, 5}, {6000, 6001}})) << Show(*s, c.base());
+}
+
 TEST(DirtyTracker, ScanGoesOnPastAFullOutputBuffer) {
   Child c;
   Result<DirtyTracker> d = StartOn(c.pid(), {{c.page(0), c.page(kPages)}});

@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""A user at a terminal: drives a real interactive bash through a
+pseudo-terminal, with job control, and moves its jobs with roam migrate.
+
+    tty_shell.py ROAM DATA_DIR
+
+Prints one line per step, "OK what" or "FAIL what: what was seen", and
+exits 1 if any step failed. Run inside the home node (roam cluster exec n1).
+Each step waits for the shell's own words (its prompt, "Stopped", a
+marker echoed after a command), never for a fixed time alone.
+"""
+import os
+import pty
+import re
+import select
+import sys
+import time
+
+ROAM, DATA = sys.argv[1], sys.argv[2]
+PROMPT = "PROMPT> "
+failed = False
+
+
+class Shell:
+    def __init__(self):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PS1": PROMPT, "TERM": "dumb", "HOME": "/root"}
+            os.execve("/bin/bash", ["bash", "--norc", "--noprofile", "-i"], env)
+        self.seen = ""
+        self.expect(re.escape(PROMPT))
+
+    def send(self, text):
+        os.write(self.fd, text.encode())
+
+    def line(self, command):
+        self.send(command + "\n")
+
+    def expect(self, pattern, timeout=30):
+        """Waits until `pattern` appears in the output after the last match."""
+        deadline = time.time() + timeout
+        while True:
+            m = re.search(pattern, self.seen)
+            if m:
+                self.seen = self.seen[m.end():]
+                return m
+            left = deadline - time.time()
+            if left <= 0:
+                return None
+            r, _, _ = select.select([self.fd], [], [], left)
+            if r:
+                try:
+                    data = os.read(self.fd, 65536)
+                except OSError:
+                    return None
+                self.seen += data.decode(errors="replace").replace("\r", "")
+
+
+def step(what, ok, seen=""):
+    global failed
+    if ok:
+        print("OK " + what, flush=True)
+    else:
+        failed = True
+        print("FAIL %s: %r" % (what, seen[-300:]), flush=True)
+
+
+def main():
+    sh = Shell()
+    sh.line("R=%s; D=%s" % (ROAM, DATA))
+    sh.expect(re.escape(PROMPT))
+
+    # 1. A remote foreground job: Ctrl-Z stops it, it moves while stopped,
+    #    fg brings it back to the foreground, and $? is its own.
+    sh.line('$R run --on n2 -- python3 "$D/count.py" 300 0.01 >"$D/tty1.out"')
+    time.sleep(1.0)
+    sh.send("\x1a")  # Ctrl-Z
+    step("Ctrl-Z stops the remote foreground job", sh.expect(r"Stopped") is not None, sh.seen)
+    sh.expect(re.escape(PROMPT))
+    sh.line('$R migrate n1:$(jobs -p %1) n3 >/dev/null && echo MOVED_$((6*7))')
+    step("the stopped job moves to n3", sh.expect(r"MOVED_42") is not None, sh.seen)
+    sh.expect(re.escape(PROMPT))
+    sh.line('$R ps --json | grep -o \'"where": *"n3"\' >/dev/null && echo WHERE_$((6*7))')
+    step("roam ps shows it on n3", sh.expect(r"WHERE_42") is not None, sh.seen)
+    sh.expect(re.escape(PROMPT))
+    sh.line("fg")
+    sh.expect(re.escape(PROMPT), timeout=60)
+    sh.line('echo "rc=$?"')
+    m = sh.expect(r"rc=(\d+)")
+    step("fg: the job finishes in the foreground, $? = 0", m is not None and m.group(1) == "0", sh.seen)
+    sh.expect(re.escape(PROMPT))
+    lines = open(os.path.join(DATA, "tty1.out")).read().split()
+    step("its 300 lines arrived once, in order", lines == [str(i) for i in range(300)], " ".join(lines[-5:]))
+
+    # 2. A background job comes home; then it is an ordinary local job:
+    #    fg, Ctrl-Z, fg again, and its exit code.
+    sh.line('$R run --on n2 -- python3 -c "import time, sys; time.sleep(4); sys.exit(3)" </dev/null &')
+    sh.expect(re.escape(PROMPT))
+    time.sleep(0.5)
+    sh.line('$R migrate n1:$! home >/dev/null && echo HOME_$((6*7))')
+    step("the background job comes home", sh.expect(r"HOME_42") is not None, sh.seen)
+    sh.expect(re.escape(PROMPT))
+    sh.line('ps -o comm= -p $! | grep -qx python3 && echo LOCAL_$((6*7))')
+    step("its PID at home is the process itself again", sh.expect(r"LOCAL_42") is not None, sh.seen)
+    sh.expect(re.escape(PROMPT))
+    sh.line("fg")
+    time.sleep(0.5)
+    sh.send("\x1a")
+    step("after coming home, Ctrl-Z stops it", sh.expect(r"Stopped") is not None, sh.seen)
+    sh.expect(re.escape(PROMPT))
+    sh.line("fg")
+    sh.expect(re.escape(PROMPT), timeout=60)
+    sh.line('echo "rc=$?"')
+    m = sh.expect(r"rc=(\d+)")
+    step("fg again: it ends with its own code, $? = 3", m is not None and m.group(1) == "3", sh.seen)
+    sh.expect(re.escape(PROMPT))
+
+    # 3. Ctrl-C reaches a job that came home, moved back out: 130.
+    sh.line('$R run --on n2 -- python3 "$D/count.py" 100000 0.01 >/dev/null </dev/null &')
+    sh.expect(re.escape(PROMPT))
+    time.sleep(0.5)
+    sh.line('$R migrate n1:$! home >/dev/null && $R migrate n1:$! n4 >/dev/null && echo BACK_$((6*7))')
+    step("a job comes home and leaves again for n4", sh.expect(r"BACK_42") is not None, sh.seen)
+    sh.expect(re.escape(PROMPT))
+    sh.line("fg")
+    time.sleep(1.0)
+    sh.send("\x03")  # Ctrl-C
+    sh.expect(re.escape(PROMPT), timeout=30)
+    sh.line('echo "rc=$?"')
+    m = sh.expect(r"rc=(\d+)")
+    step("Ctrl-C ends it: $? = 130", m is not None and m.group(1) == "130", sh.seen)
+
+    sh.line("exit")
+    os.waitpid(sh.pid, 0)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
