@@ -7,7 +7,8 @@
 # cannot cheat).
 #
 # Per case, a fresh memhog is moved n2 -> n3 -> n2 -> n3 (3 moves; 2 for
-# 1 GiB: n2 -> n3 -> n2), each move `roam migrate GPID NODE --json` run by a
+# 1 GiB: n2 -> n3 -> n2; case 64M-home: n2 -> home -> n2 -> home, where its
+# deputy becomes it, docs/MIGRATION.md), each move `roam migrate GPID NODE --json` run by a
 # bash inside n1 and timed there with $EPOCHREALTIME. Figures are medians
 # over the moves:
 #   total    total_ms of the JSON (the move as roamd timed it)
@@ -66,15 +67,15 @@ CLUSTER=mbench
 DIRTY_RATE=16M
 
 CASES=()
-usage() { echo "usage: bench/migrate_bench.sh [--name CLUSTER] [16K|64M|1G|1G-dirty...]" >&2; exit 2; }
+usage() { echo "usage: bench/migrate_bench.sh [--name CLUSTER] [16K|64M|64M-home|1G|1G-dirty...]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case $1 in
     --name) CLUSTER=${2:-}; [ -n "$CLUSTER" ] || usage; shift 2 ;;
-    16K|64M|1G|1G-dirty) CASES+=("$1"); shift ;;
+    16K|64M|64M-home|1G|1G-dirty) CASES+=("$1"); shift ;;
     *) usage ;;
   esac
 done
-[ ${#CASES[@]} -gt 0 ] || CASES=(16K 64M 1G 1G-dirty)
+[ ${#CASES[@]} -gt 0 ] || CASES=(16K 64M 64M-home 1G 1G-dirty)
 
 missing=()
 for b in roam roamd ckpt_memhog memcpy_ref tcp_pipe_ref; do [ -x "$BIN/$b" ] || missing+=("$BIN/$b"); done
@@ -148,15 +149,16 @@ median() {  # median NUMBERS...: "" if none
     if (NR == 0) exit; if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
     printf "%.15g\n", m }'
 }
-bytes_of() { case $1 in 16K) echo 16384 ;; 64M) echo 67108864 ;; 1G|1G-dirty) echo 1073741824 ;; esac; }
-size_of() { case $1 in 16K) echo 16K ;; 64M) echo 64M ;; 1G|1G-dirty) echo 1G ;; esac; }
+bytes_of() { case $1 in 16K) echo 16384 ;; 64M|64M-home) echo 67108864 ;; 1G|1G-dirty) echo 1073741824 ;; esac; }
+size_of() { case $1 in 16K) echo 16K ;; 64M|64M-home) echo 64M ;; 1G|1G-dirty) echo 1G ;; esac; }
 label_of() {
   case $1 in
     16K) echo "16 KiB" ;; 64M) echo "64 MiB" ;; 1G) echo "1 GiB" ;;
+    64M-home) echo "64 MiB, to its home and back (n2 -> home -> n2 -> home)" ;;
     1G-dirty) echo "1 GiB, rewriting $DIRTY_RATE/s" ;;
   esac
 }
-route_of() { case $1 in 1G|1G-dirty) echo "n3 n2" ;; *) echo "n3 n2 n3" ;; esac; }
+route_of() { case $1 in 1G|1G-dirty) echo "n3 n2" ;; 64M-home) echo "home n2 home" ;; *) echo "n3 n2 n3" ;; esac; }
 
 # Run inside n1 (WORK is at the same path in every node and on the host).
 cat >"$WORK/start.sh" <<'EOF'
@@ -305,7 +307,8 @@ run_case() {
     k=$((k + 1))
     # The previous move's old copy may still be exiting on this target.
     t0=$(now_ms) waited=0
-    while has_pid "$to" "$pid"; do
+    # (At home the PID is the deputy's: it becomes the process.)
+    while [ "$to" != home ] && has_pid "$to" "$pid"; do
       if [ $(( $(now_ms) - t0 )) -gt 30000 ]; then failed "$label: pid $pid still present on $to 30 s after the previous move"; break; fi
       sleep 0.02
       waited=$(( $(now_ms) - t0 ))

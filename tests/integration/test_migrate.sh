@@ -263,30 +263,35 @@ refused "roam node expel as a user" "needs root" cx n1 -- setpriv --reuid=65534 
 cx n1 -- "$ROAM" kill -s KILL "$G" >/dev/null
 
 # --- 5. faults at every phase: exactly one copy, complete output ------------------
-# fault_case NAME NODE "PHASE ACTION" OUTCOME: a counting job on n2 is moved to
-# n4 while the fault fires; OUTCOME is where it must end up (n2: it resumed at
-# the source; n4: the move went through; lost: it died with its node).
+# fault_case NAME NODE "PHASE ACTION" OUTCOME [TO]: a counting job on n2 is
+# moved to TO (n4, or home) while the fault fires; OUTCOME is where it must
+# end up (n2: it resumed at the source, its deputy at home; TO: the move went
+# through; lost: it died with its node).
 fault_case() {
-  local name=$1 node=$2 spec=$3 outcome=$4
+  local name=$1 node=$2 spec=$3 outcome=$4 to=${5:-n4}
   bg_start "$name" "$ROAM" run --on n2 -- python3 "$DATA/count.py" 1500 0.004
   local p; p=$(bg_pid "$name")
   wait_until 10 where_is "n1:$p" n2 >/dev/null
   sleep 0.5
   fault "$node" "$spec"
-  local out rc; out=$(migrate "n1:$p" n4 2>&1); rc=$?
+  local out rc; out=$(migrate "n1:$p" "$to" 2>&1); rc=$?
   sleep 0.5
   local where; where=$(ps_field "n1:$p" where)
   local n; n=$(copies "$p" python3)
+  local comm; comm=$(cx n1 -- ps -o comm= -p "$p" 2>/dev/null | tr -d ' ')
   local jrc; jrc=$(bg_rc "$name" 60)
   case $outcome in
-    n2|n4)
-      local want_rc=0; [ "$outcome" = n2 ] && want_rc=1
-      check "fault '$spec' on $node: migrate rc $rc ('$out'), then on $where, $n cop(ies), exit $jrc $(head -c 200 "$DATA/$name.err"), all 1500 lines once" \
-        sh -c "[ $rc -eq $want_rc ] && [ '$where' = $outcome ] && [ $n -eq 1 ] && [ '$jrc' = 0 ] && awk -v n=1500 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/$name.out'"
-      ;;
     lost)
       check "fault '$spec' on $node: the process died with its node: roam run exits 255 ('$(head -c 120 "$DATA/$name.err")'), no copy left" \
         sh -c "[ '$jrc' = 255 ] && [ $(copies "$p" python3) -eq 0 ]"
+      ;;
+    *)
+      # Came home: no copy on a guest, the process itself at home.
+      local want_rc=0 want_n=1 want_comm=roam
+      [ "$outcome" = n2 ] && want_rc=1
+      [ "$outcome" = n1 ] && want_n=0 want_comm=python3
+      check "moving to $to, fault '$spec' on $node: migrate rc $rc ('$out'), then on $where, $n cop(ies) on guests, $comm at home, exit $jrc $(head -c 200 "$DATA/$name.err"), all 1500 lines once" \
+        sh -c "[ $rc -eq $want_rc ] && [ '$where' = $outcome ] && [ $n -eq $want_n ] && [ '$comm' = $want_comm ] && [ '$jrc' = 0 ] && awk -v n=1500 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/$name.out'"
       ;;
   esac
   if [ "${spec##* }" = die ]; then restart_roamd "$node" || fail "roamd on $node did not come back"; fi
@@ -347,32 +352,11 @@ refused "a process with input it has not read, coming home" "input it has not re
 check "after the refusal it runs on n2, once, its deputy at home" \
   sh -c "[ $(copies "$P" python3) = 1 ] && [ \"\$('$ROAM' cluster exec --name $CLUSTER n1 -- ps -o comm= -p $P | tr -d ' ')\" = roam ]"
 cx n1 -- "$ROAM" kill -s KILL "n1:$P" >/dev/null
-# home_fault NAME NODE "PHASE ACTION" OUTCOME: a counting job on n2 is moved
-# home while the fault fires; OUTCOME n2: it resumed there and its deputy is
-# back; n1: it came home all the same.
-home_fault() {
-  local name=$1 node=$2 spec=$3 outcome=$4
-  bg_start "$name" "$ROAM" run --on n2 -- python3 "$DATA/count.py" 1500 0.004
-  local p; p=$(bg_pid "$name")
-  wait_until 10 where_is "n1:$p" n2 >/dev/null
-  sleep 0.5
-  fault "$node" "$spec"
-  local out rc; out=$(migrate "n1:$p" home 2>&1); rc=$?
-  sleep 0.5
-  local where; where=$(ps_field "n1:$p" where)
-  local n; n=$(copies "$p" python3)
-  local comm; comm=$(cx n1 -- ps -o comm= -p "$p" 2>/dev/null | tr -d ' ')
-  local jrc; jrc=$(bg_rc "$name" 60)
-  local want_rc=0 want_n=0 want_comm=python3
-  [ "$outcome" = n2 ] && want_rc=1 want_n=1 want_comm=roam
-  check "coming home, fault '$spec' on $node: migrate rc $rc ('$out'), then on $where, $n cop(ies) on guests, $comm at home, exit $jrc $(head -c 200 "$DATA/$name.err"), all 1500 lines once" \
-    sh -c "[ $rc -eq $want_rc ] && [ '$where' = $outcome ] && [ $n -eq $want_n ] && [ '$comm' = $want_comm ] && [ '$jrc' = 0 ] && awk -v n=1500 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/$name.out'"
-  if [ "${spec##* }" = die ]; then restart_roamd "$node" || fail "roamd on $node did not come back"; fi
-}
-home_fault hf_recv n1 "target-receiving cut" n2
-home_fault hf_rebuilt n1 "target-restored cut" n2
-home_fault hf_src_stream n2 "source-streaming cut" n2
-home_fault hf_src_handed n2 "source-handed die" n1
+# Coming home (n1 is the home; outcome n1: it came home all the same).
+fault_case hf_recv n1 "target-receiving cut" n2 home
+fault_case hf_rebuilt n1 "target-restored cut" n2 home
+fault_case hf_src_stream n2 "source-streaming cut" n2 home
+fault_case hf_src_handed n2 "source-handed die" n1 home
 
 # --- 6. the user's shell: $!, wait, kill %1 and $? across moves ------------------
 out=$(CX_LIMIT=120 cx n1 -- bash -c '

@@ -56,6 +56,32 @@ class Shell:
                 self.seen += data.decode(errors="replace").replace("\r", "")
 
 
+def prompt(sh, timeout=30):
+    return sh.expect(re.escape(PROMPT), timeout)
+
+
+def command_ok(sh, what, command):
+    """Runs `command` at the prompt; the step passes if it succeeded."""
+    sh.line(command + " && echo CMD_OK_$((6*7))")
+    step(what, sh.expect(r"CMD_OK_42") is not None, sh.seen)
+    prompt(sh)
+
+
+def exit_code(sh, what, want):
+    """After a foreground job: $? must be `want`."""
+    prompt(sh, 60)
+    sh.line('echo "rc=$?"')
+    m = sh.expect(r"rc=(\d+)")
+    step(what, m is not None and m.group(1) == str(want), sh.seen)
+    prompt(sh)
+
+
+def ctrl_z(sh, what):
+    sh.send("\x1a")
+    step(what, sh.expect(r"Stopped") is not None, sh.seen)
+    prompt(sh)
+
+
 def step(what, ok, seen=""):
     global failed
     if ok:
@@ -68,67 +94,43 @@ def step(what, ok, seen=""):
 def main():
     sh = Shell()
     sh.line("R=%s; D=%s" % (ROAM, DATA))
-    sh.expect(re.escape(PROMPT))
+    prompt(sh)
 
     # 1. A remote foreground job: Ctrl-Z stops it, it moves while stopped,
     #    fg brings it back to the foreground, and $? is its own.
     sh.line('$R run --on n2 -- python3 "$D/count.py" 300 0.01 >"$D/tty1.out"')
     time.sleep(1.0)
-    sh.send("\x1a")  # Ctrl-Z
-    step("Ctrl-Z stops the remote foreground job", sh.expect(r"Stopped") is not None, sh.seen)
-    sh.expect(re.escape(PROMPT))
-    sh.line('$R migrate n1:$(jobs -p %1) n3 >/dev/null && echo MOVED_$((6*7))')
-    step("the stopped job moves to n3", sh.expect(r"MOVED_42") is not None, sh.seen)
-    sh.expect(re.escape(PROMPT))
-    sh.line('$R ps --json | grep -o \'"where": *"n3"\' >/dev/null && echo WHERE_$((6*7))')
-    step("roam ps shows it on n3", sh.expect(r"WHERE_42") is not None, sh.seen)
-    sh.expect(re.escape(PROMPT))
+    ctrl_z(sh, "Ctrl-Z stops the remote foreground job")
+    command_ok(sh, "the stopped job moves to n3", "$R migrate n1:$(jobs -p %1) n3 >/dev/null")
+    command_ok(sh, "roam ps shows it on n3", "$R ps --json | grep -q '\"where\": *\"n3\"'")
     sh.line("fg")
-    sh.expect(re.escape(PROMPT), timeout=60)
-    sh.line('echo "rc=$?"')
-    m = sh.expect(r"rc=(\d+)")
-    step("fg: the job finishes in the foreground, $? = 0", m is not None and m.group(1) == "0", sh.seen)
-    sh.expect(re.escape(PROMPT))
+    exit_code(sh, "fg: the job finishes in the foreground, $? = 0", 0)
     lines = open(os.path.join(DATA, "tty1.out")).read().split()
     step("its 300 lines arrived once, in order", lines == [str(i) for i in range(300)], " ".join(lines[-5:]))
 
     # 2. A background job comes home; then it is an ordinary local job:
     #    fg, Ctrl-Z, fg again, and its exit code.
     sh.line('$R run --on n2 -- python3 -c "import time, sys; time.sleep(4); sys.exit(3)" </dev/null &')
-    sh.expect(re.escape(PROMPT))
+    prompt(sh)
     time.sleep(0.5)
-    sh.line('$R migrate n1:$! home >/dev/null && echo HOME_$((6*7))')
-    step("the background job comes home", sh.expect(r"HOME_42") is not None, sh.seen)
-    sh.expect(re.escape(PROMPT))
-    sh.line('ps -o comm= -p $! | grep -qx python3 && echo LOCAL_$((6*7))')
-    step("its PID at home is the process itself again", sh.expect(r"LOCAL_42") is not None, sh.seen)
-    sh.expect(re.escape(PROMPT))
+    command_ok(sh, "the background job comes home", "$R migrate n1:$! home >/dev/null")
+    command_ok(sh, "its PID at home is the process itself again", "ps -o comm= -p $! | grep -qx python3")
     sh.line("fg")
     time.sleep(0.5)
-    sh.send("\x1a")
-    step("after coming home, Ctrl-Z stops it", sh.expect(r"Stopped") is not None, sh.seen)
-    sh.expect(re.escape(PROMPT))
+    ctrl_z(sh, "after coming home, Ctrl-Z stops it")
     sh.line("fg")
-    sh.expect(re.escape(PROMPT), timeout=60)
-    sh.line('echo "rc=$?"')
-    m = sh.expect(r"rc=(\d+)")
-    step("fg again: it ends with its own code, $? = 3", m is not None and m.group(1) == "3", sh.seen)
-    sh.expect(re.escape(PROMPT))
+    exit_code(sh, "fg again: it ends with its own code, $? = 3", 3)
 
-    # 3. Ctrl-C reaches a job that came home, moved back out: 130.
+    # 3. Ctrl-C reaches a job that came home and moved back out: 130.
     sh.line('$R run --on n2 -- python3 "$D/count.py" 100000 0.01 >/dev/null </dev/null &')
-    sh.expect(re.escape(PROMPT))
+    prompt(sh)
     time.sleep(0.5)
-    sh.line('$R migrate n1:$! home >/dev/null && $R migrate n1:$! n4 >/dev/null && echo BACK_$((6*7))')
-    step("a job comes home and leaves again for n4", sh.expect(r"BACK_42") is not None, sh.seen)
-    sh.expect(re.escape(PROMPT))
+    command_ok(sh, "a job comes home and leaves again for n4",
+               "$R migrate n1:$! home >/dev/null && $R migrate n1:$! n4 >/dev/null")
     sh.line("fg")
     time.sleep(1.0)
     sh.send("\x03")  # Ctrl-C
-    sh.expect(re.escape(PROMPT), timeout=30)
-    sh.line('echo "rc=$?"')
-    m = sh.expect(r"rc=(\d+)")
-    step("Ctrl-C ends it: $? = 130", m is not None and m.group(1) == "130", sh.seen)
+    exit_code(sh, "Ctrl-C ends it: $? = 130", 130)
 
     sh.line("exit")
     os.waitpid(sh.pid, 0)
