@@ -34,15 +34,24 @@
 // layout. Pages that were zeroed (MADV_DONTNEED on anonymous memory) are
 // reported as written; reading them gives the zeros.
 //
+// A fork() by the process is harmless: its children are not tracked, its
+// own copy-on-write copies after the fork are reported as writes.
+//
 // Known gaps: MADV_DONTNEED on a *private file* mapping (its copied pages
 // revert to the file's) is not seen; nor is a write through /proc/PID/mem or
 // ptrace into a mapping that is not tracked (read-only ones). Mappings
 // registered with another userfaultfd (the process's own) cannot be tracked:
-// Start fails on them, NewMappings returns them every time.
+// Start fails on them, NewMappings returns them every time. After an
+// execve the old address space is gone: Scan fails ("has exited"), and
+// tracking must start again.
 //
-// Errors are values. Start leaves the process exactly as it was on failure;
-// the caller falls back to stop-and-copy (the kernel may lack WP_ASYNC or
-// PAGEMAP_SCAN, the target may be a zombie, ...).
+// Errors are values. Start leaves the process as it was on failure (unless
+// ptrace itself fails midway, i.e. the process died); the caller falls back
+// to stop-and-copy (the kernel may lack WP_ASYNC or PAGEMAP_SCAN, the
+// target may be a zombie, ...). The first Start in a process also tries,
+// once, on two pages of the caller's own and a userfaultfd of its own,
+// whether the kernel shows pages zapped after protection as written (6.18
+// does); if not, each Scan walks twice to find them.
 //
 // Not thread-safe. Start() must run on the thread that seized the tracee;
 // the other calls need no ptrace and may run on any one thread. A child the

@@ -40,6 +40,7 @@ enum Op : uint32_t {
   kDontNeed,      // a = address, b = bytes: madvise(MADV_DONTNEED)
   kReplace,       // a = address, b = bytes: mmap(MAP_FIXED) a fresh mapping over it
   kSum,           // a = address, b = pages: the sum of the first byte of each page
+  kFork,          // forks a child that writes a = address and exits; waits for it
   kDropPtrace,    // drops CAP_SYS_PTRACE from its effective set; returns errno of a plain userfaultfd() then
   kExit,          // _exit(0)
 };
@@ -96,6 +97,16 @@ struct Command {
       case kSum:
         for (uint64_t p = 0; p < c.b; ++p) reply += static_cast<unsigned char>(at[p * kPage]);
         break;
+      case kFork: {
+        pid_t kid = fork();
+        if (kid == 0) {
+          *at = 9;
+          _exit(0);
+        }
+        int status = 0;
+        if (kid < 0 || waitpid(kid, &status, 0) != kid || status != 0) _exit(12);
+        break;
+      }
       case kDropPtrace: {
         __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
         __user_cap_data_struct caps[2] = {};
@@ -314,6 +325,23 @@ TEST(DirtyTracker, AWriteByTheKernelOnTheProcesssBehalfIsReported) {
   Result<std::vector<PageRange>> s = d->Scan();
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_EQ(*s, Pages(c, {{20, 21}, {11000, 11001}})) << Show(*s, c.base());
+}
+
+TEST(DirtyTracker, WritesAfterTheProcessForkedAreReportedAndTheForkedChildsAreNot) {
+  Child c;
+  Result<DirtyTracker> d = StartOn(c.pid(), {{c.page(0), c.page(kPages)}});
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  // The forked child writes in its own copy; the parent's pages become
+  // copy-on-write, and its next writes copy them.
+  c.Do(kFork, c.page(40));
+  Result<std::vector<PageRange>> s = d->Scan();
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE(s->empty()) << Show(*s, c.base());
+  c.Write(40);
+  c.Write(8001);
+  s = d->Scan();
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(*s, Pages(c, {{40, 41}, {8001, 8002}})) << Show(*s, c.base());
 }
 
 TEST(DirtyTracker, ATargetThatMayNotMakeAFullUserfaultfdIsTrackedWithAUserModeOnlyOne) {
