@@ -12,6 +12,7 @@
 # (src/node/move_faults.h). Times are reported, never asserted.
 set -u
 source "$(dirname "$0")/lib.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
 CLUSTER=tmig
 DATA=$(mktemp -d /var/tmp/roam-it-mig.XXXXXX)  # the cluster's shared directory
 chmod 755 "$DATA"
@@ -391,7 +392,7 @@ check "shell: wait \$! after a move gives 7 (5 after coming home, 9 after leavin
 # --- 7. a user at a terminal: a real bash -i with job control --------------------
 # Ctrl-Z, a move while stopped, fg; a job coming home, then Ctrl-Z and fg
 # natively; Ctrl-C after home and back out (tests/integration/tty_shell.py).
-out=$(CX_LIMIT=240 cx n1 -- python3 "$(cd "$(dirname "$0")" && pwd)/tty_shell.py" "$ROAM" "$DATA" 2>&1)
+out=$(CX_LIMIT=240 cx n1 -- python3 "$HERE/tty_shell.py" "$ROAM" "$DATA" 2>&1)
 while IFS= read -r l; do
   case $l in
     OK\ *) pass "terminal: ${l#OK }" ;;
