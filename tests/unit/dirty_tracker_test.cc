@@ -41,6 +41,7 @@ enum Op : uint32_t {
   kReplace,       // a = address, b = bytes: mmap(MAP_FIXED) a fresh mapping over it
   kSum,           // a = address, b = pages: the sum of the first byte of each page
   kFork,          // forks a child that writes a = address and exits; waits for it
+  kExec,          // execs `sleep 30` (no reply)
   kDropPtrace,    // drops CAP_SYS_PTRACE from its effective set; returns errno of a plain userfaultfd() then
   kExit,          // _exit(0)
 };
@@ -107,6 +108,11 @@ struct Command {
         if (kid < 0 || waitpid(kid, &status, 0) != kid || status != 0) _exit(12);
         break;
       }
+      case kExec: {
+        char* args[] = {const_cast<char*>("sleep"), const_cast<char*>("30"), nullptr};
+        execv("/bin/sleep", args);
+        _exit(13);
+      }
       case kDropPtrace: {
         __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
         __user_cap_data_struct caps[2] = {};
@@ -161,6 +167,11 @@ class Child {
     uint64_t reply = ~0ULL;
     if (write(cmd_, &cmd, sizeof cmd) != sizeof cmd || read(ack_, &reply, 8) != 8) ADD_FAILURE() << "child gone";
     return reply;
+  }
+  // A command that gets no reply.
+  void Send(Op op) {
+    Command cmd{op, 0, 0, 0};
+    if (write(cmd_, &cmd, sizeof cmd) != sizeof cmd) ADD_FAILURE() << "child gone";
   }
   void Write(uint64_t first_page, uint64_t pages = 1, uint64_t value = 7) {
     Do(kWrite, page(first_page), pages, value);
@@ -528,6 +539,23 @@ TEST(DirtyTracker, ScanAfterTheProcessExitedSaysSo) {
   ASSERT_FALSE(s.ok()) << Show(*s, c.base());
   EXPECT_NE(s.status().message().find("exited"), std::string::npos) << s.status().message();
   EXPECT_FALSE(d->NewMappings().ok());
+}
+
+TEST(DirtyTracker, ScanAfterTheProcessExecedSaysItsAddressSpaceIsGone) {
+  Child c;
+  Result<DirtyTracker> d = StartOn(c.pid(), {{c.page(0), c.page(kPages)}});
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  c.Send(kExec);
+  // Wait until the new program runs (its /proc/PID/exe changes).
+  for (int i = 0; i < 5000; ++i) {
+    char buf[256] = {};
+    ssize_t n = readlink(("/proc/" + std::to_string(c.pid()) + "/exe").c_str(), buf, sizeof(buf) - 1);
+    if (n > 0 && std::string(buf).find("sleep") != std::string::npos) break;
+    usleep(1000);
+  }
+  Result<std::vector<PageRange>> s = d->Scan();
+  ASSERT_FALSE(s.ok()) << Show(*s, c.base());
+  EXPECT_NE(s.status().message().find("has exited"), std::string::npos) << s.status().message();
 }
 
 // ---- the mapping diff, on made-up lists ------------------------------------------
