@@ -53,7 +53,13 @@ namespace {
 struct BenchOptions {
   std::string sizes = "10,100,1000,auto";
   int seeds = 0;  // 0: 5 for N <= 100, 3 for N <= 1000, 1 above
-  double loss = 0.05;
+  std::string losses = "0,0.05,0.1";
+  double loss = 0.05;  // the one being run
+  // lifeguard (the default configuration), or one part switched off:
+  // no-local-health, no-dogpile, no-buddy, no-priority (freshest-first
+  // piggybacking), or legacy (the configuration before Lifeguard: all of
+  // these off, 6 updates per message, 3 indirect checks, no second ping).
+  std::string variant = "lifeguard";
   double warmup_s = 10;
   double window_s = 10;
   double max_detect_s = 120;
@@ -65,6 +71,7 @@ struct BenchOptions {
 // What one child process measured. Plain data: it crosses a pipe.
 struct TrialResult {
   int n = 0;
+  double loss = 0;
   uint64_t seed = 0;
   int crashed = -1;
   bool detected = false;
@@ -78,12 +85,16 @@ struct TrialResult {
   double load_wire_bytes = 0;    // mean size of one load vector inside a message
   double bytes_full_loads = 0;   // bytes_per_node_s had every gossip carried its full load quota
   double bytes_per_node_s_detect = 0;  // mean over live nodes, crash to detection
+  uint64_t suspicions_before_crash = 0;  // SUSPECT transitions (all of live nodes)
+  double load_age_s = 0;                // mean age of the load vectors held, end of window
   uint64_t false_dead_before_crash = 0;  // DEAD declarations of live nodes
   uint64_t false_dead_after_crash = 0;
   uint64_t live_held_dead_at_end = 0;  // live nodes some live node still holds DEAD
   uint64_t live_held_suspect_at_end = 0;
   uint64_t laggards_alive = 0;    // live nodes still holding the crashed one ALIVE at the end
   uint64_t laggards_suspect = 0;  // ... or SUSPECT (both 0 when detected)
+  double sim_s = 0;    // virtual seconds simulated
+  double crash_at_s = 0;
   double setup_s = 0;  // AddNodes (warm tables)
   double wall_s = 0;   // setup and all simulated time
   long base_rss_kb = 0;  // before the sim exists
@@ -121,14 +132,39 @@ uint64_t TotalBytes(const SwimSim& sim) {
 
 // ---- one trial (runs in the child) --------------------------------------------------
 
+// The Swim configuration of a variant; false if the name is unknown.
+bool VariantConfig(const std::string& variant, SwimConfig* swim) {
+  *swim = SwimConfig{};
+  if (variant == "lifeguard") return true;
+  if (variant == "no-local-health") {
+    swim->local_health = false;
+  } else if (variant == "no-dogpile") {
+    swim->dogpile = false;
+  } else if (variant == "no-buddy") {
+    swim->buddy = false;
+  } else if (variant == "no-priority") {
+    swim->priority_dissemination = false;
+  } else if (variant == "legacy") {
+    swim->local_health = swim->dogpile = swim->buddy = swim->priority_dissemination = false;
+    swim->retry_direct = false;
+    swim->indirect_checks = 3;
+    swim->max_piggyback = 6;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 TrialResult RunTrial(int n, uint64_t seed, const BenchOptions& opt) {
   TrialResult r;
   r.n = n;
   r.seed = seed;
+  r.loss = opt.loss;
   r.base_rss_kb = ProcStatusKb("VmRSS");
   const auto start = std::chrono::steady_clock::now();
 
   SimConfig cfg;
+  VariantConfig(opt.variant, &cfg.swim);
   cfg.loss = opt.loss;
   cfg.seed = seed;
   SwimSim sim(cfg);
@@ -156,17 +192,25 @@ TrialResult RunTrial(int n, uint64_t seed, const BenchOptions& opt) {
   // max_loads_per_gossip - 1 random live members: 1 + 7f vectors when a share
   // f of table entries have one. At large N, f is still small after the
   // warm-up, so the window also yields the figure with every vector known.
+  // Each node holds the vectors of a sample of at most load_sample_size
+  // peers: `fill` is the share of that sample (or of the N-1 peers, if
+  // fewer) it holds.
   uint64_t with_load = 0, entries = 0, load_bytes = 0;
+  double age_sum = 0;
+  const uint64_t want = static_cast<uint64_t>(std::min(n - 1, cfg.swim.load_sample_size));
   for (int i = 0; i < n; ++i) {
-    for (const auto& [name, m] : sim.node(i).members()) {
-      ++entries;
-      if (!m.load) continue;
+    const Swim& node = sim.node(i);
+    entries += want;
+    for (MemberId id : node.load_sample()) {
+      const Member& m = node.members().Row(id);
       ++with_load;
+      age_sum += static_cast<double>(m.load->AgeAt(sim.now())) / 1000;
       const size_t body = m.load->vector.ByteSizeLong();
       load_bytes += body + 1 + (body < 128 ? 1 : 2);  // field tag and length in SwimMessage.loads
     }
   }
-  r.load_fill = static_cast<double>(with_load) / static_cast<double>(entries);
+  r.load_age_s = age_sum / static_cast<double>(std::max<uint64_t>(with_load, 1));
+  r.load_fill = static_cast<double>(with_load) / static_cast<double>(std::max<uint64_t>(entries, 1));
   r.load_wire_bytes = static_cast<double>(load_bytes) / static_cast<double>(std::max<uint64_t>(with_load, 1));
   const SwimConfig& swim = cfg.swim;
   const double gossips_per_s = 1000.0 / static_cast<double>(swim.gossip_interval_ms) * swim.gossip_fanout;
@@ -176,6 +220,8 @@ TrialResult RunTrial(int n, uint64_t seed, const BenchOptions& opt) {
   std::mt19937_64 pick_rng(seed * 31 + static_cast<uint64_t>(n));
   r.crashed = std::uniform_int_distribution<int>(0, n - 1)(pick_rng);
   r.false_dead_before_crash = sim.dead_declarations();
+  r.suspicions_before_crash = sim.suspicions();
+  r.crash_at_s = static_cast<double>(sim.now()) / 1000;
   const uint64_t bytes_at_crash = TotalBytes(sim);
   sim.Crash(r.crashed);
   const int64_t crash_at = sim.now();
@@ -222,6 +268,7 @@ TrialResult RunTrial(int n, uint64_t seed, const BenchOptions& opt) {
   }
   r.live_held_dead_at_end = held_dead.size();
   for (const auto& name : held_suspect) r.live_held_suspect_at_end += !held_dead.count(name);
+  r.sim_s = static_cast<double>(sim.now()) / 1000;
   r.wall_s = Seconds(start);
   r.peak_rss_kb = ProcStatusKb("VmHWM");
   return r;
@@ -275,9 +322,9 @@ std::optional<TrialResult> RunTrialIsolated(int n, uint64_t seed, const BenchOpt
 // ---- sizing: what a bigger N would cost ------------------------------------------
 
 // Bytes of peak RSS per table entry (N^2 entries) when no size of 1000 or
-// more has been measured in this run: measured at N=1000 to 5000 on the
-// reference machine with the default warm-up and window (docs/BENCHMARKS.md).
-constexpr double kFallbackBytesPerEntry = 234;
+// more has been measured in this run: a 48-byte row, 4 bytes of probe order
+// and the vector's slack (docs/BENCHMARKS.md).
+constexpr double kFallbackBytesPerEntry = 64;
 
 // Memory and time of the largest size measured so far, to extrapolate from:
 // memory ~ N^2 (full tables), wall ~ N^k with k fitted on the two largest
@@ -305,8 +352,8 @@ struct CostModel {
     wall_s = std::max(wall_s, r.wall_s);
   }
   double TimeExponent() const {
-    if (prev_n == 0 || prev_wall_s <= 0.05) return 2.5;
-    return std::clamp(std::log(wall_s / prev_wall_s) / std::log(double(n) / prev_n), 2.5, 3.0);
+    if (prev_n == 0 || prev_wall_s <= 0.05) return 2.0;
+    return std::clamp(std::log(wall_s / prev_wall_s) / std::log(double(n) / prev_n), 1.0, 3.0);
   }
   // Below 1000 nodes the process's fixed RSS swamps the tables, so the
   // per-entry figure comes from the reference machine instead.
@@ -356,12 +403,14 @@ void PrintTrial(const TrialResult& t, double period_ms) {
       "TRIAL n={} seed={} crashed=n{} detected={} first_suspect_periods={:.1f} first_dead_periods={:.1f} "
       "detect_periods={:.1f} bytes_per_node_s={:.0f} max_node_bytes_s={:.0f} msgs_per_node_s={:.2f} load_fill={:.3f} "
       "bytes_per_node_s_full_loads={:.0f} bytes_per_node_s_during_detection={:.0f} false_dead_before_crash={} false_dead_after_crash={} "
-      "live_held_dead_at_end={} live_held_suspect_at_end={} laggards_alive={} laggards_suspect={} setup_s={:.2f} wall_s={:.2f} peak_rss_mb={:.0f}\n",
+      "live_held_dead_at_end={} live_held_suspect_at_end={} laggards_alive={} laggards_suspect={} setup_s={:.2f} wall_s={:.2f} peak_rss_mb={:.0f} "
+      "false_suspicions_before_crash={} load_age_s={:.1f} loss={:.2f}\n",
       t.n, t.seed, t.crashed + 1, t.detected ? 1 : 0, t.first_suspect_ms < 0 ? NAN : t.first_suspect_ms / period_ms,
       t.first_dead_ms < 0 ? NAN : t.first_dead_ms / period_ms,
       t.detected ? t.all_dead_ms / period_ms : NAN, t.bytes_per_node_s, t.max_bytes_node_s, t.msgs_per_node_s,
       t.load_fill, t.bytes_full_loads, t.bytes_per_node_s_detect, t.false_dead_before_crash, t.false_dead_after_crash, t.live_held_dead_at_end,
-      t.live_held_suspect_at_end, t.laggards_alive, t.laggards_suspect, t.setup_s, t.wall_s, t.peak_rss_kb / 1024.0);
+      t.live_held_suspect_at_end, t.laggards_alive, t.laggards_suspect, t.setup_s, t.wall_s, t.peak_rss_kb / 1024.0,
+      t.suspicions_before_crash, t.load_age_s, t.loss);
   std::fflush(stdout);
 }
 
@@ -373,6 +422,9 @@ struct SizeFigures {
   double floor = 0;                              // suspicion timeout, periods
   double bytes = NAN, bytes_full_loads = NAN, busiest = NAN, msgs = NAN, load_fill = NAN;
   uint64_t false_dead = 0, live_held_dead = 0;
+  double fp_per_node_hour = 0;    // false DEAD declarations per live node per simulated hour
+  double suspicions_per_s = NAN;  // false suspicions per second, whole cluster, before the crash
+  double load_age_s = NAN;
   double peak_rss_mb = NAN, wall_s = NAN;
 };
 
@@ -390,10 +442,17 @@ SizeFigures Reduce(const SizeSummary& s, double period_ms, double suspicion_mult
   f.busiest = Max(Collect(s, [](auto& t) { return t.max_bytes_node_s; }));
   f.msgs = Median(Collect(s, [](auto& t) { return t.msgs_per_node_s; }));
   f.load_fill = Median(Collect(s, [](auto& t) { return t.load_fill; }));
+  double node_hours = 0;
   for (const auto& t : s.trials) {
     f.false_dead += t.false_dead_before_crash + t.false_dead_after_crash;
     f.live_held_dead += t.live_held_dead_at_end;
+    node_hours += static_cast<double>(t.n - 1) * t.sim_s / 3600;
   }
+  f.fp_per_node_hour = node_hours > 0 ? static_cast<double>(f.false_dead) / node_hours : 0;
+  f.suspicions_per_s = Median(Collect(s, [](auto& t) {
+    return static_cast<double>(t.suspicions_before_crash) / (t.crash_at_s > 0 ? t.crash_at_s : 1);
+  }));
+  f.load_age_s = Median(Collect(s, [](auto& t) { return t.load_age_s; }));
   f.peak_rss_mb = Max(Collect(s, [](auto& t) { return t.peak_rss_kb / 1024.0; }));
   f.wall_s = Median(Collect(s, [](auto& t) { return t.wall_s; }));
   return f;
@@ -408,23 +467,24 @@ void PrintReport(const std::vector<SizeSummary>& sizes, const std::vector<std::s
       reference_full = Reduce(s, period_ms, suspicion_mult).bytes_full_loads;
     }
   }
-  fmt::print("\nSWIM in simulation: {:.0f}% loss, probe period {:.0f} ms, warm-up {:.0f} s, traffic window {:.0f} s "
+  fmt::print("\nSWIM in simulation ({}): {:.0f}% loss, probe period {:.0f} ms, warm-up {:.0f} s, traffic window {:.0f} s "
              "(virtual time)\n",
-             opt.loss * 100, period_ms, opt.warmup_s, opt.window_s);
+             opt.variant, opt.loss * 100, period_ms, opt.warmup_s, opt.window_s);
   fmt::print("detect = periods from the crash until every live node holds the node DEAD (median / max over seeds); "
              "/log2N = median over log2(N)\n");
-  fmt::print("1st susp = periods until some node suspects it; floor = suspicion timeout, {:.0f} * max(1, log10 N)\n",
+  fmt::print("1st susp = periods until some node suspects it; floor = minimum suspicion timeout, {:.0f} * max(1, log10 N)\n",
              suspicion_mult);
   fmt::print("B/node/s = mean bytes sent per node per second (median over seeds); ratio = over N=100's; busiest = "
              "max over nodes and seeds\n");
-  fmt::print("loads = share of table entries holding a load vector; full-load = B/node/s had every GOSSIP "
-             "carried its full quota of load vectors (steady state)\n");
-  fmt::print("false = DEAD declarations of live nodes (sum over seeds); still = live nodes still held DEAD at the "
-             "end\n\n");
-  fmt::print("{:>6} {:>5} {:>13} {:>8} {:>5} {:>5} {:>6} {:>6} {:>8} {:>5} {:>9} {:>5} {:>8} {:>6} {:>5} {:>5} "
-             "{:>8} {:>7}\n",
-             "N", "seeds", "detect", "1st susp", "floor", "log2N", "log10N", "/log2N", "B/node/s", "ratio", "full-load",
-             "ratio", "busiest", "loads", "false", "still", "peak RSS", "wall s");
+  fmt::print("loads = share of its load sample a node holds; age = their mean age; full-load = B/node/s with every "
+             "sample full\n");
+  fmt::print("susp/s = suspicions of live nodes per second, whole cluster; false = DEAD declarations of live nodes "
+             "(sum over seeds); fp/node-h = false per live node per simulated hour; still = live nodes still held "
+             "DEAD at the end\n\n");
+  fmt::print("{:>6} {:>5} {:>13} {:>8} {:>5} {:>5} {:>6} {:>8} {:>5} {:>9} {:>5} {:>8} {:>5} {:>5} {:>7} {:>5} "
+             "{:>9} {:>5} {:>8} {:>7}\n",
+             "N", "seeds", "detect", "1st susp", "floor", "log2N", "/log2N", "B/node/s", "ratio", "full-load",
+             "ratio", "busiest", "loads", "age s", "susp/s", "false", "fp/node-h", "still", "peak RSS", "wall s");
   for (const auto& s : sizes) {
     if (s.trials.empty()) {
       fmt::print("{:>6} failed: {}\n", s.n, s.failure);
@@ -433,31 +493,32 @@ void PrintReport(const std::vector<SizeSummary>& sizes, const std::vector<std::s
     const SizeFigures f = Reduce(s, period_ms, suspicion_mult);
     std::string det = f.undetected ? fmt::format("{} undetected", f.undetected)
                                    : fmt::format("{:.1f} / {:.1f}", f.detect_median, f.detect_max);
-    fmt::print("{:>6} {:>5} {:>13} {:>8.1f} {:>5.1f} {:>5.1f} {:>6.1f} {:>6.2f} {:>8.0f} {:>5.2f} {:>9.0f} {:>5.2f} "
-               "{:>8.0f} {:>5.0f}% {:>5} {:>5} {:>5.0f} MB {:>7.1f}\n",
-               s.n, s.trials.size(), det, f.first_suspect, f.floor, std::log2(s.n), std::log10(s.n),
-               f.detect_median / std::log2(s.n), f.bytes,
-               f.bytes / reference, f.bytes_full_loads, f.bytes_full_loads / reference_full, f.busiest,
-               f.load_fill * 100, f.false_dead, f.live_held_dead, f.peak_rss_mb, f.wall_s);
+    fmt::print("{:>6} {:>5} {:>13} {:>8.1f} {:>5.1f} {:>5.1f} {:>6.2f} {:>8.0f} {:>5.2f} {:>9.0f} {:>5.2f} "
+               "{:>8.0f} {:>4.0f}% {:>5.1f} {:>7.2f} {:>5} {:>9.4f} {:>5} {:>5.0f} MB {:>7.1f}\n",
+               s.n, s.trials.size(), det, f.first_suspect, f.floor, std::log2(s.n),
+               f.detect_median / std::log2(s.n), f.bytes, f.bytes / reference, f.bytes_full_loads,
+               f.bytes_full_loads / reference_full, f.busiest, f.load_fill * 100, f.load_age_s, f.suspicions_per_s,
+               f.false_dead, f.fp_per_node_hour, f.live_held_dead, f.peak_rss_mb, f.wall_s);
   }
   for (const auto& line : skipped) fmt::print("{}\n", line);
   fmt::print("\n");
   for (const auto& s : sizes) {
     if (s.trials.empty()) {
-      fmt::print("RESULT bench=swim_sim n={} failed=1 reason=\"{}\"\n", s.n, s.failure);
+      fmt::print("RESULT bench=swim_sim variant={} loss={:.2f} n={} failed=1 reason=\"{}\"\n", opt.variant, opt.loss,
+                 s.n, s.failure);
       continue;
     }
     const SizeFigures f = Reduce(s, period_ms, suspicion_mult);
     fmt::print(
-        "RESULT bench=swim_sim n={} seeds={} undetected={} detect_periods_median={:.1f} detect_periods_max={:.1f} "
+        "RESULT bench=swim_sim variant={} loss={:.2f} n={} seeds={} undetected={} detect_periods_median={:.1f} detect_periods_max={:.1f} "
         "first_suspect_periods_median={:.1f} first_dead_periods_median={:.1f} suspicion_floor_periods={:.1f} "
         "log2_n={:.2f} log10_n={:.2f} detect_over_log2_n={:.2f} bytes_per_node_s={:.0f} bytes_ratio_to_n100={:.2f} bytes_per_node_s_full_loads={:.0f} "
         "full_loads_ratio_to_n100={:.2f} busiest_node_bytes_s={:.0f} msgs_per_node_s={:.2f} load_fill={:.3f} false_dead_declarations={} live_held_dead_at_end={} "
-        "peak_rss_mb={:.0f} wall_s_median={:.1f}\n",
-        s.n, s.trials.size(), f.undetected, f.detect_median, f.detect_max, f.first_suspect, f.first_dead, f.floor,
+        "false_per_node_hour={:.4f} suspicions_per_s={:.2f} load_age_s={:.1f} peak_rss_mb={:.0f} wall_s_median={:.1f}\n",
+        opt.variant, opt.loss, s.n, s.trials.size(), f.undetected, f.detect_median, f.detect_max, f.first_suspect, f.first_dead, f.floor,
         std::log2(s.n), std::log10(s.n), f.detect_median / std::log2(s.n), f.bytes, f.bytes / reference, f.bytes_full_loads,
         f.bytes_full_loads / reference_full, f.busiest, f.msgs, f.load_fill, f.false_dead,
-        f.live_held_dead, f.peak_rss_mb, f.wall_s);
+        f.live_held_dead, f.fp_per_node_hour, f.suspicions_per_s, f.load_age_s, f.peak_rss_mb, f.wall_s);
   }
   std::fflush(stdout);
 }
@@ -478,7 +539,11 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seeds", opt.seeds, "seeds per size (0: 5 for N<=100, 3 for N<=1000, else 1)")
       ->capture_default_str();
-  app.add_option("--loss", opt.loss, "probability that one message is lost")->capture_default_str();
+  app.add_option("--losses", opt.losses, "comma-separated probabilities that one message is lost")
+      ->capture_default_str();
+  app.add_option("--variant", opt.variant,
+                 "lifeguard | no-local-health | no-dogpile | no-buddy | no-priority | legacy")
+      ->capture_default_str();
   app.add_option("--warmup-s", opt.warmup_s, "virtual seconds before the traffic window")->capture_default_str();
   app.add_option("--window-s", opt.window_s, "virtual seconds of the traffic window")->capture_default_str();
   app.add_option("--max-detect-s", opt.max_detect_s, "virtual seconds to wait for detection")->capture_default_str();
@@ -488,6 +553,16 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--force", opt.force, "run explicit sizes even when predicted not to fit in memory");
   CLI11_PARSE(app, argc, argv);
+  if (SwimConfig probe; !VariantConfig(opt.variant, &probe)) {
+    fmt::print(stderr, "swim_sim_bench: unknown variant {}\n", opt.variant);
+    return 2;
+  }
+  std::vector<double> losses;
+  {
+    std::stringstream ss(opt.losses);
+    for (std::string tok; std::getline(ss, tok, ',');)
+      if (!tok.empty()) losses.push_back(std::stod(tok));
+  }
 
   std::vector<std::string> tokens;
   {
@@ -500,11 +575,13 @@ int Main(int argc, char** argv) {
   const double period_ms = static_cast<double>(defaults.swim.probe_interval_ms);
   const auto run_start = std::chrono::steady_clock::now();
   CostModel model;
+  fmt::print("swim_sim_bench: sizes {}, losses {}, variant {}, MemAvailable {:.1f} GiB\n", opt.sizes, opt.losses,
+             opt.variant, MemAvailableKb() / 1048576.0);
+  for (double loss : losses) {
+  opt.loss = loss;
   std::vector<SizeSummary> sizes;
   std::vector<std::string> skipped;
-
-  fmt::print("swim_sim_bench: sizes {}, loss {:.0f}%, MemAvailable {:.1f} GiB\n", opt.sizes, opt.loss * 100,
-             MemAvailableKb() / 1048576.0);
+  int largest_run = 0;
   for (const std::string& tok : tokens) {
     int n = 0;
     const bool is_auto = tok == "auto";
@@ -512,7 +589,7 @@ int Main(int argc, char** argv) {
       const double avail_gib = MemAvailableKb() / 1048576.0;
       const double left_s = opt.budget_s - Seconds(run_start);
       for (int c : kAutoCandidates) {
-        if (c <= model.n) break;
+        if (c <= largest_run) break;
         const double gib = model.PredictPeakGiB(c), wall = model.PredictWallS(c);
         const bool mem_ok = gib <= opt.mem_fraction * avail_gib;
         const bool time_ok = wall <= left_s;
@@ -566,9 +643,11 @@ int Main(int argc, char** argv) {
       model.Add(*r);
       summary.trials.push_back(*r);
     }
+    largest_run = std::max(largest_run, n);
     sizes.push_back(std::move(summary));
   }
   PrintReport(sizes, skipped, opt, period_ms, defaults.swim.suspicion_mult);
+  }
   fmt::print("total wall {:.0f} s\n", Seconds(run_start));
   return 0;
 }

@@ -93,17 +93,29 @@ void Swim::StartProbe(int64_t now) {
   // Buddy system, extended: every other probe goes to the oldest member we
   // suspect on our own (nobody confirmed it), carrying the suspicion, so
   // that a suspicion we raised while cut off still reaches its subject.
-  if (cfg_.buddy && (++probes_started_ % 2 == 0)) {
-    MemberId oldest = kNoMember;
-    int64_t since = 0;
+  // Dogpile, helped: otherwise, a suspicion heard from others that we have
+  // not checked ourselves and that is short of confirmations; our probe
+  // either confirms it (a crash is declared sooner) or, the PING carrying
+  // it, makes a live suspect refute.
+  if ((cfg_.buddy || cfg_.dogpile) && (++probes_started_ % 2 == 0)) {
+    MemberId lone = kNoMember, unchecked = kNoMember;
+    int64_t lone_since = 0, unchecked_since = 0;
     for (const auto& [id, s] : suspects_) {
-      if (s.first == self_ && s.confirmed_by.empty() && (oldest == kNoMember || s.since < since)) {
-        oldest = id;
-        since = s.since;
+      if (cfg_.buddy && s.first == self_ && s.confirmed_by.empty() && (lone == kNoMember || s.since < lone_since)) {
+        lone = id;
+        lone_since = s.since;
+      }
+      if (cfg_.dogpile && !s.checked && s.first != self_ &&
+          static_cast<int>(s.confirmed_by.size()) < cfg_.suspicion_confirmations &&
+          (unchecked == kNoMember || s.since > unchecked_since)) {
+        unchecked = id;
+        unchecked_since = s.since;
       }
     }
-    if (oldest != kNoMember) {
-      ProbeMember(oldest, now);
+    const MemberId pick = lone != kNoMember ? lone : unchecked;
+    if (pick != kNoMember) {
+      suspects_.at(pick).checked = true;
+      ProbeMember(pick, now);
       return;
     }
   }
@@ -171,7 +183,9 @@ void Swim::CheckProbe(int64_t now) {
   }
   if (now >= probe_->sent_at + probe_->period) {
     probe_.reset();
-    AdjustHealth(+1);
+    // A suspect's silence was expected; only a silent ALIVE member hints
+    // that the fault may be ours.
+    if (m->state == pb::ALIVE) AdjustHealth(+1);
     Suspect(target, now);
   }
 }

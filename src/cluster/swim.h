@@ -18,7 +18,9 @@
 //    the minimum and shrinks logarithmically to the minimum
 //    (suspicion_mult * max(1, log10 N) periods) as distinct other nodes'
 //    SUSPECT messages confirm it (suspicion_confirmations of them). A lone
-//    false accusation thus waits long enough for the refutation.
+//    false accusation thus waits long enough for the refutation. A node
+//    that hears of a suspicion short of confirmations probes the suspect
+//    itself at its next-but-one probe (every other probe is free for this).
 //  - buddy system: a PING to a member we hold SUSPECT carries that
 //    suspicion first, so the suspect hears of it at the next probe; and
 //    every other probe goes to the oldest suspicion we raised alone, so one
@@ -173,6 +175,7 @@ class Swim {
     int64_t deadline = 0;
     std::vector<MemberId> confirmed_by;  // distinct suspecters other than the first
     MemberId first = kNoMember;
+    bool checked = false;  // we probed the suspect ourselves since
   };
 
   MemberDirectory& dir() { return members_.directory(); }

