@@ -1,4 +1,6 @@
 #include "common/proc_stat.h"
+
+#include "common/file_util.h"
 #include "common/proc_text.h"
 
 #include <charconv>
@@ -82,6 +84,12 @@ std::vector<int> ParseChildrenList(const std::string& text, Status* error) {
   }
   if (error != nullptr) *error = first_bad;
   return pids;
+}
+
+char ReadProcState(int pid) {
+  Result<std::string> text = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  ProcStat ps;
+  return text.ok() && ParseProcStat(*text, &ps) ? ps.state : 0;
 }
 
 }  // namespace roam

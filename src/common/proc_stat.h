@@ -54,6 +54,9 @@ Result<ProcStat> ParseProcStat(const std::string& text);
 // The same, for callers that only need to know whether it parsed.
 bool ParseProcStat(const std::string& text, ProcStat* out);
 
+// The state letter of process `pid` now (R, S, T, Z ...), or 0 if it is gone.
+char ReadProcState(int pid);
+
 // Parses /proc/PID/task/TID/children: pids separated by spaces, with a
 // trailing space ("12 13 "), or empty. Words that are not pids > 0 (the
 // kernel writes none) are left out, and then *error, if given, is set to

@@ -5,6 +5,8 @@
 
 #include <chrono>
 
+#include "common/proc_stat.h"
+
 namespace roam {
 
 namespace {
@@ -246,21 +248,7 @@ void RemoteRun::TargetFailed(const std::string& why) {
     // The deputy is a seed, or on its way back to being `roam run`: the
     // source resumes once it is back, so that no output goes unwritten.
     if (pending_abort_.empty()) pending_abort_ = why;
-    auto self = shared_from_this();
-    move_timer_->expires_after(kSourceLostGrace);
-    move_timer_->async_wait([this, self](asio::error_code ec) {
-      if (ec || !moving_ || !deputy_away_) return;
-      deputy_away_ = false;
-      spdlog::error("{}: its deputy did not come back: the process is lost", record_->gpid);
-      if (!source_lost_) {
-        pb::LinkFrame kill;  // nobody at home to see it any more
-        kill.mutable_stream()->mutable_move_decision()->set_commit(true);
-        link_->Send(kill);
-      }
-      link_->Close("deputy lost");
-      FinishMove(Status::Error(pending_abort_ + "; then its deputy did not come back: the process is lost"));
-      End();
-    });
+    WaitForDeputy();
     return;
   }
   if (source_lost_) {
@@ -272,6 +260,29 @@ void RemoteRun::TargetFailed(const std::string& why) {
   abort.mutable_stream()->mutable_move_decision()->set_commit(false);
   link_->Send(abort);
   FinishMove(Status::Error(why));
+}
+
+// Waits for the deputy to be `roam run` again (DeputyBack). It is given up
+// for lost only once its PID is gone (killed): stopped by the user
+// (Ctrl-Z, with come_home not yet read) or slow, it is waited for.
+void RemoteRun::WaitForDeputy() {
+  auto self = shared_from_this();
+  move_timer_->expires_after(kSourceLostGrace);
+  move_timer_->async_wait([this, self](asio::error_code ec) {
+    if (ec || !moving_ || !deputy_away_) return;
+    const char state = ReadProcState(record_->pid);
+    if (state != 0 && state != 'Z' && state != 'X') return WaitForDeputy();
+    deputy_away_ = false;
+    spdlog::error("{}: its deputy is gone: the process is lost", record_->gpid);
+    if (!source_lost_) {
+      pb::LinkFrame kill;  // nobody at home to see it any more
+      kill.mutable_stream()->mutable_move_decision()->set_commit(true);
+      link_->Send(kill);
+    }
+    link_->Close("deputy lost");
+    FinishMove(Status::Error(pending_abort_ + "; then its deputy was killed: the process is lost"));
+    End();
+  });
 }
 
 void RemoteRun::MaybeCommit() {

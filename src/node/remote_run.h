@@ -87,6 +87,7 @@ class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
   void MaybeComeHome();
   void SeedReady(const pb::SeedReady& s);
   void CommitHome();
+  void WaitForDeputy();
 
   std::shared_ptr<ClientChannel> client_;
   std::shared_ptr<LinkChannel> link_;

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "common/file_util.h"
+#include "common/proc_stat.h"
 #include "node/roamd.h"
 
 namespace roam {
@@ -156,6 +157,10 @@ void Roamd::DepartHome(HomeProcess& p, const std::string& target, const std::str
 // becomes it.
 void Roamd::ComeHome(HomeProcess& p, MoveDone done) {
   if (!p.remote) return done(Status::Error(p.gpid + " already runs at home"));
+  // A stopped deputy (Ctrl-Z) could not become the process until continued.
+  if (ReadProcState(p.pid) == 'T') {
+    return done(Status::Error(p.gpid + " is stopped (Ctrl-Z): it can come home once it runs again (fg or bg)"));
+  }
   if (last_load_.mem_total() != 0 && p.stats.rss_bytes() > last_load_.mem_free()) {
     return done(Status::Error(fmt::format("its home {} has no room for {}: it uses {:.0f} MiB, {:.0f} MiB are free",
                                           swim_->name(), p.gpid, p.stats.rss_bytes() / 1048576.0,

@@ -101,6 +101,8 @@ def main():
     sh.line('$R run --on n2 -- python3 "$D/count.py" 300 0.01 >"$D/tty1.out"')
     time.sleep(1.0)
     ctrl_z(sh, "Ctrl-Z stops the remote foreground job")
+    command_ok(sh, "stopped, it may not come home (its deputy could not become it): refused with that reason",
+               "$R migrate n1:$(jobs -p %1) home 2>&1 | grep -q 'is stopped (Ctrl-Z)'")
     command_ok(sh, "the stopped job moves to n3", "$R migrate n1:$(jobs -p %1) n3 >/dev/null")
     command_ok(sh, "roam ps shows it on n3", "$R ps --json | grep -q '\"where\": *\"n3\"'")
     sh.line("fg")
