@@ -93,7 +93,7 @@ class TreeDump {
   ~TreeDump() { Release(); }
 
   Status Freeze();
-  Result<CheckpointReport> Dump(const std::string& dir);
+  Result<CheckpointReport> Dump(const std::string& dir, const DumpOptions& options);
   Status Seal();
   void Release();  // lets every frozen process go on, as it was
   void KillAll();
@@ -327,9 +327,10 @@ void TreeDump::Release() {
   procs_.clear();
 }
 
-Result<CheckpointReport> TreeDump::Dump(const std::string& dir) {
+Result<CheckpointReport> TreeDump::Dump(const std::string& dir, const DumpOptions& options) {
   dir_ = dir;
   files_ = std::make_unique<FileTableBuilder>(dir_);
+  if (options.stdio_stays) files_->set_stdio_stays(root_);
   stats_ = MemoryStats();
   inventory_.Clear();
   Status st = MakeDirs(dir_, 0700);
@@ -424,8 +425,8 @@ Result<std::unique_ptr<FrozenTree>> FrozenTree::Freeze(pid_t root) {
   return std::unique_ptr<FrozenTree>(new FrozenTree(std::move(dump)));
 }
 
-Result<CheckpointReport> FrozenTree::Dump(const std::string& dir) {
-  Result<CheckpointReport> r = dump_->Dump(dir);
+Result<CheckpointReport> FrozenTree::Dump(const std::string& dir, const DumpOptions& options) {
+  Result<CheckpointReport> r = dump_->Dump(dir, options);
   if (!r.ok()) RemovePartialImage(dir);
   return r;
 }

@@ -29,6 +29,13 @@ struct CheckpointOptions {
   bool leave_running = false;
 };
 
+struct DumpOptions {
+  // The root's fds 0-2 stay with the caller, whatever they are: a process
+  // leaving its home keeps them there (its deputy does), and its copy
+  // elsewhere gets the restorer's (RestoreOptions::inherited_fds).
+  bool stdio_stays = false;
+};
+
 struct CheckpointReport {
   int processes = 0;
   uint64_t pages_saved = 0;
@@ -51,7 +58,7 @@ class FrozenTree {
   // Writes every record and page file of the image into `dir` (created if
   // missing), but not the inventory: the image is not complete until
   // Seal(). On failure the partial files are removed; the tree stays frozen.
-  Result<CheckpointReport> Dump(const std::string& dir);
+  Result<CheckpointReport> Dump(const std::string& dir, const DumpOptions& options = DumpOptions());
   // Syncs `dir` and writes the inventory, last. REQUIRES: Dump() succeeded.
   Status Seal();
 

@@ -80,7 +80,10 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) 
   desc.set_owner_pid(pid);
   Status st;
   const std::string& l = src.link;
-  if (StartsWith(l, "pipe:")) {
+  if (pid == stdio_stays_ && fd <= 2 && !StartsWith(l, "pipe:")) {
+    desc.set_kind(pb::FILE_INHERITED);
+    desc.set_inherit_fd(fd);
+  } else if (StartsWith(l, "pipe:")) {
     st = DumpPipe(src, &desc);
   } else if (l == "anon_inode:[eventfd]" || l == "anon_inode:[timerfd]" || l == "anon_inode:[signalfd]") {
     st = DumpAnon(src, &desc);

@@ -35,6 +35,10 @@ class FileTableBuilder {
  public:
   // `dir`: the image directory, where deleted files' contents are written.
   explicit FileTableBuilder(std::string dir) : dir_(std::move(dir)) {}
+  // Fds 0-2 of `pid` (the root) stay where the process was: whatever they
+  // are (a terminal, a file, /dev/null), they become FILE_INHERITED and the
+  // restorer gives its own (pipes are decided by Finish(), as always).
+  void set_stdio_stays(pid_t pid) { stdio_stays_ = pid; }
 
   // The id of the description behind `fd` of `pid` (whose parsed
   // /proc/PID/fdinfo/FD is `info`), added if new. An unsupported kind is an
@@ -67,6 +71,7 @@ class FileTableBuilder {
     uint32_t id;
   };
   std::string dir_;
+  pid_t stdio_stays_ = 0;
   pb::FileTable table_;
   std::vector<Seen> seen_;
   std::map<std::pair<dev_t, ino_t>, uint32_t> mapped_;  // (dev, ino) -> id, for mappings

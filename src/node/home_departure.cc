@@ -107,7 +107,12 @@ void HomeDeparture::Start(Done done, std::function<void()> on_end) {
 
 void HomeDeparture::Freeze() {
   auto self = shared_from_this();
-  FreezeAndDump(engine_, rec_->pid, cfg_.image_dir, tree_, [this, self](Result<double> r) { Dumped(std::move(r)); });
+  // Its fds 0-2 (the user's terminal, pipes or files) stay here with its
+  // deputy; the copy on the target gets pipes to the target's roamd.
+  DumpOptions options;
+  options.stdio_stays = true;
+  FreezeAndDump(
+      engine_, rec_->pid, cfg_.image_dir, tree_, [this, self](Result<double> r) { Dumped(std::move(r)); }, options);
 }
 
 void HomeDeparture::Dumped(Result<double> dump_ms) {

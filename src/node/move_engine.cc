@@ -9,13 +9,13 @@ namespace roam {
 FrozenHolder NewFrozenHolder() { return std::make_shared<std::unique_ptr<FrozenTree>>(); }
 
 void FreezeAndDump(EngineWorker& engine, pid_t pid, const std::string& dir, FrozenHolder tree,
-                   std::function<void(Result<double>)> done) {
+                   std::function<void(Result<double>)> done, DumpOptions options) {
   engine.Run<Result<double>>(
-      [tree, pid, dir]() -> Result<double> {
+      [tree, pid, dir, options]() -> Result<double> {
         auto t0 = std::chrono::steady_clock::now();
         Result<std::unique_ptr<FrozenTree>> frozen = FrozenTree::Freeze(pid);
         if (!frozen.ok()) return frozen.status();
-        Result<CheckpointReport> r = (*frozen)->Dump(dir);
+        Result<CheckpointReport> r = (*frozen)->Dump(dir, options);
         Status st = r.ok() ? (*frozen)->Seal() : r.status();
         if (!st.ok()) return st;  // resumed as `frozen` goes, on this thread
         *tree = std::move(*frozen);

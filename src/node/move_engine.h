@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "ckpt/checkpoint.h"
 #include "node/engine_worker.h"
 
 namespace roam {
@@ -23,7 +24,7 @@ FrozenHolder NewFrozenHolder();
 // in `tree`. `done` gets the milliseconds it took, or why not (then
 // nothing stays frozen).
 void FreezeAndDump(EngineWorker& engine, pid_t pid, const std::string& dir, FrozenHolder tree,
-                   std::function<void(Result<double>)> done);
+                   std::function<void(Result<double>)> done, DumpOptions options = DumpOptions());
 
 // Kills (`kill`) or resumes what `tree` holds, if anything, and drops it.
 void LetGo(EngineWorker& engine, FrozenHolder tree, bool kill, std::function<void()> done);

@@ -399,7 +399,7 @@ while IFS= read -r l; do
     FAIL\ *) fail "terminal: ${l#FAIL }" ;;
   esac
 done <<<"$out"
-check "the terminal session went through all its 12 steps ($(grep -c '^OK' <<<"$out") OK)" \
-  [ "$(grep -c '^OK' <<<"$out")" -eq 12 ]
+check "the terminal session went through all its 13 steps ($(grep -c '^OK' <<<"$out") OK)" \
+  [ "$(grep -c '^OK' <<<"$out")" -eq 13 ]
 
 finish

@@ -123,12 +123,16 @@ def main():
     sh.line("fg")
     exit_code(sh, "fg again: it ends with its own code, $? = 3", 3)
 
-    # 3. Ctrl-C reaches a job that came home and moved back out: 130.
-    sh.line('$R run --on n2 -- python3 "$D/count.py" 100000 0.01 >/dev/null </dev/null &')
+    # 3. A job writing to the terminal comes home and leaves again: its
+    #    output still reaches the terminal; Ctrl-C ends it: 130.
+    sh.line('$R run --on n2 -- python3 "$D/count.py" 100000 0.05 </dev/null &')
     prompt(sh)
     time.sleep(0.5)
     command_ok(sh, "a job comes home and leaves again for n4",
                "$R migrate n1:$! home >/dev/null && $R migrate n1:$! n4 >/dev/null")
+    sh.seen = ""
+    step("after coming home and leaving again, its output still reaches the terminal",
+         sh.expect(r"\n\d+\n\d+\n", timeout=10) is not None, sh.seen)
     sh.line("fg")
     time.sleep(1.0)
     sh.send("\x03")  # Ctrl-C
