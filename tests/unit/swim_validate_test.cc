@@ -201,6 +201,16 @@ TEST(SwimValidate, SixtyFiveLoadVectorsAreTooMany) {
   ExpectRefused(m, "too many load vectors");
 }
 
+TEST(SwimValidate, SuspicionNamesAValidSuspecterOrNone) {
+  pb::SwimMessage m = RealisticPing();
+  m.mutable_updates(0)->set_suspected_by("node-07");
+  EXPECT_TRUE(ValidateSwimMessage(m).ok());
+  m.mutable_updates(0)->clear_suspected_by();  // from a node older than the dogpile timeouts
+  EXPECT_TRUE(ValidateSwimMessage(m).ok());
+  m.mutable_updates(0)->set_suspected_by("node 07; rm -rf");
+  ExpectRefused(m, "update 0: bad suspecter name");
+}
+
 TEST(SwimValidate, UpdateWithBadFieldIsRefusedNamingItsIndex) {
   pb::SwimMessage m = RealisticPing();
   m.mutable_updates(2)->set_name("");
