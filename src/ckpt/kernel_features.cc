@@ -29,6 +29,7 @@
 #include <iterator>
 #include <optional>
 
+#include "ckpt/uapi_dirty.h"
 #include "common/file_util.h"
 #include "common/status.h"
 
@@ -59,37 +60,6 @@
 #endif
 #ifndef PR_SET_MM_MAP_SIZE
 #define PR_SET_MM_MAP_SIZE 15
-#endif
-#ifndef UFFD_FEATURE_WP_UNPOPULATED
-#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
-#endif
-#ifndef UFFD_FEATURE_WP_ASYNC
-#define UFFD_FEATURE_WP_ASYNC (1 << 15)
-#endif
-#ifndef PAGEMAP_SCAN
-#define PM_SCAN_WP_MATCHING (1 << 0)
-#define PM_SCAN_CHECK_WPASYNC (1 << 1)
-#define PAGE_IS_WRITTEN (1 << 1)
-struct page_region {
-  uint64_t start;
-  uint64_t end;
-  uint64_t categories;
-};
-struct pm_scan_arg {
-  uint64_t size;
-  uint64_t flags;
-  uint64_t start;
-  uint64_t end;
-  uint64_t walk_end;
-  uint64_t vec;
-  uint64_t vec_len;
-  uint64_t max_pages;
-  uint64_t category_inverted;
-  uint64_t category_mask;
-  uint64_t category_anyof_mask;
-  uint64_t return_mask;
-};
-#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
 #endif
 
 namespace roam {
