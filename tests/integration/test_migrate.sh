@@ -153,18 +153,28 @@ real_program() {  # real_program NAME CMD...: run undisturbed at home, then on n
   local p; p=$(bg_pid "$name")
   wait_until 10 where_is "n1:$p" n2 >/dev/null
   sleep 0.3
+  # Home first, then out again: the two moves that must happen mid-run; a
+  # third (to n2) is made if the program still runs (a fast machine may
+  # finish it first: then "no process" is the right answer).
   local ok=0 to
-  for to in n3 home n2; do migrate "n1:$p" "$to" >/dev/null 2>>"$DATA/$name.mig" && ok=$((ok + 1)); sleep 0.2; done
+  for to in home n3 n2; do
+    if migrate "n1:$p" "$to" >/dev/null 2>>"$DATA/$name.mig"; then
+      ok=$((ok + 1))
+    elif [ "$to" != n2 ] || ! grep -q "no process\|ended" "$DATA/$name.mig"; then
+      ok=-9  # a move that should have been made was not
+    fi
+    sleep 0.2
+  done
   local rc; rc=$(bg_rc "$name" 120)
-  check "$name: moved $ok times mid-run (n3, home, n2), exit $rc, output identical to an undisturbed run $(head -c 300 "$DATA/$name.mig")" \
-    sh -c "[ $ok -eq 3 ] && [ '$rc' = 0 ] && cmp -s '$DATA/$name.ref' '$DATA/$name.out'"
+  check "$name: moved $ok times mid-run (home, n3[, n2]), exit $rc, output identical to an undisturbed run $(head -c 300 "$DATA/$name.mig")" \
+    sh -c "[ $ok -ge 2 ] && [ '$rc' = 0 ] && cmp -s '$DATA/$name.ref' '$DATA/$name.out'"
 }
 # Single processes: a tree of several cannot come home yet (docs/MIGRATION.md).
 printf 'scale=2200; 4*a(1)\nquit\n' >"$DATA/pi.bc"
 real_program bc bc -l "$DATA/pi.bc"
 real_program python3 python3 -c 'import hashlib
 h = hashlib.sha256()
-for i in range(3000000): h.update(str(i * i).encode())
+for i in range(6000000): h.update(str(i * i).encode())
 print(h.hexdigest())'
 real_program gzip gzip -9 -c "$DATA/big.txt"
 real_program sha256sum sha256sum "$DATA/big.txt" "$DATA/big.txt" "$DATA/big.txt" "$DATA/big.txt" "$DATA/big.txt"
