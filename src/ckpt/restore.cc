@@ -219,7 +219,10 @@ uint64_t Xcr0() {
 // ---- the seed side, in place: a deputy becomes the seed ------------------------------
 
 Result<InPlaceSeed> PrepareInPlaceSeed(const std::string& dir, int* keep_fd) {
-  Result<Image> image = LoadImage(dir);
+  // The records only: the restorer checks every payload's checksum before
+  // it touches this process (RestoreInPlace), so reading them all here too
+  // would only lengthen the frozen window.
+  Result<Image> image = LoadImage(dir, /*verify_payloads=*/false);
   if (!image.ok()) return image.status();
   const Image& img = *image;
   if (img.procs.size() != 1) {
