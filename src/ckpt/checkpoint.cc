@@ -21,6 +21,7 @@
 #include <set>
 #include <vector>
 
+#include "ckpt/dirty_tracker.h"
 #include "ckpt/files.h"
 #include "ckpt/image.h"
 #include "ckpt/image_file.h"
@@ -93,6 +94,7 @@ class TreeDump {
   ~TreeDump() { Release(); }
 
   Status Freeze();
+  Result<DirtyTracker> TrackRoot(const std::vector<PageRange>& ranges);
   Result<CheckpointReport> Dump(const std::string& dir, const DumpOptions& options);
   Status Seal();
   void Release();  // lets every frozen process go on, as it was
@@ -110,7 +112,7 @@ class TreeDump {
   }
 
  private:
-  Status DumpOne(Dumped& d);
+  Status DumpOne(Dumped& d, const RangeSet& kept);
   Status WriteImage();
 
   pid_t root_;
@@ -153,7 +155,28 @@ Status TreeDump::Freeze() {
   return Status::Ok();
 }
 
-Status TreeDump::DumpOne(Dumped& d) {
+Result<DirtyTracker> TreeDump::TrackRoot(const std::vector<PageRange>& ranges) {
+  if (procs_.empty()) return Status::Error("nothing frozen");
+  Tracee& t = *procs_.front().tracee;
+  Result<uint64_t> ip = FindSyscallInVdso(t.pid());
+  if (!ip.ok()) return ip.status();
+  t.set_syscall_ip(*ip);
+  Status st = t.BlockSignals();
+  if (!st.ok()) return st;
+  Result<DirtyTracker> tracker = DirtyTracker::Open(t, ranges);
+  if (!tracker.ok() || t.stolen_signals().empty()) return tracker;
+  // A signal the freeze took out of the way goes back before the process
+  // runs on (Release does not: only a dump queues them again).
+  Result<long> scratch = t.SyscallOk("mmap scratch", SYS_mmap, 0, kScratchSize, PROT_READ | PROT_WRITE,
+                                     MAP_PRIVATE | MAP_ANONYMOUS, ~0ULL, 0);
+  if (!scratch.ok()) return scratch.status();
+  st = RequeueSignals(t, static_cast<uint64_t>(*scratch), t.stolen_signals());
+  (void)t.Syscall(SYS_munmap, static_cast<uint64_t>(*scratch), kScratchSize);
+  if (!st.ok()) return st;
+  return tracker;
+}
+
+Status TreeDump::DumpOne(Dumped& d, const RangeSet& kept) {
   Tracee& t = *d.tracee;
   pid_t pid = t.pid();
   pb::ProcessImage& p = d.image;
@@ -245,7 +268,7 @@ Status TreeDump::DumpOne(Dumped& d) {
   Trace("files", t0);
   t0 = NowNs();
   // Memory.
-  st = DumpMemory(pid, *vmas, *files_, &p, &stats_);
+  st = DumpMemory(pid, *vmas, *files_, &p, &stats_, kept);
   if (!st.ok()) return st;
   Trace("memory", t0);
   struct stat exe;
@@ -338,7 +361,8 @@ Result<CheckpointReport> TreeDump::Dump(const std::string& dir, const DumpOption
   unlink((dir_ + "/" + kInventoryFile).c_str());  // no stale image passes for this one
   for (Dumped& d : procs_) {
     d.image.Clear();
-    st = DumpOne(d);
+    auto kept = options.kept.find(d.tracee->pid());
+    st = DumpOne(d, kept == options.kept.end() ? RangeSet() : RangeSet(kept->second));
     if (!st.ok()) return st;
   }
   st = files_->Finish();
@@ -415,6 +439,8 @@ static void RemovePartialImage(const std::string& dir) {
 
 FrozenTree::FrozenTree(std::unique_ptr<TreeDump> dump) : dump_(std::move(dump)) {}
 FrozenTree::~FrozenTree() = default;
+
+Result<DirtyTracker> FrozenTree::TrackRoot(const std::vector<PageRange>& ranges) { return dump_->TrackRoot(ranges); }
 
 Result<std::unique_ptr<FrozenTree>> FrozenTree::Freeze(pid_t root) {
   if (root == getpid()) return Status::Error("cannot checkpoint roam itself");

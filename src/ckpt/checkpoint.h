@@ -17,10 +17,13 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "ckpt/dirty_tracker.h"
+#include "ckpt/range_set.h"
 #include "common/status.h"
 
 namespace roam {
@@ -34,6 +37,9 @@ struct DumpOptions {
   // leaving its home keeps them there (its deputy does), and its copy
   // elsewhere gets the restorer's (RestoreOptions::inherited_fds).
   bool stdio_stays = false;
+  // Per PID: pages the restorer already holds (pre-copied, not written
+  // since); they are recorded as kept instead of saved (memory.h).
+  std::map<pid_t, std::vector<PageRange>> kept;
 };
 
 struct CheckpointReport {
@@ -65,6 +71,9 @@ class FrozenTree {
   std::vector<pid_t> pids() const;
   pid_t root() const;
   int64_t frozen_ns() const;  // since the freeze began
+  // Starts dirty tracking of the root's `ranges` while it is frozen; the
+  // tracker goes on after Resume() (pre-copy: docs/MIGRATION.md).
+  Result<DirtyTracker> TrackRoot(const std::vector<PageRange>& ranges);
   // Lets every process go on as it was (stopped ones stay stopped).
   void Resume();
   // SIGKILL to every process of the tree, and reaps them.

@@ -65,18 +65,12 @@
 #include <string>
 #include <vector>
 
+#include "ckpt/range_set.h"
 #include "ckpt/tracee.h"
 #include "common/proc_maps.h"
 #include "common/status.h"
 
 namespace roam {
-
-// [start, end), page-aligned addresses in the target.
-struct PageRange {
-  uint64_t start = 0, end = 0;
-  uint64_t pages() const { return (end - start) / 4096; }
-  bool operator==(const PageRange&) const = default;
-};
 
 // Whether pre-copy tracks (and sends) this mapping; see above.
 bool IsTrackable(const VmaInfo& vma);

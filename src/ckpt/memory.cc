@@ -12,6 +12,8 @@
 #include <cstring>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "ckpt/image_file.h"
 #include "common/file_util.h"
 
@@ -115,9 +117,16 @@ Status ReadRemote(pid_t pid, int mem_fd, uint64_t addr, char* buf, size_t len, b
   return Status::Ok();
 }
 
+// `kept`: pages the restorer holds already (pre-copy), not saved.
 Status DumpPrivatePages(pid_t pid, const VmaInfo& v, pb::Vma* out_vma, bool file_backed, int pagemap_fd, int mem_fd,
-                        PageSink& sink, std::vector<char>& buf, MemoryStats* stats) {
+                        PageSink& sink, std::vector<char>& buf, MemoryStats* stats,
+                        const std::vector<PageRange>& kept = {}) {
   uint64_t npages = (v.end - v.start) / kPage;
+  size_t next_kept = 0;  // kept is in address order, and so are the pages asked about
+  auto is_kept = [&](uint64_t addr) {
+    while (next_kept < kept.size() && kept[next_kept].end <= addr) ++next_kept;
+    return next_kept < kept.size() && kept[next_kept].start <= addr;
+  };
   sink.StartMapping();
   std::vector<uint64_t> pm(std::min<uint64_t>(npages, 1 << 16));
   for (uint64_t first = 0; first < npages; first += pm.size()) {
@@ -140,18 +149,19 @@ Status DumpPrivatePages(pid_t pid, const VmaInfo& v, pb::Vma* out_vma, bool file
     }
     uint64_t i = 0;
     while (i < count) {
-      auto wanted = [&](uint64_t e) {
+      auto wanted = [&](uint64_t e, uint64_t at) {
         if (e & kPmGuard) return false;
+        if (is_kept(v.start + (first + at) * kPage)) return false;
         if (e & kPmSwapped) return true;
         if (!(e & kPmPresent)) return false;
         return !file_backed || !(e & kPmFile);
       };
-      if (!wanted(pm[i])) {
+      if (!wanted(pm[i], i)) {
         ++i;
         continue;
       }
       uint64_t j = i;
-      while (j < count && j - i < kChunkPages && wanted(pm[j])) ++j;
+      while (j < count && j - i < kChunkPages && wanted(pm[j], j)) ++j;
       uint64_t addr = v.start + (first + i) * kPage;
       size_t len = (j - i) * kPage;
       Status st = ReadRemote(pid, mem_fd, addr, buf.data(), len, v.read);
@@ -210,7 +220,7 @@ Status DumpSharedObject(pid_t pid, const VmaInfo& v, FileTableBuilder& files, Me
 }  // namespace
 
 Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder& files, pb::ProcessImage* proc,
-                  MemoryStats* stats) {
+                  MemoryStats* stats, const RangeSet& kept) {
   std::string base = "/proc/" + std::to_string(pid);
   int pagemap_fd = open((base + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC);
   if (pagemap_fd < 0) return Status::Errno("open " + base + "/pagemap");
@@ -254,7 +264,13 @@ Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder&
       st = DumpSharedObject(pid, v, files, stats);
     } else if (v.inode == 0 || v.path.empty() || v.path[0] == '[') {
       out_vma->set_kind(pb::VMA_ANON_PRIVATE);
-      st = DumpPrivatePages(pid, v, out_vma, false, pagemap_fd, mem_fd, sink, buf, stats);
+      std::vector<PageRange> held = kept.Within({v.start, v.end});
+      for (const PageRange& r : held) {
+        pb::PageRun* k = proc->add_kept();
+        k->set_vaddr(r.start);
+        k->set_npages(r.pages());
+      }
+      st = DumpPrivatePages(pid, v, out_vma, false, pagemap_fd, mem_fd, sink, buf, stats, held);
     } else {
       out_vma->set_kind(v.shared ? pb::VMA_FILE_SHARED : pb::VMA_FILE_PRIVATE);
       out_vma->set_pgoff(v.offset);
@@ -338,16 +354,24 @@ Status UnmapSeed(Tracee& t, const SeedLayout& seed, std::vector<VmaInfo>* specia
       specials->push_back(v);
       continue;
     }
-    if (v.path == "[vsyscall]" || (v.start >= seed.helper && v.end <= seed.helper + seed.helper_size)) continue;
-    Result<long> r = t.SyscallOk("munmap seed mapping", SYS_munmap, v.start, v.end - v.start);
-    if (!r.ok()) return r.status();
+    if (v.path == "[vsyscall]") continue;
+    // All but the helper area and staged pieces (which the kernel may have
+    // merged with a neighbour of the same kind).
+    RangeSet gone({{v.start, v.end}});
+    gone.Remove({seed.helper, seed.helper + seed.helper_size});
+    for (const StagedPiece& p : seed.staged) gone.Remove({p.at, p.at + p.len});
+    for (const PageRange& g : gone.ranges()) {
+      Result<long> r = t.SyscallOk("munmap seed mapping", SYS_munmap, g.start, g.bytes());
+      if (!r.ok()) return r.status();
+    }
   }
   return Status::Ok();
 }
 
 Status MoveSpecials(Tracee& t, const pb::ProcessImage& proc, const SeedLayout& seed,
-                    const std::vector<VmaInfo>& current) {
+                    const std::vector<VmaInfo>& current, const std::vector<StagedPiece>& staged) {
   std::vector<std::pair<uint64_t, uint64_t>> avoid{{seed.helper, seed.helper + seed.helper_size}};
+  for (const StagedPiece& p : staged) avoid.emplace_back(p.at, p.at + p.len);
   uint64_t total = 0;
   for (const VmaInfo& v : current) {
     avoid.emplace_back(v.start, v.end);
@@ -455,19 +479,104 @@ int MadviseOf(const std::string& flag) {
   return -1;
 }
 
+bool TakesStaged(const pb::Vma& v) { return v.kind() == pb::VMA_ANON_PRIVATE && !v.growsdown(); }
+
+bool Overlaps(uint64_t a_lo, uint64_t a_hi, uint64_t b_lo, uint64_t b_hi) { return a_lo < b_hi && b_lo < a_hi; }
+
+// Staged pieces that lie where the image maps something are moved out of
+// the way first (their place in the seed was the kernel's choice), before
+// anything is mapped or moved there. `specials`: the seed's [vdso] & co,
+// still where the seed had them.
+Status ParkStaged(Tracee& t, const pb::ProcessImage& proc, const SeedLayout& seed,
+                  const std::vector<VmaInfo>& specials, std::vector<StagedPiece>* pieces) {
+  constexpr uint64_t kHuge = 2 << 20;
+  for (StagedPiece& p : *pieces) {
+    bool clash = false;
+    for (const pb::Vma& v : proc.vmas()) clash = clash || Overlaps(p.at, p.at + p.len, v.start(), v.end());
+    if (!clash) continue;
+    std::vector<std::pair<uint64_t, uint64_t>> avoid{{seed.helper, seed.helper + seed.helper_size}};
+    for (const StagedPiece& o : *pieces) avoid.emplace_back(o.at, o.at + o.len);
+    for (const VmaInfo& v : specials) avoid.emplace_back(v.start, v.end);
+    uint64_t hole = FindHole(proc, p.len + kHuge, avoid);
+    if (hole == 0) return Status::Error("no room to move staged memory out of the way");
+    // Same offset in a 2 MiB page as its destination: huge pages move whole.
+    uint64_t to = hole + ((p.vaddr - hole) & (kHuge - 1));
+    Result<long> r = t.SyscallOk("mremap staged memory", SYS_mremap, p.at, p.len, p.len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+    if (!r.ok()) return r.status();
+    p.at = to;
+  }
+  return Status::Ok();
+}
+
+// Moves each staged piece's parts that fall in private anonymous mappings
+// of the image into place (page tables move; nothing is copied), unmaps the
+// rest, and zaps every placed page that is neither kept nor about to be
+// written from the image: only kept pages keep staged contents.
+Status PlaceStaged(Tracee& t, const pb::ProcessImage& proc, const std::vector<StagedPiece>& pieces) {
+  RangeSet placed;
+  for (const StagedPiece& p : pieces) {
+    RangeSet moved;
+    for (const pb::Vma& v : proc.vmas()) {
+      if (!TakesStaged(v)) continue;
+      uint64_t lo = std::max(p.vaddr, v.start()), hi = std::min(p.vaddr + p.len, v.end());
+      if (lo >= hi) continue;
+      Result<long> r = t.SyscallOk("mremap staged memory into place", SYS_mremap, p.at + (lo - p.vaddr), hi - lo, hi - lo,
+                                   MREMAP_MAYMOVE | MREMAP_FIXED, lo);
+      if (!r.ok()) return r.status();
+      r = t.SyscallOk("mprotect staged memory", SYS_mprotect, lo, hi - lo, v.prot() | PROT_WRITE);
+      if (!r.ok()) return r.status();
+      moved.Add({lo, hi});
+    }
+    RangeSet rest({{p.vaddr, p.vaddr + p.len}});
+    rest.Remove(moved);
+    for (const PageRange& r : rest.ranges()) {
+      Result<long> u = t.SyscallOk("munmap staged memory", SYS_munmap, p.at + (r.start - p.vaddr), r.bytes());
+      if (!u.ok()) return u.status();
+    }
+    placed.Add(moved);
+  }
+  RangeSet kept;
+  for (const pb::PageRun& k : proc.kept()) kept.Add({k.vaddr(), k.vaddr() + k.npages() * kPage});
+  RangeSet missing = kept;
+  missing.Remove(placed);
+  if (!missing.empty()) {
+    return Status::Error(fmt::format("the image keeps pre-copied pages at 0x{:x} that were not staged here",
+                                     missing.ranges().front().start));
+  }
+  RangeSet drop = placed;
+  drop.Remove(kept);
+  for (const pb::PageRun& r : proc.pages()) drop.Remove({r.vaddr(), r.vaddr() + r.npages() * kPage});
+  for (const PageRange& r : drop.ranges()) {
+    Result<long> z = t.SyscallOk("madvise staged memory", SYS_madvise, r.start, r.bytes(), MADV_DONTNEED);
+    if (!z.ok()) return z.status();
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status RestoreMemory(Tracee& t, const pb::ProcessImage& proc, const OpenedFiles& opened, const SeedLayout& seed) {
+  if (proc.kept_size() > 0 && seed.staged.empty()) {
+    return Status::Error("the image relies on pre-copied memory that is not here (an image of a live migration)");
+  }
   std::vector<VmaInfo> specials;
   Status st = UnmapSeed(t, seed, &specials);
   if (!st.ok()) return st;
-  st = MoveSpecials(t, proc, seed, specials);
+  std::vector<StagedPiece> staged = seed.staged;
+  st = ParkStaged(t, proc, seed, specials, &staged);
+  if (!st.ok()) return st;
+  st = MoveSpecials(t, proc, seed, specials, staged);
   if (!st.ok()) return st;
 
-  std::set<uint64_t> has_pages;  // VMAs (by start) that get pages written
+  std::set<uint64_t> has_pages;  // VMAs (by start) that get pages written (or staged ones)
   for (const pb::PageRun& r : proc.pages()) {
     for (const pb::Vma& v : proc.vmas()) {
       if (r.vaddr() >= v.start() && r.vaddr() < v.end()) has_pages.insert(v.start());
+    }
+  }
+  for (const StagedPiece& p : staged) {
+    for (const pb::Vma& v : proc.vmas()) {
+      if (TakesStaged(v) && Overlaps(p.vaddr, p.vaddr + p.len, v.start(), v.end())) has_pages.insert(v.start());
     }
   }
   for (const pb::Vma& v : proc.vmas()) {
@@ -483,6 +592,10 @@ Status RestoreMemory(Tracee& t, const pb::ProcessImage& proc, const OpenedFiles&
                                  static_cast<uint64_t>(fd), pgoff);
     if (!r.ok()) return r.status();
     if (static_cast<uint64_t>(*r) != v.start()) return Status::Error("mmap placed a mapping elsewhere");
+  }
+  if (!staged.empty()) {
+    st = PlaceStaged(t, proc, staged);
+    if (!st.ok()) return st;
   }
   st = FillPages(t, proc, seed);
   if (!st.ok()) return st;

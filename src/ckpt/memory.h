@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ckpt/files.h"
+#include "ckpt/range_set.h"
 #include "ckpt/tracee.h"
 #include "common/proc_maps.h"
 #include "common/status.h"
@@ -25,9 +26,17 @@ struct MemoryStats {
 
 // Fills proc->vmas, proc->pages and writes pages-PID.img (and the contents
 // of shared anonymous objects not seen before into shmem-ID.img, recorded
-// in files.table()). REQUIRES: the process is frozen.
+// in files.table()). Pages of private anonymous mappings inside `kept`
+// (the restorer holds them already: pre-copy) are recorded in proc->kept
+// instead of saved. REQUIRES: the process is frozen.
 Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder& files, pb::ProcessImage* proc,
-                  MemoryStats* stats);
+                  MemoryStats* stats, const RangeSet& kept = RangeSet());
+
+// Pre-copied memory staged in a seed (page_stage.h): [vaddr, vaddr + len)
+// of the image's address space, for now at `at` in the seed.
+struct StagedPiece {
+  uint64_t vaddr = 0, len = 0, at = 0;
+};
 
 // The seed-side resources a memory restore works with.
 struct SeedLayout {
@@ -35,6 +44,7 @@ struct SeedLayout {
   uint64_t helper_size = 0;
   int pages_fd = -1;          // pages-PID.img, open in the seed
   bool set_exe = true;        // /proc/PID/exe too (needs CAP_CHECKPOINT_RESTORE in the seed)
+  std::vector<StagedPiece> staged;  // moved into place; only proc.kept() of them is kept
 };
 
 inline constexpr uint64_t kHelperSize = 64 * 1024;
@@ -47,8 +57,9 @@ uint64_t FindHole(const pb::ProcessImage& proc, uint64_t size, const std::vector
 
 // Replaces the seed's address space with the image's: unmaps the seed's
 // own mappings, moves [vdso]/[vvar]/[vvar_vclock] to their dumped
-// addresses, maps every VMA, fills the pages, applies protections and
-// madvise state. REQUIRES: t is seized, signals blocked, syscall ip inside
+// addresses, maps every VMA, moves staged pieces into the private anonymous
+// ones (and drops every staged page that is neither kept nor in the
+// image), fills the pages, applies protections and madvise state. REQUIRES: t is seized, signals blocked, syscall ip inside
 // the helper area.
 Status RestoreMemory(Tracee& t, const pb::ProcessImage& proc, const OpenedFiles& opened, const SeedLayout& seed);
 

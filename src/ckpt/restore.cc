@@ -26,6 +26,7 @@
 #include "ckpt/files.h"
 #include "ckpt/image.h"
 #include "ckpt/memory.h"
+#include "ckpt/page_stage.h"
 #include "ckpt/task_state.h"
 #include "ckpt/tracee.h"
 #include "common/file_util.h"
@@ -194,6 +195,26 @@ int FirstFreeFd(const Image& image) {
   for (;;) syscall(SYS_pause);
 }
 
+}  // namespace
+
+[[noreturn]] void BecomeStagedSeed(const std::string& dir, int base, int ready_fd,
+                                   const std::vector<std::pair<int, int>>& inherited) {
+  // The restorer's plan, made again here from the same records and numbers.
+  SeedContext ctx;
+  ctx.ready_fd = ready_fd;
+  Result<Image> image = LoadImage(dir, /*verify_payloads=*/false);  // the restorer verified them
+  if (!image.ok()) SeedFail(ctx, static_cast<pid_t>(syscall(SYS_getpid)), image.status().message());
+  ctx.image = &*image;
+  ctx.base = base;
+  ctx.opened.Plan(image->files, base);
+  ctx.opened.set_inherited(std::map<int, int>(inherited.begin(), inherited.end()));
+  int next = ctx.opened.next_free();
+  for (const pb::ProcessImage& p : image->procs) ctx.pages_fd[p.pid()] = next++;
+  SeedMain(ctx, image->procs.front(), true);
+}
+
+namespace {
+
 // ---- the restorer side ----------------------------------------------------------
 
 Result<std::pair<uint64_t, std::string>> OwnVdso() {
@@ -313,6 +334,7 @@ Status TreeRestore::CheckCompatible() {
   }
   for (const pb::ProcessImage& p : image_.procs) {
     if (in_place_ && p.pid() == root_) continue;
+    if (options_.stage != nullptr && p.pid() == options_.stage->pid()) continue;  // the staged root: ours
     if (access(("/proc/" + std::to_string(p.pid())).c_str(), F_OK) == 0) return Status::Error(PidTakenBy(p.pid()));
   }
   return Status::Ok();
@@ -320,6 +342,8 @@ Status TreeRestore::CheckCompatible() {
 
 Status TreeRestore::CreateSeeds() {
   ctx_.base = FirstFreeFd(image_);
+  // A staged root holds the fds it is passed at its lowest numbers.
+  if (options_.stage != nullptr) ctx_.base = std::max(ctx_.base, image_.files.files_size() + 16);
   rlimit lim;
   getrlimit(RLIMIT_NOFILE, &lim);
   rlim_t need = static_cast<rlim_t>(ctx_.base) + image_.files.files_size() + image_.files.shmems_size() +
@@ -339,17 +363,40 @@ Status TreeRestore::CreateSeeds() {
   if (pipe2(ready, O_CLOEXEC) != 0) return Status::Errno("pipe2");
   ctx_.ready_fd = ready[1];
   root_ = image_.inventory.root_pid();
-  pid_t got = CloneWithPid(root_);
-  if (got == 0) {
-    close(ready[0]);
-    SeedMain(ctx_, image_.procs.front(), true);
-  }
-  int err = errno;
-  close(ready[1]);
-  if (got < 0) {
-    close(ready[0]);
-    if (err == EEXIST) return Status::Error(PidTakenBy(root_));
-    return Status::Errno("clone3 with pid " + std::to_string(root_), err);
+  if (PageStage* stage = options_.stage) {
+    if (stage->pid() != root_) {
+      close(ready[0]);
+      close(ready[1]);
+      return Status::Error("the staged process is pid " + std::to_string(stage->pid()) + ", the image's root " +
+                           std::to_string(root_));
+    }
+    // Every fd that led outside the tree, from the caller's fd it maps to.
+    std::vector<std::pair<int, int>> inherited;
+    for (const pb::FileDesc& d : image_.files.files()) {
+      if (d.kind() != pb::FILE_INHERITED) continue;
+      auto from = options_.inherited_fds.find(d.inherit_fd());
+      inherited.emplace_back(d.inherit_fd(), from == options_.inherited_fds.end() ? d.inherit_fd() : from->second);
+    }
+    created_ = true;  // ours from here, whatever happens (KillAll)
+    Status st = stage->Become(image_.dir, ctx_.base, ready[1], inherited);
+    close(ready[1]);
+    if (!st.ok()) {
+      close(ready[0]);
+      return st;
+    }
+  } else {
+    pid_t got = CloneWithPid(root_);
+    if (got == 0) {
+      close(ready[0]);
+      SeedMain(ctx_, image_.procs.front(), true);
+    }
+    int err = errno;
+    close(ready[1]);
+    if (got < 0) {
+      close(ready[0]);
+      if (err == EEXIST) return Status::Error(PidTakenBy(root_));
+      return Status::Errno("clone3 with pid " + std::to_string(root_), err);
+    }
   }
   created_ = true;
   reports_[root_].pid = 0;  // created, not yet reported
@@ -383,6 +430,7 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   seed.helper_size = kHelperSize;
   seed.pages_fd = r.pages_fd;
   seed.set_exe = !in_place_;
+  if (options_.stage != nullptr && proc.pid() == options_.stage->pid()) seed.staged = options_.stage->pieces();
   uint64_t scratch = seed.helper + kScratchOffset;
   t.set_syscall_ip(seed.helper);
   Status st = DropSeedRseq(t);

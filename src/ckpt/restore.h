@@ -32,12 +32,17 @@
 
 namespace roam {
 
+class PageStage;
+
 struct RestoreOptions {
   // Fds that led outside the tree at dump time (stdio of a pipeline or of
   // a guest's relay) are taken from the caller: image fd number -> the
   // caller's fd. Numbers not listed come from the caller's own fd of that
   // number.
   std::map<int, int> inherited_fds;
+  // Pre-copy: the root was created early and its memory staged
+  // (page_stage.h); it becomes the root seed. Created on this thread.
+  PageStage* stage = nullptr;
 };
 
 class TreeRestore;

@@ -1,0 +1,79 @@
+// Pre-copy, the receiving side of a live migration (docs/MIGRATION.md,
+// "Pre-copy"): the process that will become the restored root is created
+// as soon as pre-copy begins, with its PID (clone3 set_tid), and the pages
+// that arrive while the original still runs elsewhere are written into it
+// at once, in mappings of its own ("pieces", one per mapping of the
+// original, at addresses the kernel chose). Populating memory (~0.8 s a GiB
+// on our VMs) thus happens before the freeze, not inside it.
+//
+// At the restore (RestoreOptions::stage) the staged process becomes the
+// root seed: it receives the seed's orders and fds over its socket, loads
+// the image's records and carries on exactly as a seed created then would.
+// RestoreMemory moves each piece into place with mremap (page tables move;
+// no page is copied) and drops every staged page the image does not list
+// as kept. Other processes of the tree are created at the restore, as ever.
+//
+// Ownership: the stage's process is a child of the thread that called
+// Create(), which must be the thread that restores (ptrace, reaping). The
+// destructor kills and reaps it, unless a restore has taken it over (then
+// the restore owns it: released, or killed with the rest of the tree).
+// Not thread-safe.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ckpt/memory.h"
+#include "ckpt/range_set.h"
+#include "common/status.h"
+
+namespace roam {
+
+class PageStage {
+ public:
+  // Creates the process with PID `pid`; it waits, doing nothing but what
+  // Write() and the restore ask. Fails if the PID is taken.
+  static Result<std::unique_ptr<PageStage>> Create(pid_t pid);
+  ~PageStage();
+  PageStage(const PageStage&) = delete;
+  PageStage& operator=(const PageStage&) = delete;
+
+  // `data` (whole pages) belongs at `vaddr` of the future process, inside
+  // the original's mapping `piece`. The parts of `piece` not staged yet are
+  // staged first (whole); a later write to the same pages replaces them.
+  Status Write(uint64_t vaddr, const void* data, size_t len, PageRange piece);
+
+  pid_t pid() const { return pid_; }
+  const std::vector<StagedPiece>& pieces() const { return pieces_; }
+  uint64_t bytes_written() const { return bytes_; }
+
+  // ---- for the restore (restore.cc) ----
+  // Tells the process to become the root seed of the image in `dir`, its
+  // planned fds from `base`, `ready_fd` its line to the restorer, and each
+  // image fd number of `inherited` taken from the restorer's fd it maps to.
+  // From here the restore owns the process, whether this succeeds or not.
+  Status Become(const std::string& dir, int base, int ready_fd, const std::vector<std::pair<int, int>>& inherited);
+  bool taken() const { return taken_; }
+
+ private:
+  PageStage() = default;
+  Result<uint64_t> MapPiece(uint64_t vaddr, uint64_t len);
+
+  pid_t pid_ = 0;
+  int sock_ = -1;
+  bool taken_ = false;
+  std::vector<StagedPiece> pieces_;
+  RangeSet covered_;  // vaddr ranges that have a piece
+  uint64_t bytes_ = 0;
+};
+
+// Runs in the staged process when the restore calls Become(): defined in
+// restore.cc, with the seed it turns into.
+[[noreturn]] void BecomeStagedSeed(const std::string& dir, int base, int ready_fd,
+                                   const std::vector<std::pair<int, int>>& inherited);
+
+}  // namespace roam

@@ -1,0 +1,104 @@
+// Pre-copy, the sending side of a live migration (docs/MIGRATION.md,
+// "Pre-copy"): the memory of a process is read and handed out while it
+// runs, first whole, then in rounds only what it wrote since the previous
+// round (DirtyTracker); at the freeze, Finish() says which of the pages
+// handed out are still right, and the dump leaves those out
+// (DumpOptions::kept), so the frozen window carries only the last round.
+//
+// Which memory: the root process's private anonymous mappings that it can
+// write and that do not grow down (heap, malloc arenas, mmap'd buffers).
+// Everything else (stack, file and shared mappings, other processes of the
+// tree) goes with the final image, as in a stop-and-copy.
+//
+// A page is "kept" when it was handed out and has not been written, zeroed
+// or unmapped since: the receiver must then hold exactly those bytes at
+// that address. Pages handed out and then changed are simply not kept: the
+// final image carries them (or they are zero), and the receiver must drop
+// what it staged for any page it is not told to keep.
+//
+// Threads: Start() and Finish() use ptrace and must run on the thread that
+// will freeze the process for the dump; the other calls need no ptrace.
+// Not thread-safe.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ckpt/dirty_tracker.h"
+#include "ckpt/range_set.h"
+#include "common/proc_maps.h"
+#include "common/status.h"
+
+namespace roam {
+
+// Pages read from the running process.
+struct PageBatch {
+  uint64_t vaddr = 0;
+  std::string data;  // whole pages, for [vaddr, vaddr + data.size())
+  PageRange piece;   // the mapping they lie in (the receiver stages it whole)
+  int round = 0;
+};
+
+// When to stop sending while it runs and freeze instead.
+struct PreCopyPolicy {
+  int max_rounds = 8;                     // rounds while running, the first (whole) one included
+  uint64_t small_enough = 2ull << 20;     // a round this small goes in the frozen copy
+  double min_shrink = 0.75;               // a round that is not this much smaller than the last: not converging
+};
+
+// Whether to freeze now: `rounds` done so far, `last` bytes the last round
+// handed out, `next` bytes the next one would. Pure.
+bool PreCopyConverged(const PreCopyPolicy& policy, int rounds, uint64_t last, uint64_t next);
+
+// Whether pre-copy sends this mapping's pages.
+bool IsPreCopied(const VmaInfo& vma);
+
+class PreCopy {
+ public:
+  // Freezes `root` for a moment (the engine's preflight refuses, before
+  // anything, what it cannot carry), starts tracking, lets it run on.
+  static Result<std::unique_ptr<PreCopy>> Start(pid_t root);
+  ~PreCopy();
+  PreCopy(const PreCopy&) = delete;
+  PreCopy& operator=(const PreCopy&) = delete;
+
+  // Starts the next round: the first hands out every page, the others the
+  // pages written since the previous round. Returns an upper bound of the
+  // round's bytes (the pages it will read if all are present).
+  Result<uint64_t> BeginRound();
+  // Reads up to about `max_bytes` of the round's present, non-zero pages
+  // into `out`. Returns true when the round is done.
+  Result<bool> Pump(uint64_t max_bytes, std::vector<PageBatch>* out);
+  // REQUIRES: the process is frozen. Stops tracking and returns the pages
+  // the receiver holds right (sorted, merged).
+  Result<std::vector<PageRange>> Finish();
+
+  int rounds() const { return rounds_; }
+  uint64_t bytes_handed_out() const { return handed_out_; }
+  uint64_t round_bytes() const { return round_bytes_; }  // handed out in the current round so far
+
+ private:
+  PreCopy(pid_t pid, DirtyTracker tracker);
+  Result<std::vector<VmaInfo>> Maps() const;
+
+  struct Queued {
+    PageRange range;
+    PageRange piece;
+  };
+
+  pid_t pid_;
+  DirtyTracker tracker_;
+  int pagemap_fd_ = -1;
+  RangeSet sent_;               // handed out and not written since
+  std::vector<Queued> queue_;   // this round's ranges
+  size_t next_ = 0;             // into queue_
+  uint64_t offset_ = 0;         // into queue_[next_]
+  int rounds_ = 0;
+  uint64_t handed_out_ = 0, round_bytes_ = 0;
+};
+
+}  // namespace roam
