@@ -9,6 +9,7 @@
 #include "node/image_dir.h"
 #include "node/image_sender.h"
 #include "node/move_engine.h"
+#include "node/precopy_sender.h"
 
 namespace roam {
 
@@ -89,7 +90,7 @@ void HomeDeparture::Start(Done done, std::function<void()> on_end) {
                       if (!f.reply().error().empty()) return Fail(cfg_.to + ": " + f.reply().error());
                       if (!checked_) {  // the first answer: the files are there
                         checked_ = true;
-                        return Freeze();
+                        return f.reply().precopy() ? PreCopy() : Freeze();
                       }
                       restored_ = true;
                       MaybeCommit();
@@ -100,9 +101,20 @@ void HomeDeparture::Start(Done done, std::function<void()> on_end) {
                 pb::LinkFrame req;
                 pb::MoveIn* in = req.mutable_request()->mutable_move_in();
                 in->set_gpid(rec_->gpid);
+                if (WorthPreCopy(rec_->pid)) in->set_precopy_pid(rec_->pid);
                 for (const pb::FileIdentity& f : files) *in->add_files() = f;
                 image_link_->Send(req);
               });
+}
+
+void HomeDeparture::PreCopy() {
+  auto self = shared_from_this();
+  precopy_ = std::make_shared<PrecopySender>(engine_, image_link_, rec_->pid, cfg_.faults);
+  precopy_->Start([this, self](Status st) {
+    if (ended_) return;
+    if (!st.ok()) return Fail(st.message());
+    Freeze();
+  });
 }
 
 void HomeDeparture::Freeze() {
@@ -112,7 +124,8 @@ void HomeDeparture::Freeze() {
   DumpOptions options;
   options.stdio_stays = true;
   FreezeAndDump(
-      engine_, rec_->pid, cfg_.image_dir, tree_, [this, self](Result<double> r) { Dumped(std::move(r)); }, options);
+      engine_, rec_->pid, cfg_.image_dir, tree_, [this, self](Result<double> r) { Dumped(std::move(r)); }, options,
+      precopy_ ? precopy_->holder() : nullptr);
 }
 
 void HomeDeparture::Dumped(Result<double> dump_ms) {
@@ -131,7 +144,10 @@ void HomeDeparture::Dumped(Result<double> dump_ms) {
         e->set_frozen_at_ms(frozen_at_ms_);
       },
       [this, self](Status st) {
-        figures_.set_bytes_sent(sender_->bytes_sent());
+        uint64_t precopied = precopy_ ? precopy_->bytes_sent() : 0;
+        figures_.set_bytes_sent(sender_->bytes_sent() + precopied);
+        figures_.set_precopy_bytes(precopied);
+        figures_.set_rounds(1 + (precopy_ ? precopy_->rounds() : 0));
         if (!st.ok()) Fail(st.message());
       });
 }
@@ -212,6 +228,10 @@ void HomeDeparture::Fail(const std::string& why) {
   if (execed_) return;  // the exec is under way: its outcome decides
   ended_ = true;
   spdlog::warn("{}: leaving home for {} failed: {}; it runs on at home", rec_->gpid, cfg_.to, why);
+  if (precopy_) {
+    precopy_->Cancel();
+    DropPreCopy(engine_, precopy_->holder());
+  }
   for (auto* l : {&adopt_, &image_link_}) {
     if (*l) {
       (*l)->set_handlers(nullptr, nullptr);

@@ -32,6 +32,7 @@
 namespace roam {
 
 class ImageSender;
+class PrecopySender;
 
 struct DepartureConfig {
   std::string to, address;   // the target
@@ -61,6 +62,7 @@ class HomeDeparture : public std::enable_shared_from_this<HomeDeparture> {
   void HoldSignal(int signo) { held_signals_.push_back(signo); }
 
  private:
+  void PreCopy();
   void Freeze();
   void Dumped(Result<double> dump_ms);
   void MaybeCommit();
@@ -76,6 +78,7 @@ class HomeDeparture : public std::enable_shared_from_this<HomeDeparture> {
   DepartureConfig cfg_;
   FrozenHolder tree_;  // engine thread only
   std::shared_ptr<ImageSender> sender_;
+  std::shared_ptr<PrecopySender> precopy_;
   asio::steady_timer timer_;
   pb::MigrationFigures figures_;
   std::chrono::steady_clock::time_point start_;

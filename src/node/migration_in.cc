@@ -6,6 +6,7 @@
 
 #include <chrono>
 
+#include "ckpt/page_stage.h"
 #include "ckpt/restore.h"
 #include "common/file_util.h"
 #include "node/file_identity.h"
@@ -20,9 +21,9 @@ MigrationIn::MigrationIn(asio::io_context& io, EngineWorker& engine, pb::SpawnRe
       spawn_(std::move(spawn)),
       home_(std::move(home)),
       dir_(image_dir),
-      receiver_(std::move(image_dir)),
       faults_(faults),
-      tree_(std::make_shared<std::unique_ptr<RestoredTree>>()) {}
+      tree_(std::make_shared<std::unique_ptr<RestoredTree>>()),
+      receiver_(std::move(image_dir)) {}
 
 MigrationIn::~MigrationIn() { ClosePipes(); }
 
@@ -50,6 +51,7 @@ void MigrationIn::AcceptSource(std::shared_ptr<LinkChannel> source, const pb::Mo
   auto self = shared_from_this();
   source_->set_handlers(
       [this, self](pb::LinkFrame& f) {
+        if (f.has_precopy_pages()) return OnPrecopyPages(*f.mutable_precopy_pages());
         if (f.has_image_chunk()) return OnChunk(f.image_chunk());
         if (f.has_image_end()) return OnImageEnd(f.image_end());
         Abort("unexpected frame from the source");
@@ -57,9 +59,58 @@ void MigrationIn::AcceptSource(std::shared_ptr<LinkChannel> source, const pb::Mo
       [this, self](const std::string& why) {
         if (!ready_) Abort("lost the link to the source: " + why);
       });
-  pb::LinkFrame ok;  // the first reply: send the image
-  ok.mutable_reply();
-  source_->Send(ok);
+  if (req.precopy_pid() <= 0) {
+    pb::LinkFrame ok;  // the first reply: send the image
+    ok.mutable_reply();
+    source_->Send(ok);
+    return;
+  }
+  // Pre-copy: the future root is created now, with its PID, to take the
+  // pages as they come.
+  staging_ = std::make_shared<Staging>();
+  auto staging = staging_;
+  pid_t pid = req.precopy_pid();
+  engine_.Run<Status>(
+      [staging, pid]() -> Status {
+        Result<std::unique_ptr<PageStage>> stage = PageStage::Create(pid);
+        if (!stage.ok()) return stage.status();
+        staging->stage = std::move(*stage);
+        return Status::Ok();
+      },
+      [this, self](Status st) {
+        if (ended_) return;
+        if (!st.ok()) spdlog::info("{}: no pre-copy ({})", gpid(), st.message());
+        pb::LinkFrame ok;  // the first reply: pre-copy (or not), then the image
+        ok.mutable_reply()->set_precopy(st.ok());
+        source_->Send(ok);
+      });
+}
+
+void MigrationIn::OnPrecopyPages(pb::PrecopyPages& p) {
+  if (ended_ || restoring_ || !staging_) return;
+  if (faults_.At("target-staging") == MoveFaults::Action::kCut) {
+    source_->Close("injected fault", false);
+    return Abort("injected fault: cut at target-staging");
+  }
+  // Written on the engine thread, in arrival order (a later round's copy
+  // of a page comes later). The source's link waits while much is pending.
+  auto data = std::make_shared<std::string>(std::move(*p.mutable_data()));
+  uint64_t vaddr = p.vaddr();
+  PageRange piece{p.piece_start(), p.piece_end()};
+  staging_backlog_ += data->size();
+  if (staging_backlog_ > (64u << 20)) source_->Pause();
+  auto self = shared_from_this();
+  auto staging = staging_;
+  engine_.Run<bool>(
+      [staging, data, vaddr, piece]() {
+        if (!staging->stage || !staging->error.ok()) return false;
+        staging->error = staging->stage->Write(vaddr, data->data(), data->size(), piece);
+        return staging->error.ok();
+      },
+      [this, self, n = data->size()](bool) {
+        staging_backlog_ -= n;
+        if (staging_backlog_ <= (16u << 20) && !source_->closed()) source_->Resume();
+      });
 }
 
 void MigrationIn::OnChunk(const pb::ImageChunk& c) {
@@ -86,11 +137,21 @@ void MigrationIn::OnImageEnd(const pb::ImageEnd& e) {
   options.inherited_fds = {{0, in_[0]}, {1, out_[1]}, {2, err_[1]}};
   auto self = shared_from_this();
   auto tree = tree_;
+  auto staging = staging_;
   const std::string dir = dir_;
   engine_.Run<Result<double>>(
-      [tree, dir, options]() -> Result<double> {
+      [tree, dir, options, staging]() mutable -> Result<double> {
         auto t0 = std::chrono::steady_clock::now();
+        if (staging && staging->stage) {
+          if (staging->error.ok()) {
+            options.stage = staging->stage.get();
+          } else {
+            spdlog::warn("staging pre-copied pages failed: {}", staging->error.message());
+            staging->stage.reset();  // its PID is free again; the image's kept pages are then missing
+          }
+        }
         Result<std::unique_ptr<RestoredTree>> r = RestoredTree::Restore(dir, options);
+        if (staging) staging->stage.reset();  // taken by the restore, or killed now
         if (!r.ok()) return r.status();
         *tree = std::move(*r);
         return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -166,9 +227,11 @@ void MigrationIn::Abort(const std::string& why) {
   ended_ = true;
   spdlog::warn("{}: incoming move failed: {}", gpid(), why);
   auto tree = tree_;
-  engine_.Post([tree] {
+  auto staging = staging_;
+  engine_.Post([tree, staging] {
     if (*tree) (*tree)->Kill();
     tree->reset();
+    if (staging) staging->stage.reset();
   });
   if (!restoring_) RemoveImageDir(dir_);  // else Restored() removes it
   if (source_ && !source_->closed()) {

@@ -1,7 +1,9 @@
 // MigrationIn: the target side of a move (proto/migrate.proto, steps 1, 3,
 // 4 and 6). Created when the home's adopt request is accepted; the source
 // then connects on a link of its own, the files its tree uses are checked
-// here, and the image arrives, is written to the
+// here, pre-copied pages (if the source sends any) are staged in the future
+// root process (PageStage) while the original still runs, and the image
+// arrives, is written to the
 // node's tmpfs, and is restored on the engine thread into a tree that is
 // held, not running. The home hears move_ready; on move_go the tree is
 // released and becomes a GuestProcess whose session link is the adopt link.
@@ -25,7 +27,15 @@
 
 namespace roam {
 
+class PageStage;
 class RestoredTree;
+
+// The staged root of an incoming pre-copy, touched only on the engine
+// thread. A failed write spoils it: the restore then goes without it.
+struct Staging {
+  std::unique_ptr<PageStage> stage;
+  Status error;
+};
 
 class MigrationIn : public std::enable_shared_from_this<MigrationIn> {
  public:
@@ -44,6 +54,7 @@ class MigrationIn : public std::enable_shared_from_this<MigrationIn> {
   bool has_source() const { return source_ != nullptr; }
 
  private:
+  void OnPrecopyPages(pb::PrecopyPages& p);
   void OnChunk(const pb::ImageChunk& c);
   void OnImageEnd(const pb::ImageEnd& e);
   void Restored(Result<double> restore_ms);
@@ -60,6 +71,8 @@ class MigrationIn : public std::enable_shared_from_this<MigrationIn> {
   MoveFaults faults_;
   // Touched only on the engine thread.
   std::shared_ptr<std::unique_ptr<RestoredTree>> tree_;
+  std::shared_ptr<Staging> staging_;
+  uint64_t staging_backlog_ = 0;  // bytes posted to the engine, not yet written
   ImageReceiver receiver_;
   pb::ImageEnd end_;
   int in_[2] = {-1, -1}, out_[2] = {-1, -1}, err_[2] = {-1, -1};

@@ -11,6 +11,7 @@
 #include "node/file_identity.h"
 #include "node/image_sender.h"
 #include "node/move_engine.h"
+#include "node/precopy_sender.h"
 
 namespace roam {
 
@@ -75,15 +76,28 @@ void MigrationOut::Start(const pb::MoveOut& order, std::function<void()> on_end)
                 pb::LinkFrame req;
                 pb::MoveIn* in = req.mutable_request()->mutable_move_in();
                 in->set_gpid(guest_->gpid());
+                if (WorthPreCopy(guest_->pid())) in->set_precopy_pid(guest_->pid());
                 for (const pb::FileIdentity& f : files) *in->add_files() = f;
                 target_->Send(req);
               });
 }
 
+void MigrationOut::PreCopy() {
+  auto self = shared_from_this();
+  precopy_ = std::make_shared<PrecopySender>(engine_, target_, guest_->pid(), faults_);
+  precopy_->Start([this, self](Status st) {
+    if (ended_) return;
+    if (!st.ok()) return Fail(st.message());
+    Freeze();
+  });
+}
+
 void MigrationOut::Freeze() {
   auto self = shared_from_this();
   guest_->BeginMove();
-  FreezeAndDump(engine_, guest_->pid(), dir_, tree_, [this, self](Result<double> r) { Dumped(std::move(r)); });
+  FreezeAndDump(
+      engine_, guest_->pid(), dir_, tree_, [this, self](Result<double> r) { Dumped(std::move(r)); }, DumpOptions(),
+      precopy_ ? precopy_->holder() : nullptr);
 }
 
 void MigrationOut::Dumped(Result<double> dump_ms) {
@@ -113,7 +127,7 @@ void MigrationOut::SendImage() {
         e->set_frozen_at_ms(frozen_at_ms_);
       },
       [this, self](Status st) {
-        bytes_sent_ = sender_->bytes_sent();
+        bytes_sent_ = sender_->bytes_sent() + (precopy_ ? precopy_->bytes_sent() : 0);
         if (!st.ok()) Fail(st.message());
       });
 }
@@ -123,7 +137,7 @@ void MigrationOut::OnTargetReply(const pb::LinkReply& reply) {
   if (!reply.error().empty()) return Fail(order_.to() + ": " + reply.error());
   if (!checked_) {  // the first answer: the files are there
     checked_ = true;
-    return Freeze();
+    return reply.precopy() ? PreCopy() : Freeze();
   }
   // The target holds a restored copy. From here the home decides.
   frozen_sent_ = true;
@@ -133,6 +147,8 @@ void MigrationOut::OnTargetReply(const pb::LinkReply& reply) {
   pb::StreamFrame f;
   f.mutable_move_frozen()->set_bytes_sent(bytes_sent_);
   f.mutable_move_frozen()->set_dump_ms(dump_ms_);
+  f.mutable_move_frozen()->set_rounds(1 + (precopy_ ? precopy_->rounds() : 0));
+  f.mutable_move_frozen()->set_precopy_bytes(precopy_ ? precopy_->bytes_sent() : 0);
   SendHome(std::move(f));
   faults_.At("source-handed");
 }
@@ -143,6 +159,10 @@ void MigrationOut::Fail(const std::string& why) {
   if (ended_ || frozen_sent_) return;
   ended_ = true;
   spdlog::warn("{}: move to {} failed: {}; it runs on here", guest_->gpid(), order_.to(), why);
+  if (precopy_) {
+    precopy_->Cancel();
+    DropPreCopy(engine_, precopy_->holder());
+  }
   if (target_) {
     target_->set_handlers(nullptr, nullptr);
     target_->Close("move failed", false);

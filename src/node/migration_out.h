@@ -1,5 +1,6 @@
 // MigrationOut: the source side of a move (proto/migrate.proto, steps 3-6).
 // Reads top to bottom: the target checks the tree's files (Start) ->
+// pre-copy while it runs, if the target stages pages (PrecopySender) ->
 // freeze and dump on the engine thread (Freeze) -> send home what the
 // process wrote before the freeze, stream the image to the target (Dumped)
 // -> tell the home the copy is with the target (OnTargetReply) -> obey the
@@ -28,6 +29,7 @@
 namespace roam {
 
 class ImageSender;
+class PrecopySender;
 
 class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
  public:
@@ -39,6 +41,7 @@ class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
   void Start(const pb::MoveOut& order, std::function<void()> on_end);
 
  private:
+  void PreCopy();
   void Freeze();
   void Dumped(Result<double> dump_ms);
   void SendImage();
@@ -59,6 +62,7 @@ class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
   FrozenHolder tree_;
   std::shared_ptr<LinkChannel> target_;
   std::shared_ptr<ImageSender> sender_;
+  std::shared_ptr<PrecopySender> precopy_;
   uint64_t bytes_sent_ = 0;
   double dump_ms_ = 0;
   int64_t frozen_at_ms_ = 0;

@@ -2,19 +2,37 @@
 
 #include <chrono>
 
+#include <spdlog/spdlog.h>
+
 #include "ckpt/checkpoint.h"
+#include "ckpt/precopy.h"
 
 namespace roam {
 
 FrozenHolder NewFrozenHolder() { return std::make_shared<std::unique_ptr<FrozenTree>>(); }
 
 void FreezeAndDump(EngineWorker& engine, pid_t pid, const std::string& dir, FrozenHolder tree,
-                   std::function<void(Result<double>)> done, DumpOptions options) {
+                   std::function<void(Result<double>)> done, DumpOptions options, PreCopyHolder precopy) {
   engine.Run<Result<double>>(
-      [tree, pid, dir, options]() -> Result<double> {
+      [tree, pid, dir, options, precopy]() mutable -> Result<double> {
         auto t0 = std::chrono::steady_clock::now();
         Result<std::unique_ptr<FrozenTree>> frozen = FrozenTree::Freeze(pid);
-        if (!frozen.ok()) return frozen.status();
+        if (!frozen.ok()) {
+          if (precopy) precopy->reset();
+          return frozen.status();
+        }
+        if (precopy && *precopy) {
+          // What the target holds right is left out. If that cannot be
+          // told, nothing is kept: the image carries everything.
+          Result<std::vector<PageRange>> kept = (*precopy)->Finish();
+          if (kept.ok()) {
+            options.kept[pid] = std::move(*kept);
+          } else {
+            spdlog::warn("pid {}: pre-copy could not finish ({}); the image carries all its memory", pid,
+                         kept.status().message());
+          }
+          precopy->reset();
+        }
         Result<CheckpointReport> r = (*frozen)->Dump(dir, options);
         Status st = r.ok() ? (*frozen)->Seal() : r.status();
         if (!st.ok()) return st;  // resumed as `frozen` goes, on this thread
@@ -22,6 +40,11 @@ void FreezeAndDump(EngineWorker& engine, pid_t pid, const std::string& dir, Froz
         return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       },
       std::move(done));
+}
+
+void DropPreCopy(EngineWorker& engine, PreCopyHolder precopy) {
+  if (!precopy) return;
+  engine.Post([precopy] { precopy->reset(); });
 }
 
 void LetGo(EngineWorker& engine, FrozenHolder tree, bool kill, std::function<void()> done) {

@@ -16,15 +16,23 @@
 namespace roam {
 
 class FrozenTree;
+class PreCopy;
 using FrozenHolder = std::shared_ptr<std::unique_ptr<FrozenTree>>;
+using PreCopyHolder = std::shared_ptr<std::unique_ptr<PreCopy>>;
 
 FrozenHolder NewFrozenHolder();
 
 // Freezes `pid`'s tree, dumps and seals it into `dir`, and keeps it frozen
-// in `tree`. `done` gets the milliseconds it took, or why not (then
-// nothing stays frozen).
+// in `tree`. With a pre-copy in `precopy`, the pages it sent and that are
+// still right are left out of the dump (kept), and the pre-copy ends.
+// `done` gets the milliseconds it took, or why not (then nothing stays
+// frozen).
 void FreezeAndDump(EngineWorker& engine, pid_t pid, const std::string& dir, FrozenHolder tree,
-                   std::function<void(Result<double>)> done, DumpOptions options = DumpOptions());
+                   std::function<void(Result<double>)> done, DumpOptions options = DumpOptions(),
+                   PreCopyHolder precopy = nullptr);
+
+// Ends a pre-copy that will not be used (on the engine thread).
+void DropPreCopy(EngineWorker& engine, PreCopyHolder precopy);
 
 // Kills (`kill`) or resumes what `tree` holds, if anything, and drops it.
 void LetGo(EngineWorker& engine, FrozenHolder tree, bool kill, std::function<void()> done);

@@ -5,7 +5,8 @@
 // "PHASE ACTION" for this phase, the file is removed and ACTION happens:
 //   die  roamd kills itself with SIGKILL, as `kill -9` would
 //   cut  the link that phase uses is closed abruptly, as a network cut would
-// Phases, in order: source-frozen, source-streaming, target-receiving,
+// Phases, in order: source-precopy, target-staging (pre-copy, while it
+// runs), source-frozen, source-streaming, target-receiving,
 // target-restored, source-handed, home-committing, target-go.
 #pragma once
 

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/proc_stat.h"
@@ -87,6 +88,8 @@ void RemoteRun::FromLink(pb::LinkFrame& f) {
       frozen_ = true;
       figures_.set_bytes_sent(s.move_frozen().bytes_sent());
       figures_.set_dump_ms(s.move_frozen().dump_ms());
+      figures_.set_rounds(std::max<uint32_t>(1, s.move_frozen().rounds()));
+      figures_.set_precopy_bytes(s.move_frozen().precopy_bytes());
       if (arrival_) return MaybeComeHome();
       return MaybeCommit();
     case pb::StreamFrame::kMoveFailed:

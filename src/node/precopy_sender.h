@@ -1,0 +1,70 @@
+// PrecopySender: pre-copy for a move source (docs/MIGRATION.md,
+// "Pre-copy"). While the process runs, it sends rounds of its memory to
+// the target as PrecopyPages frames on the image link: the whole first,
+// then what it wrote since, until a round is small enough or stops
+// shrinking (PreCopyConverged). Pages are read on the engine thread a few
+// MiB at a time, and only while the link's send queue is short, so a large
+// process never sits in memory and other moves' engine work interleaves.
+// Then the owner freezes, with holder() handed to FreezeAndDump: the dump
+// leaves out the pages the target holds right.
+//
+// Used by both kinds of move source (a guest, a process leaving home).
+// Single-threaded on roamd's loop; the PreCopy itself is touched only on
+// the engine thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+
+#include "ckpt/precopy.h"
+#include "common/status.h"
+#include "node/engine_worker.h"
+#include "node/move_engine.h"
+#include "node/move_faults.h"
+#include "node/node_link.h"
+
+namespace roam {
+
+// Whether a process is worth pre-copying: enough private memory that
+// sending it while it runs saves frozen time (reads /proc/PID/status).
+bool WorthPreCopy(pid_t pid);
+
+class PrecopySender : public std::enable_shared_from_this<PrecopySender> {
+ public:
+  PrecopySender(EngineWorker& engine, std::shared_ptr<LinkChannel> link, pid_t pid, MoveFaults faults);
+
+  // `done` runs once: ok when it is time to freeze; an error when the link
+  // failed or was cut (the move fails). If pre-copy itself cannot run here
+  // (the engine refuses, the kernel lacks dirty tracking...), done(ok) comes
+  // at once with nothing held: the move goes on as a stop-and-copy, whose
+  // freeze then names any refusal.
+  void Start(std::function<void(Status)> done);
+  // Stops sending; the owner then drops holder() with LetGo/FreezeAndDump.
+  void Cancel();
+
+  const PreCopyHolder& holder() const { return holder_; }
+  int rounds() const { return rounds_; }
+  uint64_t bytes_sent() const { return bytes_sent_; }
+
+ private:
+  void NextRound();
+  void Pump();
+  void Sent(Result<std::vector<PageBatch>> batches, bool round_done);
+  void Finish(Status st);
+
+  EngineWorker& engine_;
+  std::shared_ptr<LinkChannel> link_;
+  pid_t pid_;
+  MoveFaults faults_;
+  PreCopyHolder holder_;
+  PreCopyPolicy policy_;
+  std::function<void(Status)> done_;
+  bool pumping_ = false;   // a Pump job is on the engine
+  bool in_round_ = false;  // between a round's start and its last pump
+  int rounds_ = 0;
+  uint64_t last_round_ = 0, bytes_sent_ = 0;
+};
+
+}  // namespace roam
