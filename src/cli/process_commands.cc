@@ -41,6 +41,7 @@ nlohmann::json MigrationJson(const pb::MigrationFigures& m) {
           {"frozen_ms", m.frozen_ms()},
           {"rounds", m.rounds()},
           {"bytes_sent", m.bytes_sent()},
+          {"precopy_bytes", m.precopy_bytes()},
           {"bytes_compressed", m.bytes_compressed()},
           {"dump_ms", m.dump_ms()},
           {"restore_ms", m.restore_ms()}};
@@ -48,9 +49,13 @@ nlohmann::json MigrationJson(const pb::MigrationFigures& m) {
 
 std::string MigrationLine(const pb::MigrationFigures& m) {
   char buf[512];
-  snprintf(buf, sizeof buf, "%s moved %s -> %s in %.1f ms (frozen %.1f ms), %u round%s, %.1f MiB sent\n",
+  char precopy[96] = "";
+  if (m.precopy_bytes() != 0) {
+    snprintf(precopy, sizeof precopy, " (%.1f MiB while it ran)", static_cast<double>(m.precopy_bytes()) / (1 << 20));
+  }
+  snprintf(buf, sizeof buf, "%s moved %s -> %s in %.1f ms (frozen %.1f ms), %u round%s, %.1f MiB sent%s\n",
            m.gpid().c_str(), m.from().c_str(), m.to().c_str(), m.total_ms(), m.frozen_ms(), m.rounds(),
-           m.rounds() == 1 ? "" : "s", static_cast<double>(m.bytes_sent()) / (1 << 20));
+           m.rounds() == 1 ? "" : "s", static_cast<double>(m.bytes_sent()) / (1 << 20), precopy);
   return buf;
 }
 

@@ -180,6 +180,55 @@ real_program gzip gzip -9 -c "$DATA/big.txt"
 real_program sha256sum sha256sum "$DATA/big.txt" "$DATA/big.txt" "$DATA/big.txt" "$DATA/big.txt" "$DATA/big.txt"
 rm -f "$DATA"/*.ref "$DATA"/*.out "$DATA/big.txt"
 
+# --- 3b. pre-copy: a process rewriting its memory while it is moved ----------------
+# 48 MiB of pages, each stamped with its number and a generation; every
+# ~1 ms it rewrites 20 random pages (its own table of generations lives in
+# its heap), and every 500 rounds it checks all of them and prints how many
+# are wrong. A page the move lost, took stale or zeroed shows there, and in
+# the final hash, which must equal an undisturbed run's (run at the same
+# time at home).
+cat >"$DATA/rewrite.py" <<'PY'
+import sys, hashlib, time
+N = int(sys.argv[1]) * 256
+buf = bytearray(N * 4096)
+gen = [0] * N
+for i in range(N):
+    buf[i*4096:i*4096+8] = (i << 32).to_bytes(8, 'little')
+x, bad = 99, 0
+for it in range(int(sys.argv[2])):
+    for k in range(20):
+        x = (x * 6364136223846793005 + 1442695040888963407) & ((1 << 64) - 1)
+        i = (x >> 17) % N
+        gen[i] += 1
+        buf[i*4096 + (gen[i] % 500) * 8:i*4096 + (gen[i] % 500) * 8 + 8] = x.to_bytes(8, 'little')
+        buf[i*4096:i*4096+8] = ((i << 32) | gen[i]).to_bytes(8, 'little')
+    if it % 500 == 0:
+        bad += sum(1 for i in range(N) if int.from_bytes(buf[i*4096:i*4096+8], 'little') != ((i << 32) | gen[i]))
+        print(it, "bad", bad, flush=True)
+    time.sleep(0.001)
+print("end bad", bad, hashlib.sha256(buf).hexdigest(), flush=True)
+PY
+cx n1 -- bash -c 'python3 "$1" 48 7000 >"$2"' _ "$DATA/rewrite.py" "$DATA/rewrite.ref" </dev/null &
+ref_pid=$!
+bg_start rewrite "$ROAM" run --on n2 -- python3 "$DATA/rewrite.py" 48 7000
+P=$(bg_pid rewrite)
+wait_until 10 where_is "n1:$P" n2 >/dev/null
+sleep 1
+pc_ok=0 pc_figs=()
+for to in n3 home n2; do
+  if j=$(migrate "n1:$P" "$to" --json 2>>"$DATA/rewrite.mig"); then
+    pc_figs+=("$(jq -c '[.from, .to, .rounds, .frozen_ms, (.precopy_bytes / 1048576 | floor)]' <<<"$j")")
+    # Out of n2 and out of home it is pre-copied (coming home is not).
+    if [ "$to" = home ] || [ "$(jq '.rounds >= 2 and .precopy_bytes > 40000000' <<<"$j")" = true ]; then pc_ok=$((pc_ok + 1)); fi
+  fi
+  sleep 0.5
+done
+rc=$(bg_rc rewrite 120)
+wait "$ref_pid"
+check "pre-copy: a process rewriting 48 MiB moved n3, home, n2 ($pc_ok of 3 as expected: ${pc_figs[*]} [from,to,rounds,frozen ms,MiB while it ran]) $(head -c 200 "$DATA/rewrite.mig")" [ "$pc_ok" -eq 3 ]
+check "pre-copy: no page lost or stale, exit $rc, output identical to an undisturbed run ($(tail -1 "$DATA/rewrite.out" | cut -c1-40))" \
+  sh -c "[ '$rc' = 0 ] && grep -q '^end bad 0 ' '$DATA/rewrite.out' && cmp -s '$DATA/rewrite.ref' '$DATA/rewrite.out'"
+
 # --- 4. refusals, each with its reason --------------------------------------------
 bg_start idle "$ROAM" run --on n2 -- python3 "$DATA/count.py" 100000 0.01
 P=$(bg_pid idle)
@@ -315,6 +364,11 @@ fault_case f_tgt_restored_die n4 "target-restored die" n2
 fault_case f_src_handed_die n2 "source-handed die" n4
 fault_case f_tgt_go_die n4 "target-go die" lost
 fault_case f_src_frozen_die n2 "source-frozen die" lost
+# During pre-copy (the counting job uses ~7 MiB: it is pre-copied).
+fault_case f_pc_src_cut n2 "source-precopy cut" n2
+fault_case f_pc_tgt_cut n4 "target-staging cut" n2
+fault_case f_pc_tgt_die n4 "target-staging die" n2
+fault_case f_pc_src_die n2 "source-precopy die" lost
 
 # --- 6a. leaving home: a process placed at home moves out, and on ----------------
 bg_start homejob "$ROAM" run --on n1 -- python3 "$DATA/count.py" 3000 0.004
@@ -333,18 +387,23 @@ check "it leaves home again, for n3" sh -c "'$ROAM' cluster exec --name $CLUSTER
 rc=$(bg_rc homejob 60)
 check "after leaving home and moving on: exit $rc, all 3000 lines once and in order" \
   sh -c "[ '$rc' = 0 ] && awk -v n=3000 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/homejob.out'"
-# A fault while leaving home: the target's roamd dies after restoring, the
+# Faults while leaving home (the target's roamd dies after restoring; the
+# home cuts the link during pre-copy; the target dies while staging): the
 # process runs on at home, untouched.
-bg_start homefault "$ROAM" run --on n1 -- python3 "$DATA/count.py" 1500 0.004
-P=$(bg_pid homefault)
-wait_until 10 where_is "n1:$P" n1 >/dev/null
-fault n4 "target-restored die"
-out=$(migrate "n1:$P" n4 2>&1); rc=$?
-comm=$(cx n1 -- ps -o comm= -p "$P" 2>/dev/null | tr -d ' ')
-jrc=$(bg_rc homefault 60)
-check "fault 'target-restored die' while leaving home: rc $rc ('$out'), it ran on at home as $comm, exit $jrc, all lines once" \
-  sh -c "[ $rc -ne 0 ] && [ '$comm' = python3 ] && [ '$jrc' = 0 ] && awk -v n=1500 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/homefault.out'"
-restart_roamd n4 || fail "roamd on n4 did not come back"
+for spec in "n4 target-restored die" "n1 source-precopy cut" "n4 target-staging die"; do
+  set -- $spec
+  name=homefault_${3}_$2
+  bg_start "$name" "$ROAM" run --on n1 -- python3 "$DATA/count.py" 1500 0.004
+  P=$(bg_pid "$name")
+  wait_until 10 where_is "n1:$P" n1 >/dev/null
+  fault "$1" "$2 $3"
+  out=$(migrate "n1:$P" n4 2>&1); rc=$?
+  comm=$(cx n1 -- ps -o comm= -p "$P" 2>/dev/null | tr -d ' ')
+  jrc=$(bg_rc "$name" 60)
+  check "fault '$2 $3' on $1 while leaving home: rc $rc ('$out'), it ran on at home as $comm, exit $jrc, all lines once" \
+    sh -c "[ $rc -ne 0 ] && [ '$comm' = python3 ] && [ '$jrc' = 0 ] && awk -v n=1500 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/$name.out'"
+  if [ "$3" = die ]; then restart_roamd "$1" || fail "roamd on $1 did not come back"; fi
+done
 
 # --- 6b. coming home: what cannot, and faults -------------------------------------
 bg_start hometree "$ROAM" run --on n2 -- sh -c 'sleep 30; true'
