@@ -9,8 +9,6 @@
 #include <cstring>
 
 #include "ckpt/task_state.h"
-#include "common/file_util.h"
-#include "common/proc_status.h"
 
 namespace roam {
 
@@ -55,18 +53,8 @@ Status Queue(Tracee& t, uint64_t scratch, const std::string& info, bool shared) 
 }  // namespace
 
 Status DumpSignals(Tracee& t, uint64_t scratch, pb::ProcessImage* proc) {
-  // Only the signals whose disposition is not the default are asked about
-  // (an injected call costs ~30 us, and all 62 were most of a small
-  // process's dump), and SIGCHLD always: its SA_NOCLDSTOP/SA_NOCLDWAIT
-  // count even with the default handler. A default handler's other flags
-  // and mask have no effect, and the restore starts from defaults.
-  Result<std::string> status_text = ReadFile("/proc/" + std::to_string(t.pid()) + "/status");
-  if (!status_text.ok()) return status_text.status();
-  Result<ProcStatus> status = ParseProcStatus(*status_text);
-  if (!status.ok()) return status.status();
-  const uint64_t asked = status->sig_ign | status->sig_cgt | (1ULL << (SIGCHLD - 1));
   for (int sig = 1; sig <= 64; ++sig) {
-    if (sig == SIGKILL || sig == SIGSTOP || !(asked & (1ULL << (sig - 1)))) continue;
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
     Result<long> r = t.SyscallOk("rt_sigaction " + std::to_string(sig), SYS_rt_sigaction, sig, 0, scratch, 8);
     if (!r.ok()) return r.status();
     KernelSigaction ka;
