@@ -117,6 +117,7 @@ class TreeDump {
 
   pid_t root_;
   std::string dir_;
+  bool sync_ = true;
   std::unique_ptr<FileTableBuilder> files_;
   std::vector<Dumped> procs_;
   MemoryStats stats_;
@@ -352,6 +353,7 @@ void TreeDump::Release() {
 
 Result<CheckpointReport> TreeDump::Dump(const std::string& dir, const DumpOptions& options) {
   dir_ = dir;
+  sync_ = options.sync;
   files_ = std::make_unique<FileTableBuilder>(dir_);
   if (options.stdio_stays) files_->set_stdio_stays(root_);
   stats_ = MemoryStats();
@@ -382,12 +384,14 @@ Result<CheckpointReport> TreeDump::Dump(const std::string& dir, const DumpOption
 
 Status TreeDump::Seal() {
   // The image is complete once the inventory, written last, is on disk.
-  int dfd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0 || syncfs(dfd) != 0) {
-    if (dfd >= 0) close(dfd);
-    return Status::Errno("sync " + dir_);
+  if (sync_) {
+    int dfd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || syncfs(dfd) != 0) {
+      if (dfd >= 0) close(dfd);
+      return Status::Errno("sync " + dir_);
+    }
+    close(dfd);
   }
-  close(dfd);
   Result<ImageFileHeader> h = WriteRecordFile(dir_ + "/" + kInventoryFile, ImageFileKind::kInventory, inventory_);
   return h.status();
 }

@@ -40,6 +40,9 @@ struct DumpOptions {
   // Per PID: pages the restorer already holds (pre-copied, not written
   // since); they are recorded as kept instead of saved (memory.h).
   std::map<pid_t, std::vector<PageRange>> kept;
+  // Seal() syncs the image's file system first (a checkpoint must survive
+  // a crash); a migration's image is streamed at once and deleted.
+  bool sync = true;
 };
 
 struct CheckpointReport {

@@ -273,7 +273,9 @@ Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder&
       st = DumpSharedObject(pid, v, files, stats);
     } else if (v.inode == 0 || v.path.empty() || v.path[0] == '[') {
       out_vma->set_kind(pb::VMA_ANON_PRIVATE);
-      std::vector<PageRange> held = kept.Within({v.start, v.end});
+      // Pre-copy stages no mapping that grows down (the restore could not
+      // place it as one): such a mapping is saved whole.
+      std::vector<PageRange> held = v.HasFlag("gd") ? std::vector<PageRange>() : kept.Within({v.start, v.end});
       for (const PageRange& r : held) {
         pb::PageRun* k = proc->add_kept();
         k->set_vaddr(r.start);

@@ -74,7 +74,8 @@ class PreCopy {
   // into `out`. Returns true when the round is done.
   Result<bool> Pump(uint64_t max_bytes, std::vector<PageBatch>* out);
   // REQUIRES: the process is frozen. Stops tracking and returns the pages
-  // the receiver holds right (sorted, merged).
+  // the receiver holds right (sorted, merged). They may include pages of a
+  // mapping that grows down (maps cannot tell): DumpMemory saves those.
   Result<std::vector<PageRange>> Finish();
 
   int rounds() const { return rounds_; }

@@ -16,6 +16,7 @@ void FreezeAndDump(EngineWorker& engine, pid_t pid, const std::string& dir, Froz
   engine.Run<Result<double>>(
       [tree, pid, dir, options, precopy]() mutable -> Result<double> {
         auto t0 = std::chrono::steady_clock::now();
+        options.sync = false;  // streamed at once from the node's tmpfs, then deleted
         Result<std::unique_ptr<FrozenTree>> frozen = FrozenTree::Freeze(pid);
         if (!frozen.ok()) {
           if (precopy) precopy->reset();
