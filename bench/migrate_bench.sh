@@ -55,7 +55,13 @@
 # per case. Progress and problems go to stderr. About 1 minute here.
 #
 # Usage: bench/migrate_bench.sh [--name CLUSTER] [CASE...]
-#        CASE: 16K 64M 1G 1G-dirty (default: all); ROAM_BIN overrides build/bin.
+#        CASE: 16K 64M 64M-home 1G 1G-dirty, or SIZE-dirty-RATE (a memhog of
+#        SIZE rewriting RATE bytes a second, e.g. 256M-dirty-1G; moved
+#        n2 -> n3 -> n2). Default: all five and the pre-copy sweep
+#        256M-dirty-64M 256M-dirty-256M 256M-dirty-1G, which shows the rate
+#        at which pre-copy stops converging (its rounds stop shrinking and
+#        the frozen copy carries what the process rewrote meanwhile).
+#        ROAM_BIN overrides build/bin.
 # Needs root, jq. Exit status: 0 if every move succeeded and every verify
 # was ok (whether or not a goal is met), 1 if something broke.
 set -uo pipefail
@@ -67,15 +73,15 @@ CLUSTER=mbench
 DIRTY_RATE=16M
 
 CASES=()
-usage() { echo "usage: bench/migrate_bench.sh [--name CLUSTER] [16K|64M|64M-home|1G|1G-dirty...]" >&2; exit 2; }
+usage() { echo "usage: bench/migrate_bench.sh [--name CLUSTER] [16K|64M|64M-home|1G|1G-dirty|SIZE-dirty-RATE...]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case $1 in
     --name) CLUSTER=${2:-}; [ -n "$CLUSTER" ] || usage; shift 2 ;;
-    16K|64M|64M-home|1G|1G-dirty) CASES+=("$1"); shift ;;
+    16K|64M|64M-home|1G|1G-dirty|[0-9]*[KMG]-dirty-[0-9]*[KMG]) CASES+=("$1"); shift ;;
     *) usage ;;
   esac
 done
-[ ${#CASES[@]} -gt 0 ] || CASES=(16K 64M 64M-home 1G 1G-dirty)
+[ ${#CASES[@]} -gt 0 ] || CASES=(16K 64M 64M-home 1G 1G-dirty 256M-dirty-64M 256M-dirty-256M 256M-dirty-1G)
 
 missing=()
 for b in roam roamd ckpt_memhog memcpy_ref tcp_pipe_ref; do [ -x "$BIN/$b" ] || missing+=("$BIN/$b"); done
@@ -149,16 +155,20 @@ median() {  # median NUMBERS...: "" if none
     if (NR == 0) exit; if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
     printf "%.15g\n", m }'
 }
-bytes_of() { case $1 in 16K) echo 16384 ;; 64M|64M-home) echo 67108864 ;; 1G|1G-dirty) echo 1073741824 ;; esac; }
-size_of() { case $1 in 16K) echo 16K ;; 64M|64M-home) echo 64M ;; 1G|1G-dirty) echo 1G ;; esac; }
+to_bytes() { awk -v s="$1" 'BEGIN { n = s + 0; u = substr(s, length(s)); m = (u == "K") ? 1024 : (u == "M") ? 1048576 : (u == "G") ? 1073741824 : 1; printf "%d\n", n * m }'; }
+size_of() { case $1 in 16K) echo 16K ;; 64M|64M-home) echo 64M ;; 1G|1G-dirty) echo 1G ;; *-dirty-*) echo "${1%%-*}" ;; esac; }
+bytes_of() { to_bytes "$(size_of "$1")"; }
+rate_of() { case $1 in 1G-dirty) echo "$DIRTY_RATE" ;; *-dirty-*) echo "${1##*-}" ;; esac; }  # "" when it does not rewrite
+sweep_case() { [[ $1 == *-dirty-* ]]; }
 label_of() {
   case $1 in
     16K) echo "16 KiB" ;; 64M) echo "64 MiB" ;; 1G) echo "1 GiB" ;;
     64M-home) echo "64 MiB, to its home and back (n2 -> home -> n2 -> home)" ;;
     1G-dirty) echo "1 GiB, rewriting $DIRTY_RATE/s" ;;
+    *-dirty-*) echo "$(size_of "$1"), rewriting $(rate_of "$1")/s" ;;
   esac
 }
-route_of() { case $1 in 1G|1G-dirty) echo "n3 n2" ;; 64M-home) echo "home n2 home" ;; *) echo "n3 n2 n3" ;; esac; }
+route_of() { case $1 in 1G|1G-dirty|*-dirty-*) echo "n3 n2" ;; 64M-home) echo "home n2 home" ;; *) echo "n3 n2 n3" ;; esac; }
 
 # Run inside n1 (WORK is at the same path in every node and on the host).
 cat >"$WORK/start.sh" <<'EOF'
@@ -265,6 +275,7 @@ reference() {
 
 ROWS=()
 RESULTS=()
+SWEEP=()
 declare -A TOTAL FROZEN WALL RATIO
 
 run_case() {
@@ -277,7 +288,7 @@ run_case() {
 
   # The memhog, from n1 on n2.
   local name=hog.$c report=$WORK/hog.$c.report
-  local extra=(); [ "$c" = 1G-dirty ] && extra=(--dirty-rate "$DIRTY_RATE")
+  local extra=(); [ -n "$(rate_of "$c")" ] && extra=(--dirty-rate "$(rate_of "$c")")
   note "$label: starting the memhog on n2"
   timeout -k 5 600 "$ROAM" cluster exec --name "$CLUSTER" n1 -- bash "$WORK/start.sh" "$WORK" "$name" \
     "$ROAM" run --on n2 -- "$BIN/ckpt_memhog" "$size" "${extra[@]}" --report "$report" \
@@ -295,7 +306,7 @@ run_case() {
 
   # The dirtying memhog: open its gap window right before the moves.
   local seen_gap_ms=""
-  if [ "$c" = 1G-dirty ]; then
+  if [ -n "$(rate_of "$c")" ]; then
     sleep 1  # let it rewrite for a while first
     ask_hog "$gpid" USR1 "$report" max_gap_ns >/dev/null || failed "$label: no answer to SIGUSR1"
   fi
@@ -332,7 +343,7 @@ run_case() {
     walls+=("$(awk -v u="$wall_us" 'BEGIN { printf "%.3f", u / 1e3 }')")
   done
 
-  if [ "$c" = 1G-dirty ]; then
+  if [ -n "$(rate_of "$c")" ]; then
     local g; g=$(ask_hog "$gpid" USR1 "$report" max_gap_ns) && seen_gap_ms=$(awk -v n="$(field max_gap_ns "$g")" 'BEGIN { printf "%.3f", n / 1e6 }')
     [ -n "$seen_gap_ms" ] || failed "$label: no answer to SIGUSR1 after the moves"
   fi
@@ -358,11 +369,16 @@ run_case() {
   m_sent=$(median "${sents[@]}"); m_dump=$(median "${dumps[@]}"); m_restore=$(median "${restores[@]}")
   local r; r=$(ratio "$m_total" "$ref_ms")
   TOTAL[$c]=$m_total FROZEN[$c]=$m_frozen WALL[$c]=$m_wall RATIO[$c]=$r
+  if sweep_case "$c"; then
+    local IFS=' '
+    SWEEP+=("| $(rate_of "$c")/s | ${rounds[*]:--} | $(fmt_ms "$m_frozen") | $(fmt_ms "$seen_gap_ms") | $(fmt_bytes "$m_sent") | $(fmt_ms "$m_total") | $verify |")
+    unset IFS
+  fi
   local tcp_ms pop_ms
   tcp_ms=$(awk -v n="$REF_TCP_NS" 'BEGIN { if (n != "") printf "%.4f", n / 1e6 }')
   pop_ms=$(awk -v n="$REF_POP_NS" 'BEGIN { if (n != "") printf "%.4f", n / 1e6 }')
   local vcell=$verify
-  [ "$c" = 1G-dirty ] && [ -n "$vline" ] && vcell="$verify ($(field rewritten_pages "$vline") pages rewritten)"
+  [ -n "$(rate_of "$c")" ] && [ -n "$vline" ] && vcell="$verify ($(field rewritten_pages "$vline") pages rewritten)"
   ROWS+=("| $label | $moved/$n_moves | $(fmt_ms "$m_total") | $(fmt_ms "$m_frozen") | $(fmt_ms "$m_wall") | $(fmt_ms "$m_dump") / $(fmt_ms "$m_restore") | $(fmt_bytes "$m_sent") | $(fmt_ms "$tcp_ms") + $(fmt_ms "$pop_ms") = $(fmt_ms "$ref_ms") | $(fmt_ratio "$r") | $(fmt_ms "$seen_gap_ms") | $vcell |")
   local IFS=,
   RESULTS+=("RESULT migrate case=$c bytes=$(bytes_of "$c") moves=$moved/$n_moves total_ms=${m_total:--} frozen_ms=${m_frozen:--} wall_ms=${m_wall:--} bytes_sent=${m_sent:--} dump_ms=${m_dump:--} restore_ms=${m_restore:--} rounds=${rounds[*]:--} totals_ms=${totals[*]:--} frozens_ms=${frozens[*]:--} walls_ms=${walls[*]:--} old_copy_waits_ms=${waits[*]:--} ref_tcp_ns=${REF_TCP_NS:--} ref_populated_ns=${REF_POP_NS:--} ref_fresh_ns=${REF_FRESH_NS:--} ref_ms=${ref_ms:--} total_over_ref=${r:--} seen_gap_ms=${seen_gap_ms:--} verify=${verify// /_}")
@@ -400,6 +416,15 @@ if [[ " ${CASES[*]} " == *" 1G-dirty "* ]]; then
 fi
 if [[ " ${CASES[*]} " == *" 16K "* ]]; then
   echo "- 16 KiB moved end to end: roam migrate wall $(fmt_ms "${WALL[16K]:-}"), total $(fmt_ms "${TOTAL[16K]:-}") (goal < 30 ms: $(goal "${WALL[16K]:-}" "<" 30))"
+fi
+if [ ${#SWEEP[@]} -gt 0 ]; then
+  echo
+  echo "Pre-copy convergence (a memhog rewriting its pages at a given rate, 2 moves; pre-copy stops after"
+  echo "8 rounds, or when a round would be <= 2 MiB, or is not 25% smaller than the last):"
+  echo
+  echo "| rewrite rate | rounds (per move) | frozen (median) | seen gap | bytes sent (median) | total (median) | verify |"
+  echo "|---|---|---|---|---|---|---|"
+  printf '%s\n' "${SWEEP[@]}"
 fi
 echo
 printf '%s\n' "${RESULTS[@]}"
