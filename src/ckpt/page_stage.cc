@@ -1,7 +1,8 @@
 #include "ckpt/page_stage.h"
 
+#include "ckpt/clone_pid.h"
+
 #include <fcntl.h>
-#include <linux/sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -39,6 +40,17 @@ struct FdBuffer {
   alignas(cmsghdr) char buf[CMSG_SPACE(sizeof(int) * (kMaxInherited + 1))];
 };
 
+// One StageOrder and room for its fds.
+msghdr OrderMessage(StageOrder* o, iovec* iov, FdBuffer* fds, size_t control_len) {
+  *iov = {o, sizeof(*o)};
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = fds->buf;
+  msg.msg_controllen = control_len;
+  return msg;
+}
+
 // ---- in the staged process ---------------------------------------------------------
 
 [[noreturn]] void StageMain(int sock) {
@@ -53,12 +65,8 @@ struct FdBuffer {
   for (;;) {
     StageOrder o;
     FdBuffer fdbuf;
-    iovec iov{&o, sizeof(o)};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = fdbuf.buf;
-    msg.msg_controllen = sizeof(fdbuf.buf);
+    iovec iov;
+    msghdr msg = OrderMessage(&o, &iov, &fdbuf, sizeof(fdbuf.buf));
     ssize_t n = recvmsg(kStageFd, &msg, MSG_CMSG_CLOEXEC);
     if (n != static_cast<ssize_t>(sizeof(o))) _exit(0);  // the restorer is gone
     if (o.op == kMap) {
@@ -100,13 +108,7 @@ struct FdBuffer {
 Result<std::unique_ptr<PageStage>> PageStage::Create(pid_t pid) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return Status::Errno("socketpair");
-  clone_args args;
-  memset(&args, 0, sizeof(args));
-  args.exit_signal = SIGCHLD;
-  pid_t tid = pid;
-  args.set_tid = reinterpret_cast<uint64_t>(&tid);
-  args.set_tid_size = 1;
-  pid_t got = static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof(args)));
+  pid_t got = CloneWithPid(pid);
   if (got == 0) {
     close(sv[0]);
     StageMain(sv[1]);
@@ -190,12 +192,8 @@ Status PageStage::Become(const std::string& dir, int base, int ready_fd,
     fds.push_back(inherited[i].second);
   }
   FdBuffer fdbuf;
-  iovec iov{&o, sizeof(o)};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = fdbuf.buf;
-  msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+  iovec iov;
+  msghdr msg = OrderMessage(&o, &iov, &fdbuf, CMSG_SPACE(sizeof(int) * fds.size()));
   cmsghdr* c = CMSG_FIRSTHDR(&msg);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;

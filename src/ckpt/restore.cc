@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 #include <xxhash.h>
 
+#include "ckpt/clone_pid.h"
 #include "ckpt/files.h"
 #include "ckpt/image.h"
 #include "ckpt/memory.h"
@@ -45,16 +46,6 @@ struct SeedReport {
   int32_t pages_fd;
   char error[200];
 };
-
-pid_t CloneWithPid(pid_t want) {
-  clone_args args;
-  memset(&args, 0, sizeof(args));
-  args.exit_signal = SIGCHLD;
-  pid_t tid = want;
-  args.set_tid = reinterpret_cast<uint64_t>(&tid);
-  args.set_tid_size = 1;
-  return static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof(args)));
-}
 
 std::string PidTakenBy(pid_t pid) {
   Result<std::string> stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");

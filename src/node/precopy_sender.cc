@@ -58,14 +58,7 @@ void PrecopySender::NextRound() {
       },
       [this, self](Result<uint64_t> next) {
         if (!done_) return;
-        if (!next.ok()) {
-          // The process execed, or tracking broke: what was sent is not
-          // trusted; the freeze sends everything.
-          spdlog::warn("pid {}: pre-copy stopped: {}", pid_, next.status().message());
-          DropPreCopy(engine_, holder_);
-          holder_ = std::make_shared<std::unique_ptr<PreCopy>>();
-          return Finish(Status::Ok());
-        }
+        if (!next.ok()) return GiveUp(next.status());
         if (rounds_ > 0 && PreCopyConverged(policy_, rounds_, last_round_, *next)) {
           spdlog::info("pid {}: pre-copy done after {} round(s), {:.1f} MiB; {:.1f} MiB dirty left", pid_, rounds_,
                        static_cast<double>(bytes_sent_) / (1 << 20), static_cast<double>(*next) / (1 << 20));
@@ -106,12 +99,7 @@ void PrecopySender::Pump() {
 
 void PrecopySender::Sent(Result<std::vector<PageBatch>> batches, bool round_done) {
   if (!done_) return;
-  if (!batches.ok()) {
-    spdlog::warn("pid {}: pre-copy stopped: {}", pid_, batches.status().message());
-    DropPreCopy(engine_, holder_);
-    holder_ = std::make_shared<std::unique_ptr<PreCopy>>();
-    return Finish(Status::Ok());
-  }
+  if (!batches.ok()) return GiveUp(batches.status());
   if (link_->closed()) return Finish(Status::Error("the link closed during pre-copy"));
   for (PageBatch& b : *batches) {
     pb::LinkFrame f;
@@ -134,6 +122,13 @@ void PrecopySender::Sent(Result<std::vector<PageBatch>> batches, bool round_done
     return NextRound();
   }
   Pump();
+}
+
+void PrecopySender::GiveUp(const Status& why) {
+  spdlog::warn("pid {}: pre-copy stopped: {}", pid_, why.message());
+  DropPreCopy(engine_, holder_);
+  holder_ = std::make_shared<std::unique_ptr<PreCopy>>();  // nothing kept: the freeze sends all
+  Finish(Status::Ok());
 }
 
 void PrecopySender::Cancel() {

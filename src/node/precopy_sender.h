@@ -52,6 +52,9 @@ class PrecopySender : public std::enable_shared_from_this<PrecopySender> {
   void NextRound();
   void Pump();
   void Sent(Result<std::vector<PageBatch>> batches, bool round_done);
+  // The process execed, or tracking broke: what was sent is not trusted;
+  // the move goes on as a stop-and-copy.
+  void GiveUp(const Status& why);
   void Finish(Status st);
 
   EngineWorker& engine_;
