@@ -433,7 +433,7 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   if (st.ok()) st = RestorePendingSignals(t, scratch, proc);
   if (st.ok()) st = RestoreRseq(t, proc);
   if (st.ok()) st = t.SyscallOk("close_range", SYS_close_range, static_cast<uint64_t>(ctx_.base), ~0U, 0).status();
-  if (st.ok()) st = RestoreRlimits(t, scratch, proc);
+  if (st.ok()) st = RestoreRlimits(t, scratch, proc, /*from_outside=*/!in_place_);
   if (st.ok() && !in_place_) st = RestoreCreds(t, scratch, proc);  // in place: checked unchanged
   if (!st.ok()) return st;
   // The helper area goes last, with a syscall instruction of the vDSO.

@@ -42,9 +42,10 @@ Status RestoreTaskMisc(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc
 // Unregisters the seed's own rseq area. REQUIRES: before its memory goes.
 Status DropSeedRseq(Tracee& t);
 Status RestoreRseq(Tracee& t, const pb::ProcessImage& proc);
-// rlimits, set by the process itself while it is still root (after its
-// memory: a lower RLIMIT_AS could forbid the mappings).
-Status RestoreRlimits(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc);
+// rlimits, after its memory (a lower RLIMIT_AS could forbid the mappings).
+// `from_outside`: set by the restorer (root) with prlimit on the PID; else
+// by the process itself, with its own rights (a rebuild in place).
+Status RestoreRlimits(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc, bool from_outside);
 // Strict seccomp, the very last call the process makes for the engine.
 Status RestoreSeccomp(Tracee& t, const pb::ProcessImage& proc);
 
