@@ -116,13 +116,13 @@ bool ZappedPagesShowAsWritten() {
   return yes;
 }
 
+}  // namespace
+
 Result<std::vector<VmaInfo>> ReadMaps(pid_t pid) {
   Result<std::string> text = ReadFile("/proc/" + std::to_string(pid) + "/maps");
   if (!text.ok()) return text.status();
   return ParseMaps(*text);
 }
-
-}  // namespace
 
 // ---- which mappings ----------------------------------------------------------------
 

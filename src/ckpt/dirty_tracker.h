@@ -72,6 +72,9 @@
 
 namespace roam {
 
+// /proc/PID/maps, read and parsed.
+Result<std::vector<VmaInfo>> ReadMaps(pid_t pid);
+
 // Whether pre-copy tracks (and sends) this mapping; see above.
 bool IsTrackable(const VmaInfo& vma);
 // The trackable mappings of `vmas`, as ranges (adjacent ones merged).

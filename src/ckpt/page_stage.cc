@@ -172,7 +172,6 @@ Status PageStage::Write(uint64_t vaddr, const void* data, size_t len, PageRange 
       return Status::Errno("write staged pages into pid " + std::to_string(pid_));
     }
   }
-  bytes_ += len;
   return Status::Ok();
 }
 

@@ -49,7 +49,6 @@ class PageStage {
 
   pid_t pid() const { return pid_; }
   const std::vector<StagedPiece>& pieces() const { return pieces_; }
-  uint64_t bytes_written() const { return bytes_; }
 
   // ---- for the restore (restore.cc) ----
   // Tells the process to become the root seed of the image in `dir`, its
@@ -57,7 +56,6 @@ class PageStage {
   // image fd number of `inherited` taken from the restorer's fd it maps to.
   // From here the restore owns the process, whether this succeeds or not.
   Status Become(const std::string& dir, int base, int ready_fd, const std::vector<std::pair<int, int>>& inherited);
-  bool taken() const { return taken_; }
 
  private:
   PageStage() = default;
@@ -68,7 +66,6 @@ class PageStage {
   bool taken_ = false;
   std::vector<StagedPiece> pieces_;
   RangeSet covered_;  // vaddr ranges that have a piece
-  uint64_t bytes_ = 0;
 };
 
 // Runs in the staged process when the restore calls Become(): defined in

@@ -8,7 +8,6 @@
 #include <cerrno>
 
 #include "ckpt/checkpoint.h"
-#include "common/file_util.h"
 
 namespace roam {
 
@@ -65,18 +64,10 @@ PreCopy::~PreCopy() {
   if (pagemap_fd_ >= 0) close(pagemap_fd_);
 }
 
-Result<std::vector<VmaInfo>> PreCopy::Maps() const {
-  Result<std::string> text = ReadFile("/proc/" + std::to_string(pid_) + "/maps");
-  if (!text.ok()) return text.status();
-  return ParseMaps(*text);
-}
-
 Result<std::unique_ptr<PreCopy>> PreCopy::Start(pid_t root) {
   Result<std::unique_ptr<FrozenTree>> frozen = FrozenTree::Freeze(root);
   if (!frozen.ok()) return frozen.status();
-  Result<std::string> text = ReadFile("/proc/" + std::to_string(root) + "/maps");
-  if (!text.ok()) return text.status();
-  Result<std::vector<VmaInfo>> maps = ParseMaps(*text);
+  Result<std::vector<VmaInfo>> maps = ReadMaps(root);
   if (!maps.ok()) return maps.status();
   std::vector<PageRange> ranges;
   for (const VmaInfo& v : *maps) {
@@ -98,7 +89,7 @@ Result<std::unique_ptr<PreCopy>> PreCopy::Start(pid_t root) {
 
 Result<uint64_t> PreCopy::BeginRound() {
   RangeSet dirty;
-  Result<std::vector<VmaInfo>> maps = Maps();
+  Result<std::vector<VmaInfo>> maps = ReadMaps(pid_);
   if (!maps.ok()) return maps.status();
   if (rounds_ == 0) {
     for (const VmaInfo& v : *maps) {
@@ -124,13 +115,12 @@ Result<uint64_t> PreCopy::BeginRound() {
   }
   next_ = 0;
   offset_ = 0;
-  round_bytes_ = 0;
   ++rounds_;
   return bytes;
 }
 
 Result<bool> PreCopy::Pump(uint64_t max_bytes, std::vector<PageBatch>* out) {
-  uint64_t given = 0, looked = 0;
+  uint64_t given = 0, looked = 0;  // bytes handed out, bytes looked at
   std::vector<uint64_t> pm;
   std::vector<bool> ok;
   std::string buf;
@@ -179,8 +169,6 @@ Result<bool> PreCopy::Pump(uint64_t max_bytes, std::vector<PageBatch>* out) {
       offset_ = 0;
     }
   }
-  handed_out_ += given;
-  round_bytes_ += given;
   return next_ >= queue_.size();
 }
 
@@ -195,7 +183,7 @@ Result<std::vector<PageRange>> PreCopy::Finish() {
   // Only what is still private anonymous memory (maps, not smaps: smaps
   // walks every page table to count, ~20 ms a GiB, inside the freeze; the
   // dump leaves out mappings that grow down, which only smaps can tell).
-  Result<std::vector<VmaInfo>> vmas = Maps();
+  Result<std::vector<VmaInfo>> vmas = ReadMaps(pid_);
   if (!vmas.ok()) return vmas.status();
   RangeSet mapped;
   for (const VmaInfo& v : *vmas) {

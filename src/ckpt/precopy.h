@@ -79,12 +79,9 @@ class PreCopy {
   Result<std::vector<PageRange>> Finish();
 
   int rounds() const { return rounds_; }
-  uint64_t bytes_handed_out() const { return handed_out_; }
-  uint64_t round_bytes() const { return round_bytes_; }  // handed out in the current round so far
 
  private:
   PreCopy(pid_t pid, DirtyTracker tracker);
-  Result<std::vector<VmaInfo>> Maps() const;
 
   struct Queued {
     PageRange range;
@@ -99,7 +96,6 @@ class PreCopy {
   size_t next_ = 0;             // into queue_
   uint64_t offset_ = 0;         // into queue_[next_]
   int rounds_ = 0;
-  uint64_t handed_out_ = 0, round_bytes_ = 0;
 };
 
 }  // namespace roam
