@@ -102,6 +102,22 @@ void SwimSim::Enqueue(int from, int to, const pb::SwimMessage& msg) {
   std::string bytes = msg.SerializeAsString();
   nodes_[from].bytes_sent += bytes.size() + overhead_;
   ++messages_sent_;
+  // Field tag and length around each repeated entry, as WireCost in swim.cc.
+  auto entry = [](size_t b) { return b + 1 + (b < 128 ? 1 : 2); };
+  uint64_t carried = 0;
+  for (const auto& u : msg.updates()) {
+    const uint64_t b = entry(u.ByteSizeLong());
+    traffic_.updates_by_state[u.state() < 5 ? u.state() : 0] += b;
+    carried += b;
+  }
+  for (const auto& v : msg.loads()) {
+    const uint64_t b = entry(v.ByteSizeLong());
+    traffic_.loads += b;
+    carried += b;
+  }
+  const int kind = msg.kind() < 8 ? msg.kind() : 0;
+  ++traffic_.messages_by_kind[kind];
+  traffic_.own_by_kind[kind] += bytes.size() + overhead_ - carried;
   std::uniform_real_distribution<double> coin(0, 1);
   if (cfg_.loss > 0 && coin(rng_) < cfg_.loss) return;
   if (!cut_.empty() && cut_.count(from) != cut_.count(to)) return;

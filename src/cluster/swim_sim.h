@@ -79,6 +79,17 @@ class SwimSim {
   // How many times any node moved node `subject` to DEAD so far.
   uint64_t dead_declarations_of(int subject) const { return nodes_[subject].declared_dead; }
 
+  // Bytes sent by all nodes so far, split by what carried them: each
+  // message's own part (kind, self record, probe fields, envelope) by kind,
+  // its piggybacked updates by the state they announce, its load vectors.
+  struct Traffic {
+    uint64_t messages_by_kind[8] = {};
+    uint64_t own_by_kind[8] = {};       // index: pb::SwimMessage::Kind
+    uint64_t updates_by_state[5] = {};  // index: pb::MemberState
+    uint64_t loads = 0;
+  };
+  const Traffic& traffic() const { return traffic_; }
+
  private:
   struct InFlight {
     int64_t at;
@@ -112,6 +123,7 @@ class SwimSim {
   uint64_t dead_declarations_ = 0;
   uint64_t suspicions_ = 0;
   size_t overhead_ = 0;
+  Traffic traffic_;
   std::vector<Node> nodes_;
   std::shared_ptr<MemberDirectory> directory_;  // shared by every node's Swim
   std::unordered_map<std::string, int> by_address_;
