@@ -27,7 +27,12 @@
 // the largest one measured are checked first against MemAvailable using the
 // measured bytes per table entry; `auto` picks the largest candidate that fits
 // in memory and in the time budget. Output: a table, then one `RESULT` line
-// per size (and `TRIAL`/`SKIPPED` lines) for scripts.
+// per size (and `TRIAL`/`SKIPPED` lines) for scripts; a `BYTES` line per
+// trial splits the window's bytes per node per second by what carried them
+// (each message kind's own part, piggybacked updates by state, load vectors).
+// Variants no-helper-retry and fixed-helpers switch off the later parts of
+// issue 13 (a helper's retry, helpers growing with N); before-13b switches
+// off those and the confirmations growing with N.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,8 +64,10 @@ struct BenchOptions {
   double loss = 0.05;  // the one being run
   // lifeguard (the default configuration), or one part switched off:
   // no-local-health, no-dogpile, no-buddy, no-priority (freshest-first
-  // piggybacking), or legacy (the configuration before Lifeguard: all of
-  // these off, 6 updates per message, 3 indirect checks, no second ping).
+  // piggybacking), no-helper-retry, fixed-helpers (4 helpers at any N),
+  // before-13b (neither, and 3 confirmations at any N: the first Lifeguard
+  // run), or legacy (the configuration before Lifeguard: all of these off,
+  // 6 updates per message, 3 indirect checks, no second ping).
   std::string variant = "lifeguard";
   double warmup_s = 10;
   double window_s = 10;
@@ -101,6 +108,13 @@ struct TrialResult {
   double wall_s = 0;   // setup and all simulated time
   long base_rss_kb = 0;  // before the sim exists
   long peak_rss_kb = 0;  // VmHWM at the end
+  // Traffic window, per node per second, by what carried the bytes
+  // (SwimSim::Traffic): each message kind's own part, piggybacked updates
+  // by state, load vectors; and messages by kind.
+  double own_by_kind[8] = {};
+  double updates_by_state[5] = {};
+  double loads = 0;
+  double messages_by_kind[8] = {};
 };
 
 long ProcStatusKb(const char* field) {
@@ -146,8 +160,18 @@ bool VariantConfig(const std::string& variant, SwimConfig* swim) {
     swim->buddy = false;
   } else if (variant == "no-priority") {
     swim->priority_dissemination = false;
+  } else if (variant == "no-helper-retry") {
+    swim->helper_retry = false;
+  } else if (variant == "before-13b") {  // the configuration of the first Lifeguard run
+    swim->helper_retry = false;
+    swim->suspicion_confirmations_by_size = false;
+    swim->helpers_by_size = false;
+  } else if (variant == "fixed-helpers") {
+    swim->helpers_by_size = false;
   } else if (variant == "legacy") {
     swim->local_health = swim->dogpile = swim->buddy = swim->priority_dissemination = false;
+    swim->helper_retry = swim->helpers_by_size = false;
+    swim->suspicion_confirmations_by_size = false;
     swim->retry_direct = false;
     swim->indirect_checks = 3;
     swim->max_piggyback = 6;
@@ -179,7 +203,20 @@ TrialResult RunTrial(int n, uint64_t seed, const BenchOptions& opt) {
   std::vector<uint64_t> before(n);
   for (int i = 0; i < n; ++i) before[i] = sim.bytes_sent(i);
   const uint64_t msgs_before = sim.messages_sent();
+  const SwimSim::Traffic traffic_before = sim.traffic();
   sim.RunFor(window_ms);
+  {
+    const SwimSim::Traffic& t = sim.traffic();
+    const double per = 1.0 / n / opt.window_s;
+    for (int k = 0; k < 8; ++k) {
+      r.own_by_kind[k] = static_cast<double>(t.own_by_kind[k] - traffic_before.own_by_kind[k]) * per;
+      r.messages_by_kind[k] = static_cast<double>(t.messages_by_kind[k] - traffic_before.messages_by_kind[k]) * per;
+    }
+    for (int k = 0; k < 5; ++k) {
+      r.updates_by_state[k] = static_cast<double>(t.updates_by_state[k] - traffic_before.updates_by_state[k]) * per;
+    }
+    r.loads = static_cast<double>(t.loads - traffic_before.loads) * per;
+  }
   uint64_t window_bytes = 0;
   for (int i = 0; i < n; ++i) {
     const uint64_t d = sim.bytes_sent(i) - before[i];
@@ -415,6 +452,19 @@ void PrintTrial(const TrialResult& t, double period_ms) {
       t.load_fill, t.bytes_full_loads, t.bytes_per_node_s_detect, t.false_dead_before_crash, t.false_dead_after_crash, t.live_held_dead_at_end,
       t.live_held_suspect_at_end, t.laggards_alive, t.laggards_suspect, t.setup_s, t.wall_s, t.peak_rss_kb / 1024.0,
       t.suspicions_before_crash, t.load_age_s, t.loss);
+  // Where the window's bytes went, per node per second.
+  fmt::print(
+      "BYTES n={} seed={} loss={:.2f} ping={:.0f} ack={:.0f} ping_req={:.0f} gossip={:.0f} other={:.0f} "
+      "alive_updates={:.0f} suspect_updates={:.0f} dead_updates={:.0f} loads={:.0f} "
+      "msgs_ping={:.2f} msgs_ack={:.2f} msgs_ping_req={:.2f} msgs_gossip={:.2f}\n",
+      t.n, t.seed, t.loss, t.own_by_kind[pb::SwimMessage::PING], t.own_by_kind[pb::SwimMessage::ACK],
+      t.own_by_kind[pb::SwimMessage::PING_REQ], t.own_by_kind[pb::SwimMessage::GOSSIP],
+      t.own_by_kind[0] + t.own_by_kind[pb::SwimMessage::ANNOUNCE] + t.own_by_kind[pb::SwimMessage::SYNC] +
+          t.own_by_kind[pb::SwimMessage::LEAVE],
+      t.updates_by_state[pb::ALIVE], t.updates_by_state[pb::SUSPECT],
+      t.updates_by_state[pb::DEAD] + t.updates_by_state[pb::LEFT], t.loads, t.messages_by_kind[pb::SwimMessage::PING],
+      t.messages_by_kind[pb::SwimMessage::ACK], t.messages_by_kind[pb::SwimMessage::PING_REQ],
+      t.messages_by_kind[pb::SwimMessage::GOSSIP]);
   std::fflush(stdout);
 }
 
@@ -546,7 +596,8 @@ int Main(int argc, char** argv) {
   app.add_option("--losses", opt.losses, "comma-separated probabilities that one message is lost")
       ->capture_default_str();
   app.add_option("--variant", opt.variant,
-                 "lifeguard | no-local-health | no-dogpile | no-buddy | no-priority | legacy")
+                 "lifeguard | no-local-health | no-dogpile | no-buddy | no-priority | no-helper-retry | "
+                 "fixed-helpers | before-13b | legacy")
       ->capture_default_str();
   app.add_option("--warmup-s", opt.warmup_s, "virtual seconds before the traffic window")->capture_default_str();
   app.add_option("--window-s", opt.window_s, "virtual seconds of the traffic window")->capture_default_str();

@@ -81,9 +81,7 @@ void Swim::Tick(int64_t now) {
     for (const auto& p : static_peers_) Announce(p, false);
     next_join_at_ = now + cfg_.join_retry_ms;
   }
-  for (auto it = relays_.begin(); it != relays_.end();) {
-    it = (now - it->second.started_at > cfg_.probe_interval_ms) ? relays_.erase(it) : std::next(it);
-  }
+  TickRelays(now);
   Reap(now);
 }
 
@@ -106,7 +104,7 @@ void Swim::StartProbe(int64_t now) {
         lone_since = s.since;
       }
       if (cfg_.dogpile && !s.checked && s.first != self_ &&
-          static_cast<int>(s.confirmed_by.size()) < cfg_.suspicion_confirmations &&
+          static_cast<int>(s.confirmed_by.size()) < ConfirmationsExpected() &&
           (unchecked == kNoMember || s.since > unchecked_since)) {
         unchecked = id;
         unchecked_since = s.since;
@@ -172,7 +170,7 @@ void Swim::CheckProbe(int64_t now) {
   }
   if (!probe_->indirect_sent && now >= probe_->sent_at + probe_->timeout) {
     probe_->indirect_sent = true;
-    for (MemberId helper : RandomLive(cfg_.indirect_checks, target)) {
+    for (MemberId helper : RandomLive(IndirectChecks(), target)) {
       pb::SwimMessage req = NewMessage(pb::SwimMessage::PING_REQ);
       req.set_probe_id(probe_->id);
       req.set_target(m->name);
@@ -187,6 +185,28 @@ void Swim::CheckProbe(int64_t now) {
     // that the fault may be ours.
     if (m->state == pb::ALIVE) AdjustHealth(+1);
     Suspect(target, now);
+  }
+}
+
+void Swim::TickRelays(int64_t now) {
+  for (auto it = relays_.begin(); it != relays_.end();) {
+    Relay& r = it->second;
+    if (now - r.started_at > cfg_.probe_interval_ms) {
+      it = relays_.erase(it);
+      continue;
+    }
+    // A helper's path has four legs; a retry covers the two to the target
+    // and back, which fail 19% of the time at 10% loss. It goes bare: a
+    // member that did not answer is likely gone, and each update it carried
+    // would be one transmission fewer for the live members.
+    if (cfg_.helper_retry && !r.retried && now - r.started_at >= Scaled(cfg_.ping_timeout_ms) / 2) {
+      r.retried = true;
+      pb::SwimMessage ping = NewMessage(pb::SwimMessage::PING);
+      ping.set_probe_id(it->first);
+      ping.set_origin(r.origin_name);
+      transport_->Send(r.target_address, ping);
+    }
+    ++it;
   }
 }
 
@@ -208,7 +228,7 @@ bool Swim::Confirm(MemberId id, MemberId suspecter) {
   Suspicion& s = it->second;
   if (suspecter == s.first) return false;
   if (std::find(s.confirmed_by.begin(), s.confirmed_by.end(), suspecter) != s.confirmed_by.end()) return false;
-  if (static_cast<int>(s.confirmed_by.size()) >= cfg_.suspicion_confirmations) return false;
+  if (static_cast<int>(s.confirmed_by.size()) >= std::max(1, ConfirmationsExpected())) return false;
   s.confirmed_by.push_back(suspecter);
   s.deadline = s.since + SuspicionTimeout(s);
   return true;
@@ -237,13 +257,30 @@ int64_t Swim::MinSuspicionTimeout() const {
 int64_t Swim::SuspicionTimeout(const Suspicion& s) const {
   const int64_t lo = MinSuspicionTimeout();
   if (!cfg_.dogpile) return lo;
-  // Expect no more confirmations than there are other members to give them.
-  const int k = std::min(cfg_.suspicion_confirmations, static_cast<int>(LiveCount()) - 2);
+  const int k = ConfirmationsExpected();
   if (k < 1) return lo;
   const double hi = cfg_.suspicion_max_mult * static_cast<double>(lo);
   const double c = static_cast<double>(s.confirmed_by.size());
   const double t = hi - (hi - static_cast<double>(lo)) * std::log(c + 1) / std::log(k + 1.0);
   return std::max(lo, static_cast<int64_t>(t));
+}
+
+int Swim::ConfirmationsExpected() const {
+  // Lifeguard's K (3) is meant for large clusters. In a small one few nodes
+  // can confirm, each only after a probe period of its own: one per decade
+  // of N, and never more than there are other members to give them.
+  const int n = static_cast<int>(LiveCount());
+  const int by_size = cfg_.suspicion_confirmations_by_size ? static_cast<int>(std::ceil(std::log10(std::max(n, 2))))
+                                                           : cfg_.suspicion_confirmations;
+  return std::min({cfg_.suspicion_confirmations, by_size, n - 2});
+}
+
+int Swim::IndirectChecks() const {
+  if (!cfg_.helpers_by_size) return cfg_.indirect_checks;
+  // A probe of a live member fails only if the direct pings and every
+  // helper's path fail: each helper more divides that by ~4.5 at 10% loss.
+  const int decades = static_cast<int>(std::ceil(std::log10(std::max<double>(static_cast<double>(LiveCount()), 2))));
+  return cfg_.indirect_checks + std::max(0, decades - 2);
 }
 
 int Swim::RetransmitLimit() const {
@@ -295,7 +332,7 @@ void Swim::Receive(const std::string& from, const pb::SwimMessage& msg, int64_t 
     }
     case pb::SwimMessage::PING_REQ: {
       uint32_t id = next_probe_id_++;
-      relays_[id] = Relay{from, msg.probe_id(), now};
+      relays_[id] = Relay{from, msg.probe_id(), now, msg.self().name(), msg.target_address(), false};
       pb::SwimMessage ping = NewMessage(pb::SwimMessage::PING);
       ping.set_probe_id(id);
       ping.set_origin(msg.self().name());

@@ -3,9 +3,11 @@
 // SWIM (Das, Gupta, Motivala 2002) with Lifeguard (Dadgar, Phillips, Currey
 // 2018) and the usual refinements. Each protocol period the node probes one
 // member (round-robin over a shuffled list); a missing ACK after
-// ping_timeout makes it ask `indirect_checks` others to probe on its behalf
-// (PING_REQ) and ping the target once more itself; no ACK by the end of the
-// period makes the member SUSPECT; a suspect not refuted in time is DEAD.
+// ping_timeout makes it ask `indirect_checks` others (one more per decade
+// of N above 100) to probe on its behalf (PING_REQ; a helper pings twice if
+// the first goes unanswered) and ping the target once more itself; no ACK
+// by the end of the period makes the member SUSPECT; a suspect not refuted
+// in time is DEAD.
 //
 // Lifeguard, each part switchable for measurement (SwimConfig):
 //  - local health: a counter in [0, max_local_health] rises when one of our
@@ -17,7 +19,8 @@
 //  - dogpile suspicion timeouts: a suspicion starts at suspicion_max_mult x
 //    the minimum and shrinks logarithmically to the minimum
 //    (suspicion_mult * max(1, log10 N) periods) as distinct other nodes'
-//    SUSPECT messages confirm it (suspicion_confirmations of them). A lone
+//    SUSPECT messages confirm it (suspicion_confirmations of them, at most
+//    ceil(log10 N): 1 at 10 members, 2 up to 100). A lone
 //    false accusation thus waits long enough for the refutation. A node
 //    that hears of a suspicion short of confirmations probes the suspect
 //    itself at its next-but-one probe (every other probe is free for this).
@@ -72,14 +75,23 @@ struct SwimConfig {
   int64_t probe_interval_ms = 500;
   int64_t ping_timeout_ms = 200;
   int indirect_checks = 4;
+  // One more helper per decade of N above 100 (4, 5 at 1,000, 6 at 10,000):
+  // the cluster-wide rate of false suspicions, each of which costs every
+  // node a refutation to carry, must not grow with N.
+  bool helpers_by_size = true;
   bool retry_direct = true;  // a second direct PING alongside the indirect ones
+  // A helper asked to probe (PING_REQ) pings the target once more if it has
+  // no ACK after half the ping timeout.
+  bool helper_retry = true;
   // Suspicion timeout: at least suspicion_mult * max(1, log10 N) periods.
   double suspicion_mult = 3;
   // Lifeguard's dogpile: start at suspicion_max_mult times that minimum,
-  // down to it after suspicion_confirmations distinct other suspecters.
+  // down to it after suspicion_confirmations distinct other suspecters (at
+  // most one per decade of N: ceil(log10 N)).
   bool dogpile = true;
   double suspicion_max_mult = 6;
   int suspicion_confirmations = 3;
+  bool suspicion_confirmations_by_size = true;  // at most ceil(log10 N) of them
   // Lifeguard's local health awareness.
   bool local_health = true;
   int max_local_health = 8;
@@ -162,6 +174,9 @@ class Swim {
     std::string origin_address;
     uint32_t origin_id = 0;
     int64_t started_at = 0;
+    std::string origin_name;
+    std::string target_address;
+    bool retried = false;
   };
   // Priority in the piggyback queue: lower first.
   using QueueKey = std::tuple<int, int, MemberId>;  // (class, transmits, member)
@@ -200,6 +215,8 @@ class Swim {
   // A PING to `id`; to a suspect (buddy system) it carries the suspicion first.
   void SendPing(MemberId id, uint32_t probe_id);
   void CheckProbe(int64_t now);
+  // Forgets relays older than a period; retries a relay's PING (helper_retry).
+  void TickRelays(int64_t now);
   void CheckSuspects(int64_t now);
   void SendGossip(int64_t now);
   // The whole table, in pages: the answer to a join.
@@ -221,6 +238,9 @@ class Swim {
   int64_t Scaled(int64_t ms) const { return ms * (local_health_ + 1); }
   int64_t MinSuspicionTimeout() const;
   int64_t SuspicionTimeout(const Suspicion& s) const;
+  // Dogpile: distinct confirmations that bring a suspicion to the minimum.
+  int ConfirmationsExpected() const;
+  int IndirectChecks() const;
   int RetransmitLimit() const;
 
   SwimConfig cfg_;

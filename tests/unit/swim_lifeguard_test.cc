@@ -3,6 +3,7 @@
 // sample on a small simulated cluster.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <set>
 #include <string>
 #include <vector>
@@ -83,16 +84,39 @@ TEST(SwimDogpile, LoneSuspicionWaitsTheLongTimeout) {
 }
 
 TEST(SwimDogpile, IndependentConfirmationsShrinkTheTimeoutToTheMinimum) {
+  // 21 members: ceil(log10 21) = 2 confirmations are expected.
   Node n(DogpileOnly(), kPeers);
   n.Hear(2, {Update(1, pb::SUSPECT, kInc, Peer(2))}, 0);
   n.Hear(3, {Update(1, pb::SUSPECT, kInc, Peer(3))}, 10);
-  n.Hear(4, {Update(1, pb::SUSPECT, kInc, Peer(4))}, 20);
-  n.Hear(4, {Update(1, pb::SUSPECT, kInc, Peer(4))}, 25);  // the same suspecter twice counts once
+  n.Hear(3, {Update(1, pb::SUSPECT, kInc, Peer(3))}, 25);  // the same suspecter twice counts once
   n.swim.Tick(kMin + 100);
-  EXPECT_EQ(n.StateOf(1), pb::SUSPECT) << "two confirmations of three expected";
-  n.Hear(5, {Update(1, pb::SUSPECT, kInc, Peer(5))}, kMin + 150);
+  EXPECT_EQ(n.StateOf(1), pb::SUSPECT) << "one confirmation of two expected";
+  n.Hear(4, {Update(1, pb::SUSPECT, kInc, Peer(4))}, kMin + 150);
   n.swim.Tick(kMin + 200);
   EXPECT_EQ(n.StateOf(1), pb::DEAD);
+}
+
+// How many distinct confirmations bring a suspicion of p1 (raised by p2)
+// down to the minimum timeout, in a cluster of `peers` + 1 members.
+int ConfirmationsToReachTheMinimum(SwimConfig cfg, int peers) {
+  const int64_t min_ms = static_cast<int64_t>(3 * std::max(1.0, std::log10(peers + 1.0)) * 500);
+  for (int c = 0; c <= 4; ++c) {
+    Node n(cfg, peers);
+    n.Hear(2, {Update(1, pb::SUSPECT, kInc, Peer(2))}, 0);
+    for (int i = 0; i < c; ++i) n.Hear(3 + i, {Update(1, pb::SUSPECT, kInc, Peer(3 + i))}, 10 + i);
+    n.swim.Tick(min_ms + 100);
+    if (n.StateOf(1) == pb::DEAD) return c;
+  }
+  return -1;
+}
+
+TEST(SwimDogpile, ConfirmationsExpectedGrowOneADecadeOfTheClusterUpToThree) {
+  EXPECT_EQ(ConfirmationsToReachTheMinimum(DogpileOnly(), 9), 1);  // 10 members
+  EXPECT_EQ(ConfirmationsToReachTheMinimum(DogpileOnly(), 99), 2);
+  EXPECT_EQ(ConfirmationsToReachTheMinimum(DogpileOnly(), 2000), 3);
+  SwimConfig fixed = DogpileOnly();
+  fixed.suspicion_confirmations_by_size = false;
+  EXPECT_EQ(ConfirmationsToReachTheMinimum(fixed, 9), 3);
 }
 
 TEST(SwimDogpile, ANewConfirmationIsGossipedOn) {
@@ -203,6 +227,78 @@ bool ProbeOfSuspectCarriesTheSuspicion(bool buddy) {
 TEST(SwimBuddy, AProbeOfASuspectTellsItOfTheSuspicionFirst) {
   EXPECT_TRUE(ProbeOfSuspectCarriesTheSuspicion(true));
   EXPECT_FALSE(ProbeOfSuspectCarriesTheSuspicion(false)) << "the scenario must crowd the suspicion out";
+}
+
+// PING_REQs `n` sends when its first probe goes unanswered.
+int HelpersAsked(SwimConfig cfg, int peers) {
+  cfg.local_health = false;
+  Node n(cfg, peers);
+  int asked = 0;
+  for (int64_t t = 0; t <= 300; t += 50) {
+    n.net.sent.clear();
+    n.swim.Tick(t);
+    for (const auto& s : n.net.sent) asked += s.msg.kind() == pb::SwimMessage::PING_REQ;
+  }
+  return asked;
+}
+
+TEST(SwimIndirect, OneHelperMorePerDecadeOfTheClusterAboveAHundred) {
+  EXPECT_EQ(HelpersAsked(SwimConfig{}, 20), 4);
+  EXPECT_EQ(HelpersAsked(SwimConfig{}, 999), 5);   // 1,000 members
+  EXPECT_EQ(HelpersAsked(SwimConfig{}, 2000), 6);  // up to 10,000
+  SwimConfig fixed;
+  fixed.helpers_by_size = false;
+  EXPECT_EQ(HelpersAsked(fixed, 2000), 4);
+}
+
+// p2 asks `n` to probe p1; p1 answers (with the probe id of the PING it got)
+// at `ack_at`, or never if negative. Returns the PINGs `n` sent p1.
+std::vector<pb::SwimMessage> HelperPings(bool retry, int64_t ack_at) {
+  SwimConfig cfg;
+  cfg.helper_retry = retry;
+  Node n(cfg, 5);
+  n.Hear(3, {Update(9, pb::SUSPECT, kInc, Peer(3))}, 0);  // news to piggyback
+  pb::SwimMessage req;
+  req.set_kind(pb::SwimMessage::PING_REQ);
+  *req.mutable_self() = Update(2, pb::ALIVE);
+  req.set_probe_id(77);
+  req.set_target(Peer(1));
+  req.set_target_address(PeerAddress(1));
+  n.net.sent.clear();
+  n.swim.Receive(PeerAddress(2), req, 1);
+  std::vector<pb::SwimMessage> pings;
+  auto collect = [&] {
+    for (const auto& s : n.net.sent) {  // a relayed PING names its origin; the node's own probes do not
+      if (s.to == PeerAddress(1) && s.msg.kind() == pb::SwimMessage::PING && !s.msg.origin().empty()) {
+        pings.push_back(s.msg);
+      }
+    }
+    n.net.sent.clear();
+  };
+  collect();
+  for (int64_t t = 50; t <= 400; t += 50) {
+    if (ack_at >= 0 && t == ack_at && !pings.empty()) {
+      pb::SwimMessage ack;
+      ack.set_kind(pb::SwimMessage::ACK);
+      *ack.mutable_self() = Update(1, pb::ALIVE);
+      ack.set_probe_id(pings[0].probe_id());
+      ack.set_target(Peer(1));
+      n.swim.Receive(PeerAddress(1), ack, t);
+    }
+    n.swim.Tick(t);
+    collect();
+  }
+  return pings;
+}
+
+TEST(SwimIndirect, AHelperPingsTheTargetOnceMoreWhenNoAckCameInHalfThePingTimeout) {
+  const auto pings = HelperPings(true, -1);
+  ASSERT_EQ(pings.size(), 2u);
+  EXPECT_EQ(pings[1].probe_id(), pings[0].probe_id());
+  EXPECT_GT(pings[0].updates_size(), 0) << "the first PING carries news";
+  EXPECT_EQ(pings[1].updates_size(), 0) << "the retry goes bare: the target may be gone";
+  EXPECT_EQ(HelperPings(true, 50).size(), 1u) << "answered in time: no retry";
+  EXPECT_EQ(HelperPings(false, -1).size(), 1u);
 }
 
 TEST(SwimDissemination, PiggybackFillsTheByteBudgetWithRefutationsAndDeathsBeforeRepeatedSuspicions) {
