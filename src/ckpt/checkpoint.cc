@@ -69,10 +69,10 @@ Status Preflight(pid_t pid, bool seized) {
   std::string who = "pid " + std::to_string(pid) + " (" + s->name + ")";
   if (s->state == 'Z') return Status::Error(who + " is a zombie");
   if (s->threads > 1) {
-    return Status::Error(who + " has " + std::to_string(s->threads) +
+    return Status::Error(StatusCode::kCantMove, who + " has " + std::to_string(s->threads) +
                          " threads: multi-threaded processes are not supported");
   }
-  if (s->seccomp == 2) return Status::Error(who + ": seccomp filters are not supported");
+  if (s->seccomp == 2) return Status::Error(StatusCode::kCantMove, who + ": seccomp filters are not supported");
   if (!seized && s->tracer_pid != 0) {
     return Status::Error(who + " is already traced by pid " + std::to_string(s->tracer_pid));
   }
@@ -241,7 +241,7 @@ Status TreeDump::DumpOne(Dumped& d, const RangeSet& kept) {
   if (st.ok()) st = unmapped.status();
   if (unmapped.ok()) d.scratch = 0;
   if (!st.ok()) return st;
-  if (p.seccomp_mode() == 2) return Status::Error("pid " + std::to_string(pid) + ": seccomp filters are not supported");
+  if (p.seccomp_mode() == 2) return Status::Error(StatusCode::kCantMove, "pid " + std::to_string(pid) + ": seccomp filters are not supported");
 
   Trace("injected", t0);
   t0 = NowNs();

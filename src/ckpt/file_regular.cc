@@ -80,7 +80,7 @@ Status DumpRegular(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc)
     }
     return Status::Ok();
   }
-  if (deleted) return Status::Error(path + ": a deleted file that is not a regular file is not supported");
+  if (deleted) return Status::Error(StatusCode::kCantMove, path + ": a deleted file that is not a regular file is not supported");
   if (S_ISDIR(st.st_mode)) {
     desc->set_kind(pb::FILE_DIRECTORY);
     return Status::Ok();
@@ -100,7 +100,7 @@ Status DumpRegular(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc)
     desc->set_pipe_ino(st.st_ino);
     return Status::Ok();
   }
-  return Status::Error(path + ": this kind of file (block device or socket) is not supported");
+  return Status::Error(StatusCode::kCantMove, path + ": this kind of file (block device or socket) is not supported");
 }
 
 Result<std::string> RecreateDeleted(const pb::FileDesc& desc, const std::string& image_dir) {

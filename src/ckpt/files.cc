@@ -96,14 +96,14 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) 
       desc.set_kind(pb::FILE_INHERITED);
       desc.set_inherit_fd(fd);
     } else {
-      st = Status::Error(FdName(pid, fd) + ": sockets are not supported (" + l + ")");
+      st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": sockets are not supported (" + l + ")");
     }
   } else if (StartsWith(l, "anon_inode:")) {
     std::string what = l.substr(strlen("anon_inode:"));
     if (what.size() > 2 && what.front() == '[') what = what.substr(1, what.size() - 2);
-    st = Status::Error(FdName(pid, fd) + ": " + what + " is not supported");
+    st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": " + what + " is not supported");
   } else if (StartsWith(l, "/memfd:")) {
-    st = Status::Error(FdName(pid, fd) + ": memfd is not supported (" + l + ")");
+    st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": memfd is not supported (" + l + ")");
   } else if (StartsWith(l, "/")) {
     st = DumpRegular(*this, src, &desc);
   } else {
@@ -174,7 +174,7 @@ Status FileTableBuilder::Finish() {
     for (auto [pid, fd] : users_[d.id()]) stdio_only = stdio_only && fd <= 2;
     if (!stdio_only) {
       auto [pid, fd] = users_[d.id()].front();
-      return Status::Error(FdName(pid, fd) + ": pipe to a process outside the dumped tree is not supported");
+      return Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": pipe to a process outside the dumped tree is not supported");
     }
     d.set_kind(pb::FILE_INHERITED);
     d.set_inherit_fd(lowest);
@@ -203,7 +203,7 @@ Status FileTableBuilder::Finish() {
         if (s.pid == pid && s.fd == t.tfd()) target = s.id;
       }
       if (target == 0) {
-        return Status::Error(FdName(pid, fd) + ": epoll watches fd " + std::to_string(t.tfd()) +
+        return Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": epoll watches fd " + std::to_string(t.tfd()) +
                              ", which is closed or moved (not supported)");
       }
       t.set_file_id(target);

@@ -263,9 +263,9 @@ Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder&
       out_vma->set_kind(pb::VMA_VVAR_VCLOCK);
     } else if (!v.path.empty() && v.path[0] == '[' && v.path != "[heap]" && v.path != "[stack]" &&
                v.path.rfind("[anon:", 0) != 0) {
-      st = Status::Error(what + ": this special mapping is not supported");
+      st = Status::Error(StatusCode::kCantMove, what + ": this special mapping is not supported");
     } else if (v.shared && v.path.rfind("/SYSV", 0) == 0) {
-      st = Status::Error(what + ": System V shared memory is not supported");
+      st = Status::Error(StatusCode::kCantMove, what + ": System V shared memory is not supported");
     } else if (v.shared && (v.path == "/dev/zero" || v.path.empty())) {
       out_vma->set_kind(pb::VMA_ANON_SHARED);
       out_vma->set_shmem_id(v.inode);

@@ -26,6 +26,7 @@
 #include "ckpt/clone_pid.h"
 #include "ckpt/files.h"
 #include "ckpt/image.h"
+#include "ckpt/kernel_features.h"
 #include "ckpt/memory.h"
 #include "ckpt/page_stage.h"
 #include "ckpt/task_state.h"
@@ -220,12 +221,6 @@ Result<std::pair<uint64_t, std::string>> OwnVdso() {
   return Status::Error("this process has no [vdso]");
 }
 
-uint64_t Xcr0() {
-  uint32_t eax, edx;
-  asm volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
-  return (static_cast<uint64_t>(edx) << 32) | eax;
-}
-
 }  // namespace
 
 // ---- the seed side, in place: a deputy becomes the seed ------------------------------
@@ -319,14 +314,15 @@ Status TreeRestore::CheckCompatible() {
   if (at == std::string::npos) return Status::Error("no syscall instruction in the vDSO");
   ip = at;
   vdso_syscall_offset_ = ip;
-  if ((inv.xfeatures() & ~Xcr0()) != 0) {
-    return Status::Error("the image uses CPU register state this CPU lacks (XSAVE features 0x" +
-                         fmt::format("{:x}", inv.xfeatures()) + ", here 0x" + fmt::format("{:x}", Xcr0()) + ")");
+  if (const uint64_t xcr0 = ProbeXsave().xcr0; (inv.xfeatures() & ~xcr0) != 0) {
+    return Status::Error(StatusCode::kMismatch, "the image uses CPU register state this CPU lacks (XSAVE features 0x" +
+                                                    fmt::format("{:x}", inv.xfeatures()) + ", here 0x" +
+                                                    fmt::format("{:x}", xcr0) + ")");
   }
   for (const pb::ProcessImage& p : image_.procs) {
     if (in_place_ && p.pid() == root_) continue;
     if (options_.stage != nullptr && p.pid() == options_.stage->pid()) continue;  // the staged root: ours
-    if (access(("/proc/" + std::to_string(p.pid())).c_str(), F_OK) == 0) return Status::Error(PidTakenBy(p.pid()));
+    if (access(("/proc/" + std::to_string(p.pid())).c_str(), F_OK) == 0) return Status::Error(StatusCode::kBusy, PidTakenBy(p.pid()));
   }
   return Status::Ok();
 }
@@ -385,7 +381,7 @@ Status TreeRestore::CreateSeeds() {
     close(ready[1]);
     if (got < 0) {
       close(ready[0]);
-      if (err == EEXIST) return Status::Error(PidTakenBy(root_));
+      if (err == EEXIST) return Status::Error(StatusCode::kBusy, PidTakenBy(root_));
       return Status::Errno("clone3 with pid " + std::to_string(root_), err);
     }
   }

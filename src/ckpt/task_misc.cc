@@ -110,7 +110,7 @@ Status DumpTaskMisc(Tracee& t, uint64_t scratch, pb::ProcessImage* proc) {
   if (!cwd.ok()) return cwd.status();
   if (!root.ok()) return root.status();
   if (cwd->size() > 10 && cwd->compare(cwd->size() - 10, 10, " (deleted)") == 0) {
-    return Status::Error("pid " + std::to_string(pid) + ": its working directory " + *cwd + " (deleted) is not supported");
+    return Status::Error(StatusCode::kCantMove, "pid " + std::to_string(pid) + ": its working directory " + *cwd + " (deleted) is not supported");
   }
   proc->set_cwd(*cwd);
   proc->set_root(*root);
@@ -186,7 +186,7 @@ Status RestoreRlimits(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc,
 
 Status RestoreSeccomp(Tracee& t, const pb::ProcessImage& proc) {
   if (proc.seccomp_mode() == 0) return Status::Ok();
-  if (proc.seccomp_mode() != SECCOMP_MODE_STRICT) return Status::Error("seccomp filters are not supported");
+  if (proc.seccomp_mode() != SECCOMP_MODE_STRICT) return Status::Error(StatusCode::kCantMove, "seccomp filters are not supported");
   return t.SyscallOk("prctl PR_SET_SECCOMP", SYS_prctl, PR_SET_SECCOMP, SECCOMP_MODE_STRICT).status();
 }
 

@@ -10,6 +10,7 @@
 
 #include <cstdio>
 
+#include "cli/cli_error.h"
 #include "ckpt/checkpoint.h"
 #include "ckpt/image.h"
 #include "ckpt/image_show.h"
@@ -19,11 +20,6 @@
 namespace roam {
 
 namespace {
-
-int Fail(const char* what, const Status& st) {
-  fprintf(stderr, "roam %s: %s\n", what, st.message().c_str());
-  return 1;
-}
 
 pid_t g_restored_root = 0;
 void ForwardToRestored(int sig) {

@@ -7,7 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "node/control_frame.h"
+#include "wire/frame.h"
+#include "wire/reply.h"
 
 namespace roam {
 
@@ -40,7 +41,7 @@ Result<pb::ControlReply> CallRoamd(const std::string& path, const pb::ControlReq
   if (st.ok()) st = ReadFrame(fd, &reply);
   ::close(fd);
   if (!st.ok()) return st;
-  if (!reply.error().empty()) return Status::Error(reply.error());
+  if (Status st = ReplyStatus(reply); !st.ok()) return st;
   return reply;
 }
 

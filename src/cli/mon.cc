@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "cli/cli_error.h"
 #include "cli/control_client.h"
 #include "cli/node_table.h"
 #include "cluster/member.h"
@@ -29,7 +30,7 @@ int RunPlain(const std::string& socket_path, int count) {
     if (i > 0) std::this_thread::sleep_for(std::chrono::seconds(1));
     Result<pb::NodesReply> r = Fetch(socket_path);
     if (!r.ok()) {
-      fprintf(stderr, "roam mon: %s\n", r.status().message().c_str());
+      Fail("mon", r.status());
       return 1;
     }
     printf("%s", RenderTable(NodeTableHeader(), NodeTableRows(*r), false).c_str());
@@ -114,7 +115,7 @@ int RunMon(const std::string& socket_path, int count) {
   if (!isatty(STDOUT_FILENO)) return RunPlain(socket_path, count);
   Result<pb::NodesReply> first = Fetch(socket_path);
   if (!first.ok()) {
-    fprintf(stderr, "roam mon: %s\n", first.status().message().c_str());
+    Fail("mon", first.status());
     return 1;
   }
   initscr();

@@ -5,9 +5,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <condition_variable>
 #include <cstdio>
+#include <memory>
+#include <mutex>
+#include <thread>
 
+#include "cli/cli_error.h"
 #include "cli/control_client.h"
 #include "cli/node_table.h"
 #include "cli/run_command.h"
@@ -49,15 +55,74 @@ nlohmann::json MigrationJson(const pb::MigrationFigures& m) {
 
 std::string MigrationLine(const pb::MigrationFigures& m) {
   char buf[512];
-  char precopy[96] = "";
-  if (m.precopy_bytes() != 0) {
-    snprintf(precopy, sizeof precopy, " (%.1f MiB while it ran)", static_cast<double>(m.precopy_bytes()) / (1 << 20));
+  char precopy[128] = "";
+  const double ran = static_cast<double>(m.precopy_bytes()) / (1 << 20);
+  const double compressed = static_cast<double>(m.bytes_compressed()) / (1 << 20);
+  if (m.precopy_bytes() != 0 && m.bytes_compressed() != 0) {
+    snprintf(precopy, sizeof precopy, " (%.1f MiB of memory while it ran; %.1f MiB compressed)", ran, compressed);
+  } else if (m.precopy_bytes() != 0) {
+    snprintf(precopy, sizeof precopy, " (%.1f MiB while it ran)", ran);
+  } else if (m.bytes_compressed() != 0) {
+    snprintf(precopy, sizeof precopy, " (%.1f MiB compressed)", compressed);
   }
   snprintf(buf, sizeof buf, "%s moved %s -> %s in %.1f ms (frozen %.1f ms), %u round%s, %.1f MiB sent%s\n",
            m.gpid().c_str(), m.from().c_str(), m.to().c_str(), m.total_ms(), m.frozen_ms(), m.rounds(),
            m.rounds() == 1 ? "" : "s", static_cast<double>(m.bytes_sent()) / (1 << 20), precopy);
   return buf;
 }
+
+std::string ProgressLine(const pb::MoveProgress& p) {
+  char buf[512];
+  std::string rounds = p.rounds() > 0 ? ", round " + std::to_string(p.rounds()) : "";
+  char rate[48] = "";
+  if (p.rate_bps() > 0) snprintf(rate, sizeof rate, ", %.0f MiB/s", p.rate_bps() / (1 << 20));
+  snprintf(buf, sizeof buf, "%s %s -> %s: %s%s, %.1f MiB sent%s, %.1f s", p.gpid().c_str(), p.from().c_str(),
+           p.to().c_str(), p.phase().c_str(), rounds.c_str(), static_cast<double>(p.bytes_sent()) / (1 << 20), rate,
+           p.elapsed_ms() / 1000.0);
+  return buf;
+}
+
+namespace {
+
+// While `roam migrate` waits for its answer, a second connection asks how
+// far the move has come and rewrites one line on the terminal (stderr).
+class ProgressShow {
+ public:
+  ProgressShow(const std::string& socket, const std::string& gpid) {
+    thread_ = std::thread([this, socket, gpid] {
+      pb::ControlRequest req;
+      req.mutable_move_progress()->set_gpid(gpid);
+      std::unique_lock<std::mutex> lock(mu_);
+      // The first look after a moment: a short move never shows a line.
+      while (!cv_.wait_for(lock, std::chrono::milliseconds(300), [this] { return stop_; })) {
+        lock.unlock();
+        Result<pb::ControlReply> r = CallRoamd(socket, req);
+        lock.lock();
+        if (stop_) break;
+        if (!r.ok()) continue;  // not begun yet, or just over
+        fprintf(stderr, "\r\033[K%s", ProgressLine(r->move_progress()).c_str());
+        shown_ = true;
+      }
+      if (shown_) fprintf(stderr, "\r\033[K");
+    });
+  }
+  ~ProgressShow() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false, shown_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
 
 std::vector<std::vector<std::string>> PsTableRows(const pb::PsReply& reply) {
   std::vector<std::vector<std::string>> rows;
@@ -151,7 +216,7 @@ void AddProcessCommands(CLI::App& app, const std::string& socket, int* code) {
   // The command itself is split off before CLI11 sees argv (SplitRunCommand).
   run->callback([&socket, code, opt, run, best] {
     if (*best && !opt->on.empty()) {
-      fprintf(stderr, "roam run: --on and --best exclude each other\n");
+      Fail("run", "--on and --best exclude each other");
       *code = 255;
       return;
     }
@@ -168,7 +233,7 @@ void AddProcessCommands(CLI::App& app, const std::string& socket, int* code) {
     req.mutable_ps()->set_all(*all);
     Result<pb::ControlReply> r = CallRoamd(socket, req);
     if (!r.ok()) {
-      fprintf(stderr, "roam ps: %s\n", r.status().message().c_str());
+      Fail("ps", r.status());
       *code = 1;
       return;
     }
@@ -177,7 +242,7 @@ void AddProcessCommands(CLI::App& app, const std::string& socket, int* code) {
     } else {
       printf("%s", RenderTable(PsTableHeader(), PsTableRows(r->ps()), isatty(STDOUT_FILENO)).c_str());
     }
-    for (const auto& n : r->ps().unreachable()) fprintf(stderr, "roam ps: %s did not answer\n", n.c_str());
+    for (const auto& n : r->ps().unreachable()) Fail("ps", n + " did not answer");
   });
 
   auto* mgpid = new std::string();
@@ -191,9 +256,12 @@ void AddProcessCommands(CLI::App& app, const std::string& socket, int* code) {
     pb::ControlRequest req;
     req.mutable_migrate()->set_gpid(*mgpid);
     req.mutable_migrate()->set_to(*mto);
+    std::unique_ptr<ProgressShow> show;
+    if (!*mjson && isatty(STDERR_FILENO)) show = std::make_unique<ProgressShow>(socket, *mgpid);
     Result<pb::ControlReply> r = CallRoamd(socket, req);
+    show.reset();
     if (!r.ok()) {
-      fprintf(stderr, "roam migrate: %s\n", r.status().message().c_str());
+      Fail("migrate", r.status());
       *code = 1;
       return;
     }
@@ -215,7 +283,7 @@ void AddProcessCommands(CLI::App& app, const std::string& socket, int* code) {
       req.mutable_lock()->set_lock(lock);
       Result<pb::ControlReply> r = CallRoamd(socket, req);
       if (!r.ok()) {
-        fprintf(stderr, "roam %s: %s\n", lock ? "lock" : "unlock", r.status().message().c_str());
+        Fail(lock ? "lock" : "unlock", r.status());
         *code = 1;
       }
     });
@@ -229,7 +297,7 @@ void AddProcessCommands(CLI::App& app, const std::string& socket, int* code) {
   kill->callback([&socket, code, sig, gpid] {
     int signo = ParseSignal(*sig);
     if (signo == 0) {
-      fprintf(stderr, "roam kill: unknown signal '%s'\n", sig->c_str());
+      Fail("kill", "unknown signal '" + *sig + "'");
       *code = 1;
       return;
     }
@@ -238,7 +306,7 @@ void AddProcessCommands(CLI::App& app, const std::string& socket, int* code) {
     req.mutable_kill()->set_signo(signo);
     Result<pb::ControlReply> r = CallRoamd(socket, req);
     if (!r.ok()) {
-      fprintf(stderr, "roam kill: %s\n", r.status().message().c_str());
+      Fail("kill", r.status());
       *code = 1;
     }
   });

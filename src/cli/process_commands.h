@@ -31,6 +31,10 @@ nlohmann::json PsJson(const pb::PsReply& reply);
 nlohmann::json MigrationJson(const pb::MigrationFigures& m);
 // `roam migrate` on a terminal or a pipe: one line.
 std::string MigrationLine(const pb::MigrationFigures& m);
+// The line `roam migrate` keeps rewriting on a terminal while the move
+// runs, e.g. "n1:42 n2 -> n3: pre-copy, round 2, 96.0 MiB sent, 410 MiB/s,
+// 0.3 s". Pure.
+std::string ProgressLine(const pb::MoveProgress& p);
 // "INT", "SIGINT", "int" or "2" -> 2; 0 if not a signal.
 int ParseSignal(const std::string& s);
 

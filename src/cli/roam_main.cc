@@ -12,6 +12,7 @@
 
 #include "cli/ckpt_commands.h"
 #include "cli/control_client.h"
+#include "cli/cli_error.h"
 #include "cli/mon.h"
 #include "cli/node_table.h"
 #include "cli/process_commands.h"
@@ -20,11 +21,6 @@
 
 namespace roam {
 namespace {
-
-int Fail(const std::string& what, const Status& st) {
-  fprintf(stderr, "roam %s: %s\n", what.c_str(), st.message().c_str());
-  return 1;
-}
 
 int CmdNodes(const std::string& socket, bool json) {
   pb::ControlRequest req;
@@ -50,7 +46,7 @@ int NodeVerb(const std::string& socket, pb::NodeAdminRequest::Verb verb, const s
   Result<pb::ControlReply> r = CallRoamd(socket, req);
   if (!r.ok()) return Fail(what, r.status());
   for (const pb::MigrationFigures& m : r->node_admin().moved()) printf("%s", MigrationLine(m).c_str());
-  for (const std::string& f : r->node_admin().failures()) fprintf(stderr, "roam %s: %s\n", what.c_str(), f.c_str());
+  for (const std::string& f : r->node_admin().failures()) Fail(what, f);
   return r->node_admin().failures_size() == 0 ? 0 : 1;
 }
 

@@ -23,9 +23,10 @@
 #include <mutex>
 #include <thread>
 
+#include "cli/cli_error.h"
 #include "cli/control_client.h"
 #include "control.pb.h"
-#include "node/control_frame.h"
+#include "wire/frame.h"
 #include "session.pb.h"
 
 extern char** environ;
@@ -43,10 +44,7 @@ constexpr uint64_t kStdinWindow = 1 << 20;
 constexpr size_t kOutputQueue = 1 << 20;
 constexpr size_t kOutputQueueSignaled = 64 << 20;
 
-int Fail(const std::string& msg) {
-  fprintf(stderr, "roam run: %s\n", msg.c_str());
-  return 255;
-}
+int Fail(const std::string& msg) { return roam::Fail("run", msg, 255); }
 
 // ---- the caller's context ------------------------------------------------------------
 
@@ -344,7 +342,7 @@ class Deputy {
         case pb::StreamFrame::kExit:
           DrainOutput(f.exit().signal() != 0);
           LeaveRaw();
-          if (!error.empty()) fprintf(stderr, "roam run: %s\n", error.c_str());
+          if (!error.empty()) roam::Fail("run", error);
           return ExitLike(f.exit());
         default:
           break;
@@ -429,7 +427,7 @@ int RunCommand(const std::string& socket, const RunOptions& opt) {
       continue;
     }
     if (f.has_exit()) {  // refused before it started
-      if (!error.empty()) fprintf(stderr, "roam run: %s\n", error.c_str());
+      if (!error.empty()) roam::Fail("run", error);
       return f.exit().signal() ? 128 + f.exit().signal() : f.exit().code();
     }
     if (!f.has_started()) continue;

@@ -12,7 +12,7 @@
 #include "ckpt/restore.h"
 #include "common/file_util.h"
 #include "common/proc_status.h"
-#include "node/control_frame.h"
+#include "wire/frame.h"
 #include "session.pb.h"
 
 namespace roam {

@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "common/file_util.h"
-#include "node/control_frame.h"
+#include "wire/frame.h"
 
 namespace roam {
 
@@ -34,7 +34,7 @@ class ControlServer::Connection : public std::enable_shared_from_this<Connection
     asio::async_read(socket_, asio::buffer(header_), [this, self](asio::error_code ec, size_t) {
       if (ec) return;
       uint32_t n = FrameLength(header_);
-      if (n > kMaxControlFrame) return Fail("control frame too large");
+      if (n > kMaxFrame) return Fail("control frame too large");
       body_.resize(n);
       asio::async_read(socket_, asio::buffer(body_), [this, self](asio::error_code ec2, size_t) {
         if (ec2) return;

@@ -1,4 +1,4 @@
-// FrameChannel: length-prefixed protobuf frames over a stream socket (the
+// FrameChannel: roam's frames (wire/frame.h) over a stream socket (the
 // control socket's UNIX stream or a node link's TCP), read and written
 // asynchronously on one io_context. Frame = 4-byte little-endian length,
 // the message, and, once a LinkCipher is installed, its 16-byte tag.
@@ -15,19 +15,20 @@
 #pragma once
 
 #include <asio.hpp>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "node/link_cipher.h"
+#include "wire/frame.h"
 
 namespace roam {
 
 template <typename Socket, typename Msg>
 class FrameChannel : public std::enable_shared_from_this<FrameChannel<Socket, Msg>> {
  public:
-  static constexpr uint32_t kMaxFrame = 4 << 20;
   using OnFrame = std::function<void(Msg&)>;
   using OnClose = std::function<void(const std::string& why)>;
 
@@ -51,10 +52,7 @@ class FrameChannel : public std::enable_shared_from_this<FrameChannel<Socket, Ms
   void Send(const Msg& m) {
     if (closed_) return;
     std::string body = m.SerializeAsString();
-    std::string frame(4, '\0');
-    const uint32_t n = static_cast<uint32_t>(body.size());
-    for (int i = 0; i < 4; ++i) frame[i] = static_cast<char>(n >> (8 * i));
-    frame += body;
+    std::string frame = FrameHeader(body.size()) + body;
     if (cipher_) {
       auto tag = cipher_->Seal(body);
       frame.append(reinterpret_cast<const char*>(tag.data()), tag.size());
@@ -65,6 +63,11 @@ class FrameChannel : public std::enable_shared_from_this<FrameChannel<Socket, Ms
   }
 
   size_t queued_bytes() const { return queued_; }
+  // How fast the socket takes bytes when there is something to write:
+  // bytes written over the time writes were pending, since the start; 0
+  // until 4 MiB went. A slow link fills the kernel's buffer and writes
+  // wait, so this falls to the link's speed; a fast one stays high.
+  double drain_bps() const { return written_ >= (4u << 20) && write_secs_ > 0 ? written_ / write_secs_ : 0; }
   bool closed() const { return closed_; }
 
   void Pause() { paused_ = true; }
@@ -105,8 +108,7 @@ class FrameChannel : public std::enable_shared_from_this<FrameChannel<Socket, Ms
     auto self = this->shared_from_this();
     asio::async_read(socket_, asio::buffer(header_), [this, self](asio::error_code ec, size_t) {
       if (ec) return Shut(ec == asio::error::eof ? "connection closed by peer" : ec.message());
-      uint32_t n = 0;
-      for (int i = 0; i < 4; ++i) n |= static_cast<uint32_t>(header_[i]) << (8 * i);
+      const uint32_t n = FrameLength(header_);
       if (n > kMaxFrame) return Shut("frame of " + std::to_string(n) + " bytes is too large");
       const size_t tag = cipher_ ? LinkCipher::kTagBytes : 0;
       body_.resize(n + tag);
@@ -139,9 +141,12 @@ class FrameChannel : public std::enable_shared_from_this<FrameChannel<Socket, Ms
     }
     writing_ = true;
     auto self = this->shared_from_this();
-    asio::async_write(socket_, asio::buffer(out_.front()), [this, self](asio::error_code ec, size_t n) {
+    const auto started = std::chrono::steady_clock::now();
+    asio::async_write(socket_, asio::buffer(out_.front()), [this, self, started](asio::error_code ec, size_t n) {
       if (closed_) return;
       if (ec) return Shut(ec.message());
+      written_ += static_cast<double>(n);
+      write_secs_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       queued_ -= n;
       out_.pop_front();
       WriteNext();
@@ -157,6 +162,7 @@ class FrameChannel : public std::enable_shared_from_this<FrameChannel<Socket, Ms
   std::string body_;
   std::deque<std::string> out_;
   size_t queued_ = 0;
+  double written_ = 0, write_secs_ = 0;
   bool writing_ = false, reading_ = false, paused_ = false, closed_ = false;
   std::string close_after_flush_;
 };

@@ -118,6 +118,8 @@ void GuestProcess::OnLinkFrame(pb::LinkFrame& f) {
   pb::StreamFrame& s = *f.mutable_stream();
   switch (s.kind_case()) {
     case pb::StreamFrame::kMoveOut:
+      if (on_move_order_) on_move_order_(s.move_out());
+      break;
     case pb::StreamFrame::kMoveDecision:
       if (on_move_frame_) on_move_frame_(s);
       break;

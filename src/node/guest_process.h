@@ -36,8 +36,11 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   void KillAll();
 
   // ---- migration (the source side's hooks; MigrationOut drives them)
-  // Frames of a move from the home (move_out, move_decision) and the loss
-  // of the home link during a move go to these instead of the process.
+  // Orders to move (move_out) go to this, for the process's whole stay
+  // here: a move that failed leaves it movable.
+  void set_move_order_handler(std::function<void(const pb::MoveOut&)> on_order) { on_move_order_ = std::move(on_order); }
+  // During a move, its other frames from the home (move_decision) and the
+  // loss of the home link go to these instead of the process.
   void set_move_handlers(std::function<void(const pb::StreamFrame&)> on_frame,
                          std::function<void()> on_link_lost);
   // The engine is about to freeze the process: stdin is no longer written
@@ -99,6 +102,7 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   bool held_ = false;        // the engine holds the process (a move is under way)
   bool sampled_ = false;     // a first figure was taken
   uint64_t preacked_ = 0;    // bytes at the front of stdin_queue_ acknowledged already
+  std::function<void(const pb::MoveOut&)> on_move_order_;
   std::function<void(const pb::StreamFrame&)> on_move_frame_;
   std::function<void()> on_move_link_lost_;
 };

@@ -10,6 +10,7 @@
 #include "node/image_sender.h"
 #include "node/move_engine.h"
 #include "node/precopy_sender.h"
+#include "wire/reply.h"
 
 namespace roam {
 
@@ -38,6 +39,7 @@ HomeDeparture::HomeDeparture(asio::io_context& io, EngineWorker& engine, const L
       adopt_(std::move(adopt)),
       cfg_(std::move(config)),
       tree_(NewFrozenHolder()),
+      codec_(std::make_shared<CodecChooser>(cfg_.codec)),
       timer_(io) {}
 
 HomeDeparture::~HomeDeparture() = default;
@@ -51,6 +53,8 @@ void HomeDeparture::Start(Done done, std::function<void()> on_end) {
   figures_.set_gpid(rec_->gpid);
   figures_.set_from(rec_->where);
   figures_.set_to(cfg_.to);
+  meter_.Begin(rec_->gpid, rec_->where, cfg_.to, start_);
+  meter_.SetPhase("checking the target");
   figures_.set_rounds(1);
   auto self = shared_from_this();
   adopt_->set_handlers(
@@ -61,33 +65,33 @@ void HomeDeparture::Start(Done done, std::function<void()> on_end) {
           figures_.set_restore_ms(f.stream().move_ready().restore_ms());
           return MaybeCommit();
         }
-        if (f.stream().kind_case() == pb::StreamFrame::kError) Fail(cfg_.to + ": " + f.stream().error());
+        if (f.stream().kind_case() == pb::StreamFrame::kError) Fail(WireStatus(f.stream().code(), cfg_.to + ": " + f.stream().error()));
       },
       [this, self](const std::string& why) {
         if (execed_) return Lost("lost the link to " + cfg_.to + " before its deputy started: " + why);
-        Fail("lost the link to " + cfg_.to + ": " + why);
+        Fail(Status::Error(StatusCode::kUnavailable, "lost the link to " + cfg_.to + ": " + why));
       });
   timer_.expires_after(kMoveTimeout);
   timer_.async_wait([this, self](asio::error_code ec) {
-    if (!ec) Fail("the move did not finish in " + std::to_string(kMoveTimeout.count()) + " s");
+    if (!ec) Fail(Status::Error(StatusCode::kUnavailable, "the move did not finish in " + std::to_string(kMoveTimeout.count()) + " s"));
   });
   spdlog::info("{}: leaving home for {}", rec_->gpid, cfg_.to);
   // The target first checks it has the files the tree uses; nothing is
   // frozen until it says so.
   Result<std::vector<pb::FileIdentity>> files = TreeFileIdentities(rec_->pid);
-  if (!files.ok()) return Fail(files.status().message());
+  if (!files.ok()) return Fail(files.status());
   ConnectLink(io_, cfg_.address, self_,
               [this, self, files = std::move(*files)](Result<std::shared_ptr<LinkChannel>> r, const std::string&) {
                 if (ended_) {
                   if (r.ok()) (*r)->Close("late", false);
                   return;
                 }
-                if (!r.ok()) return Fail("cannot reach " + cfg_.to + ": " + r.status().message());
+                if (!r.ok()) return Fail(Status::Error(StatusCode::kUnavailable, "cannot reach " + cfg_.to + ": " + r.status().message()));
                 image_link_ = *r;
                 image_link_->set_handlers(
                     [this, self](pb::LinkFrame& f) {
-                      if (!f.has_reply()) return Fail("unexpected frame from " + cfg_.to);
-                      if (!f.reply().error().empty()) return Fail(cfg_.to + ": " + f.reply().error());
+                      if (!f.has_reply()) return Fail(Status::Error(StatusCode::kInvalid, "unexpected frame from " + cfg_.to));
+                      if (!f.reply().error().empty()) return Fail(ReplyStatus(f.reply()).Prefixed(cfg_.to + ": "));
                       if (!checked_) {  // the first answer: the files are there
                         checked_ = true;
                         return f.reply().precopy() ? PreCopy() : Freeze();
@@ -96,23 +100,19 @@ void HomeDeparture::Start(Done done, std::function<void()> on_end) {
                       MaybeCommit();
                     },
                     [this, self](const std::string& why) {
-                      if (!restored_) Fail("lost the link to " + cfg_.to + ": " + why);
+                      if (!restored_) Fail(Status::Error(StatusCode::kUnavailable, "lost the link to " + cfg_.to + ": " + why));
                     });
-                pb::LinkFrame req;
-                pb::MoveIn* in = req.mutable_request()->mutable_move_in();
-                in->set_gpid(rec_->gpid);
-                if (WorthPreCopy(rec_->pid)) in->set_precopy_pid(rec_->pid);
-                for (const pb::FileIdentity& f : files) *in->add_files() = f;
-                image_link_->Send(req);
+                image_link_->Send(MoveInRequest(rec_->gpid, rec_->pid, files));
               });
 }
 
 void HomeDeparture::PreCopy() {
   auto self = shared_from_this();
-  precopy_ = std::make_shared<PrecopySender>(engine_, image_link_, rec_->pid, cfg_.faults);
+  precopy_ = std::make_shared<PrecopySender>(engine_, image_link_, rec_->pid, cfg_.faults, codec_);
+  meter_.SetPhase("pre-copy");
   precopy_->Start([this, self](Status st) {
     if (ended_) return;
-    if (!st.ok()) return Fail(st.message());
+    if (!st.ok()) return Fail(st);
     Freeze();
   });
 }
@@ -121,6 +121,7 @@ void HomeDeparture::Freeze() {
   auto self = shared_from_this();
   // Its fds 0-2 (the user's terminal, pipes or files) stay here with its
   // deputy; the copy on the target gets pipes to the target's roamd.
+  meter_.SetPhase("frozen");
   DumpOptions options;
   options.stdio_stays = true;
   FreezeAndDump(
@@ -130,29 +131,38 @@ void HomeDeparture::Freeze() {
 
 void HomeDeparture::Dumped(Result<double> dump_ms) {
   if (ended_) return;
-  if (!dump_ms.ok()) return Fail(dump_ms.status().message());
+  if (!dump_ms.ok()) return Fail(dump_ms.status());
   figures_.set_dump_ms(*dump_ms);
   frozen_at_ms_ = WallMs() - static_cast<int64_t>(*dump_ms);
   // What the process wrote before the freeze is in the user's terminal or
   // pipe already, and what it has not read is still there for its deputy.
-  if (cfg_.faults.At("source-frozen") == MoveFaults::Action::kCut) return Fail("injected fault: cut at source-frozen");
+  if (cfg_.faults.At("source-frozen") == MoveFaults::Action::kCut) return Fail(Status::Error(StatusCode::kUnavailable, "injected fault: cut at source-frozen"));
   auto self = shared_from_this();
-  sender_ = std::make_shared<ImageSender>(image_link_, cfg_.image_dir, cfg_.faults);
+  sender_ = std::make_shared<ImageSender>(image_link_, cfg_.image_dir, cfg_.faults, codec_);
   sender_->Start(
       [this](pb::ImageEnd* e) {
         e->set_dump_ms(figures_.dump_ms());
         e->set_frozen_at_ms(frozen_at_ms_);
       },
       [this, self](Status st) {
-        uint64_t precopied = precopy_ ? precopy_->bytes_sent() : 0;
-        figures_.set_bytes_sent(sender_->bytes_sent() + precopied);
-        figures_.set_precopy_bytes(precopied);
+        figures_.set_bytes_sent(sender_->bytes_sent() + (precopy_ ? precopy_->bytes_sent() : 0));
+        figures_.set_precopy_bytes(precopy_ ? precopy_->memory_sent() : 0);
+        figures_.set_bytes_compressed(sender_->bytes_compressed() + (precopy_ ? precopy_->bytes_compressed() : 0));
         figures_.set_rounds(1 + (precopy_ ? precopy_->rounds() : 0));
-        if (!st.ok()) Fail(st.message());
+        if (!st.ok()) Fail(st);
       });
 }
 
 // ---- the commit: the process becomes its own deputy -----------------------------------
+
+pb::MoveProgress HomeDeparture::progress() {
+  const auto now = std::chrono::steady_clock::now();
+  pb::MoveProgress r;
+  r.set_rounds((precopy_ ? precopy_->rounds() : 0) + (sender_ ? 1 : 0));
+  r.set_bytes_sent((precopy_ ? precopy_->bytes_sent() : 0) + (sender_ ? sender_->bytes_sent() : 0));
+  meter_.Report(r, now);
+  return meter_.Snapshot(now);
+}
 
 void HomeDeparture::MaybeCommit() {
   if (ended_ || execed_ || !restored_ || !ready_) return;
@@ -178,7 +188,7 @@ void HomeDeparture::MaybeCommit() {
         if (ended_) return;
         if (!st.ok()) {
           execed_ = false;  // still frozen, untouched: it can resume
-          return Fail("could not start its deputy: " + st.message());
+          return Fail(st.Prefixed("could not start its deputy: "));
         }
         rec_->pidfd.reset();  // the deputy holds the PID now; RemoteRun follows it
         timer_.expires_after(kDeputyTimeout);
@@ -223,11 +233,11 @@ void HomeDeparture::DeputyArrived(std::shared_ptr<ClientChannel> client) {
 
 // ---- failures --------------------------------------------------------------------------
 
-void HomeDeparture::Fail(const std::string& why) {
+void HomeDeparture::Fail(const Status& why) {
   if (ended_) return;
   if (execed_) return;  // the exec is under way: its outcome decides
   ended_ = true;
-  spdlog::warn("{}: leaving home for {} failed: {}; it runs on at home", rec_->gpid, cfg_.to, why);
+  spdlog::warn("{}: leaving home for {} failed: {}; it runs on at home", rec_->gpid, cfg_.to, why.message());
   if (precopy_) {
     precopy_->Cancel();
     DropPreCopy(engine_, precopy_->holder());
@@ -243,7 +253,7 @@ void HomeDeparture::Fail(const std::string& why) {
   LetGo(engine_, tree_, /*kill=*/false, [this, self, why] {
     for (int sig : held_signals_) ::kill(rec_->pid, sig);
     if (cfg_.on_resumed) cfg_.on_resumed();
-    Finish(Status::Error(why));
+    Finish(why);
   });
 }
 
@@ -256,7 +266,7 @@ void HomeDeparture::Lost(const std::string& why) {
   ::kill(rec_->pid, SIGKILL);           // the deputy, if it runs: the shell sees the process die
   const std::string gpid = rec_->gpid;
   auto end_session = cfg_.on_session_end;
-  Finish(Status::Error(gpid + " was lost while leaving home: " + why));
+  Finish(Status::Error(StatusCode::kUnavailable, gpid + " was lost while leaving home: " + why));
   if (end_session) end_session();  // the record goes; `rec_` is not used after this
 }
 

@@ -26,6 +26,8 @@
 #include "node/home_process.h"
 #include "node/move_engine.h"
 #include "node/move_faults.h"
+#include "node/page_codec.h"
+#include "node/move_progress.h"
 #include "node/node_link.h"
 #include "node/remote_run.h"
 
@@ -40,6 +42,7 @@ struct DepartureConfig {
   std::string roam_path;     // the `roam` binary the process execs
   std::string control_socket;
   MoveFaults faults;
+  CodecChooser codec;  // how memory is compressed on the way (roamd.conf compress)
   std::function<void()> on_resumed;      // the process runs on at home: watch it again
   std::function<void()> on_session_end;  // for the RemoteRun that takes over
 };
@@ -60,13 +63,15 @@ class HomeDeparture : public std::enable_shared_from_this<HomeDeparture> {
   void DeputyArrived(std::shared_ptr<ClientChannel> client);
   // A signal sent during the move (roam kill): delivered once it is over.
   void HoldSignal(int signo) { held_signals_.push_back(signo); }
+  // How far it has come (`roam migrate` on a terminal).
+  pb::MoveProgress progress();
 
  private:
   void PreCopy();
   void Freeze();
   void Dumped(Result<double> dump_ms);
   void MaybeCommit();
-  void Fail(const std::string& why);  // before the exec: resume
+  void Fail(const Status& why);  // before the exec: resume
   void Lost(const std::string& why);  // after it
   void Finish(Result<pb::MigrationFigures> r);
 
@@ -79,9 +84,11 @@ class HomeDeparture : public std::enable_shared_from_this<HomeDeparture> {
   FrozenHolder tree_;  // engine thread only
   std::shared_ptr<ImageSender> sender_;
   std::shared_ptr<PrecopySender> precopy_;
+  std::shared_ptr<CodecChooser> codec_;
   asio::steady_timer timer_;
   pb::MigrationFigures figures_;
   std::chrono::steady_clock::time_point start_;
+  MoveMeter meter_;
   int64_t frozen_at_ms_ = 0;
   bool checked_ = false, restored_ = false, ready_ = false, execed_ = false, ended_ = false;
   std::vector<int> held_signals_;

@@ -8,6 +8,7 @@
 
 #include "common/file_util.h"
 #include "node/image_dir.h"
+#include "node/page_codec.h"
 
 namespace roam {
 
@@ -23,7 +24,9 @@ Status ImageReceiver::Open() { return MakeDirs(dir_, 0700); }
 
 Status ImageReceiver::Write(const pb::ImageChunk& c) {
   if (!IsImageFileName(c.name())) return Status::Error("bad image file name '" + c.name() + "'");
-  received_ += c.data().size();
+  Result<std::string> data = Unpack(c.codec(), c.data(), c.raw_size());
+  if (!data.ok()) return data.status().Prefixed(c.name() + ": ");
+  received_ += data->size();
   if (received_ > kMaxImageBytes) {
     return Status::Error("image larger than " + std::to_string(kMaxImageBytes >> 30) + " GiB");
   }
@@ -33,7 +36,7 @@ Status ImageReceiver::Write(const pb::ImageChunk& c) {
     if (fd < 0) return Status::Errno("create " + dir_ + "/" + c.name());
     it = files_.emplace(c.name(), fd).first;
   }
-  const std::string& d = c.data();
+  const std::string& d = *data;
   size_t done = 0;
   while (done < d.size()) {
     ssize_t n = pwrite(it->second, d.data() + done, d.size() - done, static_cast<off_t>(c.offset() + done));

@@ -15,8 +15,9 @@ constexpr size_t kChunk = 1 << 20;
 constexpr size_t kLinkHighWater = 4 << 20;
 }  // namespace
 
-ImageSender::ImageSender(std::shared_ptr<LinkChannel> link, std::string dir, MoveFaults faults)
-    : link_(std::move(link)), dir_(std::move(dir)), faults_(faults) {}
+ImageSender::ImageSender(std::shared_ptr<LinkChannel> link, std::string dir, MoveFaults faults,
+                         std::shared_ptr<CodecChooser> chooser)
+    : link_(std::move(link)), dir_(std::move(dir)), faults_(faults), chooser_(std::move(chooser)) {}
 
 ImageSender::~ImageSender() {
   if (fd_ >= 0) close(fd_);
@@ -58,9 +59,17 @@ void ImageSender::SendSome() {
       pb::ImageChunk* c = f.mutable_image_chunk();
       c->set_name(name);
       c->set_offset(offset_);
-      c->set_data(buf.data(), static_cast<size_t>(n));
+      chooser_->set_link_bps(link_->drain_bps());
+      PackedPiece p = Pack(chooser_->Next(), std::string(buf.data(), static_cast<size_t>(n)));
+      chooser_->Learn(p);
+      if (p.codec != Codec::kNone) {
+        c->set_codec(static_cast<int>(p.codec));
+        c->set_raw_size(p.raw_size);
+        bytes_compressed_ += p.raw_size;
+      }
+      bytes_sent_ += p.data.size();
+      c->set_data(std::move(p.data));
       link_->Send(f);
-      bytes_sent_ += static_cast<uint64_t>(n);
       offset_ += static_cast<uint64_t>(n);
       if (faults_.At("source-streaming") == MoveFaults::Action::kCut) {
         link_->Close("injected fault", false);

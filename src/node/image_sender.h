@@ -14,19 +14,24 @@
 #include "common/status.h"
 #include "node/move_faults.h"
 #include "node/node_link.h"
+#include "node/page_codec.h"
 
 namespace roam {
 
 class ImageSender : public std::enable_shared_from_this<ImageSender> {
  public:
-  ImageSender(std::shared_ptr<LinkChannel> link, std::string dir, MoveFaults faults);
+  // `chooser` picks each chunk's compression (shared with the move's
+  // pre-copy, which measured the link and the data first).
+  ImageSender(std::shared_ptr<LinkChannel> link, std::string dir, MoveFaults faults,
+              std::shared_ptr<CodecChooser> chooser);
   ~ImageSender();
 
   // `fill_end` fills the ImageEnd when the last chunk is queued; `done`
   // runs once: ok when ImageEnd is queued, or why sending stopped (the
   // link is then closed).
   void Start(std::function<void(pb::ImageEnd*)> fill_end, std::function<void(Status)> done);
-  uint64_t bytes_sent() const { return bytes_sent_; }
+  uint64_t bytes_sent() const { return bytes_sent_; }               // over the link
+  uint64_t bytes_compressed() const { return bytes_compressed_; }   // image bytes that went compressed
 
  private:
   void SendSome();
@@ -38,7 +43,8 @@ class ImageSender : public std::enable_shared_from_this<ImageSender> {
   std::vector<std::string> files_;
   size_t index_ = 0;
   int fd_ = -1;
-  uint64_t offset_ = 0, bytes_sent_ = 0;
+  uint64_t offset_ = 0, bytes_sent_ = 0, bytes_compressed_ = 0;
+  std::shared_ptr<CodecChooser> chooser_;
   std::function<void(pb::ImageEnd*)> fill_end_;
   std::function<void(Status)> done_;
 };

@@ -6,11 +6,16 @@
 
 #include <chrono>
 
+#include <fmt/format.h>
+
+#include "ckpt/kernel_features.h"
 #include "ckpt/page_stage.h"
 #include "ckpt/restore.h"
 #include "common/file_util.h"
 #include "node/file_identity.h"
 #include "node/image_dir.h"
+#include "node/page_codec.h"
+#include "wire/reply.h"
 
 namespace roam {
 
@@ -35,7 +40,7 @@ void MigrationIn::Start(std::function<void(std::shared_ptr<GuestProcess>)> on_ru
       [this, self](pb::LinkFrame& f) {
         if (f.has_stream() && f.stream().has_move_go()) return Go();
       },
-      [this, self](const std::string& why) { Abort("home link lost: " + why); });
+      [this, self](const std::string& why) { Abort(Status::Error(StatusCode::kUnavailable, "home link lost: " + why)); });
 }
 
 // ---- the image arrives -----------------------------------------------------------------
@@ -45,19 +50,25 @@ void MigrationIn::AcceptSource(std::shared_ptr<LinkChannel> source, const pb::Mo
   // Before anything is frozen: the files the tree uses must be here.
   std::vector<pb::FileIdentity> files(req.files().begin(), req.files().end());
   std::string missing = CheckFileIdentities(files, node);
-  if (!missing.empty()) return Abort(missing);
+  if (!missing.empty()) return Abort(Status::Error(StatusCode::kMismatch, missing));
+  if (const uint64_t here = ProbeXsave().xcr0; (req.xcr0() & ~here) != 0) {
+    return Abort(Status::Error(StatusCode::kMismatch,
+                               fmt::format("the CPU of {} lacks XSAVE features the process may use (0x{:x} where it "
+                                           "runs, 0x{:x} here)",
+                                           node, req.xcr0(), here)));
+  }
   Status st = receiver_.Open();
-  if (!st.ok()) return Abort(st.message());
+  if (!st.ok()) return Abort(st);
   auto self = shared_from_this();
   source_->set_handlers(
       [this, self](pb::LinkFrame& f) {
         if (f.has_precopy_pages()) return OnPrecopyPages(*f.mutable_precopy_pages());
         if (f.has_image_chunk()) return OnChunk(f.image_chunk());
         if (f.has_image_end()) return OnImageEnd(f.image_end());
-        Abort("unexpected frame from the source");
+        Abort(Status::Error(StatusCode::kInvalid, "unexpected frame from the source"));
       },
       [this, self](const std::string& why) {
-        if (!ready_) Abort("lost the link to the source: " + why);
+        if (!ready_) Abort(Status::Error(StatusCode::kUnavailable, "lost the link to the source: " + why));
       });
   if (req.precopy_pid() <= 0) {
     pb::LinkFrame ok;  // the first reply: send the image
@@ -90,11 +101,13 @@ void MigrationIn::OnPrecopyPages(pb::PrecopyPages& p) {
   if (ended_ || restoring_ || !staging_) return;
   if (faults_.At("target-staging") == MoveFaults::Action::kCut) {
     source_->Close("injected fault", false);
-    return Abort("injected fault: cut at target-staging");
+    return Abort(Status::Error(StatusCode::kUnavailable, "injected fault: cut at target-staging"));
   }
   // Written on the engine thread, in arrival order (a later round's copy
   // of a page comes later). The source's link waits while much is pending.
   auto data = std::make_shared<std::string>(std::move(*p.mutable_data()));
+  const int codec = p.codec();
+  const uint64_t raw_size = p.raw_size();
   uint64_t vaddr = p.vaddr();
   PageRange piece{p.piece_start(), p.piece_end()};
   staging_backlog_ += data->size();
@@ -102,9 +115,14 @@ void MigrationIn::OnPrecopyPages(pb::PrecopyPages& p) {
   auto self = shared_from_this();
   auto staging = staging_;
   engine_.Run<bool>(
-      [staging, data, vaddr, piece]() {
+      [staging, data, vaddr, piece, codec, raw_size]() {
         if (!staging->stage || !staging->error.ok()) return false;
-        staging->error = staging->stage->Write(vaddr, data->data(), data->size(), piece);
+        Result<std::string> pages = Unpack(codec, std::move(*data), raw_size);  // on the engine thread
+        if (!pages.ok()) {
+          staging->error = pages.status();
+          return false;
+        }
+        staging->error = staging->stage->Write(vaddr, pages->data(), pages->size(), piece);
         return staging->error.ok();
       },
       [this, self, n = data->size()](bool) {
@@ -117,10 +135,10 @@ void MigrationIn::OnChunk(const pb::ImageChunk& c) {
   if (ended_ || restoring_) return;
   if (faults_.At("target-receiving") == MoveFaults::Action::kCut) {
     source_->Close("injected fault", false);
-    return Abort("injected fault: cut at target-receiving");
+    return Abort(Status::Error(StatusCode::kUnavailable, "injected fault: cut at target-receiving"));
   }
   Status st = receiver_.Write(c);
-  if (!st.ok()) return Abort(st.message());
+  if (!st.ok()) return Abort(st);
 }
 
 void MigrationIn::OnImageEnd(const pb::ImageEnd& e) {
@@ -131,7 +149,7 @@ void MigrationIn::OnImageEnd(const pb::ImageEnd& e) {
   // The process's stdio: fresh pipes to this roamd, at the fds that led to
   // the source's roamd.
   if (pipe2(in_, O_CLOEXEC) != 0 || pipe2(out_, O_CLOEXEC) != 0 || pipe2(err_, O_CLOEXEC) != 0) {
-    return Abort(std::string("pipe2: ") + strerror(errno));
+    return Abort(Status::Errno("pipe2"));
   }
   RestoreOptions options;
   options.inherited_fds = {{0, in_[0]}, {1, out_[1]}, {2, err_[1]}};
@@ -162,7 +180,7 @@ void MigrationIn::OnImageEnd(const pb::ImageEnd& e) {
 void MigrationIn::Restored(Result<double> restore_ms) {
   RemoveImageDir(dir_);
   if (ended_) return;  // Abort() already queued the kill
-  if (!restore_ms.ok()) return Abort("restore failed: " + restore_ms.status().message());
+  if (!restore_ms.ok()) return Abort(restore_ms.status().Prefixed("restore failed: "));
   // The child ends now live in the restored processes.
   for (int* fd : {&in_[0], &out_[1], &err_[1]}) {
     close(*fd);
@@ -206,7 +224,7 @@ void MigrationIn::Go() {
         return root;
       },
       [this, self](Result<pid_t> r) {
-        if (!r.ok()) return Abort("release failed: " + r.status().message());
+        if (!r.ok()) return Abort(r.status().Prefixed("release failed: "));
         SpawnedGuest g;
         g.pid = *r;
         g.stdin_fd = in_[1];
@@ -222,10 +240,10 @@ void MigrationIn::Go() {
       });
 }
 
-void MigrationIn::Abort(const std::string& why) {
+void MigrationIn::Abort(const Status& why) {
   if (ended_) return;
   ended_ = true;
-  spdlog::warn("{}: incoming move failed: {}", gpid(), why);
+  spdlog::warn("{}: incoming move failed: {}", gpid(), why.message());
   auto tree = tree_;
   auto staging = staging_;
   engine_.Post([tree, staging] {
@@ -236,14 +254,15 @@ void MigrationIn::Abort(const std::string& why) {
   if (!restoring_) RemoveImageDir(dir_);  // else Restored() removes it
   if (source_ && !source_->closed()) {
     pb::LinkFrame reply;
-    reply.mutable_reply()->set_error(why);
+    SetReplyError(reply.mutable_reply(), why);
     source_->Send(reply);
     source_->set_handlers(nullptr, nullptr);
     source_->Close("move failed");
   }
   if (!home_->closed()) {
     pb::LinkFrame err;
-    err.mutable_stream()->set_error(why);
+    err.mutable_stream()->set_error(why.message());
+    err.mutable_stream()->set_code(static_cast<int>(why.code()));
     home_->Send(err);
     home_->set_handlers(nullptr, nullptr);
     home_->Close("move failed");

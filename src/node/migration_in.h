@@ -59,7 +59,7 @@ class MigrationIn : public std::enable_shared_from_this<MigrationIn> {
   void OnImageEnd(const pb::ImageEnd& e);
   void Restored(Result<double> restore_ms);
   void Go();
-  void Abort(const std::string& why);
+  void Abort(const Status& why);
   void ClosePipes();
   void End();
 

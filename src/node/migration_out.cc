@@ -12,6 +12,7 @@
 #include "node/image_sender.h"
 #include "node/move_engine.h"
 #include "node/precopy_sender.h"
+#include "wire/reply.h"
 
 namespace roam {
 
@@ -25,14 +26,16 @@ int64_t WallMs() {
 }  // namespace
 
 MigrationOut::MigrationOut(asio::io_context& io, EngineWorker& engine, const LinkIdentity& self,
-                           std::shared_ptr<GuestProcess> guest, std::string image_dir, MoveFaults faults)
+                           std::shared_ptr<GuestProcess> guest, std::string image_dir, MoveFaults faults,
+                           CodecChooser codec)
     : io_(io),
       engine_(engine),
       self_(self),
       guest_(std::move(guest)),
       dir_(std::move(image_dir)),
       faults_(faults),
-      tree_(NewFrozenHolder()) {}
+      tree_(NewFrozenHolder()),
+      codec_(std::make_shared<CodecChooser>(codec)) {}
 
 MigrationOut::~MigrationOut() = default;
 
@@ -53,41 +56,39 @@ void MigrationOut::Start(const pb::MoveOut& order, std::function<void()> on_end)
         Decide(true);
       });
   spdlog::info("{}: moving to {}", guest_->gpid(), order_.to());
+  progress_timer_ = std::make_unique<asio::steady_timer>(io_);
+  ReportProgress("checking the target");
   // First the target checks that it has the files the tree uses; nothing
   // is frozen until it says so.
   Result<std::vector<pb::FileIdentity>> files = TreeFileIdentities(guest_->pid());
-  if (!files.ok()) return Fail(files.status().message());
+  if (!files.ok()) return Fail(files.status());
   ConnectLink(io_, order_.address(), self_,
               [this, self, files = std::move(*files)](Result<std::shared_ptr<LinkChannel>> r, const std::string&) {
                 if (ended_) {
                   if (r.ok()) (*r)->Close("late", false);
                   return;
                 }
-                if (!r.ok()) return Fail("cannot reach " + order_.to() + ": " + r.status().message());
+                if (!r.ok()) return Fail(Status::Error(StatusCode::kUnavailable, "cannot reach " + order_.to() + ": " + r.status().message()));
                 target_ = *r;
                 target_->set_handlers(
                     [this, self](pb::LinkFrame& f) {
                       if (f.has_reply()) return OnTargetReply(f.reply());
-                      Fail("unexpected frame from " + order_.to());
+                      Fail(Status::Error(StatusCode::kInvalid, "unexpected frame from " + order_.to()));
                     },
                     [this, self](const std::string& why) {
-                      if (!frozen_sent_) Fail("lost the link to " + order_.to() + ": " + why);
+                      if (!frozen_sent_) Fail(Status::Error(StatusCode::kUnavailable, "lost the link to " + order_.to() + ": " + why));
                     });
-                pb::LinkFrame req;
-                pb::MoveIn* in = req.mutable_request()->mutable_move_in();
-                in->set_gpid(guest_->gpid());
-                if (WorthPreCopy(guest_->pid())) in->set_precopy_pid(guest_->pid());
-                for (const pb::FileIdentity& f : files) *in->add_files() = f;
-                target_->Send(req);
+                target_->Send(MoveInRequest(guest_->gpid(), guest_->pid(), files));
               });
 }
 
 void MigrationOut::PreCopy() {
   auto self = shared_from_this();
-  precopy_ = std::make_shared<PrecopySender>(engine_, target_, guest_->pid(), faults_);
+  precopy_ = std::make_shared<PrecopySender>(engine_, target_, guest_->pid(), faults_, codec_);
+  ReportProgress("pre-copy");
   precopy_->Start([this, self](Status st) {
     if (ended_) return;
-    if (!st.ok()) return Fail(st.message());
+    if (!st.ok()) return Fail(st);
     Freeze();
   });
 }
@@ -95,6 +96,7 @@ void MigrationOut::PreCopy() {
 void MigrationOut::Freeze() {
   auto self = shared_from_this();
   guest_->BeginMove();
+  ReportProgress("frozen");
   FreezeAndDump(
       engine_, guest_->pid(), dir_, tree_, [this, self](Result<double> r) { Dumped(std::move(r)); }, DumpOptions(),
       precopy_ ? precopy_->holder() : nullptr);
@@ -102,13 +104,13 @@ void MigrationOut::Freeze() {
 
 void MigrationOut::Dumped(Result<double> dump_ms) {
   if (ended_) return;
-  if (!dump_ms.ok()) return Fail(dump_ms.status().message());
+  if (!dump_ms.ok()) return Fail(dump_ms.status());
   dump_ms_ = *dump_ms;
   frozen_at_ms_ = WallMs() - static_cast<int64_t>(dump_ms_);
   // Everything the tree wrote before the freeze goes home first, so that it
   // comes before anything the target's copy writes.
   guest_->DrainOutput();
-  if (faults_.At("source-frozen") == MoveFaults::Action::kCut) return Fail("injected fault: cut at source-frozen");
+  if (faults_.At("source-frozen") == MoveFaults::Action::kCut) return Fail(Status::Error(StatusCode::kUnavailable, "injected fault: cut at source-frozen"));
   SendImage();
 }
 
@@ -116,7 +118,7 @@ void MigrationOut::Dumped(Result<double> dump_ms) {
 
 void MigrationOut::SendImage() {
   auto self = shared_from_this();
-  sender_ = std::make_shared<ImageSender>(target_, dir_, faults_);
+  sender_ = std::make_shared<ImageSender>(target_, dir_, faults_, codec_);
   sender_->Start(
       [this, self](pb::ImageEnd* e) {
         // The input the process has not read goes with the image.
@@ -128,13 +130,13 @@ void MigrationOut::SendImage() {
       },
       [this, self](Status st) {
         bytes_sent_ = sender_->bytes_sent() + (precopy_ ? precopy_->bytes_sent() : 0);
-        if (!st.ok()) Fail(st.message());
+        if (!st.ok()) Fail(st);
       });
 }
 
 void MigrationOut::OnTargetReply(const pb::LinkReply& reply) {
   if (ended_ || frozen_sent_) return;
-  if (!reply.error().empty()) return Fail(order_.to() + ": " + reply.error());
+  if (!reply.error().empty()) return Fail(ReplyStatus(reply).Prefixed(order_.to() + ": "));
   if (!checked_) {  // the first answer: the files are there
     checked_ = true;
     return reply.precopy() ? PreCopy() : Freeze();
@@ -148,17 +150,19 @@ void MigrationOut::OnTargetReply(const pb::LinkReply& reply) {
   f.mutable_move_frozen()->set_bytes_sent(bytes_sent_);
   f.mutable_move_frozen()->set_dump_ms(dump_ms_);
   f.mutable_move_frozen()->set_rounds(1 + (precopy_ ? precopy_->rounds() : 0));
-  f.mutable_move_frozen()->set_precopy_bytes(precopy_ ? precopy_->bytes_sent() : 0);
+  f.mutable_move_frozen()->set_precopy_bytes(precopy_ ? precopy_->memory_sent() : 0);
+  f.mutable_move_frozen()->set_bytes_compressed((precopy_ ? precopy_->bytes_compressed() : 0) +
+                                                (sender_ ? sender_->bytes_compressed() : 0));
   SendHome(std::move(f));
   faults_.At("source-handed");
 }
 
 // ---- outcomes --------------------------------------------------------------------------
 
-void MigrationOut::Fail(const std::string& why) {
+void MigrationOut::Fail(const Status& why) {
   if (ended_ || frozen_sent_) return;
   ended_ = true;
-  spdlog::warn("{}: move to {} failed: {}; it runs on here", guest_->gpid(), order_.to(), why);
+  spdlog::warn("{}: move to {} failed: {}; it runs on here", guest_->gpid(), order_.to(), why.message());
   if (precopy_) {
     precopy_->Cancel();
     DropPreCopy(engine_, precopy_->holder());
@@ -172,7 +176,8 @@ void MigrationOut::Fail(const std::string& why) {
   LetGo(engine_, tree_, /*kill=*/false, [this, self, why] {
     guest_->MoveAborted();
     pb::StreamFrame f;
-    f.set_move_failed(why);
+    f.set_move_failed(why.message());
+    f.set_code(static_cast<int>(why.code()));
     SendHome(std::move(f));
     Finish();
   });
@@ -198,9 +203,29 @@ void MigrationOut::Decide(bool commit) {
   });
 }
 
-void MigrationOut::SendHome(pb::StreamFrame f) { guest_->SendToHome(f); }
+void MigrationOut::SendHome(pb::StreamFrame f) {
+  f.set_move_id(order_.move_id());
+  guest_->SendToHome(f);
+}
+
+void MigrationOut::ReportProgress(const std::string& phase) {
+  if (ended_ || frozen_sent_) return;
+  pb::StreamFrame f;
+  pb::MoveProgress* p = f.mutable_move_progress();
+  p->set_phase(phase);
+  const uint32_t rounds = precopy_ ? static_cast<uint32_t>(precopy_->rounds()) : 0;
+  p->set_rounds(phase == "frozen" || sender_ ? rounds + 1 : rounds);
+  p->set_bytes_sent((precopy_ ? precopy_->bytes_sent() : 0) + (sender_ ? sender_->bytes_sent() : 0));
+  SendHome(std::move(f));
+  auto self = shared_from_this();
+  progress_timer_->expires_after(std::chrono::milliseconds(250));
+  progress_timer_->async_wait([this, self](asio::error_code ec) {
+    if (!ec) ReportProgress("");
+  });
+}
 
 void MigrationOut::Finish() {
+  if (progress_timer_) progress_timer_->cancel();
   if (auto f = std::move(on_end_)) f();
 }
 

@@ -25,6 +25,7 @@
 #include "node/node_link.h"
 #include "node/move_engine.h"
 #include "node/move_faults.h"
+#include "node/page_codec.h"
 
 namespace roam {
 
@@ -34,7 +35,7 @@ class PrecopySender;
 class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
  public:
   MigrationOut(asio::io_context& io, EngineWorker& engine, const LinkIdentity& self,
-               std::shared_ptr<GuestProcess> guest, std::string image_dir, MoveFaults faults);
+               std::shared_ptr<GuestProcess> guest, std::string image_dir, MoveFaults faults, CodecChooser codec);
   ~MigrationOut();
 
   // `on_end` runs once, when the move is over either way.
@@ -46,9 +47,11 @@ class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
   void Dumped(Result<double> dump_ms);
   void SendImage();
   void OnTargetReply(const pb::LinkReply& reply);
-  void Fail(const std::string& why);  // before move_frozen: resume here, tell home
+  void Fail(const Status& why);  // before move_frozen: resume here, tell home
   void Decide(bool commit);           // after move_frozen
   void SendHome(pb::StreamFrame f);
+  // Tells the home how far the move has come, now and every 250 ms.
+  void ReportProgress(const std::string& phase);
   void Finish();
 
   asio::io_context& io_;
@@ -63,11 +66,13 @@ class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
   std::shared_ptr<LinkChannel> target_;
   std::shared_ptr<ImageSender> sender_;
   std::shared_ptr<PrecopySender> precopy_;
+  std::shared_ptr<CodecChooser> codec_;
   uint64_t bytes_sent_ = 0;
   double dump_ms_ = 0;
   int64_t frozen_at_ms_ = 0;
   bool checked_ = false, frozen_sent_ = false, ended_ = false;
   std::function<void()> on_end_;
+  std::unique_ptr<asio::steady_timer> progress_timer_;
 };
 
 }  // namespace roam

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ckpt/kernel_features.h"
 #include "common/proc_sample.h"
 
 namespace roam {
@@ -17,12 +18,24 @@ bool WorthPreCopy(pid_t pid) {
   return s.ok() && s->rss_bytes >= kWorthBytes;
 }
 
-PrecopySender::PrecopySender(EngineWorker& engine, std::shared_ptr<LinkChannel> link, pid_t pid, MoveFaults faults)
+pb::LinkFrame MoveInRequest(const std::string& gpid, pid_t root, const std::vector<pb::FileIdentity>& files) {
+  pb::LinkFrame req;
+  pb::MoveIn* in = req.mutable_request()->mutable_move_in();
+  in->set_gpid(gpid);
+  if (WorthPreCopy(root)) in->set_precopy_pid(root);
+  in->set_xcr0(ProbeXsave().xcr0);
+  for (const pb::FileIdentity& f : files) *in->add_files() = f;
+  return req;
+}
+
+PrecopySender::PrecopySender(EngineWorker& engine, std::shared_ptr<LinkChannel> link, pid_t pid, MoveFaults faults,
+                             std::shared_ptr<CodecChooser> chooser)
     : engine_(engine),
       link_(std::move(link)),
       pid_(pid),
       faults_(faults),
-      holder_(std::make_shared<std::unique_ptr<PreCopy>>()) {}
+      holder_(std::make_shared<std::unique_ptr<PreCopy>>()),
+      chooser_(std::move(chooser)) {}
 
 void PrecopySender::Start(std::function<void(Status)> done) {
   done_ = std::move(done);
@@ -82,35 +95,52 @@ void PrecopySender::Pump() {
   auto self = shared_from_this();
   auto holder = holder_;
   auto round_done = std::make_shared<bool>(false);
-  engine_.Run<Result<std::vector<PageBatch>>>(
-      [holder, round_done]() -> Result<std::vector<PageBatch>> {
+  chooser_->set_link_bps(link_->drain_bps());
+  const Codec codec = chooser_->Next();
+  engine_.Run<Result<std::vector<Packed>>>(
+      [holder, round_done, codec]() -> Result<std::vector<Packed>> {
         if (!*holder) return Status::Error("pre-copy ended");
-        std::vector<PageBatch> out;
-        Result<bool> r = (*holder)->Pump(kPumpBytes, &out);
+        std::vector<PageBatch> batches;
+        Result<bool> r = (*holder)->Pump(kPumpBytes, &batches);
         if (!r.ok()) return r.status();
         *round_done = *r;
+        // Compressed here, on the engine thread, while the loop sends the
+        // previous batches.
+        std::vector<Packed> out;
+        out.reserve(batches.size());
+        for (PageBatch& b : batches) {
+          PackedPiece p = Pack(codec, std::move(b.data));
+          out.push_back(Packed{std::move(b), std::move(p)});
+        }
         return out;
       },
-      [this, self, round_done](Result<std::vector<PageBatch>> batches) {
+      [this, self, round_done](Result<std::vector<Packed>> batches) {
         pumping_ = false;
         Sent(std::move(batches), *round_done);
       });
 }
 
-void PrecopySender::Sent(Result<std::vector<PageBatch>> batches, bool round_done) {
+void PrecopySender::Sent(Result<std::vector<Packed>> batches, bool round_done) {
   if (!done_) return;
   if (!batches.ok()) return GiveUp(batches.status());
   if (link_->closed()) return Finish(Status::Error("the link closed during pre-copy"));
-  for (PageBatch& b : *batches) {
+  for (Packed& b : *batches) {
     pb::LinkFrame f;
     pb::PrecopyPages* p = f.mutable_precopy_pages();
-    p->set_vaddr(b.vaddr);
-    p->set_piece_start(b.piece.start);
-    p->set_piece_end(b.piece.end);
-    p->set_round(static_cast<uint32_t>(b.round));
-    bytes_sent_ += b.data.size();
-    last_round_ += b.data.size();
-    p->set_data(std::move(b.data));
+    p->set_vaddr(b.batch.vaddr);
+    p->set_piece_start(b.batch.piece.start);
+    p->set_piece_end(b.batch.piece.end);
+    p->set_round(static_cast<uint32_t>(b.batch.round));
+    chooser_->Learn(b.piece);
+    if (b.piece.codec != Codec::kNone) {
+      p->set_codec(static_cast<int>(b.piece.codec));
+      p->set_raw_size(b.piece.raw_size);
+      bytes_compressed_ += b.piece.raw_size;
+    }
+    bytes_sent_ += b.piece.data.size();
+    memory_sent_ += b.piece.raw_size;
+    last_round_ += b.piece.raw_size;  // convergence is judged on memory, not on the wire
+    p->set_data(std::move(b.piece.data));
     link_->Send(f);
   }
   if (faults_.At("source-precopy") == MoveFaults::Action::kCut) {

@@ -17,6 +17,8 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "ckpt/precopy.h"
 #include "common/status.h"
@@ -24,6 +26,7 @@
 #include "node/move_engine.h"
 #include "node/move_faults.h"
 #include "node/node_link.h"
+#include "node/page_codec.h"
 
 namespace roam {
 
@@ -31,9 +34,16 @@ namespace roam {
 // sending it while it runs saves frozen time (reads /proc/PID/status).
 bool WorthPreCopy(pid_t pid);
 
+// The request a move source opens its image link with (MoveIn): the files
+// the tree uses, this CPU's XSAVE components, and whether it would
+// pre-copy `root`.
+pb::LinkFrame MoveInRequest(const std::string& gpid, pid_t root, const std::vector<pb::FileIdentity>& files);
+
 class PrecopySender : public std::enable_shared_from_this<PrecopySender> {
  public:
-  PrecopySender(EngineWorker& engine, std::shared_ptr<LinkChannel> link, pid_t pid, MoveFaults faults);
+  // `chooser` picks each batch's compression (node/page_codec.h).
+  PrecopySender(EngineWorker& engine, std::shared_ptr<LinkChannel> link, pid_t pid, MoveFaults faults,
+                std::shared_ptr<CodecChooser> chooser);
 
   // `done` runs once: ok when it is time to freeze; an error when the link
   // failed or was cut (the move fails). If pre-copy itself cannot run here
@@ -46,12 +56,18 @@ class PrecopySender : public std::enable_shared_from_this<PrecopySender> {
 
   const PreCopyHolder& holder() const { return holder_; }
   int rounds() const { return rounds_; }
-  uint64_t bytes_sent() const { return bytes_sent_; }
+  uint64_t bytes_sent() const { return bytes_sent_; }              // over the link
+  uint64_t memory_sent() const { return memory_sent_; }            // pages, before compression
+  uint64_t bytes_compressed() const { return bytes_compressed_; }  // page bytes that went compressed
 
  private:
   void NextRound();
   void Pump();
-  void Sent(Result<std::vector<PageBatch>> batches, bool round_done);
+  struct Packed {
+    PageBatch batch;  // its data moved into `piece`
+    PackedPiece piece;
+  };
+  void Sent(Result<std::vector<Packed>> batches, bool round_done);
   // The process execed, or tracking broke: what was sent is not trusted;
   // the move goes on as a stop-and-copy.
   void GiveUp(const Status& why);
@@ -67,7 +83,8 @@ class PrecopySender : public std::enable_shared_from_this<PrecopySender> {
   bool pumping_ = false;   // a Pump job is on the engine
   bool in_round_ = false;  // between a round's start and its last pump
   int rounds_ = 0;
-  uint64_t last_round_ = 0, bytes_sent_ = 0;
+  uint64_t last_round_ = 0, bytes_sent_ = 0, memory_sent_ = 0, bytes_compressed_ = 0;
+  std::shared_ptr<CodecChooser> chooser_;
 };
 
 }  // namespace roam

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "common/proc_stat.h"
+#include "wire/reply.h"
 
 namespace roam {
 
@@ -79,17 +80,24 @@ void RemoteRun::FromClient(pb::StreamFrame& f) {
 void RemoteRun::FromLink(pb::LinkFrame& f) {
   if (!f.has_stream()) return;
   pb::StreamFrame& s = *f.mutable_stream();
+  if (s.move_id() != 0 && s.move_id() != move_id_) return;  // a move given up on already
   switch (s.kind_case()) {
     case pb::StreamFrame::kStats:
       record_->stats = s.stats();
       return;
+    case pb::StreamFrame::kMoveProgress:
+      if (moving_) meter_.Report(s.move_progress(), std::chrono::steady_clock::now());
+      return;
     case pb::StreamFrame::kMoveFrozen:
       if (!moving_) return;
       frozen_ = true;
+      meter_.Report(pb::MoveProgress(), std::chrono::steady_clock::now());
+      meter_.SetPhase("committing");
       figures_.set_bytes_sent(s.move_frozen().bytes_sent());
       figures_.set_dump_ms(s.move_frozen().dump_ms());
       figures_.set_rounds(std::max<uint32_t>(1, s.move_frozen().rounds()));
       figures_.set_precopy_bytes(s.move_frozen().precopy_bytes());
+      figures_.set_bytes_compressed(s.move_frozen().bytes_compressed());
       if (arrival_) return MaybeComeHome();
       return MaybeCommit();
     case pb::StreamFrame::kMoveFailed:
@@ -99,7 +107,7 @@ void RemoteRun::FromLink(pb::LinkFrame& f) {
         target_->Close("move failed", false);
       }
       if (arrival_) arrival_->Abort();
-      return FinishMove(Status::Error(s.move_failed()));
+      return FinishMove(WireStatus(s.code(), s.move_failed()));
     case pb::StreamFrame::kExit:
       exit_seen_ = true;
       client_->Send(s);
@@ -160,7 +168,7 @@ void RemoteRun::Move(const std::string& to, const std::string& address, std::sha
   target_ = std::move(target);
   auto self = shared_from_this();
   target_->set_handlers([this, self](pb::LinkFrame& f) { FromTarget(f); },
-                        [this, self](const std::string& why) { TargetFailed("lost the link to " + figures_.to() + ": " + why); });
+                        [this, self](const std::string& why) { TargetFailed(Status::Error(StatusCode::kUnavailable, "lost the link to " + figures_.to() + ": " + why)); });
   BeginMove(to, address, faults, std::move(done));
 }
 
@@ -180,7 +188,7 @@ std::shared_ptr<HomeArrival> RemoteRun::MoveHome(const std::string& home, const 
     frozen_at_ms_ = frozen_at_ms;
     MaybeCommit();
   };
-  config.on_failed = [this, self](const std::string& why) { TargetFailed(why); };
+  config.on_failed = [this, self](const std::string& why) { TargetFailed(Status::Error(why)); };
   arrival_ = std::make_shared<HomeArrival>(engine, record_, std::move(config));
   on_home_ = std::move(on_home);
   image_home_ = deputy_away_ = committing_ = false;
@@ -201,13 +209,15 @@ void RemoteRun::BeginMove(const std::string& to, const std::string& address, Mov
   figures_.set_from(record_->where);
   figures_.set_to(to);
   figures_.set_rounds(1);
+  meter_.Begin(record_->gpid, record_->where, to, move_start_);
   auto self = shared_from_this();
   move_timer_ = std::make_unique<asio::steady_timer>(link_->socket().get_executor());
   move_timer_->expires_after(kMoveTimeout);
   move_timer_->async_wait([this, self](asio::error_code ec) {
-    if (!ec && moving_) TargetFailed("the move did not finish in " + std::to_string(kMoveTimeout.count()) + " s");
+    if (!ec && moving_) TargetFailed(Status::Error(StatusCode::kUnavailable, "the move did not finish in " + std::to_string(kMoveTimeout.count()) + " s"));
   });
   pb::LinkFrame order;
+  order.mutable_stream()->mutable_move_out()->set_move_id(++move_id_);
   order.mutable_stream()->mutable_move_out()->set_to(to);
   order.mutable_stream()->mutable_move_out()->set_address(address);
   link_->Send(order);
@@ -222,7 +232,7 @@ void RemoteRun::FromTarget(pb::LinkFrame& f) {
     frozen_at_ms_ = s.move_ready().frozen_at_ms();
     return MaybeCommit();
   }
-  if (s.kind_case() == pb::StreamFrame::kError) TargetFailed(figures_.to() + ": " + s.error());
+  if (s.kind_case() == pb::StreamFrame::kError) TargetFailed(WireStatus(s.code(), figures_.to() + ": " + s.error()));
 }
 
 void RemoteRun::SourceLost(const std::string& why) {
@@ -236,11 +246,11 @@ void RemoteRun::SourceLost(const std::string& why) {
   auto self = shared_from_this();
   move_timer_->expires_after(kSourceLostGrace);
   move_timer_->async_wait([this, self](asio::error_code ec) {
-    if (!ec && moving_) TargetFailed("the target got no complete image");
+    if (!ec && moving_) TargetFailed(Status::Error(StatusCode::kUnavailable, "the target got no complete image"));
   });
 }
 
-void RemoteRun::TargetFailed(const std::string& why) {
+void RemoteRun::TargetFailed(const Status& why) {
   if (!moving_ || committing_) return;
   if (target_) {
     target_->set_handlers(nullptr, nullptr);
@@ -250,19 +260,19 @@ void RemoteRun::TargetFailed(const std::string& why) {
   if (deputy_away_) {
     // The deputy is a seed, or on its way back to being `roam run`: the
     // source resumes once it is back, so that no output goes unwritten.
-    if (pending_abort_.empty()) pending_abort_ = why;
+    if (pending_abort_.empty()) pending_abort_ = why.message();
     WaitForDeputy();
     return;
   }
   if (source_lost_) {
-    FinishMove(Status::Error("node " + figures_.from() + " was lost during the move, and " + why));
+    FinishMove(Status::Error(StatusCode::kUnavailable, "node " + figures_.from() + " was lost during the move, and " + why.message()));
     return NodeLost("lost during a move to " + figures_.to());
   }
   // The source still holds the frozen copy: it resumes.
   pb::LinkFrame abort;
   abort.mutable_stream()->mutable_move_decision()->set_commit(false);
   link_->Send(abort);
-  FinishMove(Status::Error(why));
+  FinishMove(why);
 }
 
 // Waits for the deputy to be `roam run` again (DeputyBack). It is given up
@@ -345,7 +355,7 @@ bool RemoteRun::HeldInput() const {
 
 void RemoteRun::MaybeComeHome() {
   if (!moving_ || !arrival_ || !image_home_ || !(frozen_ || source_lost_) || deputy_away_) return;
-  if (HeldInput()) return TargetFailed("it was given input during the move; it can come home once it has read it");
+  if (HeldInput()) return TargetFailed(Status::Error(StatusCode::kBusy, "it was given input during the move; it can come home once it has read it"));
   // Everything the process wrote before the freeze was sent to roam run
   // before move_frozen: come_home comes after it on the same line.
   deputy_away_ = true;
@@ -358,12 +368,12 @@ void RemoteRun::MaybeComeHome() {
 void RemoteRun::SeedReady(const pb::SeedReady& s) {
   if (!moving_ || !arrival_ || !deputy_away_) return;
   // The seed execs `roam run` again by itself when it could not prepare.
-  if (!s.error().empty()) return TargetFailed("its deputy could not become it: " + s.error());
+  if (!s.error().empty()) return TargetFailed(Status::Error("its deputy could not become it: " + s.error()));
   // Called off meanwhile, or bytes read by the deputy while it stopped
   // reading are held here: it goes back to being the deputy.
   if (!pending_abort_.empty() || HeldInput()) {
     arrival_->SendBack(s);
-    return TargetFailed("it was given input during the move; it can come home once it has read it");
+    return TargetFailed(Status::Error(StatusCode::kBusy, "it was given input during the move; it can come home once it has read it"));
   }
   arrival_->Rebuild(s);
 }
@@ -375,7 +385,7 @@ void RemoteRun::CommitHome() {
   arrival_->Go([this, self](Status st) {
     committing_ = false;
     if (!moving_) return;
-    if (!st.ok()) return TargetFailed("letting it run at home failed: " + st.message());
+    if (!st.ok()) return TargetFailed(st.Prefixed("letting it run at home failed: "));
     // The commit point: the process runs here, the source's copy dies.
     went_home_ = true;
     deputy_away_ = false;
@@ -416,7 +426,7 @@ void RemoteRun::DeputyBack(std::shared_ptr<ClientChannel> client) {
   spdlog::info("{}: its deputy is back", record_->gpid);
   std::string why = pending_abort_.empty() ? "its deputy came back" : pending_abort_;
   pending_abort_.clear();
-  TargetFailed(why);  // the source resumes; held input and signals go to it
+  TargetFailed(Status::Error(why));  // the source resumes; held input and signals go to it
 }
 
 void RemoteRun::End() {

@@ -27,6 +27,7 @@
 #include "migrate.pb.h"
 #include "node/move_faults.h"
 #include "node/node_link.h"
+#include "node/move_progress.h"
 #include "session.pb.h"
 
 namespace roam {
@@ -62,6 +63,8 @@ class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
                                         ArrivalConfig config, std::function<void(Result<pb::MigrationFigures>)> done,
                                         std::function<void(std::vector<int> signals)> on_home);
   bool moving() const { return moving_; }
+  // How far the move under way has come. REQUIRES: moving().
+  pb::MoveProgress progress() const { return meter_.Snapshot(std::chrono::steady_clock::now()); }
   // Coming home failed after the deputy became a seed, and it is `roam
   // run` again (take_over): it is the client from now on.
   bool awaits_deputy() const { return deputy_away_; }
@@ -76,7 +79,7 @@ class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
   // Migration.
   void FromTarget(pb::LinkFrame& f);
   void SourceLost(const std::string& why);
-  void TargetFailed(const std::string& why);
+  void TargetFailed(const Status& why);
   void MaybeCommit();
   void FinishMove(Result<pb::MigrationFigures> r);
   void FlushHeld();
@@ -102,6 +105,8 @@ class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
   pb::MigrationFigures figures_;
   int64_t frozen_at_ms_ = 0;
   std::chrono::steady_clock::time_point move_start_;
+  uint32_t move_id_ = 0;  // of the last MoveOut sent
+  MoveMeter meter_;
   MoveFaults faults_;
   std::function<void(Result<pb::MigrationFigures>)> move_done_;
   // Coming home: the target is this node.

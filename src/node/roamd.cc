@@ -9,7 +9,7 @@
 #include <chrono>
 
 #include "cluster/cluster_key.h"
-#include "node/reply_with.h"
+#include "wire/reply.h"
 
 namespace roam {
 
@@ -100,6 +100,7 @@ Status Roamd::Init() {
                                                : cfg_.control_socket.rfind('/'));
   if (run_dir_.empty()) run_dir_ = ".";
   faults_ = MoveFaults::FromEnvironment(run_dir_);
+  codec_ = *CodecChooser::FromSetting(cfg_.compress);  // checked by ParseRoamdConfig
   {
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -258,6 +259,10 @@ void Roamd::Handle(const pb::ControlRequest& req, const ControlServer::Peer& pee
       return Migrate(req.migrate().gpid(), req.migrate().to(), CredentialsOf(peer),
                      ReplyWith<pb::ControlReply, pb::MigrationFigures>(
                          send, [](pb::ControlReply& m, const pb::MigrationFigures& v) { *m.mutable_migration() = v; }));
+    case pb::ControlRequest::kMoveProgress:
+      return MoveProgressOf(req.move_progress().gpid(), CredentialsOf(peer),
+                            ReplyWith<pb::ControlReply, pb::MoveProgress>(
+                                send, [](pb::ControlReply& m, const pb::MoveProgress& v) { *m.mutable_move_progress() = v; }));
     case pb::ControlRequest::kLock:
       return Lock(req.lock().gpid(), req.lock().lock(), CredentialsOf(peer), ReplyError<pb::ControlReply>(send));
     case pb::ControlRequest::kNodeAdmin:

@@ -31,6 +31,7 @@
 #include "node/migration_in.h"
 #include "node/migration_out.h"
 #include "node/move_faults.h"
+#include "node/page_codec.h"
 #include "node/node_link.h"
 #include "node/remote_run.h"
 #include "node/roamd_config.h"
@@ -89,7 +90,14 @@ class Roamd {
   using MoveDone = std::function<void(Result<pb::MigrationFigures>)>;
   void Migrate(const std::string& gpid, const std::string& to, const pb::Credentials& requester, MoveDone done);
   void MigrateHere(pid_t pid, const std::string& to, const pb::Credentials& requester, MoveDone done);
-  std::string ChooseTarget(const HomeProcess& p, const std::string& to, std::string* error) const;
+  // How far a move of `gpid` has come, asked of its home (root or owner).
+  using ProgressDone = std::function<void(Result<pb::MoveProgress>)>;
+  void MoveProgressOf(const std::string& gpid, const pb::Credentials& requester, ProgressDone done);
+  // The nodes a move of `p` to `to` (a node, "home" or "best") may go to,
+  // best first; only "best" gives more than one.
+  Result<std::vector<std::string>> ChooseTargets(const HomeProcess& p, const std::string& to) const;
+  void MoveToFirst(pid_t pid, std::vector<std::string> targets, const pb::Credentials& requester, MoveDone done);
+  void MoveTo(pid_t pid, const std::string& target, const pb::Credentials& requester, MoveDone done);
   void StartAdopt(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::SpawnRequest& req,
                   uint64_t rss_bytes, int attempt = 0);
   void StartMoveIn(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::MoveIn& req);
@@ -125,11 +133,14 @@ class Roamd {
   std::map<pid_t, HomeProcess> home_;                        // by PID at home
   std::map<pid_t, std::shared_ptr<GuestProcess>> guests_;  // by PID here
   std::map<pid_t, std::shared_ptr<MigrationOut>> outgoing_;     // moves out, by PID here
+  // A move ordered while the last one still ends (StartMoveOut).
+  std::map<pid_t, std::pair<std::shared_ptr<GuestProcess>, pb::MoveOut>> next_move_out_;
   std::map<std::string, std::shared_ptr<MigrationIn>> incoming_;  // moves in, by GPID
   std::map<pid_t, std::shared_ptr<HomeDeparture>> departures_;    // processes leaving home, by PID
   std::map<std::string, std::shared_ptr<HomeArrival>> arrivals_;  // processes coming home, by GPID
   std::unique_ptr<EngineWorker> engine_;
   MoveFaults faults_;
+  CodecChooser codec_;  // roamd.conf compress: each move starts from a copy
   bool draining_ = false;  // roam node drain: blocked, guests being moved away
   std::string roam_path_;  // the `roam` beside this roamd: what a process leaving home execs
   std::string run_dir_;  // the control socket's directory: move images, the fault file

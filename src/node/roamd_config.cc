@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "cluster/swim_validate.h"
+#include "node/page_codec.h"
 
 namespace roam {
 
@@ -100,6 +101,9 @@ Status ParseRoamdConfig(const std::string& text, RoamdConfig* cfg) {
       cfg->control_socket = value;
     } else if (key == "log_file") {
       cfg->log_file = value;
+    } else if (key == "compress") {
+      if (!CodecChooser::FromSetting(value).ok()) return bad("expected auto, off, lz4 or zstd");
+      cfg->compress = value;
     } else if (key == "probe_interval_ms") {
       st = ms(&cfg->swim.probe_interval_ms);
     } else if (key == "ping_timeout_ms") {

@@ -24,6 +24,7 @@ struct RoamdConfig {
   std::vector<std::string> peers;   // static peer list, "ip:port" each
   std::string control_socket = "/run/roam/roamd.sock";
   std::string log_file;             // empty: stderr
+  std::string compress = "auto";    // memory sent by moves: auto, off, lz4, zstd (node/page_codec.h)
   SwimConfig swim;
 };
 

@@ -5,7 +5,7 @@
 #include <sys/wait.h>
 
 #include "node/guest_spawn.h"
-#include "node/reply_with.h"
+#include "wire/reply.h"
 #include "node/roamd.h"
 
 namespace roam {
@@ -51,6 +51,10 @@ void Roamd::OnLinkRequest(std::shared_ptr<LinkChannel> link, const std::string& 
       return Migrate(req.migrate().gpid(), req.migrate().to(), req.requester(),
                      ReplyWith<pb::LinkReply, pb::MigrationFigures>(
                          answer, [](pb::LinkReply& m, const pb::MigrationFigures& v) { *m.mutable_migration() = v; }));
+    case pb::LinkRequest::kMoveProgress:
+      return MoveProgressOf(req.move_progress().gpid(), req.requester(),
+                            ReplyWith<pb::LinkReply, pb::MoveProgress>(
+                                answer, [](pb::LinkReply& m, const pb::MoveProgress& v) { *m.mutable_move_progress() = v; }));
     case pb::LinkRequest::kLock:
       return Lock(req.lock().gpid(), req.lock().lock(), req.requester(), ReplyError<pb::LinkReply>(answer));
     case pb::LinkRequest::kNodeAdmin:
@@ -107,12 +111,9 @@ void Roamd::AdoptGuest(std::shared_ptr<GuestProcess> guest) {
   const pid_t pid = guest->pid();
   guests_[pid] = guest;
   std::weak_ptr<GuestProcess> weak = guest;
-  guest->set_move_handlers(
-      [this, weak](const pb::StreamFrame& f) {
-        auto g = weak.lock();
-        if (g && f.has_move_out()) StartMoveOut(g, f.move_out());
-      },
-      nullptr);
+  guest->set_move_order_handler([this, weak](const pb::MoveOut& order) {
+    if (auto g = weak.lock()) StartMoveOut(g, order);
+  });
   guest->Start([this, pid] { guests_.erase(pid); });
 }
 
@@ -191,22 +192,22 @@ void Roamd::AskNode(const std::string& node, pb::LinkRequest req,
   auto ask = std::make_shared<Ask>(io_);
   ask->done = std::move(done);
   const std::string address = AddressOf(node);
-  if (address.empty()) return ask->Finish(Status::Error("no node named " + node));
+  if (address.empty()) return ask->Finish(Status::Error(StatusCode::kNotFound, "no node named " + node));
   ask->timer.expires_after(timeout);
   ask->timer.async_wait([ask, node](asio::error_code ec) {
-    if (!ec) ask->Finish(Status::Error(node + " did not answer in time"));
+    if (!ec) ask->Finish(Status::Error(StatusCode::kUnavailable, node + " did not answer in time"));
   });
   ConnectLink(io_, address, link_id_,
               [ask, req = std::move(req)](Result<std::shared_ptr<LinkChannel>> r, const std::string&) {
-                if (!r.ok()) return ask->Finish(r.status());
+                if (!r.ok()) return ask->Finish(Status::Error(StatusCode::kUnavailable, r.status().message()));
                 if (!ask->done) return (*r)->Close("late", false);
                 ask->link = *r;
                 ask->link->set_handlers(
                     [ask](pb::LinkFrame& f) {
                       if (f.has_reply()) return ask->Finish(f.reply());
-                      ask->Finish(Status::Error("unexpected frame"));
+                      ask->Finish(Status::Error(StatusCode::kInvalid, "unexpected frame"));
                     },
-                    [ask](const std::string& why) { ask->Finish(Status::Error(why)); });
+                    [ask](const std::string& why) { ask->Finish(Status::Error(StatusCode::kUnavailable, why)); });
                 pb::LinkFrame f;
                 *f.mutable_request() = req;
                 ask->link->Send(f);

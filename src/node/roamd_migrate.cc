@@ -11,6 +11,7 @@
 
 #include "common/file_util.h"
 #include "common/proc_stat.h"
+#include "wire/reply.h"
 #include "node/roamd.h"
 
 namespace roam {
@@ -34,12 +35,14 @@ void Reply(const std::shared_ptr<LinkChannel>& link, pb::LinkReply reply) {
 void Roamd::Migrate(const std::string& gpid, const std::string& to, const pb::Credentials& requester, MoveDone done) {
   std::string home;
   pid_t pid = 0;
-  if (!SplitGpid(gpid, &home, &pid)) return done(Status::Error("bad GPID '" + gpid + "' (expected NODE:PID, e.g. n1:4242)"));
+  if (!SplitGpid(gpid, &home, &pid)) {
+    return done(Status::Error(StatusCode::kInvalid, "bad GPID '" + gpid + "' (expected NODE:PID, e.g. n1:4242)"));
+  }
   if (home == swim_->name()) return MigrateHere(pid, to, requester, std::move(done));
   auto it = swim_->members().find(home);
-  if (it == swim_->members().end()) return done(Status::Error("no node named " + home));
+  if (it == swim_->members().end()) return done(Status::Error(StatusCode::kNotFound, "no node named " + home));
   if (it->second.state != pb::ALIVE) {
-    return done(Status::Error("home node " + home + " is " + MemberStateName(it->second.state)));
+    return done(Status::Error(StatusCode::kUnavailable, "home node " + home + " is " + MemberStateName(it->second.state)));
   }
   pb::LinkRequest req;
   *req.mutable_requester() = requester;
@@ -48,54 +51,91 @@ void Roamd::Migrate(const std::string& gpid, const std::string& to, const pb::Cr
   AskNode(
       home, req,
       [done, home](Result<pb::LinkReply> r) {
-        if (!r.ok()) return done(Status::Error("cannot reach " + home + ": " + r.status().message()));
-        if (!r->error().empty()) return done(Status::Error(r->error()));
+        if (!r.ok()) return done(r.status().Prefixed("cannot reach " + home + ": "));
+        if (Status st = ReplyStatus(*r); !st.ok()) return done(st);
         done(r->migration());
       },
       kForwardedMoveTimeout);
 }
 
-std::string Roamd::ChooseTarget(const HomeProcess& p, const std::string& to, std::string* error) const {
+Result<std::vector<std::string>> Roamd::ChooseTargets(const HomeProcess& p, const std::string& to) const {
   const std::string& self = swim_->name();
   if (to == "home" || to == self) {
-    if (p.where == self) *error = p.gpid + " already runs at home, on " + self;
-    return p.where == self ? "" : self;
+    if (p.where == self) return Status::Error(StatusCode::kInvalid, p.gpid + " already runs at home, on " + self);
+    return std::vector<std::string>{self};
   }
+  std::string error;
   if (to == "best") {
-    std::string ignored;
-    for (const std::string& n : Candidates("", false, &ignored)) {
-      if (n != self && n != p.where) return n;
+    std::vector<std::string> others;
+    for (const std::string& n : Candidates("", false, &error)) {
+      if (n != self && n != p.where) others.push_back(n);
     }
-    *error = "no other node can take " + p.gpid;
-    return "";
+    if (others.empty()) return Status::Error(StatusCode::kRefused, "no other node can take " + p.gpid);
+    return others;
   }
-  if (to == p.where) {
-    *error = p.gpid + " already runs on " + to;
-    return "";
+  if (to == p.where) return Status::Error(StatusCode::kInvalid, p.gpid + " already runs on " + to);
+  std::vector<std::string> c = Candidates(to, false, &error);
+  if (c.empty()) {
+    const bool unknown = swim_->members().find(to) == swim_->members().end();
+    return Status::Error(unknown ? StatusCode::kNotFound : StatusCode::kRefused, error);
   }
-  std::vector<std::string> c = Candidates(to, false, error);
-  return c.empty() ? "" : c.front();
+  return c;
 }
 
 void Roamd::MigrateHere(pid_t pid, const std::string& to, const pb::Credentials& requester, MoveDone done) {
   const std::string gpid = swim_->name() + ":" + std::to_string(pid);
   auto it = home_.find(pid);
-  if (it == home_.end()) return done(Status::Error("no process " + gpid));
+  if (it == home_.end()) return done(Status::Error(StatusCode::kNotFound, "no process " + gpid));
   HomeProcess& p = it->second;
   // The MOSIX rule: whoever may kill it may move it.
   if (requester.uid() != 0 && requester.uid() != p.creds.uid()) {
-    return done(Status::Error(gpid + " belongs to another user"));
+    return done(Status::Error(StatusCode::kPermission, gpid + " belongs to another user"));
   }
-  if (p.lock) return done(Status::Error(gpid + " is locked (roam unlock " + gpid + " lets it move)"));
+  if (p.lock) {
+    return done(Status::Error(StatusCode::kRefused, gpid + " is locked (roam unlock " + gpid + " lets it move)"));
+  }
   if ((p.remote && p.remote->moving()) || departures_.count(pid)) {
-    return done(Status::Error(gpid + " is already moving"));
+    return done(Status::Error(StatusCode::kBusy, gpid + " is already moving"));
   }
-  if (p.spawn.spec().tty()) return done(Status::Error(gpid + " has a terminal (roam run -t): terminals cannot move yet"));
-  std::string error;
-  const std::string target = ChooseTarget(p, to, &error);
-  if (target.empty()) return done(Status::Error(error));
-  spdlog::info("{}: move {} -> {} asked by {}", gpid, p.where, target, requester.user());
-  if (target == swim_->name()) return ComeHome(p, std::move(done));
+  if (p.spawn.spec().tty()) {
+    return done(Status::Error(StatusCode::kCantMove, gpid + " has a terminal (roam run -t): terminals cannot move yet"));
+  }
+  Result<std::vector<std::string>> targets = ChooseTargets(p, to);
+  if (!targets.ok()) return done(targets.status());
+  if (targets->front() == swim_->name()) {
+    spdlog::info("{}: move {} -> home asked by {}", gpid, p.where, requester.user());
+    return ComeHome(p, std::move(done));
+  }
+  MoveToFirst(pid, std::move(*targets), requester, std::move(done));
+}
+
+// Tries `targets` in order: a node that refuses for a reason of its own
+// (busy, full, blocked, different, unreachable) passes the move to the
+// next; any other failure ends it.
+void Roamd::MoveToFirst(pid_t pid, std::vector<std::string> targets, const pb::Credentials& requester,
+                        MoveDone done) {
+  const std::string target = targets.front();
+  targets.erase(targets.begin());
+  auto it = home_.find(pid);
+  if (it == home_.end()) return done(Status::Error(StatusCode::kNotFound, "the process ended before it could move"));
+  const std::string from = it->second.where;
+  MoveDone attempt = done;
+  if (!targets.empty()) {
+    attempt = [this, pid, targets, requester, done, target, from](Result<pb::MigrationFigures> r) {
+      auto p = home_.find(pid);
+      const bool still = p != home_.end() && p->second.where == from && !(p->second.remote && p->second.remote->moving()) &&
+                         !departures_.count(pid);
+      if (r.ok() || !AnotherNodeMightDo(r.status().code()) || !still) return done(std::move(r));
+      spdlog::info("{}: {}; trying {}", p->second.gpid, r.status().message(), targets.front());
+      MoveToFirst(pid, targets, requester, done);
+    };
+  }
+  MoveTo(pid, target, requester, std::move(attempt));
+}
+
+void Roamd::MoveTo(pid_t pid, const std::string& target, const pb::Credentials& requester, MoveDone done) {
+  HomeProcess& p = home_.at(pid);
+  spdlog::info("{}: move {} -> {} asked by {}", p.gpid, p.where, target, requester.user());
   const std::string address = AddressOf(target);
   pb::LinkRequest adopt;
   *adopt.mutable_requester() = requester;
@@ -103,15 +143,18 @@ void Roamd::MigrateHere(pid_t pid, const std::string& to, const pb::Credentials&
   adopt.set_move_rss_bytes(p.stats.rss_bytes());
   ConnectLink(io_, address, link_id_,
               [this, pid, target, address, adopt, done](Result<std::shared_ptr<LinkChannel>> r, const std::string&) {
-                if (!r.ok()) return done(Status::Error("cannot reach " + target + ": " + r.status().message()));
+                if (!r.ok()) {
+                  return done(Status::Error(StatusCode::kUnavailable,
+                                            "cannot reach " + target + ": " + r.status().message()));
+                }
                 std::shared_ptr<LinkChannel> link = *r;
                 link->set_handlers(
                     [this, pid, target, address, done, link](pb::LinkFrame& f) {
                       if (!f.has_reply()) return link->Close("expected a reply", false);
-                      if (!f.reply().error().empty()) {
+                      if (Status st = ReplyStatus(f.reply()); !st.ok()) {
                         link->set_handlers(nullptr, nullptr);
                         link->Close("refused", false);
-                        return done(Status::Error(f.reply().error()));
+                        return done(st);
                       }
                       auto it = home_.find(pid);
                       const bool gone = it == home_.end();
@@ -119,14 +162,14 @@ void Roamd::MigrateHere(pid_t pid, const std::string& to, const pb::Credentials&
                         // Ended, or another move of it began meanwhile: this one stops here.
                         link->set_handlers(nullptr, nullptr);
                         link->Close("not moving", false);
-                        return done(Status::Error(gone ? "the process ended before it could move"
-                                                       : "it is already moving"));
+                        return done(gone ? Status::Error(StatusCode::kNotFound, "the process ended before it could move")
+                                         : Status::Error(StatusCode::kBusy, "it is already moving"));
                       }
                       if (it->second.remote) return it->second.remote->Move(target, address, link, faults_, done);
                       DepartHome(it->second, target, address, link, done);
                     },
                     [done, target](const std::string& why) {
-                      done(Status::Error("lost " + target + " before the move: " + why));
+                      done(Status::Error(StatusCode::kUnavailable, "lost " + target + " before the move: " + why));
                     });
                 pb::LinkFrame req;
                 *req.mutable_request() = adopt;
@@ -146,6 +189,7 @@ void Roamd::DepartHome(HomeProcess& p, const std::string& target, const std::str
   c.roam_path = roam_path_;
   c.control_socket = cfg_.control_socket;
   c.faults = faults_;
+  c.codec = codec_;
   c.on_resumed = [this, pid] { WatchHomeProcess(pid); };
   c.on_session_end = [this, pid] { home_.erase(pid); };
   auto d = std::make_shared<HomeDeparture>(io_, *engine_, link_id_, &p, std::move(adopt), std::move(c));
@@ -156,13 +200,13 @@ void Roamd::DepartHome(HomeProcess& p, const std::string& target, const std::str
 // A process running elsewhere comes back home (HomeArrival): its deputy
 // becomes it.
 void Roamd::ComeHome(HomeProcess& p, MoveDone done) {
-  if (!p.remote) return done(Status::Error(p.gpid + " already runs at home"));
+  if (!p.remote) return done(Status::Error(StatusCode::kInvalid, p.gpid + " already runs at home"));
   // A stopped deputy (Ctrl-Z) could not become the process until continued.
   if (ReadProcState(p.pid) == 'T') {
-    return done(Status::Error(p.gpid + " is stopped (Ctrl-Z): it can come home once it runs again (fg or bg)"));
+    return done(Status::Error(StatusCode::kBusy, p.gpid + " is stopped (Ctrl-Z): it can come home once it runs again (fg or bg)"));
   }
   if (last_load_.mem_total() != 0 && p.stats.rss_bytes() > last_load_.mem_free()) {
-    return done(Status::Error(fmt::format("its home {} has no room for {}: it uses {:.0f} MiB, {:.0f} MiB are free",
+    return done(Status::Error(StatusCode::kNoRoom, fmt::format("its home {} has no room for {}: it uses {:.0f} MiB, {:.0f} MiB are free",
                                           swim_->name(), p.gpid, p.stats.rss_bytes() / 1048576.0,
                                           last_load_.mem_free() / 1048576.0)));
   }
@@ -205,6 +249,32 @@ void Roamd::CameHome(pid_t pid, const std::vector<int>& held_signals) {
   p.pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd);
   WatchHomeProcess(pid);
   for (int sig : held_signals) ::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0);
+}
+
+// ---- roam migrate on a terminal: how far it has come ------------------------------------
+
+void Roamd::MoveProgressOf(const std::string& gpid, const pb::Credentials& requester, ProgressDone done) {
+  std::string home;
+  pid_t pid = 0;
+  if (!SplitGpid(gpid, &home, &pid)) return done(Status::Error(StatusCode::kInvalid, "bad GPID '" + gpid + "'"));
+  if (home != swim_->name()) {
+    pb::LinkRequest req;
+    *req.mutable_requester() = requester;
+    req.mutable_move_progress()->set_gpid(gpid);
+    return AskNode(home, req, [done, home](Result<pb::LinkReply> r) {
+      if (!r.ok()) return done(r.status().Prefixed("cannot reach " + home + ": "));
+      if (Status st = ReplyStatus(*r); !st.ok()) return done(st);
+      done(r->move_progress());
+    });
+  }
+  auto it = home_.find(pid);
+  if (it == home_.end()) return done(Status::Error(StatusCode::kNotFound, "no process " + gpid));
+  if (requester.uid() != 0 && requester.uid() != it->second.creds.uid()) {
+    return done(Status::Error(StatusCode::kPermission, gpid + " belongs to another user"));
+  }
+  if (auto d = departures_.find(pid); d != departures_.end()) return done(d->second->progress());
+  if (it->second.remote && it->second.remote->moving()) return done(it->second.remote->progress());
+  done(Status::Error(StatusCode::kNotFound, gpid + " is not moving"));
 }
 
 // ---- roam lock / unlock ----------------------------------------------------------------
@@ -327,15 +397,15 @@ void Roamd::MoveAll(const std::vector<std::string>& gpids, const std::string& to
 
 void Roamd::StartAdopt(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::SpawnRequest& req,
                        uint64_t rss_bytes, int attempt) {
-  auto refuse = [&](const std::string& why) {
+  auto refuse = [&](StatusCode code, const std::string& why) {
     pb::LinkReply reply;
-    reply.set_error(why);
+    SetReplyError(&reply, Status::Error(code, why));
     Reply(link, std::move(reply));
     link->Close("refused");
   };
-  if (!sampler_.accepts_guests()) return refuse("node " + swim_->name() + " refuses guests (blocked)");
+  if (!sampler_.accepts_guests()) return refuse(StatusCode::kRefused, "node " + swim_->name() + " refuses guests (blocked)");
   if (req.home() != peer || req.gpid() != peer + ":" + std::to_string(req.pid())) {
-    return refuse("adopt request from " + peer + " for " + req.gpid());
+    return refuse(StatusCode::kPermission, "adopt request from " + peer + " for " + req.gpid());
   }
   const pid_t pid = static_cast<pid_t>(req.pid());
   if (pid <= 0 || guests_.count(pid) || incoming_.count(req.gpid()) || ::kill(pid, 0) == 0) {
@@ -349,14 +419,14 @@ void Roamd::StartAdopt(std::shared_ptr<LinkChannel> link, const std::string& pee
       });
       return;
     }
-    return refuse("pid " + std::to_string(req.pid()) + " is taken on " + swim_->name());
+    return refuse(StatusCode::kBusy, "pid " + std::to_string(req.pid()) + " is taken on " + swim_->name());
   }
   if (last_load_.mem_total() != 0 && rss_bytes > last_load_.mem_free()) {
-    return refuse(fmt::format("node {} has no room for {}: it uses {:.0f} MiB, {:.0f} MiB are free", swim_->name(),
+    return refuse(StatusCode::kNoRoom, fmt::format("node {} has no room for {}: it uses {:.0f} MiB, {:.0f} MiB are free", swim_->name(),
                               req.gpid(), rss_bytes / 1048576.0, last_load_.mem_free() / 1048576.0));
   }
   if (access(req.spec().cwd().c_str(), X_OK) != 0) {
-    return refuse("its working directory " + req.spec().cwd() + " does not exist on " + swim_->name());
+    return refuse(StatusCode::kMismatch, "its working directory " + req.spec().cwd() + " does not exist on " + swim_->name());
   }
   auto in = std::make_shared<MigrationIn>(io_, *engine_, req, link, run_dir_ + "/migrate/in-" + std::to_string(pid),
                                           faults_);
@@ -376,7 +446,7 @@ void Roamd::StartMoveIn(std::shared_ptr<LinkChannel> link, const std::string& pe
   auto it = incoming_.find(req.gpid());
   if (it == incoming_.end() || it->second->has_source()) {
     pb::LinkReply reply;
-    reply.set_error("no move of " + req.gpid() + " is expected on " + swim_->name());
+    SetReplyError(&reply, Status::Error(StatusCode::kInvalid, "no move of " + req.gpid() + " is expected on " + swim_->name()));
     Reply(link, std::move(reply));
     return link->Close("refused");
   }
@@ -388,13 +458,24 @@ void Roamd::StartMoveIn(std::shared_ptr<LinkChannel> link, const std::string& pe
 
 void Roamd::StartMoveOut(std::shared_ptr<GuestProcess> guest, const pb::MoveOut& order) {
   const pid_t pid = guest->pid();
-  if (outgoing_.count(pid)) return;
+  if (outgoing_.count(pid)) {
+    // The home already gave up on the last move (its target refused) and
+    // asks for the next while this node still resumes the process: the
+    // order waits for the resume.
+    next_move_out_[pid] = {guest, order};
+    return;
+  }
   auto out = std::make_shared<MigrationOut>(io_, *engine_, link_id_, guest,
-                                            run_dir_ + "/migrate/out-" + std::to_string(pid), faults_);
+                                            run_dir_ + "/migrate/out-" + std::to_string(pid), faults_, codec_);
   outgoing_[pid] = out;
   out->Start(order, [this, pid] {
     outgoing_.erase(pid);
     ReapChildren();  // whatever exited while the engine held it
+    auto next = next_move_out_.find(pid);
+    if (next == next_move_out_.end()) return;
+    auto [guest, order] = std::move(next->second);
+    next_move_out_.erase(next);
+    if (guests_.count(pid) && guests_[pid] == guest) StartMoveOut(guest, order);
   });
 }
 

@@ -42,7 +42,7 @@
 #include "cluster/swim.h"
 #include "cluster/swim_validate.h"
 #include "control.pb.h"
-#include "node/control_frame.h"
+#include "wire/frame.h"
 
 namespace roam {
 namespace {
@@ -255,7 +255,7 @@ void FuzzControlStream(const uint8_t* data, size_t size) {
   while (size - pos >= 4) {
     uint32_t n = FrameLength(data + pos);
     pos += 4;
-    if (n > kMaxControlFrame || n > size - pos) break;
+    if (n > kMaxFrame || n > size - pos) break;
     if (!req.ParseFromString(std::string(reinterpret_cast<const char*>(data + pos), n))) break;
     pos += n;
   }

@@ -247,7 +247,7 @@ refused "not the owner" "belongs to another user" cx n1 -- setpriv --reuid=65534
 refused "not the owner, asked from another node" "belongs to another user" \
   cx n3 -- setpriv --reuid=65534 --regid=65534 --clear-groups "$ROAM" migrate "$G" n3
 cx n3 -- "$ROAM" node block >/dev/null
-wait_until 10 sh -c "'$ROAM' cluster exec --name $CLUSTER n1 -- '$ROAM' nodes --json | jq -e '.nodes[] | select(.name==\"n3\") | .load.accepts_guests | not'" >/dev/null
+wait_until 10 sh -c "'$ROAM' cluster exec --name $CLUSTER n1 -- '$ROAM' nodes --json | jq -e '.nodes[] | select(.name==\"n3\") | .blocked'" >/dev/null
 refused "blocked target" "refuses guests (blocked)" migrate "$G" n3
 cx n3 -- "$ROAM" node unblock >/dev/null
 # n4 has a 160 MiB memory limit: a process using ~200 MiB does not fit.
@@ -270,6 +270,32 @@ DP=$(bg_pid diff)
 sleep 1.5
 refused "a file that differs on the target" "/tmp/differs differs on n3 (size 2 at the source, 12 here)" migrate "n1:$DP" n3
 cx n1 -- "$ROAM" kill -s KILL "n1:$DP" >/dev/null
+# "best" asks the next node when the best one refuses for a reason of its
+# own (here a file that is not there): n3, made the fastest, lacks
+# /tmp/pick; n4 has the very same file (size and mtime).
+for n in n2 n4; do cx $n -- sh -c 'echo pick >/tmp/pick && touch -d @1700000000 /tmp/pick'; done
+cx n3 -- rm -f /tmp/pick
+cx n3 -- "$ROAM" node speed 1000000 >/dev/null
+wait_until 15 sh -c "[ \$('$ROAM' cluster exec --name $CLUSTER n1 -- '$ROAM' nodes --json | jq '.nodes[] | select(.name==\"n3\") | .speed') = 1000000 ]" >/dev/null
+bg_start pick "$ROAM" run --on n2 -- python3 -c 'import time; f = open("/tmp/pick"); time.sleep(60)'
+KP=$(bg_pid pick)
+wait_until 10 where_is "n1:$KP" n2 >/dev/null
+sleep 1
+out=$(cx n1 -- "$ROAM" migrate --json "n1:$KP" best 2>&1)
+check "best: n3 (fastest) refuses for want of /tmp/pick, n4 takes it ($(printf '%s' "$out" | jq -c '{from,to}' 2>/dev/null || echo "$out"))" \
+  sh -c "printf '%s' '$out' | jq -e '.to == \"n4\"' >/dev/null"
+check "best: roam ps then says n4" where_is "n1:$KP" n4
+cx n3 -- "$ROAM" node speed 0 >/dev/null
+cx n1 -- "$ROAM" kill -s KILL "n1:$KP" >/dev/null
+# On a terminal, `roam migrate` shows how far the move has come (a line
+# rewritten in place), then its one result line.
+bg_start big "$ROAM" run --on n2 -- python3 -c 'import os, time; b = bytearray(os.urandom(384 << 20)); print("ready", flush=True); time.sleep(60)'
+BP=$(bg_pid big)
+wait_until 30 grep -q ready "$DATA/big.out" >/dev/null
+script -qec "timeout 120 '$ROAM' cluster exec --name $CLUSTER n1 -- '$ROAM' migrate n1:$BP n3" /dev/null >"$DATA/progress.tty" 2>&1
+check "on a terminal, progress is shown while it moves ($(tr '\r' '\n' <"$DATA/progress.tty" | grep -a 'MiB sent' | head -2 | tr '\n' '|' | cut -c1-160))" \
+  sh -c "tr '\r' '\n' <'$DATA/progress.tty' | grep -aq 'n1:$BP n2 -> n3: .* MiB sent' && grep -aq 'n1:$BP moved n2 -> n3' '$DATA/progress.tty'"
+cx n1 -- "$ROAM" kill -s KILL "n1:$BP" >/dev/null
 # At home: locked, or placed there.
 bg_start locked "$ROAM" run --lock -- sleep 30
 LP=$(bg_pid locked)

@@ -102,5 +102,43 @@ TEST(SplitRunCommand, OtherSubcommandsAreLeftToCli11) {
   EXPECT_TRUE(cmd2.empty());
 }
 
+TEST(MigrateOutput, TheLineSaysWhereHowLongAndHowMuch) {
+  pb::MigrationFigures m;
+  m.set_gpid("n1:42");
+  m.set_from("n2");
+  m.set_to("n3");
+  m.set_total_ms(59.54);
+  m.set_frozen_ms(43.0);
+  m.set_rounds(2);
+  m.set_bytes_sent(7130316);
+  m.set_precopy_bytes(6815744);
+  EXPECT_EQ(MigrationLine(m),
+            "n1:42 moved n2 -> n3 in 59.5 ms (frozen 43.0 ms), 2 rounds, 6.8 MiB sent (6.5 MiB while it ran)\n");
+  m.set_bytes_compressed(5 << 20);
+  EXPECT_EQ(MigrationLine(m), "n1:42 moved n2 -> n3 in 59.5 ms (frozen 43.0 ms), 2 rounds, 6.8 MiB sent (6.5 MiB of "
+                              "memory while it ran; 5.0 MiB compressed)\n");
+  m.set_rounds(1);
+  m.set_precopy_bytes(0);
+  m.set_bytes_compressed(0);
+  EXPECT_EQ(MigrationLine(m), "n1:42 moved n2 -> n3 in 59.5 ms (frozen 43.0 ms), 1 round, 6.8 MiB sent\n");
+}
+
+TEST(MigrateOutput, ProgressLineShowsPhaseRoundBytesAndRate) {
+  pb::MoveProgress p;
+  p.set_gpid("n1:42");
+  p.set_from("n2");
+  p.set_to("n3");
+  p.set_phase("pre-copy");
+  p.set_rounds(2);
+  p.set_bytes_sent(96u << 20);
+  p.set_rate_bps(410.0 * (1 << 20));
+  p.set_elapsed_ms(312);
+  EXPECT_EQ(ProgressLine(p), "n1:42 n2 -> n3: pre-copy, round 2, 96.0 MiB sent, 410 MiB/s, 0.3 s");
+  p.set_rounds(0);
+  p.set_rate_bps(0);
+  p.set_phase("checking the target");
+  EXPECT_EQ(ProgressLine(p), "n1:42 n2 -> n3: checking the target, 96.0 MiB sent, 0.3 s");
+}
+
 }  // namespace
 }  // namespace roam

@@ -1,4 +1,4 @@
-#include "node/control_frame.h"
+#include "wire/frame.h"
 
 #include <unistd.h>
 
@@ -6,13 +6,14 @@
 
 namespace roam {
 
-std::string EncodeFrame(const google::protobuf::Message& msg) {
-  std::string body = msg.SerializeAsString();
-  uint32_t n = static_cast<uint32_t>(body.size());
+std::string FrameHeader(size_t body_size) {
+  const uint32_t n = static_cast<uint32_t>(body_size);
   std::string out(4, '\0');
   for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
-  return out + body;
+  return out;
 }
+
+std::string EncodeFrame(const google::protobuf::Message& msg) { return FrameHeader(msg.ByteSizeLong()) + msg.SerializeAsString(); }
 
 uint32_t FrameLength(const unsigned char h[4]) {
   return uint32_t{h[0]} | uint32_t{h[1]} << 8 | uint32_t{h[2]} << 16 | uint32_t{h[3]} << 24;
@@ -48,7 +49,7 @@ Status ReadFrame(int fd, google::protobuf::Message* msg) {
   unsigned char header[4];
   if (Status st = ReadExact(fd, reinterpret_cast<char*>(header), 4); !st.ok()) return st;
   uint32_t n = FrameLength(header);
-  if (n > kMaxControlFrame) return Status::Error("control frame too large");
+  if (n > kMaxFrame) return Status::Error("control frame too large");
   std::string body(n, '\0');
   if (Status st = ReadExact(fd, body.data(), n); !st.ok()) return st;
   if (!msg->ParseFromString(body)) return Status::Error("malformed control message");
