@@ -65,6 +65,7 @@ struct BenchOptions {
   // lifeguard (the default configuration), or one part switched off:
   // no-local-health, no-dogpile, no-buddy, no-priority (freshest-first
   // piggybacking), no-helper-retry, fixed-helpers (4 helpers at any N),
+  // independent-order (each node shuffles its own probe order),
   // before-13b (neither, and 3 confirmations at any N: the first Lifeguard
   // run), or legacy (the configuration before Lifeguard: all of these off,
   // 6 updates per message, 3 indirect checks, no second ping).
@@ -75,6 +76,7 @@ struct BenchOptions {
   double budget_s = 540;       // whole run, used to decide whether `auto` fits
   double mem_fraction = 0.75;  // of MemAvailable a predicted trial may use
   bool force = false;          // run explicit sizes even if predicted not to fit
+  int64_t clock_spread_ms = 0;  // nodes' clocks count from origins this far apart
 };
 
 // What one child process measured. Plain data: it crosses a pipe.
@@ -162,13 +164,17 @@ bool VariantConfig(const std::string& variant, SwimConfig* swim) {
     swim->priority_dissemination = false;
   } else if (variant == "no-helper-retry") {
     swim->helper_retry = false;
+  } else if (variant == "independent-order") {  // each node shuffles its own probe order
+    swim->shared_probe_order = false;
   } else if (variant == "before-13b") {  // the configuration of the first Lifeguard run
+    swim->shared_probe_order = false;
     swim->helper_retry = false;
     swim->suspicion_confirmations_by_size = false;
     swim->helpers_by_size = false;
   } else if (variant == "fixed-helpers") {
     swim->helpers_by_size = false;
   } else if (variant == "legacy") {
+    swim->shared_probe_order = false;
     swim->local_health = swim->dogpile = swim->buddy = swim->priority_dissemination = false;
     swim->helper_retry = swim->helpers_by_size = false;
     swim->suspicion_confirmations_by_size = false;
@@ -193,6 +199,7 @@ TrialResult RunTrial(int n, uint64_t seed, const BenchOptions& opt) {
   VariantConfig(opt.variant, &cfg.swim);
   cfg.loss = opt.loss;
   cfg.seed = seed;
+  cfg.clock_spread_ms = opt.clock_spread_ms;
   SwimSim sim(cfg);
   sim.AddNodes(n, /*warm=*/true);
   r.setup_s = Seconds(start);
@@ -597,7 +604,7 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--variant", opt.variant,
                  "lifeguard | no-local-health | no-dogpile | no-buddy | no-priority | no-helper-retry | "
-                 "fixed-helpers | before-13b | legacy")
+                 "fixed-helpers | independent-order | before-13b | legacy")
       ->capture_default_str();
   app.add_option("--warmup-s", opt.warmup_s, "virtual seconds before the traffic window")->capture_default_str();
   app.add_option("--window-s", opt.window_s, "virtual seconds of the traffic window")->capture_default_str();
@@ -607,6 +614,9 @@ int Main(int argc, char** argv) {
   app.add_option("--mem-fraction", opt.mem_fraction, "share of MemAvailable one trial may be predicted to use")
       ->capture_default_str();
   app.add_flag("--force", opt.force, "run explicit sizes even when predicted not to fit in memory");
+  app.add_option("--clock-spread-ms", opt.clock_spread_ms,
+                 "give each node a clock origin uniform in [0, this) (hosts whose clocks disagree)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (SwimConfig probe; !VariantConfig(opt.variant, &probe)) {
     fmt::print(stderr, "swim_sim_bench: unknown variant {}\n", opt.variant);

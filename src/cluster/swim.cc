@@ -117,8 +117,13 @@ void Swim::StartProbe(int64_t now) {
       return;
     }
   }
+  if (cfg_.shared_probe_order) {
+    ProbeInSharedOrder(now);
+    return;
+  }
   // Next target in round-robin order over a shuffled list; reshuffle at the end.
   for (int attempts = 0; attempts < 2; ++attempts) {
+    if (probe_order_stale_) RebuildProbeOrder(0);
     while (probe_pos_ < probe_order_.size()) {
       const MemberId id = probe_order_[probe_pos_++];
       const Member* m = members_.Get(id);
@@ -126,8 +131,31 @@ void Swim::StartProbe(int64_t now) {
       ProbeMember(id, now);
       return;
     }
-    RebuildProbeOrder();
+    RebuildProbeOrder(0);
   }
+}
+
+void Swim::ProbeInSharedOrder(int64_t now) {
+  // Every node holds the live members (itself included) in one order, a
+  // hash of their names and of the epoch, and in protocol period P probes
+  // the member 1 + (P mod (n-1)) places after itself. For one P that is a
+  // bijection: each member is probed by exactly one other in every period,
+  // so a crashed member is probed within a period of its crash instead of
+  // after a geometric wait (nobody picks it in a period with probability
+  // ~1/e when the N-1 probers choose independently). Over n-1 periods a
+  // node still probes every member once (SWIM's round-robin bound). The
+  // order is reshuffled every n-1 periods (a new epoch).
+  const size_t n = LiveCount();
+  if (n < 2) return;
+  const int64_t t = cfg_.probe_interval_ms;
+  const int64_t period = now >= 0 ? now / t : -((-now + t - 1) / t);
+  const uint64_t p = static_cast<uint64_t>(period);
+  const uint64_t epoch = p / (n - 1);
+  if (probe_order_stale_ || epoch != probe_epoch_ || probe_order_.size() != n) RebuildProbeOrder(epoch);
+  if (probe_order_.size() < 2 || self_pos_ >= probe_order_.size()) return;
+  const size_t m = probe_order_.size();
+  const MemberId id = probe_order_[(self_pos_ + 1 + p % (m - 1)) % m];
+  if (const Member* mem = members_.Get(id); mem && id != self_ && Live(mem->state)) ProbeMember(id, now);
 }
 
 void Swim::ProbeMember(MemberId id, int64_t now) {
@@ -150,14 +178,46 @@ void Swim::SendPing(MemberId id, uint32_t probe_id) {
   }
 }
 
-void Swim::RebuildProbeOrder() {
+namespace {
+
+// FNV-1a of a member's name, mixed with the epoch: the same on every node.
+uint64_t ProbeKey(const std::string& name, uint64_t epoch) {
+  uint64_t h = 1469598103934665603ULL ^ (epoch * 0x9E3779B97F4A7C15ULL);
+  for (unsigned char c : name) h = (h ^ c) * 1099511628211ULL;
+  h ^= h >> 29;
+  h *= 0xBF58476D1CE4E5B9ULL;
+  return h ^ (h >> 32);
+}
+
+}  // namespace
+
+void Swim::RebuildProbeOrder(uint64_t epoch) {
   probe_order_.clear();
+  probe_order_stale_ = false;
+  if (!cfg_.shared_probe_order) {
+    for (MemberId id = 0; id < dir().size(); ++id) {
+      const Member* m = members_.Get(id);
+      if (m && id != self_ && Live(m->state)) probe_order_.push_back(id);
+    }
+    std::shuffle(probe_order_.begin(), probe_order_.end(), rng_);
+    probe_pos_ = 0;
+    return;
+  }
+  std::vector<std::pair<uint64_t, MemberId>> keyed;
+  keyed.reserve(live_count_);
   for (MemberId id = 0; id < dir().size(); ++id) {
     const Member* m = members_.Get(id);
-    if (m && id != self_ && Live(m->state)) probe_order_.push_back(id);
+    if (m && Live(m->state)) keyed.emplace_back(ProbeKey(dir().name(id), epoch), id);
   }
-  std::shuffle(probe_order_.begin(), probe_order_.end(), rng_);
-  probe_pos_ = 0;
+  std::sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : dir().name(a.second) < dir().name(b.second);
+  });
+  probe_order_.reserve(keyed.size());
+  for (const auto& [key, id] : keyed) {
+    if (id == self_) self_pos_ = probe_order_.size();
+    probe_order_.push_back(id);
+  }
+  probe_epoch_ = epoch;
 }
 
 void Swim::CheckProbe(int64_t now) {
@@ -336,7 +396,11 @@ void Swim::Receive(const std::string& from, const pb::SwimMessage& msg, int64_t 
       pb::SwimMessage ping = NewMessage(pb::SwimMessage::PING);
       ping.set_probe_id(id);
       ping.set_origin(msg.self().name());
-      SendWithPiggyback(msg.target_address(), std::move(ping));
+      // Bare, like the retry: its target missed a direct ping already and is
+      // likely gone, and an update it carried there would be one
+      // transmission fewer for the live members (in 10-node clusters the
+      // news of a death ran out this way before the last node heard it).
+      transport_->Send(msg.target_address(), ping);
       break;
     }
     case pb::SwimMessage::ANNOUNCE: {
@@ -385,8 +449,9 @@ void Swim::ApplyUpdate(const pb::MemberUpdate& u, int64_t now) {
   if (!known) {
     if (!u.address().empty()) dir().SetAddress(id, u.address());
     Member& m = Insert(id, u, now);
-    // A newcomer is probed within this round, at a random place in it.
-    if (m.state == pb::ALIVE && !probe_order_.empty()) {
+    // A newcomer is probed within this round, at a random place in it (the
+    // shared order takes it in at the next probe, through TrackState).
+    if (!cfg_.shared_probe_order && m.state == pb::ALIVE && !probe_order_.empty()) {
       std::uniform_int_distribution<size_t> at(probe_pos_, probe_order_.size());
       probe_order_.insert(probe_order_.begin() + static_cast<long>(at(rng_)), id);
     }
@@ -446,6 +511,7 @@ void Swim::Seed(const std::vector<pb::MemberUpdate>& snapshot, int64_t now) {
   }
   probe_order_.clear();
   probe_pos_ = 0;
+  probe_order_stale_ = true;
 }
 
 void Swim::Refute(uint64_t accused_incarnation) {
@@ -472,6 +538,7 @@ void Swim::TrackState(MemberId id, MemberState old) {
   const Member& m = members_.Row(id);
   if (Live(old)) --live_count_;
   if (Live(m.state)) ++live_count_;
+  if (cfg_.shared_probe_order && Live(old) != Live(m.state)) probe_order_stale_ = true;
   if (old == pb::SUSPECT) suspects_.erase(id);
   if (old == pb::DEAD || old == pb::LEFT) down_.erase(id);
   if (m.state == pb::SUSPECT) {
@@ -697,13 +764,13 @@ void Swim::Reap(int64_t now) {
 std::vector<MemberId> Swim::RandomLive(int k, MemberId exclude) {
   std::vector<MemberId> out;
   if (k <= 0) return out;
-  if (probe_order_.empty()) RebuildProbeOrder();
+  if (probe_order_.empty() || probe_order_stale_) RebuildProbeOrder(probe_epoch_);
   const size_t n = probe_order_.size();
   auto usable = [&](MemberId id) {
     const Member* m = members_.Get(id);
     return m && id != exclude && id != self_ && m->state == pb::ALIVE;
   };
-  if (n <= static_cast<size_t>(k) + 1) {  // small table: take every candidate
+  if (n <= static_cast<size_t>(k) + 2) {  // small table (self included): take every candidate
     for (MemberId id : probe_order_) {
       if (usable(id)) out.push_back(id);
     }

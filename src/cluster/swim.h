@@ -2,7 +2,8 @@
 //
 // SWIM (Das, Gupta, Motivala 2002) with Lifeguard (Dadgar, Phillips, Currey
 // 2018) and the usual refinements. Each protocol period the node probes one
-// member (round-robin over a shuffled list); a missing ACK after
+// member (round-robin over an order all nodes share, each from its own
+// place in it, so every member is probed once a period); a missing ACK after
 // ping_timeout makes it ask `indirect_checks` others (one more per decade
 // of N above 100) to probe on its behalf (PING_REQ; a helper pings twice if
 // the first goes unanswered) and ping the target once more itself; no ACK
@@ -79,6 +80,13 @@ struct SwimConfig {
   // the cluster-wide rate of false suspicions, each of which costs every
   // node a refutation to carry, must not grow with N.
   bool helpers_by_size = true;
+  // Probe targets: every node walks one order shared by all (a hash of the
+  // names), each from its own place, so that in every protocol period each
+  // member is probed by exactly one other; else each node walks a list it
+  // shuffled itself. The sharing needs the nodes' `now` to count periods
+  // from one origin (a wall clock); with unrelated origins each node still
+  // probes every member once per n-1 periods.
+  bool shared_probe_order = true;
   bool retry_direct = true;  // a second direct PING alongside the indirect ones
   // A helper asked to probe (PING_REQ) pings the target once more if it has
   // no ACK after half the ping timeout.
@@ -233,7 +241,10 @@ class Swim {
   // Up to k distinct ALIVE members other than self and `exclude`, sampled
   // from the current probe round (O(k), whatever the table size).
   std::vector<MemberId> RandomLive(int k, MemberId exclude);
-  void RebuildProbeOrder();
+  // Round-robin target in the order all nodes share (shared_probe_order).
+  void ProbeInSharedOrder(int64_t now);
+  // probe_order_ anew: shared, hashed by `epoch`, or shuffled per node.
+  void RebuildProbeOrder(uint64_t epoch);
   void AdjustHealth(int delta);
   int64_t Scaled(int64_t ms) const { return ms * (local_health_ + 1); }
   int64_t MinSuspicionTimeout() const;
@@ -250,8 +261,13 @@ class Swim {
   std::mt19937_64 rng_;
   std::unordered_map<MemberId, Pending> broadcasts_;  // by member: newest update only
   std::set<QueueKey> queue_;                          // the same, in sending order
+  // Live members: in the shared order (self included, at self_pos_), or
+  // shuffled by this node (self left out, walked at probe_pos_).
   std::vector<MemberId> probe_order_;
   size_t probe_pos_ = 0;
+  size_t self_pos_ = 0;
+  uint64_t probe_epoch_ = 0;
+  bool probe_order_stale_ = true;  // the live set changed since the order was built
   std::optional<Probe> probe_;
   std::map<uint32_t, Relay> relays_;
   std::unordered_map<MemberId, int64_t> last_sync_to_;  // push-pull rate limit per member

@@ -41,6 +41,9 @@ void SwimSim::AddNodes(int n, bool warm, bool static_peer) {
     nodes_.emplace_back();
     nodes_[i].transport = std::make_unique<Transport>(this, i);
     nodes_[i].incarnation = 1000;
+    if (cfg_.clock_spread_ms > 0) {
+      nodes_[i].clock_origin = std::uniform_int_distribution<int64_t>(0, cfg_.clock_spread_ms - 1)(rng_);
+    }
     by_address_[AddressOf(i)] = i;
     directory_->Intern(NameOf(i), AddressOf(i));
   }
@@ -57,7 +60,7 @@ void SwimSim::AddNodes(int n, bool warm, bool static_peer) {
   }
   for (int i = first; i < first + n; ++i) {
     StartNode(i, !warm && static_peer);
-    if (warm) nodes_[i].swim->Seed(snapshot, now_);
+    if (warm) nodes_[i].swim->Seed(snapshot, now_ + nodes_[i].clock_origin);
   }
   PublishLoads();
 }
@@ -77,7 +80,7 @@ void SwimSim::StartNode(int i, bool join_peer0) {
   };
   std::vector<std::string> peers;
   if (join_peer0 && i != 0) peers.push_back(AddressOf(0));
-  node.swim->Start(now_, cfg_.multicast, peers);
+  node.swim->Start(now_ + node.clock_origin, cfg_.multicast, peers);
 }
 
 void SwimSim::Crash(int i) { nodes_[i].swim.reset(); }
@@ -90,7 +93,7 @@ void SwimSim::Restart(int i) {
 
 void SwimSim::Leave(int i) {
   if (!nodes_[i].swim) return;
-  nodes_[i].swim->Leave(now_);
+  nodes_[i].swim->Leave(now_ + nodes_[i].clock_origin);
   nodes_[i].swim.reset();
 }
 
@@ -144,7 +147,7 @@ void SwimSim::PublishLoads() {
     v.set_mem_total(24ULL << 30);
     v.set_mem_free(12ULL << 30);
     v.set_accepts_guests(true);
-    nodes_[i].swim->SetSelfLoad(v, now_);
+    nodes_[i].swim->SetSelfLoad(v, now_ + nodes_[i].clock_origin);
   }
   next_load_at_ = now_ + 1000;
 }
@@ -160,11 +163,11 @@ void SwimSim::RunFor(int64_t ms) {
       if (!to.swim) continue;
       pb::SwimMessage msg;
       if (!msg.ParseFromString(m.bytes)) continue;
-      to.swim->Receive(AddressOf(m.from), msg, m.at);
+      to.swim->Receive(AddressOf(m.from), msg, m.at + to.clock_origin);
     }
     if (now_ >= next_load_at_) PublishLoads();
     for (Node& n : nodes_) {
-      if (n.swim) n.swim->Tick(now_);
+      if (n.swim) n.swim->Tick(now_ + n.clock_origin);
     }
   }
 }

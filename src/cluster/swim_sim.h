@@ -35,6 +35,9 @@ struct SimConfig {
   bool multicast = false;        // deliver ANNOUNCE multicasts to every node
   bool publish_load = true;      // nodes publish a synthetic load every second
   uint64_t seed = 1;
+  // Each node's clock counts from its own origin, uniform in [0, this):
+  // hosts whose clocks do not agree (0: one clock for all).
+  int64_t clock_spread_ms = 0;
 };
 
 class SwimSim {
@@ -107,6 +110,7 @@ class SwimSim {
     uint64_t bytes_sent = 0;
     int64_t slow_ms = 0;
     uint64_t declared_dead = 0;  // by any node
+    int64_t clock_origin = 0;    // added to the simulator's time for this node
   };
 
   void StartNode(int i, bool join_peer0);
