@@ -49,9 +49,17 @@ Roamd::Roamd(RoamdConfig config)
 
 Roamd::~Roamd() = default;
 
+// Monotonic milliseconds whose origin is the wall clock's (as it was when
+// roamd started): timeouts never jump with the wall clock, and nodes whose
+// clocks agree (NTP; one host in `roam cluster`) count protocol periods
+// alike, which the shared probe order (src/cluster/swim.h) needs.
 int64_t Roamd::Now() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch()).count();
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
+  static const int64_t offset =
+      duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count() -
+      duration_cast<milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return duration_cast<milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count() + offset;
 }
 
 Status Roamd::Init() {
