@@ -32,6 +32,7 @@
 #include "ckpt/uapi_dirty.h"
 #include "common/file_util.h"
 #include "common/status.h"
+#include "common/unique_fd.h"
 
 // ---- constants Debian 12's headers may lack ----------------------------------
 #ifndef PTRACE_GET_SYSCALL_INFO
@@ -127,25 +128,6 @@ bool HasCapability(int cap) {
   uint64_t eff = std::strtoull(status->c_str() + at + 7, nullptr, 16);
   return (eff >> cap) & 1;
 }
-
-// Closes the fd it holds when it goes out of scope.
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd = -1) : fd_(fd) {}
-  ~ScopedFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  int get() const { return fd_; }
-  void reset(int fd) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_;
-};
 
 // ---- children: fork, trace, reap, never hang ---------------------------------
 
@@ -251,7 +233,7 @@ using ChildBody = ChildReport (*)(const void* arg);
 Result<ChildReport> RunInChild(ChildBody body, const void* arg, int timeout_ms = kWaitMs) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return ErrStatus("pipe2");
-  ScopedFd rd(fds[0]);
+  UniqueFd rd(fds[0]);
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid == 0) {
@@ -301,7 +283,7 @@ class ScopedMapping {
 // Reads the 64-bit /proc/PID/pagemap entry of the page holding addr.
 Result<uint64_t> PagemapEntry(pid_t pid, const void* addr) {
   std::string path = "/proc/" + std::to_string(pid) + "/pagemap";
-  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return ErrStatus("open " + path);
   uint64_t entry = 0;
   off_t off = static_cast<off_t>(reinterpret_cast<uintptr_t>(addr) / ::getpagesize() * sizeof entry);
@@ -486,7 +468,7 @@ ProbeResult ProbeMapFiles() {
     std::string range = text.substr(0, text.find(' '));
     std::string file = text.substr(slash + 1);
     std::string link = proc + "/map_files/" + range;
-    ScopedFd fd(::open(link.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(::open(link.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) {
       int err = errno;
       std::string why = err == EPERM ? " (needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN)" : "";
@@ -629,7 +611,7 @@ ProbeResult ProbePrctlMmMap() {
 ProbeResult ProbeKcmp() {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return ErrStatus("pipe2");
-  ScopedFd rd(fds[0]), wr(fds[1]);
+  UniqueFd rd(fds[0]), wr(fds[1]);
   PausedChild child;  // inherits both ends
   Status st = child.Start();
   if (!st.ok()) return st;
@@ -650,13 +632,13 @@ ProbeResult ProbeKcmp() {
 ProbeResult ProbePidfdGetfd() {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return ErrStatus("pipe2");
-  ScopedFd rd(fds[0]), wr(fds[1]);
+  UniqueFd rd(fds[0]), wr(fds[1]);
   PausedChild child;
   Status st = child.Start();
   if (!st.ok()) return st;
-  ScopedFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, child.pid(), 0)));
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, child.pid(), 0)));
   if (pidfd.get() < 0) return ErrStatus("pidfd_open");
-  ScopedFd copy(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.get(), rd.get(), 0)));
+  UniqueFd copy(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.get(), rd.get(), 0)));
   if (copy.get() < 0) return ErrStatus("pidfd_getfd");
   struct stat ours, theirs;
   if (::fstat(rd.get(), &ours) != 0 || ::fstat(copy.get(), &theirs) != 0) return ErrStatus("fstat");
@@ -685,7 +667,7 @@ ProbeResult ProbeTaskChildren() {
 }
 
 ProbeResult ProbeTimerfdTicks() {
-  ScopedFd fd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+  UniqueFd fd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
   if (fd.get() < 0) return ErrStatus("timerfd_create");
   uint64_t ticks = 3;
   if (::ioctl(fd.get(), TFD_IOC_SET_TICKS, &ticks) != 0) {
@@ -787,7 +769,7 @@ ProbeResult ProbeVdsoMremap() {
 }
 
 ProbeResult ProbeUffdWpAsync() {
-  ScopedFd uffd(static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK)));
+  UniqueFd uffd(static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK)));
   if (uffd.get() < 0) {
     int err = errno;
     std::string why = err == EPERM ? " (needs CAP_SYS_PTRACE, or vm.unprivileged_userfaultfd=1)" : "";

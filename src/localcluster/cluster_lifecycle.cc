@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/file_util.h"
+#include "common/unique_fd.h"
 #include "localcluster/cgroup.h"
 #include "localcluster/cluster_layout.h"
 #include "localcluster/cluster_state.h"
@@ -48,26 +49,18 @@ class StateDirLock {
     Status st = MakeDirs(dir, 0755);
     if (!st.ok()) return st;
     std::string path = dir + "/lock";
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return Status::Errno("open " + path);
-    while (::flock(fd, LOCK_EX) != 0) {
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd.ok()) return Status::Errno("open " + path);
+    while (::flock(fd.get(), LOCK_EX) != 0) {
       if (errno == EINTR) continue;
-      Status e = Status::Errno("flock " + path);
-      ::close(fd);
-      return e;
+      return Status::Errno("flock " + path);
     }
-    return StateDirLock(fd);
-  }
-  StateDirLock(StateDirLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  StateDirLock(const StateDirLock&) = delete;
-  StateDirLock& operator=(const StateDirLock&) = delete;
-  ~StateDirLock() {
-    if (fd_ >= 0) ::close(fd_);
+    return StateDirLock(std::move(fd));
   }
 
  private:
-  explicit StateDirLock(int fd) : fd_(fd) {}
-  int fd_;
+  explicit StateDirLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;  // closing it releases the lock
 };
 
 // ---- files on the host ----------------------------------------------------
