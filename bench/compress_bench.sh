@@ -26,9 +26,8 @@
 # Needs root, jq, tc. Exit 0 if every move and check passed.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
-BIN=${ROAM_BIN:-${BUILD:-build}/bin}
-BIN=$(cd "$BIN" 2>/dev/null && pwd) || { echo "compress_bench.sh: build first (make bench)" >&2; exit 1; }
-ROAM=$BIN/roam
+. bench/lib/common.sh
+bench_bin compress_bench.sh
 CLUSTER=cbench
 RATE=1gbit
 while [ $# -gt 0 ]; do
@@ -39,10 +38,7 @@ while [ $# -gt 0 ]; do
 done
 for c in jq tc timeout; do command -v "$c" >/dev/null || { echo "compress_bench.sh: missing $c" >&2; exit 1; }; done
 [ "$(id -u)" -eq 0 ] || { echo "compress_bench.sh: needs root (roam cluster)" >&2; exit 1; }
-for fd_path in "/proc/$$/fd"/*; do
-  fd=${fd_path##*/}
-  if [ "$fd" -gt 2 ] && [ "$fd" -ne 255 ]; then eval "exec $fd>&-" 2>/dev/null; fi
-done
+close_extra_fds
 
 WORK=$(mktemp -d /var/tmp/roam-compress-bench.XXXXXX)
 chmod 755 "$WORK"

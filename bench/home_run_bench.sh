@@ -55,9 +55,8 @@
 # (whether or not a goal is met), 1 if something failed to run.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
-BIN=${ROAM_BIN:-${BUILD:-build}/bin}
-BIN=$(cd "$BIN" 2>/dev/null && pwd) || { echo "home_run_bench.sh: ${ROAM_BIN:-${BUILD:-build}/bin} not found; build first (make bench)" >&2; exit 1; }
-ROAM=$BIN/roam
+. bench/lib/common.sh
+bench_bin home_run_bench.sh
 TCPREF=$BIN/tcp_pipe_ref
 
 RUNS=200
@@ -97,12 +96,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   exit 1
 fi
 
-# Only fds 0-2 go to what we start: a harness's pipe kept open by an sshd in
-# the background would keep the harness waiting.
-for fd_path in "/proc/$$/fd"/*; do
-  fd=${fd_path##*/}
-  if [ "$fd" -gt 2 ] && [ "$fd" -ne 255 ]; then eval "exec $fd>&-" 2>/dev/null; fi
-done
+close_extra_fds
 
 WORK=$(mktemp -d /var/tmp/roam-run-bench.XXXXXX)
 chmod 755 "$WORK"

@@ -66,9 +66,8 @@
 # was ok (whether or not a goal is met), 1 if something broke.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
-BIN=${ROAM_BIN:-${BUILD:-build}/bin}
-BIN=$(cd "$BIN" 2>/dev/null && pwd) || { echo "migrate_bench.sh: ${ROAM_BIN:-${BUILD:-build}/bin} not found; build first (make bench)" >&2; exit 1; }
-ROAM=$BIN/roam
+. bench/lib/common.sh
+bench_bin migrate_bench.sh
 CLUSTER=mbench
 DIRTY_RATE=16M
 
@@ -92,12 +91,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 [ "$(id -u)" -eq 0 ] || { echo "migrate_bench.sh: needs root (roam cluster)" >&2; exit 1; }
 
-# Only fds 0-2 go to what we start: a harness's pipe inherited by a memhog
-# would be part of every moved process (and keep the harness waiting).
-for fd_path in "/proc/$$/fd"/*; do
-  fd=${fd_path##*/}
-  if [ "$fd" -gt 2 ] && [ "$fd" -ne 255 ]; then eval "exec $fd>&-" 2>/dev/null; fi
-done
+close_extra_fds
 
 WORK=$(mktemp -d /var/tmp/roam-migrate-bench.XXXXXX)  # the cluster's shared directory
 chmod 755 "$WORK"
