@@ -16,6 +16,29 @@ constexpr uint64_t kTrialEvery = 16;
 constexpr int kZstdLevel = 1;
 constexpr uint64_t kMaxPieceBytes = 64ULL << 20;
 
+// Back to exactly `raw_size` bytes, or an error (a peer's damaged or lying
+// piece never overruns anything).
+Result<std::string> Decompress(Codec c, const std::string& data, size_t raw_size) {
+  if (c == Codec::kNone) {
+    if (data.size() != raw_size) return Status::Error(StatusCode::kInvalid, "uncompressed piece of the wrong size");
+    return data;
+  }
+  std::string out(raw_size, '\0');
+  if (c == Codec::kLz4) {
+    const int n = LZ4_decompress_safe(data.data(), out.data(), static_cast<int>(data.size()), static_cast<int>(raw_size));
+    if (n < 0 || static_cast<size_t>(n) != raw_size) {
+      return Status::Error(StatusCode::kInvalid, "damaged LZ4 piece");
+    }
+    return out;
+  }
+  if (c == Codec::kZstd) {
+    const size_t n = ZSTD_decompress(out.data(), raw_size, data.data(), data.size());
+    if (ZSTD_isError(n) || n != raw_size) return Status::Error(StatusCode::kInvalid, "damaged zstd piece");
+    return out;
+  }
+  return Status::Error(StatusCode::kInvalid, "unknown compression " + std::to_string(static_cast<int>(c)));
+}
+
 }  // namespace
 
 const char* CodecName(Codec c) {
@@ -134,25 +157,5 @@ Result<std::string> Unpack(int codec, std::string data, uint64_t raw_size) {
   return Decompress(static_cast<Codec>(codec), data, static_cast<size_t>(raw_size));
 }
 
-Result<std::string> Decompress(Codec c, const std::string& data, size_t raw_size) {
-  if (c == Codec::kNone) {
-    if (data.size() != raw_size) return Status::Error(StatusCode::kInvalid, "uncompressed piece of the wrong size");
-    return data;
-  }
-  std::string out(raw_size, '\0');
-  if (c == Codec::kLz4) {
-    const int n = LZ4_decompress_safe(data.data(), out.data(), static_cast<int>(data.size()), static_cast<int>(raw_size));
-    if (n < 0 || static_cast<size_t>(n) != raw_size) {
-      return Status::Error(StatusCode::kInvalid, "damaged LZ4 piece");
-    }
-    return out;
-  }
-  if (c == Codec::kZstd) {
-    const size_t n = ZSTD_decompress(out.data(), raw_size, data.data(), data.size());
-    if (ZSTD_isError(n) || n != raw_size) return Status::Error(StatusCode::kInvalid, "damaged zstd piece");
-    return out;
-  }
-  return Status::Error(StatusCode::kInvalid, "unknown compression " + std::to_string(static_cast<int>(c)));
-}
 
 }  // namespace roam

@@ -50,7 +50,6 @@ class CodecChooser {
 
   // The link's measured drain rate, bytes per second (0: not known yet).
   void set_link_bps(double bps) { link_bps_ = bps; }
-  double link_bps() const { return link_bps_; }
   // One piece of `raw` bytes became `out` bytes in `secs` with codec `c`.
   void Measured(Codec c, size_t raw, size_t out, double secs);
   void Learn(const PackedPiece& p) { Measured(p.tried, p.raw_size, p.tried_size, p.secs); }
@@ -82,8 +81,5 @@ std::string Compress(Codec c, const char* data, size_t len);
 // know, a raw size over 64 MiB or a damaged piece is an error.
 Result<std::string> Unpack(int codec, std::string data, uint64_t raw_size);
 
-// Back to exactly `raw_size` bytes, or an error naming what is wrong (a
-// peer's damaged or lying frame never overruns anything).
-Result<std::string> Decompress(Codec c, const std::string& data, size_t raw_size);
 
 }  // namespace roam
