@@ -145,6 +145,7 @@ Status TreeDump::Freeze() {
     Dumped d;
     d.tracee = std::make_unique<Tracee>(pid);
     Status st = d.tracee->Seize();
+    if (st.ok()) d.tracee->HoldOnThisCpu();
     procs_.push_back(std::move(d));
     if (!st.ok()) return st;
     st = Preflight(pid, true);  // threads may have appeared before the freeze
@@ -232,6 +233,7 @@ Status TreeDump::DumpOne(Dumped& d, const RangeSet& kept) {
   if (st.ok()) st = DumpTimers(t, d.scratch, &p);
   if (st.ok()) st = DumpCreds(t, d.scratch, &p);
   if (st.ok()) st = DumpTaskMisc(t, d.scratch, &p);
+  if (st.ok()) st = DumpSched(t, &p);
   if (st.ok()) {
     Result<long> brk = t.SyscallOk("brk", SYS_brk, 0);
     if (brk.ok()) mm->set_brk(static_cast<uint64_t>(*brk));

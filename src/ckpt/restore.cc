@@ -411,6 +411,10 @@ Status TreeRestore::CreateSeeds() {
 }
 
 Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
+  // On the engine's CPU while it is rebuilt (a seed made by an earlier job
+  // may sit on another); a deputy rebuilt in place gets its own mask back if
+  // the rebuild fails, the recorded one if it succeeds.
+  t.HoldOnThisCpu();
   const SeedReport& r = reports_[proc.pid()];
   SeedLayout seed;
   seed.helper = r.helper;
@@ -448,6 +452,9 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
     memcpy(&regs, proc.gpregs().data(), sizeof(regs));
     st = t.SetRegs(Tracee::ResumeRegs(regs, false));
   }
+  // Last: a new mask may move it off the engine's CPU (EngineWorker).
+  if (st.ok()) st = RestoreSched(t.pid(), proc, /*from_outside=*/!in_place_);
+  if (st.ok()) t.KeepAffinity();
   if (!st.ok()) return Status::Error("restore pid " + std::to_string(proc.pid()) + ": " + st.message());
   return Status::Ok();
 }

@@ -46,6 +46,16 @@ Status RestoreRseq(Tracee& t, const pb::ProcessImage& proc);
 // `from_outside`: set by the restorer (root) with prlimit on the PID; else
 // by the process itself, with its own rights (a rebuild in place).
 Status RestoreRlimits(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc, bool from_outside);
+// sched.cc: CPU affinity, nice and scheduling policy, read and set from
+// outside the process (no injection). The affinity is kept to the CPUs
+// this node has: where none of the recorded ones exists, every CPU here.
+// `from_outside` false (a rebuild in place, the user's own process): only
+// what the user could set on it — affinity, a nice no lower than it has,
+// and the non-real-time policies.
+// The dump reads the mask the process had before the engine held it on one
+// CPU (Tracee::HoldOnThisCpu).
+Status DumpSched(const Tracee& t, pb::ProcessImage* proc);
+Status RestoreSched(pid_t pid, const pb::ProcessImage& proc, bool from_outside);
 // Strict seccomp, the very last call the process makes for the engine.
 Status RestoreSeccomp(Tracee& t, const pb::ProcessImage& proc);
 

@@ -87,9 +87,22 @@ Status Tracee::Seize() {
   }
 }
 
+void Tracee::HoldOnThisCpu() {
+  const int cpu = sched_getcpu();
+  if (held_on_cpu_ || cpu < 0 || sched_getaffinity(pid_, sizeof(affinity_), &affinity_) != 0) return;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  held_on_cpu_ = sched_setaffinity(pid_, sizeof(one), &one) == 0;
+}
+
 Status Tracee::Detach(int signal) {
   if (!seized_) return Status::Ok();
   seized_ = false;
+  if (held_on_cpu_) {
+    held_on_cpu_ = false;
+    (void)sched_setaffinity(pid_, sizeof(affinity_), &affinity_);
+  }
   if (ptrace(PTRACE_DETACH, pid_, 0, signal) != 0) return Status::Errno("ptrace detach " + Who(pid_));
   return Status::Ok();
 }

@@ -11,6 +11,7 @@
 // Not thread-safe; one Tracee per process; the process must have one thread.
 #pragma once
 
+#include <sched.h>
 #include <sys/types.h>
 #include <sys/user.h>
 
@@ -34,7 +35,19 @@ class Tracee {
   // stolen_signals() (it must be queued again: the caller decides where).
   Status Seize();
   // Leaves the process; `signal` is delivered on the way out (0: none).
+  // A process held on a CPU (HoldOnThisCpu) gets its own CPU mask back first.
   Status Detach(int signal = 0);
+  // Keeps the frozen process on the CPU the calling thread runs on, so that
+  // the ptrace stops of injected calls do not cross CPUs (each crossing is a
+  // VM wake-up, ~80 us here; see EngineWorker, which pins its thread). Its
+  // own mask is kept (original_affinity) and given back by Detach; if the
+  // tracer dies first, the process keeps the one-CPU mask. Best effort.
+  void HoldOnThisCpu();
+  // Its mask is set for good (a restore set the recorded one): Detach
+  // leaves it as it is.
+  void KeepAffinity() { held_on_cpu_ = false; }
+  // The mask it had before HoldOnThisCpu, or null if it was not held.
+  const cpu_set_t* original_affinity() const { return held_on_cpu_ ? &affinity_ : nullptr; }
 
   pid_t pid() const { return pid_; }
   bool was_stopped() const { return was_stopped_; }  // in group stop when seized
@@ -93,6 +106,8 @@ class Tracee {
   bool seized_ = false;
   bool was_stopped_ = false;
   bool signals_blocked_ = false;
+  cpu_set_t affinity_;
+  bool held_on_cpu_ = false;
   uint64_t saved_mask_ = 0;
   uint64_t syscall_ip_ = 0;
   int mem_fd_ = -1;

@@ -144,6 +144,28 @@ rc=$(bg_rc echo 60)
 check "stdin read while moved 4 times ($ok moves): no input byte lost or repeated (exit $rc)" \
   sh -c "[ $ok -eq 4 ] && [ '$rc' = 0 ] && cmp -s '$DATA/lines.txt' '$DATA/echo.out'"
 
+# --- 2b. CPU affinity and nice go with the process; the engine's pin does not ------
+# roamd's engine holds a frozen process or a seed on its own CPU while it
+# works; afterwards each process must have its own mask and nice again, on
+# every node it visits (taskset/nice set them before the exec).
+cpus() { cx "$1" -- sh -c "grep Cpus_allowed_list /proc/$2/status | cut -f2"; }
+all_cpus=$(cpus n3 1)
+bg_start aff "$ROAM" run --on n2 -- nice -n 6 python3 -c 'import time; time.sleep(60)'
+last_cpu=$(($(nproc) - 1))
+bg_start aff1 "$ROAM" run --on n2 -- taskset -c "$last_cpu" python3 -c 'import time; time.sleep(60)'
+P=$(bg_pid aff); P1=$(bg_pid aff1)
+wait_until 10 where_is "n1:$P" n2 >/dev/null; wait_until 10 where_is "n1:$P1" n2 >/dev/null
+ok=0
+for to in n3 n4 n3; do
+  migrate "n1:$P" "$to" >/dev/null 2>&1 && migrate "n1:$P1" "$to" >/dev/null 2>&1 && ok=$((ok + 1))
+done
+got=$(cpus n3 "$P"); got1=$(cpus n3 "$P1")
+nice_now=$(cx n3 -- ps -o ni= -p "$P" | tr -d ' ')
+check "3 moves each: $ok; CPUs allowed after the moves: '$got' (want all, '$all_cpus'), '$got1' for the taskset -c $last_cpu one; nice $nice_now (want 6)" \
+  sh -c "[ $ok = 3 ] && [ '$got' = '$all_cpus' ] && [ '$got1' = '$last_cpu' ] && [ '$nice_now' = 6 ]"
+cx n1 -- "$ROAM" kill "n1:$P" >/dev/null 2>&1; cx n1 -- "$ROAM" kill "n1:$P1" >/dev/null 2>&1
+bg_rc aff 20 >/dev/null; bg_rc aff1 20 >/dev/null
+
 # --- 3. real programs moved mid-run give byte-identical results ------------------
 head -c 120000000 /dev/urandom | base64 >"$DATA/big.txt"  # ~160 MB of text
 real_program() {  # real_program NAME CMD...: run undisturbed at home, then on n2 with 3 moves
