@@ -3,26 +3,19 @@
 #include <spdlog/spdlog.h>
 
 #include "ckpt/kernel_features.h"
-#include "common/proc_sample.h"
 
 namespace roam {
 
 namespace {
 constexpr uint64_t kPumpBytes = 4 << 20;          // read on the engine thread in one job
 constexpr size_t kLinkHighWater = 8 << 20;        // then wait until the link has sent most of it
-constexpr uint64_t kWorthBytes = 4ull << 20;      // less private memory than this: stop-and-copy
 }  // namespace
-
-bool WorthPreCopy(pid_t pid) {
-  Result<ProcSample> s = SampleProc(pid);
-  return s.ok() && s->rss_bytes >= kWorthBytes;
-}
 
 pb::LinkFrame MoveInRequest(const std::string& gpid, pid_t root, const std::vector<pb::FileIdentity>& files) {
   pb::LinkFrame req;
   pb::MoveIn* in = req.mutable_request()->mutable_move_in();
   in->set_gpid(gpid);
-  if (WorthPreCopy(root)) in->set_precopy_pid(root);
+  in->set_precopy_pid(root);
   in->set_xcr0(ProbeXsave().xcr0);
   for (const pb::FileIdentity& f : files) *in->add_files() = f;
   return req;

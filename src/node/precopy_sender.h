@@ -30,13 +30,11 @@
 
 namespace roam {
 
-// Whether a process is worth pre-copying: enough private memory that
-// sending it while it runs saves frozen time (reads /proc/PID/status).
-bool WorthPreCopy(pid_t pid);
-
 // The request a move source opens its image link with (MoveIn): the files
-// the tree uses, this CPU's XSAVE components, and whether it would
-// pre-copy `root`.
+// the tree uses, this CPU's XSAVE components, and `root` to pre-copy. Every
+// process is pre-copied, however small: the target then creates the root
+// seed before the freeze instead of in it (16 KiB: frozen 26 ms by
+// stop-and-copy, 19 ms by pre-copy). The target may still say no.
 pb::LinkFrame MoveInRequest(const std::string& gpid, pid_t root, const std::vector<pb::FileIdentity>& files);
 
 class PrecopySender : public std::enable_shared_from_this<PrecopySender> {
