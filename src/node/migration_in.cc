@@ -65,6 +65,10 @@ void MigrationIn::AcceptSource(std::shared_ptr<LinkChannel> source, const pb::Mo
         if (f.has_precopy_pages()) return OnPrecopyPages(*f.mutable_precopy_pages());
         if (f.has_image_chunk()) return OnChunk(f.image_chunk());
         if (f.has_image_end()) return OnImageEnd(f.image_end());
+        if (f.has_reply() && !f.reply().error().empty()) {  // the source gave up, and says why
+          source_gave_up_ = true;
+          return Abort(ReplyStatus(f.reply()));
+        }
         Abort(Status::Error(StatusCode::kInvalid, "unexpected frame from the source"));
       },
       [this, self](const std::string& why) {
@@ -263,6 +267,7 @@ void MigrationIn::Abort(const Status& why) {
     pb::LinkFrame err;
     err.mutable_stream()->set_error(why.message());
     err.mutable_stream()->set_code(static_cast<int>(why.code()));
+    err.mutable_stream()->set_error_from_source(source_gave_up_);
     home_->Send(err);
     home_->set_handlers(nullptr, nullptr);
     home_->Close("move failed");

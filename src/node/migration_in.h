@@ -77,6 +77,7 @@ class MigrationIn : public std::enable_shared_from_this<MigrationIn> {
   pb::ImageEnd end_;
   int in_[2] = {-1, -1}, out_[2] = {-1, -1}, err_[2] = {-1, -1};
   bool restoring_ = false, ready_ = false, going_ = false, ended_ = false;
+  bool source_gave_up_ = false;  // the source sent its reason (passed on to the home as its own)
   std::function<void(std::shared_ptr<GuestProcess>)> on_running_;
   std::function<void()> on_end_;
 };

@@ -169,7 +169,16 @@ void MigrationOut::Fail(const Status& why) {
   }
   if (target_) {
     target_->set_handlers(nullptr, nullptr);
-    target_->Close("move failed", false);
+    // The target tells the home too, and sooner than this node can (the
+    // process resumes first): it passes on this reason rather than "lost
+    // the link". Not behind a queue of pages, though.
+    const bool flush = !target_->closed() && target_->queued_bytes() < (1u << 20);
+    if (flush) {
+      pb::LinkFrame reason;
+      SetReplyError(reason.mutable_reply(), why);
+      target_->Send(reason);
+    }
+    target_->Close("move failed", flush);
   }
   RemoveImageDir(dir_);
   auto self = shared_from_this();

@@ -232,7 +232,9 @@ void RemoteRun::FromTarget(pb::LinkFrame& f) {
     frozen_at_ms_ = s.move_ready().frozen_at_ms();
     return MaybeCommit();
   }
-  if (s.kind_case() == pb::StreamFrame::kError) TargetFailed(WireStatus(s.code(), figures_.to() + ": " + s.error()));
+  if (s.kind_case() == pb::StreamFrame::kError) {
+    TargetFailed(WireStatus(s.code(), s.error_from_source() ? s.error() : figures_.to() + ": " + s.error()));
+  }
 }
 
 void RemoteRun::SourceLost(const std::string& why) {

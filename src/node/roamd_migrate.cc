@@ -22,6 +22,14 @@ constexpr auto kForwardedMoveTimeout = std::chrono::seconds(330);
 constexpr int kPidFreeAttempts = 150;  // x 20 ms
 constexpr auto kForwardedAdminTimeout = std::chrono::seconds(3600);  // a drain is many moves
 
+// A process of this roamd's own on its way out: a staged root or seed of a
+// move that just failed here, killed by the engine and reaped a moment later.
+bool OurLeftover(pid_t pid) {
+  Result<std::string> text = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  ProcStat ps;
+  return text.ok() && ParseProcStat(*text, &ps) && ps.ppid == getpid();
+}
+
 void Reply(const std::shared_ptr<LinkChannel>& link, pb::LinkReply reply) {
   pb::LinkFrame f;
   *f.mutable_reply() = std::move(reply);
@@ -410,9 +418,11 @@ void Roamd::StartAdopt(std::shared_ptr<LinkChannel> link, const std::string& pee
   const pid_t pid = static_cast<pid_t>(req.pid());
   if (pid <= 0 || guests_.count(pid) || incoming_.count(req.gpid()) || ::kill(pid, 0) == 0) {
     // Moving straight back: the copy this node just gave away may still be
-    // on its way out (killed after the commit, reaped a moment later).
+    // on its way out (killed after the commit, reaped a moment later); or a
+    // move here just failed and its staged root is still being killed.
     // Wait for it, a little, rather than refuse.
-    if (pid > 0 && attempt < kPidFreeAttempts && (outgoing_.count(pid) || guests_.count(pid))) {
+    if (pid > 0 && attempt < kPidFreeAttempts &&
+        (outgoing_.count(pid) || guests_.count(pid) || incoming_.count(req.gpid()) || OurLeftover(pid))) {
       auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(20));
       timer->async_wait([this, timer, link, peer, req, rss_bytes, attempt](asio::error_code) {
         StartAdopt(link, peer, req, rss_bytes, attempt + 1);
