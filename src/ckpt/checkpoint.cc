@@ -17,6 +17,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <set>
 #include <vector>
@@ -77,6 +78,42 @@ Status Preflight(pid_t pid, bool seized) {
     return Status::Error(who + " is already traced by pid " + std::to_string(s->tracer_pid));
   }
   return Status::Ok();
+}
+
+// CantMoveReason's look at one process.
+std::string CantMoveOne(pid_t pid) {
+  Result<std::string> text = ReadFile(ProcPath(pid, "status"));
+  Result<ProcStatus> s = text.ok() ? ParseProcStatus(*text) : Result<ProcStatus>(text.status());
+  if (!s.ok()) return "";
+  if (s->threads > 1) return "threads";
+  if (s->seccomp == 2) return "seccomp";
+  const std::string fd_dir = ProcPath(pid, "fd");
+  if (DIR* dir = opendir(fd_dir.c_str())) {
+    std::string why;
+    while (dirent* e = readdir(dir)) {
+      if (e->d_name[0] == '.') continue;
+      char buf[256];
+      ssize_t n = readlinkat(dirfd(dir), e->d_name, buf, sizeof buf - 1);
+      if (n <= 0) continue;
+      const std::string l(buf, static_cast<size_t>(n));
+      auto starts = [&l](const char* prefix) { return l.rfind(prefix, 0) == 0; };
+      if (starts("socket:") && atoi(e->d_name) > 2) {
+        why = "socket";
+      } else if (starts("/memfd:")) {
+        why = "memfd";
+      } else if (starts("anon_inode:") && l != "anon_inode:[eventfd]" && l != "anon_inode:[timerfd]" &&
+                 l != "anon_inode:[signalfd]" && l != "anon_inode:[eventpoll]" && l != "anon_inode:inotify") {
+        why = l.substr(strlen("anon_inode:"));
+        if (why.size() > 2 && why.front() == '[') why = why.substr(1, why.size() - 2);
+      }
+      if (!why.empty()) break;
+    }
+    closedir(dir);
+    if (!why.empty()) return why;
+  }
+  Result<std::string> maps = ReadFile(ProcPath(pid, "maps"));
+  if (maps.ok() && maps->find("/SYSV") != std::string::npos) return "sysv-shm";
+  return "";
 }
 
 struct Dumped {
@@ -471,6 +508,17 @@ void FrozenTree::Resume() { dump_->Release(); }
 void FrozenTree::Kill() { dump_->KillAll(); }
 Status FrozenTree::ExecRoot(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   return dump_->ExecRoot(argv, env);
+}
+
+std::string CantMoveReason(pid_t root) {
+  std::vector<pid_t> queue{root};
+  for (size_t i = 0; i < queue.size() && i < 4096; ++i) {
+    std::string why = CantMoveOne(queue[i]);
+    if (!why.empty()) return why;
+    Result<std::vector<pid_t>> kids = Children(queue[i]);
+    if (kids.ok()) queue.insert(queue.end(), kids->begin(), kids->end());
+  }
+  return "";
 }
 
 Result<CheckpointReport> Checkpoint(pid_t root, const std::string& dir, const CheckpointOptions& options) {

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 
+#include "ckpt/checkpoint.h"
 #include "common/file_util.h"
 #include "common/proc_sample.h"
 
@@ -259,7 +260,7 @@ void GuestProcess::SampleStats() {
     st->set_rss_bytes(s->rss_bytes);
     st->set_time_seconds(TicksToSeconds(s->cpu_ticks));
     st->set_state(ProcStateName(s->state));
-    if (s->threads > 1) st->set_cantmove("threads");
+    st->set_cantmove(CantMoveReason(spawned_.pid));
     link_->Send(f);
   }
   if (s.ok()) {

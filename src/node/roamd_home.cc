@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "ckpt/checkpoint.h"
 #include "common/file_util.h"
 #include "common/proc_sample.h"
 #include "node/placement.h"
@@ -254,7 +255,7 @@ void Roamd::SampleHomeProcesses() {
     p.stats.set_rss_bytes(s->rss_bytes);
     p.stats.set_time_seconds(TicksToSeconds(s->cpu_ticks));
     p.stats.set_state(ProcStateName(s->state));
-    p.stats.set_cantmove(s->threads > 1 ? "threads" : "");
+    p.stats.set_cantmove(CantMoveReason(pid));
     p.last_ticks = s->cpu_ticks;
     p.last_sample_ms = now;
   }

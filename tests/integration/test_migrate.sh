@@ -285,6 +285,19 @@ sleep 1.5
 refused "a file missing on the target" "only-here" migrate "n1:$TP" n3
 check "after the refused move the process still runs on n2, once" [ "$(copies "$TP" python3)" = 1 ]
 cx n1 -- "$ROAM" kill -s KILL "n1:$TP" >/dev/null
+# A socket: CANTMOVE says so in roam ps, and a move, asked twice in a row,
+# names the engine's reason (the source's, not "lost the link" from the
+# target it gave up on) and finds the PID free on the target again.
+bg_start sock "$ROAM" run --on n2 -- python3 -c 'import socket, time; s = socket.socket(); s.bind(("0.0.0.0", 0)); s.listen(); time.sleep(60)'
+SP=$(bg_pid sock)
+cantmove_is() { [ "$(ps_field "$1" cantmove)" = "$2" ]; }
+wait_until 10 cantmove_is "n1:$SP" socket >/dev/null
+check "roam ps CANTMOVE of a process listening on a socket: '$(ps_field "n1:$SP" cantmove)' (want socket)" \
+  [ "$(ps_field "n1:$SP" cantmove)" = socket ]
+refused "a socket" "sockets are not supported" migrate "n1:$SP" n3
+refused "a socket, asked again at once" "sockets are not supported" migrate "n1:$SP" n3
+check "after the refused moves it still runs on n2, once" [ "$(copies "$SP" python3)" = 1 ]
+cx n1 -- "$ROAM" kill -s KILL "n1:$SP" >/dev/null
 # The same path on both nodes, but not the same file: refused before any freeze.
 cx n3 -- sh -c 'echo longer-here >/tmp/differs'
 bg_start diff "$ROAM" run --on n2 -- sh -c 'echo x >/tmp/differs; exec python3 -c "import time; f = open(\"/tmp/differs\"); time.sleep(60)"'

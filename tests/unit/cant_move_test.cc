@@ -1,0 +1,88 @@
+// CantMoveReason: the one word `roam ps` shows in CANTMOVE, read from /proc
+// of real child processes holding what the engine refuses (and one that
+// holds nothing of the kind).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <functional>
+#include <string>
+
+#include "ckpt/checkpoint.h"
+
+namespace roam {
+namespace {
+
+// Forks a child that runs `setup`, then waits to be killed; returns the
+// reason seen for it (the child's setup is done when it writes a byte).
+std::string ReasonFor(const std::function<void()>& setup) {
+  int ready[2];
+  if (pipe(ready) != 0) return "pipe failed";
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(ready[0]);
+    setup();
+    (void)!write(ready[1], "x", 1);
+    for (;;) pause();
+  }
+  close(ready[1]);
+  char c;
+  (void)!read(ready[0], &c, 1);
+  close(ready[0]);
+  std::string why = CantMoveReason(pid);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  return why;
+}
+
+TEST(CantMoveReason, NothingInSight) {
+  EXPECT_EQ(ReasonFor([] {
+              int p[2];
+              (void)!pipe(p);
+              (void)eventfd(0, 0);
+            }),
+            "");
+}
+
+TEST(CantMoveReason, Socket) {
+  EXPECT_EQ(ReasonFor([] { (void)socket(AF_INET, SOCK_STREAM, 0); }), "socket");
+}
+
+TEST(CantMoveReason, Memfd) {
+  EXPECT_EQ(ReasonFor([] { (void)memfd_create("x", 0); }), "memfd");
+}
+
+TEST(CantMoveReason, ChildWithASocketCountsForTheTree) {
+  EXPECT_EQ(ReasonFor([] {
+              int done[2];
+              (void)!pipe(done);
+              if (fork() == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);  // goes with its parent
+                (void)socket(AF_UNIX, SOCK_DGRAM, 0);
+                (void)!write(done[1], "x", 1);
+                for (;;) pause();
+              }
+              char c;
+              (void)!read(done[0], &c, 1);
+            }),
+            "socket");
+}
+
+TEST(CantMoveReason, Threads) {
+  EXPECT_EQ(ReasonFor([] {
+              pthread_t t;
+              pthread_create(&t, nullptr, [](void*) -> void* { for (;;) pause(); }, nullptr);
+            }),
+            "threads");
+}
+
+TEST(CantMoveReason, GoneProcessIsNotRefused) { EXPECT_EQ(CantMoveReason(999999999), ""); }
+
+}  // namespace
+}  // namespace roam
