@@ -95,17 +95,7 @@ std::string CantMoveOne(pid_t pid) {
       char buf[256];
       ssize_t n = readlinkat(dirfd(dir), e->d_name, buf, sizeof buf - 1);
       if (n <= 0) continue;
-      const std::string l(buf, static_cast<size_t>(n));
-      auto starts = [&l](const char* prefix) { return l.rfind(prefix, 0) == 0; };
-      if (starts("socket:") && atoi(e->d_name) > 2) {
-        why = "socket";
-      } else if (starts("/memfd:")) {
-        why = "memfd";
-      } else if (starts("anon_inode:") && l != "anon_inode:[eventfd]" && l != "anon_inode:[timerfd]" &&
-                 l != "anon_inode:[signalfd]" && l != "anon_inode:[eventpoll]" && l != "anon_inode:inotify") {
-        why = l.substr(strlen("anon_inode:"));
-        if (why.size() > 2 && why.front() == '[') why = why.substr(1, why.size() - 2);
-      }
+      why = RefusedFileKind(std::string(buf, static_cast<size_t>(n)), atoi(e->d_name));
       if (!why.empty()) break;
     }
     closedir(dir);

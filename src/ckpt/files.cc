@@ -53,6 +53,18 @@ bool OtherEndOutside(uint64_t ino, const std::map<uint32_t, std::vector<std::pai
 
 }  // namespace
 
+std::string RefusedFileKind(const std::string& l, int fd) {
+  if (StartsWith(l, "socket:")) return fd > 2 ? "socket" : "";
+  if (StartsWith(l, "/memfd:")) return "memfd";
+  if (!StartsWith(l, "anon_inode:") || l == "anon_inode:[eventfd]" || l == "anon_inode:[timerfd]" ||
+      l == "anon_inode:[signalfd]" || l == "anon_inode:[eventpoll]" || l == "anon_inode:inotify") {
+    return "";
+  }
+  std::string what = l.substr(strlen("anon_inode:"));
+  if (what.size() > 2 && what.front() == '[') what = what.substr(1, what.size() - 2);
+  return what;
+}
+
 Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) {
   FdSource src;
   src.pid = pid;
@@ -91,19 +103,17 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) 
     st = DumpEpoll(src, &desc);
   } else if (l == "anon_inode:inotify") {
     st = DumpInotify(src, &desc);
-  } else if (StartsWith(l, "socket:")) {
-    if (fd <= 2) {
-      desc.set_kind(pb::FILE_INHERITED);
-      desc.set_inherit_fd(fd);
-    } else {
+  } else if (std::string refused = RefusedFileKind(l, fd); !refused.empty()) {
+    if (refused == "socket") {
       st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": sockets are not supported (" + l + ")");
+    } else if (refused == "memfd") {
+      st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": memfd is not supported (" + l + ")");
+    } else {
+      st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": " + refused + " is not supported");
     }
-  } else if (StartsWith(l, "anon_inode:")) {
-    std::string what = l.substr(strlen("anon_inode:"));
-    if (what.size() > 2 && what.front() == '[') what = what.substr(1, what.size() - 2);
-    st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": " + what + " is not supported");
-  } else if (StartsWith(l, "/memfd:")) {
-    st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": memfd is not supported (" + l + ")");
+  } else if (StartsWith(l, "socket:")) {  // fds 0-2 of a process: stay where it runs
+    desc.set_kind(pb::FILE_INHERITED);
+    desc.set_inherit_fd(fd);
   } else if (StartsWith(l, "/")) {
     st = DumpRegular(*this, src, &desc);
   } else {

@@ -138,4 +138,10 @@ Status OpenPipes(const pb::FileTable& table, std::map<uint32_t, int>* fds);
 // Shared anonymous memory objects: filled, returned as fds.
 Status OpenSharedMemory(const pb::FileTable& table, const std::string& image_dir, std::map<uint64_t, int>* fds);
 
+// The kind of file behind fd `fd`'s /proc link `link` that the dump refuses
+// outright, in one word ("socket", "memfd", or an anonymous inode's name
+// such as "io_uring"), or "" if the dump takes it (or decides later).
+// FileTableBuilder::AddFd refuses exactly these.
+std::string RefusedFileKind(const std::string& link, int fd);
+
 }  // namespace roam
