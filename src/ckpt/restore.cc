@@ -34,6 +34,7 @@
 #include "common/file_util.h"
 #include "common/proc_maps.h"
 #include "common/proc_stat.h"
+#include "common/proc_status.h"
 
 namespace roam {
 
@@ -53,6 +54,14 @@ std::string PidTakenBy(pid_t pid) {
   ProcStat ps;
   if (stat.ok() && ParseProcStat(*stat, &ps)) return "pid " + std::to_string(pid) + " is taken by " + ps.comm;
   return "pid " + std::to_string(pid) + " is taken";
+}
+
+// Whether `pid` may give itself a new /proc/PID/exe (PR_SET_MM_MAP exe_fd).
+bool MayChangeExe(pid_t pid) {
+  constexpr int kCapSysAdmin = 21, kCapCheckpointRestore = 40;
+  Result<std::string> text = ReadFile("/proc/" + std::to_string(pid) + "/status");
+  Result<ProcStatus> s = text.ok() ? ParseProcStatus(*text) : Result<ProcStatus>(text.status());
+  return s.ok() && (s->cap_eff & ((1ULL << kCapSysAdmin) | (1ULL << kCapCheckpointRestore))) != 0;
 }
 
 // ---- the seed side: runs in the new processes, before they are rebuilt ----------
@@ -420,7 +429,10 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   seed.helper = r.helper;
   seed.helper_size = kHelperSize;
   seed.pages_fd = r.pages_fd;
-  seed.set_exe = !in_place_;
+  // /proc/PID/exe: a new exe file needs CAP_SYS_ADMIN or
+  // CAP_CHECKPOINT_RESTORE in the process itself. A restorer's seed has it
+  // (root); a deputy rebuilt in place has it only if its user has.
+  seed.set_exe = !in_place_ || MayChangeExe(t.pid());
   if (options_.stage != nullptr && proc.pid() == options_.stage->pid()) seed.staged = options_.stage->pieces();
   uint64_t scratch = seed.helper + kScratchOffset;
   t.set_syscall_ip(seed.helper);

@@ -163,6 +163,14 @@ got=$(cpus n3 "$P"); got1=$(cpus n3 "$P1")
 nice_now=$(cx n3 -- ps -o ni= -p "$P" | tr -d ' ')
 check "3 moves each: $ok; CPUs allowed after the moves: '$got' (want all, '$all_cpus'), '$got1' for the taskset -c $last_cpu one; nice $nice_now (want 6)" \
   sh -c "[ $ok = 3 ] && [ '$got' = '$all_cpus' ] && [ '$got1' = '$last_cpu' ] && [ '$nice_now' = 6 ]"
+# Home again: the deputy becomes it; as root it may name the program's own
+# file as /proc/PID/exe (not roam's), and its nice comes along.
+want_exe=$(cx n3 -- readlink "/proc/$P/exe")  # the program, as it runs on n3
+home_ok=no; migrate "n1:$P" home >/dev/null 2>&1 && home_ok=yes
+exe=$(cx n1 -- readlink "/proc/$P/exe")
+nice_home=$(cx n1 -- ps -o ni= -p "$P" | tr -d ' ')
+check "after coming home ($home_ok): /proc/PID/exe '$exe' (want '$want_exe', not roam), nice $nice_home (want 6)" \
+  sh -c "[ $home_ok = yes ] && [ '$exe' = '$want_exe' ] && [ '$nice_home' = 6 ]"
 cx n1 -- "$ROAM" kill "n1:$P" >/dev/null 2>&1; cx n1 -- "$ROAM" kill "n1:$P1" >/dev/null 2>&1
 bg_rc aff 20 >/dev/null; bg_rc aff1 20 >/dev/null
 
