@@ -13,9 +13,10 @@ namespace {
 // stops), and on these VMs a wake-up across CPUs costs ~80 us where one on
 // the same CPU costs a few: a 16 KiB process's dump took 10-14 ms in roamd
 // and 2.5-4 ms pinned (its 62 rt_sigaction queries alone, 8-12 ms against
-// 0.5 ms). The tracee follows its waker onto this CPU. A process the job
-// creates inherits the pin; the engine gives every restored process its
-// recorded affinity (src/ckpt/sched.cc).
+// 0.5 ms). The engine holds its tracee on this same CPU while it works
+// (Tracee::HoldOnThisCpu). A process the job creates inherits the pin; the
+// engine gives every restored process its recorded affinity
+// (src/ckpt/sched.cc).
 class PinnedToThisCpu {
  public:
   PinnedToThisCpu() {
