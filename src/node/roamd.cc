@@ -45,7 +45,7 @@ std::string FirstIpv4() {
 }  // namespace
 
 Roamd::Roamd(RoamdConfig config)
-    : cfg_(std::move(config)), swim_timer_(io_), load_timer_(io_), signals_(io_, SIGINT, SIGTERM), sigchld_(io_, SIGCHLD) {}
+    : cfg_(std::move(config)), swim_timer_(io_), load_timer_(io_), signals_(io_, SIGINT, SIGTERM), reaper_(io_) {}
 
 Roamd::~Roamd() = default;
 
@@ -147,7 +147,7 @@ void Roamd::Run() {
   load_timer_.async_wait([this](asio::error_code ec) {
     if (!ec) SampleLoad();
   });
-  WaitChildren();
+  reaper_.Start();
   signals_.async_wait([this](asio::error_code ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: leaving the cluster", sig);

@@ -21,6 +21,7 @@
 #include <map>
 
 #include "cluster/swim.h"
+#include "node/child_reaper.h"
 #include "node/control_server.h"
 #include "node/engine_worker.h"
 #include "node/gossip_endpoint.h"
@@ -77,8 +78,6 @@ class Roamd {
   void OnLink(std::shared_ptr<LinkChannel> link, const std::string& peer);
   void OnLinkRequest(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::LinkRequest& req);
   void StartGuest(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::SpawnRequest& req);
-  void ReapChildren();
-  void WaitChildren();
   // Registers a guest (spawned, or moved in), starts it, and lets it move.
   void AdoptGuest(std::shared_ptr<GuestProcess> guest);
   // One request to another node's roamd and its reply.
@@ -124,7 +123,7 @@ class Roamd {
   asio::io_context io_;
   asio::steady_timer swim_timer_, load_timer_;
   asio::signal_set signals_;
-  asio::signal_set sigchld_;
+  ChildReaper reaper_;  // waits for roamd's children, by PID (guests register theirs)
   std::unique_ptr<GossipEndpoint> gossip_;
   std::unique_ptr<Swim> swim_;
   std::unique_ptr<ControlServer> control_;

@@ -1,8 +1,7 @@
-// The guest role of roamd: node links accepted from other roamds, the
-// processes they start here, and the reaper of this node's children.
+// The guest role of roamd: node links accepted from other roamds and the
+// processes they start here (reaped through the ChildReaper).
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/wait.h>
 
 #include "node/guest_spawn.h"
 #include "wire/reply.h"
@@ -114,60 +113,16 @@ void Roamd::AdoptGuest(std::shared_ptr<GuestProcess> guest) {
   guest->set_move_order_handler([this, weak](const pb::MoveOut& order) {
     if (auto g = weak.lock()) StartMoveOut(g, order);
   });
-  guest->Start([this, pid] { guests_.erase(pid); });
-}
-
-void Roamd::WaitChildren() {
-  sigchld_.async_wait([this](asio::error_code ec, int) {
-    if (ec) return;
-    ReapChildren();
-    WaitChildren();
+  reaper_.Watch(
+      pid, [weak](int status) { if (auto g = weak.lock()) g->Exited(status); },
+      [weak] {
+        auto g = weak.lock();
+        return g && g->held();
+      });
+  guest->Start([this, pid] {
+    guests_.erase(pid);
+    reaper_.Forget(pid);
   });
-}
-
-// Reaping by PID: roamd never waits for "any child", so it never takes a
-// child (or a ptrace stop) that the engine thread is waiting for.
-//  1. Guests, each by its PID, unless the engine holds it (a move): their
-//     parent is this thread (spawned) or the engine thread (moved in).
-//     Looked at first without reaping, and reaped only if they exited: a
-//     wait by PID also reports the ptrace stops of a process the engine
-//     thread traces (a pre-copy freezes a guest for a moment before the
-//     move holds it), and taking one would leave the engine waiting forever.
-//  2. Orphans this thread adopted as subreaper (__WNOTHREAD: never the
-//     engine thread's children), looked at first without reaping.
-namespace {
-bool Exited(const siginfo_t& info) {
-  return info.si_code == CLD_EXITED || info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED;
-}
-}  // namespace
-
-void Roamd::ReapChildren() {
-  std::vector<std::pair<std::shared_ptr<GuestProcess>, int>> exited;
-  for (auto& [pid, g] : guests_) {
-    if (g->held()) continue;
-    siginfo_t info{};
-    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid != pid ||
-        !Exited(info)) {
-      continue;
-    }
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) exited.emplace_back(g, status);
-  }
-  for (auto& [g, status] : exited) g->Exited(status);
-  for (;;) {
-    siginfo_t info{};
-    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT | __WNOTHREAD) != 0 || info.si_pid == 0) break;
-    auto it = guests_.find(info.si_pid);
-    if (it != guests_.end()) {
-      // The engine's, for now (held, or a ptrace stop): the next SIGCHLD comes back.
-      if (it->second->held() || !Exited(info)) break;
-      int status = 0;
-      if (::waitpid(info.si_pid, &status, WNOHANG) == info.si_pid) it->second->Exited(status);
-      continue;
-    }
-    int status = 0;
-    if (::waitpid(info.si_pid, &status, WNOHANG | __WNOTHREAD) != info.si_pid) break;
-  }
 }
 
 void Roamd::AskNode(const std::string& node, pb::LinkRequest req,

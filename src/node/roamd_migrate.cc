@@ -480,7 +480,7 @@ void Roamd::StartMoveOut(std::shared_ptr<GuestProcess> guest, const pb::MoveOut&
   outgoing_[pid] = out;
   out->Start(order, [this, pid] {
     outgoing_.erase(pid);
-    ReapChildren();  // whatever exited while the engine held it
+    reaper_.Reap();  // whatever exited while the engine held it
     auto next = next_move_out_.find(pid);
     if (next == next_move_out_.end()) return;
     auto [guest, order] = std::move(next->second);

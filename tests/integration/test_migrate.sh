@@ -121,7 +121,7 @@ moves_ok=0 frozen=()
 route=(n3 n4 home n2)
 for i in $(seq 0 19); do
   to=${route[$((i % 4))]}
-  j=$(migrate "$G" "$to" --json 2>"$DATA/mig.err") && moves_ok=$((moves_ok + 1))
+  j=$(migrate "$G" "$to" --json 2>>"$DATA/mig.err") && moves_ok=$((moves_ok + 1))
   frozen+=("$(jq -r '.frozen_ms | floor' <<<"$j" 2>/dev/null)")
 done
 check "20 moves of $G (n2 -> n3 -> n4 -> home -> n2 ...): $moves_ok succeeded (frozen ms: ${frozen[*]}) $(head -c 300 "$DATA/mig.err")" [ "$moves_ok" -eq 20 ]
