@@ -122,7 +122,7 @@ class TreeDump {
 
   Status Freeze();
   Result<DirtyTracker> TrackRoot(const std::vector<PageRange>& ranges);
-  Result<CheckpointReport> Dump(const std::string& dir, const DumpOptions& options);
+  Result<CheckpointReport> Dump(ImageSink& sink, const DumpOptions& options);
   Status Seal();
   void Release();  // lets every frozen process go on, as it was
   void KillAll();
@@ -133,6 +133,7 @@ class TreeDump {
     return out;
   }
   pid_t root() const { return root_; }
+  ImageSink* sink() const { return sink_; }
   int64_t frozen_ns() const {
     if (freeze_start_ == 0) return 0;
     return (freeze_end_ ? freeze_end_ : NowNs()) - freeze_start_;
@@ -143,8 +144,7 @@ class TreeDump {
   Status WriteImage();
 
   pid_t root_;
-  std::string dir_;
-  bool sync_ = true;
+  ImageSink* sink_ = nullptr;
   std::unique_ptr<FileTableBuilder> files_;
   std::vector<Dumped> procs_;
   MemoryStats stats_;
@@ -349,11 +349,11 @@ Status TreeDump::WriteImage() {
     s->set_size(h.header_size + h.payload_size);
     s->set_xxh3(h.payload_xxh3);
   };
-  Result<ImageFileHeader> h = WriteRecordFile(dir_ + "/" + kFileTableFile, ImageFileKind::kFileTable, files_->table());
+  Result<ImageFileHeader> h = WriteRecord(*sink_, kFileTableFile, ImageFileKind::kFileTable, files_->table());
   if (!h.ok()) return h.status();
   add(kFileTableFile, *h);
   for (const Dumped& d : procs_) {
-    h = WriteRecordFile(dir_ + "/" + CoreFileName(d.image.pid()), ImageFileKind::kProcess, d.image);
+    h = WriteRecord(*sink_, CoreFileName(d.image.pid()), ImageFileKind::kProcess, d.image);
     if (!h.ok()) return h.status();
     add(CoreFileName(d.image.pid()), *h);
   }
@@ -380,16 +380,13 @@ void TreeDump::Release() {
   procs_.clear();
 }
 
-Result<CheckpointReport> TreeDump::Dump(const std::string& dir, const DumpOptions& options) {
-  dir_ = dir;
-  sync_ = options.sync;
-  files_ = std::make_unique<FileTableBuilder>(dir_);
+Result<CheckpointReport> TreeDump::Dump(ImageSink& sink, const DumpOptions& options) {
+  sink_ = &sink;
+  files_ = std::make_unique<FileTableBuilder>(sink_);
   if (options.stdio_stays) files_->set_stdio_stays(root_);
   stats_ = MemoryStats();
   inventory_.Clear();
-  Status st = MakeDirs(dir_, 0700);
-  if (!st.ok()) return st;
-  unlink((dir_ + "/" + kInventoryFile).c_str());  // no stale image passes for this one
+  Status st;
   for (Dumped& d : procs_) {
     d.image.Clear();
     auto kept = options.kept.find(d.tracee->pid());
@@ -412,17 +409,14 @@ Result<CheckpointReport> TreeDump::Dump(const std::string& dir, const DumpOption
 }
 
 Status TreeDump::Seal() {
-  // The image is complete once the inventory, written last, is on disk.
-  if (sync_) {
-    int dfd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || syncfs(dfd) != 0) {
-      if (dfd >= 0) close(dfd);
-      return Status::Errno("sync " + dir_);
-    }
-    close(dfd);
-  }
-  Result<ImageFileHeader> h = WriteRecordFile(dir_ + "/" + kInventoryFile, ImageFileKind::kInventory, inventory_);
-  return h.status();
+  // The image is complete once the inventory, written last, is there (and
+  // on disk, for a sink that syncs).
+  if (sink_ == nullptr) return Status::Error("nothing dumped to seal");
+  Status st = sink_->Sync();
+  if (!st.ok()) return st;
+  Result<ImageFileHeader> h = WriteRecord(*sink_, kInventoryFile, ImageFileKind::kInventory, inventory_);
+  if (h.ok()) st = sink_->Sync();
+  return h.ok() ? st : h.status();
 }
 
 void TreeDump::KillAll() {
@@ -455,19 +449,6 @@ Status TreeDump::ExecRoot(const std::vector<std::string>& argv, const std::vecto
   return Status::Ok();
 }
 
-// Removes what a failed dump wrote: record and page files of an image.
-static void RemovePartialImage(const std::string& dir) {
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return;
-  while (dirent* e = readdir(d)) {
-    std::string name = e->d_name;
-    bool ours = name == kFileTableFile || name.rfind("core-", 0) == 0 || name.rfind("pages-", 0) == 0 ||
-                name.rfind("shmem-", 0) == 0 || name.rfind("content-", 0) == 0;
-    if (ours && name.size() > 4 && name.compare(name.size() - 4, 4, ".img") == 0) unlink((dir + "/" + name).c_str());
-  }
-  closedir(d);
-}
-
 // ---- FrozenTree: the library face of TreeDump ------------------------------------------
 
 FrozenTree::FrozenTree(std::unique_ptr<TreeDump> dump) : dump_(std::move(dump)) {}
@@ -484,13 +465,18 @@ Result<std::unique_ptr<FrozenTree>> FrozenTree::Freeze(pid_t root) {
   return std::unique_ptr<FrozenTree>(new FrozenTree(std::move(dump)));
 }
 
-Result<CheckpointReport> FrozenTree::Dump(const std::string& dir, const DumpOptions& options) {
-  Result<CheckpointReport> r = dump_->Dump(dir, options);
-  if (!r.ok()) RemovePartialImage(dir);
+Result<CheckpointReport> FrozenTree::Dump(ImageSink& sink, const DumpOptions& options) {
+  Result<CheckpointReport> r = dump_->Dump(sink, options);
+  if (!r.ok()) sink.Abort();
   return r;
 }
 
-Status FrozenTree::Seal() { return dump_->Seal(); }
+Status FrozenTree::Seal() {
+  Status st = dump_->Seal();
+  if (!st.ok() && dump_->sink() != nullptr) dump_->sink()->Abort();
+  return st;
+}
+
 std::vector<pid_t> FrozenTree::pids() const { return dump_->pids(); }
 pid_t FrozenTree::root() const { return dump_->root(); }
 int64_t FrozenTree::frozen_ns() const { return dump_->frozen_ns(); }
@@ -512,19 +498,18 @@ std::string CantMoveReason(pid_t root) {
 }
 
 Result<CheckpointReport> Checkpoint(pid_t root, const std::string& dir, const CheckpointOptions& options) {
+  Result<std::unique_ptr<DirImageSink>> sink = DirImageSink::Open(dir, /*sync=*/true);
+  if (!sink.ok()) return sink.status();
   Result<std::unique_ptr<FrozenTree>> tree = FrozenTree::Freeze(root);
   if (!tree.ok()) return tree.status();
-  Result<CheckpointReport> r = (*tree)->Dump(dir);
+  Result<CheckpointReport> r = (*tree)->Dump(**sink);
   if (!r.ok()) return r;  // the tree resumes as *tree goes
   if (options.leave_running) {
     (*tree)->Resume();
     r->freeze_ns = (*tree)->frozen_ns();
   }
   Status st = (*tree)->Seal();
-  if (!st.ok()) {
-    RemovePartialImage(dir);
-    return st;
-  }
+  if (!st.ok()) return st;
   if (!options.leave_running) {
     (*tree)->Kill();
     r->freeze_ns = (*tree)->frozen_ns();

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "ckpt/dirty_tracker.h"
+#include "ckpt/image_sink.h"
 #include "ckpt/range_set.h"
 #include "common/status.h"
 
@@ -40,9 +41,6 @@ struct DumpOptions {
   // Per PID: pages the restorer already holds (pre-copied, not written
   // since); they are recorded as kept instead of saved (memory.h).
   std::map<pid_t, std::vector<PageRange>> kept;
-  // Seal() syncs the image's file system first (a checkpoint must survive
-  // a crash); a migration's image is streamed at once and deleted.
-  bool sync = true;
 };
 
 struct CheckpointReport {
@@ -64,11 +62,13 @@ class FrozenTree {
   FrozenTree(const FrozenTree&) = delete;
   FrozenTree& operator=(const FrozenTree&) = delete;
 
-  // Writes every record and page file of the image into `dir` (created if
-  // missing), but not the inventory: the image is not complete until
-  // Seal(). On failure the partial files are removed; the tree stays frozen.
-  Result<CheckpointReport> Dump(const std::string& dir, const DumpOptions& options = DumpOptions());
-  // Syncs `dir` and writes the inventory, last. REQUIRES: Dump() succeeded.
+  // Writes every record and page file of the image into `sink` (which
+  // must outlive the tree), but not the inventory: the image is not
+  // complete until Seal(). On failure the sink is told to Abort(); the tree
+  // stays frozen.
+  Result<CheckpointReport> Dump(ImageSink& sink, const DumpOptions& options = DumpOptions());
+  // Syncs the sink and writes the inventory, last. REQUIRES: Dump()
+  // succeeded.
   Status Seal();
 
   std::vector<pid_t> pids() const;

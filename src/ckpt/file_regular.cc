@@ -28,7 +28,7 @@ Status SaveContent(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc)
   if (in < 0) return Status::Errno("open " + src.proc_path + " to save the deleted file");
   std::string name = "content-" + std::to_string(desc->id()) + ".img";
   PayloadFileWriter out;
-  Status st = out.Open(b.dir() + "/" + name, ImageFileKind::kContent);
+  Status st = out.Open(b.sink(), name, ImageFileKind::kContent);
   std::vector<char> buf(1 << 20);
   while (st.ok()) {
     ssize_t n = read(in, buf.data(), buf.size());

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "ckpt/image_sink.h"
 #include "common/proc_fdinfo.h"
 #include "common/status.h"
 #include "image.pb.h"
@@ -33,8 +34,9 @@ struct FdSource {
 
 class FileTableBuilder {
  public:
-  // `dir`: the image directory, where deleted files' contents are written.
-  explicit FileTableBuilder(std::string dir) : dir_(std::move(dir)) {}
+  // `sink`: where deleted files' contents and shared memory are written.
+  // It must outlive the builder.
+  explicit FileTableBuilder(ImageSink* sink) : sink_(sink) {}
   // Fds 0-2 of `pid` (the root) stay where the process was: whatever they
   // are (a terminal, a file, /dev/null), they become FILE_INHERITED and the
   // restorer gives its own (pipes are decided by Finish(), as always).
@@ -55,7 +57,7 @@ class FileTableBuilder {
   Status Finish();
 
   pb::FileTable& table() { return table_; }
-  const std::string& dir() const { return dir_; }
+  ImageSink* sink() const { return sink_; }
   // Every payload file written on the way (deleted files' contents, shared
   // memory), for the inventory's checksum list.
   std::vector<pb::ImageFileSum> sums;
@@ -70,7 +72,7 @@ class FileTableBuilder {
     ino_t ino;
     uint32_t id;
   };
-  std::string dir_;
+  ImageSink* sink_;
   pid_t stdio_stays_ = 0;
   pb::FileTable table_;
   std::vector<Seen> seen_;

@@ -26,20 +26,6 @@ ImageFileHeader MakeHeader(ImageFileKind kind, uint32_t header_size, uint64_t si
   return h;
 }
 
-Status WriteAll(int fd, const void* data, size_t len, const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::Errno("write " + path);
-    }
-    p += n;
-    len -= static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 const char* ImageFileKindName(ImageFileKind kind) {
@@ -88,14 +74,38 @@ Status CheckImageHeader(const std::string& name, const void* bytes, size_t len, 
   return Status::Ok();
 }
 
+namespace {
+
+// A record file's bytes: header, then the encoded message.
+Result<std::string> RecordBytes(const std::string& name, ImageFileKind kind, const google::protobuf::Message& message,
+                                ImageFileHeader* header) {
+  std::string payload;
+  if (!message.SerializeToString(&payload)) return Status::Error("encode " + name + ": protobuf serialization failed");
+  *header = MakeHeader(kind, kRecordHeaderSize, payload.size(), XXH3_64bits(payload.data(), payload.size()));
+  std::string bytes(reinterpret_cast<const char*>(header), sizeof(*header));
+  bytes += payload;
+  return bytes;
+}
+
+}  // namespace
+
 Result<ImageFileHeader> WriteRecordFile(const std::string& path, ImageFileKind kind,
                                         const google::protobuf::Message& message) {
-  std::string payload;
-  if (!message.SerializeToString(&payload)) return Status::Error("encode " + path + ": protobuf serialization failed");
-  ImageFileHeader h = MakeHeader(kind, kRecordHeaderSize, payload.size(), XXH3_64bits(payload.data(), payload.size()));
-  std::string bytes(reinterpret_cast<const char*>(&h), sizeof(h));
-  bytes += payload;
-  Status st = WriteFileAtomic(path, bytes, 0600);
+  ImageFileHeader h;
+  Result<std::string> bytes = RecordBytes(path, kind, message, &h);
+  if (!bytes.ok()) return bytes.status();
+  Status st = WriteFileAtomic(path, *bytes, 0600);
+  if (!st.ok()) return st;
+  return h;
+}
+
+Result<ImageFileHeader> WriteRecord(ImageSink& sink, const std::string& name, ImageFileKind kind,
+                                    const google::protobuf::Message& message) {
+  ImageFileHeader h;
+  Result<std::string> bytes = RecordBytes(sink.Where(name), kind, message, &h);
+  if (!bytes.ok()) return bytes.status();
+  Status st = sink.Write(name, 0, bytes->data(), bytes->size());
+  if (st.ok()) st = sink.Close(name);
   if (!st.ok()) return st;
   return h;
 }
@@ -122,19 +132,21 @@ Status ReadRecordFile(const std::string& path, ImageFileKind kind, google::proto
 // ---- payload files ------------------------------------------------------------
 
 PayloadFileWriter::~PayloadFileWriter() {
-  if (fd_ >= 0) close(fd_);
+  if (sink_ != nullptr) (void)sink_->Close(name_);
   if (hash_ != nullptr) XXH3_freeState(hash_);
 }
 
 Status PayloadFileWriter::Open(const std::string& path, ImageFileKind kind) {
-  path_ = path;
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  owned_ = std::make_unique<DirImageSink>(dir, /*sync=*/false);
+  return Open(owned_.get(), path.substr(slash == std::string::npos ? 0 : slash + 1), kind);
+}
+
+Status PayloadFileWriter::Open(ImageSink* sink, const std::string& name, ImageFileKind kind) {
+  sink_ = sink;
+  name_ = name;
   kind_ = kind;
-  unlink(path.c_str());
-  fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd_ < 0) return Status::Errno("create " + path);
-  std::vector<char> zero(kPageHeaderSize, 0);
-  Status st = WriteAll(fd_, zero.data(), zero.size(), path_);  // the header goes here on Finish
-  if (!st.ok()) return st;
   hash_ = XXH3_createState();
   XXH3_64bits_reset(hash_);
   payload_size_ = 0;
@@ -143,7 +155,7 @@ Status PayloadFileWriter::Open(const std::string& path, ImageFileKind kind) {
 
 Result<uint64_t> PayloadFileWriter::Append(const void* data, size_t len) {
   uint64_t offset = kPageHeaderSize + payload_size_;
-  Status st = WriteAll(fd_, data, len, path_);
+  Status st = sink_->Write(name_, offset, data, len);
   if (!st.ok()) return st;
   XXH3_64bits_update(hash_, data, len);
   payload_size_ += len;
@@ -151,10 +163,15 @@ Result<uint64_t> PayloadFileWriter::Append(const void* data, size_t len) {
 }
 
 Result<ImageFileHeader> PayloadFileWriter::Finish() {
+  // The header, padded to a page: the padding is written too, so that a
+  // file with no payload still has its whole header.
   ImageFileHeader h = MakeHeader(kind_, kPageHeaderSize, payload_size_, XXH3_64bits_digest(hash_));
-  if (pwrite(fd_, &h, sizeof(h), 0) != static_cast<ssize_t>(sizeof(h))) return Status::Errno("write " + path_);
-  close(fd_);  // synced with the whole image (syncfs) before it is declared complete
-  fd_ = -1;
+  std::string head(kPageHeaderSize, '\0');
+  memcpy(head.data(), &h, sizeof(h));
+  Status st = sink_->Write(name_, 0, head.data(), head.size());
+  if (st.ok()) st = sink_->Close(name_);
+  sink_ = nullptr;
+  if (!st.ok()) return st;
   return h;
 }
 

@@ -13,10 +13,12 @@
 #include <xxhash.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include <google/protobuf/message.h>
 
+#include "ckpt/image_sink.h"
 #include "common/status.h"
 
 namespace roam {
@@ -58,6 +60,10 @@ Status CheckImageHeader(const std::string& name, const void* bytes, size_t len, 
 Result<ImageFileHeader> WriteRecordFile(const std::string& path, ImageFileKind kind,
                                         const google::protobuf::Message& message);
 
+// Writes `message` as record file `name` into `sink`, and closes it there.
+Result<ImageFileHeader> WriteRecord(ImageSink& sink, const std::string& name, ImageFileKind kind,
+                                    const google::protobuf::Message& message);
+
 // Reads and checks a whole record file and parses its payload into `message`.
 Status ReadRecordFile(const std::string& path, ImageFileKind kind, google::protobuf::Message* message);
 
@@ -66,9 +72,11 @@ Status ReadRecordFile(const std::string& path, ImageFileKind kind, google::proto
 Status ParseRecordBytes(const std::string& name, const std::string& bytes, ImageFileKind kind,
                         google::protobuf::Message* message);
 
-// Writes a raw payload file (pages or file contents) in pieces. Append
-// returns the byte offset of the piece in the file; for page files every
-// piece must be a whole number of pages, so pages stay 4 KiB-aligned.
+// Writes a raw payload file (pages or file contents) in pieces, into a sink
+// or at a path. Append returns the byte offset of the piece in the file; for
+// page files every piece must be a whole number of pages, so pages stay
+// 4 KiB-aligned. The header goes last, at offset 0, when the size and
+// checksum are known.
 class PayloadFileWriter {
  public:
   PayloadFileWriter() = default;
@@ -76,17 +84,20 @@ class PayloadFileWriter {
   PayloadFileWriter(const PayloadFileWriter&) = delete;
   PayloadFileWriter& operator=(const PayloadFileWriter&) = delete;
 
+  // `sink` must outlive the writer.
+  Status Open(ImageSink* sink, const std::string& name, ImageFileKind kind);
   Status Open(const std::string& path, ImageFileKind kind);
   Result<uint64_t> Append(const void* data, size_t len);
   // Writes the header (size, checksum) and closes. No fsync: the caller
-  // syncs the whole image before declaring it complete.
+  // syncs the whole image (ImageSink::Sync) before declaring it complete.
   Result<ImageFileHeader> Finish();
   uint64_t payload_size() const { return payload_size_; }
 
  private:
-  std::string path_;
+  std::unique_ptr<ImageSink> owned_;  // for Open(path)
+  ImageSink* sink_ = nullptr;
+  std::string name_;
   ImageFileKind kind_ = ImageFileKind::kPages;
-  int fd_ = -1;
   uint64_t payload_size_ = 0;
   XXH3_state_t* hash_ = nullptr;
 };

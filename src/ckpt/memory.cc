@@ -199,7 +199,7 @@ Status DumpSharedObject(pid_t pid, const VmaInfo& v, FileTableBuilder& files, Me
   std::string name = "shmem-" + std::to_string(v.inode) + ".img";
   shm->set_pages_file(name);
   PayloadFileWriter out;
-  Status st = out.Open(files.dir() + "/" + name, ImageFileKind::kPages);
+  Status st = out.Open(files.sink(), name, ImageFileKind::kPages);
   PageSink sink(&out, shm->mutable_pages());
   char* buf = ChunkBuffer();
   const size_t buf_size = kChunkPages * kPage;
@@ -241,7 +241,7 @@ Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder&
   std::string name = "pages-" + std::to_string(pid) + ".img";
   proc->set_pages_file(name);
   PayloadFileWriter out;
-  Status st = out.Open(files.dir() + "/" + name, ImageFileKind::kPages);
+  Status st = out.Open(files.sink(), name, ImageFileKind::kPages);
   PageSink sink(&out, proc->mutable_pages());
   char* buf = ChunkBuffer();
   for (const VmaInfo& v : vmas) {

@@ -41,6 +41,8 @@ class EngineWorker {
   }
   // Runs `job` on the engine thread; nothing comes back.
   void Post(std::function<void()> job);
+  // The event loop that results come back on.
+  asio::io_context& io() { return io_; }
 
  private:
   void Loop();

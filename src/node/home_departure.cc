@@ -6,7 +6,6 @@
 #include "ckpt/checkpoint.h"
 #include "node/file_identity.h"
 #include "node/home_arrival.h"
-#include "node/image_dir.h"
 #include "node/image_sender.h"
 #include "node/move_engine.h"
 #include "node/precopy_sender.h"
@@ -124,8 +123,17 @@ void HomeDeparture::Freeze() {
   meter_.SetPhase("frozen");
   DumpOptions options;
   options.stdio_stays = true;
+  // The image goes on the link as the dump reads it.
+  sender_ = std::make_shared<ImageSender>(engine_.io(), image_link_, cfg_.faults, codec_);
+  sender_->Start([this, self](Status st) {
+    figures_.set_bytes_sent(sender_->bytes_sent() + (precopy_ ? precopy_->bytes_sent() : 0));
+    figures_.set_precopy_bytes(precopy_ ? precopy_->memory_sent() : 0);
+    figures_.set_bytes_compressed(sender_->bytes_compressed() + (precopy_ ? precopy_->bytes_compressed() : 0));
+    figures_.set_rounds(1 + (precopy_ ? precopy_->rounds() : 0));
+    if (!st.ok()) Fail(st);
+  });
   FreezeAndDump(
-      engine_, rec_->pid, cfg_.image_dir, tree_, [this, self](Result<double> r) { Dumped(std::move(r)); }, options,
+      engine_, rec_->pid, sender_->pipe(), tree_, [this, self](Result<double> r) { Dumped(std::move(r)); }, options,
       precopy_ ? precopy_->holder() : nullptr);
 }
 
@@ -137,20 +145,10 @@ void HomeDeparture::Dumped(Result<double> dump_ms) {
   // What the process wrote before the freeze is in the user's terminal or
   // pipe already, and what it has not read is still there for its deputy.
   if (cfg_.faults.At("source-frozen") == MoveFaults::Action::kCut) return Fail(Status::Error(StatusCode::kUnavailable, "injected fault: cut at source-frozen"));
-  auto self = shared_from_this();
-  sender_ = std::make_shared<ImageSender>(image_link_, cfg_.image_dir, cfg_.faults, codec_);
-  sender_->Start(
-      [this](pb::ImageEnd* e) {
-        e->set_dump_ms(figures_.dump_ms());
-        e->set_frozen_at_ms(frozen_at_ms_);
-      },
-      [this, self](Status st) {
-        figures_.set_bytes_sent(sender_->bytes_sent() + (precopy_ ? precopy_->bytes_sent() : 0));
-        figures_.set_precopy_bytes(precopy_ ? precopy_->memory_sent() : 0);
-        figures_.set_bytes_compressed(sender_->bytes_compressed() + (precopy_ ? precopy_->bytes_compressed() : 0));
-        figures_.set_rounds(1 + (precopy_ ? precopy_->rounds() : 0));
-        if (!st.ok()) Fail(st);
-      });
+  sender_->EndOfImage([this](pb::ImageEnd* e) {
+    e->set_dump_ms(figures_.dump_ms());
+    e->set_frozen_at_ms(frozen_at_ms_);
+  });
 }
 
 // ---- the commit: the process becomes its own deputy -----------------------------------
@@ -172,7 +170,6 @@ void HomeDeparture::MaybeCommit() {
     image_link_->set_handlers(nullptr, nullptr);
     image_link_->Close("image delivered");
   }
-  RemoveImageDir(cfg_.image_dir);
   auto self = shared_from_this();
   auto tree = tree_;
   const InPlaceFallback deputy = DeputyProgram(cfg_.roam_path, cfg_.control_socket, rec_->gpid);
@@ -242,13 +239,15 @@ void HomeDeparture::Fail(const Status& why) {
     precopy_->Cancel();
     DropPreCopy(engine_, precopy_->holder());
   }
+  // A dump waiting for room in the pipe fails at once, so the engine is
+  // free to resume the tree.
+  if (sender_) sender_->Cancel();
   for (auto* l : {&adopt_, &image_link_}) {
     if (*l) {
       (*l)->set_handlers(nullptr, nullptr);
       (*l)->Close("move failed", false);
     }
   }
-  RemoveImageDir(cfg_.image_dir);
   auto self = shared_from_this();
   LetGo(engine_, tree_, /*kill=*/false, [this, self, why] {
     for (int sig : held_signals_) ::kill(rec_->pid, sig);

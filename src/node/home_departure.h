@@ -38,7 +38,6 @@ class PrecopySender;
 
 struct DepartureConfig {
   std::string to, address;   // the target
-  std::string image_dir;     // on this node's tmpfs
   std::string roam_path;     // the `roam` binary the process execs
   std::string control_socket;
   MoveFaults faults;

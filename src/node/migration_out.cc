@@ -7,7 +7,6 @@
 #include <chrono>
 
 #include "common/file_util.h"
-#include "node/image_dir.h"
 #include "node/file_identity.h"
 #include "node/image_sender.h"
 #include "node/move_engine.h"
@@ -26,13 +25,11 @@ int64_t WallMs() {
 }  // namespace
 
 MigrationOut::MigrationOut(asio::io_context& io, EngineWorker& engine, const LinkIdentity& self,
-                           std::shared_ptr<GuestProcess> guest, std::string image_dir, MoveFaults faults,
-                           CodecChooser codec)
+                           std::shared_ptr<GuestProcess> guest, MoveFaults faults, CodecChooser codec)
     : io_(io),
       engine_(engine),
       self_(self),
       guest_(std::move(guest)),
-      dir_(std::move(image_dir)),
       faults_(faults),
       tree_(NewFrozenHolder()),
       codec_(std::make_shared<CodecChooser>(codec)) {}
@@ -97,9 +94,15 @@ void MigrationOut::Freeze() {
   auto self = shared_from_this();
   guest_->BeginMove();
   ReportProgress("frozen");
+  // The image goes on the link as the dump reads it.
+  sender_ = std::make_shared<ImageSender>(io_, target_, faults_, codec_);
+  sender_->Start([this, self](Status st) {
+    bytes_sent_ = sender_->bytes_sent() + (precopy_ ? precopy_->bytes_sent() : 0);
+    if (!st.ok()) Fail(st);
+  });
   FreezeAndDump(
-      engine_, guest_->pid(), dir_, tree_, [this, self](Result<double> r) { Dumped(std::move(r)); }, DumpOptions(),
-      precopy_ ? precopy_->holder() : nullptr);
+      engine_, guest_->pid(), sender_->pipe(), tree_, [this, self](Result<double> r) { Dumped(std::move(r)); },
+      DumpOptions(), precopy_ ? precopy_->holder() : nullptr);
 }
 
 void MigrationOut::Dumped(Result<double> dump_ms) {
@@ -111,27 +114,14 @@ void MigrationOut::Dumped(Result<double> dump_ms) {
   // comes before anything the target's copy writes.
   guest_->DrainOutput();
   if (faults_.At("source-frozen") == MoveFaults::Action::kCut) return Fail(Status::Error(StatusCode::kUnavailable, "injected fault: cut at source-frozen"));
-  SendImage();
-}
-
-// ---- stream the image ------------------------------------------------------------------
-
-void MigrationOut::SendImage() {
-  auto self = shared_from_this();
-  sender_ = std::make_shared<ImageSender>(target_, dir_, faults_, codec_);
-  sender_->Start(
-      [this, self](pb::ImageEnd* e) {
-        // The input the process has not read goes with the image.
-        bool eof = false;
-        guest_->StdinLeftovers(e->mutable_stdin_taken(), e->mutable_stdin_pending(), &eof);
-        e->set_stdin_eof(eof);
-        e->set_dump_ms(dump_ms_);
-        e->set_frozen_at_ms(frozen_at_ms_);
-      },
-      [this, self](Status st) {
-        bytes_sent_ = sender_->bytes_sent() + (precopy_ ? precopy_->bytes_sent() : 0);
-        if (!st.ok()) Fail(st);
-      });
+  sender_->EndOfImage([this](pb::ImageEnd* e) {
+    // The input the process has not read goes with the image.
+    bool eof = false;
+    guest_->StdinLeftovers(e->mutable_stdin_taken(), e->mutable_stdin_pending(), &eof);
+    e->set_stdin_eof(eof);
+    e->set_dump_ms(dump_ms_);
+    e->set_frozen_at_ms(frozen_at_ms_);
+  });
 }
 
 void MigrationOut::OnTargetReply(const pb::LinkReply& reply) {
@@ -145,7 +135,6 @@ void MigrationOut::OnTargetReply(const pb::LinkReply& reply) {
   frozen_sent_ = true;
   target_->set_handlers(nullptr, nullptr);
   target_->Close("image delivered");
-  RemoveImageDir(dir_);
   pb::StreamFrame f;
   f.mutable_move_frozen()->set_bytes_sent(bytes_sent_);
   f.mutable_move_frozen()->set_dump_ms(dump_ms_);
@@ -167,6 +156,9 @@ void MigrationOut::Fail(const Status& why) {
     precopy_->Cancel();
     DropPreCopy(engine_, precopy_->holder());
   }
+  // A dump waiting for room in the pipe fails at once, so the engine is
+  // free to resume the tree.
+  if (sender_) sender_->Cancel();
   if (target_) {
     target_->set_handlers(nullptr, nullptr);
     // The target tells the home too, and sooner than this node can (the
@@ -180,7 +172,6 @@ void MigrationOut::Fail(const Status& why) {
     }
     target_->Close("move failed", flush);
   }
-  RemoveImageDir(dir_);
   auto self = shared_from_this();
   LetGo(engine_, tree_, /*kill=*/false, [this, self, why] {
     guest_->MoveAborted();
@@ -200,7 +191,6 @@ void MigrationOut::Decide(bool commit) {
     target_->set_handlers(nullptr, nullptr);
     target_->Close("done", false);
   }
-  RemoveImageDir(dir_);
   auto self = shared_from_this();
   LetGo(engine_, tree_, /*kill=*/commit, [this, self, commit] {
     if (commit) {

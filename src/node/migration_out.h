@@ -1,8 +1,9 @@
 // MigrationOut: the source side of a move (proto/migrate.proto, steps 3-6).
 // Reads top to bottom: the target checks the tree's files (Start) ->
 // pre-copy while it runs, if the target stages pages (PrecopySender) ->
-// freeze and dump on the engine thread (Freeze) -> send home what the
-// process wrote before the freeze, stream the image to the target (Dumped)
+// freeze and dump on the engine thread, the image streaming to the target as
+// it is read (Freeze) -> send home what the process wrote before the
+// freeze, then end the image (Dumped)
 // -> tell the home the copy is with the target (OnTargetReply) -> obey the
 // home: kill the frozen copy (commit) or resume it (abort) (Decide).
 //
@@ -35,7 +36,7 @@ class PrecopySender;
 class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
  public:
   MigrationOut(asio::io_context& io, EngineWorker& engine, const LinkIdentity& self,
-               std::shared_ptr<GuestProcess> guest, std::string image_dir, MoveFaults faults, CodecChooser codec);
+               std::shared_ptr<GuestProcess> guest, MoveFaults faults, CodecChooser codec);
   ~MigrationOut();
 
   // `on_end` runs once, when the move is over either way.
@@ -45,7 +46,6 @@ class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
   void PreCopy();
   void Freeze();
   void Dumped(Result<double> dump_ms);
-  void SendImage();
   void OnTargetReply(const pb::LinkReply& reply);
   void Fail(const Status& why);  // before move_frozen: resume here, tell home
   void Decide(bool commit);           // after move_frozen
@@ -58,7 +58,6 @@ class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
   EngineWorker& engine_;
   const LinkIdentity& self_;
   std::shared_ptr<GuestProcess> guest_;
-  std::string dir_;
   MoveFaults faults_;
   pb::MoveOut order_;
   // Touched only on the engine thread (created, used, destroyed in jobs).

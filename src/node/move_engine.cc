@@ -11,12 +11,11 @@ namespace roam {
 
 FrozenHolder NewFrozenHolder() { return std::make_shared<std::unique_ptr<FrozenTree>>(); }
 
-void FreezeAndDump(EngineWorker& engine, pid_t pid, const std::string& dir, FrozenHolder tree,
+void FreezeAndDump(EngineWorker& engine, pid_t pid, std::shared_ptr<ImageSink> sink, FrozenHolder tree,
                    std::function<void(Result<double>)> done, DumpOptions options, PreCopyHolder precopy) {
   engine.Run<Result<double>>(
-      [tree, pid, dir, options, precopy]() mutable -> Result<double> {
+      [tree, pid, sink, options, precopy]() mutable -> Result<double> {
         auto t0 = std::chrono::steady_clock::now();
-        options.sync = false;  // streamed at once from the node's tmpfs, then deleted
         Result<std::unique_ptr<FrozenTree>> frozen = FrozenTree::Freeze(pid);
         if (!frozen.ok()) {
           if (precopy) precopy->reset();
@@ -34,7 +33,7 @@ void FreezeAndDump(EngineWorker& engine, pid_t pid, const std::string& dir, Froz
           }
           precopy->reset();
         }
-        Result<CheckpointReport> r = (*frozen)->Dump(dir, options);
+        Result<CheckpointReport> r = (*frozen)->Dump(*sink, options);
         Status st = r.ok() ? (*frozen)->Seal() : r.status();
         if (!st.ok()) return st;  // resumed as `frozen` goes, on this thread
         *tree = std::move(*frozen);

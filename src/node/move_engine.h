@@ -11,6 +11,7 @@
 
 #include "common/status.h"
 #include "ckpt/checkpoint.h"
+#include "ckpt/image_sink.h"
 #include "node/engine_worker.h"
 
 namespace roam {
@@ -22,12 +23,12 @@ using PreCopyHolder = std::shared_ptr<std::unique_ptr<PreCopy>>;
 
 FrozenHolder NewFrozenHolder();
 
-// Freezes `pid`'s tree, dumps and seals it into `dir`, and keeps it frozen
+// Freezes `pid`'s tree, dumps and seals it into `sink`, and keeps it frozen
 // in `tree`. With a pre-copy in `precopy`, the pages it sent and that are
 // still right are left out of the dump (kept), and the pre-copy ends.
 // `done` gets the milliseconds it took, or why not (then nothing stays
 // frozen).
-void FreezeAndDump(EngineWorker& engine, pid_t pid, const std::string& dir, FrozenHolder tree,
+void FreezeAndDump(EngineWorker& engine, pid_t pid, std::shared_ptr<ImageSink> sink, FrozenHolder tree,
                    std::function<void(Result<double>)> done, DumpOptions options = DumpOptions(),
                    PreCopyHolder precopy = nullptr);
 

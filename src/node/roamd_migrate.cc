@@ -193,7 +193,6 @@ void Roamd::DepartHome(HomeProcess& p, const std::string& target, const std::str
   DepartureConfig c;
   c.to = target;
   c.address = address;
-  c.image_dir = run_dir_ + "/migrate/home-" + std::to_string(pid);
   c.roam_path = roam_path_;
   c.control_socket = cfg_.control_socket;
   c.faults = faults_;
@@ -475,8 +474,7 @@ void Roamd::StartMoveOut(std::shared_ptr<GuestProcess> guest, const pb::MoveOut&
     next_move_out_[pid] = {guest, order};
     return;
   }
-  auto out = std::make_shared<MigrationOut>(io_, *engine_, link_id_, guest,
-                                            run_dir_ + "/migrate/out-" + std::to_string(pid), faults_, codec_);
+  auto out = std::make_shared<MigrationOut>(io_, *engine_, link_id_, guest, faults_, codec_);
   outgoing_[pid] = out;
   out->Start(order, [this, pid] {
     outgoing_.erase(pid);

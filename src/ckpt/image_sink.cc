@@ -1,0 +1,61 @@
+#include "ckpt/image_sink.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "ckpt/image.h"
+#include "common/file_util.h"
+
+namespace roam {
+
+Result<std::unique_ptr<DirImageSink>> DirImageSink::Open(const std::string& dir, bool sync) {
+  Status st = MakeDirs(dir, 0700);
+  if (!st.ok()) return st;
+  std::string inventory = dir + "/" + kInventoryFile;
+  if (unlink(inventory.c_str()) != 0 && errno != ENOENT) return Status::Errno("remove " + inventory);
+  return std::unique_ptr<DirImageSink>(new DirImageSink(dir, sync));
+}
+
+Status DirImageSink::Write(const std::string& name, uint64_t offset, const void* data, size_t len) {
+  auto it = open_.find(name);
+  if (it == open_.end()) {
+    std::string path = Where(name);
+    unlink(path.c_str());  // an older image's file may be someone's hard link
+    UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd.ok()) return Status::Errno("create " + path);
+    created_.insert(name);
+    it = open_.emplace(name, std::move(fd)).first;
+  }
+  const char* p = static_cast<const char*>(data);
+  while (len > 0) {
+    ssize_t n = pwrite(it->second.get(), p, len, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Status::Errno("write " + Where(name), n == 0 ? ENOSPC : errno);
+    p += n;
+    len -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status DirImageSink::Close(const std::string& name) {
+  open_.erase(name);
+  return Status::Ok();
+}
+
+Status DirImageSink::Sync() {
+  if (!sync_) return Status::Ok();
+  UniqueFd dfd(open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dfd.ok() || syncfs(dfd.get()) != 0) return Status::Errno("sync " + dir_);
+  return Status::Ok();
+}
+
+void DirImageSink::Abort() {
+  open_.clear();
+  for (const std::string& name : created_) unlink(Where(name).c_str());
+  created_.clear();
+}
+
+}  // namespace roam
