@@ -11,22 +11,19 @@
 
 namespace roam {
 
-namespace {
-
-ImageFileHeader MakeHeader(ImageFileKind kind, uint32_t header_size, uint64_t size, uint64_t hash) {
+ImageFileHeader MakeImageHeader(ImageFileKind kind, uint64_t size, uint64_t hash) {
   ImageFileHeader h;
   memset(&h, 0, sizeof(h));
   memcpy(h.magic, kImageMagic, sizeof(h.magic));
   h.version = kImageVersion;
   h.kind = static_cast<uint32_t>(kind);
   h.arch = kImageArchX86_64;
-  h.header_size = header_size;
+  h.header_size = (kind == ImageFileKind::kPages || kind == ImageFileKind::kContent) ? kPageHeaderSize
+                                                                                     : kRecordHeaderSize;
   h.payload_size = size;
   h.payload_xxh3 = hash;
   return h;
 }
-
-}  // namespace
 
 const char* ImageFileKindName(ImageFileKind kind) {
   switch (kind) {
@@ -81,7 +78,7 @@ Result<std::string> RecordBytes(const std::string& name, ImageFileKind kind, con
                                 ImageFileHeader* header) {
   std::string payload;
   if (!message.SerializeToString(&payload)) return Status::Error("encode " + name + ": protobuf serialization failed");
-  *header = MakeHeader(kind, kRecordHeaderSize, payload.size(), XXH3_64bits(payload.data(), payload.size()));
+  *header = MakeImageHeader(kind, payload.size(), XXH3_64bits(payload.data(), payload.size()));
   std::string bytes(reinterpret_cast<const char*>(header), sizeof(*header));
   bytes += payload;
   return bytes;
@@ -165,7 +162,7 @@ Result<uint64_t> PayloadFileWriter::Append(const void* data, size_t len) {
 Result<ImageFileHeader> PayloadFileWriter::Finish() {
   // The header, padded to a page: the padding is written too, so that a
   // file with no payload still has its whole header.
-  ImageFileHeader h = MakeHeader(kind_, kPageHeaderSize, payload_size_, XXH3_64bits_digest(hash_));
+  ImageFileHeader h = MakeImageHeader(kind_, payload_size_, XXH3_64bits_digest(hash_));
   std::string head(kPageHeaderSize, '\0');
   memcpy(head.data(), &h, sizeof(h));
   Status st = sink_->Write(name_, 0, head.data(), head.size());

@@ -9,6 +9,7 @@
 #include "ckpt/image.h"
 #include "node/file_identity.h"
 #include "node/image_dir.h"
+#include "node/page_codec.h"
 
 namespace roam {
 
@@ -41,7 +42,8 @@ void HomeArrival::AcceptSource(std::shared_ptr<LinkChannel> source, const pb::Mo
   auto self = shared_from_this();
   source_->set_handlers(
       [this, self](pb::LinkFrame& f) {
-        if (ended_ || have_image_) return;
+        if (ended_ || have_image_ || folding_) return;
+        if (f.has_precopy_pages()) return OnPrecopyPages(*f.mutable_precopy_pages());
         if (f.has_image_chunk()) {
           if (cfg_.faults.At("target-receiving") == MoveFaults::Action::kCut) {
             source_->Close("injected fault", false);
@@ -57,9 +59,31 @@ void HomeArrival::AcceptSource(std::shared_ptr<LinkChannel> source, const pb::Mo
       [this, self](const std::string& why) {
         if (!have_image_) Fail("lost the link to the source: " + why);
       });
-  pb::LinkFrame ok;  // the first reply: send the image
-  ok.mutable_reply();
+  // Pre-copy, into a file beside the image: the deputy cannot stage pages
+  // in a process, as a guest's target does.
+  if (req.precopy_pid() == rec_->pid) {
+    Result<std::unique_ptr<PageFileStage>> stage = PageFileStage::Create(image_dir());
+    if (stage.ok()) {
+      stage_ = std::move(*stage);
+    } else {
+      spdlog::info("{}: no pre-copy ({})", rec_->gpid, stage.status().message());
+    }
+  }
+  pb::LinkFrame ok;  // the first reply: pre-copy (or not), then the image
+  ok.mutable_reply()->set_precopy(stage_ != nullptr);
   source_->Send(ok);
+}
+
+void HomeArrival::OnPrecopyPages(pb::PrecopyPages& p) {
+  if (!stage_) return Fail("pages pre-copied that were not asked for");
+  if (cfg_.faults.At("target-staging") == MoveFaults::Action::kCut) {
+    source_->Close("injected fault", false);
+    return Fail("injected fault: cut at target-staging");
+  }
+  Result<std::string> pages = Unpack(p.codec(), std::move(*p.mutable_data()), p.raw_size());
+  if (!pages.ok()) return Fail("pre-copied pages: " + pages.status().message());
+  Status st = stage_->Write(p.vaddr(), pages->data(), pages->size());
+  if (!st.ok()) Fail("pre-copied pages: " + st.message());
 }
 
 void HomeArrival::OnImageEnd(const pb::ImageEnd& e) {
@@ -71,6 +95,23 @@ void HomeArrival::OnImageEnd(const pb::ImageEnd& e) {
   if (unread > 0) {
     return Fail("it has " + std::to_string(unread) + " bytes of input it has not read yet; it can come home once it has");
   }
+  if (!stage_) return ImageWhole();
+  // The image keeps out what was pre-copied and not written since: those
+  // pages come from the staged file from now on. Folding them in reads the
+  // whole staged file (its checksum): on the engine thread, not the loop.
+  folding_ = true;
+  auto self = shared_from_this();
+  std::shared_ptr<PageFileStage> stage = std::move(stage_);
+  const pid_t pid = rec_->pid;
+  engine_.Run<Status>([stage, pid] { return stage->Fold(pid); },
+                      [this, self](Status st) {
+                        if (ended_) return;
+                        if (!st.ok()) return Fail("the pre-copied pages: " + st.message());
+                        ImageWhole();
+                      });
+}
+
+void HomeArrival::ImageWhole() {
   Result<Image> image = LoadImage(image_dir(), /*verify_payloads=*/false);
   if (!image.ok()) return Fail("the image: " + image.status().message());
   if (image->procs.size() != 1) {

@@ -2,8 +2,11 @@
 // process's home (docs/MIGRATION.md, "Coming home"). The process must get
 // back its PID, which its deputy (`roam run`, the user's shell's child)
 // holds, so the deputy itself becomes the process:
-//   the source streams the image here on a move_in link (files checked
-//   first, as on any target) -> the image must be of one process with no
+//   the source pre-copies the process's memory here while it runs on
+//   (a PageFileStage in the image directory) and then streams the image on
+//   the same move_in link (files checked first, as on any target) -> the
+//   pre-copied pages are folded into the image -> it must be of one
+//   process with no
 //   unread input; the source is told it arrived and hands over
 //   (move_frozen) -> RemoteRun tells the deputy come_home -> the deputy
 //   writes out its output and execs `roam __seed`, which reports
@@ -20,6 +23,7 @@
 #include <memory>
 #include <string>
 
+#include "ckpt/page_file_stage.h"
 #include "ckpt/restore.h"
 #include "node/engine_worker.h"
 #include "node/home_process.h"
@@ -69,7 +73,9 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
   void Abort();
 
  private:
+  void OnPrecopyPages(pb::PrecopyPages& p);
   void OnImageEnd(const pb::ImageEnd& e);
+  void ImageWhole();  // the image is whole (pre-copied pages folded in)
   void Fail(const std::string& why);
   void PostUndo();
 
@@ -77,6 +83,8 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
   HomeProcess* rec_;
   ArrivalConfig cfg_;
   ImageReceiver receiver_;
+  std::shared_ptr<PageFileStage> stage_;  // when the source pre-copies
+  bool folding_ = false;
   std::shared_ptr<LinkChannel> source_;
   // Touched only on the engine thread.
   std::shared_ptr<std::unique_ptr<RestoredTree>> tree_;
