@@ -625,7 +625,7 @@ RestoredTree::RestoredTree(std::unique_ptr<TreeRestore> restore) : restore_(std:
 RestoredTree::~RestoredTree() = default;
 
 Result<std::unique_ptr<RestoredTree>> RestoredTree::Restore(const std::string& dir, const RestoreOptions& options) {
-  Result<Image> image = LoadImage(dir);
+  Result<Image> image = LoadImage(dir, options.verify_payloads);
   if (!image.ok()) return image.status();
   auto restore = std::make_unique<TreeRestore>(std::move(*image), options);
   Status st = restore->Run();
@@ -634,8 +634,9 @@ Result<std::unique_ptr<RestoredTree>> RestoredTree::Restore(const std::string& d
 }
 
 Result<std::unique_ptr<RestoredTree>> RestoredTree::RestoreInPlace(const std::string& dir, pid_t pid,
-                                                                   const InPlaceSeed& seed, InPlaceFallback fallback) {
-  Result<Image> image = LoadImage(dir);
+                                                                   const InPlaceSeed& seed, InPlaceFallback fallback,
+                                                                   const RestoreOptions& options) {
+  Result<Image> image = LoadImage(dir, options.verify_payloads);
   auto restore = std::make_unique<TreeRestore>(image.ok() ? std::move(*image) : Image(), RestoreOptions());
   Status st = restore->RunInPlace(pid, seed, std::move(fallback), image.status());
   if (!st.ok()) return st;  // ~TreeRestore: the fallback

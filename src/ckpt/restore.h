@@ -43,6 +43,11 @@ struct RestoreOptions {
   // Pre-copy: the root was created early and its memory staged
   // (page_stage.h); it becomes the root seed. Created on this thread.
   PageStage* stage = nullptr;
+  // Recompute every page file's checksum before acting (`roam restore`).
+  // A move's target turns it off: its image came over an authenticated
+  // link into this node's own tmpfs, and a GiB of hashing would sit in the
+  // process's frozen window.
+  bool verify_payloads = true;
 };
 
 class TreeRestore;
@@ -86,9 +91,11 @@ class RestoredTree {
  public:
   static Result<std::unique_ptr<RestoredTree>> Restore(const std::string& dir, const RestoreOptions& options);
   // Half 2 of the above: `pid` reported `seed`. On failure the process has
-  // exec'd `fallback` (or, if even that failed, was killed).
+  // exec'd `fallback` (or, if even that failed, was killed). Only
+  // `options.verify_payloads` applies.
   static Result<std::unique_ptr<RestoredTree>> RestoreInPlace(const std::string& dir, pid_t pid,
-                                                             const InPlaceSeed& seed, InPlaceFallback fallback);
+                                                             const InPlaceSeed& seed, InPlaceFallback fallback,
+                                                             const RestoreOptions& options = RestoreOptions());
   // A seed that will not be rebuilt after all: it execs `fallback`.
   static void AbandonInPlace(pid_t pid, const InPlaceSeed& seed, InPlaceFallback fallback);
   ~RestoredTree();  // kills and reaps the tree unless released (in place: the fallback)

@@ -22,6 +22,7 @@
 #include "ckpt/checkpoint.h"
 #include "ckpt/image.h"
 #include "ckpt/image_sink.h"
+#include "test_child.h"
 
 namespace roam {
 namespace {
@@ -150,9 +151,7 @@ TEST(ImagePipe, AWriterWaitsForRoomAndCancelFreesIt) {
 pid_t StartHolder() {
   pid_t pid = fork();
   if (pid != 0) return pid;
-  int null = open("/dev/null", O_RDWR);
-  for (int fd = 0; fd < 3; ++fd) dup2(null, fd);
-  for (int fd = 3; fd < 1024; ++fd) close(fd);
+  OnlyDevNullFds();
   constexpr size_t kSize = 3 << 20;
   char* p = static_cast<char*>(mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   for (size_t off = 0; off < kSize; off += 4096) memcpy(p + off, &off, sizeof(off));
@@ -195,11 +194,6 @@ class Reassembler {
   std::map<std::string, int> fds_;
   std::thread thread_;
 };
-
-void KillChild(pid_t pid) {
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-}
 
 TEST(ImagePipe, ADumpStreamedThroughItIsAWholeImage) {
   pid_t pid = StartHolder();

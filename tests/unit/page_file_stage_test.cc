@@ -21,6 +21,7 @@
 #include "ckpt/image.h"
 #include "ckpt/image_file.h"
 #include "ckpt/precopy.h"
+#include "test_child.h"
 
 namespace roam {
 namespace {
@@ -32,9 +33,7 @@ constexpr uint64_t kPage = 4096;
 pid_t StartWriter() {
   pid_t pid = fork();
   if (pid != 0) return pid;
-  int null = open("/dev/null", O_RDWR);
-  for (int fd = 0; fd < 3; ++fd) dup2(null, fd);
-  for (int fd = 3; fd < 1024; ++fd) close(fd);
+  OnlyDevNullFds();
   constexpr size_t kSize = 16 << 20;
   char* buf = static_cast<char*>(mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   for (size_t off = 0; off < kSize; off += kPage) memcpy(buf + off, &off, sizeof(off));
@@ -136,8 +135,7 @@ std::string TempDir() {
 }
 
 void Cleanup(pid_t pid, const std::string& dir) {
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
+  KillChild(pid);
   (void)system(("rm -rf '" + dir + "'").c_str());
 }
 
