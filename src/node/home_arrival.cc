@@ -49,6 +49,7 @@ void HomeArrival::AcceptSource(std::shared_ptr<LinkChannel> source, const pb::Mo
             source_->Close("injected fault", false);
             return Fail("injected fault: cut at target-receiving");
           }
+          if (f.image_chunk().name() == PageFileStage::kFileName) return Fail("the image names a file of the home's own");
           Status st = receiver_.Write(f.image_chunk());
           if (!st.ok()) Fail(st.message());
           return;
