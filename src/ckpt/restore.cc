@@ -72,7 +72,14 @@ struct SeedContext {
   std::map<int, int> pages_fd;  // pid -> fd of its page file
   int base = 0;
   int ready_fd = -1;
+  // In place, when the seeds may not choose PIDs (see restore.h): the
+  // restorer's help, and a pipe holding one token, taken by the process
+  // of the tree that asks and forks.
+  PidAsker ask_pid;
+  int token_rd = -1, token_wr = -1;
 };
+
+constexpr int kPidAttempts = 50;
 
 [[noreturn]] void SeedFail(SeedContext& ctx, pid_t pid, const std::string& message) {
   SeedReport r;
@@ -161,6 +168,37 @@ int FirstFreeFd(const Image& image) {
   return max_fd + 1;
 }
 
+// A child with PID `want`, as fork(): 0 in the child, its PID here.
+// clone3(set_tid) if this process may; otherwise the restorer makes `want`
+// the next PID and a plain fork takes it, again until it does (another
+// process of the node may fork in between: that copy exits at once).
+Result<pid_t> CreateChild(SeedContext& ctx, pid_t want) {
+  pid_t got = CloneWithPid(want);
+  if (got >= 0) return got;
+  if (errno == EEXIST) return Status::Error(StatusCode::kBusy, PidTakenBy(want));
+  if (errno != EPERM || !ctx.ask_pid) return Status::Errno("clone3 pid " + std::to_string(want));
+  const std::string proc_dir = "/proc/" + std::to_string(want);
+  for (int attempt = 0; attempt < kPidAttempts; ++attempt) {
+    if (access(proc_dir.c_str(), F_OK) == 0) return Status::Error(StatusCode::kBusy, PidTakenBy(want));
+    char token;
+    if (read(ctx.token_rd, &token, 1) != 1) return Status::Errno("take the pid token");
+    Status asked = ctx.ask_pid(want);
+    got = asked.ok() ? static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0)) : -1;
+    if (got == 0) {
+      if (static_cast<pid_t>(syscall(SYS_getpid)) != want) _exit(0);
+      return 0;  // the token is the parent's to give back
+    }
+    const int err = errno;
+    (void)!write(ctx.token_wr, &token, 1);
+    if (!asked.ok()) return asked.Prefixed("pid " + std::to_string(want) + ": ");
+    if (got < 0) return Status::Errno("fork for pid " + std::to_string(want), err);
+    if (got == want) return got;
+    waitpid(got, nullptr, 0);
+  }
+  return Status::Error(StatusCode::kBusy, "pid " + std::to_string(want) + ": other processes took it " +
+                                              std::to_string(kPidAttempts) + " times in a row");
+}
+
 [[noreturn]] void SeedMain(SeedContext& ctx, const pb::ProcessImage& proc, bool root) {
   const Image& img = *ctx.image;
   pid_t self = proc.pid();
@@ -175,14 +213,15 @@ int FirstFreeFd(const Image& image) {
     Status st = SeedOpenFiles(ctx);
     if (!st.ok()) SeedFail(ctx, self, st.message());
   }
+  // In place, the other processes must not outlive a root seed that dies
+  // unrebuilt (the rebuild sets the image's own parent-death signal).
+  if (!root && ctx.token_rd >= 0) prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (proc.sid() == self && setsid() < 0) SeedFail(ctx, self, std::string("setsid: ") + strerror(errno));
   for (const pb::ProcessImage& child : img.procs) {
     if (child.ppid() != self || child.pid() == img.inventory.root_pid()) continue;
-    pid_t got = CloneWithPid(child.pid());
-    if (got == 0) SeedMain(ctx, child, false);
-    if (got < 0) {
-      SeedFail(ctx, self, errno == EEXIST ? PidTakenBy(child.pid()) : "clone3 pid " + std::to_string(child.pid()) + ": " + strerror(errno));
-    }
+    Result<pid_t> got = CreateChild(ctx, child.pid());
+    if (!got.ok()) SeedFail(ctx, self, got.status().message());
+    if (*got == 0) SeedMain(ctx, child, false);
   }
   Result<uint64_t> helper = SeedPlaceFds(ctx, proc);
   if (!helper.ok()) SeedFail(ctx, self, helper.status().message());
@@ -234,38 +273,127 @@ Result<std::pair<uint64_t, std::string>> OwnVdso() {
 
 // ---- the seed side, in place: a deputy becomes the seed ------------------------------
 
-Result<InPlaceSeed> PrepareInPlaceSeed(const std::string& dir, int* keep_fd) {
+namespace {
+
+// The tree's other processes that an in-place seed made (those whose
+// parent is one of the tree's), all found before any is killed (a child of
+// a killed one is soon another's). Killed, and those that are the caller's
+// children (or tracees) waited for; the rest go to their parent's reaping.
+void KillInPlaceChildren(const std::vector<pid_t>& tree, pid_t root) {
+  std::vector<pid_t> found;
+  for (pid_t pid : tree) {
+    if (pid == root) continue;
+    Result<std::string> stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+    ProcStat ps;
+    if (stat.ok() && ParseProcStat(*stat, &ps) && std::find(tree.begin(), tree.end(), ps.ppid) != tree.end()) {
+      found.push_back(pid);
+    }
+  }
+  for (pid_t pid : found) kill(pid, SIGKILL);
+  for (pid_t pid : found) {
+    while (waitpid(pid, nullptr, __WALL) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+// The reports of the tree's other processes, from the ready pipe.
+Status CollectChildReports(const Image& img, int ready_rd, std::vector<InPlaceSeed::Child>* out) {
+  std::map<pid_t, InPlaceSeed::Child> got;
+  while (got.size() + 1 < img.procs.size()) {
+    pollfd pfd{ready_rd, POLLIN, 0};
+    if (poll(&pfd, 1, 20000) <= 0) return Status::Error("the tree's other processes did not get ready in 20 s");
+    SeedReport r;
+    if (read(ready_rd, &r, sizeof(r)) != sizeof(r)) return Status::Error("a new process died while being set up");
+    r.error[sizeof(r.error) - 1] = '\0';
+    if (!r.ok) return Status::Error("pid " + std::to_string(r.pid) + ": " + r.error);
+    got[r.pid] = InPlaceSeed::Child{r.pid, r.helper, r.pages_fd};
+  }
+  for (const pb::ProcessImage& p : img.procs) {  // parents first, as the image lists them
+    if (got.count(p.pid())) out->push_back(got[p.pid()]);
+  }
+  return Status::Ok();
+}
+
+// Reaps, by calls injected into the traced process `t`, its children that
+// are dead or dying (up to 2 s).
+void ReapChildren(Tracee& t) {
+  for (int round = 0; round < 200; ++round) {
+    Result<long> r = t.Syscall(SYS_wait4, static_cast<uint64_t>(-1), 0, WNOHANG | __WALL, 0);
+    if (!r.ok() || *r < 0) return;  // ECHILD: none left
+    if (*r == 0) usleep(10000);
+  }
+}
+
+}  // namespace
+
+Result<InPlaceSeed> PrepareInPlaceSeed(const std::string& dir, int* keep_fd, const PidAsker& ask_pid) {
   // The records only: the restorer checks every payload's checksum before
   // it touches this process (RestoreInPlace), so reading them all here too
   // would only lengthen the frozen window.
   Result<Image> image = LoadImage(dir, /*verify_payloads=*/false);
   if (!image.ok()) return image.status();
   const Image& img = *image;
-  if (img.procs.size() != 1) {
-    return Status::Error("a tree of " + std::to_string(img.procs.size()) +
-                         " processes cannot be restored into a process that exists (only a single process can)");
-  }
   const pb::ProcessImage& proc = img.procs.front();
-  if (proc.pid() != static_cast<pid_t>(syscall(SYS_getpid))) {
-    return Status::Error("the image is of pid " + std::to_string(proc.pid()) + ", this is " + std::to_string(getpid()));
+  const pid_t self = static_cast<pid_t>(syscall(SYS_getpid));
+  if (proc.pid() != self || img.inventory.root_pid() != self) {
+    return Status::Error("the image is of pid " + std::to_string(proc.pid()) + ", this is " + std::to_string(self));
   }
   SeedContext ctx;
   ctx.image = &img;
   ctx.base = FirstFreeFd(img);
   ctx.opened.Plan(img.files, ctx.base);  // image fds that led outside: ours of the same number
-  ctx.pages_fd[proc.pid()] = ctx.opened.next_free();
-  // The line to the restorer, above everything planned (it goes with the
-  // restorer's close_range of the seed's fds).
-  int keep = fcntl(*keep_fd, F_DUPFD_CLOEXEC, ctx.opened.next_free() + 1);
+  int next = ctx.opened.next_free();
+  for (const pb::ProcessImage& p : img.procs) ctx.pages_fd[p.pid()] = next++;
+  // The line to the restorer, then (a tree) the ready pipe and the PID
+  // token, above everything planned (they go with the restorer's
+  // close_range of the seeds' fds).
+  int keep = fcntl(*keep_fd, F_DUPFD_CLOEXEC, next + 1);
   if (keep < 0) return Status::Errno("fcntl F_DUPFD");
   close(*keep_fd);
   *keep_fd = keep;
+  const bool tree = img.procs.size() > 1;
+  int ready_rd = -1;
+  if (tree) {
+    int ready[2], token[2];
+    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(token, O_CLOEXEC) != 0) return Status::Errno("pipe2");
+    int fds[4] = {ready[0], ready[1], token[0], token[1]};
+    for (int& fd : fds) {
+      int moved = fcntl(fd, F_DUPFD_CLOEXEC, keep + 1);
+      close(fd);
+      if (moved < 0) return Status::Errno("fcntl F_DUPFD");
+      fd = moved;
+    }
+    ready_rd = fds[0];
+    ctx.ready_fd = fds[1];
+    ctx.token_rd = fds[2];
+    ctx.token_wr = fds[3];
+    if (write(ctx.token_wr, "t", 1) != 1) return Status::Errno("write the pid token");
+    ctx.ask_pid = ask_pid;
+  }
   ResetDispositions();
   Status st = SeedOpenFiles(ctx);
   if (!st.ok()) return st;
-  Result<uint64_t> helper = SeedPlaceFds(ctx, proc);
-  if (!helper.ok()) return helper.status();
   InPlaceSeed seed;
+  for (const pb::ProcessImage& child : img.procs) {
+    if (!st.ok()) break;
+    if (child.ppid() != self || child.pid() == self) continue;
+    Result<pid_t> got = CreateChild(ctx, child.pid());
+    if (got.ok() && *got == 0) SeedMain(ctx, child, false);
+    st = got.status();
+  }
+  if (st.ok() && tree) st = CollectChildReports(img, ready_rd, &seed.children);
+  if (tree) {
+    for (int fd : {ready_rd, ctx.ready_fd, ctx.token_rd, ctx.token_wr}) close(fd);
+  }
+  Result<uint64_t> helper = st.ok() ? SeedPlaceFds(ctx, proc) : Result<uint64_t>(st);
+  if (!helper.ok()) {
+    if (tree) {
+      std::vector<pid_t> pids;
+      for (const pb::ProcessImage& p : img.procs) pids.push_back(p.pid());
+      KillInPlaceChildren(pids, self);
+    }
+    return helper.status();
+  }
   seed.base = ctx.base;
   seed.helper = *helper;
   seed.pages_fd = ctx.pages_fd[proc.pid()];
@@ -294,6 +422,17 @@ class TreeRestore {
  private:
   Status CheckCompatible();
   Status CreateSeeds();
+  // Every seed under ptrace, its signals blocked, in the image's order.
+  Status SeizeSeeds();
+  // Process groups the tree made itself, leaders first; a group outside
+  // the tree is the caller's. In place, the root's group and session are
+  // the deputy's, which are the home's truth (the image has the guest's):
+  // kept, and the others that shared them share them again by inheritance.
+  Status JoinGroups();
+  // The above, then every process rebuilt, held.
+  Status RebuildAll();
+  // An in-place seed's report, taken from its InPlaceSeed.
+  void Reported(pid_t pid, uint64_t helper, int pages_fd);
   Status Rebuild(const pb::ProcessImage& proc, Tracee& t);
   void Fallback();
 
@@ -329,7 +468,7 @@ Status TreeRestore::CheckCompatible() {
                                                     fmt::format("{:x}", xcr0) + ")");
   }
   for (const pb::ProcessImage& p : image_.procs) {
-    if (in_place_ && p.pid() == root_) continue;
+    if (in_place_) break;  // the seed made them all
     if (options_.stage != nullptr && p.pid() == options_.stage->pid()) continue;  // the staged root: ours
     if (access(("/proc/" + std::to_string(p.pid())).c_str(), F_OK) == 0) return Status::Error(StatusCode::kBusy, PidTakenBy(p.pid()));
   }
@@ -513,38 +652,56 @@ void TreeRestore::KillAll() {
   }
 }
 
+Status TreeRestore::SeizeSeeds() {
+  for (const pb::ProcessImage& p : image_.procs) {
+    auto t = std::make_unique<Tracee>(p.pid());
+    Status st = t->Seize();
+    tracees_.push_back(std::move(t));
+    if (!st.ok()) return st;
+    tracees_.back()->set_syscall_ip(reports_[p.pid()].helper);
+    st = tracees_.back()->BlockSignals();
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
+Status TreeRestore::JoinGroups() {
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < image_.procs.size(); ++i) {
+      const pb::ProcessImage& p = image_.procs[i];
+      const bool leader = p.pgid() == p.pid();
+      if ((pass == 0) != leader || p.sid() == p.pid()) continue;
+      if (!leader && image_.Find(p.pgid()) == nullptr) continue;
+      if (in_place_ && (p.pid() == root_ || p.pgid() == root_)) continue;  // the deputy's group: kept, inherited
+      Status st = tracees_[i]->SyscallOk("setpgid", SYS_setpgid, 0, static_cast<uint64_t>(p.pgid())).status();
+      if (!st.ok()) return st;
+    }
+  }
+  return Status::Ok();
+}
+
+Status TreeRestore::RebuildAll() {
+  Status st = SeizeSeeds();
+  if (st.ok()) st = JoinGroups();
+  for (size_t i = 0; st.ok() && i < image_.procs.size(); ++i) st = Rebuild(image_.procs[i], *tracees_[i]);
+  return st;
+}
+
+void TreeRestore::Reported(pid_t pid, uint64_t helper, int pages_fd) {
+  SeedReport& r = reports_[pid];
+  memset(&r, 0, sizeof(r));
+  r.pid = pid;
+  r.ok = 1;
+  r.helper = helper;
+  r.pages_fd = pages_fd;
+}
+
 Status TreeRestore::Run() {
   Status st = CheckCompatible();
   if (!st.ok()) return st;
   st = CreateSeeds();
   if (!st.ok()) return st;
-  for (const pb::ProcessImage& p : image_.procs) {
-    auto t = std::make_unique<Tracee>(p.pid());
-    st = t->Seize();
-    tracees_.push_back(std::move(t));
-    if (!st.ok()) return st;
-    t = nullptr;
-    Tracee& tr = *tracees_.back();
-    tr.set_syscall_ip(reports_[p.pid()].helper);
-    st = tr.BlockSignals();
-    if (!st.ok()) return st;
-  }
-  // Process groups, leaders first; a group outside the tree is the caller's.
-  for (int pass = 0; pass < 2; ++pass) {
-    for (size_t i = 0; i < image_.procs.size(); ++i) {
-      const pb::ProcessImage& p = image_.procs[i];
-      bool leader = p.pgid() == p.pid();
-      if ((pass == 0) != leader || p.sid() == p.pid()) continue;
-      if (!leader && image_.Find(p.pgid()) == nullptr) continue;
-      st = tracees_[i]->SyscallOk("setpgid", SYS_setpgid, 0, static_cast<uint64_t>(p.pgid())).status();
-      if (!st.ok()) return st;
-    }
-  }
-  for (size_t i = 0; i < image_.procs.size(); ++i) {
-    st = Rebuild(image_.procs[i], *tracees_[i]);
-    if (!st.ok()) return st;
-  }
-  return Status::Ok();
+  return RebuildAll();
 }
 
 Status TreeRestore::RunInPlace(pid_t pid, const InPlaceSeed& seed, InPlaceFallback fallback, const Status& loaded) {
@@ -553,38 +710,38 @@ Status TreeRestore::RunInPlace(pid_t pid, const InPlaceSeed& seed, InPlaceFallba
   created_ = true;  // from here, whatever fails ends in the fallback
   root_ = pid;
   reports_[pid].helper = seed.helper;
+  for (const InPlaceSeed::Child& c : seed.children) reports_[c.pid].pid = 0;  // the seed's: they go on failure
   if (!loaded.ok()) return loaded;
-  if (image_.procs.size() != 1) {
-    return Status::Error("a tree of " + std::to_string(image_.procs.size()) +
-                         " processes cannot be restored into a process that exists (only a single process can)");
-  }
   const pb::ProcessImage& proc = image_.procs.front();
   if (image_.inventory.root_pid() != pid || proc.pid() != pid) {
     return Status::Error("the image is of pid " + std::to_string(proc.pid()) + ", not " + std::to_string(pid));
   }
+  // The seed reports every other process of the tree, made as its
+  // descendants: each must be there, with its parent and the user's rights.
+  std::map<pid_t, InPlaceSeed::Child> children;
+  for (const InPlaceSeed::Child& c : seed.children) children[c.pid] = c;
+  for (const pb::ProcessImage& p : image_.procs) {
+    if (p.pid() == pid) continue;
+    auto c = children.find(p.pid());
+    if (c == children.end()) return Status::Error("the seed did not make pid " + std::to_string(p.pid()));
+    Result<std::string> stat = ReadFile("/proc/" + std::to_string(p.pid()) + "/stat");
+    ProcStat ps;
+    if (!stat.ok() || !ParseProcStat(*stat, &ps) || ps.ppid != p.ppid()) {
+      return Status::Error("pid " + std::to_string(p.pid()) + " is not the seed's child of pid " + std::to_string(p.ppid()));
+    }
+    Reported(p.pid(), c->second.helper, c->second.pages_fd);
+  }
+  if (children.size() + 1 != image_.procs.size()) return Status::Error("the seed made processes the image does not have");
   Status st = CheckCompatible();
-  if (st.ok()) st = CheckCredsUnchanged(pid, proc);
+  for (const pb::ProcessImage& p : image_.procs) {
+    if (st.ok()) st = CheckCredsUnchanged(p.pid(), p);
+  }
   if (!st.ok()) return st;
   // The seed opened its files where this plan puts them.
   ctx_.base = seed.base;
   ctx_.opened.Plan(image_.files, seed.base);
-  SeedReport& r = reports_[pid];
-  memset(&r, 0, sizeof(r));
-  r.pid = pid;
-  r.ok = 1;
-  r.helper = seed.helper;
-  r.pages_fd = seed.pages_fd;
-  auto t = std::make_unique<Tracee>(pid);
-  st = t->Seize();
-  tracees_.push_back(std::move(t));
-  if (!st.ok()) return st;
-  Tracee& tr = *tracees_.back();
-  tr.set_syscall_ip(seed.helper);
-  st = tr.BlockSignals();
-  if (!st.ok()) return st;
-  // Its process group and session are the deputy's, which are the home's
-  // truth (the image has the guest's): left as they are.
-  return Rebuild(proc, tr);
+  Reported(pid, seed.helper, seed.pages_fd);
+  return RebuildAll();
 }
 
 void TreeRestore::Fallback() {
@@ -597,6 +754,18 @@ void TreeRestore::Fallback() {
       t->set_syscall_ip(reports_[root_].helper);
       tracees_.push_back(std::move(t));
     }
+  }
+  // The tree's other processes go (the seed made them for this move only):
+  // killed while still traced (a half-rebuilt one must never run), their
+  // exits taken as their tracer, then reaped by the root, their parent.
+  std::vector<pid_t> tree = {root_};
+  for (const auto& [pid, report] : reports_) {
+    if (pid != root_) tree.push_back(pid);
+  }
+  if (tree.size() > 1) {
+    KillInPlaceChildren(tree, root_);
+    while (tracees_.size() > 1) tracees_.pop_back();
+    if (!tracees_.empty()) ReapChildren(*tracees_.front());
   }
   Status st = tracees_.empty() ? Status::Error("cannot take pid " + std::to_string(root_))
                                : tracees_.front()->ExecProgram(fallback_.argv, fallback_.env);

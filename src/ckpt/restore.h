@@ -23,6 +23,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -57,30 +58,50 @@ class TreeRestore;
 // A process coming back to its home node must get its old PID, which its
 // deputy holds (docs/MIGRATION.md, "Coming home"). The deputy cannot be
 // replaced by a new process: it is the user's shell's child. So it becomes
-// the seed itself, in two halves:
+// the root seed itself, in two halves:
 //   1. in the deputy (single-threaded, freshly exec'd, running as the user):
-//      PrepareInPlaceSeed() opens the image's files at their planned fds and
-//      maps the helper area, then the deputy reports the InPlaceSeed to its
-//      restorer and waits (pause);
-//   2. in the restorer (root): RestoredTree::RestoreInPlace() takes it under
-//      ptrace and rebuilds it by injected calls, as any seed. The calls run
-//      with the deputy's credentials, so only what a process may do to
-//      itself is done: the image must be one process whose credentials are
-//      the deputy's own, and /proc/PID/exe keeps naming the deputy's binary.
-// Nothing is ever killed: if anything fails, or the tree is dropped
-// unreleased, the process execs `fallback` instead (a new deputy), keeping
-// its PID, parent and fds 0-2.
+//      PrepareInPlaceSeed() opens the image's files at their planned fds,
+//      creates the tree's other processes as its descendants with their
+//      PIDs (seeds, as a restore's), maps the helper area, then the deputy
+//      reports the InPlaceSeed to its restorer and waits (pause);
+//   2. in the restorer (root): RestoredTree::RestoreInPlace() takes them
+//      under ptrace and rebuilds them by injected calls, as any seeds. The
+//      calls run with the deputy's credentials, so only what a process may
+//      do to itself is done: every process's credentials must be the
+//      deputy's own, and /proc/PID/exe keeps naming the deputy's binary
+//      unless the user may set it.
+// The root is never killed: if anything fails, or the tree is dropped
+// unreleased, the other processes are killed and reaped and the root execs
+// `fallback` instead (a new deputy), keeping its PID, parent and fds 0-2.
+//
+// PIDs: a seed makes its children with clone3(set_tid) when it may (its
+// user has CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE, e.g. root). Otherwise
+// it asks its restorer, through `ask_pid`, to make the PID the next one
+// the kernel gives out (the restorer writes ns_last_pid), forks, and tries
+// again if another process of the node took it first; one process of the
+// tree asks at a time.
 struct InPlaceSeed {
+  struct Child {
+    pid_t pid = 0;
+    uint64_t helper = 0;
+    int pages_fd = -1;
+  };
   int base = 0;         // the first planned fd
-  uint64_t helper = 0;  // the helper area (a syscall instruction at +0)
-  int pages_fd = -1;
+  uint64_t helper = 0;  // the root's helper area (a syscall instruction at +0)
+  int pages_fd = -1;    // the root's page file
+  std::vector<Child> children;  // the tree's other processes, parents first
 };
+
+// Makes `pid` the next PID the kernel gives out, or says why not.
+using PidAsker = std::function<Status(pid_t pid)>;
 
 // Half 1. REQUIRES: the caller is single-threaded, its PID is the image's
 // root, all its signals are blocked. `keep_fd` (the caller's line to its
-// restorer) is moved above the planned fds and its new number stored back.
-// Its fds 0-2 stand for the image's fds that led outside the tree.
-Result<InPlaceSeed> PrepareInPlaceSeed(const std::string& dir, int* keep_fd);
+// restorer) is moved above the planned fds and its new number stored back;
+// `ask_pid` may use it (it is called in the tree's other processes too).
+// Its fds 0-2 stand for the image's fds that led outside the tree. On
+// failure, every process it created is killed and reaped.
+Result<InPlaceSeed> PrepareInPlaceSeed(const std::string& dir, int* keep_fd, const PidAsker& ask_pid);
 
 struct InPlaceFallback {
   std::vector<std::string> argv;  // argv[0]: the program's path

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -56,17 +57,42 @@ int SeedCommand(int argc, char** argv) {
     lim.rlim_cur = lim.rlim_max;  // the image's own limits come back with it
     setrlimit(RLIMIT_NOFILE, &lim);
   }
-  Result<InPlaceSeed> seed = PrepareInPlaceSeed(dir, &fd);
+  // A tree: the home roamd makes each PID of it the next one (when this
+  // user may not choose PIDs); one process of the tree asks at a time.
+  const PidAsker ask = [&fd](pid_t pid) -> Status {
+    pb::StreamFrame q;
+    q.set_pid_wanted(pid);
+    Status st = WriteFrame(fd, q);
+    pb::StreamFrame a;
+    if (st.ok()) st = ReadFrame(fd, &a);
+    if (!st.ok()) return st;
+    if (a.has_error()) return Status::Error(a.error());
+    if (a.pid_next() != pid) return Status::Error("roamd answered pid " + std::to_string(a.pid_next()));
+    return Status::Ok();
+  };
+  Result<InPlaceSeed> seed = PrepareInPlaceSeed(dir, &fd, ask);
   pb::StreamFrame f;
   if (seed.ok()) {
     f.mutable_seed_ready()->set_base(seed->base);
     f.mutable_seed_ready()->set_helper(seed->helper);
     f.mutable_seed_ready()->set_pages_fd(seed->pages_fd);
+    for (const InPlaceSeed::Child& c : seed->children) {
+      pb::SeedChild* out = f.mutable_seed_ready()->add_children();
+      out->set_pid(c.pid);
+      out->set_helper(c.helper);
+      out->set_pages_fd(c.pages_fd);
+    }
   } else {
     f.mutable_seed_ready()->set_error(seed.status().message());
   }
+  // The tree's other processes, made for this move only, go with it.
+  auto drop_children = [&seed] {
+    for (const InPlaceSeed::Child& c : seed->children) kill(c.pid, SIGKILL);
+    for (const InPlaceSeed::Child& c : seed->children) waitpid(c.pid, nullptr, __WALL);  // ours, or ECHILD
+  };
   Status sent = WriteFrame(fd, f);
   close(fd);
+  if (seed.ok() && !sent.ok()) drop_children();
   if (!seed.ok() || !sent.ok()) BecomeDeputyAgain(gpid);
   // roamd takes this process under ptrace and rebuilds it; this loop is
   // gone with the rest of our memory. If nobody comes, back to deputy.
@@ -74,7 +100,10 @@ int SeedCommand(int argc, char** argv) {
   for (;;) {
     timespec one{1, 0};
     nanosleep(&one, nullptr);
-    if (time(nullptr) > deadline && !Traced()) BecomeDeputyAgain(gpid);
+    if (time(nullptr) > deadline && !Traced()) {
+      drop_children();
+      BecomeDeputyAgain(gpid);
+    }
   }
 }
 

@@ -7,11 +7,16 @@
 #include <chrono>
 
 #include "ckpt/image.h"
+#include "common/file_util.h"
 #include "node/file_identity.h"
 #include "node/image_dir.h"
 #include "node/page_codec.h"
 
 namespace roam {
+
+namespace {
+constexpr char kLastPid[] = "/proc/sys/kernel/ns_last_pid";
+}  // namespace
 
 InPlaceFallback DeputyProgram(const std::string& roam_path, const std::string& control_socket,
                               const std::string& gpid) {
@@ -115,9 +120,15 @@ void HomeArrival::OnImageEnd(const pb::ImageEnd& e) {
 void HomeArrival::ImageWhole() {
   Result<Image> image = LoadImage(image_dir(), /*verify_payloads=*/false);
   if (!image.ok()) return Fail("the image: " + image.status().message());
-  if (image->procs.size() != 1) {
-    return Fail("it is a tree of " + std::to_string(image->procs.size()) +
-                " processes; only a single process can come home yet");
+  // A tree: the deputy's seed makes the other processes with their PIDs,
+  // which must be free here (taken ones are refused now, not half-way).
+  tree_pids_.clear();
+  for (const pb::ProcessImage& p : image->procs) {
+    if (p.pid() == rec_->pid) continue;
+    if (access(("/proc/" + std::to_string(p.pid())).c_str(), F_OK) == 0) {
+      return Fail("pid " + std::to_string(p.pid()) + " of its tree is taken here");
+    }
+    tree_pids_.insert(p.pid());
   }
   // The seed reads the image as the user (it runs as the user).
   const uid_t uid = rec_->creds.uid();
@@ -144,9 +155,7 @@ void HomeArrival::ImageWhole() {
 void HomeArrival::Rebuild(const pb::SeedReady& s) {
   if (ended_ || seeded_) return;
   seeded_ = rebuild_started_ = rebuilding_ = true;
-  seed_.base = s.base();
-  seed_.helper = s.helper();
-  seed_.pages_fd = s.pages_fd();
+  TakeSeed(s);
   auto self = shared_from_this();
   auto tree = tree_;
   const std::string dir = image_dir();
@@ -179,11 +188,40 @@ void HomeArrival::Rebuild(const pb::SeedReady& s) {
 void HomeArrival::SendBack(const pb::SeedReady& s) {
   if (seeded_) return;
   seeded_ = true;
+  TakeSeed(s);
+  if (!ended_) return Abort();
+  PostUndo();  // called off before the seed reported: it waits all the same
+}
+
+void HomeArrival::TakeSeed(const pb::SeedReady& s) {
+  RestorePidCount();  // the seed made the tree, or gave up
   seed_.base = s.base();
   seed_.helper = s.helper();
   seed_.pages_fd = s.pages_fd();
-  if (!ended_) return Abort();
-  PostUndo();  // called off before the seed reported: it waits all the same
+  seed_.children.clear();
+  for (const pb::SeedChild& c : s.children()) seed_.children.push_back({c.pid(), c.helper(), c.pages_fd()});
+}
+
+Status HomeArrival::NextPid(pid_t pid) {
+  if (ended_ || !have_image_) return Status::Error("not coming home");
+  if (!tree_pids_.count(pid)) return Status::Error("pid " + std::to_string(pid) + " is not of its tree");
+  // The kernel gives out the PID after the last one it gave: a process of
+  // the node that forks first takes it, and the seed asks again. The
+  // node's own count goes on where it was once the tree is made.
+  if (last_pid_before_ == 0) {
+    Result<std::string> last = ReadFile(kLastPid);
+    if (last.ok()) last_pid_before_ = atoi(last->c_str());
+  }
+  return WriteFileInPlace(kLastPid, std::to_string(pid - 1));
+}
+
+void HomeArrival::RestorePidCount() {
+  if (last_pid_before_ == 0) return;
+  Result<std::string> now = ReadFile(kLastPid);
+  if (now.ok() && atoi(now->c_str()) < last_pid_before_) {
+    (void)WriteFileInPlace(kLastPid, std::to_string(last_pid_before_));
+  }
+  last_pid_before_ = 0;
 }
 
 void HomeArrival::Go(std::function<void(Status)> done) {
@@ -228,6 +266,7 @@ void HomeArrival::PostUndo() {
 void HomeArrival::Abort() {
   if (ended_) return;
   ended_ = true;
+  RestorePidCount();
   if (source_ && !source_->closed()) {
     pb::LinkFrame reply;
     reply.mutable_reply()->set_error("home " + rec_->gpid + ": the move was called off");

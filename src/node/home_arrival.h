@@ -5,12 +5,14 @@
 //   the source pre-copies the process's memory here while it runs on
 //   (a PageFileStage in the image directory) and then streams the image on
 //   the same move_in link (files checked first, as on any target) -> the
-//   pre-copied pages are folded into the image -> it must be of one
-//   process with no
-//   unread input; the source is told it arrived and hands over
+//   pre-copied pages are folded into the image -> it must have no unread
+//   input, and the PIDs of its other processes must be free here; the
+//   source is told it arrived and hands over
 //   (move_frozen) -> RemoteRun tells the deputy come_home -> the deputy
-//   writes out its output and execs `roam __seed`, which reports
-//   seed_ready -> Rebuild(): the engine rebuilds it in place, held ->
+//   writes out its output and execs `roam __seed`, which makes the tree's
+//   other processes (asking NextPid() for their PIDs if it may not choose
+//   them) and reports seed_ready -> Rebuild(): the engine rebuilds the
+//   tree in place, held ->
 //   RemoteRun commits: Go() lets it run, the source kills its copy.
 // Nothing here ever kills the deputy: whatever fails (the image, the seed,
 // the rebuild, the home's own decision) ends with the deputy exec'd again
@@ -21,6 +23,7 @@
 #include <asio.hpp>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "ckpt/page_file_stage.h"
@@ -66,6 +69,9 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
   // meanwhile, or the move was called off): it becomes the deputy again.
   // No callback.
   void SendBack(const pb::SeedReady& seed);
+  // The seed of a tree asks that `pid`, one of the tree's, be the next PID
+  // the kernel gives out (restore.h: PidAsker).
+  Status NextPid(pid_t pid);
   // Commit: the rebuilt process runs. `done` gets whether it was let go.
   void Go(std::function<void(Status)> done);
   // Not committing, whatever the state: the image is dropped, and a seed
@@ -78,6 +84,8 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
   void ImageWhole();  // the image is whole (pre-copied pages folded in)
   void Fail(const std::string& why);
   void PostUndo();
+  void TakeSeed(const pb::SeedReady& s);
+  void RestorePidCount();  // after NextPid(): the node's PID count goes on where it was
 
   EngineWorker& engine_;
   HomeProcess* rec_;
@@ -89,6 +97,8 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
   // Touched only on the engine thread.
   std::shared_ptr<std::unique_ptr<RestoredTree>> tree_;
   InPlaceSeed seed_;
+  std::set<pid_t> tree_pids_;  // the image's other processes
+  int last_pid_before_ = 0;    // ns_last_pid before NextPid() first moved it
   int64_t frozen_at_ms_ = 0;
   bool have_image_ = false, seeded_ = false, rebuild_started_ = false, rebuilding_ = false, ended_ = false;
 };

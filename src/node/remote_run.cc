@@ -59,6 +59,18 @@ void RemoteRun::FromClient(pb::StreamFrame& f) {
   switch (f.kind_case()) {
     case pb::StreamFrame::kSeedReady:
       return SeedReady(f.seed_ready());
+    case pb::StreamFrame::kPidWanted: {  // the seed of a tree coming home
+      Status st = moving_ && arrival_ && deputy_away_ ? arrival_->NextPid(f.pid_wanted())
+                                                      : Status::Error("not coming home");
+      pb::StreamFrame a;
+      if (st.ok()) {
+        a.set_pid_next(f.pid_wanted());
+      } else {
+        a.set_error(st.message());
+      }
+      client_->Send(a);
+      return;
+    }
     case pb::StreamFrame::kStdinData:
     case pb::StreamFrame::kStdinEof:
     case pb::StreamFrame::kSignal:

@@ -199,7 +199,6 @@ real_program() {  # real_program NAME CMD...: run undisturbed at home, then on n
   check "$name: moved $ok times mid-run (home, n3[, n2]), exit $rc, output identical to an undisturbed run $(head -c 300 "$DATA/$name.mig")" \
     sh -c "[ $ok -ge 2 ] && [ '$rc' = 0 ] && cmp -s '$DATA/$name.ref' '$DATA/$name.out'"
 }
-# Single processes: a tree of several cannot come home yet (docs/MIGRATION.md).
 printf 'scale=2200; 4*a(1)\nquit\n' >"$DATA/pi.bc"
 real_program bc bc -l "$DATA/pi.bc"
 real_program python3 python3 -c 'import hashlib
@@ -480,12 +479,59 @@ for spec in "n4 target-restored die" "n1 source-precopy cut" "n4 target-staging 
 done
 
 # --- 6b. coming home: what cannot, and faults -------------------------------------
-bg_start hometree "$ROAM" run --on n2 -- sh -c 'sleep 30; true'
-P=$(bg_pid hometree)
+# Trees: a shell pipeline (sh; python3 | cat, a pipe inside the tree) moved
+# home, out and home again, as root (the deputy's seed makes the other
+# processes with clone3 set_tid) and as user nobody (it may not: the home
+# roamd sets ns_last_pid for each, src/ckpt/restore.h).
+NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+children_at_home() { cx n1 -- ps -o user=,comm= --ppid "$1" | sort | tr -s ' \n' '  '; }
+tree_home() {  # tree_home NAME USER [PREFIX...]
+  local name=$1 user=$2; shift 2
+  bg_start "$name" "$@" "$ROAM" run --on n2 -- sh -c "python3 '$DATA/count.py' 1500 0.004 | cat"
+  local p; p=$(bg_pid "$name")
+  wait_until 10 where_is "n1:$p" n2 >/dev/null
+  sleep 0.5
+  local ok=0 kids="" to
+  for to in home n3 home; do
+    migrate "n1:$p" "$to" >/dev/null 2>>"$DATA/$name.mig" && ok=$((ok + 1))
+    [ -z "$kids" ] && kids=$(children_at_home "$p")
+    sleep 0.3
+  done
+  local rc; rc=$(bg_rc "$name" 60)
+  check "$name: a pipeline (sh; python3 | cat) of $user moved home, n3, home: $ok of 3 $(head -c 300 "$DATA/$name.mig"); at home first its children were [$kids]; exit $rc; all 1500 lines once, in order" \
+    sh -c "[ $ok = 3 ] && [ '$kids' = '$user cat $user python3 ' ] && [ '$rc' = 0 ] && awk -v n=1500 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/$name.out'"
+}
+tree_home treeroot root
+tree_home treenobody nobody "${NOBODY[@]}"
+# A fault after the tree was rebuilt at home: its other processes are killed
+# and reaped there, the deputy is back, and the tree runs on at n2.
+bg_start treefault "${NOBODY[@]}" "$ROAM" run --on n2 -- sh -c "python3 '$DATA/count.py' 1500 0.004 | cat"
+P=$(bg_pid treefault)
 wait_until 10 where_is "n1:$P" n2 >/dev/null
 sleep 0.5
-refused "a tree of two processes coming home" "only a single process can come home" migrate "n1:$P" home
+fault n1 "target-restored cut"
+out=$(migrate "n1:$P" home 2>&1); rc=$?
+sleep 0.3
+kids=$(children_at_home "$P")
+comm=$(cx n1 -- ps -o comm= -p "$P" 2>/dev/null | tr -d ' ')
+where=$(ps_field "n1:$P" where)
+jrc=$(bg_rc treefault 60)
+faulted=no; grep -q 'injected fault' <<<"$out" && faulted=yes
+check "a tree, fault 'target-restored cut' at home: migrate rc $rc ('$out'), then on $where, children at home [$kids], $comm at home, exit $jrc, all 1500 lines once" \
+  sh -c "[ $rc = 1 ] && [ $faulted = yes ] && [ '$where' = n2 ] && [ -z '$kids' ] && [ '$comm' = roam ] && [ '$jrc' = 0 ] && awk -v n=1500 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/treefault.out'"
+# A PID of the tree taken at home: refused before anything is frozen for
+# good; the tree runs on at n2.
+bg_start treetaken "$ROAM" run --on n2 -- sh -c 'sleep 30 | cat'
+P=$(bg_pid treetaken)
+wait_until 10 where_is "n1:$P" n2 >/dev/null
+sleep 0.5
+kid=$(cx n2 -- pgrep -P "$P" sleep)
+taker=$(cx n1 -- sh -c "echo $((${kid:-2} - 1)) >/proc/sys/kernel/ns_last_pid; sleep 60 </dev/null >/dev/null 2>&1 & echo \$!")
+cx n1 -- sh -c 'echo 30000 >/proc/sys/kernel/ns_last_pid'
+check "a process at home holds pid $kid of the tree's sleep (it got $taker)" [ "$taker" = "$kid" ]
+refused "a tree whose pid $kid is taken at home" "pid $kid of its tree is taken here" migrate "n1:$P" home
 check "after the refusal the tree runs on n2, once" [ "$(copies "$P" sh)" = 1 ]
+cx n1 -- kill "$taker" 2>/dev/null
 cx n1 -- "$ROAM" kill -s KILL "n1:$P" >/dev/null
 head -c 300000 /dev/zero >"$DATA/unread.txt"
 bg_start unread --in "$DATA/unread.txt" "$ROAM" run --on n2 -- python3 -c 'import time; time.sleep(30)'
