@@ -216,9 +216,19 @@ class Deputy {
     if (stdin_ended_) return RelayDone();
     std::string buf(kChunk, '\0');
     for (;;) {
+      {
+        // A move home holds input where it is (stdin_hold).
+        std::unique_lock<std::mutex> lock(credit_mu_);
+        credit_cv_.wait(lock, [&] { return stopping_ || !stdin_held_; });
+        if (stopping_) return RelayDone();
+      }
       pollfd p[2] = {{STDIN_FILENO, POLLIN, 0}, {stop_stdin_[0], POLLIN, 0}};
-      if (::poll(p, 2, -1) < 0) continue;
+      if (::poll(p, 2, 200) <= 0) continue;  // a hold is seen within 200 ms even when no input comes
       if (p[1].revents) return RelayDone();  // nothing read: nothing lost
+      {
+        std::lock_guard<std::mutex> lock(credit_mu_);
+        if (stdin_held_) continue;
+      }
       ssize_t n = ::read(STDIN_FILENO, buf.data(), buf.size());
       if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (n <= 0) break;
@@ -327,6 +337,12 @@ class Deputy {
         case pb::StreamFrame::kStderrData:
           QueueOutput(STDERR_FILENO, f.mutable_stderr_data());
           break;
+        case pb::StreamFrame::kStdinHold: {
+          std::lock_guard<std::mutex> lock(credit_mu_);
+          stdin_held_ = f.stdin_hold();
+          credit_cv_.notify_all();
+          break;
+        }
         case pb::StreamFrame::kStdinAck: {
           std::lock_guard<std::mutex> lock(credit_mu_);
           in_flight_ -= std::min(in_flight_, f.stdin_ack());
@@ -381,6 +397,7 @@ class Deputy {
   std::mutex send_mu_;
   std::mutex credit_mu_;
   std::condition_variable credit_cv_;
+  bool stdin_held_ = false;  // under credit_mu_
   uint64_t in_flight_ = 0;
   bool broken_[3] = {false, false, false};  // writer thread only
   std::mutex out_mu_;

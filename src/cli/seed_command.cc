@@ -64,7 +64,7 @@ int SeedCommand(int argc, char** argv) {
     q.set_pid_wanted(pid);
     Status st = WriteFrame(fd, q);
     pb::StreamFrame a;
-    if (st.ok()) st = ReadFrame(fd, &a);
+    while (st.ok() && !a.has_error() && a.kind_case() != pb::StreamFrame::kPidNext) st = ReadFrame(fd, &a);
     if (!st.ok()) return st;
     if (a.has_error()) return Status::Error(a.error());
     if (a.pid_next() != pid) return Status::Error("roamd answered pid " + std::to_string(a.pid_next()));

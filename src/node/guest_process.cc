@@ -360,6 +360,16 @@ void GuestProcess::DrainOutput() {
   }
 }
 
+size_t GuestProcess::UnreadInput() const {
+  size_t n = 0;
+  for (size_t i = 0; i < stdin_queue_.size(); ++i) n += stdin_queue_[i].size() - (i == 0 ? stdin_offset_ : 0);
+  int in_pipe = 0;
+  if (!spawned_.tty && !stdin_closed_ && ::ioctl(spawned_.stdin_fd, FIONREAD, &in_pipe) == 0 && in_pipe > 0) {
+    n += static_cast<size_t>(in_pipe);
+  }
+  return n;
+}
+
 void GuestProcess::StdinLeftovers(std::string* taken, std::string* pending, bool* eof) {
   taken->clear();
   pending->clear();

@@ -51,6 +51,8 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   // Input the process has not read: in its stdin pipe (taken, acknowledged
   // already), still queued here (pending), and whether input had ended.
   void StdinLeftovers(std::string* taken, std::string* pending, bool* eof);
+  // How many bytes of it there are, leaving them where they are.
+  size_t UnreadInput() const;
   // The move failed and the process runs on here.
   void MoveAborted();
   // The move committed: the process now runs elsewhere. Ends quietly (no

@@ -79,6 +79,24 @@ void MigrationOut::Start(const pb::MoveOut& order, std::function<void()> on_end)
               });
 }
 
+void MigrationOut::WaitForInputRead(bool precopy) {
+  const size_t unread = guest_->UnreadInput();
+  const auto now = std::chrono::steady_clock::now();
+  if (unread < unread_) unread_since_ = now;  // it reads on
+  unread_ = unread;
+  if (unread == 0 || now - unread_since_ > kUnreadPatience || now - unread_start_ > kUnreadLimit) {
+    return precopy ? PreCopy() : Freeze();  // what is left refuses the move at home
+  }
+  ReportProgress("waiting until it has read its input");
+  auto self = shared_from_this();
+  input_timer_ = std::make_unique<asio::steady_timer>(io_);
+  input_timer_->expires_after(std::chrono::milliseconds(10));
+  input_timer_->async_wait([this, self, precopy](asio::error_code ec) {
+    if (ec || ended_) return;
+    WaitForInputRead(precopy);
+  });
+}
+
 void MigrationOut::PreCopy() {
   auto self = shared_from_this();
   precopy_ = std::make_shared<PrecopySender>(engine_, target_, guest_->pid(), faults_, codec_);
@@ -129,7 +147,15 @@ void MigrationOut::OnTargetReply(const pb::LinkReply& reply) {
   if (!reply.error().empty()) return Fail(ReplyStatus(reply).Prefixed(order_.to() + ": "));
   if (!checked_) {  // the first answer: the files are there
     checked_ = true;
-    return reply.precopy() ? PreCopy() : Freeze();
+    const bool precopy = reply.precopy();
+    if (order_.to() != guest_->home()) return precopy ? PreCopy() : Freeze();
+    // Home: input it was given but has not read cannot be put back into
+    // the user's terminal or pipe, and the deputy gives no more (the home
+    // holds it there): it runs on until it has read what it has, as long
+    // as it reads.
+    unread_ = guest_->UnreadInput();
+    unread_since_ = unread_start_ = std::chrono::steady_clock::now();
+    return WaitForInputRead(precopy);
   }
   // The target holds a restored copy. From here the home decides.
   frozen_sent_ = true;

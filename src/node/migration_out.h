@@ -43,6 +43,7 @@ class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
   void Start(const pb::MoveOut& order, std::function<void()> on_end);
 
  private:
+  void WaitForInputRead(bool precopy);
   void PreCopy();
   void Freeze();
   void Dumped(Result<double> dump_ms);
@@ -72,6 +73,12 @@ class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
   bool checked_ = false, frozen_sent_ = false, ended_ = false;
   std::function<void()> on_end_;
   std::unique_ptr<asio::steady_timer> progress_timer_;
+  // A move home: waiting until the process has read its input.
+  static constexpr auto kUnreadPatience = std::chrono::seconds(2);  // without reading a byte (Python reads 8 KiB at a time)
+  static constexpr auto kUnreadLimit = std::chrono::seconds(10);   // in all
+  std::unique_ptr<asio::steady_timer> input_timer_;
+  size_t unread_ = 0;
+  std::chrono::steady_clock::time_point unread_since_, unread_start_;
 };
 
 }  // namespace roam

@@ -205,6 +205,12 @@ std::shared_ptr<HomeArrival> RemoteRun::MoveHome(const std::string& home, const 
   on_home_ = std::move(on_home);
   image_home_ = deputy_away_ = committing_ = false;
   pending_abort_.clear();
+  // Input the deputy has not read stays in the terminal or pipe, where the
+  // process reads it at home; the source lets it read what it was given
+  // before it freezes (MigrationOut).
+  pb::StreamFrame hold;
+  hold.set_stdin_hold(true);
+  client_->Send(hold);
   BeginMove(home, address, faults, std::move(done));
   return arrival_;
 }
@@ -342,6 +348,11 @@ void RemoteRun::FinishMove(Result<pb::MigrationFigures> r) {
   if (!moving_) return;
   moving_ = false;
   target_ = nullptr;
+  if (arrival_ && !went_home_ && !deputy_away_ && client_ && !client_->closed()) {
+    pb::StreamFrame read_again;  // it stays away: its deputy reads its input again
+    read_again.set_stdin_hold(false);
+    client_->Send(read_again);
+  }
   arrival_ = nullptr;
   if (move_timer_) move_timer_->cancel();
   FlushHeld();

@@ -143,6 +143,28 @@ for to in n3 n4 n2 n3; do migrate "n1:$P" "$to" >/dev/null 2>&1 && ok=$((ok + 1)
 rc=$(bg_rc echo 60)
 check "stdin read while moved 4 times ($ok moves): no input byte lost or repeated (exit $rc)" \
   sh -c "[ $ok -eq 4 ] && [ '$rc' = 0 ] && cmp -s '$DATA/lines.txt' '$DATA/echo.out'"
+# Home and back while it reads a pipe: the deputy stops reading for a move
+# home (the rest stays in the pipe, read directly at home), and the source
+# lets the process read what it was given before it freezes.
+# slowcat reads 64 bytes every 2 ms, so that what the deputy gave it (all
+# of it: the file is under the deputy's window) takes it ~3 s to read.
+cat >"$DATA/slowcat.py" <<'PY'
+import os, sys, time
+while True:
+    b = os.read(0, 64)
+    if not b:
+        break
+    sys.stdout.buffer.write(b); sys.stdout.flush(); time.sleep(0.002)
+PY
+seq 1 17000 >"$DATA/lines2.txt"
+bg_start echohome --in "$DATA/lines2.txt" "$ROAM" run --on n2 -- python3 "$DATA/slowcat.py"
+P=$(bg_pid echohome)
+wait_until 10 where_is "n1:$P" n2 >/dev/null
+ok=0
+for to in home n3 home n2; do migrate "n1:$P" "$to" >/dev/null 2>>"$DATA/echohome.mig" && ok=$((ok + 1)); sleep 0.3; done
+rc=$(bg_rc echohome 120)
+check "stdin from a pipe read while moved home, n3, home, n2 ($ok of 4 moves $(head -c 300 "$DATA/echohome.mig")): no input byte lost or repeated (exit $rc)" \
+  sh -c "[ $ok -eq 4 ] && [ '$rc' = 0 ] && cmp -s '$DATA/lines2.txt' '$DATA/echohome.out'"
 
 # --- 2b. CPU affinity and nice go with the process; the engine's pin does not ------
 # roamd's engine holds a frozen process or a seed on its own CPU while it
