@@ -126,9 +126,18 @@ Result<std::unique_ptr<PageStage>> PageStage::Create(pid_t pid) {
   return stage;
 }
 
+std::unique_ptr<PageStage> PageStage::Adopt(pid_t pid, uint64_t at, uint64_t len) {
+  std::unique_ptr<PageStage> stage(new PageStage());
+  stage->pid_ = pid;
+  stage->adopted_ = true;
+  stage->reserve_at_ = stage->reserve_next_ = at;
+  stage->reserve_end_ = at + len;
+  return stage;
+}
+
 PageStage::~PageStage() {
   if (sock_ >= 0) close(sock_);
-  if (!taken_ && pid_ > 0) {
+  if (!taken_ && !adopted_ && pid_ > 0) {
     kill(pid_, SIGKILL);
     int status;
     while (waitpid(pid_, &status, __WALL) < 0 && errno == EINTR) {
@@ -138,6 +147,14 @@ PageStage::~PageStage() {
 
 Result<uint64_t> PageStage::MapPiece(uint64_t vaddr, uint64_t len) {
   if (taken_) return Status::Error("the staged process was handed to a restore");
+  if (adopted_) {  // the same offset in a 2 MiB page as `vaddr`, as StageMain maps
+    const uint64_t at = reserve_next_ + ((vaddr - reserve_next_) & (kHuge - 1));
+    if (at + len > reserve_end_ || at + len < at) {
+      return Status::Error("pid " + std::to_string(pid_) + " reserved too little room for its pre-copied memory");
+    }
+    reserve_next_ = at + len;
+    return at;
+  }
   StageOrder o;
   o.op = kMap;
   o.len = len;

@@ -38,6 +38,11 @@ class PageStage {
   // Creates the process with PID `pid`; it waits, doing nothing but what
   // Write() and the restore ask. Fails if the PID is taken.
   static Result<std::unique_ptr<PageStage>> Create(pid_t pid);
+  // Stages into a process that exists (a deputy at home: docs/MIGRATION.md,
+  // "Coming home"), which reserved [at, at + len) of its address space for
+  // it (MAP_NORESERVE, read-write, anonymous): pieces are carved from there
+  // instead of mapped on request. The process is not ours: never killed.
+  static std::unique_ptr<PageStage> Adopt(pid_t pid, uint64_t at, uint64_t len);
   ~PageStage();
   PageStage(const PageStage&) = delete;
   PageStage& operator=(const PageStage&) = delete;
@@ -64,6 +69,8 @@ class PageStage {
   pid_t pid_ = 0;
   int sock_ = -1;
   bool taken_ = false;
+  bool adopted_ = false;                        // Adopt(): the reservation
+  uint64_t reserve_at_ = 0, reserve_end_ = 0, reserve_next_ = 0;
   std::vector<StagedPiece> pieces_;
   RangeSet covered_;  // vaddr ranges that have a piece
 };

@@ -445,6 +445,7 @@ class TreeRestore {
   pid_t root_ = 0;
   bool created_ = false, done_ = false;
   bool in_place_ = false;  // the root existed before: never killed, it execs fallback_
+  std::vector<StagedPiece> staged_in_place_;  // its pre-copied memory (InPlaceSeed::staged)
   InPlaceFallback fallback_;
 };
 
@@ -573,6 +574,7 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   // (root); a deputy rebuilt in place has it only if its user has.
   seed.set_exe = !in_place_ || MayChangeExe(t.pid());
   if (options_.stage != nullptr && proc.pid() == options_.stage->pid()) seed.staged = options_.stage->pieces();
+  if (in_place_ && proc.pid() == root_) seed.staged = staged_in_place_;
   uint64_t scratch = seed.helper + kScratchOffset;
   t.set_syscall_ip(seed.helper);
   Status st = DropSeedRseq(t);
@@ -710,6 +712,7 @@ Status TreeRestore::RunInPlace(pid_t pid, const InPlaceSeed& seed, InPlaceFallba
   created_ = true;  // from here, whatever fails ends in the fallback
   root_ = pid;
   reports_[pid].helper = seed.helper;
+  staged_in_place_ = seed.staged;
   for (const InPlaceSeed::Child& c : seed.children) reports_[c.pid].pid = 0;  // the seed's: they go on failure
   if (!loaded.ok()) return loaded;
   const pb::ProcessImage& proc = image_.procs.front();

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "ckpt/memory.h"
 #include "common/status.h"
 
 namespace roam {
@@ -90,6 +91,9 @@ struct InPlaceSeed {
   uint64_t helper = 0;  // the root's helper area (a syscall instruction at +0)
   int pages_fd = -1;    // the root's page file
   std::vector<Child> children;  // the tree's other processes, parents first
+  // The root's pre-copied memory, staged in it before it became the seed
+  // (PageStage::Adopt): moved into place, as a staged root's is.
+  std::vector<StagedPiece> staged;
 };
 
 // Makes `pid` the next PID the kernel gives out, or says why not.

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <dirent.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -25,6 +27,7 @@
 
 #include "cli/cli_error.h"
 #include "cli/control_client.h"
+#include "cli/seed_command.h"
 #include "control.pb.h"
 #include "wire/frame.h"
 #include "session.pb.h"
@@ -250,23 +253,59 @@ class Deputy {
   }
 
   // The process comes home (docs/MIGRATION.md): this deputy becomes it.
-  // Relays stop, all output is written, then `roam __seed` is exec'd in
-  // this PID with the line to roamd. If the exec fails, roamd hears why and
-  // this stays the deputy.
+  // Relays stop, all output is written, the writer thread ends, and this
+  // process, single-threaded again, becomes the seed in place (BecomeSeed),
+  // keeping the memory pre-copy staged in it. If it cannot, roamd hears why
+  // and this stays the deputy.
   void ComeHome(const pb::ComeHome& c) {
     StopRelays();
     DrainOutput(false);
-    std::lock_guard<std::mutex> lock(send_mu_);  // no frame half-written across the exec
-    ::fcntl(fd_, F_SETFD, 0);
-    const std::string fd = std::to_string(fd_);
-    const char* argv[] = {"roam", "__seed", c.image_dir().c_str(), c.gpid().c_str(), fd.c_str(), nullptr};
-    ::execv("/proc/self/exe", const_cast<char* const*>(argv));
-    const int err = errno;
-    ::fcntl(fd_, F_SETFD, FD_CLOEXEC);
+    {
+      std::lock_guard<std::mutex> lock(out_mu_);
+      writer_stop_ = true;
+      out_cv_.notify_all();
+    }
+    if (SingleThreaded()) BecomeSeed(c.image_dir(), c.gpid(), fd_);  // never returns
+    {
+      std::lock_guard<std::mutex> lock(out_mu_);
+      writer_stop_ = false;
+    }
+    std::thread(&Deputy::WriterLoop, this).detach();
     pb::StreamFrame f;
-    f.mutable_seed_ready()->set_error(std::string("roam run could not exec roam __seed: ") + strerror(err));
-    (void)WriteFrame(fd_, f);
+    f.mutable_seed_ready()->set_error("roam run could not stop its threads to become the process");
+    Send(f);
     StartRelays();
+  }
+
+  // Waits until the threads that returned are gone (up to 2 s).
+  static bool SingleThreaded() {
+    for (int i = 0; i < 2000; ++i) {
+      int n = 0;
+      if (DIR* d = ::opendir("/proc/self/task")) {
+        while (dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
+        ::closedir(d);
+      }
+      if (n == 1) return true;
+      ::usleep(1000);
+    }
+    return false;
+  }
+
+  // Pre-copy home: room for the process's memory, reserved (no memory yet).
+  void Reserve(uint64_t len) {
+    Release();
+    pb::StreamFrame f;
+    void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p != MAP_FAILED) {
+      reserved_ = p;
+      reserved_len_ = len;
+    }
+    f.set_stage_reserved(p == MAP_FAILED ? 0 : reinterpret_cast<uint64_t>(p));
+    Send(f);
+  }
+  void Release() {
+    if (reserved_ != nullptr) ::munmap(reserved_, reserved_len_);
+    reserved_ = nullptr;
   }
 
   // The writer thread: writes queued output in order; on EPIPE the process
@@ -276,7 +315,8 @@ class Deputy {
       std::pair<int, std::string> item;
       {
         std::unique_lock<std::mutex> lock(out_mu_);
-        out_cv_.wait(lock, [&] { return !out_queue_.empty(); });
+        out_cv_.wait(lock, [&] { return !out_queue_.empty() || writer_stop_; });
+        if (out_queue_.empty()) return;  // writer_stop_: the deputy becomes its process
         item = std::move(out_queue_.front());
         out_queue_.pop_front();
       }
@@ -336,6 +376,12 @@ class Deputy {
           break;
         case pb::StreamFrame::kStderrData:
           QueueOutput(STDERR_FILENO, f.mutable_stderr_data());
+          break;
+        case pb::StreamFrame::kStageReserve:
+          Reserve(f.stage_reserve());
+          break;
+        case pb::StreamFrame::kStageRelease:
+          Release();
           break;
         case pb::StreamFrame::kStdinHold: {
           std::lock_guard<std::mutex> lock(credit_mu_);
@@ -405,6 +451,9 @@ class Deputy {
   std::deque<std::pair<int, std::string>> out_queue_;
   size_t out_bytes_ = 0;
   bool signaled_ = false;
+  bool writer_stop_ = false;  // under out_mu_
+  void* reserved_ = nullptr;  // Reserve(): main thread only
+  uint64_t reserved_len_ = 0;
   std::atomic<std::chrono::steady_clock::time_point> last_progress_{std::chrono::steady_clock::now()};
 };
 

@@ -40,18 +40,12 @@ bool Traced() {
 
 }  // namespace
 
-int SeedCommand(int argc, char** argv) {
+void BecomeSeed(const std::string& dir, const std::string& gpid, int fd) {
   // Signals wait: Ctrl-C during the move reaches the process once it is
   // rebuilt (or the deputy again), not this seed.
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, nullptr);
-  if (argc != 5) {
-    fprintf(stderr, "roam __seed: not for users (roam __seed DIR GPID FD)\n");
-    return 2;
-  }
-  const std::string dir = argv[2], gpid = argv[3];
-  int fd = atoi(argv[4]);
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
     lim.rlim_cur = lim.rlim_max;  // the image's own limits come back with it

@@ -54,7 +54,6 @@ void HomeArrival::AcceptSource(std::shared_ptr<LinkChannel> source, const pb::Mo
             source_->Close("injected fault", false);
             return Fail("injected fault: cut at target-receiving");
           }
-          if (f.image_chunk().name() == PageFileStage::kFileName) return Fail("the image names a file of the home's own");
           Status st = receiver_.Write(f.image_chunk());
           if (!st.ok()) Fail(st.message());
           return;
@@ -65,31 +64,42 @@ void HomeArrival::AcceptSource(std::shared_ptr<LinkChannel> source, const pb::Mo
       [this, self](const std::string& why) {
         if (!have_image_) Fail("lost the link to the source: " + why);
       });
-  // Pre-copy, into a file beside the image: the deputy cannot stage pages
-  // in a process, as a guest's target does.
-  if (req.precopy_pid() == rec_->pid) {
-    Result<std::unique_ptr<PageFileStage>> stage = PageFileStage::Create(image_dir());
-    if (stage.ok()) {
-      stage_ = std::move(*stage);
-    } else {
-      spdlog::info("{}: no pre-copy ({})", rec_->gpid, stage.status().message());
-    }
+  // Pre-copy, into the deputy: it reserves room for the process's memory,
+  // which it keeps until it becomes the process (docs/MIGRATION.md).
+  if (req.precopy_pid() == rec_->pid && req.precopy_span() > 0 && cfg_.reserve) {
+    reserve_len_ = req.precopy_span() * 2 + (1ULL << 30);  // address space only: pieces align to 2 MiB
+    reserving_ = true;
+    return cfg_.reserve(reserve_len_);
   }
+  ReplyPrecopy(false);
+}
+
+void HomeArrival::Reserved(uint64_t at) {
+  if (ended_ || !reserving_) return;
+  reserving_ = false;
+  if (at == 0) {
+    spdlog::info("{}: no pre-copy (its deputy could not reserve {} MiB)", rec_->gpid, reserve_len_ >> 20);
+    return ReplyPrecopy(false);
+  }
+  staging_ = std::make_shared<Staging>();
+  staging_->stage = PageStage::Adopt(rec_->pid, at, reserve_len_);
+  staging_writer_ = std::make_unique<StagingWriter>(engine_, staging_);
+  ReplyPrecopy(true);
+}
+
+void HomeArrival::ReplyPrecopy(bool precopy) {
   pb::LinkFrame ok;  // the first reply: pre-copy (or not), then the image
-  ok.mutable_reply()->set_precopy(stage_ != nullptr);
+  ok.mutable_reply()->set_precopy(precopy);
   source_->Send(ok);
 }
 
 void HomeArrival::OnPrecopyPages(pb::PrecopyPages& p) {
-  if (!stage_) return Fail("pages pre-copied that were not asked for");
+  if (!staging_writer_) return Fail("pages pre-copied that were not asked for");
   if (cfg_.faults.At("target-staging") == MoveFaults::Action::kCut) {
     source_->Close("injected fault", false);
     return Fail("injected fault: cut at target-staging");
   }
-  Result<std::string> pages = Unpack(p.codec(), std::move(*p.mutable_data()), p.raw_size());
-  if (!pages.ok()) return Fail("pre-copied pages: " + pages.status().message());
-  Status st = stage_->Write(p.vaddr(), pages->data(), pages->size());
-  if (!st.ok()) Fail("pre-copied pages: " + st.message());
+  staging_writer_->Post(p, source_);
 }
 
 void HomeArrival::OnImageEnd(const pb::ImageEnd& e) {
@@ -101,15 +111,14 @@ void HomeArrival::OnImageEnd(const pb::ImageEnd& e) {
   if (unread > 0) {
     return Fail("it has " + std::to_string(unread) + " bytes of input it has not read yet; it can come home once it has");
   }
-  if (!stage_) return ImageWhole();
+  if (!staging_) return ImageWhole();
   // The image keeps out what was pre-copied and not written since: those
-  // pages come from the staged file from now on. Folding them in reads the
-  // whole staged file (its checksum): on the engine thread, not the loop.
+  // pages are in the deputy, which must have taken every one (the engine
+  // thread wrote them, in order, before this runs).
   folding_ = true;
   auto self = shared_from_this();
-  std::shared_ptr<PageFileStage> stage = std::move(stage_);
-  const pid_t pid = rec_->pid;
-  engine_.Run<Status>([stage, pid] { return stage->Fold(pid); },
+  auto staging = staging_;
+  engine_.Run<Status>([staging] { return staging->error; },
                       [this, self](Status st) {
                         if (ended_) return;
                         if (!st.ok()) return Fail("the pre-copied pages: " + st.message());
@@ -160,11 +169,13 @@ void HomeArrival::Rebuild(const pb::SeedReady& s) {
   auto tree = tree_;
   const std::string dir = image_dir();
   const pid_t pid = rec_->pid;
-  const InPlaceSeed seed = seed_;
+  InPlaceSeed seed = seed_;
   InPlaceFallback fallback = DeputyProgram(cfg_.roam_path, cfg_.control_socket, rec_->gpid);
+  auto staging = staging_;
   engine_.Run<Result<double>>(
-      [tree, dir, pid, seed, fallback]() -> Result<double> {
+      [tree, dir, pid, seed, fallback, staging]() mutable -> Result<double> {
         auto t0 = std::chrono::steady_clock::now();
+        if (staging && staging->stage) seed.staged = staging->stage->pieces();  // the deputy's, moved into place
         RestoreOptions options;
         options.verify_payloads = false;  // it came over the authenticated link, into our tmpfs
         Result<std::unique_ptr<RestoredTree>> r = RestoredTree::RestoreInPlace(dir, pid, seed, fallback, options);

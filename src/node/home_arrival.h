@@ -2,14 +2,16 @@
 // process's home (docs/MIGRATION.md, "Coming home"). The process must get
 // back its PID, which its deputy (`roam run`, the user's shell's child)
 // holds, so the deputy itself becomes the process:
-//   the source pre-copies the process's memory here while it runs on
-//   (a PageFileStage in the image directory) and then streams the image on
-//   the same move_in link (files checked first, as on any target) -> the
-//   pre-copied pages are folded into the image -> it must have no unread
+//   the source pre-copies the process's memory here while it runs on,
+//   into the deputy itself (it reserves room, and roamd writes the pages
+//   into it: PageStage::Adopt), and then streams the image on the same
+//   move_in link (files checked first, as on any target) -> it must have
+//   no unread
 //   input, and the PIDs of its other processes must be free here; the
 //   source is told it arrived and hands over
 //   (move_frozen) -> RemoteRun tells the deputy come_home -> the deputy
-//   writes out its output and execs `roam __seed`, which makes the tree's
+//   writes out its output and becomes the seed in place, with the staged
+//   memory (cli/seed_command.h), which makes the tree's
 //   other processes (asking NextPid() for their PIDs if it may not choose
 //   them) and reports seed_ready -> Rebuild(): the engine rebuilds the
 //   tree in place, held ->
@@ -26,13 +28,13 @@
 #include <set>
 #include <string>
 
-#include "ckpt/page_file_stage.h"
 #include "ckpt/restore.h"
 #include "node/engine_worker.h"
 #include "node/home_process.h"
 #include "node/image_receiver.h"
 #include "node/move_faults.h"
 #include "node/node_link.h"
+#include "node/precopy_staging.h"
 #include "session.pb.h"
 
 namespace roam {
@@ -52,6 +54,9 @@ struct ArrivalConfig {
   std::function<void(double restore_ms, int64_t frozen_at_ms)> on_ready;
   // It cannot come home: why (a deputy that became a seed is on its way back).
   std::function<void(const std::string& why)> on_failed;
+  // Pre-copy: asks the deputy to reserve `len` bytes of address space;
+  // its answer comes to Reserved().
+  std::function<void(uint64_t len)> reserve;
 };
 
 class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
@@ -63,6 +68,9 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
   // The source's move_in link: the files it lists are checked on `node`.
   void AcceptSource(std::shared_ptr<LinkChannel> source, const pb::MoveIn& req, const std::string& node);
   const std::string& image_dir() const { return receiver_.dir(); }
+  // The deputy's answer to cfg.reserve: the address of its reservation (0:
+  // none; the move goes without pre-copy).
+  void Reserved(uint64_t at);
   // The deputy reported as a seed: rebuild it (on_ready or on_failed).
   void Rebuild(const pb::SeedReady& seed);
   // The deputy reported as a seed but must not be rebuilt (input came
@@ -91,8 +99,13 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
   HomeProcess* rec_;
   ArrivalConfig cfg_;
   ImageReceiver receiver_;
-  std::shared_ptr<PageFileStage> stage_;  // when the source pre-copies
-  bool folding_ = false;
+  void ReplyPrecopy(bool precopy);
+  // Pre-copy into the deputy (PageStage::Adopt on its reservation).
+  std::shared_ptr<Staging> staging_;
+  std::unique_ptr<StagingWriter> staging_writer_;
+  uint64_t reserve_len_ = 0;
+  bool reserving_ = false;
+  bool folding_ = false;  // waiting for the last staged writes
   std::shared_ptr<LinkChannel> source_;
   // Touched only on the engine thread.
   std::shared_ptr<std::unique_ptr<RestoredTree>> tree_;

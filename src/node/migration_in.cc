@@ -83,6 +83,7 @@ void MigrationIn::AcceptSource(std::shared_ptr<LinkChannel> source, const pb::Mo
   // Pre-copy: the future root is created now, with its PID, to take the
   // pages as they come.
   staging_ = std::make_shared<Staging>();
+  staging_writer_ = std::make_unique<StagingWriter>(engine_, staging_);
   auto staging = staging_;
   pid_t pid = req.precopy_pid();
   engine_.Run<Status>(
@@ -107,32 +108,7 @@ void MigrationIn::OnPrecopyPages(pb::PrecopyPages& p) {
     source_->Close("injected fault", false);
     return Abort(Status::Error(StatusCode::kUnavailable, "injected fault: cut at target-staging"));
   }
-  // Written on the engine thread, in arrival order (a later round's copy
-  // of a page comes later). The source's link waits while much is pending.
-  auto data = std::make_shared<std::string>(std::move(*p.mutable_data()));
-  const int codec = p.codec();
-  const uint64_t raw_size = p.raw_size();
-  uint64_t vaddr = p.vaddr();
-  PageRange piece{p.piece_start(), p.piece_end()};
-  staging_backlog_ += data->size();
-  if (staging_backlog_ > (64u << 20)) source_->Pause();
-  auto self = shared_from_this();
-  auto staging = staging_;
-  engine_.Run<bool>(
-      [staging, data, vaddr, piece, codec, raw_size]() {
-        if (!staging->stage || !staging->error.ok()) return false;
-        Result<std::string> pages = Unpack(codec, std::move(*data), raw_size);  // on the engine thread
-        if (!pages.ok()) {
-          staging->error = pages.status();
-          return false;
-        }
-        staging->error = staging->stage->Write(vaddr, pages->data(), pages->size(), piece);
-        return staging->error.ok();
-      },
-      [this, self, n = data->size()](bool) {
-        staging_backlog_ -= n;
-        if (staging_backlog_ <= (16u << 20) && !source_->closed()) source_->Resume();
-      });
+  staging_writer_->Post(p, source_);
 }
 
 void MigrationIn::OnChunk(const pb::ImageChunk& c) {

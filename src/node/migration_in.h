@@ -24,18 +24,12 @@
 #include "node/image_receiver.h"
 #include "node/move_faults.h"
 #include "node/node_link.h"
+#include "node/precopy_staging.h"
 
 namespace roam {
 
 class PageStage;
 class RestoredTree;
-
-// The staged root of an incoming pre-copy, touched only on the engine
-// thread. A failed write spoils it: the restore then goes without it.
-struct Staging {
-  std::unique_ptr<PageStage> stage;
-  Status error;
-};
 
 class MigrationIn : public std::enable_shared_from_this<MigrationIn> {
  public:
@@ -71,8 +65,8 @@ class MigrationIn : public std::enable_shared_from_this<MigrationIn> {
   MoveFaults faults_;
   // Touched only on the engine thread.
   std::shared_ptr<std::unique_ptr<RestoredTree>> tree_;
-  std::shared_ptr<Staging> staging_;
-  uint64_t staging_backlog_ = 0;  // bytes posted to the engine, not yet written
+  std::shared_ptr<Staging> staging_;  // the staged root of an incoming pre-copy
+  std::unique_ptr<StagingWriter> staging_writer_;
   ImageReceiver receiver_;
   pb::ImageEnd end_;
   int in_[2] = {-1, -1}, out_[2] = {-1, -1}, err_[2] = {-1, -1};

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include "ckpt/kernel_features.h"
+#include "common/file_util.h"
+#include "common/proc_maps.h"
 
 namespace roam {
 
@@ -17,6 +19,17 @@ pb::LinkFrame MoveInRequest(const std::string& gpid, pid_t root, const std::vect
   in->set_gpid(gpid);
   in->set_precopy_pid(root);
   in->set_xcr0(ProbeXsave().xcr0);
+  // What pre-copy may stage (precopy.h): private anonymous writable
+  // mappings that do not grow down.
+  if (Result<std::string> text = ReadFile("/proc/" + std::to_string(root) + "/maps"); text.ok()) {
+    if (Result<std::vector<VmaInfo>> maps = ParseMaps(*text); maps.ok()) {
+      uint64_t span = 0;
+      for (const VmaInfo& v : *maps) {
+        if (!v.shared && v.write && (v.path.empty() || v.path == "[heap]" || v.path.rfind("[anon:", 0) == 0)) span += v.end - v.start;
+      }
+      in->set_precopy_span(span);
+    }
+  }
   for (const pb::FileIdentity& f : files) *in->add_files() = f;
   return req;
 }

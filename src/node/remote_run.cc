@@ -59,6 +59,9 @@ void RemoteRun::FromClient(pb::StreamFrame& f) {
   switch (f.kind_case()) {
     case pb::StreamFrame::kSeedReady:
       return SeedReady(f.seed_ready());
+    case pb::StreamFrame::kStageReserved:  // the deputy's room for pre-copied memory
+      if (moving_ && arrival_ && !deputy_away_) arrival_->Reserved(f.stage_reserved());
+      return;
     case pb::StreamFrame::kPidWanted: {  // the seed of a tree coming home
       Status st = moving_ && arrival_ && deputy_away_ ? arrival_->NextPid(f.pid_wanted())
                                                       : Status::Error("not coming home");
@@ -201,6 +204,11 @@ std::shared_ptr<HomeArrival> RemoteRun::MoveHome(const std::string& home, const 
     MaybeCommit();
   };
   config.on_failed = [this, self](const std::string& why) { TargetFailed(Status::Error(why)); };
+  config.reserve = [this, self](uint64_t len) {
+    pb::StreamFrame f;
+    f.set_stage_reserve(len);
+    client_->Send(f);
+  };
   arrival_ = std::make_shared<HomeArrival>(engine, record_, std::move(config));
   on_home_ = std::move(on_home);
   image_home_ = deputy_away_ = committing_ = false;
@@ -349,7 +357,10 @@ void RemoteRun::FinishMove(Result<pb::MigrationFigures> r) {
   moving_ = false;
   target_ = nullptr;
   if (arrival_ && !went_home_ && !deputy_away_ && client_ && !client_->closed()) {
-    pb::StreamFrame read_again;  // it stays away: its deputy reads its input again
+    pb::StreamFrame release;  // it stays away: its deputy drops the memory it staged
+    release.set_stage_release(true);
+    client_->Send(release);
+    pb::StreamFrame read_again;  // and reads its input again
     read_again.set_stdin_hold(false);
     client_->Send(read_again);
   }

@@ -19,6 +19,7 @@
 
 #include "ckpt/checkpoint.h"
 #include "ckpt/page_stage.h"
+#include "test_child.h"
 
 namespace roam {
 namespace {
@@ -259,6 +260,47 @@ TEST(PageStage, TakesPagesIntoPiecesAtTheChosenPid) {
   pid_t pid = stage->pid();
   stage.reset();  // killed and reaped: the PID is free again
   EXPECT_NE(kill(pid, 0), 0);
+}
+
+// A deputy at home: a process of its own reserved room, and the stage
+// carves pieces from it (each at its 2 MiB offset) and writes into them;
+// it never kills the process, and a reservation too small is an error.
+TEST(PageStage, AdoptedStagesIntoTheProcesssReservation) {
+  constexpr uint64_t kReserve = 8 << 20;
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    void* p = mmap(nullptr, kReserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    uint64_t at = p == MAP_FAILED ? 0 : reinterpret_cast<uint64_t>(p);
+    (void)!write(ready[1], &at, sizeof(at));
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  uint64_t at = 0;
+  ASSERT_EQ(read(ready[0], &at, sizeof(at)), static_cast<ssize_t>(sizeof(at)));
+  close(ready[0]);
+  ASSERT_NE(at, 0u);
+  std::unique_ptr<PageStage> stage = PageStage::Adopt(child, at, kReserve);
+  const uint64_t base = 0x7f0000000000ULL + 5 * kPage;
+  ASSERT_TRUE(stage->Write(base, "abc", 3, {base, base + 4 * kPage}).ok());
+  ASSERT_EQ(stage->pieces().size(), 1u);
+  const StagedPiece& p = stage->pieces()[0];
+  EXPECT_GE(p.at, at);
+  EXPECT_LE(p.at + p.len, at + kReserve);
+  EXPECT_EQ((p.at - p.vaddr) % (2 << 20), 0u);
+  char got[3];
+  iovec l{got, sizeof(got)}, r{reinterpret_cast<void*>(p.at), sizeof(got)};
+  ASSERT_EQ(process_vm_readv(child, &l, 1, &r, 1, 0), 3);
+  EXPECT_EQ(std::string(got, 3), "abc");
+  // 8 MiB less what was carved cannot hold another 8 MiB mapping.
+  Status st = stage->Write(base + (64 << 20), "d", 1, {base + (64 << 20), base + (72 << 20)});
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("too little room"), std::string::npos) << st.message();
+  stage.reset();
+  EXPECT_EQ(kill(child, 0), 0);  // not the stage's to kill
+  KillChild(child);
 }
 
 TEST(PageStage, RefusesATakenPid) {

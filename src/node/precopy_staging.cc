@@ -1,0 +1,33 @@
+#include "node/precopy_staging.h"
+
+#include "node/page_codec.h"
+
+namespace roam {
+
+void StagingWriter::Post(pb::PrecopyPages& p, const std::shared_ptr<LinkChannel>& source) {
+  auto data = std::make_shared<std::string>(std::move(*p.mutable_data()));
+  const int codec = p.codec();
+  const uint64_t raw_size = p.raw_size();
+  const uint64_t vaddr = p.vaddr();
+  const PageRange piece{p.piece_start(), p.piece_end()};
+  *backlog_ += data->size();
+  if (*backlog_ > (64u << 20)) source->Pause();
+  auto staging = staging_;
+  engine_.Run<bool>(
+      [staging, data, vaddr, piece, codec, raw_size]() {
+        if (!staging->stage || !staging->error.ok()) return false;
+        Result<std::string> pages = Unpack(codec, std::move(*data), raw_size);  // on the engine thread
+        if (!pages.ok()) {
+          staging->error = pages.status();
+          return false;
+        }
+        staging->error = staging->stage->Write(vaddr, pages->data(), pages->size(), piece);
+        return staging->error.ok();
+      },
+      [backlog = backlog_, source, n = data->size()](bool) {
+        *backlog -= n;
+        if (*backlog <= (16u << 20) && !source->closed()) source->Resume();
+      });
+}
+
+}  // namespace roam
