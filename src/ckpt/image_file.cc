@@ -11,6 +11,10 @@
 
 namespace roam {
 
+namespace {
+
+// The header of a file of `kind` whose payload is `size` bytes with XXH3-64
+// `hash` (a record's header is 64 bytes, a page or content file's 4 KiB).
 ImageFileHeader MakeImageHeader(ImageFileKind kind, uint64_t size, uint64_t hash) {
   ImageFileHeader h;
   memset(&h, 0, sizeof(h));
@@ -24,6 +28,8 @@ ImageFileHeader MakeImageHeader(ImageFileKind kind, uint64_t size, uint64_t hash
   h.payload_xxh3 = hash;
   return h;
 }
+
+}  // namespace
 
 const char* ImageFileKindName(ImageFileKind kind) {
   switch (kind) {

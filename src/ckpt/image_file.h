@@ -49,10 +49,6 @@ struct ImageFileHeader {
 };
 static_assert(sizeof(ImageFileHeader) == kRecordHeaderSize);
 
-// The header of a file of `kind` whose payload is `size` bytes with XXH3-64
-// `hash` (a record's header is 64 bytes, a page or content file's 4 KiB).
-ImageFileHeader MakeImageHeader(ImageFileKind kind, uint64_t size, uint64_t hash);
-
 // Checks a header read from the first bytes of file `name` (for messages):
 // magic, version (a newer one is refused as such), kind, architecture, header
 // size, and that header + payload is exactly `file_size` bytes. Pure.

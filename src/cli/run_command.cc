@@ -27,7 +27,7 @@
 
 #include "cli/cli_error.h"
 #include "cli/control_client.h"
-#include "cli/seed_command.h"
+#include "cli/become_seed.h"
 #include "control.pb.h"
 #include "wire/frame.h"
 #include "session.pb.h"

@@ -47,7 +47,7 @@ void HomeArrival::AcceptSource(std::shared_ptr<LinkChannel> source, const pb::Mo
   auto self = shared_from_this();
   source_->set_handlers(
       [this, self](pb::LinkFrame& f) {
-        if (ended_ || have_image_ || folding_) return;
+        if (ended_ || have_image_ || settling_) return;
         if (f.has_precopy_pages()) return OnPrecopyPages(*f.mutable_precopy_pages());
         if (f.has_image_chunk()) {
           if (cfg_.faults.At("target-receiving") == MoveFaults::Action::kCut) {
@@ -115,7 +115,7 @@ void HomeArrival::OnImageEnd(const pb::ImageEnd& e) {
   // The image keeps out what was pre-copied and not written since: those
   // pages are in the deputy, which must have taken every one (the engine
   // thread wrote them, in order, before this runs).
-  folding_ = true;
+  settling_ = true;
   auto self = shared_from_this();
   auto staging = staging_;
   engine_.Run<Status>([staging] { return staging->error; },

@@ -11,7 +11,7 @@
 //   source is told it arrived and hands over
 //   (move_frozen) -> RemoteRun tells the deputy come_home -> the deputy
 //   writes out its output and becomes the seed in place, with the staged
-//   memory (cli/seed_command.h), which makes the tree's
+//   memory (cli/become_seed.h), which makes the tree's
 //   other processes (asking NextPid() for their PIDs if it may not choose
 //   them) and reports seed_ready -> Rebuild(): the engine rebuilds the
 //   tree in place, held ->
@@ -105,7 +105,7 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
   std::unique_ptr<StagingWriter> staging_writer_;
   uint64_t reserve_len_ = 0;
   bool reserving_ = false;
-  bool folding_ = false;  // waiting for the last staged writes
+  bool settling_ = false;  // the image is here; the last staged writes are being checked
   std::shared_ptr<LinkChannel> source_;
   // Touched only on the engine thread.
   std::shared_ptr<std::unique_ptr<RestoredTree>> tree_;

@@ -1,4 +1,4 @@
-#include "cli/seed_command.h"
+#include "cli/become_seed.h"
 
 #include <signal.h>
 #include <sys/resource.h>
