@@ -226,7 +226,7 @@ class Deputy {
         if (stopping_) return RelayDone();
       }
       pollfd p[2] = {{STDIN_FILENO, POLLIN, 0}, {stop_stdin_[0], POLLIN, 0}};
-      if (::poll(p, 2, 200) <= 0) continue;  // a hold is seen within 200 ms even when no input comes
+      if (::poll(p, 2, -1) < 0) continue;  // a hold that came meanwhile is seen below, before reading
       if (p[1].revents) return RelayDone();  // nothing read: nothing lost
       {
         std::lock_guard<std::mutex> lock(credit_mu_);
