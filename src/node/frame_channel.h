@@ -34,11 +34,12 @@ class FrameChannel : public std::enable_shared_from_this<FrameChannel<Socket, Ms
 
   explicit FrameChannel(Socket socket) : socket_(std::move(socket)) {}
 
-  // Starts reading. Handlers may call any method, including Close().
+  // Starts reading, unless it reads already (then as set_handlers).
+  // Handlers may call any method, including Close().
   void Start(OnFrame on_frame, OnClose on_close) {
     on_frame_ = std::move(on_frame);
     on_close_ = std::move(on_close);
-    ReadHeader();
+    if (!reading_) ReadHeader();
   }
   // Replaces the handlers; the next frame read goes to the new ones.
   void set_handlers(OnFrame on_frame, OnClose on_close) {
@@ -49,9 +50,11 @@ class FrameChannel : public std::enable_shared_from_this<FrameChannel<Socket, Ms
   void set_cipher(std::unique_ptr<LinkCipher> c) { cipher_ = std::move(c); }
   void set_on_drained(std::function<void()> f) { on_drained_ = std::move(f); }
 
-  void Send(const Msg& m) {
+  void Send(const Msg& m) { SendBody(m.SerializeAsString()); }
+  // A message already serialized (or several concatenated, which protobuf
+  // parses as one merged message).
+  void SendBody(std::string body) {
     if (closed_) return;
-    std::string body = m.SerializeAsString();
     std::string frame = FrameHeader(body.size()) + body;
     if (cipher_) {
       auto tag = cipher_->Seal(body);
@@ -69,6 +72,8 @@ class FrameChannel : public std::enable_shared_from_this<FrameChannel<Socket, Ms
   // wait, so this falls to the link's speed; a fast one stays high.
   double drain_bps() const { return written_ >= (4u << 20) && write_secs_ > 0 ? written_ / write_secs_ : 0; }
   bool closed() const { return closed_; }
+  // The size of the message being delivered, as it was on the wire.
+  size_t frame_bytes() const { return body_.size(); }
 
   void Pause() { paused_ = true; }
   void Resume() {

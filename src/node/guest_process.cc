@@ -34,7 +34,7 @@ int64_t NowMs() {
 
 }  // namespace
 
-GuestProcess::GuestProcess(asio::io_context& io, std::shared_ptr<LinkChannel> link, pb::SpawnRequest req,
+GuestProcess::GuestProcess(asio::io_context& io, std::shared_ptr<LinkSession> link, pb::SpawnRequest req,
                            SpawnedGuest spawned)
     : link_(std::move(link)), req_(std::move(req)), spawned_(spawned), stats_timer_(io) {
   out_.desc = std::make_unique<asio::posix::stream_descriptor>(io, spawned_.stdout_fd);

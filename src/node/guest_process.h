@@ -18,14 +18,14 @@
 #include <string>
 
 #include "node/guest_spawn.h"
-#include "node/node_link.h"
+#include "node/link_mux.h"
 #include "session.pb.h"
 
 namespace roam {
 
 class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
  public:
-  GuestProcess(asio::io_context& io, std::shared_ptr<LinkChannel> link, pb::SpawnRequest req, SpawnedGuest spawned);
+  GuestProcess(asio::io_context& io, std::shared_ptr<LinkSession> link, pb::SpawnRequest req, SpawnedGuest spawned);
   ~GuestProcess();
 
   // Starts relaying; `on_done` runs once the exit was sent or the link lost.
@@ -85,7 +85,7 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   void SampleStats();
   void MaybeFinish();
 
-  std::shared_ptr<LinkChannel> link_;
+  std::shared_ptr<LinkSession> link_;
   pb::SpawnRequest req_;
   SpawnedGuest spawned_;
   Output out_, err_;

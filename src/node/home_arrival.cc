@@ -37,7 +37,7 @@ HomeArrival::~HomeArrival() = default;
 
 // ---- the image arrives -----------------------------------------------------------------
 
-void HomeArrival::AcceptSource(std::shared_ptr<LinkChannel> source, const pb::MoveIn& req, const std::string& node) {
+void HomeArrival::AcceptSource(std::shared_ptr<LinkSession> source, const pb::MoveIn& req, const std::string& node) {
   source_ = std::move(source);
   std::vector<pb::FileIdentity> files(req.files().begin(), req.files().end());
   std::string missing = CheckFileIdentities(files, node);

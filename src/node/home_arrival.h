@@ -33,7 +33,7 @@
 #include "node/home_process.h"
 #include "node/image_receiver.h"
 #include "node/move_faults.h"
-#include "node/node_link.h"
+#include "node/link_mux.h"
 #include "node/precopy_staging.h"
 #include "session.pb.h"
 
@@ -66,7 +66,7 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
   ~HomeArrival();
 
   // The source's move_in link: the files it lists are checked on `node`.
-  void AcceptSource(std::shared_ptr<LinkChannel> source, const pb::MoveIn& req, const std::string& node);
+  void AcceptSource(std::shared_ptr<LinkSession> source, const pb::MoveIn& req, const std::string& node);
   const std::string& image_dir() const { return receiver_.dir(); }
   // The deputy's answer to cfg.reserve: the address of its reservation (0:
   // none; the move goes without pre-copy).
@@ -106,7 +106,7 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
   uint64_t reserve_len_ = 0;
   bool reserving_ = false;
   bool settling_ = false;  // the image is here; the last staged writes are being checked
-  std::shared_ptr<LinkChannel> source_;
+  std::shared_ptr<LinkSession> source_;
   // Touched only on the engine thread.
   std::shared_ptr<std::unique_ptr<RestoredTree>> tree_;
   InPlaceSeed seed_;

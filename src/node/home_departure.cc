@@ -29,11 +29,11 @@ double MsSince(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
-HomeDeparture::HomeDeparture(asio::io_context& io, EngineWorker& engine, const LinkIdentity& self,
-                             HomeProcess* record, std::shared_ptr<LinkChannel> adopt, DepartureConfig config)
+HomeDeparture::HomeDeparture(asio::io_context& io, EngineWorker& engine, LinkPool& links,
+                             HomeProcess* record, std::shared_ptr<LinkSession> adopt, DepartureConfig config)
     : io_(io),
       engine_(engine),
-      self_(self),
+      links_(links),
       rec_(record),
       adopt_(std::move(adopt)),
       cfg_(std::move(config)),
@@ -79,8 +79,8 @@ void HomeDeparture::Start(Done done, std::function<void()> on_end) {
   // frozen until it says so.
   Result<std::vector<pb::FileIdentity>> files = TreeFileIdentities(rec_->pid);
   if (!files.ok()) return Fail(files.status());
-  ConnectLink(io_, cfg_.address, self_,
-              [this, self, files = std::move(*files)](Result<std::shared_ptr<LinkChannel>> r, const std::string&) {
+  links_.Open(cfg_.address,
+              [this, self, files = std::move(*files)](Result<std::shared_ptr<LinkSession>> r, const std::string&) {
                 if (ended_) {
                   if (r.ok()) (*r)->Close("late", false);
                   return;

@@ -28,7 +28,7 @@
 #include "node/move_faults.h"
 #include "node/page_codec.h"
 #include "node/move_progress.h"
-#include "node/node_link.h"
+#include "node/link_pool.h"
 #include "node/remote_run.h"
 
 namespace roam {
@@ -51,8 +51,8 @@ class HomeDeparture : public std::enable_shared_from_this<HomeDeparture> {
   using Done = std::function<void(Result<pb::MigrationFigures>)>;
   // REQUIRES: `record` outlives this object (roamd erases it only once the
   // process has ended, which cannot happen while it is frozen).
-  HomeDeparture(asio::io_context& io, EngineWorker& engine, const LinkIdentity& self, HomeProcess* record,
-                std::shared_ptr<LinkChannel> adopt, DepartureConfig config);
+  HomeDeparture(asio::io_context& io, EngineWorker& engine, LinkPool& links, HomeProcess* record,
+                std::shared_ptr<LinkSession> adopt, DepartureConfig config);
   ~HomeDeparture();
 
   // `done` runs once, with the figures (record->remote then runs the
@@ -76,9 +76,9 @@ class HomeDeparture : public std::enable_shared_from_this<HomeDeparture> {
 
   asio::io_context& io_;
   EngineWorker& engine_;
-  const LinkIdentity& self_;
+  LinkPool& links_;
   HomeProcess* rec_;
-  std::shared_ptr<LinkChannel> adopt_, image_link_;
+  std::shared_ptr<LinkSession> adopt_, image_link_;
   DepartureConfig cfg_;
   FrozenHolder tree_;  // engine thread only
   std::shared_ptr<ImageSender> sender_;

@@ -8,7 +8,7 @@ constexpr size_t kLinkHighWater = 4 << 20;
 
 }  // namespace
 
-ImageSender::ImageSender(asio::io_context& io, std::shared_ptr<LinkChannel> link, MoveFaults faults,
+ImageSender::ImageSender(asio::io_context& io, std::shared_ptr<LinkSession> link, MoveFaults faults,
                          std::shared_ptr<CodecChooser> chooser)
     : io_(io), link_(std::move(link)), faults_(faults), chooser_(std::move(chooser)) {}
 

@@ -15,7 +15,7 @@
 #include "common/status.h"
 #include "node/image_pipe.h"
 #include "node/move_faults.h"
-#include "node/node_link.h"
+#include "node/link_mux.h"
 #include "node/page_codec.h"
 
 namespace roam {
@@ -24,7 +24,7 @@ class ImageSender : public std::enable_shared_from_this<ImageSender> {
  public:
   // `chooser` picks each chunk's compression (shared with the move's
   // pre-copy, which measured the link and the data first).
-  ImageSender(asio::io_context& io, std::shared_ptr<LinkChannel> link, MoveFaults faults,
+  ImageSender(asio::io_context& io, std::shared_ptr<LinkSession> link, MoveFaults faults,
               std::shared_ptr<CodecChooser> chooser);
   ~ImageSender();
 
@@ -48,7 +48,7 @@ class ImageSender : public std::enable_shared_from_this<ImageSender> {
   void Finish(Status st);
 
   asio::io_context& io_;
-  std::shared_ptr<LinkChannel> link_;
+  std::shared_ptr<LinkSession> link_;
   MoveFaults faults_;
   std::shared_ptr<ImagePipe> pipe_ = std::make_shared<ImagePipe>();
   std::shared_ptr<CodecChooser> chooser_;

@@ -20,7 +20,7 @@
 namespace roam {
 
 MigrationIn::MigrationIn(asio::io_context& io, EngineWorker& engine, pb::SpawnRequest spawn,
-                         std::shared_ptr<LinkChannel> home, std::string image_dir, MoveFaults faults)
+                         std::shared_ptr<LinkSession> home, std::string image_dir, MoveFaults faults)
     : io_(io),
       engine_(engine),
       spawn_(std::move(spawn)),
@@ -45,7 +45,7 @@ void MigrationIn::Start(std::function<void(std::shared_ptr<GuestProcess>)> on_ru
 
 // ---- the image arrives -----------------------------------------------------------------
 
-void MigrationIn::AcceptSource(std::shared_ptr<LinkChannel> source, const pb::MoveIn& req, const std::string& node) {
+void MigrationIn::AcceptSource(std::shared_ptr<LinkSession> source, const pb::MoveIn& req, const std::string& node) {
   source_ = std::move(source);
   // Before anything is frozen: the files the tree uses must be here.
   std::vector<pb::FileIdentity> files(req.files().begin(), req.files().end());

@@ -23,7 +23,7 @@
 #include "node/guest_process.h"
 #include "node/image_receiver.h"
 #include "node/move_faults.h"
-#include "node/node_link.h"
+#include "node/link_mux.h"
 #include "node/precopy_staging.h"
 
 namespace roam {
@@ -33,7 +33,7 @@ class RestoredTree;
 
 class MigrationIn : public std::enable_shared_from_this<MigrationIn> {
  public:
-  MigrationIn(asio::io_context& io, EngineWorker& engine, pb::SpawnRequest spawn, std::shared_ptr<LinkChannel> home,
+  MigrationIn(asio::io_context& io, EngineWorker& engine, pb::SpawnRequest spawn, std::shared_ptr<LinkSession> home,
               std::string image_dir, MoveFaults faults);
   ~MigrationIn();
 
@@ -42,7 +42,7 @@ class MigrationIn : public std::enable_shared_from_this<MigrationIn> {
   void Start(std::function<void(std::shared_ptr<GuestProcess>)> on_running, std::function<void()> on_end);
   // The source's link, once it asked move_in for this process: the files
   // it lists are checked here (on `node`) before the source freezes.
-  void AcceptSource(std::shared_ptr<LinkChannel> source, const pb::MoveIn& req, const std::string& node);
+  void AcceptSource(std::shared_ptr<LinkSession> source, const pb::MoveIn& req, const std::string& node);
 
   const std::string& gpid() const { return spawn_.gpid(); }
   bool has_source() const { return source_ != nullptr; }
@@ -60,7 +60,7 @@ class MigrationIn : public std::enable_shared_from_this<MigrationIn> {
   asio::io_context& io_;
   EngineWorker& engine_;
   pb::SpawnRequest spawn_;
-  std::shared_ptr<LinkChannel> home_, source_;
+  std::shared_ptr<LinkSession> home_, source_;
   std::string dir_;
   MoveFaults faults_;
   // Touched only on the engine thread.

@@ -24,11 +24,11 @@ int64_t WallMs() {
 
 }  // namespace
 
-MigrationOut::MigrationOut(asio::io_context& io, EngineWorker& engine, const LinkIdentity& self,
+MigrationOut::MigrationOut(asio::io_context& io, EngineWorker& engine, LinkPool& links,
                            std::shared_ptr<GuestProcess> guest, MoveFaults faults, CodecChooser codec)
     : io_(io),
       engine_(engine),
-      self_(self),
+      links_(links),
       guest_(std::move(guest)),
       faults_(faults),
       tree_(NewFrozenHolder()),
@@ -59,8 +59,8 @@ void MigrationOut::Start(const pb::MoveOut& order, std::function<void()> on_end)
   // is frozen until it says so.
   Result<std::vector<pb::FileIdentity>> files = TreeFileIdentities(guest_->pid());
   if (!files.ok()) return Fail(files.status());
-  ConnectLink(io_, order_.address(), self_,
-              [this, self, files = std::move(*files)](Result<std::shared_ptr<LinkChannel>> r, const std::string&) {
+  links_.Open(order_.address(),
+              [this, self, files = std::move(*files)](Result<std::shared_ptr<LinkSession>> r, const std::string&) {
                 if (ended_) {
                   if (r.ok()) (*r)->Close("late", false);
                   return;

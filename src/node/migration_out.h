@@ -23,7 +23,7 @@
 
 #include "node/engine_worker.h"
 #include "node/guest_process.h"
-#include "node/node_link.h"
+#include "node/link_pool.h"
 #include "node/move_engine.h"
 #include "node/move_faults.h"
 #include "node/page_codec.h"
@@ -35,7 +35,7 @@ class PrecopySender;
 
 class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
  public:
-  MigrationOut(asio::io_context& io, EngineWorker& engine, const LinkIdentity& self,
+  MigrationOut(asio::io_context& io, EngineWorker& engine, LinkPool& links,
                std::shared_ptr<GuestProcess> guest, MoveFaults faults, CodecChooser codec);
   ~MigrationOut();
 
@@ -57,13 +57,13 @@ class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
 
   asio::io_context& io_;
   EngineWorker& engine_;
-  const LinkIdentity& self_;
+  LinkPool& links_;
   std::shared_ptr<GuestProcess> guest_;
   MoveFaults faults_;
   pb::MoveOut order_;
   // Touched only on the engine thread (created, used, destroyed in jobs).
   FrozenHolder tree_;
-  std::shared_ptr<LinkChannel> target_;
+  std::shared_ptr<LinkSession> target_;
   std::shared_ptr<ImageSender> sender_;
   std::shared_ptr<PrecopySender> precopy_;
   std::shared_ptr<CodecChooser> codec_;

@@ -6,7 +6,7 @@ namespace roam {
 
 namespace {
 
-constexpr uint32_t kLinkVersion = 1;
+constexpr uint32_t kLinkVersion = 2;  // 2: sessions over one connection per pair
 constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
 
 pb::LinkFrame Hello(const LinkIdentity& self, const std::string& nonce) {
@@ -15,6 +15,7 @@ pb::LinkFrame Hello(const LinkIdentity& self, const std::string& nonce) {
   f.mutable_hello()->set_cluster(self.cluster);
   f.mutable_hello()->set_node(self.node);
   f.mutable_hello()->set_nonce(nonce);
+  f.mutable_hello()->set_address(self.address);
   return f;
 }
 
@@ -52,18 +53,36 @@ std::unique_ptr<LinkCipher> Keys(const LinkIdentity& self, bool client, const st
   return client ? std::make_unique<LinkCipher>(c2s, s2c) : std::make_unique<LinkCipher>(s2c, c2s);
 }
 
+// A connection lives long and carries interactive sessions beside bulk
+// ones: no Nagle delay; the kernel keeps at most kNotSentLowat unsent (so
+// that the mux, not the socket buffer, decides what goes next); a peer that
+// vanished without a word is noticed within about half a minute.
+void TuneSocket(asio::ip::tcp::socket& s) {
+  constexpr int kNotSentLowat = 128 << 10;
+  asio::error_code ignored;
+  s.set_option(asio::ip::tcp::no_delay(true), ignored);
+  s.set_option(asio::socket_base::keep_alive(true), ignored);
+  const int fd = s.native_handle();
+  const int idle = 15, interval = 5, count = 3;
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+  setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &kNotSentLowat, sizeof kNotSentLowat);
+}
+
 // The state of one handshake, kept alive by the handlers that hold it.
 struct Handshake {
   Handshake(asio::io_context& io) : timer(io) {}
-  std::shared_ptr<LinkChannel> ch;
+  std::shared_ptr<LinkConnection> ch;
   LinkIdentity self;
-  LinkReady done;
-  std::string nc, ns, peer;
+  ConnectionReady done;
+  std::string nc, ns;
+  LinkPeer peer;
   asio::steady_timer timer;
   bool hello_seen = false;  // the peer's hello came; its proof is next
   bool finished = false;
 
-  void Finish(Result<std::shared_ptr<LinkChannel>> r) {
+  void Finish(Result<std::shared_ptr<LinkConnection>> r) {
     if (finished) return;
     finished = true;
     timer.cancel();
@@ -92,7 +111,7 @@ struct Handshake {
 
 }  // namespace
 
-void ConnectLink(asio::io_context& io, const std::string& address, const LinkIdentity& self, LinkReady done) {
+void ConnectLink(asio::io_context& io, const std::string& address, const LinkIdentity& self, ConnectionReady done) {
   auto hs = std::make_shared<Handshake>(io);
   hs->self = self;
   hs->done = std::move(done);
@@ -104,11 +123,11 @@ void ConnectLink(asio::io_context& io, const std::string& address, const LinkIde
     return;
   }
   uint16_t port = static_cast<uint16_t>(std::stoi(address.substr(colon + 1)));
-  hs->ch = std::make_shared<LinkChannel>(asio::ip::tcp::socket(io));
+  hs->ch = std::make_shared<LinkConnection>(asio::ip::tcp::socket(io));
   hs->ArmTimeout(hs);
   hs->ch->socket().async_connect({ip, port}, [hs, address](asio::error_code ec2) {
     if (ec2) return hs->Fail("connect to " + address + ": " + ec2.message());
-    hs->ch->socket().set_option(asio::ip::tcp::no_delay(true));
+    TuneSocket(hs->ch->socket());
     hs->nc = LinkCipher::RandomNonce();
     hs->ch->Send(Hello(hs->self, hs->nc));
     hs->ch->Start(
@@ -116,7 +135,7 @@ void ConnectLink(asio::io_context& io, const std::string& address, const LinkIde
           if (!hs->hello_seen) {
             if (std::string why = HelloProblem(hs->self, f); !why.empty()) return hs->Fail(why);
             hs->ns = f.hello().nonce();
-            hs->peer = f.hello().node();
+            hs->peer = {f.hello().node(), f.hello().address()};
             hs->hello_seen = true;
             return;
           }
@@ -128,7 +147,7 @@ void ConnectLink(asio::io_context& io, const std::string& address, const LinkIde
   });
 }
 
-LinkAcceptor::LinkAcceptor(asio::io_context& io, LinkIdentity self, LinkReady on_link)
+LinkAcceptor::LinkAcceptor(asio::io_context& io, LinkIdentity self, ConnectionReady on_link)
     : io_(io), self_(std::move(self)), on_link_(std::move(on_link)), acceptor_(io) {}
 
 Status LinkAcceptor::Listen(const std::string& bind, uint16_t port) {
@@ -149,19 +168,18 @@ void LinkAcceptor::Accept() {
   acceptor_.async_accept([this](asio::error_code ec, asio::ip::tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) {
-      asio::error_code ignored;
-      socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+      TuneSocket(socket);
       auto hs = std::make_shared<Handshake>(io_);
       hs->self = self_;
       hs->done = on_link_;
-      hs->ch = std::make_shared<LinkChannel>(std::move(socket));
+      hs->ch = std::make_shared<LinkConnection>(std::move(socket));
       hs->ArmTimeout(hs);
       hs->ch->Start(
           [hs](pb::LinkFrame& f) {
             if (!hs->hello_seen) {
               if (std::string why = HelloProblem(hs->self, f); !why.empty()) return hs->Fail(why);
               hs->nc = f.hello().nonce();
-              hs->peer = f.hello().node();
+              hs->peer = {f.hello().node(), f.hello().address()};
               hs->ns = LinkCipher::RandomNonce();
               hs->ch->Send(Hello(hs->self, hs->ns));
               hs->ch->Send(Proof(hs->self, "server", hs->nc, hs->ns));

@@ -1,9 +1,11 @@
 // Node links: authenticated TCP connections between roamds (proto/link.proto).
 // ConnectLink dials a peer and runs the client side of the handshake;
 // LinkAcceptor listens on the node's TCP port and runs the server side.
-// Either way the caller gets a LinkChannel whose every further frame is
+// Either way the caller gets a LinkConnection whose every further frame is
 // authenticated with per-connection keys derived from the cluster key.
-// A handshake that has not finished in 10 s is abandoned.
+// A handshake that has not finished in 10 s is abandoned. The connection
+// then carries sessions (node/link_mux.h); node/link_pool.h keeps one per
+// pair of nodes.
 #pragma once
 
 #include <asio.hpp>
@@ -19,23 +21,30 @@
 
 namespace roam {
 
-using LinkChannel = FrameChannel<asio::ip::tcp::socket, pb::LinkFrame>;
+using LinkConnection = FrameChannel<asio::ip::tcp::socket, pb::LinkFrame>;
 
 struct LinkIdentity {
   std::string cluster;
   std::string node;
   std::optional<ClusterKey> key;  // none: insecure mode (loopback only)
+  std::string address;            // where this node takes links, told to peers
 };
 
-// `done` gets an authenticated channel, not yet started for further frames:
-// the callee must call set_handlers() before returning.
-using LinkReady = std::function<void(Result<std::shared_ptr<LinkChannel>>, const std::string& peer)>;
+// Who is at the other end, as its hello said (after its proof checked).
+struct LinkPeer {
+  std::string node;
+  std::string address;
+};
 
-void ConnectLink(asio::io_context& io, const std::string& address, const LinkIdentity& self, LinkReady done);
+// `done` gets an authenticated connection, not yet started for further
+// frames: the callee must call set_handlers() before returning.
+using ConnectionReady = std::function<void(Result<std::shared_ptr<LinkConnection>>, const LinkPeer& peer)>;
+
+void ConnectLink(asio::io_context& io, const std::string& address, const LinkIdentity& self, ConnectionReady done);
 
 class LinkAcceptor {
  public:
-  LinkAcceptor(asio::io_context& io, LinkIdentity self, LinkReady on_link);
+  LinkAcceptor(asio::io_context& io, LinkIdentity self, ConnectionReady on_link);
   Status Listen(const std::string& bind, uint16_t port);
 
  private:
@@ -43,7 +52,7 @@ class LinkAcceptor {
 
   asio::io_context& io_;
   LinkIdentity self_;
-  LinkReady on_link_;
+  ConnectionReady on_link_;
   asio::ip::tcp::acceptor acceptor_;
 };
 

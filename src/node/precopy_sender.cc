@@ -34,7 +34,7 @@ pb::LinkFrame MoveInRequest(const std::string& gpid, pid_t root, const std::vect
   return req;
 }
 
-PrecopySender::PrecopySender(EngineWorker& engine, std::shared_ptr<LinkChannel> link, pid_t pid, MoveFaults faults,
+PrecopySender::PrecopySender(EngineWorker& engine, std::shared_ptr<LinkSession> link, pid_t pid, MoveFaults faults,
                              std::shared_ptr<CodecChooser> chooser)
     : engine_(engine),
       link_(std::move(link)),
@@ -120,16 +120,19 @@ void PrecopySender::Pump() {
         }
         return out;
       },
-      [this, self, round_done](Result<std::vector<Packed>> batches) {
-        pumping_ = false;
-        Sent(std::move(batches), *round_done);
-      });
+      [this, self, round_done](Result<std::vector<Packed>> batches) { Sent(std::move(batches), *round_done); });
 }
 
 void PrecopySender::Sent(Result<std::vector<Packed>> batches, bool round_done) {
   if (!done_) return;
-  if (!batches.ok()) return GiveUp(batches.status());
-  if (link_->closed()) return Finish(Status::Error("the link closed during pre-copy"));
+  if (!batches.ok()) {
+    pumping_ = false;
+    return GiveUp(batches.status());
+  }
+  if (link_->closed()) {
+    pumping_ = false;
+    return Finish(Status::Error("the link closed during pre-copy"));
+  }
   for (Packed& b : *batches) {
     pb::LinkFrame f;
     pb::PrecopyPages* p = f.mutable_precopy_pages();
@@ -149,6 +152,9 @@ void PrecopySender::Sent(Result<std::vector<Packed>> batches, bool round_done) {
     p->set_data(std::move(b.piece.data));
     link_->Send(f);
   }
+  // Only now may another Pump start: one started while these frames were
+  // handed over could read the next round's pages before this round ends.
+  pumping_ = false;
   if (faults_.At("source-precopy") == MoveFaults::Action::kCut) {
     link_->Close("injected fault", false);
     return Finish(Status::Error("injected fault: cut at source-precopy"));

@@ -25,7 +25,7 @@
 #include "node/engine_worker.h"
 #include "node/move_engine.h"
 #include "node/move_faults.h"
-#include "node/node_link.h"
+#include "node/link_mux.h"
 #include "node/page_codec.h"
 
 namespace roam {
@@ -40,7 +40,7 @@ pb::LinkFrame MoveInRequest(const std::string& gpid, pid_t root, const std::vect
 class PrecopySender : public std::enable_shared_from_this<PrecopySender> {
  public:
   // `chooser` picks each batch's compression (node/page_codec.h).
-  PrecopySender(EngineWorker& engine, std::shared_ptr<LinkChannel> link, pid_t pid, MoveFaults faults,
+  PrecopySender(EngineWorker& engine, std::shared_ptr<LinkSession> link, pid_t pid, MoveFaults faults,
                 std::shared_ptr<CodecChooser> chooser);
 
   // `done` runs once: ok when it is time to freeze; an error when the link
@@ -72,13 +72,13 @@ class PrecopySender : public std::enable_shared_from_this<PrecopySender> {
   void Finish(Status st);
 
   EngineWorker& engine_;
-  std::shared_ptr<LinkChannel> link_;
+  std::shared_ptr<LinkSession> link_;
   pid_t pid_;
   MoveFaults faults_;
   PreCopyHolder holder_;
   PreCopyPolicy policy_;
   std::function<void(Status)> done_;
-  bool pumping_ = false;   // a Pump job is on the engine
+  bool pumping_ = false;   // a Pump job is on the engine, or its pages are being handed to the link
   bool in_round_ = false;  // between a round's start and its last pump
   int rounds_ = 0;
   uint64_t last_round_ = 0, bytes_sent_ = 0, memory_sent_ = 0, bytes_compressed_ = 0;

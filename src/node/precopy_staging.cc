@@ -4,7 +4,7 @@
 
 namespace roam {
 
-void StagingWriter::Post(pb::PrecopyPages& p, const std::shared_ptr<LinkChannel>& source) {
+void StagingWriter::Post(pb::PrecopyPages& p, const std::shared_ptr<LinkSession>& source) {
   auto data = std::make_shared<std::string>(std::move(*p.mutable_data()));
   const int codec = p.codec();
   const uint64_t raw_size = p.raw_size();

@@ -13,7 +13,7 @@
 #include "common/status.h"
 #include "migrate.pb.h"
 #include "node/engine_worker.h"
-#include "node/node_link.h"
+#include "node/link_mux.h"
 
 namespace roam {
 
@@ -28,7 +28,7 @@ class StagingWriter {
   StagingWriter(EngineWorker& engine, std::shared_ptr<Staging> staging)
       : engine_(engine), staging_(std::move(staging)), backlog_(std::make_shared<uint64_t>(0)) {}
   // Takes `p`'s data; `source` is the link it came on.
-  void Post(pb::PrecopyPages& p, const std::shared_ptr<LinkChannel>& source);
+  void Post(pb::PrecopyPages& p, const std::shared_ptr<LinkSession>& source);
   const std::shared_ptr<Staging>& staging() const { return staging_; }
 
  private:

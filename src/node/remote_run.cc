@@ -15,7 +15,7 @@ namespace {
 constexpr size_t kClientHighWater = 256 << 10;
 }
 
-RemoteRun::RemoteRun(std::shared_ptr<ClientChannel> client, std::shared_ptr<LinkChannel> link,
+RemoteRun::RemoteRun(std::shared_ptr<ClientChannel> client, std::shared_ptr<LinkSession> link,
                      HomeProcess* record)
     : client_(std::move(client)), link_(std::move(link)), record_(record) {}
 
@@ -178,7 +178,7 @@ constexpr auto kMoveTimeout = std::chrono::seconds(300);
 constexpr auto kSourceLostGrace = std::chrono::seconds(10);
 }  // namespace
 
-void RemoteRun::Move(const std::string& to, const std::string& address, std::shared_ptr<LinkChannel> target,
+void RemoteRun::Move(const std::string& to, const std::string& address, std::shared_ptr<LinkSession> target,
                      MoveFaults faults, std::function<void(Result<pb::MigrationFigures>)> done) {
   target_ = std::move(target);
   auto self = shared_from_this();
@@ -237,7 +237,7 @@ void RemoteRun::BeginMove(const std::string& to, const std::string& address, Mov
   figures_.set_rounds(1);
   meter_.Begin(record_->gpid, record_->where, to, move_start_);
   auto self = shared_from_this();
-  move_timer_ = std::make_unique<asio::steady_timer>(link_->socket().get_executor());
+  move_timer_ = std::make_unique<asio::steady_timer>(link_->executor());
   move_timer_->expires_after(kMoveTimeout);
   move_timer_->async_wait([this, self](asio::error_code ec) {
     if (!ec && moving_) TargetFailed(Status::Error(StatusCode::kUnavailable, "the move did not finish in " + std::to_string(kMoveTimeout.count()) + " s"));

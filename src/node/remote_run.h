@@ -26,7 +26,7 @@
 #include "node/home_process.h"
 #include "migrate.pb.h"
 #include "node/move_faults.h"
-#include "node/node_link.h"
+#include "node/link_mux.h"
 #include "node/move_progress.h"
 #include "session.pb.h"
 
@@ -36,7 +36,7 @@ using ClientChannel = FrameChannel<asio::local::stream_protocol::socket, pb::Str
 
 class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
  public:
-  RemoteRun(std::shared_ptr<ClientChannel> client, std::shared_ptr<LinkChannel> link, HomeProcess* record);
+  RemoteRun(std::shared_ptr<ClientChannel> client, std::shared_ptr<LinkSession> link, HomeProcess* record);
 
   // `on_end` runs once, when both channels are done with.
   void Start(std::function<void()> on_end);
@@ -51,7 +51,7 @@ class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
   // `done` runs once: with the move's figures once committed (the record
   // then says `to`), or with why it failed (the process runs on where it
   // was, or is lost if its node was lost too).
-  void Move(const std::string& to, const std::string& address, std::shared_ptr<LinkChannel> target,
+  void Move(const std::string& to, const std::string& address, std::shared_ptr<LinkSession> target,
             MoveFaults faults, std::function<void(Result<pb::MigrationFigures>)> done);
   // Moves the process back to its home, this node (HomeArrival, docs/
   // MIGRATION.md "Coming home"): the deputy becomes the process. `done` as
@@ -93,13 +93,13 @@ class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
   void WaitForDeputy();
 
   std::shared_ptr<ClientChannel> client_;
-  std::shared_ptr<LinkChannel> link_;
+  std::shared_ptr<LinkSession> link_;
   HomeProcess* record_;
   bool exit_seen_ = false, ended_ = false;
   std::function<void()> on_end_;
   // A move under way.
   bool moving_ = false, frozen_ = false, ready_ = false, source_lost_ = false;
-  std::shared_ptr<LinkChannel> target_;
+  std::shared_ptr<LinkSession> target_;
   std::unique_ptr<asio::steady_timer> move_timer_;
   std::vector<pb::StreamFrame> held_;  // from roam run (and roam kill) while moving
   pb::MigrationFigures figures_;

@@ -84,15 +84,9 @@ Status Roamd::Init() {
   gossip_ = std::make_unique<GossipEndpoint>(io_, Envelope(cfg_.cluster, cfg_.name, key,
                                                           static_cast<uint64_t>(WallMicros())));
   if (Status st = gossip_->Open(cfg_.bind, cfg_.port, cfg_.multicast); !st.ok()) return st;
-  link_id_ = LinkIdentity{cfg_.cluster, cfg_.name, key};
-  links_ = std::make_unique<LinkAcceptor>(
-      io_, link_id_, [this](Result<std::shared_ptr<LinkChannel>> r, const std::string& peer) {
-        if (r.ok()) {
-          OnLink(*r, peer);
-        } else {
-          spdlog::debug("refused a node link from {}: {}", peer.empty() ? "?" : peer, r.status().message());
-        }
-      });
+  link_id_ = LinkIdentity{cfg_.cluster, cfg_.name, key, address};
+  links_ = std::make_unique<LinkPool>(
+      io_, link_id_, [this](std::shared_ptr<LinkSession> s, const std::string& peer) { OnLink(std::move(s), peer); });
   if (Status st = links_->Listen(cfg_.bind, cfg_.port); !st.ok()) return st;
   control_ = std::make_unique<ControlServer>(
       io_,
@@ -233,6 +227,9 @@ void Roamd::OnMemberChange(MemberState old, const Member& m) {
       g->KillAll();
     }
   }
+  // Its connection may be half-open (a node cut off says nothing): the
+  // next session dials afresh.
+  links_->Drop(m.address, std::string("it was declared ") + MemberStateName(m.state));
 }
 
 void Roamd::Handle(const pb::ControlRequest& req, const ControlServer::Peer& peer, ControlServer::Reply reply_fn) {

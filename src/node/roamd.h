@@ -33,7 +33,7 @@
 #include "node/migration_out.h"
 #include "node/move_faults.h"
 #include "node/page_codec.h"
-#include "node/node_link.h"
+#include "node/link_pool.h"
 #include "node/remote_run.h"
 #include "node/roamd_config.h"
 
@@ -75,9 +75,9 @@ class Roamd {
   std::string AddressOf(const std::string& node) const;
 
   // ---- guest role and node links (roamd_guest.cc)
-  void OnLink(std::shared_ptr<LinkChannel> link, const std::string& peer);
-  void OnLinkRequest(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::LinkRequest& req);
-  void StartGuest(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::SpawnRequest& req);
+  void OnLink(std::shared_ptr<LinkSession> link, const std::string& peer);
+  void OnLinkRequest(std::shared_ptr<LinkSession> link, const std::string& peer, const pb::LinkRequest& req);
+  void StartGuest(std::shared_ptr<LinkSession> link, const std::string& peer, const pb::SpawnRequest& req);
   // Registers a guest (spawned, or moved in), starts it, and lets it move.
   void AdoptGuest(std::shared_ptr<GuestProcess> guest);
   // One request to another node's roamd and its reply.
@@ -97,12 +97,12 @@ class Roamd {
   Result<std::vector<std::string>> ChooseTargets(const HomeProcess& p, const std::string& to) const;
   void MoveToFirst(pid_t pid, std::vector<std::string> targets, const pb::Credentials& requester, MoveDone done);
   void MoveTo(pid_t pid, const std::string& target, const pb::Credentials& requester, MoveDone done);
-  void StartAdopt(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::SpawnRequest& req,
+  void StartAdopt(std::shared_ptr<LinkSession> link, const std::string& peer, const pb::SpawnRequest& req,
                   uint64_t rss_bytes, int attempt = 0);
-  void StartMoveIn(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::MoveIn& req);
+  void StartMoveIn(std::shared_ptr<LinkSession> link, const std::string& peer, const pb::MoveIn& req);
   void StartMoveOut(std::shared_ptr<GuestProcess> guest, const pb::MoveOut& order);
   void DepartHome(HomeProcess& p, const std::string& target, const std::string& address,
-                  std::shared_ptr<LinkChannel> adopt, MoveDone done);
+                  std::shared_ptr<LinkSession> adopt, MoveDone done);
   void ComeHome(HomeProcess& p, MoveDone done);
   // After coming home: the record follows a local process again.
   void CameHome(pid_t pid, const std::vector<int>& held_signals);
@@ -128,7 +128,7 @@ class Roamd {
   std::unique_ptr<Swim> swim_;
   std::unique_ptr<ControlServer> control_;
   LinkIdentity link_id_;
-  std::unique_ptr<LinkAcceptor> links_;
+  std::unique_ptr<LinkPool> links_;  // one connection per peer, many sessions
   std::map<pid_t, HomeProcess> home_;                        // by PID at home
   std::map<pid_t, std::shared_ptr<GuestProcess>> guests_;  // by PID here
   std::map<pid_t, std::shared_ptr<MigrationOut>> outgoing_;     // moves out, by PID here

@@ -11,7 +11,7 @@ namespace roam {
 
 namespace {
 
-void Reply(const std::shared_ptr<LinkChannel>& link, pb::LinkReply reply) {
+void Reply(const std::shared_ptr<LinkSession>& link, pb::LinkReply reply) {
   pb::LinkFrame f;
   *f.mutable_reply() = std::move(reply);
   link->Send(f);
@@ -19,7 +19,7 @@ void Reply(const std::shared_ptr<LinkChannel>& link, pb::LinkReply reply) {
 
 }  // namespace
 
-void Roamd::OnLink(std::shared_ptr<LinkChannel> link, const std::string& peer) {
+void Roamd::OnLink(std::shared_ptr<LinkSession> link, const std::string& peer) {
   // The first frame is the request; what follows depends on it.
   link->set_handlers(
       [this, link, peer](pb::LinkFrame& f) {
@@ -30,7 +30,7 @@ void Roamd::OnLink(std::shared_ptr<LinkChannel> link, const std::string& peer) {
       nullptr);
 }
 
-void Roamd::OnLinkRequest(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::LinkRequest& req) {
+void Roamd::OnLinkRequest(std::shared_ptr<LinkSession> link, const std::string& peer, const pb::LinkRequest& req) {
   pb::LinkReply reply;
   std::function<void(pb::LinkReply)> answer = [link](pb::LinkReply r) {
     Reply(link, std::move(r));
@@ -78,7 +78,7 @@ void Roamd::OnLinkRequest(std::shared_ptr<LinkChannel> link, const std::string& 
   link->Close("answered");
 }
 
-void Roamd::StartGuest(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::SpawnRequest& req) {
+void Roamd::StartGuest(std::shared_ptr<LinkSession> link, const std::string& peer, const pb::SpawnRequest& req) {
   auto refuse = [&](const std::string& why, int code) {
     pb::LinkReply reply;
     reply.set_error(why);
@@ -131,7 +131,7 @@ void Roamd::AskNode(const std::string& node, pb::LinkRequest req,
     explicit Ask(asio::io_context& io) : timer(io) {}
     asio::steady_timer timer;
     std::function<void(Result<pb::LinkReply>)> done;
-    std::shared_ptr<LinkChannel> link;
+    std::shared_ptr<LinkSession> link;
     void Finish(Result<pb::LinkReply> r) {
       if (!done) return;
       auto d = std::move(done);
@@ -152,8 +152,8 @@ void Roamd::AskNode(const std::string& node, pb::LinkRequest req,
   ask->timer.async_wait([ask, node](asio::error_code ec) {
     if (!ec) ask->Finish(Status::Error(StatusCode::kUnavailable, node + " did not answer in time"));
   });
-  ConnectLink(io_, address, link_id_,
-              [ask, req = std::move(req)](Result<std::shared_ptr<LinkChannel>> r, const std::string&) {
+  links_->Open(address,
+              [ask, req = std::move(req)](Result<std::shared_ptr<LinkSession>> r, const std::string&) {
                 if (!r.ok()) return ask->Finish(Status::Error(StatusCode::kUnavailable, r.status().message()));
                 if (!ask->done) return (*r)->Close("late", false);
                 ask->link = *r;

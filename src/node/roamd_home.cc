@@ -173,10 +173,10 @@ void Roamd::PlaceRun(std::shared_ptr<ClientChannel> client, pb::SpawnRequest spa
     spdlog::info("{}: {}; trying {}", spawn.gpid(), why, candidates.front());
     PlaceRun(client, spawn, candidates, false, lock);
   };
-  ConnectLink(io_, address, link_id_,
-              [this, client, spawn, next, target](Result<std::shared_ptr<LinkChannel>> r, const std::string&) {
+  links_->Open(address,
+              [this, client, spawn, next, target](Result<std::shared_ptr<LinkSession>> r, const std::string&) {
                 if (!r.ok()) return next("cannot reach " + target + ": " + r.status().message(), 255);
-                std::shared_ptr<LinkChannel> link = *r;
+                std::shared_ptr<LinkSession> link = *r;
                 link->set_handlers(
                     [this, client, spawn, next, target, link](pb::LinkFrame& f) {
                       if (!f.has_reply()) return link->Close("expected a reply", false);

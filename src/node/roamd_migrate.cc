@@ -30,7 +30,7 @@ bool OurLeftover(pid_t pid) {
   return text.ok() && ParseProcStat(*text, &ps) && ps.ppid == getpid();
 }
 
-void Reply(const std::shared_ptr<LinkChannel>& link, pb::LinkReply reply) {
+void Reply(const std::shared_ptr<LinkSession>& link, pb::LinkReply reply) {
   pb::LinkFrame f;
   *f.mutable_reply() = std::move(reply);
   link->Send(f);
@@ -149,13 +149,13 @@ void Roamd::MoveTo(pid_t pid, const std::string& target, const pb::Credentials& 
   *adopt.mutable_requester() = requester;
   *adopt.mutable_adopt() = p.spawn;
   adopt.set_move_rss_bytes(p.stats.rss_bytes());
-  ConnectLink(io_, address, link_id_,
-              [this, pid, target, address, adopt, done](Result<std::shared_ptr<LinkChannel>> r, const std::string&) {
+  links_->Open(address,
+              [this, pid, target, address, adopt, done](Result<std::shared_ptr<LinkSession>> r, const std::string&) {
                 if (!r.ok()) {
                   return done(Status::Error(StatusCode::kUnavailable,
                                             "cannot reach " + target + ": " + r.status().message()));
                 }
-                std::shared_ptr<LinkChannel> link = *r;
+                std::shared_ptr<LinkSession> link = *r;
                 link->set_handlers(
                     [this, pid, target, address, done, link](pb::LinkFrame& f) {
                       if (!f.has_reply()) return link->Close("expected a reply", false);
@@ -187,7 +187,7 @@ void Roamd::MoveTo(pid_t pid, const std::string& target, const pb::Credentials& 
 
 // A process at home leaves it (HomeDeparture): it becomes its own deputy.
 void Roamd::DepartHome(HomeProcess& p, const std::string& target, const std::string& address,
-                       std::shared_ptr<LinkChannel> adopt, MoveDone done) {
+                       std::shared_ptr<LinkSession> adopt, MoveDone done) {
   const pid_t pid = p.pid;
   if (p.pidfd) p.pidfd->cancel();  // frozen, it cannot end; a failed move watches it again
   DepartureConfig c;
@@ -199,7 +199,7 @@ void Roamd::DepartHome(HomeProcess& p, const std::string& target, const std::str
   c.codec = codec_;
   c.on_resumed = [this, pid] { WatchHomeProcess(pid); };
   c.on_session_end = [this, pid] { home_.erase(pid); };
-  auto d = std::make_shared<HomeDeparture>(io_, *engine_, link_id_, &p, std::move(adopt), std::move(c));
+  auto d = std::make_shared<HomeDeparture>(io_, *engine_, *links_, &p, std::move(adopt), std::move(c));
   departures_[pid] = d;
   d->Start(std::move(done), [this, pid] { departures_.erase(pid); });
 }
@@ -402,7 +402,7 @@ void Roamd::MoveAll(const std::vector<std::string>& gpids, const std::string& to
 
 // ---- the target's side -----------------------------------------------------------------
 
-void Roamd::StartAdopt(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::SpawnRequest& req,
+void Roamd::StartAdopt(std::shared_ptr<LinkSession> link, const std::string& peer, const pb::SpawnRequest& req,
                        uint64_t rss_bytes, int attempt) {
   auto refuse = [&](StatusCode code, const std::string& why) {
     pb::LinkReply reply;
@@ -446,7 +446,7 @@ void Roamd::StartAdopt(std::shared_ptr<LinkChannel> link, const std::string& pee
   Reply(link, pb::LinkReply());
 }
 
-void Roamd::StartMoveIn(std::shared_ptr<LinkChannel> link, const std::string& peer, const pb::MoveIn& req) {
+void Roamd::StartMoveIn(std::shared_ptr<LinkSession> link, const std::string& peer, const pb::MoveIn& req) {
   if (auto a = arrivals_.find(req.gpid()); a != arrivals_.end()) {
     spdlog::info("{}: image coming home from {}", req.gpid(), peer);
     std::shared_ptr<HomeArrival> arrival = a->second;
@@ -474,7 +474,7 @@ void Roamd::StartMoveOut(std::shared_ptr<GuestProcess> guest, const pb::MoveOut&
     next_move_out_[pid] = {guest, order};
     return;
   }
-  auto out = std::make_shared<MigrationOut>(io_, *engine_, link_id_, guest, faults_, codec_);
+  auto out = std::make_shared<MigrationOut>(io_, *engine_, *links_, guest, faults_, codec_);
   outgoing_[pid] = out;
   out->Start(order, [this, pid] {
     outgoing_.erase(pid);
