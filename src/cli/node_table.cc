@@ -137,7 +137,9 @@ nlohmann::json NodesJson(const pb::NodesReply& reply) {
                              {"dropped_wrong_cluster", c.dropped_wrong_cluster()},
                              {"dropped_replay", c.dropped_replay()},
                              {"dropped_bad_version", c.dropped_bad_version()},
-                             {"dropped_invalid", c.dropped_invalid()}};
+                             {"dropped_invalid", c.dropped_invalid()},
+                             {"links", c.links()},
+                             {"link_sessions", c.link_sessions()}};
   return {{"self", reply.self()}, {"cluster", reply.cluster()}, {"nodes", nodes}, {"counters", counters}};
 }
 

@@ -1,5 +1,7 @@
 #include "node/link_mux.h"
 
+#include <algorithm>
+
 namespace roam {
 
 namespace {
@@ -67,6 +69,7 @@ std::string LinkSession::TakeFrame() {
 }
 
 void LinkSession::Drained() {
+  if (!on_drained_ && close_after_flush_.empty()) return;
   // Later, as a socket's write completion would be: never inside a Send()
   // (a producer pumping on on_drained must not be re-entered mid-batch).
   asio::post(executor(), [self = shared_from_this()] {
@@ -80,7 +83,8 @@ void LinkSession::Drained() {
 }
 
 void LinkSession::Granted(uint64_t bytes) {
-  credit_ += static_cast<int64_t>(bytes);
+  // A peer never grants more than it was sent; a lying one gains nothing.
+  credit_ = std::min<int64_t>(credit_ + static_cast<int64_t>(std::min<uint64_t>(bytes, kWindow)), kWindow);
   if (sendable()) mux_->Ready(this);
 }
 
@@ -95,6 +99,10 @@ void LinkSession::Close(const std::string& why, bool flush) {
 
 void LinkSession::Arrived(pb::LinkFrame& f, size_t bytes) {
   if (closed_) return;
+  held_ += bytes;
+  if (held_ > kWindow + kMaxFrame) {  // the peer ignores its window: it could fill our memory
+    return mux_->Close("node link: " + mux_->peer() + " sent beyond its window");
+  }
   in_.emplace_back(std::move(f), bytes);
   Deliver();
 }
@@ -121,6 +129,7 @@ void LinkSession::Deliver() {
   while (!closed_ && !paused_ && on_frame_ && !in_.empty()) {
     auto [frame, bytes] = std::move(in_.front());
     in_.pop_front();
+    held_ -= bytes;
     consumed_ += bytes;
     if (consumed_ >= kWindow / 4 && ended_.empty()) {
       pb::LinkFrame grant;
@@ -143,6 +152,7 @@ void LinkSession::Shut(const std::string& why, bool tell_peer) {
   out_.clear();
   queued_ = 0;
   in_.clear();
+  held_ = 0;
   if (id_ != 0) {
     if (tell_peer) {
       pb::LinkFrame f;

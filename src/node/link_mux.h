@@ -106,6 +106,7 @@ class LinkSession : public std::enable_shared_from_this<LinkSession> {
   size_t queued_ = 0;
   int64_t credit_ = kWindow;  // may go below 0 by one frame
   size_t consumed_ = 0;       // delivered, not yet granted back
+  size_t held_ = 0;           // received, not yet delivered (at most the window and a frame)
   std::string ended_;         // why the peer side ended, once it has
   std::string close_after_flush_;
   std::chrono::steady_clock::time_point waiting_since_;

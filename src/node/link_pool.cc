@@ -62,6 +62,12 @@ void LinkPool::Open(const std::string& address, LinkReady done) {
   });
 }
 
+size_t LinkPool::sessions() const {
+  size_t n = 0;
+  for (const auto& m : muxes_) n += m->sessions();
+  return n;
+}
+
 void LinkPool::Drop(const std::string& address, const std::string& why) {
   by_address_.erase(address);
   std::vector<std::shared_ptr<LinkMux>> ending;

@@ -42,6 +42,7 @@ class LinkPool {
   // gone): its sessions close with `why`.
   void Drop(const std::string& address, const std::string& why);
   size_t connections() const { return muxes_.size(); }
+  size_t sessions() const;
 
  private:
   std::shared_ptr<LinkMux> Adopt(std::shared_ptr<LinkConnection> conn, const LinkPeer& peer, bool dialer);

@@ -202,6 +202,8 @@ pb::NodesReply Roamd::Nodes() const {
     }
   }
   *reply.mutable_counters() = gossip_->counters();
+  reply.mutable_counters()->set_links(links_->connections());
+  reply.mutable_counters()->set_link_sessions(links_->sessions());
   return reply;
 }
 

@@ -615,4 +615,19 @@ done <<<"$out"
 check "the terminal session went through all its 13 steps ($(grep -c '^OK' <<<"$out") OK)" \
   [ "$(grep -c '^OK' <<<"$out")" -eq 13 ]
 
+# --- 8. nothing left behind ----------------------------------------------------------
+# Every move above opened sessions on the node links (adopt, move_in, the
+# home's orders); once the processes are gone, none may be left open.
+sessions_closed() {
+  local n j
+  for n in n1 n2 n3 n4; do
+    j=$(cx "$n" -- "$ROAM" nodes --json) || return 1
+    jq -e '.counters.link_sessions == 0' <<<"$j" >/dev/null || return 1
+  done
+}
+left=$(cx n1 -- "$ROAM" ps --all 2>&1 | tail -n +2 | cut -c1-120 | tr '\n' '|')
+check "no process is left anywhere after the moves (${left:-none})" test -z "$left"
+check "no session is left open on any node's links ($(for n in n1 n2 n3 n4; do cx $n -- "$ROAM" nodes --json | jq -c --arg n $n '.counters | {($n): [.links, .link_sessions]}'; done | tr '\n' ' ')[links, sessions])" \
+  wait_until 20 sessions_closed
+
 finish

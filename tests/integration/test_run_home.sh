@@ -186,6 +186,20 @@ t=$(secs_since "$start")
 check "roam run --on n2 -- yes | head -n 1 prints y and ends when head goes away (exit $rc, ${t}s, bound 30 s)" test "$out" = y -a $rc -ne 124
 check "no yes is left running on n2 after its reader went away" wait_until 10 bash -c "! '$ROAM' cluster exec --name $CLUSTER n2 -- pgrep -x yes"
 
+# After all those runs: one connection per pair of nodes, reused, and no
+# session left behind by any of them.
+links_idle() {  # links_idle NODE MAX_LINKS: no session open, 1..MAX_LINKS links
+  local j
+  j=$(cx "$1" -- "$ROAM" nodes --json) || return 1
+  jq -e --argjson max "$2" '.counters.link_sessions == 0 and .counters.links >= 1 and .counters.links <= $max' <<<"$j" >/dev/null
+}
+check "n1 keeps one link per peer after the remote runs, with no session left open ($(cx n1 -- "$ROAM" nodes --json | jq -c '.counters | {links, link_sessions}'))" \
+  wait_until 10 links_idle n1 3
+check "so does n2 ($(cx n2 -- "$ROAM" nodes --json | jq -c '.counters | {links, link_sessions}'))" wait_until 10 links_idle n2 3
+tcp_links=$(cx n1 -- ss -Htn state established '( sport = :7946 or dport = :7946 )' | wc -l)
+check "n1 has as many TCP connections on the link port as peers it talked to, not one per run ($tcp_links, at most 3)" \
+  test "$tcp_links" -ge 1 -a "$tcp_links" -le 3
+
 # A reader that never reads: the pipe fills, nothing may buffer without bound.
 # Then SIGTERM to roam run must still reach the remote cat, and roam run dies
 # of SIGTERM (at once, or once a second reader has drained what it holds).

@@ -217,6 +217,33 @@ TEST(LinkMux, LateFramesOfASessionClosedHereAreDropped) {
   EXPECT_EQ(first.got[0], "c");
 }
 
+// A peer that ignores its window would fill the receiver's memory while a
+// session is paused: the connection ends instead.
+TEST(LinkMux, APeerSendingBeyondItsWindowLosesTheConnection) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acc(io, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ip::tcp::socket sa(io), sb(io);
+  sa.connect(acc.local_endpoint());
+  acc.accept(sb);
+  auto raw = std::make_shared<LinkConnection>(std::move(sa));
+  raw->Start([](pb::LinkFrame&) {}, [](const std::string&) {});
+  auto b = std::make_shared<LinkMux>(std::make_shared<LinkConnection>(std::move(sb)), LinkPeer{"a", ""}, false);
+  std::string end;
+  b->Start([](std::shared_ptr<LinkSession> s, const std::string&) { s->Pause(); },
+           [&end](const std::string& why) { end = why; });
+  pb::LinkFrame f = Data(std::string(1 << 20, 'z'));
+  f.set_session(1);
+  const int within = LinkSession::kWindow >> 20;
+  for (int i = 0; i < within; i++) raw->Send(f);
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (raw->queued_bytes() > 0 && std::chrono::steady_clock::now() < until) io.run_for(std::chrono::milliseconds(5));
+  io.run_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(end, "") << "a window's worth is allowed";
+  for (int i = 0; i < 20; i++) raw->Send(f);
+  while (end.empty() && std::chrono::steady_clock::now() < until) io.run_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(end, "node link: a sent beyond its window");
+}
+
 uint16_t FreePort() {
   asio::io_context io;
   asio::ip::tcp::acceptor acc(io, {asio::ip::make_address("127.0.0.1"), 0});
