@@ -218,7 +218,7 @@ Result<Image> LoadImage(const std::string& dir, bool verify_payloads) {
       image.payload_sizes[name] = sum->size() >= kPageHeaderSize ? sum->size() - kPageHeaderSize : 0;
     }
   }
-  auto read_record = [&](const std::string& name, ImageFileKind kind, google::protobuf::Message* m) -> Status {
+  auto read_record = [&](const std::string& name, ImageFileKind kind, google::protobuf::MessageLite* m) -> Status {
     if (!sums.count(name)) return Status::Error(dir + ": " + name + " is not in the inventory");
     return ReadRecordFile(dir + "/" + name, kind, m);
   };

@@ -80,7 +80,7 @@ Status CheckImageHeader(const std::string& name, const void* bytes, size_t len, 
 namespace {
 
 // A record file's bytes: header, then the encoded message.
-Result<std::string> RecordBytes(const std::string& name, ImageFileKind kind, const google::protobuf::Message& message,
+Result<std::string> RecordBytes(const std::string& name, ImageFileKind kind, const google::protobuf::MessageLite& message,
                                 ImageFileHeader* header) {
   std::string payload;
   if (!message.SerializeToString(&payload)) return Status::Error("encode " + name + ": protobuf serialization failed");
@@ -93,7 +93,7 @@ Result<std::string> RecordBytes(const std::string& name, ImageFileKind kind, con
 }  // namespace
 
 Result<ImageFileHeader> WriteRecordFile(const std::string& path, ImageFileKind kind,
-                                        const google::protobuf::Message& message) {
+                                        const google::protobuf::MessageLite& message) {
   ImageFileHeader h;
   Result<std::string> bytes = RecordBytes(path, kind, message, &h);
   if (!bytes.ok()) return bytes.status();
@@ -103,7 +103,7 @@ Result<ImageFileHeader> WriteRecordFile(const std::string& path, ImageFileKind k
 }
 
 Result<ImageFileHeader> WriteRecord(ImageSink& sink, const std::string& name, ImageFileKind kind,
-                                    const google::protobuf::Message& message) {
+                                    const google::protobuf::MessageLite& message) {
   ImageFileHeader h;
   Result<std::string> bytes = RecordBytes(sink.Where(name), kind, message, &h);
   if (!bytes.ok()) return bytes.status();
@@ -114,7 +114,7 @@ Result<ImageFileHeader> WriteRecord(ImageSink& sink, const std::string& name, Im
 }
 
 Status ParseRecordBytes(const std::string& name, const std::string& bytes, ImageFileKind kind,
-                        google::protobuf::Message* message) {
+                        google::protobuf::MessageLite* message) {
   ImageFileHeader h;
   Status st = CheckImageHeader(name, bytes.data(), bytes.size(), kind, bytes.size(), &h);
   if (!st.ok()) return st;
@@ -126,7 +126,7 @@ Status ParseRecordBytes(const std::string& name, const std::string& bytes, Image
   return Status::Ok();
 }
 
-Status ReadRecordFile(const std::string& path, ImageFileKind kind, google::protobuf::Message* message) {
+Status ReadRecordFile(const std::string& path, ImageFileKind kind, google::protobuf::MessageLite* message) {
   Result<std::string> bytes = ReadFile(path);
   if (!bytes.ok()) return bytes.status();
   return ParseRecordBytes(path, *bytes, kind, message);

@@ -16,7 +16,7 @@
 #include <memory>
 #include <string>
 
-#include <google/protobuf/message.h>
+#include <google/protobuf/message_lite.h>
 
 #include "ckpt/image_sink.h"
 #include "common/status.h"
@@ -58,19 +58,19 @@ Status CheckImageHeader(const std::string& name, const void* bytes, size_t len, 
 // Writes `message` as a record file, then fsyncs it. Replaces an older file.
 // Returns the header written (for the inventory's checksum list).
 Result<ImageFileHeader> WriteRecordFile(const std::string& path, ImageFileKind kind,
-                                        const google::protobuf::Message& message);
+                                        const google::protobuf::MessageLite& message);
 
 // Writes `message` as record file `name` into `sink`, and closes it there.
 Result<ImageFileHeader> WriteRecord(ImageSink& sink, const std::string& name, ImageFileKind kind,
-                                    const google::protobuf::Message& message);
+                                    const google::protobuf::MessageLite& message);
 
 // Reads and checks a whole record file and parses its payload into `message`.
-Status ReadRecordFile(const std::string& path, ImageFileKind kind, google::protobuf::Message* message);
+Status ReadRecordFile(const std::string& path, ImageFileKind kind, google::protobuf::MessageLite* message);
 
 // Checks a record held in memory (`bytes` is a whole file). Pure; the fuzz
 // target drives the image reader through it.
 Status ParseRecordBytes(const std::string& name, const std::string& bytes, ImageFileKind kind,
-                        google::protobuf::Message* message);
+                        google::protobuf::MessageLite* message);
 
 // Writes a raw payload file (pages or file contents) in pieces, into a sink
 // or at a path. Append returns the byte offset of the piece in the file; for

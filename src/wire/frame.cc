@@ -13,7 +13,7 @@ std::string FrameHeader(size_t body_size) {
   return out;
 }
 
-std::string EncodeFrame(const google::protobuf::Message& msg) { return FrameHeader(msg.ByteSizeLong()) + msg.SerializeAsString(); }
+std::string EncodeFrame(const google::protobuf::MessageLite& msg) { return FrameHeader(msg.ByteSizeLong()) + msg.SerializeAsString(); }
 
 uint32_t FrameLength(const unsigned char h[4]) {
   return uint32_t{h[0]} | uint32_t{h[1]} << 8 | uint32_t{h[2]} << 16 | uint32_t{h[3]} << 24;
@@ -31,7 +31,7 @@ static Status ReadExact(int fd, char* p, size_t n) {
   return Status::Ok();
 }
 
-Status WriteFrame(int fd, const google::protobuf::Message& msg) {
+Status WriteFrame(int fd, const google::protobuf::MessageLite& msg) {
   std::string frame = EncodeFrame(msg);
   const char* p = frame.data();
   size_t n = frame.size();
@@ -45,7 +45,7 @@ Status WriteFrame(int fd, const google::protobuf::Message& msg) {
   return Status::Ok();
 }
 
-Status ReadFrame(int fd, google::protobuf::Message* msg) {
+Status ReadFrame(int fd, google::protobuf::MessageLite* msg) {
   unsigned char header[4];
   if (Status st = ReadExact(fd, reinterpret_cast<char*>(header), 4); !st.ok()) return st;
   uint32_t n = FrameLength(header);

@@ -5,7 +5,7 @@
 // little-endian. Frames over kMaxFrame are refused by every reader.
 #pragma once
 
-#include <google/protobuf/message.h>
+#include <google/protobuf/message_lite.h>
 
 #include <cstdint>
 #include <string>
@@ -20,12 +20,12 @@ constexpr uint32_t kMaxFrame = 16 << 20;
 
 // The 4-byte length header of a frame whose message is `body_size` bytes.
 std::string FrameHeader(size_t body_size);
-std::string EncodeFrame(const google::protobuf::Message& msg);
+std::string EncodeFrame(const google::protobuf::MessageLite& msg);
 // Length announced by a 4-byte header.
 uint32_t FrameLength(const unsigned char header[4]);
 
 // Blocking helpers for the CLI (and tests): a whole frame or an error.
-Status WriteFrame(int fd, const google::protobuf::Message& msg);
-Status ReadFrame(int fd, google::protobuf::Message* msg);
+Status WriteFrame(int fd, const google::protobuf::MessageLite& msg);
+Status ReadFrame(int fd, google::protobuf::MessageLite* msg);
 
 }  // namespace roam

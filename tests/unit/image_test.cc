@@ -8,7 +8,6 @@
 #include <xxhash.h>
 
 #include <gtest/gtest.h>
-#include <google/protobuf/util/message_differencer.h>
 
 #include <cstddef>
 #include <cstdlib>
@@ -24,7 +23,6 @@
 namespace roam {
 namespace {
 
-using google::protobuf::util::MessageDifferencer;
 
 constexpr uint64_t kPage = 4096;
 
@@ -65,7 +63,7 @@ pb::Inventory SmallInventory() {
 }
 
 // The bytes WriteRecordFile writes for `m`.
-std::string WrittenRecord(const TempDir& dir, ImageFileKind kind, const google::protobuf::Message& m) {
+std::string WrittenRecord(const TempDir& dir, ImageFileKind kind, const google::protobuf::MessageLite& m) {
   std::string path = dir.File("record.img");
   Result<ImageFileHeader> h = WriteRecordFile(path, kind, m);
   EXPECT_TRUE(h.ok()) << h.status().message();
@@ -131,7 +129,7 @@ TEST_F(ImageFile, RecordWrittenReadsBackEqual) {
 
   pb::ProcessImage back;
   ASSERT_EQ(Error(ReadRecordFile(path, ImageFileKind::kProcess, &back)), "");
-  EXPECT_TRUE(MessageDifferencer::Equals(p, back)) << back.DebugString();
+  EXPECT_EQ(p.SerializeAsString(), back.SerializeAsString());
 }
 
 TEST_F(ImageFile, RefusesEveryBitFlip) {
@@ -517,7 +515,7 @@ class ImageLoad : public ::testing::Test {
     ASSERT_TRUE(WriteRecordFile(dir_.File(kInventoryFile), ImageFileKind::kInventory, image_.inventory).ok());
   }
 
-  void Record(const std::string& name, ImageFileKind kind, const google::protobuf::Message& m) {
+  void Record(const std::string& name, ImageFileKind kind, const google::protobuf::MessageLite& m) {
     Result<ImageFileHeader> h = WriteRecordFile(dir_.File(name), kind, m);
     ASSERT_TRUE(h.ok()) << h.status().message();
     List(name, *h);
@@ -537,10 +535,10 @@ class ImageLoad : public ::testing::Test {
 TEST_F(ImageLoad, ReadsBackAWrittenImage) {
   Result<Image> loaded = LoadImage(dir_.path());
   ASSERT_TRUE(loaded.ok()) << loaded.status().message();
-  EXPECT_TRUE(MessageDifferencer::Equals(loaded->inventory, image_.inventory));
-  EXPECT_TRUE(MessageDifferencer::Equals(loaded->files, image_.files));
+  EXPECT_EQ(loaded->inventory.SerializeAsString(), image_.inventory.SerializeAsString());
+  EXPECT_EQ(loaded->files.SerializeAsString(), image_.files.SerializeAsString());
   ASSERT_EQ(loaded->procs.size(), 2u);
-  EXPECT_TRUE(MessageDifferencer::Equals(loaded->procs[1], image_.procs[1]));
+  EXPECT_EQ(loaded->procs[1].SerializeAsString(), image_.procs[1].SerializeAsString());
   EXPECT_EQ(loaded->payload_sizes, image_.payload_sizes);
   EXPECT_NE(loaded->Find(kChild), nullptr);
 }
