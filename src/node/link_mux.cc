@@ -46,8 +46,11 @@ void LinkSession::Resume() {
 
 void LinkSession::Send(const pb::LinkFrame& m) {
   if (closed_) return;
+  if (mux_->closed()) {  // opened on a connection that has just ended: it ends too, later
+    if (ended_.empty()) ended_ = "the node link with " + mux_->peer() + " ended";
+    return PostDeliver();
+  }
   if (id_ == 0) id_ = mux_->Number(shared_from_this());
-  if (mux_->closed()) return;  // the connection's end reaches this session as Ended()
   std::string body = m.SerializeAsString();
   AppendSession(&body, id_);
   if (out_.empty()) waiting_since_ = std::chrono::steady_clock::now();

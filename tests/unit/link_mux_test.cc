@@ -45,7 +45,10 @@ struct Pair {
   template <typename F>
   bool RunUntil(F done) {
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!done() && std::chrono::steady_clock::now() < until) io.run_for(std::chrono::milliseconds(5));
+    while (!done() && std::chrono::steady_clock::now() < until) {
+      if (io.stopped()) io.restart();  // ran out of work once: a later post must still run
+      io.run_for(std::chrono::milliseconds(5));
+    }
     return done();
   }
 };
@@ -189,6 +192,15 @@ TEST(LinkMux, TheConnectionsEndEndsEverySessionWithItsReason) {
   // A session of an ended connection sends nothing and says so.
   s2->Send(Data("late"));
   EXPECT_EQ(s2->queued_bytes(), 0u);
+  // One opened on it after its end is told so, not left waiting.
+  auto late = p.a->Open();
+  std::string late_end;
+  late->set_handlers([](pb::LinkFrame&) {}, [&late_end](const std::string& why) { late_end = why; });
+  late->Send(Data("too late"));
+  EXPECT_EQ(late_end, "") << "never inside Send";
+  ASSERT_TRUE(p.RunUntil([&] { return !late_end.empty(); }));
+  EXPECT_EQ(late_end, "the node link with b ended");
+  EXPECT_EQ(p.a->sessions(), 0u);
 }
 
 TEST(LinkMux, LateFramesOfASessionClosedHereAreDropped) {
