@@ -24,10 +24,9 @@ std::shared_ptr<LinkMux> LinkPool::Adopt(std::shared_ptr<LinkConnection> conn, c
   // The newest connection with a peer takes its new sessions; an older one
   // (both sides dialled at once) serves the sessions it has until it ends.
   if (!peer.address.empty()) by_address_[peer.address] = mux;
-  std::weak_ptr<LinkMux> weak = mux;
-  mux->Start(on_incoming_, [this, weak, node = peer.node](const std::string& why) {
+  mux->Start(on_incoming_, [this, node = peer.node](const std::string& why) {
     spdlog::debug("node link with {} ended: {}", node, why);
-    muxes_.remove_if([&](const std::shared_ptr<LinkMux>& m) { return m == weak.lock() || m->closed(); });
+    muxes_.remove_if([](const std::shared_ptr<LinkMux>& m) { return m->closed(); });  // it is, by now
   });
   spdlog::debug("node link with {} ({}) open, {} in all", peer.node, dialer ? "dialled" : "accepted", muxes_.size());
   return mux;
