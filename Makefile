@@ -13,9 +13,13 @@ build: deps
 	@cmake --build $(BUILD) -j$(JOBS)
 
 # Unit tests, a short fuzz run per decoder, then integration tests on a real
-# multi-node `roam cluster`.
+# multi-node `roam cluster`. On failure the failed checks are printed again at
+# the very end, where a CI log's tail shows them.
 test: build
-	@cd $(BUILD) && ctest --output-on-failure --timeout 900
+	@cd $(BUILD) && ctest --output-on-failure --timeout 900 || { \
+	  echo "Failed checks (from Testing/Temporary/LastTest.log):"; \
+	  grep -hE '^(FAIL |BAD |\[  FAILED  \])|^zdtm [^:]*: FAIL' \
+	    Testing/Temporary/LastTest.log | cut -c1-400; exit 1; }
 
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure -L unit
