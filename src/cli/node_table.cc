@@ -139,7 +139,8 @@ nlohmann::json NodesJson(const pb::NodesReply& reply) {
                              {"dropped_bad_version", c.dropped_bad_version()},
                              {"dropped_invalid", c.dropped_invalid()},
                              {"links", c.links()},
-                             {"link_sessions", c.link_sessions()}};
+                             {"link_sessions", c.link_sessions()},
+                             {"placing", c.placing()}};
   return {{"self", reply.self()}, {"cluster", reply.cluster()}, {"nodes", nodes}, {"counters", counters}};
 }
 

@@ -40,4 +40,41 @@ std::vector<std::string> RankNodes(const std::vector<PlacementNode>& nodes) {
   return out;
 }
 
+PendingPlacements::Hold& PendingPlacements::Hold::operator=(Hold&& o) noexcept {
+  if (this != &o) {
+    Release();
+    counts_ = std::move(o.counts_);
+    node_ = std::move(o.node_);
+    o.counts_.reset();
+  }
+  return *this;
+}
+
+void PendingPlacements::Hold::Release() {
+  std::shared_ptr<std::map<std::string, int>> counts = counts_.lock();
+  counts_.reset();
+  if (!counts) return;
+  auto it = counts->find(node_);
+  if (it != counts->end() && --it->second <= 0) counts->erase(it);
+}
+
+PendingPlacements::Hold PendingPlacements::Take(const std::string& node) {
+  ++(*counts_)[node];
+  Hold h;
+  h.counts_ = counts_;
+  h.node_ = node;
+  return h;
+}
+
+int PendingPlacements::count(const std::string& node) const {
+  auto it = counts_->find(node);
+  return it == counts_->end() ? 0 : it->second;
+}
+
+int PendingPlacements::total() const {
+  int n = 0;
+  for (const auto& [node, c] : *counts_) n += c;
+  return n;
+}
+
 }  // namespace roam

@@ -204,6 +204,7 @@ pb::NodesReply Roamd::Nodes() const {
   *reply.mutable_counters() = gossip_->counters();
   reply.mutable_counters()->set_links(links_->connections());
   reply.mutable_counters()->set_link_sessions(links_->sessions());
+  reply.mutable_counters()->set_placing(static_cast<uint64_t>(placing_.total()));
   return reply;
 }
 

@@ -33,6 +33,7 @@
 #include "node/migration_out.h"
 #include "node/move_faults.h"
 #include "node/page_codec.h"
+#include "node/placement.h"
 #include "node/link_pool.h"
 #include "node/remote_run.h"
 #include "node/roamd_config.h"
@@ -130,6 +131,7 @@ class Roamd {
   LinkIdentity link_id_;
   std::unique_ptr<LinkPool> links_;  // one connection per peer, many sessions
   std::map<pid_t, HomeProcess> home_;                        // by PID at home
+  PendingPlacements placing_;  // spawns sent to guests, not yet answered
   std::map<pid_t, std::shared_ptr<GuestProcess>> guests_;  // by PID here
   std::map<pid_t, std::shared_ptr<MigrationOut>> outgoing_;     // moves out, by PID here
   // A move ordered while the last one still ends (StartMoveOut).

@@ -121,7 +121,7 @@ std::vector<std::string> Roamd::Candidates(const std::string& on, bool lock, std
       n.has_load = true;
       n.load = m.load->vector;
     }
-    n.ours_running = ours[name];
+    n.ours_running = ours[name] + placing_.count(name);
     nodes.push_back(std::move(n));
   }
   return RankNodes(nodes);
@@ -178,19 +178,25 @@ void Roamd::PlaceRun(std::shared_ptr<ClientChannel> client, pb::SpawnRequest spa
   candidates.erase(candidates.begin());
   if (target == swim_->name()) return RunHere(client, spawn, lock);
   const std::string address = AddressOf(target);
+  // Counted on the target from now on, until the home's record of the
+  // process counts it or the attempt fails: the next `roam run` of a burst
+  // must see it.
+  auto hold = std::make_shared<PendingPlacements::Hold>(placing_.Take(target));
   // A guest that cannot be reached or refuses: next candidate, unless the
   // user named this node.
-  auto next = [this, client, spawn, candidates, explicit_target, lock, target](const std::string& why, int code) {
+  auto next = [this, client, spawn, candidates, explicit_target, lock, target, hold](const std::string& why,
+                                                                                     int code) {
+    hold->Release();
     if (explicit_target || candidates.empty()) return RunFailed(client, why, code);
     spdlog::info("{}: {}; trying {}", spawn.gpid(), why, candidates.front());
     PlaceRun(client, spawn, candidates, false, lock);
   };
   links_->Open(address,
-              [this, client, spawn, next, target](Result<std::shared_ptr<LinkSession>> r, const std::string&) {
+              [this, client, spawn, next, target, hold](Result<std::shared_ptr<LinkSession>> r, const std::string&) {
                 if (!r.ok()) return next("cannot reach " + target + ": " + r.status().message(), 255);
                 std::shared_ptr<LinkSession> link = *r;
                 link->set_handlers(
-                    [this, client, spawn, next, target, link](pb::LinkFrame& f) {
+                    [this, client, spawn, next, target, link, hold](pb::LinkFrame& f) {
                       if (!f.has_reply()) return link->Close("expected a reply", false);
                       if (!f.reply().error().empty()) {
                         link->set_handlers(nullptr, nullptr);
@@ -206,6 +212,7 @@ void Roamd::PlaceRun(std::shared_ptr<ClientChannel> client, pb::SpawnRequest spa
                       rec.where = target;
                       rec.spawn = spawn;
                       rec.stats.set_state("running");
+                      hold->Release();  // the record counts it now
                       rec.remote = std::make_shared<RemoteRun>(client, link, &rec);
                       pb::StreamFrame started;
                       started.mutable_started()->set_gpid(spawn.gpid());
