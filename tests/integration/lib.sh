@@ -80,3 +80,28 @@ roamd_pid() { local p; p=$(status_field "$1" roamd_pid); echo "${p:-0}"; }
 node_address() { status_field "$1" address; }
 
 pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# test_frame NAME: the frame of a cluster test, for CLUSTER. DATA: a fresh
+# directory under /var/tmp (each node has its own /tmp), readable by all;
+# BG_PIDS: background jobs to kill at the end. At exit the cluster goes
+# down, BG_PIDS are killed and DATA is removed. Every cx is cut off after
+# CX_LIMIT seconds (60 unless set; then exit 124). Leaves the caller in /,
+# a directory every node has (a job's cwd must exist where it runs).
+test_frame() {
+  DATA=$(mktemp -d "/var/tmp/roam-it-$1.XXXXXX")
+  chmod 755 "$DATA"
+  BG_PIDS=()
+  trap test_frame_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  CX_LIMIT=${CX_LIMIT:-60}
+  cx() { timeout -k 5 "$CX_LIMIT" "$ROAM" cluster exec --name "$CLUSTER" "$@"; }
+  cd /
+}
+test_frame_cleanup() {
+  "$ROAM" cluster down --name "$CLUSTER" >/dev/null 2>&1
+  local p
+  for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$DATA"
+}

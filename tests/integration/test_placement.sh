@@ -13,20 +13,8 @@ set -u
 source "$(dirname "$0")/lib.sh"
 CLUSTER=tplace
 SHARES=(0.8 0.6 0.4 0.2)
-DATA=$(mktemp -d /var/tmp/roam-it-place.XXXXXX)  # not /tmp: each node has its own
-BG=""
-cleanup() {
-  "$ROAM" cluster down --name $CLUSTER >/dev/null 2>&1
-  [ -n "$BG" ] && kill "$BG" 2>/dev/null
-  wait 2>/dev/null
-  rm -rf "$DATA"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 CX_LIMIT=120
-cx() { timeout -k 5 "$CX_LIMIT" "$ROAM" cluster exec --name "$CLUSTER" "$@"; }
-cd /
+test_frame place
 
 # job.sh GO N: prints its node, waits for the file GO, then sums N numbers.
 cat >"$DATA/job.sh" <<'EOF'
@@ -79,7 +67,8 @@ burst() {
     cx n1 -- bash -c 'for i in $(seq "$1"); do "$2" run -- sh "$3" "$4/go" "$5" >"$4/$i.out" 2>"$4/$i.err" & done; wait' \
       _ "$n" "$ROAM" "$DATA/job.sh" "$d" "$work" >"$d/driver.out" 2>&1 &
   fi
-  BG=$!
+  local bg=$!
+  BG_PIDS+=("$bg")
   placed() { [ "$(cat "$d"/*.out 2>/dev/null | grep -c '^n[1-4]$')" -ge "$n" ]; }
   wait_until 60 placed >/dev/null || fail "$name: not every job started within 60 s"
   # Every job is the home's to show (and to move or kill): a record lost
@@ -88,7 +77,7 @@ burst() {
   check "$name: roam ps at home shows all $n jobs while they run (it shows $shown)" [ "$shown" = "$n" ]
   local t0; t0=$(now_ms)
   touch "$d/go"
-  wait "$BG"; local rc=$?; BG=""
+  wait "$bg"; local rc=$?
   MAKESPAN=$(echo "$(( $(now_ms) - t0 ))" | awk '{printf "%.1f", $1/1000}')
   local sum; sum=$(awk -v n="$work" 'BEGIN { for (i = 0; i < n; i++) s += i % 7; print s }')
   local good=0 i
