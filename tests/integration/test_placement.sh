@@ -54,6 +54,7 @@ burst() {
   local name=$1 style=$2 n=$3 work=$4 d="$DATA/$1"
   mkdir -p "$d"
   wait_until 30 settled >/dev/null || fail "$name: the cluster did not settle before the burst"
+  [ -n "$BEFORE_BURST" ] && $BEFORE_BURST
   if [ "$style" = make ]; then
     {
       printf 'all:'; for i in $(seq "$n"); do printf ' j%d' "$i"; done; printf '\n'
@@ -93,6 +94,7 @@ burst() {
 }
 SEEN_RETRIES=0
 RETRIES=
+BEFORE_BURST=""
 
 # fair N NODES...: every listed node got within one job of N x share / the
 # listed nodes' total share.
@@ -133,6 +135,18 @@ burst blocked loop 12 2000000
 none_on_n2_rest_fair() { [ "${COUNT[n2]}" = 0 ] && fair 12 n1 n3 n4; }
 check "n2 blocked: none on n2, the others within one job of their share of 12 ($(counts))" none_on_n2_rest_fair
 cx n2 -- "$ROAM" node unblock >/dev/null
+unblocked_seen() { [ "$(json_field n1 n2 accepts_guests)" = true ]; }
+wait_until 20 unblocked_seen >/dev/null || fail "n1 never saw n2 unblocked"
+
+# n4's roamd dies just before a burst, while n1 still holds it alive: the
+# job placed there cannot start, its hold is released and the next node
+# takes it; every job runs once, none on n4.
+kill_n4() { local p; p=$(roamd_pid n4); [ "$p" -gt 1 ] && kill -9 "$p"; }
+BEFORE_BURST=kill_n4
+burst deadnode loop 12 2000000
+BEFORE_BURST=""
+dead_ok() { [ "${COUNT[n4]}" = 0 ] && [ $((COUNT[n1] + COUNT[n2] + COUNT[n3])) = 12 ] && grep -q 'n4' <<<"$RETRIES"; }
+check "n4's roamd killed at the burst: none on n4, all 12 elsewhere, the job sent there retried ($(counts))" dead_ok
 
 check "nothing is left being placed on n1 (placing $(counter n1 placing))" [ "$(counter n1 placing)" = 0 ]
 finish
