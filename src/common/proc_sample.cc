@@ -1,5 +1,6 @@
 #include "common/proc_sample.h"
 
+#include <dirent.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -26,7 +27,33 @@ Result<ProcSample> SampleProc(pid_t pid, const std::string& proc) {
     uint64_t resident = std::strtoull(end, nullptr, 10);
     s.rss_bytes = resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   }
+  if (s.threads <= 1) {
+    Result<std::string> ss = ReadFile(dir + "/schedstat");
+    if (ss.ok()) s.sched_ns = ParseSchedstat(*ss);
+  } else if (DIR* d = ::opendir((dir + "/task").c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      Result<std::string> ss = ReadFile(dir + "/task/" + e->d_name + "/schedstat");
+      if (ss.ok()) s.sched_ns += ParseSchedstat(*ss);
+    }
+    ::closedir(d);
+  }
   return s;
+}
+
+uint64_t ParseSchedstat(const std::string& text) {
+  char* end = nullptr;
+  const uint64_t run = std::strtoull(text.c_str(), &end, 10);
+  if (end == text.c_str()) return 0;
+  char* end2 = nullptr;
+  const uint64_t wait = std::strtoull(end, &end2, 10);
+  if (end2 == end) return 0;
+  return run + wait;
+}
+
+double CpuDemand(uint64_t before, uint64_t after, int64_t elapsed_ms) {
+  if (elapsed_ms <= 0 || after < before || before == 0) return 0;
+  return static_cast<double>(after - before) / 1e6 / static_cast<double>(elapsed_ms);
 }
 
 std::string ProcStateName(char state) {

@@ -261,10 +261,12 @@ void GuestProcess::SampleStats() {
     st->set_time_seconds(TicksToSeconds(s->cpu_ticks));
     st->set_state(ProcStateName(s->state));
     st->set_cantmove(CantMoveReason(spawned_.pid));
+    st->set_demand(sampled_ ? CpuDemand(last_sched_ns_, s->sched_ns, now - last_sample_ms_) : 0);
     link_->Send(f);
   }
   if (s.ok()) {
     last_ticks_ = s->cpu_ticks;
+    last_sched_ns_ = s->sched_ns;
     sampled_ = true;
   }
   last_sample_ms_ = now;

@@ -96,6 +96,7 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   bool stdin_eof_ = false, stdin_closed_ = false, stdin_waiting_ = false;
   asio::steady_timer stats_timer_;
   uint64_t last_ticks_ = 0;
+  uint64_t last_sched_ns_ = 0;
   int64_t last_sample_ms_ = 0;
   bool exited_ = false, finished_ = false;
   int wait_status_ = 0;

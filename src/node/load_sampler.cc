@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/file_util.h"
+#include "common/proc_sample.h"
 #include "common/proc_stat.h"
 
 namespace roam {
@@ -72,6 +73,11 @@ std::string CgroupPathFor(const std::string& text, const std::string& controller
   return "";
 }
 
+double ParseProcsRunning(const std::string& text) {
+  size_t p = text.find("\nprocs_running ");
+  return p == std::string::npos ? 0 : std::strtod(text.c_str() + p + 15, nullptr);
+}
+
 bool ParseCpuLine(const std::string& text, uint64_t* busy, uint64_t* total) {
   std::istringstream in(text);
   std::string cpu;
@@ -129,10 +135,11 @@ double LoadSampler::CpuShare(uint32_t cpus) const {
   return std::min<double>(cpus, static_cast<double>(quota) / static_cast<double>(period));
 }
 
-void LoadSampler::SampleNamespace(int64_t elapsed_ms, double* runnable, double* busy_cpus) {
+void LoadSampler::SampleNamespace(int64_t elapsed_ms, double* runnable, double* busy_cpus, double* demand) {
   static const long kTicks = sysconf(_SC_CLK_TCK);
-  std::map<int, uint64_t> now_ticks;
-  uint64_t delta = 0;
+  const int self = static_cast<int>(::getpid());
+  std::map<int, Marks> now_marks;
+  uint64_t delta = 0, wanted_ns = 0;
   int running = 0;
   DIR* d = ::opendir(proc_.c_str());
   if (!d) return;
@@ -140,21 +147,22 @@ void LoadSampler::SampleNamespace(int64_t elapsed_ms, double* runnable, double* 
     char* end = nullptr;
     long pid = std::strtol(e->d_name, &end, 10);
     if (*end != '\0' || pid <= 0) continue;
-    Result<std::string> stat = ReadFile(proc_ + "/" + e->d_name + "/stat");
-    ProcStat ps;
-    if (!stat.ok() || !ParseProcStat(*stat, &ps)) continue;
-    const uint64_t ticks = ps.cpu_ticks;
-    if (ps.state == 'R') ++running;
-    now_ticks[static_cast<int>(pid)] = ticks;
-    auto it = last_ticks_.find(static_cast<int>(pid));
-    delta += it == last_ticks_.end() ? 0 : (ticks >= it->second ? ticks - it->second : 0);
+    Result<ProcSample> ps = SampleProc(static_cast<pid_t>(pid), proc_);
+    if (!ps.ok()) continue;
+    if (ps->state == 'R') ++running;
+    now_marks[static_cast<int>(pid)] = {ps->cpu_ticks, ps->sched_ns};
+    auto it = last_marks_.find(static_cast<int>(pid));
+    if (it == last_marks_.end()) continue;
+    delta += ps->cpu_ticks >= it->second.ticks ? ps->cpu_ticks - it->second.ticks : 0;
+    if (pid != self && ps->sched_ns >= it->second.sched_ns) wanted_ns += ps->sched_ns - it->second.sched_ns;
   }
   ::closedir(d);
-  last_ticks_ = std::move(now_ticks);
+  last_marks_ = std::move(now_marks);
   *runnable = std::max(0, running - 1);  // not counting the sampler itself
-  *busy_cpus = elapsed_ms > 0 ? static_cast<double>(delta) * 1000.0 / static_cast<double>(kTicks) /
-                                    static_cast<double>(elapsed_ms)
-                              : 0;
+  if (elapsed_ms > 0) {
+    *busy_cpus = static_cast<double>(delta) * 1000.0 / static_cast<double>(kTicks) / static_cast<double>(elapsed_ms);
+    *demand = static_cast<double>(wanted_ns) / 1e6 / static_cast<double>(elapsed_ms);
+  }
 }
 
 pb::LoadVector LoadSampler::Sample(int64_t elapsed_ms) {
@@ -165,7 +173,7 @@ pb::LoadVector LoadSampler::Sample(int64_t elapsed_ms) {
   v.set_cpu_share(share);
   v.set_speed(speed_);
 
-  double runnable = 0, busy_cpus = 0;
+  double runnable = 0, busy_cpus = 0, demand = 0;
   if (host_ns_) {
     Result<std::string> stat = ReadFile(proc_ + "/stat");
     uint64_t busy = 0, total = 0;
@@ -176,14 +184,22 @@ pb::LoadVector LoadSampler::Sample(int64_t elapsed_ms) {
     last_total_ = total;
     Result<std::string> la = ReadFile(proc_ + "/loadavg");
     load_ = la.ok() ? std::strtod(la->c_str(), nullptr) : 0;
+    // Tasks runnable now, not counting the sampler, averaged over a few
+    // seconds: walking every process of a workstation each second would
+    // cost more than the balancer is allowed.
+    double decay = std::exp(-static_cast<double>(std::max<int64_t>(elapsed_ms, 1)) / 3000.0);
+    double now_running = stat.ok() ? std::max(0.0, ParseProcsRunning(*stat) - 1.0) : 0;
+    host_demand_ = host_demand_ * decay + now_running * (1 - decay);
+    demand = host_demand_;
   } else {
-    SampleNamespace(elapsed_ms, &runnable, &busy_cpus);
+    SampleNamespace(elapsed_ms, &runnable, &busy_cpus, &demand);
     // Like the kernel's one-minute load average: decays with a 60 s time constant.
     double decay = std::exp(-static_cast<double>(std::max<int64_t>(elapsed_ms, 1)) / 60000.0);
     load_ = load_ * decay + runnable * (1 - decay);
   }
   v.set_load(std::isfinite(load_) ? std::max(0.0, load_) : 0);
   v.set_cpu_util(std::clamp(share > 0 ? busy_cpus / share : 0.0, 0.0, 1.0));
+  v.set_demand(std::isfinite(demand) ? std::clamp(demand, 0.0, 1e6) : 0);
 
   Result<std::string> mi = ReadFile(proc_ + "/meminfo");
   MemInfo mem = mi.ok() ? ParseMemInfo(*mi) : MemInfo{};

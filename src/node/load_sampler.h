@@ -4,7 +4,14 @@
 // Inside a PID namespace (a `roam cluster` node) the host-wide /proc/loadavg
 // and /proc/stat would describe the whole machine, so the sampler then
 // counts runnable tasks and CPU time of the processes it can see; in the
-// initial PID namespace it uses the kernel's own figures. Memory and CPU
+// initial PID namespace it uses the kernel's own figures.
+//
+// Demand (LoadVector.demand) is what the balancer weighs: the CPUs that
+// every task wanted over the period, roam's or not (the owner's own
+// programs load a node as much as guests do). In a namespace it is exact:
+// the time each task ran or waited for a CPU (schedstat), which a quota
+// cannot hide. In the initial namespace it is the number of runnable tasks
+// averaged over ~3 s. Memory and CPU
 // share are capped by the cgroup limits of the daemon's own cgroup.
 //
 // The parsers are free functions so tests can feed them captured text.
@@ -29,6 +36,8 @@ double ParsePressureSomeAvg10(const std::string& pressure);
 std::string CgroupPathFor(const std::string& proc_cgroup, const std::string& controller);
 // /proc/stat first line: busy and total jiffies.
 bool ParseCpuLine(const std::string& proc_stat, uint64_t* busy, uint64_t* total);
+// /proc/stat's procs_running: tasks runnable now (0 if absent).
+double ParseProcsRunning(const std::string& proc_stat);
 
 class LoadSampler {
  public:
@@ -47,7 +56,7 @@ class LoadSampler {
   bool accepts_guests() const { return accepts_guests_; }
 
  private:
-  void SampleNamespace(int64_t elapsed_ms, double* runnable, double* busy_cpus);
+  void SampleNamespace(int64_t elapsed_ms, double* runnable, double* busy_cpus, double* demand);
   double CpuShare(uint32_t cpus) const;
 
   std::string proc_, cgroup_;
@@ -57,7 +66,12 @@ class LoadSampler {
   bool accepts_guests_ = true;
   double load_ = 0;
   uint64_t last_busy_ = 0, last_total_ = 0;
-  std::map<int, uint64_t> last_ticks_;  // pid -> utime+stime
+  struct Marks {
+    uint64_t ticks = 0;     // utime + stime
+    uint64_t sched_ns = 0;  // ran or waited for a CPU
+  };
+  std::map<int, Marks> last_marks_;  // by PID
+  double host_demand_ = 0;
 };
 
 }  // namespace roam

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/proc_sample.h"
 #include "common/proc_stat.h"
 
 namespace roam {
@@ -48,6 +49,18 @@ TEST(ProcStatParse, SurvivesParenthesesAndSpacesInTheCommand) {
   EXPECT_FALSE(ParseProcStat("garbage", &ps));
   EXPECT_FALSE(ParseProcStat("1 (x) S 1 2", &ps));
   EXPECT_FALSE(ParseProcStat("0 (x) S 1 2 3 4 5 6 7 8 9 10 11 12", &ps));
+}
+
+TEST(LoadParse, SchedstatAndProcsRunning) {
+  EXPECT_EQ(ParseSchedstat("618849395 2350532779 38\n"), 618849395ull + 2350532779ull);
+  EXPECT_EQ(ParseSchedstat("garbage"), 0u);
+  EXPECT_EQ(ParseSchedstat("12"), 0u);
+  // A throttled CPU-bound process: ran 0.4 s and waited 1.6 s of 2 s: it wanted one CPU.
+  EXPECT_NEAR(CpuDemand(221305653 + 752153060, 618849395 + 2350532779, 2000), 1.0, 0.01);
+  EXPECT_EQ(CpuDemand(0, 5000000, 1000), 0) << "no baseline yet";
+  EXPECT_EQ(CpuDemand(9, 5, 1000), 0) << "a restored process starts again from 0";
+  EXPECT_EQ(ParseProcsRunning("cpu  1 2 3 4 5 6 7 8\nprocs_running 3\nprocs_blocked 0\n"), 3);
+  EXPECT_EQ(ParseProcsRunning("cpu  1 2 3 4 5 6 7 8\n"), 0);
 }
 
 TEST(LoadParse, CpuLineSplitsBusyFromIdle) {
