@@ -61,7 +61,7 @@ static std::vector<const pb::NodeView*> Sorted(const pb::NodesReply& reply) {
 }
 
 std::vector<std::string> NodeTableHeader() {
-  return {"NODE", "ADDRESS", "STATE", "CPUS", "SPEED", "LOAD", "UTIL", "MEM", "GUESTS", "HOMES", "AGE"};
+  return {"NODE", "ADDRESS", "STATE", "CPUS", "SPEED", "LOAD", "UTIL", "MEM", "GUESTS", "HOMES", "MOVES", "AGE"};
 }
 
 std::vector<std::vector<std::string>> NodeTableRows(const pb::NodesReply& reply, bool include_dead) {
@@ -79,6 +79,7 @@ std::vector<std::vector<std::string>> NodeTableRows(const pb::NodesReply& reply,
       } else if (!l.accepts_guests()) {
         r[2] += ",blocked";
       }
+      if (l.balance_off()) r[2] += ",fixed";
       snprintf(buf, sizeof buf, l.cpu_share() < l.cpus() ? "%.2f/%u" : "%.0f", l.cpu_share(), l.cpus());
       r.push_back(buf);
       r.push_back(std::to_string(l.speed()));
@@ -89,9 +90,11 @@ std::vector<std::vector<std::string>> NodeTableRows(const pb::NodesReply& reply,
       r.push_back(HumanBytes(l.mem_total() - l.mem_free()) + "/" + HumanBytes(l.mem_total()));
       r.push_back(l.accepts_guests() ? std::to_string(l.guest_procs()) : std::to_string(l.guest_procs()) + "!");
       r.push_back(std::to_string(l.home_procs()));
+      // Balancer moves: made by this home / admitted here.
+      r.push_back(std::to_string(l.balance_moves()) + "/" + std::to_string(l.balanced_in()));
       r.push_back(HumanAge(l.age_ms()));
     } else {
-      for (int i = 0; i < 7; ++i) r.push_back("-");
+      for (int i = 0; i < 8; ++i) r.push_back("-");
       r.push_back(HumanAge(n->state_age_ms()));
     }
     rows.push_back(std::move(r));
@@ -123,6 +126,10 @@ nlohmann::json NodesJson(const pb::NodesReply& reply) {
       j["accepts_guests"] = l.accepts_guests();
       j["blocked"] = !l.accepts_guests();
       j["draining"] = l.draining();
+      j["demand"] = l.demand();
+      j["balance"] = !l.balance_off();
+      j["balance_moves"] = l.balance_moves();
+      j["balanced_in"] = l.balanced_in();
       j["load_age_ms"] = l.age_ms();
     }
     nodes.push_back(std::move(j));

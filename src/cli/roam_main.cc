@@ -38,9 +38,10 @@ int CmdNodes(const std::string& socket, bool json) {
 // Moves made by expel, drain and bring are listed one a line; a process
 // that could not move is named on stderr, and the exit status is 1.
 int NodeVerb(const std::string& socket, pb::NodeAdminRequest::Verb verb, const std::string& node,
-             const std::string& what) {
+             const std::string& what, const std::string& policy = "") {
   pb::ControlRequest req;
   req.mutable_node_admin()->set_verb(verb);
+  req.mutable_node_admin()->set_policy(policy);
   req.mutable_node_admin()->set_node(node);
   Result<pb::ControlReply> r = CallRoamd(socket, req);
   if (!r.ok()) return Fail(what, r.status());
@@ -100,6 +101,16 @@ int main(int argc, char** argv) {
     c->add_option("NODE", target, "node name (default: this node)");
     c->callback([&, v] { code = NodeVerb(socket, v.verb, target, std::string("node ") + v.name); });
   }
+  std::string on_off;
+  auto* bal = node->add_subcommand("balance", "let the balancers move processes to, from and by the node, or not");
+  bal->add_option("on|off|cost|load", on_off, "on, off, or on with this policy (docs/BALANCING.md)")
+      ->required()
+      ->check(CLI::IsMember({"on", "off", "cost", "load"}));
+  bal->add_option("NODE", target, "node name (default: this node)");
+  bal->callback([&] {
+    code = NodeVerb(socket, on_off == "off" ? pb::NodeAdminRequest::BALANCE_OFF : pb::NodeAdminRequest::BALANCE_ON,
+                    target, "node balance", on_off == "cost" || on_off == "load" ? on_off : "");
+  });
   uint32_t speed = 0;
   auto* sp = node->add_subcommand("speed", "set this node's speed (0: back to the calibrated value)");
   sp->add_option("N", speed, "speed in roam units")->required();

@@ -207,8 +207,7 @@ void HomeDeparture::DeputyArrived(std::shared_ptr<ClientChannel> client) {
   cfg_.faults.At("target-go");
   // The deputy is the session's client from now on; the adopt link is its
   // link to the guest.
-  rec_->where = cfg_.to;
-  rec_->nmig += 1;
+  rec_->Arrived(cfg_.to);
   rec_->stats.set_state("running");
   rec_->remote = std::make_shared<RemoteRun>(client, adopt_, rec_);
   pb::StreamFrame started;

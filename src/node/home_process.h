@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <asio.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,6 +21,12 @@
 namespace roam {
 
 class RemoteRun;
+
+// Milliseconds of the steady clock: the ages of records.
+inline int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 // "n1:4242" -> ("n1", 4242). False for anything else.
 bool SplitGpid(const std::string& gpid, std::string* node, pid_t* pid);
@@ -33,11 +40,25 @@ struct HomeProcess {
   pb::SpawnRequest spawn;  // what started it (a move's target needs it again)
   bool lock = false;
   uint32_t nmig = 0;
+  int64_t started_ms = 0;  // SteadyMs(), when the record was made
+  int64_t moved_ms = 0;    // SteadyMs(), when it last arrived somewhere (0: never moved)
+  double cpu_before_moves = 0;  // CPU seconds used where it ran before (a restored process starts from 0)
   pb::ProcStats stats;        // last figures (from the guest, or sampled here)
   uint64_t last_ticks = 0;    // for a process at home: CPU% between samples
+  uint64_t last_sched_ns = 0;  // and the CPUs it wanted
   int64_t last_sample_ms = 0;
   std::shared_ptr<RemoteRun> remote;                      // when it runs elsewhere
   std::unique_ptr<asio::posix::stream_descriptor> pidfd;  // when it runs here
+  // Its CPU time over its whole life, wherever it ran.
+  double cpu_seconds() const { return cpu_before_moves + stats.time_seconds(); }
+  // It has just arrived at `node`: one more move, and a new count of CPU time.
+  void Arrived(const std::string& node) {
+    where = node;
+    nmig += 1;
+    moved_ms = SteadyMs();
+    cpu_before_moves += stats.time_seconds();
+    stats.set_time_seconds(0);
+  }
 };
 
 }  // namespace roam

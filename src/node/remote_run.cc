@@ -343,8 +343,7 @@ void RemoteRun::MaybeCommit() {
   link_->Close("moved away");
   link_ = std::move(target_);
   InstallLinkHandlers();
-  record_->where = figures_.to();
-  record_->nmig += 1;
+  record_->Arrived(figures_.to());
   figures_.set_total_ms(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - move_start_).count());
   if (frozen_at_ms_ > 0) figures_.set_frozen_ms(static_cast<double>(std::max<int64_t>(0, WallMs() - frozen_at_ms_)));
   spdlog::info("{} moved {} -> {} in {:.1f} ms ({:.1f} ms frozen, {} bytes)", record_->gpid, figures_.from(),
@@ -434,8 +433,7 @@ void RemoteRun::CommitHome() {
     link_->Close("moved home");
     client_->set_handlers(nullptr, nullptr);
     client_->Close("came home", false);
-    record_->where = figures_.to();
-    record_->nmig += 1;
+    record_->Arrived(figures_.to());
     figures_.set_total_ms(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - move_start_).count());
     if (frozen_at_ms_ > 0) figures_.set_frozen_ms(static_cast<double>(std::max<int64_t>(0, WallMs() - frozen_at_ms_)));
     spdlog::info("{} came home from {} in {:.1f} ms ({:.1f} ms frozen, {} bytes)", record_->gpid, figures_.from(),

@@ -45,7 +45,7 @@ std::string FirstIpv4() {
 }  // namespace
 
 Roamd::Roamd(RoamdConfig config)
-    : cfg_(std::move(config)), swim_timer_(io_), load_timer_(io_), signals_(io_, SIGINT, SIGTERM), reaper_(io_) {}
+    : cfg_(std::move(config)), swim_timer_(io_), load_timer_(io_), balance_timer_(io_), signals_(io_, SIGINT, SIGTERM), reaper_(io_) {}
 
 Roamd::~Roamd() = default;
 
@@ -63,6 +63,7 @@ int64_t Roamd::Now() const {
 }
 
 Status Roamd::Init() {
+  balance_on_ = cfg_.balance;
   if (cfg_.name.empty()) {
     char host[256] = {};
     gethostname(host, sizeof host - 1);
@@ -142,6 +143,7 @@ void Roamd::Run() {
     if (!ec) SampleLoad();
   });
   reaper_.Start();
+  ScheduleBalance();
   signals_.async_wait([this](asio::error_code ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: leaving the cluster", sig);
@@ -178,6 +180,9 @@ void Roamd::PublishLoad() {
   last_load_.set_draining(draining_);
   last_load_.set_home_procs(static_cast<uint32_t>(home_.size()));
   last_load_.set_guest_procs(static_cast<uint32_t>(guests_.size()));
+  last_load_.set_balance_off(!balance_on_);
+  last_load_.set_balance_moves(balance_moves_);
+  last_load_.set_balanced_in(balanced_in_);
   swim_->SetSelfLoad(last_load_, Now());
 }
 

@@ -8,7 +8,9 @@
 // here (`roam run`, `roam ps`, `roam kill`); roamd_guest.cc, the guest of
 // processes other homes run here, and the node-link requests;
 // roamd_migrate.cc, moves (the home's `roam migrate`, the source's and the
-// target's side, whose state lives in MigrationOut and MigrationIn).
+// target's side, whose state lives in MigrationOut and MigrationIn);
+// roamd_balance.cc, the balancer, which moves this home's processes by
+// itself.
 //
 // Single-threaded: every member runs on io_; nothing here needs a lock.
 // The one exception is the checkpoint engine, which runs on the
@@ -19,8 +21,10 @@
 #include <memory>
 
 #include <map>
+#include <random>
 
 #include "cluster/swim.h"
+#include "node/balancer.h"
 #include "node/child_reaper.h"
 #include "node/control_server.h"
 #include "node/engine_worker.h"
@@ -99,7 +103,7 @@ class Roamd {
   void MoveToFirst(pid_t pid, std::vector<std::string> targets, const pb::Credentials& requester, MoveDone done);
   void MoveTo(pid_t pid, const std::string& target, const pb::Credentials& requester, MoveDone done);
   void StartAdopt(std::shared_ptr<LinkSession> link, const std::string& peer, const pb::SpawnRequest& req,
-                  uint64_t rss_bytes, int attempt = 0);
+                  uint64_t rss_bytes, double demand, double balance_limit, int attempt = 0);
   void StartMoveIn(std::shared_ptr<LinkSession> link, const std::string& peer, const pb::MoveIn& req);
   void StartMoveOut(std::shared_ptr<GuestProcess> guest, const pb::MoveOut& order);
   void DepartHome(HomeProcess& p, const std::string& target, const std::string& address,
@@ -115,6 +119,15 @@ class Roamd {
   void NodeAdmin(const pb::NodeAdminRequest& req, const pb::Credentials& requester, NodeAdminDone done);
   void MoveAll(const std::vector<std::string>& gpids, const std::string& to, const pb::Credentials& requester,
                NodeAdminDone done);
+  // ---- the balancer (roamd_balance.cc)
+  void ScheduleBalance();
+  void Balance();
+  std::vector<BalanceNode> BalanceView();
+  void StartBalancedMove(BalanceMove m);
+  // At the target of a balancer's move (limit > 0): does it still pay here?
+  Status AdmitBalancedMove(const std::string& gpid, double demand, double limit, uint64_t rss_bytes);
+  void SetBalance(bool on);
+
   void TickSwim();
   void SampleLoad();
   void PublishLoad();
@@ -122,7 +135,7 @@ class Roamd {
 
   RoamdConfig cfg_;
   asio::io_context io_;
-  asio::steady_timer swim_timer_, load_timer_;
+  asio::steady_timer swim_timer_, load_timer_, balance_timer_;
   asio::signal_set signals_;
   ChildReaper reaper_;  // waits for roamd's children, by PID (guests register theirs)
   std::unique_ptr<GossipEndpoint> gossip_;
@@ -148,6 +161,19 @@ class Roamd {
   LoadSampler sampler_;
   uint32_t calibrated_speed_ = 0;
   pb::LoadVector last_load_;
+  // The balancer's state: on or off here, its moves in flight (by GPID)
+  // and just made, what it learnt of moves' costs; as a target, the moves
+  // it admitted lately; and its counters (published in the load vector).
+  bool balance_on_ = true;
+  std::mt19937 rng_{std::random_device{}()};
+  std::map<std::string, BalanceMove> balancing_;
+  std::map<pid_t, std::pair<double, double>> balance_tags_;  // by PID: demand and limit for the adopt request
+  // Moves made, until a load vector sampled a period after them shows them;
+  // moves admitted here, until the process has surely arrived and been sampled.
+  RecentMoves balance_sent_{1200};
+  RecentMoves balance_arrived_{2500};
+  MoveCostModel move_costs_;
+  uint32_t balance_moves_ = 0, balanced_in_ = 0;
   int64_t last_sample_ms_ = 0;
 };
 

@@ -117,6 +117,37 @@ Status ParseRoamdConfig(const std::string& text, RoamdConfig* cfg) {
     } else if (key == "suspicion_mult") {
       if (!ParseUint(value, 100, &n) || n == 0) return bad("expected 1..100");
       cfg->swim.suspicion_mult = static_cast<double>(n);
+    } else if (key == "balance") {
+      if (!ParseBool(value, &cfg->balance)) return bad("expected on or off");
+    } else if (key == "balance_policy") {
+      if (!ParseBalancePolicy(value, &cfg->balancer.policy)) return bad("expected cost or load");
+    } else if (key == "balance_period_ms") {
+      st = ms(&cfg->balancer.period_ms);
+    } else if (key == "balance_min_age_ms") {
+      st = ms(&cfg->balancer.min_age_ms);
+    } else if (key == "balance_min_residence_ms") {
+      st = ms(&cfg->balancer.min_residence_ms);
+    } else if (key == "balance_sample") {
+      if (!ParseUint(value, 1000, &n) || n == 0) return bad("expected 1..1000");
+      cfg->balancer.sample = static_cast<int>(n);
+    } else if (key == "balance_max_moves") {
+      if (!ParseUint(value, 100, &n) || n == 0) return bad("expected 1..100");
+      cfg->balancer.max_moves = static_cast<int>(n);
+    } else if (key == "balance_hysteresis_percent") {
+      if (!ParseUint(value, 1000, &n)) return bad("expected 0..1000");
+      cfg->balancer.hysteresis = static_cast<double>(n) / 100.0;
+    } else if (key == "balance_gain_over_cost") {
+      if (!ParseUint(value, 1000, &n)) return bad("expected 0..1000");
+      cfg->balancer.gain_over_cost = static_cast<double>(n);
+    } else if (key == "balance_cost_base") {
+      if (!ParseUint(value, 30, &n) || n < 2) return bad("expected 2..30");
+      cfg->balancer.cost_base = static_cast<double>(n);
+    } else if (key == "balance_mem_weight") {
+      if (!ParseUint(value, 100, &n)) return bad("expected 0..100");
+      cfg->balancer.mem_weight = static_cast<double>(n);
+    } else if (key == "balance_mem_reserve_percent") {
+      if (!ParseUint(value, 90, &n)) return bad("expected 0..90");
+      cfg->balancer.mem_reserve = static_cast<double>(n) / 100.0;
     } else if (key == "gossip_fanout") {
       if (!ParseUint(value, 64, &n) || n == 0) return bad("expected 1..64");
       cfg->swim.gossip_fanout = static_cast<int>(n);

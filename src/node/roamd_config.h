@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cluster/swim.h"
+#include "node/balancer.h"
 #include "common/status.h"
 
 namespace roam {
@@ -26,6 +27,8 @@ struct RoamdConfig {
   std::string log_file;             // empty: stderr
   std::string compress = "auto";    // memory sent by moves: auto, off, lz4, zstd (node/page_codec.h)
   SwimConfig swim;
+  bool balance = true;              // this node's balancer, and moves to and from it (roam node balance)
+  BalanceParams balancer;           // node/balancer.h
 };
 
 // Parses the text of a configuration file into *cfg (keys present override

@@ -43,7 +43,7 @@ void Roamd::OnLinkRequest(std::shared_ptr<LinkSession> link, const std::string& 
       *reply.mutable_ps() = LocalPs(req.requester());
       break;
     case pb::LinkRequest::kAdopt:
-      return StartAdopt(link, peer, req.adopt(), req.move_rss_bytes());
+      return StartAdopt(link, peer, req.adopt(), req.move_rss_bytes(), req.move_demand(), req.balance_limit());
     case pb::LinkRequest::kMoveIn:
       return StartMoveIn(link, peer, req.move_in());
     case pb::LinkRequest::kMigrate:  // to the home; the link stays open until the move is done

@@ -211,6 +211,7 @@ void Roamd::PlaceRun(std::shared_ptr<ClientChannel> client, pb::SpawnRequest spa
                       rec.command = JoinArgv(spawn.spec());
                       rec.where = target;
                       rec.spawn = spawn;
+                      rec.started_ms = SteadyMs();
                       rec.stats.set_state("running");
                       hold->Release();  // the record counts it now
                       rec.remote = std::make_shared<RemoteRun>(client, link, &rec);
@@ -240,6 +241,7 @@ void Roamd::RunHere(std::shared_ptr<ClientChannel> client, const pb::SpawnReques
   rec.command = JoinArgv(spawn.spec());
   rec.where = swim_->name();
   rec.spawn = spawn;
+  rec.started_ms = SteadyMs();
   rec.lock = lock;
   rec.stats.set_state("running");
   rec.pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd);
@@ -283,7 +285,9 @@ void Roamd::SampleHomeProcesses() {
     p.stats.set_time_seconds(TicksToSeconds(s->cpu_ticks));
     p.stats.set_state(ProcStateName(s->state));
     p.stats.set_cantmove(CantMoveReason(pid));
+    p.stats.set_demand(p.last_sample_ms ? CpuDemand(p.last_sched_ns, s->sched_ns, now - p.last_sample_ms) : 0);
     p.last_ticks = s->cpu_ticks;
+    p.last_sched_ns = s->sched_ns;
     p.last_sample_ms = now;
   }
 }
@@ -308,7 +312,7 @@ pb::PsReply Roamd::LocalPs(const pb::Credentials& requester) {
     v->set_cantmove(cantmove);
     v->set_cpu_percent(p.stats.cpu_percent());
     v->set_rss_bytes(p.stats.rss_bytes());
-    v->set_time_seconds(p.stats.time_seconds());
+    v->set_time_seconds(p.cpu_seconds());
     if (requester.uid() == 0 || requester.uid() == p.creds.uid()) v->set_command(p.command);
   }
   return reply;

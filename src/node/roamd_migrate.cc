@@ -149,6 +149,10 @@ void Roamd::MoveTo(pid_t pid, const std::string& target, const pb::Credentials& 
   *adopt.mutable_requester() = requester;
   *adopt.mutable_adopt() = p.spawn;
   adopt.set_move_rss_bytes(p.stats.rss_bytes());
+  if (auto tag = balance_tags_.find(pid); tag != balance_tags_.end()) {
+    adopt.set_move_demand(tag->second.first);
+    adopt.set_balance_limit(tag->second.second);
+  }
   links_->Open(address,
               [this, pid, target, address, adopt, done](Result<std::shared_ptr<LinkSession>> r, const std::string&) {
                 if (!r.ok()) {
@@ -348,10 +352,18 @@ void Roamd::NodeAdmin(const pb::NodeAdminRequest& req, const pb::Credentials& re
       spdlog::info("draining: refusing guests and moving the present ones away");
       [[fallthrough]];
     case V::EXPEL: {
+      if (req.verb() == V::EXPEL) spdlog::info("expelling guests, asked by {}", requester.user());
       std::vector<std::string> gpids;
       for (const auto& [pid, g] : guests_) gpids.push_back(g->gpid());
       return MoveAll(gpids, "best", requester, std::move(done));
     }
+    case V::BALANCE_ON:
+    case V::BALANCE_OFF:
+      if (!req.policy().empty() && !ParseBalancePolicy(req.policy(), &cfg_.balancer.policy)) {
+        return done(Status::Error(StatusCode::kInvalid, "unknown balancing policy '" + req.policy() + "' (cost or load)"));
+      }
+      SetBalance(req.verb() == V::BALANCE_ON);
+      return done(pb::NodeAdminReply());
     case V::BRING: {
       std::vector<std::string> gpids;
       for (const auto& [pid, p] : home_) {
@@ -403,7 +415,7 @@ void Roamd::MoveAll(const std::vector<std::string>& gpids, const std::string& to
 // ---- the target's side -----------------------------------------------------------------
 
 void Roamd::StartAdopt(std::shared_ptr<LinkSession> link, const std::string& peer, const pb::SpawnRequest& req,
-                       uint64_t rss_bytes, int attempt) {
+                       uint64_t rss_bytes, double demand, double balance_limit, int attempt) {
   auto refuse = [&](StatusCode code, const std::string& why) {
     pb::LinkReply reply;
     SetReplyError(&reply, Status::Error(code, why));
@@ -423,8 +435,8 @@ void Roamd::StartAdopt(std::shared_ptr<LinkSession> link, const std::string& pee
     if (pid > 0 && attempt < kPidFreeAttempts &&
         (outgoing_.count(pid) || guests_.count(pid) || incoming_.count(req.gpid()) || OurLeftover(pid))) {
       auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(20));
-      timer->async_wait([this, timer, link, peer, req, rss_bytes, attempt](asio::error_code) {
-        StartAdopt(link, peer, req, rss_bytes, attempt + 1);
+      timer->async_wait([this, timer, link, peer, req, rss_bytes, demand, balance_limit, attempt](asio::error_code) {
+        StartAdopt(link, peer, req, rss_bytes, demand, balance_limit, attempt + 1);
       });
       return;
     }
@@ -436,6 +448,9 @@ void Roamd::StartAdopt(std::shared_ptr<LinkSession> link, const std::string& pee
   }
   if (access(req.spec().cwd().c_str(), X_OK) != 0) {
     return refuse(StatusCode::kMismatch, "its working directory " + req.spec().cwd() + " does not exist on " + swim_->name());
+  }
+  if (Status st = AdmitBalancedMove(req.gpid(), demand, balance_limit, rss_bytes); !st.ok()) {
+    return refuse(st.code(), st.message());
   }
   auto in = std::make_shared<MigrationIn>(io_, *engine_, req, link, run_dir_ + "/migrate/in-" + std::to_string(pid),
                                           faults_);

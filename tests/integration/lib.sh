@@ -64,6 +64,13 @@ full_mesh() {
   done
 }
 
+# balance_off NODES...: no automatic move on, to or from these nodes, for
+# tests whose processes move only when the test moves them.
+balance_off() {
+  local n
+  for n in "$@"; do cx n1 -- "$ROAM" node balance off "$n" >/dev/null || fail "roam node balance off $n"; done
+}
+
 # json_field NODE SUBJECT FIELD: a field of SUBJECT's row in NODE's view.
 json_field() {
   nodes_json "$1" 2>/dev/null | jq -r --arg s "$2" --arg f "$3" '[.nodes[] | select(.name == $s) | .[$f]] | if length == 0 then "" else .[0] end'

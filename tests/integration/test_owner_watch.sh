@@ -33,6 +33,7 @@ if ! "$ROAM" cluster up --name $CLUSTER --nodes 3 >/dev/null; then
   fail "cluster up"; finish; exit 1
 fi
 wait_until 20 full_mesh n1 n2 n3 >/dev/null || fail "cluster never formed"
+balance_off n1 n2 n3  # only the owner watch moves processes here
 
 # The owner's terminal in n2: a pty held open by a process there, and its
 # utmp record (type 7, USER_PROCESS; no host: a local login).

@@ -119,6 +119,7 @@ else
   fail "4 nodes never formed one membership"
   finish; exit 1
 fi
+balance_off "${NODES[@]}"  # where a process runs is checked here: only placement decides it
 
 # --- 1. exit status and death signal come back ----------------------------------
 

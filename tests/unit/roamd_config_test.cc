@@ -29,6 +29,33 @@ TEST(ConfigParse, ReadsEveryKeyWithCommentsAndBlanks) {
   EXPECT_EQ(c.swim.suspicion_mult, 5);
 }
 
+TEST(ConfigParse, BalancerKeys) {
+  RoamdConfig c;
+  Status st = ParseRoamdConfig(
+      "balance = off\nbalance_policy = load\nbalance_period_ms = 500\nbalance_sample = 3\n"
+      "balance_hysteresis_percent = 35\nbalance_min_age_ms = 1000\nbalance_min_residence_ms = 60000\n"
+      "balance_gain_over_cost = 4\nbalance_max_moves = 2\nbalance_cost_base = 8\nbalance_mem_weight = 2\n"
+      "balance_mem_reserve_percent = 20\n",
+      &c);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_FALSE(c.balance);
+  EXPECT_EQ(c.balancer.policy, BalancePolicy::kLoad);
+  EXPECT_EQ(c.balancer.period_ms, 500);
+  EXPECT_EQ(c.balancer.sample, 3);
+  EXPECT_DOUBLE_EQ(c.balancer.hysteresis, 0.35);
+  EXPECT_EQ(c.balancer.min_age_ms, 1000);
+  EXPECT_EQ(c.balancer.min_residence_ms, 60000);
+  EXPECT_DOUBLE_EQ(c.balancer.gain_over_cost, 4);
+  EXPECT_EQ(c.balancer.max_moves, 2);
+  EXPECT_DOUBLE_EQ(c.balancer.cost_base, 8);
+  EXPECT_DOUBLE_EQ(c.balancer.mem_weight, 2);
+  EXPECT_DOUBLE_EQ(c.balancer.mem_reserve, 0.2);
+  EXPECT_EQ(ParseRoamdConfig("balance_policy = fastest\n", &c).message(),
+            "line 1: balance_policy: expected cost or load");
+  EXPECT_FALSE(ParseRoamdConfig("balance_cost_base = 1\n", &c).ok());
+  EXPECT_FALSE(ParseRoamdConfig("balance_mem_reserve_percent = 95\n", &c).ok());
+}
+
 TEST(ConfigParse, ErrorsNameTheLineAndTheKey) {
   RoamdConfig c;
   Status st = ParseRoamdConfig("name = a\nprot = 7946\n", &c);
