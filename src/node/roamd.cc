@@ -168,6 +168,7 @@ void Roamd::SampleLoad() {
   last_sample_ms_ = now;
   SampleHomeProcesses();
   PublishLoad();
+  UsherMemory();
   load_timer_.expires_after(kLoadPeriod);
   load_timer_.async_wait([this](asio::error_code ec) {
     if (!ec) SampleLoad();
@@ -183,6 +184,7 @@ void Roamd::PublishLoad() {
   last_load_.set_balance_off(!balance_on_);
   last_load_.set_balance_moves(balance_moves_);
   last_load_.set_balanced_in(balanced_in_);
+  last_load_.set_ushered(ushered_);
   swim_->SetSelfLoad(last_load_, Now());
 }
 

@@ -127,6 +127,8 @@ class Roamd {
   // At the target of a balancer's move (limit > 0): does it still pay here?
   Status AdmitBalancedMove(const std::string& gpid, double demand, double limit, uint64_t rss_bytes);
   void SetBalance(bool on);
+  // Memory ushering: short of memory, the largest process here moves away.
+  void UsherMemory();
 
   void TickSwim();
   void SampleLoad();
@@ -174,6 +176,8 @@ class Roamd {
   RecentMoves balance_arrived_{2500};
   MoveCostModel move_costs_;
   uint32_t balance_moves_ = 0, balanced_in_ = 0;
+  std::string ushering_;  // the GPID being moved away for want of memory, if any
+  uint32_t ushered_ = 0;
   int64_t last_sample_ms_ = 0;
 };
 

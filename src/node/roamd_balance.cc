@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <random>
 
+#include "common/proc_sample.h"
 #include "node/roamd.h"
 
 namespace roam {
@@ -152,6 +153,45 @@ Status Roamd::AdmitBalancedMove(const std::string& gpid, double demand, double l
   balance_arrived_.Add(now, swim_->name(), demand, static_cast<int64_t>(rss_bytes));
   ++balanced_in_;
   return Status::Ok();
+}
+
+// ---- memory ushering -------------------------------------------------------------------
+
+void Roamd::UsherMemory() {
+  const pb::LoadVector& v = last_load_;
+  if (!ushering_.empty() || v.mem_total() == 0) return;
+  const double free_share = static_cast<double>(v.mem_free()) / static_cast<double>(v.mem_total());
+  const bool short_free = cfg_.usher_free > 0 && free_share < cfg_.usher_free;
+  const bool pressure = cfg_.usher_psi > 0 && v.mem_pressure() > cfg_.usher_psi;
+  if (!short_free && !pressure) return;
+  // The largest process that may move: a guest, or one of ours running here.
+  std::string gpid;
+  uint64_t rss = 0;
+  auto consider = [&](const std::string& g, pid_t pid) {
+    Result<ProcSample> s = SampleProc(pid);
+    if (s.ok() && s->rss_bytes > rss && s->threads <= 1) gpid = g, rss = s->rss_bytes;
+  };
+  for (const auto& [pid, g] : guests_) {
+    if (!g->held() && !outgoing_.count(pid)) consider(g->gpid(), pid);
+  }
+  for (const auto& [pid, p] : home_) {
+    if (p.pidfd && !p.lock && !departures_.count(pid) && p.stats.cantmove().empty() && !p.spawn.spec().tty()) {
+      consider(p.gpid, pid);
+    }
+  }
+  if (gpid.empty()) return;
+  spdlog::warn("usher: {} has {:.0f} of {:.0f} MiB free, memory pressure {:.1f}%: moving {} ({:.0f} MiB) to a node with room",
+               swim_->name(), v.mem_free() / 1048576.0, v.mem_total() / 1048576.0, v.mem_pressure(), gpid,
+               rss / 1048576.0);
+  ushering_ = gpid;
+  Migrate(gpid, "best", BalancerCredentials(), [this, gpid](Result<pb::MigrationFigures> r) {
+    ushering_.clear();
+    if (!r.ok()) return spdlog::warn("usher: {} could not move: {}", gpid, r.status().message());
+    ++ushered_;
+    spdlog::info("usher: {} moved {} -> {} in {:.0f} ms ({:.0f} ms frozen)", gpid, r->from(), r->to(), r->total_ms(),
+                 r->frozen_ms());
+    PublishLoad();
+  });
 }
 
 void Roamd::SetBalance(bool on) {

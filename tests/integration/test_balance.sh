@@ -10,6 +10,9 @@
 #     with its reason and counted in `roam nodes`.
 #  2. A node busy with its owner's programs (CPU hogs that roam did not
 #     start) is left by the roam job on it.
+#  3. Memory ushering: a job on n4 (memory limit 200 MiB) grows to 240 MiB;
+#     it is moved to a node with room before the OOM killer acts, and ends
+#     with its data intact.
 # The jobs are python3 loops that run until a stop file appears, then print
 # the node they ended on. Needs root.
 set -u
@@ -26,9 +29,23 @@ while not os.path.exists(stop):
         n += i
 print(os.uname().nodename, n > 0, flush=True)
 PY
+# grow.py MIB: 120 MiB at once, then 5 MiB every half second up to MIB;
+# each block filled with its own byte, checked at the end.
+cat >"$DATA/grow.py" <<'PY'
+import os, sys, time
+target, step = int(sys.argv[1]) << 20, 5 << 20
+chunks = [bytearray([7]) * (120 << 20)]
+total = len(chunks[0])
+while total < target:
+    chunks.append(bytearray([len(chunks) % 251]) * step)
+    total += step
+    time.sleep(0.5)
+ok = chunks[0].count(7) == len(chunks[0]) and all(c.count(i % 251) == len(c) for i, c in enumerate(chunks) if i)
+print(os.uname().nodename, total >> 20, ok, flush=True)
+PY
 
 "$ROAM" cluster down --name $CLUSTER >/dev/null 2>&1
-if ! "$ROAM" cluster up --name $CLUSTER --nodes 4 --cpu-quota 0.8,0.6,0.4,0.2 --shared "$DATA" >/dev/null; then
+if ! "$ROAM" cluster up --name $CLUSTER --nodes 4 --cpu-quota 0.8,0.6,0.4,0.2 --mem-limit 0,0,0,200M --shared "$DATA" >/dev/null; then
   fail "cluster up"; finish; exit 1
 fi
 wait_until 20 full_mesh n1 n2 n3 n4 >/dev/null || fail "cluster never formed"
@@ -136,5 +153,18 @@ touch "$DATA/stop2"
 both_ended() { [ "$(cat "$DATA"/h*.out 2>/dev/null | grep -c ' True$')" -ge 2 ]; }
 wait_until 60 both_ended >/dev/null
 check "both jobs of part 2 ended with their result" test "$(cat "$DATA"/h*.out | grep -c ' True$')" = 2
+
+# --- 3. memory ushering -------------------------------------------------------------
+wait_until 30 settled >/dev/null || fail "jobs of part 2 still listed"
+cx n1 -- bash -c 'cd "$1"; "$2" run --on n4 -- python3 grow.py 240 >grow.out 2>grow.err; echo $? >grow.rc' \
+  _ "$DATA" "$ROAM" >/dev/null 2>&1 &
+BG_PIDS+=($!)
+grow_done() { [ -s "$DATA/grow.rc" ]; }
+wait_until 90 grow_done >/dev/null || fail "the growing job never ended"
+read -r node mib ok <"$DATA/grow.out"
+check "a job growing to 240 MiB on n4 (limit 200 MiB) ended well: status $(cat "$DATA/grow.rc") (want 0), on ${node:-?} (not n4), $mib MiB, data intact: $ok $(head -c 200 "$DATA/grow.err")" \
+  test "$(cat "$DATA/grow.rc")" = 0 -a "$node" != n4 -a "$mib" = 240 -a "$ok" = True
+check "n4 logged why it moved the job away" cx n4 -- grep -qE 'usher: n4 has [0-9]+ of [0-9]+ MiB free' /run/roam/roamd.log
+check "roam nodes counts n4's ushered process" test "$(json_field n1 n4 ushered)" -ge 1
 
 finish
