@@ -55,26 +55,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 [[ $JOBS =~ ^[1-9][0-9]*$ && $WORK =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ ]] || usage
-for c in jq make awk; do
-  command -v "$c" >/dev/null || { echo "placement_bench.sh: missing $c (scripts/install-deps.sh)" >&2; exit 1; }
-done
-[ -x "$BIN/roamd" ] || { echo "placement_bench.sh: $BIN/roamd not found; build first (make bench)" >&2; exit 1; }
-
-close_extra_fds
-DIR=$(mktemp -d /var/tmp/roam-place-bench.XXXXXX)
-chmod 755 "$DIR"
-CLUSTER_UP=0
-# shellcheck disable=SC2317  # called by the EXIT trap
-cleanup() {
-  [ "$CLUSTER_UP" -eq 1 ] && "$ROAM" cluster down --name "$CLUSTER" >/dev/null 2>&1
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_need placement_bench.sh jq make awk
+bench_cluster_frame placement_bench roam-place-bench
 FAILED=0
-note() { echo "placement_bench: $*" >&2; }
-cx() { "$ROAM" cluster exec --name "$CLUSTER" "$@"; }
-cd /
 
 cat >"$DIR/job.sh" <<'EOF'
 uname -n
@@ -98,18 +81,10 @@ BEST=$(awk -v j="$JOBS" -v c="$JOB_CPU" -v s="${SHARES[*]}" 'BEGIN {
     if (m < best) best = m }
   printf "%.2f", best * c }')
 
-"$ROAM" cluster down --name "$CLUSTER" >/dev/null 2>&1
-if ! "$ROAM" cluster up --name "$CLUSTER" --nodes 4 --cpu-quota "$(IFS=,; echo "${SHARES[*]}")" >/dev/null; then
-  note "cluster up failed"; exit 1
-fi
-CLUSTER_UP=1
-ready() {
-  cx n1 -- "$ROAM" nodes --json |
-    jq -e '[.nodes[] | select(.state == "alive" and .speed == 1000 and .cpu_share > 0)] | length == 4' >/dev/null
-}
-for n in n1 n2 n3 n4; do cx "$n" -- "$ROAM" node speed 1000 >/dev/null || { note "roam node speed on $n failed"; exit 1; }; done
-for _ in $(seq 100); do ready && break; sleep 0.2; done
-ready || { note "the cluster did not form with every speed set"; exit 1; }
+bench_quota_cluster
+# Placement alone: no process moves once started (bench/balance_bench.sh
+# measures the balancer).
+for n in n1 n2 n3 n4; do cx n1 -- "$ROAM" node balance off "$n" >/dev/null || { note "balance off $n failed"; exit 1; }; done
 settle() {  # until no node is busy in n1's view (at most 30 s)
   local i
   for i in $(seq 150); do
