@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # `make demo`: a 4-node cluster on this machine with unequal CPU quotas; the
 # nodes find each other; 8 CPU-bound jobs started on n1 with `roam run`
-# spread over the nodes (`roam ps --all` shows where); one node's roamd is
-# killed and declared dead, then restarted and seen alive again; everything
-# is torn down at the end.
+# spread over the nodes (`roam ps --all` shows where); a job moves while it
+# runs; 12 jobs started while only n1 accepts guests are spread and
+# rebalanced by the balancer as nodes come and go, with the makespan beside
+# balancing off and the ideal; one node's roamd is killed and declared
+# dead, then restarted and seen alive again; everything is torn down at the
+# end.
 set -u
 cd "$(dirname "$0")/.."
 ROAM=build/bin/roam
@@ -77,6 +80,56 @@ for i in range(2000):
   fi
   [ $moved -eq 4 ] || { echo "ONLY $moved OF 4 MOVES SUCCEEDED"; exit 1; }
 ' || exit 1
+
+# showcase MODE: 12 CPU-bound jobs from n1 while n2..n4 are blocked; n2 and
+# n3 come after 3 s, n4 after 6 s, n3 goes (drained) at 12 s and comes back
+# at 18 s. Prints the makespan and the jobs per node every 2 s.
+showcase() {
+  local mode=$1 n
+  for n in n1 n2 n3 n4; do cx n1 -- "$ROAM" node balance "$mode" $n >/dev/null; done
+  for n in n2 n3 n4; do cx n1 -- "$ROAM" node block $n >/dev/null; done
+  sleep 2
+  local start=$SECONDS t0; t0=$(date +%s%N)
+  cx n1 -- bash -c 'for i in $(seq 12); do "$1" run -- awk -v n="$2" "BEGIN { for (i = 0; i < n; i++) s += i % 7 }" & done; wait' \
+    _ "$PWD/$ROAM" "$WORK" &
+  local jobs=$! next=3 stage=0
+  while kill -0 $jobs 2>/dev/null; do
+    sleep 1
+    local t=$((SECONDS - start))
+    if [ $stage = 0 ] && [ $t -ge 3 ]; then
+      stage=1; cx n1 -- "$ROAM" node unblock n2 >/dev/null; cx n1 -- "$ROAM" node unblock n3 >/dev/null; echo "  t=${t}s: n2 and n3 come"
+    elif [ $stage = 1 ] && [ $t -ge 6 ]; then
+      stage=2; cx n1 -- "$ROAM" node unblock n4 >/dev/null; echo "  t=${t}s: n4 comes"
+    elif [ $stage = 2 ] && [ $t -ge 12 ]; then
+      stage=3; echo "  t=${t}s: n3 goes (roam node drain n3)"; cx n1 -- "$ROAM" node drain n3 >/dev/null &
+    elif [ $stage = 3 ] && [ $t -ge 18 ]; then
+      stage=4; cx n1 -- "$ROAM" node unblock n3 >/dev/null; echo "  t=${t}s: n3 comes back"
+    fi
+    if [ "$t" -ge "$next" ]; then
+      next=$((t + 2))
+      echo "  t=${t}s: jobs per node $(cx n1 -- "$ROAM" ps | awk 'NR > 1 { c[$4]++ } END { for (n in c) printf "%s:%d ", n, c[n] }')"
+    fi
+  done
+  wait
+  for n in n2 n3 n4; do cx n1 -- "$ROAM" node unblock $n >/dev/null; done
+  MAKESPAN=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+}
+say "balancing: 12 CPU-bound jobs from n1 while only n1 accepts guests; nodes come and go"
+WORK=30000000
+JOB_CPU=$( { TIMEFORMAT='%3U'; time awk -v n=$WORK 'BEGIN { for (i = 0; i < n; i++) s += i % 7 }'; } 2>&1)
+showcase on
+ON=$MAKESPAN
+sleep 3
+say "the same with balancing off (roam node balance off): each job stays where it started"
+showcase off
+OFF=$MAKESPAN
+for n in n1 n2 n3 n4; do cx n1 -- "$ROAM" node balance on $n >/dev/null; done
+# The ideal: all the work over the cluster's CPU (the quotas' 2.25 cores,
+# but this machine has $(nproc)), with every node there all the time.
+IDEAL=$(awk -v c="$JOB_CPU" -v p="$(nproc)" 'BEGIN { cap = 2.25; if (p < cap) cap = p; printf "%.1f", 12 * c / cap }')
+echo
+echo "makespan with balancing: ${ON} s; with balancing off: ${OFF} s; ideal (12 x ${JOB_CPU} s of CPU / all the cluster's CPU, every node there from the start): ${IDEAL} s"
+cx n1 -- grep "balance: move" /run/roam/roamd.log | tail -n 3
 
 pid=$("$ROAM" cluster status --name $C --json | jq -r '.nodes[] | select(.name == "n3") | .roamd_pid')
 say "kill -9 n3's roamd (host pid $pid)"
