@@ -92,7 +92,9 @@ cleanup() {
   # Only processes that are ours: our own children, or pids still running
   # the test binary.
   local p
-  for p in "${PIDS[@]}"; do
+  # The root too, before the tree was captured: `wait` below would never
+  # return for a child left stopped.
+  for p in "${PIDS[@]}" ${ROOT:+"$ROOT"}; do
     [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$BIN" ] && kill -KILL "$p" 2>/dev/null
   done
   [ -n "$RESTORE_PID" ] && kill -KILL "$RESTORE_PID" 2>/dev/null
@@ -212,8 +214,15 @@ STOP=0
 log_has '^ZDTM-STOP-BEFORE-CKPT$' && STOP=1
 
 if [ "$STOP" = 1 ]; then
-  kill -STOP "$ROOT"
-  wait_for 5 test "$(proc_state "$ROOT")" = T || die "pid $ROOT did not stop"
+  # Sent again if the first did not take: under a loaded selfcheck the
+  # program was seen never to stop (and the runner then hung, see cleanup).
+  stopped=0
+  for _ in 1 2 3; do
+    kill -STOP "$ROOT"
+    wait_for 5 test "$(proc_state "$ROOT")" = T && { stopped=1; break; }
+    msg "pid $ROOT not stopped after 5 s (State $(proc_state "$ROOT")); SIGSTOP again"
+  done
+  [ "$stopped" = 1 ] || die "pid $ROOT did not stop"
 fi
 capture "$WORK/before.txt" || die "cannot capture the state of pid $ROOT"
 mapfile -t PIDS < <(sed -n 's/^== pid \([0-9]*\) .*/\1/p' "$WORK/before.txt")
