@@ -150,6 +150,7 @@ else
 fi
 check "the move off $busy is logged" cx n1 -- grep -qE "balance: move n1:[0-9]+ $busy -> " /run/roam/roamd.log
 touch "$DATA/stop2"
+cx "$busy" -- pkill -f 'while True: pass' >/dev/null 2>&1  # the owner leaves: part 3 has the CPU back
 both_ended() { [ "$(cat "$DATA"/h*.out 2>/dev/null | grep -c ' True$')" -ge 2 ]; }
 wait_until 60 both_ended >/dev/null
 check "both jobs of part 2 ended with their result" test "$(cat "$DATA"/h*.out | grep -c ' True$')" = 2
@@ -160,7 +161,9 @@ cx n1 -- bash -c 'cd "$1"; "$2" run --on n4 -- python3 grow.py 240 >grow.out 2>g
   _ "$DATA" "$ROAM" >/dev/null 2>&1 &
 BG_PIDS+=($!)
 grow_done() { [ -s "$DATA/grow.rc" ]; }
-wait_until 90 grow_done >/dev/null || fail "the growing job never ended"
+if ! wait_until 150 grow_done >/dev/null; then
+  fail "the growing job never ended; n4: $(cx n4 -- grep -E 'usher|move' /run/roam/roamd.log | tail -4 | tr '\n' '|'); n1: $(cx n1 -- grep -E 'n1:[0-9]+.*(move|left|usher|could not)' /run/roam/roamd.log | tail -4 | tr '\n' '|')"
+fi
 read -r node mib ok <"$DATA/grow.out"
 check "a job growing to 240 MiB on n4 (limit 200 MiB) ended well: status $(cat "$DATA/grow.rc") (want 0), on ${node:-?} (not n4), $mib MiB, data intact: $ok $(head -c 200 "$DATA/grow.err")" \
   test "$(cat "$DATA/grow.rc")" = 0 -a "$node" != n4 -a "$mib" = 240 -a "$ok" = True
