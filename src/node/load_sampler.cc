@@ -50,6 +50,16 @@ MemInfo ParseMemInfo(const std::string& text) {
   return m;
 }
 
+uint64_t ParseInactiveFile(const std::string& text) {
+  std::istringstream in(text);
+  std::string key;
+  uint64_t v = 0;
+  while (in >> key >> v) {
+    if (key == "total_inactive_file") return v;
+  }
+  return 0;
+}
+
 double ParsePressureSomeAvg10(const std::string& text) {
   size_t p = text.find("some avg10=");
   if (p == std::string::npos) return 0;
@@ -207,6 +217,10 @@ pb::LoadVector LoadSampler::Sample(int64_t elapsed_ms) {
     std::string dir = cgroup_ + "/memory" + mem_cg_;
     uint64_t limit = ReadU64(dir + "/memory.limit_in_bytes", 0);
     uint64_t usage = ReadU64(dir + "/memory.usage_in_bytes", 0);
+    // The usage counts page cache; what reclaim frees first is not in use
+    // (as MemAvailable does not count it as used on the host).
+    Result<std::string> stat = ReadFile(dir + "/memory.stat");
+    usage -= std::min(usage, stat.ok() ? ParseInactiveFile(*stat) : 0);
     if (limit > 0 && limit < mem.total) {
       mem.total = limit;
       mem.available = std::min(mem.available, limit > usage ? limit - usage : 0);

@@ -30,6 +30,9 @@ struct MemInfo {
   uint64_t available = 0;
 };
 MemInfo ParseMemInfo(const std::string& meminfo);
+// A cgroup v1 memory.stat's "total_inactive_file": page cache the kernel
+// reclaims first, so not memory in use (0 if absent).
+uint64_t ParseInactiveFile(const std::string& memory_stat);
 // "some avg10" of a /proc/pressure file, in percent; 0 if absent.
 double ParsePressureSomeAvg10(const std::string& pressure);
 // The path of `controller` in a /proc/PID/cgroup text ("" if absent).

@@ -18,6 +18,13 @@ TEST(LoadParse, MemInfoGivesTotalAndAvailableInBytes) {
   EXPECT_EQ(m.available, 20191772ULL * 1024);
 }
 
+TEST(LoadParse, InactiveFileIsTheHierarchyTotal) {
+  EXPECT_EQ(ParseInactiveFile("cache 100\ninactive_file 7\nhierarchical_memory_limit 9\ntotal_inactive_file 4096\n"),
+            4096u);
+  EXPECT_EQ(ParseInactiveFile("cache 100\ninactive_file 7\n"), 0u);
+  EXPECT_EQ(ParseInactiveFile(""), 0u);
+}
+
 TEST(LoadParse, PressureReadsSomeAvg10) {
   EXPECT_DOUBLE_EQ(ParsePressureSomeAvg10("some avg10=1.25 avg60=0.50 avg300=0.00 total=1234\n"
                                           "full avg10=0.75 avg60=0.00 avg300=0.00 total=99\n"),
