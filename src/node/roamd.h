@@ -129,6 +129,7 @@ class Roamd {
   void SetBalance(bool on);
   // Memory ushering: short of memory, the largest process here moves away.
   void UsherMemory();
+  void UsherOne(const std::string& gpid, uint64_t rss);
 
   void TickSwim();
   void SampleLoad();
@@ -152,6 +153,10 @@ class Roamd {
   // A move ordered while the last one still ends (StartMoveOut).
   std::map<pid_t, std::pair<std::shared_ptr<GuestProcess>, pb::MoveOut>> next_move_out_;
   std::map<std::string, std::shared_ptr<MigrationIn>> incoming_;  // moves in, by GPID
+  // Memory promised to moves in: in flight (by GPID), and arrived since
+  // the last load sample. A target counts both before it admits another.
+  std::map<std::string, uint64_t> incoming_bytes_;
+  RecentMoves arrived_mem_{100};
   std::map<pid_t, std::shared_ptr<HomeDeparture>> departures_;    // processes leaving home, by PID
   std::map<std::string, std::shared_ptr<HomeArrival>> arrivals_;  // processes coming home, by GPID
   std::unique_ptr<EngineWorker> engine_;
@@ -176,7 +181,9 @@ class Roamd {
   RecentMoves balance_arrived_{2500};
   MoveCostModel move_costs_;
   uint32_t balance_moves_ = 0, balanced_in_ = 0;
-  std::string ushering_;  // the GPID being moved away for want of memory, if any
+  bool usher_on_ = true;  // roam node usher on|off
+  MemoryTrend mem_trend_;
+  std::map<std::string, uint64_t> ushering_;  // by GPID: its memory, moving away for want of memory
   uint32_t ushered_ = 0;
   int64_t last_sample_ms_ = 0;
 };

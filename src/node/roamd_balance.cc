@@ -159,17 +159,18 @@ Status Roamd::AdmitBalancedMove(const std::string& gpid, double demand, double l
 
 void Roamd::UsherMemory() {
   const pb::LoadVector& v = last_load_;
-  if (!ushering_.empty() || v.mem_total() == 0) return;
-  const double free_share = static_cast<double>(v.mem_free()) / static_cast<double>(v.mem_total());
-  const bool short_free = cfg_.usher_free > 0 && free_share < cfg_.usher_free;
-  const bool pressure = cfg_.usher_psi > 0 && v.mem_pressure() > cfg_.usher_psi;
-  if (!short_free && !pressure) return;
-  // The largest process that may move: a guest, or one of ours running here.
-  std::string gpid;
-  uint64_t rss = 0;
+  mem_trend_.Add(Now(), v.mem_free());
+  if (!usher_on_ || v.mem_total() == 0) return;
+  uint64_t leaving = 0;
+  for (const auto& [gpid, bytes] : ushering_) leaving += bytes;
+  uint64_t deficit =
+      UsherDeficit(cfg_.usher, v.mem_total(), v.mem_free(), v.mem_pressure(), mem_trend_.fall_rate(), leaving);
+  if (deficit == 0) return;
+  // The processes that may move, largest first: guests, and ours running here.
+  std::vector<std::pair<uint64_t, std::string>> movable;
   auto consider = [&](const std::string& g, pid_t pid) {
     Result<ProcSample> s = SampleProc(pid);
-    if (s.ok() && s->rss_bytes > rss && s->threads <= 1) gpid = g, rss = s->rss_bytes;
+    if (s.ok() && s->threads <= 1 && !ushering_.count(g)) movable.emplace_back(s->rss_bytes, g);
   };
   for (const auto& [pid, g] : guests_) {
     if (!g->held() && !outgoing_.count(pid)) consider(g->gpid(), pid);
@@ -179,13 +180,24 @@ void Roamd::UsherMemory() {
       consider(p.gpid, pid);
     }
   }
-  if (gpid.empty()) return;
-  spdlog::warn("usher: {} has {:.0f} of {:.0f} MiB free, memory pressure {:.1f}%: moving {} ({:.0f} MiB) to a node with room",
-               swim_->name(), v.mem_free() / 1048576.0, v.mem_total() / 1048576.0, v.mem_pressure(), gpid,
-               rss / 1048576.0);
-  ushering_ = gpid;
+  std::sort(movable.rbegin(), movable.rend());
+  for (const auto& [rss, gpid] : movable) {
+    if (deficit == 0) break;
+    deficit -= std::min(deficit, std::max<uint64_t>(rss, 1));
+    UsherOne(gpid, rss);
+  }
+}
+
+void Roamd::UsherOne(const std::string& gpid, uint64_t rss) {
+  const pb::LoadVector& v = last_load_;
+  spdlog::warn(
+      "usher: {} has {:.0f} of {:.0f} MiB free, falling {:.0f} MiB/s, memory pressure {:.1f}%: moving {} ({:.0f} MiB) "
+      "to a node with room",
+      swim_->name(), v.mem_free() / 1048576.0, v.mem_total() / 1048576.0,
+      std::max(0.0, mem_trend_.fall_rate()) / 1048576.0, v.mem_pressure(), gpid, rss / 1048576.0);
+  ushering_[gpid] = rss;
   Migrate(gpid, "best", BalancerCredentials(), [this, gpid](Result<pb::MigrationFigures> r) {
-    ushering_.clear();
+    ushering_.erase(gpid);
     if (!r.ok()) return spdlog::warn("usher: {} could not move: {}", gpid, r.status().message());
     ++ushered_;
     spdlog::info("usher: {} moved {} -> {} in {:.0f} ms ({:.0f} ms frozen)", gpid, r->from(), r->to(), r->total_ms(),

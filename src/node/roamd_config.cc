@@ -150,10 +150,13 @@ Status ParseRoamdConfig(const std::string& text, RoamdConfig* cfg) {
       cfg->balancer.mem_reserve = static_cast<double>(n) / 100.0;
     } else if (key == "usher_free_percent") {
       if (!ParseUint(value, 90, &n)) return bad("expected 0..90");
-      cfg->usher_free = static_cast<double>(n) / 100.0;
+      cfg->usher.free_share = static_cast<double>(n) / 100.0;
     } else if (key == "usher_psi_percent") {
       if (!ParseUint(value, 100, &n)) return bad("expected 0..100");
-      cfg->usher_psi = static_cast<double>(n);
+      cfg->usher.psi = static_cast<double>(n);
+    } else if (key == "usher_horizon_ms") {
+      if (!ParseUint(value, 60000, &n)) return bad("expected 0..60000");
+      cfg->usher.horizon_ms = static_cast<int64_t>(n);
     } else if (key == "gossip_fanout") {
       if (!ParseUint(value, 64, &n) || n == 0) return bad("expected 1..64");
       cfg->swim.gossip_fanout = static_cast<int>(n);

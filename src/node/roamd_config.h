@@ -10,6 +10,7 @@
 
 #include "cluster/swim.h"
 #include "node/balancer.h"
+#include "node/usher.h"
 #include "common/status.h"
 
 namespace roam {
@@ -29,11 +30,7 @@ struct RoamdConfig {
   SwimConfig swim;
   bool balance = true;              // this node's balancer, and moves to and from it (roam node balance)
   BalanceParams balancer;           // node/balancer.h
-  // Memory ushering (docs/BALANCING.md): below this share of free memory,
-  // or above this memory pressure (PSI some avg10, percent), the node
-  // moves its largest process away. 0 disables either test.
-  double usher_free = 0.15;
-  double usher_psi = 25;
+  UsherParams usher;                // memory ushering, node/usher.h
 };
 
 // Parses the text of a configuration file into *cfg (keys present override

@@ -364,6 +364,12 @@ void Roamd::NodeAdmin(const pb::NodeAdminRequest& req, const pb::Credentials& re
       }
       SetBalance(req.verb() == V::BALANCE_ON);
       return done(pb::NodeAdminReply());
+    case V::USHER_ON:
+    case V::USHER_OFF:
+      usher_on_ = req.verb() == V::USHER_ON;
+      spdlog::info("memory ushering {}", usher_on_ ? "on" : "off");
+      PublishLoad();
+      return done(pb::NodeAdminReply());
     case V::BRING: {
       std::vector<std::string> gpids;
       for (const auto& [pid, p] : home_) {
@@ -442,9 +448,20 @@ void Roamd::StartAdopt(std::shared_ptr<LinkSession> link, const std::string& pee
     }
     return refuse(StatusCode::kBusy, "pid " + std::to_string(req.pid()) + " is taken on " + swim_->name());
   }
-  if (last_load_.mem_total() != 0 && rss_bytes > last_load_.mem_free()) {
-    return refuse(StatusCode::kNoRoom, fmt::format("node {} has no room for {}: it uses {:.0f} MiB, {:.0f} MiB are free", swim_->name(),
-                              req.gpid(), rss_bytes / 1048576.0, last_load_.mem_free() / 1048576.0));
+  if (last_load_.mem_total() != 0) {
+    // Room for it, beside what other moves here bring, above the floor that
+    // ushering keeps (else it would be moved away again at once).
+    uint64_t promised = static_cast<uint64_t>(std::max<int64_t>(arrived_mem_.mem(swim_->name(), last_sample_ms_), 0));
+    for (const auto& [g, bytes] : incoming_bytes_) promised += bytes;
+    const uint64_t floor =
+        usher_on_ ? static_cast<uint64_t>(cfg_.usher.free_share * static_cast<double>(last_load_.mem_total())) : 0;
+    if (rss_bytes + promised + floor > last_load_.mem_free()) {
+      return refuse(StatusCode::kNoRoom,
+                    fmt::format("node {} has no room for {}: it uses {:.0f} MiB, {:.0f} MiB are free, {:.0f} MiB promised "
+                                "to moves arriving, {:.0f} MiB kept free",
+                                swim_->name(), req.gpid(), rss_bytes / 1048576.0, last_load_.mem_free() / 1048576.0,
+                                promised / 1048576.0, floor / 1048576.0));
+    }
   }
   if (access(req.spec().cwd().c_str(), X_OK) != 0) {
     return refuse(StatusCode::kMismatch, "its working directory " + req.spec().cwd() + " does not exist on " + swim_->name());
@@ -455,9 +472,17 @@ void Roamd::StartAdopt(std::shared_ptr<LinkSession> link, const std::string& pee
   auto in = std::make_shared<MigrationIn>(io_, *engine_, req, link, run_dir_ + "/migrate/in-" + std::to_string(pid),
                                           faults_);
   incoming_[req.gpid()] = in;
+  incoming_bytes_[req.gpid()] = rss_bytes;
   const std::string gpid = req.gpid();
-  in->Start([this](std::shared_ptr<GuestProcess> guest) { AdoptGuest(guest); },
-            [this, gpid] { incoming_.erase(gpid); });
+  in->Start(
+      [this, rss_bytes](std::shared_ptr<GuestProcess> guest) {
+        arrived_mem_.Add(Now(), swim_->name(), 0, static_cast<int64_t>(rss_bytes));
+        AdoptGuest(guest);
+      },
+      [this, gpid] {
+        incoming_.erase(gpid);
+        incoming_bytes_.erase(gpid);
+      });
   Reply(link, pb::LinkReply());
 }
 

@@ -35,7 +35,7 @@ TEST(ConfigParse, BalancerKeys) {
       "balance = off\nbalance_policy = load\nbalance_period_ms = 500\nbalance_sample = 3\n"
       "balance_hysteresis_percent = 35\nbalance_min_age_ms = 1000\nbalance_min_residence_ms = 60000\n"
       "balance_gain_over_cost = 4\nbalance_max_moves = 2\nbalance_cost_base = 8\nbalance_mem_weight = 2\n"
-      "balance_mem_reserve_percent = 20\nusher_free_percent = 0\nusher_psi_percent = 40\n",
+      "balance_mem_reserve_percent = 20\nusher_free_percent = 0\nusher_psi_percent = 40\nusher_horizon_ms = 0\n",
       &c);
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_FALSE(c.balance);
@@ -50,8 +50,9 @@ TEST(ConfigParse, BalancerKeys) {
   EXPECT_DOUBLE_EQ(c.balancer.cost_base, 8);
   EXPECT_DOUBLE_EQ(c.balancer.mem_weight, 2);
   EXPECT_DOUBLE_EQ(c.balancer.mem_reserve, 0.2);
-  EXPECT_DOUBLE_EQ(c.usher_free, 0);
-  EXPECT_DOUBLE_EQ(c.usher_psi, 40);
+  EXPECT_DOUBLE_EQ(c.usher.free_share, 0);
+  EXPECT_DOUBLE_EQ(c.usher.psi, 40);
+  EXPECT_EQ(c.usher.horizon_ms, 0);
   EXPECT_EQ(ParseRoamdConfig("balance_policy = fastest\n", &c).message(),
             "line 1: balance_policy: expected cost or load");
   EXPECT_FALSE(ParseRoamdConfig("balance_cost_base = 1\n", &c).ok());
