@@ -131,6 +131,7 @@ nlohmann::json NodesJson(const pb::NodesReply& reply) {
       j["balance_moves"] = l.balance_moves();
       j["balanced_in"] = l.balanced_in();
       j["ushered"] = l.ushered();
+      j["usher"] = !l.usher_off();
       j["load_age_ms"] = l.age_ms();
     }
     nodes.push_back(std::move(j));

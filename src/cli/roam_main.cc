@@ -111,6 +111,15 @@ int main(int argc, char** argv) {
     code = NodeVerb(socket, on_off == "off" ? pb::NodeAdminRequest::BALANCE_OFF : pb::NodeAdminRequest::BALANCE_ON,
                     target, "node balance", on_off == "cost" || on_off == "load" ? on_off : "");
   });
+  auto* ush = node->add_subcommand("usher", "let the node move processes away when its memory runs short, or not");
+  ush->add_option("on|off", on_off, "on (the default) or off (docs/BALANCING.md)")
+      ->required()
+      ->check(CLI::IsMember({"on", "off"}));
+  ush->add_option("NODE", target, "node name (default: this node)");
+  ush->callback([&] {
+    code = NodeVerb(socket, on_off == "off" ? pb::NodeAdminRequest::USHER_OFF : pb::NodeAdminRequest::USHER_ON, target,
+                    "node usher");
+  });
   uint32_t speed = 0;
   auto* sp = node->add_subcommand("speed", "set this node's speed (0: back to the calibrated value)");
   sp->add_option("N", speed, "speed in roam units")->required();

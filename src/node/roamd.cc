@@ -185,6 +185,7 @@ void Roamd::PublishLoad() {
   last_load_.set_balance_moves(balance_moves_);
   last_load_.set_balanced_in(balanced_in_);
   last_load_.set_ushered(ushered_);
+  last_load_.set_usher_off(!usher_on_);
   swim_->SetSelfLoad(last_load_, Now());
 }
 

@@ -10,7 +10,8 @@
 #     with its reason and counted in `roam nodes`.
 #  2. A node busy with its owner's programs (CPU hogs that roam did not
 #     start) is left by the roam job on it.
-#  3. Memory ushering: a job on n4 (memory limit 200 MiB) grows to 240 MiB;
+#  3. Memory ushering: a job on n4 (memory limit 200 MiB) grows to 240 MiB:
+#     with `roam node usher off n4` it is killed there;
 #     it is moved to a node with room before the OOM killer acts, and ends
 #     with its data intact.
 # The jobs are python3 loops that run until a stop file appears, then print
@@ -157,6 +158,15 @@ check "both jobs of part 2 ended with their result" test "$(cat "$DATA"/h*.out |
 
 # --- 3. memory ushering -------------------------------------------------------------
 wait_until 30 settled >/dev/null || fail "jobs of part 2 still listed"
+# Ushering off on n4: nothing saves the job from n4's limit (this is what
+# the test below would see if ushering did nothing).
+usher_n4_is() { [ "$(cx n1 -- "$ROAM" nodes --json | jq '.nodes[] | select(.name == "n4") | .usher')" = "$1" ]; }
+cx n1 -- "$ROAM" node usher off n4 >/dev/null || fail "roam node usher off n4"
+wait_until 10 usher_n4_is false >/dev/null || fail "n1 never saw n4's ushering off"
+cx n1 -- bash -c 'cd "$1"; "$2" run --on n4 -- python3 grow.py 240 >grow0.out 2>grow0.err; echo $? >grow0.rc' _ "$DATA" "$ROAM" >/dev/null 2>&1
+check "with ushering off, the growing job is killed on n4 (status $(cat "$DATA/grow0.rc"), want 137)" test "$(cat "$DATA/grow0.rc")" = 137
+cx n1 -- "$ROAM" node usher on n4 >/dev/null || fail "roam node usher on n4"
+check "roam nodes shows n4's ushering on again" wait_until 10 usher_n4_is true
 cx n1 -- bash -c 'cd "$1"; "$2" run --on n4 -- python3 grow.py 240 >grow.out 2>grow.err; echo $? >grow.rc' \
   _ "$DATA" "$ROAM" >/dev/null 2>&1 &
 BG_PIDS+=($!)
