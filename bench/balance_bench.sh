@@ -9,15 +9,27 @@
 #   dynamic    DJOBS jobs of random length (DMIN..DMAX s of CPU) arriving
 #              over time (exponential gaps, mean GAP s) at random nodes,
 #              the same sequence (seeded) in every case: makespan and mean
-#              slowdown (time in the system / CPU time alone).
+#              slowdown (time in the system / CPU time alone);
+#   memory     MJOBS jobs (python3) started at once from n1, each growing to
+#              MJ_MIB MiB over the first half of its work: together they fit
+#              in the cluster (every node is limited to MEMLIM) but not in
+#              one node. Jobs killed by the OOM killer, and the makespan;
+#   lame       the seeds' workload (the openMosix lab of seeds/000: 7 CD
+#              tracks encoded to MP3 at once, 5 min on one node, 2 min with
+#              migration): 7 WAV files of 60-100 s, `lame -q 0` each,
+#              started from n1; every MP3 must equal the one made alone.
 #
 # Each scenario runs as:
-#   cost       roam's placement at start, then the balancer, opportunity-cost policy (the default);
+#   cost       roam's placement at start, then the balancer, opportunity-cost
+#              policy (the default), and memory ushering;
 #   load       the same with the plain rate comparison (balance_policy = load);
-#   placement  roam's placement at start, no moves (balancing off everywhere);
+#   usher      (memory only) roam's placement at start, memory ushering, no
+#              balancing;
+#   placement  roam's placement at start, no moves (balancing and ushering off);
 #   rr         static round robin at start, no moves (`--on nK` in turn:
 #              what `parallel --sshlogin` gives);
-#   home       (equal only) every job at its home, without roam.
+#   home       (equal, memory, lame) every job at its home n1, without roam:
+#              one node.
 # and against the ideal: total CPU work / 2.0 cores.
 #
 # One job's CPU time per unit of WORK is measured alone on the host first.
@@ -27,8 +39,9 @@
 # Goals (issue 10): equal and unblocked within 1.15x of the ideal; dynamic
 # at least 1.3x better than rr. Reported, never asserted.
 #
-# Usage: bench/balance_bench.sh [--jobs N] [--job-cpu S] [--rounds N] [--scenarios "equal unblocked dynamic"]
-#        (defaults: 12 jobs of ~6 s of CPU, 1 round, all scenarios; ~15 minutes)
+# Usage: bench/balance_bench.sh [--jobs N] [--job-cpu S] [--rounds N] [--scenarios "equal unblocked dynamic memory lame"]
+#        (defaults: 12 jobs of ~6 s of CPU, 1 round, all scenarios; ~25 minutes;
+#        the issue's sizes: --job-cpu 20 and DMIN=5 DMAX=40, about 2 hours)
 #        ROAM_BIN overrides build/bin (BUILD overrides build).
 # Output: Markdown tables for docs/BENCHMARKS.md, then RESULT lines.
 # Exit status: 0 if every case ran and every output checked out, else 1.
@@ -40,9 +53,10 @@ bench_bin balance_bench.sh
 JOBS=12
 JOB_CPU_WANT=6
 ROUNDS=1
-SCENARIOS="equal unblocked dynamic"
+SCENARIOS="equal unblocked dynamic memory lame"
 BLOCKED=5
 DJOBS=${DJOBS:-30} DMIN=${DMIN:-1} DMAX=${DMAX:-8} GAP=${GAP:-0.8}
+MJOBS=${MJOBS:-6} MJ_MIB=${MJ_MIB:-150} MEMLIM=${MEMLIM:-400M}
 CLUSTER=bbench
 SHARES=(0.8 0.6 0.4 0.2)
 usage() {
@@ -59,7 +73,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [[ $JOBS =~ ^[1-9][0-9]*$ && $JOB_CPU_WANT =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ ]] || usage
-bench_need balance_bench.sh jq awk
+bench_need balance_bench.sh jq awk python3 lame sha256sum
 bench_cluster_frame balance_bench roam-bal-bench
 
 # job.sh WORK: prints its node at the start, then the sum of WORK numbers.
@@ -83,7 +97,65 @@ WORK=$(( PER_S * JOB_CPU_WANT ))
 JOB_CPU=$(cpu_of $WORK)
 SUM=$(sum_of $WORK)
 
-bench_quota_cluster --shared "$DIR"
+# memjob.py MIB WORK: prints its node, then grows to MIB MiB (8 MiB blocks,
+# each filled with its own byte) over the first half of WORK loop steps,
+# computes the rest, and prints the sum and whether every block is intact.
+cat >"$DIR/memjob.py" <<'EOF'
+import os, sys
+mib, work = int(sys.argv[1]), int(sys.argv[2])
+print(os.uname().nodename, flush=True)
+blocks, steps = [], max(1, mib // 8)
+per, s = work // (2 * steps), 0
+for k in range(steps):
+    blocks.append(bytearray([k % 251 + 1]) * (8 << 20))
+    for i in range(per):
+        s += i % 7
+for i in range(work - per * steps):
+    s += i % 7
+print(s, all(b.count(k % 251 + 1) == len(b) for k, b in enumerate(blocks)), flush=True)
+EOF
+# mkwav.py FILE SECONDS SEED: a CD-quality stereo WAV, one chord a second
+# (of 12 precomputed) with a little noise: music enough for an encoder.
+cat >"$DIR/mkwav.py" <<'EOF'
+import array, math, random, sys, wave
+path, secs, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rnd, rate = random.Random(seed), 44100
+notes = [220, 247, 262, 294, 330, 349, 392, 440, 494, 523, 587, 659]
+chords = []
+for c in range(12):
+    fs = [notes[c], notes[(c + 4) % 12], notes[(c + 7) % 12]]
+    buf = array.array("h")
+    for i in range(rate):
+        v = sum(math.sin(2 * math.pi * f * i / rate) for f in fs) / 3
+        buf.append(int(11000 * v)); buf.append(int(9000 * v))
+    chords.append(int.from_bytes(buf.tobytes(), "little"))
+mask = int.from_bytes(b"\x3f\x00" * (2 * rate), "little")
+with wave.open(path, "wb") as w:
+    w.setnchannels(2); w.setsampwidth(2); w.setframerate(rate)
+    for s in range(secs):
+        noise = int.from_bytes(rnd.randbytes(4 * rate), "little") & mask
+        w.writeframes((chords[rnd.randrange(12)] ^ noise).to_bytes(4 * rate, "little"))
+EOF
+MJ_WORK=0 LAME_CPU=0
+if [[ " $SCENARIOS " == *" memory "* ]]; then
+  # Python loop steps per CPU second (the probe is 1/20 of a 6 s job's).
+  t=$( { TIMEFORMAT='%3U %3S'; time python3 "$DIR/memjob.py" 8 3000000 >/dev/null; } 2>&1 | awk '{print $1 + $2}')
+  MJ_WORK=$(awk -v t="$t" -v c="$JOB_CPU_WANT" 'BEGIN { printf "%d", 3000000 / t * c }')
+  MJ_CPU=$( { TIMEFORMAT='%3U %3S'; time python3 "$DIR/memjob.py" "$MJ_MIB" "$MJ_WORK" >"$DIR/memjob.ref"; } 2>&1 | awk '{print $1 + $2}')
+  MJ_SUM=$(sed -n 2p "$DIR/memjob.ref")
+fi
+if [[ " $SCENARIOS " == *" lame "* ]]; then
+  # The tracks, and each one's MP3 and CPU time alone on the host.
+  mkdir -p "$DIR/wav" "$DIR/ref"
+  for k in 1 2 3 4 5 6 7; do
+    python3 "$DIR/mkwav.py" "$DIR/wav/$k.wav" $(( 60 + (k * 37) % 41 )) "$k"
+    t=$( { TIMEFORMAT='%3U %3S'; time lame --quiet -q 0 "$DIR/wav/$k.wav" "$DIR/ref/$k.mp3"; } 2>&1 | awk '{print $1 + $2}')
+    LAME_CPU=$(awk -v a="$LAME_CPU" -v b="$t" 'BEGIN { print a + b }')
+  done
+  (cd "$DIR/ref" && sha256sum ./*.mp3 >"$DIR/lame.sha256")
+fi
+
+bench_quota_cluster --shared "$DIR" --mem-limit "$MEMLIM"
 settle() {  # until no node is busy and no job is listed (at most 60 s)
   local i n
   for i in $(seq 300); do
@@ -95,19 +167,45 @@ settle() {  # until no node is busy and no job is listed (at most 60 s)
   done
   note "the cluster did not settle"
 }
-# policy MODE: cost, load (balancing on everywhere with that policy) or off.
+# policy MODE USHER: balancing everywhere with policy MODE (cost, load) or
+# off; memory ushering on or off.
 policy() {
   local n
-  for n in n1 n2 n3 n4; do cx n1 -- "$ROAM" node balance "$1" "$n" >/dev/null || { note "roam node balance $1 $n failed"; touch "$DIR/failed"; }; done
+  for n in n1 n2 n3 n4; do
+    cx n1 -- "$ROAM" node balance "$1" "$n" >/dev/null || { note "roam node balance $1 $n failed"; touch "$DIR/failed"; }
+    cx n1 -- "$ROAM" node usher "$2" "$n" >/dev/null || { note "roam node usher $2 $n failed"; touch "$DIR/failed"; }
+  done
 }
-moves_made() { cx n1 -- "$ROAM" nodes --json | jq '[.nodes[].balance_moves] | add'; }
+# moves_made: the balancers' moves and the ushered processes so far.
+moves_made() { cx n1 -- "$ROAM" nodes --json | jq '[.nodes[] | .balance_moves + .ushered] | add'; }
 # case_start MODE DIR: the policy of MODE (placement, rr, home, off: no
-# moves), an idle cluster, DIR made; sets M0, the moves made so far.
+# moves; usher: ushering alone), an idle cluster, DIR made; sets M0, the
+# moves so far.
 case_start() {
   mkdir -p "$2"
-  case $1 in cost | load) policy "$1" ;; *) policy off ;; esac
+  case $1 in cost | load) policy "$1" on ;; usher) policy off on ;; *) policy off off ;; esac
   settle
   M0=$(moves_made)
+}
+# start_jobs MODE N DIR CMD...: from n1, N jobs of CMD (where "@I@" in CMD
+# becomes the job's number), each's output in DIR/i.out, errors in i.err,
+# exit status in i.rc; as MODE places them (rr: --on in turn; home: no roam).
+# Returns once all have ended.
+start_jobs() {
+  local mode=$1 n=$2 d=$3
+  shift 3
+  cx n1 -- bash -c '
+    mode=$1 n=$2 d=$3 roam=$4; shift 4
+    for i in $(seq "$n"); do
+      cmd=("${@//@I@/$i}")
+      case $mode in
+        rr) run=("$roam" run --on n$(( (i - 1) % 4 + 1 )) --) ;;
+        home) run=() ;;
+        *) run=("$roam" run --) ;;
+      esac
+      { "${run[@]}" "${cmd[@]}" >"$d/$i.out" 2>"$d/$i.err"; echo $? >"$d/$i.rc"; } &
+    done
+    wait' _ "$mode" "$n" "$d" "$ROAM" "$@" 2>/dev/null  # not bash's "Killed" notices: the statuses tell
 }
 
 # equal_case MODE ROUND [unblocked]: prints "makespan moves".
@@ -120,15 +218,7 @@ equal_case() {
   fi
   local start end
   start=$(date +%s%N)
-  case $mode in
-    cost | load | placement | off)
-      cx n1 -- bash -c 'for i in $(seq "$1"); do "$2" run -- sh "$3" "$4" >"$5/$i.out" 2>"$5/$i.err" & done; wait' \
-        _ "$JOBS" "$ROAM" "$DIR/job.sh" "$WORK" "$d" & ;;
-    rr) cx n1 -- bash -c 'for i in $(seq "$1"); do "$2" run --on n$(( (i - 1) % 4 + 1 )) -- sh "$3" "$4" >"$5/$i.out" 2>"$5/$i.err" & done; wait' \
-          _ "$JOBS" "$ROAM" "$DIR/job.sh" "$WORK" "$d" & ;;
-    home) cx n1 -- bash -c 'for i in $(seq "$1"); do sh "$2" "$3" >"$4/$i.out" 2>"$4/$i.err" & done; wait' \
-            _ "$JOBS" "$DIR/job.sh" "$WORK" "$d" & ;;
-  esac
+  start_jobs "$mode" "$JOBS" "$d" sh "$DIR/job.sh" "$WORK" &
   local driver=$!
   if [ -n "${3:-}" ]; then
     sleep "$BLOCKED"
@@ -188,6 +278,41 @@ dynamic_case() {
   echo "$(awk -v a="$t0" -v b="$end" 'BEGIN { printf "%.2f", (b - a) / 1e9 }') $slow $(( $(moves_made) - M0 ))"
 }
 
+# memory_case MODE ROUND: prints "makespan killed moves".
+memory_case() {
+  local mode=$1 d="$DIR/mem.$1.$2"
+  case_start "$mode" "$d"
+  local start end i killed=0 rcs=""
+  start=$(date +%s%N)
+  start_jobs "$mode" "$MJOBS" "$d" python3 "$DIR/memjob.py" "$MJ_MIB" "$MJ_WORK"
+  end=$(date +%s%N)
+  for i in $(seq "$MJOBS"); do
+    local rc; rc=$(cat "$d/$i.rc" 2>/dev/null)
+    if [ "$rc" = 0 ]; then
+      # A job that ended well must have computed right, its memory intact.
+      { [ "$(sed -n 2p "$d/$i.out")" = "$MJ_SUM" ] && [ ! -s "$d/$i.err" ]; } ||
+        { note "memory $mode: job $i ended well with wrong output: $(tail -c 200 "$d/$i.out" "$d/$i.err")"; touch "$DIR/failed"; }
+    else
+      killed=$((killed + 1)) rcs+="${rc:-?} "
+    fi
+  done
+  [ "$killed" = 0 ] || note "memory $mode round $2: $killed of $MJOBS jobs did not end well (status ${rcs% })"
+  echo "$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", (b - a) / 1e9 }') $killed $(( $(moves_made) - M0 ))"
+}
+
+# lame_case MODE ROUND: prints "makespan moves".
+lame_case() {
+  local mode=$1 d="$DIR/lame.$1.$2"
+  case_start "$mode" "$d"
+  local start end
+  start=$(date +%s%N)
+  start_jobs "$mode" 7 "$d" lame --quiet -q 0 "$DIR/wav/@I@.wav" "$d/@I@.mp3"
+  end=$(date +%s%N)
+  (cd "$d" && sha256sum --quiet -c "$DIR/lame.sha256" >/dev/null 2>&1) ||
+    { note "lame $mode round $2: MP3s differ from the ones made alone: $(cat "$d"/*.err | head -3)"; touch "$DIR/failed"; }
+  echo "$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", (b - a) / 1e9 }') $(( $(moves_made) - M0 ))"
+}
+
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 label() {
@@ -196,7 +321,8 @@ label() {
     load) echo "balancer, plain load comparison" ;;
     placement) echo "roam's placement at start, no moves" ;;
     rr) echo "round robin at start (--on n1..n4), no moves" ;;
-    home) echo "all at home, without roam" ;;
+    home) echo "all at home n1, without roam (one node)" ;;
+    usher) echo "roam's placement at start, memory ushering, no balancing" ;;
     off) echo "balancing off: all stay on n1" ;;
   esac
 }
@@ -209,6 +335,8 @@ for sc in $SCENARIOS; do
     equal) CASES=(cost load placement rr home) ;;
     unblocked) CASES=(cost load off) ;;
     dynamic) CASES=(cost load placement rr) ;;
+    memory) CASES=(cost usher placement rr home) ;;
+    lame) CASES=(cost placement rr home) ;;
     *) note "unknown scenario $sc"; exit 2 ;;
   esac
   for r in $(seq "$ROUNDS"); do
@@ -217,11 +345,13 @@ for sc in $SCENARIOS; do
         equal) out=$(equal_case "$c" "$r") ;;
         unblocked) out=$(equal_case "$c" "$r" unblocked) ;;
         dynamic) out=$(dynamic_case "$c" "$r") ;;
+        memory) out=$(memory_case "$c" "$r") ;;
+        lame) out=$(lame_case "$c" "$r") ;;
       esac
       note "$sc round $r, $c: $out"
       SPAN[$sc.$c]+="$(awk '{print $1}' <<<"$out") "
       MOVES[$sc.$c]+="$(awk '{print $NF}' <<<"$out") "
-      [ "$sc" = dynamic ] && SLOW[$sc.$c]+="$(awk '{print $2}' <<<"$out") "
+      case $sc in dynamic | memory) SLOW[$sc.$c]+="$(awk '{print $2}' <<<"$out") " ;; esac
     done
   done
   echo
@@ -231,20 +361,23 @@ for sc in $SCENARIOS; do
     dynamic)
       DIDEAL=$(awk -v w="$DYN_WORK_S" 'BEGIN { printf "%.2f", w / 2.0 }')
       echo "**$DJOBS jobs of $DMIN-$DMAX s of CPU arriving over time (mean gap $GAP s) at random nodes**: ${DYN_WORK_S} s of CPU in all; ideal ${DIDEAL} s" ;;
+    memory)
+      MIDEAL=$(awk -v j="$MJOBS" -v c="$MJ_CPU" 'BEGIN { printf "%.2f", j * c / 2.0 }')
+      echo "**$MJOBS jobs started at once from n1, each growing to $MJ_MIB MiB, on nodes of $MEMLIM each**: one job is ${MJ_CPU} s of CPU alone; ideal ${MIDEAL} s" ;;
+    lame)
+      LIDEAL=$(awk -v c="$LAME_CPU" 'BEGIN { printf "%.2f", c / 2.0 }')
+      echo "**7 WAV tracks (60-100 s of CD audio) encoded with \`lame -q 0\`, started at once from n1**: ${LAME_CPU} s of CPU alone; ideal ${LIDEAL} s" ;;
   esac
   echo
-  if [ "$sc" = dynamic ]; then
-    echo "| case | makespan | / ideal | mean slowdown | moves |"
-    echo "|---|---|---|---|---|"
-  else
-    echo "| case | makespan | / ideal | moves |"
-    echo "|---|---|---|---|"
-  fi
-  ideal=$IDEAL
-  [ "$sc" = dynamic ] && ideal=$DIDEAL
+  case $sc in
+    dynamic) echo "| case | makespan | / ideal | mean slowdown | moves |"; echo "|---|---|---|---|---|" ;;
+    memory) echo "| case | makespan | / ideal | jobs killed | moves |"; echo "|---|---|---|---|---|" ;;
+    *) echo "| case | makespan | / ideal | moves |"; echo "|---|---|---|---|" ;;
+  esac
+  case $sc in dynamic) ideal=$DIDEAL ;; memory) ideal=$MIDEAL ;; lame) ideal=$LIDEAL ;; *) ideal=$IDEAL ;; esac
   for c in "${CASES[@]}"; do
     m=$(median "${SPAN[$sc.$c]}")
-    if [ "$sc" = dynamic ]; then
+    if [ "$sc" = dynamic ] || [ "$sc" = memory ]; then
       echo "| $(label "$c") | ${m} s | $(ratio "$m" "$ideal")x | $(median "${SLOW[$sc.$c]}") | ${MOVES[$sc.$c]% } |"
     else
       echo "| $(label "$c") | ${m} s | $(ratio "$m" "$ideal")x | ${MOVES[$sc.$c]% } |"
