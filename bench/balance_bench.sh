@@ -39,7 +39,7 @@
 # Goals (issue 10): equal and unblocked within 1.15x of the ideal; dynamic
 # at least 1.3x better than rr. Reported, never asserted.
 #
-# Usage: bench/balance_bench.sh [--jobs N] [--job-cpu S] [--rounds N] [--scenarios "equal unblocked dynamic memory lame"]
+# Usage: bench/balance_bench.sh [--jobs N] [--job-cpu S] [--rounds N] [--scenarios "equal unblocked dynamic memory lame"] [--cases "cost rr"]
 #        (defaults: 12 jobs of ~6 s of CPU, 1 round, all scenarios; ~25 minutes;
 #        the issue's sizes: --job-cpu 20 and DMIN=5 DMAX=40, about 2 hours)
 #        ROAM_BIN overrides build/bin (BUILD overrides build).
@@ -53,6 +53,7 @@ bench_bin balance_bench.sh
 JOBS=12
 JOB_CPU_WANT=6
 ROUNDS=1
+ONLY=""
 SCENARIOS="equal unblocked dynamic memory lame"
 BLOCKED=5
 DJOBS=${DJOBS:-30} DMIN=${DMIN:-1} DMAX=${DMAX:-8} GAP=${GAP:-0.8}
@@ -60,7 +61,7 @@ MJOBS=${MJOBS:-6} MJ_MIB=${MJ_MIB:-150} MEMLIM=${MEMLIM:-400M}
 CLUSTER=bbench
 SHARES=(0.8 0.6 0.4 0.2)
 usage() {
-  echo "usage: bench/balance_bench.sh [--jobs N] [--job-cpu S] [--rounds N] [--scenarios LIST]" >&2
+  echo "usage: bench/balance_bench.sh [--jobs N] [--job-cpu S] [--rounds N] [--scenarios LIST] [--cases LIST]" >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
@@ -69,6 +70,7 @@ while [ $# -gt 0 ]; do
     --job-cpu) JOB_CPU_WANT=${2:-}; shift 2 || usage ;;
     --rounds) ROUNDS=${2:-}; shift 2 || usage ;;
     --scenarios) SCENARIOS=${2:-}; shift 2 || usage ;;
+    --cases) ONLY=${2:-}; shift 2 || usage ;;  # of each scenario's cases, only these
     *) usage ;;
   esac
 done
@@ -339,6 +341,11 @@ for sc in $SCENARIOS; do
     lame) CASES=(cost placement rr home) ;;
     *) note "unknown scenario $sc"; exit 2 ;;
   esac
+  if [ -n "$ONLY" ]; then
+    keep=()
+    for c in "${CASES[@]}"; do [[ " $ONLY " == *" $c "* ]] && keep+=("$c"); done
+    CASES=("${keep[@]}")
+  fi
   for r in $(seq "$ROUNDS"); do
     for c in "${CASES[@]}"; do
       case $sc in
