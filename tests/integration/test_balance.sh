@@ -85,7 +85,7 @@ spread() { has_jobs n2 && has_jobs n3; }
 if t=$(wait_until 30 spread); then
   pass "unblocked: n2 and n3 got jobs after ${t}s (counts: $(where_counts))"
 else
-  fail "unblocked: n2 and n3 never both got jobs (counts: $(where_counts))"
+  fail "unblocked: n2 and n3 never both got jobs (counts: $(where_counts)); n1: $(cx n1 -- grep -E 'balance: n1:[0-9]+ stays|could not' /run/roam/roamd.log | tail -3 | cut -c1-300 | tr '\n' '|')"
 fi
 sleep 8
 check "n4 (balancing off) got none (counts: $(where_counts))" none_on n4
