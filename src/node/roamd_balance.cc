@@ -17,6 +17,12 @@ namespace roam {
 namespace {
 
 constexpr int64_t kStaleLoadMs = 5000;  // a load vector older than this is not acted on
+// After a balancer's move failed for a reason of the process's own (the
+// engine cannot carry it, a link was lost ...), the balancer leaves it for
+// 10 s, doubled at each failure in a row up to 320 s: a process holding a
+// pipe to outside its tree was tried every period, 200 times a minute.
+constexpr int64_t kBalanceBackoffMs = 10000;
+constexpr int kBalanceBackoffDoublings = 5;
 
 pb::Credentials BalancerCredentials() {
   pb::Credentials c;
@@ -98,7 +104,8 @@ void Roamd::Balance() {
     b.age_ms = now - p.started_ms;
     b.resident_ms = p.moved_ms ? now - p.moved_ms : kNeverMoved;
     const bool moving = (p.remote && p.remote->moving()) || departures_.count(pid) || balancing_.count(p.gpid);
-    b.movable = !p.lock && !moving && p.stats.cantmove().empty() && !p.spawn.spec().tty() && p.stats.state() != "stopped";
+    b.movable = !p.lock && !moving && p.stats.cantmove().empty() && !p.spawn.spec().tty() &&
+                p.stats.state() != "stopped" && now >= p.balance_retry_ms;
     procs.push_back(std::move(b));
   }
   std::vector<BalanceNode> view = BalanceView();
@@ -119,10 +126,23 @@ void Roamd::StartBalancedMove(BalanceMove m) {
     const BalanceMove m = it->second;
     balancing_.erase(it);
     balance_tags_.erase(pid);
+    auto h = home_.find(pid);
     if (!r.ok()) {
-      spdlog::info("balance: {} stays on {}: {}", gpid, m.from, r.status().message());
+      // A target's refusal (busy, no room, policy) says nothing of the
+      // process: the next period may pick another target.
+      const StatusCode c = r.status().code();
+      int64_t wait_ms = 0;
+      if (h != home_.end() && c != StatusCode::kBusy && c != StatusCode::kNoRoom && c != StatusCode::kRefused) {
+        HomeProcess& p = h->second;
+        wait_ms = kBalanceBackoffMs << std::min(p.balance_failures, kBalanceBackoffDoublings);
+        ++p.balance_failures;
+        p.balance_retry_ms = SteadyMs() + wait_ms;
+      }
+      spdlog::info("balance: {} stays on {}: {}{}", gpid, m.from, r.status().message(),
+                   wait_ms ? fmt::format(" (left alone for {} s)", wait_ms / 1000) : "");
       return;
     }
+    if (h != home_.end()) h->second.balance_failures = 0;
     ++balance_moves_;
     move_costs_.Learn(m.to, r->bytes_sent(), r->total_ms());
     // Until the load vectors show it: the demand left `from` and reached `to`.
