@@ -83,7 +83,9 @@ cat >"$DIR/job.sh" <<'EOF'
 uname -n
 exec awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++) s += i % 7; print s }'
 EOF
-sum_of() { awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++) s += i % 7; print s }'; }
+# What job.sh prints for WORK, in closed form: checking 30 jobs of 40 s by
+# running them again took as long as the case itself.
+sum_of() { awk -v n="$1" 'BEGIN { q = int(n / 7); r = n % 7; print 21 * q + r * (r - 1) / 2 }'; }
 # CPU seconds of one awk over N numbers, alone on the host (median of 3).
 cpu_of() {
   local i t=()
