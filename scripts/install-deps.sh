@@ -8,7 +8,7 @@
 set -euo pipefail
 pkgs=(cmake g++ clang libclang-rt-14-dev make pkg-config
       libasio-dev libprotobuf-dev protobuf-compiler libcli11-dev
-      libspdlog-dev libfmt-dev nlohmann-json3-dev libsodium-dev libxxhash-dev
+      libspdlog-dev libfmt-dev nlohmann-json3-dev libsodium-dev libssl-dev libxxhash-dev
       liblz4-dev libzstd-dev
       libncurses-dev libgtest-dev libgmock-dev
       iproute2 util-linux procps python3 bc jq

@@ -14,6 +14,7 @@
 // malformed or fails authentication, or Close() is called. Single-threaded.
 #pragma once
 
+#include <array>
 #include <asio.hpp>
 #include <chrono>
 #include <deque>
@@ -53,15 +54,18 @@ class FrameChannel : public std::enable_shared_from_this<FrameChannel<Socket, Ms
   void Send(const Msg& m) { SendBody(m.SerializeAsString()); }
   // A message already serialized (or several concatenated, which protobuf
   // parses as one merged message).
+  // Header, body and tag go out as three buffers of one write: a frame of
+  // pages is not copied again to put 4 bytes before it.
   void SendBody(std::string body) {
     if (closed_) return;
-    std::string frame = FrameHeader(body.size()) + body;
+    Out& o = out_.emplace_back();
+    o.head = FrameHeader(body.size());
     if (cipher_) {
       auto tag = cipher_->Seal(body);
-      frame.append(reinterpret_cast<const char*>(tag.data()), tag.size());
+      o.tag.assign(reinterpret_cast<const char*>(tag.data()), tag.size());
     }
-    queued_ += frame.size();
-    out_.push_back(std::move(frame));
+    o.body = std::move(body);
+    queued_ += o.size();
     if (!writing_) WriteNext();
   }
 
@@ -147,7 +151,9 @@ class FrameChannel : public std::enable_shared_from_this<FrameChannel<Socket, Ms
     writing_ = true;
     auto self = this->shared_from_this();
     const auto started = std::chrono::steady_clock::now();
-    asio::async_write(socket_, asio::buffer(out_.front()), [this, self, started](asio::error_code ec, size_t n) {
+    const Out& o = out_.front();
+    std::array<asio::const_buffer, 3> bufs = {asio::buffer(o.head), asio::buffer(o.body), asio::buffer(o.tag)};
+    asio::async_write(socket_, bufs, [this, self, started](asio::error_code ec, size_t n) {
       if (closed_) return;
       if (ec) return Shut(ec.message());
       written_ += static_cast<double>(n);
@@ -165,7 +171,11 @@ class FrameChannel : public std::enable_shared_from_this<FrameChannel<Socket, Ms
   std::function<void()> on_drained_;
   unsigned char header_[4] = {};
   std::string body_;
-  std::deque<std::string> out_;
+  struct Out {
+    std::string head, body, tag;
+    size_t size() const { return head.size() + body.size() + tag.size(); }
+  };
+  std::deque<Out> out_;  // references stay valid while a write uses the front
   size_t queued_ = 0;
   double written_ = 0, write_secs_ = 0;
   bool writing_ = false, reading_ = false, paused_ = false, closed_ = false;

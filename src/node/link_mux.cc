@@ -51,7 +51,11 @@ void LinkSession::Send(const pb::LinkFrame& m) {
     return PostDeliver();
   }
   if (id_ == 0) id_ = mux_->Number(shared_from_this());
-  std::string body = m.SerializeAsString();
+  // Room for the session field too: appending it must not copy a frame
+  // of pages into a larger buffer.
+  std::string body;
+  body.reserve(m.ByteSizeLong() + 8);
+  m.AppendToString(&body);
   AppendSession(&body, id_);
   if (out_.empty()) waiting_since_ = std::chrono::steady_clock::now();
   queued_ += body.size();
