@@ -316,7 +316,7 @@ void GuestProcess::MaybeFinish() {
 }
 
 void GuestProcess::OnLinkClosed(const std::string& why) {
-  if (finished_) return;
+  if (finished_ || committed_) return;
   if (held_ && on_move_link_lost_) {
     spdlog::info("{}: link to home {} lost during a move ({}); the frozen copy goes", req_.gpid(), req_.home(), why);
     return on_move_link_lost_();

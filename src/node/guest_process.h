@@ -55,8 +55,12 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   size_t UnreadInput() const;
   // The move failed and the process runs on here.
   void MoveAborted();
-  // The move committed: the process now runs elsewhere. Ends quietly (no
-  // exit frame) and closes the home link.
+  // The home said commit: the process runs at the target now, and this
+  // copy is being killed. The home link closing from here on is the
+  // move's end, not a loss.
+  void MoveCommitted() { committed_ = true; }
+  // The frozen copy is gone: ends quietly (no exit frame) and closes the
+  // home link.
   void MovedAway();
   bool held() const { return held_; }
   void SendToHome(const pb::StreamFrame& f);
@@ -103,6 +107,7 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   std::function<void()> on_done_;
   std::string buf_;
   bool held_ = false;        // the engine holds the process (a move is under way)
+  bool committed_ = false;   // ... and the move committed
   bool sampled_ = false;     // a first figure was taken
   uint64_t preacked_ = 0;    // bytes at the front of stdin_queue_ acknowledged already
   std::function<void(const pb::MoveOut&)> on_move_order_;

@@ -213,6 +213,7 @@ void MigrationOut::Decide(bool commit) {
   if (ended_) return;
   ended_ = true;
   spdlog::info("{}: move to {} {}", guest_->gpid(), order_.to(), commit ? "committed" : "aborted by home");
+  if (commit) guest_->MoveCommitted();
   if (target_) {
     target_->set_handlers(nullptr, nullptr);
     target_->Close("done", false);
