@@ -149,6 +149,8 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
   init->add_option("--shared", o->init.shared)->required();
   init->add_option("--roamd", o->init.roamd)->required();
   init->add_option("--key-file", o->init.key_file)->required();
+  init->add_option("--index", o->init.index)->required();
+  init->add_option("--nodes", o->init.nodes)->required();
   init->callback([o, exit_code] { *exit_code = RunNodeInit(o->init); });
 }
 

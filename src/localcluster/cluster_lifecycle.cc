@@ -264,7 +264,7 @@ Status BuildCluster(const UpOptions& o, const ClusterPlan& plan, ClusterState* s
     if (own_mem_dir && !(st = CreateCgroup(mem_dir)).ok()) return fail(st);
     if (!mem_dir.empty() && !(st = SetMemoryLimit(mem_dir, rec.mem_limit)).ok()) return fail(st);
 
-    NodeInitConfig config{layout.name(), rec.name, rec.address, plan.shared, o.roamd, layout.KeyPath()};
+    NodeInitConfig config{layout.name(), rec.name, rec.address, plan.shared, o.roamd, layout.KeyPath(), i, o.nodes};
     Result<NodeLaunch> launch = NodeLaunch::Launch(o.roam_exe, config);
     if (!launch.ok()) return fail(launch.status());
     rec.init_pid = launch->init_pid();

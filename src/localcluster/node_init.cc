@@ -21,6 +21,12 @@
 
 namespace roam::localcluster {
 
+int FirstPidOfNode(int index, int nodes, int pid_max) {
+  if (index <= 1 || nodes <= 1 || index > nodes || pid_max <= 0) return 0;
+  const int stride = pid_max / nodes;
+  return stride < 1000 ? 0 : (index - 1) * stride;
+}
+
 std::string RenderRoamdConf(const NodeInitConfig& c) {
   std::string out;
   out += "name = " + c.node + "\n";
@@ -132,10 +138,20 @@ Status PrepareMounts(const std::vector<std::string>& keep) {
   return st;
 }
 
+// After /proc is this namespace's: sets its PID counter (node_init.h).
+Status StartPidRange(const NodeInitConfig& c) {
+  Result<std::string> max = ReadFile("/proc/sys/kernel/pid_max");
+  const int first = max.ok() ? FirstPidOfNode(c.index, c.nodes, std::atoi(max->c_str())) : 0;
+  if (first <= 1) return Status::Ok();
+  return WriteFileInPlace("/proc/sys/kernel/ns_last_pid", std::to_string(first - 1));
+}
+
 Status PrepareNode(const NodeInitConfig& c) {
   if (::getpid() != 1) return Status::Error("node-init must be PID 1 of a new PID namespace");
   if (::sethostname(c.node.data(), c.node.size()) != 0) return Status::Errno("sethostname " + c.node);
   Status st = PrepareMounts({c.shared, CarriedDirFor(c.roamd)});
+  if (!st.ok()) return st;
+  st = StartPidRange(c);
   if (!st.ok()) return st;
   st = ConfigureNodeNetwork(c.address, kSubnetPrefixLength);
   if (!st.ok()) return st;

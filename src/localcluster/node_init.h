@@ -10,7 +10,8 @@
 // Once told to go, the init sets the hostname to nI; makes every mount
 // private (nothing propagates to or from the host); mounts its own /proc and
 // tmpfs on /tmp, /run and /dev/shm; keeps the shared directory visible at its own path;
-// brings up lo and eth0 (address A/24, multicast route); writes
+// starts the node's PIDs in a range of their own (below); brings up lo and
+// eth0 (address A/24, multicast route); writes
 // /run/roam/roamd.conf; starts roamd with stdout/stderr to
 // /run/roam/roamd.log; then reaps every child forever. It never restarts
 // roamd. On SIGTERM, SIGINT or SIGHUP it kills every process of the node and
@@ -31,7 +32,17 @@ struct NodeInitConfig {
   std::string shared;   // absolute path of the shared directory
   std::string roamd;    // absolute path of the roamd binary
   std::string key_file;
+  int index = 1;  // i of nI
+  int nodes = 1;  // N of the cluster
 };
+
+// Separate machines number their processes independently, so the same PID
+// rarely names a live process on two of them. Fresh PID namespaces all
+// count from 1 and would collide at once: a job of n1 with PID 9 could
+// not run on n2 where PID 9 is taken, nor could a child forked on n2 come
+// home. So node i of N starts counting at (i-1) * pid_max / N, where
+// pid_max is the namespace's (0 for n1, or when that range is under 1000).
+int FirstPidOfNode(int index, int nodes, int pid_max);
 
 // The text of /run/roam/roamd.conf: one `key = value` per line.
 std::string RenderRoamdConf(const NodeInitConfig& config);

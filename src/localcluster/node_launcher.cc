@@ -40,7 +40,8 @@ struct ForkReport {
 Result<NodeLaunch> NodeLaunch::Launch(const std::string& exe, const NodeInitConfig& c) {
   std::vector<std::string> args = {exe,       "cluster", "node-init", "--name",     c.cluster,
                                    "--node",  c.node,    "--address", c.address,    "--shared",
-                                   c.shared,  "--roamd", c.roamd,     "--key-file", c.key_file};
+                                   c.shared,  "--roamd", c.roamd,     "--key-file", c.key_file,
+                                   "--index", std::to_string(c.index), "--nodes", std::to_string(c.nodes)};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -234,7 +234,9 @@ bool SpawnGuest(const pb::SpawnRequest& req, const std::string& node, SpawnedGue
   CloseAll({in[0], outp[1], errp[1], slave, report[1]});
   if (pid < 0) {
     CloseAll({in[1], outp[0], errp[0], master, report[0]});
-    if (clone_errno == EEXIST) return failure("pid " + std::to_string(want) + " is taken on " + node);
+    if (clone_errno == EEXIST) {
+      return failure("pid " + std::to_string(want) + " is taken on " + node + " (a job keeps its home PID on every node)");
+    }
     return failure(std::string("clone3: ") + strerror(clone_errno));
   }
   ChildError e{};

@@ -111,6 +111,19 @@ TEST(NodeInitConf, RenderedRoamdConfParsesWithRoamdsOwnParser) {
   EXPECT_EQ(cfg.control_socket, "/run/roam/roamd.sock");
 }
 
+// Nodes number their processes in ranges of their own, as separate
+// machines would not collide at once; n1 counts from 1 as a fresh system.
+TEST(FirstPidOfNode, SplitsTheNamespacesPidSpaceBetweenTheNodes) {
+  EXPECT_EQ(FirstPidOfNode(1, 4, 32768), 0);
+  EXPECT_EQ(FirstPidOfNode(2, 4, 32768), 8192);
+  EXPECT_EQ(FirstPidOfNode(4, 4, 32768), 24576);
+  EXPECT_EQ(FirstPidOfNode(250, 250, 4194304), 249 * 16777);
+  EXPECT_LT(FirstPidOfNode(250, 250, 4194304), 4194304);
+  EXPECT_EQ(FirstPidOfNode(2, 100, 32768), 0);  // ranges of 327: not worth it
+  EXPECT_EQ(FirstPidOfNode(1, 1, 32768), 0);
+  EXPECT_EQ(FirstPidOfNode(5, 4, 32768), 0);  // not a node of the cluster
+}
+
 TEST(NodeInitArgv, RecognisesOnlyTheInitOfTheRightNode) {
   std::vector<std::string> argv{"/x/roam", "cluster", "node-init", "--name", "lab", "--node", "n2"};
   EXPECT_TRUE(IsNodeInitArgv(argv, "lab", "n2"));
