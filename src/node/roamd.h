@@ -152,10 +152,14 @@ class Roamd {
   std::map<pid_t, std::shared_ptr<MigrationOut>> outgoing_;     // moves out, by PID here
   // A move ordered while the last one still ends (StartMoveOut).
   std::map<pid_t, std::pair<std::shared_ptr<GuestProcess>, pb::MoveOut>> next_move_out_;
-  std::map<std::string, std::shared_ptr<MigrationIn>> incoming_;  // moves in, by GPID
-  // Memory promised to moves in: in flight (by GPID), and arrived since
-  // the last load sample. A target counts both before it admits another.
-  std::map<std::string, uint64_t> incoming_bytes_;
+  // Moves in, by GPID, with the memory each was promised. A target counts
+  // that, and what arrived since the last load sample, before it admits
+  // another.
+  struct IncomingMove {
+    std::shared_ptr<MigrationIn> in;
+    uint64_t rss_bytes = 0;
+  };
+  std::map<std::string, IncomingMove> incoming_;
   RecentMoves arrived_mem_{100};
   std::map<pid_t, std::shared_ptr<HomeDeparture>> departures_;    // processes leaving home, by PID
   std::map<std::string, std::shared_ptr<HomeArrival>> arrivals_;  // processes coming home, by GPID

@@ -452,7 +452,7 @@ void Roamd::StartAdopt(std::shared_ptr<LinkSession> link, const std::string& pee
     // Room for it, beside what other moves here bring, above the floor that
     // ushering keeps (else it would be moved away again at once).
     uint64_t promised = static_cast<uint64_t>(std::max<int64_t>(arrived_mem_.mem(swim_->name(), last_sample_ms_), 0));
-    for (const auto& [g, bytes] : incoming_bytes_) promised += bytes;
+    for (const auto& [g, move] : incoming_) promised += move.rss_bytes;
     const uint64_t floor =
         usher_on_ ? static_cast<uint64_t>(cfg_.usher.free_share * static_cast<double>(last_load_.mem_total())) : 0;
     if (rss_bytes + promised + floor > last_load_.mem_free()) {
@@ -471,8 +471,7 @@ void Roamd::StartAdopt(std::shared_ptr<LinkSession> link, const std::string& pee
   }
   auto in = std::make_shared<MigrationIn>(io_, *engine_, req, link, run_dir_ + "/migrate/in-" + std::to_string(pid),
                                           faults_);
-  incoming_[req.gpid()] = in;
-  incoming_bytes_[req.gpid()] = rss_bytes;
+  incoming_[req.gpid()] = IncomingMove{in, rss_bytes};
   const std::string gpid = req.gpid();
   in->Start(
       [this, rss_bytes](std::shared_ptr<GuestProcess> guest) {
@@ -481,7 +480,6 @@ void Roamd::StartAdopt(std::shared_ptr<LinkSession> link, const std::string& pee
       },
       [this, gpid] {
         incoming_.erase(gpid);
-        incoming_bytes_.erase(gpid);
       });
   Reply(link, pb::LinkReply());
 }
@@ -493,14 +491,14 @@ void Roamd::StartMoveIn(std::shared_ptr<LinkSession> link, const std::string& pe
     return arrival->AcceptSource(link, req, swim_->name());
   }
   auto it = incoming_.find(req.gpid());
-  if (it == incoming_.end() || it->second->has_source()) {
+  if (it == incoming_.end() || it->second.in->has_source()) {
     pb::LinkReply reply;
     SetReplyError(&reply, Status::Error(StatusCode::kInvalid, "no move of " + req.gpid() + " is expected on " + swim_->name()));
     Reply(link, std::move(reply));
     return link->Close("refused");
   }
   spdlog::info("{}: image arriving from {}", req.gpid(), peer);
-  it->second->AcceptSource(link, req, swim_->name());
+  it->second.in->AcceptSource(link, req, swim_->name());
 }
 
 // ---- the source's side -----------------------------------------------------------------
