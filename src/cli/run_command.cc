@@ -499,6 +499,7 @@ int RunCommand(const std::string& socket, const RunOptions& opt) {
     if (!f.has_started()) continue;
     if (f.started().run_here()) {
       ::close(*fd);
+      if (!f.started().tmpdir().empty()) ::setenv("TMPDIR", f.started().tmpdir().c_str(), 1);
       std::vector<char*> argv;
       for (const auto& a : opt.argv) argv.push_back(const_cast<char*>(a.c_str()));
       argv.push_back(nullptr);

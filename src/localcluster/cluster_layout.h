@@ -32,6 +32,9 @@ inline constexpr int kBridgeHostOctet = 254;
 inline constexpr const char* kNodeRunDir = "/run/roam";
 inline constexpr const char* kRoamdConfPath = "/run/roam/roamd.conf";
 inline constexpr const char* kRoamdLogPath = "/run/roam/roamd.log";
+// The jobs' TMPDIR (roamd.conf job_tmpdir): in the shared directory, which
+// every node sees, so that temporary files move with their job.
+inline std::string JobTmpdir(const std::string& shared) { return shared + "/.roam-tmp"; }
 inline constexpr const char* kRoamdSocketPath = "/run/roam/roamd.sock";
 inline constexpr const char* kNodeInitLogPath = "/run/roam/node-init.log";
 

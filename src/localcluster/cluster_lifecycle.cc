@@ -98,6 +98,9 @@ Result<std::string> PrepareSharedDir(const std::string& requested) {
   if (!existed && ::chmod(path.c_str(), 01777) != 0) return Status::Errno("chmod " + path);
   char real[4096];
   if (::realpath(path.c_str(), real) == nullptr) return Status::Errno("realpath " + path);
+  const std::string tmp = JobTmpdir(real);  // sticky and open to all, as /tmp
+  if (!(st = MakeDirs(tmp, 0755)).ok()) return st;
+  if (::chmod(tmp.c_str(), 01777) != 0) return Status::Errno("chmod " + tmp);
   return std::string(real);
 }
 

@@ -36,6 +36,7 @@ std::string RenderRoamdConf(const NodeInitConfig& c) {
   out += "port = " + std::to_string(kRoamdPort) + "\n";
   out += "multicast = " + std::string(kMulticastGroup) + "\n";
   out += "control_socket = " + std::string(kRoamdSocketPath) + "\n";
+  out += "job_tmpdir = " + JobTmpdir(c.shared) + "\n";
   return out;
 }
 

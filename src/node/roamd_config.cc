@@ -101,6 +101,9 @@ Status ParseRoamdConfig(const std::string& text, RoamdConfig* cfg) {
       cfg->control_socket = value;
     } else if (key == "log_file") {
       cfg->log_file = value;
+    } else if (key == "job_tmpdir") {
+      if (!value.empty() && value[0] != '/') return bad("expected an absolute path");
+      cfg->job_tmpdir = value;
     } else if (key == "compress") {
       if (!CodecChooser::FromSetting(value).ok()) return bad("expected auto, off, lz4 or zstd");
       cfg->compress = value;

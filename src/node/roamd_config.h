@@ -27,6 +27,10 @@ struct RoamdConfig {
   std::string control_socket = "/run/roam/roamd.sock";
   std::string log_file;             // empty: stderr
   std::string compress = "auto";    // memory sent by moves: auto, off, lz4, zstd (node/page_codec.h)
+  // TMPDIR of the jobs started here that have none: a directory every node
+  // sees (NFS), so that a temporary file a job made by name and closed is
+  // still there after it moves. Empty: jobs keep the user's environment.
+  std::string job_tmpdir;
   SwimConfig swim;
   bool balance = true;              // this node's balancer, and moves to and from it (roam node balance)
   BalanceParams balancer;           // node/balancer.h

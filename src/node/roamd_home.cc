@@ -13,6 +13,7 @@
 #include "ckpt/checkpoint.h"
 #include "common/file_util.h"
 #include "common/proc_sample.h"
+#include "node/job_env.h"
 #include "node/placement.h"
 #include "node/roamd.h"
 
@@ -155,6 +156,7 @@ void Roamd::StartRun(const pb::RunRequest& req, const ControlServer::Peer& peer,
   spawn.set_pid(static_cast<uint32_t>(peer.pid));
   *spawn.mutable_creds() = CredentialsOf(peer);
   *spawn.mutable_spec() = req.spec();
+  AddJobTmpdir(cfg_.job_tmpdir, spawn.mutable_spec());
   std::string error;
   std::vector<std::string> candidates = Candidates(req.on(), req.lock(), &error);
   if (!error.empty()) return RunFailed(client, error, 255);
@@ -250,6 +252,9 @@ void Roamd::RunHere(std::shared_ptr<ClientChannel> client, const pb::SpawnReques
   started.mutable_started()->set_gpid(spawn.gpid());
   started.mutable_started()->set_where(swim_->name());
   started.mutable_started()->set_run_here(true);
+  if (std::string t = EnvValue(spawn.spec(), "TMPDIR"); !t.empty() && t == cfg_.job_tmpdir) {
+    started.mutable_started()->set_tmpdir(t);
+  }
   client->Send(started);
   client->Close("runs here");
 }

@@ -230,6 +230,18 @@ for i in range(6000000): h.update(str(i * i).encode())
 print(h.hexdigest())'
 real_program gzip gzip -9 -c "$DATA/big.txt"
 real_program sha256sum sha256sum "$DATA/big.txt" "$DATA/big.txt" "$DATA/big.txt" "$DATA/big.txt" "$DATA/big.txt"
+# sort spills to ~300 temporary files, closes them and opens them again by
+# name to merge: files roam cannot see at the move. They survive it only
+# because the job's TMPDIR is the cluster's shared one (roamd.conf
+# job_tmpdir, set by roam cluster); on a node's own /tmp the merge would
+# find them missing after the move.
+tmp_guest=$(cx n1 -- "$ROAM" run --on n2 -- sh -c 'echo "$TMPDIR"' </dev/null)
+tmp_home=$(cx n1 -- "$ROAM" run --on n1 -- sh -c 'echo "$TMPDIR"' </dev/null)
+tmp_own=$(cx n1 -- env TMPDIR=/scratch "$ROAM" run --on n2 -- sh -c 'echo "$TMPDIR"' </dev/null)
+want_tmp="$(realpath "$DATA")/.roam-tmp"
+check "jobs get the shared TMPDIR on a guest ('$tmp_guest') and at home ('$tmp_home'), want '$want_tmp'; a user's own TMPDIR stays ('$tmp_own')" \
+  sh -c "[ '$tmp_guest' = '$want_tmp' ] && [ '$tmp_home' = '$want_tmp' ] && [ '$tmp_own' = /scratch ]"
+real_program sort sh -c 'sort --parallel=1 -S 1M --batch-size=4 "$0" | sha256sum' "$DATA/big.txt"
 rm -f "$DATA"/*.ref "$DATA"/*.out "$DATA/big.txt"
 
 # --- 3b. pre-copy: a process rewriting its memory while it is moved ----------------

@@ -59,6 +59,16 @@ TEST(ConfigParse, BalancerKeys) {
   EXPECT_FALSE(ParseRoamdConfig("balance_mem_reserve_percent = 95\n", &c).ok());
 }
 
+TEST(ConfigParse, JobTmpdirIsAnAbsolutePathOrNothing) {
+  RoamdConfig c;
+  EXPECT_TRUE(c.job_tmpdir.empty());
+  ASSERT_TRUE(ParseRoamdConfig("job_tmpdir = /home/roam-tmp\n", &c).ok());
+  EXPECT_EQ(c.job_tmpdir, "/home/roam-tmp");
+  Status st = ParseRoamdConfig("job_tmpdir = tmp\n", &c);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("absolute"), std::string::npos) << st.message();
+}
+
 TEST(ConfigParse, ErrorsNameTheLineAndTheKey) {
   RoamdConfig c;
   Status st = ParseRoamdConfig("name = a\nprot = 7946\n", &c);
