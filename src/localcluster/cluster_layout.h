@@ -32,11 +32,11 @@ inline constexpr int kBridgeHostOctet = 254;
 inline constexpr const char* kNodeRunDir = "/run/roam";
 inline constexpr const char* kRoamdConfPath = "/run/roam/roamd.conf";
 inline constexpr const char* kRoamdLogPath = "/run/roam/roamd.log";
+inline constexpr const char* kRoamdSocketPath = "/run/roam/roamd.sock";
+inline constexpr const char* kNodeInitLogPath = "/run/roam/node-init.log";
 // The jobs' TMPDIR (roamd.conf job_tmpdir): in the shared directory, which
 // every node sees, so that temporary files move with their job.
 inline std::string JobTmpdir(const std::string& shared) { return shared + "/.roam-tmp"; }
-inline constexpr const char* kRoamdSocketPath = "/run/roam/roamd.sock";
-inline constexpr const char* kNodeInitLogPath = "/run/roam/node-init.log";
 
 // A cluster name is 1-32 characters of [A-Za-z0-9_-]: it becomes part of
 // paths and cgroup names.

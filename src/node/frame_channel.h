@@ -53,9 +53,9 @@ class FrameChannel : public std::enable_shared_from_this<FrameChannel<Socket, Ms
 
   void Send(const Msg& m) { SendBody(m.SerializeAsString()); }
   // A message already serialized (or several concatenated, which protobuf
-  // parses as one merged message).
-  // Header, body and tag go out as three buffers of one write: a frame of
-  // pages is not copied again to put 4 bytes before it.
+  // parses as one merged message). Header, body and tag go out as three
+  // buffers of one write: a frame of pages is not copied again to put 4
+  // bytes before it.
   void SendBody(std::string body) {
     if (closed_) return;
     Out& o = out_.emplace_back();
