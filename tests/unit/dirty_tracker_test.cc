@@ -52,9 +52,12 @@ struct Command {
 };
 
 [[noreturn]] void ChildMain(int cmd_fd, int ack_fd) {
-  char* region =
-      static_cast<char*>(mmap(nullptr, kPages * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-  if (region == MAP_FAILED) _exit(2);
+  // One page more, then unmapped: a hole right after the region, for the
+  // test of a range that runs past it. Without it the region's end could
+  // touch a library mapped just above (seen once: libstdc++).
+  char* region = static_cast<char*>(
+      mmap(nullptr, (kPages + 1) * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  if (region == MAP_FAILED || munmap(region + kPages * kPage, kPage) != 0) _exit(2);
   madvise(region, kPages * kPage, MADV_NOHUGEPAGE);  // the page counts below assume 4 KiB pages
   // Populated before tracking starts: [0,100), [8000,8010) and the last page.
   for (uint64_t p = 0; p < 100; ++p) region[p * kPage] = 1;
