@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -121,7 +122,7 @@ class TreeDump {
   ~TreeDump() { Release(); }
 
   Status Freeze();
-  Result<DirtyTracker> TrackRoot(const std::vector<PageRange>& ranges);
+  Result<DirtyTracker> Track(pid_t pid, const std::vector<PageRange>& ranges);
   Result<CheckpointReport> Dump(ImageSink& sink, const DumpOptions& options);
   Status Seal();
   void Release();  // lets every frozen process go on, as it was
@@ -184,9 +185,10 @@ Status TreeDump::Freeze() {
   return Status::Ok();
 }
 
-Result<DirtyTracker> TreeDump::TrackRoot(const std::vector<PageRange>& ranges) {
-  if (procs_.empty()) return Status::Error("nothing frozen");
-  Tracee& t = *procs_.front().tracee;
+Result<DirtyTracker> TreeDump::Track(pid_t pid, const std::vector<PageRange>& ranges) {
+  auto held = std::find_if(procs_.begin(), procs_.end(), [pid](const Dumped& d) { return d.tracee->pid() == pid; });
+  if (held == procs_.end()) return Status::Error("pid " + std::to_string(pid) + " is not frozen here");
+  Tracee& t = *held->tracee;
   Result<uint64_t> ip = FindSyscallInVdso(t.pid());
   if (!ip.ok()) return ip.status();
   t.set_syscall_ip(*ip);
@@ -454,7 +456,9 @@ Status TreeDump::ExecRoot(const std::vector<std::string>& argv, const std::vecto
 FrozenTree::FrozenTree(std::unique_ptr<TreeDump> dump) : dump_(std::move(dump)) {}
 FrozenTree::~FrozenTree() = default;
 
-Result<DirtyTracker> FrozenTree::TrackRoot(const std::vector<PageRange>& ranges) { return dump_->TrackRoot(ranges); }
+Result<DirtyTracker> FrozenTree::Track(pid_t pid, const std::vector<PageRange>& ranges) {
+  return dump_->Track(pid, ranges);
+}
 
 Result<std::unique_ptr<FrozenTree>> FrozenTree::Freeze(pid_t root) {
   if (root == getpid()) return Status::Error("cannot checkpoint roam itself");

@@ -74,9 +74,10 @@ class FrozenTree {
   std::vector<pid_t> pids() const;
   pid_t root() const;
   int64_t frozen_ns() const;  // since the freeze began
-  // Starts dirty tracking of the root's `ranges` while it is frozen; the
-  // tracker goes on after Resume() (pre-copy: docs/MIGRATION.md).
-  Result<DirtyTracker> TrackRoot(const std::vector<PageRange>& ranges);
+  // Starts dirty tracking of `ranges` of `pid`, one of the tree's, while it
+  // is frozen; the tracker goes on after Resume() (pre-copy:
+  // docs/MIGRATION.md).
+  Result<DirtyTracker> Track(pid_t pid, const std::vector<PageRange>& ranges);
   // Lets every process go on as it was (stopped ones stay stopped).
   void Resume();
   // SIGKILL to every process of the tree, and reaps them.

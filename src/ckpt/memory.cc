@@ -305,6 +305,14 @@ Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder&
 
 // ---- restore ----------------------------------------------------------------------
 
+std::vector<StagedPiece> PiecesOf(const std::vector<StagedPiece>& pieces, pid_t pid) {
+  std::vector<StagedPiece> out;
+  for (const StagedPiece& p : pieces) {
+    if (p.pid == pid) out.push_back(p);
+  }
+  return out;
+}
+
 uint64_t FindHole(const pb::ProcessImage& proc, uint64_t size,
                   const std::vector<std::pair<uint64_t, uint64_t>>& avoid) {
   std::vector<std::pair<uint64_t, uint64_t>> used(avoid);

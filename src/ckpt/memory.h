@@ -33,10 +33,15 @@ Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder&
                   MemoryStats* stats, const RangeSet& kept = RangeSet());
 
 // Pre-copied memory staged in a seed (page_stage.h): [vaddr, vaddr + len)
-// of the image's address space, for now at `at` in the seed.
+// of the address space of the image's process `pid`, for now at `at` in
+// the seed (the root's, or a seed that inherited it from its parent).
 struct StagedPiece {
   uint64_t vaddr = 0, len = 0, at = 0;
+  pid_t pid = 0;
 };
+
+// The pieces of `pieces` that belong to `pid`.
+std::vector<StagedPiece> PiecesOf(const std::vector<StagedPiece>& pieces, pid_t pid);
 
 // The seed-side resources a memory restore works with.
 struct SeedLayout {

@@ -30,6 +30,7 @@ struct StageOrder {
   uint32_t op = 0;
   uint64_t len = 0;      // kMap: bytes to map
   uint64_t align = 0;    // kMap: the address it stands for (same offset in a 2 MiB page)
+  int32_t owner = 0;     // kMap: the process it is for
   int32_t base = 0;      // kBecome
   int32_t count = 0;     // kBecome: inherited fds passed after the ready fd
   int32_t image_fds[kMaxInherited] = {};
@@ -62,6 +63,7 @@ msghdr OrderMessage(StageOrder* o, iovec* iov, FdBuffer* fds, size_t control_len
   if (sock != kStageFd && dup3(sock, kStageFd, O_CLOEXEC) < 0) _exit(1);
   syscall(SYS_close_range, 0, kStageFd - 1, 0);
   syscall(SYS_close_range, kStageFd + 1, ~0U, 0);
+  std::vector<StagedPiece> staged;  // what it maps, for whom
   for (;;) {
     StageOrder o;
     FdBuffer fdbuf;
@@ -80,6 +82,7 @@ msghdr OrderMessage(StageOrder* o, iovec* iov, FdBuffer* fds, size_t control_len
         if (at > lo) munmap(p, at - lo);
         if (lo + o.len + kHuge > at + o.len) munmap(reinterpret_cast<void*>(at + o.len), lo + o.len + kHuge - (at + o.len));
         reply = static_cast<int64_t>(at);
+        staged.push_back({o.align, o.len, at, o.owner});
       }
       if (write(kStageFd, &reply, sizeof(reply)) != sizeof(reply)) _exit(0);
       continue;
@@ -97,7 +100,7 @@ msghdr OrderMessage(StageOrder* o, iovec* iov, FdBuffer* fds, size_t control_len
     std::vector<std::pair<int, int>> inherited;
     for (int i = 0; i < o.count; ++i) inherited.emplace_back(o.image_fds[i], fds[static_cast<size_t>(i) + 1]);
     o.dir[sizeof(o.dir) - 1] = '\0';
-    BecomeStagedSeed(o.dir, o.base, fds[0], inherited);
+    BecomeStagedSeed(o.dir, o.base, fds[0], inherited, staged);
   }
 }
 
@@ -145,7 +148,7 @@ PageStage::~PageStage() {
   }
 }
 
-Result<uint64_t> PageStage::MapPiece(uint64_t vaddr, uint64_t len) {
+Result<uint64_t> PageStage::MapPiece(pid_t owner, uint64_t vaddr, uint64_t len) {
   if (taken_) return Status::Error("the staged process was handed to a restore");
   if (adopted_) {  // the same offset in a 2 MiB page as `vaddr`, as StageMain maps
     const uint64_t at = reserve_next_ + ((vaddr - reserve_next_) & (kHuge - 1));
@@ -159,6 +162,7 @@ Result<uint64_t> PageStage::MapPiece(uint64_t vaddr, uint64_t len) {
   o.op = kMap;
   o.len = len;
   o.align = vaddr;
+  o.owner = owner;
   if (send(sock_, &o, sizeof(o), MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof(o))) {
     return Status::Errno("stage pid " + std::to_string(pid_));
   }
@@ -170,17 +174,20 @@ Result<uint64_t> PageStage::MapPiece(uint64_t vaddr, uint64_t len) {
   return static_cast<uint64_t>(reply);
 }
 
-Status PageStage::Write(uint64_t vaddr, const void* data, size_t len, PageRange piece) {
+Status PageStage::Write(pid_t owner, uint64_t vaddr, const void* data, size_t len, PageRange piece) {
   if (len == 0) return Status::Ok();
+  if (owner == 0) owner = pid_;
+  RangeSet& covered = covered_[owner];
   RangeSet want({piece, {vaddr, vaddr + len}});
-  want.Remove(covered_);
+  want.Remove(covered);
   for (const PageRange& r : want.ranges()) {
-    Result<uint64_t> at = MapPiece(r.start, r.bytes());
+    Result<uint64_t> at = MapPiece(owner, r.start, r.bytes());
     if (!at.ok()) return at.status();
-    pieces_.push_back({r.start, r.bytes(), *at});
-    covered_.Add(r);
+    pieces_.push_back({r.start, r.bytes(), *at, owner});
+    covered.Add(r);
   }
   for (const StagedPiece& p : pieces_) {
+    if (p.pid != owner) continue;
     uint64_t lo = std::max(vaddr, p.vaddr), hi = std::min(vaddr + len, p.vaddr + p.len);
     if (lo >= hi) continue;
     iovec local{const_cast<char*>(static_cast<const char*>(data)) + (lo - vaddr), hi - lo};

@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 
 #include "ckpt/checkpoint.h"
+#include "common/file_util.h"
 
 namespace roam {
 
@@ -58,59 +60,120 @@ bool IsPreCopied(const VmaInfo& v) {
   return v.path.empty() || v.path == "[heap]" || v.path.rfind("[anon:", 0) == 0;
 }
 
-PreCopy::PreCopy(pid_t pid, DirtyTracker tracker) : pid_(pid), tracker_(std::move(tracker)) {}
+namespace {
 
-PreCopy::~PreCopy() {
-  if (pagemap_fd_ >= 0) close(pagemap_fd_);
+// Resident anonymous memory of `pid` (statm: resident minus file-backed
+// and shared), 0 if it cannot be read.
+uint64_t AnonResident(pid_t pid) {
+  Result<std::string> text = ReadFile("/proc/" + std::to_string(pid) + "/statm");
+  unsigned long long size = 0, resident = 0, shared = 0;
+  if (!text.ok() || sscanf(text->c_str(), "%llu %llu %llu", &size, &resident, &shared) != 3) return 0;
+  return resident > shared ? (resident - shared) * kPage : 0;
 }
 
-Result<std::unique_ptr<PreCopy>> PreCopy::Start(pid_t root) {
+std::vector<PageRange> PreCopiedRanges(const std::vector<VmaInfo>& maps) {
+  std::vector<PageRange> out;
+  for (const VmaInfo& v : maps) {
+    if (IsPreCopied(v)) out.push_back({v.start, v.end});
+  }
+  return out;
+}
+
+}  // namespace
+
+PreCopy::Member::~Member() {
+  if (pagemap_fd >= 0) close(pagemap_fd);
+}
+
+PreCopy::~PreCopy() = default;
+
+Result<std::unique_ptr<PreCopy>> PreCopy::Start(pid_t root, bool tree) {
   Result<std::unique_ptr<FrozenTree>> frozen = FrozenTree::Freeze(root);
   if (!frozen.ok()) return frozen.status();
-  Result<std::vector<VmaInfo>> maps = ReadMaps(root);
-  if (!maps.ok()) return maps.status();
-  std::vector<PageRange> ranges;
-  for (const VmaInfo& v : *maps) {
-    if (IsPreCopied(v)) ranges.push_back({v.start, v.end});
+  std::unique_ptr<PreCopy> pc(new PreCopy());
+  Status st;
+  for (pid_t pid : (*frozen)->pids()) {
+    const bool is_root = pid == root;
+    if (!is_root && (!tree || AnonResident(pid) < kPreCopyMinBytes)) continue;
+    Result<std::vector<VmaInfo>> maps = ReadMaps(pid);
+    Result<DirtyTracker> tracker = maps.ok() ? (*frozen)->Track(pid, PreCopiedRanges(*maps))
+                                             : Result<DirtyTracker>(maps.status());
+    if (!tracker.ok()) {
+      if (is_root) {
+        st = tracker.status();
+        break;
+      }
+      continue;  // goes with the final image
+    }
+    pc->members_.push_back(std::make_unique<Member>(pid, std::move(*tracker)));
+    if (is_root && pc->members_.size() > 1) std::swap(pc->members_.front(), pc->members_.back());
   }
-  Result<DirtyTracker> tracker = (*frozen)->TrackRoot(ranges);
   (*frozen)->Resume();
   frozen->reset();
-  if (!tracker.ok()) return tracker.status();
-  // Write-protecting takes ~45 ms a GiB: done while it runs again.
-  Status st = tracker->Protect();
   if (!st.ok()) return st;
-  std::unique_ptr<PreCopy> pc(new PreCopy(root, std::move(*tracker)));
-  std::string pagemap = "/proc/" + std::to_string(root) + "/pagemap";
-  pc->pagemap_fd_ = open(pagemap.c_str(), O_RDONLY | O_CLOEXEC);
-  if (pc->pagemap_fd_ < 0) return Status::Errno("open " + pagemap);
+  if (pc->members_.empty() || pc->members_.front()->pid != root) return Status::Error("the root was not frozen");
+  // Write-protecting takes ~45 ms a GiB: done while it runs again.
+  for (auto& m : pc->members_) {
+    Status protect = m->tracker.Protect();
+    std::string pagemap = "/proc/" + std::to_string(m->pid) + "/pagemap";
+    m->pagemap_fd = protect.ok() ? open(pagemap.c_str(), O_RDONLY | O_CLOEXEC) : -1;
+    if (protect.ok() && m->pagemap_fd < 0) protect = Status::Errno("open " + pagemap);
+    if (!protect.ok()) {
+      st = pc->Lost(*m, protect);
+      if (!st.ok()) return st;
+    }
+  }
   return pc;
 }
 
-Result<uint64_t> PreCopy::BeginRound() {
-  RangeSet dirty;
-  Result<std::vector<VmaInfo>> maps = ReadMaps(pid_);
-  if (!maps.ok()) return maps.status();
-  if (rounds_ == 0) {
-    for (const VmaInfo& v : *maps) {
-      if (IsPreCopied(v)) dirty.Add({v.start, v.end});
-    }
-  } else {
-    Result<std::vector<PageRange>> changed = tracker_.NewMappings();
-    if (!changed.ok()) return changed.status();
-    Result<std::vector<PageRange>> written = tracker_.Scan();
-    if (!written.ok()) return written.status();
-    dirty = RangeSet(*changed);
-    dirty.Add(RangeSet(*written));
+std::vector<pid_t> PreCopy::pids() const {
+  std::vector<pid_t> out;
+  for (const auto& m : members_) {
+    if (!m->dropped) out.push_back(m->pid);
   }
-  sent_.Remove(dirty);
+  return out;
+}
+
+Status PreCopy::Lost(Member& m, const Status& why) {
+  if (&m == members_.front().get()) return why;
+  m.dropped = true;
+  m.tracker.Stop();
+  m.sent = RangeSet();
+  return Status::Ok();
+}
+
+Result<uint64_t> PreCopy::BeginRound() {
   queue_.clear();
   uint64_t bytes = 0;
-  for (const VmaInfo& v : *maps) {
-    if (!IsPreCopied(v)) continue;
-    for (const PageRange& r : dirty.Within({v.start, v.end})) {
-      queue_.push_back({r, {v.start, v.end}});
-      bytes += r.bytes();
+  for (auto& mp : members_) {
+    Member& m = *mp;
+    if (m.dropped) continue;
+    RangeSet dirty;
+    Result<std::vector<VmaInfo>> maps = ReadMaps(m.pid);
+    Status st = maps.status();
+    if (st.ok() && rounds_ == 0) {
+      dirty = RangeSet(PreCopiedRanges(*maps));
+    } else if (st.ok()) {
+      Result<std::vector<PageRange>> changed = m.tracker.NewMappings();
+      Result<std::vector<PageRange>> written = changed.ok() ? m.tracker.Scan() : changed;
+      st = written.status();
+      if (st.ok()) {
+        dirty = RangeSet(*changed);
+        dirty.Add(RangeSet(*written));
+      }
+    }
+    if (!st.ok()) {
+      st = Lost(m, st);
+      if (!st.ok()) return st;
+      continue;
+    }
+    m.sent.Remove(dirty);
+    for (const VmaInfo& v : *maps) {
+      if (!IsPreCopied(v)) continue;
+      for (const PageRange& r : dirty.Within({v.start, v.end})) {
+        queue_.push_back({&m, r, {v.start, v.end}});
+        bytes += r.bytes();
+      }
     }
   }
   next_ = 0;
@@ -126,12 +189,22 @@ Result<bool> PreCopy::Pump(uint64_t max_bytes, std::vector<PageBatch>* out) {
   std::string buf;
   while (next_ < queue_.size() && given < max_bytes && looked < 16 * max_bytes) {
     const Queued& q = queue_[next_];
+    Member& m = *q.member;
+    if (m.dropped) {
+      ++next_;
+      offset_ = 0;
+      continue;
+    }
     uint64_t addr = q.range.start + offset_;
     uint64_t len = std::min<uint64_t>(q.range.end - addr, kReadChunk);
     uint64_t n = len / kPage;
     pm.resize(n);
-    ssize_t got = pread(pagemap_fd_, pm.data(), n * 8, static_cast<off_t>(addr / kPage * 8));
-    if (got != static_cast<ssize_t>(n * 8)) return Status::Errno("read /proc/" + std::to_string(pid_) + "/pagemap");
+    ssize_t got = pread(m.pagemap_fd, pm.data(), n * 8, static_cast<off_t>(addr / kPage * 8));
+    if (got != static_cast<ssize_t>(n * 8)) {
+      Status st = Lost(m, Status::Errno("read /proc/" + std::to_string(m.pid) + "/pagemap"));
+      if (!st.ok()) return st;
+      continue;
+    }
     uint64_t i = 0;
     while (i < n) {
       if (!(pm[i] & (kPmPresent | kPmSwapped))) {
@@ -142,7 +215,7 @@ Result<bool> PreCopy::Pump(uint64_t max_bytes, std::vector<PageBatch>* out) {
       while (j < n && (pm[j] & (kPmPresent | kPmSwapped))) ++j;
       uint64_t run_addr = addr + i * kPage;
       buf.resize((j - i) * kPage);
-      ReadRunning(pid_, run_addr, buf.data(), buf.size(), &ok);
+      ReadRunning(m.pid, run_addr, buf.data(), buf.size(), &ok);
       // Batches of consecutive non-zero pages that could be read.
       PageBatch* batch = nullptr;
       for (uint64_t k = 0; k < j - i; ++k) {
@@ -153,11 +226,11 @@ Result<bool> PreCopy::Pump(uint64_t max_bytes, std::vector<PageBatch>* out) {
         }
         uint64_t va = run_addr + k * kPage;
         if (batch == nullptr) {
-          out->push_back(PageBatch{va, std::string(), q.piece, rounds_});
+          out->push_back(PageBatch{m.pid, va, std::string(), q.piece, rounds_});
           batch = &out->back();
         }
         batch->data.append(page, kPage);
-        sent_.Add({va, va + kPage});
+        m.sent.Add({va, va + kPage});
         given += kPage;
       }
       i = j;
@@ -172,24 +245,28 @@ Result<bool> PreCopy::Pump(uint64_t max_bytes, std::vector<PageBatch>* out) {
   return next_ >= queue_.size();
 }
 
-Result<std::vector<PageRange>> PreCopy::Finish() {
-  Result<std::vector<PageRange>> changed = tracker_.NewMappings();
-  if (!changed.ok()) return changed.status();
-  Result<std::vector<PageRange>> written = tracker_.Scan();
-  if (!written.ok()) return written.status();
-  sent_.Remove(RangeSet(*changed));
-  sent_.Remove(RangeSet(*written));
-  tracker_.Stop();
-  // Only what is still private anonymous memory (maps, not smaps: smaps
-  // walks every page table to count, ~20 ms a GiB, inside the freeze; the
-  // dump leaves out mappings that grow down, which only smaps can tell).
-  Result<std::vector<VmaInfo>> vmas = ReadMaps(pid_);
-  if (!vmas.ok()) return vmas.status();
-  RangeSet mapped;
-  for (const VmaInfo& v : *vmas) {
-    if (IsPreCopied(v)) mapped.Add({v.start, v.end});
+Result<KeptPages> PreCopy::Finish() {
+  KeptPages kept;
+  for (auto& mp : members_) {
+    Member& m = *mp;
+    if (m.dropped) continue;
+    Result<std::vector<PageRange>> changed = m.tracker.NewMappings();
+    Result<std::vector<PageRange>> written = changed.ok() ? m.tracker.Scan() : changed;
+    // Only what is still private anonymous memory (maps, not smaps: smaps
+    // walks every page table to count, ~20 ms a GiB, inside the freeze; the
+    // dump leaves out mappings that grow down, which only smaps can tell).
+    Result<std::vector<VmaInfo>> vmas = written.ok() ? ReadMaps(m.pid) : Result<std::vector<VmaInfo>>(written.status());
+    m.tracker.Stop();
+    if (!vmas.ok()) {
+      Status st = Lost(m, vmas.status());
+      if (!st.ok()) return st;
+      continue;
+    }
+    m.sent.Remove(RangeSet(*changed));
+    m.sent.Remove(RangeSet(*written));
+    kept[m.pid] = m.sent.Intersect(RangeSet(PreCopiedRanges(*vmas))).ranges();
   }
-  return sent_.Intersect(mapped).ranges();
+  return kept;
 }
 
 }  // namespace roam

@@ -77,6 +77,9 @@ struct SeedContext {
   // of the tree that asks and forks.
   PidAsker ask_pid;
   int token_rd = -1, token_wr = -1;
+  // Pre-copied memory this seed holds (page_stage.h): its own pieces and
+  // those of its descendants-to-be.
+  std::vector<StagedPiece> staged;
 };
 
 constexpr int kPidAttempts = 50;
@@ -168,6 +171,45 @@ int FirstFreeFd(const Image& image) {
   return max_fd + 1;
 }
 
+// Whether `pid` is `top` or one of its descendants in the image.
+bool InSubtree(const Image& img, pid_t pid, pid_t top) {
+  for (size_t hops = 0; hops <= img.procs.size(); ++hops) {
+    if (pid == top) return true;
+    const pb::ProcessImage* p = img.Find(pid);
+    if (p == nullptr) return false;
+    pid = p->ppid();
+  }
+  return false;
+}
+
+// Staged pieces, before a fork of `child`: it inherits those of its
+// subtree, no others (page tables are copied for what is inherited, and
+// the pages lose their sole owner).
+void ShareStagedWith(const SeedContext& ctx, pid_t child) {
+  for (const StagedPiece& p : ctx.staged) {
+    madvise(reinterpret_cast<void*>(p.at), p.len, InSubtree(*ctx.image, p.pid, child) ? MADV_DOFORK : MADV_DONTFORK);
+  }
+}
+
+// Staged pieces, once every child is forked: this seed's own stay (and
+// will be inherited again by whatever the process forks once it runs), the
+// others go (its descendants have them, or they are of no process).
+Status KeepOwnStaged(SeedContext& ctx, pid_t self) {
+  std::vector<StagedPiece> own;
+  for (const StagedPiece& p : ctx.staged) {
+    void* at = reinterpret_cast<void*>(p.at);
+    if (p.pid != self) {
+      munmap(at, p.len);
+    } else if (madvise(at, p.len, MADV_DOFORK) != 0) {
+      return Status::Errno("madvise MADV_DOFORK on staged memory");
+    } else {
+      own.push_back(p);
+    }
+  }
+  ctx.staged = std::move(own);
+  return Status::Ok();
+}
+
 // A child with PID `want`, as fork(): 0 in the child, its PID here.
 // clone3(set_tid) if this process may; otherwise the restorer makes `want`
 // the next PID and a plain fork takes it, again until it does (another
@@ -203,6 +245,9 @@ Result<pid_t> CreateChild(SeedContext& ctx, pid_t want) {
   const Image& img = *ctx.image;
   pid_t self = proc.pid();
   if (static_cast<pid_t>(syscall(SYS_getpid)) != self) SeedFail(ctx, self, "seed created with the wrong pid");
+  if (!root) {  // it inherited its subtree's pieces only
+    std::erase_if(ctx.staged, [&](const StagedPiece& p) { return !InSubtree(img, p.pid, self); });
+  }
   ResetDispositions();
   if (root) {
     // The ready pipe first, above everything planned.
@@ -219,10 +264,12 @@ Result<pid_t> CreateChild(SeedContext& ctx, pid_t want) {
   if (proc.sid() == self && setsid() < 0) SeedFail(ctx, self, std::string("setsid: ") + strerror(errno));
   for (const pb::ProcessImage& child : img.procs) {
     if (child.ppid() != self || child.pid() == img.inventory.root_pid()) continue;
+    ShareStagedWith(ctx, child.pid());
     Result<pid_t> got = CreateChild(ctx, child.pid());
     if (!got.ok()) SeedFail(ctx, self, got.status().message());
     if (*got == 0) SeedMain(ctx, child, false);
   }
+  if (Status st = KeepOwnStaged(ctx, self); !st.ok()) SeedFail(ctx, self, st.message());
   Result<uint64_t> helper = SeedPlaceFds(ctx, proc);
   if (!helper.ok()) SeedFail(ctx, self, helper.status().message());
   SeedReport r;
@@ -238,10 +285,12 @@ Result<pid_t> CreateChild(SeedContext& ctx, pid_t want) {
 }  // namespace
 
 [[noreturn]] void BecomeStagedSeed(const std::string& dir, int base, int ready_fd,
-                                   const std::vector<std::pair<int, int>>& inherited) {
+                                   const std::vector<std::pair<int, int>>& inherited,
+                                   const std::vector<StagedPiece>& staged) {
   // The restorer's plan, made again here from the same records and numbers.
   SeedContext ctx;
   ctx.ready_fd = ready_fd;
+  ctx.staged = staged;
   Result<Image> image = LoadImage(dir, /*verify_payloads=*/false);  // the restorer verified them
   if (!image.ok()) SeedFail(ctx, static_cast<pid_t>(syscall(SYS_getpid)), image.status().message());
   ctx.image = &*image;
@@ -326,7 +375,8 @@ void ReapChildren(Tracee& t) {
 
 }  // namespace
 
-Result<InPlaceSeed> PrepareInPlaceSeed(const std::string& dir, int* keep_fd, const PidAsker& ask_pid) {
+Result<InPlaceSeed> PrepareInPlaceSeed(const std::string& dir, int* keep_fd, const PidAsker& ask_pid,
+                                       const std::vector<StagedPiece>& staged) {
   // The records only: the restorer checks every payload's checksum before
   // it touches this process (RestoreInPlace), so reading them all here too
   // would only lengthen the frozen window.
@@ -340,6 +390,7 @@ Result<InPlaceSeed> PrepareInPlaceSeed(const std::string& dir, int* keep_fd, con
   }
   SeedContext ctx;
   ctx.image = &img;
+  ctx.staged = staged;
   ctx.base = FirstFreeFd(img);
   ctx.opened.Plan(img.files, ctx.base);  // image fds that led outside: ours of the same number
   int next = ctx.opened.next_free();
@@ -377,10 +428,12 @@ Result<InPlaceSeed> PrepareInPlaceSeed(const std::string& dir, int* keep_fd, con
   for (const pb::ProcessImage& child : img.procs) {
     if (!st.ok()) break;
     if (child.ppid() != self || child.pid() == self) continue;
+    ShareStagedWith(ctx, child.pid());
     Result<pid_t> got = CreateChild(ctx, child.pid());
     if (got.ok() && *got == 0) SeedMain(ctx, child, false);
     st = got.status();
   }
+  if (st.ok()) st = KeepOwnStaged(ctx, self);
   if (st.ok() && tree) st = CollectChildReports(img, ready_rd, &seed.children);
   if (tree) {
     for (int fd : {ready_rd, ctx.ready_fd, ctx.token_rd, ctx.token_wr}) close(fd);
@@ -445,7 +498,7 @@ class TreeRestore {
   pid_t root_ = 0;
   bool created_ = false, done_ = false;
   bool in_place_ = false;  // the root existed before: never killed, it execs fallback_
-  std::vector<StagedPiece> staged_in_place_;  // its pre-copied memory (InPlaceSeed::staged)
+  std::vector<StagedPiece> staged_in_place_;  // the tree's pre-copied memory (InPlaceSeed::staged)
   InPlaceFallback fallback_;
 };
 
@@ -573,8 +626,8 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   // CAP_CHECKPOINT_RESTORE in the process itself. A restorer's seed has it
   // (root); a deputy rebuilt in place has it only if its user has.
   seed.set_exe = !in_place_ || MayChangeExe(t.pid());
-  if (options_.stage != nullptr && proc.pid() == options_.stage->pid()) seed.staged = options_.stage->pieces();
-  if (in_place_ && proc.pid() == root_) seed.staged = staged_in_place_;
+  if (options_.stage != nullptr) seed.staged = PiecesOf(options_.stage->pieces(), proc.pid());
+  if (in_place_) seed.staged = PiecesOf(staged_in_place_, proc.pid());
   uint64_t scratch = seed.helper + kScratchOffset;
   t.set_syscall_ip(seed.helper);
   Status st = DropSeedRseq(t);

@@ -91,8 +91,9 @@ struct InPlaceSeed {
   uint64_t helper = 0;  // the root's helper area (a syscall instruction at +0)
   int pages_fd = -1;    // the root's page file
   std::vector<Child> children;  // the tree's other processes, parents first
-  // The root's pre-copied memory, staged in it before it became the seed
-  // (PageStage::Adopt): moved into place, as a staged root's is.
+  // The tree's pre-copied memory, staged in the root before it became the
+  // seed (PageStage::Adopt), each process's moved into place, as a staged
+  // root's are. Set by the restorer.
   std::vector<StagedPiece> staged;
 };
 
@@ -103,9 +104,12 @@ using PidAsker = std::function<Status(pid_t pid)>;
 // root, all its signals are blocked. `keep_fd` (the caller's line to its
 // restorer) is moved above the planned fds and its new number stored back;
 // `ask_pid` may use it (it is called in the tree's other processes too).
-// Its fds 0-2 stand for the image's fds that led outside the tree. On
-// failure, every process it created is killed and reaped.
-Result<InPlaceSeed> PrepareInPlaceSeed(const std::string& dir, int* keep_fd, const PidAsker& ask_pid);
+// Its fds 0-2 stand for the image's fds that led outside the tree.
+// `staged`: the pre-copied pieces it holds (of any process of the tree);
+// each child made gets its subtree's (page_stage.h). On failure, every
+// process it created is killed and reaped.
+Result<InPlaceSeed> PrepareInPlaceSeed(const std::string& dir, int* keep_fd, const PidAsker& ask_pid,
+                                       const std::vector<StagedPiece>& staged = {});
 
 struct InPlaceFallback {
   std::vector<std::string> argv;  // argv[0]: the program's path

@@ -40,7 +40,11 @@ bool Traced() {
 
 }  // namespace
 
-void BecomeSeed(const std::string& dir, const std::string& gpid, int fd) {
+void BecomeSeed(const pb::ComeHome& order, int fd) {
+  const std::string dir = order.image_dir();
+  const std::string gpid = order.gpid();
+  std::vector<StagedPiece> staged;
+  for (const pb::StagedPiece& s : order.staged()) staged.push_back({s.vaddr(), s.len(), s.at(), s.pid()});
   // Signals wait: Ctrl-C during the move reaches the process once it is
   // rebuilt (or the deputy again), not this seed.
   sigset_t all;
@@ -64,7 +68,7 @@ void BecomeSeed(const std::string& dir, const std::string& gpid, int fd) {
     if (a.pid_next() != pid) return Status::Error("roamd answered pid " + std::to_string(a.pid_next()));
     return Status::Ok();
   };
-  Result<InPlaceSeed> seed = PrepareInPlaceSeed(dir, &fd, ask);
+  Result<InPlaceSeed> seed = PrepareInPlaceSeed(dir, &fd, ask, staged);
   pb::StreamFrame f;
   if (seed.ok()) {
     f.mutable_seed_ready()->set_base(seed->base);

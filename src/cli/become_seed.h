@@ -11,10 +11,11 @@
 // If roamd never takes it (roamd gone), it does the same after 30 s.
 #pragma once
 
-#include <string>
+#include "session.pb.h"
 
 namespace roam {
 
-[[noreturn]] void BecomeSeed(const std::string& dir, const std::string& gpid, int fd);
+// DIR and GPID come in `order`, with the pre-copied memory staged here.
+[[noreturn]] void BecomeSeed(const pb::ComeHome& order, int fd);
 
 }  // namespace roam

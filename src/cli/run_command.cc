@@ -265,7 +265,7 @@ class Deputy {
       writer_stop_ = true;
       out_cv_.notify_all();
     }
-    if (SingleThreaded()) BecomeSeed(c.image_dir(), c.gpid(), fd_);  // never returns
+    if (SingleThreaded()) BecomeSeed(c, fd_);  // never returns
     {
       std::lock_guard<std::mutex> lock(out_mu_);
       writer_stop_ = false;

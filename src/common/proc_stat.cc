@@ -92,4 +92,15 @@ char ReadProcState(int pid) {
   return text.ok() && ParseProcStat(*text, &ps) ? ps.state : 0;
 }
 
+std::vector<int> ReadProcessTree(int root) {
+  std::vector<int> tree{root};
+  for (size_t i = 0; i < tree.size(); ++i) {
+    const std::string pid = std::to_string(tree[i]);
+    Result<std::string> kids = ReadFile("/proc/" + pid + "/task/" + pid + "/children");
+    if (!kids.ok()) continue;
+    for (int k : ParseChildrenList(*kids)) tree.push_back(k);
+  }
+  return tree;
+}
+
 }  // namespace roam

@@ -1,6 +1,7 @@
 // /proc/PID/stat and /proc/PID/task/TID/children, parsed once for every part
 // of roam that needs them (the load sampler, `roam cluster`, later `roam ps`
-// and the checkpoint engine). Pure functions of the text; thread-safe.
+// and the checkpoint engine). Pure functions of the text, and readers of
+// /proc built on them; thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -62,5 +63,9 @@ char ReadProcState(int pid);
 // kernel writes none) are left out, and then *error, if given, is set to
 // an error naming the first; otherwise *error is set to ok.
 std::vector<int> ParseChildrenList(const std::string& text, Status* error = nullptr);
+
+// `root` and its descendants now, parents before children, read from
+// /proc (a process forked or gone meanwhile may be missed or listed).
+std::vector<int> ReadProcessTree(int root);
 
 }  // namespace roam

@@ -90,6 +90,7 @@ void HomeArrival::Reserved(uint64_t at) {
 void HomeArrival::ReplyPrecopy(bool precopy) {
   pb::LinkFrame ok;  // the first reply: pre-copy (or not), then the image
   ok.mutable_reply()->set_precopy(precopy);
+  ok.mutable_reply()->set_precopy_tree(precopy);
   source_->Send(ok);
 }
 
@@ -118,12 +119,17 @@ void HomeArrival::OnImageEnd(const pb::ImageEnd& e) {
   settling_ = true;
   auto self = shared_from_this();
   auto staging = staging_;
-  engine_.Run<Status>([staging] { return staging->error; },
-                      [this, self](Status st) {
-                        if (ended_) return;
-                        if (!st.ok()) return Fail("the pre-copied pages: " + st.message());
-                        ImageWhole();
-                      });
+  engine_.Run<Result<std::vector<StagedPiece>>>(
+      [staging]() -> Result<std::vector<StagedPiece>> {
+        if (!staging->error.ok()) return staging->error;
+        return staging->stage ? staging->stage->pieces() : std::vector<StagedPiece>();
+      },
+      [this, self](Result<std::vector<StagedPiece>> pieces) {
+        if (ended_) return;
+        if (!pieces.ok()) return Fail("the pre-copied pages: " + pieces.status().message());
+        staged_ = std::move(*pieces);
+        ImageWhole();
+      });
 }
 
 void HomeArrival::ImageWhole() {

@@ -68,6 +68,9 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
   // The source's move_in link: the files it lists are checked on `node`.
   void AcceptSource(std::shared_ptr<LinkSession> source, const pb::MoveIn& req, const std::string& node);
   const std::string& image_dir() const { return receiver_.dir(); }
+  // Once the image is whole: the pre-copied pieces in the deputy, of every
+  // process of the tree (its seed hands each child its own).
+  const std::vector<StagedPiece>& staged() const { return staged_; }
   // The deputy's answer to cfg.reserve: the address of its reservation (0:
   // none; the move goes without pre-copy).
   void Reserved(uint64_t at);
@@ -106,6 +109,7 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
   uint64_t reserve_len_ = 0;
   bool reserving_ = false;
   bool settling_ = false;  // the image is here; the last staged writes are being checked
+  std::vector<StagedPiece> staged_;
   std::shared_ptr<LinkSession> source_;
   // Touched only on the engine thread.
   std::shared_ptr<std::unique_ptr<RestoredTree>> tree_;

@@ -93,6 +93,7 @@ void HomeDeparture::Start(Done done, std::function<void()> on_end) {
                       if (!f.reply().error().empty()) return Fail(ReplyStatus(f.reply()).Prefixed(cfg_.to + ": "));
                       if (!checked_) {  // the first answer: the files are there
                         checked_ = true;
+                        precopy_tree_ = f.reply().precopy_tree();
                         return f.reply().precopy() ? PreCopy() : Freeze();
                       }
                       restored_ = true;
@@ -107,7 +108,7 @@ void HomeDeparture::Start(Done done, std::function<void()> on_end) {
 
 void HomeDeparture::PreCopy() {
   auto self = shared_from_this();
-  precopy_ = std::make_shared<PrecopySender>(engine_, image_link_, rec_->pid, cfg_.faults, codec_);
+  precopy_ = std::make_shared<PrecopySender>(engine_, image_link_, rec_->pid, precopy_tree_, cfg_.faults, codec_);
   meter_.SetPhase("pre-copy");
   precopy_->Start([this, self](Status st) {
     if (ended_) return;

@@ -90,6 +90,7 @@ class HomeDeparture : public std::enable_shared_from_this<HomeDeparture> {
   MoveMeter meter_;
   int64_t frozen_at_ms_ = 0;
   bool checked_ = false, restored_ = false, ready_ = false, execed_ = false, ended_ = false;
+  bool precopy_tree_ = false;  // the target stages the whole tree's pages (LinkReply.precopy_tree)
   std::vector<int> held_signals_;
   Done done_;
   std::function<void()> on_end_;

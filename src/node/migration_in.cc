@@ -98,6 +98,7 @@ void MigrationIn::AcceptSource(std::shared_ptr<LinkSession> source, const pb::Mo
         if (!st.ok()) spdlog::info("{}: no pre-copy ({})", gpid(), st.message());
         pb::LinkFrame ok;  // the first reply: pre-copy (or not), then the image
         ok.mutable_reply()->set_precopy(st.ok());
+        ok.mutable_reply()->set_precopy_tree(st.ok());
         source_->Send(ok);
       });
 }

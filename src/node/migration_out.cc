@@ -99,7 +99,7 @@ void MigrationOut::WaitForInputRead(bool precopy) {
 
 void MigrationOut::PreCopy() {
   auto self = shared_from_this();
-  precopy_ = std::make_shared<PrecopySender>(engine_, target_, guest_->pid(), faults_, codec_);
+  precopy_ = std::make_shared<PrecopySender>(engine_, target_, guest_->pid(), precopy_tree_, faults_, codec_);
   ReportProgress("pre-copy");
   precopy_->Start([this, self](Status st) {
     if (ended_) return;
@@ -148,6 +148,7 @@ void MigrationOut::OnTargetReply(const pb::LinkReply& reply) {
   if (!checked_) {  // the first answer: the files are there
     checked_ = true;
     const bool precopy = reply.precopy();
+    precopy_tree_ = reply.precopy_tree();
     if (order_.to() != guest_->home()) return precopy ? PreCopy() : Freeze();
     // Home: input it was given but has not read cannot be put back into
     // the user's terminal or pipe, and the deputy gives no more (the home

@@ -71,6 +71,7 @@ class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
   double dump_ms_ = 0;
   int64_t frozen_at_ms_ = 0;
   bool checked_ = false, frozen_sent_ = false, ended_ = false;
+  bool precopy_tree_ = false;  // the target stages the whole tree's pages (LinkReply.precopy_tree)
   std::function<void()> on_end_;
   std::unique_ptr<asio::steady_timer> progress_timer_;
   // A move home: waiting until the process has read its input.

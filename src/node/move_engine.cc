@@ -24,9 +24,9 @@ void FreezeAndDump(EngineWorker& engine, pid_t pid, std::shared_ptr<ImageSink> s
         if (precopy && *precopy) {
           // What the target holds right is left out. If that cannot be
           // told, nothing is kept: the image carries everything.
-          Result<std::vector<PageRange>> kept = (*precopy)->Finish();
+          Result<KeptPages> kept = (*precopy)->Finish();
           if (kept.ok()) {
-            options.kept[pid] = std::move(*kept);
+            options.kept = std::move(*kept);
           } else {
             spdlog::warn("pid {}: pre-copy could not finish ({}); the image carries all its memory", pid,
                          kept.status().message());

@@ -3,8 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include "ckpt/kernel_features.h"
-#include "common/file_util.h"
+#include "ckpt/dirty_tracker.h"
 #include "common/proc_maps.h"
+#include "common/proc_stat.h"
 
 namespace roam {
 
@@ -19,26 +20,26 @@ pb::LinkFrame MoveInRequest(const std::string& gpid, pid_t root, const std::vect
   in->set_gpid(gpid);
   in->set_precopy_pid(root);
   in->set_xcr0(ProbeXsave().xcr0);
-  // What pre-copy may stage (precopy.h): private anonymous writable
-  // mappings that do not grow down.
-  if (Result<std::string> text = ReadFile("/proc/" + std::to_string(root) + "/maps"); text.ok()) {
-    if (Result<std::vector<VmaInfo>> maps = ParseMaps(*text); maps.ok()) {
-      uint64_t span = 0;
-      for (const VmaInfo& v : *maps) {
-        if (!v.shared && v.write && (v.path.empty() || v.path == "[heap]" || v.path.rfind("[anon:", 0) == 0)) span += v.end - v.start;
-      }
-      in->set_precopy_span(span);
+  // What pre-copy may stage (precopy.h), in every process of the tree.
+  uint64_t span = 0;
+  for (pid_t pid : ReadProcessTree(root)) {
+    Result<std::vector<VmaInfo>> maps = ReadMaps(pid);
+    if (!maps.ok()) continue;
+    for (const VmaInfo& v : *maps) {
+      if (IsPreCopied(v)) span += v.end - v.start;
     }
   }
+  in->set_precopy_span(span);
   for (const pb::FileIdentity& f : files) *in->add_files() = f;
   return req;
 }
 
-PrecopySender::PrecopySender(EngineWorker& engine, std::shared_ptr<LinkSession> link, pid_t pid, MoveFaults faults,
-                             std::shared_ptr<CodecChooser> chooser)
+PrecopySender::PrecopySender(EngineWorker& engine, std::shared_ptr<LinkSession> link, pid_t pid, bool tree,
+                             MoveFaults faults, std::shared_ptr<CodecChooser> chooser)
     : engine_(engine),
       link_(std::move(link)),
       pid_(pid),
+      tree_(tree),
       faults_(faults),
       holder_(std::make_shared<std::unique_ptr<PreCopy>>()),
       chooser_(std::move(chooser)) {}
@@ -48,9 +49,10 @@ void PrecopySender::Start(std::function<void(Status)> done) {
   auto self = shared_from_this();
   auto holder = holder_;
   pid_t pid = pid_;
+  bool tree = tree_;
   engine_.Run<Status>(
-      [holder, pid]() -> Status {
-        Result<std::unique_ptr<PreCopy>> pc = PreCopy::Start(pid);
+      [holder, pid, tree]() -> Status {
+        Result<std::unique_ptr<PreCopy>> pc = PreCopy::Start(pid, tree);
         if (!pc.ok()) return pc.status();
         *holder = std::move(*pc);
         return Status::Ok();
@@ -137,6 +139,7 @@ void PrecopySender::Sent(Result<std::vector<Packed>> batches, bool round_done) {
     pb::LinkFrame f;
     pb::PrecopyPages* p = f.mutable_precopy_pages();
     p->set_vaddr(b.batch.vaddr);
+    if (b.batch.pid != pid_) p->set_pid(b.batch.pid);
     p->set_piece_start(b.batch.piece.start);
     p->set_piece_end(b.batch.piece.end);
     p->set_round(static_cast<uint32_t>(b.batch.round));

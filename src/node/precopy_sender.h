@@ -31,7 +31,7 @@
 namespace roam {
 
 // The request a move source opens its image link with (MoveIn): the files
-// the tree uses, this CPU's XSAVE components, and `root` to pre-copy. Every
+// the tree uses, this CPU's XSAVE components, and `root`'s tree to pre-copy. Every
 // process is pre-copied, however small: the target then creates the root
 // seed before the freeze instead of in it (16 KiB: frozen 26 ms by
 // stop-and-copy, 19 ms by pre-copy). The target may still say no.
@@ -39,8 +39,10 @@ pb::LinkFrame MoveInRequest(const std::string& gpid, pid_t root, const std::vect
 
 class PrecopySender : public std::enable_shared_from_this<PrecopySender> {
  public:
-  // `chooser` picks each batch's compression (node/page_codec.h).
-  PrecopySender(EngineWorker& engine, std::shared_ptr<LinkSession> link, pid_t pid, MoveFaults faults,
+  // `chooser` picks each batch's compression (node/page_codec.h). `tree`:
+  // the target stages other processes' pages too (LinkReply.precopy_tree);
+  // else only the root `pid` is pre-copied.
+  PrecopySender(EngineWorker& engine, std::shared_ptr<LinkSession> link, pid_t pid, bool tree, MoveFaults faults,
                 std::shared_ptr<CodecChooser> chooser);
 
   // `done` runs once: ok when it is time to freeze; an error when the link
@@ -74,6 +76,7 @@ class PrecopySender : public std::enable_shared_from_this<PrecopySender> {
   EngineWorker& engine_;
   std::shared_ptr<LinkSession> link_;
   pid_t pid_;
+  bool tree_;
   MoveFaults faults_;
   PreCopyHolder holder_;
   PreCopyPolicy policy_;

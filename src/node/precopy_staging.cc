@@ -9,19 +9,20 @@ void StagingWriter::Post(pb::PrecopyPages& p, const std::shared_ptr<LinkSession>
   const int codec = p.codec();
   const uint64_t raw_size = p.raw_size();
   const uint64_t vaddr = p.vaddr();
+  const pid_t owner = p.pid();
   const PageRange piece{p.piece_start(), p.piece_end()};
   *backlog_ += data->size();
   if (*backlog_ > (64u << 20)) source->Pause();
   auto staging = staging_;
   engine_.Run<bool>(
-      [staging, data, vaddr, piece, codec, raw_size]() {
+      [staging, data, owner, vaddr, piece, codec, raw_size]() {
         if (!staging->stage || !staging->error.ok()) return false;
         Result<std::string> pages = Unpack(codec, std::move(*data), raw_size);  // on the engine thread
         if (!pages.ok()) {
           staging->error = pages.status();
           return false;
         }
-        staging->error = staging->stage->Write(vaddr, pages->data(), pages->size(), piece);
+        staging->error = staging->stage->Write(owner, vaddr, pages->data(), pages->size(), piece);
         return staging->error.ok();
       },
       [backlog = backlog_, source, n = data->size()](bool) {

@@ -397,6 +397,13 @@ void RemoteRun::MaybeComeHome() {
   pb::StreamFrame f;
   f.mutable_come_home()->set_image_dir(arrival_->image_dir());
   f.mutable_come_home()->set_gpid(record_->gpid);
+  for (const StagedPiece& s : arrival_->staged()) {
+    pb::StagedPiece* out = f.mutable_come_home()->add_staged();
+    out->set_pid(s.pid);
+    out->set_at(s.at);
+    out->set_len(s.len);
+    out->set_vaddr(s.vaddr);
+  }
   client_->Send(f);
 }
 

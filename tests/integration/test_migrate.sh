@@ -294,6 +294,28 @@ check "pre-copy: a process rewriting 48 MiB moved n3, home, n2 ($pc_ok of 3 as e
 check "pre-copy: no page lost or stale, exit $rc, output identical to an undisturbed run ($(tail -1 "$DATA/rewrite.out" | cut -c1-40))" \
   sh -c "[ '$rc' = 0 ] && grep -q '^end bad 0 ' '$DATA/rewrite.out' && cmp -s '$DATA/rewrite.ref' '$DATA/rewrite.out'"
 
+# The same writer under a shell, in a pipeline: the memory is the root's
+# child's (sh -> python3 | cat). Every process of a tree is pre-copied, so
+# each move must carry more than 40 MB while it runs (only the child has
+# that much), and the child must come out right: staged in the root seed
+# and handed to it at its fork, on a guest (n3) and in the deputy at home.
+bg_start rewtree "$ROAM" run --on n2 -- sh -c 'python3 "$0" 48 7000 | cat' "$DATA/rewrite.py"
+P=$(bg_pid rewtree)
+wait_until 10 where_is "n1:$P" n2 >/dev/null
+sleep 1
+pc_ok=0 pc_figs=()
+for to in n3 home n2; do
+  if j=$(migrate "n1:$P" "$to" --json 2>>"$DATA/rewtree.mig"); then
+    pc_figs+=("$(jq -c '[.from, .to, .rounds, .frozen_ms, (.precopy_bytes / 1048576 | floor)]' <<<"$j")")
+    if [ "$(jq '.rounds >= 2 and .precopy_bytes > 40000000' <<<"$j")" = true ]; then pc_ok=$((pc_ok + 1)); fi
+  fi
+  sleep 0.5
+done
+rc=$(bg_rc rewtree 120)
+check "pre-copy of a tree: sh -c 'python3 | cat' moved n3, home, n2 with the child's memory sent while it ran ($pc_ok of 3: ${pc_figs[*]}) $(head -c 200 "$DATA/rewtree.mig")" [ "$pc_ok" -eq 3 ]
+check "pre-copy of a tree: the child lost no page, exit $rc, output identical to an undisturbed run ($(tail -1 "$DATA/rewtree.out" | cut -c1-40))" \
+  sh -c "[ '$rc' = 0 ] && grep -q '^end bad 0 ' '$DATA/rewtree.out' && cmp -s '$DATA/rewrite.ref' '$DATA/rewtree.out'"
+
 # --- 4. refusals, each with its reason --------------------------------------------
 bg_start idle "$ROAM" run --on n2 -- python3 "$DATA/count.py" 100000 0.01
 P=$(bg_pid idle)

@@ -2,8 +2,10 @@
 // sent) and its two halves on real processes: PreCopy on a child that keeps
 // writing random pages while it is copied (every page it says is kept must
 // equal, at the freeze, what was handed out: checked against the frozen
-// memory, and shown to fail when a batch is lost), and PageStage (the future
-// root, created with a chosen PID, takes pages into pieces of its own).
+// memory, and shown to fail when a batch is lost), the same on a tree whose
+// writer is a grandchild and where a big process exits midway, and
+// PageStage (the future root, created with a chosen PID, takes pages into
+// pieces of its own, for itself and for the tree's other processes).
 #include "ckpt/precopy.h"
 
 #include <gtest/gtest.h>
@@ -13,7 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -130,6 +134,8 @@ pid_t StartWriter() {
 struct Copied {
   int rounds = 0;
   uint64_t kept_pages = 0, stale = 0, never_sent = 0;
+  std::map<pid_t, uint64_t> kept_by_pid;  // pages
+  std::vector<pid_t> tracked;             // PreCopy::pids() after Start
 };
 
 // Pre-copies `pid` into a map (if `drop_one`, losing the first whole-sized
@@ -137,12 +143,13 @@ struct Copied {
 // compares every kept page. The lost batch must be a big one: a small batch
 // may hold only pages the child writes all the time (its TLS, its heap), and
 // those are sent again in the next round, so losing them proves nothing.
-Copied PreCopyAndCheck(pid_t pid, bool drop_one) {
+Copied PreCopyAndCheck(pid_t pid, bool drop_one, const std::function<void()>& after_first_round = nullptr) {
   Copied c;
   Result<std::unique_ptr<PreCopy>> pc = PreCopy::Start(pid);
   EXPECT_TRUE(pc.ok()) << pc.status().message();
   if (!pc.ok()) return c;
-  std::map<uint64_t, std::string> target;
+  c.tracked = (*pc)->pids();
+  std::map<std::pair<pid_t, uint64_t>, std::string> target;
   PreCopyPolicy policy;
   uint64_t last = 0;
   constexpr size_t kBatch = 1 << 20;
@@ -164,27 +171,32 @@ Copied PreCopyAndCheck(pid_t pid, bool drop_one) {
           dropped = true;  // lost on the way
           continue;
         }
-        for (size_t o = 0; o < b.data.size(); o += kPage) target[b.vaddr + o] = b.data.substr(o, kPage);
+        for (size_t o = 0; o < b.data.size(); o += kPage) target[{b.pid, b.vaddr + o}] = b.data.substr(o, kPage);
       }
       usleep(2000);  // the link's pace: the child writes meanwhile
     }
+    if (round == 0 && after_first_round) after_first_round();
   }
   Result<std::unique_ptr<FrozenTree>> frozen = FrozenTree::Freeze(pid);
   EXPECT_TRUE(frozen.ok()) << frozen.status().message();
   if (!frozen.ok()) return c;
-  Result<std::vector<PageRange>> kept = (*pc)->Finish();
+  Result<KeptPages> kept = (*pc)->Finish();
   EXPECT_TRUE(kept.ok()) << kept.status().message();
   c.rounds = (*pc)->rounds();
   char page[kPage];
-  for (const PageRange& r : kept.ok() ? *kept : std::vector<PageRange>()) {
-    for (uint64_t a = r.start; a < r.end; a += kPage) {
-      ++c.kept_pages;
-      iovec l{page, kPage}, rem{reinterpret_cast<void*>(a), kPage};
-      auto it = target.find(a);
-      if (it == target.end()) {
-        ++c.never_sent;
-      } else if (process_vm_readv(pid, &l, 1, &rem, 1, 0) != kPage || memcmp(page, it->second.data(), kPage) != 0) {
-        ++c.stale;
+  for (const auto& [owner, ranges] : kept.ok() ? *kept : KeptPages()) {
+    for (const PageRange& r : ranges) {
+      for (uint64_t a = r.start; a < r.end; a += kPage) {
+        ++c.kept_pages;
+        ++c.kept_by_pid[owner];
+        iovec l{page, kPage}, rem{reinterpret_cast<void*>(a), kPage};
+        auto it = target.find({owner, a});
+        if (it == target.end()) {
+          ++c.never_sent;
+        } else if (process_vm_readv(owner, &l, 1, &rem, 1, 0) != kPage ||
+                   memcmp(page, it->second.data(), kPage) != 0) {
+          ++c.stale;
+        }
       }
     }
   }
@@ -220,6 +232,68 @@ TEST(PreCopy, TheCheckFailsWhenABatchIsLost) {
   KillChild(pid);
 }
 
+// A tree: a parent (the root), a child that writes 8 MiB and is killed
+// after the first round, a child (between the root and the work) that
+// forks the writer and execs `sleep`. The writer's pages are pre-copied and kept
+// right; the exited child is dropped, not an error; the waiting child,
+// small, is not tracked.
+pid_t StartTree(pid_t* writer, pid_t* quitter, pid_t* middle) {
+  int from_root[2], from_middle[2];
+  EXPECT_EQ(pipe(from_root), 0);
+  EXPECT_EQ(pipe(from_middle), 0);
+  pid_t root = fork();
+  if (root == 0) {
+    pid_t q = fork();
+    if (q == 0) {
+      char* buf = static_cast<char*>(mmap(nullptr, 8 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+      memset(buf, 'q', 8 << 20);
+      for (;;) pause();
+    }
+    pid_t m = fork();
+    if (m == 0) {
+      pid_t w = StartWriter();
+      (void)!write(from_middle[1], &w, sizeof(w));
+      execl("/bin/sleep", "sleep", "1000", nullptr);  // small, as a shell between the root and the work
+      _exit(127);
+    }
+    pid_t qm[2] = {q, m};
+    (void)!write(from_root[1], qm, sizeof(qm));
+    waitpid(q, nullptr, 0);  // no zombie in the tree at the freeze
+    for (;;) pause();
+  }
+  close(from_root[1]);
+  close(from_middle[1]);
+  pid_t qm[2] = {};
+  EXPECT_EQ(read(from_root[0], qm, sizeof(qm)), static_cast<ssize_t>(sizeof(qm)));
+  EXPECT_EQ(read(from_middle[0], writer, sizeof(*writer)), static_cast<ssize_t>(sizeof(*writer)));
+  close(from_root[0]);
+  close(from_middle[0]);
+  *quitter = qm[0];
+  *middle = qm[1];
+  return root;
+}
+
+TEST(PreCopy, TheTreesOtherProcessesArePreCopiedToo) {
+  pid_t writer, quitter, middle;
+  pid_t root = StartTree(&writer, &quitter, &middle);
+  usleep(300000);
+  Copied c = PreCopyAndCheck(root, false, [quitter] {
+    kill(quitter, SIGKILL);  // the root reaps it
+    while (kill(quitter, 0) == 0) usleep(1000);
+  });
+  EXPECT_EQ(c.stale, 0u);
+  EXPECT_EQ(c.never_sent, 0u);
+  EXPECT_GT(c.kept_by_pid[writer], 2000u);  // of its 8192 pages
+  EXPECT_EQ(c.kept_by_pid.count(quitter), 0u) << "gone during pre-copy: nothing of it is kept";
+  EXPECT_NE(std::find(c.tracked.begin(), c.tracked.end(), quitter), c.tracked.end()) << "8 MiB: tracked at first";
+  EXPECT_EQ(std::find(c.tracked.begin(), c.tracked.end(), middle), c.tracked.end()) << "small: not tracked";
+  ASSERT_FALSE(c.tracked.empty());
+  EXPECT_EQ(c.tracked.front(), root);
+  kill(writer, SIGKILL);
+  kill(middle, SIGKILL);
+  KillChild(root);
+}
+
 // ---- PageStage ----------------------------------------------------------------------
 
 // A PID that was just free (a child's, reaped). Another process may take it
@@ -241,16 +315,26 @@ TEST(PageStage, TakesPagesIntoPiecesAtTheChosenPid) {
   const uint64_t base = 0x7f0000000000ULL;  // an address of the future process
   std::string data(3 * kPage, 'x');
   data[kPage] = 'y';
-  ASSERT_TRUE(stage->Write(base + 2 * kPage, data.data(), data.size(), {base, base + 16 * kPage}).ok());
+  ASSERT_TRUE(stage->Write(0, base + 2 * kPage, data.data(), data.size(), {base, base + 16 * kPage}).ok());
   ASSERT_EQ(stage->pieces().size(), 1u);  // the whole mapping, staged at once
   const StagedPiece& p = stage->pieces()[0];
   EXPECT_EQ(p.vaddr, base);
   EXPECT_EQ(p.len, 16 * kPage);
+  EXPECT_EQ(p.pid, stage->pid());
   EXPECT_EQ((p.at - p.vaddr) % (2 << 20), 0u);  // huge pages can move whole
   // A later write replaces; one beyond the piece gets a piece of its own.
-  ASSERT_TRUE(stage->Write(base + 3 * kPage, "z", 1, {base, base + 16 * kPage}).ok());
-  ASSERT_TRUE(stage->Write(base + 20 * kPage, data.data(), kPage, {base + 20 * kPage, base + 21 * kPage}).ok());
+  ASSERT_TRUE(stage->Write(0, base + 3 * kPage, "z", 1, {base, base + 16 * kPage}).ok());
+  ASSERT_TRUE(stage->Write(0, base + 20 * kPage, data.data(), kPage, {base + 20 * kPage, base + 21 * kPage}).ok());
   EXPECT_EQ(stage->pieces().size(), 2u);
+  // Another process of the tree, at the same address: a piece of its own.
+  ASSERT_TRUE(stage->Write(4242, base + 2 * kPage, "w", 1, {base, base + 16 * kPage}).ok());
+  ASSERT_EQ(stage->pieces().size(), 3u);
+  const StagedPiece other = stage->pieces()[2];
+  EXPECT_EQ(other.pid, 4242);
+  EXPECT_EQ(other.vaddr, base);
+  EXPECT_NE(other.at, stage->pieces()[0].at);
+  EXPECT_EQ(PiecesOf(stage->pieces(), 4242).size(), 1u);
+  EXPECT_EQ(PiecesOf(stage->pieces(), stage->pid()).size(), 2u);
   char got[3 * kPage];
   iovec l{got, sizeof(got)}, r{reinterpret_cast<void*>(p.at + 2 * kPage), sizeof(got)};
   ASSERT_EQ(process_vm_readv(stage->pid(), &l, 1, &r, 1, 0), static_cast<ssize_t>(sizeof(got)));
@@ -284,7 +368,7 @@ TEST(PageStage, AdoptedStagesIntoTheProcesssReservation) {
   ASSERT_NE(at, 0u);
   std::unique_ptr<PageStage> stage = PageStage::Adopt(child, at, kReserve);
   const uint64_t base = 0x7f0000000000ULL + 5 * kPage;
-  ASSERT_TRUE(stage->Write(base, "abc", 3, {base, base + 4 * kPage}).ok());
+  ASSERT_TRUE(stage->Write(0, base, "abc", 3, {base, base + 4 * kPage}).ok());
   ASSERT_EQ(stage->pieces().size(), 1u);
   const StagedPiece& p = stage->pieces()[0];
   EXPECT_GE(p.at, at);
@@ -295,7 +379,7 @@ TEST(PageStage, AdoptedStagesIntoTheProcesssReservation) {
   ASSERT_EQ(process_vm_readv(child, &l, 1, &r, 1, 0), 3);
   EXPECT_EQ(std::string(got, 3), "abc");
   // 8 MiB less what was carved cannot hold another 8 MiB mapping.
-  Status st = stage->Write(base + (64 << 20), "d", 1, {base + (64 << 20), base + (72 << 20)});
+  Status st = stage->Write(0, base + (64 << 20), "d", 1, {base + (64 << 20), base + (72 << 20)});
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("too little room"), std::string::npos) << st.message();
   stage.reset();
