@@ -31,16 +31,24 @@
 //            content of its current generation (still exact: the check and
 //            the rewrites run on the one thread), and the line goes on with
 //            " rewritten_pages=N" (rewrites since READY).
+//   --in-child  the memory is held by a child: the process started only
+//             forks it, passes SIGUSR1, SIGUSR2, SIGINT and SIGTERM on to
+//             it, and ends as it ends (its exit code, or 128 + its signal);
+//             the child dies with it (PR_SET_PDEATHSIG). A tree whose work
+//             is below its root, as `sh -c "..."` makes. READY's pid is the
+//             root's.
 // Single-threaded on purpose (`roam checkpoint` refuses threaded processes).
 // Uses only the C++ standard library and POSIX.
 //
 // Usage: ckpt_memhog SIZE [--touch-percent P] [--spin | --dirty-rate R]
-//                   [--report FILE]
+//                   [--report FILE] [--in-child]
 //        SIZE and R take the suffixes K, M, G (KiB, MiB, GiB).
 
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,6 +83,7 @@ struct Options {
   bool spin = false;
   uint64_t dirty_rate = 0;  // bytes per second; 0: no rewriting
   std::string report;
+  bool in_child = false;
 };
 
 std::optional<uint64_t> ParseSize(const std::string& text) {
@@ -98,6 +107,8 @@ std::optional<Options> ParseOptions(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--spin") {
       o.spin = true;
+    } else if (a == "--in-child") {
+      o.in_child = true;
     } else if (a == "--touch-percent" && i + 1 < argc) {
       char* end = nullptr;
       o.touch_percent = std::strtod(argv[++i], &end);
@@ -255,6 +266,24 @@ class Dirtier {
   uint64_t written_ = 0, rewritten_ = 0, cursor_ = 0;
 };
 
+// --in-child, in the root: passes signals on to `child` until it ends.
+volatile pid_t g_child = 0;
+
+void PassOn(int sig) { kill(g_child, sig); }
+
+int WaitForChild(pid_t child) {
+  g_child = child;
+  struct sigaction sa = {};
+  sa.sa_handler = PassOn;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGUSR1, SIGUSR2, SIGINT, SIGTERM}) sigaction(sig, &sa, nullptr);
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) return 1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -262,10 +291,21 @@ int main(int argc, char** argv) {
   if (!parsed) {
     std::fprintf(stderr,
                  "usage: ckpt_memhog SIZE [--touch-percent P] "
-                 "[--spin | --dirty-rate BYTES_PER_S] [--report FILE]\n");
+                 "[--spin | --dirty-rate BYTES_PER_S] [--report FILE] [--in-child]\n");
     return 2;
   }
   const Options& o = *parsed;
+  const pid_t root = getpid();
+  if (o.in_child) {
+    pid_t child = fork();
+    if (child < 0) {
+      std::fprintf(stderr, "ckpt_memhog: fork: %s\n", std::strerror(errno));
+      return 1;
+    }
+    if (child > 0) return WaitForChild(child);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != root) _exit(1);
+  }
   const uint64_t pages = (o.size + kPage - 1) / kPage;
   const uint64_t mapped = pages * kPage;
 
@@ -304,7 +344,7 @@ int main(int argc, char** argv) {
   const std::vector<uint32_t> no_generations;
 
   std::printf("READY pid=%d mapped_bytes=%" PRIu64 " touched_bytes=%" PRIu64 "\n",
-              static_cast<int>(getpid()), mapped, touched * kPage);
+              static_cast<int>(root), mapped, touched * kPage);
   std::fflush(stdout);
 
   int64_t last = MonotonicNs();
