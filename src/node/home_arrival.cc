@@ -49,6 +49,7 @@ void HomeArrival::AcceptSource(std::shared_ptr<LinkSession> source, const pb::Mo
       [this, self](pb::LinkFrame& f) {
         if (ended_ || have_image_ || settling_) return;
         if (f.has_precopy_pages()) return OnPrecopyPages(*f.mutable_precopy_pages());
+        if (f.has_precopy_sync()) return OnPrecopySync();
         if (f.has_image_chunk()) {
           if (cfg_.faults.At("target-receiving") == MoveFaults::Action::kCut) {
             source_->Close("injected fault", false);
@@ -101,6 +102,11 @@ void HomeArrival::OnPrecopyPages(pb::PrecopyPages& p) {
     return Fail("injected fault: cut at target-staging");
   }
   staging_writer_->Post(p, source_);
+}
+
+void HomeArrival::OnPrecopySync() {
+  auto self = shared_from_this();
+  AnswerPrecopySync(staging_writer_.get(), source_, [this, self] { return ended_; });
 }
 
 void HomeArrival::OnImageEnd(const pb::ImageEnd& e) {

@@ -91,6 +91,7 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
 
  private:
   void OnPrecopyPages(pb::PrecopyPages& p);
+  void OnPrecopySync();  // answers once the pages sent so far are staged
   void OnImageEnd(const pb::ImageEnd& e);
   void ImageWhole();  // the image is whole (pre-copied pages folded in)
   void Fail(const std::string& why);

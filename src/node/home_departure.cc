@@ -89,6 +89,7 @@ void HomeDeparture::Start(Done done, std::function<void()> on_end) {
                 image_link_ = *r;
                 image_link_->set_handlers(
                     [this, self](pb::LinkFrame& f) {
+                      if (f.has_precopy_synced()) return precopy_ ? precopy_->Synced() : void();
                       if (!f.has_reply()) return Fail(Status::Error(StatusCode::kInvalid, "unexpected frame from " + cfg_.to));
                       if (!f.reply().error().empty()) return Fail(ReplyStatus(f.reply()).Prefixed(cfg_.to + ": "));
                       if (!checked_) {  // the first answer: the files are there

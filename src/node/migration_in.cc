@@ -63,6 +63,7 @@ void MigrationIn::AcceptSource(std::shared_ptr<LinkSession> source, const pb::Mo
   source_->set_handlers(
       [this, self](pb::LinkFrame& f) {
         if (f.has_precopy_pages()) return OnPrecopyPages(*f.mutable_precopy_pages());
+        if (f.has_precopy_sync()) return OnPrecopySync();
         if (f.has_image_chunk()) return OnChunk(f.image_chunk());
         if (f.has_image_end()) return OnImageEnd(f.image_end());
         if (f.has_reply() && !f.reply().error().empty()) {  // the source gave up, and says why
@@ -110,6 +111,11 @@ void MigrationIn::OnPrecopyPages(pb::PrecopyPages& p) {
     return Abort(Status::Error(StatusCode::kUnavailable, "injected fault: cut at target-staging"));
   }
   staging_writer_->Post(p, source_);
+}
+
+void MigrationIn::OnPrecopySync() {
+  auto self = shared_from_this();
+  AnswerPrecopySync(staging_writer_.get(), source_, [this, self] { return ended_; });
 }
 
 void MigrationIn::OnChunk(const pb::ImageChunk& c) {

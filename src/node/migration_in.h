@@ -49,6 +49,7 @@ class MigrationIn : public std::enable_shared_from_this<MigrationIn> {
 
  private:
   void OnPrecopyPages(pb::PrecopyPages& p);
+  void OnPrecopySync();  // answers once the pages sent so far are staged
   void OnChunk(const pb::ImageChunk& c);
   void OnImageEnd(const pb::ImageEnd& e);
   void Restored(Result<double> restore_ms);

@@ -70,6 +70,7 @@ void MigrationOut::Start(const pb::MoveOut& order, std::function<void()> on_end)
                 target_->set_handlers(
                     [this, self](pb::LinkFrame& f) {
                       if (f.has_reply()) return OnTargetReply(f.reply());
+                      if (f.has_precopy_synced()) return precopy_ ? precopy_->Synced() : void();
                       Fail(Status::Error(StatusCode::kInvalid, "unexpected frame from " + order_.to()));
                     },
                     [this, self](const std::string& why) {

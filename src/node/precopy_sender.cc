@@ -83,7 +83,7 @@ void PrecopySender::NextRound() {
         if (rounds_ > 0 && PreCopyConverged(policy_, rounds_, last_round_, *next)) {
           spdlog::info("pid {}: pre-copy done after {} round(s), {:.1f} MiB; {:.1f} MiB dirty left", pid_, rounds_,
                        static_cast<double>(bytes_sent_) / (1 << 20), static_cast<double>(*next) / (1 << 20));
-          return Finish(Status::Ok());
+          return Sync();
         }
         ++rounds_;
         last_round_ = 0;
@@ -173,6 +173,21 @@ void PrecopySender::GiveUp(const Status& why) {
   spdlog::warn("pid {}: pre-copy stopped: {}", pid_, why.message());
   DropPreCopy(engine_, holder_);
   holder_ = std::make_shared<std::unique_ptr<PreCopy>>();  // nothing kept: the freeze sends all
+  Finish(Status::Ok());
+}
+
+void PrecopySender::Sync() {
+  if (!tree_) return Finish(Status::Ok());  // an older target: it answers nothing
+  if (link_->closed()) return Finish(Status::Error("the link closed during pre-copy"));
+  syncing_ = true;
+  pb::LinkFrame f;
+  f.mutable_precopy_sync();
+  link_->Send(f);
+}
+
+void PrecopySender::Synced() {
+  if (!syncing_) return;
+  syncing_ = false;
   Finish(Status::Ok());
 }
 

@@ -51,6 +51,8 @@ class PrecopySender : public std::enable_shared_from_this<PrecopySender> {
   // at once with nothing held: the move goes on as a stop-and-copy, whose
   // freeze then names any refusal.
   void Start(std::function<void(Status)> done);
+  // The target's precopy_synced: every page sent is staged there.
+  void Synced();
   // Stops sending; the owner then drops holder() with LetGo/FreezeAndDump.
   void Cancel();
 
@@ -71,6 +73,9 @@ class PrecopySender : public std::enable_shared_from_this<PrecopySender> {
   // The process execed, or tracking broke: what was sent is not trusted;
   // the move goes on as a stop-and-copy.
   void GiveUp(const Status& why);
+  // Converged: asks the target (one that stages trees) to place every page
+  // sent before done(ok), so that the freeze does not wait for it.
+  void Sync();
   void Finish(Status st);
 
   EngineWorker& engine_;
@@ -83,6 +88,7 @@ class PrecopySender : public std::enable_shared_from_this<PrecopySender> {
   std::function<void(Status)> done_;
   bool pumping_ = false;   // a Pump job is on the engine, or its pages are being handed to the link
   bool in_round_ = false;  // between a round's start and its last pump
+  bool syncing_ = false;   // precopy_sync sent, precopy_synced not yet back
   int rounds_ = 0;
   uint64_t last_round_ = 0, bytes_sent_ = 0, memory_sent_ = 0, bytes_compressed_ = 0;
   std::shared_ptr<CodecChooser> chooser_;

@@ -31,4 +31,20 @@ void StagingWriter::Post(pb::PrecopyPages& p, const std::shared_ptr<LinkSession>
       });
 }
 
+void StagingWriter::WhenWritten(std::function<void()> done) {
+  // The engine runs its jobs in order: this one comes after every write.
+  engine_.Run<bool>([] { return true; }, [done = std::move(done)](bool) { done(); });
+}
+
+void AnswerPrecopySync(StagingWriter* writer, std::shared_ptr<LinkSession> source, std::function<bool()> ended) {
+  auto answer = [source, ended = std::move(ended)] {
+    if (ended() || source->closed()) return;
+    pb::LinkFrame f;
+    f.mutable_precopy_synced();
+    source->Send(f);
+  };
+  if (writer == nullptr) return answer();
+  writer->WhenWritten(std::move(answer));
+}
+
 }  // namespace roam

@@ -7,6 +7,7 @@
 // goes without it (the caller decides when it restores).
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "ckpt/page_stage.h"
@@ -29,6 +30,9 @@ class StagingWriter {
       : engine_(engine), staging_(std::move(staging)), backlog_(std::make_shared<uint64_t>(0)) {}
   // Takes `p`'s data; `source` is the link it came on.
   void Post(pb::PrecopyPages& p, const std::shared_ptr<LinkSession>& source);
+  // `done` runs on the loop once every page posted so far is written (or
+  // the stage failed: staging()->error says so).
+  void WhenWritten(std::function<void()> done);
   const std::shared_ptr<Staging>& staging() const { return staging_; }
 
  private:
@@ -36,5 +40,10 @@ class StagingWriter {
   std::shared_ptr<Staging> staging_;
   std::shared_ptr<uint64_t> backlog_;  // bytes posted, not yet written (loop thread)
 };
+
+// A source's precopy_sync: answers precopy_synced on `source` once `writer`
+// (none: at once) has written every page posted so far, unless `ended()`
+// says the move is over by then.
+void AnswerPrecopySync(StagingWriter* writer, std::shared_ptr<LinkSession> source, std::function<bool()> ended);
 
 }  // namespace roam
