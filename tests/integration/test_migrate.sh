@@ -274,20 +274,25 @@ print("end bad", bad, hashlib.sha256(buf).hexdigest(), flush=True)
 PY
 cx n1 -- bash -c 'python3 "$1" 48 7000 >"$2"' _ "$DATA/rewrite.py" "$DATA/rewrite.ref" </dev/null &
 ref_pid=$!
+# precopy_moves NAME: moves the job NAME (started on n2) to n3, home and n2;
+# pc_ok counts the moves that pre-copied (2 rounds or more, over 40 MB sent
+# while it ran; coming home too, into its deputy), pc_figs their figures.
+precopy_moves() {
+  local p j to
+  p=$(bg_pid "$1")
+  wait_until 10 where_is "n1:$p" n2 >/dev/null
+  sleep 1
+  pc_ok=0 pc_figs=()
+  for to in n3 home n2; do
+    if j=$(migrate "n1:$p" "$to" --json 2>>"$DATA/$1.mig"); then
+      pc_figs+=("$(jq -c '[.from, .to, .rounds, .frozen_ms, (.precopy_bytes / 1048576 | floor)]' <<<"$j")")
+      if [ "$(jq '.rounds >= 2 and .precopy_bytes > 40000000' <<<"$j")" = true ]; then pc_ok=$((pc_ok + 1)); fi
+    fi
+    sleep 0.5
+  done
+}
 bg_start rewrite "$ROAM" run --on n2 -- python3 "$DATA/rewrite.py" 48 7000
-P=$(bg_pid rewrite)
-wait_until 10 where_is "n1:$P" n2 >/dev/null
-sleep 1
-pc_ok=0 pc_figs=()
-for to in n3 home n2; do
-  if j=$(migrate "n1:$P" "$to" --json 2>>"$DATA/rewrite.mig"); then
-    pc_figs+=("$(jq -c '[.from, .to, .rounds, .frozen_ms, (.precopy_bytes / 1048576 | floor)]' <<<"$j")")
-    # Every move is pre-copied, coming home too (into a file beside the
-    # image, folded in at the end).
-    if [ "$(jq '.rounds >= 2 and .precopy_bytes > 40000000' <<<"$j")" = true ]; then pc_ok=$((pc_ok + 1)); fi
-  fi
-  sleep 0.5
-done
+precopy_moves rewrite
 rc=$(bg_rc rewrite 120)
 wait "$ref_pid"
 check "pre-copy: a process rewriting 48 MiB moved n3, home, n2 ($pc_ok of 3 as expected: ${pc_figs[*]} [from,to,rounds,frozen ms,MiB while it ran]) $(head -c 200 "$DATA/rewrite.mig")" [ "$pc_ok" -eq 3 ]
@@ -300,17 +305,7 @@ check "pre-copy: no page lost or stale, exit $rc, output identical to an undistu
 # that much), and the child must come out right: staged in the root seed
 # and handed to it at its fork, on a guest (n3) and in the deputy at home.
 bg_start rewtree "$ROAM" run --on n2 -- sh -c 'python3 "$0" 48 7000 | cat' "$DATA/rewrite.py"
-P=$(bg_pid rewtree)
-wait_until 10 where_is "n1:$P" n2 >/dev/null
-sleep 1
-pc_ok=0 pc_figs=()
-for to in n3 home n2; do
-  if j=$(migrate "n1:$P" "$to" --json 2>>"$DATA/rewtree.mig"); then
-    pc_figs+=("$(jq -c '[.from, .to, .rounds, .frozen_ms, (.precopy_bytes / 1048576 | floor)]' <<<"$j")")
-    if [ "$(jq '.rounds >= 2 and .precopy_bytes > 40000000' <<<"$j")" = true ]; then pc_ok=$((pc_ok + 1)); fi
-  fi
-  sleep 0.5
-done
+precopy_moves rewtree
 rc=$(bg_rc rewtree 120)
 check "pre-copy of a tree: sh -c 'python3 | cat' moved n3, home, n2 with the child's memory sent while it ran ($pc_ok of 3: ${pc_figs[*]}) $(head -c 200 "$DATA/rewtree.mig")" [ "$pc_ok" -eq 3 ]
 check "pre-copy of a tree: the child lost no page, exit $rc, output identical to an undisturbed run ($(tail -1 "$DATA/rewtree.out" | cut -c1-40))" \
