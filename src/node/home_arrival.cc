@@ -240,10 +240,11 @@ Status HomeArrival::NextPid(pid_t pid) {
 
 void HomeArrival::RestorePidCount() {
   if (last_pid_before_ == 0) return;
-  Result<std::string> now = ReadFile(kLastPid);
-  if (now.ok() && atoi(now->c_str()) < last_pid_before_) {
-    (void)WriteFileInPlace(kLastPid, std::to_string(last_pid_before_));
-  }
+  // Back where it was, higher or lower: the tree's PIDs come from the node
+  // it was forked on, which has a range of its own (`roam cluster`), and
+  // this node must go on giving out PIDs from its own range, not from there.
+  // The kernel skips PIDs in use, so going back takes nobody's.
+  (void)WriteFileInPlace(kLastPid, std::to_string(last_pid_before_));
   last_pid_before_ = 0;
 }
 

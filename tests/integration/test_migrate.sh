@@ -555,6 +555,14 @@ tree_home() {  # tree_home NAME USER [PREFIX...]
 }
 tree_home treeroot root
 tree_home treenobody nobody "${NOBODY[@]}"
+# The nobody tree's other PIDs, forked on n2, were made at home by asking
+# n1's kernel for them (ns_last_pid); n1 must then count on in its own
+# range, below n2's (roam cluster: node 2 of 4 starts at pid_max / 4), or
+# its next jobs take PIDs that n2's processes may hold.
+next_home=$(cx n1 -- "$ROAM" run --on n1 -- sh -c 'echo $$' </dev/null)
+n2_first=$(( $(cx n2 -- cat /proc/sys/kernel/pid_max) / 4 ))
+check "after a tree came home, the home's next job has a pid of its own range ($next_home, below $n2_first)" \
+  sh -c "[ -n '$next_home' ] && [ '$next_home' -lt '$n2_first' ]"
 # A fault after the tree was rebuilt at home: its other processes are killed
 # and reaped there, the deputy is back, and the tree runs on at n2.
 bg_start treefault "${NOBODY[@]}" "$ROAM" run --on n2 -- sh -c "python3 '$DATA/count.py' 1500 0.004 | cat"
