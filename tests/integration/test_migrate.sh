@@ -639,6 +639,12 @@ out=$(CX_LIMIT=120 cx n1 -- bash -c '
 ' _ "$ROAM" "$DATA" 2>&1)
 check "shell: wait \$! after a move gives 7 (5 after coming home, 9 after leaving home), kill %1 after a move gives 143 (also after coming home and after leaving home) ($(tr '\n' ' ' <<<"$out"))" \
   bash -c 'grep -qx "exit=7" <<<"$1" && grep -qx "killed=143" <<<"$1" && grep -qx "came_home_exit=5" <<<"$1" && grep -qx "came_home_killed=143" <<<"$1" && grep -qx "home_exit=9" <<<"$1" && grep -qx "home_killed=143" <<<"$1" && ! grep -q MOVEFAIL <<<"$1"' _ "$out"
+# A move refused here was seen once in six runs (2026-12-04: "restore
+# failed: ...: process N: fd 1 of an unknown file", leaving home) and not
+# reproduced since: the nodes' logs say more the next time.
+if grep -q MOVEFAIL <<<"$out"; then
+  for n in n1 n2 n3 n4; do echo "--- $n: the end of roamd.log"; cx "$n" -- tail -n 20 /run/roam/roamd.log; done
+fi
 
 # --- 7. a user at a terminal: a real bash -i with job control --------------------
 # Ctrl-Z, a move while stopped, fg; a job coming home, then Ctrl-Z and fg
