@@ -92,7 +92,7 @@ Result<std::unique_ptr<PreCopy>> PreCopy::Start(pid_t root, bool tree) {
   if (!frozen.ok()) return frozen.status();
   std::unique_ptr<PreCopy> pc(new PreCopy());
   Status st;
-  for (pid_t pid : (*frozen)->pids()) {
+  for (pid_t pid : (*frozen)->pids()) {  // parents first: the root is members_.front()
     const bool is_root = pid == root;
     if (!is_root && (!tree || AnonResident(pid) < kPreCopyMinBytes)) continue;
     Result<std::vector<VmaInfo>> maps = ReadMaps(pid);
@@ -106,7 +106,6 @@ Result<std::unique_ptr<PreCopy>> PreCopy::Start(pid_t root, bool tree) {
       continue;  // goes with the final image
     }
     pc->members_.push_back(std::make_unique<Member>(pid, std::move(*tracker)));
-    if (is_root && pc->members_.size() > 1) std::swap(pc->members_.front(), pc->members_.back());
   }
   (*frozen)->Resume();
   frozen->reset();

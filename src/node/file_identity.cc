@@ -46,11 +46,10 @@ Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root) {
     }
     out.push_back(std::move(f));
   };
-  std::vector<pid_t> queue{root};
-  for (size_t i = 0; i < queue.size(); ++i) {
-    const std::string proc = "/proc/" + std::to_string(queue[i]);
+  for (pid_t pid : ReadProcessTree(root)) {
+    const std::string proc = "/proc/" + std::to_string(pid);
     Result<std::string> maps = ReadFile(proc + "/maps");
-    if (!maps.ok()) return Status::Error("pid " + std::to_string(queue[i]) + ": no such process");
+    if (!maps.ok()) return Status::Error("pid " + std::to_string(pid) + ": no such process");
     add(Readlink(proc + "/cwd"), true);
     if (DIR* d = opendir((proc + "/fd").c_str())) {
       while (dirent* e = readdir(d)) {
@@ -69,10 +68,6 @@ Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root) {
       for (const VmaInfo& v : *vmas) {
         if (!v.deleted) add(v.path, false);
       }
-    }
-    Result<std::string> kids = ReadFile(proc + "/task/" + std::to_string(queue[i]) + "/children");
-    if (kids.ok()) {
-      for (int k : ParseChildrenList(*kids)) queue.push_back(k);
     }
   }
   for (pb::FileIdentity& f : out) {
