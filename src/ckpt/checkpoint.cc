@@ -397,6 +397,15 @@ Result<CheckpointReport> TreeDump::Dump(ImageSink& sink, const DumpOptions& opti
   }
   st = files_->Finish();
   if (!st.ok()) return st;
+  // Controlling terminals, now that the job's terminals are known.
+  for (Dumped& d : procs_) {
+    const pid_t pid = d.tracee->pid();
+    Result<std::string> text = ReadFile(ProcPath(pid, "stat"));
+    ProcStat ps;
+    if (!text.ok() || !ParseProcStat(*text, &ps)) return Status::Error("pid " + std::to_string(pid) + ": cannot read stat");
+    st = ResolveControllingTerminal(*files_, ps, &d.image);
+    if (!st.ok()) return st;
+  }
   st = WriteImage();
   if (!st.ok()) return st;
   CheckpointReport report;

@@ -1,7 +1,7 @@
 // Files reopened by path: regular files (a file deleted while open travels
 // in the image and is recreated, opened and unlinked again), directories,
-// character devices (/dev/null, /dev/zero, /dev/urandom ...). A terminal
-// at fd 0-2 is inherited from `roam restore`, as a shell would hand it over.
+// character devices (/dev/null, /dev/zero, /dev/urandom ...). Terminals are
+// file_terminal.cc's.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -11,17 +11,13 @@
 
 #include "ckpt/files.h"
 #include "ckpt/image_file.h"
+#include "common/file_util.h"
 
 namespace roam {
 
 namespace {
 
 constexpr const char kDeletedSuffix[] = " (deleted)";
-
-bool IsTerminal(const struct stat& st) {
-  unsigned major_nr = major(st.st_rdev);
-  return (major_nr >= 136 && major_nr <= 143) || major_nr == 4 || (major_nr == 5 && minor(st.st_rdev) <= 1);
-}
 
 Status SaveContent(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc) {
   int in = open(src.proc_path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -86,11 +82,14 @@ Status DumpRegular(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc)
     return Status::Ok();
   }
   if (S_ISCHR(st.st_mode)) {
-    if (IsTerminal(st) && src.fd >= 0 && src.fd <= 2) {
-      desc->set_kind(pb::FILE_INHERITED);
-      desc->set_inherit_fd(src.fd);
-      desc->clear_path();
-      return Status::Ok();
+    if (IsTerminal(st)) {
+      int tty_nr = 0;
+      if (src.fd > 2) {
+        Result<std::string> stat = ReadFile("/proc/" + std::to_string(src.pid) + "/stat");
+        ProcStat ps;
+        if (stat.ok() && ParseProcStat(*stat, &ps)) tty_nr = ps.tty_nr;
+      }
+      return DumpTerminal(b, src, tty_nr, desc);
     }
     desc->set_kind(pb::FILE_CHARDEV);
     return Status::Ok();

@@ -95,6 +95,7 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) 
   if (pid == stdio_stays_ && fd <= 2 && !StartsWith(l, "pipe:")) {
     desc.set_kind(pb::FILE_INHERITED);
     desc.set_inherit_fd(fd);
+    NoteTerminal(src.st, fd, desc.id());
   } else if (StartsWith(l, "pipe:")) {
     st = DumpPipe(src, &desc);
   } else if (l == "anon_inode:[eventfd]" || l == "anon_inode:[timerfd]" || l == "anon_inode:[signalfd]") {
@@ -287,6 +288,11 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
       case pb::FILE_INOTIFY:
         fd = OpenInotify(d);
         break;
+      case pb::FILE_TERMINAL: {
+        auto from = inherited_.find(d.inherit_fd());
+        fd = OpenTerminal(d, from == inherited_.end() ? d.inherit_fd() : from->second);
+        break;
+      }
       case pb::FILE_INHERITED: {
         auto from = inherited_.find(d.inherit_fd());
         int dup_fd = fcntl(from == inherited_.end() ? d.inherit_fd() : from->second, F_DUPFD_CLOEXEC, next_);

@@ -17,6 +17,7 @@
 
 #include "ckpt/image_sink.h"
 #include "common/proc_fdinfo.h"
+#include "common/proc_stat.h"
 #include "common/status.h"
 #include "image.pb.h"
 
@@ -56,6 +57,13 @@ class FileTableBuilder {
   // REQUIRES: the tree is still frozen.
   Status Finish();
 
+  // The job's terminals: a terminal met at fd 0-2 (inherited), by device,
+  // with that fd number and its FileDesc id (file_terminal.cc).
+  void NoteTerminal(const struct stat& st, int fd, uint32_t id);
+  const std::map<dev_t, std::pair<int, uint32_t>>& terminals() const { return terminals_; }
+  // The FileDesc id of the job's terminal that is device `rdev`, or 0.
+  uint32_t JobTerminal(dev_t rdev) const;
+
   pb::FileTable& table() { return table_; }
   ImageSink* sink() const { return sink_; }
   // Every payload file written on the way (deleted files' contents, shared
@@ -78,6 +86,7 @@ class FileTableBuilder {
   std::vector<Seen> seen_;
   std::map<std::pair<dev_t, ino_t>, uint32_t> mapped_;  // (dev, ino) -> id, for mappings
   std::map<uint32_t, std::vector<std::pair<pid_t, int>>> users_;  // id -> (pid, fd)
+  std::map<dev_t, std::pair<int, uint32_t>> terminals_;
 };
 
 // ---- restore side ---------------------------------------------------------------
@@ -119,6 +128,16 @@ Status RegisterEpollTargets(const pb::FileTable& table, const pb::ProcessImage& 
 // Kinds, used by files.cc (dump) and OpenedFiles (restore).
 Status DumpRegular(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc);
 Status DumpPipe(const FdSource& src, pb::FileDesc* desc);
+// A terminal (IsTerminal): at fd 0-2 inherited, elsewhere the job's own
+// reopened, any other refused. `tty_nr`: the process's controlling
+// terminal (/proc/PID/stat), which /dev/tty names.
+Status DumpTerminal(FileTableBuilder& b, const FdSource& src, int tty_nr, pb::FileDesc* desc);
+bool IsTerminal(const struct stat& st);
+// The device number of /proc/PID/stat's tty_nr field.
+dev_t TtyNrToDev(int tty_nr);
+// A session leader (`ps` its stat) whose controlling terminal is the job's
+// gets ctty_file and tpgid; one controlled by any other terminal is refused.
+Status ResolveControllingTerminal(const FileTableBuilder& b, const ProcStat& ps, pb::ProcessImage* p);
 Status DumpAnon(const FdSource& src, pb::FileDesc* desc);  // eventfd, timerfd, signalfd
 Status DumpEpoll(const FdSource& src, pb::FileDesc* desc);
 Status DumpInotify(const FdSource& src, pb::FileDesc* desc);
@@ -135,6 +154,11 @@ Result<std::string> RecreateDeleted(const pb::FileDesc& desc, const std::string&
 Result<int> OpenAnon(const pb::FileDesc& desc);
 Result<int> OpenEpoll(const pb::FileDesc& desc);
 Result<int> OpenInotify(const pb::FileDesc& desc);
+// FILE_TERMINAL: the restorer's `restorer_fd` (the terminal) opened again.
+Result<int> OpenTerminal(const pb::FileDesc& desc, int restorer_fd);
+// In a seed that has just become a session leader: `fd`, if a terminal,
+// becomes its controlling terminal (an error if another session has it).
+Status TakeControllingTerminal(int fd);
 // Both ends of every pipe of the table; returns fd per FileDesc id.
 Status OpenPipes(const pb::FileTable& table, std::map<uint32_t, int>* fds);
 // Shared anonymous memory objects: filled, returned as fds.

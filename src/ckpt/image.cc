@@ -80,7 +80,7 @@ Status ValidateImage(const Image& image) {
          d.kind() == pb::FILE_FIFO) && (d.path().empty() || d.path()[0] != '/')) {
       return Status::Error("files: file " + std::to_string(d.id()) + " without an absolute path");
     }
-    if (d.kind() == pb::FILE_INHERITED && (d.inherit_fd() < 0 || d.inherit_fd() > 2)) {
+    if ((d.kind() == pb::FILE_INHERITED || d.kind() == pb::FILE_TERMINAL) && (d.inherit_fd() < 0 || d.inherit_fd() > 2)) {
       return Status::Error("files: inherited fd must be 0, 1 or 2");
     }
   }
@@ -157,6 +157,10 @@ Status ValidateImage(const Image& image) {
       if (si.size() != 128) return Status::Error(who + ": bad pending signal record");
     }
     if (p.mm().exe_file_id() != 0 && !file_ids.count(p.mm().exe_file_id())) return Status::Error(who + ": unknown exe file");
+    if (p.ctty_file() != 0 && (!file_ids.count(p.ctty_file()) ||
+                               ft.files(static_cast<int>(p.ctty_file() - 1)).kind() != pb::FILE_INHERITED)) {
+      return Status::Error(who + ": its controlling terminal is not an inherited file");
+    }
     if (p.mm().auxv().size() > 4096) return Status::Error(who + ": auxv too large");
     if (p.creds().uids_size() != 4 || p.creds().gids_size() != 4 || p.creds().groups_size() > 65536) {
       return Status::Error(who + ": bad credentials");

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <set>
 #include <memory>
 
 #include <fmt/format.h>
@@ -262,6 +263,10 @@ Result<pid_t> CreateChild(SeedContext& ctx, pid_t want) {
   // unrebuilt (the rebuild sets the image's own parent-death signal).
   if (!root && ctx.token_rd >= 0) prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (proc.sid() == self && setsid() < 0) SeedFail(ctx, self, std::string("setsid: ") + strerror(errno));
+  if (proc.sid() == self && proc.ctty_file() != 0) {
+    Status st = TakeControllingTerminal(ctx.opened.FdOf(proc.ctty_file()));
+    if (!st.ok()) SeedFail(ctx, self, st.message());
+  }
   for (const pb::ProcessImage& child : img.procs) {
     if (child.ppid() != self || child.pid() == img.inventory.root_pid()) continue;
     ShareStagedWith(ctx, child.pid());
@@ -561,8 +566,10 @@ Status TreeRestore::CreateSeeds() {
     }
     // Every fd that led outside the tree, from the caller's fd it maps to.
     std::vector<std::pair<int, int>> inherited;
+    std::set<int> taken;
     for (const pb::FileDesc& d : image_.files.files()) {
-      if (d.kind() != pb::FILE_INHERITED) continue;
+      if (d.kind() != pb::FILE_INHERITED && d.kind() != pb::FILE_TERMINAL) continue;
+      if (!taken.insert(d.inherit_fd()).second) continue;
       auto from = options_.inherited_fds.find(d.inherit_fd());
       inherited.emplace_back(d.inherit_fd(), from == options_.inherited_fds.end() ? d.inherit_fd() : from->second);
     }
@@ -638,6 +645,10 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   if (st.ok()) st = RestoreTaskMisc(t, scratch, proc);
   if (st.ok()) st = RestorePendingSignals(t, scratch, proc);
   if (st.ok()) st = RestoreRseq(t, proc);
+  // Through the planned fd of its terminal, before those are closed.
+  if (st.ok() && proc.ctty_file() != 0) {
+    st = RestoreForeground(t, scratch, proc, ctx_.opened.FdOf(proc.ctty_file()), /*best_effort=*/in_place_);
+  }
   if (st.ok()) st = t.SyscallOk("close_range", SYS_close_range, static_cast<uint64_t>(ctx_.base), ~0U, 0).status();
   if (st.ok()) st = RestoreRlimits(t, scratch, proc, /*from_outside=*/!in_place_);
   if (st.ok() && !in_place_) st = RestoreCreds(t, scratch, proc);  // in place: checked unchanged

@@ -59,4 +59,10 @@ Status RestoreSched(pid_t pid, const pb::ProcessImage& proc, bool from_outside);
 // Strict seccomp, the very last call the process makes for the engine.
 Status RestoreSeccomp(Tracee& t, const pb::ProcessImage& proc);
 
+// A session leader with the job's terminal: its foreground process group
+// back (TIOCSPGRP through `fd`, the terminal in the process), once every
+// group of the tree exists. `best_effort`: a failure is not an error (a
+// process rebuilt in place at home, on the user's own terminal).
+Status RestoreForeground(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc, int fd, bool best_effort);
+
 }  // namespace roam

@@ -30,6 +30,7 @@
 #include "cli/become_seed.h"
 #include "control.pb.h"
 #include "wire/frame.h"
+#include "wire/terminal.h"
 #include "session.pb.h"
 
 extern char** environ;
@@ -51,18 +52,6 @@ int Fail(const std::string& msg) { return roam::Fail("run", msg, 255); }
 
 // ---- the caller's context ------------------------------------------------------------
 
-pb::WindowSize WindowOf(int fd) {
-  pb::WindowSize w;
-  winsize ws{};
-  if (::ioctl(fd, TIOCGWINSZ, &ws) == 0) {
-    w.set_rows(ws.ws_row);
-    w.set_cols(ws.ws_col);
-    w.set_xpixel(ws.ws_xpixel);
-    w.set_ypixel(ws.ws_ypixel);
-  }
-  return w;
-}
-
 Status BuildSpec(const RunOptions& opt, pb::RunSpec* spec) {
   for (const auto& a : opt.argv) spec->add_argv(a);
   for (char** e = environ; *e; ++e) spec->add_env(*e);
@@ -82,15 +71,8 @@ Status BuildSpec(const RunOptions& opt, pb::RunSpec* spec) {
   }
   spec->set_tty(opt.tty);
   if (opt.tty && ::isatty(STDIN_FILENO)) {
-    termios t{};
-    if (::tcgetattr(STDIN_FILENO, &t) == 0) {
-      spec->mutable_termios()->set_iflag(t.c_iflag);
-      spec->mutable_termios()->set_oflag(t.c_oflag);
-      spec->mutable_termios()->set_cflag(t.c_cflag);
-      spec->mutable_termios()->set_lflag(t.c_lflag);
-      spec->mutable_termios()->set_cc(std::string(reinterpret_cast<const char*>(t.c_cc), sizeof t.c_cc));
-    }
-    *spec->mutable_winsize() = WindowOf(STDIN_FILENO);
+    if (Result<pb::Termios> mode = ReadTermios(STDIN_FILENO); mode.ok()) *spec->mutable_termios() = *mode;
+    *spec->mutable_winsize() = ReadWindowSize(STDIN_FILENO);
   }
   return Status::Ok();
 }
@@ -200,7 +182,7 @@ class Deputy {
       const bool from_tty = info.si_code == SI_KERNEL;
       if (sig == SIGWINCH && tty_) {
         pb::StreamFrame f;
-        *f.mutable_winsize() = WindowOf(STDIN_FILENO);
+        *f.mutable_winsize() = ReadWindowSize(STDIN_FILENO);
         Send(f);
       } else if (sig == SIGTSTP) {
         SendSignal(SIGTSTP, from_tty);

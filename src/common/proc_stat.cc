@@ -50,7 +50,7 @@ Result<ProcStat> ParseProcStat(const std::string& text) {
     bad = number;
     return false;
   };
-  bool ok = take(4, &s.ppid) && take(5, &s.pgrp) && take(6, &s.session) && take(7, &s.tty_nr) &&
+  bool ok = take(4, &s.ppid) && take(5, &s.pgrp) && take(6, &s.session) && take(7, &s.tty_nr) && take(8, &s.tpgid) &&
             take(9, &s.flags) && take(20, &s.num_threads) && take(26, &s.start_code) && take(27, &s.end_code) &&
             take(28, &s.start_stack) && take(38, &s.exit_signal) && take(45, &s.start_data) &&
             take(46, &s.end_data) && take(47, &s.start_brk) && take(48, &s.arg_start) && take(49, &s.arg_end) &&

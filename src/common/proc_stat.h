@@ -20,7 +20,8 @@ struct ProcStat {
   int ppid = 0;            // 4
   int pgrp = 0;            // 5
   int session = 0;         // 6
-  int tty_nr = 0;          // 7
+  int tty_nr = 0;          // 7: the controlling terminal's device, 0 if none
+  int tpgid = 0;           // 8: its foreground process group (-1: none)
   uint32_t flags = 0;      // 9: PF_* bits
   uint64_t cpu_ticks = 0;  // 14 + 15: utime + stime, in clock ticks
   int num_threads = 0;     // 20

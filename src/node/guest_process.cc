@@ -16,6 +16,8 @@
 #include "ckpt/checkpoint.h"
 #include "common/file_util.h"
 #include "common/proc_sample.h"
+#include "node/job_terminal.h"
+#include "wire/terminal.h"
 
 namespace roam {
 
@@ -143,14 +145,7 @@ void GuestProcess::OnLinkFrame(pb::LinkFrame& f) {
       Signal(s.signal());
       break;
     case pb::StreamFrame::kWinsize:
-      if (spawned_.tty) {
-        winsize ws{};
-        ws.ws_row = static_cast<unsigned short>(s.winsize().rows());
-        ws.ws_col = static_cast<unsigned short>(s.winsize().cols());
-        ws.ws_xpixel = static_cast<unsigned short>(s.winsize().xpixel());
-        ws.ws_ypixel = static_cast<unsigned short>(s.winsize().ypixel());
-        ::ioctl(spawned_.stdout_fd, TIOCSWINSZ, &ws);
-      }
+      if (spawned_.tty) (void)ApplyWindowSize(spawned_.stdout_fd, s.winsize());
       break;
     default:
       break;  // frames meant for the home are ignored
@@ -380,7 +375,16 @@ void GuestProcess::StdinLeftovers(std::string* taken, std::string* pending, bool
     pending->append(i == 0 ? c.substr(stdin_offset_) : c);
   }
   *eof = stdin_eof_ || stdin_closed_;
-  if (spawned_.tty || stdin_closed_) return;
+  if (spawned_.tty) {
+    // Out of the terminal (a copy cannot be taken): put back if the move fails.
+    Result<int> peer = OpenPtyPeer(spawned_.stdout_fd);
+    Result<std::string> got = peer.ok() ? TakeUnreadInput(*peer) : Result<std::string>(peer.status());
+    if (peer.ok()) close(*peer);
+    if (!got.ok()) spdlog::warn("{}: its terminal's unread input stays behind: {}", req_.gpid(), got.status().message());
+    if (got.ok()) *taken = tty_taken_ = std::move(*got);
+    return;
+  }
+  if (stdin_closed_) return;
   // The bytes in the process's stdin pipe: copied (tee), not consumed, so a
   // failed move leaves them where they were. The pipe is found among the
   // process's fds 0-2 by its inode.
@@ -414,7 +418,23 @@ void GuestProcess::StdinLeftovers(std::string* taken, std::string* pending, bool
   close(pidfd);
 }
 
+bool GuestProcess::TerminalState(pb::Termios* mode, pb::WindowSize* size) const {
+  if (!spawned_.tty) return false;
+  Result<pb::Termios> m = ReadTermios(spawned_.stdout_fd);  // the master reads its slave's
+  if (!m.ok()) return false;
+  *mode = *m;
+  *size = ReadWindowSize(spawned_.stdout_fd);
+  return true;
+}
+
 void GuestProcess::MoveAborted() {
+  if (!tty_taken_.empty()) {
+    Result<int> peer = OpenPtyPeer(spawned_.stdout_fd);
+    Status st = peer.ok() ? PutUnreadInput(*peer, tty_taken_) : peer.status();
+    if (peer.ok()) close(*peer);
+    if (!st.ok()) spdlog::warn("{}: {} bytes of input lost: {}", req_.gpid(), tty_taken_.size(), st.message());
+    tty_taken_.clear();
+  }
   held_ = false;
   on_move_frame_ = nullptr;
   on_move_link_lost_ = nullptr;

@@ -48,9 +48,13 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   void BeginMove();
   // The process is frozen: sends everything it wrote (in its pipes) home.
   void DrainOutput();
-  // Input the process has not read: in its stdin pipe (taken, acknowledged
-  // already), still queued here (pending), and whether input had ended.
+  // Input the process has not read: in its stdin pipe or its terminal
+  // (taken, acknowledged already), still queued here (pending), and whether
+  // input had ended. A terminal's is taken out of it (and put back if the
+  // move fails).
   void StdinLeftovers(std::string* taken, std::string* pending, bool* eof);
+  // A -t job: its terminal's mode and size (false for a job with pipes).
+  bool TerminalState(pb::Termios* mode, pb::WindowSize* size) const;
   // How many bytes of it there are, leaving them where they are.
   size_t UnreadInput() const;
   // The move failed and the process runs on here.
@@ -110,6 +114,7 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   bool committed_ = false;   // ... and the move committed
   bool sampled_ = false;     // a first figure was taken
   uint64_t preacked_ = 0;    // bytes at the front of stdin_queue_ acknowledged already
+  std::string tty_taken_;    // a move took them out of the terminal: back if it fails
   std::function<void(const pb::MoveOut&)> on_move_order_;
   std::function<void(const pb::StreamFrame&)> on_move_frame_;
   std::function<void()> on_move_link_lost_;

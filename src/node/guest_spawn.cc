@@ -22,6 +22,8 @@
 
 extern char** environ;
 
+#include "node/job_terminal.h"
+
 namespace roam {
 
 namespace {
@@ -44,29 +46,6 @@ void CloseAll(std::initializer_list<int> fds) {
   ssize_t ignored = ::write(pipe_fd, &e, sizeof e);
   (void)ignored;
   _exit(127);
-}
-
-void ApplyTermios(int fd, const pb::RunSpec& spec) {
-  if (spec.has_termios()) {
-    termios t{};
-    if (::tcgetattr(fd, &t) == 0) {
-      t.c_iflag = spec.termios().iflag();
-      t.c_oflag = spec.termios().oflag();
-      t.c_cflag = spec.termios().cflag();
-      t.c_lflag = spec.termios().lflag();
-      const std::string& cc = spec.termios().cc();
-      std::memcpy(t.c_cc, cc.data(), std::min(cc.size(), sizeof t.c_cc));
-      ::tcsetattr(fd, TCSANOW, &t);
-    }
-  }
-  if (spec.has_winsize()) {
-    winsize ws{};
-    ws.ws_row = static_cast<unsigned short>(spec.winsize().rows());
-    ws.ws_col = static_cast<unsigned short>(spec.winsize().cols());
-    ws.ws_xpixel = static_cast<unsigned short>(spec.winsize().xpixel());
-    ws.ws_ypixel = static_cast<unsigned short>(spec.winsize().ypixel());
-    ::ioctl(fd, TIOCSWINSZ, &ws);
-  }
 }
 
 // Raising a hard limit needs CAP_SYS_RESOURCE; without it the limit is
@@ -192,18 +171,14 @@ bool SpawnGuest(const pb::SpawnRequest& req, const std::string& node, SpawnedGue
   int master = -1, slave = -1;
   if (::pipe2(report, O_CLOEXEC) != 0) return failure(std::string("pipe: ") + strerror(errno));
   if (spec.tty()) {
-    master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-    const char* name = master >= 0 && ::grantpt(master) == 0 && ::unlockpt(master) == 0 ? ::ptsname(master) : nullptr;
-    if (name) slave = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (slave < 0) {
-      CloseAll({master, report[0], report[1]});
-      return failure(std::string("cannot allocate a pseudo-terminal: ") + strerror(errno));
+    Result<JobPty> pty = OpenJobPty(uid, spec.has_termios() ? &spec.termios() : nullptr,
+                                    spec.has_winsize() ? &spec.winsize() : nullptr);
+    if (!pty.ok()) {
+      CloseAll({report[0], report[1]});
+      return failure(pty.status().message());
     }
-    if (::fchown(slave, uid, static_cast<gid_t>(-1)) != 0 || ::fchmod(slave, 0620) != 0) {
-      CloseAll({master, slave, report[0], report[1]});
-      return failure(std::string("pseudo-terminal ownership: ") + strerror(errno));
-    }
-    ApplyTermios(slave, spec);
+    master = pty->master;
+    slave = pty->slave;
   } else if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(outp, O_CLOEXEC) != 0 || ::pipe2(errp, O_CLOEXEC) != 0) {
     CloseAll({in[0], in[1], outp[0], outp[1], errp[0], errp[1], report[0], report[1]});
     return failure(std::string("pipe: ") + strerror(errno));

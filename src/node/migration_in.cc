@@ -14,6 +14,7 @@
 #include "common/file_util.h"
 #include "node/file_identity.h"
 #include "node/image_dir.h"
+#include "node/job_terminal.h"
 #include "node/page_codec.h"
 #include "wire/reply.h"
 
@@ -133,13 +134,28 @@ void MigrationIn::OnImageEnd(const pb::ImageEnd& e) {
   restoring_ = true;
   end_ = e;
   receiver_.CloseFiles();
-  // The process's stdio: fresh pipes to this roamd, at the fds that led to
-  // the source's roamd.
-  if (pipe2(in_, O_CLOEXEC) != 0 || pipe2(out_, O_CLOEXEC) != 0 || pipe2(err_, O_CLOEXEC) != 0) {
-    return Abort(Status::Errno("pipe2"));
-  }
   RestoreOptions options;
-  options.inherited_fds = {{0, in_[0]}, {1, out_[1]}, {2, err_[1]}};
+  if (spawn_.spec().tty()) {
+    // A -t job: a new pseudo-terminal in the mode the old one had, holding
+    // what was typed there and not read yet, at the fds of the old one.
+    const pb::RunSpec& spec = spawn_.spec();
+    const pb::Termios* mode = e.has_tty_mode() ? &e.tty_mode() : spec.has_termios() ? &spec.termios() : nullptr;
+    const pb::WindowSize* size = e.has_tty_size() ? &e.tty_size() : spec.has_winsize() ? &spec.winsize() : nullptr;
+    Result<JobPty> pty = OpenJobPty(spawn_.creds().uid(), mode, size);
+    if (!pty.ok()) return Abort(pty.status());
+    pty_master_ = pty->master;
+    pty_slave_ = pty->slave;
+    Status st = PutUnreadInput(pty_slave_, e.stdin_taken());
+    if (!st.ok()) return Abort(st);
+    options.inherited_fds = {{0, pty_slave_}, {1, pty_slave_}, {2, pty_slave_}};
+  } else {
+    // The process's stdio: fresh pipes to this roamd, at the fds that led
+    // to the source's roamd.
+    if (pipe2(in_, O_CLOEXEC) != 0 || pipe2(out_, O_CLOEXEC) != 0 || pipe2(err_, O_CLOEXEC) != 0) {
+      return Abort(Status::Errno("pipe2"));
+    }
+    options.inherited_fds = {{0, in_[0]}, {1, out_[1]}, {2, err_[1]}};
+  }
   auto self = shared_from_this();
   auto tree = tree_;
   auto staging = staging_;
@@ -169,8 +185,8 @@ void MigrationIn::Restored(Result<double> restore_ms) {
   if (ended_) return;  // Abort() already queued the kill
   if (!restore_ms.ok()) return Abort(restore_ms.status().Prefixed("restore failed: "));
   // The child ends now live in the restored processes.
-  for (int* fd : {&in_[0], &out_[1], &err_[1]}) {
-    close(*fd);
+  for (int* fd : {&in_[0], &out_[1], &err_[1], &pty_slave_}) {
+    if (*fd >= 0) close(*fd);
     *fd = -1;
   }
   if (faults_.At("target-restored") == MoveFaults::Action::kCut) {
@@ -214,14 +230,16 @@ void MigrationIn::Go() {
         if (!r.ok()) return Abort(r.status().Prefixed("release failed: "));
         SpawnedGuest g;
         g.pid = *r;
-        g.stdin_fd = in_[1];
-        g.stdout_fd = out_[0];
-        g.stderr_fd = err_[0];
-        in_[1] = out_[0] = err_[0] = -1;
+        g.tty = pty_master_ >= 0;
+        g.stdin_fd = g.tty ? pty_master_ : in_[1];
+        g.stdout_fd = g.tty ? pty_master_ : out_[0];
+        g.stderr_fd = g.tty ? -1 : err_[0];
+        in_[1] = out_[0] = err_[0] = pty_master_ = -1;
         auto guest = std::make_shared<GuestProcess>(io_, home_, spawn_, g);
         spdlog::info("{} runs here now (moved in)", gpid());
         if (on_running_) on_running_(guest);
-        guest->PrependStdin(end_.stdin_taken(), end_.stdin_pending(), end_.stdin_eof());
+        // A terminal's unread input is in the new one already.
+        guest->PrependStdin(g.tty ? std::string() : end_.stdin_taken(), end_.stdin_pending(), end_.stdin_eof());
         home_->Resume();
         End();
       });
@@ -260,7 +278,7 @@ void MigrationIn::Abort(const Status& why) {
 }
 
 void MigrationIn::ClosePipes() {
-  for (int* fd : {&in_[0], &in_[1], &out_[0], &out_[1], &err_[0], &err_[1]}) {
+  for (int* fd : {&in_[0], &in_[1], &out_[0], &out_[1], &err_[0], &err_[1], &pty_master_, &pty_slave_}) {
     if (*fd >= 0) close(*fd);
     *fd = -1;
   }

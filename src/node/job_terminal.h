@@ -1,0 +1,40 @@
+// The pseudo-terminal of a `roam run -t` job on its guest: made for a job
+// that starts or moves in, and, when the job moves on, emptied of the
+// input the job has not read so that it goes with the job
+// (docs/MIGRATION.md, "A job with a terminal").
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "common/status.h"
+#include "session.pb.h"
+
+namespace roam {
+
+struct JobPty {
+  int master = -1;
+  int slave = -1;  // not this process's controlling terminal
+};
+
+// A new pseudo-terminal whose slave belongs to `uid` (mode 0620, as login
+// terminals), in `mode` and of `size` when given (non-null). Both fds are
+// O_CLOEXEC; the caller closes them.
+Result<JobPty> OpenJobPty(uid_t uid, const pb::Termios* mode, const pb::WindowSize* size);
+
+// The slave of pty master `master`, opened anew (O_NOCTTY, non-blocking).
+Result<int> OpenPtyPeer(int master);
+
+// Input the job was given and has not read, taken out of terminal `tty`:
+// complete lines and a line still being typed. In canonical mode an end
+// of input (^D) typed and not yet read comes back as the VEOF character.
+// REQUIRES: nothing reads the terminal meanwhile (the job is frozen).
+Result<std::string> TakeUnreadInput(int tty);
+
+// Puts `bytes` into terminal `tty` as typed and not yet read, without echo,
+// signals or translation (they were processed once, when typed). Needs
+// CAP_SYS_ADMIN (TIOCSTI).
+Status PutUnreadInput(int tty, const std::string& bytes);
+
+}  // namespace roam
