@@ -405,6 +405,12 @@ Result<CheckpointReport> TreeDump::Dump(ImageSink& sink, const DumpOptions& opti
     if (!text.ok() || !ParseProcStat(*text, &ps)) return Status::Error("pid " + std::to_string(pid) + ": cannot read stat");
     st = ResolveControllingTerminal(*files_, ps, &d.image);
     if (!st.ok()) return st;
+    if (pid == root_ && options.stdio_stays && options.root_leads_session) {
+      d.image.set_sid(pid);
+      d.image.set_pgid(pid);
+      d.image.set_ctty_file(files_->FirstJobTerminal());
+      d.image.set_tpgid(d.image.ctty_file() != 0 ? pid : 0);
+    }
   }
   st = WriteImage();
   if (!st.ok()) return st;

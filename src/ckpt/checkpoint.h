@@ -38,6 +38,10 @@ struct DumpOptions {
   // leaving its home keeps them there (its deputy does), and its copy
   // elsewhere gets the restorer's (RestoreOptions::inherited_fds).
   bool stdio_stays = false;
+  // With stdio_stays, for a -t job leaving home: its copy elsewhere leads
+  // a session of its own, whose controlling terminal (in the foreground)
+  // is the one the restorer gives for its fds 0-2.
+  bool root_leads_session = false;
   // Per PID: pages the restorer already holds (pre-copied, not written
   // since); they are recorded as kept instead of saved (memory.h).
   std::map<pid_t, std::vector<PageRange>> kept;

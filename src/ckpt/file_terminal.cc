@@ -51,6 +51,12 @@ uint32_t FileTableBuilder::JobTerminal(dev_t rdev) const {
   return it == terminals_.end() ? 0 : it->second.second;
 }
 
+uint32_t FileTableBuilder::FirstJobTerminal() const {
+  std::pair<int, uint32_t> first{3, 0};
+  for (const auto& [rdev, t] : terminals_) first = std::min(first, t);
+  return first.second;
+}
+
 Status DumpTerminal(FileTableBuilder& b, const FdSource& src, int tty_nr, pb::FileDesc* desc) {
   desc->clear_path();
   if (src.fd >= 0 && src.fd <= 2) {

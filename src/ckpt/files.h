@@ -63,6 +63,8 @@ class FileTableBuilder {
   const std::map<dev_t, std::pair<int, uint32_t>>& terminals() const { return terminals_; }
   // The FileDesc id of the job's terminal that is device `rdev`, or 0.
   uint32_t JobTerminal(dev_t rdev) const;
+  // The FileDesc id of the job's terminal at the lowest fd, or 0.
+  uint32_t FirstJobTerminal() const;
 
   pb::FileTable& table() { return table_; }
   ImageSink* sink() const { return sink_; }

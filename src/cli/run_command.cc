@@ -84,7 +84,11 @@ const int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SI
 
 class Deputy {
  public:
-  Deputy(int fd, bool tty) : fd_(fd), tty_(tty) {}
+  // `tty`: relay a terminal (raw); `mode`: the mode to leave it in at the
+  // end, if not the one it has now (a deputy that took over a -t job).
+  Deputy(int fd, bool tty, const pb::Termios* mode) : fd_(fd), tty_(tty) {
+    if (mode) end_mode_ = *mode;
+  }
 
   int Run() {
     ::signal(SIGPIPE, SIG_IGN);  // EPIPE on stdout is passed on as SIGPIPE
@@ -94,6 +98,7 @@ class Deputy {
     // Exactly these: a deputy exec'd by roamd starts with all blocked.
     ::pthread_sigmask(SIG_SETMASK, &signals_, nullptr);
     if (::pipe2(stop_stdin_, O_CLOEXEC) != 0) return Fail(std::string("pipe2: ") + strerror(errno));
+    if (tty_ && ::isatty(STDIN_FILENO) && !end_mode_.cc().empty()) (void)ApplyTermios(STDIN_FILENO, end_mode_);
     if (tty_ && ::isatty(STDIN_FILENO) && ::tcgetattr(STDIN_FILENO, &saved_) == 0) {
       raw_ = true;
       EnterRaw();
@@ -422,6 +427,7 @@ class Deputy {
   std::atomic<bool> stdin_ended_{false};
   bool raw_ = false;
   termios saved_{};
+  pb::Termios end_mode_;
   std::mutex send_mu_;
   std::mutex credit_mu_;
   std::condition_variable credit_cv_;
@@ -491,7 +497,8 @@ int RunCommand(const std::string& socket, const RunOptions& opt) {
       return err == ENOENT ? 127 : 126;
     }
     // Never destroyed: its threads stay blocked until the process exits.
-    auto* deputy = new Deputy(*fd, opt.tty);
+    const pb::Started& st = f.started();
+    auto* deputy = new Deputy(*fd, opt.tty || st.tty(), st.has_terminal_mode() ? &st.terminal_mode() : nullptr);
     return deputy->Run();
   }
 }

@@ -10,6 +10,8 @@
 #include "common/file_util.h"
 #include "node/file_identity.h"
 #include "node/image_dir.h"
+#include "node/job_terminal.h"
+#include "wire/terminal.h"
 #include "node/page_codec.h"
 
 namespace roam {
@@ -33,7 +35,9 @@ HomeArrival::HomeArrival(EngineWorker& engine, HomeProcess* record, ArrivalConfi
       receiver_(cfg_.image_dir),
       tree_(std::make_shared<std::unique_ptr<RestoredTree>>()) {}
 
-HomeArrival::~HomeArrival() = default;
+HomeArrival::~HomeArrival() {
+  if (terminal_ >= 0) close(terminal_);
+}
 
 // ---- the image arrives -----------------------------------------------------------------
 
@@ -112,10 +116,20 @@ void HomeArrival::OnPrecopySync() {
 void HomeArrival::OnImageEnd(const pb::ImageEnd& e) {
   receiver_.CloseFiles();
   frozen_at_ms_ = e.frozen_at_ms();
+  // A -t job takes its terminal's mode home, and what was typed on it and
+  // not read, into the user's terminal (its deputy's, held meanwhile).
+  if (rec_->spawn.spec().tty()) {
+    Result<int> tty = TerminalOf(rec_->pid);
+    if (tty.ok() && *tty >= 0) {
+      terminal_ = *tty;
+      if (e.has_tty_mode()) terminal_mode_ = e.tty_mode();
+      terminal_input_ = e.stdin_taken() + e.stdin_pending();
+    }
+  }
   // Input the process was given but has not read cannot be put back into
-  // the user's terminal or pipe, where it will read from at home.
+  // the user's pipe or file, where it will read from at home.
   const size_t unread = e.stdin_taken().size() + e.stdin_pending().size();
-  if (unread > 0) {
+  if (unread > 0 && terminal_ < 0) {
     return Fail("it has " + std::to_string(unread) + " bytes of input it has not read yet; it can come home once it has");
   }
   if (!staging_) return ImageWhole();
@@ -248,7 +262,23 @@ void HomeArrival::RestorePidCount() {
   last_pid_before_ = 0;
 }
 
+void HomeArrival::SettleTerminal() {
+  if (terminal_ < 0) return;
+  // Typed here during the move: the deputy had the terminal raw and held
+  // it, so these were neither echoed nor processed yet.
+  Result<std::string> typed = TakeUnreadInput(terminal_);
+  Status st = terminal_mode_ ? ApplyTermios(terminal_, *terminal_mode_) : Status::Ok();
+  if (st.ok()) st = PutUnreadInput(terminal_, terminal_input_, /*echoed=*/true);
+  if (st.ok() && typed.ok()) st = PutUnreadInput(terminal_, *typed, /*echoed=*/false);
+  if (!st.ok() || !typed.ok()) {
+    spdlog::warn("{}: its terminal at home: {}", rec_->gpid, (st.ok() ? typed.status() : st).message());
+  }
+  close(terminal_);
+  terminal_ = -1;
+}
+
 void HomeArrival::Go(std::function<void(Status)> done) {
+  SettleTerminal();  // it is held: nothing reads the terminal yet
   auto tree = tree_;
   engine_.Run<Status>(
       [tree]() -> Status {

@@ -25,6 +25,7 @@
 #include <asio.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -98,6 +99,9 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
   void PostUndo();
   void TakeSeed(const pb::SeedReady& s);
   void RestorePidCount();  // after NextPid(): the node's PID count goes on where it was
+  // A -t job: the user's terminal takes the mode its pty had and what was
+  // typed there and not read (before anything typed here during the move).
+  void SettleTerminal();
 
   EngineWorker& engine_;
   HomeProcess* rec_;
@@ -118,6 +122,9 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
   std::set<pid_t> tree_pids_;  // the image's other processes
   int last_pid_before_ = 0;    // ns_last_pid before NextPid() first moved it
   int64_t frozen_at_ms_ = 0;
+  int terminal_ = -1;  // a -t job: the deputy's terminal (the user's), an fd of ours
+  std::optional<pb::Termios> terminal_mode_;
+  std::string terminal_input_;  // typed on its pty and not read, echoed there already
   bool have_image_ = false, seeded_ = false, rebuild_started_ = false, rebuilding_ = false, ended_ = false;
 };
 

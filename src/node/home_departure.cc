@@ -7,9 +7,11 @@
 #include "node/file_identity.h"
 #include "node/home_arrival.h"
 #include "node/image_sender.h"
+#include "node/job_terminal.h"
 #include "node/move_engine.h"
 #include "node/precopy_sender.h"
 #include "wire/reply.h"
+#include "wire/terminal.h"
 
 namespace roam {
 
@@ -125,6 +127,8 @@ void HomeDeparture::Freeze() {
   meter_.SetPhase("frozen");
   DumpOptions options;
   options.stdio_stays = true;
+  // A -t job gets a terminal of its own there, and leads its session.
+  options.root_leads_session = rec_->spawn.spec().tty();
   // The image goes on the link as the dump reads it.
   sender_ = std::make_shared<ImageSender>(engine_.io(), image_link_, cfg_.faults, codec_);
   sender_->Start([this, self](Status st) {
@@ -150,6 +154,19 @@ void HomeDeparture::Dumped(Result<double> dump_ms) {
   sender_->EndOfImage([this](pb::ImageEnd* e) {
     e->set_dump_ms(figures_.dump_ms());
     e->set_frozen_at_ms(frozen_at_ms_);
+    // A -t job: the user's terminal's mode and size for its new pty there,
+    // and what was typed and not read, which its deputy would otherwise
+    // read (raw) and send to be processed a second time.
+    if (!rec_->spawn.spec().tty()) return;
+    Result<int> tty = TerminalOf(rec_->pid);
+    if (!tty.ok() || *tty < 0) return;
+    if (Result<pb::Termios> mode = ReadTermios(*tty); mode.ok()) *e->mutable_tty_mode() = *mode;
+    *e->mutable_tty_size() = ReadWindowSize(*tty);
+    if (Result<std::string> typed = TakeUnreadInput(*tty); typed.ok()) {
+      terminal_input_ = *typed;
+      e->set_stdin_taken(*typed);
+    }
+    close(*tty);
   });
 }
 
@@ -212,10 +229,7 @@ void HomeDeparture::DeputyArrived(std::shared_ptr<ClientChannel> client) {
   rec_->Arrived(cfg_.to);
   rec_->stats.set_state("running");
   rec_->remote = std::make_shared<RemoteRun>(client, adopt_, rec_);
-  pb::StreamFrame started;
-  started.mutable_started()->set_gpid(rec_->gpid);
-  started.mutable_started()->set_where(cfg_.to);
-  client->Send(started);
+  client->Send(rec_->DeputyStarted());
   pb::LinkFrame go;
   go.mutable_stream()->set_move_go(true);
   adopt_->Send(go);
@@ -250,6 +264,12 @@ void HomeDeparture::Fail(const Status& why) {
     }
   }
   auto self = shared_from_this();
+  if (!terminal_input_.empty()) {  // back where it was typed
+    Result<int> tty = TerminalOf(rec_->pid);
+    Status st = tty.ok() && *tty >= 0 ? PutUnreadInput(*tty, terminal_input_) : Status::Error("no terminal");
+    if (tty.ok() && *tty >= 0) close(*tty);
+    if (!st.ok()) spdlog::warn("{}: {} bytes of its input lost: {}", rec_->gpid, terminal_input_.size(), st.message());
+  }
   LetGo(engine_, tree_, /*kill=*/false, [this, self, why] {
     for (int sig : held_signals_) ::kill(rec_->pid, sig);
     if (cfg_.on_resumed) cfg_.on_resumed();

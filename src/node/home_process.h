@@ -63,6 +63,20 @@ struct HomeProcess {
     cpu_before_moves += stats.time_seconds();
     stats.set_time_seconds(0);
   }
+  // What its deputy is told once it is joined (from a move away from home,
+  // or back after a move home failed): where it runs, and for a -t job the
+  // terminal to relay and the mode to leave it in.
+  pb::StreamFrame DeputyStarted() const {
+    pb::StreamFrame f;
+    pb::Started* s = f.mutable_started();
+    s->set_gpid(gpid);
+    s->set_where(where);
+    if (spawn.spec().tty()) {
+      s->set_tty(true);
+      if (spawn.spec().has_termios()) *s->mutable_terminal_mode() = spawn.spec().termios();
+    }
+    return f;
+  }
 };
 
 }  // namespace roam

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -72,8 +73,14 @@ Result<std::string> TakeUnreadInput(int tty) {
   return got;
 }
 
-Status PutUnreadInput(int tty, const std::string& bytes) {
+Status PutUnreadInput(int tty, const std::string& bytes, bool echoed) {
   if (bytes.empty()) return Status::Ok();
+  if (!echoed) {
+    for (char c : bytes) {
+      if (::ioctl(tty, TIOCSTI, &c) != 0) return Status::Errno("put input into the terminal (TIOCSTI)");
+    }
+    return Status::Ok();
+  }
   termios saved{};
   if (::tcgetattr(tty, &saved) != 0) return Status::Errno("tcgetattr");
   // ICANON stays as it is (switching it would end the line being typed).
@@ -90,6 +97,23 @@ Status PutUnreadInput(int tty, const std::string& bytes) {
   }
   if (::tcsetattr(tty, TCSANOW, &saved) != 0 && st.ok()) st = Status::Errno("tcsetattr");
   return st;
+}
+
+Result<int> TerminalOf(pid_t pid) {
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return Status::Errno("pidfd_open " + std::to_string(pid));
+  int found = -1;
+  for (int fd = 0; fd <= 2 && found < 0; ++fd) {
+    int ours = static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, fd, 0));
+    if (ours < 0) continue;
+    if (::isatty(ours)) {
+      found = ours;
+    } else {
+      ::close(ours);
+    }
+  }
+  ::close(pidfd);
+  return found;
 }
 
 }  // namespace roam

@@ -32,9 +32,14 @@ Result<int> OpenPtyPeer(int master);
 // REQUIRES: nothing reads the terminal meanwhile (the job is frozen).
 Result<std::string> TakeUnreadInput(int tty);
 
-// Puts `bytes` into terminal `tty` as typed and not yet read, without echo,
-// signals or translation (they were processed once, when typed). Needs
-// CAP_SYS_ADMIN (TIOCSTI).
-Status PutUnreadInput(int tty, const std::string& bytes);
+// Puts `bytes` into terminal `tty` as typed and not yet read. `echoed`:
+// they were processed once already (read back by TakeUnreadInput), so they
+// go in without echo, signals or translation; otherwise as if typed now.
+// Needs CAP_SYS_ADMIN (TIOCSTI).
+Status PutUnreadInput(int tty, const std::string& bytes, bool echoed = true);
+
+// The terminal at the first of `pid`'s fds 0-2 that is one, as an fd of
+// ours (pidfd_getfd), or -1 if none is.
+Result<int> TerminalOf(pid_t pid);
 
 }  // namespace roam

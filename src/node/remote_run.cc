@@ -460,10 +460,7 @@ void RemoteRun::DeputyBack(std::shared_ptr<ClientChannel> client) {
   client_ = std::move(client);
   deputy_away_ = false;
   StartClient();
-  pb::StreamFrame started;
-  started.mutable_started()->set_gpid(record_->gpid);
-  started.mutable_started()->set_where(record_->where);
-  client_->Send(started);
+  client_->Send(record_->DeputyStarted());
   spdlog::info("{}: its deputy is back", record_->gpid);
   std::string why = pending_abort_.empty() ? "its deputy came back" : pending_abort_;
   pending_abort_.clear();

@@ -104,7 +104,7 @@ void Roamd::Balance() {
     b.age_ms = now - p.started_ms;
     b.resident_ms = p.moved_ms ? now - p.moved_ms : kNeverMoved;
     const bool moving = (p.remote && p.remote->moving()) || departures_.count(pid) || balancing_.count(p.gpid);
-    b.movable = !p.lock && !moving && p.stats.cantmove().empty() && !p.spawn.spec().tty() &&
+    b.movable = !p.lock && !moving && p.stats.cantmove().empty() &&
                 p.stats.state() != "stopped" && now >= p.balance_retry_ms;
     procs.push_back(std::move(b));
   }
@@ -196,7 +196,7 @@ void Roamd::UsherMemory() {
     if (!g->held() && !outgoing_.count(pid)) consider(g->gpid(), pid);
   }
   for (const auto& [pid, p] : home_) {
-    if (p.pidfd && !p.lock && !departures_.count(pid) && p.stats.cantmove().empty() && !p.spawn.spec().tty()) {
+    if (p.pidfd && !p.lock && !departures_.count(pid) && p.stats.cantmove().empty()) {
       consider(p.gpid, pid);
     }
   }

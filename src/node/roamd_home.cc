@@ -310,11 +310,8 @@ pb::PsReply Roamd::LocalPs(const pb::Credentials& requester) {
     v->set_state(p.stats.state());
     v->set_nmig(p.nmig);
     v->set_lock(p.lock);
-    // What keeps it from moving: the guest's own reasons (threads), or
-    // what migration cannot carry yet (docs/MIGRATION.md).
-    std::string cantmove = p.stats.cantmove();
-    if (cantmove.empty() && p.spawn.spec().tty()) cantmove = "tty";
-    v->set_cantmove(cantmove);
+    // What keeps it from moving (threads, sockets ...: docs/MIGRATION.md).
+    v->set_cantmove(p.stats.cantmove());
     v->set_cpu_percent(p.stats.cpu_percent());
     v->set_rss_bytes(p.stats.rss_bytes());
     v->set_time_seconds(p.cpu_seconds());

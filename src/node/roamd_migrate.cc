@@ -107,9 +107,6 @@ void Roamd::MigrateHere(pid_t pid, const std::string& to, const pb::Credentials&
   }
   Result<std::vector<std::string>> targets = ChooseTargets(p, to);
   if (!targets.ok()) return done(targets.status());
-  if (p.spawn.spec().tty() && (!p.remote || targets->front() == swim_->name())) {
-    return done(Status::Error(StatusCode::kCantMove, gpid + " has a terminal (roam run -t): it moves between guests, not home or from home yet"));
-  }
   if (targets->front() == swim_->name()) {
     spdlog::info("{}: move {} -> home asked by {}", gpid, p.where, requester.user());
     return ComeHome(p, std::move(done));

@@ -232,6 +232,20 @@ def section4(sh):
     answer(sh, "away", "on n4: a terminal of its own again, in its mode and size")
     sh.send("\x03")  # Ctrl-C, through its terminal
     exit_code(sh, "Ctrl-C ends the -t job: $? = 130", 130)
+    command_ok(sh, "the terminal is back in the shell's mode (the job's TOSTOP is gone)", "stty -a | grep -q -- -tostop")
+
+    # A -t job placed at home (roam run exec'd it on this terminal) leaves
+    # for a pty of its own and ends with its own code.
+    sh.line('$R run -t --on n1 -- python3 "$D/tty_job.py" local')
+    step("a -t job starts at home", sh.expect(r"READY 1>") is not None, sh.seen)
+    pid = job_pid("tty_job.py local")
+    answer(sh, "here", "at home: the terminal is the user's, in its mode and size")
+    ok, why = migrate(pid, "n3")
+    step("the -t job placed at home leaves for n3", ok, why)
+    answer(sh, "left", "on n3: a terminal of its own, in its mode and size", lambda m: int(m.group(7)) == pid)
+    sh.line("quit")
+    exit_code(sh, "it ends with its own code: $? = 7", 7)
+    command_ok(sh, "the terminal is back in the shell's mode again", "stty -a | grep -q -- -tostop")
 
 
 if __name__ == "__main__":
