@@ -656,16 +656,19 @@ fi
 
 # --- 7. a user at a terminal: a real bash -i with job control --------------------
 # Ctrl-Z, a move while stopped, fg; a job coming home, then Ctrl-Z and fg
-# natively; Ctrl-C after home and back out (tests/integration/tty_shell.py).
-out=$(CX_LIMIT=240 cx n1 -- python3 "$HERE/tty_shell.py" "$ROAM" "$DATA" 2>&1)
+# natively; Ctrl-C after home and back out; a -t job (tty_job.py) moved
+# between guests, home and out with a line being typed and one typed ahead
+# (tests/integration/tty_shell.py).
+cp "$HERE/tty_job.py" "$DATA/"
+out=$(CX_LIMIT=300 cx n1 -- python3 "$HERE/tty_shell.py" "$ROAM" "$DATA" 2>&1)
 while IFS= read -r l; do
   case $l in
     OK\ *) pass "terminal: ${l#OK }" ;;
     FAIL\ *) fail "terminal: ${l#FAIL }" ;;
   esac
 done <<<"$out"
-check "the terminal session went through all its 13 steps ($(grep -c '^OK' <<<"$out") OK)" \
-  [ "$(grep -c '^OK' <<<"$out")" -eq 13 ]
+check "the terminal session went through all its 33 steps ($(grep -c '^OK' <<<"$out") OK)" \
+  [ "$(grep -c '^OK' <<<"$out")" -eq 33 ]
 
 # --- 8. nothing left behind ----------------------------------------------------------
 # Every move above opened sessions on the node links (adopt, move_in, the
