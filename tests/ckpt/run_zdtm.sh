@@ -24,6 +24,11 @@
 # SIGTERM to the root and requires `roam restore` to exit 0 and the log to
 # hold "PASS" and no "FAIL".
 #
+# A program named tty_* runs on a terminal of its own (zdtm_pty.py: it leads
+# a session whose controlling terminal is a new pty at its fds 0-2, and a
+# relay copies the terminal's output into the log); `roam restore` is then
+# given that terminal as its fds 0-2.
+#
 # Lines the program prints before READY change the procedure (lib.h):
 #   ZDTM-EXPECT-REFUSAL: RE  the checkpoint must fail with one line on stderr
 #                            matching every RE; the tree must be untouched.
@@ -101,6 +106,18 @@ cleanup() {
   RESTORE_PID=""
   PIDS=()
   wait 2>/dev/null
+  stop_relay
+}
+
+# A tty_* program's terminal relay: once the program's last words are in
+# the log (or 2 s), it goes.
+stop_relay() {
+  [ -s "$WORK/pty.relay" ] || return 0
+  local relay
+  relay=$(cat "$WORK/pty.relay")
+  rm -f "$WORK/pty.relay"
+  wait_for 2 grep -qE '^(PASS|FAIL|SKIP)' "$LOG"
+  kill -TERM "$relay" 2>/dev/null
 }
 
 finish() {  # finish STATUS TEXT
@@ -192,10 +209,13 @@ start_program() {
     fd=${fd##*/}
     [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-"
   done
+  if [ "$TTY" = 1 ]; then exec "$PY" "$HERE/zdtm_pty.py" "$LOG" "$WORK" "$BIN"; fi
   if [ "$SETSID" = 1 ]; then exec setsid "$BIN"; else exec "$BIN"; fi
 }
+TTY=0
+case $NAME in tty_*) TTY=1 ;; esac
 set +m
-start_program </dev/null >"$LOG" 2>&1 &
+start_program </dev/null >>"$LOG" 2>&1 &
 ROOT=$!
 wait_for 2 test "$(readlink "/proc/$ROOT/exe" 2>/dev/null)" = "$BIN" ||
   log_has . || die "the program did not start as pid $ROOT"
@@ -284,7 +304,13 @@ checkpoint_restore() {  # checkpoint_restore ITERATION
   }
 
   t0=$(now_ms)
-  "$ROAM" restore -D "$img" >"$WORK/restore$1.out" 2>"$WORK/restore$1.err" &
+  if [ "$TTY" = 1 ]; then
+    local pty
+    pty=$(cat "$WORK/pty.name")
+    "$ROAM" restore -D "$img" <>"$pty" >&0 2>"$WORK/restore$1.err" &
+  else
+    "$ROAM" restore -D "$img" >"$WORK/restore$1.out" 2>"$WORK/restore$1.err" &
+  fi
   RESTORE_PID=$!
   ROOT_IS_CHILD=0
   ITER=$1
@@ -334,6 +360,7 @@ root_done() {
 }
 wait_for 60 root_done || die "pid $ROOT did not exit within 60 s of SIGTERM"
 reap_root
+stop_relay
 
 if log_has '^SKIP:'; then
   finish 77 "SKIP ($(grep -m1 '^SKIP:' "$LOG" | cut -c7-))"

@@ -52,6 +52,7 @@ TEST(ProcStatParse, ReadsEveryFieldOfACapturedLine) {
   EXPECT_EQ(r->pgrp, 15524);
   EXPECT_EQ(r->session, 13622);
   EXPECT_EQ(r->tty_nr, 0);
+  EXPECT_EQ(r->tpgid, -1);
   EXPECT_EQ(r->flags, 4194304u);
   EXPECT_EQ(r->cpu_ticks, 1u);
   EXPECT_EQ(r->num_threads, 1);
@@ -83,6 +84,7 @@ TEST(ProcStatParse, ShortLineLeavesLaterFieldsZero) {
   Result<ProcStat> r = ParseProcStat("7 (x) S 1 7 7 34816 -1 64 0 0 0 0 3 4 0 0 20 0 2 0 99\n");
   ASSERT_TRUE(r.ok()) << ErrorOf(r);
   EXPECT_EQ(r->tty_nr, 34816);
+  EXPECT_EQ(r->tpgid, -1);
   EXPECT_EQ(r->num_threads, 2);
   EXPECT_EQ(r->cpu_ticks, 7u);
   EXPECT_EQ(r->field_count, 22);
