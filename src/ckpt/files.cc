@@ -56,6 +56,7 @@ bool OtherEndOutside(uint64_t ino, const std::map<uint32_t, std::vector<std::pai
 std::string RefusedFileKind(const std::string& l, int fd) {
   if (StartsWith(l, "socket:")) return fd > 2 ? "socket" : "";
   if (StartsWith(l, "/memfd:")) return "memfd";
+  if (l == "/dev/ptmx" || l == "/dev/pts/ptmx") return "pty-master";
   if (!StartsWith(l, "anon_inode:") || l == "anon_inode:[eventfd]" || l == "anon_inode:[timerfd]" ||
       l == "anon_inode:[signalfd]" || l == "anon_inode:[eventpoll]" || l == "anon_inode:inotify") {
     return "";
@@ -107,6 +108,9 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) 
   } else if (std::string refused = RefusedFileKind(l, fd); !refused.empty()) {
     if (refused == "socket") {
       st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": sockets are not supported (" + l + ")");
+    } else if (refused == "pty-master") {
+      st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": a pseudo-terminal's master (" + l +
+                                                    ") is not supported: its other end would not follow");
     } else if (refused == "memfd") {
       st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": memfd is not supported (" + l + ")");
     } else {

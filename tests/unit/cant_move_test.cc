@@ -1,7 +1,9 @@
 // CantMoveReason: the one word `roam ps` shows in CANTMOVE, read from /proc
 // of real child processes holding what the engine refuses (and one that
 // holds nothing of the kind).
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <pthread.h>
@@ -52,6 +54,10 @@ TEST(CantMoveReason, NothingInSight) {
 
 TEST(CantMoveReason, Socket) {
   EXPECT_EQ(ReasonFor([] { (void)socket(AF_INET, SOCK_STREAM, 0); }), "socket");
+}
+
+TEST(CantMoveReason, PseudoTerminalMaster) {
+  EXPECT_EQ(ReasonFor([] { (void)posix_openpt(O_RDWR | O_NOCTTY); }), "pty-master");
 }
 
 TEST(CantMoveReason, Memfd) {
