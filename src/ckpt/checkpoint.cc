@@ -69,7 +69,7 @@ Status Preflight(pid_t pid, bool seized) {
   Result<ProcStatus> s = ParseProcStatus(*text);
   if (!s.ok()) return s.status();
   std::string who = "pid " + std::to_string(pid) + " (" + s->name + ")";
-  if (s->state == 'Z') return Status::Error(who + " is a zombie");
+  if (s->state == 'Z') return Status::Error(who + " has exited (a zombie)");
   if (s->threads > 1) {
     return Status::Error(StatusCode::kCantMove, who + " has " + std::to_string(s->threads) +
                          " threads: multi-threaded processes are not supported");
@@ -143,20 +143,41 @@ class TreeDump {
  private:
   Status DumpOne(Dumped& d, const RangeSet& kept);
   Status WriteImage();
+  void RecordZombie(pid_t pid);
 
   pid_t root_;
   ImageSink* sink_ = nullptr;
   std::unique_ptr<FileTableBuilder> files_;
   std::vector<Dumped> procs_;
+  std::map<pid_t, std::vector<pb::Zombie>> zombies_;  // by parent
   MemoryStats stats_;
   int64_t freeze_start_ = 0, freeze_end_ = 0;
   pb::Inventory inventory_;
 };
 
+// A process of the tree that has exited: a zombie, or already gone.
+bool ExitedChild(pid_t pid) {
+  char state = ReadProcState(pid);
+  return state == 'Z' || state == 'X' || state == 0;
+}
+
+void TreeDump::RecordZombie(pid_t pid) {
+  Result<std::string> text = ReadFile(ProcPath(pid, "stat"));
+  ProcStat ps;
+  if (!text.ok() || !ParseProcStat(*text, &ps) || ps.state != 'Z') return;  // gone
+  pb::Zombie z;
+  z.set_pid(pid);
+  z.set_pgid(ps.pgrp);
+  z.set_wait_status(ps.exit_code);
+  z.set_comm(ps.comm);
+  zombies_[ps.ppid].push_back(std::move(z));
+}
+
 Status TreeDump::Freeze() {
   // Look before touching: every process of the tree must be supported.
   std::vector<pid_t> queue{root_};
   for (size_t i = 0; i < queue.size(); ++i) {
+    if (i > 0 && ExitedChild(queue[i])) continue;  // a zombie, or gone: nothing to refuse
     Status st = Preflight(queue[i], false);
     if (!st.ok()) return st;
     Result<std::vector<pid_t>> kids = Children(queue[i]);
@@ -170,9 +191,20 @@ Status TreeDump::Freeze() {
   for (size_t i = 0; i < queue.size(); ++i) {
     pid_t pid = queue[i];
     if (!seen.insert(pid).second) continue;
+    // A child that has exited is a zombie while its (frozen) parent has not
+    // waited for it: recorded with its parent, made again at restore. One
+    // reaped meanwhile (a parent ignoring SIGCHLD) is simply gone.
+    if (i > 0 && ExitedChild(pid)) {
+      RecordZombie(pid);
+      continue;
+    }
     Dumped d;
     d.tracee = std::make_unique<Tracee>(pid);
     Status st = d.tracee->Seize();
+    if (!st.ok() && i > 0 && ExitedChild(pid)) {  // it exited between the look and the seize
+      RecordZombie(pid);
+      continue;
+    }
     if (st.ok()) d.tracee->HoldOnThisCpu();
     procs_.push_back(std::move(d));
     if (!st.ok()) return st;
@@ -220,6 +252,9 @@ Status TreeDump::DumpOne(Dumped& d, const RangeSet& kept) {
   p.set_ppid(ps.ppid);
   p.set_pgid(ps.pgrp);
   p.set_sid(ps.session);
+  if (auto z = zombies_.find(pid); z != zombies_.end()) {
+    for (const pb::Zombie& one : z->second) *p.add_zombies() = one;
+  }
   p.set_comm(ps.comm);
   pb::MmFields* mm = p.mutable_mm();
   mm->set_start_code(ps.start_code);

@@ -102,6 +102,13 @@ Status ValidateImage(const Image& image) {
     shmems.insert(s.id());
   }
 
+  for (const pb::ProcessImage& p : image.procs) {  // `pids` holds the inventory's
+    for (const pb::Zombie& z : p.zombies()) {
+      if (z.pid() <= 0 || z.pid() > (1 << 22) || !pids.insert(z.pid()).second) {
+        return Status::Error("process " + std::to_string(p.pid()) + ": bad zombie pid " + std::to_string(z.pid()));
+      }
+    }
+  }
   std::set<int> earlier;
   for (size_t i = 0; i < image.procs.size(); ++i) {
     const pb::ProcessImage& p = image.procs[i];

@@ -242,6 +242,59 @@ Result<pid_t> CreateChild(SeedContext& ctx, pid_t want) {
                                               std::to_string(kPidAttempts) + " times in a row");
 }
 
+// In a new child: ends as the zombie `z` was, with its group, name and
+// wait status, for its parent to wait for.
+[[noreturn]] void BecomeZombie(const pb::Zombie& z) {
+  if (z.pgid() == z.pid()) {
+    setpgid(0, 0);
+  } else {
+    (void)setpgid(0, z.pgid());  // the group may not exist (yet): it keeps its parent's
+  }
+  prctl(PR_SET_NAME, z.comm().c_str(), 0, 0, 0);
+  const int status = z.wait_status();
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    rlimit none{0, 0};
+    setrlimit(RLIMIT_CORE, &none);
+    struct {
+      uint64_t handler, flags, restorer, mask;
+    } dfl = {0, 0, 0, 0};
+    syscall(SYS_rt_sigaction, sig, &dfl, nullptr, 8);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    sigprocmask(SIG_UNBLOCK, &one, nullptr);
+    syscall(SYS_kill, syscall(SYS_getpid), sig);
+  }
+  syscall(SYS_exit_group, WIFEXITED(status) ? WEXITSTATUS(status) : 255);
+  __builtin_unreachable();
+}
+
+// The zombies of `proc`: its children that had exited and that it had
+// not waited for, made again and left unwaited. Their SIGCHLD is not
+// passed on (the process had taken it, or its pending signals say so).
+Status MakeZombies(SeedContext& ctx, const pb::ProcessImage& proc) {
+  for (const pb::Zombie& z : proc.zombies()) {
+    ShareStagedWith(ctx, z.pid());  // no staged memory: its pages are not copied
+    Result<pid_t> got = CreateChild(ctx, z.pid());
+    if (!got.ok()) return got.status().Prefixed("zombie ");
+    if (*got == 0) BecomeZombie(z);
+    siginfo_t info;
+    if (waitid(P_PID, static_cast<id_t>(*got), &info, WEXITED | WNOWAIT) != 0) {
+      return Status::Errno("wait for zombie " + std::to_string(*got));
+    }
+  }
+  if (proc.zombies_size() > 0) {
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    timespec now{0, 0};
+    while (sigtimedwait(&chld, nullptr, &now) == SIGCHLD) {
+    }
+  }
+  return Status::Ok();
+}
+
 [[noreturn]] void SeedMain(SeedContext& ctx, const pb::ProcessImage& proc, bool root) {
   const Image& img = *ctx.image;
   pid_t self = proc.pid();
@@ -274,6 +327,7 @@ Result<pid_t> CreateChild(SeedContext& ctx, pid_t want) {
     if (!got.ok()) SeedFail(ctx, self, got.status().message());
     if (*got == 0) SeedMain(ctx, child, false);
   }
+  if (Status st = MakeZombies(ctx, proc); !st.ok()) SeedFail(ctx, self, st.message());
   if (Status st = KeepOwnStaged(ctx, self); !st.ok()) SeedFail(ctx, self, st.message());
   Result<uint64_t> helper = SeedPlaceFds(ctx, proc);
   if (!helper.ok()) SeedFail(ctx, self, helper.status().message());
@@ -438,6 +492,7 @@ Result<InPlaceSeed> PrepareInPlaceSeed(const std::string& dir, int* keep_fd, con
     if (got.ok() && *got == 0) SeedMain(ctx, child, false);
     st = got.status();
   }
+  if (st.ok()) st = MakeZombies(ctx, proc);
   if (st.ok()) st = KeepOwnStaged(ctx, self);
   if (st.ok() && tree) st = CollectChildReports(img, ready_rd, &seed.children);
   if (tree) {

@@ -158,12 +158,16 @@ void HomeArrival::ImageWhole() {
   // A tree: the deputy's seed makes the other processes with their PIDs,
   // which must be free here (taken ones are refused now, not half-way).
   tree_pids_.clear();
+  std::vector<pid_t> others;
   for (const pb::ProcessImage& p : image->procs) {
-    if (p.pid() == rec_->pid) continue;
-    if (access(("/proc/" + std::to_string(p.pid())).c_str(), F_OK) == 0) {
-      return Fail("pid " + std::to_string(p.pid()) + " of its tree is taken here");
+    if (p.pid() != rec_->pid) others.push_back(p.pid());
+    for (const pb::Zombie& z : p.zombies()) others.push_back(z.pid());  // made again, to be waited for
+  }
+  for (pid_t pid : others) {
+    if (access(("/proc/" + std::to_string(pid)).c_str(), F_OK) == 0) {
+      return Fail("pid " + std::to_string(pid) + " of its tree is taken here");
     }
-    tree_pids_.insert(p.pid());
+    tree_pids_.insert(pid);
   }
   // The seed reads the image as the user (it runs as the user).
   const uid_t uid = rec_->creds.uid();

@@ -165,7 +165,13 @@ wait_for() {
 }
 
 proc_state() { awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
-alive() { [ -e "/proc/$1" ] && [ "$(proc_state "$1")" != Z ]; }
+# A zombie of the tree (a child exited and not waited for) is as alive as
+# it can be when it is a zombie again.
+ZOMBIES=" "
+alive() {
+  [ -e "/proc/$1" ] || return 1
+  [ "$(proc_state "$1")" != Z ] || [[ $ZOMBIES == *" $1 "* ]]
+}
 gone() { [ ! -e "/proc/$1" ]; }
 all_gone() { local p; for p in "${PIDS[@]}"; do gone "$p" || return 1; done; }
 all_alive() { local p; for p in "${PIDS[@]}"; do alive "$p" || return 1; done; }
@@ -246,6 +252,8 @@ if [ "$STOP" = 1 ]; then
 fi
 capture "$WORK/before.txt" || die "cannot capture the state of pid $ROOT"
 mapfile -t PIDS < <(sed -n 's/^== pid \([0-9]*\) .*/\1/p' "$WORK/before.txt")
+ZOMBIES=" $(awk '/^== pid/ {p = $3} /^  State: Z/ {printf "%s ", p}' "$WORK/before.txt")"
+
 msg "tree: ${PIDS[*]}"
 
 # ---- checkpoint and restore ------------------------------------------------

@@ -100,8 +100,11 @@ def status_lines(pid):
     for line in text.splitlines():
         k, _, v = line.partition(":")
         fields[k] = " ".join(v.split())
+    zombie = fields.get("State", "").startswith("Z")
     for k in STATUS_KEYS:
         v = fields.get(k, "?")
+        if zombie and k in ("SigBlk", "SigIgn", "SigCgt"):
+            v = "(a zombie's: nothing can be delivered)"  # what it caught no longer matters
         if k == "State":
             v = v.split()[0] if v else "?"
             if v in ("R", "S", "D"):
