@@ -252,6 +252,31 @@ check "jobs get the shared TMPDIR on a guest ('$tmp_guest') and at home ('$tmp_h
 real_program sort sh -c 'sort --parallel=1 -S 1M --batch-size=4 "$0" | sha256sum' "$DATA/big.txt"
 rm -f "$DATA"/*.ref "$DATA"/*.out "$DATA/big.txt"
 
+# --- 3a. zombies: children exited and not waited for go with their parent --------
+cat >"$DATA/zombies.py" <<'PY'
+import os, sys, time
+kids = []
+for code in (3, 4):
+    p = os.fork()
+    if p == 0:
+        os._exit(code)
+    os.waitid(os.P_PID, p, os.WEXITED | os.WNOWAIT)  # a zombie now
+    kids.append(p)
+print("ready", flush=True)
+time.sleep(float(sys.argv[1]))
+for p in kids:
+    got, st = os.waitpid(p, 0)
+    print("child", got == p, os.WEXITSTATUS(st), flush=True)
+PY
+bg_start zombies "$ROAM" run --on n2 -- python3 "$DATA/zombies.py" 5
+zp=$(bg_pid zombies)
+wait_until 10 grep -q ready "$DATA/zombies.out" >/dev/null
+moved=0
+for to in n3 home n4; do migrate "n1:$zp" "$to" >/dev/null 2>>"$DATA/zombies.mig" && moved=$((moved + 1)); done
+rc=$(bg_rc zombies 30)
+check "a parent with two zombie children moved n3, home, n4 ($moved of 3, exit $rc): it waits for them and gets 3 and 4 ($(tr '\n' '|' <"$DATA/zombies.out") $(head -c 200 "$DATA/zombies.mig"))" \
+  sh -c "[ $moved = 3 ] && [ '$rc' = 0 ] && grep -qx 'child True 3' '$DATA/zombies.out' && grep -qx 'child True 4' '$DATA/zombies.out'"
+
 # --- 3b. pre-copy: a process rewriting its memory while it is moved ----------------
 # 48 MiB of pages, each stamped with its number and a generation; every
 # ~1 ms it rewrites 20 random pages (its own table of generations lives in
