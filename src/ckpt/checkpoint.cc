@@ -104,6 +104,7 @@ std::string CantMoveOne(pid_t pid) {
   }
   Result<std::string> maps = ReadFile(ProcPath(pid, "maps"));
   if (maps.ok() && maps->find("/SYSV") != std::string::npos) return "sysv-shm";
+  if (maps.ok() && !maps->empty() && maps->find("[vdso]") == std::string::npos) return "no-vdso";
   return "";
 }
 
@@ -298,6 +299,7 @@ Status TreeDump::DumpOne(Dumped& d, const RangeSet& kept) {
   if (st.ok()) st = DumpCreds(t, d.scratch, &p);
   if (st.ok()) st = DumpTaskMisc(t, d.scratch, &p);
   if (st.ok()) st = DumpSched(t, &p);
+  if (st.ok()) st = DumpKnobs(t, d.scratch, &p);
   if (st.ok()) {
     Result<long> brk = t.SyscallOk("brk", SYS_brk, 0);
     if (brk.ok()) mm->set_brk(static_cast<uint64_t>(*brk));

@@ -698,6 +698,7 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   if (st.ok()) st = RestoreSignalHandlers(t, scratch, proc);
   if (st.ok()) st = RestoreTimers(t, scratch, proc);
   if (st.ok()) st = RestoreTaskMisc(t, scratch, proc);
+  if (st.ok()) st = RestoreKnobs(t, proc, /*from_outside=*/!in_place_);
   if (st.ok()) st = RestorePendingSignals(t, scratch, proc);
   if (st.ok()) st = RestoreRseq(t, proc);
   // Through the planned fd of its terminal, before those are closed.

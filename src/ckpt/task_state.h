@@ -54,6 +54,12 @@ Status RestoreRlimits(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc,
 // and the non-real-time policies.
 // The dump reads the mask the process had before the engine held it on one
 // CPU (Tracee::HoldOnThisCpu).
+// Per-process knobs (knobs.cc): oom_score_adj, coredump_filter, and the
+// prctl settings THP off, timer slack, machine-check kill policy, TSC.
+// `from_outside` false (a rebuild in place): oom_score_adj is only raised.
+Status DumpKnobs(Tracee& t, uint64_t scratch, pb::ProcessImage* proc);
+Status RestoreKnobs(Tracee& t, const pb::ProcessImage& proc, bool from_outside);
+
 Status DumpSched(const Tracee& t, pb::ProcessImage* proc);
 Status RestoreSched(pid_t pid, const pb::ProcessImage& proc, bool from_outside);
 // Strict seccomp, the very last call the process makes for the engine.

@@ -311,7 +311,9 @@ Result<uint64_t> FindSyscallInVdso(pid_t pid) {
   Result<std::string> maps = ReadFile("/proc/" + std::to_string(pid) + "/maps");
   if (!maps.ok()) return maps.status();
   size_t at = maps->find("[vdso]");
-  if (at == std::string::npos) return Status::Error(Who(pid) + " has no [vdso]");
+  if (at == std::string::npos) {
+    return Status::Error(StatusCode::kCantMove, Who(pid) + " has unmapped its vDSO, which is not supported (the engine works through it)");
+  }
   size_t line = maps->rfind('\n', at);
   line = line == std::string::npos ? 0 : line + 1;
   uint64_t start = 0, end = 0;

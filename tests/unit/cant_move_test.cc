@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <signal.h>
+#include <sys/auxv.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -14,6 +16,8 @@
 #include <unistd.h>
 
 #include <functional>
+#include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "ckpt/checkpoint.h"
@@ -58,6 +62,21 @@ TEST(CantMoveReason, Socket) {
 
 TEST(CantMoveReason, PseudoTerminalMaster) {
   EXPECT_EQ(ReasonFor([] { (void)posix_openpt(O_RDWR | O_NOCTTY); }), "pty-master");
+}
+
+TEST(CantMoveReason, UnmappedVdso) {
+  EXPECT_EQ(ReasonFor([] {
+              unsigned long base = getauxval(AT_SYSINFO_EHDR);
+              FILE* f = fopen("/proc/self/maps", "r");
+              char line[512];
+              unsigned long lo = 0, hi = 0;
+              while (f && fgets(line, sizeof line, f)) {
+                if (strstr(line, "[vdso]")) sscanf(line, "%lx-%lx", &lo, &hi);
+              }
+              if (f) fclose(f);
+              if (lo == base && lo != 0) syscall(SYS_munmap, lo, hi - lo);
+            }),
+            "no-vdso");
 }
 
 TEST(CantMoveReason, Memfd) {

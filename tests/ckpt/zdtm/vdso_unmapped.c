@@ -1,0 +1,62 @@
+/*
+ * A process that unmapped its vDSO (some sandboxes and runtimes do): the
+ * engine finds its syscall instruction there and restores the vDSO where
+ * the kernel put it, so it cannot carry this process. `roam checkpoint`
+ * must refuse it with one line naming the vDSO, before touching it; the
+ * program then checks that it still runs with no vDSO (the mapping is
+ * still gone, and nothing took its place).
+ */
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include "lib.h"
+
+static int vdso_mapped(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int found = 0;
+	if (!f)
+		fail("open maps: %m");
+	while (fgets(line, sizeof line, f))
+		found |= strstr(line, "[vdso]") != NULL;
+	fclose(f);
+	return found;
+}
+
+int main(int argc, char **argv)
+{
+	test_init(argc, argv);
+	unsigned long base = getauxval(AT_SYSINFO_EHDR);
+	if (base == 0)
+		skip("no vDSO to unmap");
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	unsigned long lo = 0, hi = 0;
+	while (f && fgets(line, sizeof line, f)) {
+		if (strstr(line, "[vdso]"))
+			sscanf(line, "%lx-%lx", &lo, &hi);
+	}
+	if (f)
+		fclose(f);
+	if (lo != base || syscall(SYS_munmap, lo, hi - lo) != 0)
+		fail("munmap the vDSO at 0x%lx: %m", base);
+
+	test_expect_refusal("vDSO");
+	test_ready();
+	test_waitsig();
+
+	if (CORRUPT(1))
+		mmap((void *)lo, hi - lo, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (vdso_mapped())
+		fail("a vDSO is mapped again");
+	FILE *m = fopen("/proc/self/maps", "r");
+	while (m && fgets(line, sizeof line, m)) {
+		if (strtoul(line, NULL, 16) == lo)
+			fail("something is mapped where the vDSO was: %s", line);
+	}
+	if (m)
+		fclose(m);
+	pass();
+}
