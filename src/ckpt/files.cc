@@ -208,18 +208,30 @@ Status FileTableBuilder::Finish() {
     Status st = DumpPipeData(pid, fd, fifo, pipe);
     if (!st.ok()) return st;
   }
-  // Epoll targets: the registered file, found by the target's fd number.
+  // Epoll targets: the registered file, found with kcmp among the tree's
+  // descriptions. The fd number it was added with may have been closed or
+  // given to another file since (the registration stays while the file is
+  // open anywhere), and one file may be there twice, under two numbers.
   for (pb::FileDesc& d : *table_.mutable_files()) {
     if (d.kind() != pb::FILE_EPOLL) continue;
     auto [pid, fd] = users_[d.id()].front();
+    std::map<int, uint32_t> same_number;  // entries seen per tfd: kcmp's toff
     for (pb::EpollTarget& t : *d.mutable_epoll()) {
+      kcmp_epoll_slot slot{static_cast<uint32_t>(fd), static_cast<uint32_t>(t.tfd()), same_number[t.tfd()]++};
+      auto registered = [&](const Seen& s) {
+        return syscall(SYS_kcmp, s.pid, pid, KCMP_EPOLL_TFD, s.fd, &slot) == 0;
+      };
       uint32_t target = 0;
-      for (const Seen& s : seen_) {
-        if (s.pid == pid && s.fd == t.tfd()) target = s.id;
+      for (const Seen& s : seen_) {  // the usual case first: its own fd of that number
+        if (s.pid == pid && s.fd == t.tfd() && registered(s)) target = s.id;
+      }
+      for (size_t i = 0; target == 0 && i < seen_.size(); ++i) {
+        if (registered(seen_[i])) target = seen_[i].id;
       }
       if (target == 0) {
-        return Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": epoll watches fd " + std::to_string(t.tfd()) +
-                             ", which is closed or moved (not supported)");
+        return Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": epoll watches a file (added as fd " +
+                                                        std::to_string(t.tfd()) +
+                                                        ") that no process of the tree holds open (not supported)");
       }
       t.set_file_id(target);
     }
