@@ -64,6 +64,8 @@ Status DumpRegular(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc)
     desc->set_mode(st.st_mode & 07777);
     if (deleted) {
       desc->set_deleted(true);
+      desc->set_uid(st.st_uid);
+      desc->set_gid(st.st_gid);
       auto key = std::make_pair(src.st.st_dev, src.st.st_ino);
       auto it = b.deleted_contents.find(key);
       if (it != b.deleted_contents.end()) {
@@ -120,6 +122,14 @@ Result<std::string> RecreateDeleted(const pb::FileDesc& desc, const std::string&
     off += n;
   }
   if (in >= 0) close(in);
+  // Its owner, then its exact mode (the umask took bits; chown drops set-id bits).
+  struct stat now;
+  if (st.ok() && fstat(out, &now) != 0) st = Status::Errno("fstat " + path);
+  if (st.ok() && (now.st_uid != desc.uid() || now.st_gid != desc.gid()) && fchown(out, desc.uid(), desc.gid()) != 0) {
+    st = Status::Errno("give the deleted file " + desc.path() + " its owner " + std::to_string(desc.uid()) + ":" +
+                       std::to_string(desc.gid()));
+  }
+  if (st.ok() && fchmod(out, desc.mode() & 07777) != 0) st = Status::Errno("chmod " + path);
   close(out);
   if (!st.ok()) {
     unlink(path.c_str());
