@@ -57,6 +57,9 @@ std::string RefusedFileKind(const std::string& l, int fd) {
   if (StartsWith(l, "socket:")) return fd > 2 ? "socket" : "";
   if (StartsWith(l, "/memfd:")) return "memfd";
   if (l == "/dev/ptmx" || l == "/dev/pts/ptmx") return "pty-master";
+  for (const char* ns : {"net:[", "mnt:[", "pid:[", "user:[", "uts:[", "ipc:[", "cgroup:[", "time:["}) {
+    if (StartsWith(l, ns)) return "namespace";  // an fd of /proc/PID/ns/*
+  }
   if (!StartsWith(l, "anon_inode:") || l == "anon_inode:[eventfd]" || l == "anon_inode:[timerfd]" ||
       l == "anon_inode:[signalfd]" || l == "anon_inode:[eventpoll]" || l == "anon_inode:inotify") {
     return "";
@@ -111,6 +114,9 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) 
     } else if (refused == "pty-master") {
       st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": a pseudo-terminal's master (" + l +
                                                     ") is not supported: its other end would not follow");
+    } else if (refused == "namespace") {
+      st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": a namespace (" + l +
+                                                    ", from /proc/PID/ns) is not supported: it does not exist elsewhere");
     } else if (refused == "memfd") {
       st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": memfd is not supported (" + l + ")");
     } else {

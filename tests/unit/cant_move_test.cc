@@ -79,6 +79,10 @@ TEST(CantMoveReason, UnmappedVdso) {
             "no-vdso");
 }
 
+TEST(CantMoveReason, NamespaceFile) {
+  EXPECT_EQ(ReasonFor([] { (void)open("/proc/self/ns/uts", O_RDONLY); }), "namespace");
+}
+
 TEST(CantMoveReason, Memfd) {
   EXPECT_EQ(ReasonFor([] { (void)memfd_create("x", 0); }), "memfd");
 }
