@@ -76,26 +76,48 @@ Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root) {
   return out;
 }
 
-std::string CheckFileIdentities(const std::vector<pb::FileIdentity>& files, const std::string& node, StatFn stat_fn) {
+namespace {
+
+// One file: "" if it is here as described, else why not.
+std::string CheckOne(const pb::FileIdentity& f, const std::string& node, StatFn stat_fn) {
   if (stat_fn == nullptr) stat_fn = [](const char* p, struct stat* st) { return ::stat(p, st); };
+  struct stat st;
+  if (stat_fn(f.path().c_str(), &st) != 0) {
+    return (f.directory() ? "directory " : "") + f.path() + " is missing on " + node;
+  }
+  if (f.directory()) {
+    if (!S_ISDIR(st.st_mode)) return f.path() + " is not a directory on " + node;
+    return "";
+  }
+  if (!S_ISREG(st.st_mode)) return f.path() + " is not a regular file on " + node;
+  if (f.written()) return "";  // the process itself changes it
+  if (static_cast<uint64_t>(st.st_size) != f.size()) {
+    return f.path() + " differs on " + node + " (size " + std::to_string(f.size()) + " at the source, " +
+           std::to_string(st.st_size) + " here)";
+  }
+  if (MtimeNs(st) != f.mtime_ns()) return f.path() + " differs on " + node + " (modified at another time)";
+  return "";
+}
+
+}  // namespace
+
+std::string CheckFileIdentities(const std::vector<pb::FileIdentity>& files, const std::string& node, StatFn stat_fn,
+                                std::string* failed_path) {
   for (const pb::FileIdentity& f : files) {
-    struct stat st;
-    if (stat_fn(f.path().c_str(), &st) != 0) {
-      return (f.directory() ? "directory " : "") + f.path() + " is missing on " + node;
-    }
-    if (f.directory()) {
-      if (!S_ISDIR(st.st_mode)) return f.path() + " is not a directory on " + node;
-      continue;
-    }
-    if (!S_ISREG(st.st_mode)) return f.path() + " is not a regular file on " + node;
-    if (f.written()) continue;  // the process itself changes it
-    if (static_cast<uint64_t>(st.st_size) != f.size()) {
-      return f.path() + " differs on " + node + " (size " + std::to_string(f.size()) + " at the source, " +
-             std::to_string(st.st_size) + " here)";
-    }
-    if (MtimeNs(st) != f.mtime_ns()) return f.path() + " differs on " + node + " (modified at another time)";
+    std::string why = CheckOne(f, node, stat_fn);
+    if (why.empty()) continue;
+    if (failed_path) *failed_path = f.path();
+    return why;
   }
   return "";
 }
+
+bool ListedFileChanged(const std::vector<pb::FileIdentity>& sent, const std::string& path, StatFn stat_fn) {
+  for (const pb::FileIdentity& f : sent) {
+    if (f.path() == path) return !CheckOne(f, "here", stat_fn).empty();
+  }
+  return false;
+}
+
 
 }  // namespace roam

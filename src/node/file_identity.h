@@ -26,8 +26,19 @@ Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root);
 // that is not, e.g. "/data/in.txt is missing on n3" or "/usr/lib/x.so
 // differs on n3 (size 100 here, 120 there)". `stat_fn` is stat(2) for
 // tests to replace.
+// `failed_path` (if given) gets the path of that file.
 using StatFn = int (*)(const char* path, struct stat* st);
 std::string CheckFileIdentities(const std::vector<pb::FileIdentity>& files, const std::string& node,
-                                StatFn stat_fn = nullptr);
+                                StatFn stat_fn = nullptr, std::string* failed_path = nullptr);
+
+// The race between the source's list and the target's check: a process
+// that deletes or replaces a file (sort's spill files, a compiler's
+// temporaries) may have done so since it was listed, and the target then
+// refuses for a file the process no longer uses as listed. A target asks
+// the source again (LinkReply.mismatch_path) up to kFileRechecks times; the
+// source lists again if that file here is no longer what it sent.
+constexpr int kFileRechecks = 3;
+// Whether `path`, in the list `sent`, is no longer as listed here.
+bool ListedFileChanged(const std::vector<pb::FileIdentity>& sent, const std::string& path, StatFn stat_fn = nullptr);
 
 }  // namespace roam

@@ -10,6 +10,7 @@
 #include "common/file_util.h"
 #include "node/file_identity.h"
 #include "node/image_dir.h"
+#include "node/move_in_check.h"
 #include "node/job_terminal.h"
 #include "wire/terminal.h"
 #include "node/page_codec.h"
@@ -44,8 +45,17 @@ HomeArrival::~HomeArrival() {
 void HomeArrival::AcceptSource(std::shared_ptr<LinkSession> source, const pb::MoveIn& req, const std::string& node) {
   source_ = std::move(source);
   std::vector<pb::FileIdentity> files(req.files().begin(), req.files().end());
-  std::string missing = CheckFileIdentities(files, node);
-  if (!missing.empty()) return Fail(missing);
+  std::string path;
+  std::string missing = CheckFileIdentities(files, node, nullptr, &path);
+  if (!missing.empty()) {
+    if (path.empty() || ++rechecks_ > kFileRechecks) return Fail(missing);
+    auto self = shared_from_this();
+    return AskSourceAgain(*source_, missing, path, [this, self, node](pb::LinkFrame& f) {
+      if (ended_) return;
+      if (f.has_request() && f.request().has_move_in()) return AcceptSource(source_, f.request().move_in(), node);
+      Fail(f.has_reply() && !f.reply().error().empty() ? f.reply().error() : "unexpected frame from the source");
+    }, [this, self](const std::string& why) { Fail("lost the link to the source: " + why); });
+  }
   Status st = receiver_.Open();
   if (!st.ok()) return Fail(st.message());
   auto self = shared_from_this();

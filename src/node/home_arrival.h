@@ -120,6 +120,7 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
   std::shared_ptr<std::unique_ptr<RestoredTree>> tree_;
   InPlaceSeed seed_;
   std::set<pid_t> tree_pids_;  // the image's other processes
+  int rechecks_ = 0;  // the source was asked to list its files again (file_identity.h)
   int last_pid_before_ = 0;    // ns_last_pid before NextPid() first moved it
   int64_t frozen_at_ms_ = 0;
   int terminal_ = -1;  // a -t job: the deputy's terminal (the user's), an fd of ours

@@ -9,6 +9,7 @@
 #include "node/image_sender.h"
 #include "node/job_terminal.h"
 #include "node/move_engine.h"
+#include "node/move_in_check.h"
 #include "node/precopy_sender.h"
 #include "wire/reply.h"
 #include "wire/terminal.h"
@@ -81,8 +82,9 @@ void HomeDeparture::Start(Done done, std::function<void()> on_end) {
   // frozen until it says so.
   Result<std::vector<pb::FileIdentity>> files = TreeFileIdentities(rec_->pid);
   if (!files.ok()) return Fail(files.status());
+  files_sent_ = std::move(*files);
   links_.Open(cfg_.address,
-              [this, self, files = std::move(*files)](Result<std::shared_ptr<LinkSession>> r, const std::string&) {
+              [this, self](Result<std::shared_ptr<LinkSession>> r, const std::string&) {
                 if (ended_) {
                   if (r.ok()) (*r)->Close("late", false);
                   return;
@@ -93,7 +95,13 @@ void HomeDeparture::Start(Done done, std::function<void()> on_end) {
                     [this, self](pb::LinkFrame& f) {
                       if (f.has_precopy_synced()) return precopy_ ? precopy_->Synced() : void();
                       if (!f.has_reply()) return Fail(Status::Error(StatusCode::kInvalid, "unexpected frame from " + cfg_.to));
-                      if (!f.reply().error().empty()) return Fail(ReplyStatus(f.reply()).Prefixed(cfg_.to + ": "));
+                      if (!f.reply().error().empty()) {
+                        if (!checked_ && RelistIfStale(f.reply(), *image_link_, rec_->gpid, rec_->pid, &files_sent_,
+                                                       &relists_)) {
+                          return;
+                        }
+                        return Fail(ReplyStatus(f.reply()).Prefixed(cfg_.to + ": "));
+                      }
                       if (!checked_) {  // the first answer: the files are there
                         checked_ = true;
                         precopy_tree_ = f.reply().precopy_tree();
@@ -105,7 +113,7 @@ void HomeDeparture::Start(Done done, std::function<void()> on_end) {
                     [this, self](const std::string& why) {
                       if (!restored_) Fail(Status::Error(StatusCode::kUnavailable, "lost the link to " + cfg_.to + ": " + why));
                     });
-                image_link_->Send(MoveInRequest(rec_->gpid, rec_->pid, files));
+                image_link_->Send(MoveInRequest(rec_->gpid, rec_->pid, files_sent_));
               });
 }
 

@@ -14,6 +14,7 @@
 #include "common/file_util.h"
 #include "node/file_identity.h"
 #include "node/image_dir.h"
+#include "node/move_in_check.h"
 #include "node/job_terminal.h"
 #include "node/page_codec.h"
 #include "wire/reply.h"
@@ -50,8 +51,20 @@ void MigrationIn::AcceptSource(std::shared_ptr<LinkSession> source, const pb::Mo
   source_ = std::move(source);
   // Before anything is frozen: the files the tree uses must be here.
   std::vector<pb::FileIdentity> files(req.files().begin(), req.files().end());
-  std::string missing = CheckFileIdentities(files, node);
-  if (!missing.empty()) return Abort(Status::Error(StatusCode::kMismatch, missing));
+  std::string path;
+  std::string missing = CheckFileIdentities(files, node, nullptr, &path);
+  if (!missing.empty()) {
+    if (path.empty() || ++rechecks_ > kFileRechecks) return Abort(Status::Error(StatusCode::kMismatch, missing));
+    auto self = shared_from_this();
+    return AskSourceAgain(*source_, missing, path, [this, self, node](pb::LinkFrame& f) {
+      if (f.has_request() && f.request().has_move_in()) return AcceptSource(source_, f.request().move_in(), node);
+      if (f.has_reply() && !f.reply().error().empty()) {  // still so at the source: its reason
+        source_gave_up_ = true;
+        return Abort(ReplyStatus(f.reply()));
+      }
+      Abort(Status::Error(StatusCode::kInvalid, "unexpected frame from the source"));
+    }, [this, self](const std::string& why) { Abort(Status::Error(StatusCode::kUnavailable, "lost the link to the source: " + why)); });
+  }
   if (const uint64_t here = ProbeXsave().xcr0; (req.xcr0() & ~here) != 0) {
     return Abort(Status::Error(StatusCode::kMismatch,
                                fmt::format("the CPU of {} lacks XSAVE features the process may use (0x{:x} where it "

@@ -10,6 +10,7 @@
 #include "node/file_identity.h"
 #include "node/image_sender.h"
 #include "node/move_engine.h"
+#include "node/move_in_check.h"
 #include "node/precopy_sender.h"
 #include "wire/reply.h"
 
@@ -59,8 +60,9 @@ void MigrationOut::Start(const pb::MoveOut& order, std::function<void()> on_end)
   // is frozen until it says so.
   Result<std::vector<pb::FileIdentity>> files = TreeFileIdentities(guest_->pid());
   if (!files.ok()) return Fail(files.status());
+  files_sent_ = std::move(*files);
   links_.Open(order_.address(),
-              [this, self, files = std::move(*files)](Result<std::shared_ptr<LinkSession>> r, const std::string&) {
+              [this, self](Result<std::shared_ptr<LinkSession>> r, const std::string&) {
                 if (ended_) {
                   if (r.ok()) (*r)->Close("late", false);
                   return;
@@ -76,7 +78,7 @@ void MigrationOut::Start(const pb::MoveOut& order, std::function<void()> on_end)
                     [this, self](const std::string& why) {
                       if (!frozen_sent_) Fail(Status::Error(StatusCode::kUnavailable, "lost the link to " + order_.to() + ": " + why));
                     });
-                target_->Send(MoveInRequest(guest_->gpid(), guest_->pid(), files));
+                target_->Send(MoveInRequest(guest_->gpid(), guest_->pid(), files_sent_));
               });
 }
 
@@ -151,7 +153,10 @@ void MigrationOut::Dumped(Result<double> dump_ms) {
 
 void MigrationOut::OnTargetReply(const pb::LinkReply& reply) {
   if (ended_ || frozen_sent_) return;
-  if (!reply.error().empty()) return Fail(ReplyStatus(reply).Prefixed(order_.to() + ": "));
+  if (!reply.error().empty()) {
+    if (!checked_ && RelistIfStale(reply, *target_, guest_->gpid(), guest_->pid(), &files_sent_, &relists_)) return;
+    return Fail(ReplyStatus(reply).Prefixed(order_.to() + ": "));
+  }
   if (!checked_) {  // the first answer: the files are there
     checked_ = true;
     const bool precopy = reply.precopy();

@@ -64,6 +64,8 @@ class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
   // Touched only on the engine thread (created, used, destroyed in jobs).
   FrozenHolder tree_;
   std::shared_ptr<LinkSession> target_;
+  std::vector<pb::FileIdentity> files_sent_;  // the move_in's list (sent again if it went stale)
+  int relists_ = 0;
   std::shared_ptr<ImageSender> sender_;
   std::shared_ptr<PrecopySender> precopy_;
   std::shared_ptr<CodecChooser> codec_;

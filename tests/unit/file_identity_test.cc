@@ -81,6 +81,24 @@ TEST(FileIdentity, AFileTheTreeWritesNeedsOnlyToExist) {
   EXPECT_EQ(CheckFileIdentities({out}, "n2", FakeStat), "/data/out.txt is missing on n2");
 }
 
+TEST(FileIdentity, TheFailingPathIsGivenForTheSourceToLookAgain) {
+  g_fs = {{"/work", Dir()}};
+  std::string path;
+  EXPECT_EQ(CheckFileIdentities({WantDir("/work"), Want("/tmp/sortA", 10, 1)}, "n3", FakeStat, &path),
+            "/tmp/sortA is missing on n3");
+  EXPECT_EQ(path, "/tmp/sortA");
+}
+
+TEST(FileIdentity, AListedFileChangedHereIsAStaleList) {
+  const std::vector<pb::FileIdentity> sent = {Want("/tmp/sortA", 10, 1), Want("/lib/x.so", 100, 7)};
+  g_fs = {{"/lib/x.so", File(100, 7)}};  // sortA deleted since it was listed
+  EXPECT_TRUE(ListedFileChanged(sent, "/tmp/sortA", FakeStat));
+  g_fs = {{"/tmp/sortA", File(99, 2)}, {"/lib/x.so", File(100, 7)}};  // replaced by another file of that name
+  EXPECT_TRUE(ListedFileChanged(sent, "/tmp/sortA", FakeStat));
+  EXPECT_FALSE(ListedFileChanged(sent, "/lib/x.so", FakeStat)) << "as listed: the target's own difference";
+  EXPECT_FALSE(ListedFileChanged(sent, "/not/listed", FakeStat));
+}
+
 TEST(FileIdentity, KindMustMatch) {
   g_fs = {{"/work", File(1, 1)}, {"/data", Dir()}};
   EXPECT_EQ(CheckFileIdentities({WantDir("/work")}, "n3", FakeStat), "/work is not a directory on n3");
