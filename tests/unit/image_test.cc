@@ -573,3 +573,33 @@ TEST_F(ImageLoad, RefusesDirectoryWithoutInventory) {
 
 }  // namespace
 }  // namespace roam
+
+namespace roam {
+namespace {
+
+TEST(ImageValidate, RefusesAZombieWhosePidIsTakenInTheImage) {
+  Image image = SmallImage();
+  pb::Zombie* z = image.procs[0].add_zombies();
+  z->set_pid(102);
+  z->set_wait_status(3 << 8);
+  EXPECT_EQ(ValidationError(image), "") << "a zombie with a PID of its own";
+  z->set_pid(kChild);
+  EXPECT_TRUE(Contains(ValidationError(image), "bad zombie pid 101")) << ValidationError(image);
+  z->set_pid(0);
+  EXPECT_TRUE(Contains(ValidationError(image), "bad zombie pid 0")) << ValidationError(image);
+}
+
+TEST(ImageValidate, RefusesAControllingTerminalThatIsNotInherited) {
+  Image image = SmallImage();
+  image.procs[0].set_ctty_file(2);  // /dev/null, a device reopened by name
+  EXPECT_TRUE(Contains(ValidationError(image), "controlling terminal is not an inherited file")) << ValidationError(image);
+  image.files.mutable_files(1)->set_kind(pb::FILE_INHERITED);
+  image.files.mutable_files(1)->clear_path();
+  EXPECT_EQ(ValidationError(image), "");
+  image.files.mutable_files(1)->set_kind(pb::FILE_TERMINAL);
+  image.files.mutable_files(1)->set_inherit_fd(7);
+  EXPECT_FALSE(ValidationError(image).empty()) << "a terminal reopened from fd 7 of the restorer";
+}
+
+}  // namespace
+}  // namespace roam
