@@ -204,6 +204,7 @@ void GuestProcess::WriteStdin() {
       ssize_t ignored = ::write(spawned_.stdin_fd, &eof, 1);
       (void)ignored;
       stdin_eof_ = false;
+      tty_eof_written_ = true;
     } else {
       stdin_closed_ = true;
       in_own_->close();
@@ -381,7 +382,15 @@ void GuestProcess::StdinLeftovers(std::string* taken, std::string* pending, bool
     Result<std::string> got = peer.ok() ? TakeUnreadInput(*peer) : Result<std::string>(peer.status());
     if (peer.ok()) close(*peer);
     if (!got.ok()) spdlog::warn("{}: its terminal's unread input stays behind: {}", req_.gpid(), got.status().message());
-    if (got.ok()) *taken = tty_taken_ = std::move(*got);
+    if (got.ok()) tty_taken_ = std::move(*got);
+    // The ^D that stands for the end of the home's input, not read yet, is
+    // that end: it goes as such (a home whose stdin is a file or pipe has
+    // no terminal to put it in, and reads the end there).
+    *taken = tty_taken_;
+    if (tty_eof_written_ && !taken->empty() && taken->back() == 4) {
+      taken->pop_back();
+      *eof = true;
+    }
     return;
   }
   if (stdin_closed_) return;

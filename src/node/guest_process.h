@@ -115,6 +115,7 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   bool sampled_ = false;     // a first figure was taken
   uint64_t preacked_ = 0;    // bytes at the front of stdin_queue_ acknowledged already
   std::string tty_taken_;    // a move took them out of the terminal: back if it fails
+  bool tty_eof_written_ = false;  // the end of the home's input went into the terminal as ^D
   std::function<void(const pb::MoveOut&)> on_move_order_;
   std::function<void(const pb::StreamFrame&)> on_move_frame_;
   std::function<void()> on_move_link_lost_;

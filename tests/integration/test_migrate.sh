@@ -277,6 +277,18 @@ rc=$(bg_rc zombies 30)
 check "a parent with two zombie children moved n3, home, n4 ($moved of 3, exit $rc): it waits for them and gets 3 and 4 ($(tr '\n' '|' <"$DATA/zombies.out") $(head -c 200 "$DATA/zombies.mig"))" \
   sh -c "[ $moved = 3 ] && [ '$rc' = 0 ] && grep -qx 'child True 3' '$DATA/zombies.out' && grep -qx 'child True 4' '$DATA/zombies.out'"
 
+# A -t job started without a terminal (stdin /dev/null): the end of its
+# input sits in its pty as ^D; it goes as the end of input, and the job
+# comes home (where its stdin is /dev/null again) and leaves.
+bg_start ttynull "$ROAM" run -t --on n2 -- sh -c 'sleep 4; test -t 1 && echo pty || echo no-terminal'
+tp=$(bg_pid ttynull)
+wait_until 10 where_is "n1:$tp" n2 >/dev/null
+moved=0
+for to in n3 home n4; do migrate "n1:$tp" "$to" >/dev/null 2>>"$DATA/ttynull.mig" && moved=$((moved + 1)); done
+rc=$(bg_rc ttynull 30)
+check "a -t job without a terminal at home moved n3, home, n4 ($moved of 3, exit $rc, ended on '$(tr -d '\r\n' <"$DATA/ttynull.out")') $(head -c 200 "$DATA/ttynull.mig")" \
+  sh -c "[ $moved = 3 ] && [ '$rc' = 0 ] && grep -q '^pty' '$DATA/ttynull.out'"
+
 # --- 3b. pre-copy: a process rewriting its memory while it is moved ----------------
 # 48 MiB of pages, each stamped with its number and a generation; every
 # ~1 ms it rewrites 20 random pages (its own table of generations lives in
