@@ -422,6 +422,7 @@ void TreeDump::Release() {
 Result<CheckpointReport> TreeDump::Dump(ImageSink& sink, const DumpOptions& options) {
   sink_ = &sink;
   files_ = std::make_unique<FileTableBuilder>(sink_);
+  files_->set_root(root_);
   if (options.stdio_stays) files_->set_stdio_stays(root_);
   stats_ = MemoryStats();
   inventory_.Clear();

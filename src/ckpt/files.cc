@@ -80,12 +80,26 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) 
   if (n < 0) return Status::Errno("readlink " + base);
   src.link.assign(link, static_cast<size_t>(n));
   if (stat(base.c_str(), &src.st) != 0) return Status::Errno("stat " + base);
+  // A description met before is the same FileDesc, except at fds 0-2 when
+  // it is inherited: there it is one per fd number, since the restorer's
+  // fds 0, 1 and 2 may be different things (a -t job coming home to a
+  // deputy whose stdin is /dev/null and stdout a file; a job leaving home
+  // whose stdin and stdout are the user's terminal).
+  uint32_t same = 0, use = 0;
   for (const Seen& s : seen_) {
-    if (s.dev == src.st.st_dev && s.ino == src.st.st_ino && SameDescription(pid, fd, s.pid, s.fd)) {
-      seen_.push_back({pid, fd, src.st.st_dev, src.st.st_ino, s.id});
-      users_[s.id].emplace_back(pid, fd);
-      return s.id;
+    if (s.dev != src.st.st_dev || s.ino != src.st.st_ino || !SameDescription(pid, fd, s.pid, s.fd)) continue;
+    if (same == 0) same = s.id;
+    const pb::FileDesc& d = table_.files(static_cast<int>(s.id - 1));
+    if (fd > 2 || d.kind() != pb::FILE_INHERITED || d.inherit_fd() == fd) {
+      use = s.id;
+      break;
     }
+  }
+  if (use == 0 && same != 0 && pid != root_) use = same;  // a descendant's: the root's will do
+  if (use != 0) {
+    seen_.push_back({pid, fd, src.st.st_dev, src.st.st_ino, use});
+    users_[use].emplace_back(pid, fd);
+    return use;
   }
   src.info = info;
 

@@ -42,6 +42,9 @@ class FileTableBuilder {
   // are (a terminal, a file, /dev/null), they become FILE_INHERITED and the
   // restorer gives its own (pipes are decided by Finish(), as always).
   void set_stdio_stays(pid_t pid) { stdio_stays_ = pid; }
+  // The tree's root: its fds 0-2 that are inherited get one FileDesc per
+  // fd number even when they share a description.
+  void set_root(pid_t pid) { root_ = pid; }
 
   // The id of the description behind `fd` of `pid` (whose parsed
   // /proc/PID/fdinfo/FD is `info`), added if new. An unsupported kind is an
@@ -84,6 +87,7 @@ class FileTableBuilder {
   };
   ImageSink* sink_;
   pid_t stdio_stays_ = 0;
+  pid_t root_ = 0;
   pb::FileTable table_;
   std::vector<Seen> seen_;
   std::map<std::pair<dev_t, ino_t>, uint32_t> mapped_;  // (dev, ino) -> id, for mappings

@@ -704,8 +704,8 @@ while IFS= read -r l; do
     FAIL\ *) fail "terminal: ${l#FAIL }" ;;
   esac
 done <<<"$out"
-check "the terminal session went through all its 33 steps ($(grep -c '^OK' <<<"$out") OK)" \
-  [ "$(grep -c '^OK' <<<"$out")" -eq 33 ]
+check "the terminal session went through all its 36 steps ($(grep -c '^OK' <<<"$out") OK)" \
+  [ "$(grep -c '^OK' <<<"$out")" -eq 36 ]
 
 # --- 8. nothing left behind ----------------------------------------------------------
 # Every move above opened sessions on the node links (adopt, move_in, the

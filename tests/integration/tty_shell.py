@@ -247,6 +247,19 @@ def section4(sh):
     exit_code(sh, "it ends with its own code: $? = 7", 7)
     command_ok(sh, "the terminal is back in the shell's mode again", "stty -a | grep -q -- -tostop")
 
+    # A job without -t placed at home, reading and writing the terminal
+    # (fds 0-2 one description), leaves: its stdin and stdout become two
+    # pipes to its deputy, each at its own fd.
+    sh.line('$R run --on n1 -- python3 -c "import sys; [print(\'ECHO\', l.strip(), flush=True) for l in sys.stdin]"')
+    time.sleep(1.0)
+    pid = job_pid("ECHO")
+    ok, why = migrate(pid, "n2") if pid else (False, "no such job")
+    step("a job reading the terminal at home leaves for n2", ok, why)
+    sh.line("over there")
+    step("on n2 it reads the terminal and its output reaches it", sh.expect(r"ECHO over there") is not None, sh.seen)
+    sh.send("\x04")  # ^D: the end of its input
+    exit_code(sh, "^D ends its input: $? = 0", 0)
+
 
 if __name__ == "__main__":
     sys.exit(main())
