@@ -315,7 +315,9 @@ checkpoint_restore() {  # checkpoint_restore ITERATION
   if [ "$TTY" = 1 ]; then
     local pty
     pty=$(cat "$WORK/pty.name")
-    "$ROAM" restore -D "$img" <>"$pty" >&0 2>"$WORK/restore$1.err" &
+    # fds 0-2 all the terminal, as the program had them (its own errors
+    # then reach the log through the relay).
+    "$ROAM" restore -D "$img" <>"$pty" >&0 2>&0 &
   else
     "$ROAM" restore -D "$img" >"$WORK/restore$1.out" 2>"$WORK/restore$1.err" &
   fi
