@@ -461,7 +461,9 @@ Result<InPlaceSeed> PrepareInPlaceSeed(const std::string& dir, int* keep_fd, con
   if (keep < 0) return Status::Errno("fcntl F_DUPFD");
   close(*keep_fd);
   *keep_fd = keep;
-  const bool tree = img.procs.size() > 1;
+  // Other processes to make: the tree's, and the root's zombies (an
+  // ordinary user's seed asks for their PIDs too).
+  const bool tree = img.procs.size() > 1 || proc.zombies_size() > 0;
   int ready_rd = -1;
   if (tree) {
     int ready[2], token[2];
@@ -702,7 +704,11 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   if (st.ok()) st = RestorePendingSignals(t, scratch, proc);
   if (st.ok()) st = RestoreRseq(t, proc);
   // Through the planned fd of its terminal, before those are closed.
-  if (st.ok() && proc.ctty_file() != 0) {
+  // (A foreground group that left the tree, e.g. a job reparented away,
+  // is not there to get it back: the leader's group keeps it.)
+  const bool fg_in_tree = std::any_of(image_.procs.begin(), image_.procs.end(),
+                                      [&](const pb::ProcessImage& p) { return p.pgid() == proc.tpgid(); });
+  if (st.ok() && proc.ctty_file() != 0 && fg_in_tree) {
     st = RestoreForeground(t, scratch, proc, ctx_.opened.FdOf(proc.ctty_file()), /*best_effort=*/in_place_);
   }
   if (st.ok()) st = t.SyscallOk("close_range", SYS_close_range, static_cast<uint64_t>(ctx_.base), ~0U, 0).status();

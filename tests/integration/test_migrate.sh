@@ -268,14 +268,19 @@ for p in kids:
     got, st = os.waitpid(p, 0)
     print("child", got == p, os.WEXITSTATUS(st), flush=True)
 PY
-bg_start zombies "$ROAM" run --on n2 -- python3 "$DATA/zombies.py" 5
-zp=$(bg_pid zombies)
-wait_until 10 grep -q ready "$DATA/zombies.out" >/dev/null
-moved=0
-for to in n3 home n4; do migrate "n1:$zp" "$to" >/dev/null 2>>"$DATA/zombies.mig" && moved=$((moved + 1)); done
-rc=$(bg_rc zombies 30)
-check "a parent with two zombie children moved n3, home, n4 ($moved of 3, exit $rc): it waits for them and gets 3 and 4 ($(tr '\n' '|' <"$DATA/zombies.out") $(head -c 200 "$DATA/zombies.mig"))" \
-  sh -c "[ $moved = 3 ] && [ '$rc' = 0 ] && grep -qx 'child True 3' '$DATA/zombies.out' && grep -qx 'child True 4' '$DATA/zombies.out'"
+zombies_move() {  # zombies_move NAME USER [PREFIX...]: as root, or as a user who may not choose PIDs
+  local name=$1 user=$2; shift 2
+  bg_start "$name" "$@" "$ROAM" run --on n2 -- python3 "$DATA/zombies.py" 5
+  local zp; zp=$(bg_pid "$name")
+  wait_until 10 grep -q ready "$DATA/$name.out" >/dev/null
+  local moved=0 to
+  for to in n3 home n4; do migrate "n1:$zp" "$to" >/dev/null 2>>"$DATA/$name.mig" && moved=$((moved + 1)); done
+  local rc; rc=$(bg_rc "$name" 30)
+  check "$user's parent with two zombie children moved n3, home, n4 ($moved of 3, exit $rc): it waits for them and gets 3 and 4 ($(tr '\n' '|' <"$DATA/$name.out") $(head -c 200 "$DATA/$name.mig"))" \
+    sh -c "[ $moved = 3 ] && [ '$rc' = 0 ] && grep -qx 'child True 3' '$DATA/$name.out' && grep -qx 'child True 4' '$DATA/$name.out'"
+}
+zombies_move zombies root
+zombies_move zombiesnobody nobody setpriv --reuid=65534 --regid=65534 --clear-groups
 
 # A -t job started without a terminal (stdin /dev/null): the end of its
 # input sits in its pty as ^D; it goes as the end of input, and the job
