@@ -111,6 +111,7 @@ std::string CantMoveOne(pid_t pid) {
 struct Dumped {
   std::unique_ptr<Tracee> tracee;
   pb::ProcessImage image;
+  ProcStat stat;  // as DumpOne read it (the tree is frozen: it holds)
   uint64_t scratch = 0;
   user_regs_struct regs{};
 };
@@ -248,7 +249,7 @@ Status TreeDump::DumpOne(Dumped& d, const RangeSet& kept) {
   p.set_stopped(t.was_stopped());
 
   Result<std::string> stat_text = ReadFile(ProcPath(pid, "stat"));
-  ProcStat ps;
+  ProcStat& ps = d.stat;
   if (!stat_text.ok() || !ParseProcStat(*stat_text, &ps)) return Status::Error("pid " + std::to_string(pid) + ": cannot read stat");
   p.set_ppid(ps.ppid);
   p.set_pgid(ps.pgrp);
@@ -438,10 +439,7 @@ Result<CheckpointReport> TreeDump::Dump(ImageSink& sink, const DumpOptions& opti
   // Controlling terminals, now that the job's terminals are known.
   for (Dumped& d : procs_) {
     const pid_t pid = d.tracee->pid();
-    Result<std::string> text = ReadFile(ProcPath(pid, "stat"));
-    ProcStat ps;
-    if (!text.ok() || !ParseProcStat(*text, &ps)) return Status::Error("pid " + std::to_string(pid) + ": cannot read stat");
-    st = ResolveControllingTerminal(*files_, ps, &d.image);
+    st = ResolveControllingTerminal(*files_, d.stat, &d.image);
     if (!st.ok()) return st;
     if (pid == root_ && options.stdio_stays && options.root_leads_session) {
       d.image.set_sid(pid);
