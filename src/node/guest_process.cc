@@ -427,13 +427,8 @@ void GuestProcess::StdinLeftovers(std::string* taken, std::string* pending, bool
   close(pidfd);
 }
 
-bool GuestProcess::TerminalState(pb::Termios* mode, pb::WindowSize* size) const {
-  if (!spawned_.tty) return false;
-  Result<pb::Termios> m = ReadTermios(spawned_.stdout_fd);  // the master reads its slave's
-  if (!m.ok()) return false;
-  *mode = *m;
-  *size = ReadWindowSize(spawned_.stdout_fd);
-  return true;
+bool GuestProcess::RecordTerminal(pb::ImageEnd* end) const {
+  return spawned_.tty && roam::RecordTerminal(spawned_.stdout_fd, end);
 }
 
 void GuestProcess::MoveAborted() {

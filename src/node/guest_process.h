@@ -19,6 +19,7 @@
 
 #include "node/guest_spawn.h"
 #include "node/link_mux.h"
+#include "migrate.pb.h"
 #include "session.pb.h"
 
 namespace roam {
@@ -53,8 +54,8 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   // input had ended. A terminal's is taken out of it (and put back if the
   // move fails).
   void StdinLeftovers(std::string* taken, std::string* pending, bool* eof);
-  // A -t job: its terminal's mode and size (false for a job with pipes).
-  bool TerminalState(pb::Termios* mode, pb::WindowSize* size) const;
+  // A -t job: its terminal's mode and size into `end` (false for a job with pipes).
+  bool RecordTerminal(pb::ImageEnd* end) const;
   // How many bytes of it there are, leaving them where they are.
   size_t UnreadInput() const;
   // The move failed and the process runs on here.

@@ -12,7 +12,6 @@
 #include "node/move_in_check.h"
 #include "node/precopy_sender.h"
 #include "wire/reply.h"
-#include "wire/terminal.h"
 
 namespace roam {
 
@@ -168,8 +167,7 @@ void HomeDeparture::Dumped(Result<double> dump_ms) {
     if (!rec_->spawn.spec().tty()) return;
     Result<int> tty = TerminalOf(rec_->pid);
     if (!tty.ok() || *tty < 0) return;
-    if (Result<pb::Termios> mode = ReadTermios(*tty); mode.ok()) *e->mutable_tty_mode() = *mode;
-    *e->mutable_tty_size() = ReadWindowSize(*tty);
+    (void)RecordTerminal(*tty, e);
     if (Result<std::string> typed = TakeUnreadInput(*tty); typed.ok()) {
       terminal_input_ = *typed;
       e->set_stdin_taken(*typed);

@@ -99,6 +99,14 @@ Status PutUnreadInput(int tty, const std::string& bytes, bool echoed) {
   return st;
 }
 
+bool RecordTerminal(int fd, pb::ImageEnd* end) {
+  Result<pb::Termios> mode = ReadTermios(fd);
+  if (!mode.ok()) return false;
+  *end->mutable_tty_mode() = *mode;
+  *end->mutable_tty_size() = ReadWindowSize(fd);
+  return true;
+}
+
 Result<int> TerminalOf(pid_t pid) {
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) return Status::Errno("pidfd_open " + std::to_string(pid));

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "migrate.pb.h"
 #include "session.pb.h"
 
 namespace roam {
@@ -37,6 +38,11 @@ Result<std::string> TakeUnreadInput(int tty);
 // go in without echo, signals or translation; otherwise as if typed now.
 // Needs CAP_SYS_ADMIN (TIOCSTI).
 Status PutUnreadInput(int tty, const std::string& bytes, bool echoed = true);
+
+// Terminal `fd`'s mode and size into `end` (tty_mode, tty_size) for the
+// new pty a move's target makes; false, and nothing set, if it is none.
+// A pty's master reads its slave's.
+bool RecordTerminal(int fd, pb::ImageEnd* end);
 
 // The terminal at the first of `pid`'s fds 0-2 that is one, as an fd of
 // ours (pidfd_getfd), or -1 if none is.

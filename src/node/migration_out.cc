@@ -140,12 +140,7 @@ void MigrationOut::Dumped(Result<double> dump_ms) {
     bool eof = false;
     guest_->StdinLeftovers(e->mutable_stdin_taken(), e->mutable_stdin_pending(), &eof);
     e->set_stdin_eof(eof);
-    pb::Termios mode;
-    pb::WindowSize size;
-    if (guest_->TerminalState(&mode, &size)) {
-      *e->mutable_tty_mode() = mode;
-      *e->mutable_tty_size() = size;
-    }
+    (void)guest_->RecordTerminal(e);
     e->set_dump_ms(dump_ms_);
     e->set_frozen_at_ms(frozen_at_ms_);
   });
