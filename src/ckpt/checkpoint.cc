@@ -61,8 +61,7 @@ Result<std::vector<pid_t>> Children(pid_t pid) {
   return ParseChildrenList(*text);
 }
 
-// Refusals that need no freezing: threads, seccomp filters, zombies, a
-// tracer. `seized`: the process is already frozen by us (we are its tracer).
+// Refusals that need no freezing: seccomp filters, zombies, a tracer. `seized`: the process is already frozen by us (we are its tracer).
 Status Preflight(pid_t pid, bool seized) {
   Result<std::string> text = ReadFile(ProcPath(pid, "status"));
   if (!text.ok()) return Status::Error("pid " + std::to_string(pid) + ": no such process");
@@ -70,10 +69,6 @@ Status Preflight(pid_t pid, bool seized) {
   if (!s.ok()) return s.status();
   std::string who = "pid " + std::to_string(pid) + " (" + s->name + ")";
   if (s->state == 'Z') return Status::Error(who + " has exited (a zombie)");
-  if (s->threads > 1) {
-    return Status::Error(StatusCode::kCantMove, who + " has " + std::to_string(s->threads) +
-                         " threads: multi-threaded processes are not supported");
-  }
   if (s->seccomp == 2) return Status::Error(StatusCode::kCantMove, who + ": seccomp filters are not supported");
   if (!seized && s->tracer_pid != 0) {
     return Status::Error(who + " is already traced by pid " + std::to_string(s->tracer_pid));
@@ -86,7 +81,6 @@ std::string CantMoveOne(pid_t pid) {
   Result<std::string> text = ReadFile(ProcPath(pid, "status"));
   Result<ProcStatus> s = text.ok() ? ParseProcStatus(*text) : Result<ProcStatus>(text.status());
   if (!s.ok()) return "";
-  if (s->threads > 1) return "threads";
   if (s->seccomp == 2) return "seccomp";
   const std::string fd_dir = ProcPath(pid, "fd");
   if (DIR* dir = opendir(fd_dir.c_str())) {
@@ -109,7 +103,8 @@ std::string CantMoveOne(pid_t pid) {
 }
 
 struct Dumped {
-  std::unique_ptr<Tracee> tracee;
+  std::unique_ptr<Tracee> tracee;                 // the leader
+  std::vector<std::unique_ptr<Tracee>> threads;  // the others (threads.cc)
   pb::ProcessImage image;
   ProcStat stat;  // as DumpOne read it (the tree is frozen: it holds)
   uint64_t scratch = 0;
@@ -210,6 +205,8 @@ Status TreeDump::Freeze() {
     if (st.ok()) d.tracee->HoldOnThisCpu();
     procs_.push_back(std::move(d));
     if (!st.ok()) return st;
+    st = SeizeThreads(*procs_.back().tracee, &procs_.back().threads);
+    if (!st.ok()) return st;
     st = Preflight(pid, true);  // threads may have appeared before the freeze
     if (!st.ok()) return st;
     Result<std::vector<pid_t>> kids = Children(pid);
@@ -306,6 +303,7 @@ Status TreeDump::DumpOne(Dumped& d, const RangeSet& kept) {
     if (brk.ok()) mm->set_brk(static_cast<uint64_t>(*brk));
     st = brk.status();
   }
+  for (size_t i = 0; st.ok() && i < d.threads.size(); ++i) st = DumpThread(*d.threads[i], *ip, d.scratch, p.add_threads());
   Result<long> unmapped = t.SyscallOk("munmap scratch", SYS_munmap, d.scratch, kScratchSize);
   if (st.ok()) st = unmapped.status();
   if (unmapped.ok()) d.scratch = 0;
@@ -400,6 +398,21 @@ Status TreeDump::WriteImage() {
   return Status::Ok();
 }
 
+namespace {
+
+// A thread that injected calls left in a syscall stop goes on into the
+// call it was interrupted in, as the kernel would have had it, with its
+// own mask.
+void ResumeThread(Tracee& t) {
+  if (t.syscall_ip() != 0) {
+    user_regs_struct regs;
+    if (t.GetRegs(&regs).ok()) (void)t.SetRegs(Tracee::ResumeRegs(regs, true));
+  }
+  (void)t.RestoreSigmask();
+}
+
+}  // namespace
+
 void TreeDump::Release() {
   if (!procs_.empty() && freeze_end_ == 0) freeze_end_ = NowNs();
   for (Dumped& d : procs_) {
@@ -408,13 +421,11 @@ void TreeDump::Release() {
       (void)t.Syscall(SYS_munmap, d.scratch, kScratchSize);
       d.scratch = 0;
     }
-    if (t.syscall_ip() != 0) {
-      // The process sits in a syscall stop after injections: resume it into
-      // the call it was interrupted in, as the kernel would have.
-      user_regs_struct regs;
-      if (t.GetRegs(&regs).ok()) (void)t.SetRegs(Tracee::ResumeRegs(regs, true));
+    for (auto& th : d.threads) {
+      ResumeThread(*th);
+      (void)th->Detach();
     }
-    (void)t.RestoreSigmask();
+    ResumeThread(t);
     (void)t.Detach(t.was_stopped() ? SIGSTOP : 0);
   }
   procs_.clear();
@@ -477,8 +488,14 @@ void TreeDump::KillAll() {
   for (const Dumped& d : procs_) {
     if (d.tracee->pid() > 0) kill(d.tracee->pid(), SIGKILL);
   }
+  // Threads first: a leader is reported dead only once its threads are
+  // reaped, and we, their tracer, must reap them.
   for (Dumped& d : procs_) {
     int status;
+    for (auto& th : d.threads) {
+      while (waitpid(th->pid(), &status, __WALL) < 0 && errno == EINTR) {
+      }
+    }
     while (waitpid(d.tracee->pid(), &status, __WALL) < 0 && errno == EINTR) {
     }
   }
@@ -489,8 +506,16 @@ Status TreeDump::ExecRoot(const std::vector<std::string>& argv, const std::vecto
   if (procs_.empty() || argv.empty()) return Status::Error("nothing to exec");
   Dumped& d = procs_.front();
   Tracee& t = *d.tracee;
+  // execve ends the other threads and waits until they are reaped: by us,
+  // their tracer, while it runs. Should it fail before that point, they
+  // are as they were.
+  std::vector<pid_t> tids;
+  for (const auto& th : d.threads) tids.push_back(th->pid());
+  t.ReapWhileWaiting(tids);
   Status st = t.ExecProgram(argv, env);
+  t.ReapWhileWaiting({});
   if (!st.ok()) return st;
+  d.threads.clear();  // gone with the exec
   // execve keeps the signal mask: the process's own, not the engine's.
   (void)t.RestoreSigmask();
   // The root is a new program now: let it go as it is, and the rest of the

@@ -11,8 +11,17 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <functional>
+
+#include "common/status.h"
 
 namespace roam {
+
+// Makes `pid` the next PID the kernel gives out, or says why not: how a
+// process that may not choose PIDs (clone3 set_tid needs CAP_SYS_ADMIN or
+// CAP_CHECKPOINT_RESTORE) gets them from its restorer, which writes
+// ns_last_pid. Used for processes and threads alike.
+using PidAsker = std::function<Status(pid_t pid)>;
 
 // As fork(): 0 in the child, its PID in the caller, or -1 with errno
 // (EEXIST: the PID is taken).

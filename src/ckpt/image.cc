@@ -1,5 +1,7 @@
 #include "ckpt/image.h"
 
+#include <sched.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/user.h>
 
@@ -106,6 +108,16 @@ Status ValidateImage(const Image& image) {
     for (const pb::Zombie& z : p.zombies()) {
       if (z.pid() <= 0 || z.pid() > (1 << 22) || !pids.insert(z.pid()).second) {
         return Status::Error("process " + std::to_string(p.pid()) + ": bad zombie pid " + std::to_string(z.pid()));
+      }
+    }
+    for (const pb::ThreadImage& t : p.threads()) {  // TIDs are PIDs: one name space
+      const std::string who = "process " + std::to_string(p.pid()) + " thread " + std::to_string(t.tid());
+      if (t.tid() <= 0 || t.tid() > (1 << 22) || !pids.insert(t.tid()).second) return Status::Error(who + ": bad tid");
+      if (t.gpregs().size() != sizeof(user_regs_struct)) return Status::Error(who + ": bad register record");
+      if (t.xsave().size() != p.xsave().size()) return Status::Error(who + ": bad XSAVE record");
+      if (!t.cpu_affinity().empty() && t.cpu_affinity().size() != sizeof(cpu_set_t)) return Status::Error(who + ": bad CPU mask");
+      for (const std::string& si : t.pending_thread()) {
+        if (si.size() != sizeof(siginfo_t)) return Status::Error(who + ": bad pending signal");
       }
     }
   }

@@ -69,6 +69,8 @@ nlohmann::json ImageJson(const Image& image) {
     for (const pb::Zombie& z : p.zombies()) {
       pj["zombies"].push_back({{"pid", z.pid()}, {"pgid", z.pgid()}, {"wait_status", z.wait_status()}, {"comm", z.comm()}});
     }
+    pj["threads"] = json::array();
+    for (const pb::ThreadImage& t : p.threads()) pj["threads"].push_back({{"tid", t.tid()}, {"comm", t.comm()}});
     pj["pages_bytes"] = PagesBytes(p);
     pj["vmas"] = json::array();
     for (const pb::Vma& v : p.vmas()) {
@@ -107,6 +109,10 @@ std::string ImageTable(const Image& image) {
   for (const pb::ProcessImage& p : image.procs) {
     out += fmt::format("{:>8} {:>8} {:>8} {:>8}  {:<16} {:>5} {:>12} {:>4}\n", p.pid(), p.ppid(), p.pgid(), p.sid(),
                        p.comm(), p.vmas_size(), PagesBytes(p), p.fds_size());
+    for (const pb::ThreadImage& t : p.threads()) {
+      out += fmt::format("{:>8} {:>8} {:>8} {:>8}  {:<16} thread of pid {}\n", t.tid(), p.ppid(), p.pgid(), p.sid(),
+                         t.comm(), p.pid());
+    }
     for (const pb::Zombie& z : p.zombies()) {
       out += fmt::format("{:>8} {:>8} {:>8} {:>8}  {:<16} zombie, wait status {}\n", z.pid(), p.pid(), z.pgid(), p.sid(),
                          z.comm(), z.wait_status());

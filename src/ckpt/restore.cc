@@ -387,7 +387,22 @@ namespace {
 // parent is one of the tree's), all found before any is killed (a child of
 // a killed one is soon another's). Killed, and those that are the caller's
 // children (or tracees) waited for; the rest go to their parent's reaping.
-void KillInPlaceChildren(const std::vector<pid_t>& tree, pid_t root) {
+using ThreadTracees = std::map<pid_t, std::vector<std::unique_ptr<Tracee>>>;
+
+// After a SIGKILL to `pid`: its threads' exits, which we take as their
+// tracer (its own exit is reported only once they are taken).
+void ReapThreads(ThreadTracees& threads, pid_t pid) {
+  auto it = threads.find(pid);
+  if (it == threads.end()) return;
+  for (const auto& t : it->second) {
+    while (waitpid(t->pid(), nullptr, __WALL) < 0 && errno == EINTR) {
+    }
+  }
+  threads.erase(it);
+}
+
+// `threads`: those of the processes we trace, if any.
+void KillInPlaceChildren(const std::vector<pid_t>& tree, pid_t root, ThreadTracees* threads = nullptr) {
   std::vector<pid_t> found;
   for (pid_t pid : tree) {
     if (pid == root) continue;
@@ -399,6 +414,7 @@ void KillInPlaceChildren(const std::vector<pid_t>& tree, pid_t root) {
   }
   for (pid_t pid : found) kill(pid, SIGKILL);
   for (pid_t pid : found) {
+    if (threads != nullptr) ReapThreads(*threads, pid);
     while (waitpid(pid, nullptr, __WALL) < 0 && errno == EINTR) {
     }
   }
@@ -556,6 +572,7 @@ class TreeRestore {
   SeedContext ctx_;
   std::map<int, SeedReport> reports_;
   std::vector<std::unique_ptr<Tracee>> tracees_;
+  ThreadTracees threads_;  // each process's threads besides its leader, held
   uint64_t vdso_syscall_offset_ = 0;
   pid_t root_ = 0;
   bool created_ = false, done_ = false;
@@ -587,6 +604,11 @@ Status TreeRestore::CheckCompatible() {
     if (in_place_) break;  // the seed made them all
     if (options_.stage != nullptr && p.pid() == options_.stage->pid()) continue;  // the staged root: ours
     if (access(("/proc/" + std::to_string(p.pid())).c_str(), F_OK) == 0) return Status::Error(StatusCode::kBusy, PidTakenBy(p.pid()));
+  }
+  for (const pb::ProcessImage& p : image_.procs) {  // threads are made by the rebuild, in place too
+    for (const pb::ThreadImage& t : p.threads()) {
+      if (access(("/proc/" + std::to_string(t.tid())).c_str(), F_OK) == 0) return Status::Error(StatusCode::kBusy, PidTakenBy(t.tid()));
+    }
   }
   return Status::Ok();
 }
@@ -703,6 +725,8 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   if (st.ok()) st = RestoreKnobs(t, proc, /*from_outside=*/!in_place_);
   if (st.ok()) st = RestorePendingSignals(t, scratch, proc);
   if (st.ok()) st = RestoreRseq(t, proc);
+  std::vector<std::unique_ptr<Tracee>>& threads = threads_[proc.pid()];
+  if (st.ok()) st = MakeThreads(t, scratch, proc, in_place_ ? options_.ask_pid : nullptr, &threads);
   // Through the planned fd of its terminal, before those are closed.
   // (A foreground group that left the tree, e.g. a job reparented away,
   // is not there to get it back: the leader's group keeps it.)
@@ -713,7 +737,9 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   }
   if (st.ok()) st = t.SyscallOk("close_range", SYS_close_range, static_cast<uint64_t>(ctx_.base), ~0U, 0).status();
   if (st.ok()) st = RestoreRlimits(t, scratch, proc, /*from_outside=*/!in_place_);
-  if (st.ok() && !in_place_) st = RestoreCreds(t, scratch, proc);  // in place: checked unchanged
+  // Credentials are each thread's own; in place: checked unchanged.
+  for (size_t i = 0; st.ok() && !in_place_ && i < threads.size(); ++i) st = RestoreCreds(*threads[i], scratch, proc);
+  if (st.ok() && !in_place_) st = RestoreCreds(t, scratch, proc);
   if (!st.ok()) return st;
   // The helper area goes last, with a syscall instruction of the vDSO.
   uint64_t vdso = 0;
@@ -730,6 +756,9 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
     user_regs_struct regs;
     memcpy(&regs, proc.gpregs().data(), sizeof(regs));
     st = t.SetRegs(Tracee::ResumeRegs(regs, false));
+  }
+  for (size_t i = 0; st.ok() && i < threads.size(); ++i) {
+    st = FinishThread(*threads[i], proc.threads(static_cast<int>(i)), /*from_outside=*/!in_place_);
   }
   // Last: a new mask may move it off the engine's CPU (EngineWorker).
   if (st.ok()) st = RestoreSched(t.pid(), proc, /*from_outside=*/!in_place_);
@@ -761,6 +790,7 @@ void TreeRestore::KillAll() {
     if (mine) ours.push_back(p.pid());
   }
   for (pid_t pid : ours) kill(pid, SIGKILL);
+  for (pid_t pid : ours) ReapThreads(threads_, pid);
   // A seed's children go to its parent's subreaper when it dies; reap the
   // ones that came to us, leave the others to theirs. Bounded: 2 s.
   for (int round = 0; round < 200 && !ours.empty(); ++round) {
@@ -892,12 +922,22 @@ void TreeRestore::Fallback() {
     if (pid != root_) tree.push_back(pid);
   }
   if (tree.size() > 1) {
-    KillInPlaceChildren(tree, root_);
+    KillInPlaceChildren(tree, root_, &threads_);
     while (tracees_.size() > 1) tracees_.pop_back();
     if (!tracees_.empty()) ReapChildren(*tracees_.front());
   }
+  // The root's own threads end with the exec (which waits for us to take
+  // their exits).
+  std::vector<pid_t> tids;
+  for (const auto& t : threads_[root_]) tids.push_back(t->pid());
+  if (!tracees_.empty()) tracees_.front()->ReapWhileWaiting(tids);
   Status st = tracees_.empty() ? Status::Error("cannot take pid " + std::to_string(root_))
                                : tracees_.front()->ExecProgram(fallback_.argv, fallback_.env);
+  if (!st.ok()) {
+    kill(root_, SIGKILL);
+    ReapThreads(threads_, root_);
+  }
+  threads_.clear();
   if (st.ok()) {
     // A new program: its signal mask stays all-blocked (a signal that came
     // meanwhile waits for the new deputy, which passes it on).
@@ -911,6 +951,10 @@ void TreeRestore::Fallback() {
 Status TreeRestore::Release() {
   Status st;
   for (size_t i = 0; i < image_.procs.size() && i < tracees_.size(); ++i) {
+    for (const auto& t : threads_[image_.procs[i].pid()]) {
+      Status d = t->Detach();
+      if (st.ok() && !d.ok()) st = d;
+    }
     Status d = tracees_[i]->Detach(image_.procs[i].stopped() ? SIGSTOP : 0);
     if (st.ok() && !d.ok()) st = d;
   }
@@ -935,7 +979,9 @@ Result<std::unique_ptr<RestoredTree>> RestoredTree::RestoreInPlace(const std::st
                                                                    const InPlaceSeed& seed, InPlaceFallback fallback,
                                                                    const RestoreOptions& options) {
   Result<Image> image = LoadImage(dir, options.verify_payloads);
-  auto restore = std::make_unique<TreeRestore>(image.ok() ? std::move(*image) : Image(), RestoreOptions());
+  RestoreOptions in_place;
+  in_place.ask_pid = options.ask_pid;
+  auto restore = std::make_unique<TreeRestore>(image.ok() ? std::move(*image) : Image(), in_place);
   Status st = restore->RunInPlace(pid, seed, std::move(fallback), image.status());
   if (!st.ok()) return st;  // ~TreeRestore: the fallback
   return std::unique_ptr<RestoredTree>(new RestoredTree(std::move(restore)));

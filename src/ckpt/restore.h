@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "ckpt/clone_pid.h"
 #include "ckpt/memory.h"
 #include "common/status.h"
 
@@ -50,6 +51,10 @@ struct RestoreOptions {
   // link into this node's own tmpfs, and a GiB of hashing would sit in the
   // process's frozen window.
   bool verify_payloads = true;
+  // A rebuild in place (RestoreInPlace): how the process's threads get
+  // their TIDs, the process running as its user (see PidAsker). Unset: a
+  // process with threads cannot be rebuilt in place by an ordinary user.
+  PidAsker ask_pid;
 };
 
 class TreeRestore;
@@ -97,9 +102,6 @@ struct InPlaceSeed {
   std::vector<StagedPiece> staged;
 };
 
-// Makes `pid` the next PID the kernel gives out, or says why not.
-using PidAsker = std::function<Status(pid_t pid)>;
-
 // Half 1. REQUIRES: the caller is single-threaded, its PID is the image's
 // root, all its signals are blocked. `keep_fd` (the caller's line to its
 // restorer) is moved above the planned fds and its new number stored back;
@@ -121,7 +123,7 @@ class RestoredTree {
   static Result<std::unique_ptr<RestoredTree>> Restore(const std::string& dir, const RestoreOptions& options);
   // Half 2 of the above: `pid` reported `seed`. On failure the process has
   // exec'd `fallback` (or, if even that failed, was killed). Only
-  // `options.verify_payloads` applies.
+  // `options.verify_payloads` and `options.ask_pid` apply.
   static Result<std::unique_ptr<RestoredTree>> RestoreInPlace(const std::string& dir, pid_t pid,
                                                              const InPlaceSeed& seed, InPlaceFallback fallback,
                                                              const RestoreOptions& options = RestoreOptions());

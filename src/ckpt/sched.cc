@@ -31,7 +31,8 @@ cpu_set_t EveryCpu() {
 
 }  // namespace
 
-Status DumpSched(const Tracee& t, pb::ProcessImage* proc) {
+template <typename Image>
+Status DumpSched(const Tracee& t, Image* proc) {
   const pid_t pid = t.pid();
   const std::string who = "pid " + std::to_string(pid);
   cpu_set_t mask;
@@ -57,7 +58,8 @@ Status DumpSched(const Tracee& t, pb::ProcessImage* proc) {
   return Status::Ok();
 }
 
-Status RestoreSched(pid_t pid, const pb::ProcessImage& proc, bool from_outside) {
+template <typename Image>
+Status RestoreSched(pid_t pid, const Image& proc, bool from_outside) {
   const std::string who = "pid " + std::to_string(pid);
   // Affinity: the recorded CPUs that exist here (the kernel intersects with
   // what is online and allowed), else all of them.
@@ -83,5 +85,10 @@ Status RestoreSched(pid_t pid, const pb::ProcessImage& proc, bool from_outside) 
   }
   return Status::Ok();
 }
+
+template Status DumpSched(const Tracee&, pb::ProcessImage*);
+template Status DumpSched(const Tracee&, pb::ThreadImage*);
+template Status RestoreSched(pid_t, const pb::ProcessImage&, bool);
+template Status RestoreSched(pid_t, const pb::ThreadImage&, bool);
 
 }  // namespace roam

@@ -45,9 +45,34 @@ Status Queue(Tracee& t, uint64_t scratch, const std::string& info, bool shared) 
   memcpy(&si, info.data(), sizeof(si));
   Status st = t.WriteMemory(scratch, info.data(), info.size());
   if (!st.ok()) return st;
-  Result<long> r = shared ? t.SyscallOk("rt_sigqueueinfo", SYS_rt_sigqueueinfo, t.pid(), si.si_signo, scratch)
-                          : t.SyscallOk("rt_tgsigqueueinfo", SYS_rt_tgsigqueueinfo, t.pid(), t.pid(), si.si_signo, scratch);
+  Result<long> r = shared ? t.SyscallOk("rt_sigqueueinfo", SYS_rt_sigqueueinfo, t.tgid(), si.si_signo, scratch)
+                          : t.SyscallOk("rt_tgsigqueueinfo", SYS_rt_tgsigqueueinfo, t.tgid(), t.pid(), si.si_signo, scratch);
   return r.status();
+}
+
+// The alternate stack, per thread (the Image is the leader's process image
+// or a thread's).
+template <typename Image>
+Status DumpAltstack(Tracee& t, uint64_t scratch, Image* out) {
+  Result<long> r = t.SyscallOk("sigaltstack", SYS_sigaltstack, 0, scratch);
+  if (!r.ok()) return r.status();
+  KernelStack ks;
+  Status st = t.ReadMemory(scratch, &ks, sizeof(ks));
+  if (!st.ok()) return st;
+  out->set_altstack_sp(ks.sp);
+  out->set_altstack_flags(ks.flags);
+  out->set_altstack_size(ks.size);
+  return Status::Ok();
+}
+
+template <typename Image>
+Status RestoreAltstack(Tracee& t, uint64_t scratch, const Image& in) {
+  if (in.altstack_flags() & SS_DISABLE) return Status::Ok();
+  int32_t keep = in.altstack_flags() & static_cast<int32_t>(1U << 31);  // SS_AUTODISARM
+  KernelStack ks{in.altstack_sp(), keep, 0, in.altstack_size()};
+  Status st = t.WriteMemory(scratch, &ks, sizeof(ks));
+  if (!st.ok()) return st;
+  return t.SyscallOk("sigaltstack", SYS_sigaltstack, scratch, 0).status();
 }
 
 }  // namespace
@@ -68,14 +93,8 @@ Status DumpSignals(Tracee& t, uint64_t scratch, pb::ProcessImage* proc) {
     a->set_restorer(ka.restorer);
     a->set_mask(ka.mask);
   }
-  Result<long> r = t.SyscallOk("sigaltstack", SYS_sigaltstack, 0, scratch);
-  if (!r.ok()) return r.status();
-  KernelStack ks;
-  Status st = t.ReadMemory(scratch, &ks, sizeof(ks));
+  Status st = DumpAltstack(t, scratch, proc);
   if (!st.ok()) return st;
-  proc->set_altstack_sp(ks.sp);
-  proc->set_altstack_flags(ks.flags);
-  proc->set_altstack_size(ks.size);
   proc->set_blocked(t.saved_sigmask());
   st = PeekQueue(t.pid(), false, proc->mutable_pending_thread());
   if (st.ok()) st = PeekQueue(t.pid(), true, proc->mutable_pending_shared());
@@ -101,15 +120,20 @@ Status RestoreSignalHandlers(Tracee& t, uint64_t scratch, const pb::ProcessImage
     Result<long> r = t.SyscallOk("rt_sigaction " + std::to_string(a.signo()), SYS_rt_sigaction, a.signo(), scratch, 0, 8);
     if (!r.ok()) return r.status();
   }
-  if (!(proc.altstack_flags() & SS_DISABLE)) {
-    int32_t keep = proc.altstack_flags() & static_cast<int32_t>(1U << 31);  // SS_AUTODISARM
-    KernelStack ks{proc.altstack_sp(), keep, 0, proc.altstack_size()};
-    Status st = t.WriteMemory(scratch, &ks, sizeof(ks));
-    if (!st.ok()) return st;
-    Result<long> r = t.SyscallOk("sigaltstack", SYS_sigaltstack, scratch, 0);
-    if (!r.ok()) return r.status();
-  }
-  return Status::Ok();
+  return RestoreAltstack(t, scratch, proc);
+}
+
+Status DumpThreadSignals(Tracee& t, uint64_t scratch, pb::ThreadImage* thread) {
+  Status st = DumpAltstack(t, scratch, thread);
+  if (!st.ok()) return st;
+  thread->set_blocked(t.saved_sigmask());
+  return PeekQueue(t.pid(), false, thread->mutable_pending_thread());
+}
+
+Status RestoreThreadSignals(Tracee& t, uint64_t scratch, const pb::ThreadImage& thread) {
+  Status st = RestoreAltstack(t, scratch, thread);
+  for (int i = 0; st.ok() && i < thread.pending_thread_size(); ++i) st = Queue(t, scratch, thread.pending_thread(i), false);
+  return st;
 }
 
 Status RestorePendingSignals(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc) {

@@ -51,32 +51,66 @@ Status WriteString(Tracee& t, uint64_t at, const std::string& s) {
   return t.WriteMemory(at, s.c_str(), s.size() + 1);
 }
 
-}  // namespace
-
-Status DumpTaskMisc(Tracee& t, uint64_t scratch, pb::ProcessImage* proc) {
-  pid_t pid = t.pid();
-  std::string base = "/proc/" + std::to_string(pid);
+// rseq, robust list and clear_child_tid: per thread (the Image is the
+// leader's process image or a thread's).
+template <typename Image>
+Status DumpTaskIds(Tracee& t, uint64_t scratch, Image* out) {
+  const pid_t pid = t.pid();
   Result<RseqConfig> rseq = GetRseq(pid);
   if (!rseq.ok()) return rseq.status();
-  proc->set_rseq_addr(rseq->rseq_abi_pointer);
-  proc->set_rseq_len(rseq->rseq_abi_size);
-  proc->set_rseq_flags(rseq->flags);
-  proc->set_rseq_sig(rseq->signature);
+  out->set_rseq_addr(rseq->rseq_abi_pointer);
+  out->set_rseq_len(rseq->rseq_abi_size);
+  out->set_rseq_flags(rseq->flags);
+  out->set_rseq_sig(rseq->signature);
 
   uint64_t head = 0;
   size_t len = 0;
   if (syscall(SYS_get_robust_list, pid, &head, &len) != 0) return Status::Errno("get_robust_list pid " + std::to_string(pid));
-  proc->set_robust_list(head);
-  proc->set_robust_list_len(len);
+  out->set_robust_list(head);
+  out->set_robust_list_len(len);
 
   Result<long> r = t.SyscallOk("prctl PR_GET_TID_ADDRESS", SYS_prctl, PR_GET_TID_ADDRESS, scratch);
   if (!r.ok()) return r.status();
   uint64_t tid_addr = 0;
   Status st = t.ReadMemory(scratch, &tid_addr, sizeof(tid_addr));
   if (!st.ok()) return st;
-  proc->set_clear_child_tid(tid_addr);
+  out->set_clear_child_tid(tid_addr);
+  return Status::Ok();
+}
 
-  r = t.SyscallOk("prctl PR_GET_DUMPABLE", SYS_prctl, PR_GET_DUMPABLE);
+template <typename Image>
+Status RestoreTaskIds(Tracee& t, const Image& in) {
+  Result<long> r = 0L;
+  if (in.robust_list() != 0) r = t.SyscallOk("set_robust_list", SYS_set_robust_list, in.robust_list(), in.robust_list_len());
+  if (r.ok()) r = t.SyscallOk("set_tid_address", SYS_set_tid_address, in.clear_child_tid());
+  return r.status();
+}
+
+}  // namespace
+
+Status DumpThreadMisc(Tracee& t, uint64_t scratch, pb::ThreadImage* thread) {
+  Result<std::string> comm = ReadFile("/proc/" + std::to_string(t.tgid()) + "/task/" + std::to_string(t.pid()) + "/comm");
+  if (!comm.ok()) return comm.status();
+  if (!comm->empty() && comm->back() == '\n') comm->pop_back();
+  thread->set_comm(*comm);
+  return DumpTaskIds(t, scratch, thread);
+}
+
+Status RestoreThreadMisc(Tracee& t, uint64_t scratch, const pb::ThreadImage& thread) {
+  Status st = WriteString(t, scratch, thread.comm().substr(0, 15));
+  if (st.ok()) st = t.SyscallOk("prctl PR_SET_NAME", SYS_prctl, PR_SET_NAME, scratch).status();
+  if (st.ok()) st = RestoreTaskIds(t, thread);
+  if (st.ok()) st = RestoreRseq(t, thread);
+  return st;
+}
+
+Status DumpTaskMisc(Tracee& t, uint64_t scratch, pb::ProcessImage* proc) {
+  pid_t pid = t.pid();
+  std::string base = "/proc/" + std::to_string(pid);
+  Status st = DumpTaskIds(t, scratch, proc);
+  if (!st.ok()) return st;
+
+  Result<long> r = t.SyscallOk("prctl PR_GET_DUMPABLE", SYS_prctl, PR_GET_DUMPABLE);
   if (!r.ok()) return r.status();
   proc->set_dumpable(static_cast<int32_t>(*r));
   int32_t value = 0;
@@ -129,10 +163,10 @@ Status RestoreTaskMisc(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc
   if (r.ok()) r = t.SyscallOk("prctl PR_SET_DUMPABLE", SYS_prctl, PR_SET_DUMPABLE, proc.dumpable());
   if (r.ok()) r = t.SyscallOk("prctl PR_SET_PDEATHSIG", SYS_prctl, PR_SET_PDEATHSIG, proc.pdeathsig());
   if (r.ok() && proc.child_subreaper()) r = t.SyscallOk("prctl PR_SET_CHILD_SUBREAPER", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1);
-  if (r.ok() && proc.robust_list() != 0) {
-    r = t.SyscallOk("set_robust_list", SYS_set_robust_list, proc.robust_list(), proc.robust_list_len());
+  if (r.ok()) {
+    Status st = RestoreTaskIds(t, proc);
+    if (!st.ok()) r = st;
   }
-  if (r.ok()) r = t.SyscallOk("set_tid_address", SYS_set_tid_address, proc.clear_child_tid());
   if (r.ok()) r = t.SyscallOk("umask", SYS_umask, proc.umask());
   if (r.ok()) {
     Status st = WriteString(t, scratch, proc.cwd());
@@ -155,10 +189,13 @@ Status DropSeedRseq(Tracee& t) {
       .status();
 }
 
-Status RestoreRseq(Tracee& t, const pb::ProcessImage& proc) {
-  if (proc.rseq_addr() == 0) return Status::Ok();
-  return t.SyscallOk("rseq register", SYS_rseq, proc.rseq_addr(), proc.rseq_len(), 0, proc.rseq_sig()).status();
+template <typename Image>
+Status RestoreRseq(Tracee& t, const Image& in) {
+  if (in.rseq_addr() == 0) return Status::Ok();
+  return t.SyscallOk("rseq register", SYS_rseq, in.rseq_addr(), in.rseq_len(), 0, in.rseq_sig()).status();
 }
+template Status RestoreRseq(Tracee&, const pb::ProcessImage&);
+template Status RestoreRseq(Tracee&, const pb::ThreadImage&);
 
 Status RestoreRlimits(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc, bool from_outside) {
   for (const pb::Rlimit& l : proc.rlimits()) {

@@ -6,6 +6,10 @@
 // the seed by injected system calls, using the seed's scratch area.
 #pragma once
 
+#include <memory>
+#include <vector>
+
+#include "ckpt/clone_pid.h"
 #include "ckpt/tracee.h"
 #include "common/status.h"
 #include "image.pb.h"
@@ -17,6 +21,11 @@ Status DumpSignals(Tracee& t, uint64_t scratch, pb::ProcessImage* proc);
 Status RestoreSignalHandlers(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc);
 // Queues the pending signals again. REQUIRES: signals blocked in the seed.
 Status RestorePendingSignals(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc);
+// A thread's alternate stack, mask and own pending queue (the handlers
+// and the process-wide queue are the process's).
+Status DumpThreadSignals(Tracee& t, uint64_t scratch, pb::ThreadImage* thread);
+// REQUIRES: signals blocked in the thread.
+Status RestoreThreadSignals(Tracee& t, uint64_t scratch, const pb::ThreadImage& thread);
 // Queues signals taken aside while seizing (Tracee::stolen_signals).
 Status RequeueSignals(Tracee& t, uint64_t scratch, const std::vector<std::string>& siginfos);
 
@@ -41,7 +50,12 @@ Status DumpTaskMisc(Tracee& t, uint64_t scratch, pb::ProcessImage* proc);
 Status RestoreTaskMisc(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc);
 // Unregisters the seed's own rseq area. REQUIRES: before its memory goes.
 Status DropSeedRseq(Tracee& t);
-Status RestoreRseq(Tracee& t, const pb::ProcessImage& proc);
+// The leader's (pb::ProcessImage) or a thread's (pb::ThreadImage).
+template <typename Image>
+Status RestoreRseq(Tracee& t, const Image& in);
+// A thread's name, robust list, clear_child_tid and rseq.
+Status DumpThreadMisc(Tracee& t, uint64_t scratch, pb::ThreadImage* thread);
+Status RestoreThreadMisc(Tracee& t, uint64_t scratch, const pb::ThreadImage& thread);
 // rlimits, after its memory (a lower RLIMIT_AS could forbid the mappings).
 // `from_outside`: set by the restorer (root) with prlimit on the PID; else
 // by the process itself, with its own rights (a rebuild in place).
@@ -60,10 +74,31 @@ Status RestoreRlimits(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc,
 Status DumpKnobs(Tracee& t, uint64_t scratch, pb::ProcessImage* proc);
 Status RestoreKnobs(Tracee& t, const pb::ProcessImage& proc, bool from_outside);
 
-Status DumpSched(const Tracee& t, pb::ProcessImage* proc);
-Status RestoreSched(pid_t pid, const pb::ProcessImage& proc, bool from_outside);
+// Per thread: `Image` is pb::ProcessImage (the leader) or pb::ThreadImage.
+template <typename Image>
+Status DumpSched(const Tracee& t, Image* proc);
+template <typename Image>
+Status RestoreSched(pid_t pid, const Image& proc, bool from_outside);
 // Strict seccomp, the very last call the process makes for the engine.
 Status RestoreSeccomp(Tracee& t, const pb::ProcessImage& proc);
+
+// threads.cc: the threads besides the leader (ThreadImage).
+// Seizes every thread of the leader's process not in *threads yet, until a
+// pass over /proc/PID/task finds none. REQUIRES: the leader seized.
+Status SeizeThreads(const Tracee& leader, std::vector<std::unique_ptr<Tracee>>* threads);
+// Reads a seized thread; it is left with its signals blocked and
+// `syscall_ip` set (resume it as the leader: ResumeRegs, RestoreSigmask).
+// `scratch`: the process's scratch area (the leader mapped it).
+Status DumpThread(Tracee& t, uint64_t syscall_ip, uint64_t scratch, pb::ThreadImage* out);
+// Makes the process's threads by clones injected into the leader, each
+// with its TID (through `ask_pid` if the leader may not choose: a rebuild
+// in place), held, with its name, ids, rseq, alternate stack and pending
+// signals set. REQUIRES: the leader's memory and process-wide state
+// restored, its signals blocked, its credentials still the restorer's.
+Status MakeThreads(Tracee& leader, uint64_t scratch, const pb::ProcessImage& proc, const PidAsker& ask_pid,
+                   std::vector<std::unique_ptr<Tracee>>* threads);
+// Last: its mask, XSAVE area, registers and scheduling.
+Status FinishThread(Tracee& t, const pb::ThreadImage& thread, bool from_outside);
 
 // A session leader with the job's terminal: its foreground process group
 // back (TIOCSPGRP through `fd`, the terminal in the process), once every

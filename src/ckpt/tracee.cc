@@ -34,7 +34,16 @@ Tracee::~Tracee() {
 
 Status Tracee::WaitStop(int* status) {
   for (;;) {
-    pid_t r = waitpid(pid_, status, __WALL);
+    pid_t r = waitpid(pid_, status, __WALL | (reap_.empty() ? 0 : WNOHANG));
+    if (r == 0) {  // not yet: take the exits of the threads meanwhile
+      for (auto it = reap_.begin(); it != reap_.end();) {
+        int s = 0;
+        pid_t got = waitpid(*it, &s, __WALL | WNOHANG);
+        it = (got == *it && (WIFEXITED(s) || WIFSIGNALED(s))) || (got < 0 && errno == ECHILD) ? reap_.erase(it) : it + 1;
+      }
+      usleep(200);
+      continue;
+    }
     if (r < 0) {
       if (errno == EINTR) continue;
       return Status::Errno("wait for " + Who(pid_));
@@ -85,6 +94,56 @@ Status Tracee::Seize() {
     }
     if (ptrace(PTRACE_CONT, pid_, 0, 0) != 0) return Status::Errno("ptrace cont " + Who(pid_));
   }
+}
+
+Status Tracee::Adopt() {
+  seized_ = true;
+  for (;;) {
+    int status = 0;
+    Status st = WaitStop(&status);
+    if (!st.ok()) return st;
+    if (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP) return Status::Ok();
+    // Anything else first (a signal sent to it already): let the stop come.
+    if (ptrace(PTRACE_CONT, pid_, 0, 0) != 0) return Status::Errno("ptrace cont " + Who(pid_));
+  }
+}
+
+Result<long> Tracee::CloneThread(uint64_t args, uint64_t size) {
+  if (ptrace(PTRACE_SETOPTIONS, pid_, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE) != 0) {
+    return Status::Errno("ptrace setoptions " + Who(pid_));
+  }
+  cloned_ = 0;
+  Result<long> r = Syscall(SYS_clone3, args, size);
+  (void)ptrace(PTRACE_SETOPTIONS, pid_, 0, PTRACE_O_TRACESYSGOOD);
+  if (r.ok() && *r > 0 && *r != cloned_) {
+    return Status::Error(Who(pid_) + ": clone3 made thread " + std::to_string(*r) + " but ptrace reported " +
+                         std::to_string(cloned_));
+  }
+  return r;
+}
+
+Status Tracee::ExitThread() {
+  if (pid_ == tgid_) return Status::Error(Who(pid_) + " leads its process: it cannot end alone");
+  user_regs_struct regs;
+  Status st = GetRegs(&regs);
+  if (!st.ok()) return st;
+  regs.rip = syscall_ip_;
+  regs.rax = SYS_exit;
+  regs.orig_rax = ~0ULL;
+  regs.rdi = 0;
+  st = SetRegs(regs);
+  if (!st.ok()) return st;
+  if (ptrace(PTRACE_CONT, pid_, 0, 0) != 0) return Status::Errno("ptrace cont " + Who(pid_));
+  for (;;) {
+    int status = 0;
+    pid_t r = waitpid(pid_, &status, __WALL);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return Status::Errno("wait for " + Who(pid_));
+    if (WIFEXITED(status) || WIFSIGNALED(status)) break;
+    (void)ptrace(PTRACE_CONT, pid_, 0, 0);  // a stop on its way out
+  }
+  seized_ = false;
+  return Status::Ok();
 }
 
 void Tracee::HoldOnThisCpu() {
@@ -165,8 +224,13 @@ Status Tracee::StepToSyscallStop(const char* which) {
   Status st = WaitStop(&status);
   if (!st.ok()) return st;
   // A job-control notification (PTRACE_EVENT_STOP, e.g. after a SIGCONT)
-  // may come first: step on.
-  while (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP) {
+  // may come first, or the report of a thread an injected clone made
+  // (PTRACE_EVENT_CLONE, its TID kept for CloneThread): step on.
+  while (WIFSTOPPED(status) && ((status >> 16) == PTRACE_EVENT_STOP || (status >> 16) == PTRACE_EVENT_CLONE)) {
+    if ((status >> 16) == PTRACE_EVENT_CLONE) {
+      unsigned long msg = 0;
+      if (ptrace(PTRACE_GETEVENTMSG, pid_, 0, &msg) == 0) cloned_ = static_cast<long>(msg);
+    }
     if (ptrace(PTRACE_SYSCALL, pid_, 0, 0) != 0) return Status::Errno(std::string("ptrace syscall ") + Who(pid_));
     st = WaitStop(&status);
     if (!st.ok()) return st;

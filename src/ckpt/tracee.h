@@ -8,7 +8,12 @@
 // registers are put back. Signals stay blocked in the tracee while the
 // engine works (BlockSignals), so no signal is delivered, or lost, meanwhile.
 //
-// Not thread-safe; one Tracee per process; the process must have one thread.
+// A Tracee is one thread (a task): a multi-threaded process is held as one
+// Tracee per thread, each seized, read and resumed on its own (threads.cc);
+// memory is the process's, reached through any of them.
+//
+// Not thread-safe; ptrace binds every tracee to the one thread of ours that
+// seized it, so all calls on a tree's Tracees come from that thread.
 #pragma once
 
 #include <sched.h>
@@ -25,7 +30,8 @@ namespace roam {
 
 class Tracee {
  public:
-  explicit Tracee(pid_t pid) : pid_(pid) {}
+  // `pid`: the task (a thread's TID); `tgid`: its process, if another.
+  explicit Tracee(pid_t pid, pid_t tgid = 0) : pid_(pid), tgid_(tgid != 0 ? tgid : pid) {}
   ~Tracee();
   Tracee(const Tracee&) = delete;
   Tracee& operator=(const Tracee&) = delete;
@@ -34,6 +40,21 @@ class Tracee {
   // was being delivered at that moment is taken out of the way and kept in
   // stolen_signals() (it must be queued again: the caller decides where).
   Status Seize();
+  // A thread that the tracee's injected clone made: it is traced already
+  // (PTRACE_O_TRACECLONE) and stops before running any of its code. Waits
+  // for that stop.
+  Status Adopt();
+  // Makes a thread of its process by an injected clone3 with the
+  // clone_args at `args` (its memory). The new thread is traced and held
+  // (Adopt it). Returns the raw result: its TID, or -errno.
+  Result<long> CloneThread(uint64_t args, uint64_t size);
+  // Ends this thread (not the process) by an injected exit(0), and takes
+  // its exit. REQUIRES: not the leader; syscall_ip() set.
+  Status ExitThread();
+  // While waiting for this tracee's stops, reap these threads of its
+  // process as they exit: an execve (Exec) waits for its other threads to
+  // be reaped, and we are their tracer.
+  void ReapWhileWaiting(std::vector<pid_t> tids) { reap_ = std::move(tids); }
   // Leaves the process; `signal` is delivered on the way out (0: none).
   // A process held on a CPU (HoldOnThisCpu) gets its own CPU mask back first.
   Status Detach(int signal = 0);
@@ -50,6 +71,7 @@ class Tracee {
   const cpu_set_t* original_affinity() const { return held_on_cpu_ ? &affinity_ : nullptr; }
 
   pid_t pid() const { return pid_; }
+  pid_t tgid() const { return tgid_; }
   bool was_stopped() const { return was_stopped_; }  // in group stop when seized
   const std::vector<std::string>& stolen_signals() const { return stolen_; }
 
@@ -103,6 +125,9 @@ class Tracee {
   Status Inject(const user_regs_struct& saved, long nr, const uint64_t (&args)[6], user_regs_struct* after);
 
   pid_t pid_ = 0;
+  pid_t tgid_ = 0;
+  std::vector<pid_t> reap_;
+  long cloned_ = 0;  // the TID a PTRACE_EVENT_CLONE reported
   bool seized_ = false;
   bool was_stopped_ = false;
   bool signals_blocked_ = false;
