@@ -172,6 +172,7 @@ void HomeArrival::ImageWhole() {
   for (const pb::ProcessImage& p : image->procs) {
     if (p.pid() != rec_->pid) others.push_back(p.pid());
     for (const pb::Zombie& z : p.zombies()) others.push_back(z.pid());  // made again, to be waited for
+    for (const pb::ThreadImage& t : p.threads()) others.push_back(t.tid());  // made by the rebuild
   }
   for (pid_t pid : others) {
     if (access(("/proc/" + std::to_string(pid)).c_str(), F_OK) == 0) {
@@ -218,7 +219,18 @@ void HomeArrival::Rebuild(const pb::SeedReady& s) {
         if (staging && staging->stage) seed.staged = staging->stage->pieces();  // the deputy's, moved into place
         RestoreOptions options;
         options.verify_payloads = false;  // it came over the authenticated link, into our tmpfs
+        // Threads get their TIDs as the seed's children got their PIDs
+        // (NextPid), and the node's count goes back where it was after.
+        int last_before = 0;
+        options.ask_pid = [&last_before](pid_t tid) {
+          if (last_before == 0) {
+            Result<std::string> last = ReadFile(kLastPid);
+            if (last.ok()) last_before = atoi(last->c_str());
+          }
+          return WriteFileInPlace(kLastPid, std::to_string(tid - 1));
+        };
         Result<std::unique_ptr<RestoredTree>> r = RestoredTree::RestoreInPlace(dir, pid, seed, fallback, options);
+        if (last_before != 0) (void)WriteFileInPlace(kLastPid, std::to_string(last_before));
         if (!r.ok()) return r.status();  // it execs the deputy again
         *tree = std::move(*r);
         return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

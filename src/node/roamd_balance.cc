@@ -190,7 +190,7 @@ void Roamd::UsherMemory() {
   std::vector<std::pair<uint64_t, std::string>> movable;
   auto consider = [&](const std::string& g, pid_t pid) {
     Result<ProcSample> s = SampleProc(pid);
-    if (s.ok() && s->threads <= 1 && !ushering_.count(g)) movable.emplace_back(s->rss_bytes, g);
+    if (s.ok() && !ushering_.count(g)) movable.emplace_back(s->rss_bytes, g);
   };
   for (const auto& [pid, g] : guests_) {
     if (!g->held() && !outgoing_.count(pid)) consider(g->gpid(), pid);
