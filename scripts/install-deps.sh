@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages roam builds and runs with, if any is
 # missing. Needs root (apt-get); does nothing when all are present.
-# lame encodes the seeds' workload in bench/balance_bench.sh;
+# povray and xz-utils are multi-threaded programs the engine is tried on
+# (tests/integration/test_ckpt_real_programs.sh); lame encodes the seeds' workload in bench/balance_bench.sh;
 # openssh-server, openssh-client and parallel are the references of
 # bench/run_bench.sh (which starts its own sshd inside cluster nodes only);
 # no service is started on this host while installing (policy-rc.d).
@@ -12,7 +13,7 @@ pkgs=(cmake g++ clang libclang-rt-14-dev make pkg-config
       liblz4-dev libzstd-dev
       libncurses-dev libgtest-dev libgmock-dev
       iproute2 util-linux procps python3 bc jq
-      openssh-server openssh-client parallel lame)
+      openssh-server openssh-client parallel lame xz-utils povray)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -250,6 +250,10 @@ want_tmp="$(realpath "$DATA")/.roam-tmp"
 check "jobs get the shared TMPDIR on a guest ('$tmp_guest') and at home ('$tmp_home'), want '$want_tmp'; a user's own TMPDIR stays ('$tmp_own')" \
   sh -c "[ '$tmp_guest' = '$want_tmp' ] && [ '$tmp_home' = '$want_tmp' ] && [ '$tmp_own' = /scratch ]"
 real_program sort sh -c 'sort --parallel=1 -S 1M --batch-size=4 "$0" | sha256sum' "$DATA/big.txt"
+# Multi-threaded: xz with 2 compressing threads, and the same behind a pipe.
+head -c 40000000 "$DATA/big.txt" >"$DATA/part.txt"
+real_program xz xz -T2 -1 -c "$DATA/part.txt"
+real_program xzpipe sh -c 'cat "$0" | xz -T2 -1 | sha256sum' "$DATA/part.txt"
 rm -f "$DATA"/*.ref "$DATA"/*.out "$DATA/big.txt"
 
 # --- 3a. zombies: children exited and not waited for go with their parent --------
@@ -281,6 +285,54 @@ zombies_move() {  # zombies_move NAME USER [PREFIX...]: as root, or as a user wh
 }
 zombies_move zombies root
 zombies_move zombiesnobody nobody setpriv --reuid=65534 --regid=65534 --clear-groups
+
+# --- 3b. threads: a process with threads leaves home, moves and comes back -------
+# Its threads meet at a barrier twice a round (futex waits all the time);
+# the main thread prints a digest of their hash chains each round, so the
+# output is the same whatever the interleaving.
+cat >"$DATA/threads.py" <<'PY'
+import hashlib, sys, threading
+N, ROUNDS, ITER = 3, int(sys.argv[1]), 3000
+h = [hashlib.sha256(bytes([i])).digest() for i in range(N)]
+bar = threading.Barrier(N + 1)
+def work(i):
+    for r in range(ROUNDS):
+        x = h[i]
+        for _ in range(ITER):
+            x = hashlib.sha256(x).digest()
+        h[i] = x
+        bar.wait()
+        bar.wait()
+ts = [threading.Thread(target=work, args=(i,), name="worker%d" % i) for i in range(N)]
+for t in ts:
+    t.start()
+print("threads", threading.active_count(), flush=True)
+for r in range(ROUNDS):
+    bar.wait()
+    print(r, hashlib.sha256(b"".join(h)).hexdigest()[:16], flush=True)
+    bar.wait()
+for t in ts:
+    t.join()
+print("done")
+PY
+cx n1 -- python3 "$DATA/threads.py" 600 >"$DATA/threads.ref" </dev/null
+threads_move() {  # threads_move NAME USER [PREFIX...]: started at home, as root or as a user
+  local name=$1 user=$2; shift 2
+  bg_start "$name" "$@" "$ROAM" run --on n1 -- python3 "$DATA/threads.py" 600
+  local tp; tp=$(bg_pid "$name")
+  wait_until 10 grep -q threads "$DATA/$name.out" >/dev/null
+  local moved=0 to nthreads=()
+  for to in n3 n4 home n2; do
+    migrate "n1:$tp" "$to" >/dev/null 2>>"$DATA/$name.mig" && moved=$((moved + 1))
+    nthreads+=("$(cx "$(ps_field "n1:$tp" where)" -- awk '/^Threads:/ {print $2}' "/proc/$tp/status" 2>/dev/null)")
+    sleep 0.2
+  done
+  local rc; rc=$(bg_rc "$name" 120)
+  check "$user's process with 3 threads moved n3, n4, home, n2 ($moved of 4, threads after each: ${nthreads[*]}, exit $rc): output identical to an undisturbed run ($(head -c 300 "$DATA/$name.mig"))" \
+    sh -c "[ $moved = 4 ] && [ '$rc' = 0 ] && [ '${nthreads[*]}' = '4 4 4 4' ] && cmp -s '$DATA/threads.ref' '$DATA/$name.out'"
+}
+threads_move threads root
+threads_move threadsnobody nobody setpriv --reuid=65534 --regid=65534 --clear-groups
 
 # A -t job started without a terminal (stdin /dev/null): the end of its
 # input sits in its pty as ^D; it goes as the end of input, and the job
