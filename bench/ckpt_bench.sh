@@ -27,7 +27,9 @@
 # then one RESULT line per case and location.
 #
 # Usage: bench/ckpt_bench.sh [--dirs "DIR..."] [CASE...]
-#        CASE: 16K 64M 1G 4G-sparse (default: all); ROAM_BIN overrides build/bin.
+#        CASE: 16K 64M 1G 4G-sparse, and 16K-8T 64M-8T 1G-8T (the same
+#        memory, the process with 8 threads) (default: all); ROAM_BIN
+#        overrides build/bin.
 # Exit status: 0 if every dump and restore succeeded and memory was intact.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -39,11 +41,11 @@ CASES=()
 while [ $# -gt 0 ]; do
   case $1 in
     --dirs) DIRS=$2; shift 2 ;;
-    16K|64M|1G|4G-sparse) CASES+=("$1"); shift ;;
-    *) echo "usage: bench/ckpt_bench.sh [--dirs \"DIR...\"] [16K|64M|1G|4G-sparse...]" >&2; exit 2 ;;
+    16K|64M|1G|4G-sparse|16K-8T|64M-8T|1G-8T) CASES+=("$1"); shift ;;
+    *) echo "usage: bench/ckpt_bench.sh [--dirs \"DIR...\"] [16K|64M|1G|4G-sparse|16K-8T|64M-8T|1G-8T...]" >&2; exit 2 ;;
   esac
 done
-[ ${#CASES[@]} -gt 0 ] || CASES=(16K 64M 1G 4G-sparse)
+[ ${#CASES[@]} -gt 0 ] || CASES=(16K 64M 1G 4G-sparse 16K-8T 64M-8T 1G-8T)
 
 for b in roam ckpt_memhog memcpy_ref; do
   if [ ! -x "$BIN/$b" ]; then
@@ -158,6 +160,7 @@ case_args() {
     64M) echo 64M ;;
     1G) echo 1G ;;
     4G-sparse) echo 4G --touch-percent 1 ;;
+    *-8T) echo "${1%-8T}" --threads 8 ;;
   esac
 }
 case_label() {
@@ -166,6 +169,7 @@ case_label() {
     64M) echo "64 MiB" ;;
     1G) echo "1 GiB" ;;
     4G-sparse) echo "4 GiB mapped, 1% touched" ;;
+    *-8T) echo "$(case_label "${1%-8T}"), 8 threads" ;;
   esac
 }
 

@@ -37,11 +37,13 @@
 //             the child dies with it (PR_SET_PDEATHSIG). A tree whose work
 //             is below its root, as `sh -c "..."` makes. READY's pid is the
 //             root's.
-// Single-threaded on purpose (`roam checkpoint` refuses threaded processes).
+//   --threads N  N threads in all: the one above, and N-1 more that sleep
+//             on a condition variable for good (the engine's per-thread
+//             cost: registers, XSAVE, stacks, injected calls per thread).
 // Uses only the C++ standard library and POSIX.
 //
 // Usage: ckpt_memhog SIZE [--touch-percent P] [--spin | --dirty-rate R]
-//                   [--report FILE] [--in-child]
+//                   [--report FILE] [--in-child] [--threads N]
 //        SIZE and R take the suffixes K, M, G (KiB, MiB, GiB).
 
 #include <fcntl.h>
@@ -52,8 +54,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <cerrno>
 #include <cinttypes>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -84,6 +91,7 @@ struct Options {
   uint64_t dirty_rate = 0;  // bytes per second; 0: no rewriting
   std::string report;
   bool in_child = false;
+  int threads = 1;
 };
 
 std::optional<uint64_t> ParseSize(const std::string& text) {
@@ -114,6 +122,9 @@ std::optional<Options> ParseOptions(int argc, char** argv) {
       o.touch_percent = std::strtod(argv[++i], &end);
       if (*end != '\0' || o.touch_percent < 0 || o.touch_percent > 100)
         return std::nullopt;
+    } else if (a == "--threads" && i + 1 < argc) {
+      o.threads = std::atoi(argv[++i]);
+      if (o.threads < 1 || o.threads > 1024) return std::nullopt;
     } else if (a == "--report" && i + 1 < argc) {
       o.report = argv[++i];
     } else if (a == "--dirty-rate" && i + 1 < argc) {
@@ -291,7 +302,7 @@ int main(int argc, char** argv) {
   if (!parsed) {
     std::fprintf(stderr,
                  "usage: ckpt_memhog SIZE [--touch-percent P] "
-                 "[--spin | --dirty-rate BYTES_PER_S] [--report FILE] [--in-child]\n");
+                 "[--spin | --dirty-rate BYTES_PER_S] [--report FILE] [--in-child] [--threads N]\n");
     return 2;
   }
   const Options& o = *parsed;
@@ -308,6 +319,20 @@ int main(int argc, char** argv) {
   }
   const uint64_t pages = (o.size + kPage - 1) / kPage;
   const uint64_t mapped = pages * kPage;
+  // The other threads, created with every signal blocked so that the
+  // signals above stay this thread's.
+  sigset_t all, before;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &before);
+  for (int i = 1; i < o.threads; ++i) {
+    std::thread([] {
+      static std::mutex mu;
+      static std::condition_variable never;
+      std::unique_lock<std::mutex> lock(mu);
+      for (;;) never.wait(lock);
+    }).detach();
+  }
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
 
   void* map = mmap(nullptr, mapped, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
