@@ -10,7 +10,9 @@
 # 1 GiB: n2 -> n3 -> n2; case 64M-home: n2 -> home -> n2 -> home, where its
 # deputy becomes it, docs/MIGRATION.md; case 64M-tree: the 64 MiB held by
 # the root's child, `ckpt_memhog --in-child`, as under `sh -c`; case 16K-tty:
-# a `roam run -t` job, on a pseudo-terminal of its own, n2 -> n3 -> home -> n2), each move `roam migrate GPID NODE --json` run by a
+# a `roam run -t` job, on a pseudo-terminal of its own, n2 -> n3 -> home -> n2;
+# case 64M-8T: the memhog with 7 more threads, n2 -> n3 -> home -> n2), each
+# move `roam migrate GPID NODE --json` run by a
 # bash inside n1 and timed there with $EPOCHREALTIME. Figures are medians
 # over the moves:
 #   total    total_ms of the JSON (the move as roamd timed it)
@@ -57,7 +59,7 @@
 # per case. Progress and problems go to stderr. About 1 minute here.
 #
 # Usage: bench/migrate_bench.sh [--name CLUSTER] [CASE...]
-#        CASE: 16K 16K-tty 64M 64M-home 64M-tree 1G 1G-dirty, or SIZE-dirty-RATE (a memhog of
+#        CASE: 16K 16K-tty 64M 64M-home 64M-tree 64M-8T 1G 1G-dirty, or SIZE-dirty-RATE (a memhog of
 #        SIZE rewriting RATE bytes a second, e.g. 256M-dirty-1G; moved
 #        n2 -> n3 -> n2). Default: all six and the pre-copy sweep
 #        256M-dirty-64M 256M-dirty-256M 256M-dirty-1G, which shows the rate
@@ -74,15 +76,15 @@ CLUSTER=mbench
 DIRTY_RATE=16M
 
 CASES=()
-usage() { echo "usage: bench/migrate_bench.sh [--name CLUSTER] [16K|16K-tty|64M|64M-home|64M-tree|1G|1G-dirty|SIZE-dirty-RATE...]" >&2; exit 2; }
+usage() { echo "usage: bench/migrate_bench.sh [--name CLUSTER] [16K|16K-tty|64M|64M-home|64M-tree|64M-8T|1G|1G-dirty|SIZE-dirty-RATE...]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case $1 in
     --name) CLUSTER=${2:-}; [ -n "$CLUSTER" ] || usage; shift 2 ;;
-    16K|16K-tty|64M|64M-home|64M-tree|1G|1G-dirty|[0-9]*[KMG]-dirty-[0-9]*[KMG]) CASES+=("$1"); shift ;;
+    16K|16K-tty|64M|64M-home|64M-tree|64M-8T|1G|1G-dirty|[0-9]*[KMG]-dirty-[0-9]*[KMG]) CASES+=("$1"); shift ;;
     *) usage ;;
   esac
 done
-[ ${#CASES[@]} -gt 0 ] || CASES=(16K 16K-tty 64M 64M-home 64M-tree 1G 1G-dirty 256M-dirty-64M 256M-dirty-256M 256M-dirty-1G)
+[ ${#CASES[@]} -gt 0 ] || CASES=(16K 16K-tty 64M 64M-home 64M-tree 64M-8T 1G 1G-dirty 256M-dirty-64M 256M-dirty-256M 256M-dirty-1G)
 
 missing=()
 for b in roam roamd ckpt_memhog memcpy_ref tcp_pipe_ref; do [ -x "$BIN/$b" ] || missing+=("$BIN/$b"); done
@@ -152,7 +154,7 @@ median() {  # median NUMBERS...: "" if none
     printf "%.15g\n", m }'
 }
 to_bytes() { awk -v s="$1" 'BEGIN { n = s + 0; u = substr(s, length(s)); m = (u == "K") ? 1024 : (u == "M") ? 1048576 : (u == "G") ? 1073741824 : 1; printf "%d\n", n * m }'; }
-size_of() { case $1 in 16K|16K-tty) echo 16K ;; 64M|64M-home|64M-tree) echo 64M ;; 1G|1G-dirty) echo 1G ;; *-dirty-*) echo "${1%%-*}" ;; esac; }
+size_of() { case $1 in 16K|16K-tty) echo 16K ;; 64M|64M-home|64M-tree|64M-8T) echo 64M ;; 1G|1G-dirty) echo 1G ;; *-dirty-*) echo "${1%%-*}" ;; esac; }
 bytes_of() { to_bytes "$(size_of "$1")"; }
 rate_of() { case $1 in 1G-dirty) echo "$DIRTY_RATE" ;; *-dirty-*) echo "${1##*-}" ;; esac; }  # "" when it does not rewrite
 sweep_case() { [[ $1 == *-dirty-* ]]; }
@@ -161,12 +163,13 @@ label_of() {
     16K) echo "16 KiB" ;; 64M) echo "64 MiB" ;; 1G) echo "1 GiB" ;;
     64M-home) echo "64 MiB, to its home and back (n2 -> home -> n2 -> home)" ;;
     64M-tree) echo "64 MiB in the root's child (a tree of 2)" ;;
+    64M-8T) echo "64 MiB, 8 threads (n2 -> n3 -> home -> n2)" ;;
     16K-tty) echo "16 KiB with a terminal (roam run -t: n2 -> n3 -> home -> n2)" ;;
     1G-dirty) echo "1 GiB, rewriting $DIRTY_RATE/s" ;;
     *-dirty-*) echo "$(size_of "$1"), rewriting $(rate_of "$1")/s" ;;
   esac
 }
-route_of() { case $1 in 1G|1G-dirty|*-dirty-*) echo "n3 n2" ;; 64M-home) echo "home n2 home" ;; 16K-tty) echo "n3 home n2" ;; *) echo "n3 n2 n3" ;; esac; }
+route_of() { case $1 in 1G|1G-dirty|*-dirty-*) echo "n3 n2" ;; 64M-home) echo "home n2 home" ;; 16K-tty|64M-8T) echo "n3 home n2" ;; *) echo "n3 n2 n3" ;; esac; }
 
 # Run inside n1 (WORK is at the same path in every node and on the host).
 cat >"$WORK/start.sh" <<'EOF'
@@ -288,6 +291,7 @@ run_case() {
   local name=hog.$c report=$WORK/hog.$c.report
   local extra=(); [ -n "$(rate_of "$c")" ] && extra=(--dirty-rate "$(rate_of "$c")")
   [ "$c" = 64M-tree ] && extra+=(--in-child)
+  [ "$c" = 64M-8T ] && extra+=(--threads 8)
   local run_opts=(); [ "$c" = 16K-tty ] && run_opts=(-t)
   note "$label: starting the memhog on n2"
   timeout -k 5 600 "$ROAM" cluster exec --name "$CLUSTER" n1 -- bash "$WORK/start.sh" "$WORK" "$name" \
