@@ -101,7 +101,7 @@ class FrozenTree {
 Result<CheckpointReport> Checkpoint(pid_t root, const std::string& dir, const CheckpointOptions& options);
 
 // Why the tree of `root` could not move now, in one word for `roam ps`'s
-// CANTMOVE ("threads", "socket", "memfd", "seccomp", "sysv-shm", an
+// CANTMOVE ("socket", "pty-master", "seccomp", "sysv-shm", an
 // anonymous inode's name such as "io_uring" ...), or "" if nothing the
 // engine refuses outright is in sight. Looks only at /proc (status, fd
 // links, maps): cheap enough for every process once a second. A move may

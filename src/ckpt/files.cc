@@ -55,7 +55,6 @@ bool OtherEndOutside(uint64_t ino, const std::map<uint32_t, std::vector<std::pai
 
 std::string RefusedFileKind(const std::string& l, int fd) {
   if (StartsWith(l, "socket:")) return fd > 2 ? "socket" : "";
-  if (StartsWith(l, "/memfd:")) return "memfd";
   if (l == "/dev/ptmx" || l == "/dev/pts/ptmx") return "pty-master";
   for (const char* ns : {"net:[", "mnt:[", "pid:[", "user:[", "uts:[", "ipc:[", "cgroup:[", "time:["}) {
     if (StartsWith(l, ns)) return "namespace";  // an fd of /proc/PID/ns/*
@@ -120,6 +119,8 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) 
     st = DumpAnon(src, &desc);
   } else if (l == "anon_inode:[eventpoll]") {
     st = DumpEpoll(src, &desc);
+  } else if (IsMemfdName(l)) {
+    st = DumpMemfd(*this, src, &desc);
   } else if (l == "anon_inode:inotify") {
     st = DumpInotify(src, &desc);
   } else if (std::string refused = RefusedFileKind(l, fd); !refused.empty()) {
@@ -131,8 +132,6 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) 
     } else if (refused == "namespace") {
       st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": a namespace (" + l +
                                                     ", from /proc/PID/ns) is not supported: it does not exist elsewhere");
-    } else if (refused == "memfd") {
-      st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": memfd is not supported (" + l + ")");
     } else {
       st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": " + refused + " is not supported");
     }
@@ -292,8 +291,19 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
     if (!path.ok()) return path.status();
     recreated[d.content_file()] = *path;
   }
+  // Shared memory objects and memfds first (a memfd's descriptions are
+  // opened from its object), out of the planned range until the end.
+  std::map<uint64_t, int> shm;
+  Status st = OpenSharedMemory(table, image_dir, &shm);
+  if (!st.ok()) return st;
+  for (auto& [id, fd] : shm) {
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, next_ + 64);
+    close(fd);
+    if (high < 0) return Status::Errno("fcntl F_DUPFD");
+    fd = high;
+  }
   std::map<uint32_t, int> pipe_fds;
-  Status st = OpenPipes(table, &pipe_fds);
+  st = OpenPipes(table, &pipe_fds);
   if (!st.ok()) return st;
   for (auto& [id, fd] : pipe_fds) {  // out of the planned range at once
     int high = fcntl(fd, F_DUPFD_CLOEXEC, next_ + 64);
@@ -324,6 +334,9 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
       case pb::FILE_INOTIFY:
         fd = OpenInotify(d);
         break;
+      case pb::FILE_MEMFD:
+        fd = shm.count(d.shmem_id()) ? OpenMemfd(d, shm[d.shmem_id()]) : Status::Error("its memfd is not in the image");
+        break;
       case pb::FILE_TERMINAL: {
         auto from = inherited_.find(d.inherit_fd());
         fd = OpenTerminal(d, from == inherited_.end() ? d.inherit_fd() : from->second);
@@ -348,14 +361,8 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
     st = place(high, fds_[d.id()]);
     if (!st.ok()) return st;
   }
-  std::map<uint64_t, int> shm;
-  st = OpenSharedMemory(table, image_dir, &shm);
-  if (!st.ok()) return st;
   for (auto [id, fd] : shm) {
-    int high = fcntl(fd, F_DUPFD_CLOEXEC, next_ + 64);
-    close(fd);
-    if (high < 0) return Status::Errno("fcntl F_DUPFD");
-    st = place(high, shmem_[id]);
+    st = place(fd, shmem_[id]);
     if (!st.ok()) return st;
   }
   return Status::Ok();

@@ -167,11 +167,38 @@ Result<int> OpenTerminal(const pb::FileDesc& desc, int restorer_fd);
 Status TakeControllingTerminal(int fd);
 // Both ends of every pipe of the table; returns fd per FileDesc id.
 Status OpenPipes(const pb::FileTable& table, std::map<uint32_t, int>* fds);
-// Shared anonymous memory objects: filled, returned as fds.
+// Shared anonymous memory objects and memfds: filled, returned as fds.
 Status OpenSharedMemory(const pb::FileTable& table, const std::string& image_dir, std::map<uint64_t, int>* fds);
 
+// memfd (file_memfd.cc).
+// Whether a /proc link or a mapping's path names a memfd ("/memfd:NAME").
+bool IsMemfdName(const std::string& path);
+// If the object open at `fd` (through `path`) is a memfd, marks `shm` so,
+// with its name and seals; refuses one of huge pages.
+Status DescribeMemfd(const std::string& path, int fd, pb::SharedMemory* shm);
+Status DumpMemfd(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc);
+// The object itself, empty, sealable; the caller fills it.
+Result<int> MakeMemfd(const pb::SharedMemory& shm);
+// A description of the object open at `object_fd`.
+Result<int> OpenMemfd(const pb::FileDesc& desc, int object_fd);
+// The seals of the tree's memfds, added once every process has mapped
+// them: Hold takes each object through the root seed's planned fd (before
+// the seeds close theirs), Apply seals. Not thread-safe.
+class MemfdSeals {
+ public:
+  MemfdSeals() = default;
+  ~MemfdSeals();
+  MemfdSeals(const MemfdSeals&) = delete;
+  MemfdSeals& operator=(const MemfdSeals&) = delete;
+  Status Hold(const pb::FileTable& table, pid_t root, const OpenedFiles& opened);
+  Status Apply();
+
+ private:
+  std::vector<std::pair<int, uint32_t>> held_;  // fd, seals
+};
+
 // The kind of file behind fd `fd`'s /proc link `link` that the dump refuses
-// outright, in one word ("socket", "memfd", or an anonymous inode's name
+// outright, in one word ("socket", "pty-master", or an anonymous inode's name
 // such as "io_uring"), or "" if the dump takes it (or decides later).
 // FileTableBuilder::AddFd refuses exactly these.
 std::string RefusedFileKind(const std::string& link, int fd);

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <sys/user.h>
 
+#include <algorithm>
 #include <functional>
 #include <set>
 
@@ -87,6 +88,11 @@ Status ValidateImage(const Image& image) {
     }
   }
   for (const pb::FileDesc& d : ft.files()) {
+    if (d.kind() == pb::FILE_MEMFD &&
+        std::none_of(ft.shmems().begin(), ft.shmems().end(),
+                     [&](const pb::SharedMemory& m) { return m.id() == d.shmem_id() && m.memfd(); })) {
+      return Status::Error("files: memfd " + std::to_string(d.id()) + " without its contents");
+    }
     for (const pb::EpollTarget& t : d.epoll()) {
       if (!file_ids.count(t.file_id()) || t.tfd() < 0) return Status::Error("files: epoll target unknown");
     }

@@ -183,23 +183,28 @@ Status DumpPrivatePages(pid_t pid, const VmaInfo& v, pb::Vma* out_vma, bool file
 }
 
 // The contents of a shared anonymous object, read through map_files.
-Status DumpSharedObject(pid_t pid, const VmaInfo& v, FileTableBuilder& files, MemoryStats* stats) {
+}  // namespace
+
+Status DumpSharedObject(const std::string& path, uint64_t id, FileTableBuilder& files, MemoryStats* stats) {
   for (const pb::SharedMemory& s : files.table().shmems()) {
-    if (s.id() == v.inode) return Status::Ok();
+    if (s.id() == id) return Status::Ok();
   }
-  char path[128];
-  snprintf(path, sizeof(path), "/proc/%d/map_files/%lx-%lx", pid, v.start, v.end);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::Errno("open " + std::string(path));
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::Errno("open " + path);
   struct stat sb;
   fstat(fd, &sb);
   pb::SharedMemory* shm = files.table().add_shmems();
-  shm->set_id(v.inode);
+  shm->set_id(id);
   shm->set_size(static_cast<uint64_t>(sb.st_size));
-  std::string name = "shmem-" + std::to_string(v.inode) + ".img";
+  Status st = DescribeMemfd(path, fd, shm);
+  if (!st.ok()) {
+    close(fd);
+    return st;
+  }
+  std::string name = "shmem-" + std::to_string(id) + ".img";
   shm->set_pages_file(name);
   PayloadFileWriter out;
-  Status st = out.Open(files.sink(), name, ImageFileKind::kPages);
+  st = out.Open(files.sink(), name, ImageFileKind::kPages);
   PageSink sink(&out, shm->mutable_pages());
   char* buf = ChunkBuffer();
   const size_t buf_size = kChunkPages * kPage;
@@ -213,7 +218,7 @@ Status DumpSharedObject(pid_t pid, const VmaInfo& v, FileTableBuilder& files, Me
       size_t len = static_cast<size_t>(std::min<off_t>(static_cast<off_t>(buf_size), hole - off));
       len = (len + kPage - 1) / kPage * kPage;
       memset(buf, 0, len);
-      if (pread(fd, buf, len, off) < 0) st = Status::Errno("read " + std::string(path));
+      if (pread(fd, buf, len, off) < 0) st = Status::Errno("read " + path);
       if (st.ok()) st = sink.Add(static_cast<uint64_t>(off), buf, len / kPage, stats);
     }
     pos = hole;
@@ -225,8 +230,6 @@ Status DumpSharedObject(pid_t pid, const VmaInfo& v, FileTableBuilder& files, Me
   files.sums.push_back(SumOf(name, *h));
   return Status::Ok();
 }
-
-}  // namespace
 
 Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder& files, pb::ProcessImage* proc,
                   MemoryStats* stats, const RangeSet& kept) {
@@ -266,11 +269,17 @@ Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder&
       st = Status::Error(StatusCode::kCantMove, what + ": this special mapping is not supported");
     } else if (v.shared && v.path.rfind("/SYSV", 0) == 0) {
       st = Status::Error(StatusCode::kCantMove, what + ": System V shared memory is not supported");
-    } else if (v.shared && (v.path == "/dev/zero" || v.path.empty())) {
+    } else if (v.shared && (v.path == "/dev/zero" || v.path.empty() || IsMemfdName(v.path))) {
+      // Shared anonymous memory, or a memfd mapped shared: the same kind
+      // of object (shmem), read once however many map it.
       out_vma->set_kind(pb::VMA_ANON_SHARED);
       out_vma->set_shmem_id(v.inode);
       out_vma->set_pgoff(v.offset);
-      st = DumpSharedObject(pid, v, files, stats);
+      char path[128];
+      snprintf(path, sizeof(path), "/proc/%d/map_files/%lx-%lx", pid, v.start, v.end);
+      st = DumpSharedObject(path, v.inode, files, stats);
+    } else if (IsMemfdName(v.path)) {
+      st = Status::Error(StatusCode::kCantMove, what + ": a private mapping of a memfd is not supported");
     } else if (v.inode == 0 || v.path.empty() || v.path[0] == '[') {
       out_vma->set_kind(pb::VMA_ANON_PRIVATE);
       // Pre-copy stages no mapping that grows down (the restore could not
@@ -671,8 +680,45 @@ Status RestoreMmFields(Tracee& t, const pb::ProcessImage& proc, const OpenedFile
 
 // ---- shared anonymous objects, created in the root seed ---------------------------
 
+namespace {
+
+// A memfd made again: its runs written at their offsets, its exact size.
+Status FillMemfd(const pb::SharedMemory& s, const std::string& image_dir, std::map<uint64_t, int>* fds) {
+  Result<int> fd = MakeMemfd(s);
+  if (!fd.ok()) return fd.status();
+  (*fds)[s.id()] = *fd;  // closed by the caller, whatever happens
+  const std::string path = image_dir + "/" + s.pages_file();
+  int in = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return Status::Errno("open " + path);
+  Status st;
+  std::vector<char> buf;
+  for (const pb::PageRun& r : s.pages()) {
+    const size_t want = r.npages() * kPage;
+    if (r.vaddr() + want > s.size() + kPage) {
+      st = Status::Error(path + ": page run beyond the memfd");
+      break;
+    }
+    buf.resize(want);
+    if (pread(in, buf.data(), want, static_cast<off_t>(r.offset())) != static_cast<ssize_t>(want) ||
+        pwrite(*fd, buf.data(), want, static_cast<off_t>(r.vaddr())) != static_cast<ssize_t>(want)) {
+      st = Status::Errno("copy " + path + " into memfd " + s.memfd_name());
+      break;
+    }
+  }
+  close(in);
+  if (st.ok() && ftruncate(*fd, static_cast<off_t>(s.size())) != 0) st = Status::Errno("size memfd " + s.memfd_name());
+  return st;
+}
+
+}  // namespace
+
 Status OpenSharedMemory(const pb::FileTable& table, const std::string& image_dir, std::map<uint64_t, int>* fds) {
   for (const pb::SharedMemory& s : table.shmems()) {
+    if (s.memfd()) {
+      Status st = FillMemfd(s, image_dir, fds);
+      if (!st.ok()) return st;
+      continue;
+    }
     size_t size = (s.size() + kPage - 1) / kPage * kPage;
     if (size == 0) size = kPage;
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);

@@ -32,6 +32,11 @@ struct MemoryStats {
 Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder& files, pb::ProcessImage* proc,
                   MemoryStats* stats, const RangeSet& kept = RangeSet());
 
+// The contents of a shared memory object (a shared anonymous mapping's, or
+// a memfd's: file_memfd.cc) opened through `path`, once per `id` (its
+// inode) into shmem-ID.img and files.table()'s shmems.
+Status DumpSharedObject(const std::string& path, uint64_t id, FileTableBuilder& files, MemoryStats* stats);
+
 // Pre-copied memory staged in a seed (page_stage.h): [vaddr, vaddr + len)
 // of the address space of the image's process `pid`, for now at `at` in
 // the seed (the root's, or a seed that inherited it from its parent).

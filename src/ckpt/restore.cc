@@ -841,7 +841,12 @@ Status TreeRestore::JoinGroups() {
 Status TreeRestore::RebuildAll() {
   Status st = SeizeSeeds();
   if (st.ok()) st = JoinGroups();
+  // memfd seals: taken through the root's fds before its rebuild closes
+  // them, added once every process has mapped its memfds.
+  MemfdSeals seals;
+  if (st.ok()) st = seals.Hold(image_.files, root_, ctx_.opened);
   for (size_t i = 0; st.ok() && i < image_.procs.size(); ++i) st = Rebuild(image_.procs[i], *tracees_[i]);
+  if (st.ok()) st = seals.Apply();
   return st;
 }
 
