@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -76,6 +77,27 @@ Status Preflight(pid_t pid, bool seized) {
   return Status::Ok();
 }
 
+// The inodes of the UNIX sockets in `pid`'s network namespace that have no
+// name and are connected (/proc/PID/net/unix: no path, state 03), such as
+// the ends of socketpairs.
+std::set<uint64_t> ConnectedUnnamedUnixSockets(pid_t pid) {
+  std::set<uint64_t> out;
+  Result<std::string> text = ReadFile(ProcPath(pid, "net/unix"));
+  if (!text.ok()) return out;
+  size_t at = text->find('\n');
+  while (at != std::string::npos && at + 1 < text->size()) {
+    const size_t end = text->find('\n', at + 1);
+    const std::string line = text->substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
+    at = end;
+    char num[64], path[2];
+    unsigned refs, proto, flags, type, state;
+    unsigned long long ino;
+    const int got = sscanf(line.c_str(), "%63s %x %x %x %x %x %llu %1s", num, &refs, &proto, &flags, &type, &state, &ino, path);
+    if (got == 7 && state == 3) out.insert(ino);
+  }
+  return out;
+}
+
 // CantMoveReason's look at one process.
 std::string CantMoveOne(pid_t pid) {
   Result<std::string> text = ReadFile(ProcPath(pid, "status"));
@@ -85,12 +107,20 @@ std::string CantMoveOne(pid_t pid) {
   const std::string fd_dir = ProcPath(pid, "fd");
   if (DIR* dir = opendir(fd_dir.c_str())) {
     std::string why;
+    std::optional<std::set<uint64_t>> pairs;  // read at the first socket
     while (dirent* e = readdir(dir)) {
       if (e->d_name[0] == '.') continue;
       char buf[256];
       ssize_t n = readlinkat(dirfd(dir), e->d_name, buf, sizeof buf - 1);
       if (n <= 0) continue;
-      why = RefusedFileKind(std::string(buf, static_cast<size_t>(n)), atoi(e->d_name));
+      const std::string link(buf, static_cast<size_t>(n));
+      const int fd = atoi(e->d_name);
+      why = RefusedFileKind(link, fd);
+      if (why.empty() && fd > 2 && link.rfind("socket:[", 0) == 0) {
+        // Only the ends of socketpairs move (file_unix.cc).
+        if (!pairs) pairs = ConnectedUnnamedUnixSockets(pid);
+        if (!pairs->count(strtoull(link.c_str() + 8, nullptr, 10))) why = "socket";
+      }
       if (!why.empty()) break;
     }
     closedir(dir);

@@ -54,7 +54,7 @@ bool OtherEndOutside(uint64_t ino, const std::map<uint32_t, std::vector<std::pai
 }  // namespace
 
 std::string RefusedFileKind(const std::string& l, int fd) {
-  if (StartsWith(l, "socket:")) return fd > 2 ? "socket" : "";
+  if (StartsWith(l, "socket:")) return "";  // unnamed UNIX sockets are taken; the dump decides
   if (l == "/dev/ptmx" || l == "/dev/pts/ptmx") return "pty-master";
   for (const char* ns : {"net:[", "mnt:[", "pid:[", "user:[", "uts:[", "ipc:[", "cgroup:[", "time:["}) {
     if (StartsWith(l, ns)) return "namespace";  // an fd of /proc/PID/ns/*
@@ -121,12 +121,17 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) 
     st = DumpEpoll(src, &desc);
   } else if (IsMemfdName(l)) {
     st = DumpMemfd(*this, src, &desc);
+  } else if (StartsWith(l, "socket:") && fd > 2) {
+    if (!unix_diag_) {
+      Result<std::map<uint64_t, UnixDiag>> diag = ReadUnixDiag();
+      if (!diag.ok()) return diag.status();
+      unix_diag_ = std::move(*diag);
+    }
+    st = DumpUnixSocket(src, *unix_diag_, &desc);
   } else if (l == "anon_inode:inotify") {
     st = DumpInotify(src, &desc);
   } else if (std::string refused = RefusedFileKind(l, fd); !refused.empty()) {
-    if (refused == "socket") {
-      st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": sockets are not supported (" + l + ")");
-    } else if (refused == "pty-master") {
+    if (refused == "pty-master") {
       st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": a pseudo-terminal's master (" + l +
                                                     ") is not supported: its other end would not follow");
     } else if (refused == "namespace") {
@@ -145,7 +150,7 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) 
   }
   if (!st.ok()) {
     if (st.message().rfind("pid ", 0) == 0) return st;
-    return Status::Error(FdName(pid, fd) + ": " + st.message());
+    return st.Prefixed(FdName(pid, fd) + ": ");
   }
   uint32_t id = desc.id();
   *table_.add_files() = std::move(desc);
@@ -190,6 +195,11 @@ Result<uint32_t> FileTableBuilder::AddMappedFile(pid_t pid, uint64_t start, uint
 }
 
 Status FileTableBuilder::Finish() {
+  // UNIX sockets: both ends inside the tree, or the other one closed.
+  if (unix_diag_) {
+    Status st = CheckUnixPeers(table_, *unix_diag_);
+    if (!st.ok()) return st;
+  }
   // Pipes: both ends inside the tree, or inherited stdio.
   std::map<uint64_t, std::pair<bool, bool>> ends;  // ino -> (read end seen, write end seen)
   for (const pb::FileDesc& d : table_.files()) {
@@ -304,6 +314,7 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
   }
   std::map<uint32_t, int> pipe_fds;
   st = OpenPipes(table, &pipe_fds);
+  if (st.ok()) st = OpenUnixSockets(table, &pipe_fds);  // the same: made in pairs
   if (!st.ok()) return st;
   for (auto& [id, fd] : pipe_fds) {  // out of the planned range at once
     int high = fcntl(fd, F_DUPFD_CLOEXEC, next_ + 64);
@@ -333,6 +344,9 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
         break;
       case pb::FILE_INOTIFY:
         fd = OpenInotify(d);
+        break;
+      case pb::FILE_UNIX_SOCKET:
+        fd = pipe_fds.count(d.id()) ? Result<int>(pipe_fds[d.id()]) : Status::Error("socket not opened");
         break;
       case pb::FILE_MEMFD:
         fd = shm.count(d.shmem_id()) ? OpenMemfd(d, shm[d.shmem_id()]) : Status::Error("its memfd is not in the image");

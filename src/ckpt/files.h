@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,16 @@ struct FdSource {
   std::string proc_path; // /proc/PID/fd/N or /proc/PID/map_files/A-B: opens it
   struct stat st = {};   // stat of /proc/PID/fd/N (the file itself)
   FdInfo info;
+};
+
+// What sock_diag says of a UNIX socket (file_unix.cc).
+struct UnixDiag {
+  uint64_t peer = 0;  // the other end's inode, 0 if none
+  int type = 0;       // SOCK_STREAM ...
+  uint32_t shutdown = 0;
+  bool named = false;
+  bool listening = false;
+  bool connected = false;
 };
 
 class FileTableBuilder {
@@ -93,6 +104,7 @@ class FileTableBuilder {
   std::map<std::pair<dev_t, ino_t>, uint32_t> mapped_;  // (dev, ino) -> id, for mappings
   std::map<uint32_t, std::vector<std::pair<pid_t, int>>> users_;  // id -> (pid, fd)
   std::map<dev_t, std::pair<int, uint32_t>> terminals_;
+  std::optional<std::map<uint64_t, UnixDiag>> unix_diag_;  // read at the first socket
 };
 
 // ---- restore side ---------------------------------------------------------------
@@ -169,6 +181,17 @@ Status TakeControllingTerminal(int fd);
 Status OpenPipes(const pb::FileTable& table, std::map<uint32_t, int>* fds);
 // Shared anonymous memory objects and memfds: filled, returned as fds.
 Status OpenSharedMemory(const pb::FileTable& table, const std::string& image_dir, std::map<uint64_t, int>* fds);
+
+// Unnamed UNIX sockets (file_unix.cc).
+// Every UNIX socket of the caller's network namespace, by inode.
+Result<std::map<uint64_t, UnixDiag>> ReadUnixDiag();
+// An end of a socketpair, with what waits in its queue; anything else is
+// refused. REQUIRES: the owner frozen.
+Status DumpUnixSocket(const FdSource& src, const std::map<uint64_t, UnixDiag>& diag, pb::FileDesc* desc);
+// Refuses a socket whose other end lives outside the table.
+Status CheckUnixPeers(const pb::FileTable& table, const std::map<uint64_t, UnixDiag>& diag);
+// Every pair, made, refilled and set; returns fd per FileDesc id.
+Status OpenUnixSockets(const pb::FileTable& table, std::map<uint32_t, int>* fds);
 
 // memfd (file_memfd.cc).
 // Whether a /proc link or a mapping's path names a memfd ("/memfd:NAME").

@@ -334,6 +334,65 @@ threads_move() {  # threads_move NAME USER [PREFIX...]: started at home, as root
 threads_move threads root
 threads_move threadsnobody nobody setpriv --reuid=65534 --regid=65534 --clear-groups
 
+# --- 3c. memfd: a sealed in-memory file, read through its fd and mapped ----------
+cat >"$DATA/memfd.py" <<'PY'
+import fcntl, hashlib, mmap, os, time
+fd = os.memfd_create("roam-test", os.MFD_ALLOW_SEALING)
+os.write(fd, b"hello memfd " * 1000)
+fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK)
+m = mmap.mmap(fd, 8192, mmap.MAP_SHARED)
+os.lseek(fd, 100, 0)
+print("ready", flush=True)
+for i in range(30):
+    m[i * 100:i * 100 + 4] = b"%04d" % i
+    time.sleep(0.1)
+print(os.readlink("/proc/self/fd/%d" % fd), os.lseek(fd, 0, 1), fcntl.fcntl(fd, fcntl.F_GET_SEALS), os.fstat(fd).st_size)
+os.lseek(fd, 0, 0)
+print(hashlib.sha256(os.read(fd, 20000)).hexdigest()[:16])
+PY
+cx n1 -- python3 "$DATA/memfd.py" >"$DATA/memfd.ref" </dev/null
+bg_start memfd setpriv --reuid=65534 --regid=65534 --clear-groups "$ROAM" run --on n1 -- python3 "$DATA/memfd.py"
+mp=$(bg_pid memfd)
+wait_until 10 grep -q ready "$DATA/memfd.out" >/dev/null
+moved=0
+for to in n3 home n2; do migrate "n1:$mp" "$to" >/dev/null 2>>"$DATA/memfd.mig" && moved=$((moved + 1)); sleep 0.2; done
+rc=$(bg_rc memfd 60)
+check "nobody's memfd (sealed, at offset 100, mapped shared and written) moved n3, home, n2 ($moved of 3, exit $rc): name, offset, seals, size and contents as undisturbed ($(tail -2 "$DATA/memfd.out" | tr '\n' ' ') $(head -c 200 "$DATA/memfd.mig"))" \
+  sh -c "[ $moved = 3 ] && [ '$rc' = 0 ] && cmp -s '$DATA/memfd.ref' '$DATA/memfd.out'"
+
+# --- 3d. a socketpair: Python multiprocessing's duplex Pipe to a worker -----------
+cat >"$DATA/mppipe.py" <<'PY'
+import hashlib, multiprocessing as mp, time
+def worker(conn):
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            break
+        conn.send(hashlib.sha256(msg).hexdigest()[:12])
+if __name__ == "__main__":
+    a, b = mp.Pipe(duplex=True)
+    p = mp.Process(target=worker, args=(b,))
+    p.start()
+    print("ready", flush=True)
+    h = b"seed"
+    for i in range(40):
+        a.send(h * 1000)
+        h = a.recv().encode()
+        time.sleep(0.05)
+    a.send(None)
+    p.join()
+    print(h.decode(), p.exitcode)
+PY
+cx n1 -- python3 "$DATA/mppipe.py" >"$DATA/mppipe.ref" </dev/null
+bg_start mppipe setpriv --reuid=65534 --regid=65534 --clear-groups "$ROAM" run --on n1 -- python3 "$DATA/mppipe.py"
+mp=$(bg_pid mppipe)
+wait_until 10 grep -q ready "$DATA/mppipe.out" >/dev/null
+moved=0
+for to in n3 home n2; do migrate "n1:$mp" "$to" >/dev/null 2>>"$DATA/mppipe.mig" && moved=$((moved + 1)); sleep 0.2; done
+rc=$(bg_rc mppipe 60)
+check "nobody's Python talking to its multiprocessing worker over a socketpair moved n3, home, n2 ($moved of 3, exit $rc): the same answers as undisturbed ($(tail -1 "$DATA/mppipe.out") $(head -c 200 "$DATA/mppipe.mig"))" \
+  sh -c "[ $moved = 3 ] && [ '$rc' = 0 ] && cmp -s '$DATA/mppipe.ref' '$DATA/mppipe.out'"
+
 # A -t job started without a terminal (stdin /dev/null): the end of its
 # input sits in its pty as ^D; it goes as the end of input, and the job
 # comes home (where its stdin is /dev/null again) and leaves.

@@ -83,6 +83,14 @@ TEST(CantMoveReason, NamespaceFile) {
   EXPECT_EQ(ReasonFor([] { (void)open("/proc/self/ns/uts", O_RDONLY); }), "namespace");
 }
 
+TEST(CantMoveReason, SocketpairMoves) {  // an INET socket or a lone UNIX one does not (above)
+  EXPECT_EQ(ReasonFor([] {
+              int sv[2];
+              (void)socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+            }),
+            "");
+}
+
 TEST(CantMoveReason, MemfdMoves) {  // refused until the engine carried it
   EXPECT_EQ(ReasonFor([] { (void)memfd_create("x", 0); }), "");
 }

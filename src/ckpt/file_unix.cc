@@ -1,0 +1,281 @@
+// Unnamed UNIX sockets: the ends of socketpairs, both held in the tree (or
+// one of them closed). What the kernel knows of each end comes from
+// sock_diag (NETLINK_SOCK_DIAG: type, peer, shutdown, name); the bytes and
+// records waiting to be read are peeked through a copy of the socket
+// (pidfd_getfd), walking the queue with SO_PEEK_OFF so that nothing is
+// taken from it. A pair is made again with socketpair in the root seed,
+// each end's queue refilled by sending from the other end, then the
+// shutdowns, buffer sizes and options are set.
+//
+// Refused, with the socket named: a socket with a name or a listening
+// one, one of another family, one whose other end is held outside the
+// tree, and fds in flight (SCM_RIGHTS) in a queue.
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+#include "ckpt/files.h"
+
+#ifndef SO_PEEK_OFF
+#define SO_PEEK_OFF 42
+#endif
+
+namespace roam {
+
+namespace {
+
+constexpr size_t kPeekBuffer = 4 << 20;  // the largest datagram read whole
+
+struct Closer {
+  int fd;
+  ~Closer() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+}  // namespace
+
+Result<std::map<uint64_t, UnixDiag>> ReadUnixDiag() {
+  int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (nl < 0) return Status::Errno("netlink sock_diag");
+  Closer closer{nl};
+  struct {
+    nlmsghdr nlh;
+    unix_diag_req req;
+  } msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.nlh.nlmsg_len = sizeof(msg);
+  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  msg.req.sdiag_family = AF_UNIX;
+  msg.req.udiag_states = ~0U;
+  msg.req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER;
+  if (send(nl, &msg, sizeof(msg), 0) != static_cast<ssize_t>(sizeof(msg))) return Status::Errno("sock_diag request");
+  std::map<uint64_t, UnixDiag> out;
+  std::vector<char> buf(64 * 1024);
+  for (;;) {
+    ssize_t n = recv(nl, buf.data(), buf.size(), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Status::Errno("sock_diag reply");
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, static_cast<unsigned>(n)); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type == NLMSG_DONE) return out;
+      if (h->nlmsg_type == NLMSG_ERROR) return Status::Error("sock_diag: the kernel refused the request");
+      const auto* m = static_cast<const unix_diag_msg*>(NLMSG_DATA(h));
+      UnixDiag d;
+      d.type = m->udiag_type;
+      d.listening = m->udiag_state == 10;  // TCP_LISTEN
+      d.connected = m->udiag_state == 1;   // TCP_ESTABLISHED: paired (its peer may be closed since)
+      int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
+      for (auto* a = reinterpret_cast<rtattr*>(const_cast<unix_diag_msg*>(m) + 1); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        const char* data = static_cast<const char*>(RTA_DATA(a));
+        const size_t size = RTA_PAYLOAD(a);
+        if (a->rta_type == UNIX_DIAG_NAME) d.named = size > 0;
+        if (a->rta_type == UNIX_DIAG_PEER && size >= 4) {
+          uint32_t peer;
+          memcpy(&peer, data, 4);
+          d.peer = peer;
+        }
+        if (a->rta_type == UNIX_DIAG_SHUTDOWN && size >= 1) d.shutdown = static_cast<uint8_t>(data[0]);
+      }
+      out[m->udiag_ino] = d;
+    }
+  }
+}
+
+namespace {
+
+// The queue of the socket at `fd` of `pid`, peeked whole and in order.
+Status PeekQueue(const FdSource& src, int type, pb::UnixSocket* out) {
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, src.pid, 0));
+  if (pidfd < 0) return Status::Errno("pidfd_open " + std::to_string(src.pid));
+  Closer pidfd_closer{pidfd};
+  int s = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, src.fd, 0));
+  if (s < 0) return Status::Errno("pidfd_getfd");
+  Closer s_closer{s};
+  int peek_off = -1, sndbuf = 0, rcvbuf = 0, passcred = 0;
+  socklen_t len = sizeof(int);
+  getsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek_off, &len);
+  len = sizeof(int);
+  getsockopt(s, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len);
+  len = sizeof(int);
+  getsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len);
+  len = sizeof(int);
+  getsockopt(s, SOL_SOCKET, SO_PASSCRED, &passcred, &len);
+  out->set_peek_off(peek_off);
+  out->set_sndbuf(sndbuf);
+  out->set_rcvbuf(rcvbuf);
+  out->set_passcred(passcred != 0);
+  int zero = 0;
+  if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) != 0) return Status::Errno("SO_PEEK_OFF");
+  std::vector<char> buf(kPeekBuffer);
+  alignas(cmsghdr) char control[CMSG_SPACE(253 * sizeof(int)) + CMSG_SPACE(sizeof(ucred))];
+  Status st;
+  for (;;) {
+    iovec iov{buf.data(), buf.size()};
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof(control);
+    ssize_t n = recvmsg(s, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0) {
+      st = Status::Errno("peek its queue");
+      break;
+    }
+    bool fds_in_flight = (mh.msg_flags & MSG_CTRUNC) != 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c != nullptr; c = CMSG_NXTHDR(&mh, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      fds_in_flight = true;
+      const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int fd;
+        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+        close(fd);  // installed here by the peek: ours to close
+      }
+    }
+    if (fds_in_flight) {
+      st = Status::Error(StatusCode::kCantMove, "file descriptors in flight in a UNIX socket (" + src.link + ") are not supported");
+      break;
+    }
+    if (mh.msg_flags & MSG_TRUNC) {
+      st = Status::Error(StatusCode::kCantMove, "a datagram larger than 4 MiB is waiting in " + src.link);
+      break;
+    }
+    if (n == 0) break;  // a stream's end (or an empty datagram, which is not kept)
+    if (type == SOCK_STREAM && out->queued_size() > 0) {
+      out->mutable_queued(out->queued_size() - 1)->append(buf.data(), static_cast<size_t>(n));
+    } else {
+      out->add_queued(std::string(buf.data(), static_cast<size_t>(n)));
+    }
+  }
+  setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off));  // as it was
+  return st;
+}
+
+}  // namespace
+
+Status DumpUnixSocket(const FdSource& src, const std::map<uint64_t, UnixDiag>& diag, pb::FileDesc* desc) {
+  const uint64_t ino = src.st.st_ino;
+  auto it = diag.find(ino);
+  if (it == diag.end()) {
+    return Status::Error(StatusCode::kCantMove, "sockets are not supported (" + src.link +
+                                                    "; only unnamed UNIX sockets, the ends of socketpairs, are)");
+  }
+  const UnixDiag& d = it->second;
+  if (d.named || d.listening) {
+    return Status::Error(StatusCode::kCantMove, std::string(d.listening ? "a listening UNIX socket" : "a UNIX socket with a name") +
+                                                    " is not supported (" + src.link + ")");
+  }
+  if (!d.connected) return Status::Error(StatusCode::kCantMove, "an unconnected UNIX socket is not supported (" + src.link + ")");
+  if (d.type != SOCK_STREAM && d.type != SOCK_DGRAM && d.type != SOCK_SEQPACKET) {
+    return Status::Error(StatusCode::kCantMove, "a UNIX socket of type " + std::to_string(d.type) + " is not supported");
+  }
+  pb::UnixSocket* u = desc->mutable_unix_socket();
+  u->set_ino(ino);
+  u->set_peer_ino(d.peer);
+  u->set_type(d.type);
+  u->set_shutdown(d.shutdown);
+  desc->set_kind(pb::FILE_UNIX_SOCKET);
+  return PeekQueue(src, d.type, u);
+}
+
+Status CheckUnixPeers(const pb::FileTable& table, const std::map<uint64_t, UnixDiag>& diag) {
+  std::map<uint64_t, uint32_t> ours;  // ino -> FileDesc id
+  for (const pb::FileDesc& d : table.files()) {
+    if (d.kind() == pb::FILE_UNIX_SOCKET) ours[d.unix_socket().ino()] = d.id();
+  }
+  for (const pb::FileDesc& d : table.files()) {
+    if (d.kind() != pb::FILE_UNIX_SOCKET) continue;
+    const uint64_t peer = d.unix_socket().peer_ino();
+    if (peer != 0 && !ours.count(peer) && diag.count(peer)) {
+      return Status::Error(StatusCode::kCantMove, "UNIX socket socket:[" + std::to_string(d.unix_socket().ino()) +
+                                                      "]: its other end socket:[" + std::to_string(peer) +
+                                                      "] is held outside the tree");
+    }
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+Status SetOptions(int fd, const pb::UnixSocket& u) {
+  // The kernel doubles what it is given; FORCE: above the sysctl maximum,
+  // as the process may have had it (the restorer is root).
+  int snd = u.sndbuf() / 2, rcv = u.rcvbuf() / 2, pass = u.passcred() ? 1 : 0;
+  if (snd > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof(snd)) != 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd)) != 0) {
+    return Status::Errno("SO_SNDBUF");
+  }
+  if (rcv > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) != 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)) != 0) {
+    return Status::Errno("SO_RCVBUF");
+  }
+  if (pass && setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &pass, sizeof(pass)) != 0) return Status::Errno("SO_PASSCRED");
+  return Status::Ok();
+}
+
+// Sends `u`'s queue from `from`, so that it waits at the other end.
+Status Refill(int from, const pb::UnixSocket& u) {
+  for (const std::string& chunk : u.queued()) {
+    size_t done = 0;
+    do {
+      ssize_t n = send(from, chunk.data() + done, chunk.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Status::Errno("refill UNIX socket socket:[" + std::to_string(u.ino()) + "]");
+      done += static_cast<size_t>(n);
+    } while (done < chunk.size() && u.type() == SOCK_STREAM);
+  }
+  return Status::Ok();
+}
+
+Status Finish(int fd, const pb::FileDesc& d) {
+  const pb::UnixSocket& u = d.unix_socket();
+  if ((u.shutdown() & 1) && shutdown(fd, SHUT_RD) != 0) return Status::Errno("shutdown SHUT_RD");
+  if ((u.shutdown() & 2) && shutdown(fd, SHUT_WR) != 0) return Status::Errno("shutdown SHUT_WR");
+  const int peek_off = u.peek_off();
+  if (peek_off >= 0 && setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off)) != 0) {
+    return Status::Errno("SO_PEEK_OFF");
+  }
+  if ((d.flags() & O_NONBLOCK) && fcntl(fd, F_SETFL, O_NONBLOCK) != 0) return Status::Errno("O_NONBLOCK");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status OpenUnixSockets(const pb::FileTable& table, std::map<uint32_t, int>* fds) {
+  std::map<uint64_t, const pb::FileDesc*> by_ino;
+  for (const pb::FileDesc& d : table.files()) {
+    if (d.kind() == pb::FILE_UNIX_SOCKET) by_ino[d.unix_socket().ino()] = &d;
+  }
+  for (const pb::FileDesc& d : table.files()) {
+    if (d.kind() != pb::FILE_UNIX_SOCKET || fds->count(d.id())) continue;
+    const pb::UnixSocket& u = d.unix_socket();
+    auto peer_it = by_ino.find(u.peer_ino());
+    const pb::FileDesc* peer = peer_it == by_ino.end() || peer_it->second == &d ? nullptr : peer_it->second;
+    int sv[2];
+    if (socketpair(AF_UNIX, u.type() | SOCK_CLOEXEC, 0, sv) != 0) return Status::Errno("socketpair");
+    (*fds)[d.id()] = sv[0];
+    if (peer != nullptr) (*fds)[peer->id()] = sv[1];
+    Status st = SetOptions(sv[0], u);
+    if (st.ok() && peer != nullptr) st = SetOptions(sv[1], peer->unix_socket());
+    if (st.ok()) st = Refill(sv[1], u);                                     // waits at sv[0]
+    if (st.ok() && peer != nullptr) st = Refill(sv[0], peer->unix_socket());  // waits at sv[1]
+    if (peer == nullptr) close(sv[1]);  // its other end was closed: only the queue and the end remain
+    if (st.ok()) st = Finish(sv[0], d);
+    if (st.ok() && peer != nullptr) st = Finish(sv[1], *peer);
+    if (!st.ok()) return st.Prefixed("file " + std::to_string(d.id()) + ": ");
+  }
+  return Status::Ok();
+}
+
+}  // namespace roam
