@@ -27,6 +27,7 @@ constexpr uint64_t kPmPresent = 1ULL << 63;
 constexpr uint64_t kPmSwapped = 1ULL << 62;
 constexpr uint64_t kPmFile = 1ULL << 61;
 constexpr uint64_t kPmGuard = 1ULL << 58;  // MADV_GUARD_INSTALL marker (6.13+)
+constexpr int kMapDroppable = 0x08;     // MAP_DROPPABLE (6.11+), newer than these headers
 constexpr int kMadvGuardInstall = 102;
 constexpr size_t kChunkPages = 1024;  // 4 MiB read at a time
 constexpr uint64_t kPopulateMin = 16 * kPage;
@@ -282,9 +283,10 @@ Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder&
       st = Status::Error(StatusCode::kCantMove, what + ": a private mapping of a memfd is not supported");
     } else if (v.inode == 0 || v.path.empty() || v.path[0] == '[') {
       out_vma->set_kind(pb::VMA_ANON_PRIVATE);
-      // Pre-copy stages no mapping that grows down (the restore could not
-      // place it as one): such a mapping is saved whole.
-      std::vector<PageRange> held = v.HasFlag("gd") ? std::vector<PageRange>() : kept.Within({v.start, v.end});
+      // Pre-copy stages no mapping that grows down or is droppable (the
+      // restore could not place it as one): such a mapping is saved whole.
+      std::vector<PageRange> held =
+          v.HasFlag("gd") || v.HasFlag("dp") ? std::vector<PageRange>() : kept.Within({v.start, v.end});
       for (const PageRange& r : held) {
         pb::PageRun* k = proc->add_kept();
         k->set_vaddr(r.start);
@@ -352,10 +354,14 @@ uint64_t FindHole(const pb::ProcessImage& proc, uint64_t size,
 
 namespace {
 
+bool Droppable(const pb::Vma& v) { return std::find(v.vm_flags().begin(), v.vm_flags().end(), "dp") != v.vm_flags().end(); }
+
 int MapFlagsOf(const pb::Vma& v) {
   int flags = MAP_FIXED;
   switch (v.kind()) {
-    case pb::VMA_ANON_PRIVATE: flags |= MAP_PRIVATE | MAP_ANONYMOUS; break;
+    // MAP_DROPPABLE (Linux 6.11): private memory the kernel may free under
+    // pressure (glibc's getrandom state); it stays so.
+    case pb::VMA_ANON_PRIVATE: flags |= (Droppable(v) ? kMapDroppable : MAP_PRIVATE) | MAP_ANONYMOUS; break;
     case pb::VMA_ANON_SHARED: flags |= MAP_SHARED; break;
     case pb::VMA_FILE_PRIVATE: flags |= MAP_PRIVATE; break;
     case pb::VMA_FILE_SHARED: flags |= MAP_SHARED; break;
@@ -514,7 +520,7 @@ int MadviseOf(const std::string& flag) {
   return -1;
 }
 
-bool TakesStaged(const pb::Vma& v) { return v.kind() == pb::VMA_ANON_PRIVATE && !v.growsdown(); }
+bool TakesStaged(const pb::Vma& v) { return v.kind() == pb::VMA_ANON_PRIVATE && !v.growsdown() && !Droppable(v); }
 
 bool Overlaps(uint64_t a_lo, uint64_t a_hi, uint64_t b_lo, uint64_t b_hi) { return a_lo < b_hi && b_lo < a_hi; }
 
