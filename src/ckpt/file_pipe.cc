@@ -84,7 +84,8 @@ Result<int> Reopen(int fd, uint32_t flags) {
 
 }  // namespace
 
-Status OpenPipes(const pb::FileTable& table, std::map<uint32_t, int>* fds) {
+Status OpenPipes(const pb::FileTable& table, const std::map<std::string, std::string>& recreated,
+                 std::map<uint32_t, int>* fds) {
   std::map<uint64_t, const pb::Pipe*> data;
   for (const pb::Pipe& p : table.pipes()) data[p.ino()] = &p;
   std::map<uint64_t, std::pair<int, int>> pipes;  // ino -> (read, write), -1 once handed out
@@ -124,14 +125,16 @@ Status OpenPipes(const pb::FileTable& table, std::map<uint32_t, int>* fds) {
       st = SetStatusFlags(fd, d.flags());
       (*fds)[d.id()] = fd;
     } else if (d.kind() == pb::FILE_FIFO) {
+      auto made = recreated.find(DeletedKey(d));
+      const std::string path = d.deleted() && made != recreated.end() ? made->second : d.path();
       if (!keepers.count(d.pipe_ino())) {
-        int k = open(d.path().c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
-        if (k < 0) return Status::Errno("open FIFO " + d.path());
+        int k = open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        if (k < 0) return Status::Errno("open FIFO " + path);
         keepers[d.pipe_ino()] = k;
-        if (data.count(d.pipe_ino())) st = WriteData(k, data[d.pipe_ino()]->data(), "FIFO " + d.path());
+        if (data.count(d.pipe_ino())) st = WriteData(k, data[d.pipe_ino()]->data(), "FIFO " + path);
       }
-      int fd = open(d.path().c_str(), (static_cast<int>(d.flags()) & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC);
-      if (fd < 0) return Status::Errno("open FIFO " + d.path());
+      int fd = open(path.c_str(), (static_cast<int>(d.flags()) & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC);
+      if (fd < 0) return Status::Errno("open FIFO " + path);
       if (st.ok()) st = SetStatusFlags(fd, d.flags());
       (*fds)[d.id()] = fd;
     }

@@ -78,7 +78,16 @@ Status DumpRegular(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc)
     }
     return Status::Ok();
   }
-  if (deleted) return Status::Error(StatusCode::kCantMove, path + ": a deleted file that is not a regular file is not supported");
+  if (deleted && (S_ISDIR(st.st_mode) || S_ISFIFO(st.st_mode))) {
+    // Made again empty (a removed directory was; a FIFO's bytes are the
+    // Pipe record's), with its owner and mode, and removed again.
+    desc->set_deleted(true);
+    desc->set_mode(st.st_mode & 07777);
+    desc->set_uid(st.st_uid);
+    desc->set_gid(st.st_gid);
+  } else if (deleted) {
+    return Status::Error(StatusCode::kCantMove, path + ": a deleted device or socket file is not supported");
+  }
   if (S_ISDIR(st.st_mode)) {
     desc->set_kind(pb::FILE_DIRECTORY);
     return Status::Ok();
@@ -104,7 +113,35 @@ Status DumpRegular(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc)
   return Status::Error(StatusCode::kCantMove, path + ": this kind of file (block device or socket) is not supported");
 }
 
+std::string DeletedKey(const pb::FileDesc& desc) {
+  if (desc.kind() == pb::FILE_FIFO) return "fifo " + std::to_string(desc.pipe_ino());
+  if (desc.kind() == pb::FILE_DIRECTORY) return "directory " + desc.path();
+  return desc.content_file();
+}
+
+namespace {
+
+// A deleted FIFO or directory made again, empty, under its old name or
+// beside it; returns where.
+Result<std::string> RecreateNode(const pb::FileDesc& desc) {
+  std::string path = desc.path();
+  if (access(path.c_str(), F_OK) == 0) path += ".roam-restore-" + std::to_string(getpid());
+  const bool dir = desc.kind() == pb::FILE_DIRECTORY;
+  if ((dir ? mkdir(path.c_str(), 0700) : mkfifo(path.c_str(), 0600)) != 0) return Status::Errno("recreate deleted " + path);
+  Status st;
+  if (lchown(path.c_str(), desc.uid(), desc.gid()) != 0) st = Status::Errno("give " + path + " its owner");
+  if (st.ok() && chmod(path.c_str(), desc.mode() & 07777) != 0) st = Status::Errno("chmod " + path);
+  if (!st.ok()) {
+    remove(path.c_str());
+    return st;
+  }
+  return path;
+}
+
+}  // namespace
+
 Result<std::string> RecreateDeleted(const pb::FileDesc& desc, const std::string& image_dir) {
+  if (desc.kind() == pb::FILE_FIFO || desc.kind() == pb::FILE_DIRECTORY) return RecreateNode(desc);
   std::string path = desc.path();
   if (access(path.c_str(), F_OK) == 0) path += ".roam-restore-" + std::to_string(getpid());
   int out = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, desc.mode() & 07777);

@@ -288,18 +288,18 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
   };
   // Deleted files: contents back on disk once each, opened by every
   // description, then unlinked again whatever happens.
-  std::map<std::string, std::string> recreated;  // content file -> path
+  std::map<std::string, std::string> recreated;  // DeletedKey -> path
   struct Unlinker {
     std::map<std::string, std::string>* paths;
     ~Unlinker() {
-      for (auto& [content, path] : *paths) unlink(path.c_str());
+      for (auto& [key, path] : *paths) remove(path.c_str());  // a file, a FIFO or an empty directory
     }
   } unlinker{&recreated};
   for (const pb::FileDesc& d : table.files()) {
-    if (!d.deleted() || recreated.count(d.content_file())) continue;
+    if (!d.deleted() || recreated.count(DeletedKey(d))) continue;
     Result<std::string> path = RecreateDeleted(d, image_dir);
     if (!path.ok()) return path.status();
-    recreated[d.content_file()] = *path;
+    recreated[DeletedKey(d)] = *path;
   }
   // Shared memory objects and memfds first (a memfd's descriptions are
   // opened from its object), out of the planned range until the end.
@@ -313,7 +313,7 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
     fd = high;
   }
   std::map<uint32_t, int> pipe_fds;
-  st = OpenPipes(table, &pipe_fds);
+  st = OpenPipes(table, recreated, &pipe_fds);
   if (st.ok()) st = OpenUnixSockets(table, &pipe_fds);  // the same: made in pairs
   if (!st.ok()) return st;
   for (auto& [id, fd] : pipe_fds) {  // out of the planned range at once
@@ -328,7 +328,7 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
       case pb::FILE_REGULAR:
       case pb::FILE_DIRECTORY:
       case pb::FILE_CHARDEV:
-        fd = OpenRegular(d, d.deleted() ? recreated[d.content_file()] : "");
+        fd = OpenRegular(d, d.deleted() ? recreated[DeletedKey(d)] : "");
         break;
       case pb::FILE_PIPE:
       case pb::FILE_FIFO:

@@ -167,7 +167,11 @@ Status DumpPipeData(pid_t pid, int fd, bool fifo, pb::Pipe* pipe);
 // `recreated`, the path RecreateDeleted put its contents at.
 Result<int> OpenRegular(const pb::FileDesc& desc, const std::string& recreated = "");
 // Writes a deleted file's contents back under its old name (or beside it,
-// if that name is taken now); the caller unlinks it once all are open.
+// if that name is taken now); the caller unlinks it once all are open. A
+// deleted FIFO or directory is made again empty (FIFO bytes are the Pipe
+// record's), to be removed the same way.
+// Descriptions of one deleted file share the key of what is made again.
+std::string DeletedKey(const pb::FileDesc& desc);
 Result<std::string> RecreateDeleted(const pb::FileDesc& desc, const std::string& image_dir);
 Result<int> OpenAnon(const pb::FileDesc& desc);
 Result<int> OpenEpoll(const pb::FileDesc& desc);
@@ -178,7 +182,9 @@ Result<int> OpenTerminal(const pb::FileDesc& desc, int restorer_fd);
 // becomes its controlling terminal (an error if another session has it).
 Status TakeControllingTerminal(int fd);
 // Both ends of every pipe of the table; returns fd per FileDesc id.
-Status OpenPipes(const pb::FileTable& table, std::map<uint32_t, int>* fds);
+// `recreated`: where deleted FIFOs were made again (by DeletedKey).
+Status OpenPipes(const pb::FileTable& table, const std::map<std::string, std::string>& recreated,
+                 std::map<uint32_t, int>* fds);
 // Shared anonymous memory objects and memfds: filled, returned as fds.
 Status OpenSharedMemory(const pb::FileTable& table, const std::string& image_dir, std::map<uint64_t, int>* fds);
 

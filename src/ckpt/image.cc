@@ -76,7 +76,11 @@ Status ValidateImage(const Image& image) {
     if (d.id() != static_cast<uint32_t>(i + 1)) return Status::Error("files: ids out of order");
     file_ids.insert(d.id());
     if (d.kind() == pb::FILE_UNKNOWN || !pb::FileKind_IsValid(d.kind())) return Status::Error("files: unknown kind");
-    if (d.deleted() && (!SafeName(d.content_file()) || !image.payload_sizes.count(d.content_file()))) {
+    if (d.deleted() && d.kind() != pb::FILE_REGULAR && d.kind() != pb::FILE_FIFO && d.kind() != pb::FILE_DIRECTORY) {
+      return Status::Error("files: a deleted file of a kind that cannot be made again");
+    }
+    if (d.deleted() && d.kind() == pb::FILE_REGULAR &&
+        (!SafeName(d.content_file()) || !image.payload_sizes.count(d.content_file()))) {
       return Status::Error("files: deleted file without its contents");
     }
     if ((d.kind() == pb::FILE_REGULAR || d.kind() == pb::FILE_DIRECTORY || d.kind() == pb::FILE_CHARDEV ||
