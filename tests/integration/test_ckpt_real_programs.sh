@@ -4,7 +4,8 @@
 # prints as it goes (stdout opened O_APPEND), gzip -9, sha256sum over a large
 # file, and sort --parallel=1 (single-threaded, with its multi-GiB sparse
 # buffer); and multi-threaded ones: xz -T2, sort --parallel=2, a Python
-# program whose threads meet at a barrier every round, and povray rendering
+# program whose threads meet at a barrier every round, a Python
+# multiprocessing.Pool (a tree of 3, the parent with threads), and povray rendering
 # a small scene with 2 worker threads (each dumped while it has 2 threads or
 # more). Each runs once undisturbed (the reference), then again: dumped
 # once it has used 40% of the reference's CPU time (CPU time, not wall time:
@@ -133,6 +134,24 @@ for t in ts:
 print("done")
 EOF
 
+# multiprocessing.Pool: 2 worker processes fed through pipes by 3 threads
+# of the parent, with a POSIX semaphore (a deleted file in /dev/shm,
+# mapped shared by all three).
+cat >"$T/pool.py" <<'EOF'
+import hashlib, multiprocessing as mp, time
+def work(i):
+    h = str(i).encode()
+    for _ in range(80000):
+        h = hashlib.sha256(h).digest()
+    time.sleep(0.01)
+    return h.hex()[:8]
+if __name__ == "__main__":
+    with mp.Pool(2) as pool:
+        for r in pool.imap(work, range(80)):
+            print(r, flush=True)
+    print("done")
+EOF
+
 # A small scene with reflection and refraction, rendered by 2 threads.
 cat >"$T/scene.pov" <<'EOF'
 #version 3.7;
@@ -165,12 +184,13 @@ run_python_twice() { exec /usr/bin/python3 "$T/loop.py" </dev/null >"$1" 2>"$1.e
 run_xz() { exec xz -T2 -1 -c <"$T/text40.txt" >"$1" 2>"$1.err"; }
 run_sort_parallel() { exec sort --parallel=2 -k2 -k1,1n "$T/text.txt" </dev/null >"$1" 2>"$1.err"; }
 run_python_threads() { exec /usr/bin/python3 "$T/threads.py" </dev/null >"$1" 2>"$1.err"; }
+run_python_pool() { exec /usr/bin/python3 "$T/pool.py" </dev/null >"$1" 2>"$1.err"; }
 run_povray() { exec povray -D "+I$T/scene.pov" +O- +FP +W1000 +H750 +A0.1 +AM2 +R3 -J +WT2 </dev/null >"$1" 2>"$1.err"; }
 declare -A COMM=([bc]=bc [python]=python3 [gzip]=gzip [sha256sum]=sha256sum
                  [sort]=sort [python_twice]=python3 [xz]=xz [sort_parallel]=sort
-                 [python_threads]=python3 [povray]=povray)
+                 [python_threads]=python3 [python_pool]=python3 [povray]=povray)
 # The programs dumped while they run threads (the others have one).
-declare -A THREADED=([xz]=1 [sort_parallel]=1 [python_threads]=1 [povray]=1)
+declare -A THREADED=([xz]=1 [sort_parallel]=1 [python_threads]=1 [python_pool]=1 [povray]=1)
 
 # same_output NAME A B: the outputs are the same (povray's header names
 # the hour it rendered at: that line is left out).
@@ -224,10 +244,25 @@ start() {
   STARTED+=("$PID ${COMM[$1]}")
 }
 
-# cpu_ms PID: user + system time so far (fields 14 and 15 of stat, after
-# the parenthesised command name).
+# cpu_ms PID: user + system time so far of PID and its descendants
+# (fields 14 and 15 of stat, after the parenthesised command name; a
+# Pool's work is in its children). Empty once PID is gone.
 CLK_TCK=$(getconf CLK_TCK)
-cpu_ms() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk -v hz="$CLK_TCK" '{printf "%d", ($12 + $13) * 1000 / hz}'; }
+# tree_pids PID: PID and its descendants, one per line.
+tree_pids() {
+  local pids=("$1") i=0 kid
+  while [ $i -lt ${#pids[@]} ]; do
+    for kid in $(cat /proc/"${pids[$i]}"/task/*/children 2>/dev/null); do pids+=("$kid"); done
+    i=$((i + 1))
+  done
+  printf '%s\n' "${pids[@]}"
+}
+cpu_ms() {
+  [ -e "/proc/$1/stat" ] || return 0
+  local p
+  for p in $(tree_pids "$1"); do sed 's/.*) //' "/proc/$p/stat" 2>/dev/null; done |
+    awk -v hz="$CLK_TCK" '{t += $12 + $13} END {printf "%d", t * 1000 / hz}'
+}
 
 # wait_cpu PID MS: until PID has used MS of CPU time; false if it ended
 # first (or after a minute).
@@ -328,12 +363,17 @@ checkpoint_restore() {
   else
     fail "$name: $threads threads when dumped (it is the single-threaded case)"
   fi
+  local tree p
+  tree=$(tree_pids "$pid")
   if ! dump "$name" "$pid" "$img"; then
     kill -9 "$pid" 2>/dev/null; wait_gone "$pid" 5
     rm -rf "$img"
     return
   fi
   gone_mid_run "$name" "$pid" "$out"
+  # The root's children (a Pool's workers) went to PID 1, which takes up
+  # to ~1 s to reap them: their PIDs must be free for the restore.
+  for p in $tree; do wait_gone "$p" 5 || fail "$name: pid $p of its tree still present 5 s after the checkpoint"; done
   local image
   image=$(du -sb "$img" | awk '{print $1}')
   restore "$name" "$img" "$out"
@@ -347,7 +387,7 @@ checkpoint_restore() {
 
 # ---- checks -------------------------------------------------------------------
 
-for name in bc python gzip sha256sum sort xz sort_parallel python_threads povray; do
+for name in bc python gzip sha256sum sort xz sort_parallel python_threads python_pool povray; do
   checkpoint_restore "$name"
 done
 
