@@ -106,33 +106,6 @@ fi
 echo "TIME input: $(( $(size_of "$T/text.txt") >> 20 )) MiB generated in $(secs $(( $(now_ms) - t0 )))"
 head -c $((40 << 20)) "$T/text.txt" >"$T/text40.txt"
 
-# Threads that meet at a barrier twice a round: the main thread prints each
-# round's digest of every thread's hash chain, so the output is the same
-# whatever the interleaving, and the threads sleep in futexes all the time.
-cat >"$T/threads.py" <<'EOF'
-import hashlib, threading
-N, ROUNDS, ITER = 3, 60, 30000
-h = [hashlib.sha256(bytes([i])).digest() for i in range(N)]
-bar = threading.Barrier(N + 1)
-def work(i):
-    for r in range(ROUNDS):
-        x = h[i]
-        for _ in range(ITER):
-            x = hashlib.sha256(x).digest()
-        h[i] = x
-        bar.wait()  # the round is done
-        bar.wait()  # the main thread has printed it
-ts = [threading.Thread(target=work, args=(i,)) for i in range(N)]
-for t in ts:
-    t.start()
-for r in range(ROUNDS):
-    bar.wait()
-    print(r, hashlib.sha256(b"".join(h)).hexdigest()[:16], flush=True)
-    bar.wait()
-for t in ts:
-    t.join()
-print("done")
-EOF
 
 # multiprocessing.Pool: 2 worker processes fed through pipes by 3 threads
 # of the parent, with a POSIX semaphore (a deleted file in /dev/shm,
@@ -183,7 +156,9 @@ run_sort() { exec sort --parallel=1 -k2 -k1,1n "$T/text.txt" </dev/null >"$1" 2>
 run_python_twice() { exec /usr/bin/python3 "$T/loop.py" </dev/null >"$1" 2>"$1.err"; }
 run_xz() { exec xz -T2 -1 -c <"$T/text40.txt" >"$1" 2>"$1.err"; }
 run_sort_parallel() { exec sort --parallel=2 -k2 -k1,1n "$T/text.txt" </dev/null >"$1" 2>"$1.err"; }
-run_python_threads() { exec /usr/bin/python3 "$T/threads.py" </dev/null >"$1" 2>"$1.err"; }
+# Threads at a barrier (tests/data/programs/threads_barrier.py).
+THREADS_PY=$(cd "$(dirname "$0")/../data/programs" && pwd)/threads_barrier.py
+run_python_threads() { exec /usr/bin/python3 "$THREADS_PY" 60 30000 </dev/null >"$1" 2>"$1.err"; }
 run_python_pool() { exec /usr/bin/python3 "$T/pool.py" </dev/null >"$1" 2>"$1.err"; }
 run_povray() { exec povray -D "+I$T/scene.pov" +O- +FP +W1000 +H750 +A0.1 +AM2 +R3 -J +WT2 </dev/null >"$1" 2>"$1.err"; }
 declare -A COMM=([bc]=bc [python]=python3 [gzip]=gzip [sha256sum]=sha256sum

@@ -288,37 +288,13 @@ zombies_move zombiesnobody nobody setpriv --reuid=65534 --regid=65534 --clear-gr
 
 # --- 3b. threads: a process with threads leaves home, moves and comes back -------
 # Its threads meet at a barrier twice a round (futex waits all the time);
-# the main thread prints a digest of their hash chains each round, so the
-# output is the same whatever the interleaving.
-cat >"$DATA/threads.py" <<'PY'
-import hashlib, sys, threading
-N, ROUNDS, ITER = 3, int(sys.argv[1]), 3000
-h = [hashlib.sha256(bytes([i])).digest() for i in range(N)]
-bar = threading.Barrier(N + 1)
-def work(i):
-    for r in range(ROUNDS):
-        x = h[i]
-        for _ in range(ITER):
-            x = hashlib.sha256(x).digest()
-        h[i] = x
-        bar.wait()
-        bar.wait()
-ts = [threading.Thread(target=work, args=(i,), name="worker%d" % i) for i in range(N)]
-for t in ts:
-    t.start()
-print("threads", threading.active_count(), flush=True)
-for r in range(ROUNDS):
-    bar.wait()
-    print(r, hashlib.sha256(b"".join(h)).hexdigest()[:16], flush=True)
-    bar.wait()
-for t in ts:
-    t.join()
-print("done")
-PY
-cx n1 -- python3 "$DATA/threads.py" 600 >"$DATA/threads.ref" </dev/null
+# the output is the same whatever the interleaving
+# (tests/data/programs/threads_barrier.py).
+cp "$HERE/../data/programs/threads_barrier.py" "$DATA/threads.py"
+cx n1 -- python3 "$DATA/threads.py" 600 3000 >"$DATA/threads.ref" </dev/null
 threads_move() {  # threads_move NAME USER [PREFIX...]: started at home, as root or as a user
   local name=$1 user=$2; shift 2
-  bg_start "$name" "$@" "$ROAM" run --on n1 -- python3 "$DATA/threads.py" 600
+  bg_start "$name" "$@" "$ROAM" run --on n1 -- python3 "$DATA/threads.py" 600 3000
   local tp; tp=$(bg_pid "$name")
   wait_until 10 grep -q threads "$DATA/$name.out" >/dev/null
   local moved=0 to nthreads=()
@@ -350,15 +326,22 @@ print(os.readlink("/proc/self/fd/%d" % fd), os.lseek(fd, 0, 1), fcntl.fcntl(fd, 
 os.lseek(fd, 0, 0)
 print(hashlib.sha256(os.read(fd, 20000)).hexdigest()[:16])
 PY
-cx n1 -- python3 "$DATA/memfd.py" >"$DATA/memfd.ref" </dev/null
-bg_start memfd setpriv --reuid=65534 --regid=65534 --clear-groups "$ROAM" run --on n1 -- python3 "$DATA/memfd.py"
-mp=$(bg_pid memfd)
-wait_until 10 grep -q ready "$DATA/memfd.out" >/dev/null
-moved=0
-for to in n3 home n2; do migrate "n1:$mp" "$to" >/dev/null 2>>"$DATA/memfd.mig" && moved=$((moved + 1)); sleep 0.2; done
-rc=$(bg_rc memfd 60)
-check "nobody's memfd (sealed, at offset 100, mapped shared and written) moved n3, home, n2 ($moved of 3, exit $rc): name, offset, seals, size and contents as undisturbed ($(tail -2 "$DATA/memfd.out" | tr '\n' ' ') $(head -c 200 "$DATA/memfd.mig"))" \
-  sh -c "[ $moved = 3 ] && [ '$rc' = 0 ] && cmp -s '$DATA/memfd.ref' '$DATA/memfd.out'"
+# nobody_moves NAME WHAT: $DATA/NAME.py (which prints "ready" once set up)
+# run undisturbed at home, then as nobody placed at home and moved n3,
+# home, n2 mid-run: the same output, exit 0.
+nobody_moves() {
+  local name=$1 what=$2
+  cx n1 -- python3 "$DATA/$name.py" >"$DATA/$name.ref" </dev/null
+  bg_start "$name" setpriv --reuid=65534 --regid=65534 --clear-groups "$ROAM" run --on n1 -- python3 "$DATA/$name.py"
+  local p; p=$(bg_pid "$name")
+  wait_until 10 grep -q ready "$DATA/$name.out" >/dev/null
+  local moved=0 to
+  for to in n3 home n2; do migrate "n1:$p" "$to" >/dev/null 2>>"$DATA/$name.mig" && moved=$((moved + 1)); sleep 0.2; done
+  local rc; rc=$(bg_rc "$name" 60)
+  check "nobody's $what moved n3, home, n2 ($moved of 3, exit $rc): output as undisturbed ($(tail -2 "$DATA/$name.out" | tr '\n' ' ') $(head -c 200 "$DATA/$name.mig"))" \
+    sh -c "[ $moved = 3 ] && [ '$rc' = 0 ] && cmp -s '$DATA/$name.ref' '$DATA/$name.out'"
+}
+nobody_moves memfd "memfd (sealed, at offset 100, mapped shared and written; its name, offset, seals, size and contents printed)"
 
 # --- 3d. a socketpair: Python multiprocessing's duplex Pipe to a worker -----------
 cat >"$DATA/mppipe.py" <<'PY'
@@ -383,15 +366,7 @@ if __name__ == "__main__":
     p.join()
     print(h.decode(), p.exitcode)
 PY
-cx n1 -- python3 "$DATA/mppipe.py" >"$DATA/mppipe.ref" </dev/null
-bg_start mppipe setpriv --reuid=65534 --regid=65534 --clear-groups "$ROAM" run --on n1 -- python3 "$DATA/mppipe.py"
-mp=$(bg_pid mppipe)
-wait_until 10 grep -q ready "$DATA/mppipe.out" >/dev/null
-moved=0
-for to in n3 home n2; do migrate "n1:$mp" "$to" >/dev/null 2>>"$DATA/mppipe.mig" && moved=$((moved + 1)); sleep 0.2; done
-rc=$(bg_rc mppipe 60)
-check "nobody's Python talking to its multiprocessing worker over a socketpair moved n3, home, n2 ($moved of 3, exit $rc): the same answers as undisturbed ($(tail -1 "$DATA/mppipe.out") $(head -c 200 "$DATA/mppipe.mig"))" \
-  sh -c "[ $moved = 3 ] && [ '$rc' = 0 ] && cmp -s '$DATA/mppipe.ref' '$DATA/mppipe.out'"
+nobody_moves mppipe "Python talking to its multiprocessing worker over a socketpair"
 
 # A -t job started without a terminal (stdin /dev/null): the end of its
 # input sits in its pty as ^D; it goes as the end of input, and the job

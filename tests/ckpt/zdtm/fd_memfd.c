@@ -95,17 +95,6 @@ static void check_contents(int fd, const char *name, size_t size, unsigned seed)
 	free(got);
 }
 
-static int wait_word(volatile uint64_t *w, uint64_t v)
-{
-	double end = test_now() + 10;
-	while (*w != v)
-		if (test_now() > end)
-			return -1;
-		else
-			usleep(1000);
-	return 0;
-}
-
 static void child(void)
 {
 	volatile uint64_t *words = (volatile uint64_t *)map;
@@ -115,7 +104,7 @@ static void child(void)
 		fail("child: the mapped memfd's contents differ");
 	if (!CORRUPT(5))
 		words[1] = CHILD_MAGIC;
-	if (wait_word(&words[0], PARENT_MAGIC))
+	if (test_wait_word(&words[0], PARENT_MAGIC, 10))
 		fail("child: the parent's write after restore is not visible (%#llx)", (unsigned long long)words[0]);
 	pass();
 }
@@ -216,7 +205,7 @@ int main(int argc, char **argv)
 		fail("the mapped memfd's contents differ");
 	volatile uint64_t *words = (volatile uint64_t *)map;
 	words[0] = PARENT_MAGIC;
-	if (wait_word(&words[1], CHILD_MAGIC))
+	if (test_wait_word(&words[1], CHILD_MAGIC, 10))
 		fail("the child's write after restore is not visible (%#llx)", (unsigned long long)words[1]);
 	pass();
 }

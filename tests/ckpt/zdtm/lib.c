@@ -294,6 +294,18 @@ double test_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+int test_wait_word(volatile uint64_t *w, uint64_t v, double secs)
+{
+	double end = test_now() + secs;
+
+	while (*w != v) {
+		if (test_now() > end)
+			return -1;
+		usleep(1000);
+	}
+	return 0;
+}
+
 int test_status_field(const char *key, char *out, size_t outlen)
 {
 	FILE *f = fopen("/proc/self/status", "r");

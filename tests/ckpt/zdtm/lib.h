@@ -94,6 +94,10 @@ uint64_t test_fnv1a(const void *buf, size_t len);
 /* Monotonic clock in seconds. */
 double test_now(void);
 
+/* Waits up to `secs` seconds for *w == v (another process writing shared
+ * memory), polling every millisecond. 0 once it holds, -1 on time out. */
+int test_wait_word(volatile uint64_t *w, uint64_t v, double secs);
+
 /* Reads the first line of /proc/self/status starting with `key` (e.g.
  * "SigPnd:") into out (without the key and leading blanks). Returns 0 if
  * found. */

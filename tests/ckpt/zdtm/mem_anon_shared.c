@@ -38,18 +38,6 @@ static void check_both_parts(const char *who)
 		fail("%s: child's part of the shared region differs at %ld", who, off);
 }
 
-/* Waits up to 10 s for *w == v. */
-static int wait_word(volatile uint64_t *w, uint64_t v)
-{
-	double end = test_now() + 10;
-	while (*w != v)
-		if (test_now() > end)
-			return -1;
-		else
-			usleep(1000);
-	return 0;
-}
-
 static void child(void)
 {
 	struct handshake *h = (struct handshake *)shm;
@@ -61,7 +49,7 @@ static void child(void)
 	check_both_parts("child");
 	if (!CORRUPT(2))
 		h->child_word = CHILD_MAGIC;
-	if (wait_word(&h->parent_word, PARENT_MAGIC))
+	if (test_wait_word(&h->parent_word, PARENT_MAGIC, 10))
 		fail("child: the parent's write after restore is not visible (%#llx)",
 		     (unsigned long long)h->parent_word);
 	pass();
@@ -98,7 +86,7 @@ int main(int argc, char **argv)
 	if (off >= 0)
 		fail("unshared MAP_SHARED region differs at %ld", off);
 	h->parent_word = PARENT_MAGIC;
-	if (wait_word(&h->child_word, CHILD_MAGIC))
+	if (test_wait_word(&h->child_word, CHILD_MAGIC, 10))
 		fail("the child's write after restore is not visible (%#llx)",
 		     (unsigned long long)h->child_word);
 	pass();
