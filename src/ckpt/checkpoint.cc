@@ -227,7 +227,10 @@ Status TreeDump::Freeze() {
     }
     Dumped d;
     d.tracee = std::make_unique<Tracee>(pid);
-    Status st = d.tracee->Seize();
+    // A stopped process's other threads are attached first: the leader's
+    // seize lifts the group stop, and they must not run meanwhile.
+    Status st = ReadProcState(pid) == 'T' ? AttachStoppedThreads(pid, &d.threads) : Status::Ok();
+    if (st.ok()) st = d.tracee->Seize();
     if (!st.ok() && i > 0 && ExitedChild(pid)) {  // it exited between the look and the seize
       RecordZombie(pid);
       continue;
@@ -451,12 +454,9 @@ void TreeDump::Release() {
       (void)t.Syscall(SYS_munmap, d.scratch, kScratchSize);
       d.scratch = 0;
     }
-    for (auto& th : d.threads) {
-      ResumeThread(*th);
-      (void)th->Detach();
-    }
+    for (auto& th : d.threads) ResumeThread(*th);
     ResumeThread(t);
-    (void)t.Detach(t.was_stopped() ? SIGSTOP : 0);
+    (void)DetachProcess(t, d.threads, t.was_stopped());
   }
   procs_.clear();
 }

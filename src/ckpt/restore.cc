@@ -956,11 +956,7 @@ void TreeRestore::Fallback() {
 Status TreeRestore::Release() {
   Status st;
   for (size_t i = 0; i < image_.procs.size() && i < tracees_.size(); ++i) {
-    for (const auto& t : threads_[image_.procs[i].pid()]) {
-      Status d = t->Detach();
-      if (st.ok() && !d.ok()) st = d;
-    }
-    Status d = tracees_[i]->Detach(image_.procs[i].stopped() ? SIGSTOP : 0);
+    Status d = DetachProcess(*tracees_[i], threads_[image_.procs[i].pid()], image_.procs[i].stopped());
     if (st.ok() && !d.ok()) st = d;
   }
   tracees_.clear();

@@ -83,6 +83,9 @@ Status RestoreSched(pid_t pid, const Image& proc, bool from_outside);
 Status RestoreSeccomp(Tracee& t, const pb::ProcessImage& proc);
 
 // threads.cc: the threads besides the leader (ThreadImage).
+// A process in group stop: every thread but the leader attached (not
+// waited for), before the leader's seize lifts the stop with SIGCONT.
+Status AttachStoppedThreads(pid_t pid, std::vector<std::unique_ptr<Tracee>>* threads);
 // Seizes every thread of the leader's process not in *threads yet, until a
 // pass over /proc/PID/task finds none. REQUIRES: the leader seized.
 Status SeizeThreads(const Tracee& leader, std::vector<std::unique_ptr<Tracee>>* threads);
@@ -99,6 +102,9 @@ Status MakeThreads(Tracee& leader, uint64_t scratch, const pb::ProcessImage& pro
                    std::vector<std::unique_ptr<Tracee>>* threads);
 // Last: its mask, XSAVE area, registers and scheduling.
 Status FinishThread(Tracee& t, const pb::ThreadImage& thread, bool from_outside);
+// Lets a process and its threads go; `stopped`: into a group stop, its
+// threads let go only once the leader has stopped (else they would run).
+Status DetachProcess(Tracee& leader, const std::vector<std::unique_ptr<Tracee>>& threads, bool stopped);
 
 // A session leader with the job's terminal: its foreground process group
 // back (TIOCSPGRP through `fd`, the terminal in the process), once every

@@ -21,6 +21,7 @@
 // Credentials are per thread in the kernel (glibc keeps them equal): every
 // thread sets the image's, as the leader does.
 #include <dirent.h>
+#include <signal.h>
 #include <linux/sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -65,10 +66,29 @@ std::string Who(pid_t tid) { return "thread " + std::to_string(tid); }
 
 }  // namespace
 
+Status AttachStoppedThreads(pid_t pid, std::vector<std::unique_ptr<Tracee>>* threads) {
+  Result<std::vector<pid_t>> tids = ListTasks(pid);
+  if (!tids.ok()) return tids.status();
+  for (pid_t tid : *tids) {
+    if (tid == pid) continue;
+    auto t = std::make_unique<Tracee>(tid, pid);
+    Status st = t->Attach();
+    if (!st.ok() && ThreadLives(pid, tid)) return st.Prefixed(Who(tid) + " of pid " + std::to_string(pid) + ": ");
+    if (st.ok()) threads->push_back(std::move(t));
+  }
+  return Status::Ok();
+}
+
 Status SeizeThreads(const Tracee& leader, std::vector<std::unique_ptr<Tracee>>* threads) {
   const pid_t pid = leader.pid();
   std::set<pid_t> held{pid};
-  for (const auto& t : *threads) held.insert(t->pid());
+  for (const auto& t : *threads) {
+    held.insert(t->pid());
+    if (t->waited()) continue;
+    Status st = t->WaitSeized();  // attached before the leader lifted its group stop
+    if (!st.ok()) return st.Prefixed(Who(t->pid()) + " of pid " + std::to_string(pid) + ": ");
+    t->HoldOnThisCpu();
+  }
   for (int pass = 0; pass < 1000; ++pass) {
     Result<std::vector<pid_t>> tids = ListTasks(pid);
     if (!tids.ok()) return tids.status();
@@ -173,6 +193,32 @@ Status MakeThreads(Tracee& leader, uint64_t scratch, const pb::ProcessImage& pro
     if (!st.ok()) return st.Prefixed(Who(ti.tid()) + ": ");
   }
   return Status::Ok();
+}
+
+Status DetachProcess(Tracee& leader, const std::vector<std::unique_ptr<Tracee>>& threads, bool stopped) {
+  // A thread attached but never waited for (the leader's seize failed
+  // after it) is not in a stop yet, and only a stopped tracee detaches.
+  for (const auto& t : threads) {
+    if (!t->waited()) (void)t->WaitSeized();
+  }
+  Status st;
+  if (!stopped) {
+    for (const auto& t : threads) {
+      Status d = t->Detach();
+      if (st.ok() && !d.ok()) st = d;
+    }
+    Status d = leader.Detach(0);
+    return st.ok() ? d : st;
+  }
+  // Stopped: the leader takes its SIGSTOP first, which makes the group
+  // stop pending for every thread; a thread let go before that would run.
+  st = leader.Detach(SIGSTOP);
+  for (int i = 0; st.ok() && i < 1000 && ReadProcState(leader.pid()) != 'T'; ++i) usleep(1000);
+  for (const auto& t : threads) {
+    Status d = t->Detach();
+    if (st.ok() && !d.ok()) st = d;
+  }
+  return st;
 }
 
 Status FinishThread(Tracee& t, const pb::ThreadImage& ti, bool from_outside) {

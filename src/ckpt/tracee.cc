@@ -57,6 +57,11 @@ Status Tracee::WaitStop(int* status) {
 }
 
 Status Tracee::Seize() {
+  Status st = Attach();
+  return st.ok() ? WaitSeized() : st;
+}
+
+Status Tracee::Attach() {
   Result<std::string> stat = ReadFile("/proc/" + std::to_string(pid_) + "/stat");
   ProcStat ps;
   if (!stat.ok() || !ParseProcStat(*stat, &ps)) return Status::Error(Who(pid_) + ": no such process");
@@ -65,6 +70,11 @@ Status Tracee::Seize() {
   if (ptrace(PTRACE_SEIZE, pid_, 0, PTRACE_O_TRACESYSGOOD) != 0) return Status::Errno("ptrace seize " + Who(pid_));
   seized_ = true;
   if (ptrace(PTRACE_INTERRUPT, pid_, 0, 0) != 0) return Status::Errno("ptrace interrupt " + Who(pid_));
+  return Status::Ok();
+}
+
+Status Tracee::WaitSeized() {
+  waited_ = true;
   for (;;) {
     int status = 0;
     Status st = WaitStop(&status);
@@ -98,6 +108,7 @@ Status Tracee::Seize() {
 
 Status Tracee::Adopt() {
   seized_ = true;
+  waited_ = true;
   for (;;) {
     int status = 0;
     Status st = WaitStop(&status);

@@ -40,6 +40,12 @@ class Tracee {
   // was being delivered at that moment is taken out of the way and kept in
   // stolen_signals() (it must be queued again: the caller decides where).
   Status Seize();
+  // Seize in two halves: Attach (PTRACE_SEIZE + PTRACE_INTERRUPT) and
+  // WaitSeized (the stop). The threads of a stopped process are attached
+  // before its leader lifts the group stop, so that none runs meanwhile.
+  Status Attach();
+  Status WaitSeized();
+  bool waited() const { return waited_; }
   // A thread that the tracee's injected clone made: it is traced already
   // (PTRACE_O_TRACECLONE) and stops before running any of its code. Waits
   // for that stop.
@@ -129,6 +135,7 @@ class Tracee {
   std::vector<pid_t> reap_;
   long cloned_ = 0;  // the TID a PTRACE_EVENT_CLONE reported
   bool seized_ = false;
+  bool waited_ = false;
   bool was_stopped_ = false;
   bool signals_blocked_ = false;
   cpu_set_t affinity_;

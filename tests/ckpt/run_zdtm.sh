@@ -361,6 +361,10 @@ fi
 
 if [ "$STOP" = 1 ]; then
   [ "$(proc_state "$ROOT")" = T ] || die "pid $ROOT is not stopped (State $(proc_state "$ROOT"))"
+  for task in /proc/"$ROOT"/task/*; do  # every thread, not only the leader
+    state=$(sed 's/.*) //' "$task/stat" 2>/dev/null | cut -d' ' -f1)
+    [ "$state" = T ] || die "thread ${task##*/} of pid $ROOT is not stopped (state $state)"
+  done
   kill -CONT "$ROOT"
   wait_for 5 test "$(proc_state "$ROOT")" != T || die "pid $ROOT did not continue"
 fi
