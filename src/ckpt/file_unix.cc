@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "ckpt/files.h"
@@ -115,11 +116,11 @@ Status PeekQueue(const FdSource& src, int type, pb::UnixSocket* out) {
   out->set_passcred(passcred != 0);
   int zero = 0;
   if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) != 0) return Status::Errno("SO_PEEK_OFF");
-  std::vector<char> buf(kPeekBuffer);
+  std::unique_ptr<char[]> buf(new char[kPeekBuffer]);  // not zeroed: it sits in the frozen window
   alignas(cmsghdr) char control[CMSG_SPACE(253 * sizeof(int)) + CMSG_SPACE(sizeof(ucred))];
   Status st;
   for (;;) {
-    iovec iov{buf.data(), buf.size()};
+    iovec iov{buf.get(), kPeekBuffer};
     msghdr mh{};
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
@@ -153,9 +154,9 @@ Status PeekQueue(const FdSource& src, int type, pb::UnixSocket* out) {
     }
     if (n == 0) break;  // a stream's end (or an empty datagram, which is not kept)
     if (type == SOCK_STREAM && out->queued_size() > 0) {
-      out->mutable_queued(out->queued_size() - 1)->append(buf.data(), static_cast<size_t>(n));
+      out->mutable_queued(out->queued_size() - 1)->append(buf.get(), static_cast<size_t>(n));
     } else {
-      out->add_queued(std::string(buf.data(), static_cast<size_t>(n)));
+      out->add_queued(std::string(buf.get(), static_cast<size_t>(n)));
     }
   }
   setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off));  // as it was
