@@ -74,10 +74,8 @@ int main(int argc, char **argv)
 	if (memcmp(m, content, LEN))
 		fail("the mapping of the deleted file differs");
 	for (int fd = fd1; fd <= fd2; fd++) {
-		char link[64], target[PATH_MAX + 16], want[PATH_MAX + 16];
-		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-		ssize_t n = readlink(link, target, sizeof(target) - 1);
-		target[n < 0 ? 0 : n] = 0;
+		char target[PATH_MAX + 16], want[PATH_MAX + 16];
+		test_fd_link(fd, target, sizeof(target));
 		snprintf(want, sizeof(want), "%s (deleted)", path);
 		if (strcmp(target, want))
 			fail("fd %d links to \"%s\", expected \"%s\"", fd, target, want);

@@ -20,12 +20,8 @@
 
 static void check_deleted(int fd, const char *path, mode_t type, mode_t mode)
 {
-	char proc[64], link[PATH_MAX + 16], want[PATH_MAX + 16];
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(proc, link, sizeof(link) - 1);
-	if (n < 0)
-		fail("readlink fd %d: %m", fd);
-	link[n] = 0;
+	char link[PATH_MAX + 16], want[PATH_MAX + 16];
+	test_fd_link(fd, link, sizeof(link));
 	snprintf(want, sizeof(want), "%s (deleted)", path);
 	if (strcmp(link, want))
 		fail("fd %d is '%s', want '%s'", fd, link, want);

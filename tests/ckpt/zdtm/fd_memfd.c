@@ -59,12 +59,8 @@ static int make(const char *name, unsigned flags, const void *data, size_t size)
 
 static void check_link(int fd, const char *name)
 {
-	char path[64], link[256], want[256];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		fail("readlink fd %d: %m", fd);
-	link[n] = 0;
+	char link[256], want[256];
+	test_fd_link(fd, link, sizeof(link));
 	snprintf(want, sizeof(want), "/memfd:%s (deleted)", name);
 	if (strcmp(link, want))
 		fail("fd %d is '%s', want '%s'", fd, link, want);

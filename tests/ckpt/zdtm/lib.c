@@ -294,6 +294,16 @@ double test_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+const char *test_fd_link(int fd, char *out, size_t len)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, out, len - 1);
+	out[n < 0 ? 0 : n] = 0;
+	return out;
+}
+
 int test_wait_word(volatile uint64_t *w, uint64_t v, double secs)
 {
 	double end = test_now() + secs;

@@ -91,6 +91,10 @@ void test_fill(void *buf, size_t len, uint64_t seed);
 long test_check_fill(const void *buf, size_t len, uint64_t seed);
 uint64_t test_fnv1a(const void *buf, size_t len);
 
+/* What fd `fd` of this process names (/proc/self/fd/N), in out; "" if it
+ * cannot be read. Returns out. */
+const char *test_fd_link(int fd, char *out, size_t len);
+
 /* Monotonic clock in seconds. */
 double test_now(void);
 
