@@ -84,8 +84,14 @@ int main(int argc, char **argv)
 		} else {
 			/* Re-arming a CPU-time timer costs a tick: setitimer() adds
 			 * TICK_NSEC (up to 10 ms) to its value. The process's CPU
-			 * clock may restart at the restore, so `used` is a hint. */
-			if (v > b + 0.0101 || v < b - (used > 0 ? used : 0) - 0.05 || v <= 0)
+			 * clock may restart at the restore, so `used` is a hint.
+			 * The timers are charged by whole ticks to whoever runs
+			 * when a tick fires, not by the precise clock `used` reads:
+			 * on a loaded machine a process that wakes 20 times a second
+			 * was seen charged 52 ms for 1 ms of CPU without any
+			 * checkpoint, so 150 ms are allowed. A value restored from
+			 * the interval (30 ms or less) is still far below that. */
+			if (v > b + 0.0101 || v < b - (used > 0 ? used : 0) - 0.15 || v <= 0)
 				fail("%s value is %.6f s, was %.6f s, and %.3f s of CPU time were used",
 				     timers[i].name, v, b, used);
 			if (v > b)
