@@ -29,6 +29,7 @@
 #include "ckpt/image.h"
 #include "ckpt/image_file.h"
 #include "ckpt/memory.h"
+#include "ckpt/sysv_ipc.h"
 #include "ckpt/task_state.h"
 #include "ckpt/tracee.h"
 #include "common/file_util.h"
@@ -127,7 +128,6 @@ std::string CantMoveOne(pid_t pid) {
     if (!why.empty()) return why;
   }
   Result<std::string> maps = ReadFile(ProcPath(pid, "maps"));
-  if (maps.ok() && maps->find("/SYSV") != std::string::npos) return "sysv-shm";
   if (maps.ok() && !maps->empty() && maps->find("[vdso]") == std::string::npos) return "no-vdso";
   return "";
 }
@@ -139,6 +139,9 @@ struct Dumped {
   ProcStat stat;  // as DumpOne read it (the tree is frozen: it holds)
   uint64_t scratch = 0;
   user_regs_struct regs{};
+  // Its semaphore adjustments, taken out by the first Dump (sysv_ipc.h):
+  // given back if it is let go.
+  std::vector<pb::SemUndo> sem_undo;
 };
 
 }  // namespace
@@ -146,7 +149,10 @@ struct Dumped {
 class TreeDump {
  public:
   explicit TreeDump(pid_t root) : root_(root) {}
-  ~TreeDump() { Release(); }
+  ~TreeDump() {
+    Release();
+    if (ipc_ns_ >= 0) close(ipc_ns_);
+  }
 
   Status Freeze();
   Result<DirtyTracker> Track(pid_t pid, const std::vector<PageRange>& ranges);
@@ -154,6 +160,11 @@ class TreeDump {
   Status Seal();
   void Release();  // lets every frozen process go on, as it was
   void KillAll();
+  void RemoveCarriedIpc() {
+    InIpcNamespace in_ns;
+    if (ipc_ns_ >= 0 && in_ns.Enter(ipc_ns_).ok()) RemoveSysvObjects(carried_);
+    carried_.Clear();
+  }
   Status ExecRoot(const std::vector<std::string>& argv, const std::vector<std::string>& env);
   std::vector<pid_t> pids() const {
     std::vector<pid_t> out;
@@ -180,6 +191,10 @@ class TreeDump {
   MemoryStats stats_;
   int64_t freeze_start_ = 0, freeze_end_ = 0;
   pb::Inventory inventory_;
+  SysvDump sysv_;
+  bool sem_drained_ = false;
+  pb::FileTable carried_;  // the System V objects of the last Dump
+  int ipc_ns_ = -1;        // the tree's IPC namespace, open
 };
 
 // A process of the tree that has exited: a zombie, or already gone.
@@ -450,6 +465,16 @@ void TreeDump::Release() {
   if (!procs_.empty() && freeze_end_ == 0) freeze_end_ = NowNs();
   for (Dumped& d : procs_) {
     Tracee& t = *d.tracee;
+    if (!d.sem_undo.empty()) {
+      if (d.scratch == 0) {
+        Result<long> scratch = t.SyscallOk("mmap scratch", SYS_mmap, 0, kScratchSize, PROT_READ | PROT_WRITE,
+                                           MAP_PRIVATE | MAP_ANONYMOUS, ~0ULL, 0);
+        if (scratch.ok()) d.scratch = static_cast<uint64_t>(*scratch);
+      }
+      Status st = d.scratch != 0 ? GiveSemUndo(t, d.scratch, kScratchSize, d.sem_undo)
+                                 : Status::Error("no memory to give its semaphore adjustments back");
+      if (!st.ok()) fprintf(stderr, "roam: warning: %s\n", st.message().c_str());
+    }
     if (d.scratch != 0) {
       (void)t.Syscall(SYS_munmap, d.scratch, kScratchSize);
       d.scratch = 0;
@@ -475,8 +500,46 @@ Result<CheckpointReport> TreeDump::Dump(ImageSink& sink, const DumpOptions& opti
     st = DumpOne(d, kept == options.kept.end() ? RangeSet() : RangeSet(kept->second));
     if (!st.ok()) return st;
   }
+  // System V objects, and the adjustments processes hold on semaphores
+  // (taken out once: a second Dump finds them taken), seen from the tree's
+  // IPC namespace, which must be every process's.
+  if (ipc_ns_ < 0) ipc_ns_ = open(ProcPath(root_, "ns/ipc").c_str(), O_RDONLY | O_CLOEXEC);
+  if (ipc_ns_ < 0) return Status::Errno("open " + ProcPath(root_, "ns/ipc"));
+  struct stat root_ns;
+  fstat(ipc_ns_, &root_ns);
+  for (Dumped& d : procs_) {
+    struct stat ns;
+    if (stat(ProcPath(d.tracee->pid(), "ns/ipc").c_str(), &ns) == 0 && ns.st_ino != root_ns.st_ino) {
+      return Status::Error(StatusCode::kCantMove, "pid " + std::to_string(d.tracee->pid()) +
+                                                      " is in another IPC namespace than its tree's root");
+    }
+  }
+  InIpcNamespace in_ns;
+  st = in_ns.Enter(ipc_ns_);
+  if (!st.ok()) return st;
+  if (!sem_drained_) {
+    sem_drained_ = true;
+    st = sysv_.Begin();
+    for (Dumped& d : procs_) {
+      if (st.ok()) st = sysv_.Drain(*d.tracee, d.threads, &d.sem_undo);
+    }
+    if (!st.ok()) return st;
+  }
+  std::set<pid_t> pids;
+  std::vector<const pb::ProcessImage*> images;
+  for (Dumped& d : procs_) {
+    for (const pb::SemUndo& u : d.sem_undo) *d.image.add_sem_undo() = u;
+    pids.insert(d.tracee->pid());
+    images.push_back(&d.image);
+  }
+  st = sysv_.Record(pids, images, *files_);
+  if (!st.ok()) return st;
   st = files_->Finish();
   if (!st.ok()) return st;
+  carried_.Clear();
+  *carried_.mutable_sysv_shm() = files_->table().sysv_shm();
+  *carried_.mutable_sysv_sem() = files_->table().sysv_sem();
+  *carried_.mutable_sysv_msg() = files_->table().sysv_msg();
   // Controlling terminals, now that the job's terminals are known.
   for (Dumped& d : procs_) {
     const pid_t pid = d.tracee->pid();
@@ -592,6 +655,7 @@ pid_t FrozenTree::root() const { return dump_->root(); }
 int64_t FrozenTree::frozen_ns() const { return dump_->frozen_ns(); }
 void FrozenTree::Resume() { dump_->Release(); }
 void FrozenTree::Kill() { dump_->KillAll(); }
+void FrozenTree::RemoveCarriedIpc() { dump_->RemoveCarriedIpc(); }
 Status FrozenTree::ExecRoot(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   return dump_->ExecRoot(argv, env);
 }

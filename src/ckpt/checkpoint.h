@@ -86,6 +86,10 @@ class FrozenTree {
   void Resume();
   // SIGKILL to every process of the tree, and reaps them.
   void Kill();
+  // After a move, once the tree is killed or exec'd: the System V objects
+  // the last Dump carried are removed from this node (the tree took them
+  // along; sysv_ipc.h).
+  void RemoveCarriedIpc();
   // The root execs `argv` (argv[0] is the path) with environment `env`,
   // keeping its PID, parent, session and the fds it has without
   // close-on-exec; its signal mask is put back first. Then every other
@@ -101,7 +105,7 @@ class FrozenTree {
 Result<CheckpointReport> Checkpoint(pid_t root, const std::string& dir, const CheckpointOptions& options);
 
 // Why the tree of `root` could not move now, in one word for `roam ps`'s
-// CANTMOVE ("socket", "pty-master", "seccomp", "sysv-shm", an
+// CANTMOVE ("socket", "pty-master", "seccomp", an
 // anonymous inode's name such as "io_uring" ...), or "" if nothing the
 // engine refuses outright is in sight. Looks only at /proc (status, fd
 // links, maps): cheap enough for every process once a second. A move may

@@ -113,6 +113,27 @@ Status ValidateImage(const Image& image) {
     if (!st.ok()) return st;
     shmems.insert(s.id());
   }
+  std::map<int, uint64_t> sysv_shm;  // id -> size
+  for (const pb::SysvShm& s : ft.sysv_shm()) {
+    if (!SafeName(s.pages_file()) || !image.payload_sizes.count(s.pages_file())) {
+      return Status::Error("files: System V segment without its pages");
+    }
+    if (s.size() == 0 || s.size() > kUserTop) return Status::Error("files: System V segment of a bad size");
+    const uint64_t size = (s.size() + kPage - 1) / kPage * kPage;
+    Status st = CheckRuns("System V segment " + std::to_string(s.perm().id()), s.pages(),
+                          image.payload_sizes.at(s.pages_file()), [&](uint64_t lo, uint64_t hi) { return hi <= size; });
+    if (!st.ok()) return st;
+    if (!sysv_shm.emplace(s.perm().id(), size).second) return Status::Error("files: System V segment twice");
+  }
+  std::map<int, int> sysv_sem;  // id -> nsems
+  for (const pb::SysvSem& s : ft.sysv_sem()) {
+    if (s.values_size() == 0 || !sysv_sem.emplace(s.perm().id(), s.values_size()).second) {
+      return Status::Error("files: bad System V semaphore set");
+    }
+    for (int v : s.values()) {
+      if (v < 0 || v > 32767) return Status::Error("files: System V semaphore value out of range");
+    }
+  }
 
   for (const pb::ProcessImage& p : image.procs) {  // `pids` holds the inventory's
     for (const pb::Zombie& z : p.zombies()) {
@@ -154,11 +175,21 @@ Status ValidateImage(const Image& image) {
       if (v.kind() == pb::VMA_ANON_SHARED && !shmems.count(v.shmem_id())) {
         return Status::Error(who + ": mapping of an unknown shared memory object");
       }
+      if (v.kind() == pb::VMA_SYSV_SHM && (!sysv_shm.count(v.sysv_shmid()) || v.pgoff() % kPage ||
+                                           v.pgoff() + (v.end() - v.start()) > sysv_shm[v.sysv_shmid()])) {
+        return Status::Error(who + ": mapping of an unknown System V segment");
+      }
       if (v.prot() & ~7u) return Status::Error(who + ": bad protection");
       for (const pb::PageRun& g : v.guards()) {
         if (g.vaddr() % kPage || g.vaddr() < v.start() || g.npages() > (v.end() - g.vaddr()) / kPage) {
           return Status::Error(who + ": guard pages outside their mapping");
         }
+      }
+    }
+    for (const pb::SemUndo& u : p.sem_undo()) {
+      auto set = sysv_sem.find(u.semid());
+      if (set == sysv_sem.end() || u.num() >= static_cast<uint32_t>(set->second) || u.adj() < -32767 || u.adj() > 32767) {
+        return Status::Error(who + ": adjustment of an unknown System V semaphore");
       }
     }
     if (!SafeName(p.pages_file()) || !image.payload_sizes.count(p.pages_file())) {
@@ -239,7 +270,8 @@ Result<Image> LoadImage(const std::string& dir, bool verify_payloads) {
       return Status::Error(path + ": " + std::to_string(sb.st_size) + " bytes, the inventory says " +
                            std::to_string(sum->size()) + " (truncated or replaced)");
     }
-    bool payload = name.rfind("pages-", 0) == 0 || name.rfind("shmem-", 0) == 0 || name.rfind("content-", 0) == 0;
+    bool payload = name.rfind("pages-", 0) == 0 || name.rfind("shmem-", 0) == 0 || name.rfind("sysvshm-", 0) == 0 ||
+                   name.rfind("content-", 0) == 0;
     if (!payload) continue;
     ImageFileKind kind = name.rfind("content-", 0) == 0 ? ImageFileKind::kContent : ImageFileKind::kPages;
     if (verify_payloads) {

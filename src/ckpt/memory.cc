@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -16,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "ckpt/image_file.h"
+#include "ckpt/sysv_ipc.h"
 #include "common/file_util.h"
 
 namespace roam {
@@ -198,33 +200,37 @@ Status DumpSharedObject(const std::string& path, uint64_t id, FileTableBuilder& 
   shm->set_id(id);
   shm->set_size(static_cast<uint64_t>(sb.st_size));
   Status st = DescribeMemfd(path, fd, shm);
-  if (!st.ok()) {
-    close(fd);
-    return st;
+  if (st.ok()) {
+    shm->set_pages_file("shmem-" + std::to_string(id) + ".img");
+    st = DumpShmemPages(fd, path, static_cast<uint64_t>(sb.st_size), shm->pages_file(), files, shm->mutable_pages(), stats);
   }
-  std::string name = "shmem-" + std::to_string(id) + ".img";
-  shm->set_pages_file(name);
+  close(fd);
+  return st;
+}
+
+Status DumpShmemPages(int fd, const std::string& what, uint64_t size, const std::string& name, FileTableBuilder& files,
+                      google::protobuf::RepeatedPtrField<pb::PageRun>* pages, MemoryStats* stats) {
   PayloadFileWriter out;
-  st = out.Open(files.sink(), name, ImageFileKind::kPages);
-  PageSink sink(&out, shm->mutable_pages());
+  Status st = out.Open(files.sink(), name, ImageFileKind::kPages);
+  PageSink sink(&out, pages);
   char* buf = ChunkBuffer();
   const size_t buf_size = kChunkPages * kPage;
+  const off_t end = static_cast<off_t>(size);
   off_t pos = 0;
-  while (st.ok() && pos < sb.st_size) {
+  while (st.ok() && pos < end) {
     off_t data = lseek(fd, pos, SEEK_DATA);
     if (data < 0) break;  // ENXIO: only holes left
     off_t hole = lseek(fd, data, SEEK_HOLE);
-    if (hole < 0) hole = sb.st_size;
+    if (hole < 0 || hole > end) hole = end;
     for (off_t off = data; st.ok() && off < hole; off += static_cast<off_t>(buf_size)) {
       size_t len = static_cast<size_t>(std::min<off_t>(static_cast<off_t>(buf_size), hole - off));
       len = (len + kPage - 1) / kPage * kPage;
       memset(buf, 0, len);
-      if (pread(fd, buf, len, off) < 0) st = Status::Errno("read " + path);
+      if (pread(fd, buf, len, off) < 0) st = Status::Errno("read " + what);
       if (st.ok()) st = sink.Add(static_cast<uint64_t>(off), buf, len / kPage, stats);
     }
     pos = hole;
   }
-  close(fd);
   if (!st.ok()) return st;
   Result<ImageFileHeader> h = out.Finish();
   if (!h.ok()) return h.status();
@@ -269,7 +275,12 @@ Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder&
                v.path.rfind("[anon:", 0) != 0) {
       st = Status::Error(StatusCode::kCantMove, what + ": this special mapping is not supported");
     } else if (v.shared && v.path.rfind("/SYSV", 0) == 0) {
-      st = Status::Error(StatusCode::kCantMove, what + ": System V shared memory is not supported");
+      // A System V segment: its inode is its shmid; the segment itself is
+      // recorded once for the tree (sysv_ipc.cc).
+      if (v.HasFlag("ht")) st = Status::Error(StatusCode::kCantMove, what + ": huge-page System V memory is not supported");
+      out_vma->set_kind(pb::VMA_SYSV_SHM);
+      out_vma->set_sysv_shmid(static_cast<int32_t>(v.inode));
+      out_vma->set_pgoff(v.offset);
     } else if (v.shared && (v.path == "/dev/zero" || v.path.empty() || IsMemfdName(v.path))) {
       // Shared anonymous memory, or a memfd mapped shared: the same kind
       // of object (shmem), read once however many map it.
@@ -622,6 +633,19 @@ Status RestoreMemory(Tracee& t, const pb::ProcessImage& proc, const OpenedFiles&
   }
   for (const pb::Vma& v : proc.vmas()) {
     if (IsSpecial(v)) continue;
+    if (v.kind() == pb::VMA_SYSV_SHM) {
+      // One shmat where the attach began maps the whole segment, which
+      // the attach's other VMAs cover (sysv_ipc.cc checked it at the dump);
+      // each gets its protection below. Read-only without "mw".
+      if (v.pgoff() != 0) continue;
+      const int id = seed.sysv != nullptr ? seed.sysv->ShmId(v.sysv_shmid()) : v.sysv_shmid();
+      const bool writable = std::find(v.vm_flags().begin(), v.vm_flags().end(), "mw") != v.vm_flags().end();
+      Result<long> r = t.SyscallOk("shmat System V segment " + std::to_string(id), SYS_shmat, static_cast<uint64_t>(id),
+                                   v.start(), writable ? 0 : SHM_RDONLY);
+      if (!r.ok()) return r.status();
+      if (static_cast<uint64_t>(*r) != v.start()) return Status::Error("shmat placed a segment elsewhere");
+      continue;
+    }
     int fd = -1;
     if (v.kind() == pb::VMA_ANON_SHARED) fd = opened.ShmemFd(v.shmem_id());
     if (v.kind() == pb::VMA_FILE_PRIVATE || v.kind() == pb::VMA_FILE_SHARED) fd = opened.FdOf(v.file_id());
@@ -642,7 +666,8 @@ Status RestoreMemory(Tracee& t, const pb::ProcessImage& proc, const OpenedFiles&
   if (!st.ok()) return st;
   for (const pb::Vma& v : proc.vmas()) {
     if (IsSpecial(v)) continue;
-    if (has_pages.count(v.start()) && !(v.prot() & PROT_WRITE)) {
+    if ((has_pages.count(v.start()) && !(v.prot() & PROT_WRITE)) ||
+        (v.kind() == pb::VMA_SYSV_SHM && v.prot() != (PROT_READ | PROT_WRITE))) {
       Result<long> r = t.SyscallOk("mprotect", SYS_mprotect, v.start(), v.end() - v.start(), v.prot());
       if (!r.ok()) return r.status();
     }
@@ -718,6 +743,25 @@ Status FillMemfd(const pb::SharedMemory& s, const std::string& image_dir, std::m
 
 }  // namespace
 
+Status ReadShmemPages(const std::string& path, const google::protobuf::RepeatedPtrField<pb::PageRun>& pages, char* base,
+                      size_t size) {
+  int in = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  Status st = in < 0 ? Status::Errno("open " + path) : Status::Ok();
+  for (const pb::PageRun& r : pages) {
+    if (!st.ok()) break;
+    if (r.vaddr() + r.npages() * kPage > size) {
+      st = Status::Error(path + ": page run beyond the object");
+      break;
+    }
+    ssize_t want = static_cast<ssize_t>(r.npages() * kPage);
+    if (pread(in, base + r.vaddr(), static_cast<size_t>(want), static_cast<off_t>(r.offset())) != want) {
+      st = Status::Errno("read " + path);
+    }
+  }
+  if (in >= 0) close(in);
+  return st;
+}
+
 Status OpenSharedMemory(const pb::FileTable& table, const std::string& image_dir, std::map<uint64_t, int>* fds) {
   for (const pb::SharedMemory& s : table.shmems()) {
     if (s.memfd()) {
@@ -729,21 +773,7 @@ Status OpenSharedMemory(const pb::FileTable& table, const std::string& image_dir
     if (size == 0) size = kPage;
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return Status::Errno("mmap shared memory object");
-    std::string path = image_dir + "/" + s.pages_file();
-    int in = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    Status st = in < 0 ? Status::Errno("open " + path) : Status::Ok();
-    for (const pb::PageRun& r : s.pages()) {
-      if (!st.ok()) break;
-      if (r.vaddr() + r.npages() * kPage > size) {
-        st = Status::Error(path + ": page run beyond the object");
-        break;
-      }
-      ssize_t want = static_cast<ssize_t>(r.npages() * kPage);
-      if (pread(in, static_cast<char*>(p) + r.vaddr(), static_cast<size_t>(want), static_cast<off_t>(r.offset())) != want) {
-        st = Status::Errno("read " + path);
-      }
-    }
-    if (in >= 0) close(in);
+    Status st = ReadShmemPages(image_dir + "/" + s.pages_file(), s.pages(), static_cast<char*>(p), size);
     char name[128];
     snprintf(name, sizeof(name), "/proc/self/map_files/%lx-%lx", reinterpret_cast<uint64_t>(p),
              reinterpret_cast<uint64_t>(p) + size);

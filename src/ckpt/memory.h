@@ -19,6 +19,8 @@
 
 namespace roam {
 
+class SysvObjects;
+
 struct MemoryStats {
   uint64_t pages_saved = 0;
   uint64_t zero_pages_skipped = 0;
@@ -36,6 +38,15 @@ Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder&
 // a memfd's: file_memfd.cc) opened through `path`, once per `id` (its
 // inode) into shmem-ID.img and files.table()'s shmems.
 Status DumpSharedObject(const std::string& path, uint64_t id, FileTableBuilder& files, MemoryStats* stats);
+// The first `size` bytes of the shmem file `fd` (`what`, for errors), its
+// holes skipped, into the page file `name`, recorded in `pages` (vaddr =
+// offset) and files.sums.
+Status DumpShmemPages(int fd, const std::string& what, uint64_t size, const std::string& name, FileTableBuilder& files,
+                      google::protobuf::RepeatedPtrField<pb::PageRun>* pages, MemoryStats* stats);
+// The other way: every run of `pages` from the page file `path` into
+// [base, base + size).
+Status ReadShmemPages(const std::string& path, const google::protobuf::RepeatedPtrField<pb::PageRun>& pages, char* base,
+                      size_t size);
 
 // Pre-copied memory staged in a seed (page_stage.h): [vaddr, vaddr + len)
 // of the address space of the image's process `pid`, for now at `at` in
@@ -55,6 +66,7 @@ struct SeedLayout {
   int pages_fd = -1;          // pages-PID.img, open in the seed
   bool set_exe = true;        // /proc/PID/exe too (needs CAP_CHECKPOINT_RESTORE in the seed)
   std::vector<StagedPiece> staged;  // moved into place; only proc.kept() of them is kept
+  const SysvObjects* sysv = nullptr;  // the tree's System V objects, made (their ids here)
 };
 
 inline constexpr uint64_t kHelperSize = 64 * 1024;

@@ -30,6 +30,7 @@
 #include "ckpt/kernel_features.h"
 #include "ckpt/memory.h"
 #include "ckpt/page_stage.h"
+#include "ckpt/sysv_ipc.h"
 #include "ckpt/task_state.h"
 #include "ckpt/tracee.h"
 #include "common/file_util.h"
@@ -569,6 +570,7 @@ class TreeRestore {
 
   Image image_;
   RestoreOptions options_;
+  SysvObjects sysv_;  // destroyed after the tree: what it made goes if the restore fails
   SeedContext ctx_;
   std::map<int, SeedReport> reports_;
   std::vector<std::unique_ptr<Tracee>> tracees_;
@@ -712,6 +714,7 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   // CAP_CHECKPOINT_RESTORE in the process itself. A restorer's seed has it
   // (root); a deputy rebuilt in place has it only if its user has.
   seed.set_exe = !in_place_ || MayChangeExe(t.pid());
+  seed.sysv = &sysv_;
   if (options_.stage != nullptr) seed.staged = PiecesOf(options_.stage->pieces(), proc.pid());
   if (in_place_) seed.staged = PiecesOf(staged_in_place_, proc.pid());
   uint64_t scratch = seed.helper + kScratchOffset;
@@ -725,6 +728,10 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   if (st.ok()) st = RestoreKnobs(t, proc, /*from_outside=*/!in_place_);
   if (st.ok()) st = RestorePendingSignals(t, scratch, proc);
   if (st.ok()) st = RestoreRseq(t, proc);
+  if (st.ok() && proc.pid() == root_) st = sysv_.FillFrom(t, scratch, kHelperSize - kScratchOffset);
+  // Its semaphore adjustments, before its threads are made to share them.
+  if (st.ok()) st = GiveSemUndo(t, scratch, kHelperSize - kScratchOffset, {proc.sem_undo().begin(), proc.sem_undo().end()},
+                                sysv_.sem_ids());
   std::vector<std::unique_ptr<Tracee>>& threads = threads_[proc.pid()];
   if (st.ok()) st = MakeThreads(t, scratch, proc, in_place_ ? options_.ask_pid : nullptr, &threads);
   // Through the planned fd of its terminal, before those are closed.
@@ -845,8 +852,11 @@ Status TreeRestore::RebuildAll() {
   // them, added once every process has mapped its memfds.
   MemfdSeals seals;
   if (st.ok()) st = seals.Hold(image_.files, root_, ctx_.opened);
+  // System V objects, before any process attaches or adjusts them.
+  if (st.ok()) st = sysv_.Make(image_.files, image_.procs, image_.dir);
   for (size_t i = 0; st.ok() && i < image_.procs.size(); ++i) st = Rebuild(image_.procs[i], *tracees_[i]);
   if (st.ok()) st = seals.Apply();
+  if (st.ok()) st = sysv_.Finish();
   return st;
 }
 
