@@ -29,6 +29,11 @@
 # relay copies the terminal's output into the log); `roam restore` is then
 # given that terminal as its fds 0-2.
 #
+# A program named ipc_* runs in an IPC namespace of its own, held by a
+# `sleep` beside it. The first restore, and every other one after it, go to
+# a new namespace (its System V objects must be made again, with their
+# ids); the second, fourth ... to the same one (they are still there).
+#
 # Lines the program prints before READY change the procedure (lib.h):
 #   ZDTM-EXPECT-REFUSAL: RE  the checkpoint must fail with one line on stderr
 #                            matching every RE; the tree must be untouched.
@@ -105,8 +110,26 @@ cleanup() {
   [ -n "$RESTORE_PID" ] && kill -KILL "$RESTORE_PID" 2>/dev/null
   RESTORE_PID=""
   PIDS=()
+  [ -n "$IPC_HOLDER" ] && kill -KILL "$IPC_HOLDER" 2>/dev/null
+  IPC_HOLDER=""
   wait 2>/dev/null
   stop_relay
+}
+
+# ipc_* programs: a new IPC namespace, held by a sleep (IPC_HOLDER) until
+# the next one; IN_IPC is the command prefix that enters it.
+IPC_HOLDER=""
+IN_IPC=()
+holder_unshared() {
+  local ns
+  ns=$(readlink "/proc/$IPC_HOLDER/ns/ipc" 2>/dev/null) && [ "$ns" != "$(readlink /proc/self/ns/ipc)" ]
+}
+new_ipc_namespace() {
+  [ -n "$IPC_HOLDER" ] && kill -KILL "$IPC_HOLDER" 2>/dev/null && wait "$IPC_HOLDER" 2>/dev/null
+  unshare --ipc sleep 100000 </dev/null >/dev/null 2>&1 &
+  IPC_HOLDER=$!
+  wait_for 2 holder_unshared || die "no IPC namespace of its own for the program"
+  IN_IPC=(nsenter "--ipc=/proc/$IPC_HOLDER/ns/ipc")
 }
 
 # A tty_* program's terminal relay: once the program's last words are in
@@ -216,10 +239,12 @@ start_program() {
     [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-"
   done
   if [ "$TTY" = 1 ]; then exec "$PY" "$HERE/zdtm_pty.py" "$LOG" "$WORK" "$BIN"; fi
-  if [ "$SETSID" = 1 ]; then exec setsid "$BIN"; else exec "$BIN"; fi
+  if [ "$SETSID" = 1 ]; then exec "${IN_IPC[@]}" setsid "$BIN"; else exec "${IN_IPC[@]}" "$BIN"; fi
 }
 TTY=0
 case $NAME in tty_*) TTY=1 ;; esac
+IPC=0
+case $NAME in ipc_*) IPC=1; new_ipc_namespace ;; esac
 set +m
 start_program </dev/null >>"$LOG" 2>&1 &
 ROOT=$!
@@ -319,7 +344,8 @@ checkpoint_restore() {  # checkpoint_restore ITERATION
     # then reach the log through the relay).
     "$ROAM" restore -D "$img" <>"$pty" >&0 2>&0 &
   else
-    "$ROAM" restore -D "$img" >"$WORK/restore$1.out" 2>"$WORK/restore$1.err" &
+    if [ "$IPC" = 1 ] && [ $(($1 % 2)) = 1 ]; then new_ipc_namespace; fi
+    "${IN_IPC[@]}" "$ROAM" restore -D "$img" >"$WORK/restore$1.out" 2>"$WORK/restore$1.err" &
   fi
   RESTORE_PID=$!
   ROOT_IS_CHILD=0
