@@ -17,9 +17,12 @@ const char* VmaKindName(pb::VmaKind k) {
     case pb::VMA_VDSO: return "vdso";
     case pb::VMA_VVAR: return "vvar";
     case pb::VMA_VVAR_VCLOCK: return "vvar_vclock";
+    case pb::VMA_SYSV_SHM: return "sysv-shm";
     default: return "unknown";
   }
 }
+
+std::string SysvKey(int key) { return fmt::format("0x{:08x}", static_cast<uint32_t>(key)); }
 
 std::string KindName(pb::FileKind k) {
   std::string n = pb::FileKind_Name(k);
@@ -90,10 +93,36 @@ nlohmann::json ImageJson(const Image& image) {
                            {"flags", fmt::format("{:o}", d.flags())},
                            {"cloexec", f.cloexec()}});
     }
+    pj["sem_undo"] = json::array();
+    for (const pb::SemUndo& u : p.sem_undo()) {
+      pj["sem_undo"].push_back({{"semid", u.semid()}, {"num", u.num()}, {"adj", u.adj()}});
+    }
     pj["sigactions"] = p.sigactions_size();
     pj["pending_signals"] = p.pending_thread_size() + p.pending_shared_size();
     pj["posix_timers"] = p.posix_timers_size();
     j["processes"].push_back(pj);
+  }
+  auto perm = [](const pb::SysvPerm& p) {
+    return json{{"id", p.id()}, {"key", SysvKey(p.key())}, {"mode", fmt::format("{:o}", p.mode())}, {"uid", p.uid()},
+                {"gid", p.gid()}};
+  };
+  j["sysv"] = {{"shm", json::array()}, {"sem", json::array()}, {"msg", json::array()}};
+  for (const pb::SysvShm& s : image.files.sysv_shm()) {
+    json o = perm(s.perm());
+    o["size"] = s.size();
+    o["removed"] = s.removed();
+    j["sysv"]["shm"].push_back(o);
+  }
+  for (const pb::SysvSem& s : image.files.sysv_sem()) {
+    json o = perm(s.perm());
+    o["values"] = std::vector<int>(s.values().begin(), s.values().end());
+    j["sysv"]["sem"].push_back(o);
+  }
+  for (const pb::SysvMsg& m : image.files.sysv_msg()) {
+    json o = perm(m.perm());
+    o["qbytes"] = m.qbytes();
+    o["messages"] = m.messages_size();
+    j["sysv"]["msg"].push_back(o);
   }
   return j;
 }
@@ -117,6 +146,21 @@ std::string ImageTable(const Image& image) {
       out += fmt::format("{:>8} {:>8} {:>8} {:>8}  {:<16} zombie, wait status {}\n", z.pid(), p.pid(), z.pgid(), p.sid(),
                          z.comm(), z.wait_status());
     }
+  }
+  for (const pb::SysvShm& s : image.files.sysv_shm()) {
+    out += fmt::format("System V segment {} key {} mode {:o} owner {}:{}, {} bytes{}\n", s.perm().id(),
+                       SysvKey(s.perm().key()), s.perm().mode(), s.perm().uid(), s.perm().gid(), s.size(),
+                       s.removed() ? ", removed" : "");
+  }
+  for (const pb::SysvSem& s : image.files.sysv_sem()) {
+    out += fmt::format("System V semaphore set {} key {} mode {:o} owner {}:{}, values {}\n", s.perm().id(),
+                       SysvKey(s.perm().key()), s.perm().mode(), s.perm().uid(), s.perm().gid(),
+                       fmt::join(s.values(), " "));
+  }
+  for (const pb::SysvMsg& m : image.files.sysv_msg()) {
+    out += fmt::format("System V queue {} key {} mode {:o} owner {}:{}, {} message(s), qbytes {}\n", m.perm().id(),
+                       SysvKey(m.perm().key()), m.perm().mode(), m.perm().uid(), m.perm().gid(), m.messages_size(),
+                       m.qbytes());
   }
   for (const pb::ProcessImage& p : image.procs) {
     out += fmt::format("\npid {} memory:\n", p.pid());

@@ -203,6 +203,7 @@ void HomeDeparture::MaybeCommit() {
       [tree, argv, env]() -> Status {
         if (!*tree) return Status::Error("nothing frozen");
         Status st = (*tree)->ExecRoot(argv, env);
+        if (st.ok()) (*tree)->RemoveCarriedIpc();  // its System V objects went with it
         if (st.ok()) tree->reset();  // the root is the deputy now; the rest was killed
         return st;
       },

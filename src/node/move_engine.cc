@@ -50,7 +50,12 @@ void DropPreCopy(EngineWorker& engine, PreCopyHolder precopy) {
 void LetGo(EngineWorker& engine, FrozenHolder tree, bool kill, std::function<void()> done) {
   engine.Run<bool>(
       [tree, kill]() {
-        if (*tree) kill ? (*tree)->Kill() : (*tree)->Resume();
+        if (*tree && kill) {
+          (*tree)->Kill();
+          (*tree)->RemoveCarriedIpc();  // its System V objects went with it
+        } else if (*tree) {
+          (*tree)->Resume();
+        }
         tree->reset();
         return true;
       },

@@ -35,7 +35,8 @@ void FreezeAndDump(EngineWorker& engine, pid_t pid, std::shared_ptr<ImageSink> s
 // Ends a pre-copy that will not be used (on the engine thread).
 void DropPreCopy(EngineWorker& engine, PreCopyHolder precopy);
 
-// Kills (`kill`) or resumes what `tree` holds, if anything, and drops it.
+// Kills (`kill`: it moved, with its System V objects, which go from here
+// too) or resumes what `tree` holds, if anything, and drops it.
 void LetGo(EngineWorker& engine, FrozenHolder tree, bool kill, std::function<void()> done);
 
 }  // namespace roam

@@ -7,7 +7,9 @@
 # program whose threads meet at a barrier every round, a Python
 # multiprocessing.Pool (a tree of 3, the parent with threads), and povray rendering
 # a small scene with 2 worker threads (each dumped while it has 2 threads or
-# more). Each runs once undisturbed (the reference), then again: dumped
+# more); and a System V user, sysv_workers (tests/data/programs): a parent
+# and 3 children sharing a segment and a semaphore set, in an IPC namespace
+# of its own and restored into a new one, where its objects are made again. Each runs once undisturbed (the reference), then again: dumped
 # once it has used 40% of the reference's CPU time (CPU time, not wall time:
 # these shared machines' wall time varies 2x from run to run), which kills it; restored with `roam restore`
 # (not detached), which must exit 0 with the program; and its output must be
@@ -35,6 +37,7 @@ cleanup() {
     # Only ever our program: the PID may have been reused since.
     if grep -qs "$name" "/proc/$pid/cmdline"; then kill -9 "$pid" 2>/dev/null; fi
   done
+  [ -n "${IPC_HOLDER:-}" ] && kill -9 "$IPC_HOLDER" 2>/dev/null
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -157,13 +160,32 @@ run_python_twice() { exec /usr/bin/python3 "$T/loop.py" </dev/null >"$1" 2>"$1.e
 run_xz() { exec xz -T2 -1 -c <"$T/text40.txt" >"$1" 2>"$1.err"; }
 run_sort_parallel() { exec sort --parallel=2 -k2 -k1,1n "$T/text.txt" </dev/null >"$1" 2>"$1.err"; }
 # Threads at a barrier (tests/data/programs/threads_barrier.py).
-THREADS_PY=$(cd "$(dirname "$0")/../data/programs" && pwd)/threads_barrier.py
+PROGRAMS=$(cd "$(dirname "$0")/../data/programs" && pwd)
+THREADS_PY=$PROGRAMS/threads_barrier.py
 run_python_threads() { exec /usr/bin/python3 "$THREADS_PY" 60 30000 </dev/null >"$1" 2>"$1.err"; }
 run_python_pool() { exec /usr/bin/python3 "$T/pool.py" </dev/null >"$1" 2>"$1.err"; }
+run_sysv_workers() { exec "${IN_IPC[@]}" "$T/sysv_workers" 3 40 </dev/null >"$1" 2>"$1.err"; }
+# sysv_workers runs in an IPC namespace of its own, held by a sleep
+# (IPC_HOLDER) until the next one; IN_IPC enters it.
+IPC_HOLDER=""
+IN_IPC=()
+new_ipc_namespace() {
+  local i
+  [ -n "$IPC_HOLDER" ] && kill -9 "$IPC_HOLDER" 2>/dev/null
+  unshare --ipc sleep 100000 </dev/null >/dev/null 2>&1 &
+  IPC_HOLDER=$!
+  disown "$IPC_HOLDER"
+  for ((i = 0; i < 100; i++)); do
+    [ "$(readlink "/proc/$IPC_HOLDER/ns/ipc" 2>/dev/null)" != "$(readlink /proc/self/ns/ipc)" ] && break
+    sleep 0.02
+  done
+  IN_IPC=(nsenter "--ipc=/proc/$IPC_HOLDER/ns/ipc")
+}
 run_povray() { exec povray -D "+I$T/scene.pov" +O- +FP +W1000 +H750 +A0.1 +AM2 +R3 -J +WT2 </dev/null >"$1" 2>"$1.err"; }
 declare -A COMM=([bc]=bc [python]=python3 [gzip]=gzip [sha256sum]=sha256sum
                  [sort]=sort [python_twice]=python3 [xz]=xz [sort_parallel]=sort
-                 [python_threads]=python3 [python_pool]=python3 [povray]=povray)
+                 [python_threads]=python3 [python_pool]=python3 [povray]=povray
+                 [sysv_workers]=sysv_workers)
 # The programs dumped while they run threads (the others have one).
 declare -A THREADED=([xz]=1 [sort_parallel]=1 [python_threads]=1 [python_pool]=1 [povray]=1)
 
@@ -274,7 +296,8 @@ restore() {
   local name=$1 img=$2 out=$3
   local t0 rc
   t0=$(now_ms)
-  timeout -k 5 120 "$ROAM" restore -D "$img" </dev/null >"$img.restore.log" 2>&1
+  [ "$name" = sysv_workers ] && new_ipc_namespace
+  timeout -k 5 120 "${IN_IPC[@]}" "$ROAM" restore -D "$img" </dev/null >"$img.restore.log" 2>&1
   rc=$?
   RESTORE_MS=$(( $(now_ms) - t0 ))
   if [ "$rc" -eq 0 ]; then
@@ -309,8 +332,10 @@ gone_mid_run() {
 # reference time and restored.
 checkpoint_restore() {
   local name=$1 out=$T/$1.out img=$T/$1.img
+  [ "$name" = sysv_workers ] && new_ipc_namespace
   reference "$name"
   rm -rf "$out" "$img"
+  [ "$name" = sysv_workers ] && new_ipc_namespace
   start "$name" "$out"
   local pid=$PID
   if ! wait_cpu "$pid" $(( REF_CPU_MS[$name] * 4 / 10 )); then
@@ -362,7 +387,13 @@ checkpoint_restore() {
 
 # ---- checks -------------------------------------------------------------------
 
-for name in bc python gzip sha256sum sort xz sort_parallel python_threads python_pool povray; do
+if gcc -O2 -o "$T/sysv_workers" "$PROGRAMS/sysv_workers.c" 2>"$T/gcc.err"; then
+  SYSV=sysv_workers
+else
+  fail "compile sysv_workers.c: $(head -c 300 "$T/gcc.err")"
+  SYSV=""
+fi
+for name in bc python gzip sha256sum sort xz sort_parallel python_threads python_pool povray $SYSV; do
   checkpoint_restore "$name"
 done
 
