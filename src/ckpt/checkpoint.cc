@@ -63,11 +63,19 @@ Result<std::vector<pid_t>> Children(pid_t pid) {
   return ParseChildrenList(*text);
 }
 
+// A process of the tree that has exited: a zombie, or already gone.
+bool ExitedChild(pid_t pid) {
+  char state = ReadProcState(pid);
+  return state == 'Z' || state == 'X' || state == 0;
+}
+
 // Refusals that need no freezing: seccomp filters, zombies, a tracer. `seized`: the process is already frozen by us (we are its tracer).
 Status Preflight(pid_t pid, bool seized) {
   Result<std::string> text = ReadFile(ProcPath(pid, "status"));
   if (!text.ok()) return Status::Error("pid " + std::to_string(pid) + ": no such process");
   Result<ProcStatus> s = ParseProcStatus(*text);
+  // A zombie's status has no Umask line, nor much else.
+  if (!s.ok() && ExitedChild(pid)) return Status::Error("pid " + std::to_string(pid) + " has exited");
   if (!s.ok()) return s.status();
   std::string who = "pid " + std::to_string(pid) + " (" + s->name + ")";
   if (s->state == 'Z') return Status::Error(who + " has exited (a zombie)");
@@ -197,11 +205,6 @@ class TreeDump {
   int ipc_ns_ = -1;        // the tree's IPC namespace, open
 };
 
-// A process of the tree that has exited: a zombie, or already gone.
-bool ExitedChild(pid_t pid) {
-  char state = ReadProcState(pid);
-  return state == 'Z' || state == 'X' || state == 0;
-}
 
 void TreeDump::RecordZombie(pid_t pid) {
   Result<std::string> text = ReadFile(ProcPath(pid, "stat"));
@@ -221,6 +224,7 @@ Status TreeDump::Freeze() {
   for (size_t i = 0; i < queue.size(); ++i) {
     if (i > 0 && ExitedChild(queue[i])) continue;  // a zombie, or gone: nothing to refuse
     Status st = Preflight(queue[i], false);
+    if (!st.ok() && i > 0 && ExitedChild(queue[i])) continue;  // it exited meanwhile
     if (!st.ok()) return st;
     Result<std::vector<pid_t>> kids = Children(queue[i]);
     if (kids.ok()) queue.insert(queue.end(), kids->begin(), kids->end());

@@ -254,6 +254,20 @@ real_program sort sh -c 'sort --parallel=1 -S 1M --batch-size=4 "$0" | sha256sum
 head -c 40000000 "$DATA/big.txt" >"$DATA/part.txt"
 real_program xz xz -T2 -1 -c "$DATA/part.txt"
 real_program xzpipe sh -c 'cat "$0" | xz -T2 -1 | sha256sum' "$DATA/part.txt"
+# A System V user (tests/data/programs/sysv_workers.c): a parent and 3
+# children sharing a segment and a SEM_UNDO mutex. Its objects go with it:
+# made again on each node it reaches, removed from each node it leaves.
+if gcc -O2 -o "$DATA/sysv_workers" "$HERE/../data/programs/sysv_workers.c" 2>"$DATA/gcc.err"; then
+  real_program sysv "$DATA/sysv_workers" 3 40
+  left=""
+  for n in n1 n2 n3 n4; do
+    left+="$(cx "$n" -- sh -c 'tail -q -n +2 /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg' | wc -l) "
+  done
+  check "sysv: no node keeps a System V object after its moves and its exit (objects on n1-n4: $left)" \
+    test "$left" = "0 0 0 0 "
+else
+  fail "compile sysv_workers.c: $(head -c 300 "$DATA/gcc.err")"
+fi
 rm -f "$DATA"/*.ref "$DATA"/*.out "$DATA/big.txt"
 
 # --- 3a. zombies: children exited and not waited for go with their parent --------
