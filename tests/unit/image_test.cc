@@ -601,5 +601,65 @@ TEST(ImageValidate, RefusesAControllingTerminalThatIsNotInherited) {
   EXPECT_FALSE(ValidationError(image).empty()) << "a terminal reopened from fd 7 of the restorer";
 }
 
+// A segment of 2 pages (one of them saved), mapped whole by the root; a
+// set of 2 semaphores the child holds an adjustment on.
+Image SysvImage() {
+  Image image = SmallImage();
+  pb::SysvShm* shm = image.files.add_sysv_shm();
+  shm->mutable_perm()->set_id(32768);
+  shm->set_size(2 * kPage - 100);
+  shm->set_pages_file("sysvshm-32768.img");
+  pb::PageRun* run = shm->add_pages();
+  run->set_vaddr(kPage);
+  run->set_npages(1);
+  run->set_offset(kPageHeaderSize);
+  image.payload_sizes["sysvshm-32768.img"] = kPage;
+  pb::Vma* v = image.procs[0].add_vmas();
+  v->set_start(0x7f0000000000);
+  v->set_end(0x7f0000000000 + 2 * kPage);
+  v->set_prot(3);
+  v->set_kind(pb::VMA_SYSV_SHM);
+  v->set_sysv_shmid(32768);
+  pb::SysvSem* sem = image.files.add_sysv_sem();
+  sem->mutable_perm()->set_id(5);
+  sem->add_values(0);
+  sem->add_values(1);
+  pb::SemUndo* u = image.procs[1].add_sem_undo();
+  u->set_semid(5);
+  u->set_num(1);
+  u->set_adj(1);
+  return image;
+}
+
+TEST(ImageValidate, AcceptsSystemVObjectsThatAgree) { EXPECT_EQ(ValidationError(SysvImage()), ""); }
+
+TEST(ImageValidate, RefusesAMappingOfAnUnknownOrSmallerSegment) {
+  Image image = SysvImage();
+  image.procs[0].mutable_vmas(2)->set_sysv_shmid(7);
+  EXPECT_TRUE(Contains(ValidationError(image), "mapping of an unknown System V segment")) << ValidationError(image);
+  image = SysvImage();
+  image.files.mutable_sysv_shm(0)->set_size(kPage);  // the mapping reaches past it
+  image.files.mutable_sysv_shm(0)->clear_pages();
+  EXPECT_TRUE(Contains(ValidationError(image), "mapping of an unknown System V segment")) << ValidationError(image);
+  image = SysvImage();
+  image.files.mutable_sysv_shm(0)->mutable_pages(0)->set_vaddr(2 * kPage);  // a page past its end
+  EXPECT_FALSE(ValidationError(image).empty());
+  image = SysvImage();
+  image.files.mutable_sysv_shm(0)->set_pages_file("../x.img");
+  EXPECT_TRUE(Contains(ValidationError(image), "System V segment without its pages")) << ValidationError(image);
+}
+
+TEST(ImageValidate, RefusesAnAdjustmentOfAnUnknownSemaphoreOrValueOutOfRange) {
+  Image image = SysvImage();
+  image.procs[1].mutable_sem_undo(0)->set_num(2);  // the set has 2
+  EXPECT_TRUE(Contains(ValidationError(image), "adjustment of an unknown System V semaphore")) << ValidationError(image);
+  image = SysvImage();
+  image.procs[1].mutable_sem_undo(0)->set_semid(6);
+  EXPECT_TRUE(Contains(ValidationError(image), "adjustment of an unknown System V semaphore")) << ValidationError(image);
+  image = SysvImage();
+  image.files.mutable_sysv_sem(0)->set_values(0, 40000);
+  EXPECT_TRUE(Contains(ValidationError(image), "semaphore value out of range")) << ValidationError(image);
+}
+
 }  // namespace
 }  // namespace roam
