@@ -203,6 +203,7 @@ class TreeDump {
   bool sem_drained_ = false;
   pb::FileTable carried_;  // the System V objects of the last Dump
   int ipc_ns_ = -1;        // the tree's IPC namespace, open
+  bool share_cow_ = false;  // DumpOptions::share_cow, for this Dump
 };
 
 
@@ -388,7 +389,20 @@ Status TreeDump::DumpOne(Dumped& d, const RangeSet& kept) {
   Trace("files", t0);
   t0 = NowNs();
   // Memory.
-  st = DumpMemory(pid, *vmas, *files_, &p, &stats_, kept);
+  // Shared with the parent copy-on-write: the parent is of the tree and
+  // dumped already (parents come first), and nothing is pre-copied.
+  pid_t cow_parent = 0;
+  RangeSet parent_anon;
+  if (share_cow_ && kept.empty() && pid != root_) {
+    for (const Dumped& other : procs_) {
+      if (other.tracee->pid() != ps.ppid) continue;
+      cow_parent = ps.ppid;
+      for (const pb::Vma& v : other.image.vmas()) {
+        if (TakesStaged(v)) parent_anon.Add({v.start(), v.end()});
+      }
+    }
+  }
+  st = DumpMemory(pid, *vmas, *files_, &p, &stats_, kept, cow_parent, parent_anon);
   if (!st.ok()) return st;
   Trace("memory", t0);
   struct stat exe;
@@ -492,6 +506,7 @@ void TreeDump::Release() {
 
 Result<CheckpointReport> TreeDump::Dump(ImageSink& sink, const DumpOptions& options) {
   sink_ = &sink;
+  share_cow_ = options.share_cow && options.kept.empty();
   files_ = std::make_unique<FileTableBuilder>(sink_);
   files_->set_root(root_);
   if (options.stdio_stays) files_->set_stdio_stays(root_);
@@ -680,7 +695,9 @@ Result<CheckpointReport> Checkpoint(pid_t root, const std::string& dir, const Ch
   if (!sink.ok()) return sink.status();
   Result<std::unique_ptr<FrozenTree>> tree = FrozenTree::Freeze(root);
   if (!tree.ok()) return tree.status();
-  Result<CheckpointReport> r = (*tree)->Dump(**sink);
+  DumpOptions dump;
+  dump.share_cow = true;  // `roam restore` hands shared pages over
+  Result<CheckpointReport> r = (*tree)->Dump(**sink, dump);
   if (!r.ok()) return r;  // the tree resumes as *tree goes
   if (options.leave_running) {
     (*tree)->Resume();

@@ -45,6 +45,11 @@ struct DumpOptions {
   // Per PID: pages the restorer already holds (pre-copied, not written
   // since); they are recorded as kept instead of saved (memory.h).
   std::map<pid_t, std::vector<PageRange>> kept;
+  // Pages a child shares copy-on-write with its parent are saved once, in
+  // the parent, and shared again at the restore (ProcessImage.inherited).
+  // Only a restore that makes the seeds from the restorer can: not a
+  // rebuild in place, nor a pre-copied one (nothing is shared with kept).
+  bool share_cow = false;
 };
 
 struct CheckpointReport {

@@ -10,6 +10,8 @@
 #include <set>
 
 #include "ckpt/image_file.h"
+#include "ckpt/memory.h"
+#include "ckpt/range_set.h"
 
 namespace roam {
 
@@ -184,6 +186,16 @@ Status ValidateImage(const Image& image) {
         if (g.vaddr() % kPage || g.vaddr() < v.start() || g.npages() > (v.end() - g.vaddr()) / kPage) {
           return Status::Error(who + ": guard pages outside their mapping");
         }
+      }
+    }
+    RangeSet anon;  // where pages shared with the parent may be
+    for (const pb::Vma& v : p.vmas()) {
+      if (TakesStaged(v)) anon.Add({v.start(), v.end()});
+    }
+    for (const pb::PageRun& r : p.inherited()) {
+      const uint64_t end = r.vaddr() + r.npages() * kPage;
+      if (i == 0 || r.vaddr() % kPage != 0 || r.npages() == 0 || end <= r.vaddr() || !anon.Contains({r.vaddr(), end})) {
+        return Status::Error(who + ": shared pages outside its private mappings");
       }
     }
     for (const pb::SemUndo& u : p.sem_undo()) {

@@ -29,6 +29,8 @@ constexpr uint64_t kPmPresent = 1ULL << 63;
 constexpr uint64_t kPmSwapped = 1ULL << 62;
 constexpr uint64_t kPmFile = 1ULL << 61;
 constexpr uint64_t kPmGuard = 1ULL << 58;  // MADV_GUARD_INSTALL marker (6.13+)
+constexpr uint64_t kPmExclusive = 1ULL << 56;  // mapped by this process only
+constexpr uint64_t kPmFrame = (1ULL << 55) - 1;
 constexpr int kMapDroppable = 0x08;     // MAP_DROPPABLE (6.11+), newer than these headers
 constexpr int kMadvGuardInstall = 102;
 constexpr size_t kChunkPages = 1024;  // 4 MiB read at a time
@@ -113,12 +115,18 @@ class PageSink {
 };
 
 // Reads [addr, addr + len) of the frozen process.
-Status ReadRemote(pid_t pid, int mem_fd, uint64_t addr, char* buf, size_t len, bool readable) {
-  if (readable) {
+// `pin`: with process_vm_readv (one copy, the fastest), which pins the
+// pages it reads; else through /proc/PID/mem (which also reads what the
+// process's protection forbids). Pinning a page shared copy-on-write (since
+// a fork) makes the kernel give the process a copy of its own first (Linux
+// 5.19+): a dump would unshare every such page of the tree, doubling its
+// memory and losing the sharing it records. So pages not mapped by this
+// process alone are read through /proc/PID/mem.
+Status ReadRemote(pid_t pid, int mem_fd, uint64_t addr, char* buf, size_t len, bool pin) {
+  if (pin) {
     iovec local{buf, len}, remote{reinterpret_cast<void*>(addr), len};
     if (process_vm_readv(pid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len)) return Status::Ok();
   }
-  // Unreadable protection (or a partial read): /proc/PID/mem reads anyway.
   size_t done = 0;
   while (done < len) {
     ssize_t n = pread(mem_fd, buf + done, len - done, static_cast<off_t>(addr + done));
@@ -128,18 +136,42 @@ Status ReadRemote(pid_t pid, int mem_fd, uint64_t addr, char* buf, size_t len, b
   return Status::Ok();
 }
 
+// Appends [addr, addr + kPage) to `runs`, merging with the last run.
+void AddPage(google::protobuf::RepeatedPtrField<pb::PageRun>* runs, uint64_t addr) {
+  if (!runs->empty() && runs->rbegin()->vaddr() + runs->rbegin()->npages() * kPage == addr) {
+    runs->rbegin()->set_npages(runs->rbegin()->npages() + 1);
+  } else {
+    pb::PageRun* r = runs->Add();
+    r->set_vaddr(addr);
+    r->set_npages(1);
+  }
+}
+
 // Saves the pages of `v` that only the process has; those in `kept` (the
 // restorer holds them already: pre-copy) are not even looked at.
+// `parent_pagemap_fd` (>= 0): the parent's pagemap; a page present in both
+// with the same frame is not saved but recorded in proc->inherited.
 Status DumpPrivatePages(pid_t pid, const VmaInfo& v, pb::Vma* out_vma, bool file_backed, int pagemap_fd, int mem_fd,
                         PageSink& sink, char* buf, MemoryStats* stats,
-                        const std::vector<PageRange>& kept = {}) {
+                        const std::vector<PageRange>& kept = {}, int parent_pagemap_fd = -1,
+                        pb::ProcessImage* proc = nullptr, const RangeSet* parent_anon = nullptr) {
   RangeSet todo({{v.start, v.end}});
   for (const PageRange& k : kept) todo.Remove(k);
   sink.StartMapping();
   // Reused, never zeroed: a fresh 512 KiB table per mapping cost more than
   // the dump of a small process's pages.
-  static thread_local std::vector<uint64_t> pm;
+  static thread_local std::vector<uint64_t> pm, ppm;
   if (pm.size() < (1 << 16)) pm.resize(1 << 16);
+  const bool cow = parent_pagemap_fd >= 0 && proc != nullptr && parent_anon != nullptr && !file_backed &&
+                   parent_anon->Intersects({v.start, v.end});
+  if (cow && ppm.size() < pm.size()) ppm.resize(pm.size());
+  // Shared with the parent: present in both, the same frame (frames read
+  // as 0 without CAP_SYS_ADMIN: then nothing is), not exclusively mapped.
+  auto shared = [&](uint64_t g) {
+    const uint64_t e = pm[g], pe = ppm[g];
+    return cow && (e & kPmPresent) && !(e & kPmExclusive) && (e & kPmFrame) != 0 && (pe & kPmPresent) &&
+           (pe & kPmFrame) == (e & kPmFrame);
+  };
   auto wanted = [&](uint64_t e) {
     if (e & kPmGuard) return false;
     if (e & kPmSwapped) return true;
@@ -151,6 +183,17 @@ Status DumpPrivatePages(pid_t pid, const VmaInfo& v, pb::Vma* out_vma, bool file
       uint64_t count = std::min<uint64_t>(pm.size(), (part.end - base) / kPage);
       if (pread(pagemap_fd, pm.data(), count * 8, static_cast<off_t>(base / kPage * 8)) != static_cast<ssize_t>(count * 8)) {
         return Status::Errno("read /proc/" + std::to_string(pid) + "/pagemap");
+      }
+      if (cow && pread(parent_pagemap_fd, ppm.data(), count * 8, static_cast<off_t>(base / kPage * 8)) !=
+                     static_cast<ssize_t>(count * 8)) {
+        return Status::Errno("read the parent's pagemap of pid " + std::to_string(pid));
+      }
+      if (cow) {
+        for (uint64_t g = 0; g < count; ++g) {
+          if (!shared(g) || !parent_anon->Contains({base + g * kPage, base + (g + 1) * kPage})) continue;
+          AddPage(proc->mutable_inherited(), base + g * kPage);
+          pm[g] = 0;  // not saved
+        }
       }
       for (uint64_t g = 0; g < count; ++g) {
         if (!(pm[g] & kPmGuard)) continue;
@@ -170,11 +213,13 @@ Status DumpPrivatePages(pid_t pid, const VmaInfo& v, pb::Vma* out_vma, bool file
           ++i;
           continue;
         }
+        // A run of pages all mapped by this process alone, or all not.
+        const bool alone = (pm[i] & kPmExclusive) != 0;
         uint64_t j = i;
-        while (j < count && j - i < kChunkPages && wanted(pm[j])) ++j;
+        while (j < count && j - i < kChunkPages && wanted(pm[j]) && ((pm[j] & kPmExclusive) != 0) == alone) ++j;
         uint64_t addr = base + i * kPage;
         size_t len = (j - i) * kPage;
-        Status st = ReadRemote(pid, mem_fd, addr, buf, len, v.read);
+        Status st = ReadRemote(pid, mem_fd, addr, buf, len, v.read && alone);
         if (!st.ok()) return st;
         st = sink.Add(addr, buf, j - i, stats);
         if (!st.ok()) return st;
@@ -239,8 +284,19 @@ Status DumpShmemPages(int fd, const std::string& what, uint64_t size, const std:
 }
 
 Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder& files, pb::ProcessImage* proc,
-                  MemoryStats* stats, const RangeSet& kept) {
+                  MemoryStats* stats, const RangeSet& kept, pid_t cow_parent, const RangeSet& parent_anon) {
   std::string base = "/proc/" + std::to_string(pid);
+  int parent_pagemap_fd = -1;
+  if (cow_parent > 0) {
+    parent_pagemap_fd = open(("/proc/" + std::to_string(cow_parent) + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC);
+    if (parent_pagemap_fd < 0) return Status::Errno("open /proc/" + std::to_string(cow_parent) + "/pagemap");
+  }
+  struct Closer {
+    int fd;
+    ~Closer() {
+      if (fd >= 0) close(fd);
+    }
+  } parent_closer{parent_pagemap_fd};
   int pagemap_fd = open((base + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC);
   if (pagemap_fd < 0) return Status::Errno("open " + base + "/pagemap");
   int mem_fd = open((base + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
@@ -303,7 +359,11 @@ Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder&
         k->set_vaddr(r.start);
         k->set_npages(r.pages());
       }
-      st = DumpPrivatePages(pid, v, out_vma, false, pagemap_fd, mem_fd, sink, buf, stats, held);
+      // Pages shared with the parent are looked for where the restore can
+      // hand them over (staged memory: not a stack or droppable region).
+      const bool cow = held.empty() && !v.HasFlag("gd") && !v.HasFlag("dp");
+      st = DumpPrivatePages(pid, v, out_vma, false, pagemap_fd, mem_fd, sink, buf, stats, held,
+                            cow ? parent_pagemap_fd : -1, proc, &parent_anon);
     } else {
       out_vma->set_kind(v.shared ? pb::VMA_FILE_SHARED : pb::VMA_FILE_PRIVATE);
       out_vma->set_pgoff(v.offset);
@@ -327,10 +387,15 @@ Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder&
 
 // ---- restore ----------------------------------------------------------------------
 
+bool TakesStaged(const pb::Vma& v) {
+  return v.kind() == pb::VMA_ANON_PRIVATE && !v.growsdown() &&
+         std::find(v.vm_flags().begin(), v.vm_flags().end(), "dp") == v.vm_flags().end();
+}
+
 std::vector<StagedPiece> PiecesOf(const std::vector<StagedPiece>& pieces, pid_t pid) {
   std::vector<StagedPiece> out;
   for (const StagedPiece& p : pieces) {
-    if (p.pid == pid) out.push_back(p);
+    if (p.For(pid)) out.push_back(p);
   }
   return out;
 }
@@ -467,10 +532,28 @@ Status MoveSpecials(Tracee& t, const pb::ProcessImage& proc, const SeedLayout& s
   return Status::Ok();
 }
 
+// proc's page runs less the pages of `skip`.
+google::protobuf::RepeatedPtrField<pb::PageRun> RunsWithout(const pb::ProcessImage& proc, const RangeSet& skip) {
+  google::protobuf::RepeatedPtrField<pb::PageRun> out;
+  for (const pb::PageRun& r : proc.pages()) {
+    RangeSet left({{r.vaddr(), r.vaddr() + r.npages() * kPage}});
+    left.Remove(skip);
+    for (const PageRange& part : left.ranges()) {
+      pb::PageRun* o = out.Add();
+      o->set_vaddr(part.start);
+      o->set_npages(part.pages());
+      o->set_offset(r.offset() + (part.start - r.vaddr()));
+    }
+  }
+  return out;
+}
+
 Status FillPages(Tracee& t, const pb::ProcessImage& proc, const SeedLayout& seed) {
   constexpr size_t kMaxIov = 1024;
   constexpr uint64_t kMaxBytes = 1ULL << 30;
-  const auto& runs = proc.pages();
+  google::protobuf::RepeatedPtrField<pb::PageRun> filtered;
+  if (!seed.from_staged.empty()) filtered = RunsWithout(proc, seed.from_staged);
+  const auto& runs = seed.from_staged.empty() ? proc.pages() : filtered;
   int i = 0;
   while (i < runs.size()) {
     std::vector<iovec> iov;
@@ -531,8 +614,6 @@ int MadviseOf(const std::string& flag) {
   return -1;
 }
 
-bool TakesStaged(const pb::Vma& v) { return v.kind() == pb::VMA_ANON_PRIVATE && !v.growsdown() && !Droppable(v); }
-
 bool Overlaps(uint64_t a_lo, uint64_t a_hi, uint64_t b_lo, uint64_t b_hi) { return a_lo < b_hi && b_lo < a_hi; }
 
 // Staged pieces that lie where the image maps something are moved out of
@@ -564,7 +645,8 @@ Status ParkStaged(Tracee& t, const pb::ProcessImage& proc, const SeedLayout& see
 // of the image into place (page tables move; nothing is copied), unmaps the
 // rest, and zaps every placed page that is neither kept nor about to be
 // written from the image: only kept pages keep staged contents.
-Status PlaceStaged(Tracee& t, const pb::ProcessImage& proc, const std::vector<StagedPiece>& pieces) {
+Status PlaceStaged(Tracee& t, const pb::ProcessImage& proc, const std::vector<StagedPiece>& pieces,
+                   const RangeSet& from_staged) {
   RangeSet placed;
   for (const StagedPiece& p : pieces) {
     RangeSet moved;
@@ -595,6 +677,13 @@ Status PlaceStaged(Tracee& t, const pb::ProcessImage& proc, const std::vector<St
     return Status::Error(fmt::format("the image keeps pre-copied pages at 0x{:x} that were not staged here",
                                      missing.ranges().front().start));
   }
+  missing = from_staged;
+  missing.Remove(placed);
+  if (!missing.empty()) {
+    return Status::Error(fmt::format("pages shared with another process at 0x{:x} are not in a private mapping",
+                                     missing.ranges().front().start));
+  }
+  kept.Add(from_staged);
   RangeSet drop = placed;
   drop.Remove(kept);
   for (const pb::PageRun& r : proc.pages()) drop.Remove({r.vaddr(), r.vaddr() + r.npages() * kPage});
@@ -659,7 +748,7 @@ Status RestoreMemory(Tracee& t, const pb::ProcessImage& proc, const OpenedFiles&
     if (static_cast<uint64_t>(*r) != v.start()) return Status::Error("mmap placed a mapping elsewhere");
   }
   if (!staged.empty()) {
-    st = PlaceStaged(t, proc, staged);
+    st = PlaceStaged(t, proc, staged, seed.from_staged);
     if (!st.ok()) return st;
   }
   st = FillPages(t, proc, seed);

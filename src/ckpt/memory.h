@@ -7,6 +7,8 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
+
 #include <string>
 #include <vector>
 
@@ -30,9 +32,15 @@ struct MemoryStats {
 // of shared anonymous objects not seen before into shmem-ID.img, recorded
 // in files.table()). Pages of private anonymous mappings inside `kept`
 // (the restorer holds them already: pre-copy) are recorded in proc->kept
-// instead of saved. REQUIRES: the process is frozen.
+// instead of saved. With `cow_parent` (the parent, frozen too, dumped
+// before), pages of private anonymous mappings that are the parent's own
+// page at the same address (copy-on-write since a fork) are recorded in
+// proc->inherited instead of saved; `parent_anon`: where the parent has
+// private anonymous mappings that staged memory can become (TakesStaged),
+// the only places looked at. REQUIRES: the process is frozen.
 Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder& files, pb::ProcessImage* proc,
-                  MemoryStats* stats, const RangeSet& kept = RangeSet());
+                  MemoryStats* stats, const RangeSet& kept = RangeSet(), pid_t cow_parent = 0,
+                  const RangeSet& parent_anon = RangeSet());
 
 // The contents of a shared memory object (a shared anonymous mapping's, or
 // a memfd's: file_memfd.cc) opened through `path`, once per `id` (its
@@ -54,9 +62,18 @@ Status ReadShmemPages(const std::string& path, const google::protobuf::RepeatedP
 struct StagedPiece {
   uint64_t vaddr = 0, len = 0, at = 0;
   pid_t pid = 0;
+  // Pages shared copy-on-write (cow_share.h): the other processes that take
+  // the same piece, at the same address.
+  std::vector<pid_t> also;
+
+  bool For(pid_t p) const { return p == pid || std::find(also.begin(), also.end(), p) != also.end(); }
 };
 
-// The pieces of `pieces` that belong to `pid`.
+// Whether a VMA can be (part of) staged memory moved into place: private
+// anonymous, not growing down, not droppable.
+bool TakesStaged(const pb::Vma& v);
+
+// The pieces of `pieces` that belong to `pid` (StagedPiece::For).
 std::vector<StagedPiece> PiecesOf(const std::vector<StagedPiece>& pieces, pid_t pid);
 
 // The seed-side resources a memory restore works with.
@@ -67,6 +84,9 @@ struct SeedLayout {
   bool set_exe = true;        // /proc/PID/exe too (needs CAP_CHECKPOINT_RESTORE in the seed)
   std::vector<StagedPiece> staged;  // moved into place; only proc.kept() of them is kept
   const SysvObjects* sysv = nullptr;  // the tree's System V objects, made (their ids here)
+  // Pages whose contents come from staged pieces shared with other
+  // processes (cow_share.h): kept as placed, not written from the image.
+  RangeSet from_staged;
 };
 
 inline constexpr uint64_t kHelperSize = 64 * 1024;

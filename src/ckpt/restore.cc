@@ -25,6 +25,7 @@
 #include <xxhash.h>
 
 #include "ckpt/clone_pid.h"
+#include "ckpt/cow_share.h"
 #include "ckpt/files.h"
 #include "ckpt/image.h"
 #include "ckpt/kernel_features.h"
@@ -82,6 +83,7 @@ struct SeedContext {
   // Pre-copied memory this seed holds (page_stage.h): its own pieces and
   // those of its descendants-to-be.
   std::vector<StagedPiece> staged;
+  bool shared_regions = false;  // `staged` are CowStage's regions, prepared by each seed
 };
 
 constexpr int kPidAttempts = 50;
@@ -184,12 +186,23 @@ bool InSubtree(const Image& img, pid_t pid, pid_t top) {
   return false;
 }
 
+// Whether the image records pages shared copy-on-write (cow_share.h).
+bool SharesPages(const Image& img) {
+  return std::any_of(img.procs.begin(), img.procs.end(), [](const pb::ProcessImage& p) { return p.inherited_size() > 0; });
+}
+
+// Whether a process of the subtree of `top` takes the piece.
+bool PieceInSubtree(const Image& img, const StagedPiece& p, pid_t top) {
+  if (InSubtree(img, p.pid, top)) return true;
+  return std::any_of(p.also.begin(), p.also.end(), [&](pid_t other) { return InSubtree(img, other, top); });
+}
+
 // Staged pieces, before a fork of `child`: it inherits those of its
 // subtree, no others (page tables are copied for what is inherited, and
 // the pages lose their sole owner).
 void ShareStagedWith(const SeedContext& ctx, pid_t child) {
   for (const StagedPiece& p : ctx.staged) {
-    madvise(reinterpret_cast<void*>(p.at), p.len, InSubtree(*ctx.image, p.pid, child) ? MADV_DOFORK : MADV_DONTFORK);
+    madvise(reinterpret_cast<void*>(p.at), p.len, PieceInSubtree(*ctx.image, p, child) ? MADV_DOFORK : MADV_DONTFORK);
   }
 }
 
@@ -200,7 +213,7 @@ Status KeepOwnStaged(SeedContext& ctx, pid_t self) {
   std::vector<StagedPiece> own;
   for (const StagedPiece& p : ctx.staged) {
     void* at = reinterpret_cast<void*>(p.at);
-    if (p.pid != self) {
+    if (!p.For(self)) {
       munmap(at, p.len);
     } else if (madvise(at, p.len, MADV_DOFORK) != 0) {
       return Status::Errno("madvise MADV_DOFORK on staged memory");
@@ -301,7 +314,7 @@ Status MakeZombies(SeedContext& ctx, const pb::ProcessImage& proc) {
   pid_t self = proc.pid();
   if (static_cast<pid_t>(syscall(SYS_getpid)) != self) SeedFail(ctx, self, "seed created with the wrong pid");
   if (!root) {  // it inherited its subtree's pieces only
-    std::erase_if(ctx.staged, [&](const StagedPiece& p) { return !InSubtree(img, p.pid, self); });
+    std::erase_if(ctx.staged, [&](const StagedPiece& p) { return !PieceInSubtree(img, p, self); });
   }
   ResetDispositions();
   if (root) {
@@ -319,6 +332,12 @@ Status MakeZombies(SeedContext& ctx, const pb::ProcessImage& proc) {
   if (proc.sid() == self && setsid() < 0) SeedFail(ctx, self, std::string("setsid: ") + strerror(errno));
   if (proc.sid() == self && proc.ctty_file() != 0) {
     Status st = TakeControllingTerminal(ctx.opened.FdOf(proc.ctty_file()));
+    if (!st.ok()) SeedFail(ctx, self, st.message());
+  }
+  // Pages shared copy-on-write: its copies of the regions hold its own
+  // contents before its children inherit them (cow_share.h).
+  if (ctx.shared_regions) {
+    Status st = PrepareSharedRegions(proc, ctx.staged, ctx.pages_fd[self]);
     if (!st.ok()) SeedFail(ctx, self, st.message());
   }
   for (const pb::ProcessImage& child : img.procs) {
@@ -571,6 +590,7 @@ class TreeRestore {
   Image image_;
   RestoreOptions options_;
   SysvObjects sysv_;  // destroyed after the tree: what it made goes if the restore fails
+  CowStage cow_;      // pages shared copy-on-write, staged for the seeds
   SeedContext ctx_;
   std::map<int, SeedReport> reports_;
   std::vector<std::unique_ptr<Tracee>> tracees_;
@@ -639,9 +659,10 @@ Status TreeRestore::CreateSeeds() {
   ctx_.ready_fd = ready[1];
   root_ = image_.inventory.root_pid();
   if (PageStage* stage = options_.stage) {
-    if (stage->pid() != root_) {
+    if (stage->pid() != root_ || SharesPages(image_)) {
       close(ready[0]);
       close(ready[1]);
+      if (stage->pid() == root_) return Status::Error("an image with pages shared copy-on-write cannot be restored into a staged process");
       return Status::Error("the staged process is pid " + std::to_string(stage->pid()) + ", the image's root " +
                            std::to_string(root_));
     }
@@ -662,6 +683,16 @@ Status TreeRestore::CreateSeeds() {
       return st;
     }
   } else {
+    // Pages shared copy-on-write: regions mapped here, inherited by every
+    // seed through the forks below, each seed filling its copy.
+    Status st = cow_.Stage(image_);
+    if (!st.ok()) {
+      close(ready[0]);
+      close(ready[1]);
+      return st;
+    }
+    ctx_.staged = cow_.pieces();
+    ctx_.shared_regions = !cow_.pieces().empty();
     pid_t got = CloneWithPid(root_);
     if (got == 0) {
       close(ready[0]);
@@ -697,6 +728,7 @@ Status TreeRestore::CreateSeeds() {
     if (!r.ok) st = Status::Error("pid " + std::to_string(r.pid) + ": " + r.error);
   }
   close(ready[0]);
+  cow_.Release();  // the seeds hold their copies
   return st;
 }
 
@@ -717,6 +749,10 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   seed.sysv = &sysv_;
   if (options_.stage != nullptr) seed.staged = PiecesOf(options_.stage->pieces(), proc.pid());
   if (in_place_) seed.staged = PiecesOf(staged_in_place_, proc.pid());
+  if (options_.stage == nullptr && !in_place_) {
+    seed.staged = PiecesOf(cow_.pieces(), proc.pid());
+    seed.from_staged = cow_.FromStaged(proc.pid());
+  }
   uint64_t scratch = seed.helper + kScratchOffset;
   t.set_syscall_ip(seed.helper);
   Status st = DropSeedRseq(t);
@@ -886,6 +922,7 @@ Status TreeRestore::RunInPlace(pid_t pid, const InPlaceSeed& seed, InPlaceFallba
   staged_in_place_ = seed.staged;
   for (const InPlaceSeed::Child& c : seed.children) reports_[c.pid].pid = 0;  // the seed's: they go on failure
   if (!loaded.ok()) return loaded;
+  if (SharesPages(image_)) return Status::Error("an image with pages shared copy-on-write cannot be rebuilt in place");
   const pb::ProcessImage& proc = image_.procs.front();
   if (image_.inventory.root_pid() != pid || proc.pid() != pid) {
     return Status::Error("the image is of pid " + std::to_string(proc.pid()) + ", not " + std::to_string(pid));

@@ -317,7 +317,7 @@ TEST(PageStage, TakesPagesIntoPiecesAtTheChosenPid) {
   data[kPage] = 'y';
   ASSERT_TRUE(stage->Write(0, base + 2 * kPage, data.data(), data.size(), {base, base + 16 * kPage}).ok());
   ASSERT_EQ(stage->pieces().size(), 1u);  // the whole mapping, staged at once
-  const StagedPiece& p = stage->pieces()[0];
+  const StagedPiece p = stage->pieces()[0];  // a copy: the writes below grow the vector
   EXPECT_EQ(p.vaddr, base);
   EXPECT_EQ(p.len, 16 * kPage);
   EXPECT_EQ(p.pid, stage->pid());
