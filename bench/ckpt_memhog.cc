@@ -40,10 +40,14 @@
 //   --threads N  N threads in all: the one above, and N-1 more that sleep
 //             on a condition variable for good (the engine's per-thread
 //             cost: registers, XSAVE, stacks, injected calls per thread).
+//   --sharers N  N processes in all: once its memory is written, the
+//             process forks N-1 children that sleep for good, sharing it
+//             copy-on-write (a tree of workers forked from a loaded parent;
+//             each dies with it, PR_SET_PDEATHSIG). Signals go to the root.
 // Uses only the C++ standard library and POSIX.
 //
 // Usage: ckpt_memhog SIZE [--touch-percent P] [--spin | --dirty-rate R]
-//                   [--report FILE] [--in-child] [--threads N]
+//                   [--report FILE] [--in-child] [--threads N] [--sharers N]
 //        SIZE and R take the suffixes K, M, G (KiB, MiB, GiB).
 
 #include <fcntl.h>
@@ -92,6 +96,7 @@ struct Options {
   std::string report;
   bool in_child = false;
   int threads = 1;
+  int sharers = 1;
 };
 
 std::optional<uint64_t> ParseSize(const std::string& text) {
@@ -122,6 +127,9 @@ std::optional<Options> ParseOptions(int argc, char** argv) {
       o.touch_percent = std::strtod(argv[++i], &end);
       if (*end != '\0' || o.touch_percent < 0 || o.touch_percent > 100)
         return std::nullopt;
+    } else if (a == "--sharers" && i + 1 < argc) {
+      o.sharers = std::atoi(argv[++i]);
+      if (o.sharers < 1 || o.sharers > 4096) return std::nullopt;
     } else if (a == "--threads" && i + 1 < argc) {
       o.threads = std::atoi(argv[++i]);
       if (o.threads < 1 || o.threads > 1024) return std::nullopt;
@@ -302,7 +310,7 @@ int main(int argc, char** argv) {
   if (!parsed) {
     std::fprintf(stderr,
                  "usage: ckpt_memhog SIZE [--touch-percent P] "
-                 "[--spin | --dirty-rate BYTES_PER_S] [--report FILE] [--in-child] [--threads N]\n");
+                 "[--spin | --dirty-rate BYTES_PER_S] [--report FILE] [--in-child] [--threads N] [--sharers N]\n");
     return 2;
   }
   const Options& o = *parsed;
@@ -348,6 +356,18 @@ int main(int argc, char** argv) {
     auto* words = reinterpret_cast<uint64_t*>(base + page * kPage);
     PageWords(page, [words](uint64_t w, uint64_t v) { return words[w] = v, true; });
     ++touched;
+  }
+
+  for (int i = 1; i < o.sharers; ++i) {
+    pid_t child = fork();
+    if (child < 0) {
+      std::fprintf(stderr, "ckpt_memhog: fork: %s\n", std::strerror(errno));
+      return 1;
+    }
+    if (child == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      for (;;) pause();
+    }
   }
 
   struct sigaction sa = {};
