@@ -86,6 +86,31 @@ Status Preflight(pid_t pid, bool seized) {
   return Status::Ok();
 }
 
+// The inodes of the IPv4/IPv6 sockets in `pid`'s network namespace that
+// the engine carries (file_inet.cc): TCP listening (state 0A) or closed
+// (07: bound, not connected), UDP of any state (/proc/PID/net/{tcp,udp}*).
+void AddMovableInetSockets(pid_t pid, std::set<uint64_t>* out) {
+  for (const char* table : {"net/tcp", "net/tcp6", "net/udp", "net/udp6"}) {
+    const bool tcp = table[4] == 't';
+    Result<std::string> text = ReadFile(ProcPath(pid, table));
+    if (!text.ok()) continue;
+    size_t at = text->find('\n');
+    while (at != std::string::npos && at + 1 < text->size()) {
+      const size_t end = text->find('\n', at + 1);
+      const std::string line = text->substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
+      at = end;
+      char local[64], remote[64], queues[64], timer[64];
+      unsigned state, retr, uid, timeout;
+      unsigned long long ino;
+      if (sscanf(line.c_str(), " %*[^:]: %63s %63s %x %63s %63s %x %u %u %llu", local, remote, &state, queues, timer,
+                 &retr, &uid, &timeout, &ino) != 9) {
+        continue;
+      }
+      if (!tcp || state == 0x0A || state == 0x07) out->insert(ino);
+    }
+  }
+}
+
 // The inodes of the UNIX sockets in `pid`'s network namespace that have no
 // name and are connected (/proc/PID/net/unix: no path, state 03), such as
 // the ends of socketpairs.
@@ -126,8 +151,12 @@ std::string CantMoveOne(pid_t pid) {
       const int fd = atoi(e->d_name);
       why = RefusedFileKind(link, fd);
       if (why.empty() && fd > 2 && link.rfind("socket:[", 0) == 0) {
-        // Only the ends of socketpairs move (file_unix.cc).
-        if (!pairs) pairs = ConnectedUnnamedUnixSockets(pid);
+        // The ends of socketpairs move (file_unix.cc), and IPv4/IPv6
+        // sockets without a connection (file_inet.cc).
+        if (!pairs) {
+          pairs = ConnectedUnnamedUnixSockets(pid);
+          AddMovableInetSockets(pid, &*pairs);
+        }
         if (!pairs->count(strtoull(link.c_str() + 8, nullptr, 10))) why = "socket";
       }
       if (!why.empty()) break;

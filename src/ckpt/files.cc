@@ -127,7 +127,9 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) 
       if (!diag.ok()) return diag.status();
       unix_diag_ = std::move(*diag);
     }
-    st = DumpUnixSocket(src, *unix_diag_, &desc);
+    // A UNIX socket is sock_diag's; anything else is looked at as an
+    // IPv4/IPv6 one (which refuses other families).
+    st = unix_diag_->count(src.st.st_ino) ? DumpUnixSocket(src, *unix_diag_, &desc) : DumpInetSocket(src, &desc);
   } else if (l == "anon_inode:inotify") {
     st = DumpInotify(src, &desc);
   } else if (std::string refused = RefusedFileKind(l, fd); !refused.empty()) {
@@ -347,6 +349,9 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
         break;
       case pb::FILE_UNIX_SOCKET:
         fd = pipe_fds.count(d.id()) ? Result<int>(pipe_fds[d.id()]) : Status::Error("socket not opened");
+        break;
+      case pb::FILE_INET_SOCKET:
+        fd = OpenInetSocket(d);
         break;
       case pb::FILE_MEMFD:
         fd = shm.count(d.shmem_id()) ? OpenMemfd(d, shm[d.shmem_id()]) : Status::Error("its memfd is not in the image");

@@ -199,6 +199,13 @@ Status CheckUnixPeers(const pb::FileTable& table, const std::map<uint64_t, UnixD
 // Every pair, made, refilled and set; returns fd per FileDesc id.
 Status OpenUnixSockets(const pb::FileTable& table, std::map<uint32_t, int>* fds);
 
+// IPv4/IPv6 sockets holding no connection (file_inet.cc): a TCP listener,
+// a bound or new TCP socket, a UDP socket. Anything else is refused.
+// REQUIRES: the owner frozen.
+Status DumpInetSocket(const FdSource& src, pb::FileDesc* desc);
+// Made again: options, bind, listen or connect, O_NONBLOCK.
+Result<int> OpenInetSocket(const pb::FileDesc& desc);
+
 // memfd (file_memfd.cc).
 // Whether a /proc link or a mapping's path names a memfd ("/memfd:NAME").
 bool IsMemfdName(const std::string& path);

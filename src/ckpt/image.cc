@@ -2,6 +2,7 @@
 
 #include <sched.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/user.h>
 
@@ -94,6 +95,14 @@ Status ValidateImage(const Image& image) {
     }
   }
   for (const pb::FileDesc& d : ft.files()) {
+    if (d.kind() == pb::FILE_INET_SOCKET) {
+      const pb::InetSocket& in = d.inet_socket();
+      if ((in.family() != AF_INET && in.family() != AF_INET6) || (in.type() != SOCK_STREAM && in.type() != SOCK_DGRAM) ||
+          in.local().size() > sizeof(sockaddr_storage) || in.remote().size() > sizeof(sockaddr_storage) ||
+          in.options_size() > 64) {
+        return Status::Error("files: socket " + std::to_string(d.id()) + " malformed");
+      }
+    }
     if (d.kind() == pb::FILE_MEMFD &&
         std::none_of(ft.shmems().begin(), ft.shmems().end(),
                      [&](const pb::SharedMemory& m) { return m.id() == d.shmem_id() && m.memfd(); })) {

@@ -9,12 +9,16 @@
 # a small scene with 2 worker threads (each dumped while it has 2 threads or
 # more); and a System V user, sysv_workers (tests/data/programs): a parent
 # and 3 children sharing a segment and a semaphore set, in an IPC namespace
-# of its own and restored into a new one, where its objects are made again. Each runs once undisturbed (the reference), then again: dumped
-# once it has used 40% of the reference's CPU time (CPU time, not wall time:
-# these shared machines' wall time varies 2x from run to run), which kills it; restored with `roam restore`
-# (not detached), which must exit 0 with the program; and its output must be
-# byte-identical to the reference. Then one python3 run is dumped twice with
-# --leave-running, killed, and restored from the second image.
+# of its own and restored into a new one, where its objects are made again.
+# Each runs once undisturbed (the reference), then again: dumped once it
+# has used 40% of the reference's CPU time (CPU time, not wall time: these
+# shared machines' wall time varies 2x from run to run), which kills it;
+# restored with `roam restore` (not detached), which must exit 0 with the
+# program; and its output must be byte-identical to the reference. Then
+# one python3 run is dumped twice with --leave-running, killed, and
+# restored from the second image. Last, a server waiting for clients
+# (python3 -m http.server) is dumped between two requests and restored: it
+# answers on its port again.
 # Inputs and outputs are regular files (the tree has no pipe to the outside);
 # big files live under /var/tmp. Timings are printed, never asserted.
 set -u
@@ -427,6 +431,51 @@ elif dump "$name" "$pid" "$img1" --leave-running; then
          "$(secs "$d1") and $(secs "$DUMP_MS"); output at the second dump <= $at_dump2 bytes;" \
          "image $(( image >> 10 )) KiB; restore ran to exit in $(secs "$RESTORE_MS")"
   fi
+fi
+kill -9 "$pid" 2>/dev/null; wait_gone "$pid" 5
+
+# A server waiting for clients: python3's http.server listening on
+# 127.0.0.1, dumped between two requests and restored (in the background:
+# it serves until killed). The same port must answer again with the same
+# file: the listener came back with its address, backlog and options.
+name=http_server
+mkdir -p "$T/www"
+head -c 300000 /dev/urandom >"$T/www/blob"
+PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+fetch() {  # fetch OUT: GET /blob into OUT; false on any failure
+  /usr/bin/python3 -c 'import sys, urllib.request
+sys.stdout.buffer.write(urllib.request.urlopen("http://127.0.0.1:%s/blob" % sys.argv[1], timeout=10).read())' \
+    "$PORT" >"$1" 2>/dev/null
+}
+fetch_within() {  # fetch_within SECONDS OUT
+  local i
+  for ((i = 0; i < $1 * 10; i++)); do
+    fetch "$2" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+(cd "$T/www" && exec /usr/bin/python3 -m http.server --bind 127.0.0.1 "$PORT" </dev/null >"$T/http.log" 2>&1) &
+pid=$!
+disown "$pid"
+STARTED+=("$pid python3")
+if fetch_within 10 "$T/get1" && cmp -s "$T/get1" "$T/www/blob"; then
+  pass "$name: serves the file on port $PORT before the checkpoint"
+else
+  fail "$name: no answer on port $PORT before the checkpoint ($(tail -c 300 "$T/http.log"))"
+fi
+if dump "$name" "$pid" "$T/http.img"; then
+  check "$name: process gone after the checkpoint" wait_gone "$pid" 5
+  check "$name: port $PORT closed while it is checkpointed" sh -c "! /usr/bin/python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $PORT), 1)' 2>/dev/null"
+  "$ROAM" restore -D "$T/http.img" </dev/null >"$T/http.restore.log" 2>&1 &
+  restorer=$!
+  if fetch_within 10 "$T/get2" && cmp -s "$T/get2" "$T/www/blob"; then
+    pass "$name: after the restore the same port serves the same file again"
+  else
+    fail "$name: no answer after the restore ($(head -c 300 "$T/http.restore.log"))"
+  fi
+  kill -TERM "$pid" 2>/dev/null
+  wait "$restorer" 2>/dev/null
 fi
 kill -9 "$pid" 2>/dev/null; wait_gone "$pid" 5
 

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,8 +57,38 @@ TEST(CantMoveReason, NothingInSight) {
             "");
 }
 
+// A TCP connection (here both ends: a client and the accepted socket).
 TEST(CantMoveReason, Socket) {
-  EXPECT_EQ(ReasonFor([] { (void)socket(AF_INET, SOCK_STREAM, 0); }), "socket");
+  EXPECT_EQ(ReasonFor([] {
+              int l = socket(AF_INET, SOCK_STREAM, 0);
+              sockaddr_in a{};
+              a.sin_family = AF_INET;
+              a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+              socklen_t len = sizeof(a);
+              (void)bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+              (void)listen(l, 1);
+              (void)getsockname(l, reinterpret_cast<sockaddr*>(&a), &len);
+              int c = socket(AF_INET, SOCK_STREAM, 0);
+              (void)connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+              (void)accept(l, nullptr, nullptr);
+            }),
+            "socket");
+}
+
+TEST(CantMoveReason, ListenerAndUdpSocketMove) {  // refused until the engine carried them
+  EXPECT_EQ(ReasonFor([] {
+              sockaddr_in a{};
+              a.sin_family = AF_INET;
+              a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+              int l = socket(AF_INET, SOCK_STREAM, 0);
+              (void)bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+              (void)listen(l, 1);
+              int u = socket(AF_INET6, SOCK_DGRAM, 0);
+              sockaddr_in6 a6{};
+              a6.sin6_family = AF_INET6;
+              (void)bind(u, reinterpret_cast<sockaddr*>(&a6), sizeof(a6));
+            }),
+            "");
 }
 
 TEST(CantMoveReason, PseudoTerminalMaster) {
