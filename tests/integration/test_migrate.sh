@@ -268,6 +268,34 @@ if gcc -O2 -o "$DATA/sysv_workers" "$HERE/../data/programs/sysv_workers.c" 2>"$D
 else
   fail "compile sysv_workers.c: $(head -c 300 "$DATA/gcc.err")"
 fi
+
+# --- 3b. a server waiting for clients moves, and is reached where it runs -------
+# python3 -m http.server listening on every address: after each move the
+# node it reached serves the file, and the node it left refuses.
+mkdir -p "$DATA/www"
+head -c 200000 /dev/urandom >"$DATA/www/blob"
+addr_of() { cx "$1" -- hostname -I | awk '{print $1}'; }
+get_from() {  # get_from NODE: GET /blob from NODE's address, from n1, compared
+  cx n1 -- python3 -c 'import sys, urllib.request
+sys.stdout.buffer.write(urllib.request.urlopen("http://%s:8765/blob" % sys.argv[1], timeout=5).read())' \
+    "$(addr_of "$1")" >"$DATA/got" 2>/dev/null && cmp -s "$DATA/got" "$DATA/www/blob"
+}
+bg_start httpd "$ROAM" run --on n2 -- python3 -m http.server --bind 0.0.0.0 8765 --directory "$DATA/www"
+P=$(bg_pid httpd)
+wait_until 10 where_is "n1:$P" n2 >/dev/null
+served=""
+wait_until 10 get_from n2 >/dev/null && served+="n2 "
+for to in n3 home; do
+  if migrate "n1:$P" "$to" >/dev/null 2>>"$DATA/httpd.mig"; then
+    node=$to; [ "$to" = home ] && node=n1
+    wait_until 10 get_from "$node" >/dev/null && served+="$node "
+  fi
+done
+left=yes; get_from n3 && left=no
+check "a listening server moved n2 -> n3 -> home is served where it runs (served by: ${served:-none}; $(head -c 300 "$DATA/httpd.mig")), and not by the node it left ($left)" \
+  test "$served" = "n2 n3 n1 " -a "$left" = yes
+cx n1 -- "$ROAM" kill "n1:$P" >/dev/null 2>&1
+bg_rc httpd 20 >/dev/null
 rm -f "$DATA"/*.ref "$DATA"/*.out "$DATA/big.txt"
 
 # --- 3a. zombies: children exited and not waited for go with their parent --------
