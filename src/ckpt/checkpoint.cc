@@ -510,6 +510,11 @@ void ResumeThread(Tracee& t) {
 
 void TreeDump::Release() {
   if (!procs_.empty() && freeze_end_ == 0) freeze_end_ = NowNs();
+  // TCP connections the dump held: as they were, before anything runs.
+  if (files_ && !procs_.empty()) {
+    for (const RepairedSocket& r : files_->repaired) ReleaseConnection(r);
+    files_->repaired.clear();
+  }
   for (Dumped& d : procs_) {
     Tracee& t = *d.tracee;
     if (!d.sem_undo.empty()) {

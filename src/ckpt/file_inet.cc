@@ -6,26 +6,41 @@
 // queue from sock_diag (inet_diag). It is made again in the root seed:
 // socket, options, bind, listen or connect.
 //
-// Refused, with the socket named: an established TCP connection (its
-// sequence numbers and queues need TCP_REPAIR, not done yet), a listener
-// with connections waiting to be accepted and a UDP socket with datagrams
-// waiting to be read (both "not now": kBusy, a move is tried again later),
-// and other protocols (raw, SCTP ...). Not carried: multicast memberships
-// (the kernel does not say which socket joined what).
+// An established TCP connection is read with TCP_REPAIR (root only):
+// sequence numbers, both queues, the options agreed with the peer (MSS,
+// window scaling, SACK, timestamps), the window; its packets are dropped
+// from then until the restore (net_lock.h), and the socket stays in repair
+// mode so that the kill closes it silently. Let go instead (a refused
+// move, --leave-running), it leaves repair mode and is let through again
+// (ReleaseConnection). Made again in repair mode (no handshake), it leaves
+// it only when the whole tree is restored (FinishConnection): a restore
+// that fails before closes it silently too, and the image still holds it.
+//
+// Refused, with the socket named: a TCP connection in any state but
+// established (closing, half-closed), a listener with connections waiting
+// to be accepted and a UDP socket with datagrams waiting to be read (both
+// "not now": kBusy, a move is tried again later), and other protocols
+// (raw, SCTP ...). Not carried: multicast memberships (the kernel does not
+// say which socket joined what).
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "ckpt/files.h"
+#include "ckpt/net_lock.h"
 
 namespace roam {
 
@@ -58,14 +73,19 @@ std::vector<Opt> OptionsOf(int family, int protocol) {
     }
   }
   if (family == AF_INET) {
-    for (int o : {IP_TOS, IP_TTL, IP_RECVERR, IP_PKTINFO, IP_RECVTOS, IP_MTU_DISCOVER, IP_FREEBIND, IP_MULTICAST_TTL,
-                  IP_MULTICAST_LOOP, IP_BIND_ADDRESS_NO_PORT}) {
+    for (int o : {IP_TOS, IP_TTL, IP_RECVERR, IP_PKTINFO, IP_RECVTOS, IP_MTU_DISCOVER, IP_FREEBIND,
+                  IP_BIND_ADDRESS_NO_PORT}) {
       out.push_back({IPPROTO_IP, o});
     }
+    if (protocol == IPPROTO_UDP) {
+      for (int o : {IP_MULTICAST_TTL, IP_MULTICAST_LOOP}) out.push_back({IPPROTO_IP, o});
+    }
   } else {
-    for (int o : {IPV6_UNICAST_HOPS, IPV6_RECVPKTINFO, IPV6_TCLASS, IPV6_RECVERR, IPV6_MTU_DISCOVER,
-                  IPV6_MULTICAST_HOPS, IPV6_MULTICAST_LOOP}) {
+    for (int o : {IPV6_UNICAST_HOPS, IPV6_RECVPKTINFO, IPV6_TCLASS, IPV6_RECVERR, IPV6_MTU_DISCOVER}) {
       out.push_back({IPPROTO_IPV6, o});
+    }
+    if (protocol == IPPROTO_UDP) {
+      for (int o : {IPV6_MULTICAST_HOPS, IPV6_MULTICAST_LOOP}) out.push_back({IPPROTO_IPV6, o});
     }
   }
   return out;
@@ -114,9 +134,153 @@ Result<std::pair<uint32_t, uint32_t>> ListenQueue(int family, uint64_t ino) {
   }
 }
 
+// "10.0.0.2:80", "[::1]:8000".
+std::string AddressText(const std::string& sa) {
+  char ip[INET6_ADDRSTRLEN] = "?";
+  sockaddr_storage a{};
+  memcpy(&a, sa.data(), std::min(sa.size(), sizeof(a)));
+  if (a.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&a);
+    inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+    return std::string(ip) + ":" + std::to_string(ntohs(in->sin_port));
+  }
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&a);
+  inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+  return "[" + std::string(ip) + "]:" + std::to_string(ntohs(in6->sin6_port));
+}
+
+int CopyOf(pid_t pid, int fd) {
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return -1;
+  int s = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
+  close(pidfd);
+  return s;
+}
+
+Status SetInt(int s, int level, int name, int v, const char* what) {
+  if (setsockopt(s, level, name, &v, sizeof(v)) != 0) return Status::Errno(what);
+  return Status::Ok();
+}
+
+// The queue selected by TCP_REPAIR_QUEUE: its sequence number and `len`
+// bytes of it, peeked.
+Status PeekRepairQueue(int s, int queue, size_t len, uint32_t* seq, std::string* data) {
+  Status st = SetInt(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, queue, "TCP_REPAIR_QUEUE");
+  if (!st.ok()) return st;
+  int v = 0;
+  socklen_t vlen = sizeof(v);
+  if (getsockopt(s, IPPROTO_TCP, TCP_QUEUE_SEQ, &v, &vlen) != 0) return Status::Errno("TCP_QUEUE_SEQ");
+  *seq = static_cast<uint32_t>(v);
+  data->resize(len);
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = recv(s, data->data() + got, len - got, MSG_PEEK | MSG_DONTWAIT);
+    if (n <= 0) return Status::Errno("peek a TCP queue", n < 0 ? errno : EIO);
+    got += static_cast<size_t>(n);
+    if (got < len) return Status::Error("a TCP queue read short");  // MSG_PEEK starts over: it comes whole
+  }
+  return Status::Ok();
+}
+
+// Reads the connection of `s` (established) in repair mode into `c`,
+// after locking it. REQUIRES: root (CAP_NET_ADMIN).
+Status DumpConnection(int s, const pb::InetSocket& in, pb::TcpConnection* c) {
+  Status st = LockConnection(in);
+  if (!st.ok()) return st;
+  st = SetInt(s, IPPROTO_TCP, TCP_REPAIR, 1, "TCP_REPAIR (needs root)");
+  if (!st.ok()) {
+    (void)UnlockConnection(in);
+    return st;
+  }
+  int outq = 0, unsent = 0, inq = 0;
+  if (ioctl(s, SIOCOUTQ, &outq) != 0 || ioctl(s, SIOCOUTQNSD, &unsent) != 0 || ioctl(s, SIOCINQ, &inq) != 0) {
+    return Status::Errno("TCP queue sizes");
+  }
+  uint32_t seq = 0;
+  std::string data;
+  st = PeekRepairQueue(s, TCP_SEND_QUEUE, static_cast<size_t>(outq), &seq, &data);
+  if (!st.ok()) return st;
+  c->set_send_seq(seq);
+  c->set_send_queue(data);
+  c->set_unsent(static_cast<uint32_t>(unsent));
+  st = PeekRepairQueue(s, TCP_RECV_QUEUE, static_cast<size_t>(inq), &seq, &data);
+  if (!st.ok()) return st;
+  c->set_recv_seq(seq);
+  c->set_recv_queue(data);
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return Status::Errno("TCP_INFO");
+  c->set_wscale((info.tcpi_options & TCPI_OPT_WSCALE) != 0);
+  c->set_snd_wscale(info.tcpi_snd_wscale);
+  c->set_rcv_wscale(info.tcpi_rcv_wscale);
+  c->set_sack((info.tcpi_options & TCPI_OPT_SACK) != 0);
+  c->set_timestamps((info.tcpi_options & TCPI_OPT_TIMESTAMPS) != 0);
+  int v = 0;
+  len = sizeof(v);
+  if (getsockopt(s, IPPROTO_TCP, TCP_MAXSEG, &v, &len) != 0) return Status::Errno("TCP_MAXSEG");
+  c->set_mss(static_cast<uint32_t>(v));
+  len = sizeof(v);
+  if (getsockopt(s, IPPROTO_TCP, TCP_TIMESTAMP, &v, &len) != 0) return Status::Errno("TCP_TIMESTAMP");
+  c->set_timestamp(static_cast<uint32_t>(v));
+  tcp_repair_window w{};
+  len = sizeof(w);
+  if (getsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, &len) != 0) return Status::Errno("TCP_REPAIR_WINDOW");
+  c->set_window(std::string(reinterpret_cast<char*>(&w), len));
+  return Status::Ok();
+}
+
+// The connection made again in repair mode, before and after connect().
+Status RepairBeforeConnect(int s, const pb::TcpConnection& c) {
+  Status st = SetInt(s, IPPROTO_TCP, TCP_REPAIR, 1, "TCP_REPAIR (needs root)");
+  if (st.ok()) st = SetInt(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE, "TCP_REPAIR_QUEUE");
+  if (st.ok()) {
+    st = SetInt(s, IPPROTO_TCP, TCP_QUEUE_SEQ, static_cast<int>(c.send_seq() - c.send_queue().size()), "TCP_QUEUE_SEQ");
+  }
+  if (st.ok()) st = SetInt(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, "TCP_REPAIR_QUEUE");
+  if (st.ok()) {
+    st = SetInt(s, IPPROTO_TCP, TCP_QUEUE_SEQ, static_cast<int>(c.recv_seq() - c.recv_queue().size()), "TCP_QUEUE_SEQ");
+  }
+  return st;
+}
+
+Status SendAll(int s, const char* data, size_t len, const char* what) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = send(s, data + done, len - done, MSG_NOSIGNAL);
+    if (n <= 0) return Status::Errno(what, n < 0 ? errno : EIO);
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status RepairAfterConnect(int s, const pb::TcpConnection& c) {
+  std::vector<tcp_repair_opt> opts;
+  opts.push_back({TCPOPT_MAXSEG, c.mss()});
+  if (c.wscale()) opts.push_back({TCPOPT_WINDOW, c.snd_wscale() | (c.rcv_wscale() << 16)});
+  if (c.sack()) opts.push_back({TCPOPT_SACK_PERMITTED, 0});
+  if (c.timestamps()) opts.push_back({TCPOPT_TIMESTAMP, 0});
+  if (setsockopt(s, IPPROTO_TCP, TCP_REPAIR_OPTIONS, opts.data(), static_cast<socklen_t>(opts.size() * sizeof(opts[0]))) != 0) {
+    return Status::Errno("TCP_REPAIR_OPTIONS");
+  }
+  Status st = c.timestamps() ? SetInt(s, IPPROTO_TCP, TCP_TIMESTAMP, static_cast<int>(c.timestamp()), "TCP_TIMESTAMP")
+                             : Status::Ok();
+  // What arrived and was not read, then what was sent and not acknowledged
+  // (what was never sent goes once repair mode is left: FinishConnection).
+  if (st.ok()) st = SetInt(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, "TCP_REPAIR_QUEUE");
+  if (st.ok()) st = SendAll(s, c.recv_queue().data(), c.recv_queue().size(), "refill the receive queue");
+  if (st.ok()) st = SetInt(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE, "TCP_REPAIR_QUEUE");
+  const size_t sent = c.send_queue().size() - std::min<size_t>(c.unsent(), c.send_queue().size());
+  if (st.ok()) st = SendAll(s, c.send_queue().data(), sent, "refill the send queue");
+  if (st.ok() && c.window().size() == sizeof(tcp_repair_window) &&
+      setsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, c.window().data(), sizeof(tcp_repair_window)) != 0) {
+    st = Status::Errno("TCP_REPAIR_WINDOW");
+  }
+  return st;
+}
+
 }  // namespace
 
-Status DumpInetSocket(const FdSource& src, pb::FileDesc* desc) {
+Status DumpInetSocket(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc) {
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, src.pid, 0));
   if (pidfd < 0) return Status::Errno("pidfd_open " + std::to_string(src.pid));
   Closer pidfd_closer{pidfd};
@@ -150,11 +314,18 @@ Status DumpInetSocket(const FdSource& src, pb::FileDesc* desc) {
                                             : reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port;
     if (port != 0) out->set_local(std::string(reinterpret_cast<char*>(&addr), len));
   }
+  bool established = false;
   if (protocol == IPPROTO_TCP) {
     tcp_info info{};
     len = sizeof(info);
     if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return Status::Errno("TCP_INFO");
-    if (listening) {
+    if (info.tcpi_state == TCP_ESTABLISHED) {
+      established = true;
+      sockaddr_storage peer{};
+      len = sizeof(peer);
+      if (getpeername(s, reinterpret_cast<sockaddr*>(&peer), &len) != 0) return Status::Errno("getpeername");
+      out->set_remote(std::string(reinterpret_cast<char*>(&peer), len));
+    } else if (listening) {
       Result<std::pair<uint32_t, uint32_t>> q = ListenQueue(family, src.st.st_ino);
       if (!q.ok()) return q.status();
       if (q->first > 0) {
@@ -164,8 +335,9 @@ Status DumpInetSocket(const FdSource& src, pb::FileDesc* desc) {
       out->set_listening(true);
       out->set_backlog(q->second);
     } else if (info.tcpi_state != TCP_CLOSE) {
-      return Status::Error(StatusCode::kCantMove, "a TCP connection (state " + std::to_string(info.tcpi_state) +
-                                                      ") is not supported (" + what + ")");
+      return Status::Error(StatusCode::kCantMove, "a TCP connection closing or half closed (state " +
+                                                      std::to_string(info.tcpi_state) + ") is not supported (" + what +
+                                                      ")");
     }
   } else {
     sockaddr_storage peer{};
@@ -190,8 +362,39 @@ Status DumpInetSocket(const FdSource& src, pb::FileDesc* desc) {
     so->set_name(o.name);
     so->set_value(now);
   }
+  if (established) {
+    Status st = DumpConnection(s, *out, out->mutable_connection());
+    // Held from here (repair mode, locked), whatever happens next: let go
+    // with the tree unless it is killed.
+    b.repaired.push_back({src.pid, src.fd, *out});
+    if (!st.ok()) return st;
+  }
   desc->set_kind(pb::FILE_INET_SOCKET);
   return Status::Ok();
+}
+
+void ReleaseConnection(const RepairedSocket& r) {
+  int s = CopyOf(r.pid, r.fd);
+  if (s >= 0) {
+    int off = 0;
+    setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
+    close(s);
+  }
+  (void)UnlockConnection(r.socket);
+}
+
+Status FinishConnection(pid_t pid, int fd, const pb::InetSocket& in) {
+  int s = CopyOf(pid, fd);
+  if (s < 0) return Status::Errno("pidfd_getfd of a restored TCP connection");
+  Closer closer{s};
+  const pb::TcpConnection& c = in.connection();
+  Status st = SetInt(s, IPPROTO_TCP, TCP_REPAIR, 0, "leave TCP_REPAIR");
+  const size_t unsent = std::min<size_t>(c.unsent(), c.send_queue().size());
+  if (st.ok() && unsent > 0) {
+    st = SendAll(s, c.send_queue().data() + c.send_queue().size() - unsent, unsent, "send what was never sent");
+  }
+  Status unlocked = UnlockConnection(in);
+  return st.ok() ? unlocked : st;
 }
 
 Result<int> OpenInetSocket(const pb::FileDesc& desc) {
@@ -199,6 +402,10 @@ Result<int> OpenInetSocket(const pb::FileDesc& desc) {
   int s = socket(in.family(), in.type() | SOCK_CLOEXEC, in.protocol());
   if (s < 0) return Status::Errno("socket");
   Closer closer{s};
+  if (in.has_connection()) {
+    Status st = RepairBeforeConnect(s, in.connection());
+    if (!st.ok()) return st;
+  }
   for (const pb::SockOpt& o : in.options()) {
     if (IsBuffer(o) && o.value().size() == sizeof(int)) {
       // The kernel doubles what it is given; FORCE goes above the sysctl
@@ -218,12 +425,20 @@ Result<int> OpenInetSocket(const pb::FileDesc& desc) {
   }
   if (!in.local().empty() &&
       bind(s, reinterpret_cast<const sockaddr*>(in.local().data()), static_cast<socklen_t>(in.local().size())) != 0) {
-    return Status::Errno("bind to its address again");
+    if (errno == EADDRNOTAVAIL) {
+      return Status::Error(StatusCode::kCantMove, "its address " + AddressText(in.local()) + " is not this node's" +
+                                                      (in.has_connection() ? " (a TCP connection keeps its address)" : ""));
+    }
+    return Status::Errno("bind to " + AddressText(in.local()) + " again");
   }
   if (in.listening() && listen(s, static_cast<int>(in.backlog())) != 0) return Status::Errno("listen");
   if (!in.remote().empty() &&
       connect(s, reinterpret_cast<const sockaddr*>(in.remote().data()), static_cast<socklen_t>(in.remote().size())) != 0) {
     return Status::Errno("connect to its peer again");
+  }
+  if (in.has_connection()) {
+    Status st = RepairAfterConnect(s, in.connection());
+    if (!st.ok()) return st;
   }
   if (fcntl(s, F_SETFL, desc.flags() & O_NONBLOCK) != 0) return Status::Errno("fcntl F_SETFL");
   closer.fd = -1;

@@ -129,7 +129,7 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) 
     }
     // A UNIX socket is sock_diag's; anything else is looked at as an
     // IPv4/IPv6 one (which refuses other families).
-    st = unix_diag_->count(src.st.st_ino) ? DumpUnixSocket(src, *unix_diag_, &desc) : DumpInetSocket(src, &desc);
+    st = unix_diag_->count(src.st.st_ino) ? DumpUnixSocket(src, *unix_diag_, &desc) : DumpInetSocket(*this, src, &desc);
   } else if (l == "anon_inode:inotify") {
     st = DumpInotify(src, &desc);
   } else if (std::string refused = RefusedFileKind(l, fd); !refused.empty()) {

@@ -44,6 +44,13 @@ struct UnixDiag {
   bool connected = false;
 };
 
+// An established TCP connection a dump holds in repair mode, locked.
+struct RepairedSocket {
+  pid_t pid = 0;
+  int fd = -1;
+  pb::InetSocket socket;
+};
+
 class FileTableBuilder {
  public:
   // `sink`: where deleted files' contents and shared memory are written.
@@ -87,6 +94,8 @@ class FileTableBuilder {
   std::vector<pb::ImageFileSum> sums;
   // A deleted file is saved once, however many fds and mappings hold it.
   std::map<std::pair<dev_t, ino_t>, std::string> deleted_contents;
+  // Connections held for the dump (file_inet.cc): let go on release.
+  std::vector<RepairedSocket> repaired;
 
  private:
   struct Seen {
@@ -199,12 +208,20 @@ Status CheckUnixPeers(const pb::FileTable& table, const std::map<uint64_t, UnixD
 // Every pair, made, refilled and set; returns fd per FileDesc id.
 Status OpenUnixSockets(const pb::FileTable& table, std::map<uint32_t, int>* fds);
 
-// IPv4/IPv6 sockets holding no connection (file_inet.cc): a TCP listener,
-// a bound or new TCP socket, a UDP socket. Anything else is refused.
-// REQUIRES: the owner frozen.
-Status DumpInetSocket(const FdSource& src, pb::FileDesc* desc);
-// Made again: options, bind, listen or connect, O_NONBLOCK.
+// IPv4/IPv6 sockets (file_inet.cc): a TCP listener, a bound or new TCP
+// socket, an established TCP connection (held in repair mode and locked:
+// b.repaired), a UDP socket. Anything else is refused. REQUIRES: the
+// owner frozen.
+Status DumpInetSocket(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc);
+// A connection the dump held, let go as it was (repair mode left, its
+// packets let through): the tree goes on.
+void ReleaseConnection(const RepairedSocket& r);
+// Made again: options, bind, listen or connect (a connection in repair
+// mode, queues refilled), O_NONBLOCK.
 Result<int> OpenInetSocket(const pb::FileDesc& desc);
+// Once the whole tree is restored: the connection at `fd` of `pid` leaves
+// repair mode, sends what was never sent, and is let through.
+Status FinishConnection(pid_t pid, int fd, const pb::InetSocket& in);
 
 // memfd (file_memfd.cc).
 // Whether a /proc link or a mapping's path names a memfd ("/memfd:NAME").

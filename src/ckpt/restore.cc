@@ -1001,7 +1001,20 @@ void TreeRestore::Fallback() {
 }
 
 Status TreeRestore::Release() {
+  // TCP connections leave repair mode only now: a restore that failed
+  // before closed them silently, the image still holding them.
   Status st;
+  for (const pb::FileDesc& d : image_.files.files()) {
+    if (d.kind() != pb::FILE_INET_SOCKET || !d.inet_socket().has_connection()) continue;
+    const pb::ProcessImage* owner = image_.Find(d.owner_pid());
+    int fd = -1;
+    for (int i = 0; owner != nullptr && i < owner->fds_size() && fd < 0; ++i) {
+      if (owner->fds(i).file_id() == d.id()) fd = owner->fds(i).fd();
+    }
+    Status c = fd < 0 ? Status::Error("a TCP connection held by no process of the image")
+                      : FinishConnection(owner->pid(), fd, d.inet_socket());
+    if (st.ok() && !c.ok()) st = c;
+  }
   for (size_t i = 0; i < image_.procs.size() && i < tracees_.size(); ++i) {
     Status d = DetachProcess(*tracees_[i], threads_[image_.procs[i].pid()], image_.procs[i].stopped());
     if (st.ok() && !d.ok()) st = d;

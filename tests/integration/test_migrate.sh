@@ -296,6 +296,46 @@ check "a listening server moved n2 -> n3 -> home is served where it runs (served
   test "$served" = "n2 n3 n1 " -a "$left" = yes
 cx n1 -- "$ROAM" kill "n1:$P" >/dev/null 2>&1
 bg_rc httpd 20 >/dev/null
+
+# --- 3c. a TCP connection does not move (its address stays), and goes on -------
+# An echo server on n2 with a client at home talking to it: the move to n3
+# is refused with the reason (the connection's address is n2's), and the
+# connection, held still for the dump (TCP_REPAIR, nftables), goes on.
+cat >"$DATA/echo_srv.py" <<'PY'
+import socket
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", 9123)); l.listen(1)
+c, _ = l.accept()
+while True:
+    b = c.recv(4096)
+    if not b: break
+    c.sendall(b)
+PY
+cat >"$DATA/echo_cli.py" <<'PY'
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 9123)); s.settimeout(10)
+for i in range(int(sys.argv[2])):
+    m = ("%08d\n" % i).encode(); s.sendall(m)
+    got = b""
+    while len(got) < len(m): got += s.recv(len(m) - len(got))
+    assert got == m, (got, m)
+    time.sleep(0.01)
+print("echoed", sys.argv[2])
+PY
+bg_start echosrv "$ROAM" run --on n2 -- python3 "$DATA/echo_srv.py"
+P=$(bg_pid echosrv)
+wait_until 10 where_is "n1:$P" n2 >/dev/null
+n2_addr=$(addr_of n2)
+cx n1 -- python3 "$DATA/echo_cli.py" "$n2_addr" 500 >"$DATA/echo_cli.out" 2>&1 &
+client=$!
+for _ in $(seq 50); do [ "$(ps_field "n1:$P" cantmove)" = socket ] && break; sleep 0.2; done  # connected
+why=$(migrate "n1:$P" n3 2>&1); rc=$?
+wait "$client"; client_rc=$?
+ok=no
+if [ $rc -ne 0 ] && grep -q "is not this node" <<<"$why" && [ $client_rc = 0 ] && grep -q "echoed 500" "$DATA/echo_cli.out"; then ok=yes; fi
+check "a TCP connection: the move is refused (rc $rc: $why), and the connection goes on (client rc $client_rc: $(head -c 200 "$DATA/echo_cli.out"))" \
+  test $ok = yes
+bg_rc echosrv 20 >/dev/null
 rm -f "$DATA"/*.ref "$DATA"/*.out "$DATA/big.txt"
 
 # --- 3a. zombies: children exited and not waited for go with their parent --------

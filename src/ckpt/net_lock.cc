@@ -1,0 +1,106 @@
+// TCP connections held still by nftables (net_lock.h).
+#include "ckpt/net_lock.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <nftables/libnftables.h>
+
+#include <cstring>
+
+namespace roam {
+
+namespace {
+
+constexpr const char kTable[] =
+    "table inet roam_lock {\n"
+    "  set conn4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; }\n"
+    "  set conn6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; }\n"
+    "  chain in {\n"
+    "    type filter hook input priority -300;\n"
+    "    ip daddr . tcp dport . ip saddr . tcp sport @conn4 drop\n"
+    "    ip6 daddr . tcp dport . ip6 saddr . tcp sport @conn6 drop\n"
+    "  }\n"
+    "  chain out {\n"
+    "    type filter hook output priority -300;\n"
+    "    ip saddr . tcp sport . ip daddr . tcp dport @conn4 drop\n"
+    "    ip6 saddr . tcp sport . ip6 daddr . tcp dport @conn6 drop\n"
+    "  }\n"
+    "}\n";
+
+Status Nft(const std::string& commands) {
+  nft_ctx* ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+  if (ctx == nullptr) return Status::Error("nftables: no context");
+  nft_ctx_buffer_output(ctx);
+  nft_ctx_buffer_error(ctx);
+  int r = nft_run_cmd_from_buffer(ctx, commands.c_str());
+  std::string err = r != 0 ? nft_ctx_get_error_buffer(ctx) : "";
+  nft_ctx_free(ctx);
+  if (r != 0) {
+    while (!err.empty() && err.back() == '\n') err.pop_back();
+    const size_t nl = err.find('\n');
+    return Status::Error("nftables: " + (nl == std::string::npos ? err : err.substr(0, nl)));
+  }
+  return Status::Ok();
+}
+
+// "conn4 { 127.0.0.1 . 8000 . 127.0.0.1 . 51000 }": the element of `conn`
+// (a v4-mapped IPv6 connection is an IPv4 one on the wire).
+Result<std::string> Element(const pb::InetSocket& conn) {
+  if (conn.local().empty() || conn.remote().empty()) return Status::Error("a connection without both addresses");
+  char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+  uint16_t pa, pb;
+  bool v4;
+  if (conn.family() == AF_INET) {
+    sockaddr_in l{}, r{};
+    memcpy(&l, conn.local().data(), std::min(conn.local().size(), sizeof(l)));
+    memcpy(&r, conn.remote().data(), std::min(conn.remote().size(), sizeof(r)));
+    inet_ntop(AF_INET, &l.sin_addr, a, sizeof(a));
+    inet_ntop(AF_INET, &r.sin_addr, b, sizeof(b));
+    pa = ntohs(l.sin_port);
+    pb = ntohs(r.sin_port);
+    v4 = true;
+  } else {
+    sockaddr_in6 l{}, r{};
+    memcpy(&l, conn.local().data(), std::min(conn.local().size(), sizeof(l)));
+    memcpy(&r, conn.remote().data(), std::min(conn.remote().size(), sizeof(r)));
+    v4 = IN6_IS_ADDR_V4MAPPED(&l.sin6_addr) && IN6_IS_ADDR_V4MAPPED(&r.sin6_addr);
+    if (v4) {
+      inet_ntop(AF_INET, &l.sin6_addr.s6_addr[12], a, sizeof(a));
+      inet_ntop(AF_INET, &r.sin6_addr.s6_addr[12], b, sizeof(b));
+    } else {
+      inet_ntop(AF_INET6, &l.sin6_addr, a, sizeof(a));
+      inet_ntop(AF_INET6, &r.sin6_addr, b, sizeof(b));
+    }
+    pa = ntohs(l.sin6_port);
+    pb = ntohs(r.sin6_port);
+  }
+  return std::string(v4 ? "conn4" : "conn6") + " { " + a + " . " + std::to_string(pa) + " . " + b + " . " +
+         std::to_string(pb) + " }";
+}
+
+}  // namespace
+
+Status LockConnection(const pb::InetSocket& conn) {
+  Result<std::string> e = Element(conn);
+  if (!e.ok()) return e.status();
+  const std::string add = "add element inet roam_lock " + *e + "\n";
+  if (Nft(add).ok()) return Status::Ok();
+  // The first lock here: the table, then the element, in one transaction.
+  Status st = Nft(std::string(kTable) + add);
+  if (!st.ok()) return st.Prefixed("cannot hold the connection still: ");
+  return Status::Ok();
+}
+
+Status UnlockConnection(const pb::InetSocket& conn) {
+  Result<std::string> e = Element(conn);
+  if (!e.ok()) return e.status();
+  Status st = Nft("delete element inet roam_lock " + *e + "\n");
+  // Not there (never locked, or unlocked already): nothing to let through.
+  if (!st.ok() && (st.message().find("No such file") != std::string::npos ||
+                   st.message().find("does not exist") != std::string::npos)) {
+    return Status::Ok();
+  }
+  return st;
+}
+
+}  // namespace roam

@@ -1,0 +1,29 @@
+// Holding a TCP connection still while it is carried (file_inet.cc).
+//
+// Between the dump of an established connection and its restore, no socket
+// answers for it: a segment from the peer would be answered with a reset,
+// and one our side sent would never be in the image. So every packet of the
+// connection is dropped meanwhile, in both directions, by netfilter
+// (nftables, through libnftables): the table `inet roam_lock` holds a set
+// of connections (local address . port . remote address . port) and
+// rules at the input and output hooks dropping what matches either way.
+// The peer retransmits once the restored socket answers. Locks live in the
+// network namespace of the caller, outlive it (a restore in another
+// `roam` unlocks), and need CAP_NET_ADMIN. The table stays once made: its
+// chains cost one set lookup per packet of the namespace; deleting it when
+// empty could race with another dump's lock.
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+#include "image.pb.h"
+
+namespace roam {
+
+// `conn`: a TCP socket's InetSocket with both addresses.
+Status LockConnection(const pb::InetSocket& conn);
+// Lets it through again; unlocking what is not locked is not an error.
+Status UnlockConnection(const pb::InetSocket& conn);
+
+}  // namespace roam
