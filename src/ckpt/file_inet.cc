@@ -25,8 +25,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/inet_diag.h>
-#include <linux/netlink.h>
-#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <linux/sockios.h>
 #include <netinet/tcp.h>
@@ -37,10 +35,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "ckpt/files.h"
 #include "ckpt/net_lock.h"
+#include "ckpt/sock_diag.h"
 
 namespace roam {
 
@@ -106,32 +106,19 @@ bool IsBuffer(const pb::SockOpt& o) {
 
 // The listener's (accept queue, backlog) from inet_diag.
 Result<std::pair<uint32_t, uint32_t>> ListenQueue(int family, uint64_t ino) {
-  int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (nl < 0) return Status::Errno("netlink sock_diag");
-  Closer closer{nl};
-  struct {
-    nlmsghdr nlh;
-    inet_diag_req_v2 req;
-  } msg;
-  memset(&msg, 0, sizeof(msg));
-  msg.nlh.nlmsg_len = sizeof(msg);
-  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  msg.req.sdiag_family = static_cast<uint8_t>(family);
-  msg.req.sdiag_protocol = IPPROTO_TCP;
-  msg.req.idiag_states = 1U << 10;  // TCP_LISTEN
-  if (send(nl, &msg, sizeof(msg), 0) != static_cast<ssize_t>(sizeof(msg))) return Status::Errno("send inet_diag");
-  std::vector<char> buf(64 << 10);
-  for (;;) {
-    ssize_t n = recv(nl, buf.data(), buf.size(), 0);
-    if (n < 0) return Status::Errno("recv inet_diag");
-    for (nlmsghdr* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, static_cast<unsigned>(n)); h = NLMSG_NEXT(h, n)) {
-      if (h->nlmsg_type == NLMSG_DONE) return Status::Error(StatusCode::kNotFound, "listener not found by sock_diag");
-      if (h->nlmsg_type == NLMSG_ERROR) return Status::Error("inet_diag answered an error");
-      auto* m = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
-      if (m->idiag_inode == ino) return std::make_pair(m->idiag_rqueue, m->idiag_wqueue);
-    }
-  }
+  inet_diag_req_v2 req{};
+  req.sdiag_family = static_cast<uint8_t>(family);
+  req.sdiag_protocol = IPPROTO_TCP;
+  req.idiag_states = 1U << 10;  // TCP_LISTEN
+  std::optional<std::pair<uint32_t, uint32_t>> found;
+  Status st = SockDiagDump(&req, sizeof(req), [&](const void* payload, size_t size) {
+    const auto* m = static_cast<const inet_diag_msg*>(payload);
+    if (size >= sizeof(*m) && m->idiag_inode == ino) found = std::make_pair(m->idiag_rqueue, m->idiag_wqueue);
+    return !found;
+  });
+  if (!st.ok()) return st;
+  if (!found) return Status::Error(StatusCode::kNotFound, "listener not found by sock_diag");
+  return *found;
 }
 
 // "10.0.0.2:80", "[::1]:8000".

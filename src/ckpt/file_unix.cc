@@ -11,9 +11,7 @@
 // one, one of another family, one whose other end is held outside the
 // tree, and fds in flight (SCM_RIGHTS) in a queue.
 #include <fcntl.h>
-#include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-#include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -24,6 +22,7 @@
 #include <vector>
 
 #include "ckpt/files.h"
+#include "ckpt/sock_diag.h"
 
 #ifndef SO_PEEK_OFF
 #define SO_PEEK_OFF 42
@@ -45,50 +44,35 @@ struct Closer {
 }  // namespace
 
 Result<std::map<uint64_t, UnixDiag>> ReadUnixDiag() {
-  int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (nl < 0) return Status::Errno("netlink sock_diag");
-  Closer closer{nl};
-  struct {
-    nlmsghdr nlh;
-    unix_diag_req req;
-  } msg;
-  memset(&msg, 0, sizeof(msg));
-  msg.nlh.nlmsg_len = sizeof(msg);
-  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  msg.req.sdiag_family = AF_UNIX;
-  msg.req.udiag_states = ~0U;
-  msg.req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER;
-  if (send(nl, &msg, sizeof(msg), 0) != static_cast<ssize_t>(sizeof(msg))) return Status::Errno("sock_diag request");
+  unix_diag_req req{};
+  req.sdiag_family = AF_UNIX;
+  req.udiag_states = ~0U;
+  req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER;
   std::map<uint64_t, UnixDiag> out;
-  std::vector<char> buf(64 * 1024);
-  for (;;) {
-    ssize_t n = recv(nl, buf.data(), buf.size(), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status::Errno("sock_diag reply");
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, static_cast<unsigned>(n)); h = NLMSG_NEXT(h, n)) {
-      if (h->nlmsg_type == NLMSG_DONE) return out;
-      if (h->nlmsg_type == NLMSG_ERROR) return Status::Error("sock_diag: the kernel refused the request");
-      const auto* m = static_cast<const unix_diag_msg*>(NLMSG_DATA(h));
-      UnixDiag d;
-      d.type = m->udiag_type;
-      d.listening = m->udiag_state == 10;  // TCP_LISTEN
-      d.connected = m->udiag_state == 1;   // TCP_ESTABLISHED: paired (its peer may be closed since)
-      int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
-      for (auto* a = reinterpret_cast<rtattr*>(const_cast<unix_diag_msg*>(m) + 1); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-        const char* data = static_cast<const char*>(RTA_DATA(a));
-        const size_t size = RTA_PAYLOAD(a);
-        if (a->rta_type == UNIX_DIAG_NAME) d.named = size > 0;
-        if (a->rta_type == UNIX_DIAG_PEER && size >= 4) {
-          uint32_t peer;
-          memcpy(&peer, data, 4);
-          d.peer = peer;
-        }
-        if (a->rta_type == UNIX_DIAG_SHUTDOWN && size >= 1) d.shutdown = static_cast<uint8_t>(data[0]);
+  Status st = SockDiagDump(&req, sizeof(req), [&](const void* payload, size_t size) {
+    const auto* m = static_cast<const unix_diag_msg*>(payload);
+    if (size < sizeof(*m)) return true;
+    UnixDiag d;
+    d.type = m->udiag_type;
+    d.listening = m->udiag_state == 10;  // TCP_LISTEN
+    d.connected = m->udiag_state == 1;   // TCP_ESTABLISHED: paired (its peer may be closed since)
+    int len = static_cast<int>(size - NLMSG_ALIGN(sizeof(*m)));
+    for (auto* a = reinterpret_cast<rtattr*>(const_cast<unix_diag_msg*>(m) + 1); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+      const char* data = static_cast<const char*>(RTA_DATA(a));
+      const size_t asize = RTA_PAYLOAD(a);
+      if (a->rta_type == UNIX_DIAG_NAME) d.named = asize > 0;
+      if (a->rta_type == UNIX_DIAG_PEER && asize >= 4) {
+        uint32_t peer;
+        memcpy(&peer, data, 4);
+        d.peer = peer;
       }
-      out[m->udiag_ino] = d;
+      if (a->rta_type == UNIX_DIAG_SHUTDOWN && asize >= 1) d.shutdown = static_cast<uint8_t>(data[0]);
     }
-  }
+    out[m->udiag_ino] = d;
+    return true;
+  });
+  if (!st.ok()) return st;
+  return out;
 }
 
 namespace {
