@@ -111,10 +111,10 @@ void AddMovableInetSockets(pid_t pid, std::set<uint64_t>* out) {
   }
 }
 
-// The inodes of the UNIX sockets in `pid`'s network namespace that have no
-// name and are connected (/proc/PID/net/unix: no path, state 03), such as
-// the ends of socketpairs.
-std::set<uint64_t> ConnectedUnnamedUnixSockets(pid_t pid) {
+// The inodes of the UNIX sockets in `pid`'s network namespace, all of
+// which the engine carries but for what only the dump sees (a peer outside
+// the tree, fds in flight, a relative name) (/proc/PID/net/unix).
+std::set<uint64_t> UnixSockets(pid_t pid) {
   std::set<uint64_t> out;
   Result<std::string> text = ReadFile(ProcPath(pid, "net/unix"));
   if (!text.ok()) return out;
@@ -127,7 +127,7 @@ std::set<uint64_t> ConnectedUnnamedUnixSockets(pid_t pid) {
     unsigned refs, proto, flags, type, state;
     unsigned long long ino;
     const int got = sscanf(line.c_str(), "%63s %x %x %x %x %x %llu %1s", num, &refs, &proto, &flags, &type, &state, &ino, path);
-    if (got == 7 && state == 3) out.insert(ino);
+    if (got >= 7) out.insert(ino);
   }
   return out;
 }
@@ -151,10 +151,10 @@ std::string CantMoveOne(pid_t pid) {
       const int fd = atoi(e->d_name);
       why = RefusedFileKind(link, fd);
       if (why.empty() && fd > 2 && link.rfind("socket:[", 0) == 0) {
-        // The ends of socketpairs move (file_unix.cc), and IPv4/IPv6
-        // sockets without a connection (file_inet.cc).
+        // UNIX sockets move (file_unix.cc), and IPv4/IPv6 sockets
+        // without a connection (file_inet.cc).
         if (!pairs) {
-          pairs = ConnectedUnnamedUnixSockets(pid);
+          pairs = UnixSockets(pid);
           AddMovableInetSockets(pid, &*pairs);
         }
         if (!pairs->count(strtoull(link.c_str() + 8, nullptr, 10))) why = "socket";

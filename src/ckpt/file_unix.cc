@@ -1,22 +1,35 @@
-// Unnamed UNIX sockets: the ends of socketpairs, both held in the tree (or
-// one of them closed). What the kernel knows of each end comes from
+// UNIX sockets. The ends of a connected pair (a socketpair, or a client
+// and the socket a listener accepted for it), both held in the tree (or
+// one of them closed): what the kernel knows of each end comes from
 // sock_diag (NETLINK_SOCK_DIAG: type, peer, shutdown, name); the bytes and
 // records waiting to be read are peeked through a copy of the socket
 // (pidfd_getfd), walking the queue with SO_PEEK_OFF so that nothing is
 // taken from it. A pair is made again with socketpair in the root seed,
 // each end's queue refilled by sending from the other end, then the
-// shutdowns, buffer sizes and options are set.
+// shutdowns, buffer sizes and options are set. (Its ends keep no name:
+// getsockname on an accepted end answers unnamed after a restore.)
 //
-// Refused, with the socket named: a socket with a name or a listening
-// one, one of another family, one whose other end is held outside the
-// tree, and fds in flight (SCM_RIGHTS) in a queue.
+// A socket alone: a listener (with its backlog), a datagram socket bound
+// to a name, a socket neither bound nor connected yet. Made again alone:
+// bound to its name (a stale socket file left at the path by the killed
+// process is removed first; the file's owner and mode are set again),
+// listening.
+//
+// Refused, with the socket named: one of another family, one whose other
+// end is held outside the tree, fds in flight (SCM_RIGHTS) in a queue, a
+// name relative to the process's directory; and, for now (kBusy, tried
+// again later), a listener with connections waiting to be accepted and a
+// socket alone with datagrams waiting.
 #include <fcntl.h>
 #include <linux/rtnetlink.h>
 #include <linux/unix_diag.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -47,7 +60,7 @@ Result<std::map<uint64_t, UnixDiag>> ReadUnixDiag() {
   unix_diag_req req{};
   req.sdiag_family = AF_UNIX;
   req.udiag_states = ~0U;
-  req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER;
+  req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN;
   std::map<uint64_t, UnixDiag> out;
   Status st = SockDiagDump(&req, sizeof(req), [&](const void* payload, size_t size) {
     const auto* m = static_cast<const unix_diag_msg*>(payload);
@@ -60,7 +73,16 @@ Result<std::map<uint64_t, UnixDiag>> ReadUnixDiag() {
     for (auto* a = reinterpret_cast<rtattr*>(const_cast<unix_diag_msg*>(m) + 1); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
       const char* data = static_cast<const char*>(RTA_DATA(a));
       const size_t asize = RTA_PAYLOAD(a);
-      if (a->rta_type == UNIX_DIAG_NAME) d.named = asize > 0;
+      if (a->rta_type == UNIX_DIAG_NAME) {
+        d.named = asize > 0;
+        d.name.assign(data, asize);
+      }
+      if (a->rta_type == UNIX_DIAG_RQLEN && asize >= sizeof(unix_diag_rqlen)) {
+        unix_diag_rqlen q;
+        memcpy(&q, data, sizeof(q));
+        d.rqueue = q.udiag_rqueue;
+        d.wqueue = q.udiag_wqueue;
+      }
       if (a->rta_type == UNIX_DIAG_PEER && asize >= 4) {
         uint32_t peer;
         memcpy(&peer, data, 4);
@@ -77,8 +99,9 @@ Result<std::map<uint64_t, UnixDiag>> ReadUnixDiag() {
 
 namespace {
 
-// The queue of the socket at `fd` of `pid`, peeked whole and in order.
-Status PeekQueue(const FdSource& src, int type, pb::UnixSocket* out) {
+// The options of the socket at `fd` of `pid`, and its queue, peeked whole
+// and in order (unless `no_queue`: a listener, an unconnected stream).
+Status PeekQueue(const FdSource& src, int type, pb::UnixSocket* out, bool no_queue = false) {
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, src.pid, 0));
   if (pidfd < 0) return Status::Errno("pidfd_open " + std::to_string(src.pid));
   Closer pidfd_closer{pidfd};
@@ -98,6 +121,7 @@ Status PeekQueue(const FdSource& src, int type, pb::UnixSocket* out) {
   out->set_sndbuf(sndbuf);
   out->set_rcvbuf(rcvbuf);
   out->set_passcred(passcred != 0);
+  if (no_queue) return Status::Ok();
   int zero = 0;
   if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) != 0) return Status::Errno("SO_PEEK_OFF");
   std::unique_ptr<char[]> buf(new char[kPeekBuffer]);  // not zeroed: it sits in the frozen window
@@ -157,21 +181,42 @@ Status DumpUnixSocket(const FdSource& src, const std::map<uint64_t, UnixDiag>& d
                                                     "; only unnamed UNIX sockets, the ends of socketpairs, are)");
   }
   const UnixDiag& d = it->second;
-  if (d.named || d.listening) {
-    return Status::Error(StatusCode::kCantMove, std::string(d.listening ? "a listening UNIX socket" : "a UNIX socket with a name") +
-                                                    " is not supported (" + src.link + ")");
-  }
-  if (!d.connected) return Status::Error(StatusCode::kCantMove, "an unconnected UNIX socket is not supported (" + src.link + ")");
   if (d.type != SOCK_STREAM && d.type != SOCK_DGRAM && d.type != SOCK_SEQPACKET) {
     return Status::Error(StatusCode::kCantMove, "a UNIX socket of type " + std::to_string(d.type) + " is not supported");
   }
   pb::UnixSocket* u = desc->mutable_unix_socket();
   u->set_ino(ino);
-  u->set_peer_ino(d.peer);
   u->set_type(d.type);
   u->set_shutdown(d.shutdown);
   desc->set_kind(pb::FILE_UNIX_SOCKET);
-  return PeekQueue(src, d.type, u);
+  if (d.connected) {
+    u->set_peer_ino(d.peer);
+    return PeekQueue(src, d.type, u);
+  }
+  // Alone: a listener, a bound datagram socket, a new one.
+  const std::string shown = src.link + (d.named && d.name[0] != '\0' ? " at " + std::string(d.name.c_str()) : "");
+  if (d.listening && d.rqueue > 0) {
+    return Status::Error(StatusCode::kBusy, "a listening UNIX socket with " + std::to_string(d.rqueue) +
+                                                " connection(s) waiting to be accepted (" + shown + ")");
+  }
+  if (d.named && d.name[0] != '\0' && d.name[0] != '/') {
+    return Status::Error(StatusCode::kCantMove, "a UNIX socket bound to a relative path is not supported (" + shown + ")");
+  }
+  u->set_alone(true);
+  u->set_name(d.name);
+  u->set_listening(d.listening);
+  u->set_backlog(d.wqueue);
+  struct stat sb;
+  if (d.named && d.name[0] == '/' && stat(d.name.c_str(), &sb) == 0 && S_ISSOCK(sb.st_mode)) {
+    u->set_mode(sb.st_mode & 07777);
+    u->set_uid(sb.st_uid);
+    u->set_gid(sb.st_gid);
+  }
+  Status st = PeekQueue(src, d.type, u, /*no_queue=*/d.listening || d.type != SOCK_DGRAM);
+  if (st.ok() && u->queued_size() > 0) {
+    return Status::Error(StatusCode::kBusy, "a UNIX socket alone with datagrams waiting to be read (" + shown + ")");
+  }
+  return st;
 }
 
 Status CheckUnixPeers(const pb::FileTable& table, const std::map<uint64_t, UnixDiag>& diag) {
@@ -235,6 +280,41 @@ Status Finish(int fd, const pb::FileDesc& d) {
   return Status::Ok();
 }
 
+// A socket alone, made again: options, name, listen.
+Result<int> OpenAlone(const pb::FileDesc& d) {
+  const pb::UnixSocket& u = d.unix_socket();
+  int s = socket(AF_UNIX, u.type() | SOCK_CLOEXEC, 0);
+  if (s < 0) return Status::Errno("socket");
+  Closer closer{s};
+  Status st = SetOptions(s, u);
+  if (!st.ok()) return st;
+  if (!u.name().empty()) {
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    if (u.name().size() > sizeof(a.sun_path)) return Status::Error("a UNIX socket name too long");
+    memcpy(a.sun_path, u.name().data(), u.name().size());
+    const bool path = u.name()[0] != '\0';
+    const std::string at = path ? std::string(u.name().c_str()) : u.name().substr(1);
+    // The killed process's socket file stays at its path: a socket file,
+    // and only that, is removed to bind there again.
+    struct stat sb;
+    if (path && lstat(at.c_str(), &sb) == 0 && S_ISSOCK(sb.st_mode)) unlink(at.c_str());
+    if (bind(s, reinterpret_cast<sockaddr*>(&a), static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + u.name().size())) != 0) {
+      return Status::Errno("bind to " + (path ? at : "@" + at) + " again");
+    }
+    if (path && u.mode() != 0) {
+      if (chown(at.c_str(), u.uid(), u.gid()) != 0 || chmod(at.c_str(), u.mode()) != 0) {
+        return Status::Errno("owner and mode of " + at);
+      }
+    }
+  }
+  if (u.listening() && listen(s, static_cast<int>(u.backlog())) != 0) return Status::Errno("listen");
+  st = Finish(s, d);
+  if (!st.ok()) return st;
+  closer.fd = -1;
+  return s;
+}
+
 }  // namespace
 
 Status OpenUnixSockets(const pb::FileTable& table, std::map<uint32_t, int>* fds) {
@@ -245,6 +325,12 @@ Status OpenUnixSockets(const pb::FileTable& table, std::map<uint32_t, int>* fds)
   for (const pb::FileDesc& d : table.files()) {
     if (d.kind() != pb::FILE_UNIX_SOCKET || fds->count(d.id())) continue;
     const pb::UnixSocket& u = d.unix_socket();
+    if (u.alone()) {
+      Result<int> fd = OpenAlone(d);
+      if (!fd.ok()) return fd.status().Prefixed("file " + std::to_string(d.id()) + ": ");
+      (*fds)[d.id()] = *fd;
+      continue;
+    }
     auto peer_it = by_ino.find(u.peer_ino());
     const pb::FileDesc* peer = peer_it == by_ino.end() || peer_it->second == &d ? nullptr : peer_it->second;
     int sv[2];

@@ -40,8 +40,10 @@ struct UnixDiag {
   int type = 0;       // SOCK_STREAM ...
   uint32_t shutdown = 0;
   bool named = false;
+  std::string name;   // sun_path as bound: a path, or an abstract name (a zero byte first)
   bool listening = false;
   bool connected = false;
+  uint32_t rqueue = 0, wqueue = 0;  // a listener: connections waiting, backlog
 };
 
 // An established TCP connection a dump holds in repair mode, locked.
@@ -197,7 +199,7 @@ Status OpenPipes(const pb::FileTable& table, const std::map<std::string, std::st
 // Shared anonymous memory objects and memfds: filled, returned as fds.
 Status OpenSharedMemory(const pb::FileTable& table, const std::string& image_dir, std::map<uint64_t, int>* fds);
 
-// Unnamed UNIX sockets (file_unix.cc).
+// UNIX sockets (file_unix.cc).
 // Every UNIX socket of the caller's network namespace, by inode.
 Result<std::map<uint64_t, UnixDiag>> ReadUnixDiag();
 // An end of a socketpair, with what waits in its queue; anything else is

@@ -387,11 +387,6 @@ Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder&
 
 // ---- restore ----------------------------------------------------------------------
 
-bool TakesStaged(const pb::Vma& v) {
-  return v.kind() == pb::VMA_ANON_PRIVATE && !v.growsdown() &&
-         std::find(v.vm_flags().begin(), v.vm_flags().end(), "dp") == v.vm_flags().end();
-}
-
 std::vector<StagedPiece> PiecesOf(const std::vector<StagedPiece>& pieces, pid_t pid) {
   std::vector<StagedPiece> out;
   for (const StagedPiece& p : pieces) {

@@ -71,7 +71,10 @@ struct StagedPiece {
 
 // Whether a VMA can be (part of) staged memory moved into place: private
 // anonymous, not growing down, not droppable.
-bool TakesStaged(const pb::Vma& v);
+inline bool TakesStaged(const pb::Vma& v) {
+  return v.kind() == pb::VMA_ANON_PRIVATE && !v.growsdown() &&
+         std::find(v.vm_flags().begin(), v.vm_flags().end(), "dp") == v.vm_flags().end();
+}
 
 // The pieces of `pieces` that belong to `pid` (StagedPiece::For).
 std::vector<StagedPiece> PiecesOf(const std::vector<StagedPiece>& pieces, pid_t pid);

@@ -82,7 +82,7 @@ msghdr OrderMessage(StageOrder* o, iovec* iov, FdBuffer* fds, size_t control_len
         if (at > lo) munmap(p, at - lo);
         if (lo + o.len + kHuge > at + o.len) munmap(reinterpret_cast<void*>(at + o.len), lo + o.len + kHuge - (at + o.len));
         reply = static_cast<int64_t>(at);
-        staged.push_back({o.align, o.len, at, o.owner});
+        staged.push_back({o.align, o.len, at, o.owner, {}});
       }
       if (write(kStageFd, &reply, sizeof(reply)) != sizeof(reply)) _exit(0);
       continue;
@@ -183,7 +183,7 @@ Status PageStage::Write(pid_t owner, uint64_t vaddr, const void* data, size_t le
   for (const PageRange& r : want.ranges()) {
     Result<uint64_t> at = MapPiece(owner, r.start, r.bytes());
     if (!at.ok()) return at.status();
-    pieces_.push_back({r.start, r.bytes(), *at, owner});
+    pieces_.push_back({r.start, r.bytes(), *at, owner, {}});
     covered.Add(r);
   }
   for (const StagedPiece& p : pieces_) {

@@ -44,7 +44,7 @@ void BecomeSeed(const pb::ComeHome& order, int fd) {
   const std::string dir = order.image_dir();
   const std::string gpid = order.gpid();
   std::vector<StagedPiece> staged;
-  for (const pb::StagedPiece& s : order.staged()) staged.push_back({s.vaddr(), s.len(), s.at(), s.pid()});
+  for (const pb::StagedPiece& s : order.staged()) staged.push_back({s.vaddr(), s.len(), s.at(), s.pid(), {}});
   // Signals wait: Ctrl-C during the move reaches the process once it is
   // rebuilt (or the deputy again), not this seed.
   sigset_t all;

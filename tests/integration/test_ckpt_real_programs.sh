@@ -5,7 +5,9 @@
 # file, and sort --parallel=1 (single-threaded, with its multi-GiB sparse
 # buffer); and multi-threaded ones: xz -T2, sort --parallel=2, a Python
 # program whose threads meet at a barrier every round, a Python
-# multiprocessing.Pool (a tree of 3, the parent with threads), and povray rendering
+# multiprocessing.Pool (a tree of 3, the parent with threads), a
+# multiprocessing.Manager (a server on a UNIX socket, and the connections
+# it accepted from two workers and the parent), and povray rendering
 # a small scene with 2 worker threads (each dumped while it has 2 threads or
 # more); and a System V user, sysv_workers (tests/data/programs): a parent
 # and 3 children sharing a segment and a semaphore set, in an IPC namespace
@@ -132,6 +134,32 @@ if __name__ == "__main__":
     print("done")
 EOF
 
+# multiprocessing.Manager: a server process (with threads) listening on a
+# UNIX socket, and two workers and the parent talking to it through
+# connections it accepted; results printed at the end.
+cat >"$T/manager.py" <<'EOF'
+import hashlib, multiprocessing as mp
+def work(k, d, q, rounds):
+    for r in range(rounds):
+        h = ("%d-%d" % (k, r)).encode()
+        for _ in range(120000):
+            h = hashlib.sha256(h).digest()
+        d["%d-%d" % (k, r)] = h.hex()[:8]
+        q.put(r)
+if __name__ == "__main__":
+    rounds = 40
+    with mp.Manager() as m:
+        d, q = m.dict(), m.Queue()
+        ps = [mp.Process(target=work, args=(k, d, q, rounds)) for k in range(2)]
+        for p in ps: p.start()
+        for r in range(rounds):
+            q.get(); q.get()
+        for p in ps: p.join()
+        for r in range(rounds):
+            print(r, d["0-%d" % r], d["1-%d" % r], flush=True)
+    print("done")
+EOF
+
 # A small scene with reflection and refraction, rendered by 2 threads.
 cat >"$T/scene.pov" <<'EOF'
 #version 3.7;
@@ -168,6 +196,7 @@ PROGRAMS=$(cd "$(dirname "$0")/../data/programs" && pwd)
 THREADS_PY=$PROGRAMS/threads_barrier.py
 run_python_threads() { exec /usr/bin/python3 "$THREADS_PY" 60 30000 </dev/null >"$1" 2>"$1.err"; }
 run_python_pool() { exec /usr/bin/python3 "$T/pool.py" </dev/null >"$1" 2>"$1.err"; }
+run_python_manager() { exec /usr/bin/python3 "$T/manager.py" </dev/null >"$1" 2>"$1.err"; }
 run_sysv_workers() { exec "${IN_IPC[@]}" "$T/sysv_workers" 3 40 </dev/null >"$1" 2>"$1.err"; }
 # sysv_workers runs in an IPC namespace of its own, held by a sleep
 # (IPC_HOLDER) until the next one; IN_IPC enters it.
@@ -189,7 +218,7 @@ run_povray() { exec povray -D "+I$T/scene.pov" +O- +FP +W1000 +H750 +A0.1 +AM2 +
 declare -A COMM=([bc]=bc [python]=python3 [gzip]=gzip [sha256sum]=sha256sum
                  [sort]=sort [python_twice]=python3 [xz]=xz [sort_parallel]=sort
                  [python_threads]=python3 [python_pool]=python3 [povray]=povray
-                 [sysv_workers]=sysv_workers)
+                 [sysv_workers]=sysv_workers [python_manager]=python3)
 # The programs dumped while they run threads (the others have one).
 declare -A THREADED=([xz]=1 [sort_parallel]=1 [python_threads]=1 [python_pool]=1 [povray]=1)
 
@@ -397,7 +426,7 @@ else
   fail "compile sysv_workers.c: $(head -c 300 "$T/gcc.err")"
   SYSV=""
 fi
-for name in bc python gzip sha256sum sort xz sort_parallel python_threads python_pool povray $SYSV; do
+for name in bc python gzip sha256sum sort xz sort_parallel python_threads python_pool python_manager povray $SYSV; do
   checkpoint_restore "$name"
 done
 

@@ -13,10 +13,12 @@
 #include <sys/prctl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <functional>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -114,10 +116,17 @@ TEST(CantMoveReason, NamespaceFile) {
   EXPECT_EQ(ReasonFor([] { (void)open("/proc/self/ns/uts", O_RDONLY); }), "namespace");
 }
 
-TEST(CantMoveReason, SocketpairMoves) {  // an INET socket or a lone UNIX one does not (above)
+TEST(CantMoveReason, UnixSocketsMove) {  // a TCP connection does not (above)
   EXPECT_EQ(ReasonFor([] {
               int sv[2];
               (void)socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+              (void)socket(AF_UNIX, SOCK_DGRAM, 0);
+              int l = socket(AF_UNIX, SOCK_STREAM, 0);
+              sockaddr_un a{};
+              a.sun_family = AF_UNIX;
+              memcpy(a.sun_path, "\0roam-cant-move-test", 21);
+              (void)bind(l, reinterpret_cast<sockaddr*>(&a), offsetof(sockaddr_un, sun_path) + 21);
+              (void)listen(l, 1);
             }),
             "");
 }
@@ -132,14 +141,14 @@ TEST(CantMoveReason, ChildWithASocketCountsForTheTree) {
               (void)!pipe(done);
               if (fork() == 0) {
                 prctl(PR_SET_PDEATHSIG, SIGKILL);  // goes with its parent
-                (void)socket(AF_UNIX, SOCK_DGRAM, 0);
+                (void)posix_openpt(O_RDWR | O_NOCTTY);
                 (void)!write(done[1], "x", 1);
                 for (;;) pause();
               }
               char c;
               (void)!read(done[0], &c, 1);
             }),
-            "socket");
+            "pty-master");
 }
 
 TEST(CantMoveReason, ThreadsMove) {  // refused until the engine carried them
