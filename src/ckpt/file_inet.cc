@@ -25,8 +25,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/inet_diag.h>
-#include <netinet/in.h>
 #include <linux/sockios.h>
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -41,17 +41,11 @@
 #include "ckpt/files.h"
 #include "ckpt/net_lock.h"
 #include "ckpt/sock_diag.h"
+#include "common/unique_fd.h"
 
 namespace roam {
 
 namespace {
-
-struct Closer {
-  int fd;
-  ~Closer() {
-    if (fd >= 0) close(fd);
-  }
-};
 
 struct Opt {
   int level, name;
@@ -270,10 +264,10 @@ Status RepairAfterConnect(int s, const pb::TcpConnection& c) {
 Status DumpInetSocket(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc) {
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, src.pid, 0));
   if (pidfd < 0) return Status::Errno("pidfd_open " + std::to_string(src.pid));
-  Closer pidfd_closer{pidfd};
+  UniqueFd pidfd_closer(pidfd);
   int s = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, src.fd, 0));
   if (s < 0) return Status::Errno("pidfd_getfd");
-  Closer s_closer{s};
+  UniqueFd s_closer(s);
   int family = 0, type = 0, protocol = 0, listening = 0;
   socklen_t len = sizeof(int);
   getsockopt(s, SOL_SOCKET, SO_DOMAIN, &family, &len);
@@ -340,7 +334,7 @@ Status DumpInetSocket(FileTableBuilder& b, const FdSource& src, pb::FileDesc* de
   // The options that differ from a new socket's.
   int fresh = socket(family, type | SOCK_CLOEXEC, protocol);
   if (fresh < 0) return Status::Errno("socket");
-  Closer fresh_closer{fresh};
+  UniqueFd fresh_closer(fresh);
   for (const Opt& o : OptionsOf(family, protocol)) {
     std::string now = GetOpt(s, o);
     if (now.empty() || now == GetOpt(fresh, o)) continue;
@@ -373,7 +367,7 @@ void ReleaseConnection(const RepairedSocket& r) {
 Status FinishConnection(pid_t pid, int fd, const pb::InetSocket& in) {
   int s = CopyOf(pid, fd);
   if (s < 0) return Status::Errno("pidfd_getfd of a restored TCP connection");
-  Closer closer{s};
+  UniqueFd closer(s);
   const pb::TcpConnection& c = in.connection();
   Status st = SetInt(s, IPPROTO_TCP, TCP_REPAIR, 0, "leave TCP_REPAIR");
   const size_t unsent = std::min<size_t>(c.unsent(), c.send_queue().size());
@@ -388,7 +382,7 @@ Result<int> OpenInetSocket(const pb::FileDesc& desc) {
   const pb::InetSocket& in = desc.inet_socket();
   int s = socket(in.family(), in.type() | SOCK_CLOEXEC, in.protocol());
   if (s < 0) return Status::Errno("socket");
-  Closer closer{s};
+  UniqueFd closer(s);
   if (in.has_connection()) {
     Status st = RepairBeforeConnect(s, in.connection());
     if (!st.ok()) return st;
@@ -428,8 +422,7 @@ Result<int> OpenInetSocket(const pb::FileDesc& desc) {
     if (!st.ok()) return st;
   }
   if (fcntl(s, F_SETFL, desc.flags() & O_NONBLOCK) != 0) return Status::Errno("fcntl F_SETFL");
-  closer.fd = -1;
-  return s;
+  return closer.release();
 }
 
 }  // namespace roam

@@ -36,6 +36,7 @@
 
 #include "ckpt/files.h"
 #include "ckpt/sock_diag.h"
+#include "common/unique_fd.h"
 
 #ifndef SO_PEEK_OFF
 #define SO_PEEK_OFF 42
@@ -46,13 +47,6 @@ namespace roam {
 namespace {
 
 constexpr size_t kPeekBuffer = 4 << 20;  // the largest datagram read whole
-
-struct Closer {
-  int fd;
-  ~Closer() {
-    if (fd >= 0) close(fd);
-  }
-};
 
 }  // namespace
 
@@ -104,10 +98,10 @@ namespace {
 Status PeekQueue(const FdSource& src, int type, pb::UnixSocket* out, bool no_queue = false) {
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, src.pid, 0));
   if (pidfd < 0) return Status::Errno("pidfd_open " + std::to_string(src.pid));
-  Closer pidfd_closer{pidfd};
+  UniqueFd pidfd_closer(pidfd);
   int s = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, src.fd, 0));
   if (s < 0) return Status::Errno("pidfd_getfd");
-  Closer s_closer{s};
+  UniqueFd s_closer(s);
   int peek_off = -1, sndbuf = 0, rcvbuf = 0, passcred = 0;
   socklen_t len = sizeof(int);
   getsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek_off, &len);
@@ -285,7 +279,7 @@ Result<int> OpenAlone(const pb::FileDesc& d) {
   const pb::UnixSocket& u = d.unix_socket();
   int s = socket(AF_UNIX, u.type() | SOCK_CLOEXEC, 0);
   if (s < 0) return Status::Errno("socket");
-  Closer closer{s};
+  UniqueFd closer(s);
   Status st = SetOptions(s, u);
   if (!st.ok()) return st;
   if (!u.name().empty()) {
@@ -311,8 +305,7 @@ Result<int> OpenAlone(const pb::FileDesc& d) {
   if (u.listening() && listen(s, static_cast<int>(u.backlog())) != 0) return Status::Errno("listen");
   st = Finish(s, d);
   if (!st.ok()) return st;
-  closer.fd = -1;
-  return s;
+  return closer.release();
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "ckpt/image_file.h"
 #include "ckpt/sysv_ipc.h"
 #include "common/file_util.h"
+#include "common/unique_fd.h"
 
 namespace roam {
 
@@ -291,12 +292,7 @@ Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder&
     parent_pagemap_fd = open(("/proc/" + std::to_string(cow_parent) + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC);
     if (parent_pagemap_fd < 0) return Status::Errno("open /proc/" + std::to_string(cow_parent) + "/pagemap");
   }
-  struct Closer {
-    int fd;
-    ~Closer() {
-      if (fd >= 0) close(fd);
-    }
-  } parent_closer{parent_pagemap_fd};
+  UniqueFd parent_closer(parent_pagemap_fd);
   int pagemap_fd = open((base + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC);
   if (pagemap_fd < 0) return Status::Errno("open " + base + "/pagemap");
   int mem_fd = open((base + "/mem").c_str(), O_RDONLY | O_CLOEXEC);

@@ -9,15 +9,14 @@
 #include <cstring>
 #include <vector>
 
+#include "common/unique_fd.h"
+
 namespace roam {
 
 Status SockDiagDump(const void* req, size_t len, const std::function<bool(const void*, size_t)>& each) {
   int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (nl < 0) return Status::Errno("netlink sock_diag");
-  struct Closer {
-    int fd;
-    ~Closer() { close(fd); }
-  } closer{nl};
+  UniqueFd closer(nl);
   std::vector<char> msg(NLMSG_LENGTH(len));
   auto* nlh = reinterpret_cast<nlmsghdr*>(msg.data());
   nlh->nlmsg_len = static_cast<uint32_t>(msg.size());
