@@ -30,7 +30,6 @@
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -128,14 +127,6 @@ std::string AddressText(const std::string& sa) {
   auto* in6 = reinterpret_cast<sockaddr_in6*>(&a);
   inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
   return "[" + std::string(ip) + "]:" + std::to_string(ntohs(in6->sin6_port));
-}
-
-int CopyOf(pid_t pid, int fd) {
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) return -1;
-  int s = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
-  close(pidfd);
-  return s;
 }
 
 Status SetInt(int s, int level, int name, int v, const char* what) {
@@ -262,12 +253,9 @@ Status RepairAfterConnect(int s, const pb::TcpConnection& c) {
 }  // namespace
 
 Status DumpInetSocket(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc) {
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, src.pid, 0));
-  if (pidfd < 0) return Status::Errno("pidfd_open " + std::to_string(src.pid));
-  UniqueFd pidfd_closer(pidfd);
-  int s = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, src.fd, 0));
-  if (s < 0) return Status::Errno("pidfd_getfd");
-  UniqueFd s_closer(s);
+  Result<UniqueFd> copy = CopyFd(src.pid, src.fd);
+  if (!copy.ok()) return copy.status();
+  const int s = copy->get();
   int family = 0, type = 0, protocol = 0, listening = 0;
   socklen_t len = sizeof(int);
   getsockopt(s, SOL_SOCKET, SO_DOMAIN, &family, &len);
@@ -355,19 +343,15 @@ Status DumpInetSocket(FileTableBuilder& b, const FdSource& src, pb::FileDesc* de
 }
 
 void ReleaseConnection(const RepairedSocket& r) {
-  int s = CopyOf(r.pid, r.fd);
-  if (s >= 0) {
-    int off = 0;
-    setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
-    close(s);
-  }
+  Result<UniqueFd> s = CopyFd(r.pid, r.fd);
+  if (s.ok()) (void)SetInt(s->get(), IPPROTO_TCP, TCP_REPAIR, 0, "leave TCP_REPAIR");
   (void)UnlockConnection(r.socket);
 }
 
 Status FinishConnection(pid_t pid, int fd, const pb::InetSocket& in) {
-  int s = CopyOf(pid, fd);
-  if (s < 0) return Status::Errno("pidfd_getfd of a restored TCP connection");
-  UniqueFd closer(s);
+  Result<UniqueFd> copy = CopyFd(pid, fd);
+  if (!copy.ok()) return copy.status();
+  const int s = copy->get();
   const pb::TcpConnection& c = in.connection();
   Status st = SetInt(s, IPPROTO_TCP, TCP_REPAIR, 0, "leave TCP_REPAIR");
   const size_t unsent = std::min<size_t>(c.unsent(), c.send_queue().size());

@@ -25,7 +25,6 @@
 #include <linux/unix_diag.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -96,12 +95,9 @@ namespace {
 // The options of the socket at `fd` of `pid`, and its queue, peeked whole
 // and in order (unless `no_queue`: a listener, an unconnected stream).
 Status PeekQueue(const FdSource& src, int type, pb::UnixSocket* out, bool no_queue = false) {
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, src.pid, 0));
-  if (pidfd < 0) return Status::Errno("pidfd_open " + std::to_string(src.pid));
-  UniqueFd pidfd_closer(pidfd);
-  int s = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, src.fd, 0));
-  if (s < 0) return Status::Errno("pidfd_getfd");
-  UniqueFd s_closer(s);
+  Result<UniqueFd> copy = CopyFd(src.pid, src.fd);
+  if (!copy.ok()) return copy.status();
+  const int s = copy->get();
   int peek_off = -1, sndbuf = 0, rcvbuf = 0, passcred = 0;
   socklen_t len = sizeof(int);
   getsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek_off, &len);

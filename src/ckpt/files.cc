@@ -270,6 +270,14 @@ Status FileTableBuilder::Finish() {
   return Status::Ok();
 }
 
+Result<UniqueFd> CopyFd(pid_t pid, int fd) {
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd.ok()) return Status::Errno("pidfd_open " + std::to_string(pid));
+  UniqueFd copy(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)));
+  if (!copy.ok()) return Status::Errno("pidfd_getfd of fd " + std::to_string(fd) + " of pid " + std::to_string(pid));
+  return copy;
+}
+
 // ---- restore ----------------------------------------------------------------------
 
 void OpenedFiles::Plan(const pb::FileTable& table, int base) {

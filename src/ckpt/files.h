@@ -20,6 +20,7 @@
 #include "common/proc_fdinfo.h"
 #include "common/proc_stat.h"
 #include "common/status.h"
+#include "common/unique_fd.h"
 #include "image.pb.h"
 
 namespace roam {
@@ -209,6 +210,10 @@ Status DumpUnixSocket(const FdSource& src, const std::map<uint64_t, UnixDiag>& d
 Status CheckUnixPeers(const pb::FileTable& table, const std::map<uint64_t, UnixDiag>& diag);
 // Every pair, made, refilled and set; returns fd per FileDesc id.
 Status OpenUnixSockets(const pb::FileTable& table, std::map<uint32_t, int>* fds);
+
+// A copy of `fd` of `pid` in this process: the same open file
+// (pidfd_getfd), for reading what only the file itself can say.
+Result<UniqueFd> CopyFd(pid_t pid, int fd);
 
 // IPv4/IPv6 sockets (file_inet.cc): a TCP listener, a bound or new TCP
 // socket, an established TCP connection (held in repair mode and locked:

@@ -134,32 +134,6 @@ if __name__ == "__main__":
     print("done")
 EOF
 
-# multiprocessing.Manager: a server process (with threads) listening on a
-# UNIX socket, and two workers and the parent talking to it through
-# connections it accepted; results printed at the end.
-cat >"$T/manager.py" <<'EOF'
-import hashlib, multiprocessing as mp
-def work(k, d, q, rounds):
-    for r in range(rounds):
-        h = ("%d-%d" % (k, r)).encode()
-        for _ in range(120000):
-            h = hashlib.sha256(h).digest()
-        d["%d-%d" % (k, r)] = h.hex()[:8]
-        q.put(r)
-if __name__ == "__main__":
-    rounds = 40
-    with mp.Manager() as m:
-        d, q = m.dict(), m.Queue()
-        ps = [mp.Process(target=work, args=(k, d, q, rounds)) for k in range(2)]
-        for p in ps: p.start()
-        for r in range(rounds):
-            q.get(); q.get()
-        for p in ps: p.join()
-        for r in range(rounds):
-            print(r, d["0-%d" % r], d["1-%d" % r], flush=True)
-    print("done")
-EOF
-
 # A small scene with reflection and refraction, rendered by 2 threads.
 cat >"$T/scene.pov" <<'EOF'
 #version 3.7;
@@ -196,7 +170,8 @@ PROGRAMS=$(cd "$(dirname "$0")/../data/programs" && pwd)
 THREADS_PY=$PROGRAMS/threads_barrier.py
 run_python_threads() { exec /usr/bin/python3 "$THREADS_PY" 60 30000 </dev/null >"$1" 2>"$1.err"; }
 run_python_pool() { exec /usr/bin/python3 "$T/pool.py" </dev/null >"$1" 2>"$1.err"; }
-run_python_manager() { exec /usr/bin/python3 "$T/manager.py" </dev/null >"$1" 2>"$1.err"; }
+# multiprocessing.Manager (tests/data/programs/manager_workers.py).
+run_python_manager() { exec /usr/bin/python3 "$PROGRAMS/manager_workers.py" 40 120000 </dev/null >"$1" 2>"$1.err"; }
 run_sysv_workers() { exec "${IN_IPC[@]}" "$T/sysv_workers" 3 40 </dev/null >"$1" 2>"$1.err"; }
 # sysv_workers runs in an IPC namespace of its own, held by a sleep
 # (IPC_HOLDER) until the next one; IN_IPC enters it.

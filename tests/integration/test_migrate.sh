@@ -254,32 +254,11 @@ real_program sort sh -c 'sort --parallel=1 -S 1M --batch-size=4 "$0" | sha256sum
 head -c 40000000 "$DATA/big.txt" >"$DATA/part.txt"
 real_program xz xz -T2 -1 -c "$DATA/part.txt"
 real_program xzpipe sh -c 'cat "$0" | xz -T2 -1 | sha256sum' "$DATA/part.txt"
-# multiprocessing.Manager: a server process (with threads) listening on a
-# UNIX socket in the job's (shared) TMPDIR, two workers and the parent
-# connected to it.
-cat >"$DATA/manager.py" <<'PY'
-import hashlib, multiprocessing as mp
-def work(k, d, q, rounds):
-    for r in range(rounds):
-        h = ("%d-%d" % (k, r)).encode()
-        for _ in range(150000):
-            h = hashlib.sha256(h).digest()
-        d["%d-%d" % (k, r)] = h.hex()[:8]
-        q.put(r)
-if __name__ == "__main__":
-    rounds = 40
-    with mp.Manager() as m:
-        d, q = m.dict(), m.Queue()
-        ps = [mp.Process(target=work, args=(k, d, q, rounds)) for k in range(2)]
-        for p in ps: p.start()
-        for r in range(rounds):
-            q.get(); q.get()
-        for p in ps: p.join()
-        for r in range(rounds):
-            print(r, d["0-%d" % r], d["1-%d" % r], flush=True)
-    print("done")
-PY
-real_program manager python3 "$DATA/manager.py"
+# multiprocessing.Manager (tests/data/programs/manager_workers.py): a
+# server process listening on a UNIX socket in the job's (shared) TMPDIR,
+# two workers and the parent connected to it.
+cp "$HERE/../data/programs/manager_workers.py" "$DATA/manager.py"
+real_program manager python3 "$DATA/manager.py" 40 150000
 # A System V user (tests/data/programs/sysv_workers.c): a parent and 3
 # children sharing a segment and a SEM_UNDO mutex. Its objects go with it:
 # made again on each node it reaches, removed from each node it leaves.
