@@ -49,6 +49,9 @@ Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root) {
   for (pid_t pid : ReadProcessTree(root)) {
     const std::string proc = "/proc/" + std::to_string(pid);
     Result<std::string> maps = ReadFile(proc + "/maps");
+    // A child that exited since the tree was listed holds no file any more
+    // (the dump records it as a zombie, or it is gone); the root must be.
+    if (!maps.ok() && pid != root) continue;
     if (!maps.ok()) return Status::Error("pid " + std::to_string(pid) + ": no such process");
     add(Readlink(proc + "/cwd"), true);
     if (DIR* d = opendir((proc + "/fd").c_str())) {
