@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages roam builds and runs with, if any is
 # missing. Needs root (apt-get); does nothing when all are present.
-# libnftables holds a TCP connection still while the engine carries it.
+# libnftables holds a TCP connection still while the engine carries it;
+# libmnl puts a job's own address on an interface.
 # povray and xz-utils are multi-threaded programs the engine is tried on
 # (tests/integration/test_ckpt_real_programs.sh); lame encodes the seeds' workload in bench/balance_bench.sh;
 # openssh-server, openssh-client and parallel are the references of
@@ -11,7 +12,7 @@ set -euo pipefail
 pkgs=(cmake g++ clang libclang-rt-14-dev make pkg-config
       libasio-dev libprotobuf-dev protobuf-compiler libcli11-dev
       libspdlog-dev libfmt-dev nlohmann-json3-dev libsodium-dev libssl-dev libxxhash-dev
-      liblz4-dev libzstd-dev libnftables-dev
+      liblz4-dev libzstd-dev libnftables-dev libmnl-dev
       libncurses-dev libgtest-dev libgmock-dev
       iproute2 util-linux procps python3 bc jq
       openssh-server openssh-client parallel lame xz-utils povray)

@@ -3,6 +3,7 @@
 // write the records, release or kill.
 #include "ckpt/checkpoint.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -29,6 +30,7 @@
 #include "ckpt/image.h"
 #include "ckpt/image_file.h"
 #include "ckpt/memory.h"
+#include "ckpt/net_lock.h"
 #include "ckpt/sysv_ipc.h"
 #include "ckpt/task_state.h"
 #include "ckpt/tracee.h"
@@ -86,10 +88,23 @@ Status Preflight(pid_t pid, bool seized) {
   return Status::Ok();
 }
 
+// The tree's own address as /proc/net/tcp prints a local address (the
+// raw 32 bits in hex; tcp6: as a v4-mapped address), "" for none.
+std::pair<std::string, std::string> OwnAddressHex(const std::string& own) {
+  in_addr a{};
+  if (own.empty() || inet_pton(AF_INET, own.c_str(), &a) != 1) return {};
+  char v4[16], v6[40];
+  snprintf(v4, sizeof v4, "%08X", a.s_addr);
+  snprintf(v6, sizeof v6, "0000000000000000FFFF0000%08X", a.s_addr);
+  return {v4, v6};
+}
+
 // The inodes of the IPv4/IPv6 sockets in `pid`'s network namespace that
 // the engine carries (file_inet.cc): TCP listening (state 0A) or closed
-// (07: bound, not connected), UDP of any state (/proc/PID/net/{tcp,udp}*).
-void AddMovableInetSockets(pid_t pid, std::set<uint64_t>* out) {
+// (07: bound, not connected), UDP of any state (/proc/PID/net/{tcp,udp}*),
+// and TCP connections (01) from the tree's own address.
+void AddMovableInetSockets(pid_t pid, const std::string& own_address, std::set<uint64_t>* out) {
+  const auto [own4, own6] = OwnAddressHex(own_address);
   for (const char* table : {"net/tcp", "net/tcp6", "net/udp", "net/udp6"}) {
     const bool tcp = table[4] == 't';
     Result<std::string> text = ReadFile(ProcPath(pid, table));
@@ -106,7 +121,9 @@ void AddMovableInetSockets(pid_t pid, std::set<uint64_t>* out) {
                  &retr, &uid, &timeout, &ino) != 9) {
         continue;
       }
-      if (!tcp || state == 0x0A || state == 0x07) out->insert(ino);
+      const std::string addr(local, strcspn(local, ":"));
+      const bool own = !own4.empty() && (addr == own4 || addr == own6);
+      if (!tcp || state == 0x0A || state == 0x07 || (state == 0x01 && own)) out->insert(ino);
     }
   }
 }
@@ -133,7 +150,7 @@ std::set<uint64_t> UnixSockets(pid_t pid) {
 }
 
 // CantMoveReason's look at one process.
-std::string CantMoveOne(pid_t pid) {
+std::string CantMoveOne(pid_t pid, const std::string& own_address) {
   Result<std::string> text = ReadFile(ProcPath(pid, "status"));
   Result<ProcStatus> s = text.ok() ? ParseProcStatus(*text) : Result<ProcStatus>(text.status());
   if (!s.ok()) return "";
@@ -155,7 +172,7 @@ std::string CantMoveOne(pid_t pid) {
         // without a connection (file_inet.cc).
         if (!pairs) {
           pairs = UnixSockets(pid);
-          AddMovableInetSockets(pid, &*pairs);
+          AddMovableInetSockets(pid, own_address, &*pairs);
         }
         if (!pairs->count(strtoull(link.c_str() + 8, nullptr, 10))) why = "socket";
       }
@@ -197,10 +214,13 @@ class TreeDump {
   Status Seal();
   void Release();  // lets every frozen process go on, as it was
   void KillAll();
-  void RemoveCarriedIpc() {
+  void RemoveCarried() {
     InIpcNamespace in_ns;
     if (ipc_ns_ >= 0 && in_ns.Enter(ipc_ns_).ok()) RemoveSysvObjects(carried_);
     carried_.Clear();
+    if (!files_) return;
+    for (const RepairedSocket& r : files_->repaired) (void)UnlockConnection(r.socket);
+    files_->repaired.clear();
   }
   Status ExecRoot(const std::vector<std::string>& argv, const std::vector<std::string>& env);
   std::vector<pid_t> pids() const {
@@ -708,15 +728,15 @@ pid_t FrozenTree::root() const { return dump_->root(); }
 int64_t FrozenTree::frozen_ns() const { return dump_->frozen_ns(); }
 void FrozenTree::Resume() { dump_->Release(); }
 void FrozenTree::Kill() { dump_->KillAll(); }
-void FrozenTree::RemoveCarriedIpc() { dump_->RemoveCarriedIpc(); }
+void FrozenTree::RemoveCarried() { dump_->RemoveCarried(); }
 Status FrozenTree::ExecRoot(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   return dump_->ExecRoot(argv, env);
 }
 
-std::string CantMoveReason(pid_t root) {
+std::string CantMoveReason(pid_t root, const std::string& own_address) {
   std::vector<pid_t> queue{root};
   for (size_t i = 0; i < queue.size() && i < 4096; ++i) {
-    std::string why = CantMoveOne(queue[i]);
+    std::string why = CantMoveOne(queue[i], own_address);
     if (!why.empty()) return why;
     Result<std::vector<pid_t>> kids = Children(queue[i]);
     if (kids.ok()) queue.insert(queue.end(), kids->begin(), kids->end());

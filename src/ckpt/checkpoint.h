@@ -93,8 +93,9 @@ class FrozenTree {
   void Kill();
   // After a move, once the tree is killed or exec'd: the System V objects
   // the last Dump carried are removed from this node (the tree took them
-  // along; sysv_ipc.h).
-  void RemoveCarriedIpc();
+  // along; sysv_ipc.h), and its TCP connections, which live on at the
+  // target, are no longer held here (net_lock.h).
+  void RemoveCarried();
   // The root execs `argv` (argv[0] is the path) with environment `env`,
   // keeping its PID, parent, session and the fds it has without
   // close-on-exec; its signal mask is put back first. Then every other
@@ -114,7 +115,9 @@ Result<CheckpointReport> Checkpoint(pid_t root, const std::string& dir, const Ch
 // anonymous inode's name such as "io_uring" ...), or "" if nothing the
 // engine refuses outright is in sight. Looks only at /proc (status, fd
 // links, maps): cheap enough for every process once a second. A move may
-// still be refused for what only the dump finds.
-std::string CantMoveReason(pid_t root);
+// still be refused for what only the dump finds. `own_address`: the tree's
+// own IPv4 address (node/job_address.h), which moves with it: its
+// established TCP connections move too.
+std::string CantMoveReason(pid_t root, const std::string& own_address = "");
 
 }  // namespace roam

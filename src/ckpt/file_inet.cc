@@ -250,6 +250,19 @@ Status RepairAfterConnect(int s, const pb::TcpConnection& c) {
   return st;
 }
 
+// Leaving repair mode also clears SO_REUSEADDR: set again as the process
+// had it.
+Status LeaveRepair(int s, const pb::InetSocket& in) {
+  Status st = SetInt(s, IPPROTO_TCP, TCP_REPAIR, 0, "leave TCP_REPAIR");
+  for (const pb::SockOpt& o : in.options()) {
+    if (st.ok() && o.level() == SOL_SOCKET && o.name() == SO_REUSEADDR &&
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, o.value().data(), static_cast<socklen_t>(o.value().size())) != 0) {
+      st = Status::Errno("SO_REUSEADDR");
+    }
+  }
+  return st;
+}
+
 }  // namespace
 
 Status DumpInetSocket(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc) {
@@ -344,7 +357,7 @@ Status DumpInetSocket(FileTableBuilder& b, const FdSource& src, pb::FileDesc* de
 
 void ReleaseConnection(const RepairedSocket& r) {
   Result<UniqueFd> s = CopyFd(r.pid, r.fd);
-  if (s.ok()) (void)SetInt(s->get(), IPPROTO_TCP, TCP_REPAIR, 0, "leave TCP_REPAIR");
+  if (s.ok()) (void)LeaveRepair(s->get(), r.socket);
   (void)UnlockConnection(r.socket);
 }
 
@@ -353,7 +366,7 @@ Status FinishConnection(pid_t pid, int fd, const pb::InetSocket& in) {
   if (!copy.ok()) return copy.status();
   const int s = copy->get();
   const pb::TcpConnection& c = in.connection();
-  Status st = SetInt(s, IPPROTO_TCP, TCP_REPAIR, 0, "leave TCP_REPAIR");
+  Status st = LeaveRepair(s, in);
   const size_t unsent = std::min<size_t>(c.unsent(), c.send_queue().size());
   if (st.ok() && unsent > 0) {
     st = SendAll(s, c.send_queue().data() + c.send_queue().size() - unsent, unsent, "send what was never sent");
@@ -367,10 +380,6 @@ Result<int> OpenInetSocket(const pb::FileDesc& desc) {
   int s = socket(in.family(), in.type() | SOCK_CLOEXEC, in.protocol());
   if (s < 0) return Status::Errno("socket");
   UniqueFd closer(s);
-  if (in.has_connection()) {
-    Status st = RepairBeforeConnect(s, in.connection());
-    if (!st.ok()) return st;
-  }
   for (const pb::SockOpt& o : in.options()) {
     if (IsBuffer(o) && o.value().size() == sizeof(int)) {
       // The kernel doubles what it is given; FORCE goes above the sysctl
@@ -387,6 +396,13 @@ Result<int> OpenInetSocket(const pb::FileDesc& desc) {
     if (setsockopt(s, o.level(), o.name(), o.value().data(), static_cast<socklen_t>(o.value().size())) != 0) {
       return Status::Errno("setsockopt level " + std::to_string(o.level()) + " option " + std::to_string(o.name()));
     }
+  }
+  // Repair mode after the options: it lets the bind share the port of a
+  // listener made already (the one that accepted it), which SO_REUSEADDR
+  // set after it would undo.
+  if (in.has_connection()) {
+    Status st = RepairBeforeConnect(s, in.connection());
+    if (!st.ok()) return st;
   }
   if (!in.local().empty() &&
       bind(s, reinterpret_cast<const sockaddr*>(in.local().data()), static_cast<socklen_t>(in.local().size())) != 0) {

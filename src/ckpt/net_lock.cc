@@ -7,6 +7,9 @@
 
 #include <cstring>
 
+#include "ckpt/image.h"
+#include "ckpt/image_file.h"
+
 namespace roam {
 
 namespace {
@@ -101,6 +104,23 @@ Status UnlockConnection(const pb::InetSocket& conn) {
     return Status::Ok();
   }
   return st;
+}
+
+Result<std::vector<pb::InetSocket>> LockImageConnections(const std::string& dir) {
+  pb::FileTable files;
+  Status st = ReadRecordFile(dir + "/" + kFileTableFile, ImageFileKind::kFileTable, &files);
+  if (!st.ok()) return st;
+  std::vector<pb::InetSocket> locked;
+  for (const pb::FileDesc& d : files.files()) {
+    if (!d.has_inet_socket() || !d.inet_socket().has_connection()) continue;
+    st = LockConnection(d.inet_socket());
+    if (!st.ok()) {
+      for (const pb::InetSocket& c : locked) (void)UnlockConnection(c);
+      return st;
+    }
+    locked.push_back(d.inet_socket());
+  }
+  return locked;
 }
 
 }  // namespace roam

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "image.pb.h"
@@ -25,5 +26,13 @@ namespace roam {
 Status LockConnection(const pb::InetSocket& conn);
 // Lets it through again; unlocking what is not locked is not an error.
 Status UnlockConnection(const pb::InetSocket& conn);
+
+// Locks the established connections of the image in `dir` (files.img),
+// before a node that did not have them takes their address (a move's
+// target, node/job_address.h): a segment of the peer arriving before its
+// socket is restored would otherwise be answered with a reset. Gives the
+// connections locked, for UnlockConnection if the restore does not happen
+// (a restore unlocks each as it finishes it). On failure none stays locked.
+Result<std::vector<pb::InetSocket>> LockImageConnections(const std::string& dir);
 
 }  // namespace roam

@@ -149,6 +149,7 @@ nlohmann::json PsJson(const pb::PsReply& reply) {
                      {"nmig", p.nmig()},
                      {"lock", p.lock()},
                      {"cantmove", p.cantmove()},
+                     {"address", p.address().empty() ? nlohmann::json(nullptr) : nlohmann::json(p.address())},
                      {"cpu_percent", p.cpu_percent()},
                      {"rss_bytes", p.rss_bytes()},
                      {"time_seconds", p.time_seconds()},
@@ -193,7 +194,7 @@ int SplitRunCommand(int argc, char** argv, std::vector<std::string>* command) {
       for (int j = i + 1; j < argc; ++j) command->push_back(argv[j]);
       return i;
     }
-    if (a == "--on") {
+    if (a == "--on" || a == "--address") {
       ++i;  // its value
       continue;
     }
@@ -213,6 +214,8 @@ void AddProcessCommands(CLI::App& app, const std::string& socket, int* code) {
   run->add_flag("--best", *best, "run where it finishes soonest (the default)");
   run->add_flag("--lock", opt->lock, "run at home and stay there");
   run->add_flag("-t,--tty", opt->tty, "give the process a pseudo-terminal");
+  run->add_option("--address", opt->address,
+                  "give it an IPv4 address of its own that moves with it (auto: one of the cluster's pool)");
   // The command itself is split off before CLI11 sees argv (SplitRunCommand).
   run->callback([&socket, code, opt, run, best] {
     if (*best && !opt->on.empty()) {

@@ -466,6 +466,7 @@ int RunCommand(const std::string& socket, const RunOptions& opt) {
     if (Status st = BuildSpec(opt, run->mutable_spec()); !st.ok()) return Fail(st.message());
     run->set_on(opt.on);
     run->set_lock(opt.lock);
+    run->mutable_spec()->set_address(opt.address);
   }
   Result<int> fd = ConnectRoamd(socket);
   if (!fd.ok()) return Fail(fd.status().message());
@@ -488,6 +489,7 @@ int RunCommand(const std::string& socket, const RunOptions& opt) {
     if (f.started().run_here()) {
       ::close(*fd);
       if (!f.started().tmpdir().empty()) ::setenv("TMPDIR", f.started().tmpdir().c_str(), 1);
+      if (!f.started().address().empty()) ::setenv("ROAM_ADDRESS", f.started().address().c_str(), 1);
       std::vector<char*> argv;
       for (const auto& a : opt.argv) argv.push_back(const_cast<char*>(a.c_str()));
       argv.push_back(nullptr);

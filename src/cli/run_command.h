@@ -16,6 +16,7 @@ struct RunOptions {
   std::string on;  // node; empty: best
   bool lock = false;
   bool tty = false;
+  std::string address;  // "auto" or an address of the pool; empty: none
 };
 
 int RunCommand(const std::string& socket, const RunOptions& opt);

@@ -1,5 +1,7 @@
 #include "localcluster/node_init.h"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -37,6 +39,14 @@ std::string RenderRoamdConf(const NodeInitConfig& c) {
   out += "multicast = " + std::string(kMulticastGroup) + "\n";
   out += "control_socket = " + std::string(kRoamdSocketPath) + "\n";
   out += "job_tmpdir = " + JobTmpdir(c.shared) + "\n";
+  // Jobs' own addresses: the top of the /24 above the nodes' (.1-.N) and
+  // below the host's bridge (.254).
+  const size_t dot = c.address.rfind('.');
+  if (dot != std::string::npos && c.nodes < kBridgeHostOctet - 1) {
+    const std::string net = c.address.substr(0, dot + 1);
+    const int first = std::max(128, c.nodes + 1);
+    out += "job_addresses = " + net + std::to_string(first) + "-" + net + std::to_string(kBridgeHostOctet - 1) + "\n";
+  }
   return out;
 }
 

@@ -256,7 +256,7 @@ void GuestProcess::SampleStats() {
     st->set_rss_bytes(s->rss_bytes);
     st->set_time_seconds(TicksToSeconds(s->cpu_ticks));
     st->set_state(ProcStateName(s->state));
-    st->set_cantmove(CantMoveReason(spawned_.pid));
+    st->set_cantmove(CantMoveReason(spawned_.pid, req_.spec().address()));
     st->set_demand(sampled_ ? CpuDemand(last_sched_ns_, s->sched_ns, now - last_sample_ms_) : 0);
     link_->Send(f);
   }

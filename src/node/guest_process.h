@@ -75,6 +75,7 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   pid_t pid() const { return spawned_.pid; }
   const std::string& home() const { return req_.home(); }
   const std::string& gpid() const { return req_.gpid(); }
+  const pb::SpawnRequest& spawn() const { return req_; }
   uid_t uid() const { return req_.creds().uid(); }
 
  private:

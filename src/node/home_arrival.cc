@@ -19,6 +19,13 @@ namespace roam {
 
 namespace {
 constexpr char kLastPid[] = "/proc/sys/kernel/ns_last_pid";
+
+bool HasConnection(const pb::FileTable& files) {
+  for (const pb::FileDesc& d : files.files()) {
+    if (d.has_inet_socket() && d.inet_socket().has_connection()) return true;
+  }
+  return false;
+}
 }  // namespace
 
 InPlaceFallback DeputyProgram(const std::string& roam_path, const std::string& control_socket,
@@ -189,6 +196,14 @@ void HomeArrival::ImageWhole() {
     if (chown((image_dir() + "/" + n).c_str(), uid, gid) != 0) return Fail("chown " + n + ": " + strerror(errno));
   }
   if (chown(image_dir().c_str(), uid, gid) != 0) return Fail("chown " + image_dir() + ": " + strerror(errno));
+  // Its own address is up before the deputy opens its sockets.
+  const std::string& address = rec_->spawn.spec().address();
+  if (!address.empty() && uid != 0 && HasConnection(image->files)) {
+    // The deputy rebuilds the tree as the user, who may not repair a
+    // connection (TCP_REPAIR needs CAP_NET_ADMIN).
+    return Fail("a TCP connection cannot come home with an ordinary user's process yet (it can move to any other node)");
+  }
+  if (Status st = address_.Arrive(cfg_.addresses, rec_->gpid, address, image_dir()); !st.ok()) return Fail(st.message());
   have_image_ = true;
   // The image is here: the source hands over (move_frozen) and from then
   // on obeys the home only.
@@ -346,6 +361,7 @@ void HomeArrival::PostUndo() {
 void HomeArrival::Abort() {
   if (ended_) return;
   ended_ = true;
+  address_.Undo();
   RestorePidCount();
   if (source_ && !source_->closed()) {
     pb::LinkFrame reply;

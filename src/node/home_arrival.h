@@ -33,6 +33,7 @@
 #include "node/engine_worker.h"
 #include "node/home_process.h"
 #include "node/image_receiver.h"
+#include "node/job_address.h"
 #include "node/move_faults.h"
 #include "node/link_mux.h"
 #include "node/precopy_staging.h"
@@ -49,6 +50,7 @@ struct ArrivalConfig {
   std::string image_dir;  // on this node's tmpfs
   std::string roam_path, control_socket;
   MoveFaults faults;
+  JobAddresses* addresses = nullptr;  // this node's: the process's own address comes with it
   // The whole image is here: the deputy may be told to come home.
   std::function<void()> on_image;
   // The process is rebuilt and held (figures for the move).
@@ -106,6 +108,7 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
   EngineWorker& engine_;
   HomeProcess* rec_;
   ArrivalConfig cfg_;
+  ArrivingAddress address_;  // the process's own, if it has one
   ImageReceiver receiver_;
   void ReplyPrecopy(bool precopy);
   // Pre-copy into the deputy (PageStage::Adopt on its reservation).

@@ -41,6 +41,7 @@ HomeDeparture::HomeDeparture(asio::io_context& io, EngineWorker& engine, LinkPoo
       cfg_(std::move(config)),
       tree_(NewFrozenHolder()),
       codec_(std::make_shared<CodecChooser>(cfg_.codec)),
+      address_(cfg_.addresses, rec_->gpid, rec_->spawn.spec().address()),
       timer_(io) {}
 
 HomeDeparture::~HomeDeparture() = default;
@@ -157,6 +158,8 @@ void HomeDeparture::Dumped(Result<double> dump_ms) {
   frozen_at_ms_ = WallMs() - static_cast<int64_t>(*dump_ms);
   // What the process wrote before the freeze is in the user's terminal or
   // pipe already, and what it has not read is still there for its deputy.
+  // Its own address goes with it: the target puts it up before restoring.
+  address_.Leave();
   if (cfg_.faults.At("source-frozen") == MoveFaults::Action::kCut) return Fail(Status::Error(StatusCode::kUnavailable, "injected fault: cut at source-frozen"));
   sender_->EndOfImage([this](pb::ImageEnd* e) {
     e->set_dump_ms(figures_.dump_ms());
@@ -203,7 +206,7 @@ void HomeDeparture::MaybeCommit() {
       [tree, argv, env]() -> Status {
         if (!*tree) return Status::Error("nothing frozen");
         Status st = (*tree)->ExecRoot(argv, env);
-        if (st.ok()) (*tree)->RemoveCarriedIpc();  // its System V objects went with it
+        if (st.ok()) (*tree)->RemoveCarried();  // its System V objects went with it
         if (st.ok()) tree->reset();  // the root is the deputy now; the rest was killed
         return st;
       },
@@ -277,6 +280,7 @@ void HomeDeparture::Fail(const Status& why) {
     if (tty.ok() && *tty >= 0) close(*tty);
     if (!st.ok()) spdlog::warn("{}: {} bytes of its input lost: {}", rec_->gpid, terminal_input_.size(), st.message());
   }
+  address_.Back();
   LetGo(engine_, tree_, /*kill=*/false, [this, self, why] {
     for (int sig : held_signals_) ::kill(rec_->pid, sig);
     if (cfg_.on_resumed) cfg_.on_resumed();

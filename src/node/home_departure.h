@@ -24,6 +24,7 @@
 #include "migrate.pb.h"
 #include "node/engine_worker.h"
 #include "node/home_process.h"
+#include "node/job_address.h"
 #include "node/move_engine.h"
 #include "node/move_faults.h"
 #include "node/page_codec.h"
@@ -42,6 +43,7 @@ struct DepartureConfig {
   std::string control_socket;
   MoveFaults faults;
   CodecChooser codec;  // how memory is compressed on the way (roamd.conf compress)
+  JobAddresses* addresses = nullptr;  // this node's; the process's own address leaves with it
   std::function<void()> on_resumed;      // the process runs on at home: watch it again
   std::function<void()> on_session_end;  // for the RemoteRun that takes over
 };
@@ -84,6 +86,7 @@ class HomeDeparture : public std::enable_shared_from_this<HomeDeparture> {
   std::shared_ptr<ImageSender> sender_;
   std::shared_ptr<PrecopySender> precopy_;
   std::shared_ptr<CodecChooser> codec_;
+  LeavingAddress address_;
   asio::steady_timer timer_;
   pb::MigrationFigures figures_;
   std::chrono::steady_clock::time_point start_;

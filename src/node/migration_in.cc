@@ -22,13 +22,15 @@
 namespace roam {
 
 MigrationIn::MigrationIn(asio::io_context& io, EngineWorker& engine, pb::SpawnRequest spawn,
-                         std::shared_ptr<LinkSession> home, std::string image_dir, MoveFaults faults)
+                         std::shared_ptr<LinkSession> home, std::string image_dir, MoveFaults faults,
+                         JobAddresses* addresses)
     : io_(io),
       engine_(engine),
       spawn_(std::move(spawn)),
       home_(std::move(home)),
       dir_(image_dir),
       faults_(faults),
+      addresses_(addresses),
       tree_(std::make_shared<std::unique_ptr<RestoredTree>>()),
       receiver_(std::move(image_dir)) {}
 
@@ -169,6 +171,9 @@ void MigrationIn::OnImageEnd(const pb::ImageEnd& e) {
     }
     options.inherited_fds = {{0, in_[0]}, {1, out_[1]}, {2, err_[1]}};
   }
+  // Its own address: up here before its sockets are made (the source took
+  // it down once the tree was dumped).
+  if (Status st = address_.Arrive(addresses_, gpid(), spawn_.spec().address(), dir_); !st.ok()) return Abort(st);
   auto self = shared_from_this();
   auto tree = tree_;
   auto staging = staging_;
@@ -262,6 +267,7 @@ void MigrationIn::Abort(const Status& why) {
   if (ended_) return;
   ended_ = true;
   spdlog::warn("{}: incoming move failed: {}", gpid(), why.message());
+  address_.Undo();
   auto tree = tree_;
   auto staging = staging_;
   engine_.Post([tree, staging] {

@@ -22,6 +22,7 @@
 #include "node/engine_worker.h"
 #include "node/guest_process.h"
 #include "node/image_receiver.h"
+#include "node/job_address.h"
 #include "node/move_faults.h"
 #include "node/link_mux.h"
 #include "node/precopy_staging.h"
@@ -34,7 +35,7 @@ class RestoredTree;
 class MigrationIn : public std::enable_shared_from_this<MigrationIn> {
  public:
   MigrationIn(asio::io_context& io, EngineWorker& engine, pb::SpawnRequest spawn, std::shared_ptr<LinkSession> home,
-              std::string image_dir, MoveFaults faults);
+              std::string image_dir, MoveFaults faults, JobAddresses* addresses);
   ~MigrationIn();
 
   // `on_running` gets the new guest once it runs (its owner starts it);
@@ -64,6 +65,8 @@ class MigrationIn : public std::enable_shared_from_this<MigrationIn> {
   std::shared_ptr<LinkSession> home_, source_;
   std::string dir_;
   MoveFaults faults_;
+  JobAddresses* addresses_;
+  ArrivingAddress address_;  // the tree's own, if it has one
   // Touched only on the engine thread.
   std::shared_ptr<std::unique_ptr<RestoredTree>> tree_;
   std::shared_ptr<Staging> staging_;  // the staged root of an incoming pre-copy

@@ -26,14 +26,16 @@ int64_t WallMs() {
 }  // namespace
 
 MigrationOut::MigrationOut(asio::io_context& io, EngineWorker& engine, LinkPool& links,
-                           std::shared_ptr<GuestProcess> guest, MoveFaults faults, CodecChooser codec)
+                           std::shared_ptr<GuestProcess> guest, MoveFaults faults, CodecChooser codec,
+                           JobAddresses* addresses)
     : io_(io),
       engine_(engine),
       links_(links),
       guest_(std::move(guest)),
       faults_(faults),
       tree_(NewFrozenHolder()),
-      codec_(std::make_shared<CodecChooser>(codec)) {}
+      codec_(std::make_shared<CodecChooser>(codec)),
+      address_(addresses, guest_->gpid(), guest_->spawn().spec().address()) {}
 
 MigrationOut::~MigrationOut() = default;
 
@@ -134,6 +136,8 @@ void MigrationOut::Dumped(Result<double> dump_ms) {
   // Everything the tree wrote before the freeze goes home first, so that it
   // comes before anything the target's copy writes.
   guest_->DrainOutput();
+  // Its own address goes with it: the target puts it up before restoring.
+  address_.Leave();
   if (faults_.At("source-frozen") == MoveFaults::Action::kCut) return Fail(Status::Error(StatusCode::kUnavailable, "injected fault: cut at source-frozen"));
   sender_->EndOfImage([this](pb::ImageEnd* e) {
     // The input the process has not read goes with the image.
@@ -207,6 +211,7 @@ void MigrationOut::Fail(const Status& why) {
     target_->Close("move failed", flush);
   }
   auto self = shared_from_this();
+  address_.Back();
   LetGo(engine_, tree_, /*kill=*/false, [this, self, why] {
     guest_->MoveAborted();
     pb::StreamFrame f;
@@ -227,6 +232,7 @@ void MigrationOut::Decide(bool commit) {
     target_->Close("done", false);
   }
   auto self = shared_from_this();
+  if (!commit) address_.Back();
   LetGo(engine_, tree_, /*kill=*/commit, [this, self, commit] {
     if (commit) {
       guest_->MovedAway();

@@ -23,6 +23,7 @@
 
 #include "node/engine_worker.h"
 #include "node/guest_process.h"
+#include "node/job_address.h"
 #include "node/link_pool.h"
 #include "node/move_engine.h"
 #include "node/move_faults.h"
@@ -36,7 +37,7 @@ class PrecopySender;
 class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
  public:
   MigrationOut(asio::io_context& io, EngineWorker& engine, LinkPool& links,
-               std::shared_ptr<GuestProcess> guest, MoveFaults faults, CodecChooser codec);
+               std::shared_ptr<GuestProcess> guest, MoveFaults faults, CodecChooser codec, JobAddresses* addresses);
   ~MigrationOut();
 
   // `on_end` runs once, when the move is over either way.
@@ -69,6 +70,7 @@ class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
   std::shared_ptr<ImageSender> sender_;
   std::shared_ptr<PrecopySender> precopy_;
   std::shared_ptr<CodecChooser> codec_;
+  LeavingAddress address_;  // the tree's own, if it has one
   uint64_t bytes_sent_ = 0;
   double dump_ms_ = 0;
   int64_t frozen_at_ms_ = 0;

@@ -52,7 +52,7 @@ void LetGo(EngineWorker& engine, FrozenHolder tree, bool kill, std::function<voi
       [tree, kill]() {
         if (*tree && kill) {
           (*tree)->Kill();
-          (*tree)->RemoveCarriedIpc();  // its System V objects went with it
+          (*tree)->RemoveCarried();  // its System V objects went with it
         } else if (*tree) {
           (*tree)->Resume();
         }

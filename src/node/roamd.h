@@ -32,6 +32,7 @@
 #include "node/guest_process.h"
 #include "node/home_departure.h"
 #include "node/home_process.h"
+#include "node/job_address.h"
 #include "node/load_sampler.h"
 #include "node/migration_in.h"
 #include "node/migration_out.h"
@@ -68,6 +69,13 @@ class Roamd {
                 bool explicit_target, bool lock);
   void RunHere(std::shared_ptr<ClientChannel> client, const pb::SpawnRequest& spawn, bool lock);
   void RunFailed(std::shared_ptr<ClientChannel> client, const std::string& message, int exit_code);
+  // The address a job asked for (`asked`: "auto" or one of the pool), free
+  // on the network (job_address.h).
+  void ChooseJobAddress(const std::string& asked, std::function<void(Result<std::string>)> done);
+  void ProbeCandidates(std::vector<in_addr> candidates, size_t next, bool any,
+                       std::function<void(Result<std::string>)> done);
+  // The record of a process that ended goes, with its address if held here.
+  void EndHomeRecord(pid_t pid);
   std::vector<std::string> Candidates(const std::string& on, bool lock, std::string* error) const;
   void Ps(bool all, const pb::Credentials& requester, std::function<void(pb::PsReply)> done);
   pb::PsReply LocalPs(const pb::Credentials& requester);
@@ -146,6 +154,9 @@ class Roamd {
   std::unique_ptr<ControlServer> control_;
   LinkIdentity link_id_;
   std::unique_ptr<LinkPool> links_;  // one connection per peer, many sessions
+  JobAddresses addresses_;  // the job addresses on this node now
+  // Addresses just chosen for jobs not placed yet, and when (SteadyMs).
+  std::map<uint32_t, int64_t> addresses_chosen_;
   std::map<pid_t, HomeProcess> home_;                        // by PID at home
   PendingPlacements placing_;  // spawns sent to guests, not yet answered
   std::map<pid_t, std::shared_ptr<GuestProcess>> guests_;  // by PID here

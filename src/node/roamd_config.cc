@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "cluster/swim_validate.h"
+#include "node/job_address.h"
 #include "node/page_codec.h"
 
 namespace roam {
@@ -104,6 +105,10 @@ Status ParseRoamdConfig(const std::string& text, RoamdConfig* cfg) {
     } else if (key == "job_tmpdir") {
       if (!value.empty() && value[0] != '/') return bad("expected an absolute path");
       cfg->job_tmpdir = value;
+    } else if (key == "job_addresses") {
+      Result<AddressPool> pool = ParseAddressPool(value);
+      if (!pool.ok()) return bad(pool.status().message().c_str());
+      cfg->job_addresses = value;
     } else if (key == "compress") {
       if (!CodecChooser::FromSetting(value).ok()) return bad("expected auto, off, lz4 or zstd");
       cfg->compress = value;

@@ -31,6 +31,10 @@ struct RoamdConfig {
   // sees (NFS), so that a temporary file a job made by name and closed is
   // still there after it moves. Empty: jobs keep the user's environment.
   std::string job_tmpdir;
+  // The pool jobs' own addresses come from (roam run --address, node/
+  // job_address.h): a CIDR or FIRST-LAST inside the subnet the nodes
+  // share, the same on every node. Empty: jobs cannot ask for one.
+  std::string job_addresses;
   SwimConfig swim;
   bool balance = true;              // this node's balancer, and moves to and from it (roam node balance)
   BalanceParams balancer;           // node/balancer.h

@@ -94,9 +94,14 @@ void Roamd::StartGuest(std::shared_ptr<LinkSession> link, const std::string& pee
   if (req.pid() == 0 || guests_.count(static_cast<pid_t>(req.pid()))) {
     return refuse("pid " + std::to_string(req.pid()) + " is taken on " + swim_->name(), 255);
   }
+  // Its own address is up before it starts (it may bind to it at once).
+  if (!req.spec().address().empty()) {
+    if (Status st = addresses_.Hold(req.gpid(), req.spec().address()); !st.ok()) return refuse(st.message(), 255);
+  }
   SpawnedGuest spawned;
   SpawnFailure failure;
   if (!SpawnGuest(req, swim_->name(), &spawned, &failure)) {
+    addresses_.Release(req.gpid());
     spdlog::info("{}: not started: {}", req.gpid(), failure.message);
     return refuse(failure.message, failure.exit_code);
   }
@@ -119,7 +124,8 @@ void Roamd::AdoptGuest(std::shared_ptr<GuestProcess> guest) {
         auto g = weak.lock();
         return g && g->held();
       });
-  guest->Start([this, pid] {
+  guest->Start([this, pid, gpid = guest->gpid()] {
+    addresses_.Release(gpid);  // unless it left with it (a move)
     guests_.erase(pid);
     reaper_.Forget(pid);
   });

@@ -13,6 +13,7 @@
 #include "ckpt/checkpoint.h"
 #include "common/file_util.h"
 #include "common/proc_sample.h"
+#include "node/iface_address.h"
 #include "node/job_env.h"
 #include "node/placement.h"
 #include "node/roamd.h"
@@ -157,10 +158,83 @@ void Roamd::StartRun(const pb::RunRequest& req, const ControlServer::Peer& peer,
   *spawn.mutable_creds() = CredentialsOf(peer);
   *spawn.mutable_spec() = req.spec();
   AddJobTmpdir(cfg_.job_tmpdir, spawn.mutable_spec());
-  std::string error;
-  std::vector<std::string> candidates = Candidates(req.on(), req.lock(), &error);
-  if (!error.empty()) return RunFailed(client, error, 255);
-  PlaceRun(client, std::move(spawn), std::move(candidates), !req.on().empty(), req.lock());
+  auto place = [this, client, on = req.on(), lock = req.lock()](pb::SpawnRequest spawn) {
+    std::string error;
+    std::vector<std::string> candidates = Candidates(on, lock, &error);
+    if (!error.empty()) return RunFailed(client, error, 255);
+    PlaceRun(client, std::move(spawn), std::move(candidates), !on.empty(), lock);
+  };
+  if (spawn.spec().address().empty()) return place(std::move(spawn));
+  const std::string asked = spawn.spec().address();
+  ChooseJobAddress(asked, [this, client, spawn, place](Result<std::string> a) mutable {
+    if (!a.ok()) return RunFailed(client, a.status().message(), 255);
+    spawn.mutable_spec()->set_address(*a);
+    spawn.mutable_spec()->add_env("ROAM_ADDRESS=" + *a);
+    place(std::move(spawn));
+  });
+}
+
+void Roamd::ChooseJobAddress(const std::string& asked, std::function<void(Result<std::string>)> done) {
+  Result<AddressPool> pool = ParseAddressPool(cfg_.job_addresses);
+  if (!pool.ok() || pool->empty()) {
+    return done(Status::Error(StatusCode::kRefused,
+                              "this cluster gives jobs no addresses of their own (roamd.conf job_addresses)"));
+  }
+  // Taken: held here, asked by a job of this home, or chosen a moment ago
+  // for one not placed yet.
+  std::set<uint32_t> taken = addresses_.held_addresses();
+  for (const auto& [pid, p] : home_) {
+    if (Result<in_addr> a = ParseIpv4(p.spawn.spec().address()); a.ok()) taken.insert(a->s_addr);
+  }
+  const int64_t now = SteadyMs();
+  for (auto it = addresses_chosen_.begin(); it != addresses_chosen_.end();) {
+    if (now - it->second > 10000) {
+      it = addresses_chosen_.erase(it);
+    } else {
+      taken.insert(it->first);
+      ++it;
+    }
+  }
+  if (asked == "auto") {
+    std::vector<in_addr> c = PoolCandidates(*pool, taken, static_cast<uint64_t>(now) * 2654435761u + getpid());
+    if (c.size() > 16) c.resize(16);
+    if (c.empty()) return done(Status::Error(StatusCode::kNoRoom, "every address of the pool " + cfg_.job_addresses + " is taken"));
+    return ProbeCandidates(std::move(c), 0, true, std::move(done));
+  }
+  Result<in_addr> a = ParseIpv4(asked);
+  if (!a.ok()) return done(a.status());
+  if (!InPool(*pool, *a)) {
+    return done(Status::Error(StatusCode::kInvalid, asked + " is not in the cluster's pool " + cfg_.job_addresses +
+                                                      " (roamd.conf job_addresses)"));
+  }
+  if (taken.count(a->s_addr)) return done(Status::Error(StatusCode::kBusy, "address " + asked + " is taken by another job"));
+  ProbeCandidates({*a}, 0, false, std::move(done));
+}
+
+// Tries each candidate with an ARP probe; the first nobody answers for is
+// the job's (`any`: else the next).
+void Roamd::ProbeCandidates(std::vector<in_addr> candidates, size_t next, bool any,
+                            std::function<void(Result<std::string>)> done) {
+  if (next == candidates.size()) {
+    return done(Status::Error(StatusCode::kBusy, any ? "no free address found in the pool " + cfg_.job_addresses
+                                                     : "address " + Ipv4Text(candidates.back()) + " is in use on the network"));
+  }
+  const in_addr a = candidates[next];
+  if (HasAddress(a)) return ProbeCandidates(std::move(candidates), next + 1, any, std::move(done));
+  ProbeAddress(io_, a, std::chrono::milliseconds(150),
+               [this, candidates, next, any, done, a](Result<bool> in_use) mutable {
+                 if (!in_use.ok()) return done(in_use.status().Prefixed("probing " + Ipv4Text(a) + ": "));
+                 if (*in_use) return ProbeCandidates(std::move(candidates), next + 1, any, std::move(done));
+                 addresses_chosen_[a.s_addr] = SteadyMs();
+                 done(Ipv4Text(a));
+               });
+}
+
+void Roamd::EndHomeRecord(pid_t pid) {
+  auto it = home_.find(pid);
+  if (it == home_.end()) return;
+  addresses_.Release(it->second.gpid);
+  home_.erase(it);
 }
 
 void Roamd::RunFailed(std::shared_ptr<ClientChannel> client, const std::string& message, int exit_code) {
@@ -222,7 +296,7 @@ void Roamd::PlaceRun(std::shared_ptr<ClientChannel> client, pb::SpawnRequest spa
                       started.mutable_started()->set_where(target);
                       client->Send(started);
                       spdlog::info("{} ({}) runs on {}", rec.gpid, rec.command, target);
-                      rec.remote->Start([this, pid] { home_.erase(pid); });
+                      rec.remote->Start([this, pid] { EndHomeRecord(pid); });
                     },
                     [next, target](const std::string& why) { next("lost " + target + " while starting: " + why, 255); });
                 pb::LinkFrame req;
@@ -236,6 +310,12 @@ void Roamd::RunHere(std::shared_ptr<ClientChannel> client, const pb::SpawnReques
   const pid_t pid = static_cast<pid_t>(spawn.pid());
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) return RunFailed(client, "pidfd_open " + std::to_string(pid) + ": " + strerror(errno), 255);
+  if (!spawn.spec().address().empty()) {
+    if (Status st = addresses_.Hold(spawn.gpid(), spawn.spec().address()); !st.ok()) {
+      ::close(pidfd);
+      return RunFailed(client, st.message(), 255);
+    }
+  }
   HomeProcess& rec = home_[pid];
   rec.gpid = spawn.gpid();
   rec.pid = pid;
@@ -252,6 +332,7 @@ void Roamd::RunHere(std::shared_ptr<ClientChannel> client, const pb::SpawnReques
   started.mutable_started()->set_gpid(spawn.gpid());
   started.mutable_started()->set_where(swim_->name());
   started.mutable_started()->set_run_here(true);
+  started.mutable_started()->set_address(spawn.spec().address());
   if (std::string t = EnvValue(spawn.spec(), "TMPDIR"); !t.empty() && t == cfg_.job_tmpdir) {
     started.mutable_started()->set_tmpdir(t);
   }
@@ -273,7 +354,7 @@ void Roamd::WatchHomeProcess(pid_t pid) {
     if (!ec && rec != home_.end() && rec->second.pidfd && !PidfdReadable(rec->second.pidfd->native_handle())) {
       return WatchHomeProcess(pid);
     }
-    home_.erase(pid);
+    EndHomeRecord(pid);
   });
 }
 
@@ -289,7 +370,7 @@ void Roamd::SampleHomeProcesses() {
     p.stats.set_rss_bytes(s->rss_bytes);
     p.stats.set_time_seconds(TicksToSeconds(s->cpu_ticks));
     p.stats.set_state(ProcStateName(s->state));
-    p.stats.set_cantmove(CantMoveReason(pid));
+    p.stats.set_cantmove(CantMoveReason(pid, p.spawn.spec().address()));
     p.stats.set_demand(p.last_sample_ms ? CpuDemand(p.last_sched_ns, s->sched_ns, now - p.last_sample_ms) : 0);
     p.last_ticks = s->cpu_ticks;
     p.last_sched_ns = s->sched_ns;
@@ -312,6 +393,7 @@ pb::PsReply Roamd::LocalPs(const pb::Credentials& requester) {
     v->set_lock(p.lock);
     // What keeps it from moving (threads, sockets ...: docs/MIGRATION.md).
     v->set_cantmove(p.stats.cantmove());
+    v->set_address(p.spawn.spec().address());
     v->set_cpu_percent(p.stats.cpu_percent());
     v->set_rss_bytes(p.stats.rss_bytes());
     v->set_time_seconds(p.cpu_seconds());

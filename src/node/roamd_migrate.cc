@@ -198,8 +198,9 @@ void Roamd::DepartHome(HomeProcess& p, const std::string& target, const std::str
   c.control_socket = cfg_.control_socket;
   c.faults = faults_;
   c.codec = codec_;
+  c.addresses = &addresses_;
   c.on_resumed = [this, pid] { WatchHomeProcess(pid); };
-  c.on_session_end = [this, pid] { home_.erase(pid); };
+  c.on_session_end = [this, pid] { EndHomeRecord(pid); };
   auto d = std::make_shared<HomeDeparture>(io_, *engine_, *links_, &p, std::move(adopt), std::move(c));
   departures_[pid] = d;
   d->Start(std::move(done), [this, pid] { departures_.erase(pid); });
@@ -231,6 +232,7 @@ void Roamd::ComeHome(HomeProcess& p, MoveDone done) {
   c.roam_path = roam_path_;
   c.control_socket = cfg_.control_socket;
   c.faults = faults_;
+  c.addresses = &addresses_;
   arrivals_[gpid] = p.remote->MoveHome(
       swim_->name(), AddressOf(swim_->name()), *engine_, std::move(c),
       [this, gpid, done](Result<pb::MigrationFigures> r) {
@@ -251,7 +253,7 @@ void Roamd::CameHome(pid_t pid, const std::vector<int>& held_signals) {
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {  // ended at once: nothing to follow
     spdlog::warn("{}: pidfd_open after coming home: {}", p.gpid, strerror(errno));
-    home_.erase(it);
+    EndHomeRecord(pid);
     return;
   }
   p.pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd);
@@ -467,7 +469,7 @@ void Roamd::StartAdopt(std::shared_ptr<LinkSession> link, const std::string& pee
     return refuse(st.code(), st.message());
   }
   auto in = std::make_shared<MigrationIn>(io_, *engine_, req, link, run_dir_ + "/migrate/in-" + std::to_string(pid),
-                                          faults_);
+                                          faults_, &addresses_);
   incoming_[req.gpid()] = IncomingMove{in, rss_bytes};
   const std::string gpid = req.gpid();
   in->Start(
@@ -509,7 +511,7 @@ void Roamd::StartMoveOut(std::shared_ptr<GuestProcess> guest, const pb::MoveOut&
     next_move_out_[pid] = {guest, order};
     return;
   }
-  auto out = std::make_shared<MigrationOut>(io_, *engine_, *links_, guest, faults_, codec_);
+  auto out = std::make_shared<MigrationOut>(io_, *engine_, *links_, guest, faults_, codec_, &addresses_);
   outgoing_[pid] = out;
   out->Start(order, [this, pid] {
     outgoing_.erase(pid);

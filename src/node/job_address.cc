@@ -1,0 +1,141 @@
+#include "node/job_address.h"
+
+#include <arpa/inet.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+
+#include "ckpt/net_lock.h"
+#include "node/iface_address.h"
+
+namespace roam {
+
+Result<AddressPool> ParseAddressPool(const std::string& cidr) {
+  AddressPool pool;
+  if (cidr.empty()) return pool;
+  if (const size_t dash = cidr.find('-'); dash != std::string::npos) {  // "first-last"
+    Result<in_addr> first = ParseIpv4(cidr.substr(0, dash));
+    Result<in_addr> last = ParseIpv4(cidr.substr(dash + 1));
+    if (!first.ok() || !last.ok() || ntohl(last->s_addr) < ntohl(first->s_addr)) {
+      return Status::Error(StatusCode::kInvalid, "'" + cidr + "': expected a CIDR or FIRST-LAST, FIRST <= LAST");
+    }
+    pool.first = ntohl(first->s_addr);
+    pool.last = ntohl(last->s_addr);
+    return pool;
+  }
+  const size_t slash = cidr.find('/');
+  const std::string addr = cidr.substr(0, slash);
+  int prefix = 32;
+  if (slash != std::string::npos) {
+    char* end = nullptr;
+    const std::string p = cidr.substr(slash + 1);
+    long v = strtol(p.c_str(), &end, 10);
+    if (p.empty() || *end != '\0' || v < 8 || v > 32) {
+      return Status::Error(StatusCode::kInvalid, "'" + cidr + "': the prefix length must be 8 to 32");
+    }
+    prefix = static_cast<int>(v);
+  }
+  Result<in_addr> a = ParseIpv4(addr);
+  if (!a.ok()) return a.status();
+  const uint32_t mask = prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> prefix);
+  const uint32_t base = ntohl(a->s_addr) & mask;
+  pool.first = base;
+  pool.last = base | ~mask;
+  if (prefix <= 30) {  // not the network's nor the broadcast address
+    pool.first += 1;
+    pool.last -= 1;
+  }
+  return pool;
+}
+
+bool InPool(const AddressPool& pool, in_addr a) {
+  const uint32_t h = ntohl(a.s_addr);
+  return !pool.empty() && h >= pool.first && h <= pool.last;
+}
+
+std::vector<in_addr> PoolCandidates(const AddressPool& pool, const std::set<uint32_t>& taken, uint64_t seed) {
+  std::vector<in_addr> out;
+  if (pool.empty()) return out;
+  const uint64_t size = static_cast<uint64_t>(pool.last) - pool.first + 1;
+  for (uint64_t i = 0; i < size && out.size() < 4096; ++i) {
+    const uint32_t h = pool.first + static_cast<uint32_t>((seed + i) % size);
+    in_addr a{htonl(h)};
+    if (!taken.count(a.s_addr)) out.push_back(a);
+  }
+  return out;
+}
+
+JobAddresses::~JobAddresses() {
+  for (const auto& [gpid, a] : held_) (void)RemoveAddress(a);
+}
+
+Status JobAddresses::Hold(const std::string& gpid, const std::string& address) {
+  Result<in_addr> a = ParseIpv4(address);
+  if (!a.ok()) return a.status();
+  Status st = AddAddress(*a);
+  if (!st.ok()) return st.Prefixed("its address " + address + ": ");
+  held_[gpid] = *a;
+  spdlog::info("{}: holds address {} here", gpid, address);
+  return Status::Ok();
+}
+
+void JobAddresses::Adopt(const std::string& gpid, const std::string& address) {
+  Result<in_addr> a = ParseIpv4(address);
+  if (a.ok()) held_[gpid] = *a;
+}
+
+void JobAddresses::Release(const std::string& gpid) {
+  auto it = held_.find(gpid);
+  if (it == held_.end()) return;
+  if (Status st = RemoveAddress(it->second); !st.ok()) {
+    spdlog::warn("{}: could not remove its address {}: {}", gpid, Ipv4Text(it->second), st.message());
+  } else {
+    spdlog::info("{}: address {} leaves this node", gpid, Ipv4Text(it->second));
+  }
+  held_.erase(it);
+}
+
+std::set<uint32_t> JobAddresses::held_addresses() const {
+  std::set<uint32_t> out;
+  for (const auto& [gpid, a] : held_) out.insert(a.s_addr);
+  return out;
+}
+
+void LeavingAddress::Leave() {
+  if (address_.empty() || book_ == nullptr || !book_->holds(gpid_)) return;
+  book_->Release(gpid_);
+  left_ = true;
+}
+
+void LeavingAddress::Back() {
+  if (!left_) return;
+  left_ = false;
+  if (Status st = book_->Hold(gpid_, address_); !st.ok()) {
+    spdlog::error("{}: runs on here without its address: {}", gpid_, st.message());
+  }
+}
+
+Status ArrivingAddress::Arrive(JobAddresses* book, const std::string& gpid, const std::string& address,
+                               const std::string& image_dir) {
+  if (address.empty() || book == nullptr) return Status::Ok();
+  Result<std::vector<pb::InetSocket>> locked = LockImageConnections(image_dir);
+  if (!locked.ok()) return locked.status().Prefixed("lock its connections: ");
+  locked_ = std::move(*locked);
+  Status st = book->Hold(gpid, address);
+  if (!st.ok()) {
+    Undo();
+    return st;
+  }
+  book_ = book;
+  gpid_ = gpid;
+  return Status::Ok();
+}
+
+void ArrivingAddress::Undo() {
+  if (book_ != nullptr) book_->Release(gpid_);
+  book_ = nullptr;
+  for (const pb::InetSocket& c : locked_) (void)UnlockConnection(c);
+  locked_.clear();
+}
+
+}  // namespace roam

@@ -1,0 +1,99 @@
+// An address of its own for a job that asks (`roam run --address`): one
+// IPv4 address that goes wherever the job goes, so that a TCP connection
+// made to it (or from it, when the job binds to $ROAM_ADDRESS) moves with
+// the job and keeps working with no relay through the node it left
+// (docs/MIGRATION.md, "An address of its own").
+//
+// The addresses come from the cluster's pool (roamd.conf `job_addresses`,
+// a range inside the subnet the nodes share; `roam cluster` gives the
+// upper half of its /24 that its nodes do not use). The home chooses one when the job starts: not held by another of
+// its own jobs, not answering an ARP probe. The node where the job runs
+// holds it: a /32 on the interface of that subnet, announced by gratuitous
+// ARP (iface_address.h). A move takes it off the source once the tree is
+// dumped (put back if the move fails) and puts it on the target before the
+// restore, after the tree's connections are locked there (net_lock.h), so
+// that no segment of the peer finds the address without its socket.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "image.pb.h"
+
+namespace roam {
+
+// A CIDR ("10.213.7.128/25": not its first nor last address) or a range
+// ("10.213.7.200-10.213.7.253"). An empty one gives no address.
+struct AddressPool {
+  uint32_t first = 0, last = 0;  // host order; the pool's usable range
+  bool empty() const { return last < first || last == 0; }
+};
+
+Result<AddressPool> ParseAddressPool(const std::string& cidr);
+bool InPool(const AddressPool& pool, in_addr a);
+// The pool's addresses not in `taken`, in an order that starts at a place
+// given by `seed` (so that homes choosing at once rarely try the same).
+std::vector<in_addr> PoolCandidates(const AddressPool& pool, const std::set<uint32_t>& taken, uint64_t seed);
+
+// The job addresses this node holds now, by GPID: one owner, roamd's loop.
+// The kernel's address goes with the entry; whatever is held when this
+// goes (roamd stops) is removed from the node.
+class JobAddresses {
+ public:
+  JobAddresses() = default;
+  ~JobAddresses();
+  JobAddresses(const JobAddresses&) = delete;
+  JobAddresses& operator=(const JobAddresses&) = delete;
+
+  // Puts `address` on this node for `gpid` (and announces it).
+  Status Hold(const std::string& gpid, const std::string& address);
+  // Records an address already put here (by the engine thread, before a
+  // restore).
+  void Adopt(const std::string& gpid, const std::string& address);
+  // Takes `gpid`'s address off this node, if it holds one.
+  void Release(const std::string& gpid);
+  bool holds(const std::string& gpid) const { return held_.count(gpid) != 0; }
+  std::set<uint32_t> held_addresses() const;
+
+ private:
+  std::map<std::string, in_addr> held_;
+};
+
+// A move's source side of it: the address leaves this node once the tree
+// is dumped (Leave) and comes back if the tree resumes here (Back), before
+// it runs. Nothing for a job without one.
+class LeavingAddress {
+ public:
+  LeavingAddress(JobAddresses* book, std::string gpid, std::string address)
+      : book_(book), gpid_(std::move(gpid)), address_(std::move(address)) {}
+  void Leave();
+  void Back();
+
+ private:
+  JobAddresses* book_;
+  std::string gpid_, address_;
+  bool left_ = false;
+};
+
+// A move's target side of it: the tree's established connections are
+// locked here first (net_lock.h), then the address is put up (Hold), all
+// before the restore; Undo if the tree does not run here after all (a
+// restore unlocks each connection itself as it finishes it).
+class ArrivingAddress {
+ public:
+  Status Arrive(JobAddresses* book, const std::string& gpid, const std::string& address, const std::string& image_dir);
+  void Undo();
+
+ private:
+  JobAddresses* book_ = nullptr;
+  std::string gpid_;
+  std::vector<pb::InetSocket> locked_;
+};
+
+}  // namespace roam
