@@ -12,9 +12,15 @@
  * (none lost, none twice), 500 more arrive; then R sends "Q" and P answers
  * with its verdict on R's stream ("OK N" or "BAD ...").
  *
+ * R keeps listening with SO_REUSEADDR, as a real server does: the
+ * restored connection shares the listener's port (it is made after the
+ * listener), its SO_REUSEADDR (inherited from the listener) is still set,
+ * and the listener still accepts.
+ *
  * CORRUPT(k), after the SIGTERM: 1 R skips 4 bytes of what P sent; 2 R
  * sends one counter twice; 3 R closes the connection and opens a new one
- * to the listener's port (a fresh connection: P sees it end).
+ * to the listener's port (a fresh connection: P sees it end); 4 R clears
+ * SO_REUSEADDR on the connection.
  */
 #include "lib.h"
 
@@ -112,12 +118,15 @@ int main(int argc, char **argv)
 	int l = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t alen = sizeof(a);
+	int one = 1;
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &alen))
 		fail("listen: %m");
 	pid_t mid = fork();
 	if (mid == 0) {
 		if (fork() == 0) {
 			setsid();	/* not in R's session or group either */
+			close(l);	/* R's listener is R's alone */
 			peer(&a);
 		}
 		_exit(0);
@@ -126,7 +135,6 @@ int main(int argc, char **argv)
 	int s = accept(l, NULL, NULL);
 	if (s < 0)
 		fail("accept: %m");
-	close(l);
 	/* Read the peer's stream for a while, and send ours. */
 	uint32_t next_in = 0, next_out = 0;
 	double until = test_now() + 0.4;
@@ -162,6 +170,23 @@ int main(int argc, char **argv)
 		s = socket(AF_INET, SOCK_STREAM, 0);
 		connect(s, (struct sockaddr *)&a, sizeof(a));
 	}
+	if (CORRUPT(4)) {
+		int zero = 0;
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &zero, sizeof(zero));
+	}
+	int reuse = 0;
+	socklen_t rlen = sizeof(reuse);
+	if (getsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuse, &rlen) || !reuse)
+		fail("the connection lost SO_REUSEADDR (it had it from its listener)");
+	/* The listener still takes clients. */
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	if (connect(c, (struct sockaddr *)&a, sizeof(a)))
+		fail("connect to the listener after the restore: %m");
+	int c2 = accept(l, NULL, NULL);
+	if (c2 < 0)
+		fail("accept after the restore: %m");
+	close(c2);
+	close(c);
 	for (int i = 0; i < 500; i++) {
 		uint32_t v;
 		if (read_full(s, &v, 4, 10000))
