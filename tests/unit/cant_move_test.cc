@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -30,7 +31,7 @@ namespace {
 
 // Forks a child that runs `setup`, then waits to be killed; returns the
 // reason seen for it (the child's setup is done when it writes a byte).
-std::string ReasonFor(const std::function<void()>& setup) {
+std::string ReasonFor(const std::function<void()>& setup, const std::string& own_address = "") {
   int ready[2];
   if (pipe(ready) != 0) return "pipe failed";
   pid_t pid = fork();
@@ -44,7 +45,7 @@ std::string ReasonFor(const std::function<void()>& setup) {
   char c;
   (void)!read(ready[0], &c, 1);
   close(ready[0]);
-  std::string why = CantMoveReason(pid);
+  std::string why = CantMoveReason(pid, own_address);
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
   return why;
@@ -59,22 +60,43 @@ TEST(CantMoveReason, NothingInSight) {
             "");
 }
 
-// A TCP connection (here both ends: a client and the accepted socket).
+// A TCP connection on `ip` (here both ends: a client and the accepted
+// socket), over IPv4 or IPv6 (`ip` v4-mapped).
+void ConnectionTo(const char* ip, int family) {
+  int l = socket(family, SOCK_STREAM, 0);
+  sockaddr_storage a{};
+  socklen_t len = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  if (family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&a);
+    in->sin_family = AF_INET;
+    inet_pton(AF_INET, ip, &in->sin_addr);
+  } else {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&a);
+    in6->sin6_family = AF_INET6;
+    inet_pton(AF_INET6, (std::string("::ffff:") + ip).c_str(), &in6->sin6_addr);
+  }
+  (void)bind(l, reinterpret_cast<sockaddr*>(&a), len);
+  (void)listen(l, 1);
+  (void)getsockname(l, reinterpret_cast<sockaddr*>(&a), &len);
+  int c = socket(family, SOCK_STREAM, 0);
+  sockaddr_storage from = a;  // the client's end on `ip` too
+  reinterpret_cast<sockaddr_in*>(&from)->sin_port = 0;  // the same place in sockaddr_in6
+  (void)bind(c, reinterpret_cast<sockaddr*>(&from), len);
+  (void)connect(c, reinterpret_cast<sockaddr*>(&a), len);
+  (void)accept(l, nullptr, nullptr);
+}
+
 TEST(CantMoveReason, Socket) {
-  EXPECT_EQ(ReasonFor([] {
-              int l = socket(AF_INET, SOCK_STREAM, 0);
-              sockaddr_in a{};
-              a.sin_family = AF_INET;
-              a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-              socklen_t len = sizeof(a);
-              (void)bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-              (void)listen(l, 1);
-              (void)getsockname(l, reinterpret_cast<sockaddr*>(&a), &len);
-              int c = socket(AF_INET, SOCK_STREAM, 0);
-              (void)connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-              (void)accept(l, nullptr, nullptr);
-            }),
-            "socket");
+  EXPECT_EQ(ReasonFor([] { ConnectionTo("127.0.0.1", AF_INET); }), "socket");
+}
+
+// Both ends of these connections are on the tree's own address (which
+// moves with it: node/job_address.h), so they move; on another address
+// they do not.
+TEST(CantMoveReason, ConnectionsOnItsOwnAddressMove) {
+  EXPECT_EQ(ReasonFor([] { ConnectionTo("127.0.0.2", AF_INET); }, "127.0.0.2"), "");
+  EXPECT_EQ(ReasonFor([] { ConnectionTo("127.0.0.2", AF_INET6); }, "127.0.0.2"), "");
+  EXPECT_EQ(ReasonFor([] { ConnectionTo("127.0.0.2", AF_INET); }, "127.0.0.3"), "socket");
 }
 
 TEST(CantMoveReason, ListenerAndUdpSocketMove) {  // refused until the engine carried them

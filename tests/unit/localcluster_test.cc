@@ -109,6 +109,11 @@ TEST(NodeInitConf, RenderedRoamdConfParsesWithRoamdsOwnParser) {
   EXPECT_EQ(cfg.bind, "10.213.42.3");
   EXPECT_EQ(cfg.key_file, "/var/lib/roam/clusters/lab/key");
   EXPECT_EQ(cfg.control_socket, "/run/roam/roamd.sock");
+  // Jobs' own addresses: above the nodes', below the host's bridge (.254).
+  EXPECT_EQ(cfg.job_addresses, "10.213.42.128-10.213.42.253");
+  c.nodes = 200;
+  ASSERT_TRUE(ParseRoamdConfig(RenderRoamdConf(c), &cfg).ok());
+  EXPECT_EQ(cfg.job_addresses, "10.213.42.201-10.213.42.253");
 }
 
 // Nodes number their processes in ranges of their own, as separate
