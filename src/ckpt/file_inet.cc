@@ -55,8 +55,10 @@ struct Opt {
 std::vector<Opt> OptionsOf(int family, int protocol) {
   std::vector<Opt> out;
   if (family == AF_INET6) out.push_back({IPPROTO_IPV6, IPV6_V6ONLY});
+  // SO_BUF_LOCK after the buffer sizes: setting a size locks it (no more
+  // autotuning), which only a size the program set should be.
   for (int o : {SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_PRIORITY, SO_RCVLOWAT, SO_LINGER,
-                SO_RCVTIMEO, SO_SNDTIMEO, SO_OOBINLINE, SO_SNDBUF, SO_RCVBUF}) {
+                SO_RCVTIMEO, SO_SNDTIMEO, SO_OOBINLINE, SO_SNDBUF, SO_RCVBUF, SO_BUF_LOCK}) {
     out.push_back({SOL_SOCKET, o});
   }
   if (protocol == IPPROTO_TCP) {
@@ -336,9 +338,12 @@ Status DumpInetSocket(FileTableBuilder& b, const FdSource& src, pb::FileDesc* de
   int fresh = socket(family, type | SOCK_CLOEXEC, protocol);
   if (fresh < 0) return Status::Errno("socket");
   UniqueFd fresh_closer(fresh);
+  bool buffers = false;  // a size is recorded: so is its lock, even none
   for (const Opt& o : OptionsOf(family, protocol)) {
     std::string now = GetOpt(s, o);
-    if (now.empty() || now == GetOpt(fresh, o)) continue;
+    const bool lock = o.level == SOL_SOCKET && o.name == SO_BUF_LOCK;
+    if (now.empty() || (now == GetOpt(fresh, o) && !(lock && buffers))) continue;
+    if (o.level == SOL_SOCKET && (o.name == SO_SNDBUF || o.name == SO_RCVBUF)) buffers = true;
     pb::SockOpt* so = out->add_options();
     so->set_level(o.level);
     so->set_name(o.name);

@@ -15,12 +15,14 @@
  * R keeps listening with SO_REUSEADDR, as a real server does: the
  * restored connection shares the listener's port (it is made after the
  * listener), its SO_REUSEADDR (inherited from the listener) is still set,
- * and the listener still accepts.
+ * its buffer sizes are still tuned by the kernel (not locked at what they
+ * were at the checkpoint), and the listener still accepts.
  *
  * CORRUPT(k), after the SIGTERM: 1 R skips 4 bytes of what P sent; 2 R
  * sends one counter twice; 3 R closes the connection and opens a new one
  * to the listener's port (a fresh connection: P sees it end); 4 R clears
- * SO_REUSEADDR on the connection.
+ * SO_REUSEADDR on the connection; 5 R sets its receive buffer size (which
+ * locks it: the kernel tunes it no more).
  */
 #include "lib.h"
 
@@ -174,6 +176,15 @@ int main(int argc, char **argv)
 		int zero = 0;
 		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &zero, sizeof(zero));
 	}
+	if (CORRUPT(5)) {
+		int size = 1 << 16;
+		setsockopt(s, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	}
+	/* It never set a buffer size: the kernel still tunes both. */
+	int locks = -1;
+	socklen_t llen = sizeof(locks);
+	if (getsockopt(s, SOL_SOCKET, SO_BUF_LOCK, &locks, &llen) || locks != 0)
+		fail("the connection's buffer sizes are locked (SO_BUF_LOCK %d): no more autotuning", locks);
 	int reuse = 0;
 	socklen_t rlen = sizeof(reuse);
 	if (getsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuse, &rlen) || !reuse)
