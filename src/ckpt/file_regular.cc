@@ -177,6 +177,10 @@ Result<std::string> RecreateDeleted(const pb::FileDesc& desc, const std::string&
 
 Result<int> OpenRegular(const pb::FileDesc& desc, const std::string& recreated) {
   int flags = static_cast<int>(desc.flags()) & ~(O_CREAT | O_EXCL | O_TRUNC);
+  // A file made with O_TMPFILE (Python's tempfile.TemporaryFile) keeps
+  // that flag, which names a directory to make a file in: it is opened by
+  // its path here, as a file.
+  if (desc.kind() == pb::FILE_REGULAR) flags &= ~O_TMPFILE;
   flags |= O_CLOEXEC | O_NOCTTY;
   std::string path = desc.deleted() ? recreated : desc.path();
   if (path.empty()) return Status::Error(desc.path() + ": deleted file not recreated");

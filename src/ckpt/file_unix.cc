@@ -15,11 +15,16 @@
 // process is removed first; the file's owner and mode are set again),
 // listening.
 //
+// Fds in flight (SCM_RIGHTS, not received yet) come with the peek, into
+// this process: each becomes a description of the table (the same one as
+// a process's fd when it is that file), and the restore sends them along
+// with the bytes they came with, once every description is open.
+//
 // Refused, with the socket named: one of another family, one whose other
-// end is held outside the tree, fds in flight (SCM_RIGHTS) in a queue, a
-// name relative to the process's directory; and, for now (kBusy, tried
-// again later), a listener with connections waiting to be accepted and a
-// socket alone with datagrams waiting.
+// end is held outside the tree, an epoll set, a TCP connection or a job's
+// stdio in flight, a name relative to the process's directory; and, for
+// now (kBusy, tried again later), a listener with connections waiting to
+// be accepted and a socket alone with datagrams waiting.
 #include <fcntl.h>
 #include <linux/rtnetlink.h>
 #include <linux/unix_diag.h>
@@ -30,6 +35,8 @@
 
 #include <cstddef>
 #include <cstring>
+#include <functional>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -92,9 +99,46 @@ Result<std::map<uint64_t, UnixDiag>> ReadUnixDiag() {
 
 namespace {
 
+// The fds a peek of `len` bytes at peek offset `off` brought (installed
+// here; the caller's to keep or close), or none.
+Result<std::vector<UniqueFd>> PeekAt(int s, int off, char* buf, size_t len, ssize_t* got, int* msg_flags) {
+  if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off)) != 0) return Status::Errno("SO_PEEK_OFF");
+  alignas(cmsghdr) char control[CMSG_SPACE(253 * sizeof(int)) + CMSG_SPACE(sizeof(ucred))];
+  iovec iov{buf, len};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control;
+  mh.msg_controllen = sizeof(control);
+  ssize_t n;
+  do {
+    n = recvmsg(s, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  *got = n;
+  *msg_flags = mh.msg_flags;
+  std::vector<UniqueFd> fds;
+  if (n < 0) return fds;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c != nullptr; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+      fds.emplace_back(fd);  // installed here by the peek
+    }
+  }
+  return fds;
+}
+
 // The options of the socket at `fd` of `pid`, and its queue, peeked whole
 // and in order (unless `no_queue`: a listener, an unconnected stream).
-Status PeekQueue(const FdSource& src, int type, pb::UnixSocket* out, bool no_queue = false) {
+// Fds in flight go to b->in_flight for description `id` (refused without
+// `b`). On a stream a peek stops after the buffer that carried fds, but
+// where that buffer began cannot be told: this kernel's peek brings the
+// fds of the next such buffer whatever its length. So a chunk of stream
+// bytes with fds runs from the end of the last fds to the end of these.
+Status PeekQueue(FileTableBuilder* b, uint32_t id, const FdSource& src, int type, pb::UnixSocket* out,
+                 bool no_queue = false) {
   Result<UniqueFd> copy = CopyFd(src.pid, src.fd);
   if (!copy.ok()) return copy.status();
   const int s = copy->get();
@@ -112,50 +156,61 @@ Status PeekQueue(const FdSource& src, int type, pb::UnixSocket* out, bool no_que
   out->set_rcvbuf(rcvbuf);
   out->set_passcred(passcred != 0);
   if (no_queue) return Status::Ok();
-  int zero = 0;
-  if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) != 0) return Status::Errno("SO_PEEK_OFF");
   std::unique_ptr<char[]> buf(new char[kPeekBuffer]);  // not zeroed: it sits in the frozen window
-  alignas(cmsghdr) char control[CMSG_SPACE(253 * sizeof(int)) + CMSG_SPACE(sizeof(ucred))];
   Status st;
+  int off = 0, empty_at = -1;
+  bool cut = true;  // the next stream bytes start a chunk of their own
   for (;;) {
-    iovec iov{buf.get(), kPeekBuffer};
-    msghdr mh{};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = control;
-    mh.msg_controllen = sizeof(control);
-    ssize_t n = recvmsg(s, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;
+    ssize_t n = 0;
+    int flags = 0;
+    Result<std::vector<UniqueFd>> fds = PeekAt(s, off, buf.get(), kPeekBuffer, &n, &flags);
+    if (!fds.ok()) {
+      st = fds.status();
+      break;
+    }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (n < 0) {
       st = Status::Errno("peek its queue");
       break;
     }
-    bool fds_in_flight = (mh.msg_flags & MSG_CTRUNC) != 0;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c != nullptr; c = CMSG_NXTHDR(&mh, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      fds_in_flight = true;
-      const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < count; ++i) {
-        int fd;
-        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-        close(fd);  // installed here by the peek: ours to close
-      }
-    }
-    if (fds_in_flight) {
-      st = Status::Error(StatusCode::kCantMove, "file descriptors in flight in a UNIX socket (" + src.link + ") are not supported");
+    if (flags & MSG_CTRUNC) {
+      st = Status::Error(StatusCode::kCantMove, "more than 253 fds in flight in one message in " + src.link);
       break;
     }
-    if (mh.msg_flags & MSG_TRUNC) {
+    if (!fds->empty() && b == nullptr) {
+      st = Status::Error(StatusCode::kCantMove, "file descriptors in flight in " + src.link + " are not supported");
+      break;
+    }
+    if (flags & MSG_TRUNC) {
       st = Status::Error(StatusCode::kCantMove, "a datagram larger than 4 MiB is waiting in " + src.link);
       break;
     }
-    if (n == 0) break;  // a stream's end (or an empty datagram, which is not kept)
-    if (type == SOCK_STREAM && out->queued_size() > 0) {
+    if (n == 0 && type == SOCK_STREAM) break;  // the end of what waits
+    if (n == 0 && fds->empty()) {
+      // An empty datagram, or (a seqpacket socket shut down for reading)
+      // the end of the queue. The kernel marks an empty datagram peeked,
+      // and a second peek at the same offset passes it; the end answers 0
+      // again.
+      if (empty_at == off && type == SOCK_SEQPACKET && (out->shutdown() & 1)) {
+        out->mutable_queued()->RemoveLast();
+        break;
+      }
+      empty_at = off;
+      out->add_queued();
+      continue;
+    }
+    if (type == SOCK_STREAM && fds->empty()) {
+      if (cut || out->queued_size() == 0) out->add_queued();
       out->mutable_queued(out->queued_size() - 1)->append(buf.get(), static_cast<size_t>(n));
+      cut = false;
     } else {
       out->add_queued(std::string(buf.get(), static_cast<size_t>(n)));
+      if (!fds->empty()) {
+        b->in_flight.push_back({id, out->queued_size() - 1, std::move(*fds)});
+        cut = true;  // what follows comes in a buffer of its own
+      }
     }
+    off += static_cast<int>(n);
   }
   setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off));  // as it was
   return st;
@@ -163,7 +218,8 @@ Status PeekQueue(const FdSource& src, int type, pb::UnixSocket* out, bool no_que
 
 }  // namespace
 
-Status DumpUnixSocket(const FdSource& src, const std::map<uint64_t, UnixDiag>& diag, pb::FileDesc* desc) {
+Status DumpUnixSocket(FileTableBuilder& b, const FdSource& src, const std::map<uint64_t, UnixDiag>& diag,
+                      pb::FileDesc* desc) {
   const uint64_t ino = src.st.st_ino;
   auto it = diag.find(ino);
   if (it == diag.end()) {
@@ -181,7 +237,7 @@ Status DumpUnixSocket(const FdSource& src, const std::map<uint64_t, UnixDiag>& d
   desc->set_kind(pb::FILE_UNIX_SOCKET);
   if (d.connected) {
     u->set_peer_ino(d.peer);
-    return PeekQueue(src, d.type, u);
+    return PeekQueue(&b, desc->id(), src, d.type, u);
   }
   // Alone: a listener, a bound datagram socket, a new one.
   const std::string shown = src.link + (d.named && d.name[0] != '\0' ? " at " + std::string(d.name.c_str()) : "");
@@ -202,7 +258,7 @@ Status DumpUnixSocket(const FdSource& src, const std::map<uint64_t, UnixDiag>& d
     u->set_uid(sb.st_uid);
     u->set_gid(sb.st_gid);
   }
-  Status st = PeekQueue(src, d.type, u, /*no_queue=*/d.listening || d.type != SOCK_DGRAM);
+  Status st = PeekQueue(nullptr, desc->id(), src, d.type, u, /*no_queue=*/d.listening || d.type != SOCK_DGRAM);
   if (st.ok() && u->queued_size() > 0) {
     return Status::Error(StatusCode::kBusy, "a UNIX socket alone with datagrams waiting to be read (" + shown + ")");
   }
@@ -244,15 +300,49 @@ Status SetOptions(int fd, const pb::UnixSocket& u) {
   return Status::Ok();
 }
 
-// Sends `u`'s queue from `from`, so that it waits at the other end.
-Status Refill(int from, const pb::UnixSocket& u) {
-  for (const std::string& chunk : u.queued()) {
+// Sends `u`'s queue from `from`, so that it waits at the other end, with
+// its fds in flight (`fd_of`: the fd of a description).
+Status Refill(int from, const pb::UnixSocket& u, const std::function<int(uint32_t)>& fd_of) {
+  std::map<uint32_t, const pb::InFlightFds*> fds_at;
+  for (const pb::InFlightFds& f : u.in_flight()) fds_at[f.chunk()] = &f;
+  for (int i = 0; i < u.queued_size(); ++i) {
+    const std::string& chunk = u.queued(i);
+    std::vector<int> fds;
+    if (auto it = fds_at.find(static_cast<uint32_t>(i)); it != fds_at.end()) {
+      for (uint32_t id : it->second->files()) {
+        const int fd = fd_of(id);
+        if (fd < 0) return Status::Error("a file in flight in socket:[" + std::to_string(u.ino()) + "] is not open");
+        fds.push_back(fd);
+      }
+    }
+    // On a stream the fds go with the chunk's last byte, in a buffer of its
+    // own: a read that reaches it gets them, as one that reached the
+    // buffer they came with did (which began somewhere in the chunk), and
+    // a read of the bytes before it does not.
+    const bool last_byte = !fds.empty() && u.type() == SOCK_STREAM && chunk.size() > 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(253 * sizeof(int))];
     size_t done = 0;
     do {
-      ssize_t n = send(from, chunk.data() + done, chunk.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+      const size_t end = last_byte && done < chunk.size() - 1 ? chunk.size() - 1 : chunk.size();
+      iovec iov{const_cast<char*>(chunk.data()) + done, end - done};
+      msghdr mh{};
+      mh.msg_iov = &iov;
+      mh.msg_iovlen = 1;
+      const bool with_fds = !fds.empty() && end == chunk.size();
+      if (with_fds) {
+        mh.msg_control = control;
+        mh.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
+        cmsghdr* c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+        memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+      }
+      ssize_t n = sendmsg(from, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return Status::Errno("refill UNIX socket socket:[" + std::to_string(u.ino()) + "]");
       done += static_cast<size_t>(n);
+      if (with_fds && n > 0) fds.clear();  // sent with this part (a stream may take less: the rest goes plain)
     } while (done < chunk.size() && u.type() == SOCK_STREAM);
   }
   return Status::Ok();
@@ -306,7 +396,7 @@ Result<int> OpenAlone(const pb::FileDesc& d) {
 
 }  // namespace
 
-Status OpenUnixSockets(const pb::FileTable& table, std::map<uint32_t, int>* fds) {
+Status OpenUnixSockets(const pb::FileTable& table, std::map<uint32_t, int>* fds, std::map<uint32_t, int>* lone_ends) {
   std::map<uint64_t, const pb::FileDesc*> by_ino;
   for (const pb::FileDesc& d : table.files()) {
     if (d.kind() == pb::FILE_UNIX_SOCKET) by_ino[d.unix_socket().ino()] = &d;
@@ -325,14 +415,47 @@ Status OpenUnixSockets(const pb::FileTable& table, std::map<uint32_t, int>* fds)
     int sv[2];
     if (socketpair(AF_UNIX, u.type() | SOCK_CLOEXEC, 0, sv) != 0) return Status::Errno("socketpair");
     (*fds)[d.id()] = sv[0];
-    if (peer != nullptr) (*fds)[peer->id()] = sv[1];
+    if (peer != nullptr) {
+      (*fds)[peer->id()] = sv[1];
+    } else {
+      (*lone_ends)[d.id()] = sv[1];  // its other end was closed: kept only to refill the queue
+    }
     Status st = SetOptions(sv[0], u);
     if (st.ok() && peer != nullptr) st = SetOptions(sv[1], peer->unix_socket());
-    if (st.ok()) st = Refill(sv[1], u);                                     // waits at sv[0]
-    if (st.ok() && peer != nullptr) st = Refill(sv[0], peer->unix_socket());  // waits at sv[1]
-    if (peer == nullptr) close(sv[1]);  // its other end was closed: only the queue and the end remain
-    if (st.ok()) st = Finish(sv[0], d);
-    if (st.ok() && peer != nullptr) st = Finish(sv[1], *peer);
+    if (!st.ok()) return st.Prefixed("file " + std::to_string(d.id()) + ": ");
+  }
+  return Status::Ok();
+}
+
+Status FillUnixSockets(const pb::FileTable& table, const std::function<int(uint32_t)>& fd_of,
+                       std::map<uint32_t, int>* lone_ends) {
+  struct Closer {
+    std::map<uint32_t, int>* fds;
+    ~Closer() {
+      for (auto& [id, fd] : *fds) close(fd);
+      fds->clear();
+    }
+  } closer{lone_ends};
+  std::map<uint64_t, const pb::FileDesc*> by_ino;
+  for (const pb::FileDesc& d : table.files()) {
+    if (d.kind() == pb::FILE_UNIX_SOCKET) by_ino[d.unix_socket().ino()] = &d;
+  }
+  // Every queue first (a shutdown would stop the sends), then the rest.
+  for (const pb::FileDesc& d : table.files()) {
+    if (d.kind() != pb::FILE_UNIX_SOCKET || d.unix_socket().alone()) continue;
+    const pb::UnixSocket& u = d.unix_socket();
+    auto lone = lone_ends->find(d.id());
+    auto peer = by_ino.find(u.peer_ino());
+    const int from = lone != lone_ends->end() ? lone->second
+                     : peer != by_ino.end()   ? fd_of(peer->second->id())
+                                              : -1;
+    if (from < 0) return Status::Error("file " + std::to_string(d.id()) + ": its pair's other end is not open");
+    Status st = Refill(from, u, fd_of);
+    if (!st.ok()) return st.Prefixed("file " + std::to_string(d.id()) + ": ");
+  }
+  for (const pb::FileDesc& d : table.files()) {
+    if (d.kind() != pb::FILE_UNIX_SOCKET || d.unix_socket().alone()) continue;
+    Status st = Finish(fd_of(d.id()), d);
     if (!st.ok()) return st.Prefixed("file " + std::to_string(d.id()) + ": ");
   }
   return Status::Ok();

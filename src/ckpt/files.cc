@@ -29,6 +29,10 @@ bool OtherEndOutside(uint64_t ino, const std::map<uint32_t, std::vector<std::pai
   for (const auto& [id, list] : users) {
     for (auto [pid, fd] : list) tree.insert(pid);
   }
+  // The dumper holds fds in flight (their own users), and may hold the
+  // other end of the tree's stdio (roamd's pipes to a guest): it is not of
+  // the tree.
+  tree.erase(getpid());
   std::string want = "pipe:[" + std::to_string(ino) + "]";
   DIR* proc = opendir("/proc");
   if (proc == nullptr) return true;
@@ -129,7 +133,8 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) 
     }
     // A UNIX socket is sock_diag's; anything else is looked at as an
     // IPv4/IPv6 one (which refuses other families).
-    st = unix_diag_->count(src.st.st_ino) ? DumpUnixSocket(src, *unix_diag_, &desc) : DumpInetSocket(*this, src, &desc);
+    st = unix_diag_->count(src.st.st_ino) ? DumpUnixSocket(*this, src, *unix_diag_, &desc)
+                                          : DumpInetSocket(*this, src, &desc);
   } else if (l == "anon_inode:inotify") {
     st = DumpInotify(src, &desc);
   } else if (std::string refused = RefusedFileKind(l, fd); !refused.empty()) {
@@ -158,7 +163,48 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) 
   *table_.add_files() = std::move(desc);
   seen_.push_back({pid, fd, src.st.st_dev, src.st.st_ino, id});
   users_[id].emplace_back(pid, fd);
+  st = AddInFlight(id);
+  if (!st.ok()) return st;
   return id;
+}
+
+Status FileTableBuilder::AddInFlight(uint32_t id) {
+  // Taken out first: the AddFd calls below may add entries of their own.
+  std::vector<InFlight> mine;
+  for (auto it = in_flight.begin(); it != in_flight.end();) {
+    if (it->socket_id != id) {
+      ++it;
+      continue;
+    }
+    mine.push_back(std::move(*it));
+    it = in_flight.erase(it);
+  }
+  const pid_t self = getpid();
+  const pid_t owner = table_.files(static_cast<int>(id - 1)).owner_pid();
+  const std::string where = "socket:[" + std::to_string(table_.files(static_cast<int>(id - 1)).unix_socket().ino()) + "]";
+  for (InFlight& f : mine) {
+    std::vector<uint32_t> ids;
+    for (UniqueFd& fd : f.fds) {
+      Result<std::string> text = ReadFile("/proc/self/fdinfo/" + std::to_string(fd.get()));
+      Result<FdInfo> info = text.ok() ? ParseFdinfo(*text) : Result<FdInfo>(text.status());
+      const size_t before = static_cast<size_t>(table_.files_size());
+      Result<uint32_t> got = info.ok() ? AddFd(self, fd.get(), *info) : Result<uint32_t>(info.status());
+      if (!got.ok()) return got.status().Prefixed("a file in flight in " + where + ": ");
+      pb::FileDesc* d = table_.mutable_files(static_cast<int>(*got - 1));
+      if (*got > before) d->set_owner_pid(owner);  // new: no process holds it, the socket's does
+      if (d->kind() == pb::FILE_EPOLL || d->kind() == pb::FILE_INHERITED ||
+          (d->has_inet_socket() && d->inet_socket().has_connection())) {
+        return Status::Error(StatusCode::kCantMove, "an epoll set, a TCP connection or a job's stdio in flight in " +
+                                                        where + " is not supported");
+      }
+      ids.push_back(*got);
+      in_flight_held_.push_back(std::move(fd));
+    }
+    pb::InFlightFds* rec = table_.mutable_files(static_cast<int>(id - 1))->mutable_unix_socket()->add_in_flight();
+    rec->set_chunk(static_cast<uint32_t>(f.chunk));
+    for (uint32_t i : ids) rec->add_files(i);
+  }
+  return Status::Ok();
 }
 
 Result<uint32_t> FileTableBuilder::AddMappedFile(pid_t pid, uint64_t start, uint64_t end, bool writable) {
@@ -322,15 +368,23 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
     if (high < 0) return Status::Errno("fcntl F_DUPFD");
     fd = high;
   }
-  std::map<uint32_t, int> pipe_fds;
+  std::map<uint32_t, int> pipe_fds, lone_ends;
+  struct LoneCloser {
+    std::map<uint32_t, int>* fds;
+    ~LoneCloser() {
+      for (auto& [id, fd] : *fds) close(fd);
+    }
+  } lone_closer{&lone_ends};
   st = OpenPipes(table, recreated, &pipe_fds);
-  if (st.ok()) st = OpenUnixSockets(table, &pipe_fds);  // the same: made in pairs
+  if (st.ok()) st = OpenUnixSockets(table, &pipe_fds, &lone_ends);  // the same: made in pairs
   if (!st.ok()) return st;
-  for (auto& [id, fd] : pipe_fds) {  // out of the planned range at once
-    int high = fcntl(fd, F_DUPFD_CLOEXEC, next_ + 64);
-    close(fd);
-    if (high < 0) return Status::Errno("fcntl F_DUPFD");
-    fd = high;
+  for (auto* m : {&pipe_fds, &lone_ends}) {
+    for (auto& [id, fd] : *m) {  // out of the planned range at once
+      int high = fcntl(fd, F_DUPFD_CLOEXEC, next_ + 64);
+      close(fd);
+      if (high < 0) return Status::Errno("fcntl F_DUPFD");
+      fd = high;
+    }
   }
   for (const pb::FileDesc& d : table.files()) {
     Result<int> fd = Status::Error("file " + std::to_string(d.id()) + ": unknown kind");
@@ -392,7 +446,9 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
     st = place(fd, shmem_[id]);
     if (!st.ok()) return st;
   }
-  return Status::Ok();
+  // UNIX sockets' queues last: the fds in flight in them are descriptions
+  // of any kind, all open now.
+  return FillUnixSockets(table, [this](uint32_t id) { return FdOf(id); }, &lone_ends);
 }
 
 int OpenedFiles::FdOf(uint32_t id) const {

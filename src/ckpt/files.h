@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -99,6 +100,15 @@ class FileTableBuilder {
   std::map<std::pair<dev_t, ino_t>, std::string> deleted_contents;
   // Connections held for the dump (file_inet.cc): let go on release.
   std::vector<RepairedSocket> repaired;
+  // Fds in flight in the queue of UNIX socket `socket_id` (file_unix.cc),
+  // peeked into this process: added to the table by AddFd once the
+  // socket's own description is, as descriptions of this process's fds.
+  struct InFlight {
+    uint32_t socket_id = 0;
+    int chunk = 0;
+    std::vector<UniqueFd> fds;
+  };
+  std::vector<InFlight> in_flight;
 
  private:
   struct Seen {
@@ -117,6 +127,12 @@ class FileTableBuilder {
   std::map<uint32_t, std::vector<std::pair<pid_t, int>>> users_;  // id -> (pid, fd)
   std::map<dev_t, std::pair<int, uint32_t>> terminals_;
   std::optional<std::map<uint64_t, UnixDiag>> unix_diag_;  // read at the first socket
+  // The in-flight fds added: open while the builder lives (Finish reads
+  // pipes through them).
+  std::vector<UniqueFd> in_flight_held_;
+
+  // Adds the fds in flight found in `id`'s queue (in_flight) to the table.
+  Status AddInFlight(uint32_t id);
 };
 
 // ---- restore side ---------------------------------------------------------------
@@ -203,13 +219,22 @@ Status OpenSharedMemory(const pb::FileTable& table, const std::string& image_dir
 // UNIX sockets (file_unix.cc).
 // Every UNIX socket of the caller's network namespace, by inode.
 Result<std::map<uint64_t, UnixDiag>> ReadUnixDiag();
-// An end of a socketpair, with what waits in its queue; anything else is
-// refused. REQUIRES: the owner frozen.
-Status DumpUnixSocket(const FdSource& src, const std::map<uint64_t, UnixDiag>& diag, pb::FileDesc* desc);
+// An end of a socketpair, with what waits in its queue (fds in flight
+// go to b.in_flight); anything else is refused. REQUIRES: the owner frozen.
+Status DumpUnixSocket(FileTableBuilder& b, const FdSource& src, const std::map<uint64_t, UnixDiag>& diag,
+                      pb::FileDesc* desc);
 // Refuses a socket whose other end lives outside the table.
 Status CheckUnixPeers(const pb::FileTable& table, const std::map<uint64_t, UnixDiag>& diag);
-// Every pair, made, refilled and set; returns fd per FileDesc id.
-Status OpenUnixSockets(const pb::FileTable& table, std::map<uint32_t, int>* fds);
+// Every pair and socket alone made, with its options (an alone one bound
+// and listening); returns fd per FileDesc id, and in `lone_ends` the other
+// end of a pair whose peer was closed, by the socket's id (kept to refill
+// its queue).
+Status OpenUnixSockets(const pb::FileTable& table, std::map<uint32_t, int>* fds, std::map<uint32_t, int>* lone_ends);
+// Once every description of the table is open (`fd_of`: its fd): each
+// queue refilled from the other end, fds in flight passed along with their
+// bytes, then shutdowns, SO_PEEK_OFF and flags set. Closes `lone_ends`.
+Status FillUnixSockets(const pb::FileTable& table, const std::function<int(uint32_t)>& fd_of,
+                       std::map<uint32_t, int>* lone_ends);
 
 // A copy of `fd` of `pid` in this process: the same open file
 // (pidfd_getfd), for reading what only the file itself can say.

@@ -95,6 +95,20 @@ Status ValidateImage(const Image& image) {
     }
   }
   for (const pb::FileDesc& d : ft.files()) {
+    if (d.kind() == pb::FILE_UNIX_SOCKET) {
+      const pb::UnixSocket& u = d.unix_socket();
+      size_t passed = 0;
+      for (const pb::InFlightFds& f : u.in_flight()) {
+        if (f.chunk() >= static_cast<uint32_t>(u.queued_size()) || f.files_size() == 0 || f.files_size() > 253) {
+          return Status::Error("files: fds in flight of file " + std::to_string(d.id()) + " out of its queue");
+        }
+        for (uint32_t id : f.files()) {
+          if (!file_ids.count(id)) return Status::Error("files: an fd in flight names no file");
+        }
+        passed += static_cast<size_t>(f.files_size());
+      }
+      if (u.alone() && passed > 0) return Status::Error("files: fds in flight at a socket alone");
+    }
     if (d.kind() == pb::FILE_INET_SOCKET) {
       const pb::InetSocket& in = d.inet_socket();
       if ((in.family() != AF_INET && in.family() != AF_INET6) || (in.type() != SOCK_STREAM && in.type() != SOCK_DGRAM) ||

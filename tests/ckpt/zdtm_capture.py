@@ -158,6 +158,11 @@ def fd_lines(pid, renumber):
                 pos = line.split()[1]
             elif line.startswith("flags:"):
                 flags = line.split()[1]
+        if flags != "?" and int(flags, 8) & 0o20000000:
+            # O_TMPFILE (__O_TMPFILE | O_DIRECTORY) only says how the file
+            # was made; a restore opens it again by path, without it
+            # (docs/CHECKPOINT.md).
+            flags = "0%o" % (int(flags, 8) & ~0o20200000)
         out.append(f"  fd {fd} -> {target} pos={pos} flags={flags}")
     return out
 

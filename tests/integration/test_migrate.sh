@@ -259,6 +259,11 @@ real_program xzpipe sh -c 'cat "$0" | xz -T2 -1 | sha256sum' "$DATA/part.txt"
 # two workers and the parent connected to it.
 cp "$HERE/../data/programs/manager_workers.py" "$DATA/manager.py"
 real_program manager python3 "$DATA/manager.py" 40 150000
+# Open files passed over a UNIX socket faster than they are received
+# (tests/data/programs/fd_passing.py): dozens of fds in flight (deleted
+# O_TMPFILE files, a pipe's end) at every move.
+cp "$HERE/../data/programs/fd_passing.py" "$DATA/fd_passing.py"
+real_program fdpass python3 "$DATA/fd_passing.py" 80 0.04
 # A System V user (tests/data/programs/sysv_workers.c): a parent and 3
 # children sharing a segment and a SEM_UNDO mutex. Its objects go with it:
 # made again on each node it reaches, removed from each node it leaves.

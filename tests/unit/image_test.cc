@@ -2,6 +2,7 @@
 // anything damaged, foreign, newer or inconsistent is refused with one error
 // that names the file and what is wrong (src/ckpt/image_file.h, image.h).
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/user.h>
 #include <unistd.h>
@@ -659,6 +660,36 @@ TEST(ImageValidate, RefusesAnAdjustmentOfAnUnknownSemaphoreOrValueOutOfRange) {
   image = SysvImage();
   image.files.mutable_sysv_sem(0)->set_values(0, 40000);
   EXPECT_TRUE(Contains(ValidationError(image), "semaphore value out of range")) << ValidationError(image);
+}
+
+// A socketpair end with "ab" waiting and file 1 in flight with it.
+Image InFlightImage() {
+  Image image = SmallImage();
+  pb::FileDesc* d = image.files.add_files();
+  d->set_id(static_cast<uint32_t>(image.files.files_size()));
+  d->set_kind(pb::FILE_UNIX_SOCKET);
+  pb::UnixSocket* u = d->mutable_unix_socket();
+  u->set_ino(77);
+  u->set_type(SOCK_STREAM);
+  u->add_queued("ab");
+  pb::InFlightFds* f = u->add_in_flight();
+  f->set_chunk(0);
+  f->add_files(1);
+  return image;
+}
+
+TEST(ImageValidate, AcceptsFdsInFlightThatNameFilesOfTheTable) { EXPECT_EQ(ValidationError(InFlightImage()), ""); }
+
+TEST(ImageValidate, RefusesFdsInFlightOutOfTheQueueOrNamingNoFile) {
+  Image image = InFlightImage();
+  image.files.mutable_files(image.files.files_size() - 1)->mutable_unix_socket()->mutable_in_flight(0)->set_chunk(1);
+  EXPECT_TRUE(Contains(ValidationError(image), "out of its queue")) << ValidationError(image);
+  image = InFlightImage();
+  image.files.mutable_files(image.files.files_size() - 1)->mutable_unix_socket()->mutable_in_flight(0)->set_files(0, 99);
+  EXPECT_TRUE(Contains(ValidationError(image), "an fd in flight names no file")) << ValidationError(image);
+  image = InFlightImage();
+  image.files.mutable_files(image.files.files_size() - 1)->mutable_unix_socket()->set_alone(true);
+  EXPECT_TRUE(Contains(ValidationError(image), "fds in flight at a socket alone")) << ValidationError(image);
 }
 
 }  // namespace

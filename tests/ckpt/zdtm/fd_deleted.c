@@ -5,7 +5,10 @@
  * the /proc/self/fd link is the old path followed by " (deleted)", the path
  * itself does not exist (the restore left no file behind), both fds and the
  * mapping are still the same inode (a write through one is seen through the
- * others).
+ * others). And a file made with O_TMPFILE (never named: Python's
+ * tempfile.TemporaryFile), with its content and offset.
+ *
+ * CORRUPT(4): the O_TMPFILE file's offset moves.
  */
 #include "lib.h"
 
@@ -41,6 +44,12 @@ int main(int argc, char **argv)
 	fstat(fd1, &st_before);
 	if (unlink(path))
 		fail("unlink: %m");
+	char dir[PATH_MAX];
+	if (!getcwd(dir, sizeof(dir)))
+		fail("getcwd: %m");
+	int tmp = open(dir, O_TMPFILE | O_RDWR, 0600);
+	if (tmp < 0 || write(tmp, "temporary", 9) != 9 || lseek(tmp, 4, SEEK_SET) != 4)
+		fail("O_TMPFILE in %s: %m", dir);
 
 	test_ready();
 	test_waitsig();
@@ -53,6 +62,11 @@ int main(int argc, char **argv)
 	}
 	if (CORRUPT(3))
 		lseek(fd2, 11, SEEK_SET);
+	if (CORRUPT(4))
+		lseek(tmp, 0, SEEK_SET);
+	char rest[16] = { 0 };
+	if (read(tmp, rest, sizeof(rest)) != 5 || memcmp(rest, "orary", 5))
+		fail("the O_TMPFILE file reads \"%s\" from its offset, not \"orary\"", rest);
 
 	struct stat st1, st2;
 	if (fstat(fd1, &st1) || fstat(fd2, &st2))
