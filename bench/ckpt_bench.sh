@@ -217,8 +217,9 @@ run_case() {
     MEMCPY[$touched]=$("$BIN/memcpy_ref" "$touched")
   fi
   local mc=${MEMCPY[$touched]}
-  local mc_t mc_f mc_p
+  local mc_t mc_f mc_p mc_v
   mc_t=$(field touched_ns "$mc"); mc_f=$(field fresh_ns "$mc"); mc_p=$(field populated_ns "$mc")
+  mc_v=$(field vmread_ns "$mc")
 
   # dump (kills the memhog)
   local t0 dump_ns="" restore_ns="" image="" intact="-" status="ok"
@@ -266,12 +267,14 @@ run_case() {
 
   [ "$status" = ok ] || note "$label: $status"
   ROWS+=("| $label | $(fmt_bytes "$touched") | $(fmt_ns "$mc_t") / $(fmt_ns "$mc_f") | $(fmt_ns "$dump_ns") | $(ratio "$dump_ns" "$mc_t") / $(ratio "$dump_ns" "$mc_f") | $(fmt_ns "$restore_ns") | $(ratio "$restore_ns" "$mc_t") / $(ratio "$restore_ns" "$mc_f") | $(fmt_bytes "$image") | $(percent "$image" "$mapped") | $(fmt_ns "$freeze_ns") | $intact |")
-  RESULTS+=("RESULT ckpt case=$c dir=$dir mapped_bytes=$mapped touched_bytes=$touched memcpy_touched_ns=$mc_t memcpy_fresh_ns=$mc_f memcpy_populated_ns=$mc_p dump_ns=${dump_ns:--} restore_ns=${restore_ns:--} image_bytes=${image:--} freeze_ns=${freeze_ns:--} freeze_floor_ns=${floor_ns:--} intact=${intact// /_}")
+  RESULTS+=("RESULT ckpt case=$c dir=$dir mapped_bytes=$mapped touched_bytes=$touched memcpy_touched_ns=$mc_t memcpy_fresh_ns=$mc_f memcpy_populated_ns=$mc_p vmread_ns=$mc_v dump_ns=${dump_ns:--} restore_ns=${restore_ns:--} image_bytes=${image:--} freeze_ns=${freeze_ns:--} freeze_floor_ns=${floor_ns:--} intact=${intact// /_}")
   GOAL["$c $dir dump"]=$(ratio "$dump_ns" "$mc_t")
   GOAL["$c $dir restore"]=$(ratio "$restore_ns" "$mc_t")
   GOAL["$c $dir restore_fresh"]=$(ratio "$restore_ns" "$mc_f")
   GOAL["$c $dir restore_pop"]=$(ratio "$restore_ns" "$mc_p")
   GOAL["$c $dir pop"]="$(fmt_ns "$mc_p") ($(ratio "$mc_p" "$mc_t") of touched)"
+  GOAL["$c $dir dump_vmread"]=$(ratio "$dump_ns" "$mc_v")
+  GOAL["$c $dir vmread"]=$(fmt_ns "$mc_v")
   GOAL["$c $dir image"]=$(percent "$image" "$mapped")
   GOAL["$c $dir freeze"]=$(fmt_ns "$freeze_ns")
   GOAL["$c $dir freeze_ns"]=$freeze_ns
@@ -307,6 +310,13 @@ for dir in $DIRS; do
          "${GOAL["1G $dir restore_pop"]} of memcpy into fresh memory populated in one call," \
          "which takes ${GOAL["1G $dir pop"]}); goal: each within 3x"
   fi
+  for c in 1G 1G-8T; do
+    if [ -n "${GOAL["$c $dir dump"]+x}" ]; then
+      echo "- $(case_label "$c") in $dir (issue \"Engine v2\"): restore ${GOAL["$c $dir restore_pop"]} of" \
+           "populate + copy (${GOAL["$c $dir pop"]}), goal 1.3x; dump ${GOAL["$c $dir dump_vmread"]} of" \
+           "process_vm_readv into a populated buffer (${GOAL["$c $dir vmread"]}), goal 2x"
+    fi
+  done
   if [ -n "${GOAL["4G-sparse $dir image"]+x}" ]; then
     echo "- 4 GiB sparse in $dir: image ${GOAL["4G-sparse $dir image"]} of 4 GiB; goal: under 2%"
   fi

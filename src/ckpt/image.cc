@@ -282,6 +282,31 @@ Status ValidateImage(const Image& image) {
   return Status::Ok();
 }
 
+namespace {
+
+bool IsPayload(const std::string& name) {
+  return name.rfind("pages-", 0) == 0 || name.rfind("shmem-", 0) == 0 || name.rfind("sysvshm-", 0) == 0 ||
+         name.rfind("content-", 0) == 0;
+}
+
+}  // namespace
+
+Status VerifyPayloads(const std::string& dir, const pb::Inventory& inventory) {
+  for (const pb::ImageFileSum& sum : inventory.files()) {
+    const std::string& name = sum.name();
+    if (!SafeName(name) || !IsPayload(name)) continue;
+    const std::string path = dir + "/" + name;
+    ImageFileKind kind = name.rfind("content-", 0) == 0 ? ImageFileKind::kContent : ImageFileKind::kPages;
+    Result<ImageFileHeader> h = VerifyPayloadFile(path, kind);
+    if (!h.ok()) return h.status();
+    if (h->payload_xxh3 != sum.xxh3()) return Status::Error(path + ": checksum differs from the inventory's");
+    if (h->payload_size + kPageHeaderSize != sum.size()) {
+      return Status::Error(path + ": its header's size differs from the inventory's");
+    }
+  }
+  return Status::Ok();
+}
+
 Result<Image> LoadImage(const std::string& dir, bool verify_payloads) {
   Image image;
   image.dir = dir;
@@ -305,18 +330,12 @@ Result<Image> LoadImage(const std::string& dir, bool verify_payloads) {
       return Status::Error(path + ": " + std::to_string(sb.st_size) + " bytes, the inventory says " +
                            std::to_string(sum->size()) + " (truncated or replaced)");
     }
-    bool payload = name.rfind("pages-", 0) == 0 || name.rfind("shmem-", 0) == 0 || name.rfind("sysvshm-", 0) == 0 ||
-                   name.rfind("content-", 0) == 0;
-    if (!payload) continue;
-    ImageFileKind kind = name.rfind("content-", 0) == 0 ? ImageFileKind::kContent : ImageFileKind::kPages;
-    if (verify_payloads) {
-      Result<ImageFileHeader> h = VerifyPayloadFile(path, kind);
-      if (!h.ok()) return h.status();
-      if (h->payload_xxh3 != sum->xxh3()) return Status::Error(path + ": checksum differs from the inventory's");
-      image.payload_sizes[name] = h->payload_size;
-    } else {
-      image.payload_sizes[name] = sum->size() >= kPageHeaderSize ? sum->size() - kPageHeaderSize : 0;
-    }
+    if (!IsPayload(name)) continue;
+    image.payload_sizes[name] = sum->size() >= kPageHeaderSize ? sum->size() - kPageHeaderSize : 0;
+  }
+  if (verify_payloads) {
+    st = VerifyPayloads(dir, image.inventory);
+    if (!st.ok()) return st;
   }
   auto read_record = [&](const std::string& name, ImageFileKind kind, google::protobuf::MessageLite* m) -> Status {
     if (!sums.count(name)) return Status::Error(dir + ": " + name + " is not in the inventory");

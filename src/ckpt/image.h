@@ -32,6 +32,11 @@ inline constexpr const char kFileTableFile[] = "files.img";
 // page files' checksums are not recomputed (for `roam image show`).
 Result<Image> LoadImage(const std::string& dir, bool verify_payloads = true);
 
+// Recomputes the checksum of every payload file (pages, contents) the
+// inventory lists, against the inventory's. LoadImage does it first when
+// asked; a restore runs it beside its work (restore.h).
+Status VerifyPayloads(const std::string& dir, const pb::Inventory& inventory);
+
 // Cross-checks the records of `image`. Pure.
 Status ValidateImage(const Image& image);
 
