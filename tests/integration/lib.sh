@@ -129,3 +129,33 @@ test_frame_cleanup() {
   wait 2>/dev/null
   rm -rf "$DATA"
 }
+
+# Jobs of a test_frame test started in n1 and followed from outside:
+# bg_start NAME [--in FILE] CMD...: runs CMD inside n1 in the background
+# (stdin from FILE or /dev/null, only fds 0-2: a job started at home is
+# checkpointed there when it leaves, and a pipe this test's harness leaked
+# would be refused), stdout/stderr into $DATA/NAME.out/.err; its PID in n1
+# goes to $DATA/NAME.pid, its shell exit status to $DATA/NAME.rc.
+bg_start() {
+  local name=$1; shift
+  local input=/dev/null
+  if [ "$1" = --in ]; then input=$2; shift 2; fi
+  CX_LIMIT=300 cx n1 -- bash -c '
+    d=$1; n=$2; in=$3; shift 3
+    for fd in /proc/$$/fd/*; do f=${fd##*/}; [ "$f" -gt 2 ] 2>/dev/null && eval "exec $f>&-"; done
+    "$@" <"$in" >"$d/$n.out" 2>"$d/$n.err" &
+    p=$!
+    echo $p >"$d/$n.pid.tmp" && mv "$d/$n.pid.tmp" "$d/$n.pid"
+    wait $p
+    echo $? >"$d/$n.rc.tmp" && mv "$d/$n.rc.tmp" "$d/$n.rc"
+  ' _ "$DATA" "$name" "$input" "$@" 2>"$DATA/$name.sh.err" &
+  BG_PIDS+=($!)
+}
+bg_pid() { wait_until 10 test -s "$DATA/$1.pid" >/dev/null && cat "$DATA/$1.pid"; }  # bg_pid NAME
+# bg_rc NAME SECONDS: the job's exit status, once it ended ("none" if it runs on).
+bg_rc() { if wait_until "$2" test -s "$DATA/$1.rc" >/dev/null; then cat "$DATA/$1.rc"; else echo none; fi; }
+# home_ps_field GPID FIELD: a field of GPID in n1's `roam ps --json` ("" if none).
+home_ps_field() {
+  cx n1 -- "$ROAM" ps --json 2>/dev/null |
+    jq -r --arg g "$1" --arg f "$2" '[.processes[] | select(.gpid == $g) | .[$f]] | if length == 0 then "" else (.[0] | tostring) end'
+}

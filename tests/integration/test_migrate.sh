@@ -14,23 +14,7 @@ set -u
 source "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 CLUSTER=tmig
-DATA=$(mktemp -d /var/tmp/roam-it-mig.XXXXXX)  # the cluster's shared directory
-chmod 755 "$DATA"
-BG_PIDS=()
-cleanup() {
-  "$ROAM" cluster down --name $CLUSTER >/dev/null 2>&1
-  local p
-  for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$DATA"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-CX_LIMIT=60
-cx() { timeout -k 5 "$CX_LIMIT" "$ROAM" cluster exec --name "$CLUSTER" "$@"; }
-cd /
-
+test_frame mig  # DATA: the cluster's shared directory
 # --- helpers -----------------------------------------------------------------
 
 # Jobs started at home are checkpointed there when they leave: they must not
@@ -46,30 +30,7 @@ close_extra_fds() {
 }
 export -f close_extra_fds
 
-# bg_start NAME [--in FILE] CMD...: runs CMD inside n1 in the background (stdin
-# from FILE or /dev/null), stdout/stderr into $DATA/NAME.out/.err; its PID in
-# n1 goes to $DATA/NAME.pid, its shell exit status to $DATA/NAME.rc.
-bg_start() {
-  local name=$1; shift
-  local input=/dev/null
-  if [ "$1" = --in ]; then input=$2; shift 2; fi
-  CX_LIMIT=300 cx n1 -- bash -c '
-    d=$1; n=$2; in=$3; shift 3
-    close_extra_fds
-    "$@" <"$in" >"$d/$n.out" 2>"$d/$n.err" &
-    p=$!
-    echo $p >"$d/$n.pid.tmp" && mv "$d/$n.pid.tmp" "$d/$n.pid"
-    wait $p
-    echo $? >"$d/$n.rc.tmp" && mv "$d/$n.rc.tmp" "$d/$n.rc"
-  ' _ "$DATA" "$name" "$input" "$@" 2>"$DATA/$name.sh.err" &
-  BG_PIDS+=($!)
-}
-bg_pid() { wait_until 10 test -s "$DATA/$1.pid" >/dev/null && cat "$DATA/$1.pid"; }
-bg_rc() { if wait_until "$2" test -s "$DATA/$1.rc" >/dev/null; then cat "$DATA/$1.rc"; else echo none; fi; }
-ps_field() {  # ps_field GPID FIELD: from n1's roam ps --json
-  cx n1 -- "$ROAM" ps --json 2>/dev/null |
-    jq -r --arg g "$1" --arg f "$2" '[.processes[] | select(.gpid == $g) | .[$f]] | if length == 0 then "" else (.[0] | tostring) end'
-}
+ps_field() { home_ps_field "$@"; }  # bg_start, bg_pid, bg_rc: lib.sh
 where_is() { [ "$(ps_field "$1" where)" = "$2" ]; }
 # copies PID COMM: on how many nodes n2..n4 a process PID named COMM exists.
 copies() {

@@ -13,44 +13,8 @@
 set -u
 source "$(dirname "$0")/lib.sh"
 CLUSTER=taddr
-DATA=$(mktemp -d /var/tmp/roam-it-addr.XXXXXX)  # the cluster's shared directory
-chmod 755 "$DATA"
-BG_PIDS=()
-cleanup() {
-  "$ROAM" cluster down --name $CLUSTER >/dev/null 2>&1
-  local p
-  for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$DATA"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-cx() { timeout -k 5 60 "$ROAM" cluster exec --name "$CLUSTER" "$@"; }
-cd /
-
-# bg_start NAME CMD...: runs CMD inside n1 in the background, stdout/stderr
-# into $DATA/NAME.out/.err; its PID in n1 goes to $DATA/NAME.pid, its exit
-# status to $DATA/NAME.rc.
-bg_start() {
-  local name=$1; shift
-  timeout -k 5 300 "$ROAM" cluster exec --name "$CLUSTER" n1 -- bash -c '
-    d=$1; n=$2; shift 2
-    for fd in /proc/$$/fd/*; do f=${fd##*/}; [ "$f" -gt 2 ] 2>/dev/null && eval "exec $f>&-"; done
-    "$@" </dev/null >"$d/$n.out" 2>"$d/$n.err" &
-    p=$!
-    echo $p >"$d/$n.pid.tmp" && mv "$d/$n.pid.tmp" "$d/$n.pid"
-    wait $p
-    echo $? >"$d/$n.rc.tmp" && mv "$d/$n.rc.tmp" "$d/$n.rc"
-  ' _ "$DATA" "$name" "$@" 2>"$DATA/$name.sh.err" &
-  BG_PIDS+=($!)
-}
-bg_pid() { wait_until 10 test -s "$DATA/$1.pid" >/dev/null && cat "$DATA/$1.pid"; }
-bg_rc() { if wait_until "$2" test -s "$DATA/$1.rc" >/dev/null; then cat "$DATA/$1.rc"; else echo none; fi; }
-ps_field() {  # ps_field GPID FIELD: from n1's roam ps --json
-  cx n1 -- "$ROAM" ps --json 2>/dev/null |
-    jq -r --arg g "$1" --arg f "$2" '[.processes[] | select(.gpid == $g) | .[$f]] | if length == 0 then "" else (.[0] | tostring) end'
-}
+test_frame addr
+ps_field() { home_ps_field "$@"; }
 where_is() { [ "$(ps_field "$1" where)" = "$2" ]; }
 migrate() { cx n1 -- "$ROAM" migrate "$@"; }
 fault() { cx "$1" -- sh -c "echo '$2' > /run/roam/move-fault"; }  # fault NODE "PHASE ACTION"
