@@ -1,6 +1,7 @@
 #include "node/job_address.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
@@ -61,6 +62,25 @@ std::vector<in_addr> PoolCandidates(const AddressPool& pool, const std::set<uint
     const uint32_t h = pool.first + static_cast<uint32_t>((seed + i) % size);
     in_addr a{htonl(h)};
     if (!taken.count(a.s_addr)) out.push_back(a);
+  }
+  return out;
+}
+
+std::vector<std::string> RemoveStaleJobAddresses(const AddressPool& pool) {
+  std::vector<std::string> out;
+  if (pool.empty()) return out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  std::vector<in_addr> stale;
+  for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_netmask == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
+    if (reinterpret_cast<sockaddr_in*>(i->ifa_netmask)->sin_addr.s_addr != 0xffffffffu) continue;
+    const in_addr a = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr;
+    if (InPool(pool, a)) stale.push_back(a);
+  }
+  freeifaddrs(list);
+  for (in_addr a : stale) {
+    if (RemoveAddress(a).ok()) out.push_back(Ipv4Text(a));
   }
   return out;
 }

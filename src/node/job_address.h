@@ -41,6 +41,11 @@ bool InPool(const AddressPool& pool, in_addr a);
 // given by `seed` (so that homes choosing at once rarely try the same).
 std::vector<in_addr> PoolCandidates(const AddressPool& pool, const std::set<uint32_t>& taken, uint64_t seed);
 
+// Removes from this node's interfaces every /32 of `pool`: addresses a
+// roamd that stopped without taking them down (killed, crashed) left on
+// it, which no job here holds any more. Returns them, for the log.
+std::vector<std::string> RemoveStaleJobAddresses(const AddressPool& pool);
+
 // The job addresses this node holds now, by GPID: one owner, roamd's loop.
 // The kernel's address goes with the entry; whatever is held when this
 // goes (roamd stops) is removed from the node.

@@ -111,6 +111,13 @@ Status Roamd::Init() {
     roam_path_ = self.substr(0, self.rfind('/') + 1) + "roam";
   }
   engine_ = std::make_unique<EngineWorker>(io_);
+  // No job runs here yet: a job address on an interface was left by a
+  // roamd that did not stop cleanly.
+  if (Result<AddressPool> pool = ParseAddressPool(cfg_.job_addresses); pool.ok()) {
+    for (const std::string& a : RemoveStaleJobAddresses(*pool)) {
+      spdlog::warn("removed job address {}, left on this node by a roamd that stopped without taking it down", a);
+    }
+  }
   // A guest's stdin pipe closed by the process must not kill roamd.
   ::signal(SIGPIPE, SIG_IGN);
 

@@ -200,7 +200,14 @@ squat=${pool#*-}
 cx n4 -- ip addr add "$squat/32" dev eth0
 refused "an address of the pool in use on the network ($squat, on n4)" "in use on the network" \
   cx n1 -- "$ROAM" run --address "$squat" -- true
-cx n4 -- ip addr del "$squat/32" dev eth0
+# A pool address on a node whose roamd holds no job there is what a roamd
+# killed (or crashed) with its jobs leaves behind: the next one removes it.
+kill -9 "$(roamd_pid n4)"
+wait_until 10 sh -c "[ \"\$('$ROAM' cluster status --name $CLUSTER --json | jq -r '.nodes[] | select(.name==\"n4\") | .state')\" = stopped ]" >/dev/null
+ROAM_TEST_FAULTS=1 cx n4 -- "$ROAM_BIN/roamd" --daemon >/dev/null 2>&1
+wait_until 20 all_see n4 alive n1 n2 n3 >/dev/null
+check "a roamd starting removes a pool address left on its node ($squat now on '$(holders "$squat")')" \
+  test -z "$(holders "$squat")"
 cx n1 -- "$ROAM" kill "n1:$P" >/dev/null 2>&1
 cx n1 -- "$ROAM" kill "n1:$S2" >/dev/null 2>&1
 bg_rc plain 20 >/dev/null; bg_rc server2 20 >/dev/null
