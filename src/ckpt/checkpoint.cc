@@ -405,7 +405,11 @@ Status TreeDump::DumpOne(Dumped& d, const RangeSet& kept) {
     if (brk.ok()) mm->set_brk(static_cast<uint64_t>(*brk));
     st = brk.status();
   }
-  for (size_t i = 0; st.ok() && i < d.threads.size(); ++i) st = DumpThread(*d.threads[i], *ip, d.scratch, p.add_threads());
+  for (size_t i = 0; st.ok() && i < d.threads.size(); ++i) {
+    pb::ThreadImage* ti = p.add_threads();
+    st = DumpThread(*d.threads[i], *ip, d.scratch, ti);
+    if (st.ok()) st = DumpThreadCreds(pid, d.threads[i]->pid(), p.creds(), ti);
+  }
   Result<long> unmapped = t.SyscallOk("munmap scratch", SYS_munmap, d.scratch, kScratchSize);
   if (st.ok()) st = unmapped.status();
   if (unmapped.ok()) d.scratch = 0;

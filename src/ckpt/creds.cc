@@ -1,5 +1,6 @@
 // Credentials: real/effective/saved/fs uids and gids, supplementary groups,
-// the five capability sets and securebits. Read from /proc/PID/status (and
+// the five capability sets and securebits, the process's and, when they
+// differ (a raw setresuid in one thread), a thread's own. Read from /proc/PID/status (and
 // PR_GET_SECUREBITS injected); restored in the order that keeps the
 // privilege to finish: bounding set, groups, gids, then uids with
 // SECBIT_KEEP_CAPS, then the capability sets, ambient set, final securebits.
@@ -29,6 +30,18 @@ Status SetCaps(Tracee& t, uint64_t scratch, uint64_t eff, uint64_t prm, uint64_t
   return t.SyscallOk("capset", SYS_capset, scratch, scratch + sizeof(caps.hdr)).status();
 }
 
+// The ids, groups and capability sets of `s` into `c`.
+void CredsOf(const ProcStatus& s, pb::Creds* c) {
+  for (int i = 0; i < 4; ++i) c->add_uids(s.uid[i]);
+  for (int i = 0; i < 4; ++i) c->add_gids(s.gid[i]);
+  for (uint32_t g : s.groups) c->add_groups(g);
+  c->set_cap_inh(s.cap_inh);
+  c->set_cap_prm(s.cap_prm);
+  c->set_cap_eff(s.cap_eff);
+  c->set_cap_bnd(s.cap_bnd);
+  c->set_cap_amb(s.cap_amb);
+}
+
 }  // namespace
 
 Status DumpCreds(Tracee& t, uint64_t scratch, pb::ProcessImage* proc) {
@@ -37,14 +50,7 @@ Status DumpCreds(Tracee& t, uint64_t scratch, pb::ProcessImage* proc) {
   Result<ProcStatus> s = ParseProcStatus(*text);
   if (!s.ok()) return s.status();
   pb::Creds* c = proc->mutable_creds();
-  for (int i = 0; i < 4; ++i) c->add_uids(s->uid[i]);
-  for (int i = 0; i < 4; ++i) c->add_gids(s->gid[i]);
-  for (uint32_t g : s->groups) c->add_groups(g);
-  c->set_cap_inh(s->cap_inh);
-  c->set_cap_prm(s->cap_prm);
-  c->set_cap_eff(s->cap_eff);
-  c->set_cap_bnd(s->cap_bnd);
-  c->set_cap_amb(s->cap_amb);
+  CredsOf(*s, c);
   Result<long> bits = t.SyscallOk("prctl PR_GET_SECUREBITS", SYS_prctl, PR_GET_SECUREBITS);
   if (!bits.ok()) return bits.status();
   c->set_securebits(static_cast<uint32_t>(*bits));
@@ -54,8 +60,19 @@ Status DumpCreds(Tracee& t, uint64_t scratch, pb::ProcessImage* proc) {
   return Status::Ok();
 }
 
-Status RestoreCreds(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc) {
-  const pb::Creds& c = proc.creds();
+Status DumpThreadCreds(pid_t pid, pid_t tid, const pb::Creds& process, pb::ThreadImage* out) {
+  Result<std::string> text = ReadFile("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status");
+  if (!text.ok()) return text.status();
+  Result<ProcStatus> s = ParseProcStatus(*text);
+  if (!s.ok()) return s.status();
+  pb::Creds own;
+  CredsOf(*s, &own);
+  own.set_securebits(process.securebits());
+  if (own.SerializeAsString() != process.SerializeAsString()) *out->mutable_creds() = own;
+  return Status::Ok();
+}
+
+Status RestoreCreds(Tracee& t, uint64_t scratch, const pb::Creds& c) {
   if (c.uids_size() != 4 || c.gids_size() != 4) return Status::Error("image without credentials");
   Result<std::string> last = ReadFile("/proc/sys/kernel/cap_last_cap");
   int last_cap = last.ok() ? std::atoi(last->c_str()) : 40;
@@ -109,6 +126,12 @@ Status CheckCredsUnchanged(pid_t pid, const pb::ProcessImage& proc) {
   }
   if (!std::equal(c.groups().begin(), c.groups().end(), s->groups.begin(), s->groups.end())) {
     return Status::Error("its supplementary groups changed since it left");
+  }
+  for (const pb::ThreadImage& ti : proc.threads()) {
+    if (ti.has_creds()) {
+      return Status::Error("thread " + std::to_string(ti.tid()) + " has credentials of its own, which a process "
+                           "rebuilt in place as its user cannot give it");
+    }
   }
   if (c.cap_inh() != s->cap_inh || c.cap_prm() != s->cap_prm || c.cap_eff() != s->cap_eff ||
       c.cap_bnd() != s->cap_bnd || c.cap_amb() != s->cap_amb) {

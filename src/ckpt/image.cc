@@ -172,6 +172,9 @@ Status ValidateImage(const Image& image) {
       if (t.gpregs().size() != sizeof(user_regs_struct)) return Status::Error(who + ": bad register record");
       if (t.xsave().size() != p.xsave().size()) return Status::Error(who + ": bad XSAVE record");
       if (!t.cpu_affinity().empty() && t.cpu_affinity().size() != sizeof(cpu_set_t)) return Status::Error(who + ": bad CPU mask");
+      if (t.has_creds() && (t.creds().uids_size() != 4 || t.creds().gids_size() != 4)) {
+        return Status::Error(who + ": bad credentials");
+      }
       for (const std::string& si : t.pending_thread()) {
         if (si.size() != sizeof(siginfo_t)) return Status::Error(who + ": bad pending signal");
       }

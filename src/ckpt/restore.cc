@@ -782,8 +782,11 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   if (st.ok()) st = t.SyscallOk("close_range", SYS_close_range, static_cast<uint64_t>(ctx_.base), ~0U, 0).status();
   if (st.ok()) st = RestoreRlimits(t, scratch, proc, /*from_outside=*/!in_place_);
   // Credentials are each thread's own; in place: checked unchanged.
-  for (size_t i = 0; st.ok() && !in_place_ && i < threads.size(); ++i) st = RestoreCreds(*threads[i], scratch, proc);
-  if (st.ok() && !in_place_) st = RestoreCreds(t, scratch, proc);
+  for (size_t i = 0; st.ok() && !in_place_ && i < threads.size(); ++i) {
+    const pb::ThreadImage& ti = proc.threads(static_cast<int>(i));  // made in this order (MakeThreads)
+    st = RestoreCreds(*threads[i], scratch, ti.has_creds() ? ti.creds() : proc.creds());
+  }
+  if (st.ok() && !in_place_) st = RestoreCreds(t, scratch, proc.creds());
   if (!st.ok()) return st;
   // The helper area goes last, with a syscall instruction of the vDSO.
   uint64_t vdso = 0;

@@ -36,7 +36,11 @@ Status RestoreTimers(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc);
 // creds.cc: uid/gid/groups/capabilities/securebits. Restore comes last
 // among privileged steps: once the uid is not 0 the seed cannot do them.
 Status DumpCreds(Tracee& t, uint64_t scratch, pb::ProcessImage* proc);
-Status RestoreCreds(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc);
+// A thread's own credentials, into out->creds, when they differ from its
+// process's `process` (which DumpCreds read from the leader).
+Status DumpThreadCreds(pid_t pid, pid_t tid, const pb::Creds& process, pb::ThreadImage* out);
+// Sets `c` in the task `t` (the leader or one thread).
+Status RestoreCreds(Tracee& t, uint64_t scratch, const pb::Creds& c);
 // For a restore into a process that exists and runs as the user (a deputy):
 // its credentials must already be the image's, since it may not change
 // them. Ok, or an error naming what differs. Looks only, touches nothing.

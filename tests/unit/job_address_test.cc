@@ -54,7 +54,9 @@ TEST(AddressPool, BadTextIsOneClearError) {
                           "10.0.0.1-x"}) {
     Result<AddressPool> p = ParseAddressPool(bad);
     EXPECT_FALSE(p.ok()) << bad;
-    if (!p.ok()) EXPECT_EQ(p.status().message().find('\n'), std::string::npos);
+    if (!p.ok()) {
+      EXPECT_EQ(p.status().message().find('\n'), std::string::npos);
+    }
   }
 }
 
