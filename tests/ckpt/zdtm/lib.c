@@ -2,6 +2,7 @@
 #include "lib.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <sys/wait.h>
@@ -399,4 +400,23 @@ void test_sort_lines(char *text)
 	}
 	free(lines);
 	free(copy);
+}
+
+void test_read_exact(int fd, const char *want, const char *what)
+{
+	char buf[64] = { 0 };
+	size_t n = strlen(want), got = 0;
+	if (n >= sizeof(buf))
+		fail("%s: test_read_exact wants at most %zu bytes", what, sizeof(buf) - 1);
+	while (got < n) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		if (poll(&p, 1, 5000) != 1)
+			fail("%s: only %zu of %zu bytes within 5 s", what, got, n);
+		ssize_t r = read(fd, buf + got, n - got);
+		if (r <= 0)
+			fail("%s: read: %s", what, r ? strerror(errno) : "EOF");
+		got += r;
+	}
+	if (memcmp(buf, want, n))
+		fail("%s: got '%s', want '%s'", what, buf, want);
 }

@@ -116,6 +116,10 @@ int test_probe(volatile void *addr, int mode, int *code);
  * order depends on kernel pointers). */
 void test_sort_lines(char *text);
 
+/* Reads exactly strlen(want) bytes from fd (5 s at most) and fails, naming
+ * `what`, unless they are `want`. */
+void test_read_exact(int fd, const char *want, const char *what);
+
 #ifdef ZDTM_CORRUPT
 extern int test_corrupt;
 #define CORRUPT(k) (test_corrupt == (k))

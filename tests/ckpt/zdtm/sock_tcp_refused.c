@@ -19,23 +19,6 @@
 #include <poll.h>
 #include <sys/socket.h>
 
-static void read_exact(int fd, const char *want, const char *what)
-{
-	char buf[32] = { 0 };
-	size_t n = strlen(want), got = 0;
-	while (got < n) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		if (poll(&p, 1, 5000) != 1)
-			fail("%s: only %zu of %zu bytes within 5 s", what, got, n);
-		ssize_t r = read(fd, buf + got, n - got);
-		if (r <= 0)
-			fail("%s: read: %s", what, r ? strerror(errno) : "EOF");
-		got += r;
-	}
-	if (memcmp(buf, want, n))
-		fail("%s: got '%s', want '%s'", what, buf, want);
-}
-
 int main(int argc, char **argv)
 {
 	test_init(argc, argv);
@@ -71,10 +54,10 @@ int main(int argc, char **argv)
 	}
 	if (CORRUPT(2))
 		close(accept(l, NULL, NULL));
-	read_exact(server, "in flight", "the bytes in flight");
+	test_read_exact(server, "in flight", "the bytes in flight");
 	if (write(server, "back", 4) != 4)
 		fail("write: %m");
-	read_exact(client, "back", "server -> client");
+	test_read_exact(client, "back", "server -> client");
 	struct pollfd p = { l, POLLIN, 0 };
 	if (poll(&p, 1, 1000) != 1)
 		fail("the waiting connection is gone");

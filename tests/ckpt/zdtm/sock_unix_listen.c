@@ -57,23 +57,6 @@ static int client(const char *name, int abstract, int s)
 	return s;
 }
 
-static void expect(int fd, const char *want, const char *what)
-{
-	char buf[64] = { 0 };
-	size_t n = strlen(want), got = 0;
-	while (got < n) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		if (poll(&p, 1, 5000) != 1)
-			fail("%s: %zu of %zu bytes within 5 s", what, got, n);
-		ssize_t r = read(fd, buf + got, n - got);
-		if (r <= 0)
-			fail("%s: read: %s", what, r ? strerror(errno) : "EOF");
-		got += r;
-	}
-	if (memcmp(buf, want, n))
-		fail("%s: got '%s', want '%s'", what, buf, want);
-}
-
 /* A new client of `l` (named `name`) is accepted and served. */
 static void serve_one(int l, const char *name, int abstract, int with)
 {
@@ -86,7 +69,7 @@ static void serve_one(int l, const char *name, int abstract, int with)
 		fail("%s: accept: %m", name);
 	if (write(c, "ping", 4) != 4)
 		fail("%s: write: %m", name);
-	expect(s, "ping", name);
+	test_read_exact(s, "ping", name);
 	close(s);
 	close(c);
 }
@@ -146,18 +129,18 @@ int main(int argc, char **argv)
 	struct stat sb;
 	if (stat(lpath, &sb) || !S_ISSOCK(sb.st_mode) || (sb.st_mode & 07777) != 0640)
 		fail("%s: mode %o, want a socket of mode 0640", lpath, stat(lpath, &sb) ? 0 : sb.st_mode);
-	expect(s, "to-server", "S's waiting bytes");
-	expect(c, "to-client", "C's waiting bytes");
+	test_read_exact(s, "to-server", "S's waiting bytes");
+	test_read_exact(c, "to-client", "C's waiting bytes");
 	if (write(c, "again", 5) != 5)
 		fail("C: write: %m");
-	expect(s, "again", "C -> S after the restore");
+	test_read_exact(s, "again", "C -> S after the restore");
 	serve_one(l, lpath, 0, -1);
 	serve_one(a, abstract, 1, -1);
 	serve_one(l, lpath, 0, n);
 	int sender = socket(AF_UNIX, SOCK_DGRAM, 0);
 	if (sendto(sender, "dgram", 5, 0, (struct sockaddr *)&da, dlen) != 5)
 		fail("send to %s: %m", dpath);
-	expect(d, "dgram", "D");
+	test_read_exact(d, "dgram", "D");
 	unlink(lpath);
 	unlink(dpath);
 	pass();
