@@ -99,11 +99,6 @@ Status JobAddresses::Hold(const std::string& gpid, const std::string& address) {
   return Status::Ok();
 }
 
-void JobAddresses::Adopt(const std::string& gpid, const std::string& address) {
-  Result<in_addr> a = ParseIpv4(address);
-  if (a.ok()) held_[gpid] = *a;
-}
-
 void JobAddresses::Release(const std::string& gpid) {
   auto it = held_.find(gpid);
   if (it == held_.end()) return;

@@ -58,9 +58,6 @@ class JobAddresses {
 
   // Puts `address` on this node for `gpid` (and announces it).
   Status Hold(const std::string& gpid, const std::string& address);
-  // Records an address already put here (by the engine thread, before a
-  // restore).
-  void Adopt(const std::string& gpid, const std::string& address);
   // Takes `gpid`'s address off this node, if it holds one.
   void Release(const std::string& gpid);
   bool holds(const std::string& gpid) const { return held_.count(gpid) != 0; }
