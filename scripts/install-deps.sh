@@ -8,6 +8,11 @@
 # openssh-server, openssh-client and parallel are the references of
 # bench/run_bench.sh (which starts its own sshd inside cluster nodes only);
 # no service is started on this host while installing (policy-rc.d).
+# The dashboard (docs/DASHBOARD.md): cpp-httplib serves it, nodejs and npm
+# build its page (web/), chromium drives it in tests/integration/
+# test_dashboard.sh, promtool (package prometheus) checks /metrics.
+# Packaging (docs/INSTALL.md): dpkg-dev and fakeroot build the .deb, pandoc
+# makes the man pages from docs/man/*.md.
 set -euo pipefail
 pkgs=(cmake g++ clang libclang-rt-14-dev make pkg-config
       libasio-dev libprotobuf-dev protobuf-compiler libcli11-dev
@@ -15,7 +20,9 @@ pkgs=(cmake g++ clang libclang-rt-14-dev make pkg-config
       liblz4-dev libzstd-dev libnftables-dev libmnl-dev
       libncurses-dev libgtest-dev libgmock-dev
       iproute2 util-linux procps python3 bc jq
-      openssh-server openssh-client parallel lame xz-utils povray)
+      openssh-server openssh-client parallel lame xz-utils povray
+      libcpp-httplib-dev nodejs npm chromium prometheus
+      dpkg-dev fakeroot pandoc bash-completion)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

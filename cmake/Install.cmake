@@ -1,0 +1,1 @@
+# make install and make package: filled in by the packaging work (docs/INSTALL.md).
