@@ -9,7 +9,7 @@
 # bench/run_bench.sh (which starts its own sshd inside cluster nodes only);
 # no service is started on this host while installing (policy-rc.d).
 # The dashboard (docs/DASHBOARD.md): cpp-httplib serves it, nodejs and npm
-# build its page (web/), chromium drives it in tests/integration/
+# build its page (web/) (Debian's unless a Node.js is there), chromium drives it in tests/integration/
 # test_dashboard.sh, promtool (package prometheus) checks /metrics.
 # Packaging (docs/INSTALL.md): dpkg-dev and fakeroot build the .deb, pandoc
 # makes the man pages from docs/man/*.md.
@@ -21,8 +21,11 @@ pkgs=(cmake g++ clang libclang-rt-14-dev make pkg-config
       libncurses-dev libgtest-dev libgmock-dev
       iproute2 util-linux procps python3 bc jq
       openssh-server openssh-client parallel lame xz-utils povray
-      libcpp-httplib-dev nodejs npm chromium prometheus
+      libcpp-httplib-dev chromium prometheus
       dpkg-dev fakeroot pandoc bash-completion)
+# Node.js with npm: this machine's own if it has one (a Node.js from
+# elsewhere conflicts with Debian's npm), else Debian's.
+command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
