@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 128 << 20);
   CLI::App app{"roam: run programs on a cluster of Linux machines as if on one"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "roam " ROAM_VERSION);
   std::string socket = DefaultControlSocket();
   app.add_option("--socket", socket, "roamd control socket (default $ROAM_SOCKET or /run/roam/roamd.sock)");
   int code = 0;

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 128 << 20);
   CLI::App app{"roamd: the roam node daemon"};
+  app.set_version_flag("--version", "roamd " ROAM_VERSION);
   std::string config_path = roam::DefaultConfigPath();
   std::string name, cluster, key_file, bind, multicast, control, log_file, peers;
   uint16_t port = 0;
