@@ -1,0 +1,93 @@
+// The dashboard's entry point: loads the state and history, follows the
+// event stream, and hands every state to the four views (tabs chosen by the
+// URL's #fragment). A 401 anywhere shows one line saying how to get in.
+import './style.css';
+import { getState, getHistory, openEvents, Unauthorized } from './api.js';
+import { NodeTable } from './node_table.js';
+import { HistoryView } from './history.js';
+import { ProcessView } from './processes.js';
+import { Migmon } from './migmon.js';
+import { setText, setAttr } from './dom.js';
+import { fmtClock } from './format.js';
+
+const $ = (id) => document.getElementById(id);
+const STALE_MS = 3500;
+
+const views = {
+  nodes: new NodeTable($('view-nodes')),
+  history: new HistoryView($('view-history')),
+  processes: new ProcessView($('view-processes')),
+  migmon: new Migmon($('view-migmon'), unauthorized),
+};
+let events = null;
+let lastEventAt = 0;
+
+function unauthorized() {
+  if (events) { events.close(); events = null; }
+  const p = $('auth');
+  p.textContent = 'This page needs the token: open the address `roam dashboard` prints (run it as root on a node).';
+  p.hidden = false;
+  document.querySelector('main').hidden = true;
+  setStatus('refused', 'no token');
+}
+
+function setStatus(kind, text) {
+  const s = $('status');
+  setAttr(s, 'class', kind);
+  setText(s, text);
+}
+
+function showView() {
+  const name = location.hash.slice(1) in views ? location.hash.slice(1) : 'nodes';
+  for (const [v, view] of Object.entries(views)) {
+    $('view-' + v).hidden = v !== name;
+    view.show?.(v === name);
+  }
+  for (const a of document.querySelectorAll('nav a')) a.classList.toggle('current', a.dataset.view === name);
+}
+
+function onState(state) {
+  lastEventAt = Date.now();
+  setText($('cluster'), state.cluster ? `cluster ${state.cluster}, seen from ${state.self}` : '');
+  const s = $('status');
+  setAttr(s, 'data-time', state.time_ms);
+  setStatus('live', `updated ${fmtClock(state.time_ms)}`);
+  for (const view of Object.values(views)) view.update(state);
+}
+
+// The token came in the URL only to get the cookie: keep it out of the
+// address bar, bookmarks and screenshots.
+function dropTokenFromUrl() {
+  const u = new URL(location.href);
+  if (!u.searchParams.has('token')) return;
+  u.searchParams.delete('token');
+  history.replaceState(null, '', u.pathname + u.search + u.hash);
+}
+
+// EventSource cannot see a status: when the stream breaks, ask once whether
+// it is the token or the node.
+async function onTrouble() {
+  setStatus('stale', 'reconnecting…');
+  try { await getState(); } catch (e) { if (e instanceof Unauthorized) unauthorized(); }
+}
+
+async function start() {
+  window.addEventListener('hashchange', showView);
+  showView();
+  try {
+    onState(await getState());
+  } catch (e) {
+    if (e instanceof Unauthorized) return unauthorized();
+    setStatus('stale', `cannot reach roamd: ${e.message}`);
+  }
+  dropTokenFromUrl();
+  getHistory().then((h) => views.history.load(h)).catch((e) => {
+    if (e instanceof Unauthorized) unauthorized();
+  });
+  events = openEvents(onState, onTrouble);
+  setInterval(() => {
+    if (events && lastEventAt && Date.now() - lastEventAt > STALE_MS) setStatus('stale', `no update since ${fmtClock(lastEventAt)}`);
+  }, 1000);
+}
+
+start();
