@@ -17,7 +17,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const require = createRequire(path.join(HERE, '../../web/package.json'));
+// playwright-core as web/package-lock.json pins it: the build tree's copy
+// (cmake/WebUi.cmake's npm ci) when ROAM_WEBUI_MODULES names it.
+const MODULES = process.env.ROAM_WEBUI_MODULES || path.join(HERE, '../../web/node_modules');
+const require = createRequire(path.join(MODULES, '..', 'package.json'));
 const { chromium } = require('playwright-core');
 
 const [step, ...rest] = process.argv.slice(2);

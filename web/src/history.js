@@ -4,6 +4,7 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { h, syncChildren } from './dom.js';
+import { fmtClock } from './format.js';
 
 const HOUR_MS = 3600 * 1000;
 
@@ -118,7 +119,7 @@ export class HistoryView {
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, load: { range: (u, min, max) => [0, Math.max(1, max)] }, pct: { range: [0, 100] } },
       axes: [
-        {},
+        { values: (u, splits) => splits.map((t) => fmtClock(t * 1000).slice(0, 5)) },
         { scale: 'load', label: 'load', size: 44 },
         { scale: 'pct', side: 1, label: '%', size: 44, grid: { show: false } },
       ],
