@@ -1,7 +1,8 @@
 // A stand-in for roamd's dashboard server (docs/DASHBOARD.md), for working
 // on the page and its Playwright script without a cluster: serves a built
 // dist directory and made-up JSON for 4 nodes whose load wanders.
-//   node mock_server.mjs --dist DIR [--port 8099] [--token T]
+//   node mock_server.mjs --dist DIR [--port 8099] [--token T] [--nodes 4] [--procs 0]
+// --nodes and --procs make a bigger cluster (names n1..nN, extra sleepers).
 // POST /mock/kill {"node":"n3"} turns a node dead, as a killed roamd would.
 import http from 'node:http';
 import fs from 'node:fs';
@@ -15,7 +16,8 @@ const TOKEN = args.token || 'mocktoken';
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml' };
 
 const GB = 1e9;
-const nodes = ['n1', 'n2', 'n3', 'n4'].map((name, i) => ({
+const NODES = Number(args.nodes || 4);
+const nodes = Array.from({ length: NODES }, (_, i) => `n${i + 1}`).map((name, i) => ({
   name, address: `10.213.9.${i + 1}:7946`, state: 'alive', is_self: i === 0, since: Date.now(),
   blocked: name === 'n4', draining: false,
   load: { cpus: 2, cpu_share: i === 3 ? 0.5 : 2, speed: 1000, load: 0.1 * i, cpu_util: 0.05, mem_total: 8 * GB,
@@ -27,6 +29,11 @@ const procs = [
   { gpid: 'n1:20002', user: 'ana', uid: 1000, home: 'n1', where: 'n1', state: 'S', nmig: 0, lock: false, cantmove: '', cpu_percent: 0, rss_bytes: 1e6, time_seconds: 0, command: 'sleep 300', pid: 20002, address: '' },
   { gpid: 'n2:31', user: 'bo', uid: 1001, home: 'n2', where: 'n2', state: 'S', nmig: 0, lock: false, cantmove: 'shared memory', cpu_percent: 0, rss_bytes: 2e6, time_seconds: 1, command: 'postgres -D /srv', pid: 31, address: '' },
 ];
+for (let i = 0; i < Number(args.procs || 0); i++) {
+  const home = `n${(i % NODES) + 1}`;
+  procs.push({ gpid: `${home}:${30000 + i}`, user: 'lab', uid: 1002, home, where: `n${((i * 7) % NODES) + 1}`, state: 'S', nmig: i % 3,
+    lock: false, cantmove: '', cpu_percent: 0, rss_bytes: 3e6, time_seconds: i, command: `worker --task ${i}`, pid: 30000 + i, address: '' });
+}
 const history = new Map(nodes.map((n) => [n.name, []]));
 const moves = new Map();  // gpid -> progress
 

@@ -3,6 +3,7 @@
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 
 export function fmtBytes(n) {
+  n = n == null ? n : Number(n);
   if (n == null || !Number.isFinite(n)) return '–';
   let i = 0;
   while (Math.abs(n) >= 1024 && i < UNITS.length - 1) { n /= 1024; i++; }
@@ -16,6 +17,7 @@ export function fmtFraction(f) {
 }
 
 export function fmtNumber(x, digits = 2) {
+  x = x == null ? x : Number(x);
   if (x == null || !Number.isFinite(x)) return '–';
   return x.toFixed(digits);
 }

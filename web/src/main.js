@@ -52,7 +52,10 @@ function onState(state) {
   const s = $('status');
   setAttr(s, 'data-time', state.time_ms);
   setStatus('live', `updated ${fmtClock(state.time_ms)}`);
+  const t0 = performance.now();
   for (const view of Object.values(views)) view.update(state);
+  // How long the views took, for benchmarks (bench/ reads it with a browser).
+  setAttr(s, 'data-update-ms', (performance.now() - t0).toFixed(1));
 }
 
 // The token came in the URL only to get the cookie: keep it out of the
