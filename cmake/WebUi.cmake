@@ -18,6 +18,7 @@ set(WEBUI_WORK ${CMAKE_BINARY_DIR}/webui)
 set(WEBUI_DIST ${WEBUI_WORK}/dist)
 set(WEBUI_CC ${WEBUI_WORK}/webui_assets.cc)
 set(WEBUI_NPM_STAMP ${WEBUI_WORK}/npm-ci.stamp)
+file(MAKE_DIRECTORY ${WEBUI_WORK})  # the commands' working directory
 
 # The page's own files (the lock file and the generator are listed apart).
 file(GLOB_RECURSE WEBUI_INPUTS CONFIGURE_DEPENDS ${WEBUI_SRC}/src/*)
@@ -26,7 +27,6 @@ list(APPEND WEBUI_INPUTS ${WEBUI_SRC}/index.html ${WEBUI_SRC}/vite.config.js)
 # npm ci wipes and refills node_modules: only when the dependencies change.
 # --prefer-offline: npm's cache is enough when it holds every package.
 add_custom_command(OUTPUT ${WEBUI_NPM_STAMP}
-  COMMAND ${CMAKE_COMMAND} -E make_directory ${WEBUI_WORK}
   COMMAND ${CMAKE_COMMAND} -E copy_if_different
           ${WEBUI_SRC}/package.json ${WEBUI_SRC}/package-lock.json ${WEBUI_WORK}/
   COMMAND ${NPM_EXECUTABLE} ci --prefer-offline --no-audit --no-fund --loglevel=error
