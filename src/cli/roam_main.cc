@@ -77,6 +77,18 @@ int main(int argc, char** argv) {
   nodes->add_flag("--json", json, "one JSON document");
   nodes->callback([&] { code = CmdNodes(socket, json); });
 
+  auto* dash = app.add_subcommand("dashboard", "the address of this node's dashboard, with its token (root)");
+  dash->callback([&] {
+    pb::ControlRequest req;
+    req.mutable_dashboard();
+    Result<pb::ControlReply> r = CallRoamd(socket, req);
+    if (!r.ok()) {
+      code = Fail("dashboard", r.status());
+      return;
+    }
+    printf("%s\n", r->dashboard_url().c_str());
+  });
+
   int count = 0;
   auto* mon = app.add_subcommand("mon", "live view of the cluster's load");
   mon->add_option("-n,--count", count, "stop after this many refreshes (0: until q or Ctrl-C)");

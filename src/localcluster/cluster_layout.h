@@ -24,6 +24,7 @@ inline constexpr const char* kDefaultClusterName = "default";
 inline constexpr const char* kDefaultSharedDir = "/var/lib/roam/shared";
 inline constexpr const char* kClustersRoot = "/var/lib/roam/clusters";
 inline constexpr int kRoamdPort = 7946;
+inline constexpr int kDashboardPort = 8080;  // each node's dashboard, on its own address
 inline constexpr const char* kMulticastGroup = "239.192.77.77:7947";
 inline constexpr int kMaxNodes = 250;
 inline constexpr int kBridgeHostOctet = 254;

@@ -23,7 +23,8 @@ int64_t WallMicros() {
              std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// The first non-loopback IPv4 address, for a daemon bound to 0.0.0.0.
+}  // namespace
+
 std::string FirstIpv4() {
   ifaddrs* list = nullptr;
   if (getifaddrs(&list) != 0) return "127.0.0.1";
@@ -42,7 +43,6 @@ std::string FirstIpv4() {
   return out;
 }
 
-}  // namespace
 
 Roamd::Roamd(RoamdConfig config)
     : cfg_(std::move(config)), swim_timer_(io_), load_timer_(io_), balance_timer_(io_), signals_(io_, SIGINT, SIGTERM), reaper_(io_) {}
@@ -79,6 +79,7 @@ Status Roamd::Init() {
     if (!k.ok()) return Status::Error(k.status().message() + " (roamd needs the cluster key; see roamd.conf)");
     key = *k;
   }
+  key_ = key;
   std::string advertise = cfg_.bind == "0.0.0.0" ? FirstIpv4() : cfg_.bind;
   std::string address = advertise + ":" + std::to_string(cfg_.port);
 
@@ -220,10 +221,13 @@ pb::NodesReply Roamd::Nodes() const {
   reply.mutable_counters()->set_links(links_->connections());
   reply.mutable_counters()->set_link_sessions(links_->sessions());
   reply.mutable_counters()->set_placing(static_cast<uint64_t>(placing_.total()));
+  move_counters_.CopyTo(reply.mutable_counters());
+  for (const auto& [state, n] : member_events_) (*reply.mutable_counters()->mutable_member_events())[state] = n;
   return reply;
 }
 
 void Roamd::OnMemberChange(MemberState old, const Member& m) {
+  ++member_events_[old == pb::MEMBER_STATE_UNSPECIFIED ? "joined" : MemberStateName(m.state)];
   if (old == pb::MEMBER_STATE_UNSPECIFIED) {
     spdlog::info("{} ({}) joined as {}", m.name, m.address, MemberStateName(m.state));
   } else {
@@ -292,6 +296,15 @@ void Roamd::Handle(const pb::ControlRequest& req, const ControlServer::Peer& pee
       return NodeAdmin(req.node_admin(), CredentialsOf(peer),
                        ReplyWith<pb::ControlReply, pb::NodeAdminReply>(
                            send, [](pb::ControlReply& m, const pb::NodeAdminReply& v) { *m.mutable_node_admin() = v; }));
+    case pb::ControlRequest::kDashboard:
+      if (!root) {
+        reply.set_error("the dashboard's token is as good as the cluster key: roam dashboard needs root");
+      } else if (dashboard_url_.empty()) {
+        reply.set_error("this node serves no dashboard (roamd.conf: dashboard = ADDR:PORT)");
+      } else {
+        reply.set_dashboard_url(dashboard_url_);
+      }
+      break;
     case pb::ControlRequest::kKill:
       return Kill(req.kill().gpid(), req.kill().signo(), CredentialsOf(peer), ReplyError<pb::ControlReply>(send));
     default:

@@ -21,8 +21,10 @@
 #include <memory>
 
 #include <map>
+#include <optional>
 #include <random>
 
+#include "cluster/cluster_key.h"
 #include "cluster/swim.h"
 #include "node/balancer.h"
 #include "node/child_reaper.h"
@@ -36,6 +38,7 @@
 #include "node/load_sampler.h"
 #include "node/migration_in.h"
 #include "node/migration_out.h"
+#include "node/move_counters.h"
 #include "node/move_faults.h"
 #include "node/page_codec.h"
 #include "node/placement.h"
@@ -44,6 +47,9 @@
 #include "node/roamd_config.h"
 
 namespace roam {
+
+// The first non-loopback IPv4 address, for a daemon bound to 0.0.0.0.
+std::string FirstIpv4();
 
 class Roamd {
  public:
@@ -55,6 +61,10 @@ class Roamd {
   Status Init();
   // Runs until SIGTERM or SIGINT, then announces a graceful leave.
   void Run();
+  // The cluster key (none with --insecure), once Init has loaded it.
+  const std::optional<ClusterKey>& key() const { return key_; }
+  // What `roam dashboard` prints (the main sets it when the dashboard is on).
+  void set_dashboard_url(std::string url) { dashboard_url_ = std::move(url); }
 
  private:
   void Handle(const pb::ControlRequest& req, const ControlServer::Peer& peer, ControlServer::Reply reply);
@@ -196,6 +206,12 @@ class Roamd {
   RecentMoves balance_arrived_{2500};
   MoveCostModel move_costs_;
   uint32_t balance_moves_ = 0, balanced_in_ = 0;
+  // For /metrics: the moves of this home's processes, and membership
+  // events by the state entered.
+  MoveCounters move_counters_;
+  std::optional<ClusterKey> key_;
+  std::string dashboard_url_;
+  std::map<std::string, uint64_t> member_events_;
   bool usher_on_ = true;  // roam node usher on|off
   MemoryTrend mem_trend_;
   std::map<std::string, uint64_t> ushering_;  // by GPID: its memory, moving away for want of memory

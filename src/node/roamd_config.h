@@ -35,6 +35,9 @@ struct RoamdConfig {
   // job_address.h): a CIDR or FIRST-LAST inside the subnet the nodes
   // share, the same on every node. Empty: jobs cannot ask for one.
   std::string job_addresses;
+  // Where the dashboard and /metrics listen, "ADDR:PORT" (docs/DASHBOARD.md);
+  // empty: off.
+  std::string dashboard;
   SwimConfig swim;
   bool balance = true;              // this node's balancer, and moves to and from it (roam node balance)
   BalanceParams balancer;           // node/balancer.h

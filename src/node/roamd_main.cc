@@ -9,6 +9,9 @@
 #include <malloc.h>
 
 #include <CLI/CLI.hpp>
+
+#include "web/dashboard_server.h"
+#include "web/dashboard_token.h"
 #include <cstdio>
 
 #include "common/file_util.h"
@@ -126,6 +129,22 @@ int main(int argc, char** argv) {
     Report(verdict_fd, 1);
     return 1;
   }
+  // The dashboard (docs/DASHBOARD.md): its own threads, talking to this
+  // roamd through the control socket only.
+  std::unique_ptr<roam::DashboardServer> dashboard;
+  if (!cfg.dashboard.empty()) {
+    const std::string token = roam::DashboardToken(roamd.key(), cfg.cluster);
+    roam::Result<std::unique_ptr<roam::DashboardServer>> d =
+        roam::DashboardServer::Start({cfg.dashboard, token, cfg.control_socket});
+    if (!d.ok()) {
+      fprintf(stderr, "roamd: %s\n", d.status().message().c_str());
+      spdlog::error("{}", d.status().message());
+      Report(verdict_fd, 1);
+      return 1;
+    }
+    dashboard = std::move(*d);
+    roamd.set_dashboard_url(roam::DashboardUrl(cfg.dashboard, cfg.bind) + "?token=" + token);
+  }
   Report(verdict_fd, 0);
   if (daemon) {
     int null = open("/dev/null", O_RDWR);
@@ -134,5 +153,6 @@ int main(int argc, char** argv) {
     close(null);
   }
   roamd.Run();
+  dashboard.reset();
   return 0;
 }

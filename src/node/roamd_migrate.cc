@@ -107,6 +107,15 @@ void Roamd::MigrateHere(pid_t pid, const std::string& to, const pb::Credentials&
   }
   Result<std::vector<std::string>> targets = ChooseTargets(p, to);
   if (!targets.ok()) return done(targets.status());
+  move_counters_.Started();
+  done = [this, done = std::move(done)](Result<pb::MigrationFigures> r) {
+    if (r.ok()) {
+      move_counters_.Succeeded(r->frozen_ms());
+    } else {
+      move_counters_.Failed();
+    }
+    done(std::move(r));
+  };
   if (targets->front() == swim_->name()) {
     spdlog::info("{}: move {} -> home asked by {}", gpid, p.where, requester.user());
     return ComeHome(p, std::move(done));

@@ -4,6 +4,8 @@
 
 #include <array>
 
+#include "node/roamd.h"
+
 namespace roam {
 
 std::string DashboardToken(const std::optional<ClusterKey>& key, const std::string& cluster) {
@@ -19,6 +21,12 @@ std::string DashboardToken(const std::optional<ClusterKey>& key, const std::stri
   std::array<char, 2 * 16 + 1> hex{};
   sodium_bin2hex(hex.data(), hex.size(), out.data(), out.size());
   return std::string(hex.data());
+}
+
+std::string DashboardUrl(const std::string& listen, const std::string& bind) {
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host == "0.0.0.0") host = bind != "0.0.0.0" ? bind : FirstIpv4();
+  return "http://" + host + listen.substr(listen.rfind(':')) + "/";
 }
 
 bool TokenMatches(std::string_view given, std::string_view token) {

@@ -17,6 +17,10 @@ namespace roam {
 // and the cluster's name; random when `key` is empty.
 std::string DashboardToken(const std::optional<ClusterKey>& key, const std::string& cluster);
 
+// The page's address for `listen` ("ADDR:PORT"): "http://ADDR:PORT/", with
+// the node's `bind` address (or its first IPv4 address) for 0.0.0.0.
+std::string DashboardUrl(const std::string& listen, const std::string& bind);
+
 // Whether `given` is `token`, compared in constant time.
 bool TokenMatches(std::string_view given, std::string_view token);
 
