@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
         roam::DashboardServer::Start({cfg.dashboard, token, cfg.control_socket});
     if (!d.ok()) {
       fprintf(stderr, "roamd: %s\n", d.status().message().c_str());
-      spdlog::error("{}", d.status().message());
+      if (!cfg.log_file.empty()) spdlog::error("{}", d.status().message());
       Report(verdict_fd, 1);
       return 1;
     }
