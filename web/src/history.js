@@ -119,7 +119,8 @@ export class HistoryView {
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, load: { range: (u, min, max) => [0, Math.max(1, max)] }, pct: { range: [0, 100] } },
       axes: [
-        { values: (u, splits) => splits.map((t) => fmtClock(t * 1000).slice(0, 5)) },
+        // hh:mm, or hh:mm:ss while the plot spans less than ten minutes.
+        { values: (u, splits) => splits.map((t) => fmtClock(t * 1000).slice(0, u.scales.x.max - u.scales.x.min < 600 ? 8 : 5)) },
         { scale: 'load', label: 'load', size: 44 },
         { scale: 'pct', side: 1, label: '%', size: 44, grid: { show: false } },
       ],

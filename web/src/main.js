@@ -46,8 +46,11 @@ function showView() {
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('current', a.dataset.view === name);
 }
 
+const byName = new Intl.Collator('en', { numeric: true });
+
 function onState(state) {
   lastEventAt = Date.now();
+  state.nodes.sort((a, b) => byName.compare(a.name, b.name));  // n2 before n10, whatever the server's order
   setText($('cluster'), state.cluster ? `cluster ${state.cluster}, seen from ${state.self}` : '');
   const s = $('status');
   setAttr(s, 'data-time', state.time_ms);
