@@ -153,24 +153,80 @@ nlohmann::json NodesJson(const pb::NodesReply& reply) {
   return {{"self", reply.self()}, {"cluster", reply.cluster()}, {"nodes", nodes}, {"counters", counters}};
 }
 
+namespace {
+
+// The length of the valid UTF-8 sequence of two or more bytes at s[i], or 0
+// (an ASCII byte, a stray or overlong byte, a surrogate, beyond U+10FFFF).
+size_t Utf8Sequence(const std::string& s, size_t i) {
+  auto at = [&](size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
+  auto cont = [](unsigned c, unsigned lo = 0x80, unsigned hi = 0xBF) { return c >= lo && c <= hi; };
+  const unsigned c = at(0);
+  if (c >= 0xC2 && c <= 0xDF) return cont(at(1)) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    const unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    return cont(at(1), lo, hi) && cont(at(2)) ? 3 : 0;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    const unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    return cont(at(1), lo, hi) && cont(at(2)) && cont(at(3)) ? 4 : 0;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::string PrintableCell(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7F) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    const size_t n = Utf8Sequence(s, i);
+    // U+0080..U+009F (C1 controls, e.g. CSI) are C2 80..C2 9F.
+    const bool c1 = n == 2 && c == 0xC2 && static_cast<unsigned char>(s[i + 1]) < 0xA0;
+    if (n == 0 || c1) {
+      out += '?';  // one for a byte that is not UTF-8, one for a C1 character
+      i += c1 ? 2 : 1;
+    } else {
+      out.append(s, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
+
+size_t CellWidth(const std::string& s) {
+  size_t w = 0;
+  for (unsigned char c : s) w += (c & 0xC0) != 0x80;
+  return w;
+}
+
 std::string RenderTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
                         bool aligned) {
-  std::vector<size_t> w(header.size(), 0);
-  auto widen = [&](const std::vector<std::string>& r) {
-    for (size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  auto printable = [](const std::vector<std::string>& r) {
+    std::vector<std::string> p;
+    p.reserve(r.size());
+    for (const std::string& cell : r) p.push_back(PrintableCell(cell));
+    return p;
   };
-  widen(header);
-  for (const auto& r : rows) widen(r);
+  std::vector<std::vector<std::string>> all{printable(header)};
+  for (const auto& r : rows) all.push_back(printable(r));
+  std::vector<size_t> w(header.size(), 0);
+  for (const auto& r : all) {
+    for (size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], CellWidth(r[i]));
+  }
   std::string out;
-  auto line = [&](const std::vector<std::string>& r) {
+  for (const auto& r : all) {
     for (size_t i = 0; i < r.size(); ++i) {
       out += r[i];
-      if (i + 1 < r.size()) out += aligned ? std::string(w[i] - r[i].size() + 2, ' ') : " ";
+      if (i + 1 < r.size()) out += aligned && i < w.size() ? std::string(w[i] - CellWidth(r[i]) + 2, ' ') : " ";
     }
     out += "\n";
-  };
-  line(header);
-  for (const auto& r : rows) line(r);
+  }
   return out;
 }
 

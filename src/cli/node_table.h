@@ -18,7 +18,17 @@ std::vector<std::vector<std::string>> NodeTableRows(const pb::NodesReply& reply,
 // `roam nodes --json`: {"self","cluster","nodes":[{"name","address","state",...}],"counters":{...}}.
 nlohmann::json NodesJson(const pb::NodesReply& reply);
 
-// Aligned columns (a terminal) or single-space separated (a pipe), header first.
+// A cell as a terminal may show it, the way procps' ps shows a command:
+// every control character (C0, DEL, C1) and every byte that is not part of
+// valid UTF-8 becomes '?', so that a command whose argv holds a newline, a
+// tab or an ESC sequence stays on its row and cannot drive the terminal.
+// Valid multi-byte UTF-8 (names in any script) is kept. Idempotent.
+std::string PrintableCell(const std::string& s);
+// The columns a cell from PrintableCell takes: its code points.
+size_t CellWidth(const std::string& s);
+
+// Aligned columns (a terminal) or single-space separated (a pipe), header
+// first; every cell goes through PrintableCell, so each row is one line.
 std::string RenderTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
                         bool aligned);
 

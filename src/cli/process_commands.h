@@ -22,7 +22,9 @@ void AddProcessCommands(CLI::App& app, const std::string& socket, int* code);
 int SplitRunCommand(int argc, char** argv, std::vector<std::string>* command);
 void SetRunCommand(std::vector<std::string> command);
 
-// Pure helpers, unit-tested.
+// Pure helpers, unit-tested. PsTableRows gives each cell as roamd sent it
+// (a command may hold any byte); RenderTable (node_table.h) shows control
+// characters as '?', as ps does, so that a row stays one line.
 std::vector<std::string> PsTableHeader();
 std::vector<std::vector<std::string>> PsTableRows(const pb::PsReply& reply);
 nlohmann::json PsJson(const pb::PsReply& reply);
