@@ -162,12 +162,13 @@ async function drag(page) {
   // The progress line, if the move lasts long enough to be polled.
   try {
     await page.waitForFunction(() => document.querySelector('[data-testid="migrate-status"]').dataset.result === 'moving', null, { timeout: 2000 });
-    pass(`the move shows its progress (${await status.innerText()})`);
+    pass(`the page shows the move under way (${await status.innerText()})`);
     await shot(page, 'drag-moving');
   } catch { console.log(`note: no progress line seen (${await status.innerText()})`); }
   await page.waitForFunction(() => ['ok', 'error'].includes(document.querySelector('[data-testid="migrate-status"]').dataset.result), null, { timeout: 60000 });
   const result = await status.getAttribute('data-result');
-  check(result === 'ok', `dragging ${gpid} onto ${to}'s box: ${await status.innerText()}`);
+  const line = await status.innerText();
+  check(result === 'ok' && line.includes(`${from} → ${to}`), `dragging ${gpid} onto ${to}'s box: ${line}`);
   try {
     await toBox.getByTestId('proc-' + gpid).waitFor({ timeout: 10000 });
     pass(`${gpid} is drawn in ${to}'s box after the move`);
