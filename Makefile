@@ -3,7 +3,7 @@
 BUILD ?= build
 JOBS ?= 2
 
-.PHONY: deps build test unit demo bench clean
+.PHONY: deps build test unit demo bench clean install package
 
 deps:
 	@scripts/install-deps.sh
@@ -29,6 +29,16 @@ demo: build
 
 bench: build
 	@bench/run.sh
+
+# Installs roam, roamd, the unit, /etc/roam/roamd.conf (kept if there),
+# man pages and completion under $(DESTDIR) (docs/INSTALL.md).
+install: build
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+# The Debian package: $(BUILD)/roam_VERSION_ARCH.deb.
+package: build
+	@cd $(BUILD) && cpack -G DEB >cpack.log || { cat cpack.log; exit 1; }
+	@ls $(BUILD)/roam_*.deb
 
 clean:
 	rm -rf $(BUILD) build-fuzz
