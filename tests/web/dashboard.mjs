@@ -163,6 +163,15 @@ async function drag(page) {
   try {
     await page.waitForFunction(() => document.querySelector('[data-testid="migrate-status"]').dataset.result === 'moving', null, { timeout: 2000 });
     pass(`the page shows the move under way (${await status.innerText()})`);
+    // The server's progress (GET /api/progress), if the move lasts long
+    // enough to be polled (a small process moves in ~100 ms): reported only.
+    try {
+      await page.waitForFunction(() => {
+        const st = document.querySelector('[data-testid="migrate-status"]');
+        return st.dataset.result === 'moving' && /round \d/.test(st.textContent);
+      }, null, { timeout: 3000 });
+      console.log(`note: progress polled: ${await status.innerText()}`);
+    } catch { console.log('note: the move ended before its progress was polled'); }
     await shot(page, 'drag-moving');
   } catch { console.log(`note: no progress line seen (${await status.innerText()})`); }
   await page.waitForFunction(() => ['ok', 'error'].includes(document.querySelector('[data-testid="migrate-status"]').dataset.result), null, { timeout: 60000 });
