@@ -129,6 +129,10 @@ if ! "$ROAM" cluster up --name "$CLUSTER" --nodes 2 --shared "$DATA" >/dev/null;
   fail "cluster up"; finish; exit 1
 fi
 wait_until 30 full_mesh n1 n2 >/dev/null || fail "n1 and n2 do not see each other alive"
+for m in "${modes[@]}"; do
+  check "[$m] roam cluster exec --name $CLUSTER <TAB> offers the cluster's nodes" \
+    offers_only "$m" "roam cluster exec --name $CLUSTER " n1 n2
+done
 odd=$'a\nb\tc\e[31md'  # ($(printf '\n') would be empty: $() drops trailing newlines)
 bg_start home --in /dev/null "$ROAM" run --lock -- sh -c 'sleep 30' "$odd"
 bg_start away --in /dev/null "$ROAM" run --on n2 -- sh -c 'sleep 30' "$odd"
