@@ -71,10 +71,20 @@ function dropTokenFromUrl() {
 }
 
 // EventSource cannot see a status: when the stream breaks, ask once whether
-// it is the token or the node.
+// it is the token or the node. EventSource retries by itself after a broken
+// connection but gives up after a reply that is not a stream (a roamd
+// restarting, a proxy's error page): then a new one is opened.
 async function onTrouble() {
   setStatus('stale', 'reconnecting…');
-  try { await getState(); } catch (e) { if (e instanceof Unauthorized) unauthorized(); }
+  try {
+    await getState();
+  } catch (e) {
+    if (e instanceof Unauthorized) return unauthorized();
+  }
+  if (events && events.readyState === EventSource.CLOSED) {
+    events = null;
+    setTimeout(() => { if (!events) events = openEvents(onState, onTrouble); }, 2000);
+  }
 }
 
 async function start() {
