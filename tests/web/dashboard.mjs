@@ -1,6 +1,6 @@
 // The dashboard seen by a real browser: headless Chromium (Debian's
-// /usr/bin/chromium, never a downloaded one) driven by playwright-core from
-// web/node_modules. One step per run, each in a fresh profile; every check
+// /usr/bin/chromium, never a downloaded one) driven by playwright-core (the
+// build tree's webui/node_modules, else web/node_modules). One step per run, each in a fresh profile; every check
 // prints "PASS ..." or "FAIL ..." for tests/integration/test_dashboard.sh to
 // count, and screenshots go to --out.
 //
