@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The dashboard in a real browser against a real 4-node `roam cluster`:
 # headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core
-# through tests/web/dashboard.mjs) opens the address `roam dashboard` prints
+# through tests/web/dashboard.mjs) opens the address `roam web` prints
 # on n1 and sees the 4 nodes with live load; a process dragged in migmon onto
 # another node's box moves there (checked with `roam ps`); a node whose
 # roamd is killed turns dead on the page within seconds; requests without
@@ -49,11 +49,14 @@ balance_off n1 n2 n3 n4  # the dragged process moves only when the page moves it
 cx n1 -- sh -c 'echo 20000 >/proc/sys/kernel/ns_last_pid' || fail "cannot set n1's ns_last_pid"
 
 # --- the address and the token ------------------------------------------------
-URL=$(cx n1 -- "$ROAM" dashboard 2>"$DATA/dashboard.err" | head -1)
-if [[ $URL =~ ^http://([0-9.]+:8080)/\?token=([0-9a-f]+)$ ]]; then
-  pass "roam dashboard on n1 prints the address to open ($URL)"
+# `roam web` prints it (`roam dashboard` before the command was renamed).
+WEB_CMD=web
+"$ROAM" --help 2>/dev/null | grep -qE '^ +web ' || WEB_CMD=dashboard
+URL=$(cx n1 -- "$ROAM" $WEB_CMD 2>"$DATA/web.err" | head -1)
+if [[ $URL =~ ^http://([0-9.]+:[0-9]+)/\?token=([0-9a-f]+)$ ]]; then
+  pass "roam $WEB_CMD on n1 prints the address to open ($URL)"
 else
-  fail "roam dashboard on n1 prints '$URL' $(head -c 200 "$DATA/dashboard.err")"
+  fail "roam $WEB_CMD on n1 prints '$URL' $(head -c 200 "$DATA/web.err")"
   finish; exit 1
 fi
 BASE=http://${BASH_REMATCH[1]}

@@ -8,7 +8,7 @@
 //   node dashboard.mjs dead   --url U --out D --node n3 --kill "CMD" [--within 15]
 //   node dashboard.mjs drag   --url U --out D --gpid G --from n2 --to n3
 //   node dashboard.mjs noauth --url U --out D
-// U is the address `roam dashboard` prints (http://ADDR:PORT/?token=T).
+// U is the address `roam web` prints (http://ADDR:PORT/?token=T).
 import { createRequire } from 'node:module';
 import { execSync } from 'node:child_process';
 import fs from 'node:fs';

@@ -113,7 +113,7 @@ const server = http.createServer(async (req, res) => {
   const token = tokenOf(req, url);
   if (token !== TOKEN) {
     res.writeHead(401, { 'Content-Type': 'text/plain; charset=utf-8' });
-    return res.end('roam: this needs the dashboard token: open the address `roam dashboard` prints\n');
+    return res.end('roam: this needs the dashboard token: open the address `roam web` prints\n');
   }
   const p = url.pathname;
   if (p === '/api/state') return json(res, 200, state());

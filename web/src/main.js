@@ -25,7 +25,7 @@ let lastEventAt = 0;
 function unauthorized() {
   if (events) { events.close(); events = null; }
   const p = $('auth');
-  p.textContent = 'This page needs the token: open the address `roam dashboard` prints (run it as root on a node).';
+  p.textContent = 'This page needs the token: open the address `roam web` prints (run it as root on a node).';
   p.hidden = false;
   document.querySelector('main').hidden = true;
   setStatus('refused', 'no token');
