@@ -77,17 +77,28 @@ int main(int argc, char** argv) {
   nodes->add_flag("--json", json, "one JSON document");
   nodes->callback([&] { code = CmdNodes(socket, json); });
 
-  auto* dash = app.add_subcommand("dashboard", "the address of this node's dashboard, with its token (root)");
-  dash->callback([&] {
+  // roam web: the dashboard's address with its token (docs/DASHBOARD.md).
+  bool web_json = false;
+  auto web = [&] {
     pb::ControlRequest req;
     req.mutable_dashboard();
     Result<pb::ControlReply> r = CallRoamd(socket, req);
     if (!r.ok()) {
-      code = Fail("dashboard", r.status());
+      code = Fail("web", r.status());
       return;
     }
-    printf("%s\n", r->dashboard_url().c_str());
-  });
+    const std::string& url = r->dashboard_url();
+    if (web_json) {
+      const size_t t = url.find("?token=");
+      const std::string token = t == std::string::npos ? "" : url.substr(t + 7);
+      printf("{\"url\":\"%s\",\"token\":\"%s\"}\n", url.c_str(), token.c_str());
+    } else {
+      printf("%s\n", url.c_str());
+    }
+  };
+  auto* web_cmd = app.add_subcommand("web", "this node's dashboard address, with its access token (root)");
+  web_cmd->add_flag("--json", web_json, "{\"url\",\"token\"}");
+  web_cmd->callback(web);
 
   int count = 0;
   auto* mon = app.add_subcommand("mon", "live view of the cluster's load");

@@ -40,8 +40,8 @@ std::string RenderRoamdConf(const NodeInitConfig& c) {
   out += "control_socket = " + std::string(kRoamdSocketPath) + "\n";
   out += "job_tmpdir = " + JobTmpdir(c.shared) + "\n";
   // The dashboard on the node's own address (docs/DASHBOARD.md): the host
-  // reaches it over the bridge; `roam cluster exec NODE roam dashboard`.
-  out += "dashboard = " + c.address + ":" + std::to_string(kDashboardPort) + "\n";
+  // reaches it over the bridge; `roam cluster exec NODE roam web`.
+  out += "http = " + c.address + ":" + std::to_string(kDashboardPort) + "\n";
   // Jobs' own addresses: the top of the /24 above the nodes' (.1-.N) and
   // below the host's bridge (.254).
   const size_t dot = c.address.rfind('.');

@@ -298,9 +298,9 @@ void Roamd::Handle(const pb::ControlRequest& req, const ControlServer::Peer& pee
                            send, [](pb::ControlReply& m, const pb::NodeAdminReply& v) { *m.mutable_node_admin() = v; }));
     case pb::ControlRequest::kDashboard:
       if (!root) {
-        reply.set_error("the dashboard's token is as good as the cluster key: roam dashboard needs root");
+        reply.set_error("the dashboard's token is as good as the cluster key: roam web needs root");
       } else if (dashboard_url_.empty()) {
-        reply.set_error("this node serves no dashboard (roamd.conf: dashboard = ADDR:PORT)");
+        reply.set_error("this node serves no dashboard (roamd.conf: http = ADDR:PORT)");
       } else {
         reply.set_dashboard_url(dashboard_url_);
       }

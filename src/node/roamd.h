@@ -63,7 +63,7 @@ class Roamd {
   void Run();
   // The cluster key (none with --insecure), once Init has loaded it.
   const std::optional<ClusterKey>& key() const { return key_; }
-  // What `roam dashboard` prints (the main sets it when the dashboard is on).
+  // What `roam web` prints (the main sets it when the dashboard is on).
   void set_dashboard_url(std::string url) { dashboard_url_ = std::move(url); }
 
  private:

@@ -109,13 +109,13 @@ Status ParseRoamdConfig(const std::string& text, RoamdConfig* cfg) {
       Result<AddressPool> pool = ParseAddressPool(value);
       if (!pool.ok()) return bad(pool.status().message().c_str());
       cfg->job_addresses = value;
-    } else if (key == "dashboard") {
+    } else if (key == "http") {
       std::string host;
       uint16_t port = 0;
       if (value != "off" && (!SplitHostPort(value, &host, &port) || !IsValidAddress(value))) {
         return bad("expected ADDR:PORT or off");
       }
-      cfg->dashboard = value == "off" ? "" : value;
+      cfg->http = value == "off" ? "" : value;
     } else if (key == "compress") {
       if (!CodecChooser::FromSetting(value).ok()) return bad("expected auto, off, lz4 or zstd");
       cfg->compress = value;

@@ -37,7 +37,7 @@ struct RoamdConfig {
   std::string job_addresses;
   // Where the dashboard and /metrics listen, "ADDR:PORT" (docs/DASHBOARD.md);
   // empty: off.
-  std::string dashboard;
+  std::string http;
   SwimConfig swim;
   bool balance = true;              // this node's balancer, and moves to and from it (roam node balance)
   BalanceParams balancer;           // node/balancer.h

@@ -132,10 +132,10 @@ int main(int argc, char** argv) {
   // The dashboard (docs/DASHBOARD.md): its own threads, talking to this
   // roamd through the control socket only.
   std::unique_ptr<roam::DashboardServer> dashboard;
-  if (!cfg.dashboard.empty()) {
+  if (!cfg.http.empty()) {
     const std::string token = roam::DashboardToken(roamd.key(), cfg.cluster);
     roam::Result<std::unique_ptr<roam::DashboardServer>> d =
-        roam::DashboardServer::Start({cfg.dashboard, token, cfg.control_socket});
+        roam::DashboardServer::Start({cfg.http, token, cfg.control_socket});
     if (!d.ok()) {
       fprintf(stderr, "roamd: %s\n", d.status().message().c_str());
       if (!cfg.log_file.empty()) spdlog::error("{}", d.status().message());
@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     dashboard = std::move(*d);
-    roamd.set_dashboard_url(roam::DashboardUrl(cfg.dashboard, cfg.bind) + "?token=" + token);
+    roamd.set_dashboard_url(roam::DashboardUrl(cfg.http, cfg.bind) + "?token=" + token);
   }
   Report(verdict_fd, 0);
   if (daemon) {

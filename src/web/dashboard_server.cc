@@ -200,7 +200,7 @@ void DashboardServer::Impl::Routes() {
     if (!Authorized(req, &from_query)) {
       res.status = 401;
       res.set_header("WWW-Authenticate", "Bearer");
-      res.set_content("roam: this request carries no valid token (roam dashboard prints the address with it)\n",
+      res.set_content("roam: this request carries no valid token (roam web prints the address with it)\n",
                       "text/plain; charset=utf-8");
       return httplib::Server::HandlerResponse::Handled;
     }
@@ -309,7 +309,7 @@ Result<std::unique_ptr<DashboardServer>> DashboardServer::Start(const Options& o
   Impl* p = impl.get();
   p->http_thread = std::thread([p] { p->http.listen_after_bind(); });
   p->sampler = std::thread([p] { p->Sample(); });
-  spdlog::info("dashboard on http://{}/ (roam dashboard prints it with its token)", o.listen);
+  spdlog::info("dashboard on http://{}/ (roam web prints it with its token)", o.listen);
   return std::unique_ptr<DashboardServer>(new DashboardServer(std::move(impl)));
 }
 

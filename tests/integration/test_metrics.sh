@@ -17,15 +17,15 @@ fi
 wait_until 20 full_mesh n1 n2 n3 n4 >/dev/null || fail "cluster never formed"
 balance_off n1 n2 n3 n4
 
-URL=$(cx n1 -- "$ROAM" dashboard)
+URL=$(cx n1 -- "$ROAM" web)
 BASE=${URL%%\?*}
 TOKEN=${URL##*token=}
 N1=$(node_address n1)
-check "roam dashboard prints the node's address and a 32-character token" \
-  test "$BASE" = "http://$N1:8080/" -a ${#TOKEN} -eq 32
+check "roam web prints the node's address and a 32-character token" \
+  test "$BASE" = "http://$N1:7948/" -a ${#TOKEN} -eq 32
 check "every node gives the same token (made from the cluster key)" \
-  test "$(cx n3 -- "$ROAM" dashboard)" = "http://$(node_address n3):8080/?token=$TOKEN"
-out=$(cx n1 -- setpriv --reuid=65534 --regid=65534 --clear-groups "$ROAM" dashboard 2>&1); rc=$?
+  test "$(cx n3 -- "$ROAM" web)" = "http://$(node_address n3):7948/?token=$TOKEN"
+out=$(cx n1 -- setpriv --reuid=65534 --regid=65534 --clear-groups "$ROAM" web 2>&1); rc=$?
 check "an ordinary user gets no token: one line, non-zero ($out)" \
   test $rc -ne 0 -a "$(printf '%s\n' "$out" | wc -l)" -eq 1
 
@@ -103,12 +103,12 @@ fi
 
 # A roamd whose dashboard cannot be served does not start, and says why.
 conf=$DATA/bad.conf
-printf 'name = x1\ncluster = bad\ninsecure = true\nbind = 127.0.0.1\nport = 17946\nmulticast = off\ncontrol_socket = %s/bad.sock\ndashboard = 127.0.0.1:%s\n' "$DATA" "$(( 20000 + RANDOM % 20000 ))" >"$conf"
-sed 's/^dashboard = .*/dashboard = eighty/' "$conf" >"$DATA/bad2.conf"
+printf 'name = x1\ncluster = bad\ninsecure = true\nbind = 127.0.0.1\nport = 17946\nmulticast = off\ncontrol_socket = %s/bad.sock\nhttp = 127.0.0.1:%s\n' "$DATA" "$(( 20000 + RANDOM % 20000 ))" >"$conf"
+sed 's/^http = .*/http = eighty/' "$conf" >"$DATA/bad2.conf"
 out=$(timeout 10 "$ROAM_BIN/roamd" -c "$DATA/bad2.conf" 2>&1); rc=$?
-check "dashboard = eighty: roamd refuses the line, non-zero ($out)" \
-  test $rc -ne 0 -a "$(printf '%s\n' "$out" | wc -l)" -eq 1 -a -n "$(grep 'dashboard' <<<"$out")"
-port=$(sed -n 's/^dashboard = 127.0.0.1://p' "$conf")
+check "http = eighty: roamd refuses the line, non-zero ($out)" \
+  test $rc -ne 0 -a "$(printf '%s\n' "$out" | wc -l)" -eq 1 -a -n "$(grep 'line 8: http' <<<"$out")"
+port=$(sed -n 's/^http = 127.0.0.1://p' "$conf")
 python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); time.sleep(15)' "$port" &
 BG_PIDS+=($!)
 sleep 0.5

@@ -39,21 +39,21 @@ TEST(DashboardToken, MatchesOnlyItself) {
 }
 
 TEST(DashboardToken, UrlOfTheListenAddress) {
-  EXPECT_EQ(DashboardUrl("127.0.0.1:8080", "0.0.0.0"), "http://127.0.0.1:8080/");
+  EXPECT_EQ(DashboardUrl("127.0.0.1:7948", "0.0.0.0"), "http://127.0.0.1:7948/");
   EXPECT_EQ(DashboardUrl("0.0.0.0:9000", "10.1.2.3"), "http://10.1.2.3:9000/");
 }
 
 TEST(RoamdConfigDashboard, OffByDefaultAndChecked) {
   RoamdConfig c;
-  EXPECT_EQ(c.dashboard, "");
-  ASSERT_TRUE(ParseRoamdConfig("dashboard = 127.0.0.1:8080\n", &c).ok());
-  EXPECT_EQ(c.dashboard, "127.0.0.1:8080");
-  ASSERT_TRUE(ParseRoamdConfig("dashboard = off\n", &c).ok());
-  EXPECT_EQ(c.dashboard, "");
-  Status st = ParseRoamdConfig("dashboard = 8080\n", &c);
+  EXPECT_EQ(c.http, "");
+  ASSERT_TRUE(ParseRoamdConfig("http = 127.0.0.1:7948\n", &c).ok());
+  EXPECT_EQ(c.http, "127.0.0.1:7948");
+  ASSERT_TRUE(ParseRoamdConfig("http = off\n", &c).ok());
+  EXPECT_EQ(c.http, "");
+  Status st = ParseRoamdConfig("http = 7948\n", &c);
   ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.message().find("line 1: dashboard"), std::string::npos) << st.message();
-  EXPECT_FALSE(ParseRoamdConfig("dashboard = 127.0.0.1:99999\n", &c).ok());
+  EXPECT_NE(st.message().find("line 1: http"), std::string::npos) << st.message();
+  EXPECT_FALSE(ParseRoamdConfig("http = 127.0.0.1:99999\n", &c).ok());
 }
 
 pb::NodesReply TwoNodes() {
