@@ -12,7 +12,7 @@
 # build its page (web/) (Debian's unless a Node.js is there), chromium drives it in tests/integration/
 # test_dashboard.sh, promtool (package prometheus) checks /metrics.
 # Packaging (docs/INSTALL.md): dpkg-dev and fakeroot build the .deb, pandoc
-# makes the man pages from docs/man/*.md.
+# makes the man pages from docs/man/*.md, man-db renders them in tests.
 set -euo pipefail
 pkgs=(cmake g++ clang libclang-rt-14-dev make pkg-config
       libasio-dev libprotobuf-dev protobuf-compiler libcli11-dev
@@ -22,7 +22,7 @@ pkgs=(cmake g++ clang libclang-rt-14-dev make pkg-config
       iproute2 util-linux procps python3 bc jq
       openssh-server openssh-client parallel lame xz-utils povray
       libcpp-httplib-dev chromium prometheus
-      dpkg-dev fakeroot pandoc bash-completion)
+      dpkg-dev fakeroot pandoc bash-completion man-db)
 # Node.js with npm: this machine's own if it has one (a Node.js from
 # elsewhere conflicts with Debian's npm), else Debian's.
 command -v npm >/dev/null || pkgs+=(nodejs npm)
