@@ -49,9 +49,8 @@ balance_off n1 n2 n3 n4  # the dragged process moves only when the page moves it
 cx n1 -- sh -c 'echo 20000 >/proc/sys/kernel/ns_last_pid' || fail "cannot set n1's ns_last_pid"
 
 # --- the address and the token ------------------------------------------------
-# `roam web` prints it (`roam dashboard` before the command was renamed).
+# `roam web` prints it.
 WEB_CMD=web
-"$ROAM" --help 2>/dev/null | grep -qE '^ +web ' || WEB_CMD=dashboard
 URL=$(cx n1 -- "$ROAM" $WEB_CMD 2>"$DATA/web.err" | head -1)
 if [[ $URL =~ ^http://([0-9.]+:[0-9]+)/\?token=([0-9a-f]+)$ ]]; then
   pass "roam $WEB_CMD on n1 prints the address to open ($URL)"
