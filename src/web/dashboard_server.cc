@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "cli/control_client.h"
+#include "cli/process_commands.h"
 #include "common/unique_fd.h"
 #include "node/roamd_config.h"
 #include "web/assets.h"
@@ -274,7 +275,10 @@ void DashboardServer::Impl::Routes() {
     spdlog::info("dashboard: move {} -> {} asked from {}", r.migrate().gpid(), r.migrate().to(), req.remote_addr);
     Result<pb::ControlReply> reply = Call(r, kMoveCallMs);
     if (!reply.ok()) return SendError(res, HttpStatusOf(reply.status()), reply.status().message());
-    SendJson(res, 200, json{{"ok", true}, {"figures", FiguresJson(reply->migration())}});
+    // The figures as `roam migrate --json` prints them.
+    nlohmann::json done{{"ok", true}, {"figures", MigrationJson(reply->migration())}};
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(done.dump(), "application/json");
   });
 
   // The page: anything else that is one of its files.

@@ -75,13 +75,6 @@ json ProgressJson(const pb::MoveProgress* p) {
               {"rate_bps", p->rate_bps()}};
 }
 
-json FiguresJson(const pb::MigrationFigures& f) {
-  return json{{"gpid", f.gpid()},         {"from", f.from()},
-              {"to", f.to()},             {"total_ms", f.total_ms()},
-              {"frozen_ms", f.frozen_ms()}, {"rounds", f.rounds()},
-              {"bytes_sent", f.bytes_sent()}, {"bytes_compressed", f.bytes_compressed()}};
-}
-
 void HistoryRing::Add(const pb::NodesReply& nodes, int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const pb::NodeView& n : nodes.nodes()) {

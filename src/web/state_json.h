@@ -21,9 +21,6 @@ nlohmann::ordered_json StateJson(const pb::NodesReply& nodes, const pb::PsReply&
 // /api/progress: {"moving": false}, or the move under way.
 nlohmann::ordered_json ProgressJson(const pb::MoveProgress* p);
 
-// /api/migrate's answer when the move ended.
-nlohmann::ordered_json FiguresJson(const pb::MigrationFigures& f);
-
 // The last `capacity` samples of each node's load, one per Add(). A node
 // not heard of for `capacity` samples is forgotten. Thread-safe.
 class HistoryRing {
