@@ -14,9 +14,10 @@ build: deps
 
 # Unit tests, a short fuzz run per decoder, then integration tests on a real
 # multi-node `roam cluster`. On failure the failed checks are printed again at
-# the very end, where a CI log's tail shows them.
+# the very end, where a CI log's tail shows them. -j2: unit tests and the fuzz
+# runs share the two CPUs; every cluster and checkpoint test is RUN_SERIAL.
 test: build
-	@cd $(BUILD) && ctest --output-on-failure --timeout 900 || { \
+	@cd $(BUILD) && ctest -j2 --output-on-failure --timeout 900 || { \
 	  echo "Failed checks (from Testing/Temporary/LastTest.log):"; \
 	  grep -hE '^(FAIL |BAD |\[  FAILED  \])|^zdtm [^:]*: FAIL' \
 	    Testing/Temporary/LastTest.log | cut -c1-400; exit 1; }

@@ -87,6 +87,17 @@ check "/api/events streams the state (one a second: $events in 4 s)" test "$even
 history=$(curl -s "${auth[@]}" "${BASE}api/history" | jq -r '.nodes.n4 | length')
 check "/api/history has n4's samples ($history)" test "${history:-0}" -ge 3
 
+# A blocked node: the page's table and /metrics say so.
+cx n1 -- "$ROAM" node block n3 >/dev/null
+n3_blocked() {
+  [ "$(curl -s "${auth[@]}" "${BASE}api/state" | jq -r '.nodes[] | select(.name == "n3") | .blocked')" = true ]
+}
+took=$(wait_until 15 n3_blocked) && pass "roam node block n3: /api/state shows n3 blocked after ${took}s" ||
+  fail "n3 never blocked in /api/state"
+check "... and /metrics: n3 accepts no guests" test "$(metric 'roam_node_accepts_guests{node="n3"}')" = 0
+check "... n2 still does" test "$(metric 'roam_node_accepts_guests{node="n2"}')" = 1
+cx n1 -- "$ROAM" node unblock n3 >/dev/null
+
 # A node dies: the membership counters and states move.
 dead_before=$(metric 'roam_membership_events_total{node="n1",event="dead"}')
 kill -9 "$(roamd_pid n4)"
