@@ -32,15 +32,10 @@ Result<int> ConnectRoamd(const std::string& path) {
   return fd;
 }
 
-Result<pb::ControlReply> CallRoamd(const std::string& path, const pb::ControlRequest& req, int timeout_ms) {
+Result<pb::ControlReply> CallRoamd(const std::string& path, const pb::ControlRequest& req) {
   Result<int> connected = ConnectRoamd(path);
   if (!connected.ok()) return connected.status();
   const int fd = *connected;
-  if (timeout_ms > 0) {
-    timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  }
   pb::ControlReply reply;
   Status st = WriteFrame(fd, req);
   if (st.ok()) st = ReadFrame(fd, &reply);

@@ -15,9 +15,7 @@ std::string DefaultControlSocket();
 Result<int> ConnectRoamd(const std::string& socket_path);
 
 // Sends `req`, waits for the reply. A reply carrying an error becomes a
-// failed Result with that error's text. `timeout_ms` > 0: a roamd that has
-// not answered by then is given up on (an error).
-Result<pb::ControlReply> CallRoamd(const std::string& socket_path, const pb::ControlRequest& req,
-                                   int timeout_ms = 0);
+// failed Result with that error's text.
+Result<pb::ControlReply> CallRoamd(const std::string& socket_path, const pb::ControlRequest& req);
 
 }  // namespace roam
