@@ -22,7 +22,7 @@ nlohmann::ordered_json StateJson(const pb::NodesReply& nodes, const pb::PsReply&
 nlohmann::ordered_json ProgressJson(const pb::MoveProgress* p);
 
 // The last `capacity` samples of each node's load, one per Add(). A node
-// not heard of for `capacity` samples is forgotten. Thread-safe.
+// not heard of for `capacity` seconds is forgotten (Add() is called once a second). Thread-safe.
 class HistoryRing {
  public:
   explicit HistoryRing(size_t capacity) : capacity_(capacity) {}
