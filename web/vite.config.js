@@ -1,7 +1,7 @@
 // Vite's build of the dashboard page. cmake/WebUi.cmake passes ROAM_WEBUI_OUT
 // (the build tree's webui/dist) so that nothing is written into the sources.
 // `npm run dev` serves the page with hot reload and sends /api to a running
-// roamd: ROAM_DASHBOARD=http://ADDR:8080 ROAM_TOKEN=T npm run dev
+// roamd: ROAM_DASHBOARD=http://ADDR:7948 ROAM_TOKEN=T npm run dev
 // (or to tests/web/mock_server.mjs).
 import { defineConfig } from 'vite';
 
