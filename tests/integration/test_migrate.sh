@@ -50,13 +50,27 @@ restart_roamd() {  # restart_roamd NODE: after a roamd was killed by a fault
 }
 fault() { cx "$1" -- sh -c "echo '$2' > /run/roam/move-fault"; }  # fault NODE "PHASE ACTION"
 
-# A job printing a numbered line every ~2 ms: 0..COUNT-1.
+# A job printing a numbered line every ~2 ms: 0..COUNT-1, or fewer if the
+# file STOP appears (checked every 16 lines): a case then lasts as long as
+# its checks, not as long as the job.
 cat >"$DATA/count.py" <<'PY'
-import sys, time
+import os, sys, time
+delay = float(sys.argv[2]) if len(sys.argv) > 2 else 0.002
+stop = sys.argv[3] if len(sys.argv) > 3 else None
 for i in range(int(sys.argv[1])):
+    if stop and i % 16 == 0 and os.path.exists(stop):
+        break
     print(i, flush=True)
-    time.sleep(float(sys.argv[2]) if len(sys.argv) > 2 else 0.002)
+    time.sleep(delay)
 PY
+# count_cmd NAME: the command line of a count.py job that prints until
+# count_stop NAME.
+count_cmd() { echo "python3 '$DATA/count.py' 100000 0.004 '$DATA/$1.stop'"; }
+count_stop() { touch "$DATA/$1.stop"; }
+# lines_past FILE K: FILE holds the lines 0..N-1, each once, in order, with
+# N > K + 20 (it went on printing after its K-th line, seen at the move).
+lines_past() { awk -v k="$2" 'NR-1 != $1 {exit 1} END {exit NR <= k + 20}' "$1"; }
+export -f lines_past
 # A job echoing its stdin line by line, slowly.
 cat >"$DATA/echo.py" <<'PY'
 import sys, time
@@ -605,15 +619,19 @@ t=$(wait_until 10 blocked_seen n2 n4 blocked) && pass "roam node block n4, asked
 refused "a target blocked from another node" "refuses guests (blocked)" migrate "$G" n4
 cx n1 -- "$ROAM" node unblock n4 >/dev/null
 wait_until 10 sh -c "! '$ROAM' cluster exec --name $CLUSTER n1 -- '$ROAM' nodes --json | jq -e '.nodes[] | select(.name == \"n4\") | .blocked' >/dev/null" >/dev/null
-bg_start ex1 "$ROAM" run --on n3 -- python3 "$DATA/count.py" 2500 0.004
+bg_start ex1 "$ROAM" run --on n3 -- sh -c "exec $(count_cmd ex1)"
 E1=$(bg_pid ex1)
 wait_until 10 where_is "n1:$E1" n3 >/dev/null
 out=$(cx n2 -- "$ROAM" node expel n3 2>&1); rc=$?
 w1=$(ps_field "n1:$E1" where) w2=$(ps_field "$G" where)
 check "roam node expel n3, asked on n2: exit $rc, n1:$E1 now on $w1, $G now on $w2 ($(tr '\n' ' ' <<<"$out"))" \
   sh -c "[ $rc -eq 0 ] && [ '$w1' != n3 ] && [ '$w2' != n3 ] && [ -n '$w1' ]"
+seen=$(wc -l <"$DATA/ex1.out")
+sleep 0.5
+count_stop ex1
 rc=$(bg_rc ex1 60)
-check "the expelled job's output is complete and in order (exit $rc)" in_order "$DATA/ex1.out" 2500
+check "the expelled job's output is complete and in order (exit $rc, $(wc -l <"$DATA/ex1.out") lines, past $seen)" \
+  bash -c "[ '$rc' = 0 ] && lines_past '$DATA/ex1.out' $seen"
 out=$(cx n1 -- "$ROAM" node drain "$w2" 2>&1); rc=$?
 t=$(wait_until 10 blocked_seen n1 "$w2" draining) || t=never
 w3=$(ps_field "$G" where)
@@ -622,16 +640,19 @@ check "roam node drain $w2: exit $rc, $G moved to $w3, n1 sees $w2 draining (aft
 refused "roam run --on a draining node" "refuses guests" cx n1 -- "$ROAM" run --on "$w2" -- true
 cx n1 -- "$ROAM" node unblock "$w2" >/dev/null
 wait_until 10 sh -c "! '$ROAM' cluster exec --name $CLUSTER n1 -- '$ROAM' nodes --json | jq -e '.nodes[] | select(.name == \"$w2\") | .blocked' >/dev/null" >/dev/null
-bg_start br1 "$ROAM" run --on n3 -- python3 "$DATA/count.py" 2500 0.004
+bg_start br1 "$ROAM" run --on n3 -- sh -c "exec $(count_cmd br1)"
 B1=$(bg_pid br1)
 wait_until 10 where_is "n1:$B1" n3 >/dev/null
 out=$(cx n2 -- "$ROAM" node bring n1 2>&1); rc=$?
 wb=$(ps_field "n1:$B1" where) wg=$(ps_field "$G" where)
 check "roam node bring n1, asked on n2: exit $rc, n1:$B1 and $G are home ($wb, $wg) ($(tr '\n' ' ' <<<"$out"))" \
   sh -c "[ $rc -eq 0 ] && [ '$wb' = n1 ] && [ '$wg' = n1 ]"
+seen=$(wc -l <"$DATA/br1.out")
+sleep 0.5
+count_stop br1
 rc=$(bg_rc br1 60)
-check "the job brought home ends with all its lines once, in order (exit $rc)" \
-  sh -c "[ '$rc' = 0 ] && awk -v n=2500 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/br1.out'"
+check "the job brought home ends with all its lines once, in order (exit $rc, $(wc -l <"$DATA/br1.out") lines, past $seen)" \
+  bash -c "[ '$rc' = 0 ] && lines_past '$DATA/br1.out' $seen"
 refused "roam node expel as a user" "needs root" cx n1 -- setpriv --reuid=65534 --regid=65534 --clear-groups "$ROAM" node expel n2
 cx n1 -- "$ROAM" kill -s KILL "$G" >/dev/null
 
@@ -646,16 +667,18 @@ fault_case() {
   # moment (CI runs other suites beside this one): start on a quiet cluster.
   wait_until 20 all_see n2 alive n1 n3 n4 >/dev/null
   wait_until 20 all_see n4 alive n1 n2 n3 >/dev/null
-  bg_start "$name" "$ROAM" run --on n2 -- python3 "$DATA/count.py" 1500 0.004
+  bg_start "$name" "$ROAM" run --on n2 -- sh -c "exec $(count_cmd "$name")"
   local p; p=$(bg_pid "$name")
   wait_until 10 where_is "n1:$p" n2 >/dev/null
   sleep 0.5
   fault "$node" "$spec"
   local out rc; out=$(migrate "n1:$p" "$to" 2>&1); rc=$?
+  local seen; seen=$(wc -l <"$DATA/$name.out")
   sleep 0.5
   local where; where=$(ps_field "n1:$p" where)
   local n; n=$(copies "$p" python3)
   local comm; comm=$(cx n1 -- ps -o comm= -p "$p" 2>/dev/null | tr -d ' ')
+  count_stop "$name"
   local jrc; jrc=$(bg_rc "$name" 60)
   case $outcome in
     lost)
@@ -667,8 +690,8 @@ fault_case() {
       local want_rc=0 want_n=1 want_comm=roam
       [ "$outcome" = n2 ] && want_rc=1
       [ "$outcome" = n1 ] && want_n=0 want_comm=python3
-      check "moving to $to, fault '$spec' on $node: migrate rc $rc ('$out'), then on $where, $n cop(ies) on guests, $comm at home, exit $jrc $(head -c 200 "$DATA/$name.err"), all 1500 lines once" \
-        sh -c "[ $rc -eq $want_rc ] && [ '$where' = $outcome ] && [ $n -eq $want_n ] && [ '$comm' = $want_comm ] && [ '$jrc' = 0 ] && awk -v n=1500 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/$name.out'"
+      check "moving to $to, fault '$spec' on $node: migrate rc $rc ('$out'), then on $where, $n cop(ies) on guests, $comm at home, exit $jrc $(head -c 200 "$DATA/$name.err"), every line once, in order, $(wc -l <"$DATA/$name.out") (past $seen)" \
+        bash -c "[ $rc -eq $want_rc ] && [ '$where' = $outcome ] && [ $n -eq $want_n ] && [ '$comm' = $want_comm ] && [ '$jrc' = 0 ] && lines_past '$DATA/$name.out' $seen"
       ;;
   esac
   if [ "${spec##* }" = die ]; then restart_roamd "$node" || fail "roamd on $node did not come back"; fi
@@ -688,7 +711,7 @@ fault_case f_pc_tgt_die n4 "target-staging die" n2
 fault_case f_pc_src_die n2 "source-precopy die" lost
 
 # --- 6a. leaving home: a process placed at home moves out, and on ----------------
-bg_start homejob "$ROAM" run --on n1 -- python3 "$DATA/count.py" 3000 0.004
+bg_start homejob "$ROAM" run --on n1 -- sh -c "exec $(count_cmd homejob)"
 P=$(bg_pid homejob)
 wait_until 10 where_is "n1:$P" n1 >/dev/null
 sleep 0.5
@@ -701,24 +724,30 @@ comm=$(cx n1 -- ps -o comm= -p "$P" 2>/dev/null | tr -d ' ')
 check "it comes back home (rc $rc: $(jq -c '{from,to,total_ms,frozen_ms}' <<<"$j" 2>/dev/null || echo "$j")): its PID at home is $comm again, roam ps says $(ps_field "n1:$P" where)" \
   sh -c "[ $rc -eq 0 ] && [ '$comm' = python3 ] && [ '$(ps_field "n1:$P" where)' = n1 ] && [ $(copies "$P" python3) -eq 0 ]"
 check "it leaves home again, for n3" sh -c "'$ROAM' cluster exec --name $CLUSTER n1 -- '$ROAM' migrate n1:$P n3 >/dev/null"
+seen=$(wc -l <"$DATA/homejob.out")
+sleep 0.5
+count_stop homejob
 rc=$(bg_rc homejob 60)
-check "after leaving home and moving on: exit $rc, all 3000 lines once and in order" \
-  sh -c "[ '$rc' = 0 ] && awk -v n=3000 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/homejob.out'"
+check "after leaving home and moving on: exit $rc, every line once and in order ($(wc -l <"$DATA/homejob.out"), past $seen)" \
+  bash -c "[ '$rc' = 0 ] && lines_past '$DATA/homejob.out' $seen"
 # Faults while leaving home (the target's roamd dies after restoring; the
 # home cuts the link during pre-copy; the target dies while staging): the
 # process runs on at home, untouched.
 for spec in "n4 target-restored die" "n1 source-precopy cut" "n4 target-staging die"; do
   set -- $spec
   name=homefault_${3}_$2
-  bg_start "$name" "$ROAM" run --on n1 -- python3 "$DATA/count.py" 1500 0.004
+  bg_start "$name" "$ROAM" run --on n1 -- sh -c "exec $(count_cmd "$name")"
   P=$(bg_pid "$name")
   wait_until 10 where_is "n1:$P" n1 >/dev/null
   fault "$1" "$2 $3"
   out=$(migrate "n1:$P" n4 2>&1); rc=$?
+  seen=$(wc -l <"$DATA/$name.out")
+  sleep 0.5
   comm=$(cx n1 -- ps -o comm= -p "$P" 2>/dev/null | tr -d ' ')
+  count_stop "$name"
   jrc=$(bg_rc "$name" 60)
-  check "fault '$2 $3' on $1 while leaving home: rc $rc ('$out'), it ran on at home as $comm, exit $jrc, all lines once" \
-    sh -c "[ $rc -ne 0 ] && [ '$comm' = python3 ] && [ '$jrc' = 0 ] && awk -v n=1500 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/$name.out'"
+  check "fault '$2 $3' on $1 while leaving home: rc $rc ('$out'), it ran on at home as $comm, exit $jrc, every line once, in order, $(wc -l <"$DATA/$name.out") (past $seen)" \
+    bash -c "[ $rc -ne 0 ] && [ '$comm' = python3 ] && [ '$jrc' = 0 ] && lines_past '$DATA/$name.out' $seen"
   if [ "$3" = die ]; then restart_roamd "$1" || fail "roamd on $1 did not come back"; fi
 done
 
@@ -731,7 +760,7 @@ NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 children_at_home() { cx n1 -- ps -o user=,comm= --ppid "$1" | sort | tr -s ' \n' '  '; }
 tree_home() {  # tree_home NAME USER [PREFIX...]
   local name=$1 user=$2; shift 2
-  bg_start "$name" "$@" "$ROAM" run --on n2 -- sh -c "python3 '$DATA/count.py' 1500 0.004 | cat"
+  bg_start "$name" "$@" "$ROAM" run --on n2 -- sh -c "$(count_cmd "$name") | cat"
   local p; p=$(bg_pid "$name")
   wait_until 10 where_is "n1:$p" n2 >/dev/null
   sleep 0.5
@@ -741,9 +770,12 @@ tree_home() {  # tree_home NAME USER [PREFIX...]
     [ -z "$kids" ] && kids=$(children_at_home "$p")
     sleep 0.3
   done
+  local seen; seen=$(wc -l <"$DATA/$name.out")
+  sleep 0.5
+  count_stop "$name"
   local rc; rc=$(bg_rc "$name" 60)
-  check "$name: a pipeline (sh; python3 | cat) of $user moved home, n3, home: $ok of 3 $(head -c 300 "$DATA/$name.mig"); at home first its children were [$kids]; exit $rc; all 1500 lines once, in order" \
-    sh -c "[ $ok = 3 ] && [ '$kids' = '$user cat $user python3 ' ] && [ '$rc' = 0 ] && awk -v n=1500 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/$name.out'"
+  check "$name: a pipeline (sh; python3 | cat) of $user moved home, n3, home: $ok of 3 $(head -c 300 "$DATA/$name.mig"); at home first its children were [$kids]; exit $rc; every line once, in order, $(wc -l <"$DATA/$name.out") (past $seen)" \
+    bash -c "[ $ok = 3 ] && [ '$kids' = '$user cat $user python3 ' ] && [ '$rc' = 0 ] && lines_past '$DATA/$name.out' $seen"
 }
 tree_home treeroot root
 tree_home treenobody nobody "${NOBODY[@]}"
@@ -757,7 +789,7 @@ check "after a tree came home, the home's next job has a pid of its own range ($
   sh -c "[ -n '$next_home' ] && [ '$next_home' -lt '$n2_first' ]"
 # A fault after the tree was rebuilt at home: its other processes are killed
 # and reaped there, the deputy is back, and the tree runs on at n2.
-bg_start treefault "${NOBODY[@]}" "$ROAM" run --on n2 -- sh -c "python3 '$DATA/count.py' 1500 0.004 | cat"
+bg_start treefault "${NOBODY[@]}" "$ROAM" run --on n2 -- sh -c "$(count_cmd treefault) | cat"
 P=$(bg_pid treefault)
 wait_until 10 where_is "n1:$P" n2 >/dev/null
 sleep 0.5
@@ -767,10 +799,13 @@ sleep 0.3
 kids=$(children_at_home "$P")
 comm=$(cx n1 -- ps -o comm= -p "$P" 2>/dev/null | tr -d ' ')
 where=$(ps_field "n1:$P" where)
+seen=$(wc -l <"$DATA/treefault.out")
+sleep 0.5
+count_stop treefault
 jrc=$(bg_rc treefault 60)
 faulted=no; grep -q 'injected fault' <<<"$out" && faulted=yes
-check "a tree, fault 'target-restored cut' at home: migrate rc $rc ('$out'), then on $where, children at home [$kids], $comm at home, exit $jrc, all 1500 lines once" \
-  sh -c "[ $rc = 1 ] && [ $faulted = yes ] && [ '$where' = n2 ] && [ -z '$kids' ] && [ '$comm' = roam ] && [ '$jrc' = 0 ] && awk -v n=1500 'NR-1 != \$1 {exit 1} END {exit NR != n}' '$DATA/treefault.out'"
+check "a tree, fault 'target-restored cut' at home: migrate rc $rc ('$out'), then on $where, children at home [$kids], $comm at home, exit $jrc, every line once, in order, $(wc -l <"$DATA/treefault.out") (past $seen)" \
+  bash -c "[ $rc = 1 ] && [ $faulted = yes ] && [ '$where' = n2 ] && [ -z '$kids' ] && [ '$comm' = roam ] && [ '$jrc' = 0 ] && lines_past '$DATA/treefault.out' $seen"
 # A PID of the tree taken at home: refused before anything is frozen for
 # good; the tree runs on at n2.
 bg_start treetaken "$ROAM" run --on n2 -- sh -c 'sleep 30 | cat'
