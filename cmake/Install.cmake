@@ -95,6 +95,9 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 # Without their debug sections: 180 MB installed otherwise.
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# Loaded with dlopen when a TCP connection is held still (src/ckpt/net_lock.cc),
+# so shlibdeps cannot see it; what shlibdeps finds is added after it.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libnftables1")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "bash-completion")
 # Absolute destinations (/etc, /lib/systemd) go under the staging root.
 set(CPACK_SET_DESTDIR ON)

@@ -2,10 +2,12 @@
 #include "ckpt/net_lock.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <netinet/in.h>
 #include <nftables/libnftables.h>
 
 #include <cstring>
+#include <mutex>
 
 #include "ckpt/image.h"
 #include "ckpt/image_file.h"
@@ -30,14 +32,59 @@ constexpr const char kTable[] =
     "  }\n"
     "}\n";
 
+// libnftables is loaded the first time a connection is locked, not linked:
+// it brings five more libraries (libnftnl, libmnl, libxtables, libjansson,
+// libgmp), and loading them cost every `roam` start ~70 page faults and
+// ~0.7 ms here, `roam run` included, for what only a TCP connection's
+// dump or restore needs. The header still declares the functions, so the
+// pointers below have their real types.
+struct NftApi {
+  decltype(&nft_ctx_new) ctx_new = nullptr;
+  decltype(&nft_ctx_buffer_output) buffer_output = nullptr;
+  decltype(&nft_ctx_buffer_error) buffer_error = nullptr;
+  decltype(&nft_run_cmd_from_buffer) run_cmd_from_buffer = nullptr;
+  decltype(&nft_ctx_get_error_buffer) get_error_buffer = nullptr;
+  decltype(&nft_ctx_free) ctx_free = nullptr;
+  std::string error;  // why it could not be loaded, if it could not
+};
+
+template <typename F>
+bool Bind(void* lib, const char* name, F* fn) {
+  *fn = reinterpret_cast<F>(dlsym(lib, name));
+  return *fn != nullptr;
+}
+
+const NftApi& Nftables() {
+  static NftApi api;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    void* lib = dlopen("libnftables.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) {
+      const char* why = dlerror();
+      api.error = std::string("cannot load libnftables.so.1: ") + (why != nullptr ? why : "unknown error");
+      return;
+    }
+    if (!Bind(lib, "nft_ctx_new", &api.ctx_new) || !Bind(lib, "nft_ctx_buffer_output", &api.buffer_output) ||
+        !Bind(lib, "nft_ctx_buffer_error", &api.buffer_error) ||
+        !Bind(lib, "nft_run_cmd_from_buffer", &api.run_cmd_from_buffer) ||
+        !Bind(lib, "nft_ctx_get_error_buffer", &api.get_error_buffer) || !Bind(lib, "nft_ctx_free", &api.ctx_free)) {
+      api.error = "libnftables.so.1 lacks a function roam uses";
+      api.ctx_new = nullptr;
+    }
+  });
+  return api;
+}
+
 Status Nft(const std::string& commands) {
-  nft_ctx* ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+  const NftApi& nft = Nftables();
+  if (nft.ctx_new == nullptr) return Status::Error("nftables: " + nft.error);
+  nft_ctx* ctx = nft.ctx_new(NFT_CTX_DEFAULT);
   if (ctx == nullptr) return Status::Error("nftables: no context");
-  nft_ctx_buffer_output(ctx);
-  nft_ctx_buffer_error(ctx);
-  int r = nft_run_cmd_from_buffer(ctx, commands.c_str());
-  std::string err = r != 0 ? nft_ctx_get_error_buffer(ctx) : "";
-  nft_ctx_free(ctx);
+  nft.buffer_output(ctx);
+  nft.buffer_error(ctx);
+  int r = nft.run_cmd_from_buffer(ctx, commands.c_str());
+  std::string err = r != 0 ? nft.get_error_buffer(ctx) : "";
+  nft.ctx_free(ctx);
   if (r != 0) {
     while (!err.empty() && err.back() == '\n') err.pop_back();
     const size_t nl = err.find('\n');
