@@ -681,10 +681,29 @@ Status TreeDump::ExecRoot(const std::vector<std::string>& argv, const std::vecto
   // are as they were.
   std::vector<pid_t> tids;
   for (const auto& th : d.threads) tids.push_back(th->pid());
+  // The new program's stdio is the process's: a close-on-exec flag on fds
+  // 0-2 (node.js sets it on its stdio) would leave the deputy without its
+  // output, and the process lost with it. Put back should the exec fail.
+  long stdio_flags[3];
+  for (int fd = 0; fd < 3; ++fd) {
+    Result<long> f = t.Syscall(SYS_fcntl, fd, F_GETFD);
+    stdio_flags[fd] = f.ok() ? *f : -1;
+    if (stdio_flags[fd] > 0 && (stdio_flags[fd] & FD_CLOEXEC) != 0) {
+      Result<long> r = t.SyscallOk("fcntl F_SETFD", SYS_fcntl, fd, F_SETFD, stdio_flags[fd] & ~FD_CLOEXEC);
+      if (!r.ok()) return r.status().Prefixed("fd " + std::to_string(fd) + ": ");
+    }
+  }
   t.ReapWhileWaiting(tids);
   Status st = t.ExecProgram(argv, env);
   t.ReapWhileWaiting({});
-  if (!st.ok()) return st;
+  if (!st.ok()) {
+    for (int fd = 0; fd < 3; ++fd) {
+      if (stdio_flags[fd] > 0 && (stdio_flags[fd] & FD_CLOEXEC) != 0) {
+        (void)t.Syscall(SYS_fcntl, fd, F_SETFD, stdio_flags[fd]);
+      }
+    }
+    return st;
+  }
   d.threads.clear();  // gone with the exec
   // execve keeps the signal mask: the process's own, not the engine's.
   (void)t.RestoreSigmask();

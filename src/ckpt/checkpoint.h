@@ -97,7 +97,8 @@ class FrozenTree {
   // target, are no longer held here (net_lock.h).
   void RemoveCarried();
   // The root execs `argv` (argv[0] is the path) with environment `env`,
-  // keeping its PID, parent, session and the fds it has without
+  // keeping its PID, parent, session, fds 0-2 (close-on-exec or not: node
+  // and others set it on their stdio) and its other fds without
   // close-on-exec; its signal mask is put back first. Then every other
   // process of the tree is killed. On failure the tree is still held,
   // untouched. (A process leaving its home becomes its own deputy this way.)

@@ -239,6 +239,12 @@ real_program manager python3 "$DATA/manager.py" 40 150000
 # O_TMPFILE files, a pipe's end) at every move.
 cp "$HERE/../data/programs/fd_passing.py" "$DATA/fd_passing.py"
 real_program fdpass python3 "$DATA/fd_passing.py" 80 0.04
+# node.js with a worker thread (tests/data/programs/node_workers.js). Node
+# sets close-on-exec on its stdio: leaving home after coming home, the
+# process execs the deputy, which lost its output that way (the job ended
+# with 255 and its output cut short).
+cp "$HERE/../data/programs/node_workers.js" "$DATA/node_workers.js"
+real_program node node "$DATA/node_workers.js" 300
 # A System V user (tests/data/programs/sysv_workers.c): a parent and 3
 # children sharing a segment and a SEM_UNDO mutex. Its objects go with it:
 # made again on each node it reaches, removed from each node it leaves.
