@@ -16,6 +16,7 @@
 #include "cli/mon.h"
 #include "cli/node_table.h"
 #include "cli/process_commands.h"
+#include "cli/run_command.h"
 #include "localcluster/cluster_commands.h"
 
 namespace roam {
@@ -60,7 +61,7 @@ int Simple(const std::string& socket, const pb::ControlRequest& req, const std::
 
 int main(int argc, char** argv) {
   using namespace roam;
-  // A deputy whose process comes home (not for users): single-threaded, first.
+  ReserveClosedStdio();  // before roam opens anything
   // Stream relaying allocates ~64 KiB buffers per frame: keep freed memory
   // in the heap, since fresh pages cost a fault each (15 us on our VMs).
   mallopt(M_MMAP_THRESHOLD, 32 << 20);

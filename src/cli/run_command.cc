@@ -39,6 +39,28 @@ namespace roam {
 
 namespace {
 
+bool stdio_reserved[3] = {false, false, false};  // by ReserveClosedStdio
+
+void CloseReservedStdio() {
+  for (int fd = 0; fd < 3; ++fd) {
+    if (stdio_reserved[fd]) ::close(fd);
+  }
+}
+
+}  // namespace
+
+void ReserveClosedStdio() {
+  for (int fd = 0; fd < 3; ++fd) {
+    if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    // The lowest free number, which is fd itself: the lower ones are open.
+    int null = ::open("/dev/null", O_RDWR);
+    stdio_reserved[fd] = null == fd;
+    if (null >= 0 && null != fd) ::close(null);
+  }
+}
+
+namespace {
+
 constexpr size_t kChunk = 64 << 10;
 // stdin bytes in flight toward the process (see session.proto).
 constexpr uint64_t kStdinWindow = 1 << 20;
@@ -493,6 +515,7 @@ int RunCommand(const std::string& socket, const RunOptions& opt) {
       std::vector<char*> argv;
       for (const auto& a : opt.argv) argv.push_back(const_cast<char*>(a.c_str()));
       argv.push_back(nullptr);
+      CloseReservedStdio();
       ::execvp(argv[0], argv.data());
       int err = errno;
       fprintf(stderr, "roam run: %s: %s\n", opt.argv[0].c_str(), err == ENOENT ? "command not found" : strerror(err));

@@ -21,4 +21,12 @@ struct RunOptions {
 
 int RunCommand(const std::string& socket, const RunOptions& opt);
 
+// Fds 0-2 the caller left closed (`roam run ... <&-`, a cron job, a process
+// that closed its stdin and then left home as its own deputy) would be
+// taken by the first socket roam opens, and the deputy's stdin relay would
+// read roamd's frames as input. Called first in main: each closed one
+// holds /dev/null instead. A program roam run execs at home gets them
+// closed again, as its caller left them.
+void ReserveClosedStdio();
+
 }  // namespace roam

@@ -736,6 +736,22 @@ count_stop homejob
 rc=$(bg_rc homejob 60)
 check "after leaving home and moving on: exit $rc, every line once and in order ($(wc -l <"$DATA/homejob.out"), past $seen)" \
   bash -c "[ '$rc' = 0 ] && lines_past '$DATA/homejob.out' $seen"
+# A process that closed its stdin and stderr leaves home, comes back and
+# leaves again: the deputy it execs finds fds 0 and 2 closed, and must not
+# let its own socket take fd 0, where it relays stdin from (it did: a line
+# lost, then "roam run went away" and the process killed on its guest).
+bg_start closedio "$ROAM" run --on n1 -- sh -c "exec 0<&- 2>&-; exec $(count_cmd closedio)"
+P=$(bg_pid closedio)
+wait_until 10 where_is "n1:$P" n1 >/dev/null
+sleep 0.3
+ok=0
+for to in n3 home n4; do migrate "n1:$P" "$to" >/dev/null 2>>"$DATA/closedio.mig" && ok=$((ok + 1)); sleep 0.3; done
+seen=$(wc -l <"$DATA/closedio.out")
+sleep 0.5
+count_stop closedio
+rc=$(bg_rc closedio 60)
+check "stdin and stderr closed, moved n3, home, n4: $ok of 3 $(head -c 200 "$DATA/closedio.mig"), exit $rc, every line once, in order ($(wc -l <"$DATA/closedio.out"), past $seen)" \
+  bash -c "[ $ok = 3 ] && [ '$rc' = 0 ] && lines_past '$DATA/closedio.out' $seen"
 # Faults while leaving home (the target's roamd dies after restoring; the
 # home cuts the link during pre-copy; the target dies while staging): the
 # process runs on at home, untouched.

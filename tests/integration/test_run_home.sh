@@ -180,6 +180,17 @@ cx n1 -- "$ROAM" run --on n2 -- sh -c 'echo out; echo err >&2' </dev/null >"$DAT
 check "stdout and stderr of a remote process stay apart (out: $(cat "$DATA/sep.out" | tr '\n' '|') err: $(cat "$DATA/sep.err" | tr '\n' '|'))" \
   test "$(cat "$DATA/sep.out")" = out -a "$(cat "$DATA/sep.err")" = err
 
+# Stdin and stderr closed by the caller (`<&- 2>&-`, as cron or a daemon
+# may leave them): roam's own socket must not take fd 0, where the deputy
+# relays stdin from (it used to: "lost the connection to roamd (malformed
+# control message)", exit 255 after a few lines). A program placed at home
+# finds them closed, as its caller left them.
+cx n1 -- bash -c '"$1" run --on n2 -- seq 5000 <&- 2>&- >"$2"; echo $? >"$2.rc"' _ "$ROAM" "$DATA/closed.out"
+check "roam run --on n2 with stdin and stderr closed: exit $(cat "$DATA/closed.out.rc"), $(wc -l <"$DATA/closed.out") of 5000 lines" \
+  sh -c "[ \"\$(cat '$DATA/closed.out.rc')\" = 0 ] && seq 5000 | cmp -s - '$DATA/closed.out'"
+out=$(cx n1 -- bash -c '"$1" run --on n1 -- sh -c "test -e /proc/self/fd/0 && echo 0open; test -e /proc/self/fd/2 && echo 2open; echo done" <&- 2>&-' _ "$ROAM")
+check "placed at home with stdin and stderr closed, the program finds them closed (got: $(tr '\n' ' ' <<<"$out"))" test "$out" = done
+
 # A reader that goes away: roam run and the remote writer end (as `yes | head` does).
 start=$(now_ms)
 out=$(CX_LIMIT=30 cx n1 -- bash -c '"$1" run --on n2 -- yes </dev/null 2>/dev/null | head -n 1' _ "$ROAM" 2>&1); rc=$?
