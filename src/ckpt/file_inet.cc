@@ -380,6 +380,37 @@ Status FinishConnection(pid_t pid, int fd, const pb::InetSocket& in) {
   return st.ok() ? unlocked : st;
 }
 
+namespace {
+
+// Bind, listen or connect, as the image says; a connection in repair mode
+// around its connect(), its queues refilled.
+Status PlaceInetSocket(int s, const pb::InetSocket& in) {
+  // Repair mode after the options: it lets the bind share the port of a
+  // listener made already (the one that accepted it), which SO_REUSEADDR
+  // set after it would undo.
+  if (in.has_connection()) {
+    Status st = RepairBeforeConnect(s, in.connection());
+    if (!st.ok()) return st;
+  }
+  if (!in.local().empty() &&
+      bind(s, reinterpret_cast<const sockaddr*>(in.local().data()), static_cast<socklen_t>(in.local().size())) != 0) {
+    if (errno == EADDRNOTAVAIL) {
+      return Status::Error(StatusCode::kCantMove, "its address " + AddressText(in.local()) + " is not this node's" +
+                                                      (in.has_connection() ? " (a TCP connection keeps its address)" : ""));
+    }
+    return Status::Errno("bind to " + AddressText(in.local()) + " again");
+  }
+  if (in.listening() && listen(s, static_cast<int>(in.backlog())) != 0) return Status::Errno("listen");
+  if (!in.remote().empty() &&
+      connect(s, reinterpret_cast<const sockaddr*>(in.remote().data()), static_cast<socklen_t>(in.remote().size())) != 0) {
+    return Status::Errno("connect to its peer again");
+  }
+  if (in.has_connection()) return RepairAfterConnect(s, in.connection());
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<int> OpenInetSocket(const pb::FileDesc& desc) {
   const pb::InetSocket& in = desc.inet_socket();
   int s = socket(in.family(), in.type() | SOCK_CLOEXEC, in.protocol());
@@ -402,32 +433,28 @@ Result<int> OpenInetSocket(const pb::FileDesc& desc) {
       return Status::Errno("setsockopt level " + std::to_string(o.level()) + " option " + std::to_string(o.name()));
     }
   }
-  // Repair mode after the options: it lets the bind share the port of a
-  // listener made already (the one that accepted it), which SO_REUSEADDR
-  // set after it would undo.
-  if (in.has_connection()) {
-    Status st = RepairBeforeConnect(s, in.connection());
-    if (!st.ok()) return st;
-  }
-  if (!in.local().empty() &&
-      bind(s, reinterpret_cast<const sockaddr*>(in.local().data()), static_cast<socklen_t>(in.local().size())) != 0) {
-    if (errno == EADDRNOTAVAIL) {
-      return Status::Error(StatusCode::kCantMove, "its address " + AddressText(in.local()) + " is not this node's" +
-                                                      (in.has_connection() ? " (a TCP connection keeps its address)" : ""));
-    }
-    return Status::Errno("bind to " + AddressText(in.local()) + " again");
-  }
-  if (in.listening() && listen(s, static_cast<int>(in.backlog())) != 0) return Status::Errno("listen");
-  if (!in.remote().empty() &&
-      connect(s, reinterpret_cast<const sockaddr*>(in.remote().data()), static_cast<socklen_t>(in.remote().size())) != 0) {
-    return Status::Errno("connect to its peer again");
-  }
-  if (in.has_connection()) {
-    Status st = RepairAfterConnect(s, in.connection());
+  const int one = 1;
+  const bool defer = in.has_connection() && setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &one, sizeof(one)) != 0 &&
+                     errno == EPERM;
+  // A deputy rebuilding its process as an ordinary user (restore.h, "in
+  // place") may not repair: the socket stays new, and its restorer, root,
+  // places it (PlaceConnection).
+  if (!defer) {
+    Status st = PlaceInetSocket(s, in);
     if (!st.ok()) return st;
   }
   if (fcntl(s, F_SETFL, desc.flags() & O_NONBLOCK) != 0) return Status::Errno("fcntl F_SETFL");
   return closer.release();
+}
+
+Status PlaceConnection(pid_t pid, int fd, const pb::InetSocket& in) {
+  Result<UniqueFd> copy = CopyFd(pid, fd);
+  if (!copy.ok()) return copy.status();
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  if (getsockopt(copy->get(), IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return Status::Errno("TCP_INFO");
+  if (info.tcpi_state != TCP_CLOSE) return Status::Ok();  // placed by its opener
+  return PlaceInetSocket(copy->get(), in);
 }
 
 }  // namespace roam

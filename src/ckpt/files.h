@@ -249,8 +249,15 @@ Status DumpInetSocket(FileTableBuilder& b, const FdSource& src, pb::FileDesc* de
 // packets let through): the tree goes on.
 void ReleaseConnection(const RepairedSocket& r);
 // Made again: options, bind, listen or connect (a connection in repair
-// mode, queues refilled), O_NONBLOCK.
+// mode, queues refilled), O_NONBLOCK. A caller who may not repair a
+// connection (no CAP_NET_ADMIN: a deputy rebuilding its process as its
+// user) gets the connection's socket new, options set, for PlaceConnection.
 Result<int> OpenInetSocket(const pb::FileDesc& desc);
+// By the restorer (root), before FinishConnection: the connection at `fd`
+// of `pid`, if OpenInetSocket left it new, is bound and connected in
+// repair mode with its queues refilled, on a copy of the fd (pidfd_getfd;
+// the socket stays its opener's, owned by its user).
+Status PlaceConnection(pid_t pid, int fd, const pb::InetSocket& in);
 // Once the whole tree is restored: the connection at `fd` of `pid` leaves
 // repair mode, sends what was never sent, and is let through.
 Status FinishConnection(pid_t pid, int fd, const pb::InetSocket& in);

@@ -1016,7 +1016,8 @@ Status TreeRestore::Release() {
       if (owner->fds(i).file_id() == d.id()) fd = owner->fds(i).fd();
     }
     Status c = fd < 0 ? Status::Error("a TCP connection held by no process of the image")
-                      : FinishConnection(owner->pid(), fd, d.inet_socket());
+                      : PlaceConnection(owner->pid(), fd, d.inet_socket());
+    if (c.ok()) c = FinishConnection(owner->pid(), fd, d.inet_socket());
     if (st.ok() && !c.ok()) st = c;
   }
   for (size_t i = 0; i < image_.procs.size() && i < tracees_.size(); ++i) {

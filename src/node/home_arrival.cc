@@ -19,13 +19,6 @@ namespace roam {
 
 namespace {
 constexpr char kLastPid[] = "/proc/sys/kernel/ns_last_pid";
-
-bool HasConnection(const pb::FileTable& files) {
-  for (const pb::FileDesc& d : files.files()) {
-    if (d.has_inet_socket() && d.inet_socket().has_connection()) return true;
-  }
-  return false;
-}
 }  // namespace
 
 InPlaceFallback DeputyProgram(const std::string& roam_path, const std::string& control_socket,
@@ -197,12 +190,9 @@ void HomeArrival::ImageWhole() {
   }
   if (chown(image_dir().c_str(), uid, gid) != 0) return Fail("chown " + image_dir() + ": " + strerror(errno));
   // Its own address is up before the deputy opens its sockets.
+  // (An ordinary user's deputy may not repair a TCP connection: it opens
+  // the socket, and the restorer, root, places it. ckpt/files.h.)
   const std::string& address = rec_->spawn.spec().address();
-  if (!address.empty() && uid != 0 && HasConnection(image->files)) {
-    // The deputy rebuilds the tree as the user, who may not repair a
-    // connection (TCP_REPAIR needs CAP_NET_ADMIN).
-    return Fail("a TCP connection cannot come home with an ordinary user's process yet (it can move to any other node)");
-  }
   if (Status st = address_.Arrive(cfg_.addresses, rec_->gpid, address, image_dir()); !st.ok()) return Fail(st.message());
   have_image_ = true;
   // The image is here: the source hands over (move_frozen) and from then
