@@ -50,14 +50,26 @@ MemInfo ParseMemInfo(const std::string& text) {
   return m;
 }
 
-uint64_t ParseInactiveFile(const std::string& text) {
+uint64_t ParseInactiveFile(const std::string& text, bool unified) {
+  const char* want = unified ? "inactive_file" : "total_inactive_file";
   std::istringstream in(text);
   std::string key;
   uint64_t v = 0;
   while (in >> key >> v) {
-    if (key == "total_inactive_file") return v;
+    if (key == want) return v;
   }
   return 0;
+}
+
+double ParseCpuMax(const std::string& text) {
+  std::istringstream in(text);
+  std::string quota;
+  uint64_t period = 0;
+  if (!(in >> quota >> period) || quota == "max" || period == 0) return 0;
+  char* end = nullptr;
+  double q = std::strtod(quota.c_str(), &end);
+  if (end == quota.c_str() || !(q > 0)) return 0;
+  return q / static_cast<double>(period);
 }
 
 double ParsePressureSomeAvg10(const std::string& text) {
@@ -74,6 +86,10 @@ std::string CgroupPathFor(const std::string& text, const std::string& controller
     size_t a = line.find(':'), b = line.find(':', a + 1);
     if (a == std::string::npos || b == std::string::npos) continue;
     std::string ctrls = line.substr(a + 1, b - a - 1);
+    if (controller.empty()) {
+      if (line.compare(0, a, "0") == 0 && ctrls.empty()) return line.substr(b + 1);
+      continue;
+    }
     std::istringstream list(ctrls);
     std::string c;
     while (std::getline(list, c, ',')) {
@@ -108,6 +124,7 @@ LoadSampler::LoadSampler(std::string proc, std::string cgroup)
   if (cg.ok()) {
     cpu_cg_ = CgroupPathFor(*cg, "cpu");
     mem_cg_ = CgroupPathFor(*cg, "memory");
+    if (cpu_cg_.empty() && mem_cg_.empty()) unified_cg_ = CgroupPathFor(*cg, "");
   }
   char link[64] = {};
   ssize_t n = ::readlink((proc_ + "/self/ns/pid").c_str(), link, sizeof link - 1);
@@ -135,7 +152,27 @@ uint32_t LoadSampler::CalibrateSpeed() {
   return static_cast<uint32_t>(std::max<uint64_t>(1, iterations * 1000 / static_cast<uint64_t>(spent)));
 }
 
+std::vector<std::string> LoadSampler::UnifiedDirs() const {
+  std::vector<std::string> dirs;
+  if (unified_cg_.empty()) return dirs;
+  std::string path = unified_cg_;
+  while (!path.empty() && path != "/") {
+    dirs.push_back(cgroup_ + path);
+    path.erase(path.rfind('/'));
+  }
+  return dirs;
+}
+
 double LoadSampler::CpuShare(uint32_t cpus) const {
+  if (!unified_cg_.empty()) {
+    double share = cpus;
+    for (const std::string& dir : UnifiedDirs()) {
+      Result<std::string> max = ReadFile(dir + "/cpu.max");
+      const double allowed = max.ok() ? ParseCpuMax(*max) : 0;
+      if (allowed > 0) share = std::min(share, allowed);
+    }
+    return share;
+  }
   if (cpu_cg_.empty()) return cpus;
   std::string dir = cgroup_ + "/cpu" + cpu_cg_;
   int64_t quota = static_cast<int64_t>(ReadU64(dir + "/cpu.cfs_quota_us", 0));
@@ -173,6 +210,30 @@ void LoadSampler::SampleNamespace(int64_t elapsed_ms, double* runnable, double* 
     *busy_cpus = static_cast<double>(delta) * 1000.0 / static_cast<double>(kTicks) / static_cast<double>(elapsed_ms);
     *demand = static_cast<double>(wanted_ns) / 1e6 / static_cast<double>(elapsed_ms);
   }
+}
+
+void LoadSampler::CgroupMemory(uint64_t* limit, uint64_t* usage) const {
+  *limit = *usage = 0;
+  std::string dir;
+  if (!unified_cg_.empty()) {
+    // memory.max reads "max" where there is no limit (ReadU64 gives 0).
+    for (const std::string& d : UnifiedDirs()) {
+      const uint64_t max = ReadU64(d + "/memory.max", 0);
+      if (max > 0 && (*limit == 0 || max < *limit)) *limit = max;
+    }
+    dir = cgroup_ + unified_cg_;
+    *usage = ReadU64(dir + "/memory.current", 0);
+  } else if (!mem_cg_.empty()) {
+    dir = cgroup_ + "/memory" + mem_cg_;
+    *limit = ReadU64(dir + "/memory.limit_in_bytes", 0);
+    *usage = ReadU64(dir + "/memory.usage_in_bytes", 0);
+  } else {
+    return;
+  }
+  // The usage counts page cache; what reclaim frees first is not in use
+  // (as MemAvailable does not count it as used on the host).
+  Result<std::string> stat = ReadFile(dir + "/memory.stat");
+  *usage -= std::min(*usage, stat.ok() ? ParseInactiveFile(*stat, !unified_cg_.empty()) : 0);
 }
 
 pb::LoadVector LoadSampler::Sample(int64_t elapsed_ms) {
@@ -213,18 +274,11 @@ pb::LoadVector LoadSampler::Sample(int64_t elapsed_ms) {
 
   Result<std::string> mi = ReadFile(proc_ + "/meminfo");
   MemInfo mem = mi.ok() ? ParseMemInfo(*mi) : MemInfo{};
-  if (!mem_cg_.empty()) {
-    std::string dir = cgroup_ + "/memory" + mem_cg_;
-    uint64_t limit = ReadU64(dir + "/memory.limit_in_bytes", 0);
-    uint64_t usage = ReadU64(dir + "/memory.usage_in_bytes", 0);
-    // The usage counts page cache; what reclaim frees first is not in use
-    // (as MemAvailable does not count it as used on the host).
-    Result<std::string> stat = ReadFile(dir + "/memory.stat");
-    usage -= std::min(usage, stat.ok() ? ParseInactiveFile(*stat) : 0);
-    if (limit > 0 && limit < mem.total) {
-      mem.total = limit;
-      mem.available = std::min(mem.available, limit > usage ? limit - usage : 0);
-    }
+  uint64_t limit = 0, usage = 0;
+  CgroupMemory(&limit, &usage);
+  if (limit > 0 && limit < mem.total) {
+    mem.total = limit;
+    mem.available = std::min(mem.available, limit > usage ? limit - usage : 0);
   }
   v.set_mem_total(mem.total);
   v.set_mem_free(std::min(mem.available, mem.total));

@@ -1,5 +1,9 @@
-// LoadSampler: measures this node's load vector from /proc and cgroup v1
-// files, once per call (roamd calls it every second).
+// LoadSampler: measures this node's load vector from /proc and cgroup
+// files, once per call (roamd calls it every second). Cgroup v1 (the cpu
+// and memory controllers, as on these machines and under `roam cluster`)
+// or v2, the unified hierarchy Debian 12 boots with (a systemd unit's
+// CPUQuota= and MemoryMax=): the tightest limit of roamd's cgroup and its
+// ancestors counts.
 //
 // Inside a PID namespace (a `roam cluster` node) the host-wide /proc/loadavg
 // and /proc/stat would describe the whole machine, so the sampler then
@@ -20,6 +24,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "gossip.pb.h"
 
@@ -30,12 +35,17 @@ struct MemInfo {
   uint64_t available = 0;
 };
 MemInfo ParseMemInfo(const std::string& meminfo);
-// A cgroup v1 memory.stat's "total_inactive_file": page cache the kernel
-// reclaims first, so not memory in use (0 if absent).
-uint64_t ParseInactiveFile(const std::string& memory_stat);
+// A cgroup v1 memory.stat's "total_inactive_file" (`unified`, v2:
+// "inactive_file", hierarchical there): page cache the kernel reclaims
+// first, so not memory in use (0 if absent).
+uint64_t ParseInactiveFile(const std::string& memory_stat, bool unified = false);
+// A cgroup v2 cpu.max ("QUOTA PERIOD" or "max PERIOD"): CPUs allowed, 0 if
+// unlimited or unreadable.
+double ParseCpuMax(const std::string& cpu_max);
 // "some avg10" of a /proc/pressure file, in percent; 0 if absent.
 double ParsePressureSomeAvg10(const std::string& pressure);
-// The path of `controller` in a /proc/PID/cgroup text ("" if absent).
+// The path of `controller` in a /proc/PID/cgroup text ("" if absent). An
+// empty `controller`: the unified (v2) hierarchy's path, line "0::PATH".
 std::string CgroupPathFor(const std::string& proc_cgroup, const std::string& controller);
 // /proc/stat first line: busy and total jiffies.
 bool ParseCpuLine(const std::string& proc_stat, uint64_t* busy, uint64_t* total);
@@ -63,7 +73,13 @@ class LoadSampler {
   double CpuShare(uint32_t cpus) const;
 
   std::string proc_, cgroup_;
-  std::string cpu_cg_, mem_cg_;  // our cgroup paths
+  // Memory limit and usage of our cgroup (0, 0 if it has no limit).
+  void CgroupMemory(uint64_t* limit, uint64_t* usage) const;
+  // Our cgroup and its ancestors in the unified hierarchy, ours first.
+  std::vector<std::string> UnifiedDirs() const;
+
+  std::string cpu_cg_, mem_cg_;  // our cgroup v1 paths
+  std::string unified_cg_;       // our cgroup v2 path, when v1 has neither
   bool host_ns_ = true;
   uint32_t speed_ = 0;
   bool accepts_guests_ = true;

@@ -3,6 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
 #include "common/proc_sample.h"
 #include "common/proc_stat.h"
 
@@ -92,6 +97,56 @@ TEST(LoadSample, RealSampleOfThisMachineIsSane) {
 }
 
 TEST(LoadSample, CalibratedSpeedIsPositive) { EXPECT_GT(LoadSampler::CalibrateSpeed(), 0u); }
+
+TEST(LoadParse, CgroupV2PathAndCpuMax) {
+  EXPECT_EQ(CgroupPathFor("0::/system.slice/roamd.service\n", ""), "/system.slice/roamd.service");
+  EXPECT_EQ(CgroupPathFor("4:memory:/a\n2:cpu,cpuacct:/b\n", ""), "");
+  EXPECT_EQ(CgroupPathFor("0::/system.slice/roamd.service\n", "cpu"), "");
+  EXPECT_DOUBLE_EQ(ParseCpuMax("150000 100000\n"), 1.5);
+  EXPECT_DOUBLE_EQ(ParseCpuMax("max 100000\n"), 0);
+  EXPECT_DOUBLE_EQ(ParseCpuMax("garbage"), 0);
+  EXPECT_EQ(ParseInactiveFile("anon 5\ninactive_file 4096\nactive_file 1\n", /*unified=*/true), 4096u);
+  EXPECT_EQ(ParseInactiveFile("anon 5\ninactive_file 4096\n"), 0u);  // v1 wants the hierarchy's total
+}
+
+// A machine booted with the unified hierarchy (Debian 12's default), roamd
+// under a unit with CPUQuota=150% inside a slice limited to 1 CPU and
+// MemoryMax=: the tightest limits count. A tree of files, not a machine.
+TEST(LoadSample, CgroupV2LimitsOfTheUnitAndItsSlice) {
+  char tmpl[] = "/tmp/roam-cg2-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string root = tmpl;
+  auto put = [&](const std::string& rel, const std::string& text) {
+    const std::string path = root + rel;
+    ASSERT_EQ(system(("mkdir -p '" + path.substr(0, path.rfind('/')) + "'").c_str()), 0);
+    FILE* f = fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    fputs(text.c_str(), f);
+    fclose(f);
+  };
+  put("/proc/self/cgroup", "0::/system.slice/roamd.service\n");
+  put("/proc/meminfo", "MemTotal: 16777216 kB\nMemAvailable: 8388608 kB\n");
+  put("/cg/system.slice/cpu.max", "100000 100000\n");
+  put("/cg/system.slice/memory.max", "max\n");
+  put("/cg/system.slice/roamd.service/cpu.max", "150000 100000\n");
+  put("/cg/system.slice/roamd.service/memory.max", "1073741824\n");
+  put("/cg/system.slice/roamd.service/memory.current", "536870912\n");
+  put("/cg/system.slice/roamd.service/memory.stat", "anon 1\ninactive_file 268435456\n");
+  LoadSampler s(root + "/proc", root + "/cg");
+  pb::LoadVector v = s.Sample(1000);
+  EXPECT_DOUBLE_EQ(v.cpu_share(), std::min(1.0, static_cast<double>(v.cpus())));
+  EXPECT_EQ(v.mem_total(), 1073741824u);
+  EXPECT_EQ(v.mem_free(), 1073741824u - (536870912u - 268435456u));
+  // Without limits anywhere: the machine's own figures.
+  put("/cg/system.slice/cpu.max", "max 100000\n");
+  put("/cg/system.slice/roamd.service/cpu.max", "max 100000\n");
+  put("/cg/system.slice/roamd.service/memory.max", "max\n");
+  v = s.Sample(1000);
+  EXPECT_DOUBLE_EQ(v.cpu_share(), v.cpus());
+  EXPECT_EQ(v.mem_total(), 16777216ull * 1024);
+  EXPECT_EQ(v.mem_free(), 8388608ull * 1024);
+  ASSERT_EQ(system(("rm -rf '" + root + "'").c_str()), 0);
+}
 
 }  // namespace
 }  // namespace roam
