@@ -4,7 +4,9 @@
 # libnftables holds a TCP connection still while the engine carries it;
 # libmnl puts a job's own address on an interface.
 # povray and xz-utils are multi-threaded programs the engine is tried on
-# (tests/integration/test_ckpt_real_programs.sh); lame encodes the seeds' workload in bench/balance_bench.sh;
+# (tests/integration/test_ckpt_real_programs.sh); a JDK (its JVM keeps a
+# perf-data file that moves with it) is moved in tests/integration/test_migrate.sh;
+# lame encodes the seeds' workload in bench/balance_bench.sh;
 # openssh-server, openssh-client and parallel are the references of
 # bench/run_bench.sh (which starts its own sshd inside cluster nodes only);
 # no service is started on this host while installing (policy-rc.d).
@@ -20,7 +22,7 @@ pkgs=(cmake g++ clang libclang-rt-14-dev make pkg-config
       liblz4-dev libzstd-dev libnftables-dev libmnl-dev
       libncurses-dev libgtest-dev libgmock-dev
       iproute2 util-linux procps python3 bc jq
-      openssh-server openssh-client parallel lame xz-utils povray
+      openssh-server openssh-client parallel lame xz-utils povray openjdk-17-jdk-headless
       libcpp-httplib-dev chromium prometheus
       dpkg-dev fakeroot pandoc bash-completion man-db)
 # Node.js with npm: this machine's own if it has one (a Node.js from

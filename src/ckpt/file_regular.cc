@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ckpt/files.h"
+#include "ckpt/image.h"
 #include "ckpt/image_file.h"
 #include "common/file_util.h"
 
@@ -62,8 +63,10 @@ Status DumpRegular(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc)
     desc->set_kind(pb::FILE_REGULAR);
     desc->set_size(static_cast<uint64_t>(st.st_size));
     desc->set_mode(st.st_mode & 07777);
-    if (deleted) {
-      desc->set_deleted(true);
+    const bool carried = !deleted && CarriedWithProcess(path);
+    if (deleted || carried) {
+      desc->set_deleted(deleted);
+      desc->set_carried(carried);
       desc->set_uid(st.st_uid);
       desc->set_gid(st.st_gid);
       auto key = std::make_pair(src.st.st_dev, src.st.st_ino);
@@ -140,13 +143,10 @@ Result<std::string> RecreateNode(const pb::FileDesc& desc) {
 
 }  // namespace
 
-Result<std::string> RecreateDeleted(const pb::FileDesc& desc, const std::string& image_dir) {
-  if (desc.kind() == pb::FILE_FIFO || desc.kind() == pb::FILE_DIRECTORY) return RecreateNode(desc);
-  std::string path = desc.path();
-  if (access(path.c_str(), F_OK) == 0) path += ".roam-restore-" + std::to_string(getpid());
-  int out = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, desc.mode() & 07777);
-  if (out < 0) return Status::Errno("recreate deleted file " + path);
-  std::string content = image_dir + "/" + desc.content_file();
+namespace {
+
+// Copies the payload of `content` (an image's content file) into `out`.
+Status CopyContent(const std::string& content, int out, const std::string& path) {
   int in = open(content.c_str(), O_RDONLY | O_CLOEXEC);
   Status st = in < 0 ? Status::Errno("open " + content) : Status::Ok();
   std::vector<char> buf(1 << 20);
@@ -159,6 +159,36 @@ Result<std::string> RecreateDeleted(const pb::FileDesc& desc, const std::string&
     off += n;
   }
   if (in >= 0) close(in);
+  return st;
+}
+
+}  // namespace
+
+Status PlaceCarried(const pb::FileDesc& desc, const std::string& image_dir) {
+  const std::string& path = desc.path();
+  const std::string dir = path.substr(0, path.rfind('/'));
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0) {
+    // As the JVM makes it: 0755, its user's.
+    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return Status::Errno("make " + dir);
+    if (geteuid() == 0 && chown(dir.c_str(), desc.uid(), desc.gid()) != 0) return Status::Errno("give " + dir + " its owner");
+  }
+  int out = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, desc.mode() & 07777);
+  if (out < 0) return Status::Errno("write the carried file " + path);
+  Status s = CopyContent(image_dir + "/" + desc.content_file(), out, path);
+  if (s.ok() && geteuid() == 0 && fchown(out, desc.uid(), desc.gid()) != 0) s = Status::Errno("give " + path + " its owner");
+  if (s.ok() && fchmod(out, desc.mode() & 07777) != 0) s = Status::Errno("chmod " + path);
+  close(out);
+  return s;
+}
+
+Result<std::string> RecreateDeleted(const pb::FileDesc& desc, const std::string& image_dir) {
+  if (desc.kind() == pb::FILE_FIFO || desc.kind() == pb::FILE_DIRECTORY) return RecreateNode(desc);
+  std::string path = desc.path();
+  if (access(path.c_str(), F_OK) == 0) path += ".roam-restore-" + std::to_string(getpid());
+  int out = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, desc.mode() & 07777);
+  if (out < 0) return Status::Errno("recreate deleted file " + path);
+  Status st = CopyContent(image_dir + "/" + desc.content_file(), out, path);
   // Its owner, then its exact mode (the umask took bits; chown drops set-id bits).
   struct stat now;
   if (st.ok() && fstat(out, &now) != 0) st = Status::Errno("fstat " + path);

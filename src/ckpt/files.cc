@@ -352,6 +352,11 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
     }
   } unlinker{&recreated};
   for (const pb::FileDesc& d : table.files()) {
+    if (!d.carried()) continue;
+    Status placed = PlaceCarried(d, image_dir);
+    if (!placed.ok()) return placed;
+  }
+  for (const pb::FileDesc& d : table.files()) {
     if (!d.deleted() || recreated.count(DeletedKey(d))) continue;
     Result<std::string> path = RecreateDeleted(d, image_dir);
     if (!path.ok()) return path.status();

@@ -191,6 +191,10 @@ Status DumpInotify(const FdSource& src, pb::FileDesc* desc);
 // for a FIFO, any end).
 Status DumpPipeData(pid_t pid, int fd, bool fifo, pb::Pipe* pipe);
 
+// Writes a carried file's contents back at its path (its directory made
+// too, owned as the file, if missing), replacing what is there.
+Status PlaceCarried(const pb::FileDesc& desc, const std::string& image_dir);
+
 // Opens a regular file, directory or device. A deleted file is opened at
 // `recreated`, the path RecreateDeleted put its contents at.
 Result<int> OpenRegular(const pb::FileDesc& desc, const std::string& recreated = "");

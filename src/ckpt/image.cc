@@ -16,6 +16,18 @@
 
 namespace roam {
 
+bool CarriedWithProcess(const std::string& path) {
+  constexpr const char kPrefix[] = "/tmp/hsperfdata_";
+  constexpr size_t kLen = sizeof(kPrefix) - 1;
+  if (path.compare(0, kLen, kPrefix) != 0) return false;
+  const size_t slash = path.find('/', kLen);
+  if (slash == std::string::npos || slash == kLen || slash + 1 == path.size()) return false;
+  for (size_t i = slash + 1; i < path.size(); ++i) {
+    if (path[i] < '0' || path[i] > '9') return false;
+  }
+  return true;
+}
+
 namespace {
 
 constexpr uint64_t kPage = 4096;
@@ -85,6 +97,10 @@ Status ValidateImage(const Image& image) {
     if (d.deleted() && d.kind() == pb::FILE_REGULAR &&
         (!SafeName(d.content_file()) || !image.payload_sizes.count(d.content_file()))) {
       return Status::Error("files: deleted file without its contents");
+    }
+    if (d.carried() && (d.kind() != pb::FILE_REGULAR || d.deleted() || !CarriedWithProcess(d.path()) ||
+                        !SafeName(d.content_file()) || !image.payload_sizes.count(d.content_file()))) {
+      return Status::Error("files: a carried file that is not one, or without its contents");
     }
     if ((d.kind() == pb::FILE_REGULAR || d.kind() == pb::FILE_DIRECTORY || d.kind() == pb::FILE_CHARDEV ||
          d.kind() == pb::FILE_FIFO) && (d.path().empty() || d.path()[0] != '/')) {

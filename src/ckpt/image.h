@@ -40,4 +40,14 @@ Status VerifyPayloads(const std::string& dir, const pb::Inventory& inventory);
 // Cross-checks the records of `image`. Pure.
 Status ValidateImage(const Image& image);
 
+// Files roam carries with their process instead of asking the target to
+// have them: private to it, on the node's own /tmp, meaningless elsewhere.
+// Today one kind: a JVM's perf-data file, /tmp/hsperfdata_USER/PID, which
+// the JVM maps shared for jstat and removes at exit (Java ignores TMPDIR,
+// so it is never on the cluster's shared directory). The dump saves its
+// contents (FileDesc.carried); the restore writes them back at the path
+// (PlaceCarried, files.h); a move's source removes its copy once the
+// target holds the process. Pure.
+bool CarriedWithProcess(const std::string& path);
+
 }  // namespace roam

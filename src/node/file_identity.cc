@@ -5,8 +5,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <set>
 
+#include <spdlog/spdlog.h>
+
+#include "ckpt/image.h"
 #include "common/file_util.h"
 #include "common/proc_fdinfo.h"
 #include "common/proc_maps.h"
@@ -26,12 +31,16 @@ int64_t MtimeNs(const struct stat& st) { return st.st_mtim.tv_sec * 1000000000LL
 
 }  // namespace
 
-Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root) {
+Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root, std::vector<std::string>* carried) {
   std::vector<pb::FileIdentity> out;
   std::set<std::string> seen;
   std::set<std::string> written;  // open for writing by some process of the tree
   auto add = [&](const std::string& path, bool want_dir) {
     if (path.empty() || path[0] != '/' || !seen.insert(path).second) return;
+    if (!want_dir && CarriedWithProcess(path)) {
+      if (carried != nullptr) carried->push_back(path);
+      return;
+    }
     struct stat st;
     if (stat(path.c_str(), &st) != 0) return;  // gone meanwhile, or deleted: the image has it
     pb::FileIdentity f;
@@ -77,6 +86,16 @@ Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root) {
     if (written.count(f.path())) f.set_written(true);
   }
   return out;
+}
+
+void RemoveCarriedFiles(const std::string& gpid, const std::vector<std::string>& carried) {
+  for (const std::string& path : carried) {
+    if (unlink(path.c_str()) == 0) {
+      spdlog::info("{}: {} went with it", gpid, path);
+    } else if (errno != ENOENT) {
+      spdlog::warn("{}: cannot remove {}, which went with it: {}", gpid, path, strerror(errno));
+    }
+  }
 }
 
 namespace {

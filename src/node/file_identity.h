@@ -19,8 +19,14 @@ namespace roam {
 
 // Every process of `root`'s tree (through /proc/PID/task/PID/children):
 // cwd, regular files behind fds, file-backed mappings. Deleted files are
-// left out (the image carries their contents). Each path once.
-Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root);
+// left out (the image carries their contents), and so are the files the
+// image carries although they exist (CarriedWithProcess, ckpt/image.h: a
+// JVM's perf-data file), which go to `carried` if given. Each path once.
+Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root, std::vector<std::string>* carried = nullptr);
+
+// After a move's commit, at its source: the carried files of the tree
+// that left (as TreeFileIdentities gave them) are the target's now.
+void RemoveCarriedFiles(const std::string& gpid, const std::vector<std::string>& carried);
 
 // "" if every file is here as described; else one line naming the first
 // that is not, e.g. "/data/in.txt is missing on n3" or "/usr/lib/x.so

@@ -80,7 +80,7 @@ void HomeDeparture::Start(Done done, std::function<void()> on_end) {
   spdlog::info("{}: leaving home for {}", rec_->gpid, cfg_.to);
   // The target first checks it has the files the tree uses; nothing is
   // frozen until it says so.
-  Result<std::vector<pb::FileIdentity>> files = TreeFileIdentities(rec_->pid);
+  Result<std::vector<pb::FileIdentity>> files = TreeFileIdentities(rec_->pid, &carried_);
   if (!files.ok()) return Fail(files.status());
   files_sent_ = std::move(*files);
   links_.Open(cfg_.address,
@@ -217,6 +217,7 @@ void HomeDeparture::MaybeCommit() {
           return Fail(st.Prefixed("could not start its deputy: "));
         }
         rec_->pidfd.reset();  // the deputy holds the PID now; RemoteRun follows it
+        RemoveCarriedFiles(rec_->gpid, carried_);
         timer_.expires_after(kDeputyTimeout);
         auto me = shared_from_this();
         timer_.async_wait([this, me](asio::error_code ec) {

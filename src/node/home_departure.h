@@ -96,6 +96,7 @@ class HomeDeparture : public std::enable_shared_from_this<HomeDeparture> {
   bool precopy_tree_ = false;  // the target stages the whole tree's pages (LinkReply.precopy_tree)
   std::vector<int> held_signals_;
   std::vector<pb::FileIdentity> files_sent_;  // the move_in's list (sent again if it went stale)
+  std::vector<std::string> carried_;           // files the image carries: removed here at the commit
   int relists_ = 0;
   std::string terminal_input_;  // a -t job: taken out of the user's terminal for the target; back if it fails
   Done done_;

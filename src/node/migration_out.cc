@@ -60,7 +60,7 @@ void MigrationOut::Start(const pb::MoveOut& order, std::function<void()> on_end)
   ReportProgress("checking the target");
   // First the target checks that it has the files the tree uses; nothing
   // is frozen until it says so.
-  Result<std::vector<pb::FileIdentity>> files = TreeFileIdentities(guest_->pid());
+  Result<std::vector<pb::FileIdentity>> files = TreeFileIdentities(guest_->pid(), &carried_);
   if (!files.ok()) return Fail(files.status());
   files_sent_ = std::move(*files);
   links_.Open(order_.address(),
@@ -235,6 +235,7 @@ void MigrationOut::Decide(bool commit) {
   if (!commit) address_.Back();
   LetGo(engine_, tree_, /*kill=*/commit, [this, self, commit] {
     if (commit) {
+      RemoveCarriedFiles(guest_->gpid(), carried_);
       guest_->MovedAway();
     } else {
       guest_->MoveAborted();

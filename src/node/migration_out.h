@@ -66,6 +66,7 @@ class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
   FrozenHolder tree_;
   std::shared_ptr<LinkSession> target_;
   std::vector<pb::FileIdentity> files_sent_;  // the move_in's list (sent again if it went stale)
+  std::vector<std::string> carried_;           // files the image carries: removed here at the commit
   int relists_ = 0;
   std::shared_ptr<ImageSender> sender_;
   std::shared_ptr<PrecopySender> precopy_;

@@ -245,6 +245,19 @@ real_program fdpass python3 "$DATA/fd_passing.py" 80 0.04
 # with 255 and its output cut short).
 cp "$HERE/../data/programs/node_workers.js" "$DATA/node_workers.js"
 real_program node node "$DATA/node_workers.js" 300
+# Java with its defaults (tests/data/programs/JavaWorkers.java, a thread
+# pool): the JVM maps its perf-data file /tmp/hsperfdata_root/PID from the
+# node's own /tmp, which the image carries; it was refused before ("is
+# missing on n1"). Each node it left removed its copy, and the JVM removed
+# the last at its exit: none is left anywhere.
+if javac -d "$DATA/jw" "$HERE/../data/programs/JavaWorkers.java" 2>"$DATA/javac.err"; then
+  real_program java java -cp "$DATA/jw" JavaWorkers 250
+  left=""
+  for n in n1 n2 n3 n4; do left+=$(cx $n -- sh -c 'ls /tmp/hsperfdata_root 2>/dev/null' | sed "s/^/$n:/" | tr '\n' ' '); done
+  check "no JVM perf-data file is left on any node after the moves ($left)" test -z "$left"
+else
+  fail "javac JavaWorkers.java: $(head -c 200 "$DATA/javac.err")"
+fi
 # A System V user (tests/data/programs/sysv_workers.c): a parent and 3
 # children sharing a segment and a SEM_UNDO mutex. Its objects go with it:
 # made again on each node it reaches, removed from each node it leaves.

@@ -493,6 +493,29 @@ TEST(ImageValidate, RefusesMappingOfUnknownFile) {
   EXPECT_TRUE(Contains(err, "process 100: mapping of an unknown file")) << err;
 }
 
+TEST(ImageValidate, CarriedFilesAreAJvmsPerfDataFileWithItsContents) {
+  EXPECT_TRUE(CarriedWithProcess("/tmp/hsperfdata_root/1234"));
+  EXPECT_TRUE(CarriedWithProcess("/tmp/hsperfdata_alice/7"));
+  EXPECT_FALSE(CarriedWithProcess("/tmp/hsperfdata_root/"));
+  EXPECT_FALSE(CarriedWithProcess("/tmp/hsperfdata_/12"));
+  EXPECT_FALSE(CarriedWithProcess("/tmp/hsperfdata_root/12/x"));
+  EXPECT_FALSE(CarriedWithProcess("/tmp/hsperfdata_root/../../etc/passwd"));
+  EXPECT_FALSE(CarriedWithProcess("/var/tmp/hsperfdata_root/12"));
+  EXPECT_FALSE(CarriedWithProcess("/tmp/data.bin"));
+  Image image = SmallImage();
+  pb::FileDesc* f = image.files.mutable_files(0);
+  f->set_path("/tmp/hsperfdata_root/100");
+  f->set_carried(true);
+  f->set_content_file("content-1.img");
+  image.payload_sizes["content-1.img"] = 32768;
+  EXPECT_EQ(ValidationError(image), "");
+  image.payload_sizes.erase("content-1.img");
+  EXPECT_TRUE(Contains(ValidationError(image), "carried file")) << ValidationError(image);
+  image.payload_sizes["content-1.img"] = 32768;
+  f->set_path("/etc/passwd");  // a crafted image may not write anywhere else
+  EXPECT_TRUE(Contains(ValidationError(image), "carried file")) << ValidationError(image);
+}
+
 // ---- a whole image on disk --------------------------------------------------------------------
 
 class ImageLoad : public ::testing::Test {
