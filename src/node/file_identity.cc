@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ckpt/image.h"
+#include "ckpt/image_file.h"
 #include "common/file_util.h"
 #include "common/proc_fdinfo.h"
 #include "common/proc_maps.h"
@@ -88,14 +89,24 @@ Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root, std::vector
   return out;
 }
 
-void RemoveCarriedFiles(const std::string& gpid, const std::vector<std::string>& carried) {
+void RemoveCarriedFiles(const std::string& gpid, const std::vector<std::string>& carried, const char* why) {
   for (const std::string& path : carried) {
     if (unlink(path.c_str()) == 0) {
-      spdlog::info("{}: {} went with it", gpid, path);
+      spdlog::info("{}: removed {} ({})", gpid, path, why);
     } else if (errno != ENOENT) {
-      spdlog::warn("{}: cannot remove {}, which went with it: {}", gpid, path, strerror(errno));
+      spdlog::warn("{}: cannot remove {} ({}): {}", gpid, path, why, strerror(errno));
     }
   }
+}
+
+std::vector<std::string> CarriedFilesIn(const std::string& image_dir) {
+  std::vector<std::string> out;
+  pb::FileTable files;
+  if (!ReadRecordFile(image_dir + "/" + kFileTableFile, ImageFileKind::kFileTable, &files).ok()) return out;
+  for (const pb::FileDesc& d : files.files()) {
+    if (d.carried() && CarriedWithProcess(d.path())) out.push_back(d.path());
+  }
+  return out;
 }
 
 namespace {

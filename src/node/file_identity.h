@@ -25,8 +25,13 @@ namespace roam {
 Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root, std::vector<std::string>* carried = nullptr);
 
 // After a move's commit, at its source: the carried files of the tree
-// that left (as TreeFileIdentities gave them) are the target's now.
-void RemoveCarriedFiles(const std::string& gpid, const std::vector<std::string>& carried);
+// that left (as TreeFileIdentities gave them) are the target's now. Also
+// at a target where the move failed (CarriedFilesIn). `why` goes to the log.
+void RemoveCarriedFiles(const std::string& gpid, const std::vector<std::string>& carried, const char* why);
+// At a move's target: the carried files of the image in `image_dir` (none
+// if its file table is not there). A move that fails there removes them:
+// the process runs on at the source, with its own copy.
+std::vector<std::string> CarriedFilesIn(const std::string& image_dir);
 
 // "" if every file is here as described; else one line naming the first
 // that is not, e.g. "/data/in.txt is missing on n3" or "/usr/lib/x.so

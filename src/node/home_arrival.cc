@@ -195,6 +195,7 @@ void HomeArrival::ImageWhole() {
   const std::string& address = rec_->spawn.spec().address();
   if (Status st = address_.Arrive(cfg_.addresses, rec_->gpid, address, image_dir()); !st.ok()) return Fail(st.message());
   have_image_ = true;
+  carried_ = CarriedFilesIn(image_dir());  // the seed writes them; gone if the move fails
   // The image is here: the source hands over (move_frozen) and from then
   // on obeys the home only.
   pb::LinkFrame reply;
@@ -362,6 +363,11 @@ void HomeArrival::Abort() {
   }
   receiver_.CloseFiles();
   PostUndo();
+  // The deputy's seed wrote them (half 1, before the rebuild); the
+  // process runs on at the source with its own copy.
+  const std::vector<std::string> carried = carried_;
+  const std::string id = rec_->gpid;
+  engine_.Post([carried, id] { RemoveCarriedFiles(id, carried, "the move failed"); });
   if (!rebuilding_) RemoveImageDir(image_dir());
 }
 

@@ -130,6 +130,7 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
   std::optional<pb::Termios> terminal_mode_;
   std::string terminal_input_;  // typed on its pty and not read, echoed there already
   bool have_image_ = false, seeded_ = false, rebuild_started_ = false, rebuilding_ = false, ended_ = false;
+  std::vector<std::string> carried_;  // the image's carried files (CarriedFilesIn): removed if the move fails
 };
 
 }  // namespace roam

@@ -217,7 +217,7 @@ void HomeDeparture::MaybeCommit() {
           return Fail(st.Prefixed("could not start its deputy: "));
         }
         rec_->pidfd.reset();  // the deputy holds the PID now; RemoteRun follows it
-        RemoveCarriedFiles(rec_->gpid, carried_);
+        RemoveCarriedFiles(rec_->gpid, carried_, "it went with the process");
         timer_.expires_after(kDeputyTimeout);
         auto me = shared_from_this();
         timer_.async_wait([this, me](asio::error_code ec) {

@@ -149,6 +149,7 @@ void MigrationIn::OnImageEnd(const pb::ImageEnd& e) {
   restoring_ = true;
   end_ = e;
   receiver_.CloseFiles();
+  carried_ = CarriedFilesIn(dir_);  // the image dir goes once restored
   RestoreOptions options;
   if (spawn_.spec().tty()) {
     // A -t job: a new pseudo-terminal in the mode the old one had, holding
@@ -270,10 +271,14 @@ void MigrationIn::Abort(const Status& why) {
   address_.Undo();
   auto tree = tree_;
   auto staging = staging_;
-  engine_.Post([tree, staging] {
+  // After a restore in flight on the engine thread, which may have written them.
+  const std::vector<std::string> carried = carried_;
+  const std::string id = gpid();
+  engine_.Post([tree, staging, carried, id] {
     if (*tree) (*tree)->Kill();
     tree->reset();
     if (staging) staging->stage.reset();
+    RemoveCarriedFiles(id, carried, "the move failed");
   });
   if (!restoring_) RemoveImageDir(dir_);  // else Restored() removes it
   if (source_ && !source_->closed()) {

@@ -76,6 +76,7 @@ class MigrationIn : public std::enable_shared_from_this<MigrationIn> {
   int in_[2] = {-1, -1}, out_[2] = {-1, -1}, err_[2] = {-1, -1};
   int pty_master_ = -1, pty_slave_ = -1;  // a -t job's new terminal instead of the pipes
   bool restoring_ = false, ready_ = false, going_ = false, ended_ = false;
+  std::vector<std::string> carried_;  // the image's carried files (CarriedFilesIn): removed if the move fails
   int rechecks_ = 0;  // the source was asked to list its files again (file_identity.h)
   bool source_gave_up_ = false;  // the source sent its reason (passed on to the home as its own)
   std::function<void(std::shared_ptr<GuestProcess>)> on_running_;

@@ -235,7 +235,7 @@ void MigrationOut::Decide(bool commit) {
   if (!commit) address_.Back();
   LetGo(engine_, tree_, /*kill=*/commit, [this, self, commit] {
     if (commit) {
-      RemoveCarriedFiles(guest_->gpid(), carried_);
+      RemoveCarriedFiles(guest_->gpid(), carried_, "it went with the process");
       guest_->MovedAway();
     } else {
       guest_->MoveAborted();

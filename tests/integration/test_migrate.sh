@@ -67,6 +67,9 @@ PY
 # count_stop NAME.
 count_cmd() { echo "python3 '$DATA/count.py' 100000 0.004 '$DATA/$1.stop'"; }
 count_stop() { touch "$DATA/$1.stop"; }
+# count_end NAME: lets the job print on for 0.5 s, stops it, and sets SEEN
+# (its lines when called) and RC (its exit status).
+count_end() { SEEN=$(wc -l <"$DATA/$1.out"); sleep 0.5; count_stop "$1"; RC=$(bg_rc "$1" 60); }
 # lines_past FILE K: FILE holds the lines 0..N-1, each once, in order, with
 # N > K + 20 (it went on printing after its K-th line, seen at the move).
 lines_past() { awk -v k="$2" 'NR-1 != $1 {exit 1} END {exit NR <= k + 20}' "$1"; }
@@ -255,6 +258,21 @@ if javac -d "$DATA/jw" "$HERE/../data/programs/JavaWorkers.java" 2>"$DATA/javac.
   left=""
   for n in n1 n2 n3 n4; do left+=$(cx $n -- sh -c 'ls /tmp/hsperfdata_root 2>/dev/null' | sed "s/^/$n:/" | tr '\n' ' '); done
   check "no JVM perf-data file is left on any node after the moves ($left)" test -z "$left"
+  # A move that fails after the target wrote the file: the target removes
+  # its copy; the source keeps its own, the JVM runs on there.
+  bg_start javafault "$ROAM" run --on n2 -- java -cp "$DATA/jw" JavaWorkers 100000
+  P=$(bg_pid javafault)
+  wait_until 10 where_is "n1:$P" n2 >/dev/null
+  wait_until 10 sh -c "'$ROAM' cluster exec --name $CLUSTER n2 -- test -e /tmp/hsperfdata_root/$P" >/dev/null
+  fault n4 "target-restored cut"
+  out=$(migrate "n1:$P" n4 2>&1); rc=$?
+  sleep 0.3
+  on4=$(cx n4 -- sh -c "ls /tmp/hsperfdata_root 2>/dev/null" | tr '\n' ' ')
+  on2=$(cx n2 -- sh -c "ls /tmp/hsperfdata_root 2>/dev/null" | tr '\n' ' ')
+  check "a JVM's move cut after its restore on n4 (rc $rc: '$out'): n4 holds no perf-data file ('$on4'), n2 its own ('$on2'), it runs on n2 ($(ps_field "n1:$P" where))" \
+    sh -c "[ $rc -ne 0 ] && [ -z '$on4' ] && [ '$on2' = '$P ' ] && [ '$(ps_field "n1:$P" where)' = n2 ]"
+  cx n1 -- "$ROAM" kill -s KILL "n1:$P" >/dev/null
+  bg_rc javafault 20 >/dev/null
 else
   fail "javac JavaWorkers.java: $(head -c 200 "$DATA/javac.err")"
 fi
@@ -645,10 +663,8 @@ out=$(cx n2 -- "$ROAM" node expel n3 2>&1); rc=$?
 w1=$(ps_field "n1:$E1" where) w2=$(ps_field "$G" where)
 check "roam node expel n3, asked on n2: exit $rc, n1:$E1 now on $w1, $G now on $w2 ($(tr '\n' ' ' <<<"$out"))" \
   sh -c "[ $rc -eq 0 ] && [ '$w1' != n3 ] && [ '$w2' != n3 ] && [ -n '$w1' ]"
-seen=$(wc -l <"$DATA/ex1.out")
-sleep 0.5
-count_stop ex1
-rc=$(bg_rc ex1 60)
+count_end ex1
+seen=$SEEN rc=$RC
 check "the expelled job's output is complete and in order (exit $rc, $(wc -l <"$DATA/ex1.out") lines, past $seen)" \
   bash -c "[ '$rc' = 0 ] && lines_past '$DATA/ex1.out' $seen"
 out=$(cx n1 -- "$ROAM" node drain "$w2" 2>&1); rc=$?
@@ -666,10 +682,8 @@ out=$(cx n2 -- "$ROAM" node bring n1 2>&1); rc=$?
 wb=$(ps_field "n1:$B1" where) wg=$(ps_field "$G" where)
 check "roam node bring n1, asked on n2: exit $rc, n1:$B1 and $G are home ($wb, $wg) ($(tr '\n' ' ' <<<"$out"))" \
   sh -c "[ $rc -eq 0 ] && [ '$wb' = n1 ] && [ '$wg' = n1 ]"
-seen=$(wc -l <"$DATA/br1.out")
-sleep 0.5
-count_stop br1
-rc=$(bg_rc br1 60)
+count_end br1
+seen=$SEEN rc=$RC
 check "the job brought home ends with all its lines once, in order (exit $rc, $(wc -l <"$DATA/br1.out") lines, past $seen)" \
   bash -c "[ '$rc' = 0 ] && lines_past '$DATA/br1.out' $seen"
 refused "roam node expel as a user" "needs root" cx n1 -- setpriv --reuid=65534 --regid=65534 --clear-groups "$ROAM" node expel n2
@@ -743,10 +757,8 @@ comm=$(cx n1 -- ps -o comm= -p "$P" 2>/dev/null | tr -d ' ')
 check "it comes back home (rc $rc: $(jq -c '{from,to,total_ms,frozen_ms}' <<<"$j" 2>/dev/null || echo "$j")): its PID at home is $comm again, roam ps says $(ps_field "n1:$P" where)" \
   sh -c "[ $rc -eq 0 ] && [ '$comm' = python3 ] && [ '$(ps_field "n1:$P" where)' = n1 ] && [ $(copies "$P" python3) -eq 0 ]"
 check "it leaves home again, for n3" sh -c "'$ROAM' cluster exec --name $CLUSTER n1 -- '$ROAM' migrate n1:$P n3 >/dev/null"
-seen=$(wc -l <"$DATA/homejob.out")
-sleep 0.5
-count_stop homejob
-rc=$(bg_rc homejob 60)
+count_end homejob
+seen=$SEEN rc=$RC
 check "after leaving home and moving on: exit $rc, every line once and in order ($(wc -l <"$DATA/homejob.out"), past $seen)" \
   bash -c "[ '$rc' = 0 ] && lines_past '$DATA/homejob.out' $seen"
 # A process that closed its stdin and stderr leaves home, comes back and
@@ -759,10 +771,8 @@ wait_until 10 where_is "n1:$P" n1 >/dev/null
 sleep 0.3
 ok=0
 for to in n3 home n4; do migrate "n1:$P" "$to" >/dev/null 2>>"$DATA/closedio.mig" && ok=$((ok + 1)); sleep 0.3; done
-seen=$(wc -l <"$DATA/closedio.out")
-sleep 0.5
-count_stop closedio
-rc=$(bg_rc closedio 60)
+count_end closedio
+seen=$SEEN rc=$RC
 check "stdin and stderr closed, moved n3, home, n4: $ok of 3 $(head -c 200 "$DATA/closedio.mig"), exit $rc, every line once, in order ($(wc -l <"$DATA/closedio.out"), past $seen)" \
   bash -c "[ $ok = 3 ] && [ '$rc' = 0 ] && lines_past '$DATA/closedio.out' $seen"
 # Faults while leaving home (the target's roamd dies after restoring; the
@@ -834,10 +844,8 @@ sleep 0.3
 kids=$(children_at_home "$P")
 comm=$(cx n1 -- ps -o comm= -p "$P" 2>/dev/null | tr -d ' ')
 where=$(ps_field "n1:$P" where)
-seen=$(wc -l <"$DATA/treefault.out")
-sleep 0.5
-count_stop treefault
-jrc=$(bg_rc treefault 60)
+count_end treefault
+seen=$SEEN jrc=$RC
 faulted=no; grep -q 'injected fault' <<<"$out" && faulted=yes
 check "a tree, fault 'target-restored cut' at home: migrate rc $rc ('$out'), then on $where, children at home [$kids], $comm at home, exit $jrc, every line once, in order, $(wc -l <"$DATA/treefault.out") (past $seen)" \
   bash -c "[ $rc = 1 ] && [ $faulted = yes ] && [ '$where' = n2 ] && [ -z '$kids' ] && [ '$comm' = roam ] && [ '$jrc' = 0 ] && lines_past '$DATA/treefault.out' $seen"
