@@ -583,6 +583,8 @@ class TreeRestore {
   Status JoinGroups();
   // The above, then every process rebuilt, held.
   Status RebuildAll();
+  // The fd of TCP connection `d` in its owner, once rebuilt (-1 if none).
+  int ConnectionFd(const pb::FileDesc& d) const;
   // An in-place seed's report, taken from its InPlaceSeed.
   void Reported(pid_t pid, uint64_t helper, int pages_fd);
   Status Rebuild(const pb::ProcessImage& proc, Tracee& t);
@@ -897,7 +899,25 @@ Status TreeRestore::RebuildAll() {
   for (size_t i = 0; st.ok() && i < image_.procs.size(); ++i) st = Rebuild(image_.procs[i], *tracees_[i]);
   if (st.ok()) st = seals.Apply();
   if (st.ok()) st = sysv_.Finish();
+  // TCP connections their opener could not repair (a deputy rebuilding as
+  // its user): placed now, so that one that cannot be fails the restore
+  // while the tree is still held.
+  for (const pb::FileDesc& d : image_.files.files()) {
+    if (!st.ok()) break;
+    if (d.kind() != pb::FILE_INET_SOCKET || !d.inet_socket().has_connection()) continue;
+    const int fd = ConnectionFd(d);
+    st = fd < 0 ? Status::Error("a TCP connection held by no process of the image")
+                : PlaceConnection(d.owner_pid(), fd, d.inet_socket());
+  }
   return st;
+}
+
+int TreeRestore::ConnectionFd(const pb::FileDesc& d) const {
+  const pb::ProcessImage* owner = image_.Find(d.owner_pid());
+  for (int i = 0; owner != nullptr && i < owner->fds_size(); ++i) {
+    if (owner->fds(i).file_id() == d.id()) return owner->fds(i).fd();
+  }
+  return -1;
 }
 
 void TreeRestore::Reported(pid_t pid, uint64_t helper, int pages_fd) {
@@ -1010,14 +1030,9 @@ Status TreeRestore::Release() {
   Status st;
   for (const pb::FileDesc& d : image_.files.files()) {
     if (d.kind() != pb::FILE_INET_SOCKET || !d.inet_socket().has_connection()) continue;
-    const pb::ProcessImage* owner = image_.Find(d.owner_pid());
-    int fd = -1;
-    for (int i = 0; owner != nullptr && i < owner->fds_size() && fd < 0; ++i) {
-      if (owner->fds(i).file_id() == d.id()) fd = owner->fds(i).fd();
-    }
+    const int fd = ConnectionFd(d);
     Status c = fd < 0 ? Status::Error("a TCP connection held by no process of the image")
-                      : PlaceConnection(owner->pid(), fd, d.inet_socket());
-    if (c.ok()) c = FinishConnection(owner->pid(), fd, d.inet_socket());
+                      : FinishConnection(d.owner_pid(), fd, d.inet_socket());
     if (st.ok() && !c.ok()) st = c;
   }
   for (size_t i = 0; i < image_.procs.size() && i < tracees_.size(); ++i) {
