@@ -167,15 +167,35 @@ Status CopyContent(const std::string& content, int out, const std::string& path)
 Status PlaceCarried(const pb::FileDesc& desc, const std::string& image_dir) {
   const std::string& path = desc.path();
   const std::string dir = path.substr(0, path.rfind('/'));
-  struct stat st;
-  if (stat(dir.c_str(), &st) != 0) {
+  const std::string name = path.substr(path.rfind('/') + 1);
+  // In /tmp, which anyone may write: the directory is opened without
+  // following a link and must be the file's owner's and writable by it
+  // alone (as the JVM itself asks), so that nobody can point this write,
+  // done as root, elsewhere.
+  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0 && errno == ENOENT) {
     // As the JVM makes it: 0755, its user's.
     if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return Status::Errno("make " + dir);
-    if (geteuid() == 0 && chown(dir.c_str(), desc.uid(), desc.gid()) != 0) return Status::Errno("give " + dir + " its owner");
+    dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd >= 0 && geteuid() == 0 && fchown(dfd, desc.uid(), desc.gid()) != 0) {
+      close(dfd);
+      return Status::Errno("give " + dir + " its owner");
+    }
   }
-  int out = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, desc.mode() & 07777);
-  if (out < 0) return Status::Errno("write the carried file " + path);
-  Status s = CopyContent(image_dir + "/" + desc.content_file(), out, path);
+  if (dfd < 0) return Status::Errno("open " + dir + " (a directory, not a link)");
+  struct stat st;
+  Status s = fstat(dfd, &st) != 0 ? Status::Errno("fstat " + dir) : Status::Ok();
+  if (s.ok() && (st.st_uid != desc.uid() || (st.st_mode & 022) != 0)) {
+    s = Status::Error(dir + " is not " + std::to_string(desc.uid()) + "'s alone: its carried file is not written there");
+  }
+  int out = -1;
+  if (s.ok()) {
+    out = openat(dfd, name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, desc.mode() & 07777);
+    if (out < 0) s = Status::Errno("write the carried file " + path);
+  }
+  close(dfd);
+  if (!s.ok()) return s;
+  s = CopyContent(image_dir + "/" + desc.content_file(), out, path);
   if (s.ok() && geteuid() == 0 && fchown(out, desc.uid(), desc.gid()) != 0) s = Status::Errno("give " + path + " its owner");
   if (s.ok() && fchmod(out, desc.mode() & 07777) != 0) s = Status::Errno("chmod " + path);
   close(out);
