@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "common/file_util.h"
@@ -34,7 +35,29 @@ Tracee::~Tracee() {
 
 Status Tracee::WaitStop(int* status) {
   for (;;) {
-    pid_t r = waitpid(pid_, status, __WALL | (reap_.empty() ? 0 : WNOHANG));
+    // Looked at first, not taken: an exit must reach the process's parent.
+    siginfo_t info{};
+    if (waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WSTOPPED | __WALL | WNOWAIT | (reap_.empty() ? 0 : WNOHANG)) != 0) {
+      if (errno == EINTR) continue;
+      return Status::Errno("wait for " + Who(pid_));
+    }
+    if (info.si_pid == pid_ && (info.si_code == CLD_EXITED || info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED)) {
+      // Ended while we held it. Our own child (a guest of roamd) is left
+      // for our reaper, which reports its exit home; anyone else's is
+      // taken, which hands it to its parent (we were its tracer).
+      // (A thread, not a leader, is always taken: only its tracer can.)
+      seized_ = false;
+      // A zombie's status lacks some lines: only these two are read.
+      Result<std::string> text = ReadFile("/proc/" + std::to_string(pid_) + "/status");
+      auto field = [&text](const char* key) -> long {
+        const size_t at = text.ok() ? text->find(std::string("\n") + key + ":\t") : std::string::npos;
+        return at == std::string::npos ? -1 : std::strtol(text->c_str() + at + strlen(key) + 3, nullptr, 10);
+      };
+      const bool ours = field("Tgid") == pid_ && field("PPid") == getpid();
+      if (!ours) (void)waitpid(pid_, status, __WALL | WNOHANG);
+      return Status::Error(Who(pid_) + " exited while frozen");
+    }
+    pid_t r = info.si_pid == 0 ? 0 : waitpid(pid_, status, __WALL | WNOHANG);
     if (r == 0) {  // not yet: take the exits of the threads meanwhile
       for (auto it = reap_.begin(); it != reap_.end();) {
         int s = 0;
@@ -48,7 +71,7 @@ Status Tracee::WaitStop(int* status) {
       if (errno == EINTR) continue;
       return Status::Errno("wait for " + Who(pid_));
     }
-    if (WIFEXITED(*status) || WIFSIGNALED(*status)) {
+    if (WIFEXITED(*status) || WIFSIGNALED(*status)) {  // ended between the look and the take
       seized_ = false;
       return Status::Error(Who(pid_) + " exited while frozen");
     }
