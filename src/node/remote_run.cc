@@ -125,6 +125,16 @@ void RemoteRun::FromLink(pb::LinkFrame& f) {
       return FinishMove(WireStatus(s.code(), s.move_failed()));
     case pb::StreamFrame::kExit:
       exit_seen_ = true;
+      if (moving_ && !deputy_away_) {
+        // It ended at the source while being pre-copied: nothing is left
+        // to move (the move used to end later as "roam run went away").
+        if (target_) {
+          target_->set_handlers(nullptr, nullptr);
+          target_->Close("the process ended", false);
+        }
+        if (arrival_) arrival_->Abort();
+        FinishMove(Status::Error(StatusCode::kNotFound, record_->gpid + " ended during the move"));
+      }
       client_->Send(s);
       client_->Close("exit sent");
       link_->Close("done", false);
