@@ -257,7 +257,9 @@ void ReleaseConnection(const RepairedSocket& r);
 // connection (no CAP_NET_ADMIN: a deputy rebuilding its process as its
 // user) gets the connection's socket new, options set, for PlaceConnection.
 Result<int> OpenInetSocket(const pb::FileDesc& desc);
-// By the restorer (root), before FinishConnection: the connection at `fd`
+// By the restorer (root), once the tree is rebuilt and still held (the end
+// of restore.cc's RebuildAll, so that a failure kills it), long before
+// FinishConnection at the release: the connection at `fd`
 // of `pid`, if OpenInetSocket left it new, is bound and connected in
 // repair mode with its queues refilled, on a copy of the fd (pidfd_getfd;
 // the socket stays its opener's, owned by its user).
