@@ -145,7 +145,8 @@ long Clone3Run(clone_args* args, int (*fn)(void*), void* arg) {
 
 }  // namespace
 
-bool SpawnGuest(const pb::SpawnRequest& req, const std::string& node, SpawnedGuest* out, SpawnFailure* fail) {
+bool SpawnGuest(const pb::SpawnRequest& req, const std::string& node, SpawnedGuest* out, SpawnFailure* fail,
+                int cgroup_fd) {
   const pb::RunSpec& spec = req.spec();
   auto failure = [&](std::string msg, int code = 255) {
     fail->message = std::move(msg);
@@ -196,6 +197,10 @@ bool SpawnGuest(const pb::SpawnRequest& req, const std::string& node, SpawnedGue
   args.exit_signal = SIGCHLD;
   args.set_tid = reinterpret_cast<uint64_t>(&want);
   args.set_tid_size = 1;
+  if (cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(cgroup_fd);
+  }
   args.stack = reinterpret_cast<uint64_t>(g_child_stack);
   args.stack_size = sizeof g_child_stack;
   sigset_t all, saved;

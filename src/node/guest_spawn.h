@@ -30,7 +30,10 @@ struct SpawnFailure {
   int exit_code = 255;  // 127: command not found, 126: cannot execute, 255: roam's own failure
 };
 
-// On failure nothing is left running and no fd is left open.
-bool SpawnGuest(const pb::SpawnRequest& req, const std::string& node, SpawnedGuest* out, SpawnFailure* fail);
+// On failure nothing is left running and no fd is left open. With
+// `cgroup_fd` (a cgroup v2 directory: the job's, job_cgroup.h) the process
+// starts in that cgroup; else in roamd's.
+bool SpawnGuest(const pb::SpawnRequest& req, const std::string& node, SpawnedGuest* out, SpawnFailure* fail,
+                int cgroup_fd = -1);
 
 }  // namespace roam

@@ -193,7 +193,10 @@ void HomeArrival::ImageWhole() {
   // (An ordinary user's deputy may not repair a TCP connection: it opens
   // the socket, and the restorer, root, places it. ckpt/files.h.)
   const std::string& address = rec_->spawn.spec().address();
-  if (Status st = address_.Arrive(cfg_.addresses, rec_->gpid, address, image_dir()); !st.ok()) return Fail(st.message());
+  // Its cgroup (job_cgroup.h) goes beside the deputy's, in the user's session.
+  if (Status st = address_.Arrive(cfg_.addresses, rec_->gpid, address, image_dir(), rec_->pid); !st.ok()) {
+    return Fail(st.message());
+  }
   have_image_ = true;
   carried_ = CarriedFilesIn(image_dir());  // the seed writes them; gone if the move fails
   // The image is here: the source hands over (move_frozen) and from then
@@ -312,9 +315,11 @@ void HomeArrival::SettleTerminal() {
 void HomeArrival::Go(std::function<void(Status)> done) {
   SettleTerminal();  // it is held: nothing reads the terminal yet
   auto tree = tree_;
+  const std::string cgroup = cfg_.addresses ? cfg_.addresses->cgroup_dir(rec_->gpid) : std::string();
   engine_.Run<Status>(
-      [tree]() -> Status {
+      [tree, cgroup, gpid = rec_->gpid]() -> Status {
         if (!*tree) return Status::Error("nothing rebuilt");
+        if (Status in = EnterCgroup(cgroup, (*tree)->pids()); !in.ok()) spdlog::warn("{}: {}", gpid, in.message());
         Status st = (*tree)->Release();
         tree->reset();  // released: the process is on its own
         return st;

@@ -127,23 +127,33 @@ std::string Ipv4Text(in_addr a) {
   return buf;
 }
 
-Result<int> InterfaceFor(in_addr a) {
+Result<Subnet> SubnetOf(in_addr a) {
   ifaddrs* list = nullptr;
   if (getifaddrs(&list) != 0) return Status::Errno("getifaddrs");
-  int index = 0;
-  for (ifaddrs* i = list; i != nullptr && index == 0; i = i->ifa_next) {
+  Subnet found;
+  for (ifaddrs* i = list; i != nullptr && found.ifindex == 0; i = i->ifa_next) {
     if (i->ifa_addr == nullptr || i->ifa_netmask == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
     if ((i->ifa_flags & IFF_LOOPBACK) != 0) continue;
     const uint32_t mask = reinterpret_cast<sockaddr_in*>(i->ifa_netmask)->sin_addr.s_addr;
     const uint32_t net = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr;
     if (mask == 0xffffffffu) continue;  // a /32: another job's address
-    if ((net & mask) == (a.s_addr & mask)) index = static_cast<int>(if_nametoindex(i->ifa_name));
+    if ((net & mask) == (a.s_addr & mask)) {
+      found.ifindex = static_cast<int>(if_nametoindex(i->ifa_name));
+      found.net.s_addr = net & mask;
+      found.mask.s_addr = mask;
+    }
   }
   freeifaddrs(list);
-  if (index == 0) {
+  if (found.ifindex == 0) {
     return Status::Error(StatusCode::kMismatch, "no interface of this node is on the subnet of " + Ipv4Text(a));
   }
-  return index;
+  return found;
+}
+
+Result<int> InterfaceFor(in_addr a) {
+  Result<Subnet> s = SubnetOf(a);
+  if (!s.ok()) return s.status();
+  return s->ifindex;
 }
 
 bool HasAddress(in_addr a) { return InterfaceHolding(a) != 0; }

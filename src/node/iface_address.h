@@ -21,7 +21,12 @@ Result<in_addr> ParseIpv4(const std::string& text);
 std::string Ipv4Text(in_addr a);
 
 // The interface whose IPv4 subnet holds `a` (its index), e.g. eth0 for
-// 10.213.7.200 when eth0 is 10.213.7.2/24.
+// 10.213.7.200 when eth0 is 10.213.7.2/24, and that subnet.
+struct Subnet {
+  int ifindex = 0;
+  in_addr net{}, mask{};  // network order: 10.213.7.0, 255.255.255.0
+};
+Result<Subnet> SubnetOf(in_addr a);
 Result<int> InterfaceFor(in_addr a);
 
 // Adds `a` as a /32 (no prefix route) to the interface of its subnet, then

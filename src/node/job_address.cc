@@ -89,17 +89,32 @@ JobAddresses::~JobAddresses() {
   for (const auto& [gpid, a] : held_) (void)RemoveAddress(a);
 }
 
-Status JobAddresses::Hold(const std::string& gpid, const std::string& address) {
+Status JobAddresses::Hold(const std::string& gpid, const std::string& address, pid_t beside) {
   Result<in_addr> a = ParseIpv4(address);
   if (!a.ok()) return a.status();
   Status st = AddAddress(*a);
   if (!st.ok()) return st.Prefixed("its address " + address + ": ");
   held_[gpid] = *a;
   spdlog::info("{}: holds address {} here", gpid, address);
+  if (cgroups_.count(gpid)) return Status::Ok();  // kept while it left (Release)
+  Result<Subnet> subnet = SubnetOf(*a);
+  Result<JobCgroup> cg =
+      subnet.ok() ? JobCgroup::Make(node_, gpid, *a, subnet->net, subnet->mask, beside) : subnet.status();
+  if (cg.ok()) {
+    cgroups_[gpid] = std::move(*cg);
+  } else if (!warned_) {
+    warned_ = true;
+    spdlog::warn("{}: its connections leave from this node's address unless it binds them to {}: {}", gpid, address,
+                 cg.status().message());
+  }
   return Status::Ok();
 }
 
-void JobAddresses::Release(const std::string& gpid) {
+void JobAddresses::Release(const std::string& gpid, bool keep_cgroup) {
+  if (auto c = cgroups_.find(gpid); c != cgroups_.end() && !keep_cgroup) {
+    if (!c->second.Close()) lingering_.push_back(c->second.dir());
+    cgroups_.erase(c);
+  }
   auto it = held_.find(gpid);
   if (it == held_.end()) return;
   if (Status st = RemoveAddress(it->second); !st.ok()) {
@@ -116,9 +131,30 @@ std::set<uint32_t> JobAddresses::held_addresses() const {
   return out;
 }
 
+std::string JobAddresses::cgroup_dir(const std::string& gpid) const {
+  auto c = cgroups_.find(gpid);
+  return c == cgroups_.end() ? std::string() : c->second.dir();
+}
+
+int JobAddresses::cgroup_fd(const std::string& gpid) const {
+  auto c = cgroups_.find(gpid);
+  return c == cgroups_.end() ? -1 : c->second.fd();
+}
+
+void JobAddresses::Sweep() {
+  std::vector<std::string> left;
+  for (const std::string& dir : lingering_) {
+    // Taken again meanwhile (the job came back): not ours to remove.
+    bool held = false;
+    for (const auto& [gpid, cg] : cgroups_) held = held || cg.dir() == dir;
+    if (!held && !RemoveEmptyCgroup(dir)) left.push_back(dir);
+  }
+  lingering_ = std::move(left);
+}
+
 void LeavingAddress::Leave() {
   if (address_.empty() || book_ == nullptr || !book_->holds(gpid_)) return;
-  book_->Release(gpid_);
+  book_->Release(gpid_, /*keep_cgroup=*/true);
   left_ = true;
 }
 
@@ -131,12 +167,12 @@ void LeavingAddress::Back() {
 }
 
 Status ArrivingAddress::Arrive(JobAddresses* book, const std::string& gpid, const std::string& address,
-                               const std::string& image_dir) {
+                               const std::string& image_dir, pid_t beside) {
   if (address.empty() || book == nullptr) return Status::Ok();
   Result<std::vector<pb::InetSocket>> locked = LockImageConnections(image_dir);
   if (!locked.ok()) return locked.status().Prefixed("lock its connections: ");
   locked_ = std::move(*locked);
-  Status st = book->Hold(gpid, address);
+  Status st = book->Hold(gpid, address, beside);
   if (!st.ok()) {
     Undo();
     return st;

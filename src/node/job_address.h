@@ -1,7 +1,7 @@
 // An address of its own for a job that asks (`roam run --address`): one
 // IPv4 address that goes wherever the job goes, so that a TCP connection
-// made to it (or from it, when the job binds to $ROAM_ADDRESS) moves with
-// the job and keeps working with no relay through the node it left
+// made to it, or from it (into the cluster's subnet: job_cgroup.h), moves
+// with the job and keeps working with no relay through the node it left
 // (docs/MIGRATION.md, "An address of its own").
 //
 // The addresses come from the cluster's pool (roamd.conf `job_addresses`,
@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "node/job_cgroup.h"
 #include "image.pb.h"
 
 namespace roam {
@@ -56,15 +57,36 @@ class JobAddresses {
   JobAddresses(const JobAddresses&) = delete;
   JobAddresses& operator=(const JobAddresses&) = delete;
 
-  // Puts `address` on this node for `gpid` (and announces it).
-  Status Hold(const std::string& gpid, const std::string& address);
-  // Takes `gpid`'s address off this node, if it holds one.
-  void Release(const std::string& gpid);
+  // This node's name, for the names of the jobs' cgroups (job_cgroup.h).
+  void set_node(std::string node) { node_ = std::move(node); }
+
+  // Puts `address` on this node for `gpid` (and announces it), and makes
+  // the job's cgroup, which binds its connections into the subnet to it,
+  // beside the cgroup of `beside` (0: roamd's). Without the cgroup (no
+  // cgroup2, no BPF here) the address is held all the same and the job's
+  // connections leave from the node's address unless it binds them: one
+  // warning says so.
+  Status Hold(const std::string& gpid, const std::string& address, pid_t beside = 0);
+  // Takes `gpid`'s address off this node, if it holds one, and lets its
+  // cgroup go (removed once its processes are gone: Sweep) unless
+  // `keep_cgroup`: the tree that left is still here, frozen, until the move
+  // commits, and a Hold that brings the address back finds it as it was.
+  void Release(const std::string& gpid, bool keep_cgroup = false);
   bool holds(const std::string& gpid) const { return held_.count(gpid) != 0; }
   std::set<uint32_t> held_addresses() const;
+  // The job's cgroup here: its directory (for EnterCgroup) and an fd of it
+  // (for CLONE_INTO_CGROUP); "" and -1 without one.
+  std::string cgroup_dir(const std::string& gpid) const;
+  int cgroup_fd(const std::string& gpid) const;
+  // Removes the cgroups let go while processes still held them, now empty.
+  void Sweep();
 
  private:
+  std::string node_;
   std::map<std::string, in_addr> held_;
+  std::map<std::string, JobCgroup> cgroups_;  // by GPID, for each held address that has one
+  std::vector<std::string> lingering_;        // cgroups let go, not yet empty
+  bool warned_ = false;
 };
 
 // A move's source side of it: the address leaves this node once the tree
@@ -89,7 +111,9 @@ class LeavingAddress {
 // restore unlocks each connection itself as it finishes it).
 class ArrivingAddress {
  public:
-  Status Arrive(JobAddresses* book, const std::string& gpid, const std::string& address, const std::string& image_dir);
+  // `beside`: where the job's cgroup goes (JobAddresses::Hold).
+  Status Arrive(JobAddresses* book, const std::string& gpid, const std::string& address, const std::string& image_dir,
+                pid_t beside = 0);
   void Undo();
 
  private:

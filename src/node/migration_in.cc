@@ -236,9 +236,12 @@ void MigrationIn::Go() {
   faults_.At("target-go");
   auto self = shared_from_this();
   auto tree = tree_;
+  const std::string cgroup = addresses_ ? addresses_->cgroup_dir(gpid()) : std::string();
   engine_.Run<Result<pid_t>>(
-      [tree]() -> Result<pid_t> {
+      [tree, cgroup, gpid = gpid()]() -> Result<pid_t> {
         if (!*tree) return Status::Error("nothing restored");
+        // Into the job's cgroup (job_cgroup.h) before it runs again.
+        if (Status in = EnterCgroup(cgroup, (*tree)->pids()); !in.ok()) spdlog::warn("{}: {}", gpid, in.message());
         Status st = (*tree)->Release();
         pid_t root = (*tree)->root();
         tree->reset();  // released: the processes are on their own

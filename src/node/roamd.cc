@@ -112,6 +112,10 @@ Status Roamd::Init() {
     roam_path_ = self.substr(0, self.rfind('/') + 1) + "roam";
   }
   engine_ = std::make_unique<EngineWorker>(io_);
+  addresses_.set_node(cfg_.name);
+  for (const std::string& cg : RemoveStaleJobCgroups(cfg_.name)) {
+    spdlog::info("removed {}, the cgroup of a job that ran here before this roamd", cg);
+  }
   // No job runs here yet: a job address on an interface was left by a
   // roamd that did not stop cleanly.
   if (Result<AddressPool> pool = ParseAddressPool(cfg_.job_addresses); pool.ok()) {
@@ -174,6 +178,7 @@ void Roamd::SampleLoad() {
   int64_t now = Now();
   last_load_ = sampler_.Sample(now - last_sample_ms_);
   last_sample_ms_ = now;
+  addresses_.Sweep();  // job cgroups let go while their processes ended
   SampleHomeProcesses();
   PublishLoad();
   UsherMemory();

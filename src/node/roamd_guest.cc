@@ -100,7 +100,7 @@ void Roamd::StartGuest(std::shared_ptr<LinkSession> link, const std::string& pee
   }
   SpawnedGuest spawned;
   SpawnFailure failure;
-  if (!SpawnGuest(req, swim_->name(), &spawned, &failure)) {
+  if (!SpawnGuest(req, swim_->name(), &spawned, &failure, addresses_.cgroup_fd(req.gpid()))) {
     addresses_.Release(req.gpid());
     spdlog::info("{}: not started: {}", req.gpid(), failure.message);
     return refuse(failure.message, failure.exit_code);

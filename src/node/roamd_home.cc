@@ -311,9 +311,14 @@ void Roamd::RunHere(std::shared_ptr<ClientChannel> client, const pb::SpawnReques
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) return RunFailed(client, "pidfd_open " + std::to_string(pid) + ": " + strerror(errno), 255);
   if (!spawn.spec().address().empty()) {
-    if (Status st = addresses_.Hold(spawn.gpid(), spawn.spec().address()); !st.ok()) {
+    // Its cgroup (job_cgroup.h) goes beside the one roam run is in; roam
+    // run execs the program once told where it runs, below.
+    if (Status st = addresses_.Hold(spawn.gpid(), spawn.spec().address(), pid); !st.ok()) {
       ::close(pidfd);
       return RunFailed(client, st.message(), 255);
+    }
+    if (Status st = EnterCgroup(addresses_.cgroup_dir(spawn.gpid()), {pid}); !st.ok()) {
+      spdlog::warn("{}: {}", spawn.gpid(), st.message());
     }
   }
   HomeProcess& rec = home_[pid];

@@ -3,9 +3,11 @@
 # a TCP server and its client, each its own roam job with an address of its
 # own, are moved between guests, home and back while they talk, and the
 # stream goes on with no byte lost or repeated and no relay (each address is
-# on the node where its job runs, and nowhere else); a move that fails
-# leaves the address and the connection where they were; a job's address
-# goes when it ends; bad addresses are refused with one clear line.
+# on the node where its job runs, and nowhere else); a job that does not
+# bind makes every connection from its own address, at home and away; a
+# move that fails leaves the address and the connection where they were; a
+# job's address and cgroup go when it ends; bad addresses are refused with
+# one clear line.
 #
 # Needs root. Jobs start inside n1 (the home). The cluster runs with
 # ROAM_TEST_FAULTS=1 so that one move can be made to fail on purpose
@@ -141,7 +143,75 @@ check "their addresses went with them (server's on '$(holders "$SA")', client's 
   sh -c "[ -z '$(holders "$SA")' ] && [ -z '$(holders "$CA")' ]"
 check "no node holds a connection locked any more ('$(lock_elements)')" test -z "$(lock_elements)"
 
-# --- 2. a job without an address of its own ----------------------------------------
+# --- 2. connections made anywhere it runs leave from its address ----------------
+# A job with an address of its own that does not bind: started at home,
+# moved n3, home, n4, it opens a new connection to a server every 50 ms
+# and keeps one open throughout. The server tells each client the address
+# it came from; every one must be the job's (job_cgroup.h). Until
+# 2026-12-06 they came from the node's address and refused the move.
+cat >"$DATA/aserver.py" <<'PY'
+import socket, sys, threading
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", int(sys.argv[1])))
+l.listen(64)
+def serve(c, peer):
+    c.sendall(peer[0].encode() + b"\n")
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        c.sendall(b)
+    c.close()
+while True:
+    c, peer = l.accept()
+    threading.Thread(target=serve, args=(c, peer), daemon=True).start()
+PY
+cat >"$DATA/aclient.py" <<'PY'
+import os, socket, sys, time
+server, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+me = os.environ["ROAM_ADDRESS"]
+keep = socket.create_connection((server, port))
+kf = keep.makefile("rb")
+first = kf.readline().decode().strip()
+bad = 0 if first == me else 1
+for i in range(n):
+    s = socket.create_connection((server, port))
+    seen = s.makefile("rb").readline().decode().strip()
+    if seen != me or s.getsockname()[0] != me:
+        bad += 1
+        print("connection %d came from %s (%s), not %s" % (i, seen, s.getsockname()[0], me), flush=True)
+    s.close()
+    keep.sendall(b"%d\n" % i)
+    if kf.readline() != b"%d\n" % i:
+        print("the kept connection went wrong at", i, flush=True)
+        sys.exit(1)
+    time.sleep(0.05)
+print("aclient ok", n, "from elsewhere", bad, flush=True)
+sys.exit(1 if bad else 0)
+PY
+bg_start aserver "$ROAM" run --on n2 --address auto -- python3 "$DATA/aserver.py" 9126
+AS=$(bg_pid aserver)
+wait_until 10 where_is "n1:$AS" n2 >/dev/null
+ASA=$(ps_field "n1:$AS" address)
+wait_until 10 sh -c "cx() { timeout 20 '$ROAM' cluster exec --name $CLUSTER \"\$@\"; }; cx n2 -- ss -ltn | grep -q ':9126 '" >/dev/null
+bg_start aclient "$ROAM" run --on n1 --address auto -- python3 "$DATA/aclient.py" "$ASA" 9126 200
+AC=$(bg_pid aclient)
+wait_until 10 where_is "n1:$AC" n1 >/dev/null
+sleep 1
+cm_a=$(ps_field "n1:$AC" cantmove)
+moves=""
+for to in n3 home n4; do
+  migrate "n1:$AC" "$to" >/dev/null 2>>"$DATA/aclient.mig" && moves="$moves $to"
+  sleep 1
+done
+rc=$(bg_rc aclient 60)
+check "a job that does not bind, moved$moves ($(head -c 200 "$DATA/aclient.mig")), made every connection from its own address $ASA's peer saw (CANTMOVE '$cm_a'; exit $rc: $(cat "$DATA/aclient.out" "$DATA/aclient.err" | head -c 300))" \
+  sh -c "[ '$moves' = ' n3 home n4' ] && [ -z '$cm_a' ] && [ '$rc' = 0 ] && grep -qx 'aclient ok 200 from elsewhere 0' '$DATA/aclient.out'"
+cx n1 -- "$ROAM" kill "n1:$AS" >/dev/null 2>&1
+bg_rc aserver 20 >/dev/null
+
+# --- 3. a job without an address of its own ----------------------------------------
 # Its connection is on its node's address, which stays: CANTMOVE says so.
 bg_start server2 "$ROAM" run --on n2 --address auto -- python3 "$DATA/server.py" 9124
 S2=$(bg_pid server2)
@@ -160,7 +230,8 @@ check "a job connected from its node's address says CANTMOVE socket ('$(ps_field
 # guests, home and out again. At home its deputy rebuilds it as the user,
 # who may not repair a TCP connection: the deputy opens the socket, and the
 # home roamd (root) binds, connects and refills it in repair mode. This
-# was refused until 2026-12-06 ("cannot come home").
+# was refused until 2026-12-06 ("cannot come home"). It does not bind: its
+# cgroup's connect hook gives the connection its address (job_cgroup.h).
 bg_start server3 "$ROAM" run --on n2 --address auto -- python3 "$DATA/server.py" 9125
 S3=$(bg_pid server3)
 wait_until 10 where_is "n1:$S3" n2 >/dev/null
@@ -168,7 +239,8 @@ SA3=$(ps_field "n1:$S3" address)
 sleep 0.5
 bg_start userc setpriv --reuid=65534 --regid=65534 --clear-groups "$ROAM" run --on n3 --address auto -- python3 -c "
 import os, socket, time
-s = socket.socket(); s.bind((os.environ['ROAM_ADDRESS'], 0)); s.connect(('$SA3', 9125))
+s = socket.create_connection(('$SA3', 9125))
+assert s.getsockname()[0] == os.environ['ROAM_ADDRESS'], s.getsockname()
 for i in range(400):
     s.sendall(b'%d\\n' % i); assert s.recv(100) == b'%d\\n' % i; time.sleep(0.05)
 print('user client ok')"
@@ -191,7 +263,7 @@ rc=$(bg_rc userc 60) rs=$(bg_rc server3 20)
 check "the user's job ends well after its moves (exit $rc: $(cat "$DATA/userc.out" "$DATA/userc.err" | head -c 200)), its server saw every line (exit $rs: $(head -c 100 "$DATA/server3.out"))" \
   sh -c "[ '$rc' = 0 ] && grep -q 'user client ok' '$DATA/userc.out' && [ '$rs' = 0 ] && grep -q '^server ok 400 ' '$DATA/server3.out'"
 
-# --- 3. bad addresses: one clear line, exit 255, nothing started ------------------
+# --- 4. bad addresses: one clear line, exit 255, nothing started ------------------
 refused() {  # refused NAME WANT CMD...: exits 255 with one line holding WANT
   local name=$1 want=$2; shift 2
   local out rc
@@ -219,5 +291,12 @@ cx n1 -- "$ROAM" kill "n1:$P" >/dev/null 2>&1
 cx n1 -- "$ROAM" kill "n1:$S2" >/dev/null 2>&1
 bg_rc plain 20 >/dev/null; bg_rc server2 20 >/dev/null
 check "the second server's address went when it was killed ($(holders "$SA2"))" test -z "$(holders "$SA2")"
+# Every job has ended: their cgroups went with them (removed within a load
+# sample once empty).
+cg2=$(findmnt -n -t cgroup2 -o TARGET | head -1)
+mine='roam-job-n[1-4]-n1-2[0-9][0-9][0-9][0-9]'  # n1's jobs here have PIDs from 20001
+left() { find "$cg2" -name "$mine" 2>/dev/null | tr '\n' ' '; }
+wait_until 5 sh -c "[ -z \"\$(find '$cg2' -name '$mine' 2>/dev/null)\" ]" >/dev/null
+check "no job's cgroup is left on any node ('$(left)')" test -z "$(left)"
 
 finish

@@ -1,0 +1,260 @@
+#include "node/job_cgroup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+namespace roam {
+namespace {
+
+long Bpf(int cmd, bpf_attr* attr) { return ::syscall(SYS_bpf, cmd, attr, sizeof(*attr)); }
+
+bpf_insn Insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
+  bpf_insn i{};
+  i.code = code;
+  i.dst_reg = dst;
+  i.src_reg = src;
+  i.off = off;
+  i.imm = imm;
+  return i;
+}
+
+int32_t Raw(in_addr a) {
+  int32_t v;
+  memcpy(&v, &a.s_addr, sizeof v);
+  return v;
+}
+
+// The connect hook: if (dst & mask) == net and the socket has no source
+// address yet, bind(ctx, {AF_INET, port 0, address}); always let the
+// connect go on (return 1). (A second bind without a port would replace
+// the address a program chose with IP_BIND_ADDRESS_NO_PORT: hence the
+// look at the socket's source first.) The address and the
+// subnet are compared as the bytes they are on the wire, loaded as one
+// 32-bit word on both sides, so no byte order is swapped.
+Result<UniqueFd> LoadHook(in_addr address, in_addr net, in_addr mask) {
+  enum : uint8_t { R0, R1, R2, R3, R6 = 6, R10 = 10 };
+  const bpf_insn prog[] = {
+      Insn(BPF_ALU64 | BPF_MOV | BPF_X, R6, R1, 0, 0),  // r6 = ctx
+      Insn(BPF_LDX | BPF_MEM | BPF_W, R2, R6, offsetof(bpf_sock_addr, user_ip4), 0),
+      Insn(BPF_ALU | BPF_AND | BPF_K, R2, 0, 0, Raw(mask)),
+      Insn(BPF_JMP32 | BPF_JNE | BPF_K, R2, 0, /*to allow*/ 11, Raw(net)),
+      // Bound to an address already (with or without a port): left alone.
+      Insn(BPF_LDX | BPF_MEM | BPF_DW, R3, R6, offsetof(bpf_sock_addr, sk), 0),
+      Insn(BPF_LDX | BPF_MEM | BPF_W, R3, R3, offsetof(bpf_sock, src_ip4), 0),
+      Insn(BPF_JMP32 | BPF_JNE | BPF_K, R3, 0, /*to allow*/ 8, 0),
+      Insn(BPF_ST | BPF_MEM | BPF_W, R10, 0, -16, AF_INET),  // sin_family, sin_port 0
+      Insn(BPF_ST | BPF_MEM | BPF_W, R10, 0, -12, Raw(address)),
+      Insn(BPF_ST | BPF_MEM | BPF_DW, R10, 0, -8, 0),  // sin_zero
+      Insn(BPF_ALU64 | BPF_MOV | BPF_X, R1, R6, 0, 0),
+      Insn(BPF_ALU64 | BPF_MOV | BPF_X, R2, R10, 0, 0),
+      Insn(BPF_ALU64 | BPF_ADD | BPF_K, R2, 0, 0, -16),
+      Insn(BPF_ALU64 | BPF_MOV | BPF_K, R3, 0, 0, 16),
+      Insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_bind),  // an error (bound already) changes nothing
+      Insn(BPF_ALU64 | BPF_MOV | BPF_K, R0, 0, 0, 1),     // allow:
+      Insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+  };
+  static const char kLicense[] = "GPL";
+  char log[4096] = "";
+  bpf_attr a{};
+  a.prog_type = BPF_PROG_TYPE_CGROUP_SOCK_ADDR;
+  a.expected_attach_type = BPF_CGROUP_INET4_CONNECT;
+  a.insns = reinterpret_cast<uint64_t>(prog);
+  a.insn_cnt = sizeof prog / sizeof prog[0];
+  a.license = reinterpret_cast<uint64_t>(kLicense);
+  a.log_buf = reinterpret_cast<uint64_t>(log);
+  a.log_size = sizeof log;
+  a.log_level = 1;
+  const int fd = static_cast<int>(Bpf(BPF_PROG_LOAD, &a));
+  if (fd < 0) {
+    Status st = Status::Errno("load its connect hook (bpf)");
+    // The verifier's last line says why, if it refused the program.
+    std::string why = log;
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    if (const size_t nl = why.rfind('\n'); nl != std::string::npos) why = why.substr(nl + 1);
+    return why.empty() ? st : st.Prefixed(why + ": ");
+  }
+  return UniqueFd(fd);
+}
+
+// Detaches every connect hook on the cgroup at `cg`: ones a killed roamd
+// left, or the one this job had when it was here before.
+void DetachAll(int cg) {
+  uint32_t ids[64];
+  bpf_attr q{};
+  q.query.target_fd = static_cast<uint32_t>(cg);
+  q.query.attach_type = BPF_CGROUP_INET4_CONNECT;
+  q.query.prog_ids = reinterpret_cast<uint64_t>(ids);
+  q.query.prog_cnt = 64;
+  if (Bpf(BPF_PROG_QUERY, &q) != 0) return;
+  for (uint32_t i = 0; i < q.query.prog_cnt && i < 64; ++i) {
+    bpf_attr g{};
+    g.prog_id = ids[i];
+    UniqueFd prog(static_cast<int>(Bpf(BPF_PROG_GET_FD_BY_ID, &g)));
+    if (!prog.ok()) continue;
+    bpf_attr d{};
+    d.target_fd = static_cast<uint32_t>(cg);
+    d.attach_bpf_fd = static_cast<uint32_t>(prog.get());
+    d.attach_type = BPF_CGROUP_INET4_CONNECT;
+    (void)Bpf(BPF_PROG_DETACH, &d);
+  }
+}
+
+// Where the cgroup v2 hierarchy is mounted here (/sys/fs/cgroup, or
+// /sys/fs/cgroup/unified on a hybrid boot); mounted by us under /run if
+// nowhere. Found once.
+Result<std::string> Cgroup2Root() {
+  static std::mutex mu;
+  static std::string root;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!root.empty()) return root;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - FSTYPE SOURCE SUPER
+    const size_t dash = line.find(" - ");
+    if (dash == std::string::npos || line.compare(dash + 3, 8, "cgroup2 ") != 0) continue;
+    std::istringstream f(line.substr(0, dash));
+    std::string id, parent, dev, mroot, point;
+    if ((f >> id >> parent >> dev >> mroot >> point) && mroot == "/") {
+      root = point;
+      return root;
+    }
+  }
+  const std::string mine = "/run/roam-cgroup2";
+  ::mkdir(mine.c_str(), 0755);
+  if (::mount("cgroup2", mine.c_str(), "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0 && errno != EBUSY) {
+    return Status::Errno("no cgroup2 hierarchy here, and mount one on " + mine);
+  }
+  root = mine;
+  return root;
+}
+
+// The cgroup (v2) `pid` is in, as a directory under `root`; the root when
+// it cannot be told.
+std::string CgroupDirOf(const std::string& root, pid_t pid) {
+  std::ifstream in("/proc/" + (pid == 0 ? std::string("self") : std::to_string(pid)) + "/cgroup");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("0::", 0) != 0) continue;
+    const std::string path = line.substr(3);
+    if (path == "/" || path.empty() || path.find("/..") != std::string::npos) return root;
+    struct stat st;
+    const std::string dir = root + path;
+    return ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) ? dir : root;
+  }
+  return root;
+}
+
+std::string CgroupName(const std::string& node, const std::string& gpid) {
+  std::string name = "roam-job-" + node + "-" + gpid;
+  for (char& c : name) {
+    if (c == ':' || c == '/' || c == '\n') c = '-';
+  }
+  return name;
+}
+
+std::string Basename(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+Result<JobCgroup> JobCgroup::Make(const std::string& node, const std::string& gpid, in_addr address, in_addr net,
+                                  in_addr mask, pid_t beside) {
+  Result<std::string> root = Cgroup2Root();
+  if (!root.ok()) return root.status();
+  const std::string name = CgroupName(node, gpid);
+  const std::string where = CgroupDirOf(*root, beside);
+  JobCgroup cg;
+  cg.dir_ = Basename(where) == name ? where : where + "/" + name;
+  if (::mkdir(cg.dir_.c_str(), 0755) != 0 && errno != EEXIST) return Status::Errno("mkdir " + cg.dir_);
+  cg.dir_fd_.reset(::open(cg.dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!cg.dir_fd_.ok()) return Status::Errno("open " + cg.dir_);
+  DetachAll(cg.dir_fd_.get());
+  Result<UniqueFd> prog = LoadHook(address, net, mask);
+  if (!prog.ok()) return prog.status();
+  bpf_attr a{};
+  a.target_fd = static_cast<uint32_t>(cg.dir_fd_.get());
+  a.attach_bpf_fd = static_cast<uint32_t>(prog->get());
+  a.attach_type = BPF_CGROUP_INET4_CONNECT;
+  a.attach_flags = BPF_F_ALLOW_MULTI;  // beside whatever else an admin put above
+  if (Bpf(BPF_PROG_ATTACH, &a) != 0) return Status::Errno("attach its connect hook to " + cg.dir_);
+  cg.prog_fd_ = std::move(*prog);
+  return cg;
+}
+
+JobCgroup& JobCgroup::operator=(JobCgroup&& o) noexcept {
+  if (this != &o) {
+    (void)Close();
+    dir_ = std::move(o.dir_);
+    dir_fd_ = std::move(o.dir_fd_);
+    prog_fd_ = std::move(o.prog_fd_);
+  }
+  return *this;
+}
+
+bool JobCgroup::Close() {
+  if (!dir_fd_.ok()) return true;
+  if (prog_fd_.ok()) {
+    bpf_attr d{};
+    d.target_fd = static_cast<uint32_t>(dir_fd_.get());
+    d.attach_bpf_fd = static_cast<uint32_t>(prog_fd_.get());
+    d.attach_type = BPF_CGROUP_INET4_CONNECT;
+    (void)Bpf(BPF_PROG_DETACH, &d);
+    prog_fd_.reset();
+  }
+  dir_fd_.reset();
+  return RemoveEmptyCgroup(dir_);
+}
+
+Status EnterCgroup(const std::string& dir, const std::vector<pid_t>& pids) {
+  if (dir.empty()) return Status::Ok();
+  UniqueFd procs(::open((dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+  if (!procs.ok()) return Status::Errno("open " + dir + "/cgroup.procs");
+  for (pid_t pid : pids) {
+    const std::string text = std::to_string(pid);
+    // One write per process: the kernel takes one PID per write.
+    if (::write(procs.get(), text.data(), text.size()) < 0 && errno != ESRCH) {
+      return Status::Errno("put " + text + " into " + dir);
+    }
+  }
+  return Status::Ok();
+}
+
+bool RemoveEmptyCgroup(const std::string& dir) {
+  if (dir.empty()) return true;
+  return ::rmdir(dir.c_str()) == 0 || errno == ENOENT;
+}
+
+std::vector<std::string> RemoveStaleJobCgroups(const std::string& node) {
+  std::vector<std::string> out;
+  Result<std::string> root = Cgroup2Root();
+  if (!root.ok()) return out;
+  const std::string dir = CgroupDirOf(*root, 0);
+  const std::string prefix = CgroupName(node, "");
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (e->d_type == DT_DIR && name.rfind(prefix, 0) == 0 && RemoveEmptyCgroup(dir + "/" + name)) {
+      out.push_back(dir + "/" + name);
+    }
+  }
+  ::closedir(d);
+  return out;
+}
+
+}  // namespace roam
