@@ -9,6 +9,14 @@
 //       accepts one connection on 0.0.0.0:PORT and answers it until EOF:
 //       'P' + 8 bytes -> the 8 bytes back; 'S' + 8-byte length + that many
 //       bytes -> 'K' once all arrived.
+//   tcp_conn_bench accept PORT
+//       accepts connections on 0.0.0.0:PORT and closes each at once, for
+//       ever (for `connects`).
+//   tcp_conn_bench connects ADDR PORT N
+//       opens N connections one after another (socket + connect, each then
+//       closed with a reset so that no TIME_WAIT piles up) and prints
+//       "connects=N med_us=X p99_us=X source=A" (A: the first one's local
+//       address), for bench/job_connect_bench.sh.
 //   tcp_conn_bench client ADDR PORT CONTROL [--rounds N] [--bytes B]
 //       connects (retrying for 10 s), then runs phases named by the lines
 //       appended to the file CONTROL (read as it grows, like tail -f):
@@ -104,6 +112,48 @@ int Serve(int port) {
       return 1;
     }
   }
+}
+
+int AcceptForever(int port) {
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(l, 512) != 0) Die("listen");
+  for (;;) {
+    int c = accept(l, nullptr, nullptr);
+    if (c >= 0) close(c);
+  }
+}
+
+int Connects(const char* addr, int port, int n) {
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, addr, &to.sin_addr) != 1) Die("address");
+  std::vector<double> us;
+  us.reserve(static_cast<size_t>(n));
+  char source[INET_ADDRSTRLEN] = "?";
+  for (int i = 0; i < n; ++i) {
+    const auto t0 = Clock::now();
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0 || connect(s, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) Die("connect");
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    if (i == 0) {
+      sockaddr_in me{};
+      socklen_t len = sizeof(me);
+      getsockname(s, reinterpret_cast<sockaddr*>(&me), &len);
+      inet_ntop(AF_INET, &me.sin_addr, source, sizeof(source));
+    }
+    linger abort{1, 0};
+    setsockopt(s, SOL_SOCKET, SO_LINGER, &abort, sizeof(abort));
+    close(s);
+  }
+  std::sort(us.begin(), us.end());
+  printf("connects=%d med_us=%.1f p99_us=%.1f source=%s\n", n, us[us.size() / 2], us[us.size() * 99 / 100], source);
+  return 0;
 }
 
 double Ping(int s, uint64_t i) {
@@ -209,6 +259,8 @@ int Client(const char* addr, int port, const char* control, int rounds, uint64_t
 
 int main(int argc, char** argv) {
   if (argc >= 3 && strcmp(argv[1], "serve") == 0) return Serve(atoi(argv[2]));
+  if (argc >= 3 && strcmp(argv[1], "accept") == 0) return AcceptForever(atoi(argv[2]));
+  if (argc >= 5 && strcmp(argv[1], "connects") == 0) return Connects(argv[2], atoi(argv[3]), std::max(1, atoi(argv[4])));
   if (argc >= 5 && strcmp(argv[1], "client") == 0) {
     int rounds = 2000;
     uint64_t bytes = 256ull << 20;
@@ -218,6 +270,8 @@ int main(int argc, char** argv) {
     }
     return Client(argv[2], atoi(argv[3]), argv[4], rounds, bytes);
   }
-  fprintf(stderr, "usage: tcp_conn_bench serve PORT | client ADDR PORT CONTROL [--rounds N] [--bytes B]\n");
+  fprintf(stderr,
+          "usage: tcp_conn_bench serve PORT | accept PORT | connects ADDR PORT N | client ADDR PORT CONTROL "
+          "[--rounds N] [--bytes B]\n");
   return 2;
 }
