@@ -24,14 +24,19 @@ namespace roam {
 using PidAsker = std::function<Status(pid_t pid)>;
 
 // As fork(): 0 in the child, its PID in the caller, or -1 with errno
-// (EEXIST: the PID is taken).
-inline pid_t CloneWithPid(pid_t want) {
+// (EEXIST: the PID is taken). With `cgroup_fd` (a cgroup v2 directory) the
+// child starts in that cgroup.
+inline pid_t CloneWithPid(pid_t want, int cgroup_fd = -1) {
   clone_args args;
   memset(&args, 0, sizeof(args));
   args.exit_signal = SIGCHLD;
   pid_t tid = want;
   args.set_tid = reinterpret_cast<uint64_t>(&tid);
   args.set_tid_size = 1;
+  if (cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(cgroup_fd);
+  }
   return static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof(args)));
 }
 

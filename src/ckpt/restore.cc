@@ -39,6 +39,7 @@
 #include "common/proc_maps.h"
 #include "common/proc_stat.h"
 #include "common/proc_status.h"
+#include "common/unique_fd.h"
 
 namespace roam {
 
@@ -679,7 +680,15 @@ Status TreeRestore::CreateSeeds() {
       inherited.emplace_back(d.inherit_fd(), from == options_.inherited_fds.end() ? d.inherit_fd() : from->second);
     }
     created_ = true;  // ours from here, whatever happens (KillAll)
-    Status st = stage->Become(image_.dir, ctx_.base, ready[1], inherited);
+    Status st = Status::Ok();
+    if (!options_.cgroup.empty()) {  // the staged root waits: in before it makes anything
+      UniqueFd procs(open((options_.cgroup + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+      const std::string text = std::to_string(stage->pid());
+      if (!procs.ok() || write(procs.get(), text.data(), text.size()) < 0) {
+        st = Status::Errno("put " + text + " into " + options_.cgroup);
+      }
+    }
+    if (st.ok()) st = stage->Become(image_.dir, ctx_.base, ready[1], inherited);
     close(ready[1]);
     if (!st.ok()) {
       close(ready[0]);
@@ -696,7 +705,17 @@ Status TreeRestore::CreateSeeds() {
     }
     ctx_.staged = cow_.pieces();
     ctx_.shared_regions = !cow_.pieces().empty();
-    pid_t got = CloneWithPid(root_);
+    UniqueFd cgroup;
+    if (!options_.cgroup.empty()) {
+      cgroup.reset(open(options_.cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!cgroup.ok()) {
+        Status err = Status::Errno("open " + options_.cgroup);
+        close(ready[0]);
+        close(ready[1]);
+        return err;
+      }
+    }
+    pid_t got = CloneWithPid(root_, cgroup.get());
     if (got == 0) {
       close(ready[0]);
       SeedMain(ctx_, image_.procs.front(), true);

@@ -51,6 +51,11 @@ struct RestoreOptions {
   // link into this node's own tmpfs, and a GiB of hashing would sit in the
   // process's frozen window.
   bool verify_payloads = true;
+  // The cgroup (v2) directory the tree is made in, if any: its root is
+  // put there before it makes anything (files, sockets, children), so that
+  // the cgroup's socket hooks see the sockets as the tree's (a job's own
+  // address, src/node/job_cgroup.h). A restore that cannot fails.
+  std::string cgroup;
   // A rebuild in place (RestoreInPlace): how the process's threads get
   // their TIDs, the process running as its user (see PidAsker). Unset: a
   // process with threads cannot be rebuilt in place by an ordinary user.

@@ -193,9 +193,16 @@ void HomeArrival::ImageWhole() {
   // (An ordinary user's deputy may not repair a TCP connection: it opens
   // the socket, and the restorer, root, places it. ckpt/files.h.)
   const std::string& address = rec_->spawn.spec().address();
-  // Its cgroup (job_cgroup.h) goes beside the deputy's, in the user's session.
+  // Its cgroup (job_cgroup.h) goes beside the deputy's, in the user's
+  // session, and the deputy goes in before it makes the tree's sockets and
+  // processes: the cgroup's hooks apply to sockets made in it.
   if (Status st = address_.Arrive(cfg_.addresses, rec_->gpid, address, image_dir(), rec_->pid); !st.ok()) {
     return Fail(st.message());
+  }
+  if (cfg_.addresses) {
+    if (Status st = EnterCgroup(cfg_.addresses->cgroup_dir(rec_->gpid), {rec_->pid}); !st.ok()) {
+      return Fail(st.message());
+    }
   }
   have_image_ = true;
   carried_ = CarriedFilesIn(image_dir());  // the seed writes them; gone if the move fails
@@ -315,11 +322,9 @@ void HomeArrival::SettleTerminal() {
 void HomeArrival::Go(std::function<void(Status)> done) {
   SettleTerminal();  // it is held: nothing reads the terminal yet
   auto tree = tree_;
-  const std::string cgroup = cfg_.addresses ? cfg_.addresses->cgroup_dir(rec_->gpid) : std::string();
   engine_.Run<Status>(
-      [tree, cgroup, gpid = rec_->gpid]() -> Status {
+      [tree]() -> Status {
         if (!*tree) return Status::Error("nothing rebuilt");
-        if (Status in = EnterCgroup(cgroup, (*tree)->pids()); !in.ok()) spdlog::warn("{}: {}", gpid, in.message());
         Status st = (*tree)->Release();
         tree->reset();  // released: the process is on its own
         return st;

@@ -36,15 +36,42 @@ int32_t Raw(in_addr a) {
   return v;
 }
 
+// Loads `prog` for the cgroup hook `type`; the verifier's last line says
+// why it refused one.
+Result<UniqueFd> LoadProgram(bpf_attach_type type, const bpf_insn* prog, size_t count) {
+  static const char kLicense[] = "GPL";
+  char log[4096] = "";
+  bpf_attr a{};
+  a.prog_type = BPF_PROG_TYPE_CGROUP_SOCK_ADDR;
+  a.expected_attach_type = type;
+  a.insns = reinterpret_cast<uint64_t>(prog);
+  a.insn_cnt = static_cast<uint32_t>(count);
+  a.license = reinterpret_cast<uint64_t>(kLicense);
+  a.log_buf = reinterpret_cast<uint64_t>(log);
+  a.log_size = sizeof log;
+  a.log_level = 1;
+  const int fd = static_cast<int>(Bpf(BPF_PROG_LOAD, &a));
+  if (fd < 0) {
+    Status st = Status::Errno(type == BPF_CGROUP_INET4_CONNECT ? "load its connect hook (bpf)"
+                                                                : "load its sendmsg hook (bpf)");
+    std::string why = log;
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    if (const size_t nl = why.rfind('\n'); nl != std::string::npos) why = why.substr(nl + 1);
+    return why.empty() ? st : st.Prefixed(why + ": ");
+  }
+  return UniqueFd(fd);
+}
+
+enum : uint8_t { R0, R1, R2, R3, R6 = 6, R10 = 10 };
+
 // The connect hook: if (dst & mask) == net and the socket has no source
 // address yet, bind(ctx, {AF_INET, port 0, address}); always let the
 // connect go on (return 1). (A second bind without a port would replace
 // the address a program chose with IP_BIND_ADDRESS_NO_PORT: hence the
-// look at the socket's source first.) The address and the
-// subnet are compared as the bytes they are on the wire, loaded as one
-// 32-bit word on both sides, so no byte order is swapped.
-Result<UniqueFd> LoadHook(in_addr address, in_addr net, in_addr mask) {
-  enum : uint8_t { R0, R1, R2, R3, R6 = 6, R10 = 10 };
+// look at the socket's source first.) The address and the subnet are
+// compared as the bytes they are on the wire, loaded as one 32-bit word
+// on both sides, so no byte order is swapped.
+Result<UniqueFd> LoadConnectHook(in_addr address, in_addr net, in_addr mask) {
   const bpf_insn prog[] = {
       Insn(BPF_ALU64 | BPF_MOV | BPF_X, R6, R1, 0, 0),  // r6 = ctx
       Insn(BPF_LDX | BPF_MEM | BPF_W, R2, R6, offsetof(bpf_sock_addr, user_ip4), 0),
@@ -61,53 +88,64 @@ Result<UniqueFd> LoadHook(in_addr address, in_addr net, in_addr mask) {
       Insn(BPF_ALU64 | BPF_MOV | BPF_X, R2, R10, 0, 0),
       Insn(BPF_ALU64 | BPF_ADD | BPF_K, R2, 0, 0, -16),
       Insn(BPF_ALU64 | BPF_MOV | BPF_K, R3, 0, 0, 16),
-      Insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_bind),  // an error (bound already) changes nothing
-      Insn(BPF_ALU64 | BPF_MOV | BPF_K, R0, 0, 0, 1),     // allow:
+      Insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_bind),
+      Insn(BPF_ALU64 | BPF_MOV | BPF_K, R0, 0, 0, 1),  // allow:
       Insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
   };
-  static const char kLicense[] = "GPL";
-  char log[4096] = "";
-  bpf_attr a{};
-  a.prog_type = BPF_PROG_TYPE_CGROUP_SOCK_ADDR;
-  a.expected_attach_type = BPF_CGROUP_INET4_CONNECT;
-  a.insns = reinterpret_cast<uint64_t>(prog);
-  a.insn_cnt = sizeof prog / sizeof prog[0];
-  a.license = reinterpret_cast<uint64_t>(kLicense);
-  a.log_buf = reinterpret_cast<uint64_t>(log);
-  a.log_size = sizeof log;
-  a.log_level = 1;
-  const int fd = static_cast<int>(Bpf(BPF_PROG_LOAD, &a));
-  if (fd < 0) {
-    Status st = Status::Errno("load its connect hook (bpf)");
-    // The verifier's last line says why, if it refused the program.
-    std::string why = log;
-    while (!why.empty() && why.back() == '\n') why.pop_back();
-    if (const size_t nl = why.rfind('\n'); nl != std::string::npos) why = why.substr(nl + 1);
-    return why.empty() ? st : st.Prefixed(why + ": ");
-  }
-  return UniqueFd(fd);
+  return LoadProgram(BPF_CGROUP_INET4_CONNECT, prog, sizeof prog / sizeof prog[0]);
 }
 
-// Detaches every connect hook on the cgroup at `cg`: ones a killed roamd
-// left, or the one this job had when it was here before.
+// The UDP sendmsg hook, for a datagram sent with an address (sendto) from
+// a socket not connected: if it goes into the subnet, the socket has no
+// source address and the program chose none (IP_PKTINFO), its source is
+// the job's address, so that the replies find the job wherever it has
+// gone since. Always let it go (return 1).
+Result<UniqueFd> LoadSendmsgHook(in_addr address, in_addr net, in_addr mask) {
+  const bpf_insn prog[] = {
+      Insn(BPF_ALU64 | BPF_MOV | BPF_X, R6, R1, 0, 0),  // r6 = ctx
+      Insn(BPF_LDX | BPF_MEM | BPF_W, R2, R6, offsetof(bpf_sock_addr, user_ip4), 0),
+      Insn(BPF_ALU | BPF_AND | BPF_K, R2, 0, 0, Raw(mask)),
+      Insn(BPF_JMP32 | BPF_JNE | BPF_K, R2, 0, /*to allow*/ 7, Raw(net)),
+      Insn(BPF_LDX | BPF_MEM | BPF_DW, R3, R6, offsetof(bpf_sock_addr, sk), 0),
+      Insn(BPF_LDX | BPF_MEM | BPF_W, R3, R3, offsetof(bpf_sock, src_ip4), 0),
+      Insn(BPF_JMP32 | BPF_JNE | BPF_K, R3, 0, /*to allow*/ 4, 0),
+      Insn(BPF_LDX | BPF_MEM | BPF_W, R2, R6, offsetof(bpf_sock_addr, msg_src_ip4), 0),
+      Insn(BPF_JMP32 | BPF_JNE | BPF_K, R2, 0, /*to allow*/ 2, 0),
+      Insn(BPF_ALU | BPF_MOV | BPF_K, R2, 0, 0, Raw(address)),
+      Insn(BPF_STX | BPF_MEM | BPF_W, R6, R2, offsetof(bpf_sock_addr, msg_src_ip4), 0),
+      Insn(BPF_ALU64 | BPF_MOV | BPF_K, R0, 0, 0, 1),  // allow:
+      Insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+  };
+  return LoadProgram(BPF_CGROUP_UDP4_SENDMSG, prog, sizeof prog / sizeof prog[0]);
+}
+
+const bpf_attach_type kHooks[] = {BPF_CGROUP_INET4_CONNECT, BPF_CGROUP_UDP4_SENDMSG};
+
+void Detach(int cg, bpf_attach_type type, int prog) {
+  bpf_attr d{};
+  d.target_fd = static_cast<uint32_t>(cg);
+  d.attach_bpf_fd = static_cast<uint32_t>(prog);
+  d.attach_type = type;
+  (void)Bpf(BPF_PROG_DETACH, &d);
+}
+
+// Detaches every hook of ours on the cgroup at `cg`: ones a killed roamd
+// left, or the ones this job had when it was here before.
 void DetachAll(int cg) {
-  uint32_t ids[64];
-  bpf_attr q{};
-  q.query.target_fd = static_cast<uint32_t>(cg);
-  q.query.attach_type = BPF_CGROUP_INET4_CONNECT;
-  q.query.prog_ids = reinterpret_cast<uint64_t>(ids);
-  q.query.prog_cnt = 64;
-  if (Bpf(BPF_PROG_QUERY, &q) != 0) return;
-  for (uint32_t i = 0; i < q.query.prog_cnt && i < 64; ++i) {
-    bpf_attr g{};
-    g.prog_id = ids[i];
-    UniqueFd prog(static_cast<int>(Bpf(BPF_PROG_GET_FD_BY_ID, &g)));
-    if (!prog.ok()) continue;
-    bpf_attr d{};
-    d.target_fd = static_cast<uint32_t>(cg);
-    d.attach_bpf_fd = static_cast<uint32_t>(prog.get());
-    d.attach_type = BPF_CGROUP_INET4_CONNECT;
-    (void)Bpf(BPF_PROG_DETACH, &d);
+  for (bpf_attach_type type : kHooks) {
+    uint32_t ids[64];
+    bpf_attr q{};
+    q.query.target_fd = static_cast<uint32_t>(cg);
+    q.query.attach_type = type;
+    q.query.prog_ids = reinterpret_cast<uint64_t>(ids);
+    q.query.prog_cnt = 64;
+    if (Bpf(BPF_PROG_QUERY, &q) != 0) continue;
+    for (uint32_t i = 0; i < q.query.prog_cnt && i < 64; ++i) {
+      bpf_attr g{};
+      g.prog_id = ids[i];
+      UniqueFd prog(static_cast<int>(Bpf(BPF_PROG_GET_FD_BY_ID, &g)));
+      if (prog.ok()) Detach(cg, type, prog.get());
+    }
   }
 }
 
@@ -184,15 +222,17 @@ Result<JobCgroup> JobCgroup::Make(const std::string& node, const std::string& gp
   cg.dir_fd_.reset(::open(cg.dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!cg.dir_fd_.ok()) return Status::Errno("open " + cg.dir_);
   DetachAll(cg.dir_fd_.get());
-  Result<UniqueFd> prog = LoadHook(address, net, mask);
-  if (!prog.ok()) return prog.status();
-  bpf_attr a{};
-  a.target_fd = static_cast<uint32_t>(cg.dir_fd_.get());
-  a.attach_bpf_fd = static_cast<uint32_t>(prog->get());
-  a.attach_type = BPF_CGROUP_INET4_CONNECT;
-  a.attach_flags = BPF_F_ALLOW_MULTI;  // beside whatever else an admin put above
-  if (Bpf(BPF_PROG_ATTACH, &a) != 0) return Status::Errno("attach its connect hook to " + cg.dir_);
-  cg.prog_fd_ = std::move(*prog);
+  Result<UniqueFd> progs[] = {LoadConnectHook(address, net, mask), LoadSendmsgHook(address, net, mask)};
+  for (size_t i = 0; i < 2; ++i) {
+    if (!progs[i].ok()) return progs[i].status();
+    bpf_attr a{};
+    a.target_fd = static_cast<uint32_t>(cg.dir_fd_.get());
+    a.attach_bpf_fd = static_cast<uint32_t>(progs[i]->get());
+    a.attach_type = kHooks[i];
+    a.attach_flags = BPF_F_ALLOW_MULTI;  // beside whatever else an admin put above
+    if (Bpf(BPF_PROG_ATTACH, &a) != 0) return Status::Errno("attach its hooks to " + cg.dir_);
+    cg.prog_fd_[i] = std::move(*progs[i]);
+  }
   return cg;
 }
 
@@ -201,20 +241,17 @@ JobCgroup& JobCgroup::operator=(JobCgroup&& o) noexcept {
     (void)Close();
     dir_ = std::move(o.dir_);
     dir_fd_ = std::move(o.dir_fd_);
-    prog_fd_ = std::move(o.prog_fd_);
+    prog_fd_[0] = std::move(o.prog_fd_[0]);
+    prog_fd_[1] = std::move(o.prog_fd_[1]);
   }
   return *this;
 }
 
 bool JobCgroup::Close() {
   if (!dir_fd_.ok()) return true;
-  if (prog_fd_.ok()) {
-    bpf_attr d{};
-    d.target_fd = static_cast<uint32_t>(dir_fd_.get());
-    d.attach_bpf_fd = static_cast<uint32_t>(prog_fd_.get());
-    d.attach_type = BPF_CGROUP_INET4_CONNECT;
-    (void)Bpf(BPF_PROG_DETACH, &d);
-    prog_fd_.reset();
+  for (size_t i = 0; i < 2; ++i) {
+    if (prog_fd_[i].ok()) Detach(dir_fd_.get(), kHooks[i], prog_fd_[i].get());
+    prog_fd_[i].reset();
   }
   dir_fd_.reset();
   return RemoveEmptyCgroup(dir_);

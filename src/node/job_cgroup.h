@@ -5,7 +5,10 @@
 // IPv4 socket that connects into the cluster's subnet to the job's address
 // before the kernel picks a source. Such a connection then moves with the
 // job, as one from a socket the program bound to $ROAM_ADDRESS itself does
-// (a socket bound to an address already is left as it is).
+// (a socket bound to an address already is left as it is). Likewise its
+// UDP sendmsg hook (13 instructions) gives a datagram sent with `sendto`
+// into the subnet the job's address as its source, so that the replies
+// find the job after it moved.
 // Connections elsewhere (loopback, beyond the subnet) leave from the
 // node's address, as they would without roam.
 //
@@ -37,8 +40,8 @@ class JobCgroup {
   // Makes the cgroup of `gpid` on `node` beside the cgroup of `beside` (0:
   // this process), or takes over one of that name (one left by a roamd
   // that was killed, or the one `beside` is in already: a process at home
-  // that left and comes back), with the hook binding connections into
-  // `net`/`mask` to `address` (all in network order).
+  // that left and comes back), with the hooks binding connections (and
+  // datagrams) into `net`/`mask` to `address` (all in network order).
   static Result<JobCgroup> Make(const std::string& node, const std::string& gpid, in_addr address, in_addr net,
                                 in_addr mask, pid_t beside = 0);
 
@@ -47,7 +50,7 @@ class JobCgroup {
   JobCgroup& operator=(JobCgroup&& o) noexcept;  // closes what this held
   ~JobCgroup() { (void)Close(); }
 
-  // Detaches the hook, then removes the cgroup if it is empty. False when
+  // Detaches the hooks, then removes the cgroup if it is empty. False when
   // processes still hold it (a process that left keeps a frozen copy here
   // until the move commits): the caller removes it later
   // (RemoveEmptyCgroup). Nothing after the first call.
@@ -60,7 +63,8 @@ class JobCgroup {
 
  private:
   std::string dir_;
-  UniqueFd dir_fd_, prog_fd_;
+  UniqueFd dir_fd_;
+  UniqueFd prog_fd_[2];  // the connect hook, the UDP sendmsg hook
 };
 
 // Puts each of `pids` (processes, each with all its threads) into the

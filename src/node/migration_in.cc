@@ -175,6 +175,9 @@ void MigrationIn::OnImageEnd(const pb::ImageEnd& e) {
   // Its own address: up here before its sockets are made (the source took
   // it down once the tree was dumped).
   if (Status st = address_.Arrive(addresses_, gpid(), spawn_.spec().address(), dir_); !st.ok()) return Abort(st);
+  // Made in its cgroup, if it has one (job_cgroup.h): its sockets are the
+  // cgroup's from the start, so its hooks apply to them.
+  if (addresses_) options.cgroup = addresses_->cgroup_dir(gpid());
   auto self = shared_from_this();
   auto tree = tree_;
   auto staging = staging_;
@@ -236,12 +239,9 @@ void MigrationIn::Go() {
   faults_.At("target-go");
   auto self = shared_from_this();
   auto tree = tree_;
-  const std::string cgroup = addresses_ ? addresses_->cgroup_dir(gpid()) : std::string();
   engine_.Run<Result<pid_t>>(
-      [tree, cgroup, gpid = gpid()]() -> Result<pid_t> {
+      [tree]() -> Result<pid_t> {
         if (!*tree) return Status::Error("nothing restored");
-        // Into the job's cgroup (job_cgroup.h) before it runs again.
-        if (Status in = EnterCgroup(cgroup, (*tree)->pids()); !in.ok()) spdlog::warn("{}: {}", gpid, in.message());
         Status st = (*tree)->Release();
         pid_t root = (*tree)->root();
         tree->reset();  // released: the processes are on their own

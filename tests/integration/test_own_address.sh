@@ -4,7 +4,8 @@
 # own, are moved between guests, home and back while they talk, and the
 # stream goes on with no byte lost or repeated and no relay (each address is
 # on the node where its job runs, and nowhere else); a job that does not
-# bind makes every connection from its own address, at home and away; a
+# bind makes every connection, and sends every datagram, from its own
+# address, at home and away; a
 # move that fails leaves the address and the connection where they were; a
 # job's address and cgroup go when it ends; bad addresses are refused with
 # one clear line.
@@ -210,6 +211,65 @@ check "a job that does not bind, moved$moves ($(head -c 200 "$DATA/aclient.mig")
   sh -c "[ '$moves' = ' n3 home n4' ] && [ -z '$cm_a' ] && [ '$rc' = 0 ] && grep -qx 'aclient ok 200 from elsewhere 0' '$DATA/aclient.out'"
 cx n1 -- "$ROAM" kill "n1:$AS" >/dev/null 2>&1
 bg_rc aserver 20 >/dev/null
+
+# The same for datagrams sent with sendto from a socket never connected:
+# their source is the job's address, so the echoes find the job after it
+# moved (each datagram is sent again until its echo comes: UDP may lose
+# one while the job is frozen). Until 2026-12-06 they left from the
+# node's address, and every echo after a move went to the node it left.
+cat >"$DATA/userver.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+while True:
+    b, peer = s.recvfrom(2048)
+    s.sendto(b + b" " + peer[0].encode(), peer)
+PY
+cat >"$DATA/uclient.py" <<'PY'
+import os, socket, sys, time
+server, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+me = os.environ["ROAM_ADDRESS"]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.3)
+wrong = resent = 0
+for i in range(n):
+    for attempt in range(20):
+        s.sendto(b"%d" % i, (server, port))
+        try:
+            while True:
+                num, src = s.recvfrom(2048)[0].decode().split()
+                if int(num) == i:
+                    break
+            break
+        except socket.timeout:
+            resent += 1
+    else:
+        print("uclient: no echo of", i, "after 20 tries", flush=True)
+        sys.exit(1)
+    wrong += src != me
+    time.sleep(0.02)
+print("uclient ok", n, "from elsewhere", wrong, "resent", resent, flush=True)
+sys.exit(1 if wrong else 0)
+PY
+bg_start userver "$ROAM" run --on n2 --address auto -- python3 "$DATA/userver.py" 9127
+US=$(bg_pid userver)
+wait_until 10 where_is "n1:$US" n2 >/dev/null
+USA=$(ps_field "n1:$US" address)
+wait_until 10 sh -c "cx() { timeout 20 '$ROAM' cluster exec --name $CLUSTER \"\$@\"; }; cx n2 -- ss -lun | grep -q ':9127 '" >/dev/null
+bg_start uclient "$ROAM" run --on n3 --address auto -- python3 "$DATA/uclient.py" "$USA" 9127 150
+UC=$(bg_pid uclient)
+wait_until 10 where_is "n1:$UC" n3 >/dev/null
+sleep 1
+moves=""
+for to in n4 home; do
+  migrate "n1:$UC" "$to" >/dev/null 2>>"$DATA/uclient.mig" && moves="$moves $to"
+  sleep 1
+done
+rc=$(bg_rc uclient 60)
+check "a job sending datagrams with sendto, moved$moves ($(head -c 200 "$DATA/uclient.mig")), got every echo at its own address (exit $rc: $(cat "$DATA/uclient.out" "$DATA/uclient.err" | head -c 300))" \
+  sh -c "[ '$moves' = ' n4 home' ] && [ '$rc' = 0 ] && grep -q '^uclient ok 150 from elsewhere 0 ' '$DATA/uclient.out'"
+cx n1 -- "$ROAM" kill "n1:$US" >/dev/null 2>&1
+bg_rc userver 20 >/dev/null
 
 # --- 3. a job without an address of its own ----------------------------------------
 # Its connection is on its node's address, which stays: CANTMOVE says so.

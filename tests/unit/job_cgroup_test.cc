@@ -1,6 +1,6 @@
 // JobCgroup on the real kernel (root, cgroup2, BPF): a process put in a
-// job's cgroup connects into the subnet from the job's address, and only
-// there. Loopback stands in for the cluster's subnet: 127.0.0.2 is the
+// job's cgroup connects (and sends datagrams) into the subnet from the
+// job's address, and only there. Loopback stands in for the cluster's subnet: 127.0.0.2 is the
 // job's address, a listener on 127.0.0.1 the peer.
 #include "node/job_cgroup.h"
 
@@ -84,6 +84,39 @@ class JobCgroupTest : public ::testing::Test {
     return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
   }
 
+  // The source address of a datagram sent with sendto (no connect) to
+  // 127.0.0.1 by a child put in `dir`.
+  std::string DatagramSourceFromChild(const std::string& dir) {
+    int r = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_addr = A("127.0.0.1");
+    EXPECT_EQ(bind(r, reinterpret_cast<sockaddr*>(&at), sizeof at), 0);
+    socklen_t len = sizeof at;
+    getsockname(r, reinterpret_cast<sockaddr*>(&at), &len);
+    pid_t pid = fork();
+    if (pid == 0) {
+      if (!dir.empty() && !EnterCgroup(dir, {getpid()}).ok()) _exit(2);
+      int s = socket(AF_INET, SOCK_DGRAM, 0);
+      if (sendto(s, "x", 1, 0, reinterpret_cast<sockaddr*>(&at), sizeof at) != 1) _exit(3);
+      _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+    sockaddr_in from{};
+    socklen_t flen = sizeof from;
+    char byte;
+    std::string out;
+    if (recvfrom(r, &byte, 1, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &flen) == 1) {
+      char text[INET_ADDRSTRLEN] = "";
+      inet_ntop(AF_INET, &from.sin_addr, text, sizeof text);
+      out = text;
+    }
+    close(r);
+    return out;
+  }
+
   int listener_ = -1;
   in_port_t port_ = 0;
 };
@@ -97,6 +130,9 @@ TEST_F(JobCgroupTest, ConnectionsIntoTheSubnetLeaveFromTheJobsAddress) {
   EXPECT_EQ(SourceFromChild(cg->dir()), "127.0.0.2");
   // A socket the program bound itself keeps its address.
   EXPECT_EQ(SourceFromChild(cg->dir(), /*bind_first=*/true), "127.0.0.3");
+  // A datagram sent with sendto, unconnected: its source is the job's too.
+  EXPECT_EQ(DatagramSourceFromChild(""), "127.0.0.1");
+  EXPECT_EQ(DatagramSourceFromChild(cg->dir()), "127.0.0.2");
   const std::string dir = cg->dir();
   EXPECT_TRUE(cg->Close());  // its child has exited: empty, removed
   struct stat st;
@@ -108,6 +144,7 @@ TEST_F(JobCgroupTest, ConnectionsBeyondTheSubnetAreLeftAlone) {
                                          A("255.0.0.0"));
   ASSERT_TRUE(cg.ok()) << cg.status().message();
   EXPECT_EQ(SourceFromChild(cg->dir()), "127.0.0.1");
+  EXPECT_EQ(DatagramSourceFromChild(cg->dir()), "127.0.0.1");
 }
 
 TEST_F(JobCgroupTest, MadeAgainTheHookIsReplacedNotAdded) {
