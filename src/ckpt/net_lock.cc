@@ -32,6 +32,18 @@ constexpr const char kTable[] =
     "  }\n"
     "}\n";
 
+// New connections to an address (SYNs without ACK), dropped while a job
+// holding that address moves (HoldNewConnections). A table of its own, so
+// that a node whose roam_lock table predates it needs no rule added there.
+constexpr const char kSynTable[] =
+    "table inet roam_syn {\n"
+    "  set addr4 { type ipv4_addr; }\n"
+    "  chain in {\n"
+    "    type filter hook input priority -300;\n"
+    "    ip daddr @addr4 tcp flags & (syn | ack) == syn drop\n"
+    "  }\n"
+    "}\n";
+
 // libnftables is loaded the first time a connection is locked, not linked:
 // it brings five more libraries (libnftnl, libmnl, libxtables, libjansson,
 // libgmp), and loading them cost every `roam` start ~70 page faults and
@@ -141,16 +153,35 @@ Status LockConnection(const pb::InetSocket& conn) {
   return Status::Ok();
 }
 
+namespace {
+
+// Not there (never locked, or unlocked already): nothing to let through.
+bool NotThere(const Status& st) {
+  return st.message().find("No such file") != std::string::npos ||
+         st.message().find("does not exist") != std::string::npos;
+}
+
+}  // namespace
+
 Status UnlockConnection(const pb::InetSocket& conn) {
   Result<std::string> e = Element(conn);
   if (!e.ok()) return e.status();
   Status st = Nft("delete element inet roam_lock " + *e + "\n");
-  // Not there (never locked, or unlocked already): nothing to let through.
-  if (!st.ok() && (st.message().find("No such file") != std::string::npos ||
-                   st.message().find("does not exist") != std::string::npos)) {
-    return Status::Ok();
-  }
-  return st;
+  return !st.ok() && NotThere(st) ? Status::Ok() : st;
+}
+
+Status HoldNewConnections(const std::string& ipv4) {
+  in_addr a{};
+  if (inet_pton(AF_INET, ipv4.c_str(), &a) != 1) return Status::Error("'" + ipv4 + "' is not an IPv4 address");
+  const std::string add = "add element inet roam_syn addr4 { " + ipv4 + " }\n";
+  if (Nft(add).ok()) return Status::Ok();
+  Status st = Nft(std::string(kSynTable) + add);
+  return st.ok() ? st : st.Prefixed("cannot hold new connections to " + ipv4 + ": ");
+}
+
+Status LetNewConnectionsIn(const std::string& ipv4) {
+  Status st = Nft("delete element inet roam_syn addr4 { " + ipv4 + " }\n");
+  return !st.ok() && NotThere(st) ? Status::Ok() : st;
 }
 
 Result<std::vector<pb::InetSocket>> LockImageConnections(const std::string& dir) {

@@ -27,6 +27,16 @@ Status LockConnection(const pb::InetSocket& conn);
 // Lets it through again; unlocking what is not locked is not an error.
 Status UnlockConnection(const pb::InetSocket& conn);
 
+// New connections to `ipv4` (a job's own address) wait while the job
+// moves: their SYNs are dropped here (table `inet roam_syn`), so that a
+// client is neither accepted by a frozen listener's kernel queue at the
+// source (lost with the frozen copy) nor reset by the target before the
+// listener is restored there; it sends its SYN again (after 1 s, 3 s...)
+// and reaches the listener wherever it runs by then. Holding an address
+// held already, or letting in one not held, is not an error.
+Status HoldNewConnections(const std::string& ipv4);
+Status LetNewConnectionsIn(const std::string& ipv4);
+
 // Locks the established connections of the image in `dir` (files.img),
 // before a node that did not have them takes their address (a move's
 // target, node/job_address.h): a segment of the peer arriving before its

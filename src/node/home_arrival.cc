@@ -329,7 +329,10 @@ void HomeArrival::Go(std::function<void(Status)> done) {
         tree->reset();  // released: the process is on its own
         return st;
       },
-      std::move(done));
+      [this, self = shared_from_this(), done = std::move(done)](Status st) {
+        if (st.ok()) address_.Running();  // its listeners are there: new connections come in
+        done(st);
+      });
 }
 
 // ---- failures ----------------------------------------------------------------------------

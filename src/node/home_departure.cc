@@ -146,6 +146,7 @@ void HomeDeparture::Freeze() {
     figures_.set_rounds(1 + (precopy_ ? precopy_->rounds() : 0));
     if (!st.ok()) Fail(st);
   });
+  address_.Freezing();  // new connections to its address wait (job_address.h)
   FreezeAndDump(
       engine_, rec_->pid, sender_->pipe(), tree_, [this, self](Result<double> r) { Dumped(std::move(r)); }, options,
       precopy_ ? precopy_->holder() : nullptr);
@@ -303,6 +304,7 @@ void HomeDeparture::Lost(const std::string& why) {
 }
 
 void HomeDeparture::Finish(Result<pb::MigrationFigures> r) {
+  address_.Done();
   timer_.cancel();
   if (auto d = std::move(done_)) d(std::move(r));
   if (auto e = std::move(on_end_)) e();

@@ -152,6 +152,15 @@ void JobAddresses::Sweep() {
   lingering_ = std::move(left);
 }
 
+void LeavingAddress::Freezing() {
+  if (address_.empty() || book_ == nullptr || !book_->holds(gpid_)) return;
+  if (Status st = HoldNewConnections(address_); !st.ok()) {
+    spdlog::warn("{}: new connections may be refused while it moves: {}", gpid_, st.message());
+    return;
+  }
+  holding_new_ = true;
+}
+
 void LeavingAddress::Leave() {
   if (address_.empty() || book_ == nullptr || !book_->holds(gpid_)) return;
   book_->Release(gpid_, /*keep_cgroup=*/true);
@@ -159,19 +168,34 @@ void LeavingAddress::Leave() {
 }
 
 void LeavingAddress::Back() {
-  if (!left_) return;
-  left_ = false;
-  if (Status st = book_->Hold(gpid_, address_); !st.ok()) {
-    spdlog::error("{}: runs on here without its address: {}", gpid_, st.message());
+  if (left_) {
+    left_ = false;
+    if (Status st = book_->Hold(gpid_, address_); !st.ok()) {
+      spdlog::error("{}: runs on here without its address: {}", gpid_, st.message());
+    }
   }
+  Done();  // a SYN now waits in the listener's queue for the process, which resumes
+}
+
+void LeavingAddress::Done() {
+  if (!holding_new_) return;
+  holding_new_ = false;
+  (void)LetNewConnectionsIn(address_);
 }
 
 Status ArrivingAddress::Arrive(JobAddresses* book, const std::string& gpid, const std::string& address,
                                const std::string& image_dir, pid_t beside) {
   if (address.empty() || book == nullptr) return Status::Ok();
+  // A SYN reaching the address before its listener is restored would be
+  // answered with a reset: new connections wait until Running.
+  if (Status st = HoldNewConnections(address); !st.ok()) return st;
   Result<std::vector<pb::InetSocket>> locked = LockImageConnections(image_dir);
-  if (!locked.ok()) return locked.status().Prefixed("lock its connections: ");
+  if (!locked.ok()) {
+    (void)LetNewConnectionsIn(address);
+    return locked.status().Prefixed("lock its connections: ");
+  }
   locked_ = std::move(*locked);
+  address_ = address;
   Status st = book->Hold(gpid, address, beside);
   if (!st.ok()) {
     Undo();
@@ -182,11 +206,18 @@ Status ArrivingAddress::Arrive(JobAddresses* book, const std::string& gpid, cons
   return Status::Ok();
 }
 
+void ArrivingAddress::Running() {
+  if (address_.empty()) return;
+  (void)LetNewConnectionsIn(address_);
+  address_.clear();
+}
+
 void ArrivingAddress::Undo() {
   if (book_ != nullptr) book_->Release(gpid_);
   book_ = nullptr;
   for (const pb::InetSocket& c : locked_) (void)UnlockConnection(c);
   locked_.clear();
+  Running();  // nothing here to reset them now: they go on to the source
 }
 
 }  // namespace roam

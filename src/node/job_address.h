@@ -89,36 +89,44 @@ class JobAddresses {
   bool warned_ = false;
 };
 
-// A move's source side of it: the address leaves this node once the tree
-// is dumped (Leave) and comes back if the tree resumes here (Back), before
-// it runs. Nothing for a job without one.
+// A move's source side of it: new connections to the address wait from
+// just before the freeze (Freezing: their SYNs are dropped, net_lock.h);
+// the address leaves this node once the tree is dumped (Leave) and comes
+// back if the tree resumes here (Back), before it runs, letting new
+// connections in again; Done when the move ends either way. Nothing for a
+// job without one.
 class LeavingAddress {
  public:
   LeavingAddress(JobAddresses* book, std::string gpid, std::string address)
       : book_(book), gpid_(std::move(gpid)), address_(std::move(address)) {}
+  void Freezing();
   void Leave();
   void Back();
+  void Done();
 
  private:
   JobAddresses* book_;
   std::string gpid_, address_;
   bool left_ = false;
+  bool holding_new_ = false;
 };
 
-// A move's target side of it: the tree's established connections are
-// locked here first (net_lock.h), then the address is put up (Hold), all
-// before the restore; Undo if the tree does not run here after all (a
-// restore unlocks each connection itself as it finishes it).
+// A move's target side of it: new connections to the address and the
+// tree's established ones are held here first (net_lock.h), then the
+// address is put up (Hold), all before the restore; Running once the tree
+// runs lets new connections in; Undo if the tree does not run here after
+// all (a restore unlocks each connection itself as it finishes it).
 class ArrivingAddress {
  public:
   // `beside`: where the job's cgroup goes (JobAddresses::Hold).
   Status Arrive(JobAddresses* book, const std::string& gpid, const std::string& address, const std::string& image_dir,
                 pid_t beside = 0);
+  void Running();
   void Undo();
 
  private:
   JobAddresses* book_ = nullptr;
-  std::string gpid_;
+  std::string gpid_, address_;
   std::vector<pb::InetSocket> locked_;
 };
 

@@ -250,6 +250,7 @@ void MigrationIn::Go() {
       },
       [this, self](Result<pid_t> r) {
         if (!r.ok()) return Abort(r.status().Prefixed("release failed: "));
+        address_.Running();  // its listeners are there: new connections come in
         SpawnedGuest g;
         g.pid = *r;
         g.tty = pty_master_ >= 0;

@@ -123,6 +123,7 @@ void MigrationOut::Freeze() {
     bytes_sent_ = sender_->bytes_sent() + (precopy_ ? precopy_->bytes_sent() : 0);
     if (!st.ok()) Fail(st);
   });
+  address_.Freezing();  // new connections to its address wait (job_address.h)
   FreezeAndDump(
       engine_, guest_->pid(), sender_->pipe(), tree_, [this, self](Result<double> r) { Dumped(std::move(r)); },
       DumpOptions(), precopy_ ? precopy_->holder() : nullptr);
@@ -266,6 +267,7 @@ void MigrationOut::ReportProgress(const std::string& phase) {
 }
 
 void MigrationOut::Finish() {
+  address_.Done();
   if (progress_timer_) progress_timer_->cancel();
   if (auto f = std::move(on_end_)) f();
 }
