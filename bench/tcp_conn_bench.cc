@@ -79,14 +79,21 @@ bool WriteAll(int fd, const void* buf, size_t len) {
   return true;
 }
 
-int Serve(int port) {
+// A listener on 0.0.0.0:PORT.
+int Listen(int port, int backlog) {
   int l = socket(AF_INET, SOCK_STREAM, 0);
   int one = 1;
   setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
-  if (bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(l, 1) != 0) Die("listen");
+  if (bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(l, backlog) != 0) Die("listen");
+  return l;
+}
+
+int Serve(int port) {
+  int l = Listen(port, 1);
+  int one = 1;
   int c = accept(l, nullptr, nullptr);
   if (c < 0) Die("accept");
   close(l);  // one client: the moved server holds nothing else
@@ -115,13 +122,7 @@ int Serve(int port) {
 }
 
 int AcceptForever(int port) {
-  int l = socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  if (bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(l, 512) != 0) Die("listen");
+  int l = Listen(port, 512);
   for (;;) {
     int c = accept(l, nullptr, nullptr);
     if (c >= 0) close(c);

@@ -35,11 +35,16 @@ constexpr const char kTable[] =
 // New connections to an address (SYNs without ACK), dropped while a job
 // holding that address moves (HoldNewConnections). A table of its own, so
 // that a node whose roam_lock table predates it needs no rule added there.
+// One from this node to the address while it is here has the address
+// itself as its source, which leaves with the job: such a connection
+// could never be completed, so it is refused at once (a reset) rather than
+// left to time out.
 constexpr const char kSynTable[] =
     "table inet roam_syn {\n"
     "  set addr4 { type ipv4_addr; }\n"
     "  chain in {\n"
     "    type filter hook input priority -300;\n"
+    "    ip daddr @addr4 ip saddr @addr4 tcp flags & (syn | ack) == syn reject with tcp reset\n"
     "    ip daddr @addr4 tcp flags & (syn | ack) == syn drop\n"
     "  }\n"
     "}\n";

@@ -32,7 +32,10 @@ Status UnlockConnection(const pb::InetSocket& conn);
 // client is neither accepted by a frozen listener's kernel queue at the
 // source (lost with the frozen copy) nor reset by the target before the
 // listener is restored there; it sends its SYN again (after 1 s, 3 s...)
-// and reaches the listener wherever it runs by then. Holding an address
+// and reaches the listener wherever it runs by then. (A client on the node
+// the job leaves, connecting while the address is still there, has that
+// address as its source: it is refused at once, since its connection
+// could never be completed once the address left.) Holding an address
 // held already, or letting in one not held, is not an error.
 Status HoldNewConnections(const std::string& ipv4);
 Status LetNewConnectionsIn(const std::string& ipv4);

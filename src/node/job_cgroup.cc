@@ -10,10 +10,13 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <climits>
 #include <cstring>
+#include <initializer_list>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <vector>
 
 namespace roam {
 namespace {
@@ -64,23 +67,44 @@ Result<UniqueFd> LoadProgram(bpf_attach_type type, const bpf_insn* prog, size_t 
 
 enum : uint8_t { R0, R1, R2, R3, R6 = 6, R10 = 10 };
 
-// The connect hook: if (dst & mask) == net and the socket has no source
-// address yet, bind(ctx, {AF_INET, port 0, address}); always let the
-// connect go on (return 1). (A second bind without a port would replace
-// the address a program chose with IP_BIND_ADDRESS_NO_PORT: hence the
-// look at the socket's source first.) The address and the subnet are
-// compared as the bytes they are on the wire, loaded as one 32-bit word
-// on both sides, so no byte order is swapped.
-Result<UniqueFd> LoadConnectHook(in_addr address, in_addr net, in_addr mask) {
-  const bpf_insn prog[] = {
+// A jump "to allow": its offset is set by Hook() once the program's length
+// is known.
+constexpr int16_t kToAllow = INT16_MIN;
+
+bpf_insn JumpIfNot(uint8_t reg, int32_t value) { return Insn(BPF_JMP32 | BPF_JNE | BPF_K, reg, 0, kToAllow, value); }
+
+// A hook's program: a common head, `body`, and the end every path reaches
+// ("allow": return 1, let the call go on). The head goes on to the body
+// only for a destination in the subnet (`net`/`mask`) and a socket with no
+// source address yet (one a program bound itself, with or without a port,
+// is left alone), with the context in r6. The address and the subnet are
+// compared as the bytes they are on the wire, loaded as one 32-bit word on
+// both sides, so no byte order is swapped.
+std::vector<bpf_insn> Hook(in_addr net, in_addr mask, std::initializer_list<bpf_insn> body) {
+  std::vector<bpf_insn> prog = {
       Insn(BPF_ALU64 | BPF_MOV | BPF_X, R6, R1, 0, 0),  // r6 = ctx
       Insn(BPF_LDX | BPF_MEM | BPF_W, R2, R6, offsetof(bpf_sock_addr, user_ip4), 0),
       Insn(BPF_ALU | BPF_AND | BPF_K, R2, 0, 0, Raw(mask)),
-      Insn(BPF_JMP32 | BPF_JNE | BPF_K, R2, 0, /*to allow*/ 11, Raw(net)),
-      // Bound to an address already (with or without a port): left alone.
+      JumpIfNot(R2, Raw(net)),
       Insn(BPF_LDX | BPF_MEM | BPF_DW, R3, R6, offsetof(bpf_sock_addr, sk), 0),
       Insn(BPF_LDX | BPF_MEM | BPF_W, R3, R3, offsetof(bpf_sock, src_ip4), 0),
-      Insn(BPF_JMP32 | BPF_JNE | BPF_K, R3, 0, /*to allow*/ 8, 0),
+      JumpIfNot(R3, 0),
+  };
+  prog.insert(prog.end(), body);
+  const int allow = static_cast<int>(prog.size());
+  prog.push_back(Insn(BPF_ALU64 | BPF_MOV | BPF_K, R0, 0, 0, 1));
+  prog.push_back(Insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
+  for (int i = 0; i < allow; ++i) {
+    if (prog[i].off == kToAllow) prog[i].off = static_cast<int16_t>(allow - i - 1);
+  }
+  return prog;
+}
+
+// The connect hook: bind(ctx, {AF_INET, port 0, address}). (A second bind
+// without a port would replace the address a program chose with
+// IP_BIND_ADDRESS_NO_PORT: hence the head's look at the source first.)
+Result<UniqueFd> LoadConnectHook(in_addr address, in_addr net, in_addr mask) {
+  const std::vector<bpf_insn> prog = Hook(net, mask, {
       Insn(BPF_ST | BPF_MEM | BPF_W, R10, 0, -16, AF_INET),  // sin_family, sin_port 0
       Insn(BPF_ST | BPF_MEM | BPF_W, R10, 0, -12, Raw(address)),
       Insn(BPF_ST | BPF_MEM | BPF_DW, R10, 0, -8, 0),  // sin_zero
@@ -89,34 +113,22 @@ Result<UniqueFd> LoadConnectHook(in_addr address, in_addr net, in_addr mask) {
       Insn(BPF_ALU64 | BPF_ADD | BPF_K, R2, 0, 0, -16),
       Insn(BPF_ALU64 | BPF_MOV | BPF_K, R3, 0, 0, 16),
       Insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_bind),
-      Insn(BPF_ALU64 | BPF_MOV | BPF_K, R0, 0, 0, 1),  // allow:
-      Insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
-  };
-  return LoadProgram(BPF_CGROUP_INET4_CONNECT, prog, sizeof prog / sizeof prog[0]);
+  });
+  return LoadProgram(BPF_CGROUP_INET4_CONNECT, prog.data(), prog.size());
 }
 
 // The UDP sendmsg hook, for a datagram sent with an address (sendto) from
-// a socket not connected: if it goes into the subnet, the socket has no
-// source address and the program chose none (IP_PKTINFO), its source is
-// the job's address, so that the replies find the job wherever it has
-// gone since. Always let it go (return 1).
+// a socket not connected: unless the program chose its source itself
+// (IP_PKTINFO), it is the job's address, so that the replies find the job
+// wherever it has gone since.
 Result<UniqueFd> LoadSendmsgHook(in_addr address, in_addr net, in_addr mask) {
-  const bpf_insn prog[] = {
-      Insn(BPF_ALU64 | BPF_MOV | BPF_X, R6, R1, 0, 0),  // r6 = ctx
-      Insn(BPF_LDX | BPF_MEM | BPF_W, R2, R6, offsetof(bpf_sock_addr, user_ip4), 0),
-      Insn(BPF_ALU | BPF_AND | BPF_K, R2, 0, 0, Raw(mask)),
-      Insn(BPF_JMP32 | BPF_JNE | BPF_K, R2, 0, /*to allow*/ 7, Raw(net)),
-      Insn(BPF_LDX | BPF_MEM | BPF_DW, R3, R6, offsetof(bpf_sock_addr, sk), 0),
-      Insn(BPF_LDX | BPF_MEM | BPF_W, R3, R3, offsetof(bpf_sock, src_ip4), 0),
-      Insn(BPF_JMP32 | BPF_JNE | BPF_K, R3, 0, /*to allow*/ 4, 0),
+  const std::vector<bpf_insn> prog = Hook(net, mask, {
       Insn(BPF_LDX | BPF_MEM | BPF_W, R2, R6, offsetof(bpf_sock_addr, msg_src_ip4), 0),
-      Insn(BPF_JMP32 | BPF_JNE | BPF_K, R2, 0, /*to allow*/ 2, 0),
+      JumpIfNot(R2, 0),
       Insn(BPF_ALU | BPF_MOV | BPF_K, R2, 0, 0, Raw(address)),
       Insn(BPF_STX | BPF_MEM | BPF_W, R6, R2, offsetof(bpf_sock_addr, msg_src_ip4), 0),
-      Insn(BPF_ALU64 | BPF_MOV | BPF_K, R0, 0, 0, 1),  // allow:
-      Insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
-  };
-  return LoadProgram(BPF_CGROUP_UDP4_SENDMSG, prog, sizeof prog / sizeof prog[0]);
+  });
+  return LoadProgram(BPF_CGROUP_UDP4_SENDMSG, prog.data(), prog.size());
 }
 
 const bpf_attach_type kHooks[] = {BPF_CGROUP_INET4_CONNECT, BPF_CGROUP_UDP4_SENDMSG};

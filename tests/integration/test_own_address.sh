@@ -144,6 +144,17 @@ check "their addresses went with them (server's on '$(holders "$SA")', client's 
   sh -c "[ -z '$(holders "$SA")' ] && [ -z '$(holders "$CA")' ]"
 check "no node holds a connection locked any more ('$(lock_elements)')" test -z "$(lock_elements)"
 
+# serve_on_n2 NAME PORT SS_FLAGS SCRIPT: SCRIPT PORT as a job with an address
+# of its own on n2, once `ss SS_FLAGS` there shows PORT; SRV its PID, SRVA
+# its address.
+serve_on_n2() {
+  bg_start "$1" "$ROAM" run --on n2 --address auto -- python3 "$4" "$2"
+  SRV=$(bg_pid "$1")
+  wait_until 10 where_is "n1:$SRV" n2 >/dev/null
+  SRVA=$(ps_field "n1:$SRV" address)
+  wait_until 10 sh -c "cx() { timeout 20 '$ROAM' cluster exec --name $CLUSTER \"\$@\"; }; cx n2 -- ss $3 | grep -q ':$2 '" >/dev/null
+}
+
 # --- 2. connections made anywhere it runs leave from its address ----------------
 # A job with an address of its own that does not bind: started at home,
 # moved n3, home, n4, it opens a new connection to a server every 50 ms
@@ -191,11 +202,8 @@ for i in range(n):
 print("aclient ok", n, "from elsewhere", bad, flush=True)
 sys.exit(1 if bad else 0)
 PY
-bg_start aserver "$ROAM" run --on n2 --address auto -- python3 "$DATA/aserver.py" 9126
-AS=$(bg_pid aserver)
-wait_until 10 where_is "n1:$AS" n2 >/dev/null
-ASA=$(ps_field "n1:$AS" address)
-wait_until 10 sh -c "cx() { timeout 20 '$ROAM' cluster exec --name $CLUSTER \"\$@\"; }; cx n2 -- ss -ltn | grep -q ':9126 '" >/dev/null
+serve_on_n2 aserver 9126 -ltn "$DATA/aserver.py"
+AS=$SRV ASA=$SRVA
 bg_start aclient "$ROAM" run --on n1 --address auto -- python3 "$DATA/aclient.py" "$ASA" 9126 200
 AC=$(bg_pid aclient)
 wait_until 10 where_is "n1:$AC" n1 >/dev/null
@@ -210,8 +218,9 @@ rc=$(bg_rc aclient 60)
 check "a job that does not bind, moved$moves ($(head -c 200 "$DATA/aclient.mig")), made every connection from its own address $ASA's peer saw (CANTMOVE '$cm_a'; exit $rc: $(cat "$DATA/aclient.out" "$DATA/aclient.err" | head -c 300))" \
   sh -c "[ '$moves' = ' n3 home n4' ] && [ -z '$cm_a' ] && [ '$rc' = 0 ] && grep -qx 'aclient ok 200 from elsewhere 0' '$DATA/aclient.out'"
 
-# New connections while the server moves: a client outside roam (inside
-# n1) connects every 10 ms and reads the greeting. Each waits (its SYN
+# New connections while the server moves: a client outside the cluster
+# (on this host, as a user's laptop on the LAN) connects every 10 ms and
+# reads the greeting. Each waits (its SYN
 # dropped while the server is frozen or not yet restored; net_lock.h
 # HoldNewConnections) and none fails. Until 2026-12-06 a SYN in those
 # ~100 ms was reset by the target, or accepted by the frozen listener's
@@ -224,30 +233,34 @@ end = time.time() + secs
 n = failed = waited = 0
 while time.time() < end:
     t = time.time()
+    stage = "connecting"
     try:
         s = socket.create_connection((addr, port), timeout=8)
+        stage = "waiting for its greeting on port %d" % s.getsockname()[1]
         s.settimeout(8)
         if not s.makefile("rb").readline():
             raise OSError("closed before its greeting")
         s.close()
     except OSError as e:
         failed += 1
-        print("connection %d failed: %s" % (n, e), flush=True)
+        print("connection %d, made at %s, failed %s after %.1f s: %s" %
+              (n, time.strftime("%H:%M:%S", time.localtime(t)), stage, time.time() - t, e), flush=True)
     waited += time.time() - t > 0.5
     n += 1
     time.sleep(0.01)
 print("hammer", n, "failed", failed, "waited", waited, flush=True)
 PY
-cx n1 -- python3 "$DATA/hammer.py" "$ASA" 9126 7 >"$DATA/hammer.out" 2>&1 &
+/usr/bin/python3 "$DATA/hammer.py" "$ASA" 9126 7 >"$DATA/hammer.out" 2>&1 &
 HAMMER=$!
 sleep 1
 moves=""
 for to in n3 home n4 n2; do
-  migrate "n1:$AS" "$to" >/dev/null 2>>"$DATA/aserver.mig" && moves="$moves $to"
+  echo "$(date +%T.%N | cut -c1-12) moving to $to" >>"$DATA/aserver.log"
+  migrate "n1:$AS" "$to" >>"$DATA/aserver.log" 2>>"$DATA/aserver.mig" && moves="$moves $to"
   sleep 0.8
 done
 wait $HAMMER
-check "new connections while their server moved$moves ($(head -c 200 "$DATA/aserver.mig")): none failed ($(tail -3 "$DATA/hammer.out" | tr '\n' ' '))" \
+check "new connections while their server moved$moves ($(head -c 200 "$DATA/aserver.mig")): none failed ($(tail -3 "$DATA/hammer.out" | tr '\n' ' '); moves: $(tr '\n' ' ' <"$DATA/aserver.log"))" \
   sh -c "[ '$moves' = ' n3 home n4 n2' ] && grep -q '^hammer [0-9]* failed 0 ' '$DATA/hammer.out'"
 cx n1 -- "$ROAM" kill "n1:$AS" >/dev/null 2>&1
 bg_rc aserver 20 >/dev/null
@@ -291,11 +304,8 @@ for i in range(n):
 print("uclient ok", n, "from elsewhere", wrong, "resent", resent, flush=True)
 sys.exit(1 if wrong else 0)
 PY
-bg_start userver "$ROAM" run --on n2 --address auto -- python3 "$DATA/userver.py" 9127
-US=$(bg_pid userver)
-wait_until 10 where_is "n1:$US" n2 >/dev/null
-USA=$(ps_field "n1:$US" address)
-wait_until 10 sh -c "cx() { timeout 20 '$ROAM' cluster exec --name $CLUSTER \"\$@\"; }; cx n2 -- ss -lun | grep -q ':9127 '" >/dev/null
+serve_on_n2 userver 9127 -lun "$DATA/userver.py"
+US=$SRV USA=$SRVA
 bg_start uclient "$ROAM" run --on n3 --address auto -- python3 "$DATA/uclient.py" "$USA" 9127 150
 UC=$(bg_pid uclient)
 wait_until 10 where_is "n1:$UC" n3 >/dev/null
