@@ -35,6 +35,7 @@
 #include "ckpt/sysv_ipc.h"
 #include "ckpt/task_state.h"
 #include "ckpt/tracee.h"
+#include "common/cgroup_fs.h"
 #include "common/file_util.h"
 #include "common/proc_maps.h"
 #include "common/proc_stat.h"
@@ -681,13 +682,8 @@ Status TreeRestore::CreateSeeds() {
     }
     created_ = true;  // ours from here, whatever happens (KillAll)
     Status st = Status::Ok();
-    if (!options_.cgroup.empty()) {  // the staged root waits: in before it makes anything
-      UniqueFd procs(open((options_.cgroup + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
-      const std::string text = std::to_string(stage->pid());
-      if (!procs.ok() || write(procs.get(), text.data(), text.size()) < 0) {
-        st = Status::Errno("put " + text + " into " + options_.cgroup);
-      }
-    }
+    // The staged root waits: in before it makes anything.
+    if (!options_.cgroup.empty()) st = MoveToCgroup(options_.cgroup, stage->pid());
     if (st.ok()) st = stage->Become(image_.dir, ctx_.base, ready[1], inherited);
     close(ready[1]);
     if (!st.ok()) {

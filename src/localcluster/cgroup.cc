@@ -9,6 +9,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "common/cgroup_fs.h"
 #include "common/file_util.h"
 
 namespace roam::localcluster {
@@ -17,72 +18,11 @@ namespace {
 
 constexpr long kCfsPeriodUs = 100000;
 
-bool HasItem(const std::string& comma_list, const std::string& item) {
-  std::stringstream ss(comma_list);
-  std::string part;
-  while (std::getline(ss, part, ','))
-    if (part == item) return true;
-  return false;
-}
-
 bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
 std::string Parent(const std::string& dir) {
   size_t slash = dir.rfind('/');
   return slash == std::string::npos || slash == 0 ? "/" : dir.substr(0, slash);
-}
-
-// A mounted cgroup hierarchy: the v1 one carrying a controller, or v2.
-struct CgroupMount {
-  std::string root;   // the cgroup mounted there ("/" unless bind-mounted)
-  std::string point;  // where it is mounted
-};
-
-// controller "" means the v2 (unified) hierarchy.
-bool FindMount(const std::string& controller, CgroupMount* out) {
-  // /proc/self/mountinfo: "id parent maj:min root mountpoint opts ... - fstype source superopts"
-  Result<std::string> mountinfo = ReadFile("/proc/self/mountinfo");
-  if (!mountinfo.ok()) return false;
-  std::stringstream lines(*mountinfo);
-  std::string line;
-  while (std::getline(lines, line)) {
-    size_t sep = line.find(" - ");
-    if (sep == std::string::npos) continue;
-    std::stringstream tail(line.substr(sep + 3));
-    std::string fstype, source, superopts;
-    tail >> fstype >> source >> superopts;
-    bool match = controller.empty() ? fstype == "cgroup2" : fstype == "cgroup" && HasItem(superopts, controller);
-    if (!match) continue;
-    std::stringstream head(line.substr(0, sep));
-    std::string id, parent, dev;
-    head >> id >> parent >> dev >> out->root >> out->point;
-    return true;
-  }
-  return false;
-}
-
-// The directory of process `pid` ("self" or a number) in `mount`.
-bool ProcessCgroupDir(const std::string& pid, const std::string& controller, const CgroupMount& mount,
-                      std::string* dir) {
-  // /proc/PID/cgroup: "id:controller,list:/path"; v2 is "0::/path".
-  Result<std::string> cgroups = ReadFile("/proc/" + pid + "/cgroup");
-  if (!cgroups.ok()) return false;
-  std::stringstream cl(*cgroups);
-  std::string line;
-  while (std::getline(cl, line)) {
-    size_t c1 = line.find(':');
-    size_t c2 = c1 == std::string::npos ? std::string::npos : line.find(':', c1 + 1);
-    if (c2 == std::string::npos) continue;
-    std::string controllers = line.substr(c1 + 1, c2 - c1 - 1);
-    if (controller.empty() ? !controllers.empty() : !HasItem(controllers, controller)) continue;
-    std::string path = line.substr(c2 + 1);
-    // A bind-mounted sub-tree shows its root in mountinfo; paths are below it.
-    if (mount.root != "/" && path.compare(0, mount.root.size(), mount.root) == 0) path = path.substr(mount.root.size());
-    if (path == "/") path.clear();
-    *dir = mount.point + path;
-    return true;
-  }
-  return false;
 }
 
 // v2: lets the children of `dir` use cpu and memory, where `dir` has them.
@@ -103,13 +43,13 @@ Result<CgroupRoots> ClusterCgroupRoots(const std::string& dir_name) {
   CgroupRoots roots;
   CgroupMount cpu, memory, unified;
   std::string own;
-  if (FindMount("cpu", &cpu) && ProcessCgroupDir("self", "cpu", cpu, &own)) {
+  if (FindCgroupMount("cpu", &cpu) && ProcessCgroupDir("self", "cpu", cpu, &own)) {
     roots.cpu = own + "/" + dir_name;
-    if (FindMount("memory", &memory) && ProcessCgroupDir("self", "memory", memory, &own))
+    if (FindCgroupMount("memory", &memory) && ProcessCgroupDir("self", "memory", memory, &own))
       roots.memory = own + "/" + dir_name;
     return roots;
   }
-  if (FindMount("", &unified)) {
+  if (FindCgroupMount("", &unified)) {
     // At the top: the root cgroup may hold processes and still delegate
     // controllers; our own cgroup may not (the no-internal-process rule).
     roots.cpu = roots.memory = unified.point + "/" + dir_name;
@@ -134,7 +74,7 @@ std::vector<std::string> ProcessCgroupDirs(int pid) {
   for (const char* controller : {"cpu", "memory", ""}) {
     CgroupMount mount;
     std::string dir;
-    if (FindMount(controller, &mount) && ProcessCgroupDir(std::to_string(pid), controller, mount, &dir)) {
+    if (FindCgroupMount(controller, &mount) && ProcessCgroupDir(std::to_string(pid), controller, mount, &dir)) {
       bool seen = false;
       for (const std::string& d : dirs) seen = seen || d == dir;
       if (!seen) dirs.push_back(dir);
@@ -166,10 +106,6 @@ Status SetMemoryLimit(const std::string& dir, uint64_t bytes) {
     return WriteFileInPlace(dir + "/memory.limit_in_bytes", bytes > 0 ? std::to_string(bytes) + "\n" : "-1\n");
   if (bytes == 0) return Status::Ok();
   return Status::Error("a memory limit needs the memory controller, which " + dir + " lacks");
-}
-
-Status MoveToCgroup(const std::string& dir, int pid) {
-  return WriteFileInPlace(dir + "/cgroup.procs", std::to_string(pid) + "\n");
 }
 
 std::vector<int> CgroupProcs(const std::string& dir) {

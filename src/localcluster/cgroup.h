@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cgroup_fs.h"
 #include "common/status.h"
 
 namespace roam::localcluster {
@@ -53,8 +54,7 @@ Status SetCpuQuota(const std::string& dir, double cores);
 // bytes == 0: no limit. An error if a limit is asked for and `dir` has no
 // memory controller.
 Status SetMemoryLimit(const std::string& dir, uint64_t bytes);
-// Moves process `pid` (all its threads) into the cgroup.
-Status MoveToCgroup(const std::string& dir, int pid);
+// Moving a process into one: MoveToCgroup (common/cgroup_fs.h).
 // PIDs in <dir>/cgroup.procs; empty if the directory does not exist.
 std::vector<int> CgroupProcs(const std::string& dir);
 // Names of the sub-cgroups of `dir`; empty if it does not exist.

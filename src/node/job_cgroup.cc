@@ -4,19 +4,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cstddef>
 #include <climits>
+#include <cstddef>
 #include <cstring>
 #include <initializer_list>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 #include <vector>
+
+#include "common/cgroup_fs.h"
 
 namespace roam {
 namespace {
@@ -164,47 +165,34 @@ void DetachAll(int cg) {
 // Where the cgroup v2 hierarchy is mounted here (/sys/fs/cgroup, or
 // /sys/fs/cgroup/unified on a hybrid boot); mounted by us under /run if
 // nowhere. Found once.
-Result<std::string> Cgroup2Root() {
+Result<CgroupMount> Cgroup2() {
   static std::mutex mu;
-  static std::string root;
+  static CgroupMount found;
   std::lock_guard<std::mutex> lock(mu);
-  if (!root.empty()) return root;
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - FSTYPE SOURCE SUPER
-    const size_t dash = line.find(" - ");
-    if (dash == std::string::npos || line.compare(dash + 3, 8, "cgroup2 ") != 0) continue;
-    std::istringstream f(line.substr(0, dash));
-    std::string id, parent, dev, mroot, point;
-    if ((f >> id >> parent >> dev >> mroot >> point) && mroot == "/") {
-      root = point;
-      return root;
+  if (!found.point.empty()) return found;
+  CgroupMount m;
+  if (!FindCgroupMount("", &m)) {
+    m = {"/", "/run/roam-cgroup2"};
+    ::mkdir(m.point.c_str(), 0755);
+    if (::mount("cgroup2", m.point.c_str(), "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0 &&
+        errno != EBUSY) {
+      return Status::Errno("no cgroup2 hierarchy here, and mount one on " + m.point);
     }
   }
-  const std::string mine = "/run/roam-cgroup2";
-  ::mkdir(mine.c_str(), 0755);
-  if (::mount("cgroup2", mine.c_str(), "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0 && errno != EBUSY) {
-    return Status::Errno("no cgroup2 hierarchy here, and mount one on " + mine);
-  }
-  root = mine;
-  return root;
+  found = m;
+  return found;
 }
 
-// The cgroup (v2) `pid` is in, as a directory under `root`; the root when
-// it cannot be told.
-std::string CgroupDirOf(const std::string& root, pid_t pid) {
-  std::ifstream in("/proc/" + (pid == 0 ? std::string("self") : std::to_string(pid)) + "/cgroup");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("0::", 0) != 0) continue;
-    const std::string path = line.substr(3);
-    if (path == "/" || path.empty() || path.find("/..") != std::string::npos) return root;
-    struct stat st;
-    const std::string dir = root + path;
-    return ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) ? dir : root;
+// The cgroup (v2) `pid` (0: this process) is in, as a directory; the
+// hierarchy's top when it cannot be told.
+std::string CgroupDirOf(const CgroupMount& m, pid_t pid) {
+  std::string dir;
+  struct stat st;
+  if (ProcessCgroupDir(pid == 0 ? "self" : std::to_string(pid), "", m, &dir) && dir.find("/..") == std::string::npos &&
+      ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return dir;
   }
-  return root;
+  return m.point;
 }
 
 std::string CgroupName(const std::string& node, const std::string& gpid) {
@@ -224,10 +212,10 @@ std::string Basename(const std::string& path) {
 
 Result<JobCgroup> JobCgroup::Make(const std::string& node, const std::string& gpid, in_addr address, in_addr net,
                                   in_addr mask, pid_t beside) {
-  Result<std::string> root = Cgroup2Root();
-  if (!root.ok()) return root.status();
+  Result<CgroupMount> m = Cgroup2();
+  if (!m.ok()) return m.status();
   const std::string name = CgroupName(node, gpid);
-  const std::string where = CgroupDirOf(*root, beside);
+  const std::string where = CgroupDirOf(*m, beside);
   JobCgroup cg;
   cg.dir_ = Basename(where) == name ? where : where + "/" + name;
   if (::mkdir(cg.dir_.c_str(), 0755) != 0 && errno != EEXIST) return Status::Errno("mkdir " + cg.dir_);
@@ -271,14 +259,9 @@ bool JobCgroup::Close() {
 
 Status EnterCgroup(const std::string& dir, const std::vector<pid_t>& pids) {
   if (dir.empty()) return Status::Ok();
-  UniqueFd procs(::open((dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
-  if (!procs.ok()) return Status::Errno("open " + dir + "/cgroup.procs");
   for (pid_t pid : pids) {
-    const std::string text = std::to_string(pid);
-    // One write per process: the kernel takes one PID per write.
-    if (::write(procs.get(), text.data(), text.size()) < 0 && errno != ESRCH) {
-      return Status::Errno("put " + text + " into " + dir);
-    }
+    Status st = MoveToCgroup(dir, pid);
+    if (!st.ok() && !(::kill(pid, 0) != 0 && errno == ESRCH)) return st;  // one gone meanwhile is no error
   }
   return Status::Ok();
 }
@@ -290,9 +273,9 @@ bool RemoveEmptyCgroup(const std::string& dir) {
 
 std::vector<std::string> RemoveStaleJobCgroups(const std::string& node) {
   std::vector<std::string> out;
-  Result<std::string> root = Cgroup2Root();
-  if (!root.ok()) return out;
-  const std::string dir = CgroupDirOf(*root, 0);
+  Result<CgroupMount> m = Cgroup2();
+  if (!m.ok()) return out;
+  const std::string dir = CgroupDirOf(*m, 0);
   const std::string prefix = CgroupName(node, "");
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) return out;
