@@ -118,6 +118,7 @@ exec_line=$(sed -n 's/^ExecStart=//p' "$unit")
 check "the unit has one ExecStart line" test "$(grep -c '^ExecStart=' "$unit")" = 1
 check "the unit keeps users' jobs alive when roamd stops (KillMode=process)" grep -qx 'KillMode=process' "$unit"
 check "the unit makes /run/roam (RuntimeDirectory=roam)" grep -qx 'RuntimeDirectory=roam' "$unit"
+check "the unit leaves the cgroups below its own to roamd, its jobs' (Delegate=yes)" grep -qx 'Delegate=yes' "$unit"
 # Every absolute path of the line moves under $ROOT; /run/roam is made as
 # systemd would (RuntimeDirectory).
 read -ra argv <<<"$exec_line"
