@@ -14,14 +14,12 @@
 
 #include <string>
 
+#include "node/iface_address.h"
+
 namespace roam {
 namespace {
 
-in_addr A(const char* text) {
-  in_addr a{};
-  inet_pton(AF_INET, text, &a);
-  return a;
-}
+in_addr A(const char* text) { return *ParseIpv4(text); }
 
 class JobCgroupTest : public ::testing::Test {
  protected:
