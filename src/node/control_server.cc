@@ -1,10 +1,12 @@
 #include "node/control_server.h"
 
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <memory>
+#include <sstream>
 
 #include "common/file_util.h"
 #include "wire/frame.h"
@@ -12,6 +14,37 @@
 namespace roam {
 
 using asio::local::stream_protocol;
+
+namespace {
+
+std::string UserName(uid_t uid) {
+  passwd pw{}, *res = nullptr;
+  char buf[4096];
+  if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res) return pw.pw_name;
+  return std::to_string(uid);
+}
+
+}  // namespace
+
+pb::Credentials CredentialsOf(const ControlServer::Peer& peer) {
+  pb::Credentials c;
+  c.set_uid(peer.uid);
+  c.set_gid(peer.gid);
+  c.set_user(UserName(peer.uid));
+  // Supplementary groups: the kernel's view of the caller, not its word.
+  Result<std::string> status = ReadFile("/proc/" + std::to_string(peer.pid) + "/status");
+  if (status.ok()) {
+    std::istringstream in(*status);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("Groups:", 0) != 0) continue;
+      std::istringstream g(line.substr(7));
+      uint32_t gid;
+      while (g >> gid) c.add_groups(gid);
+    }
+  }
+  return c;
+}
 
 class ControlServer::Connection : public std::enable_shared_from_this<Connection> {
  public:

@@ -46,4 +46,9 @@ class ControlServer {
   std::string path_;
 };
 
+// What a peer is, as requests about processes name it: its uid, gid, user
+// name, and supplementary groups (the kernel's view of the caller, read
+// from /proc, not its word).
+pb::Credentials CredentialsOf(const ControlServer::Peer& peer);
+
 }  // namespace roam

@@ -42,10 +42,6 @@ struct HomeProcess {
   uint32_t nmig = 0;
   int64_t started_ms = 0;  // SteadyMs(), when the record was made
   int64_t moved_ms = 0;    // SteadyMs(), when it last arrived somewhere (0: never moved)
-  // The balancer's moves of it that failed in a row for a reason of its
-  // own (not the target's), and until when the balancer leaves it alone.
-  int balance_failures = 0;
-  int64_t balance_retry_ms = 0;  // SteadyMs()
   double cpu_before_moves = 0;  // CPU seconds used where it ran before (a restored process starts from 0)
   pb::ProcStats stats;        // last figures (from the guest, or sampled here)
   uint64_t last_ticks = 0;    // for a process at home: CPU% between samples

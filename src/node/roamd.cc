@@ -45,80 +45,86 @@ std::string FirstIpv4() {
 
 
 Roamd::Roamd(RoamdConfig config)
-    : cfg_(std::move(config)), swim_timer_(io_), load_timer_(io_), balance_timer_(io_), signals_(io_, SIGINT, SIGTERM), reaper_(io_) {}
+    : node_(std::move(config)),
+      swim_timer_(node_.io),
+      load_timer_(node_.io),
+      signals_(node_.io, SIGINT, SIGTERM),
+      home_(std::make_unique<HomeRole>(node_)),
+      guests_(std::make_unique<GuestRole>(node_, [this](std::shared_ptr<GuestProcess> g, const pb::MoveOut& order) {
+        migrator_->StartMoveOut(std::move(g), order);
+      })),
+      migrator_(std::make_unique<Migrator>(
+          node_, *guests_,
+          Migrator::Admission{
+              [this](const std::string& gpid, double demand, double limit, uint64_t rss) {
+                return balancer_->Admit(gpid, demand, limit, rss);
+              },
+              [this] { return balancer_->MemoryFloor(); }})),
+      balancer_(std::make_unique<BalancerRole>(node_, *home_, *guests_, *migrator_)) {
+  node_.publish_load = [this] { PublishLoad(); };
+}
 
-Roamd::~Roamd() = default;
-
-// Monotonic milliseconds whose origin is the wall clock's (as it was when
-// roamd started): timeouts never jump with the wall clock, and nodes whose
-// clocks agree (NTP; one host in `roam cluster`) count protocol periods
-// alike, which the shared probe order (src/cluster/swim.h) needs.
-int64_t Roamd::Now() const {
-  using std::chrono::duration_cast;
-  using std::chrono::milliseconds;
-  static const int64_t offset =
-      duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count() -
-      duration_cast<milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
-  return duration_cast<milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count() + offset;
+Roamd::~Roamd() {
+  // The engine's thread stops first: its work may point into the roles' state.
+  node_.engine.reset();
 }
 
 Status Roamd::Init() {
-  balance_on_ = cfg_.balance;
-  if (cfg_.name.empty()) {
+  RoamdConfig& cfg = node_.cfg;
+  if (cfg.name.empty()) {
     char host[256] = {};
     gethostname(host, sizeof host - 1);
-    cfg_.name = host;
+    cfg.name = host;
   }
   std::optional<ClusterKey> key;
-  if (cfg_.insecure) {
-    if (cfg_.bind.rfind("127.", 0) != 0) {
+  if (cfg.insecure) {
+    if (cfg.bind.rfind("127.", 0) != 0) {
       return Status::Error("--insecure is only allowed on a loopback address (bind = 127.x.x.x)");
     }
   } else {
-    Result<ClusterKey> k = ClusterKey::Load(cfg_.key_file);
+    Result<ClusterKey> k = ClusterKey::Load(cfg.key_file);
     if (!k.ok()) return Status::Error(k.status().message() + " (roamd needs the cluster key; see roamd.conf)");
     key = *k;
   }
   key_ = key;
-  std::string advertise = cfg_.bind == "0.0.0.0" ? FirstIpv4() : cfg_.bind;
-  std::string address = advertise + ":" + std::to_string(cfg_.port);
+  std::string advertise = cfg.bind == "0.0.0.0" ? FirstIpv4() : cfg.bind;
+  std::string address = advertise + ":" + std::to_string(cfg.port);
 
-  gossip_ = std::make_unique<GossipEndpoint>(io_, Envelope(cfg_.cluster, cfg_.name, key,
+  gossip_ = std::make_unique<GossipEndpoint>(node_.io, Envelope(cfg.cluster, cfg.name, key,
                                                           static_cast<uint64_t>(WallMicros())));
-  if (Status st = gossip_->Open(cfg_.bind, cfg_.port, cfg_.multicast); !st.ok()) return st;
-  link_id_ = LinkIdentity{cfg_.cluster, cfg_.name, key, address};
-  links_ = std::make_unique<LinkPool>(
-      io_, link_id_, [this](std::shared_ptr<LinkSession> s, const std::string& peer) { OnLink(std::move(s), peer); });
-  if (Status st = links_->Listen(cfg_.bind, cfg_.port); !st.ok()) return st;
+  if (Status st = gossip_->Open(cfg.bind, cfg.port, cfg.multicast); !st.ok()) return st;
+  link_id_ = LinkIdentity{cfg.cluster, cfg.name, key, address};
+  node_.links = std::make_unique<LinkPool>(
+      node_.io, link_id_, [this](std::shared_ptr<LinkSession> s, const std::string& peer) { OnLink(std::move(s), peer); });
+  if (Status st = node_.links->Listen(cfg.bind, cfg.port); !st.ok()) return st;
   control_ = std::make_unique<ControlServer>(
-      io_,
+      node_.io,
       [this](const pb::ControlRequest& r, const ControlServer::Peer& p, ControlServer::Reply reply) {
         Handle(r, p, std::move(reply));
       },
       [this](const pb::RunRequest& r, const ControlServer::Peer& p, asio::local::stream_protocol::socket s) {
-        StartRun(r, p, std::move(s));
+        home_->StartRun(r, p, std::move(s));
       });
-  if (Status st = control_->Listen(cfg_.control_socket); !st.ok()) return st;
-  run_dir_ = cfg_.control_socket.substr(0, cfg_.control_socket.rfind('/') == std::string::npos
-                                               ? 0
-                                               : cfg_.control_socket.rfind('/'));
-  if (run_dir_.empty()) run_dir_ = ".";
-  faults_ = MoveFaults::FromEnvironment(run_dir_);
-  codec_ = *CodecChooser::FromSetting(cfg_.compress);  // checked by ParseRoamdConfig
+  if (Status st = control_->Listen(cfg.control_socket); !st.ok()) return st;
+  const size_t slash = cfg.control_socket.rfind('/');
+  node_.run_dir = cfg.control_socket.substr(0, slash == std::string::npos ? 0 : slash);
+  if (node_.run_dir.empty()) node_.run_dir = ".";
+  node_.faults = MoveFaults::FromEnvironment(node_.run_dir);
+  node_.codec = *CodecChooser::FromSetting(cfg.compress);  // checked by ParseRoamdConfig
   {
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     std::string self = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "/usr/bin/roamd";
-    roam_path_ = self.substr(0, self.rfind('/') + 1) + "roam";
+    node_.roam_path = self.substr(0, self.rfind('/') + 1) + "roam";
   }
-  engine_ = std::make_unique<EngineWorker>(io_);
-  addresses_.set_node(cfg_.name);
-  for (const std::string& cg : RemoveStaleJobCgroups(cfg_.name)) {
+  node_.engine = std::make_unique<EngineWorker>(node_.io);
+  node_.addresses.set_node(cfg.name);
+  for (const std::string& cg : RemoveStaleJobCgroups(cfg.name)) {
     spdlog::info("removed {}, the cgroup of a job that ran here before this roamd", cg);
   }
   // No job runs here yet: a job address on an interface was left by a
   // roamd that did not stop cleanly.
-  if (Result<AddressPool> pool = ParseAddressPool(cfg_.job_addresses); pool.ok()) {
+  if (Result<AddressPool> pool = ParseAddressPool(cfg.job_addresses); pool.ok()) {
     for (const std::string& a : RemoveStaleJobAddresses(*pool)) {
       spdlog::warn("removed job address {}, left on this node by a roamd that stopped without taking it down", a);
     }
@@ -128,46 +134,46 @@ Status Roamd::Init() {
 
   // A restarted node must come back with a higher incarnation: the clock in ms.
   const uint64_t incarnation = static_cast<uint64_t>(WallMicros() / 1000);
-  swim_ = std::make_unique<Swim>(cfg_.swim, cfg_.name, address, incarnation, gossip_.get(),
+  node_.swim = std::make_unique<Swim>(cfg.swim, cfg.name, address, incarnation, gossip_.get(),
                                  static_cast<uint64_t>(WallMicros()) ^ static_cast<uint64_t>(getpid()));
-  swim_->on_state_change = [this](MemberState old, const Member& m) { OnMemberChange(old, m); };
+  node_.swim->on_state_change = [this](MemberState old, const Member& m) { OnMemberChange(old, m); };
   calibrated_speed_ = LoadSampler::CalibrateSpeed();
-  sampler_.set_speed(calibrated_speed_);
+  node_.sampler.set_speed(calibrated_speed_);
   // Processes roamd starts and that lose their parent are reaped by roamd.
   prctl(PR_SET_CHILD_SUBREAPER, 1);
-  spdlog::info("roamd {} in cluster {} at {} (speed {}, {})", cfg_.name, cfg_.cluster, address,
+  spdlog::info("roamd {} in cluster {} at {} (speed {}, {})", cfg.name, cfg.cluster, address,
                calibrated_speed_, key ? "authenticated" : "INSECURE");
   return Status::Ok();
 }
 
 void Roamd::Run() {
-  gossip_->Start([this](const std::string& from, const pb::SwimMessage& msg) { swim_->Receive(from, msg, Now()); });
-  last_sample_ms_ = Now();
+  gossip_->Start([this](const std::string& from, const pb::SwimMessage& msg) { node_.swim->Receive(from, msg, NodeContext::Now()); });
+  node_.last_sample_ms = NodeContext::Now();
   SampleLoad();
   std::vector<std::string> peers;  // the same list serves every node: skip ourselves
-  for (const auto& p : cfg_.peers) {
-    if (p != swim_->members().at(swim_->name()).address) peers.push_back(p);
+  for (const auto& p : node_.cfg.peers) {
+    if (p != node_.swim->members().at(node_.swim->name()).address) peers.push_back(p);
   }
-  swim_->Start(Now(), cfg_.multicast != "off", peers);
+  node_.swim->Start(NodeContext::Now(), node_.cfg.multicast != "off", peers);
   TickSwim();
   load_timer_.expires_after(kLoadPeriod);
   load_timer_.async_wait([this](asio::error_code ec) {
     if (!ec) SampleLoad();
   });
-  reaper_.Start();
-  ScheduleBalance();
+  node_.reaper.Start();
+  balancer_->Start();
   signals_.async_wait([this](asio::error_code ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: leaving the cluster", sig);
-    for (auto& [pid, g] : guests_) g->KillAll();
-    swim_->Leave(Now());
-    io_.stop();
+    guests_->KillAll();
+    node_.swim->Leave(NodeContext::Now());
+    node_.io.stop();
   });
-  io_.run();
+  node_.io.run();
 }
 
 void Roamd::TickSwim() {
-  swim_->Tick(Now());
+  node_.swim->Tick(NodeContext::Now());
   swim_timer_.expires_after(kSwimTick);
   swim_timer_.async_wait([this](asio::error_code ec) {
     if (!ec) TickSwim();
@@ -175,13 +181,13 @@ void Roamd::TickSwim() {
 }
 
 void Roamd::SampleLoad() {
-  int64_t now = Now();
-  last_load_ = sampler_.Sample(now - last_sample_ms_);
-  last_sample_ms_ = now;
-  addresses_.Sweep();  // job cgroups let go while their processes ended
-  SampleHomeProcesses();
+  int64_t now = NodeContext::Now();
+  node_.last_load = node_.sampler.Sample(now - node_.last_sample_ms);
+  node_.last_sample_ms = now;
+  node_.addresses.Sweep();  // job cgroups let go while their processes ended
+  home_->SampleProcesses();
   PublishLoad();
-  UsherMemory();
+  balancer_->UsherMemory();
   load_timer_.expires_after(kLoadPeriod);
   load_timer_.async_wait([this](asio::error_code ec) {
     if (!ec) SampleLoad();
@@ -189,33 +195,30 @@ void Roamd::SampleLoad() {
 }
 
 void Roamd::PublishLoad() {
-  last_load_.set_speed(sampler_.speed());
-  last_load_.set_accepts_guests(sampler_.accepts_guests());
-  last_load_.set_draining(draining_);
-  last_load_.set_home_procs(static_cast<uint32_t>(home_.size()));
-  last_load_.set_guest_procs(static_cast<uint32_t>(guests_.size()));
-  last_load_.set_balance_off(!balance_on_);
-  last_load_.set_balance_moves(balance_moves_);
-  last_load_.set_balanced_in(balanced_in_);
-  last_load_.set_ushered(ushered_);
-  last_load_.set_usher_off(!usher_on_);
-  swim_->SetSelfLoad(last_load_, Now());
+  pb::LoadVector& v = node_.last_load;
+  v.set_speed(node_.sampler.speed());
+  v.set_accepts_guests(node_.sampler.accepts_guests());
+  v.set_draining(node_.draining);
+  v.set_home_procs(static_cast<uint32_t>(home_->processes().size()));
+  v.set_guest_procs(static_cast<uint32_t>(guests_->size()));
+  balancer_->FillLoad(&v);
+  node_.swim->SetSelfLoad(v, NodeContext::Now());
 }
 
-// ---- control requests ------------------------------------------------------------
+// ---- the node's view ---------------------------------------------------------------
 
 pb::NodesReply Roamd::Nodes() const {
   pb::NodesReply reply;
-  const int64_t now = Now();
-  reply.set_self(swim_->name());
-  reply.set_cluster(cfg_.cluster);
-  for (const auto& [name, m] : swim_->members()) {
+  const int64_t now = NodeContext::Now();
+  reply.set_self(node_.swim->name());
+  reply.set_cluster(node_.cfg.cluster);
+  for (const auto& [name, m] : node_.swim->members()) {
     pb::NodeView* v = reply.add_nodes();
     v->set_name(name);
     v->set_address(m.address);
     v->set_state(m.state);
     v->set_incarnation(m.incarnation);
-    v->set_is_self(name == swim_->name());
+    v->set_is_self(name == node_.swim->name());
     v->set_state_age_ms(static_cast<uint64_t>(std::max<int64_t>(0, now - m.state_since_ms)));
     if (m.load) {
       *v->mutable_load() = m.load->vector;
@@ -223,10 +226,10 @@ pb::NodesReply Roamd::Nodes() const {
     }
   }
   *reply.mutable_counters() = gossip_->counters();
-  reply.mutable_counters()->set_links(links_->connections());
-  reply.mutable_counters()->set_link_sessions(links_->sessions());
-  reply.mutable_counters()->set_placing(static_cast<uint64_t>(placing_.total()));
-  move_counters_.CopyTo(reply.mutable_counters());
+  reply.mutable_counters()->set_links(node_.links->connections());
+  reply.mutable_counters()->set_link_sessions(node_.links->sessions());
+  reply.mutable_counters()->set_placing(static_cast<uint64_t>(home_->placing()));
+  home_->move_counters().CopyTo(reply.mutable_counters());
   for (const auto& [state, n] : member_events_) (*reply.mutable_counters()->mutable_member_events())[state] = n;
   return reply;
 }
@@ -240,24 +243,83 @@ void Roamd::OnMemberChange(MemberState old, const Member& m) {
                  m.incarnation);
   }
   if (m.state != pb::DEAD && m.state != pb::LEFT) return;
-  if (m.name == swim_->name()) return;
+  if (m.name == node_.swim->name()) return;
   // Processes of ours running there are lost; processes of theirs running
   // here have lost their home and must not run on unseen.
-  std::vector<std::shared_ptr<RemoteRun>> lost;
-  for (auto& [pid, p] : home_) {
-    if (p.remote && p.where == m.name) lost.push_back(p.remote);
-  }
-  for (auto& r : lost) r->NodeLost(std::string("it was declared ") + MemberStateName(m.state));
-  for (auto& [pid, g] : guests_) {
-    if (g->home() == m.name) {
-      spdlog::warn("{}: its home {} is {}; killing it", g->gpid(), m.name, MemberStateName(m.state));
-      g->KillAll();
-    }
-  }
+  const std::string why = std::string("it was declared ") + MemberStateName(m.state);
+  home_->NodeLost(m.name, why);
+  guests_->HomeLost(m.name, MemberStateName(m.state));
   // Its connection may be half-open (a node cut off says nothing): the
   // next session dials afresh.
-  links_->Drop(m.address, std::string("it was declared ") + MemberStateName(m.state));
+  node_.links->Drop(m.address, why);
 }
+
+// ---- node links ------------------------------------------------------------------
+
+void Roamd::OnLink(std::shared_ptr<LinkSession> link, const std::string& peer) {
+  // The first frame is the request; what follows depends on it.
+  link->set_handlers(
+      [this, link, peer](pb::LinkFrame& f) {
+        if (!f.has_request()) return link->Close("expected a request", false);
+        link->set_handlers(nullptr, nullptr);
+        OnLinkRequest(link, peer, f.request());
+      },
+      nullptr);
+}
+
+void Roamd::OnLinkRequest(std::shared_ptr<LinkSession> link, const std::string& peer, const pb::LinkRequest& req) {
+  pb::LinkReply reply;
+  std::function<void(pb::LinkReply)> answer = [link](pb::LinkReply r) {
+    SendReply(link, std::move(r));
+    link->Close("answered");
+  };
+  switch (req.op_case()) {
+    case pb::LinkRequest::kSpawn:
+      return guests_->Start(link, peer, req.spawn());
+    case pb::LinkRequest::kPs:
+      *reply.mutable_ps() = home_->LocalPs(req.requester());
+      break;
+    case pb::LinkRequest::kAdopt:
+      return migrator_->StartAdopt(link, peer, req.adopt(), req.move_rss_bytes(), req.move_demand(),
+                                   req.balance_limit());
+    case pb::LinkRequest::kMoveIn:
+      if (home_->AcceptArrival(link, peer, req.move_in())) return;
+      return migrator_->StartMoveIn(link, peer, req.move_in());
+    case pb::LinkRequest::kMigrate:  // to the home; the link stays open until the move is done
+      return home_->Migrate(
+          req.migrate().gpid(), req.migrate().to(), req.requester(),
+          ReplyWith<pb::LinkReply, pb::MigrationFigures>(
+              answer, [](pb::LinkReply& m, const pb::MigrationFigures& v) { *m.mutable_migration() = v; }));
+    case pb::LinkRequest::kMoveProgress:
+      return home_->MoveProgressOf(
+          req.move_progress().gpid(), req.requester(),
+          ReplyWith<pb::LinkReply, pb::MoveProgress>(
+              answer, [](pb::LinkReply& m, const pb::MoveProgress& v) { *m.mutable_move_progress() = v; }));
+    case pb::LinkRequest::kLock:
+      return home_->Lock(req.lock().gpid(), req.lock().lock(), req.requester(), ReplyError<pb::LinkReply>(answer));
+    case pb::LinkRequest::kNodeAdmin:
+      return NodeAdmin(req.node_admin(), req.requester(),
+                       ReplyWith<pb::LinkReply, pb::NodeAdminReply>(
+                           answer, [](pb::LinkReply& m, const pb::NodeAdminReply& v) { *m.mutable_node_admin() = v; }));
+    case pb::LinkRequest::kKill: {
+      const std::string& gpid = req.kill().gpid();
+      const std::string prefix = node_.name() + ":";
+      if (gpid.rfind(prefix, 0) != 0) {
+        reply.set_error(gpid + " is not a process of " + node_.name());
+        break;
+      }
+      pid_t pid = static_cast<pid_t>(std::strtol(gpid.c_str() + prefix.size(), nullptr, 10));
+      reply.set_error(home_->KillHere(pid, req.kill().signo(), req.requester()));
+      break;
+    }
+    default:
+      reply.set_error("unknown link request (is " + peer + " newer than this roamd?)");
+  }
+  SendReply(link, std::move(reply));
+  link->Close("answered");
+}
+
+// ---- control requests ------------------------------------------------------------
 
 void Roamd::Handle(const pb::ControlRequest& req, const ControlServer::Peer& peer, ControlServer::Reply reply_fn) {
   pb::ControlReply reply;
@@ -276,31 +338,34 @@ void Roamd::Handle(const pb::ControlRequest& req, const ControlServer::Peer& pee
         reply.set_error("speed must be between 1 and 1000000 (0 restores the calibrated speed)");
         break;
       }
-      sampler_.set_speed(req.set_speed().speed() == 0 ? calibrated_speed_ : req.set_speed().speed());
-      spdlog::info("speed set to {}", sampler_.speed());
+      node_.sampler.set_speed(req.set_speed().speed() == 0 ? calibrated_speed_ : req.set_speed().speed());
+      spdlog::info("speed set to {}", node_.sampler.speed());
       PublishLoad();
       break;
     case pb::ControlRequest::kPs:
-      Ps(req.ps().all(), CredentialsOf(peer), [reply_fn](pb::PsReply ps) {
+      home_->Ps(req.ps().all(), CredentialsOf(peer), [reply_fn](pb::PsReply ps) {
         pb::ControlReply r;
         *r.mutable_ps() = std::move(ps);
         reply_fn(r);
       });
       return;
     case pb::ControlRequest::kMigrate:
-      return Migrate(req.migrate().gpid(), req.migrate().to(), CredentialsOf(peer),
-                     ReplyWith<pb::ControlReply, pb::MigrationFigures>(
-                         send, [](pb::ControlReply& m, const pb::MigrationFigures& v) { *m.mutable_migration() = v; }));
+      return home_->Migrate(
+          req.migrate().gpid(), req.migrate().to(), CredentialsOf(peer),
+          ReplyWith<pb::ControlReply, pb::MigrationFigures>(
+              send, [](pb::ControlReply& m, const pb::MigrationFigures& v) { *m.mutable_migration() = v; }));
     case pb::ControlRequest::kMoveProgress:
-      return MoveProgressOf(req.move_progress().gpid(), CredentialsOf(peer),
-                            ReplyWith<pb::ControlReply, pb::MoveProgress>(
-                                send, [](pb::ControlReply& m, const pb::MoveProgress& v) { *m.mutable_move_progress() = v; }));
+      return home_->MoveProgressOf(
+          req.move_progress().gpid(), CredentialsOf(peer),
+          ReplyWith<pb::ControlReply, pb::MoveProgress>(
+              send, [](pb::ControlReply& m, const pb::MoveProgress& v) { *m.mutable_move_progress() = v; }));
     case pb::ControlRequest::kLock:
-      return Lock(req.lock().gpid(), req.lock().lock(), CredentialsOf(peer), ReplyError<pb::ControlReply>(send));
+      return home_->Lock(req.lock().gpid(), req.lock().lock(), CredentialsOf(peer), ReplyError<pb::ControlReply>(send));
     case pb::ControlRequest::kNodeAdmin:
-      return NodeAdmin(req.node_admin(), CredentialsOf(peer),
-                       ReplyWith<pb::ControlReply, pb::NodeAdminReply>(
-                           send, [](pb::ControlReply& m, const pb::NodeAdminReply& v) { *m.mutable_node_admin() = v; }));
+      return NodeAdmin(
+          req.node_admin(), CredentialsOf(peer),
+          ReplyWith<pb::ControlReply, pb::NodeAdminReply>(
+              send, [](pb::ControlReply& m, const pb::NodeAdminReply& v) { *m.mutable_node_admin() = v; }));
     case pb::ControlRequest::kDashboard:
       if (!root) {
         reply.set_error("the dashboard's token is as good as the cluster key: roam web needs root");
@@ -311,7 +376,8 @@ void Roamd::Handle(const pb::ControlRequest& req, const ControlServer::Peer& pee
       }
       break;
     case pb::ControlRequest::kKill:
-      return Kill(req.kill().gpid(), req.kill().signo(), CredentialsOf(peer), ReplyError<pb::ControlReply>(send));
+      return home_->Kill(req.kill().gpid(), req.kill().signo(), CredentialsOf(peer),
+                         ReplyError<pb::ControlReply>(send));
     default:
       reply.set_error("unknown request (is roam newer than roamd?)");
   }

@@ -1,14 +1,14 @@
-// The home role of roamd: processes started on this node with `roam run`,
-// wherever they run, and the `roam ps` / `roam kill` requests about them.
+// HomeRole (home_role.h): `roam run`, `roam ps` and `roam kill` of this
+// home's processes; their moves are in home_moves.cc.
+#include "node/home_role.h"
+
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <sstream>
 
 #include "ckpt/checkpoint.h"
 #include "common/file_util.h"
@@ -16,7 +16,6 @@
 #include "node/iface_address.h"
 #include "node/job_env.h"
 #include "node/placement.h"
-#include "node/roamd.h"
 
 namespace roam {
 
@@ -31,13 +30,6 @@ std::string JoinArgv(const pb::RunSpec& spec) {
   return out;
 }
 
-std::string UserName(uid_t uid) {
-  passwd pw{}, *res = nullptr;
-  char buf[4096];
-  if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res) return pw.pw_name;
-  return std::to_string(uid);
-}
-
 // True once the process a pidfd refers to has ended (the kernel's answer
 // now, not a reactor's earlier report).
 bool PidfdReadable(int pidfd) {
@@ -47,6 +39,16 @@ bool PidfdReadable(int pidfd) {
     n = ::poll(&p, 1, 0);
   } while (n < 0 && errno == EINTR);
   return n != 0;  // an error counts as ended: nothing left to watch
+}
+
+void RunFailed(std::shared_ptr<ClientChannel> client, const std::string& message, int exit_code) {
+  pb::StreamFrame err;
+  err.set_error(message);
+  client->Send(err);
+  pb::StreamFrame exit;
+  exit.mutable_exit()->set_code(exit_code);
+  client->Send(exit);
+  client->Close("run refused");
 }
 
 }  // namespace
@@ -61,40 +63,15 @@ bool SplitGpid(const std::string& gpid, std::string* node, pid_t* pid) {
   return *pid > 0;
 }
 
-pb::Credentials Roamd::CredentialsOf(const ControlServer::Peer& peer) const {
-  pb::Credentials c;
-  c.set_uid(peer.uid);
-  c.set_gid(peer.gid);
-  c.set_user(UserName(peer.uid));
-  // Supplementary groups: the kernel's view of the caller, not its word.
-  Result<std::string> status = ReadFile("/proc/" + std::to_string(peer.pid) + "/status");
-  if (status.ok()) {
-    std::istringstream in(*status);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind("Groups:", 0) != 0) continue;
-      std::istringstream g(line.substr(7));
-      uint32_t gid;
-      while (g >> gid) c.add_groups(gid);
-    }
-  }
-  return c;
-}
-
-std::string Roamd::AddressOf(const std::string& node) const {
-  auto it = swim_->members().find(node);
-  return it == swim_->members().end() ? "" : it->second.address;
-}
-
 // ---- roam run --------------------------------------------------------------------------
 
-std::vector<std::string> Roamd::Candidates(const std::string& on, bool lock, std::string* error) const {
-  const std::string& self = swim_->name();
+std::vector<std::string> HomeRole::Candidates(const std::string& on, bool lock, std::string* error) const {
+  const std::string& self = node_.name();
   if (lock || on == self) return {self};
   if (!on.empty()) {
-    auto it = swim_->members().find(on);
-    if (it == swim_->members().end()) {
-      *error = "no node named " + on + " in cluster " + cfg_.cluster;
+    auto it = node_.swim->members().find(on);
+    if (it == node_.swim->members().end()) {
+      *error = "no node named " + on + " in cluster " + node_.cfg.cluster;
       return {};
     }
     const Member& m = it->second;
@@ -111,14 +88,14 @@ std::vector<std::string> Roamd::Candidates(const std::string& on, bool lock, std
   std::map<std::string, int> ours;
   for (const auto& [pid, p] : home_) ++ours[p.where];
   std::vector<PlacementNode> nodes;
-  for (const auto& [name, m] : swim_->members()) {
+  for (const auto& [name, m] : node_.swim->members()) {
     PlacementNode n;
     n.name = name;
     n.is_home = name == self;
     n.alive = m.state == pb::ALIVE;
     if (n.is_home) {
       n.has_load = true;
-      n.load = last_load_;
+      n.load = node_.last_load;
     } else if (m.load) {
       n.has_load = true;
       n.load = m.load->vector;
@@ -129,8 +106,8 @@ std::vector<std::string> Roamd::Candidates(const std::string& on, bool lock, std
   return RankNodes(nodes);
 }
 
-void Roamd::StartRun(const pb::RunRequest& req, const ControlServer::Peer& peer,
-                     asio::local::stream_protocol::socket socket) {
+void HomeRole::StartRun(const pb::RunRequest& req, const ControlServer::Peer& peer,
+                        asio::local::stream_protocol::socket socket) {
   auto client = std::make_shared<ClientChannel>(std::move(socket));
   if (!req.take_over().empty()) {
     // The deputy of a process that is leaving home, or that failed to come
@@ -150,14 +127,15 @@ void Roamd::StartRun(const pb::RunRequest& req, const ControlServer::Peer& peer,
     return departure->DeputyArrived(client);
   }
   if (req.spec().argv().empty()) return RunFailed(client, "no command given", 255);
-  if (home_.count(peer.pid)) return RunFailed(client, "pid " + std::to_string(peer.pid) + " already runs a process", 255);
+  if (home_.count(peer.pid))
+    return RunFailed(client, "pid " + std::to_string(peer.pid) + " already runs a process", 255);
   pb::SpawnRequest spawn;
-  spawn.set_gpid(swim_->name() + ":" + std::to_string(peer.pid));
-  spawn.set_home(swim_->name());
+  spawn.set_gpid(node_.name() + ":" + std::to_string(peer.pid));
+  spawn.set_home(node_.name());
   spawn.set_pid(static_cast<uint32_t>(peer.pid));
   *spawn.mutable_creds() = CredentialsOf(peer);
   *spawn.mutable_spec() = req.spec();
-  AddJobTmpdir(cfg_.job_tmpdir, spawn.mutable_spec());
+  AddJobTmpdir(node_.cfg.job_tmpdir, spawn.mutable_spec());
   auto place = [this, client, on = req.on(), lock = req.lock()](pb::SpawnRequest spawn) {
     std::string error;
     std::vector<std::string> candidates = Candidates(on, lock, &error);
@@ -174,15 +152,15 @@ void Roamd::StartRun(const pb::RunRequest& req, const ControlServer::Peer& peer,
   });
 }
 
-void Roamd::ChooseJobAddress(const std::string& asked, std::function<void(Result<std::string>)> done) {
-  Result<AddressPool> pool = ParseAddressPool(cfg_.job_addresses);
+void HomeRole::ChooseJobAddress(const std::string& asked, std::function<void(Result<std::string>)> done) {
+  Result<AddressPool> pool = ParseAddressPool(node_.cfg.job_addresses);
   if (!pool.ok() || pool->empty()) {
     return done(Status::Error(StatusCode::kRefused,
                               "this cluster gives jobs no addresses of their own (roamd.conf job_addresses)"));
   }
   // Taken: held here, asked by a job of this home, or chosen a moment ago
   // for one not placed yet.
-  std::set<uint32_t> taken = addresses_.held_addresses();
+  std::set<uint32_t> taken = node_.addresses.held_addresses();
   for (const auto& [pid, p] : home_) {
     if (Result<in_addr> a = ParseIpv4(p.spawn.spec().address()); a.ok()) taken.insert(a->s_addr);
   }
@@ -198,30 +176,34 @@ void Roamd::ChooseJobAddress(const std::string& asked, std::function<void(Result
   if (asked == "auto") {
     std::vector<in_addr> c = PoolCandidates(*pool, taken, static_cast<uint64_t>(now) * 2654435761u + getpid());
     if (c.size() > 16) c.resize(16);
-    if (c.empty()) return done(Status::Error(StatusCode::kNoRoom, "every address of the pool " + cfg_.job_addresses + " is taken"));
+    if (c.empty())
+      return done(
+          Status::Error(StatusCode::kNoRoom, "every address of the pool " + node_.cfg.job_addresses + " is taken"));
     return ProbeCandidates(std::move(c), 0, true, std::move(done));
   }
   Result<in_addr> a = ParseIpv4(asked);
   if (!a.ok()) return done(a.status());
   if (!InPool(*pool, *a)) {
-    return done(Status::Error(StatusCode::kInvalid, asked + " is not in the cluster's pool " + cfg_.job_addresses +
-                                                      " (roamd.conf job_addresses)"));
+    return done(Status::Error(StatusCode::kInvalid, asked + " is not in the cluster's pool " + node_.cfg.job_addresses +
+                                                        " (roamd.conf job_addresses)"));
   }
-  if (taken.count(a->s_addr)) return done(Status::Error(StatusCode::kBusy, "address " + asked + " is taken by another job"));
+  if (taken.count(a->s_addr))
+    return done(Status::Error(StatusCode::kBusy, "address " + asked + " is taken by another job"));
   ProbeCandidates({*a}, 0, false, std::move(done));
 }
 
 // Tries each candidate with an ARP probe; the first nobody answers for is
 // the job's (`any`: else the next).
-void Roamd::ProbeCandidates(std::vector<in_addr> candidates, size_t next, bool any,
-                            std::function<void(Result<std::string>)> done) {
+void HomeRole::ProbeCandidates(std::vector<in_addr> candidates, size_t next, bool any,
+                               std::function<void(Result<std::string>)> done) {
   if (next == candidates.size()) {
-    return done(Status::Error(StatusCode::kBusy, any ? "no free address found in the pool " + cfg_.job_addresses
-                                                     : "address " + Ipv4Text(candidates.back()) + " is in use on the network"));
+    return done(
+        Status::Error(StatusCode::kBusy, any ? "no free address found in the pool " + node_.cfg.job_addresses
+                                             : "address " + Ipv4Text(candidates.back()) + " is in use on the network"));
   }
   const in_addr a = candidates[next];
   if (HasAddress(a)) return ProbeCandidates(std::move(candidates), next + 1, any, std::move(done));
-  ProbeAddress(io_, a, std::chrono::milliseconds(150),
+  ProbeAddress(node_.io, a, std::chrono::milliseconds(150),
                [this, candidates, next, any, done, a](Result<bool> in_use) mutable {
                  if (!in_use.ok()) return done(in_use.status().Prefixed("probing " + Ipv4Text(a) + ": "));
                  if (*in_use) return ProbeCandidates(std::move(candidates), next + 1, any, std::move(done));
@@ -230,94 +212,83 @@ void Roamd::ProbeCandidates(std::vector<in_addr> candidates, size_t next, bool a
                });
 }
 
-void Roamd::EndHomeRecord(pid_t pid) {
+void HomeRole::EndRecord(pid_t pid) {
   auto it = home_.find(pid);
   if (it == home_.end()) return;
-  addresses_.Release(it->second.gpid);
+  node_.addresses.Release(it->second.gpid);
   home_.erase(it);
 }
 
-void Roamd::RunFailed(std::shared_ptr<ClientChannel> client, const std::string& message, int exit_code) {
-  pb::StreamFrame err;
-  err.set_error(message);
-  client->Send(err);
-  pb::StreamFrame exit;
-  exit.mutable_exit()->set_code(exit_code);
-  client->Send(exit);
-  client->Close("run refused");
-}
-
-void Roamd::PlaceRun(std::shared_ptr<ClientChannel> client, pb::SpawnRequest spawn,
-                     std::vector<std::string> candidates, bool explicit_target, bool lock) {
+void HomeRole::PlaceRun(std::shared_ptr<ClientChannel> client, pb::SpawnRequest spawn,
+                        std::vector<std::string> candidates, bool explicit_target, bool lock) {
   if (candidates.empty()) return RunFailed(client, "no node can take it", 255);
   const std::string target = candidates.front();
   candidates.erase(candidates.begin());
-  if (target == swim_->name()) return RunHere(client, spawn, lock);
-  const std::string address = AddressOf(target);
+  if (target == node_.name()) return RunHere(client, spawn, lock);
+  const std::string address = node_.AddressOf(target);
   // Counted on the target from now on, until the home's record of the
   // process counts it or the attempt fails: the next `roam run` of a burst
   // must see it.
   auto hold = std::make_shared<PendingPlacements::Hold>(placing_.Take(target));
   // A guest that cannot be reached or refuses: next candidate, unless the
   // user named this node.
-  auto next = [this, client, spawn, candidates, explicit_target, lock, target, hold](const std::string& why,
-                                                                                     int code) {
+  auto next = [this, client, spawn, candidates, explicit_target, lock, target, hold](const std::string& why, int code) {
     hold->Release();
     if (explicit_target || candidates.empty()) return RunFailed(client, why, code);
     spdlog::info("{}: {}; trying {}", spawn.gpid(), why, candidates.front());
     PlaceRun(client, spawn, candidates, false, lock);
   };
-  links_->Open(address,
-              [this, client, spawn, next, target, hold](Result<std::shared_ptr<LinkSession>> r, const std::string&) {
-                if (!r.ok()) return next("cannot reach " + target + ": " + r.status().message(), 255);
-                std::shared_ptr<LinkSession> link = *r;
-                link->set_handlers(
-                    [this, client, spawn, next, target, link, hold](pb::LinkFrame& f) {
-                      if (!f.has_reply()) return link->Close("expected a reply", false);
-                      if (!f.reply().error().empty()) {
-                        link->set_handlers(nullptr, nullptr);
-                        link->Close("refused", false);
-                        return next(f.reply().error(), f.reply().exit_code() ? f.reply().exit_code() : 255);
-                      }
-                      const pid_t pid = static_cast<pid_t>(spawn.pid());
-                      HomeProcess& rec = home_[pid];
-                      rec.gpid = spawn.gpid();
-                      rec.pid = pid;
-                      rec.creds = spawn.creds();
-                      rec.command = JoinArgv(spawn.spec());
-                      rec.where = target;
-                      rec.spawn = spawn;
-                      rec.started_ms = SteadyMs();
-                      rec.stats.set_state("running");
-                      hold->Release();  // the record counts it now
-                      rec.remote = std::make_shared<RemoteRun>(client, link, &rec);
-                      pb::StreamFrame started;
-                      started.mutable_started()->set_gpid(spawn.gpid());
-                      started.mutable_started()->set_where(target);
-                      client->Send(started);
-                      spdlog::info("{} ({}) runs on {}", rec.gpid, rec.command, target);
-                      rec.remote->Start([this, pid] { EndHomeRecord(pid); });
-                    },
-                    [next, target](const std::string& why) { next("lost " + target + " while starting: " + why, 255); });
-                pb::LinkFrame req;
-                *req.mutable_request()->mutable_requester() = spawn.creds();
-                *req.mutable_request()->mutable_spawn() = spawn;
-                link->Send(req);
-              });
+  node_.links->Open(
+      address, [this, client, spawn, next, target, hold](Result<std::shared_ptr<LinkSession>> r, const std::string&) {
+        if (!r.ok()) return next("cannot reach " + target + ": " + r.status().message(), 255);
+        std::shared_ptr<LinkSession> link = *r;
+        link->set_handlers(
+            [this, client, spawn, next, target, link, hold](pb::LinkFrame& f) {
+              if (!f.has_reply()) return link->Close("expected a reply", false);
+              if (!f.reply().error().empty()) {
+                link->set_handlers(nullptr, nullptr);
+                link->Close("refused", false);
+                return next(f.reply().error(), f.reply().exit_code() ? f.reply().exit_code() : 255);
+              }
+              const pid_t pid = static_cast<pid_t>(spawn.pid());
+              HomeProcess& rec = home_[pid];
+              rec.gpid = spawn.gpid();
+              rec.pid = pid;
+              rec.creds = spawn.creds();
+              rec.command = JoinArgv(spawn.spec());
+              rec.where = target;
+              rec.spawn = spawn;
+              rec.started_ms = SteadyMs();
+              rec.stats.set_state("running");
+              hold->Release();  // the record counts it now
+              rec.remote = std::make_shared<RemoteRun>(client, link, &rec);
+              pb::StreamFrame started;
+              started.mutable_started()->set_gpid(spawn.gpid());
+              started.mutable_started()->set_where(target);
+              client->Send(started);
+              spdlog::info("{} ({}) runs on {}", rec.gpid, rec.command, target);
+              rec.remote->Start([this, pid] { EndRecord(pid); });
+            },
+            [next, target](const std::string& why) { next("lost " + target + " while starting: " + why, 255); });
+        pb::LinkFrame req;
+        *req.mutable_request()->mutable_requester() = spawn.creds();
+        *req.mutable_request()->mutable_spawn() = spawn;
+        link->Send(req);
+      });
 }
 
-void Roamd::RunHere(std::shared_ptr<ClientChannel> client, const pb::SpawnRequest& spawn, bool lock) {
+void HomeRole::RunHere(std::shared_ptr<ClientChannel> client, const pb::SpawnRequest& spawn, bool lock) {
   const pid_t pid = static_cast<pid_t>(spawn.pid());
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) return RunFailed(client, "pidfd_open " + std::to_string(pid) + ": " + strerror(errno), 255);
   if (!spawn.spec().address().empty()) {
     // Its cgroup (job_cgroup.h) goes beside the one roam run is in; roam
     // run execs the program once told where it runs, below.
-    if (Status st = addresses_.Hold(spawn.gpid(), spawn.spec().address(), pid); !st.ok()) {
+    if (Status st = node_.addresses.Hold(spawn.gpid(), spawn.spec().address(), pid); !st.ok()) {
       ::close(pidfd);
       return RunFailed(client, st.message(), 255);
     }
-    if (Status st = EnterCgroup(addresses_.cgroup_dir(spawn.gpid()), {pid}); !st.ok()) {
+    if (Status st = EnterCgroup(node_.addresses.cgroup_dir(spawn.gpid()), {pid}); !st.ok()) {
       spdlog::warn("{}: {}", spawn.gpid(), st.message());
     }
   }
@@ -326,26 +297,26 @@ void Roamd::RunHere(std::shared_ptr<ClientChannel> client, const pb::SpawnReques
   rec.pid = pid;
   rec.creds = spawn.creds();
   rec.command = JoinArgv(spawn.spec());
-  rec.where = swim_->name();
+  rec.where = node_.name();
   rec.spawn = spawn;
   rec.started_ms = SteadyMs();
   rec.lock = lock;
   rec.stats.set_state("running");
-  rec.pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd);
-  WatchHomeProcess(pid);
+  rec.pidfd = std::make_unique<asio::posix::stream_descriptor>(node_.io, pidfd);
+  Watch(pid);
   pb::StreamFrame started;
   started.mutable_started()->set_gpid(spawn.gpid());
-  started.mutable_started()->set_where(swim_->name());
+  started.mutable_started()->set_where(node_.name());
   started.mutable_started()->set_run_here(true);
   started.mutable_started()->set_address(spawn.spec().address());
-  if (std::string t = EnvValue(spawn.spec(), "TMPDIR"); !t.empty() && t == cfg_.job_tmpdir) {
+  if (std::string t = EnvValue(spawn.spec(), "TMPDIR"); !t.empty() && t == node_.cfg.job_tmpdir) {
     started.mutable_started()->set_tmpdir(t);
   }
   client->Send(started);
   client->Close("runs here");
 }
 
-void Roamd::WatchHomeProcess(pid_t pid) {
+void HomeRole::Watch(pid_t pid) {
   auto it = home_.find(pid);
   if (it == home_.end() || !it->second.pidfd) return;
   // Readable once the process has ended; the record goes with it. The
@@ -357,16 +328,16 @@ void Roamd::WatchHomeProcess(pid_t pid) {
     if (ec == asio::error::operation_aborted) return;
     auto rec = home_.find(pid);
     if (!ec && rec != home_.end() && rec->second.pidfd && !PidfdReadable(rec->second.pidfd->native_handle())) {
-      return WatchHomeProcess(pid);
+      return Watch(pid);
     }
-    EndHomeRecord(pid);
+    EndRecord(pid);
   });
 }
 
 // ---- roam ps ---------------------------------------------------------------------------
 
-void Roamd::SampleHomeProcesses() {
-  const int64_t now = Now();
+void HomeRole::SampleProcesses() {
+  const int64_t now = NodeContext::Now();
   for (auto& [pid, p] : home_) {
     if (!p.pidfd) continue;  // remote: the guest sends its figures
     Result<ProcSample> s = SampleProc(pid);
@@ -383,7 +354,7 @@ void Roamd::SampleHomeProcesses() {
   }
 }
 
-pb::PsReply Roamd::LocalPs(const pb::Credentials& requester) {
+pb::PsReply HomeRole::LocalPs(const pb::Credentials& requester) const {
   pb::PsReply reply;
   for (auto& [pid, p] : home_) {
     pb::ProcessView* v = reply.add_processes();
@@ -391,7 +362,7 @@ pb::PsReply Roamd::LocalPs(const pb::Credentials& requester) {
     v->set_pid(static_cast<uint32_t>(pid));
     v->set_user(p.creds.user());
     v->set_uid(p.creds.uid());
-    v->set_home(swim_->name());
+    v->set_home(node_.name());
     v->set_where(p.where);
     v->set_state(p.stats.state());
     v->set_nmig(p.nmig);
@@ -407,7 +378,7 @@ pb::PsReply Roamd::LocalPs(const pb::Credentials& requester) {
   return reply;
 }
 
-void Roamd::Ps(bool all, const pb::Credentials& requester, std::function<void(pb::PsReply)> done) {
+void HomeRole::Ps(bool all, const pb::Credentials& requester, std::function<void(pb::PsReply)> done) {
   if (!all) return done(LocalPs(requester));
   struct Gather {
     pb::PsReply reply;
@@ -420,20 +391,19 @@ void Roamd::Ps(bool all, const pb::Credentials& requester, std::function<void(pb
   auto finish = [g] {
     if (--g->pending > 0) return;
     auto* procs = g->reply.mutable_processes();
-    std::sort(procs->begin(), procs->end(),
-              [](const pb::ProcessView& a, const pb::ProcessView& b) {
-                return a.home() != b.home() ? a.home() < b.home() : a.pid() < b.pid();
-              });
+    std::sort(procs->begin(), procs->end(), [](const pb::ProcessView& a, const pb::ProcessView& b) {
+      return a.home() != b.home() ? a.home() < b.home() : a.pid() < b.pid();
+    });
     g->done(std::move(g->reply));
   };
   g->pending = 1;
-  for (const auto& [name, m] : swim_->members()) {
-    if (name == swim_->name() || m.state != pb::ALIVE) continue;
+  for (const auto& [name, m] : node_.swim->members()) {
+    if (name == node_.name() || m.state != pb::ALIVE) continue;
     ++g->pending;
     pb::LinkRequest req;
     *req.mutable_requester() = requester;
     req.mutable_ps();
-    AskNode(name, req, [g, finish, name](Result<pb::LinkReply> r) {
+    node_.AskNode(name, req, [g, finish, name](Result<pb::LinkReply> r) {
       if (r.ok() && r->error().empty()) {
         for (auto& p : *r->mutable_ps()->mutable_processes()) *g->reply.add_processes() = std::move(p);
       } else {
@@ -447,8 +417,8 @@ void Roamd::Ps(bool all, const pb::Credentials& requester, std::function<void(pb
 
 // ---- roam kill -------------------------------------------------------------------------
 
-std::string Roamd::KillHere(pid_t pid, int signo, const pb::Credentials& requester) {
-  const std::string gpid = swim_->name() + ":" + std::to_string(pid);
+std::string HomeRole::KillHere(pid_t pid, int signo, const pb::Credentials& requester) {
+  const std::string gpid = node_.name() + ":" + std::to_string(pid);
   auto it = home_.find(pid);
   if (it == home_.end()) return "no process " + gpid;
   HomeProcess& p = it->second;
@@ -466,15 +436,15 @@ std::string Roamd::KillHere(pid_t pid, int signo, const pb::Credentials& request
   return "";
 }
 
-void Roamd::Kill(const std::string& gpid, int signo, const pb::Credentials& requester,
-                 std::function<void(const std::string& error)> done) {
+void HomeRole::Kill(const std::string& gpid, int signo, const pb::Credentials& requester,
+                    std::function<void(const std::string& error)> done) {
   std::string home;
   pid_t pid = 0;
   if (!SplitGpid(gpid, &home, &pid)) return done("bad GPID '" + gpid + "' (expected NODE:PID, e.g. n1:4242)");
   if (signo < 0 || signo >= NSIG) return done("bad signal " + std::to_string(signo));
-  if (home == swim_->name()) return done(KillHere(pid, signo, requester));
-  auto it = swim_->members().find(home);
-  if (it == swim_->members().end()) return done("no node named " + home);
+  if (home == node_.name()) return done(KillHere(pid, signo, requester));
+  auto it = node_.swim->members().find(home);
+  if (it == node_.swim->members().end()) return done("no node named " + home);
   if (it->second.state != pb::ALIVE) {
     return done("home node " + home + " is " + MemberStateName(it->second.state));
   }
@@ -482,10 +452,34 @@ void Roamd::Kill(const std::string& gpid, int signo, const pb::Credentials& requ
   *req.mutable_requester() = requester;
   req.mutable_kill()->set_gpid(gpid);
   req.mutable_kill()->set_signo(signo);
-  AskNode(home, req, [done, home](Result<pb::LinkReply> r) {
+  node_.AskNode(home, req, [done, home](Result<pb::LinkReply> r) {
     if (!r.ok()) return done("cannot reach " + home + ": " + r.status().message());
     done(r->error());
   });
+}
+
+// ---- what the balancer and roamd read -------------------------------------------------
+
+bool HomeRole::Moving(pid_t pid) const {
+  auto it = home_.find(pid);
+  if (it == home_.end()) return false;
+  return (it->second.remote && it->second.remote->moving()) || departures_.count(pid) != 0;
+}
+
+std::vector<std::string> HomeRole::Away() const {
+  std::vector<std::string> out;
+  for (const auto& [pid, p] : home_) {
+    if (p.where != node_.name()) out.push_back(p.gpid);
+  }
+  return out;
+}
+
+void HomeRole::NodeLost(const std::string& node, const std::string& why) {
+  std::vector<std::shared_ptr<RemoteRun>> lost;
+  for (auto& [pid, p] : home_) {
+    if (p.remote && p.where == node) lost.push_back(p.remote);
+  }
+  for (auto& r : lost) r->NodeLost(why);
 }
 
 }  // namespace roam
