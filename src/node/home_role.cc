@@ -79,10 +79,9 @@ std::vector<std::string> HomeRole::Candidates(const std::string& on, bool lock, 
       *error = "node " + on + " is " + MemberStateName(m.state);
       return {};
     }
-    if (m.load && !m.load->vector.accepts_guests()) {
-      *error = "node " + on + " refuses guests (blocked)";
-      return {};
-    }
+    // Whether it takes guests is its own answer, not what its last load
+    // vector said: `roam node unblock n2 && roam run --on n2 ...` was
+    // refused for up to a second, until the next vector arrived.
     return {on};
   }
   std::map<std::string, int> ours;
