@@ -224,6 +224,20 @@ class Deputy {
     }
   }
 
+  // The bytes just read are sent: a hold that came meanwhile is answered.
+  void DoneReading() {
+    std::lock_guard<std::mutex> lock(credit_mu_);
+    reading_ = false;
+    if (hold_ack_owed_) SendHoldAck();
+    hold_ack_owed_ = false;
+  }
+
+  void SendHoldAck() {  // under credit_mu_
+    pb::StreamFrame ack;
+    ack.set_stdin_hold_ack(true);
+    Send(ack);
+  }
+
   void StdinLoop() {
     if (stdin_ended_) return RelayDone();
     std::string buf(kChunk, '\0');
@@ -240,9 +254,13 @@ class Deputy {
       {
         std::lock_guard<std::mutex> lock(credit_mu_);
         if (stdin_held_) continue;
+        reading_ = true;  // a hold from now on is answered once what this reads is sent
       }
       ssize_t n = ::read(STDIN_FILENO, buf.data(), buf.size());
-      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+        DoneReading();
+        continue;
+      }
       if (n <= 0) break;
       {
         // Stopping, the bytes read go at once: roamd holds them.
@@ -253,11 +271,13 @@ class Deputy {
       pb::StreamFrame f;
       f.set_stdin_data(buf.data(), static_cast<size_t>(n));
       Send(f);
+      DoneReading();
     }
     stdin_ended_ = true;
     pb::StreamFrame eof;
     eof.set_stdin_eof(true);
     Send(eof);
+    DoneReading();
     RelayDone();
   }
 
@@ -396,6 +416,9 @@ class Deputy {
           std::lock_guard<std::mutex> lock(credit_mu_);
           stdin_held_ = f.stdin_hold();
           credit_cv_.notify_all();
+          // Held: roamd begins the move once every byte read is sent.
+          hold_ack_owed_ = stdin_held_ && reading_;
+          if (stdin_held_ && !reading_) SendHoldAck();
           break;
         }
         case pb::StreamFrame::kStdinAck: {
@@ -454,6 +477,8 @@ class Deputy {
   std::mutex credit_mu_;
   std::condition_variable credit_cv_;
   bool stdin_held_ = false;  // under credit_mu_
+  bool reading_ = false;        // under credit_mu_: read bytes not sent yet
+  bool hold_ack_owed_ = false;  // under credit_mu_: a hold came while reading_
   uint64_t in_flight_ = 0;
   bool broken_[3] = {false, false, false};  // writer thread only
   std::mutex out_mu_;

@@ -74,11 +74,14 @@ void RemoteRun::FromClient(pb::StreamFrame& f) {
       client_->Send(a);
       return;
     }
+    case pb::StreamFrame::kStdinHoldAck:
+      if (moving_ && hold_wait_) HoldTaken();
+      return;
     case pb::StreamFrame::kStdinData:
     case pb::StreamFrame::kStdinEof:
     case pb::StreamFrame::kSignal:
     case pb::StreamFrame::kWinsize: {
-      if (moving_) {
+      if (moving_ && !hold_wait_) {
         held_.push_back(std::move(f));
         return;
       }
@@ -152,7 +155,7 @@ void RemoteRun::FromLink(pb::LinkFrame& f) {
 }
 
 void RemoteRun::Signal(int signo) {
-  if (moving_) {
+  if (moving_ && !hold_wait_) {
     pb::StreamFrame held;
     held.mutable_signal()->set_signo(signo);
     held_.push_back(std::move(held));
@@ -186,6 +189,10 @@ int64_t WallMs() {
 }
 constexpr auto kMoveTimeout = std::chrono::seconds(300);
 constexpr auto kSourceLostGrace = std::chrono::seconds(10);
+// How long a move home waits for the deputy to say its input is held: it
+// answers at once unless it has bytes read and the process does not take
+// them; then the move goes on, and those bytes refuse it.
+constexpr auto kHoldAckWait = std::chrono::seconds(2);
 }  // namespace
 
 void RemoteRun::Move(const std::string& to, const std::string& address, std::shared_ptr<LinkSession> target,
@@ -225,16 +232,34 @@ std::shared_ptr<HomeArrival> RemoteRun::MoveHome(const std::string& home, const 
   pending_abort_.clear();
   // Input the deputy has not read stays in the terminal or pipe, where the
   // process reads it at home; the source lets it read what it was given
-  // before it freezes (MigrationOut).
+  // before it freezes (MigrationOut). What the deputy read before the hold
+  // reached it goes to the source too: the source is told to move only
+  // once the deputy says all of it was sent (else it would be held here,
+  // and refuse the move: a `sha256sum < file` was refused at once).
+  BeginMove(home, address, faults, std::move(done), /*order=*/false);
+  hold_wait_ = true;
+  hold_to_ = home;
+  hold_address_ = address;
   pb::StreamFrame hold;
   hold.set_stdin_hold(true);
   client_->Send(hold);
-  BeginMove(home, address, faults, std::move(done));
+  hold_timer_ = std::make_unique<asio::steady_timer>(link_->executor());
+  hold_timer_->expires_after(kHoldAckWait);
+  hold_timer_->async_wait([this, self](asio::error_code ec) {
+    if (!ec && hold_wait_) HoldTaken();
+  });
   return arrival_;
 }
 
+void RemoteRun::HoldTaken() {
+  hold_wait_ = false;
+  if (hold_timer_) hold_timer_->cancel();
+  if (!moving_ || source_lost_ || exit_seen_) return;  // ended meanwhile (FinishMove ran)
+  SendMoveOut(hold_to_, hold_address_);
+}
+
 void RemoteRun::BeginMove(const std::string& to, const std::string& address, MoveFaults faults,
-                          std::function<void(Result<pb::MigrationFigures>)> done) {
+                          std::function<void(Result<pb::MigrationFigures>)> done, bool order) {
   moving_ = true;
   frozen_ = ready_ = source_lost_ = false;
   faults_ = faults;
@@ -252,6 +277,10 @@ void RemoteRun::BeginMove(const std::string& to, const std::string& address, Mov
   move_timer_->async_wait([this, self](asio::error_code ec) {
     if (!ec && moving_) TargetFailed(Status::Error(StatusCode::kUnavailable, "the move did not finish in " + std::to_string(kMoveTimeout.count()) + " s"));
   });
+  if (order) SendMoveOut(to, address);
+}
+
+void RemoteRun::SendMoveOut(const std::string& to, const std::string& address) {
   pb::LinkFrame order;
   order.mutable_stream()->mutable_move_out()->set_move_id(++move_id_);
   order.mutable_stream()->mutable_move_out()->set_to(to);
@@ -364,6 +393,8 @@ void RemoteRun::MaybeCommit() {
 void RemoteRun::FinishMove(Result<pb::MigrationFigures> r) {
   if (!moving_) return;
   moving_ = false;
+  hold_wait_ = false;
+  if (hold_timer_) hold_timer_->cancel();
   target_ = nullptr;
   if (arrival_ && !went_home_ && !deputy_away_ && client_ && !client_->closed()) {
     pb::StreamFrame release;  // it stays away: its deputy drops the memory it staged

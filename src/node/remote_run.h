@@ -83,9 +83,12 @@ class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
   void MaybeCommit();
   void FinishMove(Result<pb::MigrationFigures> r);
   void FlushHeld();
+  // The move's state; `order`: the source is told at once (else SendMoveOut).
   void BeginMove(const std::string& to, const std::string& address, MoveFaults faults,
-                 std::function<void(Result<pb::MigrationFigures>)> done);
+                 std::function<void(Result<pb::MigrationFigures>)> done, bool order = true);
+  void SendMoveOut(const std::string& to, const std::string& address);
   // Coming home.
+  void HoldTaken();  // the deputy's answer, or the wait's end: the source is told
   bool HeldInput() const;
   void MaybeComeHome();
   void SeedReady(const pb::SeedReady& s);
@@ -116,6 +119,11 @@ class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
   bool deputy_away_ = false;  // told come_home: a seed, or on its way back to being the deputy
   bool committing_ = false, went_home_ = false;
   std::string pending_abort_;  // why, once the deputy is back
+  // Told to hold its input, the deputy answers once what it read is sent
+  // (stdin_hold_ack); until then its input still goes to the source.
+  bool hold_wait_ = false;
+  std::unique_ptr<asio::steady_timer> hold_timer_;
+  std::string hold_to_, hold_address_;  // the move_out it waits to send
 };
 
 }  // namespace roam

@@ -145,6 +145,23 @@ rc=$(bg_rc echohome 120)
 check "stdin from a pipe read while moved home, n3, home, n2 ($ok of 4 moves $(head -c 300 "$DATA/echohome.mig")): no input byte lost or repeated (exit $rc)" \
   sh -c "[ $ok -eq 4 ] && [ '$rc' = 0 ] && cmp -s '$DATA/lines2.txt' '$DATA/echohome.out'"
 
+# A reader as fast as its pipe (sha256sum of 1 GiB) comes home at once: what
+# the deputy read before the hold reached it goes to the source ahead of the
+# move (stdin_hold_ack), instead of being held at home and refusing the move
+# ("it was given input during the move"; 3 of 4 moves home were refused so).
+fast_sum=$(yes 0123456789abcdef | head -c 1G | sha256sum | cut -d' ' -f1)
+mkfifo "$DATA/fastsum.fifo"
+(yes 0123456789abcdef | head -c 1G >"$DATA/fastsum.fifo") &
+BG_PIDS+=($!)
+bg_start fastsum --in "$DATA/fastsum.fifo" "$ROAM" run --on n2 -- sha256sum
+P=$(bg_pid fastsum)
+wait_until 10 where_is "n1:$P" n2 >/dev/null
+ok=0
+for to in home n3 home; do migrate "n1:$P" "$to" >/dev/null 2>>"$DATA/fastsum.mig" && ok=$((ok + 1)); sleep 0.2; done
+rc=$(bg_rc fastsum 60)
+check "sha256sum of 1 GiB from a pipe, moved home, n3, home while it reads ($ok of 3 moves $(head -c 300 "$DATA/fastsum.mig")): right sum (exit $rc)" \
+  sh -c "[ $ok -eq 3 ] && [ '$rc' = 0 ] && [ \"\$(cut -d' ' -f1 '$DATA/fastsum.out')\" = '$fast_sum' ]"
+
 # --- 2b. CPU affinity and nice go with the process; the engine's pin does not ------
 # roamd's engine holds a frozen process or a seed on its own CPU while it
 # works; afterwards each process must have its own mask and nice again, on
@@ -674,6 +691,10 @@ check "roam node drain $w2: exit $rc, $G moved to $w3, n1 sees $w2 draining (aft
   sh -c "[ $rc -eq 0 ] && [ '$w3' != '$w2' ] && [ '$t' != never ]"
 refused "roam run --on a draining node" "refuses guests" cx n1 -- "$ROAM" run --on "$w2" -- true
 cx n1 -- "$ROAM" node unblock "$w2" >/dev/null
+# Its own word decides, not the last load vector n1 holds (a second old).
+out=$(cx n1 -- "$ROAM" run --on "$w2" -- echo ok 2>&1); rc=$?
+check "roam run --on $w2 at once after roam node unblock $w2: it runs (exit $rc, '$out')" \
+  sh -c "[ $rc -eq 0 ] && [ '$out' = ok ]"
 wait_until 10 sh -c "! '$ROAM' cluster exec --name $CLUSTER n1 -- '$ROAM' nodes --json | jq -e '.nodes[] | select(.name == \"$w2\") | .blocked' >/dev/null" >/dev/null
 bg_start br1 "$ROAM" run --on n3 -- sh -c "exec $(count_cmd br1)"
 B1=$(bg_pid br1)
