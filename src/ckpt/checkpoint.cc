@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -149,8 +150,23 @@ std::set<uint64_t> UnixSockets(pid_t pid) {
   return out;
 }
 
-// CantMoveReason's look at one process.
-std::string CantMoveOne(pid_t pid, const std::string& own_address) {
+// How the tree holds a pipe (CantMoveReason): which ends, and whether at
+// an fd above stdio.
+struct PipeUse {
+  bool read = false, write = false, above_stdio = false;
+};
+
+// O_RDONLY, O_WRONLY or O_RDWR of `pid`'s fd `fd` (-1 if unknown).
+int AccessMode(pid_t pid, int fd) {
+  Result<std::string> info = ReadFile(ProcPath(pid, "fdinfo/" + std::to_string(fd)));
+  if (!info.ok()) return -1;
+  size_t at = info->find("flags:");
+  if (at == std::string::npos) return -1;
+  return static_cast<int>(strtol(info->c_str() + at + 6, nullptr, 8)) & O_ACCMODE;
+}
+
+// CantMoveReason's look at one process; its pipes go into `pipes`.
+std::string CantMoveOne(pid_t pid, const std::string& own_address, std::map<uint64_t, PipeUse>* pipes) {
   Result<std::string> text = ReadFile(ProcPath(pid, "status"));
   Result<ProcStatus> s = text.ok() ? ParseProcStatus(*text) : Result<ProcStatus>(text.status());
   if (!s.ok()) return "";
@@ -167,6 +183,13 @@ std::string CantMoveOne(pid_t pid, const std::string& own_address) {
       const std::string link(buf, static_cast<size_t>(n));
       const int fd = atoi(e->d_name);
       why = RefusedFileKind(link, fd);
+      if (link.rfind("pipe:[", 0) == 0) {
+        PipeUse& use = (*pipes)[strtoull(link.c_str() + 6, nullptr, 10)];
+        const int mode = AccessMode(pid, fd);
+        use.read = use.read || mode == O_RDONLY;
+        use.write = use.write || mode == O_WRONLY;
+        use.above_stdio = use.above_stdio || fd > 2;
+      }
       if (why.empty() && fd > 2 && link.rfind("socket:[", 0) == 0) {
         // UNIX sockets move (file_unix.cc), and IPv4/IPv6 sockets
         // without a connection (file_inet.cc).
@@ -758,11 +781,20 @@ Status FrozenTree::ExecRoot(const std::vector<std::string>& argv, const std::vec
 
 std::string CantMoveReason(pid_t root, const std::string& own_address) {
   std::vector<pid_t> queue{root};
+  std::map<uint64_t, PipeUse> pipes;
   for (size_t i = 0; i < queue.size() && i < 4096; ++i) {
-    std::string why = CantMoveOne(queue[i], own_address);
+    std::string why = CantMoveOne(queue[i], own_address, &pipes);
     if (!why.empty()) return why;
     Result<std::vector<pid_t>> kids = Children(queue[i]);
     if (kids.ok()) queue.insert(queue.end(), kids->begin(), kids->end());
+  }
+  // A pipe held above stdio whose other end is outside the tree: the dump
+  // refuses it (FileTableBuilder::Finish). A pipe a job at home inherited
+  // from the user's session keeps it there: the balancer tried it, failed
+  // and backed off, while roam ps said nothing.
+  const std::set<pid_t> tree(queue.begin(), queue.end());
+  for (const auto& [ino, use] : pipes) {
+    if (use.above_stdio && !(use.read && use.write) && PipeHeldOutside(ino, tree)) return "pipe";
   }
   return "";
 }

@@ -29,6 +29,13 @@ bool OtherEndOutside(uint64_t ino, const std::map<uint32_t, std::vector<std::pai
   for (const auto& [id, list] : users) {
     for (auto [pid, fd] : list) tree.insert(pid);
   }
+  return PipeHeldOutside(ino, tree);
+}
+
+}  // namespace
+
+bool PipeHeldOutside(uint64_t ino, const std::set<pid_t>& tree_pids) {
+  std::set<pid_t> tree = tree_pids;
   // The dumper holds fds in flight (their own users), and may hold the
   // other end of the tree's stdio (roamd's pipes to a guest): it is not of
   // the tree.
@@ -54,8 +61,6 @@ bool OtherEndOutside(uint64_t ino, const std::map<uint32_t, std::vector<std::pai
   closedir(proc);
   return found;
 }
-
-}  // namespace
 
 std::string RefusedFileKind(const std::string& l, int fd) {
   if (StartsWith(l, "socket:")) return "";  // unnamed UNIX sockets are taken; the dump decides

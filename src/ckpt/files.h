@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -300,5 +301,11 @@ class MemfdSeals {
 // such as "io_uring"), or "" if the dump takes it (or decides later).
 // FileTableBuilder::AddFd refuses exactly these.
 std::string RefusedFileKind(const std::string& link, int fd);
+
+// Whether a process not in `tree` holds pipe `ino` (its other end, for a
+// pipe one end of which the tree holds): this process counts as outside
+// (roamd holds the other end of a guest's stdio). Reads every process's
+// fds in /proc: call it only for pipes the tree does not hold both ends of.
+bool PipeHeldOutside(uint64_t ino, const std::set<pid_t>& tree);
 
 }  // namespace roam

@@ -618,6 +618,20 @@ refused "a socket" "sockets of family 16,.*not supported" migrate "n1:$SP" n3
 refused "a socket, asked again at once" "sockets of family 16,.*not supported" migrate "n1:$SP" n3
 check "after the refused moves it still runs on n2, once" [ "$(copies "$SP" python3)" = 1 ]
 cx n1 -- "$ROAM" kill -s KILL "n1:$SP" >/dev/null
+# A pipe the job inherited from outside it (its writer is no descendant of
+# the job), at fd 3 of a job at home: CANTMOVE says pipe (it said nothing,
+# and the balancer tried it in vain), and a move names the engine's reason.
+bg_start hp bash -c 'sleep 60 | "$0" run --on n1 -- sh -c "exec 3<&0 </dev/null; exec sleep 60"' "$ROAM"
+HG=
+for _ in $(seq 50); do
+  HG=$(cx n1 -- "$ROAM" ps --json | jq -r '[.processes[] | select(.command | test("exec 3<&0"))][0].gpid // empty')
+  [ -n "$HG" ] && cantmove_is "$HG" pipe && break
+  sleep 0.2
+done
+check "roam ps CANTMOVE of a job at home holding a pipe from outside it at fd 3: '$(ps_field "$HG" cantmove)' (want pipe)" \
+  [ "$(ps_field "$HG" cantmove)" = pipe ]
+refused "a pipe to outside the job" "pipe to a process outside" migrate "$HG" n3
+cx n1 -- "$ROAM" kill -s KILL "$HG" >/dev/null
 # The same path on both nodes, but not the same file: refused before any freeze.
 cx n3 -- sh -c 'echo longer-here >/tmp/differs'
 bg_start diff "$ROAM" run --on n2 -- sh -c 'echo x >/tmp/differs; exec python3 -c "import time; f = open(\"/tmp/differs\"); time.sleep(60)"'

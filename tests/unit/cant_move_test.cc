@@ -60,6 +60,26 @@ TEST(CantMoveReason, NothingInSight) {
             "");
 }
 
+// A pipe whose other end a process outside the tree holds (here the
+// test itself, the parent), at an fd above stdio: the dump refuses it.
+TEST(CantMoveReason, PipeToOutside) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  EXPECT_EQ(ReasonFor([&] { close(p[1]); }), "pipe");
+  close(p[0]);
+  close(p[1]);
+}
+
+// Only its read end, and nobody holds the write end: a pipe of its own.
+TEST(CantMoveReason, PipeWithItsOtherEndClosed) {
+  EXPECT_EQ(ReasonFor([] {
+              int p[2];
+              (void)!pipe(p);
+              close(p[1]);
+            }),
+            "");
+}
+
 // A TCP connection on `ip` (here both ends: a client and the accepted
 // socket), over IPv4 or IPv6 (`ip` v4-mapped).
 void ConnectionTo(const char* ip, int family) {
