@@ -663,6 +663,11 @@ void Swim::SendWithPiggyback(const std::string& address, pb::SwimMessage msg, co
   transport_->Send(address, msg);
 }
 
+pb::LoadVector Swim::SelfLoad(int64_t now) const {
+  const Member& me = members_.Row(self_);
+  return me.load ? LoadForWire(me, now) : pb::LoadVector();
+}
+
 pb::LoadVector Swim::LoadForWire(const Member& m, int64_t now) const {
   pb::LoadVector v = m.load->vector;
   v.set_age_ms(m.load->AgeAt(now));

@@ -149,6 +149,11 @@ class Swim {
   void Leave(int64_t now);
   // Replaces this node's published load vector (stamp and node are set here).
   void SetSelfLoad(const pb::LoadVector& v, int64_t now);
+  // This node's load vector as gossip carries it (empty before the first).
+  pb::LoadVector SelfLoad(int64_t now) const;
+  // A peer's vector learnt outside gossip (a reply to this node): taken as
+  // a gossiped one is, if newer than the one held.
+  void LearnLoad(const pb::LoadVector& v, int64_t now) { ApplyLoad(v, now); }
   // Learns members from a snapshot without gossiping about them (a
   // simulator's warm start). Known names are left as they are.
   void Seed(const std::vector<pb::MemberUpdate>& snapshot, int64_t now);

@@ -27,13 +27,22 @@ void Roamd::NodeAdmin(const pb::NodeAdminRequest& req, const pb::Credentials& re
     const std::string node = req.node();
     return node_.AskNode(
         node, fwd,
-        [done, node](Result<pb::LinkReply> r) {
+        [this, done, node](Result<pb::LinkReply> r) {
           if (!r.ok()) return done(Status::Error("cannot reach " + node + ": " + r.status().message()));
           if (!r->error().empty()) return done(Status::Error(r->error()));
+          if (r->node_admin().has_load()) node_.swim->LearnLoad(r->node_admin().load(), NodeContext::Now());
           done(r->node_admin());
         },
         kForwardedAdminTimeout);
   }
+  // Done here: the reply carries this node's vector as it now is.
+  done = [this, done = std::move(done)](Result<pb::NodeAdminReply> r) {
+    if (r.ok()) {
+      PublishLoad();
+      *r->mutable_load() = node_.swim->SelfLoad(NodeContext::Now());
+    }
+    done(std::move(r));
+  };
   using V = pb::NodeAdminRequest;
   switch (req.verb()) {
     case V::BLOCK:
@@ -41,7 +50,6 @@ void Roamd::NodeAdmin(const pb::NodeAdminRequest& req, const pb::Credentials& re
       node_.sampler.set_accepts_guests(req.verb() == V::UNBLOCK);
       node_.draining = false;
       spdlog::info("{} guests", req.verb() == V::BLOCK ? "refusing" : "accepting");
-      PublishLoad();
       return done(pb::NodeAdminReply());
     case V::DRAIN:
       node_.sampler.set_accepts_guests(false);

@@ -682,6 +682,8 @@ blocked_seen() {  # blocked_seen OBSERVER NODE FIELD: NODE's FIELD (blocked/drai
   cx "$1" -- "$ROAM" nodes --json | jq -e --arg n "$2" --arg f "$3" '.nodes[] | select(.name == $n) | .[$f]' >/dev/null
 }
 cx n1 -- "$ROAM" node block n4 >/dev/null
+# The node that forwarded the verb takes n4's vector from the reply.
+check "roam node block n4, asked on n1: n1 shows n4 blocked at once" blocked_seen n1 n4 blocked
 t=$(wait_until 10 blocked_seen n2 n4 blocked) && pass "roam node block n4, asked on n1: n2 sees n4 blocked after ${t}s" ||
   fail "n4 never seen blocked"
 refused "a target blocked from another node" "refuses guests (blocked)" migrate "$G" n4
