@@ -91,6 +91,9 @@ Status BuildSpec(const RunOptions& opt, pb::RunSpec* spec) {
     out->set_cur(l.rlim_cur);
     out->set_max(l.rlim_max);
   }
+  errno = 0;
+  const int nice = ::getpriority(PRIO_PROCESS, 0);
+  if (errno == 0) spec->set_nice(nice);
   spec->set_tty(opt.tty);
   if (opt.tty && ::isatty(STDIN_FILENO)) {
     if (Result<pb::Termios> mode = ReadTermios(STDIN_FILENO); mode.ok()) *spec->mutable_termios() = *mode;

@@ -95,6 +95,8 @@ int ChildMain(void* arg) {
   }
   ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
   ApplyRlimits(*c.spec);
+  // The caller's nice, not roamd's (roamd.cc, kRoamdNice), while still root.
+  ::setpriority(PRIO_PROCESS, 0, c.spec->nice());
   ::umask(static_cast<mode_t>(c.spec->umask() & 0777));
   // Raw syscalls: they change this task only (glibc's wrappers would try to
   // change every thread of the process whose memory we borrow).

@@ -191,6 +191,15 @@ check "after coming home ($home_ok $(tail -c 200 "$DATA/aff.err")): /proc/PID/ex
   sh -c "[ $home_ok = yes ] && [ '$exe' = '$want_exe' ] && [ '$nice_home' = 6 ]"
 cx n1 -- "$ROAM" kill "n1:$P" >/dev/null 2>&1; cx n1 -- "$ROAM" kill "n1:$P1" >/dev/null 2>&1
 bg_rc aff 20 >/dev/null; bg_rc aff1 20 >/dev/null
+# roamd runs ahead of its jobs (nice -10: a node full of jobs still answers
+# probes); a guest starts at its caller's nice, as it would run at home.
+bg_start nic nice -n 7 "$ROAM" run --on n2 -- python3 -c 'import time; time.sleep(60)'
+N7=$(bg_pid nic)
+wait_until 10 where_is "n1:$N7" n2 >/dev/null
+nice_guest=$(cx n2 -- ps -o ni= -p "$N7" | tr -d ' ') nice_roamd=$(cx n2 -- ps -o ni= -C roamd | tr -d ' ')
+check "nice -n 7 roam run --on n2: the guest runs at nice $nice_guest (want 7), roamd at $nice_roamd (want -10)" \
+  sh -c "[ '$nice_guest' = 7 ] && [ '$nice_roamd' = -10 ]"
+cx n1 -- "$ROAM" kill "n1:$N7" >/dev/null 2>&1
 
 # --- 3. real programs moved mid-run give byte-identical results ------------------
 head -c 120000000 /dev/urandom | base64 >"$DATA/big.txt"  # ~160 MB of text
