@@ -65,6 +65,7 @@ class SwimSim {
   int64_t now() const { return now_; }
   bool running(int i) const { return nodes_[i].swim != nullptr; }
   const Swim& node(int i) const { return *nodes_[i].swim; }
+  Swim& mutable_node(int i) { return *nodes_[i].swim; }  // REQUIRES: running(i)
   static std::string NameOf(int i);
   static std::string AddressOf(int i);
 

@@ -147,6 +147,32 @@ TEST(SwimLoad, NewerStampWinsOlderIsIgnored) {
   EXPECT_GT(sim.node(0).members().at("n2").load->vector.stamp(), stamp);
 }
 
+// roamd's node verbs: the node that forwarded one takes the target's vector
+// from the reply (Swim::LearnLoad) before gossip brings it, and a vector
+// older than the one it holds changes nothing.
+TEST(SwimLoad, AVectorLearntFromAReplyIsTakenIfNewer) {
+  SwimSim sim(Quiet());
+  sim.AddNodes(3, true);
+  sim.RunFor(5000);
+  const int64_t now = sim.now();
+  pb::LoadVector blocked = sim.node(1).SelfLoad(now);
+  blocked.set_accepts_guests(false);
+  sim.mutable_node(1).SetSelfLoad(blocked, now);
+  const pb::LoadVector fresh = sim.node(1).SelfLoad(now);
+  ASSERT_EQ(fresh.node(), "n2");
+  ASSERT_FALSE(fresh.accepts_guests());
+  ASSERT_NE(sim.node(0).members().at("n2").load->vector.stamp(), fresh.stamp());
+  sim.mutable_node(0).LearnLoad(fresh, now);
+  const auto& seen = sim.node(0).members().at("n2").load->vector;
+  EXPECT_EQ(seen.stamp(), fresh.stamp());
+  EXPECT_FALSE(seen.accepts_guests());
+  pb::LoadVector stale = fresh;
+  stale.set_stamp(fresh.stamp() - 1);
+  stale.set_accepts_guests(true);
+  sim.mutable_node(0).LearnLoad(stale, now);
+  EXPECT_FALSE(sim.node(0).members().at("n2").load->vector.accepts_guests());
+}
+
 TEST(SwimRules, SupersedeFollowsIncarnationAndStateOrder) {
   const std::string name = "n1", address = "10.0.0.1:7946";
   Member m(name, address);
