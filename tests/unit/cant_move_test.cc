@@ -18,7 +18,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <functional>
+#include <set>
+#include <vector>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
@@ -29,14 +33,32 @@
 namespace roam {
 namespace {
 
-// Forks a child that runs `setup`, then waits to be killed; returns the
-// reason seen for it (the child's setup is done when it writes a byte).
-std::string ReasonFor(const std::function<void()>& setup, const std::string& own_address = "") {
+// Closes every fd above stdio but those in `keep`: what the test runner
+// inherited (a CI harness's pipes, held open outside) would be pipes to
+// outside the child's tree, and CANTMOVE would rightly say "pipe".
+void CloseInheritedFds(const std::set<int>& keep) {
+  std::vector<int> fds;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (dirent* e = readdir(d)) {
+      const int fd = atoi(e->d_name);
+      if (fd > 2 && fd != dirfd(d) && !keep.count(fd)) fds.push_back(fd);
+    }
+    closedir(d);
+  }
+  for (int fd : fds) close(fd);
+}
+
+// Forks a child that runs `setup` with only stdio and the fds in `keep`
+// open, then waits to be killed; returns the reason seen for it (the
+// child's setup is done when it writes a byte).
+std::string ReasonFor(const std::function<void()>& setup, const std::string& own_address = "",
+                      std::set<int> keep = {}) {
   int ready[2];
   if (pipe(ready) != 0) return "pipe failed";
   pid_t pid = fork();
   if (pid == 0) {
-    close(ready[0]);
+    keep.insert(ready[1]);
+    CloseInheritedFds(keep);
     setup();
     (void)!write(ready[1], "x", 1);
     for (;;) pause();
@@ -65,7 +87,7 @@ TEST(CantMoveReason, NothingInSight) {
 TEST(CantMoveReason, PipeToOutside) {
   int p[2];
   ASSERT_EQ(pipe(p), 0);
-  EXPECT_EQ(ReasonFor([&] { close(p[1]); }), "pipe");
+  EXPECT_EQ(ReasonFor([&] { close(p[1]); }, "", {p[0], p[1]}), "pipe");
   close(p[0]);
   close(p[1]);
 }
