@@ -36,6 +36,7 @@
 #include "ckpt/task_state.h"
 #include "ckpt/tracee.h"
 #include "common/file_util.h"
+#include "common/proc_fdinfo.h"
 #include "common/proc_maps.h"
 #include "common/proc_stat.h"
 #include "common/proc_status.h"
@@ -158,11 +159,9 @@ struct PipeUse {
 
 // O_RDONLY, O_WRONLY or O_RDWR of `pid`'s fd `fd` (-1 if unknown).
 int AccessMode(pid_t pid, int fd) {
-  Result<std::string> info = ReadFile(ProcPath(pid, "fdinfo/" + std::to_string(fd)));
-  if (!info.ok()) return -1;
-  size_t at = info->find("flags:");
-  if (at == std::string::npos) return -1;
-  return static_cast<int>(strtol(info->c_str() + at + 6, nullptr, 8)) & O_ACCMODE;
+  Result<std::string> text = ReadFile(ProcPath(pid, "fdinfo/" + std::to_string(fd)));
+  Result<FdInfo> info = text.ok() ? ParseFdinfo(*text) : Result<FdInfo>(text.status());
+  return info.ok() ? static_cast<int>(info->flags & O_ACCMODE) : -1;
 }
 
 // CantMoveReason's look at one process; its pipes go into `pipes`.

@@ -238,7 +238,6 @@ std::shared_ptr<HomeArrival> RemoteRun::MoveHome(const std::string& home, const 
   // and refuse the move: a `sha256sum < file` was refused at once).
   BeginMove(home, address, faults, std::move(done), /*order=*/false);
   hold_wait_ = true;
-  hold_to_ = home;
   hold_address_ = address;
   pb::StreamFrame hold;
   hold.set_stdin_hold(true);
@@ -255,7 +254,7 @@ void RemoteRun::HoldTaken() {
   hold_wait_ = false;
   if (hold_timer_) hold_timer_->cancel();
   if (!moving_ || source_lost_ || exit_seen_) return;  // ended meanwhile (FinishMove ran)
-  SendMoveOut(hold_to_, hold_address_);
+  SendMoveOut(figures_.to(), hold_address_);
 }
 
 void RemoteRun::BeginMove(const std::string& to, const std::string& address, MoveFaults faults,

@@ -123,7 +123,7 @@ class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
   // (stdin_hold_ack); until then its input still goes to the source.
   bool hold_wait_ = false;
   std::unique_ptr<asio::steady_timer> hold_timer_;
-  std::string hold_to_, hold_address_;  // the move_out it waits to send
+  std::string hold_address_;  // of the move_out it waits to send (to: figures_.to())
 };
 
 }  // namespace roam
