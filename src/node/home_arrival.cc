@@ -12,6 +12,7 @@
 #include "node/image_dir.h"
 #include "node/move_in_check.h"
 #include "node/job_terminal.h"
+#include "wire/reply.h"
 #include "wire/terminal.h"
 #include "node/page_codec.h"
 
@@ -53,7 +54,8 @@ void HomeArrival::AcceptSource(std::shared_ptr<LinkSession> source, const pb::Mo
     return AskSourceAgain(*source_, missing, path, [this, self, node](pb::LinkFrame& f) {
       if (ended_) return;
       if (f.has_request() && f.request().has_move_in()) return AcceptSource(source_, f.request().move_in(), node);
-      Fail(f.has_reply() && !f.reply().error().empty() ? f.reply().error() : "unexpected frame from the source");
+      if (f.has_reply() && !f.reply().error().empty()) return Fail(ReplyStatus(f.reply()));  // its reason
+      Fail("unexpected frame from the source");
     }, [this, self](const std::string& why) { Fail("lost the link to the source: " + why); });
   }
   Status st = receiver_.Open();
@@ -74,6 +76,8 @@ void HomeArrival::AcceptSource(std::shared_ptr<LinkSession> source, const pb::Mo
           return;
         }
         if (f.has_image_end()) return OnImageEnd(f.image_end());
+        // The source gave up (its dump failed: a busy socket ...), and says why.
+        if (f.has_reply() && !f.reply().error().empty()) return Fail(ReplyStatus(f.reply()));
         Fail("unexpected frame from the source");
       },
       [this, self](const std::string& why) {
@@ -337,9 +341,11 @@ void HomeArrival::Go(std::function<void(Status)> done) {
 
 // ---- failures ----------------------------------------------------------------------------
 
-void HomeArrival::Fail(const std::string& why) {
+void HomeArrival::Fail(const std::string& why) { Fail(Status::Error(why)); }
+
+void HomeArrival::Fail(const Status& why) {
   if (ended_) return;
-  spdlog::warn("{}: coming home failed: {}", rec_->gpid, why);
+  spdlog::warn("{}: coming home failed: {}", rec_->gpid, why.message());
   Abort();
   if (cfg_.on_failed) cfg_.on_failed(why);
 }

@@ -56,7 +56,7 @@ struct ArrivalConfig {
   // The process is rebuilt and held (figures for the move).
   std::function<void(double restore_ms, int64_t frozen_at_ms)> on_ready;
   // It cannot come home: why (a deputy that became a seed is on its way back).
-  std::function<void(const std::string& why)> on_failed;
+  std::function<void(const Status& why)> on_failed;
   // Pre-copy: asks the deputy to reserve `len` bytes of address space;
   // its answer comes to Reserved().
   std::function<void(uint64_t len)> reserve;
@@ -98,6 +98,7 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
   void OnImageEnd(const pb::ImageEnd& e);
   void ImageWhole();  // the image is whole (pre-copied pages folded in)
   void Fail(const std::string& why);
+  void Fail(const Status& why);  // keeps its code (kBusy: try again later)
   void PostUndo();
   void TakeSeed(const pb::SeedReady& s);
   void RestorePidCount();  // after NextPid(): the node's PID count goes on where it was

@@ -220,7 +220,7 @@ std::shared_ptr<HomeArrival> RemoteRun::MoveHome(const std::string& home, const 
     frozen_at_ms_ = frozen_at_ms;
     MaybeCommit();
   };
-  config.on_failed = [this, self](const std::string& why) { TargetFailed(Status::Error(why)); };
+  config.on_failed = [this, self](const Status& why) { TargetFailed(why); };
   config.reserve = [this, self](uint64_t len) {
     pb::StreamFrame f;
     f.set_stage_reserve(len);
