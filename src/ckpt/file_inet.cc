@@ -23,6 +23,7 @@
 // (raw, SCTP ...). Not carried: multicast memberships (the kernel does not
 // say which socket joined what).
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/sockios.h>
@@ -33,13 +34,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "ckpt/files.h"
 #include "ckpt/net_lock.h"
 #include "ckpt/sock_diag.h"
+#include "common/proc_stat.h"
 #include "common/unique_fd.h"
 
 namespace roam {
@@ -445,6 +449,106 @@ Result<int> OpenInetSocket(const pb::FileDesc& desc) {
   }
   if (fcntl(s, F_SETFL, desc.flags() & O_NONBLOCK) != 0) return Status::Errno("fcntl F_SETFL");
   return closer.release();
+}
+
+namespace {
+
+// The local address and port of an inet_diag answer, with an IPv4 address
+// mapped into IPv6 taken as IPv4 (a dual-stack listener's handshakes).
+struct LocalEnd {
+  uint16_t port = 0;
+  uint32_t v4 = 0;          // network order; 0 with v6
+  std::array<uint32_t, 4> v6{};
+  bool any = false;         // 0.0.0.0 or ::
+};
+
+LocalEnd LocalEndOf(const inet_diag_msg& m) {
+  LocalEnd e;
+  e.port = m.id.idiag_sport;
+  const uint32_t* a = m.id.idiag_src;
+  if (m.idiag_family == AF_INET) {
+    e.v4 = a[0];
+  } else if (a[0] == 0 && a[1] == 0 && a[2] == htonl(0xffff)) {
+    e.v4 = a[3];
+  } else {
+    e.v6 = {a[0], a[1], a[2], a[3]};
+  }
+  e.any = e.v4 == 0 && e.v6 == std::array<uint32_t, 4>{};
+  return e;
+}
+
+bool Serves(const LocalEnd& listener, const LocalEnd& conn) {
+  return listener.port == conn.port && (listener.any || (listener.v4 == conn.v4 && listener.v6 == conn.v6));
+}
+
+}  // namespace
+
+std::string InetBacklog::Text() const {
+  std::vector<std::string> parts;
+  if (to_accept != 0) parts.push_back(std::to_string(to_accept) + " connection(s) to accept");
+  if (handshakes != 0) parts.push_back(std::to_string(handshakes) + " handshake(s) under way");
+  if (udp_sockets != 0) parts.push_back(std::to_string(udp_sockets) + " UDP socket(s) with datagrams waiting");
+  std::string out;
+  for (const std::string& p : parts) out += (out.empty() ? "" : ", ") + p;
+  return out.empty() ? "nothing waiting" : out;
+}
+
+Result<InetBacklog> InetBacklogOf(pid_t root) {
+  std::set<uint64_t> inodes;
+  for (pid_t pid : ReadProcessTree(root)) {
+    const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    DIR* d = opendir(dir.c_str());
+    if (d == nullptr) continue;  // gone meanwhile
+    while (dirent* e = readdir(d)) {
+      char link[64];
+      ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+      if (n <= 8 || strncmp(link, "socket:[", 8) != 0) continue;
+      link[n] = 0;
+      inodes.insert(strtoull(link + 8, nullptr, 10));
+    }
+    closedir(d);
+  }
+  InetBacklog out;
+  if (inodes.empty()) return out;
+  std::vector<LocalEnd> listeners;
+  std::vector<LocalEnd> handshakes;
+  for (int family : {AF_INET, AF_INET6}) {
+    inet_diag_req_v2 req{};
+    req.sdiag_family = static_cast<uint8_t>(family);
+    req.sdiag_protocol = IPPROTO_TCP;
+    // SYN_RECV brings the request socks too (the kernel's TCP_NEW_SYN_RECV).
+    req.idiag_states = (1U << TCP_LISTEN) | (1U << TCP_SYN_RECV);
+    Status st = SockDiagDump(&req, sizeof(req), [&](const void* payload, size_t size) {
+      const auto* m = static_cast<const inet_diag_msg*>(payload);
+      if (size < sizeof(*m)) return true;
+      if (m->idiag_state == TCP_LISTEN && inodes.count(m->idiag_inode) != 0) {
+        out.to_accept += m->idiag_rqueue;
+        listeners.push_back(LocalEndOf(*m));
+      } else if (m->idiag_state != TCP_LISTEN && m->idiag_inode == 0) {
+        handshakes.push_back(LocalEndOf(*m));
+      }
+      return true;
+    });
+    if (!st.ok()) return st;
+    req.sdiag_protocol = IPPROTO_UDP;
+    req.idiag_states = ~0U;
+    st = SockDiagDump(&req, sizeof(req), [&](const void* payload, size_t size) {
+      const auto* m = static_cast<const inet_diag_msg*>(payload);
+      if (size < sizeof(*m) || m->idiag_rqueue == 0 || inodes.count(m->idiag_inode) == 0) return true;
+      ++out.udp_sockets;
+      out.udp_bytes += m->idiag_rqueue;
+      return true;
+    });
+    if (!st.ok()) return st;
+  }
+  for (const LocalEnd& h : handshakes) {
+    for (const LocalEnd& l : listeners) {
+      if (!Serves(l, h)) continue;
+      ++out.handshakes;
+      break;
+    }
+  }
+  return out;
 }
 
 Status PlaceConnection(pid_t pid, int fd, const pb::InetSocket& in) {

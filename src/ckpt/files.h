@@ -308,4 +308,23 @@ std::string RefusedFileKind(const std::string& link, int fd);
 // fds in /proc: call it only for pipes the tree does not hold both ends of.
 bool PipeHeldOutside(uint64_t ino, const std::set<pid_t>& tree);
 
+// What waits in the kernel for the tree of `root`, the live tree, which a
+// dump refuses as busy (file_inet.cc): connections to its TCP listeners,
+// accepted by the kernel (its accept queues) or with their handshake under
+// way (SYN received, its ACK not yet), and its UDP sockets with datagrams
+// not read. A move holds new ones off (net_lock.h) and lets the tree take
+// these before it freezes. Reads the tree's fds in /proc and two sock_diag
+// dumps per family: cheap enough every few milliseconds for a while.
+struct InetBacklog {
+  uint32_t to_accept = 0;    // in accept queues
+  uint32_t handshakes = 0;   // SYN received, handshake not complete
+  uint32_t udp_sockets = 0;  // UDP sockets with datagrams waiting
+  uint64_t udp_bytes = 0;    // their queues' sizes (what the kernel charges them)
+  bool empty() const { return to_accept == 0 && handshakes == 0 && udp_sockets == 0; }
+  // Falls as the tree takes what waits (to see whether it does).
+  uint64_t amount() const { return to_accept + handshakes + udp_bytes; }
+  std::string Text() const;  // "3 connection(s) to accept, 1 UDP socket with datagrams waiting"
+};
+Result<InetBacklog> InetBacklogOf(pid_t root);
+
 }  // namespace roam

@@ -3,7 +3,10 @@
 
 #include <arpa/inet.h>
 #include <dlfcn.h>
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <nftables/libnftables.h>
 
 #include <cstring>
@@ -11,6 +14,7 @@
 
 #include "ckpt/image.h"
 #include "ckpt/image_file.h"
+#include "ckpt/sock_diag.h"
 
 namespace roam {
 
@@ -32,20 +36,23 @@ constexpr const char kTable[] =
     "  }\n"
     "}\n";
 
-// New connections to an address (SYNs without ACK), dropped while a job
-// holding that address moves (HoldNewConnections). A table of its own, so
-// that a node whose roam_lock table predates it needs no rule added there.
+// New connections to an address (SYNs without ACK), and datagrams to it,
+// dropped while a job holding that address moves (HoldNewConnections). A
+// table of its own, so that a node whose roam_lock table predates it needs
+// no rule added there (`roam_syn`, which held SYNs alone, is no longer
+// used: a table's rules are made once, with the table).
 // One from this node to the address while it is here has the address
 // itself as its source, which leaves with the job: such a connection
 // could never be completed, so it is refused at once (a reset) rather than
 // left to time out.
-constexpr const char kSynTable[] =
-    "table inet roam_syn {\n"
+constexpr const char kHoldTable[] =
+    "table inet roam_hold {\n"
     "  set addr4 { type ipv4_addr; }\n"
     "  chain in {\n"
     "    type filter hook input priority -300;\n"
     "    ip daddr @addr4 ip saddr @addr4 tcp flags & (syn | ack) == syn reject with tcp reset\n"
     "    ip daddr @addr4 tcp flags & (syn | ack) == syn drop\n"
+    "    ip daddr @addr4 meta l4proto udp drop\n"
     "  }\n"
     "}\n";
 
@@ -178,15 +185,42 @@ Status UnlockConnection(const pb::InetSocket& conn) {
 Status HoldNewConnections(const std::string& ipv4) {
   in_addr a{};
   if (inet_pton(AF_INET, ipv4.c_str(), &a) != 1) return Status::Error("'" + ipv4 + "' is not an IPv4 address");
-  const std::string add = "add element inet roam_syn addr4 { " + ipv4 + " }\n";
+  const std::string add = "add element inet roam_hold addr4 { " + ipv4 + " }\n";
   if (Nft(add).ok()) return Status::Ok();
-  Status st = Nft(std::string(kSynTable) + add);
+  Status st = Nft(std::string(kHoldTable) + add);
   return st.ok() ? st : st.Prefixed("cannot hold new connections to " + ipv4 + ": ");
 }
 
 Status LetNewConnectionsIn(const std::string& ipv4) {
-  Status st = Nft("delete element inet roam_syn addr4 { " + ipv4 + " }\n");
+  Status st = Nft("delete element inet roam_hold addr4 { " + ipv4 + " }\n");
   return !st.ok() && NotThere(st) ? Status::Ok() : st;
+}
+
+Result<int> EndTimeWait(const std::string& ipv4) {
+  in_addr a{};
+  if (inet_pton(AF_INET, ipv4.c_str(), &a) != 1) return Status::Error("'" + ipv4 + "' is not an IPv4 address");
+  inet_diag_req_v2 req{};
+  req.sdiag_family = AF_INET;
+  req.sdiag_protocol = IPPROTO_TCP;
+  req.idiag_states = 1U << TCP_TIME_WAIT;
+  std::vector<inet_diag_sockid> ids;
+  Status st = SockDiagDump(&req, sizeof(req), [&](const void* payload, size_t size) {
+    const auto* m = static_cast<const inet_diag_msg*>(payload);
+    if (size >= sizeof(*m) && m->idiag_state == TCP_TIME_WAIT && m->id.idiag_src[0] == a.s_addr) ids.push_back(m->id);
+    return true;
+  });
+  if (!st.ok()) return st;
+  int ended = 0;
+  for (const inet_diag_sockid& id : ids) {
+    req.id = id;
+    st = SockDiagRequest(SOCK_DESTROY, &req, sizeof(req));
+    if (st.ok()) {
+      ++ended;
+    } else if (st.code() != StatusCode::kNotFound) {  // not found: it ended meanwhile
+      return st.Prefixed("end a connection in TIME_WAIT on " + ipv4 + ": ");
+    }
+  }
+  return ended;
 }
 
 Result<std::vector<pb::InetSocket>> LockImageConnections(const std::string& dir) {

@@ -28,17 +28,31 @@ Status LockConnection(const pb::InetSocket& conn);
 Status UnlockConnection(const pb::InetSocket& conn);
 
 // New connections to `ipv4` (a job's own address) wait while the job
-// moves: their SYNs are dropped here (table `inet roam_syn`), so that a
+// moves: their SYNs are dropped here (table `inet roam_hold`), so that a
 // client is neither accepted by a frozen listener's kernel queue at the
 // source (lost with the frozen copy) nor reset by the target before the
 // listener is restored there; it sends its SYN again (after 1 s, 3 s...)
 // and reaches the listener wherever it runs by then. (A client on the node
 // the job leaves, connecting while the address is still there, has that
 // address as its source: it is refused at once, since its connection
-// could never be completed once the address left.) Holding an address
-// held already, or letting in one not held, is not an error.
+// could never be completed once the address left.) Datagrams to the
+// address are dropped meanwhile too, as a network would while the job is
+// frozen: one queued in a frozen socket would refuse the move (kBusy), and
+// one reaching the target before its socket is there would be answered
+// "port unreachable". Holding an address held already, or letting in one
+// not held, is not an error.
 Status HoldNewConnections(const std::string& ipv4);
 Status LetNewConnectionsIn(const std::string& ipv4);
+
+// Ends the TCP connections in TIME_WAIT whose local address is `ipv4` (a
+// job's own address, arriving on a node it ran on a minute ago): the
+// kernel keeps them there for 60 s after the job's side closed them, and
+// while they last the job's listener cannot be bound again on that port
+// unless the program set SO_REUSEADDR (EADDRINUSE at the restore). They
+// guard only against late segments of connections that are over. Needs
+// CAP_NET_ADMIN and a kernel with CONFIG_INET_DIAG_DESTROY. Gives how many
+// it ended.
+Result<int> EndTimeWait(const std::string& ipv4);
 
 // Locks the established connections of the image in `dir` (files.img),
 // before a node that did not have them takes their address (a move's

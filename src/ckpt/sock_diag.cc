@@ -37,4 +37,27 @@ Status SockDiagDump(const void* req, size_t len, const std::function<bool(const 
   }
 }
 
+Status SockDiagRequest(uint16_t type, const void* req, size_t len) {
+  int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (nl < 0) return Status::Errno("netlink sock_diag");
+  UniqueFd closer(nl);
+  std::vector<char> msg(NLMSG_LENGTH(len));
+  auto* nlh = reinterpret_cast<nlmsghdr*>(msg.data());
+  nlh->nlmsg_len = static_cast<uint32_t>(msg.size());
+  nlh->nlmsg_type = type;
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  memcpy(NLMSG_DATA(nlh), req, len);
+  if (send(nl, msg.data(), msg.size(), 0) != static_cast<ssize_t>(msg.size())) return Status::Errno("sock_diag request");
+  char buf[1024];
+  for (;;) {
+    ssize_t n = recv(nl, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Status::Errno("sock_diag reply");
+    auto* h = reinterpret_cast<nlmsghdr*>(buf);
+    if (!NLMSG_OK(h, static_cast<unsigned>(n)) || h->nlmsg_type != NLMSG_ERROR) continue;
+    const auto* err = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
+    return err->error == 0 ? Status::Ok() : Status::Errno("sock_diag", -err->error);
+  }
+}
+
 }  // namespace roam

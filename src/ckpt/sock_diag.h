@@ -6,6 +6,7 @@
 #include <linux/netlink.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 
 #include "common/status.h"
@@ -16,5 +17,9 @@ namespace roam {
 // and calls `each` with every answer's payload and its length, until the
 // kernel is done or `each` returns false (found what it wanted).
 Status SockDiagDump(const void* req, size_t len, const std::function<bool(const void*, size_t)>& each);
+
+// Sends one request of `type` (SOCK_DESTROY ...) and waits for the kernel's
+// answer: ok, or its errno.
+Status SockDiagRequest(uint16_t type, const void* req, size_t len);
 
 }  // namespace roam

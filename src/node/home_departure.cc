@@ -42,6 +42,7 @@ HomeDeparture::HomeDeparture(asio::io_context& io, EngineWorker& engine, LinkPoo
       tree_(NewFrozenHolder()),
       codec_(std::make_shared<CodecChooser>(cfg_.codec)),
       address_(cfg_.addresses, rec_->gpid, rec_->spawn.spec().address()),
+      backlog_(io),
       timer_(io) {}
 
 HomeDeparture::~HomeDeparture() = default;
@@ -105,7 +106,7 @@ void HomeDeparture::Start(Done done, std::function<void()> on_end) {
                       if (!checked_) {  // the first answer: the files are there
                         checked_ = true;
                         precopy_tree_ = f.reply().precopy_tree();
-                        return f.reply().precopy() ? PreCopy() : Freeze();
+                        return f.reply().precopy() ? PreCopy() : Settle();
                       }
                       restored_ = true;
                       MaybeCommit();
@@ -124,8 +125,18 @@ void HomeDeparture::PreCopy() {
   precopy_->Start([this, self](Status st) {
     if (ended_) return;
     if (!st.ok()) return Fail(st);
-    Freeze();
+    Settle();
   });
+}
+
+void HomeDeparture::Settle() {
+  address_.Freezing();
+  auto self = shared_from_this();
+  backlog_.Run(
+      rec_->pid, rec_->gpid, [this, self](const std::string& what) { meter_.SetPhase("waiting for it to take " + what); },
+      [this, self] {
+        if (!ended_) Freeze();
+      });
 }
 
 void HomeDeparture::Freeze() {
@@ -146,7 +157,6 @@ void HomeDeparture::Freeze() {
     figures_.set_rounds(1 + (precopy_ ? precopy_->rounds() : 0));
     if (!st.ok()) Fail(st);
   });
-  address_.Freezing();  // new connections to its address wait (job_address.h)
   FreezeAndDump(
       engine_, rec_->pid, sender_->pipe(), tree_, [this, self](Result<double> r) { Dumped(std::move(r)); }, options,
       precopy_ ? precopy_->holder() : nullptr);
@@ -304,6 +314,7 @@ void HomeDeparture::Lost(const std::string& why) {
 }
 
 void HomeDeparture::Finish(Result<pb::MigrationFigures> r) {
+  backlog_.Cancel();
   address_.Done();
   timer_.cancel();
   if (auto d = std::move(done_)) d(std::move(r));

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "migrate.pb.h"
+#include "node/backlog_wait.h"
 #include "node/engine_worker.h"
 #include "node/home_process.h"
 #include "node/job_address.h"
@@ -69,6 +70,7 @@ class HomeDeparture : public std::enable_shared_from_this<HomeDeparture> {
 
  private:
   void PreCopy();
+  void Settle();  // new connections wait; the tree takes those waiting (backlog_wait.h)
   void Freeze();
   void Dumped(Result<double> dump_ms);
   void MaybeCommit();
@@ -87,6 +89,7 @@ class HomeDeparture : public std::enable_shared_from_this<HomeDeparture> {
   std::shared_ptr<PrecopySender> precopy_;
   std::shared_ptr<CodecChooser> codec_;
   LeavingAddress address_;
+  BacklogWait backlog_;
   asio::steady_timer timer_;
   pb::MigrationFigures figures_;
   std::chrono::steady_clock::time_point start_;

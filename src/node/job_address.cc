@@ -189,6 +189,13 @@ Status ArrivingAddress::Arrive(JobAddresses* book, const std::string& gpid, cons
   // A SYN reaching the address before its listener is restored would be
   // answered with a reset: new connections wait until Running.
   if (Status st = HoldNewConnections(address); !st.ok()) return st;
+  // Connections it closed here on an earlier stay, still in TIME_WAIT,
+  // would keep its listener from being bound again (EADDRINUSE).
+  if (Result<int> ended = EndTimeWait(address); !ended.ok()) {
+    spdlog::warn("{}: {}", gpid, ended.status().message());
+  } else if (*ended > 0) {
+    spdlog::info("{}: ended {} connection(s) of its address still in TIME_WAIT here", gpid, *ended);
+  }
   Result<std::vector<pb::InetSocket>> locked = LockImageConnections(image_dir);
   if (!locked.ok()) {
     (void)LetNewConnectionsIn(address);

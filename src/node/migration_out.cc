@@ -35,7 +35,8 @@ MigrationOut::MigrationOut(asio::io_context& io, EngineWorker& engine, LinkPool&
       faults_(faults),
       tree_(NewFrozenHolder()),
       codec_(std::make_shared<CodecChooser>(codec)),
-      address_(addresses, guest_->gpid(), guest_->spawn().spec().address()) {}
+      address_(addresses, guest_->gpid(), guest_->spawn().spec().address()),
+      backlog_(io) {}
 
 MigrationOut::~MigrationOut() = default;
 
@@ -90,7 +91,7 @@ void MigrationOut::WaitForInputRead(bool precopy) {
   if (unread < unread_) unread_since_ = now;  // it reads on
   unread_ = unread;
   if (unread == 0 || now - unread_since_ > kUnreadPatience || now - unread_start_ > kUnreadLimit) {
-    return precopy ? PreCopy() : Freeze();  // what is left refuses the move at home
+    return precopy ? PreCopy() : Settle();  // what is left refuses the move at home
   }
   ReportProgress("waiting until it has read its input");
   auto self = shared_from_this();
@@ -109,8 +110,18 @@ void MigrationOut::PreCopy() {
   precopy_->Start([this, self](Status st) {
     if (ended_) return;
     if (!st.ok()) return Fail(st);
-    Freeze();
+    Settle();
   });
+}
+
+void MigrationOut::Settle() {
+  address_.Freezing();
+  auto self = shared_from_this();
+  backlog_.Run(
+      guest_->pid(), guest_->gpid(), [this, self](const std::string& what) { ReportProgress("waiting for it to take " + what); },
+      [this, self] {
+        if (!ended_) Freeze();
+      });
 }
 
 void MigrationOut::Freeze() {
@@ -123,7 +134,6 @@ void MigrationOut::Freeze() {
     bytes_sent_ = sender_->bytes_sent() + (precopy_ ? precopy_->bytes_sent() : 0);
     if (!st.ok()) Fail(st);
   });
-  address_.Freezing();  // new connections to its address wait (job_address.h)
   FreezeAndDump(
       engine_, guest_->pid(), sender_->pipe(), tree_, [this, self](Result<double> r) { Dumped(std::move(r)); },
       DumpOptions(), precopy_ ? precopy_->holder() : nullptr);
@@ -161,7 +171,7 @@ void MigrationOut::OnTargetReply(const pb::LinkReply& reply) {
     checked_ = true;
     const bool precopy = reply.precopy();
     precopy_tree_ = reply.precopy_tree();
-    if (order_.to() != guest_->home()) return precopy ? PreCopy() : Freeze();
+    if (order_.to() != guest_->home()) return precopy ? PreCopy() : Settle();
     // Home: input it was given but has not read cannot be put back into
     // the user's terminal or pipe, and the deputy gives no more (the home
     // holds it there): it runs on until it has read what it has, as long
@@ -267,6 +277,7 @@ void MigrationOut::ReportProgress(const std::string& phase) {
 }
 
 void MigrationOut::Finish() {
+  backlog_.Cancel();
   address_.Done();
   if (progress_timer_) progress_timer_->cancel();
   if (auto f = std::move(on_end_)) f();

@@ -27,6 +27,7 @@
 #include "node/link_pool.h"
 #include "node/move_engine.h"
 #include "node/move_faults.h"
+#include "node/backlog_wait.h"
 #include "node/page_codec.h"
 
 namespace roam {
@@ -46,6 +47,9 @@ class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
  private:
   void WaitForInputRead(bool precopy);
   void PreCopy();
+  // New connections and datagrams wait from here, and the tree takes
+  // those waiting in its sockets (backlog_wait.h); then Freeze.
+  void Settle();
   void Freeze();
   void Dumped(Result<double> dump_ms);
   void OnTargetReply(const pb::LinkReply& reply);
@@ -85,6 +89,7 @@ class MigrationOut : public std::enable_shared_from_this<MigrationOut> {
   std::unique_ptr<asio::steady_timer> input_timer_;
   size_t unread_ = 0;
   std::chrono::steady_clock::time_point unread_since_, unread_start_;
+  BacklogWait backlog_;
 };
 
 }  // namespace roam

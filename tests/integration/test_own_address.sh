@@ -321,6 +321,154 @@ check "a job sending datagrams with sendto, moved$moves ($(head -c 200 "$DATA/uc
 cx n1 -- "$ROAM" kill "n1:$US" >/dev/null 2>&1
 bg_rc userver 20 >/dev/null
 
+# --- 2b. servers under load move; one that takes nothing is refused -------------------
+# A server always has connections its kernel accepted and it has not yet,
+# or datagrams it has not read: the dump refuses such a socket (kBusy).
+# Before a move freezes a job, new connections to its address wait and its
+# datagrams are dropped, while the job takes those waiting
+# (node/backlog_wait.h). Until 2026-12-06 these moves were refused: with
+# the server below and 8 clients, 3 of 5 moves said "a listening socket
+# with 7 connection(s) waiting to be accepted", and a UDP server with a
+# full queue could not move at all. The server closes each connection
+# first, so each node it leaves keeps them in TIME_WAIT for 60 s: coming
+# back to n2, its listener (no SO_REUSEADDR) could not be bound again
+# until the target ended them (net_lock.h EndTimeWait).
+cat >"$DATA/busy.py" <<'PY'
+import socket, sys, time
+s = socket.socket()
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(64)
+n = 0
+while True:  # one client at a time, 20 ms each: 8 clients keep its queue full
+    c = s.accept()[0]
+    time.sleep(0.02)
+    c.sendall(b"hello %d\n" % n)
+    n += 1
+    c.close()
+PY
+cat >"$DATA/hammer8.py" <<'PY'
+import socket, sys, threading, time
+addr, port, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+end = time.time() + secs
+count = {"n": 0, "failed": 0}
+lock = threading.Lock()
+def client():
+    while time.time() < end:
+        ok = True
+        try:
+            s = socket.create_connection((addr, port), timeout=10)
+            s.settimeout(10)
+            if not s.makefile("rb").readline():
+                raise OSError("closed before its greeting")
+            s.close()
+        except OSError as e:
+            ok = False
+            print("failed:", e, flush=True)
+        with lock:
+            count["n"] += 1
+            count["failed"] += not ok
+threads = [threading.Thread(target=client) for _ in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print("hammer8", count["n"], "failed", count["failed"], flush=True)
+PY
+serve_on_n2 busy 9128 -ltn "$DATA/busy.py"
+BS=$SRV BSA=$SRVA
+/usr/bin/python3 "$DATA/hammer8.py" "$BSA" 9128 8 >"$DATA/hammer8.out" 2>&1 &
+HAMMER=$!
+sleep 1
+moves=""
+for to in n3 home n4 n2; do
+  migrate "n1:$BS" "$to" >>"$DATA/busy.log" 2>>"$DATA/busy.mig" && moves="$moves $to"
+  sleep 1.3  # the clients held off send their SYN again after 1 s: the queue fills again
+done
+wait $HAMMER
+waited=0  # moves whose source waited for it to take connections (each source logs it)
+for n in n1 n2 n3 n4; do
+  waited=$((waited + $(cx $n -- grep -c "n1:$BS: waiting for it to take" /run/roam/roamd.log)))
+done
+check "a server with its accept queue full, 8 clients at once, moved$moves ($(head -c 300 "$DATA/busy.mig")), $waited of them after it took what waited: every client served ($(tail -2 "$DATA/hammer8.out" | tr '\n' ' '))" \
+  sh -c "[ '$moves' = ' n3 home n4 n2' ] && [ $waited -ge 1 ] && grep -q '^hammer8 [0-9]* failed 0$' '$DATA/hammer8.out'"
+cx n1 -- "$ROAM" kill "n1:$BS" >/dev/null 2>&1
+bg_rc busy 20 >/dev/null
+
+# A UDP server slower than its clients: its queue is full when it is asked
+# to move, and empties once its address drops new datagrams.
+cat >"$DATA/slowecho.py" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+while True:
+    b, peer = s.recvfrom(2048)
+    time.sleep(0.003)
+    s.sendto(b, peer)
+PY
+cat >"$DATA/flood.py" <<'PY'
+import socket, sys, threading, time
+addr, port, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+end = time.time() + secs
+def flood():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    while time.time() < end:
+        s.sendto(b"flood", (addr, port))
+        time.sleep(0.0005)
+threads = [threading.Thread(target=flood) for _ in range(4)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+time.sleep(1)  # its queue empties
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.5)
+for attempt in range(10):  # then it still answers, wherever it is
+    s.sendto(b"last", (addr, port))
+    try:
+        while s.recv(100) != b"last":
+            pass
+        print("flood answered", flush=True)
+        break
+    except socket.timeout:
+        pass
+else:
+    print("flood: no answer at the end", flush=True)
+PY
+serve_on_n2 slowecho 9129 -lun "$DATA/slowecho.py"
+ES=$SRV ESA=$SRVA
+/usr/bin/python3 "$DATA/flood.py" "$ESA" 9129 5 >"$DATA/flood.out" 2>&1 &
+FLOOD=$!
+sleep 1
+moves=""
+for to in n3 home n2; do
+  migrate "n1:$ES" "$to" >>"$DATA/slowecho.log" 2>>"$DATA/slowecho.mig" && moves="$moves $to"
+  sleep 0.3
+done
+wait $FLOOD
+check "a UDP server with its queue full, moved$moves ($(head -c 300 "$DATA/slowecho.mig")), answers at the end ($(cat "$DATA/flood.out" | head -c 200))" \
+  sh -c "[ '$moves' = ' n3 home n2' ] && grep -q '^flood answered' '$DATA/flood.out'"
+cx n1 -- "$ROAM" kill "n1:$ES" >/dev/null 2>&1
+bg_rc slowecho 20 >/dev/null
+
+# A server that never accepts: the connection waiting is never taken, and
+# every move is refused with the reason (a move home too: until
+# 2026-12-06 that one said "unexpected frame from the source").
+cat >"$DATA/deaf.py" <<'PY'
+import socket, sys, time
+s = socket.socket()
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(8)
+time.sleep(3600)
+PY
+serve_on_n2 deaf 9130 -ltn "$DATA/deaf.py"
+DS=$SRV DSA=$SRVA
+/usr/bin/python3 -c "import socket, time; s = socket.create_connection(('$DSA', 9130), timeout=5); time.sleep(30)" &
+WAITER=$!
+sleep 0.5
+out_n3=$(migrate "n1:$DS" n3 2>&1); rc_n3=$?
+out_home=$(migrate "n1:$DS" home 2>&1); rc_home=$?
+check "a server that never accepts is refused a move to n3 (rc $rc_n3: '$out_n3') and home (rc $rc_home: '$out_home'), with the reason, and runs on on n2" \
+  sh -c "[ $rc_n3 -ne 0 ] && [ $rc_home -ne 0 ] && echo '$out_n3' | grep -q '1 connection(s) waiting to be accepted' && echo '$out_home' | grep -q '1 connection(s) waiting to be accepted' && [ \"\$(echo '$out_home' | wc -l)\" = 1 ] && [ '$(ps_field "n1:$DS" where)' = n2 ] && [ '$(holders "$DSA")' = n2 ]"
+kill $WAITER 2>/dev/null
+cx n1 -- "$ROAM" kill "n1:$DS" >/dev/null 2>&1
+bg_rc deaf 20 >/dev/null
+
 # --- 3. a job without an address of its own ----------------------------------------
 # Its connection is on its node's address, which stays: CANTMOVE says so.
 bg_start server2 "$ROAM" run --on n2 --address auto -- python3 "$DATA/server.py" 9124

@@ -1,0 +1,52 @@
+#include "node/backlog_wait.h"
+
+#include <spdlog/spdlog.h>
+
+#include "ckpt/files.h"
+
+namespace roam {
+
+void BacklogWait::Run(pid_t pid, std::string gpid, std::function<void(const std::string&)> waiting,
+                      std::function<void()> then) {
+  pid_ = pid;
+  gpid_ = std::move(gpid);
+  waiting_ = std::move(waiting);
+  then_ = std::move(then);
+  backlog_ = 0;
+  told_ = false;
+  start_ = since_ = std::chrono::steady_clock::now();
+  Look();
+}
+
+void BacklogWait::Cancel() {
+  timer_.cancel();
+  waiting_ = nullptr;
+  then_ = nullptr;
+}
+
+void BacklogWait::Look() {
+  if (!then_) return;
+  const auto now = std::chrono::steady_clock::now();
+  Result<InetBacklog> backlog = InetBacklogOf(pid_);
+  bool freeze = !backlog.ok() || backlog->empty();  // a query that failed: the dump looks itself
+  if (!freeze) {
+    if (!told_) spdlog::info("{}: waiting for it to take {} before it freezes", gpid_, backlog->Text());
+    if (backlog->amount() < backlog_) since_ = now;  // it takes them
+    backlog_ = backlog->amount();
+    told_ = true;
+    freeze = now - since_ > kPatience || now - start_ > kLimit;
+    if (freeze) spdlog::info("{}: still {}; freezing all the same", gpid_, backlog->Text());
+  }
+  if (freeze) {
+    std::function<void()> then = std::move(then_);
+    Cancel();
+    return then();
+  }
+  if (waiting_) waiting_(backlog->Text());
+  timer_.expires_after(kEvery);
+  timer_.async_wait([this](asio::error_code ec) {
+    if (!ec) Look();
+  });
+}
+
+}  // namespace roam

@@ -1,0 +1,130 @@
+// InetBacklogOf: what waits in the kernel for a live tree's sockets, which
+// a move lets the tree take before it freezes (node/backlog_wait.h). Real
+// sockets on loopback, held by this process or a child.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "ckpt/files.h"
+#include "common/unique_fd.h"
+
+namespace roam {
+namespace {
+
+sockaddr_in Loopback() {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+
+// A listener on 127.0.0.1 at a port of the kernel's choice; its address.
+UniqueFd Listener(sockaddr_in* at) {
+  UniqueFd s(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  *at = Loopback();
+  socklen_t len = sizeof(*at);
+  EXPECT_EQ(bind(s.get(), reinterpret_cast<sockaddr*>(at), sizeof(*at)), 0);
+  EXPECT_EQ(listen(s.get(), 16), 0);
+  EXPECT_EQ(getsockname(s.get(), reinterpret_cast<sockaddr*>(at), &len), 0);
+  return s;
+}
+
+UniqueFd Connect(const sockaddr_in& to) {
+  UniqueFd c(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  EXPECT_EQ(connect(c.get(), reinterpret_cast<const sockaddr*>(&to), sizeof(to)), 0);
+  return c;
+}
+
+// Loopback handshakes complete at once; the kernel queues the connection
+// a moment later at most.
+InetBacklog BacklogOf(pid_t root, uint32_t want_to_accept) {
+  InetBacklog b;
+  for (int i = 0; i < 100; ++i) {
+    Result<InetBacklog> r = InetBacklogOf(root);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    if (!r.ok()) return b;
+    b = *r;
+    if (b.to_accept == want_to_accept) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return b;
+}
+
+TEST(InetBacklog, ConnectionsWaitingToBeAccepted) {
+  sockaddr_in at{};
+  UniqueFd l = Listener(&at);
+  EXPECT_TRUE(BacklogOf(getpid(), 0).empty());
+  UniqueFd c1 = Connect(at), c2 = Connect(at);
+  InetBacklog b = BacklogOf(getpid(), 2);
+  EXPECT_EQ(b.to_accept, 2u);
+  EXPECT_EQ(b.handshakes, 0u);
+  EXPECT_FALSE(b.empty());
+  EXPECT_EQ(b.Text(), "2 connection(s) to accept");
+  UniqueFd a1(accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  EXPECT_EQ(BacklogOf(getpid(), 1).to_accept, 1u);
+  UniqueFd a2(accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  b = BacklogOf(getpid(), 0);
+  EXPECT_TRUE(b.empty()) << b.Text();
+}
+
+TEST(InetBacklog, DatagramsWaitingToBeRead) {
+  UniqueFd u(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_in at = Loopback();
+  socklen_t len = sizeof(at);
+  ASSERT_EQ(bind(u.get(), reinterpret_cast<sockaddr*>(&at), sizeof(at)), 0);
+  ASSERT_EQ(getsockname(u.get(), reinterpret_cast<sockaddr*>(&at), &len), 0);
+  EXPECT_TRUE(BacklogOf(getpid(), 0).empty());
+  UniqueFd s(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(sendto(s.get(), "ping", 4, 0, reinterpret_cast<sockaddr*>(&at), sizeof(at)), 4);
+  }
+  InetBacklog b = BacklogOf(getpid(), 0);
+  EXPECT_EQ(b.udp_sockets, 1u);
+  EXPECT_GT(b.udp_bytes, 0u);
+  const uint64_t three = b.amount();
+  char buf[8];
+  ASSERT_EQ(recv(u.get(), buf, sizeof(buf), 0), 4);
+  b = BacklogOf(getpid(), 0);
+  EXPECT_EQ(b.udp_sockets, 1u);
+  EXPECT_LT(b.amount(), three);  // what a move watches fall
+  ASSERT_EQ(recv(u.get(), buf, sizeof(buf), 0), 4);
+  ASSERT_EQ(recv(u.get(), buf, sizeof(buf), 0), 4);
+  b = BacklogOf(getpid(), 0);
+  EXPECT_TRUE(b.empty()) << b.Text();
+}
+
+// What waits for sockets outside the tree is not its business.
+TEST(InetBacklog, OnlyTheTreesSocketsCount) {
+  UniqueFd own(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));  // the child holds a socket, with nothing waiting
+  pid_t child = fork();
+  if (child == 0) {
+    pause();
+    _exit(0);
+  }
+  ASSERT_GT(child, 0);
+  sockaddr_in at{};
+  UniqueFd l = Listener(&at);  // made after the fork: the child does not hold it
+  UniqueFd c = Connect(at);
+  EXPECT_EQ(BacklogOf(getpid(), 1).to_accept, 1u);
+  Result<InetBacklog> b = InetBacklogOf(child);
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  EXPECT_TRUE(b->empty()) << b->Text();
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+}
+
+TEST(InetBacklog, GoneProcessHasNothingWaiting) {
+  Result<InetBacklog> b = InetBacklogOf(999999999);
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE(b->empty());
+}
+
+}  // namespace
+}  // namespace roam
