@@ -19,7 +19,8 @@
 // Refused, with the socket named: a TCP connection in any state but
 // established (closing, half-closed), a listener with connections waiting
 // to be accepted and a UDP socket with datagrams waiting to be read (both
-// "not now": kBusy, a move is tried again later), and other protocols
+// "not now": kBusy; a move first lets the live tree take them, with new
+// ones held off: InetBacklogOf below, node/backlog_wait.h), and other protocols
 // (raw, SCTP ...). Not carried: multicast memberships (the kernel does not
 // say which socket joined what).
 #include <arpa/inet.h>
