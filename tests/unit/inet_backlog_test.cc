@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -72,6 +73,32 @@ TEST(InetBacklog, ConnectionsWaitingToBeAccepted) {
   UniqueFd a2(accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC));
   b = BacklogOf(getpid(), 0);
   EXPECT_TRUE(b.empty()) << b.Text();
+}
+
+// With TCP_DEFER_ACCEPT the kernel keeps a connection whose handshake is
+// done as a request (SYN_RECV) until its first data: a handshake under way,
+// for the listener of the tree, that a move waits for.
+TEST(InetBacklog, HandshakesUnderWay) {
+  sockaddr_in at{};
+  UniqueFd l = Listener(&at);
+  const int secs = 5;
+  ASSERT_EQ(setsockopt(l.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)), 0);
+  UniqueFd c = Connect(at);
+  InetBacklog b;
+  for (int i = 0; i < 100 && b.handshakes == 0; ++i) {
+    Result<InetBacklog> r = InetBacklogOf(getpid());
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    b = *r;
+    if (b.handshakes == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(b.handshakes, 1u);
+  EXPECT_EQ(b.to_accept, 0u);
+  EXPECT_EQ(b.Text(), "1 handshake(s) under way");
+  // Its first data completes it: a connection to accept.
+  ASSERT_EQ(send(c.get(), "x", 1, 0), 1);
+  b = BacklogOf(getpid(), 1);
+  EXPECT_EQ(b.to_accept, 1u);
+  EXPECT_EQ(b.handshakes, 0u);
 }
 
 TEST(InetBacklog, DatagramsWaitingToBeRead) {
