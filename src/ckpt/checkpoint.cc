@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "ckpt/dirty_tracker.h"
+#include "ckpt/file_locks.h"
 #include "ckpt/files.h"
 #include "ckpt/image.h"
 #include "ckpt/image_file.h"
@@ -218,7 +219,21 @@ struct Dumped {
   // Its semaphore adjustments, taken out by the first Dump (sysv_ipc.h):
   // given back if it is let go.
   std::vector<pb::SemUndo> sem_undo;
+  // Its file locks, let go by the first Dump (file_locks.h): taken back if
+  // it is let go.
+  std::vector<pb::FileLock> locks;
 };
+
+// A scratch mapping in `d` (kept until Release), for injected calls after
+// DumpOne unmapped its own.
+Status EnsureScratch(Dumped& d) {
+  if (d.scratch != 0) return Status::Ok();
+  Result<long> scratch = d.tracee->SyscallOk("mmap scratch", SYS_mmap, 0, kScratchSize, PROT_READ | PROT_WRITE,
+                                             MAP_PRIVATE | MAP_ANONYMOUS, ~0ULL, 0);
+  if (!scratch.ok()) return scratch.status();
+  d.scratch = static_cast<uint64_t>(*scratch);
+  return Status::Ok();
+}
 
 }  // namespace
 
@@ -272,6 +287,7 @@ class TreeDump {
   pb::Inventory inventory_;
   SysvDump sysv_;
   bool sem_drained_ = false;
+  bool locks_released_ = false;
   pb::FileTable carried_;  // the System V objects of the last Dump
   int ipc_ns_ = -1;        // the tree's IPC namespace, open
   bool share_cow_ = false;  // DumpOptions::share_cow, for this Dump
@@ -564,14 +580,21 @@ void TreeDump::Release() {
   for (Dumped& d : procs_) {
     Tracee& t = *d.tracee;
     if (!d.sem_undo.empty()) {
-      if (d.scratch == 0) {
-        Result<long> scratch = t.SyscallOk("mmap scratch", SYS_mmap, 0, kScratchSize, PROT_READ | PROT_WRITE,
-                                           MAP_PRIVATE | MAP_ANONYMOUS, ~0ULL, 0);
-        if (scratch.ok()) d.scratch = static_cast<uint64_t>(*scratch);
+      Status st = EnsureScratch(d);
+      if (st.ok()) st = GiveSemUndo(t, d.scratch, kScratchSize, d.sem_undo);
+      if (!st.ok()) fprintf(stderr, "roam: warning: its semaphore adjustments: %s\n", st.message().c_str());
+    }
+    if (!d.locks.empty()) {
+      // Another process may have taken one since the dump let it go: it
+      // is waited for (a while), since the process runs on believing it
+      // holds it.
+      Status st = EnsureScratch(d);
+      for (int tries = 0; st.ok() || st.code() == StatusCode::kBusy; ++tries) {
+        st = TakeLocks(t, d.scratch, d.locks);
+        if (st.ok() || tries >= 200) break;
+        usleep(50000);
       }
-      Status st = d.scratch != 0 ? GiveSemUndo(t, d.scratch, kScratchSize, d.sem_undo)
-                                 : Status::Error("no memory to give its semaphore adjustments back");
-      if (!st.ok()) fprintf(stderr, "roam: warning: %s\n", st.message().c_str());
+      if (!st.ok()) fprintf(stderr, "roam: error: its file locks could not be taken back: %s\n", st.message().c_str());
     }
     if (d.scratch != 0) {
       (void)t.Syscall(SYS_munmap, d.scratch, kScratchSize);
@@ -624,10 +647,30 @@ Result<CheckpointReport> TreeDump::Dump(ImageSink& sink, const DumpOptions& opti
     }
     if (!st.ok()) return st;
   }
+  // File locks: read for every process first (a lease refuses the tree,
+  // untouched), then let go (file_locks.h), once.
+  if (!locks_released_) {
+    std::vector<std::vector<pb::FileLock>> held;
+    for (Dumped& d : procs_) {
+      Result<std::vector<pb::FileLock>> locks = ReadLocks(d.tracee->pid());
+      if (!locks.ok()) return locks.status();
+      held.push_back(std::move(*locks));
+    }
+    locks_released_ = true;
+    for (size_t i = 0; i < procs_.size(); ++i) {
+      if (held[i].empty()) continue;
+      Dumped& d = procs_[i];
+      d.locks = std::move(held[i]);  // all of them: taking one held already is harmless
+      st = EnsureScratch(d);
+      if (st.ok()) st = ReleaseLocks(*d.tracee, d.scratch, d.locks);
+      if (!st.ok()) return st;
+    }
+  }
   std::set<pid_t> pids;
   std::vector<const pb::ProcessImage*> images;
   for (Dumped& d : procs_) {
     for (const pb::SemUndo& u : d.sem_undo) *d.image.add_sem_undo() = u;
+    for (const pb::FileLock& l : d.locks) *d.image.add_locks() = l;
     pids.insert(d.tracee->pid());
     images.push_back(&d.image);
   }

@@ -27,6 +27,7 @@
 
 #include "ckpt/clone_pid.h"
 #include "ckpt/cow_share.h"
+#include "ckpt/file_locks.h"
 #include "ckpt/files.h"
 #include "ckpt/image.h"
 #include "ckpt/kernel_features.h"
@@ -797,6 +798,8 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
     st = RestoreForeground(t, scratch, proc, ctx_.opened.FdOf(proc.ctty_file()), /*best_effort=*/in_place_);
   }
   if (st.ok()) st = t.SyscallOk("close_range", SYS_close_range, static_cast<uint64_t>(ctx_.base), ~0U, 0).status();
+  // Its file locks, through its own fds, now that no fd of theirs closes.
+  if (st.ok()) st = TakeLocks(t, scratch, {proc.locks().begin(), proc.locks().end()});
   if (st.ok()) st = RestoreRlimits(t, scratch, proc, /*from_outside=*/!in_place_);
   // Credentials are each thread's own; in place: checked unchanged.
   for (size_t i = 0; st.ok() && !in_place_ && i < threads.size(); ++i) {

@@ -475,6 +475,43 @@ nobody_moves() {
 }
 nobody_moves memfd "memfd (sealed, at offset 100, mapped shared and written; its name, offset, seals, size and contents printed)"
 
+# File locks on files every node sees (the shared directory): a flock and
+# a POSIX range lock are still the job's after moves out of home, between
+# guests and home again (ckpt/file_locks.h). A process of its own that
+# holds none checks: neither can be taken while the job holds them, both
+# once it let them go. Until 2026-12-06 the engine ignored locks: after a
+# move the job ran on without them.
+touch "$DATA/a.lock" "$DATA/b.lock"
+chmod 666 "$DATA/a.lock" "$DATA/b.lock"
+cat >"$DATA/locks.py" <<PY
+import fcntl, struct, subprocess, sys, time
+d = "$DATA"
+a = open(d + "/a.lock", "r+")
+fcntl.flock(a, fcntl.LOCK_EX)
+b = open(d + "/b.lock", "r+")
+fcntl.lockf(b, fcntl.LOCK_EX, 10, 10)  # bytes 10-19
+print("ready", flush=True)
+time.sleep(5)
+probe = """
+import fcntl, struct, sys
+d = sys.argv[1]
+try:
+    fcntl.flock(open(d + "/a.lock", "r+"), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print("flock free")
+except BlockingIOError:
+    print("flock held")
+got = fcntl.fcntl(open(d + "/b.lock", "r+"), fcntl.F_GETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 15, 1, 0))
+print("range", "held" if struct.unpack("hhqqi", got)[0] == fcntl.F_WRLCK else "free")
+"""
+print(subprocess.run([sys.executable, "-c", probe, d], capture_output=True, text=True).stdout, end="")
+fcntl.flock(a, fcntl.LOCK_UN)
+fcntl.lockf(b, fcntl.LOCK_UN, 10, 10)
+print(subprocess.run([sys.executable, "-c", probe, d], capture_output=True, text=True).stdout, end="")
+PY
+nobody_moves locks "flock and POSIX lock on shared files (held after the moves, free once let go)"
+check "undisturbed, the lock job saw its locks held, then free ($(tr '\n' ' ' <"$DATA/locks.ref"))" \
+  sh -c "[ \"\$(tr '\n' ' ' <'$DATA/locks.ref')\" = 'ready flock held range held flock free range free ' ]"
+
 # --- 3d. a socketpair: Python multiprocessing's duplex Pipe to a worker -----------
 cat >"$DATA/mppipe.py" <<'PY'
 import hashlib, multiprocessing as mp, time
