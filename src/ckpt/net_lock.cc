@@ -199,25 +199,34 @@ Status LetNewConnectionsIn(const std::string& ipv4) {
 Result<int> EndTimeWait(const std::string& ipv4) {
   in_addr a{};
   if (inet_pton(AF_INET, ipv4.c_str(), &a) != 1) return Status::Error("'" + ipv4 + "' is not an IPv4 address");
-  inet_diag_req_v2 req{};
-  req.sdiag_family = AF_INET;
-  req.sdiag_protocol = IPPROTO_TCP;
-  req.idiag_states = 1U << TCP_TIME_WAIT;
-  std::vector<inet_diag_sockid> ids;
-  Status st = SockDiagDump(&req, sizeof(req), [&](const void* payload, size_t size) {
-    const auto* m = static_cast<const inet_diag_msg*>(payload);
-    if (size >= sizeof(*m) && m->idiag_state == TCP_TIME_WAIT && m->id.idiag_src[0] == a.s_addr) ids.push_back(m->id);
-    return true;
-  });
-  if (!st.ok()) return st;
   int ended = 0;
-  for (const inet_diag_sockid& id : ids) {
-    req.id = id;
-    st = SockDiagRequest(SOCK_DESTROY, &req, sizeof(req));
-    if (st.ok()) {
-      ++ended;
-    } else if (st.code() != StatusCode::kNotFound) {  // not found: it ended meanwhile
-      return st.Prefixed("end a connection in TIME_WAIT on " + ipv4 + ": ");
+  // AF_INET6 too: a dual-stack listener (bound to ::) accepts connections
+  // to the address as IPv6 sockets holding it mapped (::ffff:a.b.c.d).
+  for (int family : {AF_INET, AF_INET6}) {
+    inet_diag_req_v2 req{};
+    req.sdiag_family = static_cast<uint8_t>(family);
+    req.sdiag_protocol = IPPROTO_TCP;
+    req.idiag_states = 1U << TCP_TIME_WAIT;
+    auto ours = [&](const inet_diag_sockid& id) {
+      if (family == AF_INET) return id.idiag_src[0] == a.s_addr;
+      return id.idiag_src[0] == 0 && id.idiag_src[1] == 0 && id.idiag_src[2] == htonl(0xffff) &&
+             id.idiag_src[3] == a.s_addr;
+    };
+    std::vector<inet_diag_sockid> ids;
+    Status st = SockDiagDump(&req, sizeof(req), [&](const void* payload, size_t size) {
+      const auto* m = static_cast<const inet_diag_msg*>(payload);
+      if (size >= sizeof(*m) && m->idiag_state == TCP_TIME_WAIT && ours(m->id)) ids.push_back(m->id);
+      return true;
+    });
+    if (!st.ok()) return st;
+    for (const inet_diag_sockid& id : ids) {
+      req.id = id;
+      st = SockDiagRequest(SOCK_DESTROY, &req, sizeof(req));
+      if (st.ok()) {
+        ++ended;
+      } else if (st.code() != StatusCode::kNotFound) {  // not found: it ended meanwhile
+        return st.Prefixed("end a connection in TIME_WAIT on " + ipv4 + ": ");
+      }
     }
   }
   return ended;

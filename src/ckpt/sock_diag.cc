@@ -13,20 +13,32 @@
 
 namespace roam {
 
-Status SockDiagDump(const void* req, size_t len, const std::function<bool(const void*, size_t)>& each) {
-  int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (nl < 0) return Status::Errno("netlink sock_diag");
-  UniqueFd closer(nl);
+namespace {
+
+// A NETLINK_SOCK_DIAG socket with one request of `type` sent on it.
+Result<UniqueFd> Send(uint16_t type, uint16_t flags, const void* req, size_t len) {
+  UniqueFd nl(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  if (!nl.ok()) return Status::Errno("netlink sock_diag");
   std::vector<char> msg(NLMSG_LENGTH(len));
   auto* nlh = reinterpret_cast<nlmsghdr*>(msg.data());
   nlh->nlmsg_len = static_cast<uint32_t>(msg.size());
-  nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  nlh->nlmsg_type = type;
+  nlh->nlmsg_flags = flags;
   memcpy(NLMSG_DATA(nlh), req, len);
-  if (send(nl, msg.data(), msg.size(), 0) != static_cast<ssize_t>(msg.size())) return Status::Errno("sock_diag request");
+  if (send(nl.get(), msg.data(), msg.size(), 0) != static_cast<ssize_t>(msg.size())) {
+    return Status::Errno("sock_diag request");
+  }
+  return nl;
+}
+
+}  // namespace
+
+Status SockDiagDump(const void* req, size_t len, const std::function<bool(const void*, size_t)>& each) {
+  Result<UniqueFd> nl = Send(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, req, len);
+  if (!nl.ok()) return nl.status();
   std::vector<char> buf(64 * 1024);
   for (;;) {
-    ssize_t n = recv(nl, buf.data(), buf.size(), 0);
+    ssize_t n = recv(nl->get(), buf.data(), buf.size(), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return Status::Errno("sock_diag reply");
     for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, static_cast<unsigned>(n)); h = NLMSG_NEXT(h, n)) {
@@ -38,19 +50,11 @@ Status SockDiagDump(const void* req, size_t len, const std::function<bool(const 
 }
 
 Status SockDiagRequest(uint16_t type, const void* req, size_t len) {
-  int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (nl < 0) return Status::Errno("netlink sock_diag");
-  UniqueFd closer(nl);
-  std::vector<char> msg(NLMSG_LENGTH(len));
-  auto* nlh = reinterpret_cast<nlmsghdr*>(msg.data());
-  nlh->nlmsg_len = static_cast<uint32_t>(msg.size());
-  nlh->nlmsg_type = type;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-  memcpy(NLMSG_DATA(nlh), req, len);
-  if (send(nl, msg.data(), msg.size(), 0) != static_cast<ssize_t>(msg.size())) return Status::Errno("sock_diag request");
+  Result<UniqueFd> nl = Send(type, NLM_F_REQUEST | NLM_F_ACK, req, len);
+  if (!nl.ok()) return nl.status();
   char buf[1024];
   for (;;) {
-    ssize_t n = recv(nl, buf, sizeof(buf), 0);
+    ssize_t n = recv(nl->get(), buf, sizeof(buf), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return Status::Errno("sock_diag reply");
     auto* h = reinterpret_cast<nlmsghdr*>(buf);

@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <utility>
+
 #include "ckpt/net_lock.h"
 #include "common/unique_fd.h"
 
@@ -22,22 +24,19 @@ int BindAny(uint16_t port) {
   return bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 ? 0 : errno;
 }
 
-TEST(EndTimeWait, TheListenersPortCanBeBoundAgain) {
-  if (geteuid() != 0) GTEST_SKIP() << "SOCK_DESTROY needs CAP_NET_ADMIN";
-  // A server on 127.0.0.1 closes its side first: its connection waits in
-  // TIME_WAIT, and its port cannot be bound without SO_REUSEADDR.
-  UniqueFd l(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in at{};
-  at.sin_family = AF_INET;
-  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(at);
-  ASSERT_EQ(bind(l.get(), reinterpret_cast<sockaddr*>(&at), sizeof(at)), 0);
+// A listener `l` (bound already) on port `port` takes one connection from
+// 127.0.0.1 and closes its side first, then goes: the connection waits in
+// TIME_WAIT, and the port cannot be bound without SO_REUSEADDR until
+// EndTimeWait ends it.
+void CheckTimeWaitEnded(UniqueFd l, uint16_t port) {
   ASSERT_EQ(listen(l.get(), 4), 0);
-  ASSERT_EQ(getsockname(l.get(), reinterpret_cast<sockaddr*>(&at), &len), 0);
-  const uint16_t port = ntohs(at.sin_port);
   {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     UniqueFd c(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    ASSERT_EQ(connect(c.get(), reinterpret_cast<sockaddr*>(&at), sizeof(at)), 0);
+    ASSERT_EQ(connect(c.get(), reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
     UniqueFd a(accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC));
     ASSERT_GE(a.get(), 0);
     a.reset();  // the server's side closes first
@@ -49,6 +48,34 @@ TEST(EndTimeWait, TheListenersPortCanBeBoundAgain) {
   ASSERT_TRUE(ended.ok()) << ended.status().message();
   EXPECT_GE(*ended, 1);
   EXPECT_EQ(BindAny(port), 0);
+}
+
+TEST(EndTimeWait, TheListenersPortCanBeBoundAgain) {
+  if (geteuid() != 0) GTEST_SKIP() << "SOCK_DESTROY needs CAP_NET_ADMIN";
+  UniqueFd l(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in at{};
+  at.sin_family = AF_INET;
+  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(at);
+  ASSERT_EQ(bind(l.get(), reinterpret_cast<sockaddr*>(&at), sizeof(at)), 0);
+  ASSERT_EQ(getsockname(l.get(), reinterpret_cast<sockaddr*>(&at), &len), 0);
+  CheckTimeWaitEnded(std::move(l), ntohs(at.sin_port));
+}
+
+// A dual-stack listener (bound to ::, as Python's http.server and Go's
+// net/http are) holds IPv4 connections as IPv6 sockets with the address
+// mapped (::ffff:127.0.0.1): theirs too.
+TEST(EndTimeWait, ThoseOfADualStackListener) {
+  if (geteuid() != 0) GTEST_SKIP() << "SOCK_DESTROY needs CAP_NET_ADMIN";
+  UniqueFd l(socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const int zero = 0;
+  ASSERT_EQ(setsockopt(l.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)), 0);
+  sockaddr_in6 any{};
+  any.sin6_family = AF_INET6;
+  socklen_t len = sizeof(any);
+  ASSERT_EQ(bind(l.get(), reinterpret_cast<sockaddr*>(&any), sizeof(any)), 0);
+  ASSERT_EQ(getsockname(l.get(), reinterpret_cast<sockaddr*>(&any), &len), 0);
+  CheckTimeWaitEnded(std::move(l), ntohs(any.sin6_port));
 }
 
 TEST(EndTimeWait, OnlyThatAddress) {
