@@ -219,8 +219,8 @@ struct Dumped {
   // Its semaphore adjustments, taken out by the first Dump (sysv_ipc.h):
   // given back if it is let go.
   std::vector<pb::SemUndo> sem_undo;
-  // Its file locks, let go by the first Dump (file_locks.h): taken back if
-  // it is let go.
+  // Its file locks, read by the first Dump (file_locks.h): held on by the
+  // frozen copy until it is killed (or execs: ExecRoot lets them go).
   std::vector<pb::FileLock> locks;
 };
 
@@ -287,7 +287,7 @@ class TreeDump {
   pb::Inventory inventory_;
   SysvDump sysv_;
   bool sem_drained_ = false;
-  bool locks_released_ = false;
+  bool locks_read_ = false;
   pb::FileTable carried_;  // the System V objects of the last Dump
   int ipc_ns_ = -1;        // the tree's IPC namespace, open
   bool share_cow_ = false;  // DumpOptions::share_cow, for this Dump
@@ -584,18 +584,6 @@ void TreeDump::Release() {
       if (st.ok()) st = GiveSemUndo(t, d.scratch, kScratchSize, d.sem_undo);
       if (!st.ok()) fprintf(stderr, "roam: warning: its semaphore adjustments: %s\n", st.message().c_str());
     }
-    if (!d.locks.empty()) {
-      // Another process may have taken one since the dump let it go: it
-      // is waited for (a while), since the process runs on believing it
-      // holds it.
-      Status st = EnsureScratch(d);
-      for (int tries = 0; st.ok() || st.code() == StatusCode::kBusy; ++tries) {
-        st = TakeLocks(t, d.scratch, d.locks);
-        if (st.ok() || tries >= 200) break;
-        usleep(50000);
-      }
-      if (!st.ok()) fprintf(stderr, "roam: error: its file locks could not be taken back: %s\n", st.message().c_str());
-    }
     if (d.scratch != 0) {
       (void)t.Syscall(SYS_munmap, d.scratch, kScratchSize);
       d.scratch = 0;
@@ -648,23 +636,16 @@ Result<CheckpointReport> TreeDump::Dump(ImageSink& sink, const DumpOptions& opti
     if (!st.ok()) return st;
   }
   // File locks: read for every process first (a lease refuses the tree,
-  // untouched), then let go (file_locks.h), once.
-  if (!locks_released_) {
+  // untouched), once.
+  if (!locks_read_) {
     std::vector<std::vector<pb::FileLock>> held;
     for (Dumped& d : procs_) {
       Result<std::vector<pb::FileLock>> locks = ReadLocks(d.tracee->pid());
       if (!locks.ok()) return locks.status();
       held.push_back(std::move(*locks));
     }
-    locks_released_ = true;
-    for (size_t i = 0; i < procs_.size(); ++i) {
-      if (held[i].empty()) continue;
-      Dumped& d = procs_[i];
-      d.locks = std::move(held[i]);  // all of them: taking one held already is harmless
-      st = EnsureScratch(d);
-      if (st.ok()) st = ReleaseLocks(*d.tracee, d.scratch, d.locks);
-      if (!st.ok()) return st;
-    }
+    locks_read_ = true;
+    for (size_t i = 0; i < procs_.size(); ++i) procs_[i].locks = std::move(held[i]);
   }
   std::set<pid_t> pids;
   std::vector<const pb::ProcessImage*> images;
@@ -758,9 +739,19 @@ Status TreeDump::ExecRoot(const std::vector<std::string>& argv, const std::vecto
       if (!r.ok()) return r.status().Prefixed("fd " + std::to_string(fd) + ": ");
     }
   }
-  t.ReapWhileWaiting(tids);
-  Status st = t.ExecProgram(argv, env);
-  t.ReapWhileWaiting({});
+  // Its file locks are its copy's now (the target takes them once this is
+  // done): the deputy it becomes holds its fds, and must not hold them on.
+  Status st = d.locks.empty() ? Status::Ok() : EnsureScratch(d);
+  if (st.ok() && !d.locks.empty()) st = ReleaseLocks(t, d.scratch, d.locks);
+  if (st.ok()) {
+    t.ReapWhileWaiting(tids);
+    st = t.ExecProgram(argv, env);
+    t.ReapWhileWaiting({});
+    if (!st.ok() && !d.locks.empty()) {
+      Status back = TakeLocks(t, d.scratch, d.locks);
+      if (!back.ok()) fprintf(stderr, "roam: error: its file locks could not be taken back: %s\n", back.message().c_str());
+    }
+  }
   if (!st.ok()) {
     for (int fd = 0; fd < 3; ++fd) {
       if (stdio_flags[fd] > 0 && (stdio_flags[fd] & FD_CLOEXEC) != 0) {

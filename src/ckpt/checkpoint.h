@@ -99,8 +99,9 @@ class FrozenTree {
   // The root execs `argv` (argv[0] is the path) with environment `env`,
   // keeping its PID, parent, session, fds 0-2 (close-on-exec or not: node
   // and others set it on their stdio) and its other fds without
-  // close-on-exec; its signal mask is put back first. Then every other
-  // process of the tree is killed. On failure the tree is still held,
+  // close-on-exec; its signal mask is put back first, and its file locks
+  // let go (file_locks.h: the tree's copy elsewhere takes them). Then every
+  // other process of the tree is killed. On failure the tree is still held,
   // untouched. (A process leaving its home becomes its own deputy this way.)
   Status ExecRoot(const std::vector<std::string>& argv, const std::vector<std::string>& env);
 

@@ -74,7 +74,8 @@ Result<pb::FileLock> ParseLockLine(const std::string& value) {
     return Status::Error(StatusCode::kCantMove, "a file lease or delegation (" + kind + ") is not supported");
   }
   if (mode != "ADVISORY") return Status::Error(StatusCode::kCantMove, "a " + mode + " file lock is not supported");
-  if (rw != "READ" && rw != "WRITE") return Status::Error("a file lock that is neither read nor write: '" + value + "'");
+  if (rw != "READ" && rw != "WRITE")
+    return Status::Error("a file lock that is neither read nor write: '" + value + "'");
   l.set_write(rw == "WRITE");
   uint64_t first = 0, last = 0;
   if (!ToU64(start, &first) || (end != "EOF" && (!ToU64(end, &last) || last < first))) {
@@ -116,7 +117,8 @@ Status ReleaseLocks(Tracee& t, uint64_t scratch, const std::vector<pb::FileLock>
   for (const pb::FileLock& l : locks) {
     Result<long> r = Apply(t, scratch, l, /*take=*/false);
     if (!r.ok()) return r.status();
-    if (*r < 0) return Status::Errno("pid " + std::to_string(t.pid()) + ": let go of its " + Describe(l), static_cast<int>(-*r));
+    if (*r < 0)
+      return Status::Errno("pid " + std::to_string(t.pid()) + ": let go of its " + Describe(l), static_cast<int>(-*r));
   }
   return Status::Ok();
 }
@@ -129,7 +131,8 @@ Status TakeLocks(Tracee& t, uint64_t scratch, const std::vector<pb::FileLock>& l
       return Status::Error(StatusCode::kBusy, "pid " + std::to_string(t.pid()) + ": its " + Describe(l) +
                                                   " is held by another process now");
     }
-    if (*r < 0) return Status::Errno("pid " + std::to_string(t.pid()) + ": take its " + Describe(l), static_cast<int>(-*r));
+    if (*r < 0)
+      return Status::Errno("pid " + std::to_string(t.pid()) + ": take its " + Describe(l), static_cast<int>(-*r));
   }
   return Status::Ok();
 }

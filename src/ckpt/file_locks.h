@@ -2,19 +2,21 @@
 // F_SETLK) and open file description locks (F_OFD_SETLK). Both sides.
 //
 // The dump reads them from /proc/PID/fdinfo/FD, whose "lock:" lines show
-// the locks taken through that open file, records them in the process's
-// image, then lets them go in the frozen process (calls injected into it):
-// the image can then be restored while the frozen copy still exists, as a
-// move's target does on a file both nodes see (NFS, a `roam cluster`'s
-// shared directory), where the copy's locks would refuse the target's. A
-// frozen process let go instead (a move that failed, --leave-running)
-// takes them back before it runs.
+// the locks taken through that open file, and records them in the
+// process's image; the frozen copy goes on holding them until it is
+// killed (or execs its deputy, leaving home: ExecRoot lets them go).
+// `roam checkpoint --leave-running` keeps them held.
 //
 // The restore takes each again through the process's own fd, by a call
 // injected into it (a POSIX lock belongs to the process that takes it),
 // once its fd table is final: closing any fd of a file drops the
-// process's POSIX locks on it. A lock that someone else took meanwhile
-// fails the restore (kBusy), the image intact. Leases and delegations
+// process's POSIX locks on it. A move's target restores with them
+// deferred (RestoreOptions::defer_locks) and takes them only once the move
+// is committed and the source's copy is being killed, waiting until it
+// can, the process held: so a lock on a file both nodes see (NFS, a `roam
+// cluster`'s shared directory) is free only between the copy's death and
+// the target's taking it. A restore that finds one held by another
+// process fails (kBusy), the image intact. Leases and delegations
 // (F_SETLEASE) are refused before anything is touched.
 #pragma once
 

@@ -565,6 +565,7 @@ class TreeRestore {
   Status Run();
   // `loaded`: whether the image could be read (if not, the fallback at once).
   Status RunInPlace(pid_t pid, const InPlaceSeed& seed, InPlaceFallback fallback, const Status& loaded);
+  Status TakeLocks();
   Status Release();
   void KillAll();
   pid_t root() const { return root_; }
@@ -798,8 +799,9 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
     st = RestoreForeground(t, scratch, proc, ctx_.opened.FdOf(proc.ctty_file()), /*best_effort=*/in_place_);
   }
   if (st.ok()) st = t.SyscallOk("close_range", SYS_close_range, static_cast<uint64_t>(ctx_.base), ~0U, 0).status();
-  // Its file locks, through its own fds, now that no fd of theirs closes.
-  if (st.ok()) st = TakeLocks(t, scratch, {proc.locks().begin(), proc.locks().end()});
+  // Its file locks, through its own fds, now that no fd of theirs closes
+  // (a move's target: later, TakeLocks).
+  if (st.ok() && !options_.defer_locks) st = roam::TakeLocks(t, scratch, {proc.locks().begin(), proc.locks().end()});
   if (st.ok()) st = RestoreRlimits(t, scratch, proc, /*from_outside=*/!in_place_);
   // Credentials are each thread's own; in place: checked unchanged.
   for (size_t i = 0; st.ok() && !in_place_ && i < threads.size(); ++i) {
@@ -1042,6 +1044,30 @@ void TreeRestore::Fallback() {
   tracees_.clear();
 }
 
+Status TreeRestore::TakeLocks() {
+  for (size_t i = 0; i < image_.procs.size() && i < tracees_.size(); ++i) {
+    const pb::ProcessImage& p = image_.procs[i];
+    if (p.locks().empty()) continue;
+    Tracee& t = *tracees_[i];
+    // Its helper area is gone: the fcntl arguments go below its stack,
+    // past the red zone, where nothing of its lives while it is held.
+    user_regs_struct regs;
+    Status st = t.GetRegs(&regs);
+    if (!st.ok()) return st;
+    const uint64_t scratch = (regs.rsp - 4096) & ~uint64_t{63};
+    char saved[64];
+    st = t.ReadMemory(scratch, saved, sizeof(saved));
+    if (st.ok()) st = t.BlockSignals();
+    if (st.ok()) st = roam::TakeLocks(t, scratch, {p.locks().begin(), p.locks().end()});
+    Status back = t.RestoreSigmask();
+    Status put = t.WriteMemory(scratch, saved, sizeof(saved));
+    if (!st.ok()) return st;
+    if (!back.ok()) return back;
+    if (!put.ok()) return put;
+  }
+  return Status::Ok();
+}
+
 Status TreeRestore::Release() {
   // TCP connections leave repair mode only now: a restore that failed
   // before closed them silently, the image still holding them.
@@ -1092,6 +1118,7 @@ Result<std::unique_ptr<RestoredTree>> RestoredTree::RestoreInPlace(const std::st
   Result<Image> image = LoadImage(dir, options.verify_payloads);
   RestoreOptions in_place;
   in_place.ask_pid = options.ask_pid;
+  in_place.defer_locks = options.defer_locks;
   auto restore = std::make_unique<TreeRestore>(image.ok() ? std::move(*image) : Image(), in_place);
   Status st = restore->RunInPlace(pid, seed, std::move(fallback), image.status());
   if (!st.ok()) return st;  // ~TreeRestore: the fallback
@@ -1105,6 +1132,7 @@ void RestoredTree::AbandonInPlace(pid_t pid, const InPlaceSeed& seed, InPlaceFal
 
 pid_t RestoredTree::root() const { return restore_->root(); }
 std::vector<pid_t> RestoredTree::pids() const { return restore_->pids(); }
+Status RestoredTree::TakeLocks() { return restore_->TakeLocks(); }
 Status RestoredTree::Release() { return restore_->Release(); }
 void RestoredTree::Kill() { restore_->KillAll(); }
 

@@ -60,6 +60,10 @@ struct RestoreOptions {
   // their TIDs, the process running as its user (see PidAsker). Unset: a
   // process with threads cannot be rebuilt in place by an ordinary user.
   PidAsker ask_pid;
+  // The processes' file locks (file_locks.h) are not taken by the
+  // restore but by RestoredTree::TakeLocks, before Release: a move's
+  // target, whose source copy holds them until the move commits.
+  bool defer_locks = false;
 };
 
 class TreeRestore;
@@ -128,7 +132,8 @@ class RestoredTree {
   static Result<std::unique_ptr<RestoredTree>> Restore(const std::string& dir, const RestoreOptions& options);
   // Half 2 of the above: `pid` reported `seed`. On failure the process has
   // exec'd `fallback` (or, if even that failed, was killed). Only
-  // `options.verify_payloads` and `options.ask_pid` apply.
+  // `options.verify_payloads`, `options.ask_pid` and `options.defer_locks`
+  // apply.
   static Result<std::unique_ptr<RestoredTree>> RestoreInPlace(const std::string& dir, pid_t pid,
                                                              const InPlaceSeed& seed, InPlaceFallback fallback,
                                                              const RestoreOptions& options = RestoreOptions());
@@ -140,6 +145,11 @@ class RestoredTree {
 
   pid_t root() const;
   std::vector<pid_t> pids() const;
+  // With RestoreOptions::defer_locks: takes the processes' file locks
+  // (calls injected into them, signals blocked meanwhile). kBusy, naming
+  // the lock, while another process holds one: try again (those taken
+  // stay taken; taking them again is harmless).
+  Status TakeLocks();
   // Lets every process run (a process dumped stopped stays stopped).
   Status Release();
   // SIGKILL to every process created, and reaps them (in place: the

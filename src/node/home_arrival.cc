@@ -10,6 +10,7 @@
 #include "common/file_util.h"
 #include "node/file_identity.h"
 #include "node/image_dir.h"
+#include "node/move_engine.h"
 #include "node/move_in_check.h"
 #include "node/job_terminal.h"
 #include "wire/reply.h"
@@ -239,6 +240,7 @@ void HomeArrival::Rebuild(const pb::SeedReady& s) {
         if (staging && staging->stage) seed.staged = staging->stage->pieces();  // the deputy's, moved into place
         RestoreOptions options;
         options.verify_payloads = false;  // it came over the authenticated link, into our tmpfs
+        options.defer_locks = true;       // the source's copy holds them until the commit (Go)
         // Threads get their TIDs as the seed's children got their PIDs
         // (NextPid), and the node's count goes back where it was after.
         int last_before = 0;
@@ -323,19 +325,18 @@ void HomeArrival::SettleTerminal() {
   terminal_ = -1;
 }
 
-void HomeArrival::Go(std::function<void(Status)> done) {
+void HomeArrival::Go(std::function<void()> source_must_let_go, std::function<void(Status)> done) {
   SettleTerminal();  // it is held: nothing reads the terminal yet
-  auto tree = tree_;
-  engine_.Run<Status>(
-      [tree]() -> Status {
-        if (!*tree) return Status::Error("nothing rebuilt");
-        Status st = (*tree)->Release();
-        tree->reset();  // released: the process is on its own
-        return st;
+  auto self = shared_from_this();
+  LockAndRelease(
+      engine_, tree_,
+      [this, self, source_must_let_go = std::move(source_must_let_go)](const std::string& why) {
+        spdlog::info("{}: waits for its file locks: {}", rec_->gpid, why);
+        source_must_let_go();
       },
-      [this, self = shared_from_this(), done = std::move(done)](Status st) {
-        if (st.ok()) address_.Running();  // its listeners are there: new connections come in
-        done(st);
+      [this, self, done = std::move(done)](Result<pid_t> r) {
+        if (r.ok()) address_.Running();  // its listeners are there: new connections come in
+        done(r.status());
       });
 }
 

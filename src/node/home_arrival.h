@@ -86,8 +86,12 @@ class HomeArrival : public std::enable_shared_from_this<HomeArrival> {
   // The seed of a tree asks that `pid`, one of the tree's, be the next PID
   // the kernel gives out (restore.h: PidAsker).
   Status NextPid(pid_t pid);
-  // Commit: the rebuilt process runs. `done` gets whether it was let go.
-  void Go(std::function<void(Status)> done);
+  // Commit: the rebuilt process runs, once it holds its file locks.
+  // `source_must_let_go` runs if the source's copy holds one of them: the
+  // caller then tells the source to kill it (the commit point comes
+  // first), and the locks are taken once it is dead. `done` gets whether
+  // it was let go.
+  void Go(std::function<void()> source_must_let_go, std::function<void(Status)> done);
   // Not committing, whatever the state: the image is dropped, and a seed
   // or a held process execs the deputy again. Idempotent; no callback.
   void Abort();

@@ -14,6 +14,7 @@
 #include "common/file_util.h"
 #include "node/file_identity.h"
 #include "node/image_dir.h"
+#include "node/move_engine.h"
 #include "node/move_in_check.h"
 #include "node/job_terminal.h"
 #include "node/page_codec.h"
@@ -151,6 +152,7 @@ void MigrationIn::OnImageEnd(const pb::ImageEnd& e) {
   receiver_.CloseFiles();
   carried_ = CarriedFilesIn(dir_);  // the image dir goes once restored
   RestoreOptions options;
+  options.defer_locks = true;  // the source's copy holds them until the commit (Go)
   if (spawn_.spec().tty()) {
     // A -t job: a new pseudo-terminal in the mode the old one had, holding
     // what was typed there and not read yet, at the fds of the old one.
@@ -238,16 +240,9 @@ void MigrationIn::Go() {
   home_->Pause();
   faults_.At("target-go");
   auto self = shared_from_this();
-  auto tree = tree_;
-  engine_.Run<Result<pid_t>>(
-      [tree]() -> Result<pid_t> {
-        if (!*tree) return Status::Error("nothing restored");
-        Status st = (*tree)->Release();
-        pid_t root = (*tree)->root();
-        tree->reset();  // released: the processes are on their own
-        if (!st.ok()) return st;
-        return root;
-      },
+  LockAndRelease(
+      engine_, tree_,
+      [this, self](const std::string& why) { spdlog::info("{}: waits for its file locks: {}", gpid(), why); },
       [this, self](Result<pid_t> r) {
         if (!r.ok()) return Abort(r.status().Prefixed("release failed: "));
         address_.Running();  // its listeners are there: new connections come in

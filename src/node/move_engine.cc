@@ -1,11 +1,13 @@
 #include "node/move_engine.h"
 
+#include <asio.hpp>
 #include <chrono>
 
 #include <spdlog/spdlog.h>
 
 #include "ckpt/checkpoint.h"
 #include "ckpt/precopy.h"
+#include "ckpt/restore.h"
 
 namespace roam {
 
@@ -61,6 +63,34 @@ void LetGo(EngineWorker& engine, FrozenHolder tree, bool kill, std::function<voi
       },
       [done = std::move(done)](bool) {
         if (done) done();
+      });
+}
+
+void LockAndRelease(EngineWorker& engine, RestoredHolder tree, std::function<void(const std::string&)> waiting,
+                    std::function<void(Result<pid_t>)> done) {
+  engine.Run<Result<pid_t>>(
+      [tree]() -> Result<pid_t> {
+        if (!*tree) return Status::Error("nothing restored");
+        Status st = (*tree)->TakeLocks();
+        if (st.code() == StatusCode::kBusy) return st;  // tried again
+        // Past the commit the copy here is the only one: it runs on.
+        if (!st.ok()) spdlog::error("pid {}: runs on without a file lock: {}", (*tree)->root(), st.message());
+        st = (*tree)->Release();
+        pid_t root = (*tree)->root();
+        tree->reset();  // released: the processes are on their own
+        if (!st.ok()) return st;
+        return root;
+      },
+      [&engine, tree, waiting = std::move(waiting), done = std::move(done)](Result<pid_t> r) mutable {
+        if (r.ok() || r.status().code() != StatusCode::kBusy) return done(std::move(r));
+        if (waiting) {
+          waiting(r.status().message());
+          waiting = nullptr;
+        }
+        auto timer = std::make_shared<asio::steady_timer>(engine.io(), std::chrono::milliseconds(5));
+        timer->async_wait([&engine, tree, timer, done = std::move(done)](asio::error_code) mutable {
+          LockAndRelease(engine, tree, nullptr, std::move(done));
+        });
       });
 }
 

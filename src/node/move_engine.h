@@ -1,6 +1,7 @@
-// The engine steps every move source takes, run on the EngineWorker: the
-// frozen tree lives in a holder that only the engine thread touches (it is
-// created, used and dropped in jobs, as ptrace requires).
+// The engine steps every move source takes, and a target's last, run on
+// the EngineWorker: the frozen (or restored) tree lives in a holder that
+// only the engine thread touches (it is created, used and dropped in jobs,
+// as ptrace requires).
 #pragma once
 
 #include <sys/types.h>
@@ -18,7 +19,9 @@ namespace roam {
 
 class FrozenTree;
 class PreCopy;
+class RestoredTree;
 using FrozenHolder = std::shared_ptr<std::unique_ptr<FrozenTree>>;
+using RestoredHolder = std::shared_ptr<std::unique_ptr<RestoredTree>>;
 using PreCopyHolder = std::shared_ptr<std::unique_ptr<PreCopy>>;
 
 FrozenHolder NewFrozenHolder();
@@ -38,5 +41,15 @@ void DropPreCopy(EngineWorker& engine, PreCopyHolder precopy);
 // Kills (`kill`: it moved, with its System V objects, which go from here
 // too) or resumes what `tree` holds, if anything, and drops it.
 void LetGo(EngineWorker& engine, FrozenHolder tree, bool kill, std::function<void()> done);
+
+// A target's last step, once the move is committed: the tree's file locks
+// (restored with RestoreOptions::defer_locks: the source's frozen copy
+// holds them until it is killed, at the commit), then Release, and `tree`
+// is dropped. A lock held by another process (the copy not killed yet, or
+// a process that took it since) is tried again every 5 ms, the tree held
+// meanwhile, as a process blocked in F_SETLKW would be; `waiting` runs
+// once if so, with the reason. `done`: the root's PID, or why not.
+void LockAndRelease(EngineWorker& engine, RestoredHolder tree, std::function<void(const std::string&)> waiting,
+                    std::function<void(Result<pid_t>)> done);
 
 }  // namespace roam

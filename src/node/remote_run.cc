@@ -260,7 +260,7 @@ void RemoteRun::HoldTaken() {
 void RemoteRun::BeginMove(const std::string& to, const std::string& address, MoveFaults faults,
                           std::function<void(Result<pb::MigrationFigures>)> done, bool order) {
   moving_ = true;
-  frozen_ = ready_ = source_lost_ = false;
+  frozen_ = ready_ = source_lost_ = source_committed_ = false;
   faults_ = faults;
   move_done_ = std::move(done);
   move_start_ = std::chrono::steady_clock::now();
@@ -464,18 +464,29 @@ void RemoteRun::CommitHome() {
   committing_ = true;
   faults_.At("home-committing");
   auto self = shared_from_this();
-  arrival_->Go([this, self](Status st) {
+  // The source's copy dies at the commit point: once the process runs
+  // here, or first if it holds a file lock the process needs (then a
+  // failure to let it run here loses it).
+  auto commit_source = [this] {
+    if (source_committed_ || source_lost_) return;
+    source_committed_ = true;
+    pb::LinkFrame commit;
+    commit.mutable_stream()->mutable_move_decision()->set_commit(true);
+    link_->Send(commit);
+  };
+  arrival_->Go(commit_source, [this, self, commit_source](Status st) {
     committing_ = false;
     if (!moving_) return;
+    if (!st.ok() && source_committed_) {
+      FinishMove(Status::Error("letting it run at home failed after its copy at " + figures_.from() +
+                               " was killed for its file locks: " + st.message()));
+      return NodeLost("its copy coming home could not run");
+    }
     if (!st.ok()) return TargetFailed(st.Prefixed("letting it run at home failed: "));
     // The commit point: the process runs here, the source's copy dies.
     went_home_ = true;
     deputy_away_ = false;
-    if (!source_lost_) {
-      pb::LinkFrame commit;
-      commit.mutable_stream()->mutable_move_decision()->set_commit(true);
-      link_->Send(commit);
-    }
+    commit_source();
     link_->set_handlers(nullptr, nullptr);
     link_->Close("moved home");
     client_->set_handlers(nullptr, nullptr);

@@ -118,6 +118,7 @@ class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
   bool image_home_ = false;   // the whole image is here
   bool deputy_away_ = false;  // told come_home: a seed, or on its way back to being the deputy
   bool committing_ = false, went_home_ = false;
+  bool source_committed_ = false;  // a move home: the source was told to kill its copy
   std::string pending_abort_;  // why, once the deputy is back
   // Told to hold its input, the deputy answers once what it read is sent
   // (stdin_hold_ack); until then its input still goes to the source.

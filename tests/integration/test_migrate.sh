@@ -511,6 +511,23 @@ PY
 nobody_moves locks "flock and POSIX lock on shared files (held after the moves, free once let go)"
 check "undisturbed, the lock job saw its locks held, then free ($(tr '\n' ' ' <"$DATA/locks.ref"))" \
   sh -c "[ \"\$(tr '\n' ' ' <'$DATA/locks.ref')\" = 'ready flock held range held flock free range free ' ]"
+# The same lock wanted by another process all along: flock(1) holds it for
+# a job moved n3, home, n2 while a loop on n1 tries to take it every 5 ms.
+# The target takes it once the source's copy is dead, the process held
+# until it has it, so every move goes through (a move home waited for the
+# lock its own source held, forever, in a first cut) and the job ends whole.
+bg_start flockjob "$ROAM" run --on n2 -- flock "$DATA/w.lock" python3 -c 'import time
+for i in range(40): print(i, flush=True); time.sleep(0.1)'
+FJ=$(bg_pid flockjob)
+wait_until 10 where_is "n1:$FJ" n2 >/dev/null
+cx n1 -- sh -c "end=\$((\$(date +%s) + 4)); while [ \$(date +%s) -lt \$end ]; do flock -n '$DATA/w.lock' sleep 0.1 && echo got; sleep 0.005; done" >"$DATA/stealer.out" 2>&1 &
+STEALER=$!
+moved=0
+for to in n3 home n2; do CX_LIMIT=20 migrate "n1:$FJ" "$to" >/dev/null 2>>"$DATA/flockjob.mig" && moved=$((moved + 1)); sleep 0.3; done
+rc=$(bg_rc flockjob 30)
+wait $STEALER
+check "a job holding a lock another process wants, moved n3, home, n2: $moved of 3, exit $rc, every line ($(wc -l <"$DATA/flockjob.out") lines; the other took it $(grep -c got "$DATA/stealer.out") times) $(head -c 200 "$DATA/flockjob.mig")" \
+  sh -c "[ $moved = 3 ] && [ '$rc' = 0 ] && [ \"\$(tr '\n' ' ' <'$DATA/flockjob.out')\" = '$(seq 0 39 | tr '\n' ' ')' ]"
 
 # --- 3d. a socketpair: Python multiprocessing's duplex Pipe to a worker -----------
 cat >"$DATA/mppipe.py" <<'PY'

@@ -1,5 +1,7 @@
 // ParseLockLine and ReadLocks (ckpt/file_locks.h): the "lock:" lines of
 // fdinfo as Linux 6.18 writes them, and a real process's locks.
+#include "ckpt/file_locks.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/file.h>
@@ -8,7 +10,6 @@
 #include <cstdlib>
 #include <string>
 
-#include "ckpt/file_locks.h"
 #include "common/proc_fdinfo.h"
 
 namespace roam {
@@ -36,8 +37,9 @@ TEST(ParseLockLine, LeasesAreRefusedAndNonsenseIsAnError) {
   Result<pb::FileLock> lease = ParseLockLine("1: LEASE  ACTIVE    READ 77 fe:00:12 0 EOF");
   ASSERT_FALSE(lease.ok());
   EXPECT_EQ(lease.status().code(), StatusCode::kCantMove);
-  for (const char* bad : {"", "1: POSIX", "1: POSIX  ADVISORY  WRITE 1 fe:00:1 9 5", "1: POSIX  ADVISORY  BOTH 1 fe:00:1 0 5",
-                          "1: POSIX  ADVISORY  WRITE 1 fe:00:1 x 5", "POSIX  ADVISORY  WRITE 1 fe:00:1 0 5 EOF"}) {
+  for (const char* bad :
+       {"", "1: POSIX", "1: POSIX  ADVISORY  WRITE 1 fe:00:1 9 5", "1: POSIX  ADVISORY  BOTH 1 fe:00:1 0 5",
+        "1: POSIX  ADVISORY  WRITE 1 fe:00:1 x 5", "POSIX  ADVISORY  WRITE 1 fe:00:1 0 5 EOF"}) {
     Result<pb::FileLock> r = ParseLockLine(bad);
     EXPECT_FALSE(r.ok()) << "'" << bad << "'";
     if (!r.ok()) {
