@@ -244,7 +244,9 @@ TEST(ImagePipe, ACancelledPipeFailsTheDumpAndTheTreeRunsOn) {
   Result<CheckpointReport> r = (*tree)->Dump(pipe);
   canceller.join();
   EXPECT_FALSE(r.ok());
-  if (!r.ok()) EXPECT_NE(r.status().message().find("cancelled"), std::string::npos) << r.status().message();
+  if (!r.ok()) {
+    EXPECT_NE(r.status().message().find("cancelled"), std::string::npos) << r.status().message();
+  }
   (*tree)->Resume();
   tree->reset();
   usleep(10000);
