@@ -20,6 +20,24 @@ test_frame addr
 ps_field() { home_ps_field "$@"; }
 where_is() { [ "$(ps_field "$1" where)" = "$2" ]; }
 migrate() { cx n1 -- "$ROAM" migrate "$@"; }
+# move_through NAME GPID PAUSE NODE...: moves GPID to each NODE in turn,
+# PAUSE seconds after each; `moves`: the nodes it reached (" n3 home").
+# Each move's time and result go to $DATA/NAME.log, refusals to NAME.mig.
+move_through() {
+  local name=$1 gpid=$2 pause=$3 to
+  shift 3
+  moves=""
+  for to in "$@"; do
+    echo "$(date +%T.%N | cut -c1-12) moving to $to" >>"$DATA/$name.log"
+    migrate "$gpid" "$to" >>"$DATA/$name.log" 2>>"$DATA/$name.mig" && moves="$moves $to"
+    sleep "$pause"
+  done
+}
+# end_job NAME GPID: kills a job started with bg_start NAME, and reaps it.
+end_job() {
+  cx n1 -- "$ROAM" kill "$2" >/dev/null 2>&1
+  bg_rc "$1" 20 >/dev/null
+}
 fault() { cx "$1" -- sh -c "echo '$2' > /run/roam/move-fault"; }  # fault NODE "PHASE ACTION"
 # holders ADDRESS: the nodes that have ADDRESS on an interface.
 holders() {
@@ -209,11 +227,7 @@ AC=$(bg_pid aclient)
 wait_until 10 where_is "n1:$AC" n1 >/dev/null
 sleep 1
 cm_a=$(ps_field "n1:$AC" cantmove)
-moves=""
-for to in n3 home n4; do
-  migrate "n1:$AC" "$to" >/dev/null 2>>"$DATA/aclient.mig" && moves="$moves $to"
-  sleep 1
-done
+move_through aclient "n1:$AC" 1 n3 home n4
 rc=$(bg_rc aclient 60)
 check "a job that does not bind, moved$moves ($(head -c 200 "$DATA/aclient.mig")), made every connection from its own address $ASA's peer saw (CANTMOVE '$cm_a'; exit $rc: $(cat "$DATA/aclient.out" "$DATA/aclient.err" | head -c 300))" \
   sh -c "[ '$moves' = ' n3 home n4' ] && [ -z '$cm_a' ] && [ '$rc' = 0 ] && grep -qx 'aclient ok 200 from elsewhere 0' '$DATA/aclient.out'"
@@ -253,17 +267,11 @@ PY
 /usr/bin/python3 "$DATA/hammer.py" "$ASA" 9126 7 >"$DATA/hammer.out" 2>&1 &
 HAMMER=$!
 sleep 1
-moves=""
-for to in n3 home n4 n2; do
-  echo "$(date +%T.%N | cut -c1-12) moving to $to" >>"$DATA/aserver.log"
-  migrate "n1:$AS" "$to" >>"$DATA/aserver.log" 2>>"$DATA/aserver.mig" && moves="$moves $to"
-  sleep 0.8
-done
+move_through aserver "n1:$AS" 0.8 n3 home n4 n2
 wait $HAMMER
 check "new connections while their server moved$moves ($(head -c 200 "$DATA/aserver.mig")): none failed ($(tail -3 "$DATA/hammer.out" | tr '\n' ' '); moves: $(tr '\n' ' ' <"$DATA/aserver.log"))" \
   sh -c "[ '$moves' = ' n3 home n4 n2' ] && grep -q '^hammer [0-9]* failed 0 ' '$DATA/hammer.out'"
-cx n1 -- "$ROAM" kill "n1:$AS" >/dev/null 2>&1
-bg_rc aserver 20 >/dev/null
+end_job aserver "n1:$AS"
 
 # The same for datagrams sent with sendto from a socket never connected:
 # their source is the job's address, so the echoes find the job after it
@@ -310,16 +318,11 @@ bg_start uclient "$ROAM" run --on n3 --address auto -- python3 "$DATA/uclient.py
 UC=$(bg_pid uclient)
 wait_until 10 where_is "n1:$UC" n3 >/dev/null
 sleep 1
-moves=""
-for to in n4 home; do
-  migrate "n1:$UC" "$to" >/dev/null 2>>"$DATA/uclient.mig" && moves="$moves $to"
-  sleep 1
-done
+move_through uclient "n1:$UC" 1 n4 home
 rc=$(bg_rc uclient 60)
 check "a job sending datagrams with sendto, moved$moves ($(head -c 200 "$DATA/uclient.mig")), got every echo at its own address (exit $rc: $(cat "$DATA/uclient.out" "$DATA/uclient.err" | head -c 300))" \
   sh -c "[ '$moves' = ' n4 home' ] && [ '$rc' = 0 ] && grep -q '^uclient ok 150 from elsewhere 0 ' '$DATA/uclient.out'"
-cx n1 -- "$ROAM" kill "n1:$US" >/dev/null 2>&1
-bg_rc userver 20 >/dev/null
+end_job userver "n1:$US"
 
 # --- 2b. servers under load move; one that takes nothing is refused -------------------
 # A server always has connections its kernel accepted and it has not yet,
@@ -377,11 +380,9 @@ BS=$SRV BSA=$SRVA
 /usr/bin/python3 "$DATA/hammer8.py" "$BSA" 9128 8 >"$DATA/hammer8.out" 2>&1 &
 HAMMER=$!
 sleep 1
-moves=""
-for to in n3 home n4 n2; do
-  migrate "n1:$BS" "$to" >>"$DATA/busy.log" 2>>"$DATA/busy.mig" && moves="$moves $to"
-  sleep 1.3  # the clients held off send their SYN again after 1 s: the queue fills again
-done
+# PAUSE 1.3: the clients held off send their SYN again after 1 s, and the
+# queue fills again before the next move.
+move_through busy "n1:$BS" 1.3 n3 home n4 n2
 wait $HAMMER
 waited=0  # moves whose source waited for it to take connections (each source logs it)
 for n in n1 n2 n3 n4; do
@@ -389,8 +390,7 @@ for n in n1 n2 n3 n4; do
 done
 check "a server with its accept queue full, 8 clients at once, moved$moves ($(head -c 300 "$DATA/busy.mig")), $waited of them after it took what waited: every client served ($(tail -2 "$DATA/hammer8.out" | tr '\n' ' '))" \
   sh -c "[ '$moves' = ' n3 home n4 n2' ] && [ $waited -ge 1 ] && grep -q '^hammer8 [0-9]* failed 0$' '$DATA/hammer8.out'"
-cx n1 -- "$ROAM" kill "n1:$BS" >/dev/null 2>&1
-bg_rc busy 20 >/dev/null
+end_job busy "n1:$BS"
 
 # A UDP server slower than its clients: its queue is full when it is asked
 # to move, and empties once its address drops new datagrams.
@@ -435,16 +435,11 @@ ES=$SRV ESA=$SRVA
 /usr/bin/python3 "$DATA/flood.py" "$ESA" 9129 5 >"$DATA/flood.out" 2>&1 &
 FLOOD=$!
 sleep 1
-moves=""
-for to in n3 home n2; do
-  migrate "n1:$ES" "$to" >>"$DATA/slowecho.log" 2>>"$DATA/slowecho.mig" && moves="$moves $to"
-  sleep 0.3
-done
+move_through slowecho "n1:$ES" 0.3 n3 home n2
 wait $FLOOD
 check "a UDP server with its queue full, moved$moves ($(head -c 300 "$DATA/slowecho.mig")), answers at the end ($(cat "$DATA/flood.out" | head -c 200))" \
   sh -c "[ '$moves' = ' n3 home n2' ] && grep -q '^flood answered' '$DATA/flood.out'"
-cx n1 -- "$ROAM" kill "n1:$ES" >/dev/null 2>&1
-bg_rc slowecho 20 >/dev/null
+end_job slowecho "n1:$ES"
 
 # A server that never accepts: the connection waiting is never taken, and
 # every move is refused with the reason (a move home too: until
@@ -466,8 +461,7 @@ out_home=$(migrate "n1:$DS" home 2>&1); rc_home=$?
 check "a server that never accepts is refused a move to n3 (rc $rc_n3: '$out_n3') and home (rc $rc_home: '$out_home'), with the reason, and runs on on n2" \
   sh -c "[ $rc_n3 -ne 0 ] && [ $rc_home -ne 0 ] && echo '$out_n3' | grep -q '1 connection(s) waiting to be accepted' && echo '$out_home' | grep -q '1 connection(s) waiting to be accepted' && [ \"\$(echo '$out_home' | wc -l)\" = 1 ] && [ '$(ps_field "n1:$DS" where)' = n2 ] && [ '$(holders "$DSA")' = n2 ]"
 kill $WAITER 2>/dev/null
-cx n1 -- "$ROAM" kill "n1:$DS" >/dev/null 2>&1
-bg_rc deaf 20 >/dev/null
+end_job deaf "n1:$DS"
 
 # --- 3. a job without an address of its own ----------------------------------------
 # Its connection is on its node's address, which stays: CANTMOVE says so.
@@ -506,11 +500,7 @@ U=$(bg_pid userc)
 wait_until 10 where_is "n1:$U" n3 >/dev/null
 UA=$(ps_field "n1:$U" address)
 sleep 1
-moves=""
-for to in n4 home; do
-  migrate "n1:$U" "$to" >/dev/null 2>>"$DATA/userc.mig" && moves="$moves $to"
-  sleep 0.5
-done
+move_through userc "n1:$U" 0.5 n4 home
 owner=$(cx n1 -- ss -tneH src "$UA" | grep -o 'uid:[0-9]*' | head -1)
 where_home=$(ps_field "n1:$U" where) held_home=$(holders "$UA")
 migrate "n1:$U" n2 >/dev/null 2>>"$DATA/userc.mig" && moves="$moves n2"
