@@ -261,6 +261,13 @@ Status ValidateImage(const Image& image) {
       if (f.fd() < 0 || f.fd() > (1 << 20) || !fds.insert(f.fd()).second) return Status::Error(who + ": bad fd table");
       if (!file_ids.count(f.file_id())) return Status::Error(who + ": fd " + std::to_string(f.fd()) + " of an unknown file");
     }
+    for (const pb::FileLock& l : p.locks()) {
+      const bool range = l.kind() == pb::FileLock::POSIX || l.kind() == pb::FileLock::OFD;
+      if (!fds.count(l.fd()) || (!range && l.kind() != pb::FileLock::FLOCK) ||
+          (range && (l.start() > INT64_MAX || l.length() > INT64_MAX - l.start()))) {
+        return Status::Error(who + ": a file lock on fd " + std::to_string(l.fd()) + " it cannot hold");
+      }
+    }
     for (const pb::SigAction& a : p.sigactions()) {
       if (a.signo() < 1 || a.signo() > 64) return Status::Error(who + ": bad signal number");
     }

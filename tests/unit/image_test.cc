@@ -685,6 +685,25 @@ TEST(ImageValidate, RefusesAnAdjustmentOfAnUnknownSemaphoreOrValueOutOfRange) {
   EXPECT_TRUE(Contains(ValidationError(image), "semaphore value out of range")) << ValidationError(image);
 }
 
+TEST(ImageValidate, FileLocksMustBeOnFdsItHas) {
+  Image image = SmallImage();
+  pb::FileLock* l = image.procs[0].add_locks();
+  l->set_fd(0);
+  l->set_kind(pb::FileLock::POSIX);
+  l->set_write(true);
+  l->set_start(10);
+  l->set_length(10);
+  EXPECT_EQ(ValidationError(image), "");
+  l->set_fd(3);  // it has fd 0 only
+  EXPECT_TRUE(Contains(ValidationError(image), "a file lock on fd 3 it cannot hold")) << ValidationError(image);
+  l->set_fd(0);
+  l->set_kind(pb::FileLock::KIND_UNSPECIFIED);
+  EXPECT_TRUE(Contains(ValidationError(image), "a file lock on fd 0")) << ValidationError(image);
+  l->set_kind(pb::FileLock::OFD);
+  l->set_length(UINT64_MAX - 5);  // past any offset
+  EXPECT_TRUE(Contains(ValidationError(image), "a file lock on fd 0")) << ValidationError(image);
+}
+
 // A socketpair end with "ab" waiting and file 1 in flight with it.
 Image InFlightImage() {
   Image image = SmallImage();
