@@ -219,9 +219,6 @@ struct Dumped {
   // Its semaphore adjustments, taken out by the first Dump (sysv_ipc.h):
   // given back if it is let go.
   std::vector<pb::SemUndo> sem_undo;
-  // Its file locks, read by the first Dump (file_locks.h): held on by the
-  // frozen copy until it is killed (or execs: ExecRoot lets them go).
-  std::vector<pb::FileLock> locks;
 };
 
 // A scratch mapping in `d` (kept until Release), for injected calls after
@@ -287,7 +284,6 @@ class TreeDump {
   pb::Inventory inventory_;
   SysvDump sysv_;
   bool sem_drained_ = false;
-  bool locks_read_ = false;
   pb::FileTable carried_;  // the System V objects of the last Dump
   int ipc_ns_ = -1;        // the tree's IPC namespace, open
   bool share_cow_ = false;  // DumpOptions::share_cow, for this Dump
@@ -475,6 +471,12 @@ Status TreeDump::DumpOne(Dumped& d, const RangeSet& kept) {
     out->set_fd(fd);
     out->set_file_id(*id);
     out->set_cloexec((fi->flags & O_CLOEXEC) != 0);
+    for (const std::string& line : fi->locks) {  // the file locks taken through it (file_locks.h)
+      Result<pb::FileLock> lock = ParseLockLine(line);
+      if (!lock.ok()) return lock.status().Prefixed("pid " + std::to_string(pid) + " fd " + std::to_string(fd) + ": ");
+      lock->set_fd(fd);
+      *p.add_locks() = std::move(*lock);
+    }
   }
 
   Trace("files", t0);
@@ -635,23 +637,10 @@ Result<CheckpointReport> TreeDump::Dump(ImageSink& sink, const DumpOptions& opti
     }
     if (!st.ok()) return st;
   }
-  // File locks: read for every process first (a lease refuses the tree,
-  // untouched), once.
-  if (!locks_read_) {
-    std::vector<std::vector<pb::FileLock>> held;
-    for (Dumped& d : procs_) {
-      Result<std::vector<pb::FileLock>> locks = ReadLocks(d.tracee->pid());
-      if (!locks.ok()) return locks.status();
-      held.push_back(std::move(*locks));
-    }
-    locks_read_ = true;
-    for (size_t i = 0; i < procs_.size(); ++i) procs_[i].locks = std::move(held[i]);
-  }
   std::set<pid_t> pids;
   std::vector<const pb::ProcessImage*> images;
   for (Dumped& d : procs_) {
     for (const pb::SemUndo& u : d.sem_undo) *d.image.add_sem_undo() = u;
-    for (const pb::FileLock& l : d.locks) *d.image.add_locks() = l;
     pids.insert(d.tracee->pid());
     images.push_back(&d.image);
   }
@@ -741,14 +730,15 @@ Status TreeDump::ExecRoot(const std::vector<std::string>& argv, const std::vecto
   }
   // Its file locks are its copy's now (the target takes them once this is
   // done): the deputy it becomes holds its fds, and must not hold them on.
-  Status st = d.locks.empty() ? Status::Ok() : EnsureScratch(d);
-  if (st.ok() && !d.locks.empty()) st = ReleaseLocks(t, d.scratch, d.locks);
+  const std::vector<pb::FileLock> locks(d.image.locks().begin(), d.image.locks().end());
+  Status st = locks.empty() ? Status::Ok() : EnsureScratch(d);
+  if (st.ok() && !locks.empty()) st = ReleaseLocks(t, d.scratch, locks);
   if (st.ok()) {
     t.ReapWhileWaiting(tids);
     st = t.ExecProgram(argv, env);
     t.ReapWhileWaiting({});
-    if (!st.ok() && !d.locks.empty()) {
-      Status back = TakeLocks(t, d.scratch, d.locks);
+    if (!st.ok() && !locks.empty()) {
+      Status back = TakeLocks(t, d.scratch, locks);
       if (!back.ok()) fprintf(stderr, "roam: error: its file locks could not be taken back: %s\n", back.message().c_str());
     }
   }

@@ -1,6 +1,5 @@
 #include "ckpt/file_locks.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/syscall.h>
@@ -10,8 +9,6 @@
 #include <sstream>
 
 #include "ckpt/tracee.h"
-#include "common/file_util.h"
-#include "common/proc_fdinfo.h"
 
 namespace roam {
 
@@ -86,31 +83,6 @@ Result<pb::FileLock> ParseLockLine(const std::string& value) {
     l.set_length(end == "EOF" ? 0 : last - first + 1);
   }
   return l;
-}
-
-Result<std::vector<pb::FileLock>> ReadLocks(pid_t pid) {
-  std::vector<pb::FileLock> out;
-  const std::string dir = "/proc/" + std::to_string(pid) + "/fdinfo";
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return Status::Errno("open " + dir);
-  std::vector<int> fds;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] != '.') fds.push_back(atoi(e->d_name));
-  }
-  closedir(d);
-  for (int fd : fds) {
-    Result<std::string> text = ReadFile(dir + "/" + std::to_string(fd));
-    if (!text.ok()) continue;  // closed meanwhile (the tree is frozen: not by it)
-    Result<FdInfo> info = ParseFdinfo(*text);
-    if (!info.ok()) return info.status().Prefixed(dir + "/" + std::to_string(fd) + ": ");
-    for (const std::string& line : info->locks) {
-      Result<pb::FileLock> l = ParseLockLine(line);
-      if (!l.ok()) return l.status().Prefixed("pid " + std::to_string(pid) + " fd " + std::to_string(fd) + ": ");
-      l->set_fd(fd);
-      out.push_back(std::move(*l));
-    }
-  }
-  return out;
 }
 
 Status ReleaseLocks(Tracee& t, uint64_t scratch, const std::vector<pb::FileLock>& locks) {

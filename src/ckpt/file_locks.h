@@ -2,8 +2,10 @@
 // F_SETLK) and open file description locks (F_OFD_SETLK). Both sides.
 //
 // The dump reads them from /proc/PID/fdinfo/FD, whose "lock:" lines show
-// the locks taken through that open file, and records them in the
-// process's image; the frozen copy goes on holding them until it is
+// the locks taken through that open file (a flock or OFD lock shows on
+// every fd of its open file description, in every process sharing it:
+// each is recorded, and taking one twice is harmless), and records them
+// in the process's image; the frozen copy goes on holding them until it is
 // killed (or execs its deputy, leaving home: ExecRoot lets them go).
 // `roam checkpoint --leave-running` keeps them held.
 //
@@ -38,11 +40,6 @@ class Tracee;
 // kCantMove for a lease or delegation; an error for text it cannot read.
 // Sets everything but the fd. Pure.
 Result<pb::FileLock> ParseLockLine(const std::string& value);
-
-// The locks `pid` holds, read from its fds' fdinfo (a flock or OFD lock
-// shows on every fd of its open file description, in every process that
-// shares it: each is recorded, and taking one twice is harmless).
-Result<std::vector<pb::FileLock>> ReadLocks(pid_t pid);
 
 // Calls injected into the held process `t` (its syscall_ip set), with
 // `scratch` (>= 64 bytes of its memory) for the fcntl arguments.

@@ -1,5 +1,5 @@
-// ParseLockLine and ReadLocks (ckpt/file_locks.h): the "lock:" lines of
-// fdinfo as Linux 6.18 writes them, and a real process's locks.
+// ParseLockLine (ckpt/file_locks.h): the "lock:" lines of fdinfo as Linux
+// 6.18 writes them, and a real lock read back from this process's fdinfo.
 #include "ckpt/file_locks.h"
 
 #include <fcntl.h>
@@ -9,7 +9,9 @@
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 
+#include "common/file_util.h"
 #include "common/proc_fdinfo.h"
 
 namespace roam {
@@ -57,28 +59,36 @@ TEST(ParseFdinfo, KeepsLockLines) {
   EXPECT_EQ(info->locks[1], "2: POSIX  ADVISORY  READ 14418 fe:00:5 100 EOF");
 }
 
-TEST(ReadLocks, ThisProcesssLocks) {
+// What the dump does with each fd (checkpoint.cc DumpOne): a real lock,
+// read back from this process's fdinfo.
+TEST(ParseLockLine, ARealLockFromFdinfo) {
   char path[] = "/tmp/roam-locks-XXXXXX";
   int fd = mkstemp(path);
   ASSERT_GE(fd, 0);
   unlink(path);
-  EXPECT_TRUE(ReadLocks(getpid())->empty());
+  auto locks = [fd] {
+    Result<std::string> text = ReadFile("/proc/self/fdinfo/" + std::to_string(fd));
+    EXPECT_TRUE(text.ok());
+    Result<FdInfo> info = ParseFdinfo(text.ok() ? *text : "");
+    EXPECT_TRUE(info.ok()) << info.status().message();
+    return info.ok() ? info->locks : std::vector<std::string>{};
+  };
+  EXPECT_TRUE(locks().empty());
   struct flock fl {};
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
   fl.l_start = 8;
   fl.l_len = 4;
   ASSERT_EQ(fcntl(fd, F_SETLK, &fl), 0);
-  Result<std::vector<pb::FileLock>> locks = ReadLocks(getpid());
-  ASSERT_TRUE(locks.ok()) << locks.status().message();
-  ASSERT_EQ(locks->size(), 1u);
-  EXPECT_EQ((*locks)[0].fd(), fd);
-  EXPECT_EQ((*locks)[0].kind(), pb::FileLock::POSIX);
-  EXPECT_TRUE((*locks)[0].write());
-  EXPECT_EQ((*locks)[0].start(), 8u);
-  EXPECT_EQ((*locks)[0].length(), 4u);
+  std::vector<std::string> lines = locks();
+  ASSERT_EQ(lines.size(), 1u);
+  Result<pb::FileLock> l = ParseLockLine(lines[0]);
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  EXPECT_EQ(l->kind(), pb::FileLock::POSIX);
+  EXPECT_TRUE(l->write());
+  EXPECT_EQ(l->start(), 8u);
+  EXPECT_EQ(l->length(), 4u);
   close(fd);
-  EXPECT_TRUE(ReadLocks(getpid())->empty());
 }
 
 }  // namespace
