@@ -90,7 +90,8 @@ class JobAddresses {
 };
 
 // A move's source side of it: new connections to the address wait from
-// just before the freeze (Freezing: their SYNs are dropped, net_lock.h);
+// just before the freeze (Freezing: their SYNs, and datagrams to it, are
+// dropped, net_lock.h; the tree then takes what waited: backlog_wait.h);
 // the address leaves this node once the tree is dumped (Leave) and comes
 // back if the tree resumes here (Back), before it runs, letting new
 // connections in again; Done when the move ends either way. Nothing for a
