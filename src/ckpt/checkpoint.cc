@@ -411,7 +411,9 @@ Status TreeDump::DumpOne(Dumped& d, const RangeSet& kept) {
 
   Status st = t.GetRegs(&d.regs);
   if (!st.ok()) return st;
-  p.set_gpregs(std::string(reinterpret_cast<const char*>(&d.regs), sizeof(d.regs)));
+  user_regs_struct saved = d.regs;
+  t.NameRestartedCall(&saved);  // the call a restore issues again
+  p.set_gpregs(std::string(reinterpret_cast<const char*>(&saved), sizeof(saved)));
   Result<std::string> xs = t.GetXstate();
   if (!xs.ok()) return xs.status();
   p.set_xsave(*xs);
@@ -563,10 +565,7 @@ namespace {
 // call it was interrupted in, as the kernel would have had it, with its
 // own mask.
 void ResumeThread(Tracee& t) {
-  if (t.syscall_ip() != 0) {
-    user_regs_struct regs;
-    if (t.GetRegs(&regs).ok()) (void)t.SetRegs(Tracee::ResumeRegs(regs, true));
-  }
+  if (t.syscall_ip() != 0) (void)t.ResumeInterruptedCall();
   (void)t.RestoreSigmask();
 }
 

@@ -292,9 +292,8 @@ Result<DirtyTracker> DirtyTracker::Open(Tracee& t, const std::vector<PageRange>&
   }
   // The process now sits in a syscall-exit stop: a call it was interrupted
   // in must run again when it resumes, as the kernel would have made it.
-  user_regs_struct regs;
-  if (remote.ok() && t.GetRegs(&regs).ok()) {
-    Status set = t.SetRegs(Tracee::ResumeRegs(regs, true));
+  if (remote.ok()) {
+    Status set = t.ResumeInterruptedCall();
     if (st.ok()) st = set;
   }
   t.set_syscall_ip(saved_ip);

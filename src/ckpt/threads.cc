@@ -116,6 +116,7 @@ Status DumpThread(Tracee& t, uint64_t syscall_ip, uint64_t scratch, pb::ThreadIm
   user_regs_struct regs;
   Status st = t.GetRegs(&regs);
   if (!st.ok()) return st;
+  t.NameRestartedCall(&regs);  // the call a restore issues again
   out->set_gpregs(std::string(reinterpret_cast<const char*>(&regs), sizeof(regs)));
   Result<std::string> xs = t.GetXstate();
   if (!xs.ok()) return xs.status();

@@ -27,6 +27,25 @@ constexpr long kErestartRestartBlock = 516;
 
 std::string Who(pid_t pid) { return "pid " + std::to_string(pid); }
 
+// Attach's look at a thread in restart_syscall (Tracee::NameRestartedCall):
+// the call it resumes, or -1.
+long PeekRestartedCall(pid_t tid) {
+  Result<std::string> text = ReadFile("/proc/" + std::to_string(tid) + "/syscall");
+  if (!text.ok()) return -1;
+  const char* p = text->c_str();
+  char* end = nullptr;
+  if (strtol(p, &end, 10) != SYS_restart_syscall || end == p) return -1;
+  const uint64_t first = strtoull(end, nullptr, 16);
+  Result<std::string> stack = ReadFile("/proc/" + std::to_string(tid) + "/stack");
+  if (!stack.ok() || stack->empty()) return -1;  // not root: unknown
+  if (stack->find("do_restart_poll") != std::string::npos) return SYS_poll;
+  if (stack->find("futex_wait_restart") != std::string::npos) return SYS_futex;
+  // A sleep: clock_nanosleep(clockid, flags, ...), a clock id being small
+  // or (a CPU clock) negative as an int; nanosleep(req, rem), a pointer.
+  const bool clock_id = first <= 0xffffffffu && static_cast<int32_t>(first) < 16;
+  return clock_id ? SYS_clock_nanosleep : SYS_nanosleep;
+}
+
 }  // namespace
 
 Tracee::~Tracee() {
@@ -90,6 +109,7 @@ Status Tracee::Attach() {
   if (!stat.ok() || !ParseProcStat(*stat, &ps)) return Status::Error(Who(pid_) + ": no such process");
   if (ps.state == 'Z') return Status::Error(Who(pid_) + " is a zombie");
   was_stopped_ = ps.state == 'T';
+  restarted_call_ = PeekRestartedCall(pid_);
   if (ptrace(PTRACE_SEIZE, pid_, 0, PTRACE_O_TRACESYSGOOD) != 0) return Status::Errno("ptrace seize " + Who(pid_));
   seized_ = true;
   if (ptrace(PTRACE_INTERRUPT, pid_, 0, 0) != 0) return Status::Errno("ptrace interrupt " + Who(pid_));
@@ -376,6 +396,10 @@ user_regs_struct Tracee::ResumeRegs(user_regs_struct regs, bool same_process) {
       regs.rip -= 2;
       break;
     case kErestartRestartBlock:
+      if (!same_process && static_cast<long>(regs.orig_rax) == SYS_restart_syscall) {
+        regs.rax = static_cast<uint64_t>(-EINTR);  // the call it resumed is not known
+        break;
+      }
       regs.rax = same_process ? SYS_restart_syscall : regs.orig_rax;
       regs.rip -= 2;
       break;
@@ -383,6 +407,21 @@ user_regs_struct Tracee::ResumeRegs(user_regs_struct regs, bool same_process) {
       break;
   }
   return regs;
+}
+
+Status Tracee::ResumeInterruptedCall() {
+  user_regs_struct regs;
+  Status st = GetRegs(&regs);
+  return st.ok() ? SetRegs(ResumeRegs(regs, true)) : st;
+}
+
+bool Tracee::NameRestartedCall(user_regs_struct* regs) const {
+  if (restarted_call_ < 0 || static_cast<long>(regs->orig_rax) != SYS_restart_syscall ||
+      -static_cast<long>(regs->rax) != kErestartRestartBlock) {
+    return false;
+  }
+  regs->orig_rax = static_cast<uint64_t>(restarted_call_);
+  return true;
 }
 
 Status Tracee::ReadMemory(uint64_t addr, void* buf, size_t len) {

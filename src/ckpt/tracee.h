@@ -118,8 +118,29 @@ class Tracee {
   // the kernel would have done. `same_process`: the kernel's restart block
   // is still there (dump with --leave-running), so -ERESTART_RESTARTBLOCK
   // resumes through restart_syscall; otherwise (restore) the call is
-  // issued again with its original arguments.
+  // issued again with its original arguments. A restore of a thread whose
+  // call is not known (restart_syscall, see NameRestartedCall) gets EINTR
+  // from it, as the kernel gives when a restart is impossible.
   static user_regs_struct ResumeRegs(user_regs_struct regs, bool same_process);
+  // Sets this held thread's registers to ResumeRegs(current, true): it goes
+  // on into the call it was interrupted in.
+  Status ResumeInterruptedCall();
+
+  // The kernel forgets which call restart_syscall resumes: the restart
+  // block (poll(2), a relative sleep or futex wait) is not visible from
+  // user space, and a thread resumed so (by the engine after it was
+  // interrupted, or by the kernel after a stop and SIGCONT) reports only
+  // restart_syscall when interrupted again. A dump for another process
+  // must name the real call. Attach, before it interrupts the thread,
+  // reads /proc/TID/syscall and, for restart_syscall, the kernel stack
+  // (root only): do_restart_poll names poll, futex_wait_restart futex, and
+  // a restart that names neither is a sleep's (hrtimer_nanosleep_restart
+  // and its kin do not show), clock_nanosleep if its first argument is a
+  // clock id, nanosleep if it is a pointer.
+  // NameRestartedCall: if `regs` (of this thread, as interrupted) are in
+  // restart_syscall and Attach named the call, sets their orig_rax to it
+  // and returns true. Otherwise leaves them.
+  bool NameRestartedCall(user_regs_struct* regs) const;
 
   // Memory of the tracee, through /proc/PID/mem (works on read-only pages).
   Status ReadMemory(uint64_t addr, void* buf, size_t len);
@@ -137,6 +158,7 @@ class Tracee {
   bool seized_ = false;
   bool waited_ = false;
   bool was_stopped_ = false;
+  long restarted_call_ = -1;  // the call restart_syscall resumes (Attach), or -1
   bool signals_blocked_ = false;
   cpu_set_t affinity_;
   bool held_on_cpu_ = false;

@@ -5,9 +5,10 @@
 #   --no-ckpt        no checkpoint: capture the state twice 1 s apart, compare,
 #                    then SIGTERM (proves the program PASSes on its own and
 #                    that the captured state is stable)
-#   --leave-running  checkpoint with --leave-running: the tree must keep
-#                    running untouched; it is then killed and restored from
-#                    the image
+#   --leave-running  checkpoint with --leave-running, twice: the tree must
+#                    keep running untouched; it is then killed and restored
+#                    from the second image (what the first one's resume left,
+#                    e.g. calls resumed through restart_syscall, must dump)
 #   --iters N        checkpoint/restore N times in a row (default 1)
 #   --expect-fail    the program must print FAIL and exit 1 (for selfcheck.sh,
 #                    with a build made with -DZDTM_CORRUPT)
@@ -309,6 +310,13 @@ checkpoint_restore() {  # checkpoint_restore ITERATION
   local img="$WORK/img$1" t0 rc p
   local args=(checkpoint "$ROOT" -D "$img")
   [ "$LEAVE" = 1 ] && args+=(--leave-running)
+  if [ "$LEAVE" = 1 ]; then
+    "$ROAM" checkpoint "$ROOT" -D "$img.first" --leave-running >"$WORK/checkpoint$1.first.out" 2>&1 || {
+      cat "$WORK/checkpoint$1.first.out"
+      die "the first roam checkpoint --leave-running failed"
+    }
+    all_alive || die "--leave-running: a process of the tree is gone after the first checkpoint"
+  fi
   t0=$(now_ms)
   "$ROAM" "${args[@]}" >"$WORK/checkpoint$1.out" 2>"$WORK/checkpoint$1.err"
   rc=$?
