@@ -171,6 +171,9 @@ std::string CantMoveOne(pid_t pid, const std::string& own_address, std::map<uint
   Result<ProcStatus> s = text.ok() ? ParseProcStatus(*text) : Result<ProcStatus>(text.status());
   if (!s.ok()) return "";
   if (s->seccomp == 2) return "seccomp";
+  // Traced by a tracer of its own (strace, gdb): the engine freezes by
+  // tracing. Its own tracing, during a move, is this process's.
+  if (s->tracer_pid != 0 && s->tracer_pid != getpid()) return "traced";
   const std::string fd_dir = ProcPath(pid, "fd");
   if (DIR* dir = opendir(fd_dir.c_str())) {
     std::string why;

@@ -113,7 +113,7 @@ class FrozenTree {
 Result<CheckpointReport> Checkpoint(pid_t root, const std::string& dir, const CheckpointOptions& options);
 
 // Why the tree of `root` could not move now, in one word for `roam ps`'s
-// CANTMOVE ("socket", "pty-master", "seccomp", "pipe" for a pipe above
+// CANTMOVE ("socket", "pty-master", "seccomp", "traced", "pipe" for a pipe above
 // stdio to a process outside the tree, an anonymous inode's name such as
 // "io_uring" ...), or "" if nothing the engine refuses outright is in
 // sight. Looks only at /proc (status, fd links, maps; every process's fds

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -221,6 +222,25 @@ TEST(CantMoveReason, ThreadsMove) {  // refused until the engine carried them
               pthread_create(&t, nullptr, [](void*) -> void* { for (;;) pause(); }, nullptr);
             }),
             "");
+}
+
+// A tracer in the tree (strace -f, gdb): a traced process cannot be
+// frozen by the engine, which traces what it freezes. Only the engine's
+// own tracing (this process's: roamd's) is not counted.
+TEST(CantMoveReason, TracedByAProcessOfItsTree) {
+  EXPECT_EQ(ReasonFor([] {
+              int p[2];
+              (void)!pipe(p);
+              if (fork() == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                ptrace(PTRACE_TRACEME, 0, nullptr, nullptr);
+                (void)!write(p[1], "x", 1);
+                for (;;) pause();
+              }
+              char c;
+              (void)!read(p[0], &c, 1);
+            }),
+            "traced");
 }
 
 TEST(CantMoveReason, GoneProcessIsNotRefused) { EXPECT_EQ(CantMoveReason(999999999), ""); }
