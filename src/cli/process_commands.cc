@@ -59,11 +59,11 @@ std::string MigrationLine(const pb::MigrationFigures& m) {
   const double ran = static_cast<double>(m.precopy_bytes()) / (1 << 20);
   const double compressed = static_cast<double>(m.bytes_compressed()) / (1 << 20);
   if (m.precopy_bytes() != 0 && m.bytes_compressed() != 0) {
-    snprintf(precopy, sizeof precopy, " (%.1f MiB of memory while it ran; %.1f MiB compressed)", ran, compressed);
+    snprintf(precopy, sizeof precopy, " (%.1f MiB of memory while it ran; %.1f MiB went compressed)", ran, compressed);
   } else if (m.precopy_bytes() != 0) {
     snprintf(precopy, sizeof precopy, " (%.1f MiB while it ran)", ran);
   } else if (m.bytes_compressed() != 0) {
-    snprintf(precopy, sizeof precopy, " (%.1f MiB compressed)", compressed);
+    snprintf(precopy, sizeof precopy, " (%.1f MiB went compressed)", compressed);
   }
   snprintf(buf, sizeof buf, "%s moved %s -> %s in %.1f ms (frozen %.1f ms), %u round%s, %.1f MiB sent%s\n",
            m.gpid().c_str(), m.from().c_str(), m.to().c_str(), m.total_ms(), m.frozen_ms(), m.rounds(),

@@ -116,7 +116,7 @@ TEST(MigrateOutput, TheLineSaysWhereHowLongAndHowMuch) {
             "n1:42 moved n2 -> n3 in 59.5 ms (frozen 43.0 ms), 2 rounds, 6.8 MiB sent (6.5 MiB while it ran)\n");
   m.set_bytes_compressed(5 << 20);
   EXPECT_EQ(MigrationLine(m), "n1:42 moved n2 -> n3 in 59.5 ms (frozen 43.0 ms), 2 rounds, 6.8 MiB sent (6.5 MiB of "
-                              "memory while it ran; 5.0 MiB compressed)\n");
+                              "memory while it ran; 5.0 MiB went compressed)\n");
   m.set_rounds(1);
   m.set_precopy_bytes(0);
   m.set_bytes_compressed(0);
