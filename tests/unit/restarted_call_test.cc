@@ -114,35 +114,20 @@ TEST(RestartedCall, ASleepTheEngineResumedIsNamedAtTheNextDump) {
   KillChild(pid);
 }
 
-TEST(RestartedCall, APollTheKernelRestartedIsNamed) {
-  pid_t pid = Poller();
-  ASSERT_TRUE(WaitSyscall(pid, SYS_poll));
+// A child blocked in `nr` (made by `make`), stopped and continued: the
+// kernel resumes its call through restart_syscall; a dump names `nr`.
+void ExpectNamedAfterAStop(pid_t (*make)(), long nr) {
+  pid_t pid = make();
+  ASSERT_TRUE(WaitSyscall(pid, nr));
   StopAndContinue(pid);
   ASSERT_TRUE(WaitSyscall(pid, SYS_restart_syscall));
-  user_regs_struct regs = Dumped(pid);
-  EXPECT_EQ(static_cast<long>(regs.orig_rax), SYS_poll);
+  EXPECT_EQ(static_cast<long>(Dumped(pid).orig_rax), nr);
   KillChild(pid);
 }
 
-TEST(RestartedCall, ASleepTheKernelRestartedIsNamed) {
-  pid_t pid = Sleeper();
-  ASSERT_TRUE(WaitSyscall(pid, SYS_clock_nanosleep));
-  StopAndContinue(pid);
-  ASSERT_TRUE(WaitSyscall(pid, SYS_restart_syscall));
-  user_regs_struct regs = Dumped(pid);
-  EXPECT_EQ(static_cast<long>(regs.orig_rax), SYS_clock_nanosleep);
-  KillChild(pid);
-}
-
-TEST(RestartedCall, AFutexWaitTheKernelRestartedIsNamed) {
-  pid_t pid = Futexer();
-  ASSERT_TRUE(WaitSyscall(pid, SYS_futex));
-  StopAndContinue(pid);
-  ASSERT_TRUE(WaitSyscall(pid, SYS_restart_syscall));
-  user_regs_struct regs = Dumped(pid);
-  EXPECT_EQ(static_cast<long>(regs.orig_rax), SYS_futex);
-  KillChild(pid);
-}
+TEST(RestartedCall, APollTheKernelRestartedIsNamed) { ExpectNamedAfterAStop(Poller, SYS_poll); }
+TEST(RestartedCall, ASleepTheKernelRestartedIsNamed) { ExpectNamedAfterAStop(Sleeper, SYS_clock_nanosleep); }
+TEST(RestartedCall, AFutexWaitTheKernelRestartedIsNamed) { ExpectNamedAfterAStop(Futexer, SYS_futex); }
 
 TEST(RestartedCall, ACallInterruptedFirstHandIsLeftAlone) {
   pid_t pid = Poller();
