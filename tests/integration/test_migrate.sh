@@ -205,7 +205,16 @@ cx n1 -- "$ROAM" kill "n1:$N7" >/dev/null 2>&1
 head -c 120000000 /dev/urandom | base64 >"$DATA/big.txt"  # ~160 MB of text
 real_program() {  # real_program NAME CMD...: run undisturbed at home, then on n2 with 3 moves
   local name=$1; shift
-  cx n1 -- bash -c '"$@" >"$0"' "$DATA/$name.ref" "$@" </dev/null
+  # The undisturbed run goes on meanwhile, in n1 (it only makes the moved
+  # one slower, which leaves more of it to move); first with REF_FIRST=1
+  # (a program whose objects' ids would meet the moved one's at home).
+  local ref=""
+  if [ "${REF_FIRST:-0}" = 1 ]; then
+    cx n1 -- bash -c '"$@" >"$0"' "$DATA/$name.ref" "$@" </dev/null
+  else
+    cx n1 -- bash -c '"$@" >"$0"' "$DATA/$name.ref" "$@" </dev/null &
+    ref=$!
+  fi
   bg_start "$name" "$ROAM" run --on n2 -- "$@"
   local p; p=$(bg_pid "$name")
   wait_until 10 where_is "n1:$p" n2 >/dev/null
@@ -231,6 +240,7 @@ real_program() {  # real_program NAME CMD...: run undisturbed at home, then on n
     sleep 0.2
   done
   local rc; rc=$(bg_rc "$name" 120)
+  [ -z "$ref" ] || wait "$ref"
   check "$name: moved $ok times mid-run (home, n3[, n2]), exit $rc, output identical to an undisturbed run $(head -c 300 "$DATA/$name.mig")" \
     sh -c "[ $ok -ge 2 ] && [ '$rc' = 0 ] && cmp -s '$DATA/$name.ref' '$DATA/$name.out'"
 }
@@ -306,7 +316,7 @@ fi
 # children sharing a segment and a SEM_UNDO mutex. Its objects go with it:
 # made again on each node it reaches, removed from each node it leaves.
 if gcc -O2 -o "$DATA/sysv_workers" "$HERE/../data/programs/sysv_workers.c" 2>"$DATA/gcc.err"; then
-  real_program sysv "$DATA/sysv_workers" 3 40
+  REF_FIRST=1 real_program sysv "$DATA/sysv_workers" 3 40  # IPC_PRIVATE ids: the same ones in n1 and n2
   left=""
   for n in n1 n2 n3 n4; do
     left+="$(cx "$n" -- sh -c 'tail -q -n +2 /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg' | wc -l) "
@@ -316,6 +326,28 @@ if gcc -O2 -o "$DATA/sysv_workers" "$HERE/../data/programs/sysv_workers.c" 2>"$D
 else
   fail "compile sysv_workers.c: $(head -c 300 "$DATA/gcc.err")"
 fi
+
+# tail -f waits in poll(2) with no timeout. Each move's pre-copy resumes
+# that poll through restart_syscall, and the kernel's record of the call
+# (its restart block) stays with the old process: a guest that restored it
+# so gave it EINTR, and tail died after its first move between guests
+# ("error waiting for inotify and output events: Interrupted system call").
+# Lines appended while it moves n3, home, n2 must all reach home.
+: >"$DATA/grow.log"
+bg_start tailf "$ROAM" run --on n2 -- tail -n +1 -f "$DATA/grow.log"
+P=$(bg_pid tailf)
+wait_until 10 where_is "n1:$P" n2 >/dev/null
+(for i in $(seq 1 150); do echo "line$i" >>"$DATA/grow.log"; sleep 0.02; done) &
+writer=$!
+ok=0
+for to in n3 home n2; do migrate "n1:$P" "$to" >/dev/null 2>>"$DATA/tailf.mig" && ok=$((ok + 1)); sleep 0.3; done
+wait "$writer"
+wait_until 5 sh -c "[ \$(wc -l <'$DATA/tailf.out') -ge 150 ]" >/dev/null
+where=$(ps_field "n1:$P" where)
+cx n1 -- "$ROAM" kill "n1:$P" >/dev/null
+check "tail -f moved n3, home, n2 while 150 lines were appended ($ok of 3 moves, then on '$where'): every line once, in order, and no error ($(head -c 200 "$DATA/tailf.mig")$(head -c 200 "$DATA/tailf.err"))" \
+  sh -c "[ $ok = 3 ] && [ '$where' = n2 ] && [ ! -s '$DATA/tailf.err' ] && seq 1 150 | sed 's/^/line/' | cmp -s - '$DATA/tailf.out'"
+bg_rc tailf 20 >/dev/null
 
 # --- 3b. a server waiting for clients moves, and is reached where it runs -------
 # python3 -m http.server listening on every address: after each move the
