@@ -33,6 +33,7 @@ struct StageOrder {
   int32_t owner = 0;     // kMap: the process it is for
   int32_t base = 0;      // kBecome
   int32_t count = 0;     // kBecome: inherited fds passed after the ready fd
+  int32_t own_session = 0;  // kBecome
   int32_t image_fds[kMaxInherited] = {};
   char dir[2048] = {};
 };
@@ -100,7 +101,7 @@ msghdr OrderMessage(StageOrder* o, iovec* iov, FdBuffer* fds, size_t control_len
     std::vector<std::pair<int, int>> inherited;
     for (int i = 0; i < o.count; ++i) inherited.emplace_back(o.image_fds[i], fds[static_cast<size_t>(i) + 1]);
     o.dir[sizeof(o.dir) - 1] = '\0';
-    BecomeStagedSeed(o.dir, o.base, fds[0], inherited, staged);
+    BecomeStagedSeed(o.dir, o.base, fds[0], inherited, staged, o.own_session != 0);
   }
 }
 
@@ -200,12 +201,13 @@ Status PageStage::Write(pid_t owner, uint64_t vaddr, const void* data, size_t le
 }
 
 Status PageStage::Become(const std::string& dir, int base, int ready_fd,
-                         const std::vector<std::pair<int, int>>& inherited) {
+                         const std::vector<std::pair<int, int>>& inherited, bool own_session) {
   taken_ = true;
   if (inherited.size() > kMaxInherited) return Status::Error("too many inherited fds for a staged restore");
   StageOrder o;
   o.op = kBecome;
   o.base = base;
+  o.own_session = own_session ? 1 : 0;
   o.count = static_cast<int32_t>(inherited.size());
   if (dir.size() >= sizeof(o.dir)) return Status::Error("image path too long");
   memcpy(o.dir, dir.data(), dir.size());

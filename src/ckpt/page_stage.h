@@ -70,9 +70,10 @@ class PageStage {
   // Tells the process to become the root seed of the image in `dir`, its
   // planned fds from `base`, `ready_fd` its line to the restorer, and each
   // image fd number of `inherited` taken from the restorer's fd it maps to
-  // (it knows its pieces). From here the restore owns the process, whether
-  // this succeeds or not.
-  Status Become(const std::string& dir, int base, int ready_fd, const std::vector<std::pair<int, int>>& inherited);
+  // (it knows its pieces); `own_session`: RestoreOptions::own_session. From
+  // here the restore owns the process, whether this succeeds or not.
+  Status Become(const std::string& dir, int base, int ready_fd, const std::vector<std::pair<int, int>>& inherited,
+                bool own_session);
 
  private:
   PageStage() = default;
@@ -91,6 +92,6 @@ class PageStage {
 // restore.cc, with the seed it turns into. `staged`: the pieces it holds.
 [[noreturn]] void BecomeStagedSeed(const std::string& dir, int base, int ready_fd,
                                    const std::vector<std::pair<int, int>>& inherited,
-                                   const std::vector<StagedPiece>& staged);
+                                   const std::vector<StagedPiece>& staged, bool own_session);
 
 }  // namespace roam

@@ -88,7 +88,15 @@ struct SeedContext {
   // those of its descendants-to-be.
   std::vector<StagedPiece> staged;
   bool shared_regions = false;  // `staged` are CowStage's regions, prepared by each seed
+  bool own_session = false;     // RestoreOptions::own_session
 };
+
+// Whether `proc` leads its session once restored: it did, or it is the
+// root of a tree whose session was outside it and gets its own.
+bool LeadsSession(const Image& image, const pb::ProcessImage& proc, bool own_session) {
+  if (proc.sid() == proc.pid()) return true;
+  return own_session && proc.pid() == image.inventory.root_pid() && image.Find(proc.sid()) == nullptr;
+}
 
 constexpr int kPidAttempts = 50;
 
@@ -333,8 +341,9 @@ Status MakeZombies(SeedContext& ctx, const pb::ProcessImage& proc) {
   // In place, the other processes must not outlive a root seed that dies
   // unrebuilt (the rebuild sets the image's own parent-death signal).
   if (!root && ctx.token_rd >= 0) prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (proc.sid() == self && setsid() < 0) SeedFail(ctx, self, std::string("setsid: ") + strerror(errno));
-  if (proc.sid() == self && proc.ctty_file() != 0) {
+  const bool leads = LeadsSession(*ctx.image, proc, ctx.own_session);
+  if (leads && setsid() < 0) SeedFail(ctx, self, std::string("setsid: ") + strerror(errno));
+  if (leads && proc.ctty_file() != 0) {
     Status st = TakeControllingTerminal(ctx.opened.FdOf(proc.ctty_file()));
     if (!st.ok()) SeedFail(ctx, self, st.message());
   }
@@ -369,10 +378,11 @@ Status MakeZombies(SeedContext& ctx, const pb::ProcessImage& proc) {
 
 [[noreturn]] void BecomeStagedSeed(const std::string& dir, int base, int ready_fd,
                                    const std::vector<std::pair<int, int>>& inherited,
-                                   const std::vector<StagedPiece>& staged) {
+                                   const std::vector<StagedPiece>& staged, bool own_session) {
   // The restorer's plan, made again here from the same records and numbers.
   SeedContext ctx;
   ctx.ready_fd = ready_fd;
+  ctx.own_session = own_session;
   ctx.staged = staged;
   Result<Image> image = LoadImage(dir, /*verify_payloads=*/false);  // the restorer verified them
   if (!image.ok()) SeedFail(ctx, static_cast<pid_t>(syscall(SYS_getpid)), image.status().message());
@@ -657,6 +667,7 @@ Status TreeRestore::CreateSeeds() {
   lim.rlim_cur = lim.rlim_max;
   setrlimit(RLIMIT_NOFILE, &lim);
   ctx_.image = &image_;
+  ctx_.own_session = options_.own_session;
   ctx_.opened.Plan(image_.files, ctx_.base);
   ctx_.opened.set_inherited(options_.inherited_fds);
   int next = ctx_.opened.next_free();
@@ -686,7 +697,7 @@ Status TreeRestore::CreateSeeds() {
     Status st = Status::Ok();
     // The staged root waits: in before it makes anything.
     if (!options_.cgroup.empty()) st = MoveToCgroup(options_.cgroup, stage->pid());
-    if (st.ok()) st = stage->Become(image_.dir, ctx_.base, ready[1], inherited);
+    if (st.ok()) st = stage->Become(image_.dir, ctx_.base, ready[1], inherited, options_.own_session);
     close(ready[1]);
     if (!st.ok()) {
       close(ready[0]);
@@ -897,7 +908,7 @@ Status TreeRestore::JoinGroups() {
     for (size_t i = 0; i < image_.procs.size(); ++i) {
       const pb::ProcessImage& p = image_.procs[i];
       const bool leader = p.pgid() == p.pid();
-      if ((pass == 0) != leader || p.sid() == p.pid()) continue;
+      if ((pass == 0) != leader || LeadsSession(image_, p, options_.own_session)) continue;
       if (!leader && image_.Find(p.pgid()) == nullptr) continue;
       if (in_place_ && (p.pid() == root_ || p.pgid() == root_)) continue;  // the deputy's group: kept, inherited
       Status st = tracees_[i]->SyscallOk("setpgid", SYS_setpgid, 0, static_cast<uint64_t>(p.pgid())).status();

@@ -56,6 +56,12 @@ struct RestoreOptions {
   // the cgroup's socket hooks see the sockets as the tree's (a job's own
   // address, src/node/job_cgroup.h). A restore that cannot fails.
   std::string cgroup;
+  // A tree whose session was outside it (a job that left its home shell's
+  // session) gets a session and process group of its own, led by its root,
+  // as a job started on a guest has: never the restorer's (roamd's, which
+  // a kill(0, sig) of the job would reach). Off: the tree joins the
+  // restorer's session (`roam restore` in a terminal).
+  bool own_session = false;
   // A rebuild in place (RestoreInPlace): how the process's threads get
   // their TIDs, the process running as its user (see PidAsker). Unset: a
   // process with threads cannot be rebuilt in place by an ordinary user.

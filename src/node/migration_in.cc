@@ -153,6 +153,7 @@ void MigrationIn::OnImageEnd(const pb::ImageEnd& e) {
   carried_ = CarriedFilesIn(dir_);  // the image dir goes once restored
   RestoreOptions options;
   options.defer_locks = true;  // the source's copy holds them until the commit (Go)
+  options.own_session = true;  // never roamd's session and group
   if (spawn_.spec().tty()) {
     // A -t job: a new pseudo-terminal in the mode the old one had, holding
     // what was typed there and not read yet, at the fds of the old one.

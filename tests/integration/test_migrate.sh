@@ -349,6 +349,22 @@ check "tail -f moved n3, home, n2 while 150 lines were appended ($ok of 3 moves,
   sh -c "[ $ok = 3 ] && [ '$where' = n2 ] && [ ! -s '$DATA/tailf.err' ] && seq 1 150 | sed 's/^/line/' | cmp -s - '$DATA/tailf.out'"
 bg_rc tailf 20 >/dev/null
 
+# timeout(1) signals its whole process group when it fires (kill(0, sig)).
+# Started at home, the job's session and group are its home shell's,
+# outside its tree: a guest restored it in roamd's own, and it stopped
+# that node's roamd ("signal 2: leaving the cluster"). A job that arrives
+# on a guest leads a session of its own, as one started there does.
+bg_start tmo "$ROAM" run --on n1 -- timeout -s INT 3 sh -c 'while :; do sleep 0.1; done'
+P=$(bg_pid tmo)
+wait_until 10 where_is "n1:$P" n1 >/dev/null
+ok=0
+for to in n3 n2; do migrate "n1:$P" "$to" >/dev/null 2>>"$DATA/tmo.mig" && ok=$((ok + 1)); sleep 0.3; done
+group=$(cx n2 -- ps -o pgid=,sid= -p "$P" | tr -s ' ' | sed 's/^ //')
+rc=$(bg_rc tmo 20)
+states=$(nodes_json n1 | jq -r '[.nodes[].state] | join(" ")')
+check "timeout started at home, moved n3, n2 ($ok of 2; then its group and session on n2: '$group', want '$P $P'), fires: status 124 ($rc), every node still alive ($states) $(head -c 200 "$DATA/tmo.mig")" \
+  sh -c "[ $ok = 2 ] && [ '$group' = '$P $P' ] && [ '$rc' = 124 ] && [ '$states' = 'alive alive alive alive' ]"
+
 # --- 3b. a server waiting for clients moves, and is reached where it runs -------
 # python3 -m http.server listening on every address: after each move the
 # node it reached serves the file, and the node it left refuses.
