@@ -21,6 +21,21 @@ bool SameDescription(pid_t p1, int fd1, pid_t p2, int fd2) {
   return syscall(SYS_kcmp, p1, p2, KCMP_FILE, fd1, fd2) == 0;
 }
 
+// kcmp's order of two open file descriptions (kernel pointers, obfuscated
+// but consistent): < 0, 0 (the same one), > 0; nullopt if it gives none.
+std::optional<int> CompareDescriptions(pid_t p1, int fd1, pid_t p2, int fd2) {
+  switch (syscall(SYS_kcmp, p1, p2, KCMP_FILE, fd1, fd2)) {
+    case 0:
+      return 0;
+    case 1:
+      return -1;
+    case 2:
+      return 1;
+    default:
+      return std::nullopt;
+  }
+}
+
 bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
 // Whether a process outside the tree (the pids in `users`) holds pipe `ino`.
@@ -77,6 +92,34 @@ std::string RefusedFileKind(const std::string& l, int fd) {
   return what;
 }
 
+size_t FileTableBuilder::FindDescription(const std::vector<Description>& list, pid_t pid, int fd, bool* found) {
+  *found = false;
+  size_t lo = 0, hi = list.size();
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    std::optional<int> c = CompareDescriptions(pid, fd, list[mid].pid, list[mid].fd);
+    if (!c) {  // no order: one by one (the list is then in the order met)
+      for (size_t i = 0; i < list.size(); ++i) {
+        if (SameDescription(pid, fd, list[i].pid, list[i].fd)) {
+          *found = true;
+          return i;
+        }
+      }
+      return list.size();
+    }
+    if (*c == 0) {
+      *found = true;
+      return mid;
+    }
+    if (*c < 0) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return lo;
+}
+
 Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) {
   FdSource src;
   src.pid = pid;
@@ -94,12 +137,16 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) 
   // deputy whose stdin is /dev/null and stdout a file; a job leaving home
   // whose stdin and stdout are the user's terminal).
   uint32_t same = 0, use = 0;
-  for (const Seen& s : seen_) {
-    if (s.dev != src.st.st_dev || s.ino != src.st.st_ino || !SameDescription(pid, fd, s.pid, s.fd)) continue;
-    if (same == 0) same = s.id;
-    const pb::FileDesc& d = table_.files(static_cast<int>(s.id - 1));
+  const std::pair<dev_t, ino_t> file{src.st.st_dev, src.st.st_ino};
+  bool found = false;
+  const std::vector<Description>& same_file = descriptions_[file];
+  const size_t at = FindDescription(same_file, pid, fd, &found);
+  for (size_t i = 0; found && i < same_file[at].ids.size(); ++i) {
+    const uint32_t id = same_file[at].ids[i];
+    if (same == 0) same = id;
+    const pb::FileDesc& d = table_.files(static_cast<int>(id - 1));
     if (fd > 2 || d.kind() != pb::FILE_INHERITED || d.inherit_fd() == fd) {
-      use = s.id;
+      use = id;
       break;
     }
   }
@@ -167,6 +214,14 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) 
   uint32_t id = desc.id();
   *table_.add_files() = std::move(desc);
   seen_.push_back({pid, fd, src.st.st_dev, src.st.st_ino, id});
+  // Looked up again: the dump of the file may have added others.
+  std::vector<Description>& list = descriptions_[file];
+  const size_t place = FindDescription(list, pid, fd, &found);
+  if (found) {
+    list[place].ids.push_back(id);
+  } else {
+    list.insert(list.begin() + static_cast<std::ptrdiff_t>(place), Description{pid, fd, {id}});
+  }
   users_[id].emplace_back(pid, fd);
   st = AddInFlight(id);
   if (!st.ok()) return st;
