@@ -221,14 +221,17 @@ void HomeDeparture::MaybeCommit() {
         if (st.ok()) tree->reset();  // the root is the deputy now; the rest was killed
         return st;
       },
-      [this, self](Status st) {
+      [this, self, gpid = rec_->gpid](Status st) {
+        // Even when the deputy connected (and ended this move) before this
+        // ran: the files skipped then stayed at home (POSIX shared memory,
+        // seen 2026-12-06).
+        if (st.ok()) RemoveCarriedFiles(gpid, carried_, "it went with the process");
         if (ended_) return;
         if (!st.ok()) {
           execed_ = false;  // still frozen, untouched: it can resume
           return Fail(st.Prefixed("could not start its deputy: "));
         }
         rec_->pidfd.reset();  // the deputy holds the PID now; RemoteRun follows it
-        RemoveCarriedFiles(rec_->gpid, carried_, "it went with the process");
         timer_.expires_after(kDeputyTimeout);
         auto me = shared_from_this();
         timer_.async_wait([this, me](asio::error_code ec) {
@@ -247,7 +250,9 @@ void HomeDeparture::DeputyArrived(std::shared_ptr<ClientChannel> client) {
   }
   cfg_.faults.At("target-go");
   // The deputy is the session's client from now on; the adopt link is its
-  // link to the guest.
+  // link to the guest. It holds the PID (it may connect before the exec's
+  // own callback has run).
+  rec_->pidfd.reset();
   rec_->Arrived(cfg_.to);
   rec_->stats.set_state("running");
   rec_->remote = std::make_shared<RemoteRun>(client, adopt_, rec_);
