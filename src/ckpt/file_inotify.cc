@@ -59,7 +59,7 @@ Result<std::string> PathOfHandle(const InotifyWatch& w) {
   close(fd);
   if (n <= 0) return Status::Error("cannot name the watched file");
   std::string path(link, static_cast<size_t>(n));
-  if (path.size() > 10 && path.compare(path.size() - 10, 10, " (deleted)") == 0) {
+  if (LinkDeleted(path)) {
     return Status::Error("watched file " + path + " is deleted");
   }
   return path;

@@ -143,7 +143,7 @@ Status DumpTaskMisc(Tracee& t, uint64_t scratch, pb::ProcessImage* proc) {
   Result<std::string> root = Readlink(base + "/root");
   if (!cwd.ok()) return cwd.status();
   if (!root.ok()) return root.status();
-  if (cwd->size() > 10 && cwd->compare(cwd->size() - 10, 10, " (deleted)") == 0) {
+  if (LinkDeleted(*cwd)) {
     return Status::Error(StatusCode::kCantMove, "pid " + std::to_string(pid) + ": its working directory " + *cwd + " (deleted) is not supported");
   }
   proc->set_cwd(*cwd);

@@ -61,6 +61,12 @@ Status WriteFileInPlace(const std::string& path, const std::string& data) {
   return st;
 }
 
+bool LinkDeleted(const std::string& link) {
+  constexpr char kDeleted[] = " (deleted)";
+  constexpr size_t n = sizeof(kDeleted) - 1;
+  return link.size() > n && link.compare(link.size() - n, n, kDeleted) == 0;
+}
+
 Status MakeDirs(const std::string& path, int mode) {
   if (path.empty()) return Status::Ok();
   std::string cur;

@@ -15,5 +15,8 @@ Status WriteFileAtomic(const std::string& path, const std::string& data, int mod
 Status WriteFileInPlace(const std::string& path, const std::string& data);
 // mkdir -p; existing directories are fine.
 Status MakeDirs(const std::string& path, int mode = 0755);
+// Whether a /proc link (fd, cwd, map_files, a maps line's path) names a
+// file since removed: the kernel appends " (deleted)".
+bool LinkDeleted(const std::string& link);
 
 }  // namespace roam
