@@ -807,9 +807,11 @@ Status FrozenTree::ExecRoot(const std::vector<std::string>& argv, const std::vec
 std::string CantMoveReason(pid_t root, const std::string& own_address) {
   std::vector<pid_t> queue{root};
   std::map<uint64_t, PipeUse> pipes;
+  std::map<FileId, std::string> shm;
   for (size_t i = 0; i < queue.size() && i < 4096; ++i) {
     std::string why = CantMoveOne(queue[i], own_address, &pipes);
     if (!why.empty()) return why;
+    PosixShmOf(queue[i], &shm);
     Result<std::vector<pid_t>> kids = Children(queue[i]);
     if (kids.ok()) queue.insert(queue.end(), kids->begin(), kids->end());
   }
@@ -821,6 +823,8 @@ std::string CantMoveReason(pid_t root, const std::string& own_address) {
   for (const auto& [ino, use] : pipes) {
     if (use.above_stdio && !(use.read && use.write) && PipeHeldOutside(ino, tree)) return "pipe";
   }
+  // POSIX shared memory another process uses too (CheckCarriedNotShared).
+  if (!shm.empty() && SharedMemoryHolderOutside(shm, tree, nullptr) > 0) return "shm";
   return "";
 }
 

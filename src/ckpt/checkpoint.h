@@ -114,10 +114,12 @@ Result<CheckpointReport> Checkpoint(pid_t root, const std::string& dir, const Ch
 
 // Why the tree of `root` could not move now, in one word for `roam ps`'s
 // CANTMOVE ("socket", "pty-master", "seccomp", "traced", "pipe" for a pipe above
-// stdio to a process outside the tree, an anonymous inode's name such as
+// stdio to a process outside the tree, "shm" for POSIX shared memory a
+// process outside the tree uses too, an anonymous inode's name such as
 // "io_uring" ...), or "" if nothing the engine refuses outright is in
 // sight. Looks only at /proc (status, fd links, maps; every process's fds
-// only for a pipe the tree holds one end of above stdio): cheap enough for
+// only for a pipe the tree holds one end of above stdio, every process's
+// fds and maps only for POSIX shared memory the tree uses): cheap enough for
 // every process once a second. A move may
 // still be refused for what only the dump finds. `own_address`: the tree's
 // own IPv4 address (node/job_address.h), which moves with it: its

@@ -2,17 +2,21 @@
 // in the image and is recreated, opened and unlinked again), directories,
 // character devices (/dev/null, /dev/zero, /dev/urandom ...). Terminals are
 // file_terminal.cc's.
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <set>
+#include <string>
 #include <vector>
 
 #include "ckpt/files.h"
 #include "ckpt/image.h"
 #include "ckpt/image_file.h"
 #include "common/file_util.h"
+#include "common/proc_maps.h"
 
 namespace roam {
 
@@ -52,10 +56,16 @@ Status SaveContent(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc)
 Status DumpRegular(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc) {
   std::string path = src.link;
   bool deleted = false;
-  size_t sl = sizeof(kDeletedSuffix) - 1;
-  if (path.size() > sl && path.compare(path.size() - sl, sl, kDeletedSuffix) == 0 && src.st.st_nlink == 0) {
+  if (LinkDeleted(path) && src.st.st_nlink > 0 && S_ISREG(src.st.st_mode)) {
+    // Opened or mapped under a name since removed, the object still there
+    // under another: a named semaphore (PosixShmPath).
+    std::string shm = PosixShmPath(path.substr(0, path.size() - (sizeof(kDeletedSuffix) - 1)), true,
+                                   FileId(src.st.st_dev, src.st.st_ino));
+    if (!shm.empty()) path = shm;
+  }
+  if (LinkDeleted(path) && src.st.st_nlink == 0) {
     deleted = true;
-    path.resize(path.size() - sl);
+    path.resize(path.size() - (sizeof(kDeletedSuffix) - 1));
   }
   desc->set_path(path);
   const struct stat& st = src.st;
@@ -164,16 +174,99 @@ Status CopyContent(const std::string& content, int out, const std::string& path)
 
 }  // namespace
 
+std::string PosixShmPath(const std::string& path, bool deleted, FileId id) {
+  if (!IsPosixSharedMemory(path)) return "";
+  if (!deleted) return path;
+  std::string found;
+  if (DIR* dir = opendir("/dev/shm")) {
+    while (dirent* e = readdir(dir)) {
+      struct stat st;
+      if (e->d_name[0] == '.' || e->d_ino != id.second) continue;
+      if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+          FileId(st.st_dev, st.st_ino) == id) {
+        found = std::string("/dev/shm/") + e->d_name;
+        break;
+      }
+    }
+    closedir(dir);
+  }
+  return found;
+}
+
+void PosixShmOf(pid_t pid, std::map<FileId, std::string>* out) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  if (DIR* fds = opendir((proc + "/fd").c_str())) {
+    while (dirent* e = readdir(fds)) {
+      char link[4096];
+      ssize_t n = readlinkat(dirfd(fds), e->d_name, link, sizeof(link) - 1);
+      std::string path(link, n > 0 ? static_cast<size_t>(n) : 0);
+      struct stat st;
+      if (path.rfind("/dev/shm/", 0) != 0 || fstatat(dirfd(fds), e->d_name, &st, 0) != 0) continue;
+      const bool deleted = LinkDeleted(path);
+      if (deleted) path.resize(path.size() - (sizeof(kDeletedSuffix) - 1));
+      const FileId id(st.st_dev, st.st_ino);
+      std::string name = PosixShmPath(path, deleted, id);
+      if (!name.empty()) (*out)[id] = name;
+    }
+    closedir(fds);
+  }
+  Result<std::string> text = ReadFile(proc + "/maps");
+  Result<std::vector<VmaInfo>> vmas = text.ok() ? ParseMaps(*text) : Result<std::vector<VmaInfo>>(text.status());
+  if (!vmas.ok()) return;
+  for (const VmaInfo& v : *vmas) {
+    if (v.path.rfind("/dev/shm/", 0) != 0) continue;
+    const FileId id(makedev(v.dev_major, v.dev_minor), v.inode);
+    if (out->count(id)) continue;
+    std::string name = PosixShmPath(v.path, v.deleted, id);
+    if (!name.empty()) (*out)[id] = name;
+  }
+}
+
+pid_t SharedMemoryHolderOutside(const std::map<FileId, std::string>& objects, const std::set<pid_t>& tree,
+                                std::string* held) {
+  return FirstProcessOutside(tree, [&](pid_t pid) {
+    std::map<FileId, std::string> has;
+    PosixShmOf(pid, &has);
+    for (const auto& [id, path] : has) {
+      auto it = objects.find(id);
+      if (it == objects.end()) continue;
+      if (held != nullptr) *held = it->second;
+      return true;
+    }
+    return false;
+  });
+}
+
+Status CheckCarriedNotShared(const pb::FileTable& table, const std::set<pid_t>& tree) {
+  std::map<FileId, std::string> objects;
+  for (const pb::FileDesc& d : table.files()) {
+    struct stat st;
+    if (d.carried() && IsPosixSharedMemory(d.path()) && stat(d.path().c_str(), &st) == 0) {
+      objects[FileId(st.st_dev, st.st_ino)] = d.path();
+    }
+  }
+  if (objects.empty()) return Status::Ok();
+  std::string held;
+  const pid_t holder = SharedMemoryHolderOutside(objects, tree, &held);
+  if (holder < 0) return Status::Errno("read /proc");
+  if (holder == 0) return Status::Ok();
+  Result<std::string> comm = ReadFile("/proc/" + std::to_string(holder) + "/comm");
+  const std::string name = comm.ok() ? " (" + comm->substr(0, comm->find('\n')) + ")" : "";
+  return Status::Error(StatusCode::kCantMove, held + " is shared with pid " + std::to_string(holder) + name +
+                                                  ", outside the tree: one object cannot be in two places");
+}
+
 Status PlaceCarried(const pb::FileDesc& desc, const std::string& image_dir) {
   const std::string& path = desc.path();
   const std::string dir = path.substr(0, path.rfind('/'));
   const std::string name = path.substr(path.rfind('/') + 1);
-  // In /tmp, which anyone may write: the directory is opened without
-  // following a link and must be the file's owner's and writable by it
-  // alone (as the JVM itself asks), so that nobody can point this write,
-  // done as root, elsewhere.
+  const bool shm = IsPosixSharedMemory(path);
+  // Written as root in a directory others may write: opened without
+  // following a link, it must be the file's owner's alone (as the JVM
+  // asks of its own) or root's with the sticky bit (/dev/shm), where
+  // nobody can swap a file of another user in.
   int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (dfd < 0 && errno == ENOENT) {
+  if (dfd < 0 && errno == ENOENT && !shm) {
     // As the JVM makes it: 0755, its user's.
     if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return Status::Errno("make " + dir);
     dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -185,16 +278,36 @@ Status PlaceCarried(const pb::FileDesc& desc, const std::string& image_dir) {
   if (dfd < 0) return Status::Errno("open " + dir + " (a directory, not a link)");
   struct stat st;
   Status s = fstat(dfd, &st) != 0 ? Status::Errno("fstat " + dir) : Status::Ok();
-  if (s.ok() && (st.st_uid != desc.uid() || (st.st_mode & 022) != 0)) {
-    s = Status::Error(dir + " is not " + std::to_string(desc.uid()) + "'s alone: its carried file is not written there");
+  const bool owners = st.st_uid == desc.uid() && (st.st_mode & 022) == 0;
+  const bool sticky = st.st_uid == 0 && (st.st_mode & S_ISVTX) != 0;
+  if (s.ok() && !owners && !sticky) {
+    s = Status::Error(dir + " is neither " + std::to_string(desc.uid()) +
+                      "'s alone nor sticky: its carried file is not written there");
   }
   int out = -1;
   if (s.ok()) {
-    out = openat(dfd, name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, desc.mode() & 07777);
-    if (out < 0) s = Status::Errno("write the carried file " + path);
+    out = openat(dfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, desc.mode() & 07777);
+    if (out < 0 && errno == EEXIST) {
+      // Left there by the process (roam checkpoint killed it; the object
+      // stays): its owner's own regular file gets the image's contents.
+      out = openat(dfd, name.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+      struct stat there;
+      if (out >= 0 && (fstat(out, &there) != 0 || !S_ISREG(there.st_mode) || there.st_uid != desc.uid())) {
+        close(out);
+        out = -1;
+        s = Status::Error(path + " exists and is not " + std::to_string(desc.uid()) +
+                          "'s regular file: the carried file is not written over it");
+      } else if (out >= 0 && ftruncate(out, 0) != 0) {
+        s = Status::Errno("truncate " + path);
+      }
+    }
+    if (s.ok() && out < 0) s = Status::Errno("write the carried file " + path);
   }
   close(dfd);
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    if (out >= 0) close(out);
+    return s;
+  }
   s = CopyContent(image_dir + "/" + desc.content_file(), out, path);
   if (s.ok() && geteuid() == 0 && fchown(out, desc.uid(), desc.gid()) != 0) s = Status::Errno("give " + path + " its owner");
   if (s.ok() && fchmod(out, desc.mode() & 07777) != 0) s = Status::Errno("chmod " + path);

@@ -49,32 +49,41 @@ bool OtherEndOutside(uint64_t ino, const std::map<uint32_t, std::vector<std::pai
 
 }  // namespace
 
-bool PipeHeldOutside(uint64_t ino, const std::set<pid_t>& tree_pids) {
-  std::set<pid_t> tree = tree_pids;
-  // The dumper holds fds in flight (their own users), and may hold the
-  // other end of the tree's stdio (roamd's pipes to a guest): it is not of
-  // the tree.
-  tree.erase(getpid());
-  std::string want = "pipe:[" + std::to_string(ino) + "]";
+pid_t FirstProcessOutside(const std::set<pid_t>& tree, const std::function<bool(pid_t)>& holds) {
   DIR* proc = opendir("/proc");
-  if (proc == nullptr) return true;
-  bool found = false;
+  if (proc == nullptr) return -1;
+  pid_t holder = 0;
   while (dirent* e = readdir(proc)) {
-    pid_t pid = atoi(e->d_name);
-    if (pid <= 0 || tree.count(pid)) continue;
-    std::string dir = std::string("/proc/") + e->d_name + "/fd";
-    DIR* fds = opendir(dir.c_str());
-    if (fds == nullptr) continue;
-    while (dirent* f = readdir(fds)) {
-      char link[64];
-      ssize_t n = readlink((dir + "/" + f->d_name).c_str(), link, sizeof(link) - 1);
-      if (n > 0 && want.compare(0, std::string::npos, link, static_cast<size_t>(n)) == 0) found = true;
+    char* end = nullptr;
+    const long pid = strtol(e->d_name, &end, 10);
+    // This process is never of the tree: the dumper holds fds in flight
+    // (their own users), and may hold the other end of the tree's stdio
+    // (roamd's pipes to a guest).
+    if (pid <= 0 || *end != '\0' || (pid != getpid() && tree.count(static_cast<pid_t>(pid)))) continue;
+    if (holds(static_cast<pid_t>(pid))) {
+      holder = static_cast<pid_t>(pid);
+      break;
     }
-    closedir(fds);
-    if (found) break;
   }
   closedir(proc);
-  return found;
+  return holder;
+}
+
+bool PipeHeldOutside(uint64_t ino, const std::set<pid_t>& tree) {
+  const std::string want = "pipe:[" + std::to_string(ino) + "]";
+  return FirstProcessOutside(tree, [&](pid_t pid) {
+           bool found = false;
+           const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+           if (DIR* fds = opendir(dir.c_str())) {
+             while (dirent* f = readdir(fds)) {
+               char link[64];
+               ssize_t n = readlinkat(dirfd(fds), f->d_name, link, sizeof(link) - 1);
+               if (n > 0 && want.compare(0, std::string::npos, link, static_cast<size_t>(n)) == 0) found = true;
+             }
+             closedir(fds);
+           }
+           return found;
+         }) != 0;
 }
 
 std::string RefusedFileKind(const std::string& l, int fd) {
@@ -121,6 +130,7 @@ size_t FileTableBuilder::FindDescription(const std::vector<Description>& list, p
 }
 
 Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) {
+  pids_.insert(pid);
   FdSource src;
   src.pid = pid;
   src.fd = fd;
@@ -268,6 +278,7 @@ Status FileTableBuilder::AddInFlight(uint32_t id) {
 }
 
 Result<uint32_t> FileTableBuilder::AddMappedFile(pid_t pid, uint64_t start, uint64_t end, bool writable) {
+  pids_.insert(pid);
   char name[128];
   snprintf(name, sizeof(name), "/proc/%d/map_files/%lx-%lx", pid, start, end);
   FdSource src;
@@ -303,6 +314,9 @@ Result<uint32_t> FileTableBuilder::AddMappedFile(pid_t pid, uint64_t start, uint
 }
 
 Status FileTableBuilder::Finish() {
+  // POSIX shared memory carried with the tree: no one else's too.
+  Status shared = CheckCarriedNotShared(table_, pids_);
+  if (!shared.ok()) return shared;
   // UNIX sockets: both ends inside the tree, or the other one closed.
   if (unix_diag_) {
     Status st = CheckUnixPeers(table_, *unix_diag_);
@@ -411,10 +425,11 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
       for (auto& [key, path] : *paths) remove(path.c_str());  // a file, a FIFO or an empty directory
     }
   } unlinker{&recreated};
+  std::set<std::string> placed;  // an fd and a mapping of one file: written once
   for (const pb::FileDesc& d : table.files()) {
-    if (!d.carried()) continue;
-    Status placed = PlaceCarried(d, image_dir);
-    if (!placed.ok()) return placed;
+    if (!d.carried() || !placed.insert(d.path()).second) continue;
+    Status st = PlaceCarried(d, image_dir);
+    if (!st.ok()) return st;
   }
   for (const pb::FileDesc& d : table.files()) {
     if (!d.deleted() || recreated.count(DeletedKey(d))) continue;

@@ -138,6 +138,7 @@ class FileTableBuilder {
   std::vector<Seen> seen_;
   std::map<std::pair<dev_t, ino_t>, std::vector<Description>> descriptions_;  // by file, sorted
   std::map<std::pair<dev_t, ino_t>, uint32_t> mapped_;  // (dev, ino) -> id, for mappings
+  std::set<pid_t> pids_;  // every process of the tree met (AddFd, AddMappedFile)
   std::map<uint32_t, std::vector<std::pair<pid_t, int>>> users_;  // id -> (pid, fd)
   std::map<dev_t, std::pair<int, uint32_t>> terminals_;
   std::optional<std::map<uint64_t, UnixDiag>> unix_diag_;  // read at the first socket
@@ -205,8 +206,19 @@ Status DumpInotify(const FdSource& src, pb::FileDesc* desc);
 // for a FIFO, any end).
 Status DumpPipeData(pid_t pid, int fd, bool fifo, pb::Pipe* pipe);
 
-// Writes a carried file's contents back at its path (its directory made
-// too, owned as the file, if missing), replacing what is there.
+// Refuses (kCantMove) a POSIX shared memory object the tree carries
+// (IsPosixSharedMemory, image.h) that a process outside `tree` holds open
+// or mapped, naming that process: a move would leave it one object and
+// give the tree another. Reads /proc/*/fd and /proc/*/maps, only when the
+// table has such an object.
+Status CheckCarriedNotShared(const pb::FileTable& table, const std::set<pid_t>& tree);
+
+// Writes a carried file's contents back at its path (a JVM's directory
+// made too, owned as the file, if missing). The directory must be the
+// file's owner's alone, or root's and sticky (/dev/shm, /tmp); a file
+// already there is replaced only if it is a regular file of the same owner
+// (left by the process itself when `roam checkpoint` killed it), anything
+// else is left alone and refused.
 Status PlaceCarried(const pb::FileDesc& desc, const std::string& image_dir);
 
 // Opens a regular file, directory or device. A deleted file is opened at
@@ -314,6 +326,29 @@ class MemfdSeals {
 // such as "io_uring"), or "" if the dump takes it (or decides later).
 // FileTableBuilder::AddFd refuses exactly these.
 std::string RefusedFileKind(const std::string& link, int fd);
+
+// The first process not in `tree` (this one never is: it may hold fds of
+// the tree's) for which `holds(pid)` is true, in /proc's order; 0 if none,
+// -1 if /proc cannot be read.
+pid_t FirstProcessOutside(const std::set<pid_t>& tree, const std::function<bool(pid_t)>& holds);
+
+// A file by identity (st_dev, st_ino), as a maps line also names it.
+using FileId = std::pair<dev_t, ino_t>;
+
+// The path of the POSIX shared memory object (IsPosixSharedMemory) that is
+// file `id`, whose /proc link (fd, mapping) reads `path`, " (deleted)"
+// taken off into `deleted`; "" if it is none. glibc's sem_open makes a
+// semaphore under a temporary name, maps it, links it to its own name and
+// removes the temporary one: the mapping then reads "/dev/shm/sem.XXXXXX
+// (deleted)" while the object is there under its name, found by inode.
+std::string PosixShmPath(const std::string& path, bool deleted, FileId id);
+// Adds the POSIX shared memory objects `pid` has open or mapped to `out`.
+void PosixShmOf(pid_t pid, std::map<FileId, std::string>* out);
+// The first process outside `tree` that has one of `objects` open or
+// mapped (by identity, whatever name its link reads), as
+// FirstProcessOutside; `held` gets that object's path.
+pid_t SharedMemoryHolderOutside(const std::map<FileId, std::string>& objects, const std::set<pid_t>& tree,
+                                std::string* held);
 
 // Whether a process not in `tree` holds pipe `ino` (its other end, for a
 // pipe one end of which the tree holds): this process counts as outside

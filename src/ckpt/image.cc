@@ -16,7 +16,16 @@
 
 namespace roam {
 
+bool IsPosixSharedMemory(const std::string& path) {
+  constexpr const char kPrefix[] = "/dev/shm/";
+  constexpr size_t kLen = sizeof(kPrefix) - 1;
+  if (path.size() <= kLen || path.compare(0, kLen, kPrefix) != 0) return false;
+  const std::string name = path.substr(kLen);
+  return name != "." && name != ".." && name.find('/') == std::string::npos;
+}
+
 bool CarriedWithProcess(const std::string& path) {
+  if (IsPosixSharedMemory(path)) return true;
   constexpr const char kPrefix[] = "/tmp/hsperfdata_";
   constexpr size_t kLen = sizeof(kPrefix) - 1;
   if (path.compare(0, kLen, kPrefix) != 0) return false;

@@ -41,13 +41,21 @@ Status VerifyPayloads(const std::string& dir, const pb::Inventory& inventory);
 Status ValidateImage(const Image& image);
 
 // Files roam carries with their process instead of asking the target to
-// have them: private to it, on the node's own /tmp, meaningless elsewhere.
-// Today one kind: a JVM's perf-data file, /tmp/hsperfdata_USER/PID, which
-// the JVM maps shared for jstat and removes at exit (Java ignores TMPDIR,
-// so it is never on the cluster's shared directory). The dump saves its
-// contents (FileDesc.carried); the restore writes them back at the path
-// (PlaceCarried, files.h); a move's source removes its copy once the
-// target holds the process. Pure.
+// have them: private to it, on the node's own memory file systems,
+// meaningless elsewhere. Two kinds:
+//  - a JVM's perf-data file, /tmp/hsperfdata_USER/PID, which the JVM maps
+//    shared for jstat and removes at exit (Java ignores TMPDIR, so it is
+//    never on the cluster's shared directory);
+//  - a POSIX shared memory object or named semaphore, /dev/shm/NAME
+//    (shm_open, sem_open, Python's multiprocessing.shared_memory): every
+//    node has a /dev/shm of its own. The dump refuses one that a process
+//    outside the tree holds (CheckCarriedNotShared, files.h): a move would
+//    split one object into two.
+// The dump saves its contents (FileDesc.carried); the restore writes them
+// back at the path (PlaceCarried, files.h); a move's source removes its
+// copy once the target holds the process. Pure.
 bool CarriedWithProcess(const std::string& path);
+// The second kind above: /dev/shm/NAME, NAME one plain component. Pure.
+bool IsPosixSharedMemory(const std::string& path);
 
 }  // namespace roam

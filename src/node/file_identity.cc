@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ckpt/files.h"
 #include "ckpt/image.h"
 #include "ckpt/image_file.h"
 #include "common/file_util.h"
@@ -39,7 +40,8 @@ Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root, std::vector
   auto add = [&](const std::string& path, bool want_dir) {
     if (path.empty() || path[0] != '/' || !seen.insert(path).second) return;
     if (!want_dir && CarriedWithProcess(path)) {
-      if (carried != nullptr) carried->push_back(path);
+      // POSIX shared memory is listed by identity below (PosixShmOf).
+      if (carried != nullptr && !IsPosixSharedMemory(path)) carried->push_back(path);
       return;
     }
     struct stat st;
@@ -56,7 +58,9 @@ Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root, std::vector
     }
     out.push_back(std::move(f));
   };
+  std::map<FileId, std::string> shm;  // carried, and must not be on the target
   for (pid_t pid : ReadProcessTree(root)) {
+    PosixShmOf(pid, &shm);
     const std::string proc = "/proc/" + std::to_string(pid);
     Result<std::string> maps = ReadFile(proc + "/maps");
     // A child that exited since the tree was listed holds no file any more
@@ -68,7 +72,7 @@ Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root, std::vector
       while (dirent* e = readdir(d)) {
         if (e->d_name[0] == '.') continue;
         std::string target = Readlink(proc + "/fd/" + e->d_name);
-        if (target.size() >= 10 && target.compare(target.size() - 10, 10, " (deleted)") == 0) continue;
+        if (LinkDeleted(target)) continue;
         Result<std::string> info = ReadFile(proc + "/fdinfo/" + e->d_name);
         Result<FdInfo> fi = info.ok() ? ParseFdinfo(*info) : Result<FdInfo>(info.status());
         if (fi.ok() && (fi->flags & O_ACCMODE) != O_RDONLY) written.insert(target);
@@ -85,6 +89,13 @@ Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root, std::vector
   }
   for (pb::FileIdentity& f : out) {
     if (written.count(f.path())) f.set_written(true);
+  }
+  for (const auto& [id, path] : shm) {
+    if (carried != nullptr) carried->push_back(path);
+    pb::FileIdentity f;
+    f.set_path(path);
+    f.set_absent(true);
+    out.push_back(std::move(f));
   }
   return out;
 }
@@ -115,6 +126,10 @@ namespace {
 std::string CheckOne(const pb::FileIdentity& f, const std::string& node, StatFn stat_fn) {
   if (stat_fn == nullptr) stat_fn = [](const char* p, struct stat* st) { return ::stat(p, st); };
   struct stat st;
+  if (f.absent()) {
+    if (stat_fn(f.path().c_str(), &st) != 0) return "";
+    return f.path() + " exists on " + node + " already (the process brings its own)";
+  }
   if (stat_fn(f.path().c_str(), &st) != 0) {
     return (f.directory() ? "directory " : "") + f.path() + " is missing on " + node;
   }
@@ -147,7 +162,8 @@ std::string CheckFileIdentities(const std::vector<pb::FileIdentity>& files, cons
 
 bool ListedFileChanged(const std::vector<pb::FileIdentity>& sent, const std::string& path, StatFn stat_fn) {
   for (const pb::FileIdentity& f : sent) {
-    if (f.path() == path) return !CheckOne(f, "here", stat_fn).empty();
+    // The source's own copy of a carried object is where it was.
+    if (f.path() == path) return !f.absent() && !CheckOne(f, "here", stat_fn).empty();
   }
   return false;
 }

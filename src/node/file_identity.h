@@ -21,7 +21,9 @@ namespace roam {
 // cwd, regular files behind fds, file-backed mappings. Deleted files are
 // left out (the image carries their contents), and so are the files the
 // image carries although they exist (CarriedWithProcess, ckpt/image.h: a
-// JVM's perf-data file), which go to `carried` if given. Each path once.
+// JVM's perf-data file, POSIX shared memory), which go to `carried` if
+// given. A POSIX shared memory object is listed too, as `absent`: the
+// target must not have another by its name. Each path once.
 Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root, std::vector<std::string>* carried = nullptr);
 
 // After a move's commit, at its source: the carried files of the tree

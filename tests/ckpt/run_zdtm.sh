@@ -40,6 +40,9 @@
 #                            matching every RE; the tree must be untouched.
 #   ZDTM-STOP-BEFORE-CKPT    SIGSTOP before the capture, still stopped after
 #                            the restore, SIGCONT before the SIGTERM.
+#   ZDTM-REMOVE-AFTER-CKPT: PATH  removed once the tree is checkpointed (a
+#                            node-local file the restore must place again),
+#                            and at the end.
 #   SKIP: reason             (instead of READY) the test is skipped: exit 77.
 #
 # Exit status: 0 pass, 1 fail, 77 skip. The last line is a one-line summary.
@@ -92,6 +95,7 @@ ROOT=""            # pid of the test's root process
 ROOT_IS_CHILD=1    # the root is our child (else `roam restore`'s)
 RESTORE_PID=""     # the `roam restore` running in the background
 PIDS=()            # every pid of the tree, from the first capture
+REMOVE=()          # ZDTM-REMOVE-AFTER-CKPT files
 FINISHED=""
 
 now_ms() { date +%s%3N; }
@@ -114,6 +118,7 @@ cleanup() {
   [ -n "$IPC_HOLDER" ] && kill -KILL "$IPC_HOLDER" 2>/dev/null
   IPC_HOLDER=""
   wait 2>/dev/null
+  [ ${#REMOVE[@]} -gt 0 ] && rm -f -- "${REMOVE[@]}"
   stop_relay
 }
 
@@ -264,6 +269,7 @@ fi
 mapfile -t REFUSAL < <(sed -n 's/^ZDTM-EXPECT-REFUSAL: //p' "$LOG")
 STOP=0
 log_has '^ZDTM-STOP-BEFORE-CKPT$' && STOP=1
+mapfile -t REMOVE < <(sed -n 's/^ZDTM-REMOVE-AFTER-CKPT: //p' "$LOG")
 
 if [ "$STOP" = 1 ]; then
   # Sent again if the first did not take: under a loaded selfcheck the
@@ -343,6 +349,7 @@ checkpoint_restore() {  # checkpoint_restore ITERATION
     done
     die "processes of the tree still exist 5 s after the checkpoint"
   }
+  [ ${#REMOVE[@]} -gt 0 ] && rm -f -- "${REMOVE[@]}"
 
   t0=$(now_ms)
   if [ "$TTY" = 1 ]; then

@@ -13,8 +13,11 @@ For every process of the tree rooted at ROOT_PID (found through
     (running and sleeping are indistinguishable to the process);
   - /proc/PID/maps: range, perms, offset, dev:inode, path, and smaps' VmFlags.
     dev:inode is masked for objects whose inode is recreated by a restore:
-    anonymous shared memory ("/dev/zero (deleted)", "/SYSV...", memfd) and
-    deleted files. Adjacent VMAs that only the kernel's merging history
+    anonymous shared memory ("/dev/zero (deleted)", "/SYSV...", memfd),
+    POSIX shared memory (/dev/shm/NAME, placed again by a restore on
+    another node) and deleted files. A /dev/shm object mapped under a name
+    since removed but still there under another (a named semaphore) shows
+    that other name. Adjacent VMAs that only the kernel's merging history
     tells apart (same perms, path, flags, contiguous offsets) are shown as
     one, since a process cannot observe the split. VmFlags listed in
     $ZDTM_IGNORE_VMFLAGS (default "ac sd": commit accounting and soft-dirty
@@ -33,7 +36,7 @@ STATUS_KEYS = ["State", "Uid", "Gid", "Groups", "NoNewPrivs", "Seccomp",
                "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]
 IGNORED_VMFLAGS = set(os.environ.get("ZDTM_IGNORE_VMFLAGS", "ac sd").split())
 INODE_OBJ = re.compile(r"^(pipe|socket|anon_inode|net|mnt|pid|user|uts|ipc|cgroup|time):\[?(\d+)\]?$")
-VOLATILE_INODE_PATH = re.compile(r"^(/dev/zero \(deleted\)|/SYSV[0-9a-f]+|/memfd:.*|\[anon_shmem:.*\]|.* \(deleted\))$")
+VOLATILE_INODE_PATH = re.compile(r"^(/dev/zero \(deleted\)|/SYSV[0-9a-f]+|/memfd:.*|/dev/shm/.*|\[anon_shmem:.*\]|.* \(deleted\))$")
 
 
 def read(path):
@@ -113,6 +116,21 @@ def status_lines(pid):
     return out
 
 
+def shm_name(path, ino):
+    """A /dev/shm object mapped under a name since removed, itself still
+    there under another (glibc's sem_open maps a semaphore under a temporary
+    name): the name it has. roam's restore maps it by that name."""
+    if not (path.startswith("/dev/shm/") and path.endswith(" (deleted)")):
+        return path
+    try:
+        for e in os.scandir("/dev/shm"):
+            if e.inode() == int(ino) and e.is_file(follow_symlinks=False):
+                return "/dev/shm/" + e.name
+    except OSError:
+        pass
+    return path
+
+
 def maps_lines(pid):
     vmas = []  # [start, end, perms, off, dev, ino, path, flags]
     smaps = read(f"/proc/{pid}/smaps") or ""
@@ -122,6 +140,7 @@ def maps_lines(pid):
         m = vma_re.match(line)
         if m:
             start, end, perms, off, dev, ino, path = m.groups()
+            path = shm_name(path, ino)
             if VOLATILE_INODE_PATH.match(path):
                 dev, ino = "-", "-"
             cur = [int(start, 16), int(end, 16), perms, int(off, 16), dev, ino, path]

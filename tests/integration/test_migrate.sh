@@ -32,6 +32,13 @@ export -f close_extra_fds
 
 ps_field() { home_ps_field "$@"; }  # bg_start, bg_pid, bg_rc: lib.sh
 where_is() { [ "$(ps_field "$1" where)" = "$2" ]; }
+cantmove_is() { [ "$(ps_field "$1" cantmove)" = "$2" ]; }
+refused() {  # refused NAME PATTERN CMD...: CMD fails with one line matching PATTERN
+  local name=$1 pat=$2; shift 2
+  local out rc
+  out=$("$@" 2>&1 >/dev/null); rc=$?
+  check "$name: refused ('$out')" sh -c "[ $rc -ne 0 ] && [ \$(printf '%s\n' \"\$1\" | wc -l) -eq 1 ] && printf '%s' \"\$1\" | grep -q \"\$2\"" _ "$out" "$pat"
+}
 # copies PID COMM: on how many nodes n2..n4 a process PID named COMM exists.
 copies() {
   local n c=0
@@ -365,6 +372,65 @@ states=$(nodes_json n1 | jq -r '[.nodes[].state] | join(" ")')
 check "timeout started at home, moved n3, n2 ($ok of 2; then its group and session on n2: '$group', want '$P $P'), fires: status 124 ($rc), every node still alive ($states) $(head -c 200 "$DATA/tmo.mig")" \
   sh -c "[ $ok = 2 ] && [ '$group' = '$P $P' ] && [ '$rc' = 124 ] && [ '$states' = 'alive alive alive alive' ]"
 
+# POSIX shared memory (/dev/shm) is every node's own: it goes with the job
+# that uses it (Python's multiprocessing.shared_memory here, a child
+# writing into it while it moves), and leaves no copy where it was.
+cat >"$DATA/shm.py" <<'PY'
+from multiprocessing import shared_memory, Process
+import struct, sys, time
+def child(name):
+    s = shared_memory.SharedMemory(name=name)
+    for i in range(150):
+        struct.pack_into("q", s.buf, 8, i)
+        time.sleep(0.02)
+    s.close()
+if __name__ == "__main__":
+    s = shared_memory.SharedMemory(create=True, size=1 << 20, name="roamtest-psm")
+    s.buf[100:105] = b"hello"
+    p = Process(target=child, args=(s.name,)); p.start(); p.join()
+    again = shared_memory.SharedMemory(name=s.name)  # by its name, where it ended
+    print("last", struct.unpack_from("q", again.buf, 8)[0], bytes(again.buf[100:105]).decode())
+    again.close(); s.close(); s.unlink()
+PY
+shm_here() { cx "$1" -- test -e /dev/shm/roamtest-psm && echo yes || echo no; }
+bg_start psm "$ROAM" run --on n2 -- python3 "$DATA/shm.py"
+P=$(bg_pid psm)
+wait_until 10 sh -c "[ \$('$ROAM' cluster exec --name $CLUSTER n2 -- sh -c 'test -e /dev/shm/roamtest-psm && echo y') = y ]" >/dev/null
+sleep 0.3
+ok=0 placed=""
+for to in n3 home n2; do
+  migrate "n1:$P" "$to" >/dev/null 2>>"$DATA/psm.mig" && ok=$((ok + 1))
+  [ "$to" = n3 ] && placed="n2:$(shm_here n2) n3:$(shm_here n3)"
+  sleep 0.3
+done
+rc=$(bg_rc psm 30)
+left="$(shm_here n1)$(shm_here n2)$(shm_here n3)"
+check "a job using POSIX shared memory moved n3, home, n2 ($ok of 3; after the first, '$placed', want 'n2:no n3:yes'): '$(cat "$DATA/psm.out")' (want 'last 149 hello'), status $rc, none left on n1-n3 ($left) $(head -c 200 "$DATA/psm.mig")" \
+  sh -c "[ $ok = 3 ] && [ '$placed' = 'n2:no n3:yes' ] && [ '$(cat "$DATA/psm.out")' = 'last 149 hello' ] && [ '$rc' = 0 ] && [ '$left' = nonono ]"
+# One object used by two jobs cannot be in two places: CANTMOVE says shm
+# and a move is refused naming the other; alone, it moves. An object of
+# that name on the target (someone else's) refuses the move too.
+hold_shm() { echo "import mmap, os, time; fd = os.open('/dev/shm/$1', os.O_RDWR | os.O_CREAT, 0o600); os.ftruncate(fd, 4096); m = mmap.mmap(fd, 4096); time.sleep(60)"; }
+bg_start shma "$ROAM" run --on n2 -- python3 -c "$(hold_shm roamtest-two)"
+sleep 0.5
+bg_start shmb "$ROAM" run --on n2 -- python3 -c "$(hold_shm roamtest-two)"
+A=$(bg_pid shma) B=$(bg_pid shmb)
+wait_until 10 cantmove_is "n1:$A" shm >/dev/null
+check "roam ps CANTMOVE of a job sharing /dev/shm/roamtest-two with another: '$(ps_field "n1:$A" cantmove)' (want shm)" \
+  [ "$(ps_field "n1:$A" cantmove)" = shm ]
+refused "POSIX shared memory another job uses" "/dev/shm/roamtest-two is shared with pid $B" migrate "n1:$A" n3
+cx n1 -- "$ROAM" kill -s KILL "n1:$B" >/dev/null
+wait_until 10 cantmove_is "n1:$A" - >/dev/null
+cx n3 -- sh -c 'echo theirs >/dev/shm/roamtest-two'
+refused "POSIX shared memory whose name the target has" "/dev/shm/roamtest-two exists on n3 already" migrate "n1:$A" n3
+cx n3 -- rm -f /dev/shm/roamtest-two
+migrate "n1:$A" n3 >/dev/null 2>"$DATA/shma.mig"
+where=$(ps_field "n1:$A" where)
+on_n2=$(cx n2 -- ls /dev/shm | tr '\n' ' ') on_n3=$(cx n3 -- ls /dev/shm | tr '\n' ' ')
+check "alone, it moves to n3 ('$where'), its object with it (n2 holds '$on_n2', n3 '$on_n3') $(head -c 200 "$DATA/shma.mig")" \
+  sh -c "[ '$where' = n3 ] && [ '$on_n2' = '' ] && [ '$on_n3' = 'roamtest-two ' ]"
+cx n1 -- "$ROAM" kill -s KILL "n1:$A" >/dev/null
+
 # --- 3b. a server waiting for clients moves, and is reached where it runs -------
 # python3 -m http.server listening on every address: after each move the
 # node it reached serves the file, and the node it left refuses.
@@ -686,12 +752,6 @@ bg_start idle "$ROAM" run --on n2 -- python3 "$DATA/count.py" 100000 0.01
 P=$(bg_pid idle)
 G=n1:$P
 wait_until 10 where_is "$G" n2 >/dev/null
-refused() {  # refused NAME PATTERN CMD...: CMD fails with one line matching PATTERN
-  local name=$1 pat=$2; shift 2
-  local out rc
-  out=$("$@" 2>&1 >/dev/null); rc=$?
-  check "$name: refused ('$out')" sh -c "[ $rc -ne 0 ] && [ \$(printf '%s\n' \"\$1\" | wc -l) -eq 1 ] && printf '%s' \"\$1\" | grep -q \"\$2\"" _ "$out" "$pat"
-}
 refused "already there" "already runs on n2" migrate "$G" n2
 refused "unknown node" "no node named n9" migrate "$G" n9
 refused "bad GPID" "bad GPID" migrate "n1-$P" n3
@@ -721,7 +781,6 @@ cx n1 -- "$ROAM" kill -s KILL "n1:$TP" >/dev/null
 # the PID free on the target again.
 bg_start sock "$ROAM" run --on n2 -- python3 -c 'import socket, time; s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW); time.sleep(60)'
 SP=$(bg_pid sock)
-cantmove_is() { [ "$(ps_field "$1" cantmove)" = "$2" ]; }
 wait_until 10 cantmove_is "n1:$SP" socket >/dev/null
 check "roam ps CANTMOVE of a process holding a netlink socket: '$(ps_field "n1:$SP" cantmove)' (want socket)" \
   [ "$(ps_field "n1:$SP" cantmove)" = socket ]

@@ -99,6 +99,21 @@ TEST(FileIdentity, AListedFileChangedHereIsAStaleList) {
   EXPECT_FALSE(ListedFileChanged(sent, "/not/listed", FakeStat));
 }
 
+// POSIX shared memory goes with the process (CarriedWithProcess): the
+// target must not have an object of that name, which the move would
+// overwrite; the source's own copy is no stale list.
+TEST(FileIdentity, ACarriedObjectMustBeAbsentOnTheTarget) {
+  pb::FileIdentity shm;
+  shm.set_path("/dev/shm/psm_1");
+  shm.set_absent(true);
+  g_fs = {};
+  EXPECT_EQ(CheckFileIdentities({shm}, "n3", FakeStat), "");
+  g_fs = {{"/dev/shm/psm_1", File(4096, 1)}};
+  EXPECT_EQ(CheckFileIdentities({shm}, "n3", FakeStat),
+            "/dev/shm/psm_1 exists on n3 already (the process brings its own)");
+  EXPECT_FALSE(ListedFileChanged({shm}, "/dev/shm/psm_1", FakeStat));
+}
+
 TEST(FileIdentity, KindMustMatch) {
   g_fs = {{"/work", File(1, 1)}, {"/data", Dir()}};
   EXPECT_EQ(CheckFileIdentities({WantDir("/work")}, "n3", FakeStat), "/work is not a directory on n3");

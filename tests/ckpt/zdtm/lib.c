@@ -148,6 +148,12 @@ void test_stop_before_ckpt(void)
 	fflush(stdout);
 }
 
+void test_remove_after_ckpt(const char *path)
+{
+	printf("ZDTM-REMOVE-AFTER-CKPT: %s\n", path);
+	fflush(stdout);
+}
+
 pid_t test_fork(void)
 {
 	int p[2];

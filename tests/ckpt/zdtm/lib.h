@@ -22,6 +22,9 @@
  *   test_stop_before_ckpt()      -> "ZDTM-STOP-BEFORE-CKPT": the runner stops
  *       the root with SIGSTOP before the checkpoint and requires it to be
  *       stopped after the restore, then sends SIGCONT.
+ *   test_remove_after_ckpt(path) -> "ZDTM-REMOVE-AFTER-CKPT: path": the
+ *       runner removes the file once the tree is checkpointed (as a restore
+ *       on another node would not find it), and at the end.
  *
  * Failure injection: built with -DZDTM_CORRUPT, CORRUPT(k) is true when the
  * environment variable ZDTM_CORRUPT equals k; tests use it after
@@ -71,6 +74,7 @@ void skip(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 /* Runner hooks, see above. Call before test_ready(). */
 void test_expect_refusal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void test_stop_before_ckpt(void);
+void test_remove_after_ckpt(const char *path);
 
 /* fork() for a process of the test tree. In the parent: returns the child's
  * pid and registers it for SIGTERM forwarding and reaping. In the child:
