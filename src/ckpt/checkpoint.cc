@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -24,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "ckpt/dirty_tracker.h"
@@ -828,9 +830,52 @@ std::string CantMoveReason(pid_t root, const std::string& own_address) {
   return "";
 }
 
+namespace {
+
+// A server being checkpointed: its new clients are held off (net_lock.h
+// HoldPorts) and let in again as this goes, whatever happened (the tree
+// resumed, or killed: they then find the port closed, as when a server
+// stops).
+class ClientHold {
+ public:
+  explicit ClientHold(const InetBacklog& ports) : tcp_(ports.tcp_ports), udp_(ports.udp_ports) {
+    held_ = HoldPorts(tcp_, udp_).ok();  // without CAP_NET_ADMIN: the tree still takes what waits
+  }
+  ~ClientHold() {
+    if (held_) (void)LetPortsIn(tcp_, udp_);
+  }
+  ClientHold(const ClientHold&) = delete;
+  ClientHold& operator=(const ClientHold&) = delete;
+
+ private:
+  std::set<uint16_t> tcp_, udp_;
+  bool held_ = false;
+};
+
+// The tree takes the clients waiting in its sockets' queues before it is
+// frozen (BacklogDrain's rules, as a move's): a server under load always
+// has some, and one still queued refuses the dump (kBusy).
+void TakeWaitingClients(pid_t root) {
+  const auto start = std::chrono::steady_clock::now();
+  BacklogDrain drain(start);
+  for (;;) {
+    const auto now = std::chrono::steady_clock::now();
+    if (drain.MayFreeze(InetBacklogOf(root), now)) return;
+    std::this_thread::sleep_for(BacklogDrain::kEvery);
+  }
+}
+
+}  // namespace
+
 Result<CheckpointReport> Checkpoint(pid_t root, const std::string& dir, const CheckpointOptions& options) {
   Result<std::unique_ptr<DirImageSink>> sink = DirImageSink::Open(dir, /*sync=*/true);
   if (!sink.ok()) return sink.status();
+  std::optional<ClientHold> hold;
+  Result<InetBacklog> ports = InetBacklogOf(root);
+  if (ports.ok() && !(ports->tcp_ports.empty() && ports->udp_ports.empty())) {
+    hold.emplace(*ports);
+    TakeWaitingClients(root);
+  }
   Result<std::unique_ptr<FrozenTree>> tree = FrozenTree::Freeze(root);
   if (!tree.ok()) return tree.status();
   DumpOptions dump;

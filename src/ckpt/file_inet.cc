@@ -494,6 +494,13 @@ std::string InetBacklog::Text() const {
   return out.empty() ? "nothing waiting" : out;
 }
 
+bool BacklogDrain::MayFreeze(const Result<InetBacklog>& look, std::chrono::steady_clock::time_point now) {
+  if (!look.ok() || look->empty()) return true;
+  if (look->amount() < amount_) since_ = now;  // it takes them
+  amount_ = look->amount();
+  return now - since_ > kPatience || now - start_ > kLimit;
+}
+
 Result<InetBacklog> InetBacklogOf(pid_t root) {
   std::set<uint64_t> inodes;
   for (pid_t pid : ReadProcessTree(root)) {
@@ -525,6 +532,7 @@ Result<InetBacklog> InetBacklogOf(pid_t root) {
       if (m->idiag_state == TCP_LISTEN && inodes.count(m->idiag_inode) != 0) {
         out.to_accept += m->idiag_rqueue;
         listeners.push_back(LocalEndOf(*m));
+        out.tcp_ports.insert(ntohs(m->id.idiag_sport));
       } else if (m->idiag_state != TCP_LISTEN && m->idiag_inode == 0) {
         handshakes.push_back(LocalEndOf(*m));
       }
@@ -535,7 +543,9 @@ Result<InetBacklog> InetBacklogOf(pid_t root) {
     req.idiag_states = ~0U;
     st = SockDiagDump(&req, sizeof(req), [&](const void* payload, size_t size) {
       const auto* m = static_cast<const inet_diag_msg*>(payload);
-      if (size < sizeof(*m) || m->idiag_rqueue == 0 || inodes.count(m->idiag_inode) == 0) return true;
+      if (size < sizeof(*m) || inodes.count(m->idiag_inode) == 0) return true;
+      if (m->id.idiag_sport != 0) out.udp_ports.insert(ntohs(m->id.idiag_sport));
+      if (m->idiag_rqueue == 0) return true;
       ++out.udp_sockets;
       out.udp_bytes += m->idiag_rqueue;
       return true;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <optional>
@@ -138,7 +139,7 @@ class FileTableBuilder {
   std::vector<Seen> seen_;
   std::map<std::pair<dev_t, ino_t>, std::vector<Description>> descriptions_;  // by file, sorted
   std::map<std::pair<dev_t, ino_t>, uint32_t> mapped_;  // (dev, ino) -> id, for mappings
-  std::set<pid_t> pids_;  // every process of the tree met (AddFd, AddMappedFile)
+  std::set<pid_t> pids_;                                // every process of the tree met (AddFd, AddMappedFile)
   std::map<uint32_t, std::vector<std::pair<pid_t, int>>> users_;  // id -> (pid, fd)
   std::map<dev_t, std::pair<int, uint32_t>> terminals_;
   std::optional<std::map<uint64_t, UnixDiag>> unix_diag_;  // read at the first socket
@@ -372,7 +373,30 @@ struct InetBacklog {
   // Falls as the tree takes what waits (to see whether it does).
   uint64_t amount() const { return to_accept + handshakes + udp_bytes; }
   std::string Text() const;  // "3 connection(s) to accept, 1 UDP socket with datagrams waiting"
+  // The ports new clients come to: the tree's TCP listeners' and its bound
+  // UDP sockets' (host order), for net_lock.h HoldPorts.
+  std::set<uint16_t> tcp_ports, udp_ports;
 };
 Result<InetBacklog> InetBacklogOf(pid_t root);
+
+// When a tree that is taking what waits for it may freeze (the rules of a
+// move's BacklogWait and of `roam checkpoint`): once nothing waits, or once
+// it stops taking them (kPatience without one taken), or kLimit has
+// passed; then the dump refuses it if something still waits. Pure: the
+// caller looks (InetBacklogOf) every kEvery and passes the time.
+class BacklogDrain {
+ public:
+  static constexpr auto kPatience = std::chrono::milliseconds(300);
+  static constexpr auto kLimit = std::chrono::seconds(2);
+  static constexpr auto kEvery = std::chrono::milliseconds(5);
+  explicit BacklogDrain(std::chrono::steady_clock::time_point start) : start_(start), since_(start) {}
+  // After a look: true if it may freeze now. A look that failed says yes
+  // (the dump looks itself).
+  bool MayFreeze(const Result<InetBacklog>& look, std::chrono::steady_clock::time_point now);
+
+ private:
+  std::chrono::steady_clock::time_point start_, since_;
+  uint64_t amount_ = 0;  // InetBacklog::amount() at the last look
+};
 
 }  // namespace roam

@@ -56,6 +56,23 @@ constexpr const char kHoldTable[] =
     "  }\n"
     "}\n";
 
+// New clients of a tree's own ports held off while it is dumped
+// (HoldPorts): the tree's TCP listeners' SYNs and its UDP sockets'
+// datagrams, whatever the address. Each hold expires by itself after
+// kPortHoldSeconds, so that a `roam` killed while holding never leaves a
+// port closed to new clients.
+constexpr int kPortHoldSeconds = 60;
+constexpr const char kPortHoldTable[] =
+    "table inet roam_hold_ports {\n"
+    "  set tports { type inet_service; flags timeout; }\n"
+    "  set uports { type inet_service; flags timeout; }\n"
+    "  chain in {\n"
+    "    type filter hook input priority -300;\n"
+    "    tcp dport @tports tcp flags & (syn | ack) == syn drop\n"
+    "    udp dport @uports drop\n"
+    "  }\n"
+    "}\n";
+
 // libnftables is loaded the first time a connection is locked, not linked:
 // it brings five more libraries (libnftnl, libmnl, libxtables, libjansson,
 // libgmp), and loading them cost every `roam` start ~70 page faults and
@@ -194,6 +211,46 @@ Status HoldNewConnections(const std::string& ipv4) {
 Status LetNewConnectionsIn(const std::string& ipv4) {
   Status st = Nft("delete element inet roam_hold addr4 { " + ipv4 + " }\n");
   return !st.ok() && NotThere(st) ? Status::Ok() : st;
+}
+
+namespace {
+
+// "add element inet roam_hold_ports tports { 80 timeout 60s, 443 timeout 60s }\n", and uports.
+std::string PortElements(const char* verb, const std::set<uint16_t>& tcp, const std::set<uint16_t>& udp, bool timeout) {
+  std::string cmds;
+  for (auto [set, ports] : {std::pair{"tports", &tcp}, std::pair{"uports", &udp}}) {
+    if (ports->empty()) continue;
+    std::string list;
+    for (uint16_t p : *ports) {
+      list += (list.empty() ? "" : ", ") + std::to_string(p);
+      if (timeout) list += " timeout " + std::to_string(kPortHoldSeconds) + "s";
+    }
+    cmds += std::string(verb) + " element inet roam_hold_ports " + set + " { " + list + " }\n";
+  }
+  return cmds;
+}
+
+}  // namespace
+
+Status HoldPorts(const std::set<uint16_t>& tcp, const std::set<uint16_t>& udp) {
+  if (tcp.empty() && udp.empty()) return Status::Ok();
+  const std::string add = PortElements("add", tcp, udp, true);
+  if (Nft(add).ok()) return Status::Ok();
+  Status st = Nft(std::string(kPortHoldTable) + add);
+  return st.ok() ? st : st.Prefixed("cannot hold new clients off: ");
+}
+
+Status LetPortsIn(const std::set<uint16_t>& tcp, const std::set<uint16_t>& udp) {
+  Status last = Status::Ok();
+  // One port at a time: deleting a set of elements fails whole if one of
+  // them has expired already.
+  for (auto [set, ports] : {std::pair{"tports", &tcp}, std::pair{"uports", &udp}}) {
+    for (uint16_t p : *ports) {
+      Status st = Nft(std::string("delete element inet roam_hold_ports ") + set + " { " + std::to_string(p) + " }\n");
+      if (!st.ok() && !NotThere(st)) last = st;
+    }
+  }
+  return last;
 }
 
 Result<int> EndTimeWait(const std::string& ipv4) {

@@ -14,6 +14,8 @@
 // empty could race with another dump's lock.
 #pragma once
 
+#include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,6 +45,16 @@ Status UnlockConnection(const pb::InetSocket& conn);
 // not held, is not an error.
 Status HoldNewConnections(const std::string& ipv4);
 Status LetNewConnectionsIn(const std::string& ipv4);
+
+// New clients of a tree being dumped on a node's own addresses (a server
+// without an address of its own, or `roam checkpoint` of any server): its
+// listeners' ports (SYNs) and its UDP ports (datagrams) are held off, on
+// every address of the network namespace (table `inet roam_hold_ports`),
+// so that the tree can take the clients waiting and freeze with none
+// queued (a queued one refuses the dump, kBusy). The clients send again
+// (SYN after 1 s, 3 s...). A hold expires by itself after 60 s.
+Status HoldPorts(const std::set<uint16_t>& tcp, const std::set<uint16_t>& udp);
+Status LetPortsIn(const std::set<uint16_t>& tcp, const std::set<uint16_t>& udp);
 
 // Ends the TCP connections in TIME_WAIT whose local address is `ipv4` (a
 // job's own address, arriving on a node it ran on a minute ago): the

@@ -12,9 +12,8 @@ void BacklogWait::Run(pid_t pid, std::string gpid, std::function<void(const std:
   gpid_ = std::move(gpid);
   waiting_ = std::move(waiting);
   then_ = std::move(then);
-  backlog_ = 0;
+  drain_.emplace(std::chrono::steady_clock::now());
   told_ = false;
-  start_ = since_ = std::chrono::steady_clock::now();
   Look();
 }
 
@@ -28,13 +27,10 @@ void BacklogWait::Look() {
   if (!then_) return;
   const auto now = std::chrono::steady_clock::now();
   Result<InetBacklog> backlog = InetBacklogOf(pid_);
-  bool freeze = !backlog.ok() || backlog->empty();  // a query that failed: the dump looks itself
-  if (!freeze) {
+  const bool freeze = drain_->MayFreeze(backlog, now);
+  if (backlog.ok() && !backlog->empty()) {
     if (!told_) spdlog::info("{}: waiting for it to take {} before it freezes", gpid_, backlog->Text());
-    if (backlog->amount() < backlog_) since_ = now;  // it takes them
-    backlog_ = backlog->amount();
     told_ = true;
-    freeze = now - since_ > kPatience || now - start_ > kLimit;
     if (freeze) spdlog::info("{}: still {}; freezing all the same", gpid_, backlog->Text());
   }
   if (freeze) {
@@ -43,7 +39,7 @@ void BacklogWait::Look() {
     return then();
   }
   if (waiting_) waiting_(backlog->Text());
-  timer_.expires_after(kEvery);
+  timer_.expires_after(BacklogDrain::kEvery);
   timer_.async_wait([this](asio::error_code ec) {
     if (!ec) Look();
   });

@@ -4,9 +4,9 @@
 // have not read: ckpt/files.h InetBacklogOf) would refuse the dump as busy,
 // and a server under load always has some. So new ones are held off first
 // (its own address: net_lock.h HoldNewConnections, by the caller), and the
-// tree, still running, takes those waiting. It is frozen once nothing
-// waits, or once it stops taking them (kPatience without one taken) or
-// kLimit has passed: then the dump refuses it and names what waits. A
+// tree, still running, takes those waiting. It is frozen as
+// ckpt/files.h BacklogDrain says (nothing waits, or it stopped taking
+// them, or 2 s passed): then the dump refuses it and names what waits. A
 // tree with no socket costs one read of its fds in /proc.
 #pragma once
 
@@ -16,16 +16,15 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+
+#include "ckpt/files.h"
 
 namespace roam {
 
 class BacklogWait {
  public:
-  static constexpr auto kPatience = std::chrono::milliseconds(300);
-  static constexpr auto kLimit = std::chrono::seconds(2);
-  static constexpr auto kEvery = std::chrono::milliseconds(5);
-
   explicit BacklogWait(asio::io_context& io) : timer_(io) {}
 
   // Looks now, then every kEvery on the loop, until it may freeze: then
@@ -43,9 +42,8 @@ class BacklogWait {
   std::string gpid_;
   std::function<void(const std::string&)> waiting_;
   std::function<void()> then_;
-  uint64_t backlog_ = 0;  // InetBacklog::amount() at the last look
-  bool told_ = false;     // the log has it
-  std::chrono::steady_clock::time_point start_, since_;
+  std::optional<BacklogDrain> drain_;
+  bool told_ = false;  // the log has it
 };
 
 }  // namespace roam

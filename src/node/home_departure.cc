@@ -130,7 +130,7 @@ void HomeDeparture::PreCopy() {
 }
 
 void HomeDeparture::Settle() {
-  address_.Freezing();
+  address_.Freezing(rec_->pid);
   auto self = shared_from_this();
   backlog_.Run(
       rec_->pid, rec_->gpid, [this, self](const std::string& what) { meter_.SetPhase("waiting for it to take " + what); },

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 
+#include "ckpt/files.h"
 #include "ckpt/net_lock.h"
 #include "node/iface_address.h"
 
@@ -152,8 +153,19 @@ void JobAddresses::Sweep() {
   lingering_ = std::move(left);
 }
 
-void LeavingAddress::Freezing() {
-  if (address_.empty() || book_ == nullptr || !book_->holds(gpid_)) return;
+void LeavingAddress::Freezing(pid_t root) {
+  if (address_.empty()) {
+    Result<InetBacklog> ports = InetBacklogOf(root);
+    if (!ports.ok() || (ports->tcp_ports.empty() && ports->udp_ports.empty())) return;
+    if (Status st = HoldPorts(ports->tcp_ports, ports->udp_ports); !st.ok()) {
+      spdlog::warn("{}: its clients may refuse the move (busy): {}", gpid_, st.message());
+      return;
+    }
+    held_tcp_ = ports->tcp_ports;
+    held_udp_ = ports->udp_ports;
+    return;
+  }
+  if (book_ == nullptr || !book_->holds(gpid_)) return;
   if (Status st = HoldNewConnections(address_); !st.ok()) {
     spdlog::warn("{}: new connections may be refused while it moves: {}", gpid_, st.message());
     return;
@@ -178,6 +190,11 @@ void LeavingAddress::Back() {
 }
 
 void LeavingAddress::Done() {
+  if (!held_tcp_.empty() || !held_udp_.empty()) {
+    (void)LetPortsIn(held_tcp_, held_udp_);
+    held_tcp_.clear();
+    held_udp_.clear();
+  }
   if (!holding_new_) return;
   holding_new_ = false;
   (void)LetNewConnectionsIn(address_);

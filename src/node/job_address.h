@@ -94,13 +94,17 @@ class JobAddresses {
 // dropped, net_lock.h; the tree then takes what waited: backlog_wait.h);
 // the address leaves this node once the tree is dumped (Leave) and comes
 // back if the tree resumes here (Back), before it runs, letting new
-// connections in again; Done when the move ends either way. Nothing for a
-// job without one.
+// connections in again; Done when the move ends either way. A job without
+// one: its ports are held while it freezes (Freezing), let go at Done.
 class LeavingAddress {
  public:
   LeavingAddress(JobAddresses* book, std::string gpid, std::string address)
       : book_(book), gpid_(std::move(gpid)), address_(std::move(address)) {}
-  void Freezing();
+  // Before the tree of `root` is frozen. A job without an address of its
+  // own has its listeners' and UDP sockets' ports held instead (net_lock.h
+  // HoldPorts), on this node's addresses, which stay here: the clients
+  // waiting are taken first, and new ones come back to this node.
+  void Freezing(pid_t root);
   void Leave();
   void Back();
   void Done();
@@ -110,6 +114,7 @@ class LeavingAddress {
   std::string gpid_, address_;
   bool left_ = false;
   bool holding_new_ = false;
+  std::set<uint16_t> held_tcp_, held_udp_;  // ports held (a job without an address)
 };
 
 // A move's target side of it: new connections to the address and the

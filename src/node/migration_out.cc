@@ -115,7 +115,7 @@ void MigrationOut::PreCopy() {
 }
 
 void MigrationOut::Settle() {
-  address_.Freezing();
+  address_.Freezing(guest_->pid());
   auto self = shared_from_this();
   backlog_.Run(
       guest_->pid(), guest_->gpid(), [this, self](const std::string& what) { ReportProgress("waiting for it to take " + what); },

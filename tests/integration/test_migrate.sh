@@ -458,6 +458,29 @@ check "a listening server moved n2 -> n3 -> home is served where it runs (served
   test "$served" = "n2 n3 n1 " -a "$left" = yes
 cx n1 -- "$ROAM" kill "n1:$P" >/dev/null 2>&1
 bg_rc httpd 20 >/dev/null
+# The same server fetched from without pause wherever it runs (a client on
+# n2 and one on n3, each on its own node's loopback): it always has a client
+# waiting, which refused moves (kBusy). Its ports are held while it takes
+# them (it has no address of its own), so each move goes.
+bg_start httpl "$ROAM" run --on n2 -- python3 -m http.server --bind 0.0.0.0 8766 --directory "$DATA/www"
+P=$(bg_pid httpl)
+wait_until 10 where_is "n1:$P" n2 >/dev/null
+loaders=()
+for n in n2 n3; do
+  cx $n -- python3 -c 'import time, urllib.request
+end = time.time() + 9
+while time.time() < end:
+    try: urllib.request.urlopen("http://127.0.0.1:8766/blob", timeout=3).read()
+    except Exception: time.sleep(0.01)' >/dev/null 2>&1 &
+  loaders+=($!)
+done
+sleep 1
+ok=0
+for to in n3 n2 n3; do migrate "n1:$P" "$to" >/dev/null 2>>"$DATA/httpl.mig" && ok=$((ok + 1)); sleep 1; done
+check "a server without an address of its own, fetched from without pause, moved n3, n2, n3 ($ok of 3; $(head -c 300 "$DATA/httpl.mig"))" [ "$ok" = 3 ]
+wait "${loaders[@]}"
+cx n1 -- "$ROAM" kill "n1:$P" >/dev/null 2>&1
+bg_rc httpl 20 >/dev/null
 
 # --- 3c. a TCP connection does not move (its address stays), and goes on -------
 # An echo server on n2 with a client at home talking to it: the move to n3

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "ckpt/files.h"
+#include "ckpt/net_lock.h"
 #include "common/unique_fd.h"
 
 namespace roam {
@@ -151,6 +153,102 @@ TEST(InetBacklog, GoneProcessHasNothingWaiting) {
   Result<InetBacklog> b = InetBacklogOf(999999999);
   ASSERT_TRUE(b.ok());
   EXPECT_TRUE(b->empty());
+}
+
+// The ports new clients come to, which a hold names (net_lock.h HoldPorts):
+// the tree's listeners' and its bound UDP sockets', not a client's.
+TEST(InetBacklog, TheTreesListeningAndUdpPorts) {
+  sockaddr_in at{};
+  UniqueFd l = Listener(&at);
+  UniqueFd c = Connect(at);  // its own ephemeral port is no listener's
+  UniqueFd u(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_in uat = Loopback();
+  socklen_t len = sizeof(uat);
+  ASSERT_EQ(bind(u.get(), reinterpret_cast<sockaddr*>(&uat), sizeof(uat)), 0);
+  ASSERT_EQ(getsockname(u.get(), reinterpret_cast<sockaddr*>(&uat), &len), 0);
+  InetBacklog b = BacklogOf(getpid(), 1);
+  EXPECT_TRUE(b.tcp_ports.count(ntohs(at.sin_port)));
+  EXPECT_TRUE(b.udp_ports.count(ntohs(uat.sin_port)));
+  sockaddr_in mine{};
+  len = sizeof(mine);
+  ASSERT_EQ(getsockname(c.get(), reinterpret_cast<sockaddr*>(&mine), &len), 0);
+  EXPECT_FALSE(b.tcp_ports.count(ntohs(mine.sin_port)));
+}
+
+// BacklogDrain: freeze once nothing waits; wait while the tree takes what
+// waits; give up when it stops taking them (300 ms) or after 2 s.
+TEST(BacklogDrain, WaitsWhileTheTreeTakesWhatWaits) {
+  using namespace std::chrono_literals;
+  const auto t0 = std::chrono::steady_clock::now();
+  InetBacklog some;
+  some.to_accept = 5;
+  InetBacklog fewer = some;
+  fewer.to_accept = 3;
+  {
+    BacklogDrain d(t0);
+    EXPECT_TRUE(d.MayFreeze(InetBacklog{}, t0)) << "nothing waits";
+    EXPECT_TRUE(d.MayFreeze(Status::Error("sock_diag failed"), t0)) << "the dump looks itself";
+  }
+  {
+    BacklogDrain d(t0);
+    EXPECT_FALSE(d.MayFreeze(some, t0 + 5ms));
+    EXPECT_FALSE(d.MayFreeze(fewer, t0 + 250ms)) << "it takes them";
+    EXPECT_FALSE(d.MayFreeze(fewer, t0 + 500ms)) << "250 ms since the last one taken";
+    EXPECT_TRUE(d.MayFreeze(fewer, t0 + 560ms)) << "stopped taking them for more than 300 ms";
+  }
+  {
+    BacklogDrain d(t0);
+    InetBacklog falling = some;
+    bool froze = false;
+    auto t = t0;
+    for (int i = 0; i < 1000 && !froze; ++i) {
+      falling.udp_bytes = 1000000 - i;  // always taking some
+      t += 10ms;
+      froze = d.MayFreeze(falling, t);
+    }
+    EXPECT_TRUE(froze);
+    EXPECT_GT(t - t0, 2s - 20ms);
+    EXPECT_LE(t - t0, 2s + 20ms) << "the limit";
+  }
+}
+
+// A held port: SYNs and datagrams to it are dropped until let in, and a
+// client's retransmitted SYN then gets through. As root (nftables).
+TEST(HoldPorts, NewClientsWaitUntilLetIn) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs CAP_NET_ADMIN";
+  sockaddr_in at{};
+  UniqueFd l = Listener(&at);
+  UniqueFd u(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_in uat = Loopback();
+  socklen_t len = sizeof(uat);
+  ASSERT_EQ(bind(u.get(), reinterpret_cast<sockaddr*>(&uat), sizeof(uat)), 0);
+  ASSERT_EQ(getsockname(u.get(), reinterpret_cast<sockaddr*>(&uat), &len), 0);
+  const std::set<uint16_t> tcp{ntohs(at.sin_port)}, udp{ntohs(uat.sin_port)};
+  Status held = HoldPorts(tcp, udp);
+  ASSERT_TRUE(held.ok()) << held.message();
+
+  UniqueFd c(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  ASSERT_NE(connect(c.get(), reinterpret_cast<sockaddr*>(&at), sizeof(at)), 0);
+  ASSERT_EQ(errno, EINPROGRESS);
+  pollfd p{c.get(), POLLOUT, 0};
+  EXPECT_EQ(poll(&p, 1, 400), 0) << "the SYN got through a held port";
+  UniqueFd s(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(sendto(s.get(), "held", 4, 0, reinterpret_cast<sockaddr*>(&uat), sizeof(uat)), 4);
+  pollfd q{u.get(), POLLIN, 0};
+  EXPECT_EQ(poll(&q, 1, 200), 0) << "a datagram got through a held port";
+
+  ASSERT_TRUE(LetPortsIn(tcp, udp).ok());
+  EXPECT_EQ(poll(&p, 1, 5000), 1) << "the retransmitted SYN did not get through once let in";
+  int err = -1;
+  len = sizeof(err);
+  ASSERT_EQ(getsockopt(c.get(), SOL_SOCKET, SO_ERROR, &err, &len), 0);
+  EXPECT_EQ(err, 0);
+  ASSERT_EQ(sendto(s.get(), "free", 4, 0, reinterpret_cast<sockaddr*>(&uat), sizeof(uat)), 4);
+  EXPECT_EQ(poll(&q, 1, 2000), 1);
+  char buf[8];
+  EXPECT_EQ(recv(u.get(), buf, sizeof(buf), 0), 4);
+  EXPECT_EQ(std::string(buf, 4), "free") << "the held datagram was dropped, not queued";
+  EXPECT_TRUE(LetPortsIn(tcp, udp).ok()) << "letting in what is not held is no error";
 }
 
 }  // namespace
