@@ -167,8 +167,10 @@ int AccessMode(pid_t pid, int fd) {
   return info.ok() ? static_cast<int>(info->flags & O_ACCMODE) : -1;
 }
 
-// CantMoveReason's look at one process; its pipes go into `pipes`.
-std::string CantMoveOne(pid_t pid, const std::string& own_address, std::map<uint64_t, PipeUse>* pipes) {
+// CantMoveReason's look at one process; its pipes go into `pipes`, its
+// POSIX shared memory into `shm`.
+std::string CantMoveOne(pid_t pid, const std::string& own_address, std::map<uint64_t, PipeUse>* pipes,
+                        std::map<FileId, std::string>* shm) {
   Result<std::string> text = ReadFile(ProcPath(pid, "status"));
   Result<ProcStatus> s = text.ok() ? ParseProcStatus(*text) : Result<ProcStatus>(text.status());
   if (!s.ok()) return "";
@@ -211,6 +213,7 @@ std::string CantMoveOne(pid_t pid, const std::string& own_address, std::map<uint
   }
   Result<std::string> maps = ReadFile(ProcPath(pid, "maps"));
   if (maps.ok() && !maps->empty() && maps->find("[vdso]") == std::string::npos) return "no-vdso";
+  PosixShmOf(pid, shm, maps.ok() ? &*maps : nullptr);
   return "";
 }
 
@@ -811,9 +814,8 @@ std::string CantMoveReason(pid_t root, const std::string& own_address) {
   std::map<uint64_t, PipeUse> pipes;
   std::map<FileId, std::string> shm;
   for (size_t i = 0; i < queue.size() && i < 4096; ++i) {
-    std::string why = CantMoveOne(queue[i], own_address, &pipes);
+    std::string why = CantMoveOne(queue[i], own_address, &pipes, &shm);
     if (!why.empty()) return why;
-    PosixShmOf(queue[i], &shm);
     Result<std::vector<pid_t>> kids = Children(queue[i]);
     if (kids.ok()) queue.insert(queue.end(), kids->begin(), kids->end());
   }

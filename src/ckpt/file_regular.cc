@@ -193,7 +193,7 @@ std::string PosixShmPath(const std::string& path, bool deleted, FileId id) {
   return found;
 }
 
-void PosixShmOf(pid_t pid, std::map<FileId, std::string>* out) {
+void PosixShmOf(pid_t pid, std::map<FileId, std::string>* out, const std::string* maps) {
   const std::string proc = "/proc/" + std::to_string(pid);
   if (DIR* fds = opendir((proc + "/fd").c_str())) {
     while (dirent* e = readdir(fds)) {
@@ -210,8 +210,14 @@ void PosixShmOf(pid_t pid, std::map<FileId, std::string>* out) {
     }
     closedir(fds);
   }
-  Result<std::string> text = ReadFile(proc + "/maps");
-  Result<std::vector<VmaInfo>> vmas = text.ok() ? ParseMaps(*text) : Result<std::vector<VmaInfo>>(text.status());
+  Result<std::string> read = Status::Error("not read");
+  if (maps == nullptr) {
+    read = ReadFile(proc + "/maps");
+    if (!read.ok()) return;
+    maps = &*read;
+  }
+  if (maps->find(" /dev/shm/") == std::string::npos) return;  // the common case: parsed only when there is one
+  Result<std::vector<VmaInfo>> vmas = ParseMaps(*maps);
   if (!vmas.ok()) return;
   for (const VmaInfo& v : *vmas) {
     if (v.path.rfind("/dev/shm/", 0) != 0) continue;

@@ -344,7 +344,8 @@ using FileId = std::pair<dev_t, ino_t>;
 // (deleted)" while the object is there under its name, found by inode.
 std::string PosixShmPath(const std::string& path, bool deleted, FileId id);
 // Adds the POSIX shared memory objects `pid` has open or mapped to `out`.
-void PosixShmOf(pid_t pid, std::map<FileId, std::string>* out);
+// `maps`: its /proc/PID/maps if the caller has read it already.
+void PosixShmOf(pid_t pid, std::map<FileId, std::string>* out, const std::string* maps = nullptr);
 // The first process outside `tree` that has one of `objects` open or
 // mapped (by identity, whatever name its link reads), as
 // FirstProcessOutside; `held` gets that object's path.
