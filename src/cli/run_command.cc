@@ -440,11 +440,48 @@ class Deputy {
           DrainOutput(f.exit().signal() != 0);
           LeaveRaw();
           if (!error.empty()) roam::Fail("run", error);
+          if (f.exit().output_follows()) LeaveRestBehind();
           return ExitLike(f.exit());
         default:
           break;
       }
     }
+  }
+
+  // The process exited, but children it left running in the background
+  // still write to its output (docs/HOME.md, "What outlives the process").
+  // At home the shell would have its status now and their output would go
+  // on reaching the terminal: so a child of ours stays to write it, and we
+  // exit with the status. The child is in the job's process group, which
+  // is no longer the terminal's foreground; it ends with that output
+  // (output_end), or when roamd goes; killing it (or a reader that went
+  // away: SIGPIPE) ends the rest of the tree on its node.
+  void LeaveRestBehind() {
+    pid_t child = ::fork();
+    if (child > 0) return;
+    if (child == 0) {
+      ::close(STDIN_FILENO);
+      ::signal(SIGPIPE, SIG_DFL);
+      sigset_t none;
+      sigemptyset(&none);
+      ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
+    }
+    // In the child, or here if there is no child to be had (then the shell
+    // waits for the rest, as it would for ssh).
+    for (;;) {
+      pb::StreamFrame f;
+      if (!ReadFrame(fd_, &f).ok() || f.has_output_end()) break;
+      int to = f.has_stdout_data() ? STDOUT_FILENO : f.has_stderr_data() ? STDERR_FILENO : -1;
+      if (to < 0) continue;
+      const std::string& data = to == STDOUT_FILENO ? f.stdout_data() : f.stderr_data();
+      for (size_t off = 0; off < data.size();) {
+        ssize_t n = ::write(to, data.data() + off, data.size() - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        off += static_cast<size_t>(n);
+      }
+    }
+    if (child == 0) ::_exit(0);
   }
 
   static int ExitLike(const pb::ExitStatus& e) {

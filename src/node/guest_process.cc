@@ -226,7 +226,12 @@ static bool CatchesSignal(pid_t pid, int sig) {
 }
 
 void GuestProcess::Signal(const pb::SignalMsg& s) {
-  if (exited_ || held_ || s.signo() <= 0 || s.signo() >= NSIG) return;
+  if (s.signo() <= 0 || s.signo() >= NSIG) return;
+  if (remnant_ && !finished_) {
+    ::kill(-spawned_.pid, s.signo());  // what is left of its group
+    return;
+  }
+  if (exited_ || held_) return;
   int sig = s.signo();
   if ((sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) && !CatchesSignal(spawned_.pid, sig)) sig = SIGSTOP;
   if (s.group() && ::kill(-spawned_.pid, sig) == 0) return;
@@ -285,14 +290,28 @@ void GuestProcess::Exited(int wait_status) {
   for (Output* o : {&out_, &err_}) {
     while (!o->eof && ReadOnce(*o)) {
     }
-    o->eof = true;
   }
+  if ((!out_.eof || !err_.eof) && !committed_ && !link_->closed()) {
+    // Others of its tree still hold its output (a child left running in
+    // the background): the exit goes now, their output after it, as at home.
+    remnant_ = true;
+    SendExit(true);
+    if (in_own_) {
+      asio::error_code ignored;
+      in_own_->close(ignored);  // what they read of stdin ends here
+    }
+    stdin_closed_ = true;
+    spdlog::info("{} exited; the rest of its tree still writes to its output", req_.gpid());
+    if (auto f = std::move(on_root_exit_)) f();
+    ReadOutput(out_);
+    ReadOutput(err_);
+    return;
+  }
+  out_.eof = err_.eof = true;
   MaybeFinish();
 }
 
-void GuestProcess::MaybeFinish() {
-  if (finished_ || !exited_ || !out_.eof || !err_.eof) return;
-  finished_ = true;
+void GuestProcess::SendExit(bool output_follows) {
   pb::LinkFrame f;
   pb::ExitStatus* e = f.mutable_stream()->mutable_exit();
   if (WIFSIGNALED(wait_status_)) {
@@ -301,8 +320,21 @@ void GuestProcess::MaybeFinish() {
   } else {
     e->set_code(WEXITSTATUS(wait_status_));
   }
-  spdlog::debug("{} exited ({}), guest of {}", req_.gpid(), wait_status_, req_.home());
+  e->set_output_follows(output_follows);
   link_->Send(f);
+}
+
+void GuestProcess::MaybeFinish() {
+  if (finished_ || !exited_ || !out_.eof || !err_.eof) return;
+  finished_ = true;
+  spdlog::debug("{} exited ({}), guest of {}", req_.gpid(), wait_status_, req_.home());
+  if (remnant_) {
+    pb::LinkFrame f;
+    f.mutable_stream()->set_output_end(true);
+    link_->Send(f);
+  } else {
+    SendExit(false);
+  }
   link_->Close("done");
   asio::error_code ignored;
   if (out_.desc) out_.desc->close(ignored);
@@ -313,6 +345,12 @@ void GuestProcess::MaybeFinish() {
 
 void GuestProcess::OnLinkClosed(const std::string& why) {
   if (finished_ || committed_) return;
+  if (remnant_) {  // nobody at home reads the rest of its output
+    spdlog::info("{}: link to home {} lost ({}); killing the rest of its tree", req_.gpid(), req_.home(), why);
+    KillAll();
+    out_.eof = err_.eof = true;
+    return MaybeFinish();
+  }
   if (held_ && on_move_link_lost_) {
     spdlog::info("{}: link to home {} lost during a move ({}); the frozen copy goes", req_.gpid(), req_.home(), why);
     return on_move_link_lost_();
@@ -322,6 +360,10 @@ void GuestProcess::OnLinkClosed(const std::string& why) {
 }
 
 void GuestProcess::KillAll() {
+  if (remnant_ && !finished_) {  // the rest of the tree: its group (pipes reach their end)
+    ::kill(-spawned_.pid, SIGKILL);
+    return;
+  }
   if (exited_) return;
   if (held_ && on_move_link_lost_) return on_move_link_lost_();  // the engine kills what it holds
   ::kill(-spawned_.pid, SIGKILL);

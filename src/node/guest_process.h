@@ -5,6 +5,10 @@
 // stdin into the process (acknowledging what was taken, for the home's
 // credit window), delivers signals and window sizes, sends resource figures
 // every second, and finally the exit status, after the last output byte.
+// If the process exits while others of its tree (children left running in
+// the background) still hold its stdout or stderr, the exit status goes at
+// once and their output follows until its end (output_end), as it would
+// reach the terminal at home.
 //
 // If the link breaks before the process exits (home roamd died, roam run was
 // killed, the network failed), the process's session is killed: a guest
@@ -35,6 +39,11 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   void Exited(int wait_status);
   // Kills the process's session (home declared dead, roamd shutting down).
   void KillAll();
+  // Runs once if the process exits while others of its tree still hold its
+  // output: the exit went home, and this relays their output until its end
+  // (output_end). Its PID is then free here; signals go to its group.
+  void set_on_root_exit(std::function<void()> f) { on_root_exit_ = std::move(f); }
+  bool remnant() const { return remnant_; }
 
   // ---- migration (the source side's hooks; MigrationOut drives them)
   // Orders to move (move_out) go to this, for the process's whole stay
@@ -94,6 +103,7 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   void Signal(const pb::SignalMsg& s);
   void SampleStats();
   void MaybeFinish();
+  void SendExit(bool output_follows);
 
   std::shared_ptr<LinkSession> link_;
   pb::SpawnRequest req_;
@@ -109,6 +119,8 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   uint64_t last_sched_ns_ = 0;
   int64_t last_sample_ms_ = 0;
   bool exited_ = false, finished_ = false;
+  bool remnant_ = false;  // exited; output of the rest of its tree follows
+  std::function<void()> on_root_exit_;
   int wait_status_ = 0;
   std::function<void()> on_done_;
   std::string buf_;

@@ -55,8 +55,16 @@ void GuestRole::Adopt(std::shared_ptr<GuestProcess> guest) {
         auto g = weak.lock();
         return g && g->held();
       });
-  guest->Start([this, pid, gpid = guest->gpid()] {
+  guest->set_on_root_exit([this, pid, weak] {
+    auto g = weak.lock();
+    if (!g || !Is(pid, g)) return;
+    guests_.erase(pid);
+    remnants_.insert(g);
+  });
+  guest->Start([this, pid, weak, gpid = guest->gpid()] {
     node_.addresses.Release(gpid);  // unless it left with it (a move)
+    auto g = weak.lock();
+    if (g && remnants_.erase(g)) return;  // its PID may be another guest's by now
     guests_.erase(pid);
     node_.reaper.Forget(pid);
   });
@@ -67,6 +75,9 @@ void GuestRole::HomeLost(const std::string& node, const std::string& state) {
   for (auto& [pid, g] : guests_) {
     if (g->home() == node) lost.push_back(g);
   }
+  for (auto& g : remnants_) {
+    if (g->home() == node) lost.push_back(g);
+  }
   for (auto& g : lost) {
     spdlog::warn("{}: its home {} is {}; killing it", g->gpid(), node, state);
     g->KillAll();
@@ -75,6 +86,7 @@ void GuestRole::HomeLost(const std::string& node, const std::string& state) {
 
 void GuestRole::KillAll() {
   for (auto& [pid, g] : guests_) g->KillAll();
+  for (auto& g : remnants_) g->KillAll();
 }
 
 bool GuestRole::Is(pid_t pid, const std::shared_ptr<GuestProcess>& guest) const {

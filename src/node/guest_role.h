@@ -1,5 +1,8 @@
 // GuestRole: the processes other homes run on this node, started here
 // (`roam run` placed them) or moved in, until they end or move away.
+// A guest whose first process exited while the rest of its tree still
+// writes to its output stays, as a remnant, until that output ends: it
+// cannot move, and its PID is free here.
 // It owns the map of guests by PID and registers each with the child
 // reaper; a guest's order to move (from its home) goes to `on_move_order`
 // (the Migrator's source side).
@@ -10,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,6 +50,7 @@ class GuestRole {
   NodeContext& node_;
   MoveOrder on_move_order_;
   std::map<pid_t, std::shared_ptr<GuestProcess>> guests_;  // by PID here
+  std::set<std::shared_ptr<GuestProcess>> remnants_;       // exited; output of the rest follows
 };
 
 }  // namespace roam

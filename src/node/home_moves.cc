@@ -92,6 +92,11 @@ void HomeRole::MigrateHere(pid_t pid, const std::string& to, const pb::Credentia
   if (Moving(pid)) {
     return done(Status::Error(StatusCode::kBusy, gpid + " is already moving"));
   }
+  if (p.remote && p.remote->remnant()) {
+    return done(Status::Error(
+        StatusCode::kRefused,
+        gpid + " has exited; what it left running in the background stays on " + p.where + " until its output ends"));
+  }
   Result<std::vector<std::string>> targets = ChooseTargets(p, to);
   if (!targets.ok()) return done(targets.status());
   move_counters_.Started();
@@ -193,7 +198,7 @@ void HomeRole::DepartHome(HomeProcess& p, const std::string& target, const std::
   c.codec = node_.codec;
   c.addresses = &node_.addresses;
   c.on_resumed = [this, pid] { Watch(pid); };
-  c.on_session_end = [this, pid] { EndRecord(pid); };
+  c.on_session_end = [this, pid, r = &p] { EndRecord(pid, r); };
   auto d = std::make_shared<HomeDeparture>(node_.io, *node_.engine, *node_.links, &p, std::move(adopt), std::move(c));
   departures_[pid] = d;
   d->Start(std::move(done), [this, pid] { departures_.erase(pid); });

@@ -126,8 +126,15 @@ void HomeRole::StartRun(const pb::RunRequest& req, const ControlServer::Peer& pe
     return departure->DeputyArrived(client);
   }
   if (req.spec().argv().empty()) return RunFailed(client, "no command given", 255);
-  if (home_.count(peer.pid))
-    return RunFailed(client, "pid " + std::to_string(peer.pid) + " already runs a process", 255);
+  if (auto it = home_.find(peer.pid); it != home_.end()) {
+    // The PID of a process that exited, whose background children still
+    // write elsewhere, was given out again: its record steps aside.
+    if (!it->second.remote || !it->second.remote->remnant() || home_.count(-peer.pid))
+      return RunFailed(client, "pid " + std::to_string(peer.pid) + " already runs a process", 255);
+    auto moved = home_.extract(it);
+    moved.key() = -peer.pid;
+    home_.insert(std::move(moved));
+  }
   pb::SpawnRequest spawn;
   spawn.set_gpid(node_.name() + ":" + std::to_string(peer.pid));
   spawn.set_home(node_.name());
@@ -211,8 +218,11 @@ void HomeRole::ProbeCandidates(std::vector<in_addr> candidates, size_t next, boo
                });
 }
 
-void HomeRole::EndRecord(pid_t pid) {
+void HomeRole::EndRecord(pid_t pid, const HomeProcess* rec) {
   auto it = home_.find(pid);
+  if (rec && (it == home_.end() || &it->second != rec)) {  // stepped aside (StartRun)
+    it = std::find_if(home_.begin(), home_.end(), [rec](const auto& kv) { return &kv.second == rec; });
+  }
   if (it == home_.end()) return;
   node_.addresses.Release(it->second.gpid);
   home_.erase(it);
@@ -266,7 +276,7 @@ void HomeRole::PlaceRun(std::shared_ptr<ClientChannel> client, pb::SpawnRequest 
               started.mutable_started()->set_where(target);
               client->Send(started);
               spdlog::info("{} ({}) runs on {}", rec.gpid, rec.command, target);
-              rec.remote->Start([this, pid] { EndRecord(pid); });
+              rec.remote->Start([this, pid, r = &rec] { EndRecord(pid, r); });
             },
             [next, target](const std::string& why) { next("lost " + target + " while starting: " + why, 255); });
         pb::LinkFrame req;

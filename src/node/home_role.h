@@ -93,7 +93,9 @@ class HomeRole {
   void ProbeCandidates(std::vector<in_addr> candidates, size_t next, bool any,
                        std::function<void(Result<std::string>)> done);
   // The record of a process that ended goes, with its address if held here.
-  void EndRecord(pid_t pid);
+  // `rec`: that very record, found even if it stepped aside for a new
+  // process given the same PID (a remnant's, StartRun).
+  void EndRecord(pid_t pid, const HomeProcess* rec = nullptr);
   std::vector<std::string> Candidates(const std::string& on, bool lock, std::string* error) const;
   // Follows a process running at home with its pidfd: the record goes when it ends.
   void Watch(pid_t pid);

@@ -23,6 +23,7 @@ void RemoteRun::InstallLinkHandlers() {
   auto self = shared_from_this();
   link_->set_handlers([this, self](pb::LinkFrame& f) { FromLink(f); },
                       [this, self](const std::string& why) {
+                        if (remnant_) return client_->Close("the rest of its output is lost: " + why);
                         if (exit_seen_) return;
                         if (moving_) return SourceLost(why);
                         NodeLost("lost the connection to " + record_->where + " (" + why + ")");
@@ -139,7 +140,22 @@ void RemoteRun::FromLink(pb::LinkFrame& f) {
         FinishMove(Status::Error(StatusCode::kNotFound, record_->gpid + " ended during the move"));
       }
       client_->Send(s);
+      if (s.exit().output_follows() && !moving_) {
+        // The rest of its tree writes on; it can no longer move. Its deputy
+        // gives the status to the shell and leaves a child to write the rest.
+        remnant_ = true;
+        record_->stats.set_cantmove("exited");
+        record_->stats.set_state("exited");
+        record_->stats.set_cpu_percent(0);
+        record_->stats.set_demand(0);
+        return;
+      }
       client_->Close("exit sent");
+      link_->Close("done", false);
+      return;
+    case pb::StreamFrame::kOutputEnd:
+      client_->Send(s);
+      client_->Close("output ended");
       link_->Close("done", false);
       return;
     case pb::StreamFrame::kStdoutData:
@@ -167,6 +183,7 @@ void RemoteRun::Signal(int signo) {
 }
 
 void RemoteRun::NodeLost(const std::string& why) {
+  if (remnant_ && !ended_) return client_->Close("node lost: " + why);
   if (exit_seen_ || ended_) return;
   if (moving_ && !source_lost_) return SourceLost(why);  // the target may have it already
   if (moving_) FinishMove(Status::Error("node " + record_->where + " was lost during the move: " + why));

@@ -10,7 +10,10 @@
 // pipes). stdin is paced by roam run's credit window (see session.proto),
 // so frames from roam run are always read at once.
 //
-// Ends: the exit frame reaches roam run (normal); the link breaks or the
+// Ends: the exit frame reaches roam run (normal), or, after an exit with
+// output_follows (the rest of its tree still writes), output_end does: a
+// remnant in between cannot move, and takes signals to its group; the link
+// breaks or the
 // guest is declared dead (roam run is told, and exits 255); roam run goes
 // away (the link is closed, which kills the process on the guest).
 #pragma once
@@ -63,6 +66,8 @@ class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
                                         ArrivalConfig config, std::function<void(Result<pb::MigrationFigures>)> done,
                                         std::function<void(std::vector<int> signals)> on_home);
   bool moving() const { return moving_; }
+  // Its first process exited; the rest of its tree writes on (it cannot move).
+  bool remnant() const { return remnant_; }
   // How far the move under way has come. REQUIRES: moving().
   pb::MoveProgress progress() const { return meter_.Snapshot(std::chrono::steady_clock::now()); }
   // Coming home failed after the deputy became a seed, and it is `roam
@@ -99,6 +104,7 @@ class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
   std::shared_ptr<LinkSession> link_;
   HomeProcess* record_;
   bool exit_seen_ = false, ended_ = false;
+  bool remnant_ = false;  // exited with output_follows; output_end ends it
   std::function<void()> on_end_;
   // A move under way.
   bool moving_ = false, frozen_ = false, ready_ = false, source_lost_ = false;

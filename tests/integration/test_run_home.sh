@@ -387,6 +387,62 @@ check "roam run -t gives the remote process a terminal with the caller's size 33
 out=$(cx n1 -- script -qec "stty rows 33 cols 77; (sleep 1; stty rows 44 cols 88 </dev/tty; pkill -WINCH -f 'roam run -t') & $ROAM run -t --on n2 -- sh -c 'sleep 2.5; stty size'" /dev/null </dev/null 2>&1 | tr -d '\r')
 check "a window size change reaches the remote terminal: 44x88 (got: $(tr '\n' '|' <<<"$out"))" grep -q "44 88" <<<"$out"
 
+# --- 3b. what outlives the process: children it left in the background ----------------
+# At home, a child left running in the background goes on writing to the
+# terminal after the shell has the process's status. A remote one must too
+# (docs/HOME.md, "What outlives the process"). The child waits for a file
+# the test makes, so that nothing here depends on timing.
+none_on() { ! cx "$1" -- pgrep -f "$2" >/dev/null 2>&1; }  # none_on NODE REGEX: no such process there
+# all_then_none GOT WANT REGEX: GOT = WANT, then no process matches REGEX on n2 within 10 s.
+all_then_none() { [ "$1" = "$2" ] && wait_until 10 none_on n2 "$3" >/dev/null; }
+# all_then_absent GOT WANT GPID: GOT = WANT, then GPID leaves n1's roam ps within 10 s.
+all_then_absent() { [ "$1" = "$2" ] && wait_until 10 ps_lacks n1 "$3" >/dev/null; }
+bg_start rest "$ROAM" run --on n2 -- sh -c "(while [ ! -e '$DATA/rest.go' ]; do sleep 0.05; done; echo bg-out; echo bg-err >&2; sleep 0.2; echo bg-last) & echo fg; exit 7"
+pid=$(bg_pid rest); gpid="n1:${pid:-none}"
+rc=$(bg_rc rest 20)
+check "roam run gives the exit status (7) while the child it left in the background runs on (exit $rc, output so far: $(errtext "$DATA/rest.out"))" \
+  test "$rc" = 7 -a "$(cat "$DATA/rest.out")" = fg
+row=$(ps_row n1 "$gpid")
+check "roam ps lists $gpid meanwhile: where n2, state exited, CANTMOVE exited ($row)" \
+  test "$(jq -r '[.where, .state, .cantmove] | join("/")' <<<"${row:-{\}}")" = n2/exited/exited
+cx n1 -- "$ROAM" migrate "$gpid" n3 </dev/null >/dev/null 2>"$DATA/rest.mig.err"; mrc=$?
+check "roam migrate of it is refused in one line that says why (exit $mrc, \"$(errtext "$DATA/rest.mig.err")\")" \
+  bash -c '[ $1 -ne 0 ] && [ "$(wc -l <"$2")" -eq 1 ] && grep -q "has exited" "$2"' _ $mrc "$DATA/rest.mig.err"
+touch "$DATA/rest.go"
+check "what the child writes afterwards reaches the caller's stdout and stderr, in order (out: $(errtext "$DATA/rest.out") err: $(errtext "$DATA/rest.err"))" \
+  wait_until 15 bash -c '[ "$(cat "$1.out")" = "$(printf "fg\nbg-out\nbg-last")" ] && [ "$(cat "$1.err")" = bg-err ]' _ "$DATA/rest"
+check "once the child's output has ended, $gpid leaves roam ps" wait_until 10 ps_lacks n1 "$gpid"
+
+out=$(cx n1 -- bash -c 'x=$("$1" run --on n3 -- sh -c "(sleep 0.3; echo bg) & echo fg"); echo "[$x]"' _ "$ROAM")
+check "a command substitution takes the background child's output too, as at home (got: $(tr '\n' '|' <<<"$out"))" \
+  test "$out" = "$(printf '[fg\nbg]')"
+
+bg_start restkill "$ROAM" run --on n2 -- sh -c "sleep 31.5 & echo fg"
+pid=$(bg_pid restkill); gpid="n1:${pid:-none}"
+rc=$(bg_rc restkill 20)
+there=$(seen wait_until 5 cx n2 -- pgrep -f '^sleep 31.5')
+cx n1 -- "$ROAM" kill "$gpid" </dev/null >/dev/null 2>"$DATA/restkill.kill.err"; krc=$?
+check "roam kill $gpid after it exited (status $rc, roam kill: $krc $(errtext "$DATA/restkill.kill.err")) ends the child it left on n2 (seen there before: $there)" \
+  all_then_none "$rc/$krc/$there" 0/0/yes '^sleep 31.5'
+check "and $gpid leaves roam ps" wait_until 10 ps_lacks n1 "$gpid"
+
+bg_start restrelay "$ROAM" run --on n2 -- sh -c "sleep 32.5 & echo fg"
+pid=$(bg_pid restrelay); gpid="n1:${pid:-none}"
+rc=$(bg_rc restrelay 20)
+there=$(seen wait_until 5 cx n2 -- pgrep -f '^sleep 32.5')
+relay=$(cx n1 -- pgrep -f -- "run --on n2 -- sh -c sleep 32.5" | head -1)
+[ -n "$relay" ] && cx n1 -- kill "$relay"
+check "killing what roam run left at home to write the rest (pid ${relay:-none}) ends the child on n2 too (status $rc, seen there before: $there)" \
+  all_then_none "$rc/${relay:+found}/$there" 0/found/yes '^sleep 32.5'
+check "and $gpid leaves roam ps" wait_until 10 ps_lacks n1 "$gpid"
+
+bg_start restquiet "$ROAM" run --on n2 -- sh -c "sleep 33.5 >/dev/null 2>&1 & echo fg"
+pid=$(bg_pid restquiet); gpid="n1:${pid:-none}"
+rc=$(bg_rc restquiet 20)
+check "a child that let go of the output (>/dev/null) does not keep its process in roam ps (status $rc)" \
+  all_then_absent "$rc" 0 "$gpid"
+cx n2 -- pkill -f '^sleep 33.5'
+
 # --- 4. users: a job runs as the user who started it ----------------------------------
 
 cx n2 -- sh -c 'echo secret > /tmp/rootonly; chmod 600 /tmp/rootonly'
