@@ -5,8 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <memory>
-#include <sstream>
 
 #include "common/file_util.h"
 #include "wire/frame.h"
@@ -32,17 +32,7 @@ pb::Credentials CredentialsOf(const ControlServer::Peer& peer) {
   c.set_gid(peer.gid);
   c.set_user(UserName(peer.uid));
   // Supplementary groups: the kernel's view of the caller, not its word.
-  Result<std::string> status = ReadFile("/proc/" + std::to_string(peer.pid) + "/status");
-  if (status.ok()) {
-    std::istringstream in(*status);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind("Groups:", 0) != 0) continue;
-      std::istringstream g(line.substr(7));
-      uint32_t gid;
-      while (g >> gid) c.add_groups(gid);
-    }
-  }
+  for (gid_t g : peer.groups) c.add_groups(g);
   return c;
 }
 
@@ -58,6 +48,19 @@ class ControlServer::Connection : public std::enable_shared_from_this<Connection
     peer_.pid = cred.pid;
     peer_.uid = cred.uid;
     peer_.gid = cred.gid;
+    // SO_PEERGROUPS: taken with the credentials at connect(), so it cannot
+    // be another process's (reading /proc/PID/status by the PID could be,
+    // and cost a file read per request).
+    peer_.groups.resize(64);
+    for (;;) {
+      socklen_t glen = static_cast<socklen_t>(peer_.groups.size() * sizeof(gid_t));
+      if (::getsockopt(socket_.native_handle(), SOL_SOCKET, SO_PEERGROUPS, peer_.groups.data(), &glen) == 0) {
+        peer_.groups.resize(glen / sizeof(gid_t));
+        break;
+      }
+      if (errno != ERANGE || glen / sizeof(gid_t) <= peer_.groups.size()) return;
+      peer_.groups.resize(glen / sizeof(gid_t));
+    }
     ReadHeader();
   }
 

@@ -12,6 +12,7 @@
 #include <asio.hpp>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "control.pb.h"
@@ -24,6 +25,7 @@ class ControlServer {
     pid_t pid = 0;
     uid_t uid = static_cast<uid_t>(-1);
     gid_t gid = static_cast<gid_t>(-1);
+    std::vector<gid_t> groups;  // supplementary, as the kernel saw them at connect()
   };
   using Reply = std::function<void(const pb::ControlReply&)>;
   using Handler = std::function<void(const pb::ControlRequest&, const Peer&, Reply reply)>;

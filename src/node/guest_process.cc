@@ -72,7 +72,16 @@ void GuestProcess::Start(std::function<void()> on_done) {
   last_sample_ms_ = NowMs();
   ReadOutput(out_);
   ReadOutput(err_);
-  SampleStats();
+  if (!started_here_) return SampleStats();
+  // Spawned a moment ago: it has used no CPU yet, which is the baseline, and
+  // the first figures wait a period. A short job is then never sampled: a
+  // sample (its /proc files, CANTMOVE's look at its maps and fds) would
+  // take the CPU from its start (docs/BENCHMARKS.md, "Remote start").
+  sampled_ = true;
+  stats_timer_.expires_after(kStatsPeriod);
+  stats_timer_.async_wait([this, self](asio::error_code ec) {
+    if (!ec) SampleStats();
+  });
 }
 
 // ---- output: process -> home ---------------------------------------------------------

@@ -35,6 +35,9 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
 
   // Starts relaying; `on_done` runs once the exit was sent or the link lost.
   void Start(std::function<void()> on_done);
+  // It was spawned here just now (not moved in): its first figures wait a
+  // sample period. Before Start.
+  void set_started_here() { started_here_ = true; }
   // From roamd's SIGCHLD reaper.
   void Exited(int wait_status);
   // Kills the process's session (home declared dead, roamd shutting down).
@@ -127,6 +130,7 @@ class GuestProcess : public std::enable_shared_from_this<GuestProcess> {
   bool held_ = false;        // the engine holds the process (a move is under way)
   bool committed_ = false;   // ... and the move committed
   bool sampled_ = false;     // a first figure was taken
+  bool started_here_ = false;
   uint64_t preacked_ = 0;    // bytes at the front of stdin_queue_ acknowledged already
   std::string tty_taken_;    // a move took them out of the terminal: back if it fails
   bool tty_eof_written_ = false;  // the end of the home's input went into the terminal as ^D

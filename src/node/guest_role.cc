@@ -35,6 +35,7 @@ void GuestRole::Start(std::shared_ptr<LinkSession> link, const std::string& peer
   }
   SendReply(link, pb::LinkReply());
   auto guest = std::make_shared<GuestProcess>(node_.io, link, req, spawned);
+  guest->set_started_here();
   spdlog::info("{} started here as {} (uid {})", req.gpid(), spawned.pid, req.creds().uid());
   Adopt(guest);
 }
