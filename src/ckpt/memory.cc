@@ -1,6 +1,7 @@
 #include "ckpt/memory.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/shm.h>
@@ -14,10 +15,9 @@
 #include <memory>
 #include <set>
 
-#include <fmt/format.h>
-
 #include "ckpt/image_file.h"
 #include "ckpt/sysv_ipc.h"
+#include "ckpt/uffd_fill.h"
 #include "common/file_util.h"
 #include "common/unique_fd.h"
 
@@ -539,12 +539,46 @@ google::protobuf::RepeatedPtrField<pb::PageRun> RunsWithout(const pb::ProcessIma
   return out;
 }
 
+// Writes what it can of `runs` into the seed's private anonymous mappings
+// with UFFDIO_COPY (uffd_fill.h), and puts the rest in `rest`. False if it
+// wrote nothing (no userfaultfd here): `rest` is then not filled.
+bool CopyAnonRuns(Tracee& t, const pb::ProcessImage& proc, const SeedLayout& seed,
+                  const google::protobuf::RepeatedPtrField<pb::PageRun>& runs,
+                  google::protobuf::RepeatedPtrField<pb::PageRun>* rest) {
+  if (runs.empty()) return false;
+  Result<UffdFill> fill = UffdFill::Open(t, seed.pages_fd);
+  if (!fill.ok()) return false;
+  std::vector<std::pair<uint64_t, uint64_t>> anon;  // registered, in order
+  for (const pb::Vma& v : proc.vmas()) {
+    if (v.kind() == pb::VMA_ANON_PRIVATE && fill->Register(v.start(), v.end())) anon.emplace_back(v.start(), v.end());
+  }
+  if (anon.empty()) return false;
+  for (const pb::PageRun& r : runs) {
+    const uint64_t len = r.npages() * kPage;
+    auto in = std::upper_bound(anon.begin(), anon.end(), std::make_pair(r.vaddr(), UINT64_MAX));
+    uint64_t done = 0;
+    if (in != anon.begin() && r.vaddr() + len <= std::prev(in)->second) done = fill->Copy(r.vaddr(), len, r.offset());
+    done -= done % kPage;
+    if (done == len) continue;
+    pb::PageRun* o = rest->Add();
+    o->set_vaddr(r.vaddr() + done);
+    o->set_npages((len - done) / kPage);
+    o->set_offset(r.offset() + done);
+  }
+  (void)fill->Close();  // the seed's own faults are its own again
+  return true;
+}
+
 Status FillPages(Tracee& t, const pb::ProcessImage& proc, const SeedLayout& seed) {
   constexpr size_t kMaxIov = 1024;
   constexpr uint64_t kMaxBytes = 1ULL << 30;
   google::protobuf::RepeatedPtrField<pb::PageRun> filtered;
   if (!seed.from_staged.empty()) filtered = RunsWithout(proc, seed.from_staged);
-  const auto& runs = seed.from_staged.empty() ? proc.pages() : filtered;
+  const auto& image_runs = seed.from_staged.empty() ? proc.pages() : filtered;
+  // Private anonymous pages first, each written once (uffd_fill.h); what
+  // is left, the classic way: populate, then preadv in the seed.
+  google::protobuf::RepeatedPtrField<pb::PageRun> rest;
+  const auto& runs = CopyAnonRuns(t, proc, seed, image_runs, &rest) ? rest : image_runs;
   int i = 0;
   while (i < runs.size()) {
     std::vector<iovec> iov;
