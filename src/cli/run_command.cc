@@ -28,6 +28,7 @@
 #include "cli/cli_error.h"
 #include "cli/control_client.h"
 #include "cli/become_seed.h"
+#include "common/file_util.h"
 #include "control.pb.h"
 #include "wire/frame.h"
 #include "wire/terminal.h"
@@ -473,13 +474,7 @@ class Deputy {
       if (!ReadFrame(fd_, &f).ok() || f.has_output_end()) break;
       int to = f.has_stdout_data() ? STDOUT_FILENO : f.has_stderr_data() ? STDERR_FILENO : -1;
       if (to < 0) continue;
-      const std::string& data = to == STDOUT_FILENO ? f.stdout_data() : f.stderr_data();
-      for (size_t off = 0; off < data.size();) {
-        ssize_t n = ::write(to, data.data() + off, data.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        off += static_cast<size_t>(n);
-      }
+      (void)WriteAll(to, to == STDOUT_FILENO ? f.stdout_data() : f.stderr_data());  // EPIPE: SIGPIPE ends us
     }
     if (child == 0) ::_exit(0);
   }

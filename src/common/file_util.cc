@@ -28,13 +28,13 @@ Result<std::string> ReadFile(const std::string& path) {
   return out;
 }
 
-static Status WriteAll(int fd, const std::string& data, const std::string& path) {
+Status WriteAll(int fd, std::string_view data, const std::string& what) {
   size_t off = 0;
   while (off < data.size()) {
     ssize_t n = ::write(fd, data.data() + off, data.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Status::Errno("write " + path);
+      return Status::Errno(what);
     }
     off += static_cast<size_t>(n);
   }
@@ -45,7 +45,7 @@ Status WriteFileAtomic(const std::string& path, const std::string& data, int mod
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return Status::Errno("open " + tmp);
-  Status st = WriteAll(fd, data, tmp);
+  Status st = WriteAll(fd, data, "write " + tmp);
   if (st.ok() && ::fsync(fd) != 0) st = Status::Errno("fsync " + tmp);
   ::close(fd);
   if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) st = Status::Errno("rename " + tmp + " to " + path);
@@ -56,7 +56,7 @@ Status WriteFileAtomic(const std::string& path, const std::string& data, int mod
 Status WriteFileInPlace(const std::string& path, const std::string& data) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return Status::Errno("open " + path);
-  Status st = WriteAll(fd, data, path);
+  Status st = WriteAll(fd, data, "write " + path);
   ::close(fd);
   return st;
 }

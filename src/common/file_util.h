@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 
@@ -9,6 +10,9 @@ namespace roam {
 
 // Whole file as bytes (works for /proc files, whose size is 0 in stat).
 Result<std::string> ReadFile(const std::string& path);
+// Writes all of `data` to `fd`, going on after short writes and EINTR; an
+// error names `what` ("write PATH").
+Status WriteAll(int fd, std::string_view data, const std::string& what = "write");
 // Writes atomically: a temporary file in the same directory, fsync, rename.
 Status WriteFileAtomic(const std::string& path, const std::string& data, int mode = 0644);
 // Writes in place, for /proc, /sys and cgroup files (no temporary).
