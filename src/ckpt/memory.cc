@@ -548,9 +548,15 @@ bool CopyAnonRuns(Tracee& t, const pb::ProcessImage& proc, const SeedLayout& see
   if (runs.empty()) return false;
   Result<UffdFill> fill = UffdFill::Open(t, seed.pages_fd);
   if (!fill.ok()) return false;
+  std::vector<uint64_t> starts;  // of the runs: only mappings with pages are registered
+  for (const pb::PageRun& r : runs) starts.push_back(r.vaddr());
+  std::sort(starts.begin(), starts.end());
   std::vector<std::pair<uint64_t, uint64_t>> anon;  // registered, in order
   for (const pb::Vma& v : proc.vmas()) {
-    if (v.kind() == pb::VMA_ANON_PRIVATE && fill->Register(v.start(), v.end())) anon.emplace_back(v.start(), v.end());
+    if (v.kind() != pb::VMA_ANON_PRIVATE) continue;
+    auto first = std::lower_bound(starts.begin(), starts.end(), v.start());
+    if (first == starts.end() || *first >= v.end()) continue;
+    if (fill->Register(v.start(), v.end())) anon.emplace_back(v.start(), v.end());
   }
   if (anon.empty()) return false;
   for (const pb::PageRun& r : runs) {
