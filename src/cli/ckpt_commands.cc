@@ -58,58 +58,62 @@ Result<int> RestoreAndWait(const std::string& dir, bool detach) {
 
 }  // namespace
 
-void AddCheckpointCommands(CLI::App& app, int* code) {
-  auto* check = app.add_subcommand("check", "does this kernel have what the checkpoint engine needs");
-  check->callback([code] { *code = RunCheckCommand(); });
-
+void AddCheckpointCommands(CLI::App& app, int* code, CommandFilter& want) {
+  // What the commands read, filled in by the parse.
   static int pid = 0;
   static std::string dir;
-  static bool leave_running = false;
-  auto* ck = app.add_subcommand("checkpoint", "dump a process and its descendants into an image directory");
-  ck->add_option("PID", pid, "root of the tree")->required();
-  ck->add_option("-D,--images-dir", dir, "image directory (created if missing)")->required();
-  ck->add_flag("--leave-running", leave_running, "let the processes run on (default: kill them once dumped)");
-  ck->callback([code] {
-    Result<CheckpointReport> r = Checkpoint(pid, dir, CheckpointOptions{leave_running});
-    if (!r.ok()) {
-      *code = Fail("checkpoint", r.status());
-      return;
-    }
-    fprintf(stderr, "roam checkpoint: %d process(es), %lu pages saved, %lu zero pages skipped, frozen %.1f ms\n",
-            r->processes, static_cast<unsigned long>(r->pages_saved), static_cast<unsigned long>(r->zero_pages_skipped),
-            r->freeze_ns / 1e6);
-    *code = 0;
-  });
-
-  static bool detach = false;
-  auto* rs = app.add_subcommand("restore", "bring an image back to life with the same PIDs");
-  rs->add_option("-D,--images-dir", dir, "image directory")->required();
-  rs->add_flag("-d,--detach", detach, "return once it runs (default: wait and exit with its status)");
-  rs->callback([code] {
-    Result<int> r = RestoreAndWait(dir, detach);
-    *code = r.ok() ? *r : Fail("restore", r.status());
-    if (!r.ok()) *code = 1;
-  });
-
-  auto* image = app.add_subcommand("image", "inspect checkpoint images");
-  image->require_subcommand(1);
-  static bool json = false;
-  auto* show = image->add_subcommand("show", "what an image holds");
-  show->add_option("-D,--images-dir", dir, "image directory")->required();
-  show->add_flag("--json", json, "one JSON document");
-  show->callback([code] {
-    Result<Image> img = LoadImage(dir, /*verify_payloads=*/true);
-    if (!img.ok()) {
-      *code = Fail("image show", img.status());
-      return;
-    }
-    if (json) {
-      printf("%s\n", ImageJson(*img).dump(2).c_str());
-    } else {
-      printf("%s", ImageTable(*img).c_str());
-    }
-    *code = 0;
-  });
+  static bool leave_running = false, detach = false, json = false;
+  if (want("check")) {
+    auto* check = app.add_subcommand("check", "does this kernel have what the checkpoint engine needs");
+    check->callback([code] { *code = RunCheckCommand(); });
+  }
+  if (want("checkpoint")) {
+    auto* ck = app.add_subcommand("checkpoint", "dump a process and its descendants into an image directory");
+    ck->add_option("PID", pid, "root of the tree")->required();
+    ck->add_option("-D,--images-dir", dir, "image directory (created if missing)")->required();
+    ck->add_flag("--leave-running", leave_running, "let the processes run on (default: kill them once dumped)");
+    ck->callback([code] {
+      Result<CheckpointReport> r = Checkpoint(pid, dir, CheckpointOptions{leave_running});
+      if (!r.ok()) {
+        *code = Fail("checkpoint", r.status());
+        return;
+      }
+      fprintf(stderr, "roam checkpoint: %d process(es), %lu pages saved, %lu zero pages skipped, frozen %.1f ms\n",
+              r->processes, static_cast<unsigned long>(r->pages_saved),
+              static_cast<unsigned long>(r->zero_pages_skipped), r->freeze_ns / 1e6);
+      *code = 0;
+    });
+  }
+  if (want("restore")) {
+    auto* rs = app.add_subcommand("restore", "bring an image back to life with the same PIDs");
+    rs->add_option("-D,--images-dir", dir, "image directory")->required();
+    rs->add_flag("-d,--detach", detach, "return once it runs (default: wait and exit with its status)");
+    rs->callback([code] {
+      Result<int> r = RestoreAndWait(dir, detach);
+      *code = r.ok() ? *r : Fail("restore", r.status());
+      if (!r.ok()) *code = 1;
+    });
+  }
+  if (want("image")) {
+    auto* image = app.add_subcommand("image", "inspect checkpoint images");
+    image->require_subcommand(1);
+    auto* show = image->add_subcommand("show", "what an image holds");
+    show->add_option("-D,--images-dir", dir, "image directory")->required();
+    show->add_flag("--json", json, "one JSON document");
+    show->callback([code] {
+      Result<Image> img = LoadImage(dir, /*verify_payloads=*/true);
+      if (!img.ok()) {
+        *code = Fail("image show", img.status());
+        return;
+      }
+      if (json) {
+        printf("%s\n", ImageJson(*img).dump(2).c_str());
+      } else {
+        printf("%s", ImageTable(*img).c_str());
+      }
+      *code = 0;
+    });
+  }
 }
 
 }  // namespace roam

@@ -4,9 +4,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/command_filter.h"
+
 namespace roam {
 
-// Adds the four commands to `app`; each sets *code to its exit status.
-void AddCheckpointCommands(CLI::App& app, int* code);
+// Adds the four commands to `app`, those `want` asks for; each sets *code
+// to its exit status.
+void AddCheckpointCommands(CLI::App& app, int* code, CommandFilter& want);
 
 }  // namespace roam

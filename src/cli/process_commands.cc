@@ -206,76 +206,83 @@ int SplitRunCommand(int argc, char** argv, std::vector<std::string>* command) {
 
 void SetRunCommand(std::vector<std::string> command) { g_run->argv = std::move(command); }
 
-void AddProcessCommands(CLI::App& app, const std::string& socket, int* code) {
-  RunOptions* opt = g_run;
-  auto* run = app.add_subcommand("run", "run a command on the cluster, as if here (roam run [OPTIONS] -- CMD ...)");
-  run->add_option("--on", opt->on, "run on this node");
-  auto* best = new bool(false);
-  run->add_flag("--best", *best, "run where it finishes soonest (the default)");
-  run->add_flag("--lock", opt->lock, "run at home and stay there");
-  run->add_flag("-t,--tty", opt->tty, "give the process a pseudo-terminal");
-  run->add_option("--address", opt->address,
-                  "give it an IPv4 address of its own that moves with it (auto: one of the cluster's pool)");
-  // The command itself is split off before CLI11 sees argv (SplitRunCommand).
-  run->callback([&socket, code, opt, run, best] {
-    if (*best && !opt->on.empty()) {
-      Fail("run", "--on and --best exclude each other");
-      *code = 255;
-      return;
-    }
-    *code = RunCommand(socket, *opt);
-  });
+void AddProcessCommands(CLI::App& app, const std::string& socket, int* code, CommandFilter& want) {
+  if (want("run")) {
+    RunOptions* opt = g_run;
+    auto* run = app.add_subcommand("run", "run a command on the cluster, as if here (roam run [OPTIONS] -- CMD ...)");
+    run->add_option("--on", opt->on, "run on this node");
+    auto* best = new bool(false);
+    run->add_flag("--best", *best, "run where it finishes soonest (the default)");
+    run->add_flag("--lock", opt->lock, "run at home and stay there");
+    run->add_flag("-t,--tty", opt->tty, "give the process a pseudo-terminal");
+    run->add_option("--address", opt->address,
+                    "give it an IPv4 address of its own that moves with it (auto: one of the cluster's pool)");
+    // The command itself is split off before CLI11 sees argv (SplitRunCommand).
+    run->callback([&socket, code, opt, run, best] {
+      if (*best && !opt->on.empty()) {
+        Fail("run", "--on and --best exclude each other");
+        *code = 255;
+        return;
+      }
+      *code = RunCommand(socket, *opt);
+    });
+  }
 
-  auto* all = new bool(false);
-  auto* json = new bool(false);
-  auto* ps = app.add_subcommand("ps", "roam processes started here (--all: in the whole cluster)");
-  ps->add_flag("--all", *all, "every node's processes");
-  ps->add_flag("--json", *json, "one JSON document");
-  ps->callback([&socket, code, all, json] {
-    pb::ControlRequest req;
-    req.mutable_ps()->set_all(*all);
-    Result<pb::ControlReply> r = CallRoamd(socket, req);
-    if (!r.ok()) {
-      Fail("ps", r.status());
-      *code = 1;
-      return;
-    }
-    if (*json) {
-      printf("%s\n", PsJson(r->ps()).dump(2).c_str());
-    } else {
-      printf("%s", RenderTable(PsTableHeader(), PsTableRows(r->ps()), isatty(STDOUT_FILENO)).c_str());
-    }
-    for (const auto& n : r->ps().unreachable()) Fail("ps", n + " did not answer");
-  });
+  if (want("ps")) {
+    auto* all = new bool(false);
+    auto* json = new bool(false);
+    auto* ps = app.add_subcommand("ps", "roam processes started here (--all: in the whole cluster)");
+    ps->add_flag("--all", *all, "every node's processes");
+    ps->add_flag("--json", *json, "one JSON document");
+    ps->callback([&socket, code, all, json] {
+      pb::ControlRequest req;
+      req.mutable_ps()->set_all(*all);
+      Result<pb::ControlReply> r = CallRoamd(socket, req);
+      if (!r.ok()) {
+        Fail("ps", r.status());
+        *code = 1;
+        return;
+      }
+      if (*json) {
+        printf("%s\n", PsJson(r->ps()).dump(2).c_str());
+      } else {
+        printf("%s", RenderTable(PsTableHeader(), PsTableRows(r->ps()), isatty(STDOUT_FILENO)).c_str());
+      }
+      for (const auto& n : r->ps().unreachable()) Fail("ps", n + " did not answer");
+    });
+  }
 
-  auto* mgpid = new std::string();
-  auto* mto = new std::string();
-  auto* mjson = new bool(false);
-  auto* migrate = app.add_subcommand("migrate", "move a running roam process to another node");
-  migrate->add_option("GPID", *mgpid, "the process, as HOME:PID")->required();
-  migrate->add_option("NODE", *mto, "a node name, best, or home")->required();
-  migrate->add_flag("--json", *mjson, "print the move's figures as one JSON document");
-  migrate->callback([&socket, code, mgpid, mto, mjson] {
-    pb::ControlRequest req;
-    req.mutable_migrate()->set_gpid(*mgpid);
-    req.mutable_migrate()->set_to(*mto);
-    std::unique_ptr<ProgressShow> show;
-    if (!*mjson && isatty(STDERR_FILENO)) show = std::make_unique<ProgressShow>(socket, *mgpid);
-    Result<pb::ControlReply> r = CallRoamd(socket, req);
-    show.reset();
-    if (!r.ok()) {
-      Fail("migrate", r.status());
-      *code = 1;
-      return;
-    }
-    if (*mjson) {
-      printf("%s\n", MigrationJson(r->migration()).dump(2).c_str());
-    } else {
-      printf("%s", MigrationLine(r->migration()).c_str());
-    }
-  });
+  if (want("migrate")) {
+    auto* mgpid = new std::string();
+    auto* mto = new std::string();
+    auto* mjson = new bool(false);
+    auto* migrate = app.add_subcommand("migrate", "move a running roam process to another node");
+    migrate->add_option("GPID", *mgpid, "the process, as HOME:PID")->required();
+    migrate->add_option("NODE", *mto, "a node name, best, or home")->required();
+    migrate->add_flag("--json", *mjson, "print the move's figures as one JSON document");
+    migrate->callback([&socket, code, mgpid, mto, mjson] {
+      pb::ControlRequest req;
+      req.mutable_migrate()->set_gpid(*mgpid);
+      req.mutable_migrate()->set_to(*mto);
+      std::unique_ptr<ProgressShow> show;
+      if (!*mjson && isatty(STDERR_FILENO)) show = std::make_unique<ProgressShow>(socket, *mgpid);
+      Result<pb::ControlReply> r = CallRoamd(socket, req);
+      show.reset();
+      if (!r.ok()) {
+        Fail("migrate", r.status());
+        *code = 1;
+        return;
+      }
+      if (*mjson) {
+        printf("%s\n", MigrationJson(r->migration()).dump(2).c_str());
+      } else {
+        printf("%s", MigrationLine(r->migration()).c_str());
+      }
+    });
+  }
 
   for (bool lock : {true, false}) {
+    if (!want(lock ? "lock" : "unlock")) continue;
     auto* g = new std::string();
     auto* c = app.add_subcommand(lock ? "lock" : "unlock",
                                  lock ? "keep a roam process where it is (no move)" : "let a locked process move again");
@@ -292,27 +299,29 @@ void AddProcessCommands(CLI::App& app, const std::string& socket, int* code) {
     });
   }
 
-  auto* sig = new std::string("TERM");
-  auto* gpid = new std::string();
-  auto* kill = app.add_subcommand("kill", "send a signal to a roam process, wherever it runs");
-  kill->add_option("-s,--signal", *sig, "signal name or number (default TERM)");
-  kill->add_option("GPID", *gpid, "the process, as HOME:PID")->required();
-  kill->callback([&socket, code, sig, gpid] {
-    int signo = ParseSignal(*sig);
-    if (signo == 0) {
-      Fail("kill", "unknown signal '" + *sig + "'");
-      *code = 1;
-      return;
-    }
-    pb::ControlRequest req;
-    req.mutable_kill()->set_gpid(*gpid);
-    req.mutable_kill()->set_signo(signo);
-    Result<pb::ControlReply> r = CallRoamd(socket, req);
-    if (!r.ok()) {
-      Fail("kill", r.status());
-      *code = 1;
-    }
-  });
+  if (want("kill")) {
+    auto* sig = new std::string("TERM");
+    auto* gpid = new std::string();
+    auto* kill = app.add_subcommand("kill", "send a signal to a roam process, wherever it runs");
+    kill->add_option("-s,--signal", *sig, "signal name or number (default TERM)");
+    kill->add_option("GPID", *gpid, "the process, as HOME:PID")->required();
+    kill->callback([&socket, code, sig, gpid] {
+      int signo = ParseSignal(*sig);
+      if (signo == 0) {
+        Fail("kill", "unknown signal '" + *sig + "'");
+        *code = 1;
+        return;
+      }
+      pb::ControlRequest req;
+      req.mutable_kill()->set_gpid(*gpid);
+      req.mutable_kill()->set_signo(signo);
+      Result<pb::ControlReply> r = CallRoamd(socket, req);
+      if (!r.ok()) {
+        Fail("kill", r.status());
+        *code = 1;
+      }
+    });
+  }
 }
 
 }  // namespace roam

@@ -8,11 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "cli/command_filter.h"
 #include "session.pb.h"
 
 namespace roam {
 
-void AddProcessCommands(CLI::App& app, const std::string& socket, int* code);
+// Defines run, ps, migrate, lock, unlock and kill: those `want` asks for.
+void AddProcessCommands(CLI::App& app, const std::string& socket, int* code, CommandFilter& want);
 
 // `roam [--socket S] run [OPTIONS] [--] CMD ARGS...`: the command starts at
 // `--` or at the first word that is not one of run's options, so that its
