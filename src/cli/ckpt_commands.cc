@@ -1,7 +1,9 @@
 #include "cli/ckpt_commands.h"
 
 #include <signal.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +22,22 @@
 namespace roam {
 
 namespace {
+
+constexpr int kCapCheckpointRestore = 40;  // CAP_CHECKPOINT_RESTORE (Linux 5.9)
+
+// The engine on its own reads /proc/PID/map_files (every process maps its
+// program) and gives processes their PIDs back with clone3's set_tid: both
+// need CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, which root has. Without
+// them `roam checkpoint` failed on its first map_files entry, and `roam
+// restore` on clone3, with the system's EPERM and nothing else.
+Status NeedCheckpointRestore(const char* why) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capget, &header, data) != 0) return Status::Ok();  // the engine will say what fails
+  auto has = [&](int cap) { return ((data[cap / 32].effective >> (cap % 32)) & 1) != 0; };
+  if (has(CAP_SYS_ADMIN) || has(kCapCheckpointRestore)) return Status::Ok();
+  return Status::Error(StatusCode::kPermission, std::string("needs root (or CAP_CHECKPOINT_RESTORE) ") + why);
+}
 
 pid_t g_restored_root = 0;
 void ForwardToRestored(int sig) {
@@ -73,6 +91,12 @@ void AddCheckpointCommands(CLI::App& app, int* code, CommandFilter& want) {
     ck->add_option("-D,--images-dir", dir, "image directory (created if missing)")->required();
     ck->add_flag("--leave-running", leave_running, "let the processes run on (default: kill them once dumped)");
     ck->callback([code] {
+      Status may =
+          NeedCheckpointRestore("to read /proc/PID/map_files; an ordinary user moves a process with roam migrate");
+      if (!may.ok()) {
+        *code = Fail("checkpoint", may);
+        return;
+      }
       Result<CheckpointReport> r = Checkpoint(pid, dir, CheckpointOptions{leave_running});
       if (!r.ok()) {
         *code = Fail("checkpoint", r.status());
@@ -89,6 +113,11 @@ void AddCheckpointCommands(CLI::App& app, int* code, CommandFilter& want) {
     rs->add_option("-D,--images-dir", dir, "image directory")->required();
     rs->add_flag("-d,--detach", detach, "return once it runs (default: wait and exit with its status)");
     rs->callback([code] {
+      Status may = NeedCheckpointRestore("to give processes their PIDs back");
+      if (!may.ok()) {
+        *code = Fail("restore", may);
+        return;
+      }
       Result<int> r = RestoreAndWait(dir, detach);
       *code = r.ok() ? *r : Fail("restore", r.status());
       if (!r.ok()) *code = 1;

@@ -9,7 +9,9 @@
 #     kills what it created, leaves no recreated deleted file behind, and
 #     succeeds once the file is back;
 #   - a checkpoint refused (a socket, a second thread) leaves the process
-#     running untouched and no partial image files behind.
+#     running untouched and no partial image files behind;
+#   - an ordinary user is told at once that checkpoint and restore need
+#     root, and nothing is dumped, started or left stopped.
 set -u
 source "$(dirname "$0")/lib.sh"
 
@@ -96,6 +98,32 @@ damage incomplete "rm inventory.img"
 expect_refused incomplete "inventory|incomplete"
 damage missing_core "rm $core"
 expect_refused missing_core "$core"
+
+# ---- an ordinary user ----------------------------------------------------------------
+AS_NOBODY=(setpriv --reuid 65534 --regid 65534 --clear-groups)
+"${AS_NOBODY[@]}" "$ROAM" restore -D "$T/good" >"$T/nobody_rs.out" 2>"$T/nobody_rs.err"
+rc=$?
+if [ "$rc" -ne 0 ] && one_line "$T/nobody_rs.err" && grep -q "needs root" "$T/nobody_rs.err" && gone "$P"; then
+  pass "an ordinary user's restore is refused with one line, nothing started: $(cat "$T/nobody_rs.err")"
+else
+  fail "an ordinary user's restore: exit $rc, stderr: $(cat "$T/nobody_rs.err"), pid $P $(gone "$P" && echo free || echo TAKEN)"
+fi
+"${AS_NOBODY[@]}" sleep 600 </dev/null >/dev/null 2>&1 &
+N=$!
+PIDS+=("$N")
+wait_until 5 test "$(readlink "/proc/$N/exe" 2>/dev/null)" = /usr/bin/sleep >/dev/null
+(cd / && "${AS_NOBODY[@]}" "$ROAM" checkpoint "$N" -D /tmp/roam-nobody-img.$$ >"$T/nobody_ck.out" 2>"$T/nobody_ck.err")
+rc=$?
+if [ "$rc" -ne 0 ] && one_line "$T/nobody_ck.err" && grep -q "needs root" "$T/nobody_ck.err"; then
+  pass "an ordinary user's checkpoint of its own process is refused with one line: $(cat "$T/nobody_ck.err")"
+else
+  fail "an ordinary user's checkpoint: exit $rc, stderr: $(cat "$T/nobody_ck.err")"
+fi
+state=$(awk '/^State:/ {print $2}' "/proc/$N/status" 2>/dev/null)
+tracer=$(awk '/^TracerPid:/ {print $2}' "/proc/$N/status" 2>/dev/null)
+check "its process still runs, untraced (state $state, tracer $tracer)" test "$state" = S -a "$tracer" = 0
+check "and no image directory was made" test ! -e /tmp/roam-nobody-img.$$
+kill -9 "$N" 2>/dev/null
 
 # ---- the good image is still good ----------------------------------------------------
 "$ROAM" restore -D "$T/good" --detach 2>"$T/good.err"
