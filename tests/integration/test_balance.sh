@@ -162,12 +162,17 @@ check "both jobs of part 2 ended with their result" test "$(cat "$DATA"/h*.out |
 # --- 3. memory ushering -------------------------------------------------------------
 wait_until 30 settled >/dev/null || fail "jobs of part 2 still listed"
 # Ushering off on n4: nothing saves the job from n4's limit (this is what
-# the test below would see if ushering did nothing).
+# the test below would see if ushering did nothing). Balancing off there
+# too, for both jobs: n4 has a fifth of a CPU, and a balancer once moved
+# the job to a faster node before it reached the limit (it ended with
+# status 0). The usher does not heed balancing off.
 usher_n4_is() { [ "$(cx n1 -- "$ROAM" nodes --json | jq '.nodes[] | select(.name == "n4") | .usher')" = "$1" ]; }
 cx n1 -- "$ROAM" node usher off n4 >/dev/null || fail "roam node usher off n4"
+cx n1 -- "$ROAM" node balance off n4 >/dev/null || fail "roam node balance off n4"
 wait_until 10 usher_n4_is false >/dev/null || fail "n1 never saw n4's ushering off"
+wait_until 10 n4_fixed >/dev/null || fail "n1 never saw balancing off on n4"
 cx n1 -- bash -c 'cd "$1"; "$2" run --on n4 -- python3 grow.py 240 >grow0.out 2>grow0.err; echo $? >grow0.rc' _ "$DATA" "$ROAM" >/dev/null 2>&1
-check "with ushering off, the growing job is killed on n4 (status $(cat "$DATA/grow0.rc"), want 137)" test "$(cat "$DATA/grow0.rc")" = 137
+check "with ushering off, the growing job is killed on n4 (status $(cat "$DATA/grow0.rc"), want 137; $(cat "$DATA/grow0.out"))" test "$(cat "$DATA/grow0.rc")" = 137
 cx n1 -- "$ROAM" node usher on n4 >/dev/null || fail "roam node usher on n4"
 check "roam nodes shows n4's ushering on again" wait_until 10 usher_n4_is true
 cx n1 -- bash -c 'cd "$1"; "$2" run --on n4 -- python3 grow.py 240 >grow.out 2>grow.err; echo $? >grow.rc' \
@@ -182,6 +187,7 @@ check "a job growing to 240 MiB on n4 (limit 200 MiB) ended well: status $(cat "
   test "$(cat "$DATA/grow.rc")" = 0 -a "$node" != n4 -a "$mib" = 240 -a "$ok" = True
 check "n4 logged why it moved the job away" cx n4 -- grep -qE 'usher: n4 has [0-9]+ of [0-9]+ MiB free' /run/roam/roamd.log
 check "roam nodes counts n4's ushered process" test "$(json_field n1 n4 ushered)" -ge 1
+cx n1 -- "$ROAM" node balance on n4 >/dev/null || fail "roam node balance on n4"
 
 # --- 4. a process that cannot move is not tried every period -------------------------
 # Three jobs at home on n1 (0.8 core) hold fd 3, a file in n1's own /tmp,
