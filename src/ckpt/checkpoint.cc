@@ -879,11 +879,14 @@ Result<CheckpointReport> Checkpoint(pid_t root, const std::string& dir, const Ch
     TakeWaitingClients(root);
   }
   Result<std::unique_ptr<FrozenTree>> tree = FrozenTree::Freeze(root);
-  if (!tree.ok()) return tree.status();
+  if (!tree.ok()) {
+    (*sink)->Abort();  // the directory, if it made it
+    return tree.status();
+  }
   DumpOptions dump;
   dump.share_cow = true;  // `roam restore` hands shared pages over
   Result<CheckpointReport> r = (*tree)->Dump(**sink, dump);
-  if (!r.ok()) return r;  // the tree resumes as *tree goes
+  if (!r.ok()) return r;  // the tree resumes as *tree goes; Dump aborted the sink
   if (options.leave_running) {
     (*tree)->Resume();
     r->freeze_ns = (*tree)->frozen_ns();

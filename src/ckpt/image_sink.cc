@@ -1,9 +1,11 @@
 #include "ckpt/image_sink.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <vector>
 
 #include "ckpt/image.h"
 #include "common/file_util.h"
@@ -11,11 +13,22 @@
 namespace roam {
 
 Result<std::unique_ptr<DirImageSink>> DirImageSink::Open(const std::string& dir, bool sync) {
+  // The directories MakeDirs is about to make, the deepest first.
+  std::vector<std::string> missing;
+  std::string d = dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  for (struct stat sb; !d.empty() && d != "/" && stat(d.c_str(), &sb) != 0;) {
+    missing.push_back(d);
+    const size_t slash = d.rfind('/');
+    d = slash == std::string::npos ? "" : d.substr(0, slash);
+  }
   Status st = MakeDirs(dir, 0700);
   if (!st.ok()) return st;
   std::string inventory = dir + "/" + kInventoryFile;
   if (unlink(inventory.c_str()) != 0 && errno != ENOENT) return Status::Errno("remove " + inventory);
-  return std::unique_ptr<DirImageSink>(new DirImageSink(dir, sync));
+  std::unique_ptr<DirImageSink> sink(new DirImageSink(dir, sync));
+  sink->made_dirs_ = std::move(missing);
+  return sink;
 }
 
 Status DirImageSink::Write(const std::string& name, uint64_t offset, const void* data, size_t len) {
@@ -56,6 +69,11 @@ void DirImageSink::Abort() {
   open_.clear();
   for (const std::string& name : created_) unlink(Where(name).c_str());
   created_.clear();
+  // Only while empty: nothing of anyone else's.
+  for (const std::string& d : made_dirs_) {
+    if (rmdir(d.c_str()) != 0) break;
+  }
+  made_dirs_.clear();
 }
 
 }  // namespace roam

@@ -17,6 +17,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "common/unique_fd.h"
@@ -43,7 +44,8 @@ class ImageSink {
 
 // The image directory of `roam checkpoint -D DIR`: created (0700) if
 // missing; any inventory there is removed first, so that no stale image
-// passes for the new one. Abort() removes the files this dump wrote.
+// passes for the new one. Abort() removes the files this dump wrote, and
+// the directories Open made for it.
 // `sync`: Sync() calls syncfs (a checkpoint must survive a crash).
 class DirImageSink : public ImageSink {
  public:
@@ -62,6 +64,7 @@ class DirImageSink : public ImageSink {
   bool sync_;
   std::map<std::string, UniqueFd> open_;  // files being written
   std::set<std::string> created_;         // every file this dump created
+  std::vector<std::string> made_dirs_;    // what Open made of dir_, the deepest first
 };
 
 }  // namespace roam

@@ -63,6 +63,28 @@ TEST(DirImageSink, OpenRemovesAStaleInventoryAndAbortWhatThisDumpWrote) {
   RemoveTree(dir);
 }
 
+TEST(DirImageSink, AbortRemovesTheDirectoriesOpenMadeAndNothingAbove) {
+  std::string top = TempDir();
+  std::string dir = top + "/a/b/";  // a trailing slash, as a user types it
+  Result<std::unique_ptr<DirImageSink>> sink = DirImageSink::Open(dir, /*sync=*/false);
+  ASSERT_TRUE(sink.ok()) << sink.status().message();
+  ASSERT_TRUE((*sink)->Write("core-1.img", 0, "x", 1).ok());
+  ASSERT_TRUE(Exists(top + "/a/b/core-1.img"));
+  (*sink)->Abort();
+  EXPECT_FALSE(Exists(top + "/a"));
+  EXPECT_TRUE(Exists(top));  // there before
+  // A directory that was there stays, with what is not this dump's.
+  ASSERT_EQ(mkdir((top + "/c").c_str(), 0700), 0);
+  sink = DirImageSink::Open(top + "/c/d", /*sync=*/false);
+  ASSERT_TRUE(sink.ok()) << sink.status().message();
+  int fd = open((top + "/c/d/mine.txt").c_str(), O_WRONLY | O_CREAT, 0600);
+  close(fd);
+  (*sink)->Abort();
+  EXPECT_TRUE(Exists(top + "/c/d/mine.txt"));  // d not empty: kept
+  EXPECT_TRUE(Exists(top + "/c"));
+  RemoveTree(top);
+}
+
 TEST(DirImageSink, AMissingParentIsAnErrorNamingThePath) {
   Result<std::unique_ptr<DirImageSink>> sink = DirImageSink::Open("/proc/1/no/such/dir", true);
   ASSERT_FALSE(sink.ok());
