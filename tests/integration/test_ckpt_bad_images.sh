@@ -59,6 +59,13 @@ one_line() {  # one_line FILE: exactly one line of error output
   [ "$(wc -l <"$1")" -eq 1 ]
 }
 
+untouched() {  # untouched PID WHAT: the process sleeps on, with no tracer left
+  local state tracer
+  state=$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null)
+  tracer=$(awk '/^TracerPid:/ {print $2}' "/proc/$1/status" 2>/dev/null)
+  check "$2 still runs, untraced (state $state, tracer $tracer)" test "$state" = S -a "$tracer" = 0
+}
+
 # ---- a good image, then damaged copies of it --------------------------------------
 P=$(start_victim "$T/v1.log")
 "$ROAM" checkpoint "$P" -D "$T/good" 2>"$T/ck.err"
@@ -119,9 +126,7 @@ if [ "$rc" -ne 0 ] && one_line "$T/nobody_ck.err" && grep -q "needs root" "$T/no
 else
   fail "an ordinary user's checkpoint: exit $rc, stderr: $(cat "$T/nobody_ck.err")"
 fi
-state=$(awk '/^State:/ {print $2}' "/proc/$N/status" 2>/dev/null)
-tracer=$(awk '/^TracerPid:/ {print $2}' "/proc/$N/status" 2>/dev/null)
-check "its process still runs, untraced (state $state, tracer $tracer)" test "$state" = S -a "$tracer" = 0
+untouched "$N" "its process"
 check "and no image directory was made" test ! -e /tmp/roam-nobody-img.$$
 kill -9 "$N" 2>/dev/null
 
@@ -174,9 +179,7 @@ if [ "$rc" -ne 0 ] && one_line "$T/sock.err" && grep -q "pid $S fd [0-9]*: socke
 else
   fail "socket refusal: exit $rc, $(cat "$T/sock.err")"
 fi
-state=$(awk '/^State:/ {print $2}' "/proc/$S/status" 2>/dev/null)
-tracer=$(awk '/^TracerPid:/ {print $2}' "/proc/$S/status" 2>/dev/null)
-check "the refused process still runs, untraced (state $state, tracer $tracer)" test "$state" = S -a "$tracer" = 0
+untouched "$S" "the refused process"
 check "no image files are left, nor the directory it made" test ! -e "$T/sock"
 
 finish
