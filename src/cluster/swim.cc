@@ -67,6 +67,7 @@ void Swim::Tick(int64_t now) {
   CheckSuspects(now);
   if (now >= next_gossip_at_) {
     SendGossip(now);
+    last_gossip_at_ = now;
     next_gossip_at_ = now + cfg_.gossip_interval_ms;
   }
   if (now >= next_reconnect_at_) {

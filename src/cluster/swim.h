@@ -54,6 +54,7 @@
 // owns it. All input must have passed ValidateSwimMessage().
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -112,6 +113,9 @@ struct SwimConfig {
   bool priority_dissemination = true;  // else fewest transmissions first only
   // Load vectors.
   int64_t gossip_interval_ms = 1000;
+  // GossipSoon brings a gossip forward, never sooner than this after the
+  // last one (a burst of changes costs one message per peer).
+  int64_t gossip_min_gap_ms = 100;
   int gossip_fanout = 3;
   int max_loads_per_gossip = 8;
   int load_sample_size = 64;         // peers whose load vector a node holds
@@ -149,6 +153,13 @@ class Swim {
   void Leave(int64_t now);
   // Replaces this node's published load vector (stamp and node are set here).
   void SetSelfLoad(const pb::LoadVector& v, int64_t now);
+  // Sends this node's vector at the next Tick rather than at the end of the
+  // gossip interval, gossip_min_gap_ms after the last gossip at the soonest:
+  // for a change the others should see now (a process arrived or left, so
+  // that `roam nodes` does not show it on two nodes for a second).
+  void GossipSoon(int64_t now) {
+    next_gossip_at_ = std::min(next_gossip_at_, std::max(now, last_gossip_at_ + cfg_.gossip_min_gap_ms));
+  }
   // This node's load vector as gossip carries it (empty before the first).
   pb::LoadVector SelfLoad(int64_t now) const;
   // A peer's vector learnt outside gossip (a reply to this node): taken as
@@ -285,6 +296,7 @@ class Swim {
   uint64_t probes_started_ = 0;
   uint64_t load_stamp_ = 0;
   int64_t next_probe_at_ = 0, next_gossip_at_ = 0, next_reconnect_at_ = 0;
+  int64_t last_gossip_at_ = INT64_MIN / 2;
   int64_t next_announce_at_ = 0, next_join_at_ = 0;
   bool multicast_ = false;
   bool left_ = false;

@@ -185,7 +185,16 @@ void Roamd::Run() {
 }
 
 void Roamd::TickSwim() {
-  node_.swim->Tick(NodeContext::Now());
+  const int64_t now = NodeContext::Now();
+  // A process arrived or left (started, ended, moved): the others hear it
+  // within a tick, not at the next second's gossip, when `roam nodes`
+  // showed a moved process on both nodes.
+  if (home_ && guests_ &&
+      (guests_->size() != node_.last_load.guest_procs() || home_->processes().size() != node_.last_load.home_procs())) {
+    PublishLoad();
+    node_.swim->GossipSoon(now);
+  }
+  node_.swim->Tick(now);
   swim_timer_.expires_after(kSwimTick);
   swim_timer_.async_wait([this](asio::error_code ec) {
     if (!ec) TickSwim();

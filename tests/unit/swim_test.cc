@@ -173,6 +173,50 @@ TEST(SwimLoad, AVectorLearntFromAReplyIsTakenIfNewer) {
   EXPECT_FALSE(sim.node(0).members().at("n2").load->vector.accepts_guests());
 }
 
+// roamd calls GossipSoon when a process arrives or leaves: the vector goes
+// out at the next tick instead of the end of the interval (here a minute),
+// and a burst of such calls sends no more than one gossip per
+// gossip_min_gap_ms.
+TEST(SwimLoad, GossipSoonSendsTheVectorAtTheNextTickAndNotFasterThanTheGap) {
+  SimConfig c = Quiet();
+  c.swim.gossip_interval_ms = 60000;
+  c.swim.gossip_min_gap_ms = 500;  // ten ticks
+  c.publish_load = false;
+  SwimSim sim(c);
+  sim.AddNodes(3, true);
+  sim.RunFor(3000);  // the first gossip of each, at a random time in the first second
+  auto gossips = [&] { return sim.traffic().messages_by_kind[pb::SwimMessage::GOSSIP]; };
+  auto publish = [&](uint32_t guests) {
+    pb::LoadVector v = sim.node(1).SelfLoad(sim.now());
+    v.set_guest_procs(guests);
+    sim.mutable_node(1).SetSelfLoad(v, sim.now());
+    return sim.node(1).SelfLoad(sim.now()).stamp();
+  };
+  const uint64_t before = gossips();
+  const uint64_t stamp = publish(1);
+  sim.RunFor(1000);
+  EXPECT_EQ(gossips(), before) << "no gossip within the interval without GossipSoon";
+  EXPECT_FALSE(sim.node(0).members().at("n2").load) << "n1 heard of n2's vector";
+
+  sim.mutable_node(1).GossipSoon(sim.now());
+  sim.RunFor(c.tick_ms + c.max_delay_ms);
+  EXPECT_EQ(gossips(), before + 2) << "one gossip to each of the two others";
+  ASSERT_TRUE(sim.node(0).members().at("n2").load);
+  EXPECT_EQ(sim.node(0).members().at("n2").load->vector.stamp(), stamp);
+  ASSERT_TRUE(sim.node(2).members().at("n2").load);
+  EXPECT_EQ(sim.node(2).members().at("n2").load->vector.guest_procs(), 1u);
+
+  // Again at once: held until gossip_min_gap_ms after the last, then sent.
+  const uint64_t second = publish(2);
+  sim.mutable_node(1).GossipSoon(sim.now());
+  sim.RunFor(c.tick_ms * 4);
+  EXPECT_EQ(gossips(), before + 2) << "sooner than the gap after the last";
+  EXPECT_NE(sim.node(0).members().at("n2").load->vector.stamp(), second);
+  sim.RunFor(c.swim.gossip_min_gap_ms + c.max_delay_ms);
+  EXPECT_EQ(gossips(), before + 4);
+  EXPECT_EQ(sim.node(0).members().at("n2").load->vector.stamp(), second);
+}
+
 TEST(SwimRules, SupersedeFollowsIncarnationAndStateOrder) {
   const std::string name = "n1", address = "10.0.0.1:7946";
   Member m(name, address);
