@@ -71,15 +71,21 @@ pb::ImageFileSum SumOf(const std::string& name, const ImageFileHeader& h) {
 class PageSink {
  public:
   PageSink(PayloadFileWriter* out, google::protobuf::RepeatedPtrField<pb::PageRun>* runs) : out_(out), runs_(runs) {}
-  // Runs never cross a mapping boundary.
-  void StartMapping() { last_ = nullptr; }
-  // `data` holds `n` pages that belong at `vaddr`: the non-zero ones are kept.
+  // Runs never cross a mapping boundary. `keep_zero`: the mapping's pages
+  // left out would not come back as zeros (a private file mapping gives
+  // the file's bytes there), so every page is kept, zero or not.
+  void StartMapping(bool keep_zero = false) {
+    last_ = nullptr;
+    keep_zero_ = keep_zero;
+  }
+  // `data` holds `n` pages that belong at `vaddr`: the non-zero ones are
+  // kept (all of them with keep_zero).
   Status Add(uint64_t vaddr, const char* data, size_t n, MemoryStats* stats) {
     std::vector<iovec> iov;  // the kept pages, written in one go below
     uint64_t offset = kPageHeaderSize + out_->payload_size();
     for (size_t i = 0; i < n; ++i) {
       const char* p = data + i * kPage;
-      if (IsZeroPage(p)) {
+      if (!keep_zero_ && IsZeroPage(p)) {
         stats->zero_pages_skipped++;
         continue;
       }
@@ -113,6 +119,7 @@ class PageSink {
   PayloadFileWriter* out_;
   google::protobuf::RepeatedPtrField<pb::PageRun>* runs_;
   pb::PageRun* last_ = nullptr;
+  bool keep_zero_ = false;
 };
 
 // Reads [addr, addr + len) of the frozen process.
@@ -158,7 +165,9 @@ Status DumpPrivatePages(pid_t pid, const VmaInfo& v, pb::Vma* out_vma, bool file
                         pb::ProcessImage* proc = nullptr, const RangeSet* parent_anon = nullptr) {
   RangeSet todo({{v.start, v.end}});
   for (const PageRange& k : kept) todo.Remove(k);
-  sink.StartMapping();
+  // A page the process wrote zeros into (the loader clears the tail of a
+  // library's last data page so) must not come back as the file's bytes.
+  sink.StartMapping(/*keep_zero=*/file_backed);
   // Reused, never zeroed: a fresh 512 KiB table per mapping cost more than
   // the dump of a small process's pages.
   static thread_local std::vector<uint64_t> pm, ppm;
