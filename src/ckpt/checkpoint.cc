@@ -70,10 +70,21 @@ Result<std::vector<pid_t>> Children(pid_t pid) {
   return ParseChildrenList(*text);
 }
 
-// A process of the tree that has exited: a zombie, or already gone.
+// A process of the tree that has exited: a zombie, or already gone. One
+// caught inside exit() (PF_EXITING; its status already lacks Umask and the
+// like) is waited for, up to 200 ms, until it is a zombie: its parent may
+// wait for it after the restore, so it is recorded as one, not refused
+// ("status: no Umask line") nor taken for gone.
 bool ExitedChild(pid_t pid) {
-  char state = ReadProcState(pid);
-  return state == 'Z' || state == 'X' || state == 0;
+  constexpr uint32_t kPfExiting = 0x4;
+  for (int tries = 0;; ++tries) {
+    Result<std::string> text = ReadFile(ProcPath(pid, "stat"));
+    ProcStat ps;
+    if (!text.ok() || !ParseProcStat(*text, &ps)) return true;  // gone
+    if (ps.state == 'Z' || ps.state == 'X') return true;
+    if (!(ps.flags & kPfExiting) || tries == 200) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 // Refusals that need no freezing: seccomp filters, zombies, a tracer. `seized`: the process is already frozen by us (we are its tracer).
