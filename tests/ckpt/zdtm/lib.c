@@ -211,6 +211,14 @@ void test_wait_children_ready(void)
 		while (n < 0 && errno == EINTR);
 		if (n != 1)
 			fail("child %d died before it was ready", children[i]);
+		/* Its end closed too (it writes, then closes): a capture taken
+		 * between the two would show an fd that is gone after the restore.
+		 * Bounded: a child's own fork() may hold a copy of that end. */
+		struct pollfd pfd = { .fd = children_ready_fd[i], .events = POLLIN };
+		if (poll(&pfd, 1, 2000) == 1) {
+			ssize_t eof = read(children_ready_fd[i], &c, 1);
+			(void)eof;
+		}
 		close(children_ready_fd[i]);
 		children_ready_fd[i] = -1;
 	}
