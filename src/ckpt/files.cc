@@ -296,7 +296,11 @@ Result<uint32_t> FileTableBuilder::AddMappedFile(pid_t pid, uint64_t start, uint
   ssize_t n = readlink(name, link, sizeof(link) - 1);
   if (n < 0) return Status::Errno("readlink " + std::string(name));
   src.link.assign(link, static_cast<size_t>(n));
-  if (!S_ISREG(src.st.st_mode)) {
+  // A private mapping of /dev/zero is anonymous memory the kernel names
+  // after the device (an idiom older than MAP_ANONYMOUS): mapped again
+  // from it, its pages written over it.
+  const bool dev_zero = S_ISCHR(src.st.st_mode) && src.link == "/dev/zero" && !writable;
+  if (!S_ISREG(src.st.st_mode) && !dev_zero) {
     return Status::Error("pid " + std::to_string(pid) + " mapping " + src.link + ": only regular files can be mapped");
   }
   src.info.flags = writable ? O_RDWR : O_RDONLY;

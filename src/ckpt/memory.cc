@@ -166,8 +166,9 @@ Status DumpPrivatePages(pid_t pid, const VmaInfo& v, pb::Vma* out_vma, bool file
   RangeSet todo({{v.start, v.end}});
   for (const PageRange& k : kept) todo.Remove(k);
   // A page the process wrote zeros into (the loader clears the tail of a
-  // library's last data page so) must not come back as the file's bytes.
-  sink.StartMapping(/*keep_zero=*/file_backed);
+  // library's last data page so) must not come back as the file's bytes
+  // (a private mapping of /dev/zero has none).
+  sink.StartMapping(/*keep_zero=*/file_backed && v.path != "/dev/zero");
   // Reused, never zeroed: a fresh 512 KiB table per mapping cost more than
   // the dump of a small process's pages.
   static thread_local std::vector<uint64_t> pm, ppm;
