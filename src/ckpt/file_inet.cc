@@ -489,6 +489,7 @@ std::string InetBacklog::Text() const {
   if (to_accept != 0) parts.push_back(std::to_string(to_accept) + " connection(s) to accept");
   if (handshakes != 0) parts.push_back(std::to_string(handshakes) + " handshake(s) under way");
   if (udp_sockets != 0) parts.push_back(std::to_string(udp_sockets) + " UDP socket(s) with datagrams waiting");
+  if (closing != 0) parts.push_back(std::to_string(closing) + " connection(s) being closed");
   std::string out;
   for (const std::string& p : parts) out += (out.empty() ? "" : ", ") + p;
   return out.empty() ? "nothing waiting" : out;
@@ -500,6 +501,13 @@ bool BacklogDrain::MayFreeze(const Result<InetBacklog>& look, std::chrono::stead
   amount_ = look->amount();
   return now - since_ > kPatience || now - start_ > kLimit;
 }
+
+namespace {
+// A connection in these states is held by a process that has not closed it
+// yet (FIN_WAIT2 and TIME_WAIT ones it closed have no inode).
+constexpr uint32_t kClosingStates = (1U << TCP_CLOSE_WAIT) | (1U << TCP_FIN_WAIT1) | (1U << TCP_FIN_WAIT2) |
+                                    (1U << TCP_CLOSING) | (1U << TCP_LAST_ACK);
+}  // namespace
 
 Result<InetBacklog> InetBacklogOf(pid_t root) {
   std::set<uint64_t> inodes;
@@ -525,7 +533,7 @@ Result<InetBacklog> InetBacklogOf(pid_t root) {
     req.sdiag_family = static_cast<uint8_t>(family);
     req.sdiag_protocol = IPPROTO_TCP;
     // SYN_RECV brings the request socks too (the kernel's TCP_NEW_SYN_RECV).
-    req.idiag_states = (1U << TCP_LISTEN) | (1U << TCP_SYN_RECV);
+    req.idiag_states = (1U << TCP_LISTEN) | (1U << TCP_SYN_RECV) | kClosingStates;
     Status st = SockDiagDump(&req, sizeof(req), [&](const void* payload, size_t size) {
       const auto* m = static_cast<const inet_diag_msg*>(payload);
       if (size < sizeof(*m)) return true;
@@ -533,6 +541,8 @@ Result<InetBacklog> InetBacklogOf(pid_t root) {
         out.to_accept += m->idiag_rqueue;
         listeners.push_back(LocalEndOf(*m));
         out.tcp_ports.insert(ntohs(m->id.idiag_sport));
+      } else if ((kClosingStates & (1U << m->idiag_state)) != 0) {
+        if (inodes.count(m->idiag_inode) != 0) ++out.closing;
       } else if (m->idiag_state != TCP_LISTEN && m->idiag_inode == 0) {
         handshakes.push_back(LocalEndOf(*m));
       }

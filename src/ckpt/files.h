@@ -362,17 +362,22 @@ bool PipeHeldOutside(uint64_t ino, const std::set<pid_t>& tree);
 // dump refuses as busy (file_inet.cc): connections to its TCP listeners,
 // accepted by the kernel (its accept queues) or with their handshake under
 // way (SYN received, its ACK not yet), and its UDP sockets with datagrams
-// not read. A move holds new ones off (net_lock.h) and lets the tree take
-// these before it freezes. Reads the tree's fds in /proc and two sock_diag
+// not read; and the connections it is closing, which a dump refuses. A
+// move holds new ones off (net_lock.h) and lets the tree take these, and
+// finish closing those, before it freezes. Reads the tree's fds in /proc and two sock_diag
 // dumps per family: cheap enough every few milliseconds for a while.
 struct InetBacklog {
   uint32_t to_accept = 0;    // in accept queues
   uint32_t handshakes = 0;   // SYN received, handshake not complete
   uint32_t udp_sockets = 0;  // UDP sockets with datagrams waiting
   uint64_t udp_bytes = 0;    // their queues' sizes (what the kernel charges them)
-  bool empty() const { return to_accept == 0 && handshakes == 0 && udp_sockets == 0; }
+  // The tree's TCP connections being closed (CLOSE_WAIT, FIN_WAIT1/2,
+  // CLOSING, LAST_ACK: a server done with a client, between its shutdown
+  // and its close), which the dump cannot carry.
+  uint32_t closing = 0;
+  bool empty() const { return to_accept == 0 && handshakes == 0 && udp_sockets == 0 && closing == 0; }
   // Falls as the tree takes what waits (to see whether it does).
-  uint64_t amount() const { return to_accept + handshakes + udp_bytes; }
+  uint64_t amount() const { return to_accept + handshakes + udp_bytes + closing; }
   std::string Text() const;  // "3 connection(s) to accept, 1 UDP socket with datagrams waiting"
   // The ports new clients come to: the tree's TCP listeners' and its bound
   // UDP sockets' (host order), for net_lock.h HoldPorts.

@@ -251,5 +251,49 @@ TEST(HoldPorts, NewClientsWaitUntilLetIn) {
   EXPECT_TRUE(LetPortsIn(tcp, udp).ok()) << "letting in what is not held is no error";
 }
 
+// A server done with a client holds its connection in CLOSE_WAIT (the
+// client closed first) or FIN_WAIT (it shut down its side) until it closes
+// it: the dump cannot carry one, so a move waits for the close.
+TEST(InetBacklog, ConnectionsBeingClosed) {
+  sockaddr_in at{};
+  UniqueFd l = Listener(&at);
+  UniqueFd c = Connect(at);
+  UniqueFd a(accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(a.get() >= 0);
+  EXPECT_TRUE(BacklogOf(getpid(), 0).empty());  // established: carried
+  c.reset();                                     // the client is done: a is in CLOSE_WAIT
+  InetBacklog b;
+  for (int i = 0; i < 100 && b.closing == 0; ++i) {
+    Result<InetBacklog> r = InetBacklogOf(getpid());
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    b = *r;
+    if (b.closing == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(b.closing, 1u);
+  EXPECT_FALSE(b.empty());
+  EXPECT_EQ(b.Text(), "1 connection(s) being closed");
+  a.reset();  // closed: gone from the tree (what the kernel keeps is not the tree's)
+  b = BacklogOf(getpid(), 0);
+  EXPECT_TRUE(b.empty()) << b.Text();
+
+  // Shut down by the server, not yet closed: FIN_WAIT2 (and the client,
+  // ours too, in CLOSE_WAIT).
+  UniqueFd c2 = Connect(at);
+  UniqueFd a2(accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_EQ(shutdown(a2.get(), SHUT_WR), 0);
+  b = InetBacklog();
+  for (int i = 0; i < 100 && b.closing < 2; ++i) {
+    Result<InetBacklog> r = InetBacklogOf(getpid());
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    b = *r;
+    if (b.closing < 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(b.closing, 2u) << b.Text();
+  a2.reset();
+  c2.reset();
+  b = BacklogOf(getpid(), 0);
+  EXPECT_TRUE(b.empty()) << b.Text();
+}
+
 }  // namespace
 }  // namespace roam
