@@ -505,8 +505,8 @@ bool BacklogDrain::MayFreeze(const Result<InetBacklog>& look, std::chrono::stead
 namespace {
 // A connection in these states is held by a process that has not closed it
 // yet (FIN_WAIT2 and TIME_WAIT ones it closed have no inode).
-constexpr uint32_t kClosingStates = (1U << TCP_CLOSE_WAIT) | (1U << TCP_FIN_WAIT1) | (1U << TCP_FIN_WAIT2) |
-                                    (1U << TCP_CLOSING) | (1U << TCP_LAST_ACK);
+constexpr uint32_t kClosingStates =
+    (1U << TCP_CLOSE_WAIT) | (1U << TCP_FIN_WAIT1) | (1U << TCP_FIN_WAIT2) | (1U << TCP_CLOSING) | (1U << TCP_LAST_ACK);
 }  // namespace
 
 Result<InetBacklog> InetBacklogOf(pid_t root) {

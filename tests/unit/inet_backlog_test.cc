@@ -261,7 +261,7 @@ TEST(InetBacklog, ConnectionsBeingClosed) {
   UniqueFd a(accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC));
   ASSERT_TRUE(a.get() >= 0);
   EXPECT_TRUE(BacklogOf(getpid(), 0).empty());  // established: carried
-  c.reset();                                     // the client is done: a is in CLOSE_WAIT
+  c.reset();                                    // the client is done: a is in CLOSE_WAIT
   InetBacklog b;
   for (int i = 0; i < 100 && b.closing == 0; ++i) {
     Result<InetBacklog> r = InetBacklogOf(getpid());
