@@ -364,8 +364,9 @@ bool PipeHeldOutside(uint64_t ino, const std::set<pid_t>& tree);
 // way (SYN received, its ACK not yet), and its UDP sockets with datagrams
 // not read; and the connections it is closing, which a dump refuses. A
 // move holds new ones off (net_lock.h) and lets the tree take these, and
-// finish closing those, before it freezes. Reads the tree's fds in /proc and two sock_diag
-// dumps per family: cheap enough every few milliseconds for a while.
+// finish closing those, before it freezes. Reads the tree's fds in /proc
+// and two sock_diag dumps per family: cheap enough every few milliseconds
+// for a while.
 struct InetBacklog {
   uint32_t to_accept = 0;    // in accept queues
   uint32_t handshakes = 0;   // SYN received, handshake not complete
