@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "ckpt/files.h"
@@ -45,19 +46,24 @@ UniqueFd Connect(const sockaddr_in& to) {
   return c;
 }
 
-// Loopback handshakes complete at once; the kernel queues the connection
-// a moment later at most.
-InetBacklog BacklogOf(pid_t root, uint32_t want_to_accept) {
+// Looks every 5 ms, for at most 0.5 s, until `done` holds; the last look.
+InetBacklog BacklogUntil(pid_t root, const std::function<bool(const InetBacklog&)>& done) {
   InetBacklog b;
   for (int i = 0; i < 100; ++i) {
     Result<InetBacklog> r = InetBacklogOf(root);
     EXPECT_TRUE(r.ok()) << r.status().message();
     if (!r.ok()) return b;
     b = *r;
-    if (b.to_accept == want_to_accept) break;
+    if (done(b)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return b;
+}
+
+// Loopback handshakes complete at once; the kernel queues the connection
+// a moment later at most.
+InetBacklog BacklogOf(pid_t root, uint32_t want_to_accept) {
+  return BacklogUntil(root, [&](const InetBacklog& b) { return b.to_accept == want_to_accept; });
 }
 
 TEST(InetBacklog, ConnectionsWaitingToBeAccepted) {
@@ -86,13 +92,7 @@ TEST(InetBacklog, HandshakesUnderWay) {
   const int secs = 5;
   ASSERT_EQ(setsockopt(l.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)), 0);
   UniqueFd c = Connect(at);
-  InetBacklog b;
-  for (int i = 0; i < 100 && b.handshakes == 0; ++i) {
-    Result<InetBacklog> r = InetBacklogOf(getpid());
-    ASSERT_TRUE(r.ok()) << r.status().message();
-    b = *r;
-    if (b.handshakes == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  InetBacklog b = BacklogUntil(getpid(), [](const InetBacklog& x) { return x.handshakes != 0; });
   EXPECT_EQ(b.handshakes, 1u);
   EXPECT_EQ(b.to_accept, 0u);
   EXPECT_EQ(b.Text(), "1 handshake(s) under way");
@@ -262,13 +262,7 @@ TEST(InetBacklog, ConnectionsBeingClosed) {
   ASSERT_TRUE(a.get() >= 0);
   EXPECT_TRUE(BacklogOf(getpid(), 0).empty());  // established: carried
   c.reset();                                    // the client is done: a is in CLOSE_WAIT
-  InetBacklog b;
-  for (int i = 0; i < 100 && b.closing == 0; ++i) {
-    Result<InetBacklog> r = InetBacklogOf(getpid());
-    ASSERT_TRUE(r.ok()) << r.status().message();
-    b = *r;
-    if (b.closing == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  InetBacklog b = BacklogUntil(getpid(), [](const InetBacklog& x) { return x.closing != 0; });
   EXPECT_EQ(b.closing, 1u);
   EXPECT_FALSE(b.empty());
   EXPECT_EQ(b.Text(), "1 connection(s) being closed");
@@ -281,13 +275,7 @@ TEST(InetBacklog, ConnectionsBeingClosed) {
   UniqueFd c2 = Connect(at);
   UniqueFd a2(accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC));
   ASSERT_EQ(shutdown(a2.get(), SHUT_WR), 0);
-  b = InetBacklog();
-  for (int i = 0; i < 100 && b.closing < 2; ++i) {
-    Result<InetBacklog> r = InetBacklogOf(getpid());
-    ASSERT_TRUE(r.ok()) << r.status().message();
-    b = *r;
-    if (b.closing < 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  b = BacklogUntil(getpid(), [](const InetBacklog& x) { return x.closing >= 2; });
   EXPECT_EQ(b.closing, 2u) << b.Text();
   a2.reset();
   c2.reset();
