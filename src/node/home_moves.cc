@@ -19,6 +19,9 @@ namespace roam {
 namespace {
 
 constexpr auto kForwardedMoveTimeout = std::chrono::seconds(330);
+// A move refused as busy is tried again this many times, after this pause.
+constexpr int kBusyRetries = 2;
+constexpr auto kBusyPause = std::chrono::milliseconds(200);
 
 }  // namespace
 
@@ -108,11 +111,41 @@ void HomeRole::MigrateHere(pid_t pid, const std::string& to, const pb::Credentia
     }
     done(std::move(r));
   };
-  if (targets->front() == node_.name()) {
-    spdlog::info("{}: move {} -> home asked by {}", gpid, p.where, requester.user());
+  MoveOnce(pid, to, std::move(*targets), requester, tag, kBusyRetries, std::move(done));
+}
+
+// One try of a move asked once. A try refused as busy (kBusy: something
+// in flight at the freeze, such as a connection made to one of its UNIX
+// listeners in the last milliseconds, which the dump cannot carry; a PID
+// taken a moment) has left the process running where it was: it is tried
+// again a moment later, `retries` more times, if nothing else about the
+// process changed meanwhile.
+void HomeRole::MoveOnce(pid_t pid, const std::string& to, std::vector<std::string> targets,
+                        const pb::Credentials& requester, BalanceTag tag, int retries, MoveDone done) {
+  HomeProcess& p = home_.at(pid);
+  const std::string from = p.where;
+  if (retries > 0) {
+    done = [this, pid, from, to, requester, tag, retries, done = std::move(done)](Result<pb::MigrationFigures> r) {
+      if (r.ok() || r.status().code() != StatusCode::kBusy) return done(std::move(r));
+      spdlog::info("{}:{}: {}; trying again in {} ms", node_.name(), pid, r.status().message(), kBusyPause.count());
+      auto timer = std::make_shared<asio::steady_timer>(node_.io, kBusyPause);
+      timer->async_wait([this, pid, from, to, requester, tag, retries, timer, r = std::move(r),
+                         done = std::move(done)](asio::error_code) mutable {
+        auto it = home_.find(pid);
+        const bool same = it != home_.end() && it->second.where == from && !Moving(pid) && !it->second.lock &&
+                          !(it->second.remote && it->second.remote->remnant());
+        if (!same) return done(std::move(r));
+        Result<std::vector<std::string>> again = ChooseTargets(it->second, to);
+        if (!again.ok()) return done(std::move(r));
+        MoveOnce(pid, to, std::move(*again), requester, tag, retries - 1, std::move(done));
+      });
+    };
+  }
+  if (targets.front() == node_.name()) {
+    spdlog::info("{}: move {} -> home asked by {}", p.gpid, p.where, requester.user());
     return ComeHome(p, std::move(done));
   }
-  MoveToFirst(pid, std::move(*targets), requester, tag, std::move(done));
+  MoveToFirst(pid, std::move(targets), requester, tag, std::move(done));
 }
 
 // Tries `targets` in order: a node that refuses for a reason of its own

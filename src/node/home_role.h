@@ -103,6 +103,10 @@ class HomeRole {
   // The nodes a move of `p` to `to` (a node, "home" or "best") may go to,
   // best first; only "best" gives more than one.
   Result<std::vector<std::string>> ChooseTargets(const HomeProcess& p, const std::string& to) const;
+  // One try of a move to `to` (its `targets`: ChooseTargets), and `retries`
+  // more if it is refused as busy.
+  void MoveOnce(pid_t pid, const std::string& to, std::vector<std::string> targets, const pb::Credentials& requester,
+                BalanceTag tag, int retries, MoveDone done);
   void MoveToFirst(pid_t pid, std::vector<std::string> targets, const pb::Credentials& requester, BalanceTag tag,
                    MoveDone done);
   void MoveTo(pid_t pid, const std::string& target, const pb::Credentials& requester, BalanceTag tag, MoveDone done);
