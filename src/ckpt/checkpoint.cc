@@ -851,7 +851,7 @@ namespace {
 // stops).
 class ClientHold {
  public:
-  explicit ClientHold(const InetBacklog& ports) : tcp_(ports.tcp_ports), udp_(ports.udp_ports) {
+  explicit ClientHold(const SocketBacklog& ports) : tcp_(ports.tcp_ports), udp_(ports.udp_ports) {
     held_ = HoldPorts(tcp_, udp_).ok();  // without CAP_NET_ADMIN: the tree still takes what waits
   }
   ~ClientHold() {
@@ -873,7 +873,7 @@ void TakeWaitingClients(pid_t root) {
   BacklogDrain drain(start);
   for (;;) {
     const auto now = std::chrono::steady_clock::now();
-    if (drain.MayFreeze(InetBacklogOf(root), now)) return;
+    if (drain.MayFreeze(SocketBacklogOf(root), now)) return;
     std::this_thread::sleep_for(BacklogDrain::kEvery);
   }
 }
@@ -884,7 +884,7 @@ Result<CheckpointReport> Checkpoint(pid_t root, const std::string& dir, const Ch
   Result<std::unique_ptr<DirImageSink>> sink = DirImageSink::Open(dir, /*sync=*/true);
   if (!sink.ok()) return sink.status();
   std::optional<ClientHold> hold;
-  Result<InetBacklog> ports = InetBacklogOf(root);
+  Result<SocketBacklog> ports = SocketBacklogOf(root);
   if (ports.ok() && !(ports->tcp_ports.empty() && ports->udp_ports.empty())) {
     hold.emplace(*ports);
     TakeWaitingClients(root);

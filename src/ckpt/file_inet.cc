@@ -20,7 +20,7 @@
 // established (closing, half-closed), a listener with connections waiting
 // to be accepted and a UDP socket with datagrams waiting to be read (both
 // "not now": kBusy; a move first lets the live tree take them, with new
-// ones held off: InetBacklogOf below, node/backlog_wait.h), and other protocols
+// ones held off: SocketBacklogOf below, node/backlog_wait.h), and other protocols
 // (raw, SCTP ...). Not carried: multicast memberships (the kernel does not
 // say which socket joined what).
 #include <arpa/inet.h>
@@ -484,18 +484,20 @@ bool Serves(const LocalEnd& listener, const LocalEnd& conn) {
 
 }  // namespace
 
-std::string InetBacklog::Text() const {
+std::string SocketBacklog::Text() const {
   std::vector<std::string> parts;
   if (to_accept != 0) parts.push_back(std::to_string(to_accept) + " connection(s) to accept");
   if (handshakes != 0) parts.push_back(std::to_string(handshakes) + " handshake(s) under way");
   if (udp_sockets != 0) parts.push_back(std::to_string(udp_sockets) + " UDP socket(s) with datagrams waiting");
   if (closing != 0) parts.push_back(std::to_string(closing) + " connection(s) being closed");
+  if (unix_to_accept != 0)
+    parts.push_back(std::to_string(unix_to_accept) + " UNIX connection(s) waiting to be accepted");
   std::string out;
   for (const std::string& p : parts) out += (out.empty() ? "" : ", ") + p;
   return out.empty() ? "nothing waiting" : out;
 }
 
-bool BacklogDrain::MayFreeze(const Result<InetBacklog>& look, std::chrono::steady_clock::time_point now) {
+bool BacklogDrain::MayFreeze(const Result<SocketBacklog>& look, std::chrono::steady_clock::time_point now) {
   if (!look.ok() || look->empty()) return true;
   if (look->amount() < amount_) since_ = now;  // it takes them
   amount_ = look->amount();
@@ -509,7 +511,7 @@ constexpr uint32_t kClosingStates =
     (1U << TCP_CLOSE_WAIT) | (1U << TCP_FIN_WAIT1) | (1U << TCP_FIN_WAIT2) | (1U << TCP_CLOSING) | (1U << TCP_LAST_ACK);
 }  // namespace
 
-Result<InetBacklog> InetBacklogOf(pid_t root) {
+Result<SocketBacklog> SocketBacklogOf(pid_t root) {
   std::set<uint64_t> inodes;
   for (pid_t pid : ReadProcessTree(root)) {
     const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
@@ -524,7 +526,7 @@ Result<InetBacklog> InetBacklogOf(pid_t root) {
     }
     closedir(d);
   }
-  InetBacklog out;
+  SocketBacklog out;
   if (inodes.empty()) return out;
   std::vector<LocalEnd> listeners;
   std::vector<LocalEnd> handshakes;
@@ -567,6 +569,21 @@ Result<InetBacklog> InetBacklogOf(pid_t root) {
       if (!Serves(l, h)) continue;
       ++out.handshakes;
       break;
+    }
+  }
+  Result<std::map<uint64_t, UnixDiag>> unix_socks = ReadUnixDiag();
+  if (!unix_socks.ok()) return unix_socks.status();
+  // What the dump cannot carry (file_unix.cc CheckUnixPeers): connections
+  // to the tree's listeners from outside or whose client wrote already, and
+  // the tree's own waiting for a listener outside.
+  for (const auto& [ino, l] : *unix_socks) {
+    if (!l.listening) continue;
+    const bool ours = inodes.count(ino) != 0;
+    for (uint64_t client : l.pending) {
+      const bool client_ours = client != 0 && inodes.count(client) != 0;
+      auto c = unix_socks->find(client);
+      const bool wrote = c == unix_socks->end() || c->second.wqueue != 0;
+      if (ours ? !client_ours || wrote : client_ours) ++out.unix_to_accept;
     }
   }
   return out;

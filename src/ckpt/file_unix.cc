@@ -13,7 +13,10 @@
 // to a name, a socket neither bound nor connected yet. Made again alone:
 // bound to its name (a stale socket file left at the path by the killed
 // process is removed first; the file's owner and mode are set again),
-// listening.
+// listening. Connections waiting in a listener's queue, not accepted
+// yet, whose clients are the tree's and wrote nothing yet (sock_diag
+// lists them, UNIX_DIAG_ICONS): each client connects to the listener
+// again, in the order of the queue, once it listens.
 //
 // Fds in flight (SCM_RIGHTS, not received yet) come with the peek, into
 // this process: each becomes a description of the table (the same one as
@@ -24,7 +27,9 @@
 // end is held outside the tree, an epoll set, a TCP connection or a job's
 // stdio in flight, a name relative to the process's directory; and, for
 // now (kBusy, tried again later), a listener with connections waiting to
-// be accepted and a socket alone with datagrams waiting.
+// be accepted from outside the tree or whose client wrote already, a
+// client waiting for a listener outside the tree, and a socket alone with
+// datagrams waiting.
 #include <fcntl.h>
 #include <linux/rtnetlink.h>
 #include <linux/unix_diag.h>
@@ -38,6 +43,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "ckpt/files.h"
@@ -60,7 +67,7 @@ Result<std::map<uint64_t, UnixDiag>> ReadUnixDiag() {
   unix_diag_req req{};
   req.sdiag_family = AF_UNIX;
   req.udiag_states = ~0U;
-  req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN;
+  req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_ICONS;
   std::map<uint64_t, UnixDiag> out;
   Status st = SockDiagDump(&req, sizeof(req), [&](const void* payload, size_t size) {
     const auto* m = static_cast<const unix_diag_msg*>(payload);
@@ -89,6 +96,13 @@ Result<std::map<uint64_t, UnixDiag>> ReadUnixDiag() {
         d.peer = peer;
       }
       if (a->rta_type == UNIX_DIAG_SHUTDOWN && asize >= 1) d.shutdown = static_cast<uint8_t>(data[0]);
+      if (a->rta_type == UNIX_DIAG_ICONS) {
+        for (size_t i = 0; i + 4 <= asize; i += 4) {
+          uint32_t client;
+          memcpy(&client, data + i, 4);
+          d.pending.push_back(client);
+        }
+      }
     }
     out[m->udiag_ino] = d;
     return true;
@@ -218,6 +232,16 @@ Status PeekQueue(FileTableBuilder* b, uint32_t id, const FdSource& src, int type
 
 }  // namespace
 
+namespace {
+
+// A listener whose waiting connections cannot be carried: "not now".
+Status PendingRefused(int count, const std::string& shown, const std::string& why) {
+  return Status::Error(StatusCode::kBusy, "a listening UNIX socket with " + std::to_string(count) +
+                                              " connection(s) waiting to be accepted" + why + " (" + shown + ")");
+}
+
+}  // namespace
+
 Status DumpUnixSocket(FileTableBuilder& b, const FdSource& src, const std::map<uint64_t, UnixDiag>& diag,
                       pb::FileDesc* desc) {
   const uint64_t ino = src.st.st_ino;
@@ -242,8 +266,10 @@ Status DumpUnixSocket(FileTableBuilder& b, const FdSource& src, const std::map<u
   // Alone: a listener, a bound datagram socket, a new one.
   const std::string shown = src.link + (d.named && d.name[0] != '\0' ? " at " + std::string(d.name.c_str()) : "");
   if (d.listening && d.rqueue > 0) {
-    return Status::Error(StatusCode::kBusy, "a listening UNIX socket with " + std::to_string(d.rqueue) +
-                                                " connection(s) waiting to be accepted (" + shown + ")");
+    // Carried if their clients are the tree's and wrote nothing yet
+    // (CheckUnixPeers, once the table is whole).
+    if (d.pending.size() != d.rqueue) return PendingRefused(static_cast<int>(d.rqueue), shown, "");
+    for (uint64_t client : d.pending) u->add_pending(client);
   }
   if (d.named && d.name[0] != '\0' && d.name[0] != '/') {
     return Status::Error(StatusCode::kCantMove, "a UNIX socket bound to a relative path is not supported (" + shown + ")");
@@ -269,6 +295,35 @@ Status CheckUnixPeers(const pb::FileTable& table, const std::map<uint64_t, UnixD
   std::map<uint64_t, uint32_t> ours;  // ino -> FileDesc id
   for (const pb::FileDesc& d : table.files()) {
     if (d.kind() == pb::FILE_UNIX_SOCKET) ours[d.unix_socket().ino()] = d.id();
+  }
+  // A connection waiting in a listener's queue is made again by connecting
+  // its client to the listener restored: both must be the tree's, and the
+  // client must not have written yet (what it wrote waits where no one can
+  // read it without accepting). The kernel shows the client's end as
+  // connected to no one, as if its peer had closed.
+  for (const pb::FileDesc& d : table.files()) {
+    if (d.kind() != pb::FILE_UNIX_SOCKET) continue;
+    const pb::UnixSocket& u = d.unix_socket();
+    const std::string shown = "socket:[" + std::to_string(u.ino()) + "]" +
+                              (!u.name().empty() && u.name()[0] == '/' ? " at " + std::string(u.name().c_str()) : "");
+    for (uint64_t client : u.pending()) {
+      if (client == 0 || !ours.count(client))
+        return PendingRefused(u.pending_size(), shown, ", one from outside the tree");
+      auto c = diag.find(client);
+      if (c == diag.end() || c->second.wqueue != 0 || c->second.peer != 0) {
+        return PendingRefused(u.pending_size(), shown, ", one whose client already wrote to it");
+      }
+    }
+    if (!u.pending().empty() && u.name().empty()) return PendingRefused(u.pending_size(), shown, ", on no name");
+  }
+  for (const auto& [ino, l] : diag) {
+    if (!l.listening || ours.count(ino)) continue;
+    for (uint64_t client : l.pending) {
+      if (client == 0 || !ours.count(client)) continue;
+      return Status::Error(StatusCode::kBusy, "UNIX socket socket:[" + std::to_string(client) +
+                                                  "]: its connection waits to be accepted by socket:[" +
+                                                  std::to_string(ino) + "], outside the tree");
+    }
   }
   for (const pb::FileDesc& d : table.files()) {
     if (d.kind() != pb::FILE_UNIX_SOCKET) continue;
@@ -360,6 +415,16 @@ Status Finish(int fd, const pb::FileDesc& d) {
   return Status::Ok();
 }
 
+// The clients (ino) of the connections that wait in the table's listeners.
+std::set<uint64_t> PendingClients(const pb::FileTable& table) {
+  std::set<uint64_t> out;
+  for (const pb::FileDesc& d : table.files()) {
+    if (d.kind() == pb::FILE_UNIX_SOCKET)
+      out.insert(d.unix_socket().pending().begin(), d.unix_socket().pending().end());
+  }
+  return out;
+}
+
 // A socket alone, made again: options, name, listen.
 Result<int> OpenAlone(const pb::FileDesc& d) {
   const pb::UnixSocket& u = d.unix_socket();
@@ -401,9 +466,11 @@ Status OpenUnixSockets(const pb::FileTable& table, std::map<uint32_t, int>* fds,
   for (const pb::FileDesc& d : table.files()) {
     if (d.kind() == pb::FILE_UNIX_SOCKET) by_ino[d.unix_socket().ino()] = &d;
   }
+  const std::set<uint64_t> waiting = PendingClients(table);
   for (const pb::FileDesc& d : table.files()) {
     if (d.kind() != pb::FILE_UNIX_SOCKET || fds->count(d.id())) continue;
     const pb::UnixSocket& u = d.unix_socket();
+    if (waiting.count(u.ino())) continue;  // connected below, once its listener listens
     if (u.alone()) {
       Result<int> fd = OpenAlone(d);
       if (!fd.ok()) return fd.status().Prefixed("file " + std::to_string(d.id()) + ": ");
@@ -424,6 +491,31 @@ Status OpenUnixSockets(const pb::FileTable& table, std::map<uint32_t, int>* fds,
     if (st.ok() && peer != nullptr) st = SetOptions(sv[1], peer->unix_socket());
     if (!st.ok()) return st.Prefixed("file " + std::to_string(d.id()) + ": ");
   }
+  // The connections that waited to be accepted wait again, in the same
+  // order (the restorer is their clients' peer credentials).
+  for (const pb::FileDesc& l : table.files()) {
+    if (l.kind() != pb::FILE_UNIX_SOCKET || l.unix_socket().pending().empty()) continue;
+    const pb::UnixSocket& u = l.unix_socket();
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    if (u.name().empty() || u.name().size() > sizeof(a.sun_path)) return Status::Error("a listener without a name");
+    memcpy(a.sun_path, u.name().data(), u.name().size());
+    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + u.name().size());
+    for (uint64_t ino : u.pending()) {
+      auto c = by_ino.find(ino);
+      if (c == by_ino.end())
+        return Status::Error("socket:[" + std::to_string(ino) + "], waiting to be accepted, is not in the image");
+      const pb::FileDesc& d = *c->second;
+      int s = socket(AF_UNIX, d.unix_socket().type() | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      if (s < 0) return Status::Errno("socket");
+      (*fds)[d.id()] = s;
+      Status st = SetOptions(s, d.unix_socket());
+      if (st.ok() && connect(s, reinterpret_cast<sockaddr*>(&a), len) != 0)
+        st = Status::Errno("connect to its listener again");
+      if (st.ok() && fcntl(s, F_SETFL, 0) != 0) st = Status::Errno("fcntl F_SETFL");  // Finish sets its own
+      if (!st.ok()) return st.Prefixed("file " + std::to_string(d.id()) + ": ");
+    }
+  }
   return Status::Ok();
 }
 
@@ -440,9 +532,11 @@ Status FillUnixSockets(const pb::FileTable& table, const std::function<int(uint3
   for (const pb::FileDesc& d : table.files()) {
     if (d.kind() == pb::FILE_UNIX_SOCKET) by_ino[d.unix_socket().ino()] = &d;
   }
+  const std::set<uint64_t> waiting = PendingClients(table);
   // Every queue first (a shutdown would stop the sends), then the rest.
   for (const pb::FileDesc& d : table.files()) {
     if (d.kind() != pb::FILE_UNIX_SOCKET || d.unix_socket().alone()) continue;
+    if (waiting.count(d.unix_socket().ino())) continue;  // nothing was written to it
     const pb::UnixSocket& u = d.unix_socket();
     auto lone = lone_ends->find(d.id());
     auto peer = by_ino.find(u.peer_ino());

@@ -48,6 +48,7 @@ struct UnixDiag {
   bool listening = false;
   bool connected = false;
   uint32_t rqueue = 0, wqueue = 0;  // a listener: connections waiting, backlog
+  std::vector<uint64_t> pending;    // a listener: its waiting connections' clients (their ino, 0 if closed), in order
 };
 
 // An established TCP connection a dump holds in repair mode, locked.
@@ -362,12 +363,15 @@ bool PipeHeldOutside(uint64_t ino, const std::set<pid_t>& tree);
 // dump refuses as busy (file_inet.cc): connections to its TCP listeners,
 // accepted by the kernel (its accept queues) or with their handshake under
 // way (SYN received, its ACK not yet), and its UDP sockets with datagrams
-// not read; and the connections it is closing, which a dump refuses. A
-// move holds new ones off (net_lock.h) and lets the tree take these, and
-// finish closing those, before it freezes. Reads the tree's fds in /proc
-// and two sock_diag dumps per family: cheap enough every few milliseconds
-// for a while.
-struct InetBacklog {
+// not read; the connections it is closing; and UNIX connections not
+// accepted yet that cannot be carried (file_unix.cc), all of which a dump
+// refuses. A
+// move holds new INET ones off (net_lock.h; a UNIX listener's clients
+// cannot be) and lets the tree take these, and finish closing those, before
+// it freezes. Reads the tree's fds in /proc, two sock_diag dumps per
+// family and one of UNIX sockets when the tree has any socket: cheap
+// enough every few milliseconds for a while.
+struct SocketBacklog {
   uint32_t to_accept = 0;    // in accept queues
   uint32_t handshakes = 0;   // SYN received, handshake not complete
   uint32_t udp_sockets = 0;  // UDP sockets with datagrams waiting
@@ -376,21 +380,25 @@ struct InetBacklog {
   // CLOSING, LAST_ACK: a server done with a client, between its shutdown
   // and its close), which the dump cannot carry.
   uint32_t closing = 0;
-  bool empty() const { return to_accept == 0 && handshakes == 0 && udp_sockets == 0 && closing == 0; }
+  // UNIX connections waiting to be accepted that the dump cannot carry:
+  // to its listeners, from outside it or from a client that wrote already;
+  // its own, to a listener outside.
+  uint32_t unix_to_accept = 0;
+  bool empty() const { return amount() == 0; }
   // Falls as the tree takes what waits (to see whether it does).
-  uint64_t amount() const { return to_accept + handshakes + udp_bytes + closing; }
+  uint64_t amount() const { return to_accept + handshakes + udp_sockets + udp_bytes + closing + unix_to_accept; }
   std::string Text() const;  // "3 connection(s) to accept, 1 UDP socket with datagrams waiting"
   // The ports new clients come to: the tree's TCP listeners' and its bound
   // UDP sockets' (host order), for net_lock.h HoldPorts.
   std::set<uint16_t> tcp_ports, udp_ports;
 };
-Result<InetBacklog> InetBacklogOf(pid_t root);
+Result<SocketBacklog> SocketBacklogOf(pid_t root);
 
 // When a tree that is taking what waits for it may freeze (the rules of a
 // move's BacklogWait and of `roam checkpoint`): once nothing waits, or once
 // it stops taking them (kPatience without one taken), or kLimit has
 // passed; then the dump refuses it if something still waits. Pure: the
-// caller looks (InetBacklogOf) every kEvery and passes the time.
+// caller looks (SocketBacklogOf) every kEvery and passes the time.
 class BacklogDrain {
  public:
   static constexpr auto kPatience = std::chrono::milliseconds(300);
@@ -399,11 +407,11 @@ class BacklogDrain {
   explicit BacklogDrain(std::chrono::steady_clock::time_point start) : start_(start), since_(start) {}
   // After a look: true if it may freeze now. A look that failed says yes
   // (the dump looks itself).
-  bool MayFreeze(const Result<InetBacklog>& look, std::chrono::steady_clock::time_point now);
+  bool MayFreeze(const Result<SocketBacklog>& look, std::chrono::steady_clock::time_point now);
 
  private:
   std::chrono::steady_clock::time_point start_, since_;
-  uint64_t amount_ = 0;  // InetBacklog::amount() at the last look
+  uint64_t amount_ = 0;  // SocketBacklog::amount() at the last look
 };
 
 }  // namespace roam

@@ -26,7 +26,7 @@ void BacklogWait::Cancel() {
 void BacklogWait::Look() {
   if (!then_) return;
   const auto now = std::chrono::steady_clock::now();
-  Result<InetBacklog> backlog = InetBacklogOf(pid_);
+  Result<SocketBacklog> backlog = SocketBacklogOf(pid_);
   const bool freeze = drain_->MayFreeze(backlog, now);
   if (backlog.ok() && !backlog->empty()) {
     if (!told_) spdlog::info("{}: waiting for it to take {} before it freezes", gpid_, backlog->Text());

@@ -1,7 +1,7 @@
 // The last step of a move before the freeze, on its source: what waits for
 // the tree in the kernel's socket queues (connections its listeners have
 // not accepted, handshakes under way to them, datagrams its UDP sockets
-// have not read: ckpt/files.h InetBacklogOf) would refuse the dump as busy,
+// have not read: ckpt/files.h SocketBacklogOf) would refuse the dump as busy,
 // and a server under load always has some. So new ones are held off first
 // (its own address: net_lock.h HoldNewConnections, by the caller), and the
 // tree, still running, takes those waiting. It is frozen as

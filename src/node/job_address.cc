@@ -155,7 +155,7 @@ void JobAddresses::Sweep() {
 
 void LeavingAddress::Freezing(pid_t root) {
   if (address_.empty()) {
-    Result<InetBacklog> ports = InetBacklogOf(root);
+    Result<SocketBacklog> ports = SocketBacklogOf(root);
     if (!ports.ok() || (ports->tcp_ports.empty() && ports->udp_ports.empty())) return;
     if (Status st = HoldPorts(ports->tcp_ports, ports->udp_ports); !st.ok()) {
       spdlog::warn("{}: its clients may refuse the move (busy): {}", gpid_, st.message());

@@ -1,6 +1,7 @@
-// InetBacklogOf: what waits in the kernel for a live tree's sockets, which
+// SocketBacklogOf: what waits in the kernel for a live tree's sockets, which
 // a move lets the tree take before it freezes (node/backlog_wait.h). Real
-// sockets on loopback, held by this process or a child.
+// sockets on loopback or in the abstract UNIX namespace, held by this
+// process or a child.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -8,12 +9,19 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstddef>
+#include <cstring>
 #include <functional>
+#include <map>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "ckpt/files.h"
 #include "ckpt/net_lock.h"
@@ -47,10 +55,10 @@ UniqueFd Connect(const sockaddr_in& to) {
 }
 
 // Looks every 5 ms, for at most 0.5 s, until `done` holds; the last look.
-InetBacklog BacklogUntil(pid_t root, const std::function<bool(const InetBacklog&)>& done) {
-  InetBacklog b;
+SocketBacklog BacklogUntil(pid_t root, const std::function<bool(const SocketBacklog&)>& done) {
+  SocketBacklog b;
   for (int i = 0; i < 100; ++i) {
-    Result<InetBacklog> r = InetBacklogOf(root);
+    Result<SocketBacklog> r = SocketBacklogOf(root);
     EXPECT_TRUE(r.ok()) << r.status().message();
     if (!r.ok()) return b;
     b = *r;
@@ -62,16 +70,16 @@ InetBacklog BacklogUntil(pid_t root, const std::function<bool(const InetBacklog&
 
 // Loopback handshakes complete at once; the kernel queues the connection
 // a moment later at most.
-InetBacklog BacklogOf(pid_t root, uint32_t want_to_accept) {
-  return BacklogUntil(root, [&](const InetBacklog& b) { return b.to_accept == want_to_accept; });
+SocketBacklog BacklogOf(pid_t root, uint32_t want_to_accept) {
+  return BacklogUntil(root, [&](const SocketBacklog& b) { return b.to_accept == want_to_accept; });
 }
 
-TEST(InetBacklog, ConnectionsWaitingToBeAccepted) {
+TEST(SocketBacklog, ConnectionsWaitingToBeAccepted) {
   sockaddr_in at{};
   UniqueFd l = Listener(&at);
   EXPECT_TRUE(BacklogOf(getpid(), 0).empty());
   UniqueFd c1 = Connect(at), c2 = Connect(at);
-  InetBacklog b = BacklogOf(getpid(), 2);
+  SocketBacklog b = BacklogOf(getpid(), 2);
   EXPECT_EQ(b.to_accept, 2u);
   EXPECT_EQ(b.handshakes, 0u);
   EXPECT_FALSE(b.empty());
@@ -86,13 +94,13 @@ TEST(InetBacklog, ConnectionsWaitingToBeAccepted) {
 // With TCP_DEFER_ACCEPT the kernel keeps a connection whose handshake is
 // done as a request (SYN_RECV) until its first data: a handshake under way,
 // for the listener of the tree, that a move waits for.
-TEST(InetBacklog, HandshakesUnderWay) {
+TEST(SocketBacklog, HandshakesUnderWay) {
   sockaddr_in at{};
   UniqueFd l = Listener(&at);
   const int secs = 5;
   ASSERT_EQ(setsockopt(l.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)), 0);
   UniqueFd c = Connect(at);
-  InetBacklog b = BacklogUntil(getpid(), [](const InetBacklog& x) { return x.handshakes != 0; });
+  SocketBacklog b = BacklogUntil(getpid(), [](const SocketBacklog& x) { return x.handshakes != 0; });
   EXPECT_EQ(b.handshakes, 1u);
   EXPECT_EQ(b.to_accept, 0u);
   EXPECT_EQ(b.Text(), "1 handshake(s) under way");
@@ -103,7 +111,7 @@ TEST(InetBacklog, HandshakesUnderWay) {
   EXPECT_EQ(b.handshakes, 0u);
 }
 
-TEST(InetBacklog, DatagramsWaitingToBeRead) {
+TEST(SocketBacklog, DatagramsWaitingToBeRead) {
   UniqueFd u(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   sockaddr_in at = Loopback();
   socklen_t len = sizeof(at);
@@ -114,7 +122,7 @@ TEST(InetBacklog, DatagramsWaitingToBeRead) {
   for (int i = 0; i < 3; ++i) {
     ASSERT_EQ(sendto(s.get(), "ping", 4, 0, reinterpret_cast<sockaddr*>(&at), sizeof(at)), 4);
   }
-  InetBacklog b = BacklogOf(getpid(), 0);
+  SocketBacklog b = BacklogOf(getpid(), 0);
   EXPECT_EQ(b.udp_sockets, 1u);
   EXPECT_GT(b.udp_bytes, 0u);
   const uint64_t three = b.amount();
@@ -130,7 +138,7 @@ TEST(InetBacklog, DatagramsWaitingToBeRead) {
 }
 
 // What waits for sockets outside the tree is not its business.
-TEST(InetBacklog, OnlyTheTreesSocketsCount) {
+TEST(SocketBacklog, OnlyTheTreesSocketsCount) {
   UniqueFd own(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));  // the child holds a socket, with nothing waiting
   pid_t child = fork();
   if (child == 0) {
@@ -142,22 +150,22 @@ TEST(InetBacklog, OnlyTheTreesSocketsCount) {
   UniqueFd l = Listener(&at);  // made after the fork: the child does not hold it
   UniqueFd c = Connect(at);
   EXPECT_EQ(BacklogOf(getpid(), 1).to_accept, 1u);
-  Result<InetBacklog> b = InetBacklogOf(child);
+  Result<SocketBacklog> b = SocketBacklogOf(child);
   ASSERT_TRUE(b.ok()) << b.status().message();
   EXPECT_TRUE(b->empty()) << b->Text();
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
 }
 
-TEST(InetBacklog, GoneProcessHasNothingWaiting) {
-  Result<InetBacklog> b = InetBacklogOf(999999999);
+TEST(SocketBacklog, GoneProcessHasNothingWaiting) {
+  Result<SocketBacklog> b = SocketBacklogOf(999999999);
   ASSERT_TRUE(b.ok());
   EXPECT_TRUE(b->empty());
 }
 
 // The ports new clients come to, which a hold names (net_lock.h HoldPorts):
 // the tree's listeners' and its bound UDP sockets', not a client's.
-TEST(InetBacklog, TheTreesListeningAndUdpPorts) {
+TEST(SocketBacklog, TheTreesListeningAndUdpPorts) {
   sockaddr_in at{};
   UniqueFd l = Listener(&at);
   UniqueFd c = Connect(at);  // its own ephemeral port is no listener's
@@ -166,7 +174,7 @@ TEST(InetBacklog, TheTreesListeningAndUdpPorts) {
   socklen_t len = sizeof(uat);
   ASSERT_EQ(bind(u.get(), reinterpret_cast<sockaddr*>(&uat), sizeof(uat)), 0);
   ASSERT_EQ(getsockname(u.get(), reinterpret_cast<sockaddr*>(&uat), &len), 0);
-  InetBacklog b = BacklogOf(getpid(), 1);
+  SocketBacklog b = BacklogOf(getpid(), 1);
   EXPECT_TRUE(b.tcp_ports.count(ntohs(at.sin_port)));
   EXPECT_TRUE(b.udp_ports.count(ntohs(uat.sin_port)));
   sockaddr_in mine{};
@@ -180,13 +188,13 @@ TEST(InetBacklog, TheTreesListeningAndUdpPorts) {
 TEST(BacklogDrain, WaitsWhileTheTreeTakesWhatWaits) {
   using namespace std::chrono_literals;
   const auto t0 = std::chrono::steady_clock::now();
-  InetBacklog some;
+  SocketBacklog some;
   some.to_accept = 5;
-  InetBacklog fewer = some;
+  SocketBacklog fewer = some;
   fewer.to_accept = 3;
   {
     BacklogDrain d(t0);
-    EXPECT_TRUE(d.MayFreeze(InetBacklog{}, t0)) << "nothing waits";
+    EXPECT_TRUE(d.MayFreeze(SocketBacklog{}, t0)) << "nothing waits";
     EXPECT_TRUE(d.MayFreeze(Status::Error("sock_diag failed"), t0)) << "the dump looks itself";
   }
   {
@@ -198,7 +206,7 @@ TEST(BacklogDrain, WaitsWhileTheTreeTakesWhatWaits) {
   }
   {
     BacklogDrain d(t0);
-    InetBacklog falling = some;
+    SocketBacklog falling = some;
     bool froze = false;
     auto t = t0;
     for (int i = 0; i < 1000 && !froze; ++i) {
@@ -254,7 +262,7 @@ TEST(HoldPorts, NewClientsWaitUntilLetIn) {
 // A server done with a client holds its connection in CLOSE_WAIT (the
 // client closed first) or FIN_WAIT (it shut down its side) until it closes
 // it: the dump cannot carry one, so a move waits for the close.
-TEST(InetBacklog, ConnectionsBeingClosed) {
+TEST(SocketBacklog, ConnectionsBeingClosed) {
   sockaddr_in at{};
   UniqueFd l = Listener(&at);
   UniqueFd c = Connect(at);
@@ -262,7 +270,7 @@ TEST(InetBacklog, ConnectionsBeingClosed) {
   ASSERT_TRUE(a.get() >= 0);
   EXPECT_TRUE(BacklogOf(getpid(), 0).empty());  // established: carried
   c.reset();                                    // the client is done: a is in CLOSE_WAIT
-  InetBacklog b = BacklogUntil(getpid(), [](const InetBacklog& x) { return x.closing != 0; });
+  SocketBacklog b = BacklogUntil(getpid(), [](const SocketBacklog& x) { return x.closing != 0; });
   EXPECT_EQ(b.closing, 1u);
   EXPECT_FALSE(b.empty());
   EXPECT_EQ(b.Text(), "1 connection(s) being closed");
@@ -275,11 +283,70 @@ TEST(InetBacklog, ConnectionsBeingClosed) {
   UniqueFd c2 = Connect(at);
   UniqueFd a2(accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC));
   ASSERT_EQ(shutdown(a2.get(), SHUT_WR), 0);
-  b = BacklogUntil(getpid(), [](const InetBacklog& x) { return x.closing >= 2; });
+  b = BacklogUntil(getpid(), [](const SocketBacklog& x) { return x.closing >= 2; });
   EXPECT_EQ(b.closing, 2u) << b.Text();
   a2.reset();
   c2.reset();
   b = BacklogOf(getpid(), 0);
+  EXPECT_TRUE(b.empty()) << b.Text();
+}
+
+// A UNIX listener's clients (a multiprocessing.Manager's workers) connect
+// and wait to be accepted. The dump carries such a connection if both ends
+// are the tree's and the client wrote nothing yet; the others are what a
+// move waits for.
+TEST(SocketBacklog, UnixConnectionsWaitingToBeAccepted) {
+  // The child holds `shared` too, and no listener (it is made after).
+  UniqueFd shared(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    pause();
+    _exit(0);
+  }
+  struct Reaped {
+    pid_t pid;
+    ~Reaped() {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  } reaped{child};
+  sockaddr_un at{};
+  at.sun_family = AF_UNIX;
+  const std::string name = "roam-backlog-test-" + std::to_string(getpid());
+  memcpy(at.sun_path + 1, name.data(), name.size());  // abstract: nothing to remove
+  const socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  UniqueFd l(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(bind(l.get(), reinterpret_cast<sockaddr*>(&at), len), 0);
+  ASSERT_EQ(listen(l.get(), 8), 0);
+  std::vector<UniqueFd> clients;
+  for (int i = 0; i < 2; ++i) {
+    clients.emplace_back(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ASSERT_EQ(connect(clients.back().get(), reinterpret_cast<sockaddr*>(&at), len), 0);
+  }
+  ASSERT_EQ(connect(shared.get(), reinterpret_cast<sockaddr*>(&at), len), 0);
+  Result<std::map<uint64_t, UnixDiag>> diag = ReadUnixDiag();
+  ASSERT_TRUE(diag.ok()) << diag.status().message();
+  struct stat st {};
+  ASSERT_EQ(fstat(l.get(), &st), 0);
+  ASSERT_TRUE(diag->count(st.st_ino));
+  EXPECT_EQ(diag->at(st.st_ino).pending.size(), 3u) << "sock_diag lists the clients waiting";
+
+  SocketBacklog b = BacklogOf(getpid(), 0);
+  EXPECT_TRUE(b.empty()) << "the tree's own clients, nothing written: carried; " << b.Text();
+  Result<SocketBacklog> other = SocketBacklogOf(child);
+  ASSERT_TRUE(other.ok()) << other.status().message();
+  EXPECT_EQ(other->unix_to_accept, 1u) << "the child's connection waits for a listener outside its tree";
+  EXPECT_EQ(other->Text(), "1 UNIX connection(s) waiting to be accepted");
+  EXPECT_TRUE(other->tcp_ports.empty() && other->udp_ports.empty()) << "no port to hold off";
+
+  ASSERT_EQ(write(clients[0].get(), "x", 1), 1);
+  b = BacklogUntil(getpid(), [](const SocketBacklog& x) { return x.unix_to_accept == 1; });
+  EXPECT_EQ(b.unix_to_accept, 1u) << "a client that wrote: what it wrote cannot be read before it is accepted";
+  EXPECT_EQ(b.to_accept, 0u) << "not a TCP listener's";
+  UniqueFd a(accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC));  // the first: the one that wrote
+  ASSERT_TRUE(a.get() >= 0);
+  b = BacklogUntil(getpid(), [](const SocketBacklog& x) { return x.empty(); });
   EXPECT_TRUE(b.empty()) << b.Text();
 }
 
