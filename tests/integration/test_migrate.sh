@@ -280,6 +280,29 @@ real_program xzpipe sh -c 'cat "$0" | xz -T2 -1 | sha256sum' "$DATA/part.txt"
 # two workers and the parent connected to it.
 cp "$HERE/../data/programs/manager_workers.py" "$DATA/manager.py"
 real_program manager python3 "$DATA/manager.py" 40 150000
+# A UNIX server under a stream of new connections
+# (tests/data/programs/unix_churn.py): one often waits to be accepted at
+# the freeze, and is carried (its client has written nothing yet).
+cp "$HERE/../data/programs/unix_churn.py" "$DATA/unix_churn.py"
+real_program unixchurn python3 "$DATA/unix_churn.py" 40000
+# One that cannot be carried (its client wrote before the server accepted)
+# and is never accepted: the move waits for it, is refused as busy, and the
+# home tries it twice more before it says so; the process runs on.
+bg_start noaccept "$ROAM" run --on n2 -- python3 "$DATA/unix_churn.py" 1 noaccept
+P=$(bg_pid noaccept)
+wait_until 10 where_is "n1:$P" n2 >/dev/null
+wait_until 10 grep -q ready "$DATA/noaccept.out" >/dev/null
+if migrate "n1:$P" n3 >"$DATA/noaccept.mig" 2>&1; then
+  fail "a UNIX connection that cannot be carried, never accepted: the move was made ($(head -c 300 "$DATA/noaccept.mig"))"
+else
+  check "a UNIX connection that cannot be carried, never accepted: refused as such ($(head -c 300 "$DATA/noaccept.mig"))" \
+    grep -q "waiting to be accepted, one whose client already wrote to it" "$DATA/noaccept.mig"
+fi
+tries=$(cx n1 -- grep -c "n1:$P: .*trying again in" /run/roam/roamd.log)
+check "the refused move was tried 3 times in all ($tries tries again)" test "$tries" = 2
+check "the process runs on where it was (n2), one copy" sh -c "[ '$(ps_field "n1:$P" where)' = n2 ] && [ '$(copies "$P" python3)' = 1 ]"
+cx n1 -- "$ROAM" kill -s KILL "n1:$P" >/dev/null
+bg_rc noaccept 20 >/dev/null
 # Open files passed over a UNIX socket faster than they are received
 # (tests/data/programs/fd_passing.py): dozens of fds in flight (deleted
 # O_TMPFILE files, a pipe's end) at every move.
