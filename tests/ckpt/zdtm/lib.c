@@ -416,6 +416,39 @@ void test_sort_lines(char *text)
 	free(copy);
 }
 
+socklen_t test_unix_addr(struct sockaddr_un *a, const char *name, int abstract)
+{
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	if (abstract) {
+		memcpy(a->sun_path + 1, name, strlen(name));
+		return offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name);
+	}
+	strcpy(a->sun_path, name);
+	return offsetof(struct sockaddr_un, sun_path) + strlen(name) + 1;
+}
+
+int test_unix_listen(const char *name, int abstract, int type, int backlog)
+{
+	struct sockaddr_un a;
+	socklen_t len = test_unix_addr(&a, name, abstract);
+	int s = socket(AF_UNIX, type, 0);
+	if (bind(s, (struct sockaddr *)&a, len) || listen(s, backlog))
+		fail("listen on %s: %m", name);
+	return s;
+}
+
+int test_unix_connect(const char *name, int abstract, int type, int s)
+{
+	struct sockaddr_un a;
+	socklen_t len = test_unix_addr(&a, name, abstract);
+	if (s < 0)
+		s = socket(AF_UNIX, type, 0);
+	if (connect(s, (struct sockaddr *)&a, len))
+		fail("connect to %s: %m", name);
+	return s;
+}
+
 void test_read_exact(int fd, const char *want, const char *what)
 {
 	char buf[64] = { 0 };

@@ -45,7 +45,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* Set by the library's SIGTERM handler. */
@@ -123,6 +125,15 @@ void test_sort_lines(char *text);
 /* Reads exactly strlen(want) bytes from fd (5 s at most) and fails, naming
  * `what`, unless they are `want`. */
 void test_read_exact(int fd, const char *want, const char *what);
+
+/* UNIX sockets named `name`: a path, or with `abstract` an abstract name.
+ * test_unix_addr fills *a and returns its length; test_unix_listen binds a
+ * new socket of `type` and listens with `backlog`; test_unix_connect
+ * connects `s`, or a new socket of `type` if s < 0, and returns it. They
+ * fail the test on any error. */
+socklen_t test_unix_addr(struct sockaddr_un *a, const char *name, int abstract);
+int test_unix_listen(const char *name, int abstract, int type, int backlog);
+int test_unix_connect(const char *name, int abstract, int type, int s);
 
 #ifdef ZDTM_CORRUPT
 extern int test_corrupt;

@@ -24,43 +24,10 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-static socklen_t addr_of(struct sockaddr_un *a, const char *name, int abstract)
-{
-	memset(a, 0, sizeof(*a));
-	a->sun_family = AF_UNIX;
-	if (abstract) {
-		memcpy(a->sun_path + 1, name, strlen(name));
-		return offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name);
-	}
-	strcpy(a->sun_path, name);
-	return offsetof(struct sockaddr_un, sun_path) + strlen(name) + 1;
-}
-
-static int listener(const char *name, int abstract, int backlog)
-{
-	struct sockaddr_un a;
-	socklen_t len = addr_of(&a, name, abstract);
-	int s = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (bind(s, (struct sockaddr *)&a, len) || listen(s, backlog))
-		fail("listen on %s: %m", name);
-	return s;
-}
-
-static int client(const char *name, int abstract, int s)
-{
-	struct sockaddr_un a;
-	socklen_t len = addr_of(&a, name, abstract);
-	if (s < 0)
-		s = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (connect(s, (struct sockaddr *)&a, len))
-		fail("connect to %s: %m", name);
-	return s;
-}
-
 /* A new client of `l` (named `name`) is accepted and served. */
 static void serve_one(int l, const char *name, int abstract, int with)
 {
-	int c = client(name, abstract, with);
+	int c = test_unix_connect(name, abstract, SOCK_STREAM, with);
 	struct pollfd p = { l, POLLIN, 0 };
 	if (poll(&p, 1, 5000) != 1)
 		fail("%s: no connection to accept", name);
@@ -86,11 +53,11 @@ int main(int argc, char **argv)
 	unlink(lpath);
 	unlink(dpath);
 
-	int l = listener(lpath, 0, 5);
+	int l = test_unix_listen(lpath, 0, SOCK_STREAM, 5);
 	if (chmod(lpath, 0640))
 		fail("chmod: %m");
-	int a = listener(abstract, 1, 3);
-	int c = client(lpath, 0, -1);
+	int a = test_unix_listen(abstract, 1, SOCK_STREAM, 3);
+	int c = test_unix_connect(lpath, 0, SOCK_STREAM, -1);
 	int s = accept(l, NULL, NULL);
 	if (s < 0)
 		fail("accept: %m");
@@ -98,7 +65,7 @@ int main(int argc, char **argv)
 		fail("write: %m");
 	int d = socket(AF_UNIX, SOCK_DGRAM, 0);
 	struct sockaddr_un da;
-	socklen_t dlen = addr_of(&da, dpath, 0);
+	socklen_t dlen = test_unix_addr(&da, dpath, 0);
 	if (bind(d, (struct sockaddr *)&da, dlen))
 		fail("bind %s: %m", dpath);
 	int n = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -110,7 +77,7 @@ int main(int argc, char **argv)
 		close(l);
 		char other[320];
 		snprintf(other, sizeof(other), "%s.other", lpath);
-		l = listener(other, 0, 5);
+		l = test_unix_listen(other, 0, SOCK_STREAM, 5);
 	}
 	if (CORRUPT(2))
 		chmod(lpath, 0600);

@@ -18,41 +18,6 @@
 #include "lib.h"
 
 #include <poll.h>
-#include <stddef.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-
-static socklen_t addr_of(struct sockaddr_un *a, const char *name, int abstract)
-{
-	memset(a, 0, sizeof(*a));
-	a->sun_family = AF_UNIX;
-	if (abstract) {
-		memcpy(a->sun_path + 1, name, strlen(name));
-		return offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name);
-	}
-	strcpy(a->sun_path, name);
-	return offsetof(struct sockaddr_un, sun_path) + strlen(name) + 1;
-}
-
-static int listener(const char *name, int abstract, int type)
-{
-	struct sockaddr_un a;
-	socklen_t len = addr_of(&a, name, abstract);
-	int s = socket(AF_UNIX, type, 0);
-	if (bind(s, (struct sockaddr *)&a, len) || listen(s, 8))
-		fail("listen on %s: %m", name);
-	return s;
-}
-
-static int client(const char *name, int abstract, int type)
-{
-	struct sockaddr_un a;
-	socklen_t len = addr_of(&a, name, abstract);
-	int s = socket(AF_UNIX, type, 0);
-	if (connect(s, (struct sockaddr *)&a, len))
-		fail("connect to %s: %m", name);
-	return s;
-}
 
 /* The next connection waiting on l (5 s at most). */
 static int next_waiting(int l, const char *what)
@@ -91,26 +56,26 @@ int main(int argc, char **argv)
 	snprintf(qname, sizeof(qname), "roam-zdtm-pending-q-%d", getpid());
 	unlink(lpath);
 
-	int l = listener(lpath, 0, SOCK_STREAM);
-	int a = listener(aname, 1, SOCK_STREAM);
-	int q = listener(qname, 1, SOCK_SEQPACKET);
-	int c1 = client(lpath, 0, SOCK_STREAM);
-	int c2 = client(lpath, 0, SOCK_STREAM);
+	int l = test_unix_listen(lpath, 0, SOCK_STREAM, 8);
+	int a = test_unix_listen(aname, 1, SOCK_STREAM, 8);
+	int q = test_unix_listen(qname, 1, SOCK_SEQPACKET, 8);
+	int c1 = test_unix_connect(lpath, 0, SOCK_STREAM, -1);
+	int c2 = test_unix_connect(lpath, 0, SOCK_STREAM, -1);
 	if (test_fork() == 0) { /* the third client of L */
 		close(l);
 		close(a);
 		close(q);
 		close(c1);
 		close(c2);
-		int c3 = client(lpath, 0, SOCK_STREAM);
+		int c3 = test_unix_connect(lpath, 0, SOCK_STREAM, -1);
 		test_child_ready();
 		test_waitsig();
 		test_read_exact(c3, "third", "C3: what L's third connection was sent");
 		send_all(c3, "child-ok", "C3");
 		pass();
 	}
-	int ca = client(aname, 1, SOCK_STREAM);
-	int cq = client(qname, 1, SOCK_SEQPACKET);
+	int ca = test_unix_connect(aname, 1, SOCK_STREAM, -1);
+	int cq = test_unix_connect(qname, 1, SOCK_SEQPACKET, -1);
 	test_wait_children_ready();
 
 	test_ready();
@@ -120,7 +85,7 @@ int main(int argc, char **argv)
 		close(next_waiting(l, "L (CORRUPT)"));
 	if (CORRUPT(2)) {
 		close(a);
-		a = listener(aname, 1, SOCK_STREAM);
+		a = test_unix_listen(aname, 1, SOCK_STREAM, 8);
 	}
 	if (CORRUPT(3)) {
 		int t = dup(c1);
