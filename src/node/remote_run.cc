@@ -206,6 +206,9 @@ int64_t WallMs() {
 }
 constexpr auto kMoveTimeout = std::chrono::seconds(300);
 constexpr auto kSourceLostGrace = std::chrono::seconds(10);
+// How long a target's "lost the link to the source" waits for the source's
+// own reason (its move failed, the process ended), sent through the session.
+constexpr auto kSourceReasonGrace = std::chrono::milliseconds(300);
 // How long a move home waits for the deputy to say its input is held: it
 // answers at once unless it has bytes read and the process does not take
 // them; then the move goes on, and those bytes refuse it.
@@ -277,7 +280,7 @@ void RemoteRun::HoldTaken() {
 void RemoteRun::BeginMove(const std::string& to, const std::string& address, MoveFaults faults,
                           std::function<void(Result<pb::MigrationFigures>)> done, bool order) {
   moving_ = true;
-  frozen_ = ready_ = source_lost_ = source_committed_ = false;
+  frozen_ = ready_ = source_lost_ = source_committed_ = reason_wait_ = false;
   faults_ = faults;
   move_done_ = std::move(done);
   move_start_ = std::chrono::steady_clock::now();
@@ -324,6 +327,7 @@ void RemoteRun::SourceLost(const std::string& why) {
   // target holds a complete copy, it carries on; else the process is lost.
   source_lost_ = true;
   spdlog::warn("{}: lost {} during the move ({})", record_->gpid, figures_.from(), why);
+  if (reason_wait_) return TargetFailed(target_failure_);  // the target has failed already: no copy anywhere
   if (ready_) return MaybeCommit();
   if (arrival_ && image_home_) return MaybeComeHome();  // the whole image is here
   auto self = shared_from_this();
@@ -350,6 +354,22 @@ void RemoteRun::TargetFailed(const Status& why) {
   if (source_lost_) {
     FinishMove(Status::Error(StatusCode::kUnavailable, "node " + figures_.from() + " was lost during the move, and " + why.message()));
     return NodeLost("lost during a move to " + figures_.to());
+  }
+  // A target that lost its link to the source (kUnavailable) may have lost
+  // it because the source gave up and closed it: the source's reason (its
+  // dump failed, the process ended) comes through the session a moment
+  // later (kMoveFailed, kExit finish the move with it). Seen: a move home
+  // just as the process exited answered "lost the link to the source:
+  // connection closed by peer".
+  if (why.code() == StatusCode::kUnavailable && !reason_wait_) {
+    reason_wait_ = true;
+    target_failure_ = why;
+    auto self = shared_from_this();
+    move_timer_->expires_after(kSourceReasonGrace);
+    move_timer_->async_wait([this, self](asio::error_code ec) {
+      if (!ec && moving_) TargetFailed(target_failure_);
+    });
+    return;
   }
   // The source still holds the frozen copy: it resumes.
   pb::LinkFrame abort;
