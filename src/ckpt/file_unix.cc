@@ -230,10 +230,6 @@ Status PeekQueue(FileTableBuilder* b, uint32_t id, const FdSource& src, int type
   return st;
 }
 
-}  // namespace
-
-namespace {
-
 // A listener whose waiting connections cannot be carried: "not now".
 Status PendingRefused(int count, const std::string& shown, const std::string& why) {
   return Status::Error(StatusCode::kBusy, "a listening UNIX socket with " + std::to_string(count) +
