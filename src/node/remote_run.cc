@@ -280,7 +280,8 @@ void RemoteRun::HoldTaken() {
 void RemoteRun::BeginMove(const std::string& to, const std::string& address, MoveFaults faults,
                           std::function<void(Result<pb::MigrationFigures>)> done, bool order) {
   moving_ = true;
-  frozen_ = ready_ = source_lost_ = source_committed_ = reason_wait_ = false;
+  frozen_ = ready_ = source_lost_ = source_committed_ = false;
+  target_failure_ = Status::Ok();
   faults_ = faults;
   move_done_ = std::move(done);
   move_start_ = std::chrono::steady_clock::now();
@@ -327,7 +328,7 @@ void RemoteRun::SourceLost(const std::string& why) {
   // target holds a complete copy, it carries on; else the process is lost.
   source_lost_ = true;
   spdlog::warn("{}: lost {} during the move ({})", record_->gpid, figures_.from(), why);
-  if (reason_wait_) return TargetFailed(target_failure_);  // the target has failed already: no copy anywhere
+  if (!target_failure_.ok()) return TargetFailed(target_failure_);  // the target has failed already: no copy anywhere
   if (ready_) return MaybeCommit();
   if (arrival_ && image_home_) return MaybeComeHome();  // the whole image is here
   auto self = shared_from_this();
@@ -361,8 +362,7 @@ void RemoteRun::TargetFailed(const Status& why) {
   // later (kMoveFailed, kExit finish the move with it). Seen: a move home
   // just as the process exited answered "lost the link to the source:
   // connection closed by peer".
-  if (why.code() == StatusCode::kUnavailable && !reason_wait_) {
-    reason_wait_ = true;
+  if (why.code() == StatusCode::kUnavailable && target_failure_.ok()) {
     target_failure_ = why;
     auto self = shared_from_this();
     move_timer_->expires_after(kSourceReasonGrace);

@@ -108,9 +108,8 @@ class RemoteRun : public std::enable_shared_from_this<RemoteRun> {
   std::function<void()> on_end_;
   // A move under way.
   bool moving_ = false, frozen_ = false, ready_ = false, source_lost_ = false;
-  // A target failed as unreachable (target_failure_): waiting a moment for
-  // the source's own reason.
-  bool reason_wait_ = false;
+  // Not ok while a target that failed as unreachable waits a moment for
+  // the source's own reason (TargetFailed).
   Status target_failure_;
   std::shared_ptr<LinkSession> target_;
   std::unique_ptr<asio::steady_timer> move_timer_;
