@@ -365,12 +365,11 @@ bool PipeHeldOutside(uint64_t ino, const std::set<pid_t>& tree);
 // way (SYN received, its ACK not yet), and its UDP sockets with datagrams
 // not read; the connections it is closing; and UNIX connections not
 // accepted yet that cannot be carried (file_unix.cc), all of which a dump
-// refuses. A
-// move holds new INET ones off (net_lock.h; a UNIX listener's clients
-// cannot be) and lets the tree take these, and finish closing those, before
-// it freezes. Reads the tree's fds in /proc, two sock_diag dumps per
-// family and one of UNIX sockets when the tree has any socket: cheap
-// enough every few milliseconds for a while.
+// refuses. A move holds new INET ones off (net_lock.h; a UNIX listener's
+// clients cannot be) and lets the tree take these, and finish closing
+// those, before it freezes. Reads the tree's fds in /proc, two sock_diag
+// dumps per family and one of UNIX sockets when the tree has any socket:
+// cheap enough every few milliseconds for a while.
 struct SocketBacklog {
   uint32_t to_accept = 0;    // in accept queues
   uint32_t handshakes = 0;   // SYN received, handshake not complete
