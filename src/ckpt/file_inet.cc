@@ -573,17 +573,15 @@ Result<SocketBacklog> SocketBacklogOf(pid_t root) {
   }
   Result<std::map<uint64_t, UnixDiag>> unix_socks = ReadUnixDiag();
   if (!unix_socks.ok()) return unix_socks.status();
-  // What the dump cannot carry (file_unix.cc CheckUnixPeers): connections
-  // to the tree's listeners from outside or whose client wrote already, and
-  // the tree's own waiting for a listener outside.
+  // What the dump cannot carry (WaitingCarried): connections to the tree's
+  // listeners from outside or whose client wrote already, and the tree's
+  // own waiting for a listener outside.
   for (const auto& [ino, l] : *unix_socks) {
     if (!l.listening) continue;
     const bool ours = inodes.count(ino) != 0;
     for (uint64_t client : l.pending) {
       const bool client_ours = client != 0 && inodes.count(client) != 0;
-      auto c = unix_socks->find(client);
-      const bool wrote = c == unix_socks->end() || c->second.wqueue != 0;
-      if (ours ? !client_ours || wrote : client_ours) ++out.unix_to_accept;
+      if (ours ? !WaitingCarried(*unix_socks, client, client_ours) : client_ours) ++out.unix_to_accept;
     }
   }
   return out;

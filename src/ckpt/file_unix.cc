@@ -287,6 +287,12 @@ Status DumpUnixSocket(FileTableBuilder& b, const FdSource& src, const std::map<u
   return st;
 }
 
+bool WaitingCarried(const std::map<uint64_t, UnixDiag>& diag, uint64_t client, bool ours) {
+  if (client == 0 || !ours) return false;
+  auto c = diag.find(client);
+  return c != diag.end() && c->second.wqueue == 0 && c->second.peer == 0;
+}
+
 Status CheckUnixPeers(const pb::FileTable& table, const std::map<uint64_t, UnixDiag>& diag) {
   std::map<uint64_t, uint32_t> ours;  // ino -> FileDesc id
   for (const pb::FileDesc& d : table.files()) {
@@ -303,11 +309,10 @@ Status CheckUnixPeers(const pb::FileTable& table, const std::map<uint64_t, UnixD
     const std::string shown = "socket:[" + std::to_string(u.ino()) + "]" +
                               (!u.name().empty() && u.name()[0] == '/' ? " at " + std::string(u.name().c_str()) : "");
     for (uint64_t client : u.pending()) {
-      if (client == 0 || !ours.count(client))
-        return PendingRefused(u.pending_size(), shown, ", one from outside the tree");
-      auto c = diag.find(client);
-      if (c == diag.end() || c->second.wqueue != 0 || c->second.peer != 0) {
-        return PendingRefused(u.pending_size(), shown, ", one whose client already wrote to it");
+      const bool mine = client != 0 && ours.count(client) != 0;
+      if (!WaitingCarried(diag, client, mine)) {
+        return PendingRefused(u.pending_size(), shown,
+                              mine ? ", one whose client already wrote to it" : ", one from outside the tree");
       }
     }
     if (!u.pending().empty() && u.name().empty()) return PendingRefused(u.pending_size(), shown, ", on no name");

@@ -255,6 +255,10 @@ Result<std::map<uint64_t, UnixDiag>> ReadUnixDiag();
 // go to b.in_flight); anything else is refused. REQUIRES: the owner frozen.
 Status DumpUnixSocket(FileTableBuilder& b, const FdSource& src, const std::map<uint64_t, UnixDiag>& diag,
                       pb::FileDesc* desc);
+// Whether the dump carries a connection waiting in the queue of one of the
+// tree's UNIX listeners, from `client` (its ino, 0 if closed; `ours`: the
+// tree holds it): only from a client of the tree that wrote nothing yet.
+bool WaitingCarried(const std::map<uint64_t, UnixDiag>& diag, uint64_t client, bool ours);
 // Refuses a socket whose other end lives outside the table.
 Status CheckUnixPeers(const pb::FileTable& table, const std::map<uint64_t, UnixDiag>& diag);
 // Every pair and socket alone made, with its options (an alone one bound
