@@ -135,6 +135,7 @@ Status ReadRecordFile(const std::string& path, ImageFileKind kind, google::proto
 // ---- payload files ------------------------------------------------------------
 
 PayloadFileWriter::~PayloadFileWriter() {
+  behind_.reset();  // waits: the file is closed below
   if (sink_ != nullptr) (void)sink_->Close(name_);
   if (hash_ != nullptr) XXH3_freeState(hash_);
 }
@@ -158,14 +159,39 @@ Status PayloadFileWriter::Open(ImageSink* sink, const std::string& name, ImageFi
 
 Result<uint64_t> PayloadFileWriter::Append(const void* data, size_t len) {
   uint64_t offset = kPageHeaderSize + payload_size_;
-  Status st = sink_->Write(name_, offset, data, len);
+  Status st = Flush();
+  if (st.ok()) st = sink_->Write(name_, offset, data, len);
   if (!st.ok()) return st;
   XXH3_64bits_update(hash_, data, len);
   payload_size_ += len;
   return offset;
 }
 
+Status PayloadFileWriter::AppendBehind(const std::vector<iovec>& pieces) {
+  if (!behind_tried_) {
+    behind_tried_ = true;
+    Result<int> fd = sink_->FileFd(name_);
+    if (!fd.ok()) return fd.status();
+    if (*fd >= 0) behind_ = std::make_unique<WriteBehind>(*fd, sink_->Where(name_));
+  }
+  if (behind_ == nullptr) {
+    for (const iovec& v : pieces) {
+      Result<uint64_t> r = Append(v.iov_base, v.iov_len);
+      if (!r.ok()) return r.status();
+    }
+    return Status::Ok();
+  }
+  const uint64_t offset = kPageHeaderSize + payload_size_;
+  for (const iovec& v : pieces) {
+    XXH3_64bits_update(hash_, v.iov_base, v.iov_len);
+    payload_size_ += v.iov_len;
+  }
+  return behind_->Queue(pieces, offset);
+}
+
 Result<ImageFileHeader> PayloadFileWriter::Finish() {
+  if (Status st = Flush(); !st.ok()) return st;
+  behind_.reset();
   // The header, padded to a page: the padding is written too, so that a
   // file with no payload still has its whole header.
   ImageFileHeader h = MakeImageHeader(kind_, payload_size_, XXH3_64bits_digest(hash_));

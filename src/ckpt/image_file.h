@@ -10,15 +10,18 @@
 // and what is wrong.
 #pragma once
 
+#include <sys/uio.h>
 #include <xxhash.h>
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <google/protobuf/message_lite.h>
 
 #include "ckpt/image_sink.h"
+#include "ckpt/write_behind.h"
 #include "common/status.h"
 
 namespace roam {
@@ -88,6 +91,13 @@ class PayloadFileWriter {
   Status Open(ImageSink* sink, const std::string& name, ImageFileKind kind);
   Status Open(const std::string& path, ImageFileKind kind);
   Result<uint64_t> Append(const void* data, size_t len);
+  // Appends `pieces` one after the other. Where the sink gives the file's
+  // descriptor (a directory), they are hashed now and written behind the
+  // caller's back (write_behind.h): their bytes must stay as they are until
+  // the next call on this writer returns. Else as Append.
+  Status AppendBehind(const std::vector<iovec>& pieces);
+  // Waits until every piece is written: their buffers are free again.
+  Status Flush() { return behind_ != nullptr ? behind_->Wait() : Status::Ok(); }
   // Writes the header (size, checksum) and closes. No fsync: the caller
   // syncs the whole image (ImageSink::Sync) before declaring it complete.
   Result<ImageFileHeader> Finish();
@@ -100,6 +110,8 @@ class PayloadFileWriter {
   ImageFileKind kind_ = ImageFileKind::kPages;
   uint64_t payload_size_ = 0;
   XXH3_state_t* hash_ = nullptr;
+  std::unique_ptr<WriteBehind> behind_;  // made at the first AppendBehind
+  bool behind_tried_ = false;
 };
 
 // Reads a payload file through once and checks its header and checksum.

@@ -31,19 +31,22 @@ Result<std::unique_ptr<DirImageSink>> DirImageSink::Open(const std::string& dir,
   return sink;
 }
 
+Result<int> DirImageSink::FileFd(const std::string& name) {
+  if (auto it = open_.find(name); it != open_.end()) return it->second.get();
+  std::string path = Where(name);
+  unlink(path.c_str());  // an older image's file may be someone's hard link
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd.ok()) return Status::Errno("create " + path);
+  created_.insert(name);
+  return open_.emplace(name, std::move(fd)).first->second.get();
+}
+
 Status DirImageSink::Write(const std::string& name, uint64_t offset, const void* data, size_t len) {
-  auto it = open_.find(name);
-  if (it == open_.end()) {
-    std::string path = Where(name);
-    unlink(path.c_str());  // an older image's file may be someone's hard link
-    UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd.ok()) return Status::Errno("create " + path);
-    created_.insert(name);
-    it = open_.emplace(name, std::move(fd)).first;
-  }
+  Result<int> fd = FileFd(name);
+  if (!fd.ok()) return fd.status();
   const char* p = static_cast<const char*>(data);
   while (len > 0) {
-    ssize_t n = pwrite(it->second.get(), p, len, static_cast<off_t>(offset));
+    ssize_t n = pwrite(*fd, p, len, static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return Status::Errno("write " + Where(name), n == 0 ? ENOSPC : errno);
     p += n;

@@ -5,7 +5,8 @@
 // read from the frozen process (node/image_pipe.h), so the source writes no
 // image file at all.
 //
-// A sink sees one dump at a time, from one thread. Files may be written in
+// A sink sees one dump at a time, from one thread (only a descriptor it
+// gave out with FileFd is written from another). Files may be written in
 // any order and a file's header may come after its payload (page files are
 // written front to back, then their header at offset 0). The inventory is
 // written last, after Sync(): a reader treats an image without it as
@@ -33,6 +34,10 @@ class ImageSink {
   virtual Status Write(const std::string& name, uint64_t offset, const void* data, size_t len) = 0;
   // No more writes go to `name`.
   virtual Status Close(const std::string& name) = 0;
+  // The descriptor of file `name` (created at the first call, as by
+  // Write), for positional writes from another thread until Close(name)
+  // (write_behind.h); -1 if the sink has none (a stream keeps its order).
+  virtual Result<int> FileFd(const std::string& /*name*/) { return -1; }
   // Every file written so far is to last (a directory syncs; a stream has
   // nothing to do).
   virtual Status Sync() = 0;
@@ -54,6 +59,7 @@ class DirImageSink : public ImageSink {
   DirImageSink(std::string dir, bool sync) : dir_(std::move(dir)), sync_(sync) {}
 
   Status Write(const std::string& name, uint64_t offset, const void* data, size_t len) override;
+  Result<int> FileFd(const std::string& name) override;
   Status Close(const std::string& name) override;
   Status Sync() override;
   void Abort() override;

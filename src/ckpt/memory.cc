@@ -34,17 +34,31 @@ constexpr uint64_t kPmExclusive = 1ULL << 56;  // mapped by this process only
 constexpr uint64_t kPmFrame = (1ULL << 55) - 1;
 constexpr int kMapDroppable = 0x08;     // MAP_DROPPABLE (6.11+), newer than these headers
 constexpr int kMadvGuardInstall = 102;
-constexpr size_t kChunkPages = 1024;  // 4 MiB read at a time
+constexpr size_t kChunkPages = 256;  // 1 MiB read at a time
 constexpr uint64_t kPopulateMin = 16 * kPage;
 constexpr int kMadvPopulateWrite = 23;
 
 std::string Who(pid_t pid) { return "pid " + std::to_string(pid); }
 
-// The dump's read buffer (kChunkPages pages), kept by the thread: zeroing
-// and faulting in a fresh 4 MiB at each dump cost a few ms.
-char* ChunkBuffer() {
-  static thread_local std::unique_ptr<char[]> buf(new char[kChunkPages * kPage]);
-  return buf.get();
+// The dump's read buffers (kChunkPages pages each), kept by the thread for
+// its next dump: faulting in fresh buffers at each dump costs a few ms. A
+// PageSink holds two while it lives (one read into, one being written);
+// two are kept.
+std::vector<std::unique_ptr<char[]>>& ChunkPool() {
+  static thread_local std::vector<std::unique_ptr<char[]>> pool;
+  return pool;
+}
+
+std::unique_ptr<char[]> TakeChunk() {
+  std::vector<std::unique_ptr<char[]>>& pool = ChunkPool();
+  if (pool.empty()) return std::unique_ptr<char[]>(new char[kChunkPages * kPage]);
+  std::unique_ptr<char[]> b = std::move(pool.back());
+  pool.pop_back();
+  return b;
+}
+
+void GiveChunk(std::unique_ptr<char[]> b) {
+  if (b != nullptr && ChunkPool().size() < 2) ChunkPool().push_back(std::move(b));
 }
 
 bool IsZeroPage(const char* p) {
@@ -67,10 +81,19 @@ pb::ImageFileSum SumOf(const std::string& name, const ImageFileHeader& h) {
   return s;
 }
 
-// Writes pages to a payload file and records them as runs.
+// Writes pages to a payload file and records them as runs. The pages come
+// from Buffer(); with a directory sink they are written behind the
+// caller's back while it reads the next ones into the other buffer.
 class PageSink {
  public:
   PageSink(PayloadFileWriter* out, google::protobuf::RepeatedPtrField<pb::PageRun>* runs) : out_(out), runs_(runs) {}
+  ~PageSink() {
+    (void)out_->Flush();  // its error went to Add or goes to Finish
+    for (std::unique_ptr<char[]>& b : bufs_) GiveChunk(std::move(b));
+  }
+  PageSink(const PageSink&) = delete;
+  PageSink& operator=(const PageSink&) = delete;
+
   // Runs never cross a mapping boundary. `keep_zero`: the mapping's pages
   // left out would not come back as zeros (a private file mapping gives
   // the file's bytes there), so every page is kept, zero or not.
@@ -78,8 +101,13 @@ class PageSink {
     last_ = nullptr;
     keep_zero_ = keep_zero;
   }
-  // `data` holds `n` pages that belong at `vaddr`: the non-zero ones are
-  // kept (all of them with keep_zero).
+  // Where to read the next pages: not the buffer the last Add handed over.
+  char* Buffer() {
+    if (bufs_[next_] == nullptr) bufs_[next_] = TakeChunk();
+    return bufs_[next_].get();
+  }
+  // `data` (Buffer()) holds `n` pages that belong at `vaddr`: the non-zero
+  // ones are kept (all of them with keep_zero).
   Status Add(uint64_t vaddr, const char* data, size_t n, MemoryStats* stats) {
     std::vector<iovec> iov;  // the kept pages, written in one go below
     uint64_t offset = kPageHeaderSize + out_->payload_size();
@@ -108,11 +136,8 @@ class PageSink {
       offset += kPage;
       stats->pages_saved++;
     }
-    for (const iovec& v : iov) {
-      Result<uint64_t> r = out_->Append(v.iov_base, v.iov_len);
-      if (!r.ok()) return r.status();
-    }
-    return Status::Ok();
+    next_ ^= 1;
+    return out_->AppendBehind(iov);
   }
 
  private:
@@ -120,6 +145,8 @@ class PageSink {
   google::protobuf::RepeatedPtrField<pb::PageRun>* runs_;
   pb::PageRun* last_ = nullptr;
   bool keep_zero_ = false;
+  std::unique_ptr<char[]> bufs_[2];
+  int next_ = 0;
 };
 
 // Reads [addr, addr + len) of the frozen process.
@@ -160,9 +187,9 @@ void AddPage(google::protobuf::RepeatedPtrField<pb::PageRun>* runs, uint64_t add
 // `parent_pagemap_fd` (>= 0): the parent's pagemap; a page present in both
 // with the same frame is not saved but recorded in proc->inherited.
 Status DumpPrivatePages(pid_t pid, const VmaInfo& v, pb::Vma* out_vma, bool file_backed, int pagemap_fd, int mem_fd,
-                        PageSink& sink, char* buf, MemoryStats* stats,
-                        const std::vector<PageRange>& kept = {}, int parent_pagemap_fd = -1,
-                        pb::ProcessImage* proc = nullptr, const RangeSet* parent_anon = nullptr) {
+                        PageSink& sink, MemoryStats* stats, const std::vector<PageRange>& kept = {},
+                        int parent_pagemap_fd = -1, pb::ProcessImage* proc = nullptr,
+                        const RangeSet* parent_anon = nullptr) {
   RangeSet todo({{v.start, v.end}});
   for (const PageRange& k : kept) todo.Remove(k);
   // A page the process wrote zeros into (the loader clears the tail of a
@@ -230,6 +257,7 @@ Status DumpPrivatePages(pid_t pid, const VmaInfo& v, pb::Vma* out_vma, bool file
         while (j < count && j - i < kChunkPages && wanted(pm[j]) && ((pm[j] & kPmExclusive) != 0) == alone) ++j;
         uint64_t addr = base + i * kPage;
         size_t len = (j - i) * kPage;
+        char* buf = sink.Buffer();
         Status st = ReadRemote(pid, mem_fd, addr, buf, len, v.read && alone);
         if (!st.ok()) return st;
         st = sink.Add(addr, buf, j - i, stats);
@@ -269,7 +297,6 @@ Status DumpShmemPages(int fd, const std::string& what, uint64_t size, const std:
   PayloadFileWriter out;
   Status st = out.Open(files.sink(), name, ImageFileKind::kPages);
   PageSink sink(&out, pages);
-  char* buf = ChunkBuffer();
   const size_t buf_size = kChunkPages * kPage;
   const off_t end = static_cast<off_t>(size);
   off_t pos = 0;
@@ -281,6 +308,7 @@ Status DumpShmemPages(int fd, const std::string& what, uint64_t size, const std:
     for (off_t off = data; st.ok() && off < hole; off += static_cast<off_t>(buf_size)) {
       size_t len = static_cast<size_t>(std::min<off_t>(static_cast<off_t>(buf_size), hole - off));
       len = (len + kPage - 1) / kPage * kPage;
+      char* buf = sink.Buffer();
       memset(buf, 0, len);
       if (pread(fd, buf, len, off) < 0) st = Status::Errno("read " + what);
       if (st.ok()) st = sink.Add(static_cast<uint64_t>(off), buf, len / kPage, stats);
@@ -315,7 +343,6 @@ Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder&
   PayloadFileWriter out;
   Status st = out.Open(files.sink(), name, ImageFileKind::kPages);
   PageSink sink(&out, proc->mutable_pages());
-  char* buf = ChunkBuffer();
   for (const VmaInfo& v : vmas) {
     if (!st.ok()) break;
     if (v.path == "[vsyscall]") continue;
@@ -368,8 +395,8 @@ Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder&
       // Pages shared with the parent are looked for where the restore can
       // hand them over (staged memory: not a stack or droppable region).
       const bool cow = held.empty() && !v.HasFlag("gd") && !v.HasFlag("dp");
-      st = DumpPrivatePages(pid, v, out_vma, false, pagemap_fd, mem_fd, sink, buf, stats, held,
-                            cow ? parent_pagemap_fd : -1, proc, &parent_anon);
+      st = DumpPrivatePages(pid, v, out_vma, false, pagemap_fd, mem_fd, sink, stats, held, cow ? parent_pagemap_fd : -1,
+                            proc, &parent_anon);
     } else {
       out_vma->set_kind(v.shared ? pb::VMA_FILE_SHARED : pb::VMA_FILE_PRIVATE);
       out_vma->set_pgoff(v.offset);
@@ -378,7 +405,7 @@ Status DumpMemory(pid_t pid, const std::vector<VmaInfo>& vmas, FileTableBuilder&
         st = id.status();
       } else {
         out_vma->set_file_id(*id);
-        if (!v.shared) st = DumpPrivatePages(pid, v, out_vma, true, pagemap_fd, mem_fd, sink, buf, stats);
+        if (!v.shared) st = DumpPrivatePages(pid, v, out_vma, true, pagemap_fd, mem_fd, sink, stats);
       }
     }
   }
