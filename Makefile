@@ -26,7 +26,7 @@ unit: build
 	@cd $(BUILD) && ctest --output-on-failure -L unit
 
 demo: build
-	@scripts/demo.sh
+	@BUILD=$(BUILD) scripts/demo.sh
 
 bench: build
 	@bench/run.sh

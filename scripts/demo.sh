@@ -9,7 +9,7 @@
 # end.
 set -u
 cd "$(dirname "$0")/.."
-ROAM=build/bin/roam
+ROAM=$(realpath -m "${BUILD:-build}")/bin/roam  # make demo BUILD=DIR: that build
 C=demo
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 cx() { "$ROAM" cluster exec --name $C "$@"; }
@@ -45,7 +45,7 @@ say "8 CPU-bound jobs from n1: roam run -- bc -l (pi to 2,500 digits), placed by
 # shows `roam ps --all` while they run, then waits for each and prints its
 # status and the last digits it computed.
 cx n1 -- bash -c '
-  R='"$PWD/$ROAM"'
+  R='"$ROAM"'
   for i in 1 2 3 4 5 6 7 8; do
     echo "scale=2500; 4*a(1)" | $R run -- bc -l > /tmp/job$i.out 2>&1 &
     pids[$i]=$!
@@ -61,7 +61,7 @@ cx n1 -- bash -c '
 
 say "live migration: a job printing a numbered line every 5 ms, moved n2 -> n3 -> n4 -> home (n1) -> n2 while it runs"
 cx n1 -- bash -c '
-  R='"$PWD/$ROAM"'
+  R='"$ROAM"'
   $R run --on n2 -- python3 -c "
 import time
 for i in range(2000):
@@ -91,7 +91,7 @@ showcase() {
   sleep 2
   local start=$SECONDS t0; t0=$(date +%s%N)
   cx n1 -- bash -c 'for i in $(seq 12); do "$1" run -- awk -v n="$2" "BEGIN { for (i = 0; i < n; i++) s += i % 7 }" & done; wait' \
-    _ "$PWD/$ROAM" "$WORK" &
+    _ "$ROAM" "$WORK" &
   local jobs=$! next=3 stage=0
   while kill -0 $jobs 2>/dev/null; do
     sleep 1
@@ -139,7 +139,7 @@ wait_state n1 n3 dead 30 && echo "n1 declared n3 dead after $(( ($(date +%s%N) -
 cx n1 -- "$ROAM" nodes
 
 say "restart roamd on n3"
-cx n3 -- build/bin/roamd --daemon
+cx n3 -- "$(dirname "$ROAM")/roamd" --daemon
 start=$(date +%s%N)
 wait_state n1 n3 alive 30 && echo "n3 alive again after $(( ($(date +%s%N) - start) / 1000000 )) ms"
 sleep 1
