@@ -1,6 +1,12 @@
 #include "ckpt/image_show.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -39,6 +45,101 @@ std::string Prot(uint32_t p) {
   return s;
 }
 
+const char* SockTypeName(int type) {
+  switch (type) {
+    case SOCK_STREAM: return "stream";
+    case SOCK_DGRAM: return "dgram";
+    case SOCK_SEQPACKET: return "seqpacket";
+    default: return "socket";
+  }
+}
+
+// A UNIX socket's name as ss prints it: a path, or "@" and an abstract
+// name; bytes that are not printable as "?".
+std::string UnixName(const std::string& name) {
+  std::string out = !name.empty() && name[0] == '\0' ? "@" + name.substr(1) : name;
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
+
+// "10.0.0.7:8080", "[::1]:22"; "*" when not bound.
+std::string InetAddress(const std::string& sa) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (sa.size() >= sizeof(sockaddr_in) && reinterpret_cast<const sockaddr*>(sa.data())->sa_family == AF_INET) {
+    sockaddr_in a;
+    memcpy(&a, sa.data(), sizeof(a));
+    inet_ntop(AF_INET, &a.sin_addr, host, sizeof(host));
+    return fmt::format("{}:{}", host, ntohs(a.sin_port));
+  }
+  if (sa.size() >= sizeof(sockaddr_in6) && reinterpret_cast<const sockaddr*>(sa.data())->sa_family == AF_INET6) {
+    sockaddr_in6 a;
+    memcpy(&a, sa.data(), sizeof(a));
+    inet_ntop(AF_INET6, &a.sin6_addr, host, sizeof(host));
+    return fmt::format("[{}]:{}", host, ntohs(a.sin6_port));
+  }
+  return "*";
+}
+
+// What a socket or pipe of `table` is, in a few words (files have their
+// path): a client waiting to be accepted is named as such, a pipe says
+// what waits in it.
+class FileDetails {
+ public:
+  explicit FileDetails(const pb::FileTable& table) {
+    for (const pb::FileDesc& d : table.files()) {
+      for (uint64_t client : d.unix_socket().pending()) waiting_on_[client] = d.unix_socket().ino();
+    }
+    for (const pb::Pipe& p : table.pipes()) pipe_bytes_[p.ino()] = p.data().size();
+  }
+  std::string operator()(const pb::FileDesc& d) const;
+
+ private:
+  std::map<uint64_t, uint64_t> waiting_on_;  // client ino -> listener ino
+  std::map<uint64_t, size_t> pipe_bytes_;
+};
+
+std::string FileDetails::operator()(const pb::FileDesc& d) const {
+  if (d.has_unix_socket()) {
+    const pb::UnixSocket& u = d.unix_socket();
+    std::string s = SockTypeName(u.type());
+    if (u.listening()) {
+      s += " listening";
+    } else if (auto w = waiting_on_.find(u.ino()); w != waiting_on_.end()) {
+      s += fmt::format(" waiting to be accepted by {}", w->second);
+    } else if (!u.alone()) {
+      s += u.peer_ino() != 0 ? fmt::format(" connected to {}", u.peer_ino()) : std::string(" peer closed");
+    }
+    if (!u.name().empty()) s += " " + UnixName(u.name());
+    if (u.pending_size() > 0) s += fmt::format(", {} waiting to be accepted", u.pending_size());
+    size_t queued = 0;
+    for (const std::string& q : u.queued()) queued += q.size();
+    if (queued > 0) s += fmt::format(", {} bytes queued", queued);
+    if (u.in_flight_size() > 0) s += ", fds in flight";
+    return fmt::format("unix:[{}] {}", u.ino(), s);
+  }
+  if (d.has_inet_socket()) {
+    const pb::InetSocket& i = d.inet_socket();
+    std::string s = fmt::format("{}{} {}", i.protocol() == IPPROTO_UDP ? "udp" : "tcp", i.family() == AF_INET6 ? "6" : "",
+                                InetAddress(i.local()));
+    if (i.listening()) s += " listening";
+    if (!i.remote().empty()) s += " -> " + InetAddress(i.remote());
+    if (i.has_connection()) {
+      const pb::TcpConnection& c = i.connection();
+      s += fmt::format(", established, {} bytes unacknowledged, {} unread", c.send_queue().size(), c.recv_queue().size());
+    }
+    return s;
+  }
+  if (d.kind() == pb::FILE_PIPE || d.kind() == pb::FILE_FIFO) {
+    std::string s = d.kind() == pb::FILE_PIPE ? fmt::format("pipe:[{}]", d.pipe_ino()) : d.path();
+    auto b = pipe_bytes_.find(d.pipe_ino());
+    if (b != pipe_bytes_.end() && b->second > 0) s += fmt::format(", {} bytes queued", b->second);
+    return s;
+  }
+  return d.path();
+}
+
 uint64_t PagesBytes(const pb::ProcessImage& p) {
   uint64_t n = 0;
   for (const pb::PageRun& r : p.pages()) n += r.npages() * 4096;
@@ -60,6 +161,7 @@ nlohmann::json ImageJson(const Image& image) {
   for (const pb::ImageFileSum& s : inv.files()) total += s.size();
   j["image_bytes"] = total;
   j["processes"] = json::array();
+  const FileDetails detail(image.files);
   for (const pb::ProcessImage& p : image.procs) {
     json pj;
     pj["pid"] = p.pid();
@@ -89,6 +191,7 @@ nlohmann::json ImageJson(const Image& image) {
       pj["fds"].push_back({{"fd", f.fd()},
                            {"kind", KindName(d.kind())},
                            {"path", d.path()},
+                           {"detail", detail(d)},
                            {"pos", d.pos()},
                            {"flags", fmt::format("{:o}", d.flags())},
                            {"cloexec", f.cloexec()}});
@@ -169,9 +272,10 @@ std::string ImageTable(const Image& image) {
                          v.name());
     }
     out += fmt::format("pid {} files:\n", p.pid());
+    const FileDetails detail(image.files);
     for (const pb::Fd& f : p.fds()) {
       const pb::FileDesc& d = image.files.files(static_cast<int>(f.file_id() - 1));
-      out += fmt::format("  {:>4} {:<10} pos {:<10} {}\n", f.fd(), KindName(d.kind()), d.pos(), d.path());
+      out += fmt::format("  {:>4} {:<11} pos {:<10} {}\n", f.fd(), KindName(d.kind()), d.pos(), detail(d));
     }
   }
   return out;
