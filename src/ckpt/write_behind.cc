@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <system_error>
 
 namespace roam {
 
@@ -24,7 +25,7 @@ Status WriteBehind::Queue(std::vector<iovec> pieces, uint64_t offset) {
     size_t bytes = 0;
     for (const iovec& v : pieces) bytes += v.iov_len;
     // A small process's pages: not worth a thread.
-    if (bytes < kThreadBytes) return WriteAll(std::move(pieces), offset);
+    if (bytes < kThreadBytes || !StartThread()) return WriteAll(std::move(pieces), offset);
   }
   {
     std::unique_lock lock(mu_);
@@ -33,9 +34,19 @@ Status WriteBehind::Queue(std::vector<iovec> pieces, uint64_t offset) {
     pieces_ = std::move(pieces);
     offset_ = offset;
   }
-  if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
   cv_.notify_all();
   return Status::Ok();
+}
+
+bool WriteBehind::StartThread() {
+  if (no_thread_) return false;
+  try {
+    thread_ = std::thread([this] { Run(); });
+    return true;
+  } catch (const std::system_error&) {  // EAGAIN: the user's RLIMIT_NPROC, say
+    no_thread_ = true;
+    return false;
+  }
 }
 
 Status WriteBehind::Wait() {

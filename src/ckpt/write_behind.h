@@ -5,8 +5,9 @@
 // two CPUs the two overlap.
 //
 // One batch is in flight at a time. The thread starts at the first Queue
-// of kThreadBytes or more (smaller ones are written at once, until then);
-// the destructor waits for the last batch and ends it.
+// of kThreadBytes or more (smaller ones are written at once, until then;
+// all are, if no thread can be made); the destructor waits for the last
+// batch and ends it.
 #pragma once
 
 #include <sys/uio.h>
@@ -43,6 +44,8 @@ class WriteBehind {
 
  private:
   void Run();
+  // Starts the thread; false if it cannot be made (then never again).
+  bool StartThread();
   // Writes all of `pieces` from `offset`, on the calling thread.
   Status WriteAll(std::vector<iovec> pieces, uint64_t offset) const;
 
@@ -54,6 +57,7 @@ class WriteBehind {
   std::vector<iovec> pieces_;  // the batch in flight; empty: none
   uint64_t offset_ = 0;
   bool stop_ = false;
+  bool no_thread_ = false;
   Status failed_ = Status::Ok();
 };
 

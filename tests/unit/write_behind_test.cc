@@ -7,6 +7,9 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -115,6 +118,34 @@ TEST(WriteBehind, AFailureComesBack) {
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("write the pipe"), std::string::npos) << st.message();
   EXPECT_FALSE(wb.Queue({{big.data(), big.size()}}, 0).ok());  // and stays failed
+}
+
+// A user at its RLIMIT_NPROC cannot make a thread: everything is written
+// at once instead (std::thread would have thrown out of the dump).
+TEST(WriteBehind, NoThreadNoMatter) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to become nobody";
+  char path[] = "/tmp/roam-wb-nothread-XXXXXX";
+  UniqueFd fd(mkstemp(path));
+  ASSERT_TRUE(fd.ok());
+  std::vector<char> big(3 * WriteBehind::kThreadBytes, 'q');
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    rlimit one{1, 1};  // this process alone: no thread more
+    if (setgid(65534) != 0 || setuid(65534) != 0 || setrlimit(RLIMIT_NPROC, &one) != 0) _exit(2);
+    WriteBehind wb(fd.get(), path);
+    if (!wb.Queue({{big.data(), big.size()}}, 0).ok()) _exit(3);
+    if (!wb.Queue({{big.data(), 4096}}, big.size()).ok() || !wb.Wait().ok()) _exit(4);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  unlink(path);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child died of signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  struct stat sb;
+  ASSERT_EQ(fstat(fd.get(), &sb), 0);
+  EXPECT_EQ(static_cast<size_t>(sb.st_size), big.size() + 4096);
 }
 
 }  // namespace
