@@ -101,6 +101,12 @@ std::vector<std::string> GuestRole::gpids() const {
   return out;
 }
 
+std::vector<std::string> GuestRole::remnant_gpids() const {
+  std::vector<std::string> out;
+  for (const auto& g : remnants_) out.push_back(g->gpid());
+  return out;
+}
+
 std::vector<std::pair<pid_t, std::string>> GuestRole::Settled() const {
   std::vector<std::pair<pid_t, std::string>> out;
   for (const auto& [pid, g] : guests_) {

@@ -43,6 +43,9 @@ class GuestRole {
   bool Is(pid_t pid, const std::shared_ptr<GuestProcess>& guest) const;
   size_t size() const { return guests_.size(); }
   std::vector<std::string> gpids() const;
+  // Guests whose root exited while the rest of their tree runs on here
+  // until its output ends (remnants): they cannot move.
+  std::vector<std::string> remnant_gpids() const;
   // Guests the engine does not hold (not moving), by PID, with their GPID.
   std::vector<std::pair<pid_t, std::string>> Settled() const;
 

@@ -59,7 +59,16 @@ void Roamd::NodeAdmin(const pb::NodeAdminRequest& req, const pb::Credentials& re
       [[fallthrough]];
     case V::EXPEL: {
       if (req.verb() == V::EXPEL) spdlog::info("expelling guests, asked by {}", requester.user());
-      return MoveAll(guests_->gpids(), "best", requester, std::move(done));
+      // What a remnant left running cannot move: named, so that whoever
+      // empties the node for maintenance knows what still runs there.
+      return MoveAll(guests_->gpids(), "best", requester, [this, done = std::move(done)](Result<pb::NodeAdminReply> r) {
+        for (const std::string& gpid : guests_->remnant_gpids()) {
+          if (!r.ok()) break;
+          r->add_failures(gpid + ": has exited; what it left running in the background stays on " + node_.name() +
+                          " until its output ends");
+        }
+        done(std::move(r));
+      });
     }
     case V::BALANCE_ON:
     case V::BALANCE_OFF:

@@ -916,11 +916,21 @@ count_end ex1
 seen=$SEEN rc=$RC
 check "the expelled job's output is complete and in order (exit $rc, $(wc -l <"$DATA/ex1.out") lines, past $seen)" \
   bash -c "[ '$rc' = 0 ] && lines_past '$DATA/ex1.out' $seen"
-out=$(cx n1 -- "$ROAM" node drain "$w2" 2>&1); rc=$?
+# A job whose root exited while its background child writes on (a remnant)
+# cannot move: the drain names it (exit 1) and leaves it running.
+bg_start rem "$ROAM" run --on "$w2" -- sh -c "(while [ ! -e '$DATA/rem.go' ]; do sleep 0.1; done; echo late) & echo early"
+R=$(bg_pid rem)
+rc_rem=$(bg_rc rem 30)
+cx n1 -- "$ROAM" node drain "$w2" >"$DATA/drain.out" 2>&1; rc=$?
 t=$(wait_until 10 blocked_seen n1 "$w2" draining) || t=never
 w3=$(ps_field "$G" where)
-check "roam node drain $w2: exit $rc, $G moved to $w3, n1 sees $w2 draining (after ${t}s) ($(tr '\n' ' ' <<<"$out"))" \
-  sh -c "[ $rc -eq 0 ] && [ '$w3' != '$w2' ] && [ '$t' != never ]"
+check "roam node drain $w2: exit $rc, $G moved to $w3, n1 sees $w2 draining (after ${t}s), the remnant n1:$R (root's exit $rc_rem) named as left there ($(tr '\n' ' ' <"$DATA/drain.out"))" \
+  sh -c "[ $rc -eq 1 ] && [ '$w3' != '$w2' ] && [ '$t' != never ] && [ '$rc_rem' = 0 ] &&
+         grep -q 'n1:$R: has exited; what it left running in the background stays on $w2 until its output ends' '$DATA/drain.out'"
+touch "$DATA/rem.go"
+t=$(wait_until 10 grep -qx late "$DATA/rem.out") || t=never
+check "the remnant the drain left on $w2 still writes home (after ${t}s: $(tr '\n' ' ' <"$DATA/rem.out"))" \
+  sh -c "[ '$t' != never ] && printf 'early\nlate\n' | cmp -s - '$DATA/rem.out'"
 refused "roam run --on a draining node" "refuses guests" cx n1 -- "$ROAM" run --on "$w2" -- true
 cx n1 -- "$ROAM" node unblock "$w2" >/dev/null
 # Its own word decides, not the last load vector n1 holds (a second old).
