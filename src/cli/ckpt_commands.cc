@@ -136,7 +136,8 @@ void AddCheckpointCommands(CLI::App& app, int* code, CommandFilter& want) {
         return;
       }
       if (json) {
-        printf("%s\n", ImageJson(*img).dump(2).c_str());
+        // Paths and names are the kernel's bytes: not always UTF-8.
+        printf("%s\n", ImageJson(*img).dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       } else {
         printf("%s", ImageTable(*img).c_str());
       }

@@ -244,7 +244,7 @@ void AddProcessCommands(CLI::App& app, const std::string& socket, int* code, Com
         return;
       }
       if (*json) {
-        printf("%s\n", PsJson(r->ps()).dump(2).c_str());
+        printf("%s\n", PsJson(r->ps()).dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       } else {
         printf("%s", RenderTable(PsTableHeader(), PsTableRows(r->ps()), isatty(STDOUT_FILENO)).c_str());
       }

@@ -133,6 +133,31 @@ TEST_F(ImageFile, RecordWrittenReadsBackEqual) {
   EXPECT_EQ(p.SerializeAsString(), back.SerializeAsString());
 }
 
+// Names the kernel gives are bytes, not UTF-8 text: a process holding a
+// file named in Latin-1 was dumped (and killed) into an image whose
+// records protobuf refused to parse again (fields of type string).
+TEST_F(ImageFile, NamesThatAreNotUtf8ReadBack) {
+  const std::string latin1 = "/home/r\xe9my/caf\xe9.txt";
+  pb::ProcessImage p;
+  p.set_comm("\xff\xfe");
+  p.set_cwd(latin1);
+  p.set_root(latin1);
+  p.add_vmas()->set_name(latin1);
+  p.add_threads()->set_comm("\xe9");
+  pb::FileTable t;
+  pb::FileDesc* d = t.add_files();
+  d->set_path(latin1);
+  d->add_watches()->set_path(latin1);
+  t.add_shmems()->set_memfd_name("\xe9");
+  for (const google::protobuf::MessageLite* m : std::initializer_list<const google::protobuf::MessageLite*>{&p, &t}) {
+    std::string path = dir_.File("record.img");
+    ASSERT_TRUE(WriteRecordFile(path, ImageFileKind::kProcess, *m).ok());
+    std::unique_ptr<google::protobuf::MessageLite> back(m->New());
+    ASSERT_EQ(Error(ReadRecordFile(path, ImageFileKind::kProcess, back.get())), "");
+    EXPECT_EQ(back->SerializeAsString(), m->SerializeAsString());
+  }
+}
+
 TEST_F(ImageFile, RefusesEveryBitFlip) {
   for (size_t byte = 0; byte < file_.size(); ++byte) {
     for (int bit = 0; bit < 8; ++bit) {
