@@ -184,7 +184,8 @@ struct DashboardServer::Impl {
       ps_req.mutable_ps()->set_all(true);
       Result<pb::ControlReply> ps = Call(ps_req);
       if (!ps.ok()) continue;
-      std::string body = StateJson(nodes->nodes(), ps->ps(), NowMs()).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      std::string body =
+          StateJson(nodes->nodes(), ps->ps(), NowMs()).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       std::lock_guard<std::mutex> lock(mu);
       state = std::move(body);
       ++generation;
