@@ -219,6 +219,17 @@ Status RepairBeforeConnect(int s, const pb::TcpConnection& c) {
   if (st.ok()) {
     st = SetInt(s, IPPROTO_TCP, TCP_QUEUE_SEQ, static_cast<int>(c.recv_seq() - c.recv_queue().size()), "TCP_QUEUE_SEQ");
   }
+  // The segment size the peer agreed to, before connect(): the kernel sizes
+  // its segments there (from the route's MTU and this clamp) and not again
+  // when TCP_REPAIR_OPTIONS sets the clamp after it. Without it a restored
+  // connection could go on with the default clamp, 536 (`ss`: mss:524; a
+  // sender on loopback that had 65483 kept it, and a moved client on a
+  // 1500-byte MTU had it). The kernel takes no clamp above 32767 here
+  // (loopback's 65495 gives 32755).
+  constexpr uint32_t kMaxClamp = 32767;  // the kernel's MAX_TCP_WINDOW
+  if (st.ok() && c.mss() > 0) {
+    st = SetInt(s, IPPROTO_TCP, TCP_MAXSEG, static_cast<int>(std::min(c.mss(), kMaxClamp)), "TCP_MAXSEG");
+  }
   return st;
 }
 
