@@ -118,7 +118,9 @@ std::pair<std::string, std::string> OwnAddressHex(const std::string& own) {
 // The inodes of the IPv4/IPv6 sockets in `pid`'s network namespace that
 // the engine carries (file_inet.cc): TCP listening (state 0A) or closed
 // (07: bound, not connected), UDP of any state (/proc/PID/net/{tcp,udp}*),
-// and TCP connections (01) from the tree's own address.
+// and TCP connections from the tree's own address: established (01),
+// being opened (02: a move waits for it) or being closed (04 FIN_WAIT1,
+// 05 FIN_WAIT2, 08 CLOSE_WAIT, 09 LAST_ACK, 0B CLOSING).
 void AddMovableInetSockets(pid_t pid, const std::string& own_address, std::set<uint64_t>* out) {
   const auto [own4, own6] = OwnAddressHex(own_address);
   for (const char* table : {"net/tcp", "net/tcp6", "net/udp", "net/udp6"}) {
@@ -139,7 +141,11 @@ void AddMovableInetSockets(pid_t pid, const std::string& own_address, std::set<u
       }
       const std::string addr(local, strcspn(local, ":"));
       const bool own = !own4.empty() && (addr == own4 || addr == own6);
-      if (!tcp || state == 0x0A || state == 0x07 || (state == 0x01 && own)) out->insert(ino);
+      constexpr uint32_t kConnection =
+          (1U << 0x01) | (1U << 0x02) | (1U << 0x04) | (1U << 0x05) | (1U << 0x08) | (1U << 0x09) | (1U << 0x0B);
+      if (!tcp || state == 0x0A || state == 0x07 || (own && state < 32 && (kConnection & (1U << state)) != 0)) {
+        out->insert(ino);
+      }
     }
   }
 }

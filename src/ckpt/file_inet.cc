@@ -15,14 +15,22 @@
 // (ReleaseConnection). Made again in repair mode (no handshake), it leaves
 // it only when the whole tree is restored (FinishConnection): a restore
 // that fails before closes it silently too, and the image still holds it.
+// A connection being closed that the process still holds (CLOSE_WAIT: the
+// peer is done; FIN_WAIT1/2, CLOSING, LAST_ACK: it shut down its side)
+// is carried the same way, made established and then shut down again
+// (DumpConnection says how). Queues are refilled with room made for them
+// (BufferRoom).
 //
-// Refused, with the socket named: a TCP connection in any state but
-// established (closing, half-closed), a listener with connections waiting
-// to be accepted and a UDP socket with datagrams waiting to be read (both
-// "not now": kBusy; a move first lets the live tree take them, with new
-// ones held off: SocketBacklogOf below, node/backlog_wait.h), and other protocols
-// (raw, SCTP ...). Not carried: multicast memberships (the kernel does not
-// say which socket joined what).
+// Refused, with the socket named: a TCP connection being opened (SYN
+// sent), a listener with connections waiting to be accepted and a UDP
+// socket with datagrams waiting to be read (all "not now": kBusy; a move
+// first lets the live tree take them, with new ones held off:
+// SocketBacklogOf below, node/backlog_wait.h), and other protocols (raw,
+// SCTP ...). Not carried: multicast memberships (the kernel does not say
+// which socket joined what). A connection that ended (reset, closed both
+// ways) while the process holds it comes back as a new socket shut down
+// both ways: reads give 0 (a reset's ECONNRESET not first).
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -30,6 +38,7 @@
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -161,8 +170,27 @@ Status PeekRepairQueue(int s, int queue, size_t len, uint32_t* seq, std::string*
   return Status::Ok();
 }
 
-// Reads the connection of `s` (established) in repair mode into `c`,
-// after locking it. REQUIRES: root (CAP_NET_ADMIN).
+// Whether the reads of TCP socket `s` are shut (the kernel's RCV_SHUTDOWN):
+// the peer's FIN came, the connection ended, or the program shut them.
+bool ReadsShut(int s) {
+  pollfd p{s, POLLRDHUP, 0};
+  return poll(&p, 1, 0) == 1 && (p.revents & POLLRDHUP) != 0;
+}
+
+// The TCP states of a connection the dump carries (kCarried), and those in
+// which its own FIN is in the sequence: sent (FIN_WAIT2: acknowledged) or
+// waiting to be sent or acknowledged (kFinUnacked).
+constexpr uint32_t kFinSent =
+    (1U << TCP_FIN_WAIT1) | (1U << TCP_FIN_WAIT2) | (1U << TCP_CLOSING) | (1U << TCP_LAST_ACK);
+constexpr uint32_t kFinUnacked = kFinSent & ~(1U << TCP_FIN_WAIT2);
+constexpr uint32_t kCarried = kFinSent | (1U << TCP_ESTABLISHED) | (1U << TCP_CLOSE_WAIT);
+
+// Reads the connection of `s` (in a kCarried state) in repair mode into
+// `c`, after locking it. A half-closed one is recorded as established plus
+// what ended: its FIN taken out of the send sequence and its queues, to be
+// queued again at the restore at the sequence number it had
+// (RepairAfterConnect, FinishConnection), and reads shut (the peer's FIN
+// stays counted: acknowledged as before). REQUIRES: root (CAP_NET_ADMIN).
 Status DumpConnection(int s, const pb::InetSocket& in, pb::TcpConnection* c) {
   Status st = LockConnection(in);
   if (!st.ok()) return st;
@@ -171,15 +199,32 @@ Status DumpConnection(int s, const pb::InetSocket& in, pb::TcpConnection* c) {
     (void)UnlockConnection(in);
     return st;
   }
+  // Its state now that nothing more arrives: the peer's FIN may have come
+  // since the caller looked.
+  tcp_info now{};
+  socklen_t len = sizeof(now);
+  if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &now, &len) != 0) return Status::Errno("TCP_INFO");
+  const int state = now.tcpi_state;
+  if ((kCarried & (1U << state)) == 0) {
+    return Status::Error(StatusCode::kBusy, "a TCP connection that ended while it was dumped");
+  }
+  c->set_read_shut(ReadsShut(s));
   int outq = 0, unsent = 0, inq = 0;
   if (ioctl(s, SIOCOUTQ, &outq) != 0 || ioctl(s, SIOCOUTQNSD, &unsent) != 0 || ioctl(s, SIOCINQ, &inq) != 0) {
     return Status::Errno("TCP queue sizes");
   }
+  // The FIN counts in the sequence (write_seq) and so in the queue sizes
+  // while not acknowledged, and in what was not sent while not sent (it is
+  // last): the bytes before it are the queue.
+  const bool fin = (kFinSent & (1U << state)) != 0;
+  if (fin && (kFinUnacked & (1U << state)) != 0 && outq > 0) --outq;
+  if (fin && unsent > 0) --unsent;
+  c->set_fin_sent(fin);
   uint32_t seq = 0;
   std::string data;
   st = PeekRepairQueue(s, TCP_SEND_QUEUE, static_cast<size_t>(outq), &seq, &data);
   if (!st.ok()) return st;
-  c->set_send_seq(seq);
+  c->set_send_seq(fin ? seq - 1 : seq);
   c->set_send_queue(data);
   c->set_unsent(static_cast<uint32_t>(unsent));
   st = PeekRepairQueue(s, TCP_RECV_QUEUE, static_cast<size_t>(inq), &seq, &data);
@@ -187,7 +232,7 @@ Status DumpConnection(int s, const pb::InetSocket& in, pb::TcpConnection* c) {
   c->set_recv_seq(seq);
   c->set_recv_queue(data);
   tcp_info info{};
-  socklen_t len = sizeof(info);
+  len = sizeof(info);
   if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return Status::Errno("TCP_INFO");
   c->set_wscale((info.tcpi_options & TCPI_OPT_WSCALE) != 0);
   c->set_snd_wscale(info.tcpi_snd_wscale);
@@ -233,15 +278,50 @@ Status RepairBeforeConnect(int s, const pb::TcpConnection& c) {
   return st;
 }
 
+// Never waits: a queue with no room is an error, not a restore that hangs
+// (BufferRoom makes the room).
 Status SendAll(int s, const char* data, size_t len, const char* what) {
   size_t done = 0;
   while (done < len) {
-    ssize_t n = send(s, data + done, len - done, MSG_NOSIGNAL);
+    ssize_t n = send(s, data + done, len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n <= 0) return Status::Errno(what, n < 0 ? errno : EIO);
     done += static_cast<size_t>(n);
   }
   return Status::Ok();
 }
+
+// Room for a refill of `len` bytes into the send (SO_SNDBUF) or receive
+// (SO_RCVBUF) queue of `s` while it lives: the queue was full under the
+// process's own size (a writer faster than its peer's window), or under a
+// size the kernel had tuned up and a new socket starts below, and a refill
+// counts each byte with the kernel's overhead. Raised past the sysctl
+// limits (FORCE: the restorer is root), then put back as it was, its lock
+// too: a size the kernel tuned goes on being tuned.
+class BufferRoom {
+ public:
+  BufferRoom(int s, int name, size_t len) : s_(s), name_(name) {
+    socklen_t l = sizeof(size_);
+    if (len == 0 || getsockopt(s, SOL_SOCKET, name, &size_, &l) != 0) return;
+    l = sizeof(lock_);
+    if (getsockopt(s, SOL_SOCKET, SO_BUF_LOCK, &lock_, &l) != 0) return;
+    const int want = static_cast<int>(std::min<size_t>(2 * len + (256 << 10), 1 << 30));
+    raised_ = want > size_ && setsockopt(s, SOL_SOCKET, Force(), &want, sizeof(want)) == 0;
+  }
+  ~BufferRoom() {
+    if (!raised_) return;
+    const int half = size_ / 2;  // the kernel doubles what it is given
+    (void)setsockopt(s_, SOL_SOCKET, Force(), &half, sizeof(half));
+    (void)setsockopt(s_, SOL_SOCKET, SO_BUF_LOCK, &lock_, sizeof(lock_));
+  }
+  BufferRoom(const BufferRoom&) = delete;
+  BufferRoom& operator=(const BufferRoom&) = delete;
+
+ private:
+  int Force() const { return name_ == SO_SNDBUF ? SO_SNDBUFFORCE : SO_RCVBUFFORCE; }
+  int s_, name_;
+  int size_ = 0, lock_ = 0;
+  bool raised_ = false;
+};
 
 Status RepairAfterConnect(int s, const pb::TcpConnection& c) {
   std::vector<tcp_repair_opt> opts;
@@ -257,13 +337,29 @@ Status RepairAfterConnect(int s, const pb::TcpConnection& c) {
   // What arrived and was not read, then what was sent and not acknowledged
   // (what was never sent goes once repair mode is left: FinishConnection).
   if (st.ok()) st = SetInt(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, "TCP_REPAIR_QUEUE");
-  if (st.ok()) st = SendAll(s, c.recv_queue().data(), c.recv_queue().size(), "refill the receive queue");
+  if (st.ok()) {
+    BufferRoom room(s, SO_RCVBUF, c.recv_queue().size());
+    st = SendAll(s, c.recv_queue().data(), c.recv_queue().size(), "refill the receive queue");
+  }
   if (st.ok()) st = SetInt(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE, "TCP_REPAIR_QUEUE");
   const size_t sent = c.send_queue().size() - std::min<size_t>(c.unsent(), c.send_queue().size());
-  if (st.ok()) st = SendAll(s, c.send_queue().data(), sent, "refill the send queue");
+  if (st.ok()) {
+    BufferRoom room(s, SO_SNDBUF, sent);
+    st = SendAll(s, c.send_queue().data(), sent, "refill the send queue");
+  }
   if (st.ok() && c.window().size() == sizeof(tcp_repair_window) &&
       setsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, c.window().data(), sizeof(tcp_repair_window)) != 0) {
     st = Status::Errno("TCP_REPAIR_WINDOW");
+  }
+  // Its FIN, sent before (unless bytes never sent go first: FinishConnection),
+  // queued now as sent, at the sequence number it had: the peer's
+  // acknowledgements count it (one of a FIN not sent yet would be dropped,
+  // and with it every segment of the peer), and the retransmission timer
+  // sends it again for a peer that lacks it (a peer that had it
+  // acknowledges the copy).
+  if (st.ok() && c.fin_sent() && c.unsent() == 0) {
+    st = SetInt(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE, "TCP_REPAIR_QUEUE");
+    if (st.ok() && shutdown(s, SHUT_WR) != 0) st = Status::Errno("shut down its writing again");
   }
   return st;
 }
@@ -314,12 +410,12 @@ Status DumpInetSocket(FileTableBuilder& b, const FdSource& src, pb::FileDesc* de
                                             : reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port;
     if (port != 0) out->set_local(std::string(reinterpret_cast<char*>(&addr), len));
   }
-  bool established = false;
+  bool established = false;  // carried with TCP_REPAIR
   if (protocol == IPPROTO_TCP) {
     tcp_info info{};
     len = sizeof(info);
     if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return Status::Errno("TCP_INFO");
-    if (info.tcpi_state == TCP_ESTABLISHED) {
+    if ((kCarried & (1U << info.tcpi_state)) != 0) {
       established = true;
       sockaddr_storage peer{};
       len = sizeof(peer);
@@ -334,10 +430,23 @@ Status DumpInetSocket(FileTableBuilder& b, const FdSource& src, pb::FileDesc* de
       }
       out->set_listening(true);
       out->set_backlog(q->second);
+    } else if (info.tcpi_state == TCP_SYN_SENT) {
+      // Not now: its handshake ends in a moment (a move lets it, SocketBacklogOf).
+      return Status::Error(StatusCode::kBusy, "a TCP connection being opened (" + what + ")");
     } else if (info.tcpi_state != TCP_CLOSE) {
-      return Status::Error(StatusCode::kCantMove, "a TCP connection closing or half closed (state " +
-                                                      std::to_string(info.tcpi_state) + ") is not supported (" + what +
-                                                      ")");
+      return Status::Error(StatusCode::kCantMove, "a TCP socket in state " + std::to_string(info.tcpi_state) +
+                                                      " is not supported (" + what + ")");
+    } else {
+      // Closed: new or bound, a connection that ended (the kernel shut it
+      // down both ways), or a connect() that failed (the kernel made it new
+      // again, but for its path MTU and segment size). The old port of
+      // either may be its listener's, or no longer its own: not bound again.
+      if (ReadsShut(s)) {
+        out->set_ended(true);
+        out->clear_local();
+      } else if (info.tcpi_pmtu != 0 || info.tcpi_advmss != 0) {
+        out->clear_local();
+      }
     }
   } else {
     sockaddr_storage peer{};
@@ -390,7 +499,17 @@ Status FinishConnection(pid_t pid, int fd, const pb::InetSocket& in) {
   Status st = LeaveRepair(s, in);
   const size_t unsent = std::min<size_t>(c.unsent(), c.send_queue().size());
   if (st.ok() && unsent > 0) {
+    BufferRoom room(s, SO_SNDBUF, c.send_queue().size());
     st = SendAll(s, c.send_queue().data() + c.send_queue().size() - unsent, unsent, "send what was never sent");
+  }
+  // Half closed: reads end after the queue, as the peer's FIN (already
+  // acknowledged) made them; our FIN, if bytes never sent go before it,
+  // after them (RepairAfterConnect queued it otherwise). The state reads
+  // ESTABLISHED for CLOSE_WAIT, FIN_WAIT1 or 2 for LAST_ACK and CLOSING:
+  // only TCP_INFO and ss tell.
+  if (st.ok() && c.read_shut() && shutdown(s, SHUT_RD) != 0) st = Status::Errno("shutdown its reading again");
+  if (st.ok() && c.fin_sent() && unsent > 0 && shutdown(s, SHUT_WR) != 0) {
+    st = Status::Errno("shut down its writing again");
   }
   Status unlocked = UnlockConnection(in);
   return st.ok() ? unlocked : st;
@@ -417,6 +536,7 @@ Status PlaceInetSocket(int s, const pb::InetSocket& in) {
     return Status::Errno("bind to " + AddressText(in.local()) + " again");
   }
   if (in.listening() && listen(s, static_cast<int>(in.backlog())) != 0) return Status::Errno("listen");
+  if (in.ended()) (void)shutdown(s, SHUT_RDWR);  // ENOTCONN, and done: reads end, writes fail
   if (!in.remote().empty() &&
       connect(s, reinterpret_cast<const sockaddr*>(in.remote().data()), static_cast<socklen_t>(in.remote().size())) != 0) {
     return Status::Errno("connect to its peer again");
@@ -500,7 +620,7 @@ std::string SocketBacklog::Text() const {
   if (to_accept != 0) parts.push_back(std::to_string(to_accept) + " connection(s) to accept");
   if (handshakes != 0) parts.push_back(std::to_string(handshakes) + " handshake(s) under way");
   if (udp_sockets != 0) parts.push_back(std::to_string(udp_sockets) + " UDP socket(s) with datagrams waiting");
-  if (closing != 0) parts.push_back(std::to_string(closing) + " connection(s) being closed");
+  if (opening != 0) parts.push_back(std::to_string(opening) + " connection(s) being opened");
   if (unix_to_accept != 0)
     parts.push_back(std::to_string(unix_to_accept) + " UNIX connection(s) waiting to be accepted");
   std::string out;
@@ -514,13 +634,6 @@ bool BacklogDrain::MayFreeze(const Result<SocketBacklog>& look, std::chrono::ste
   amount_ = look->amount();
   return now - since_ > kPatience || now - start_ > kLimit;
 }
-
-namespace {
-// A connection in these states is held by a process that has not closed it
-// yet (FIN_WAIT2 and TIME_WAIT ones it closed have no inode).
-constexpr uint32_t kClosingStates =
-    (1U << TCP_CLOSE_WAIT) | (1U << TCP_FIN_WAIT1) | (1U << TCP_FIN_WAIT2) | (1U << TCP_CLOSING) | (1U << TCP_LAST_ACK);
-}  // namespace
 
 Result<SocketBacklog> SocketBacklogOf(pid_t root) {
   std::set<uint64_t> inodes;
@@ -546,7 +659,7 @@ Result<SocketBacklog> SocketBacklogOf(pid_t root) {
     req.sdiag_family = static_cast<uint8_t>(family);
     req.sdiag_protocol = IPPROTO_TCP;
     // SYN_RECV brings the request socks too (the kernel's TCP_NEW_SYN_RECV).
-    req.idiag_states = (1U << TCP_LISTEN) | (1U << TCP_SYN_RECV) | kClosingStates;
+    req.idiag_states = (1U << TCP_LISTEN) | (1U << TCP_SYN_RECV) | (1U << TCP_SYN_SENT);
     Status st = SockDiagDump(&req, sizeof(req), [&](const void* payload, size_t size) {
       const auto* m = static_cast<const inet_diag_msg*>(payload);
       if (size < sizeof(*m)) return true;
@@ -554,8 +667,8 @@ Result<SocketBacklog> SocketBacklogOf(pid_t root) {
         out.to_accept += m->idiag_rqueue;
         listeners.push_back(LocalEndOf(*m));
         out.tcp_ports.insert(ntohs(m->id.idiag_sport));
-      } else if ((kClosingStates & (1U << m->idiag_state)) != 0) {
-        if (inodes.count(m->idiag_inode) != 0) ++out.closing;
+      } else if (m->idiag_state == TCP_SYN_SENT) {
+        if (inodes.count(m->idiag_inode) != 0) ++out.opening;
       } else if (m->idiag_state != TCP_LISTEN && m->idiag_inode == 0) {
         handshakes.push_back(LocalEndOf(*m));
       }

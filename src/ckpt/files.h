@@ -367,10 +367,10 @@ bool PipeHeldOutside(uint64_t ino, const std::set<pid_t>& tree);
 // dump refuses as busy (file_inet.cc): connections to its TCP listeners,
 // accepted by the kernel (its accept queues) or with their handshake under
 // way (SYN received, its ACK not yet), and its UDP sockets with datagrams
-// not read; the connections it is closing; and UNIX connections not
+// not read; the connections it is opening; and UNIX connections not
 // accepted yet that cannot be carried (file_unix.cc), all of which a dump
 // refuses. A move holds new INET ones off (net_lock.h; a UNIX listener's
-// clients cannot be) and lets the tree take these, and finish closing
+// clients cannot be) and lets the tree take these, and finish opening
 // those, before it freezes. Reads the tree's fds in /proc, two sock_diag
 // dumps per family and one of UNIX sockets when the tree has any socket:
 // cheap enough every few milliseconds for a while.
@@ -379,17 +379,16 @@ struct SocketBacklog {
   uint32_t handshakes = 0;   // SYN received, handshake not complete
   uint32_t udp_sockets = 0;  // UDP sockets with datagrams waiting
   uint64_t udp_bytes = 0;    // their queues' sizes (what the kernel charges them)
-  // The tree's TCP connections being closed (CLOSE_WAIT, FIN_WAIT1/2,
-  // CLOSING, LAST_ACK: a server done with a client, between its shutdown
-  // and its close), which the dump cannot carry.
-  uint32_t closing = 0;
+  // The tree's TCP connections being opened (SYN sent, connect() under
+  // way), which the dump refuses for a moment.
+  uint32_t opening = 0;
   // UNIX connections waiting to be accepted that the dump cannot carry:
   // to its listeners, from outside it or from a client that wrote already;
   // its own, to a listener outside.
   uint32_t unix_to_accept = 0;
   bool empty() const { return amount() == 0; }
   // Falls as the tree takes what waits (to see whether it does).
-  uint64_t amount() const { return to_accept + handshakes + udp_sockets + udp_bytes + closing + unix_to_accept; }
+  uint64_t amount() const { return to_accept + handshakes + udp_sockets + udp_bytes + opening + unix_to_accept; }
   std::string Text() const;  // "3 connection(s) to accept, 1 UDP socket with datagrams waiting"
   // The ports new clients come to: the tree's TCP listeners' and its bound
   // UDP sockets' (host order), for net_lock.h HoldPorts.

@@ -124,10 +124,13 @@ std::string FileDetails::operator()(const pb::FileDesc& d) const {
     std::string s = fmt::format("{}{} {}", i.protocol() == IPPROTO_UDP ? "udp" : "tcp", i.family() == AF_INET6 ? "6" : "",
                                 InetAddress(i.local()));
     if (i.listening()) s += " listening";
+    if (i.ended()) s += " (its connection ended)";
     if (!i.remote().empty()) s += " -> " + InetAddress(i.remote());
     if (i.has_connection()) {
       const pb::TcpConnection& c = i.connection();
-      s += fmt::format(", established, {} bytes unacknowledged, {} unread", c.send_queue().size(), c.recv_queue().size());
+      const char* state = c.fin_sent() ? (c.read_shut() ? "shut down both ways" : "writes shut down (FIN sent)")
+                                       : (c.read_shut() ? "reads ended" : "established");
+      s += fmt::format(", {}, {} bytes unacknowledged, {} unread", state, c.send_queue().size(), c.recv_queue().size());
     }
     return s;
   }

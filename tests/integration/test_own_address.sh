@@ -33,6 +33,22 @@ move_through() {
     sleep "$pause"
   done
 }
+# moves_json ERRFILE PAUSE "PID NODE"...: each move in turn (--json), PAUSE
+# seconds apart; `ok`: how many succeeded, `log`: " NODE:FROZENms" each;
+# refusals go to $DATA/ERRFILE.
+moves_json() {
+  local err=$1 pause=$2 step j
+  shift 2
+  ok=0 log=""
+  for step in "$@"; do
+    set -- $step
+    if j=$(migrate "n1:$1" "$2" --json 2>>"$DATA/$err"); then
+      ok=$((ok + 1))
+      log="$log $2:$(jq -r '.frozen_ms | floor' <<<"$j")ms"
+    fi
+    sleep "$pause"
+  done
+}
 # end_job NAME GPID: kills a job started with bg_start NAME, and reaps it.
 end_job() {
   cx n1 -- "$ROAM" kill "$2" >/dev/null 2>&1
@@ -130,15 +146,7 @@ sleep 1
 cm_s=$(ps_field "n1:$S" cantmove) cm_c=$(ps_field "n1:$C" cantmove)
 check "with a connection on their own addresses, neither says CANTMOVE ('$cm_s', '$cm_c')" \
   sh -c "[ -z '$cm_s' ] && [ -z '$cm_c' ]"
-ok=0 log=""
-for step in "$S n4" "$C n2" "$S home" "$S n3"; do
-  set -- $step
-  if j=$(migrate "n1:$1" "$2" --json 2>>"$DATA/mig.err"); then
-    ok=$((ok + 1))
-    log="$log $2:$(jq -r '.frozen_ms | floor' <<<"$j")ms"
-  fi
-  sleep 0.7
-done
+moves_json mig.err 0.7 "$S n4" "$C n2" "$S home" "$S n3"
 check "4 moves while they talk (server n2 -> n4 -> home -> n3, client n3 -> n2): $ok succeeded (frozen:$log) $(head -c 300 "$DATA/mig.err")" \
   [ "$ok" -eq 4 ]
 check "each address is only where its job runs: server's on $(holders "$SA") (want n3), client's on $(holders "$CA") (want n2)" \
@@ -161,6 +169,74 @@ check "the server ends with status 0, every line once, in order, from the client
 check "their addresses went with them (server's on '$(holders "$SA")', client's on '$(holders "$CA")')" \
   sh -c "[ -z '$(holders "$SA")' ] && [ -z '$(holders "$CA")' ]"
 check "no node holds a connection locked any more ('$(lock_elements)')" test -z "$(lock_elements)"
+
+# Half closed while moved: the client asks for N lines and shuts down its
+# side (FIN_WAIT2), the server has read to EOF and answers a line every
+# 10 ms (CLOSE_WAIT); both are moved meanwhile. Until 2026-12-07 each such
+# move waited for the connection to close and was refused.
+cat >"$DATA/hserver.py" <<'PY'
+import socket, sys, time
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", int(sys.argv[1])))
+l.listen(4)
+c, peer = l.accept()
+req = b""
+while True:
+    b = c.recv(100)
+    if not b:
+        break
+    req += b
+n = int(req)
+for i in range(n):
+    c.sendall(b"%d\n" % i)
+    time.sleep(0.01)
+c.close()
+print("server ok", n, flush=True)
+PY
+cat >"$DATA/hclient.py" <<'PY'
+import os, socket, sys
+server, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket()
+s.bind((os.environ["ROAM_ADDRESS"], 0))
+s.connect((server, port))
+s.sendall(b"%d" % n)
+s.shutdown(socket.SHUT_WR)
+s.settimeout(30)
+expect = 0
+for line in s.makefile("rb"):
+    if int(line) != expect:
+        print("client BAD: got %r where %d was due" % (line, expect), flush=True)
+        sys.exit(1)
+    expect += 1
+if expect != n:
+    print("client BAD: %d lines of %d, then EOF" % (expect, n), flush=True)
+    sys.exit(1)
+try:
+    s.send(b"x")
+    print("client BAD: it wrote after its shutdown", flush=True)
+    sys.exit(1)
+except BrokenPipeError:
+    pass
+print("client ok", n, flush=True)
+PY
+bg_start hserver "$ROAM" run --on n2 --address auto -- python3 "$DATA/hserver.py" 9124
+S=$(bg_pid hserver)
+wait_until 10 where_is "n1:$S" n2 >/dev/null
+SA=$(ps_field "n1:$S" address)
+wait_until 10 sh -c "cx() { timeout 20 '$ROAM' cluster exec --name $CLUSTER \"\$@\"; }; cx n2 -- ss -ltn | grep -q ':9124 '" >/dev/null
+bg_start hclient "$ROAM" run --on n3 --address auto -- python3 "$DATA/hclient.py" "$SA" 9124 500
+C=$(bg_pid hclient)
+wait_until 10 sh -c "cx() { timeout 20 '$ROAM' cluster exec --name $CLUSTER \"\$@\"; }; cx n2 -- ss -tn state close-wait | grep -q ':9124 '" >/dev/null
+states="$(cx n2 -- ss -tnH state close-wait | wc -l) close-wait on n2, $(cx n3 -- ss -tnH state fin-wait-2 | wc -l) fin-wait-2 on n3"
+moves_json hmig.err 0.4 "$S n3" "$C n4" "$S home" "$C n2"
+check "4 moves of a server and a client whose connection is half closed ($states): $ok succeeded (frozen:$log) $(head -c 300 "$DATA/hmig.err")" \
+  [ "$ok" -eq 4 ]
+rs=$(bg_rc hserver 60) rcl=$(bg_rc hclient 60)
+check "the half-closed client reads all 500 lines, then EOF, and may not write ($rcl: $(cat "$DATA/hclient.out" "$DATA/hclient.err" | head -c 300))" \
+  sh -c "[ '$rcl' = 0 ] && grep -qx 'client ok 500' '$DATA/hclient.out'"
+check "the server that had read to EOF answered and closed ($rs: $(cat "$DATA/hserver.out" "$DATA/hserver.err" | head -c 300))" \
+  sh -c "[ '$rs' = 0 ] && grep -qx 'server ok 500' '$DATA/hserver.out'"
 
 # serve_on_n2 NAME PORT SS_FLAGS SCRIPT: SCRIPT PORT as a job with an address
 # of its own on n2, once `ss SS_FLAGS` there shows PORT; SRV its PID, SRVA

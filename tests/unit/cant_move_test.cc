@@ -142,6 +142,31 @@ TEST(CantMoveReason, ConnectionsOnItsOwnAddressMove) {
   EXPECT_EQ(ReasonFor([] { ConnectionTo("127.0.0.2", AF_INET); }, "127.0.0.3"), "socket");
 }
 
+// A connection being closed moves too (refused until 2026-12-07): the
+// client shut down its side (FIN_WAIT2), the server has not (CLOSE_WAIT).
+TEST(CantMoveReason, HalfClosedConnectionsOnItsOwnAddressMove) {
+  auto half_closed = [] {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    inet_pton(AF_INET, "127.0.0.2", &a.sin_addr);
+    socklen_t len = sizeof(a);
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    (void)bind(l, reinterpret_cast<sockaddr*>(&a), len);
+    (void)listen(l, 1);
+    (void)getsockname(l, reinterpret_cast<sockaddr*>(&a), &len);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in from = a;  // the client's end on 127.0.0.2 too
+    from.sin_port = 0;
+    (void)bind(c, reinterpret_cast<sockaddr*>(&from), len);
+    (void)connect(c, reinterpret_cast<sockaddr*>(&a), len);
+    (void)accept(l, nullptr, nullptr);
+    (void)shutdown(c, SHUT_WR);
+    usleep(50000);  // the FIN arrives, and its ACK
+  };
+  EXPECT_EQ(ReasonFor(half_closed, "127.0.0.2"), "");
+  EXPECT_EQ(ReasonFor(half_closed, "127.0.0.3"), "socket");
+}
+
 TEST(CantMoveReason, ListenerAndUdpSocketMove) {  // refused until the engine carried them
   EXPECT_EQ(ReasonFor([] {
               sockaddr_in a{};

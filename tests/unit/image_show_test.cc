@@ -64,6 +64,10 @@ Image SocketsAndPipes() {
   t.mutable_inet_socket()->mutable_connection()->set_send_queue("xyz");
   t.mutable_inet_socket()->mutable_connection()->set_recv_queue("12345");
   Give(image, 6, t);
+  t.mutable_inet_socket()->set_remote(Sockaddr4("10.1.2.9", 5556));  // its client shut down its side: CLOSE_WAIT
+  t.mutable_inet_socket()->mutable_connection()->set_send_queue("");
+  t.mutable_inet_socket()->mutable_connection()->set_read_shut(true);
+  Give(image, 9, t);
   pb::FileDesc u;
   u.set_kind(pb::FILE_INET_SOCKET);
   u.mutable_inet_socket()->set_family(AF_INET);
@@ -81,11 +85,12 @@ Image SocketsAndPipes() {
 
 TEST(ImageShow, SaysWhatEachSocketAndPipeIs) {
   const std::string table = ImageTable(SocketsAndPipes());
-  for (const char* want : {"unix:[100] stream listening @srv?, 1 waiting to be accepted",
-                           "unix:[101] stream waiting to be accepted by 100",
-                           "unix:[102] seqpacket connected to 103, 5 bytes queued",
-                           "tcp 10.1.2.3:8080 -> 10.1.2.9:5555, established, 3 bytes unacknowledged, 5 unread",
-                           "udp *", "pipe:[200], 5 bytes queued"}) {
+  for (const char* want :
+       {"unix:[100] stream listening @srv?, 1 waiting to be accepted",
+        "unix:[101] stream waiting to be accepted by 100", "unix:[102] seqpacket connected to 103, 5 bytes queued",
+        "tcp 10.1.2.3:8080 -> 10.1.2.9:5555, established, 3 bytes unacknowledged, 5 unread",
+        "tcp 10.1.2.3:8080 -> 10.1.2.9:5556, reads ended, 0 bytes unacknowledged, 5 unread", "udp *",
+        "pipe:[200], 5 bytes queued"}) {
     EXPECT_NE(table.find(want), std::string::npos) << "no '" << want << "' in:\n" << table;
   }
   const nlohmann::json j = ImageJson(SocketsAndPipes());
