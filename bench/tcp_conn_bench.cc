@@ -8,7 +8,8 @@
 //   tcp_conn_bench serve PORT
 //       accepts one connection on 0.0.0.0:PORT and answers it until EOF:
 //       'P' + 8 bytes -> the 8 bytes back; 'S' + 8-byte length + that many
-//       bytes -> 'K' once all arrived.
+//       bytes -> 'K' once all arrived; 'R' + 8-byte length -> that many
+//       bytes (the server sends: a moved server's restored connection).
 //   tcp_conn_bench accept PORT
 //       accepts connections on 0.0.0.0:PORT and closes each at once, for
 //       ever (for `connects`).
@@ -21,13 +22,14 @@
 //       connects (retrying for 10 s), then runs phases named by the lines
 //       appended to the file CONTROL (read as it grows, like tail -f):
 //         measure NAME   N ping-pongs (median and 99th percentile round
-//                        trip) then B bytes streamed (MiB/s, sent to 'K')
+//                        trip), then B bytes streamed to the server (MiB/s,
+//                        sent to 'K'), then B bytes from it (pull MiB/s)
 //         stall NAME     ping-pongs, as fast as they go, until the next line
 //                        arrives; reports the longest round trip (what the
 //                        client saw of a move) and how many were made
 //         quit           closes the connection and exits
 //       One line on stdout per phase:
-//         "phase=NAME rtt_med_us=X rtt_p99_us=X mib_s=X" or
+//         "phase=NAME rtt_med_us=X rtt_p99_us=X mib_s=X pull_mib_s=X" or
 //         "phase=NAME started", then "phase=NAME max_rtt_ms=X pings=N".
 // Exit status 0 if every phase ran; 1 with a line on stderr otherwise.
 
@@ -114,6 +116,14 @@ int Serve(int port) {
         len -= n;
       }
       if (!WriteAll(c, "K", 1)) Die("ack");
+    } else if (type == 'R') {
+      uint64_t len;
+      if (!ReadAll(c, &len, 8)) Die("pull length");
+      while (len > 0) {
+        const size_t n = std::min<uint64_t>(len, buf.size());
+        if (!WriteAll(c, buf.data(), n)) Die("pull");
+        len -= n;
+      }
     } else {
       fprintf(stderr, "tcp_conn_bench: unknown message %d\n", type);
       return 1;
@@ -183,8 +193,18 @@ void Measure(int s, const std::string& name, int rounds, uint64_t bytes) {
   char k;
   if (!ReadAll(s, &k, 1) || k != 'K') Die("stream ack");
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  printf("phase=%s rtt_med_us=%.1f rtt_p99_us=%.1f mib_s=%.1f\n", name.c_str(), rtt[rtt.size() / 2],
-         rtt[rtt.size() * 99 / 100], static_cast<double>(bytes) / 1048576.0 / secs);
+  head[0] = 'R';
+  const auto t1 = Clock::now();
+  if (!WriteAll(s, head, 9)) Die("pull");
+  for (uint64_t left = bytes; left > 0;) {
+    const size_t n = std::min<uint64_t>(left, buf.size());
+    if (!ReadAll(s, buf.data(), n)) Die("pull");
+    left -= n;
+  }
+  const double pull_secs = std::chrono::duration<double>(Clock::now() - t1).count();
+  printf("phase=%s rtt_med_us=%.1f rtt_p99_us=%.1f mib_s=%.1f pull_mib_s=%.1f\n", name.c_str(), rtt[rtt.size() / 2],
+         rtt[rtt.size() * 99 / 100], static_cast<double>(bytes) / 1048576.0 / secs,
+         static_cast<double>(bytes) / 1048576.0 / pull_secs);
   fflush(stdout);
 }
 

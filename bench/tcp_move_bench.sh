@@ -7,8 +7,9 @@
 # The server and the client are build/bin/tcp_conn_bench (bench/
 # tcp_conn_bench.cc), the client pinned to CPU 0 and the servers to the last
 # CPU: per phase, 2000 ping-pongs of 8 bytes (median and
-# 99th-percentile round trip) and 1 GiB streamed (MiB/s), five times,
-# medians kept. The client runs inside n3, outside roam.
+# 99th-percentile round trip), 1 GiB streamed to the server (MiB/s) and 1
+# GiB streamed from it (pull MiB/s: what the moved side sends through its
+# restored connection), five times, medians kept. The client runs inside n3, outside roam.
 #   reference  a plain server (not a roam job) inside n4, on n4's own
 #              address: the same node pair as "after"
 #   before     the server as a roam job with its own address, on n2
@@ -106,8 +107,8 @@ wait $RUN
 stall_n4=$(sed -n 's/^phase=move-n4 max_rtt_ms=\([0-9.]*\).*/\1/p' "$DIR/client.out")
 stall_home=$(sed -n 's/^phase=move-home max_rtt_ms=\([0-9.]*\).*/\1/p' "$DIR/client.out")
 echo
-echo "| connection (client in n3) | round trip median | 99th pct | MiB/s | stall seen by the client during the move (frozen) |"
-echo "|---|---|---|---|---|"
+echo "| connection (client in n3) | round trip median | 99th pct | MiB/s to the server | MiB/s from it | stall seen by the client during the move (frozen) |"
+echo "|---|---|---|---|---|---|"
 for p in ref before after-n4 after-home; do
   case $p in
     ref) label="reference: plain server on n4" stall="-" ;;
@@ -115,16 +116,17 @@ for p in ref before after-n4 after-home; do
     after-n4) label="same job moved to n4" stall="${stall_n4} ms (${moves[0]} ms)" ;;
     after-home) label="then moved home to n1" stall="${stall_home} ms (${moves[1]} ms)" ;;
   esac
-  echo "| $label | $(med $p rtt_med_us) us | $(med $p rtt_p99_us) us | $(med $p mib_s) | $stall |"
+  echo "| $label | $(med $p rtt_med_us) us | $(med $p rtt_p99_us) us | $(med $p mib_s) | $(med $p pull_mib_s) | $stall |"
 done
 r() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 rtt_ratio=$(r "$(med after-n4 rtt_med_us)" "$(med before rtt_med_us)")
 tput_ratio=$(r "$(med after-n4 mib_s)" "$(med before mib_s)")
+pull_ratio=$(r "$(med after-n4 pull_mib_s)" "$(med before pull_mib_s)")
 ref_rtt=$(r "$(med after-n4 rtt_med_us)" "$(med ref rtt_med_us)")
 ref_tput=$(r "$(med after-n4 mib_s)" "$(med ref mib_s)")
 echo
 met() { if awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v >= lo && v <= hi) }'; then echo met; else echo "NOT met"; fi; }
 echo "- after/before, round trip: ${rtt_ratio}x (goal <= 1.1): $(met "$rtt_ratio" 0 1.1)"
-echo "- after/before, throughput: ${tput_ratio}x (goal 0.9-1.1; more is no loss): $(met "$tput_ratio" 0.9 100)"
+echo "- after/before, throughput to the server: ${tput_ratio}x, from it: ${pull_ratio}x (goal 0.9-1.1; more is no loss): $(met "$tput_ratio" 0.9 100), $(met "$pull_ratio" 0.9 100)"
 echo "- after/reference (the same node pair without roam): round trip ${ref_rtt}x, throughput ${ref_tput}x (no relay: near 1)"
-echo "RESULT tcp_move rtt_us_ref=$(med ref rtt_med_us) rtt_us_before=$(med before rtt_med_us) rtt_us_after=$(med after-n4 rtt_med_us) rtt_us_home=$(med after-home rtt_med_us) mib_s_ref=$(med ref mib_s) mib_s_before=$(med before mib_s) mib_s_after=$(med after-n4 mib_s) mib_s_home=$(med after-home mib_s) stall_ms_n4=$stall_n4 frozen_ms_n4=${moves[0]} stall_ms_home=$stall_home frozen_ms_home=${moves[1]}"
+echo "RESULT tcp_move rtt_us_ref=$(med ref rtt_med_us) rtt_us_before=$(med before rtt_med_us) rtt_us_after=$(med after-n4 rtt_med_us) rtt_us_home=$(med after-home rtt_med_us) mib_s_ref=$(med ref mib_s) mib_s_before=$(med before mib_s) mib_s_after=$(med after-n4 mib_s) mib_s_home=$(med after-home mib_s) pull_mib_s_before=$(med before pull_mib_s) pull_mib_s_after=$(med after-n4 pull_mib_s) pull_mib_s_home=$(med after-home pull_mib_s) stall_ms_n4=$stall_n4 frozen_ms_n4=${moves[0]} stall_ms_home=$stall_home frozen_ms_home=${moves[1]}"
