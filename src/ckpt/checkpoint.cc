@@ -229,7 +229,6 @@ std::string CantMoveOne(pid_t pid, const std::string& own_address, std::map<uint
     if (!why.empty()) return why;
   }
   Result<std::string> maps = ReadFile(ProcPath(pid, "maps"));
-  if (maps.ok() && !maps->empty() && maps->find("[vdso]") == std::string::npos) return "no-vdso";
   PosixShmOf(pid, shm, maps.ok() ? &*maps : nullptr);
   return "";
 }
@@ -381,7 +380,7 @@ Result<DirtyTracker> TreeDump::Track(pid_t pid, const std::vector<PageRange>& ra
   auto held = std::find_if(procs_.begin(), procs_.end(), [pid](const Dumped& d) { return d.tracee->pid() == pid; });
   if (held == procs_.end()) return Status::Error("pid " + std::to_string(pid) + " is not frozen here");
   Tracee& t = *held->tracee;
-  Result<uint64_t> ip = FindSyscallInVdso(t.pid());
+  Result<uint64_t> ip = FindSyscallInstruction(t.pid());
   if (!ip.ok()) return ip.status();
   t.set_syscall_ip(*ip);
   Status st = t.BlockSignals();
@@ -445,9 +444,10 @@ Status TreeDump::DumpOne(Dumped& d, const RangeSet& kept) {
 
   int64_t t0 = NowNs();
   // Queries that only the process itself can answer, by injection.
-  Result<uint64_t> ip = FindSyscallInVdso(pid);
+  Result<uint64_t> ip = FindSyscallInstruction(pid);
   if (!ip.ok()) return ip.status();
   t.set_syscall_ip(*ip);
+  p.set_syscall_ip(*ip);
   st = t.BlockSignals();
   if (!st.ok()) return st;
   Result<long> scratch = t.SyscallOk("mmap scratch", SYS_mmap, 0, kScratchSize, PROT_READ | PROT_WRITE,
@@ -550,14 +550,17 @@ Status TreeDump::WriteImage() {
   timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   inv.set_dump_realtime_ns(now.tv_sec * 1000000000LL + now.tv_nsec);
-  // The vDSO the image was taken with: restore refuses another one.
-  for (const pb::Vma& v : procs_.front().image.vmas()) {
-    if (v.kind() != pb::VMA_VDSO) continue;
-    std::string bytes(v.end() - v.start(), '\0');
-    Status st = procs_.front().tracee->ReadMemory(v.start(), bytes.data(), bytes.size());
-    if (!st.ok()) return st;
-    inv.set_vdso_xxh3(XXH3_64bits(bytes.data(), bytes.size()));
-    inv.set_vdso_size(bytes.size());
+  // The vDSO the image was taken with (the first process's that has one):
+  // restore refuses another one.
+  for (const Dumped& d : procs_) {
+    for (const pb::Vma& v : d.image.vmas()) {
+      if (v.kind() != pb::VMA_VDSO || inv.vdso_size() != 0) continue;
+      std::string bytes(v.end() - v.start(), '\0');
+      Status st = d.tracee->ReadMemory(v.start(), bytes.data(), bytes.size());
+      if (!st.ok()) return st;
+      inv.set_vdso_xxh3(XXH3_64bits(bytes.data(), bytes.size()));
+      inv.set_vdso_size(bytes.size());
+    }
   }
   const std::string& xsave = procs_.front().image.xsave();
   if (xsave.size() >= 480) {

@@ -265,7 +265,7 @@ Result<DirtyTracker> DirtyTracker::Open(Tracee& t, const std::vector<PageRange>&
   if (pidfd < 0) return Status::Errno("pidfd_open " + who);
   const uint64_t saved_ip = t.syscall_ip();
   if (saved_ip == 0) {
-    Result<uint64_t> ip = FindSyscallInVdso(pid);
+    Result<uint64_t> ip = FindSyscallInstruction(pid);
     if (!ip.ok()) {
       close(pidfd);
       return ip.status();

@@ -94,7 +94,7 @@ class DirtyTracker {
   // next Scan(); what they held before is the caller's first full copy.
   // REQUIRES: t is seized and in a ptrace-stop, its signals blocked
   // (Tracee::BlockSignals), the process single-threaded or all its threads
-  // stopped. t's syscall ip is used if set, else a `syscall` in [vdso] (and
+  // stopped. t's syscall ip is used if set, else one FindSyscallInstruction finds (and
   // t is left with its syscall ip as it was). The memory and the fd table of
   // the process are as before when this returns, and so are its registers
   // but for one thing any injection session does: a system call it was

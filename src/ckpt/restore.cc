@@ -821,13 +821,21 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   }
   if (st.ok() && !in_place_) st = RestoreCreds(t, scratch, proc.creds());
   if (!st.ok()) return st;
-  // The helper area goes last, with a syscall instruction of the vDSO.
+  // The helper area goes last, with a syscall instruction of the vDSO, or
+  // for a process without one of its own code (the dump's).
   uint64_t vdso = 0;
   for (const pb::Vma& v : proc.vmas()) {
     if (v.kind() == pb::VMA_VDSO) vdso = v.start();
   }
-  if (vdso == 0) return Status::Error("process " + std::to_string(proc.pid()) + " had no vDSO: not supported");
-  t.set_syscall_ip(vdso + vdso_syscall_offset_);
+  if (vdso == 0) {
+    char insn[2] = {};
+    if (proc.syscall_ip() == 0 || !t.ReadMemory(proc.syscall_ip(), insn, sizeof(insn)).ok() || insn[0] != 0x0f ||
+        insn[1] != 0x05) {
+      return Status::Error(fmt::format("process {} has no vDSO, and its image no syscall instruction (at 0x{:x})",
+                                       proc.pid(), proc.syscall_ip()));
+    }
+  }
+  t.set_syscall_ip(vdso != 0 ? vdso + vdso_syscall_offset_ : proc.syscall_ip());
   st = t.SyscallOk("munmap helper", SYS_munmap, seed.helper, seed.helper_size).status();
   if (st.ok()) st = RestoreSeccomp(t, proc);
   if (st.ok()) st = t.SetSigmask(proc.blocked());

@@ -10,8 +10,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
+#include <vector>
 
 #include "common/file_util.h"
 #include "common/proc_stat.h"
@@ -341,7 +344,7 @@ Status Tracee::Exec(uint64_t path, uint64_t argv, uint64_t envp) {
 Status Tracee::ExecProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   if (argv.empty()) return Status::Error("nothing to exec");
   if (syscall_ip_ == 0) {
-    Result<uint64_t> ip = FindSyscallInVdso(pid_);
+    Result<uint64_t> ip = FindSyscallInstruction(pid_);
     if (!ip.ok()) return ip.status();
     syscall_ip_ = *ip;
   }
@@ -444,28 +447,74 @@ Status Tracee::WriteMemory(uint64_t addr, const void* buf, size_t len) {
   return Status::Ok();
 }
 
-Result<uint64_t> FindSyscallInVdso(pid_t pid) {
+namespace {
+
+// The address of the first `syscall` (0f 05) in [lo, hi) of `pid`'s memory,
+// read through `fd` (its /proc/PID/mem) a piece at a time, or 0.
+uint64_t FindSyscallIn(int fd, uint64_t lo, uint64_t hi) {
+  const std::string insn("\x0f\x05", 2);
+  std::string piece(64 << 10, '\0');
+  for (uint64_t at = lo; at < hi;) {
+    const size_t len = static_cast<size_t>(std::min<uint64_t>(piece.size(), hi - at));
+    ssize_t n = pread(fd, piece.data(), len, static_cast<off_t>(at));
+    if (n < 2) return 0;
+    size_t pos = std::string_view(piece.data(), static_cast<size_t>(n)).find(insn);
+    if (pos != std::string::npos) return at + pos;
+    at += static_cast<uint64_t>(n) - 1;  // an instruction may straddle two pieces
+  }
+  return 0;
+}
+
+}  // namespace
+
+Result<uint64_t> FindSyscallInstruction(pid_t pid) {
   Result<std::string> maps = ReadFile("/proc/" + std::to_string(pid) + "/maps");
   if (!maps.ok()) return maps.status();
-  size_t at = maps->find("[vdso]");
-  if (at == std::string::npos) {
-    return Status::Error(StatusCode::kCantMove, Who(pid) + " has unmapped its vDSO, which is not supported (the engine works through it)");
+  // [vdso] first (the same in every process of a kernel; its line is found
+  // without parsing the others, which may be thousands), then the code of a
+  // file (what does not change while it runs), then any code.
+  const size_t vdso = maps->find("[vdso]");
+  if (vdso != std::string::npos) {
+    const size_t start = maps->rfind('\n', vdso);
+    uint64_t lo = 0, hi = 0;
+    if (sscanf(maps->c_str() + (start == std::string::npos ? 0 : start + 1), "%lx-%lx", &lo, &hi) != 2 || hi <= lo) {
+      return Status::Error(Who(pid) + ": cannot read the [vdso] range");
+    }
+    int fd = open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::Errno("open /proc/" + std::to_string(pid) + "/mem");
+    const uint64_t ip = FindSyscallIn(fd, lo, hi);
+    close(fd);
+    if (ip != 0) return ip;
   }
-  size_t line = maps->rfind('\n', at);
-  line = line == std::string::npos ? 0 : line + 1;
-  uint64_t start = 0, end = 0;
-  if (sscanf(maps->c_str() + line, "%lx-%lx", &start, &end) != 2 || end <= start || end - start > (1 << 20)) {
-    return Status::Error(Who(pid) + ": cannot read the [vdso] range");
+  struct Code {
+    uint64_t lo, hi;
+    int rank;
+  };
+  std::vector<Code> code;
+  size_t line = 0;
+  while (line < maps->size()) {
+    size_t eol = maps->find('\n', line);
+    if (eol == std::string::npos) eol = maps->size();
+    const std::string_view l(maps->data() + line, eol - line);
+    line = eol + 1;
+    uint64_t lo = 0, hi = 0;
+    char perms[8] = {};
+    if (sscanf(std::string(l).c_str(), "%lx-%lx %7s", &lo, &hi, perms) != 3 || hi <= lo || perms[2] != 'x') continue;
+    if (l.find("[vsyscall]") != std::string_view::npos) continue;  // emulated, not readable
+    const size_t name = l.find_first_of("/[");
+    code.push_back({lo, hi, name != std::string_view::npos && l[name] == '/' ? 0 : 1});  // a file's, or a JIT's
   }
-  std::string bytes(end - start, '\0');
+  std::stable_sort(code.begin(), code.end(), [](const Code& a, const Code& b) { return a.rank < b.rank; });
   int fd = open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::Errno("open /proc/" + std::to_string(pid) + "/mem");
-  ssize_t n = pread(fd, bytes.data(), bytes.size(), static_cast<off_t>(start));
+  uint64_t ip = 0;
+  for (size_t i = 0; ip == 0 && i < code.size(); ++i) ip = FindSyscallIn(fd, code[i].lo, code[i].hi);
   close(fd);
-  if (n != static_cast<ssize_t>(bytes.size())) return Status::Error(Who(pid) + ": cannot read its [vdso]");
-  size_t pos = bytes.find(std::string("\x0f\x05", 2));
-  if (pos == std::string::npos) return Status::Error(Who(pid) + ": no syscall instruction in [vdso]");
-  return start + pos;
+  if (ip == 0) {
+    return Status::Error(StatusCode::kCantMove,
+                         Who(pid) + " has no syscall instruction the engine could work through (no vDSO, no code)");
+  }
+  return ip;
 }
 
 }  // namespace roam

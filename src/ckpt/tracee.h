@@ -110,7 +110,7 @@ class Tracee {
   Status Exec(uint64_t path, uint64_t argv, uint64_t envp);
   // The same with strings of ours: they are laid out in a scratch mapping
   // of the tracee (removed again if the exec fails). argv[0] is the path.
-  // REQUIRES: syscall_ip() set, or a [vdso] to find one in.
+  // REQUIRES: syscall_ip() set, or a syscall instruction to find (FindSyscallInstruction).
   Status ExecProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env);
 
   // Registers to resume with after an injection session: a system call
@@ -168,8 +168,11 @@ class Tracee {
   std::vector<std::string> stolen_;  // siginfo_t bytes
 };
 
-// The address of a `syscall` instruction (0f 05) in the [vdso] of `pid`,
-// which every process maps: injection needs no patching of program code.
-Result<uint64_t> FindSyscallInVdso(pid_t pid);
+// The address of a `syscall` instruction (0f 05) in the code of `pid`, for
+// injection without patching program code: in its [vdso], or for a
+// process that unmapped it (valgrind's, some sandboxes) in the code of one
+// of its files, else in any code it maps. An error (kCantMove) if it has
+// none.
+Result<uint64_t> FindSyscallInstruction(pid_t pid);
 
 }  // namespace roam

@@ -187,7 +187,7 @@ TEST(CantMoveReason, PseudoTerminalMaster) {
   EXPECT_EQ(ReasonFor([] { (void)posix_openpt(O_RDWR | O_NOCTTY); }), "pty-master");
 }
 
-TEST(CantMoveReason, UnmappedVdso) {
+TEST(CantMoveReason, UnmappedVdsoMoves) {  // the engine works through its own code then
   EXPECT_EQ(ReasonFor([] {
               unsigned long base = getauxval(AT_SYSINFO_EHDR);
               FILE* f = fopen("/proc/self/maps", "r");
@@ -199,7 +199,7 @@ TEST(CantMoveReason, UnmappedVdso) {
               if (f) fclose(f);
               if (lo == base && lo != 0) syscall(SYS_munmap, lo, hi - lo);
             }),
-            "no-vdso");
+            "");
 }
 
 TEST(CantMoveReason, NamespaceFile) {

@@ -72,7 +72,7 @@ TEST(UffdFill, CopiesRunsIntoAnotherProcessAndStopsAtAPagePresent) {
   Tracee t(pid);
   ASSERT_TRUE(t.Seize().ok());
   ASSERT_TRUE(t.BlockSignals().ok());
-  Result<uint64_t> ip = FindSyscallInVdso(pid);
+  Result<uint64_t> ip = FindSyscallInstruction(pid);
   ASSERT_TRUE(ip.ok()) << ip.status().message();
   t.set_syscall_ip(*ip);
   Result<UffdFill> fill = UffdFill::Open(t, file);
