@@ -4,7 +4,8 @@
 # libnftables holds a TCP connection still while the engine carries it;
 # libmnl puts a job's own address on an interface.
 # povray and xz-utils are multi-threaded programs the engine is tried on
-# (tests/integration/test_ckpt_real_programs.sh); a JDK (its JVM keeps a
+# (tests/integration/test_ckpt_real_programs.sh), valgrind one without a
+# vDSO and with fds at the top of its limit (the same test); a JDK (its JVM keeps a
 # perf-data file that moves with it) is moved in tests/integration/test_migrate.sh;
 # lame encodes the seeds' workload in bench/balance_bench.sh;
 # openssh-server, openssh-client and parallel are the references of
@@ -22,7 +23,7 @@ pkgs=(cmake g++ clang libclang-rt-14-dev make pkg-config
       liblz4-dev libzstd-dev libnftables-dev libmnl-dev
       libncurses-dev libgtest-dev libgmock-dev
       iproute2 util-linux procps python3 bc jq
-      openssh-server openssh-client parallel lame xz-utils povray openjdk-17-jdk-headless
+      openssh-server openssh-client parallel lame xz-utils povray valgrind openjdk-17-jdk-headless
       libcpp-httplib-dev chromium prometheus
       dpkg-dev fakeroot pandoc bash-completion man-db)
 # Node.js with npm: this machine's own if it has one (a Node.js from

@@ -172,19 +172,54 @@ Result<uint64_t> SeedPlaceFds(SeedContext& ctx, const pb::ProcessImage& proc) {
   return helper;
 }
 
-// The first fd number above every fd of the image and every fd open here.
-int FirstFreeFd(const Image& image) {
-  int max_fd = 2;
-  for (const pb::ProcessImage& p : image.procs) {
-    for (const pb::Fd& f : p.fds()) max_fd = std::max(max_fd, f.fd());
-  }
+// How many fd numbers a restore's seeds use for their own (StagingBase):
+// the planned files and shared memory objects, a page file per process, the
+// ready pipe, in place the line to the restorer and the PID token's pipes.
+int StagingFds(const Image& image) {
+  return image.files.files_size() + image.files.shmems_size() + static_cast<int>(image.procs.size()) + 16;
+}
+
+// The first fd number of the seeds' own (StagingFds of them), above every
+// fd open here and `lower`, in a run of numbers where no process of the
+// image has an fd: above the image's fds as a rule, in a gap below some of
+// them when they reach the limit (valgrind keeps its own fds at its top).
+// The seeds close every fd from there up but their own (CloseAbove).
+int StagingBase(const Image& image, int lower = 0) {
+  int base = std::max(lower, 3);
   if (DIR* d = opendir("/proc/self/fd")) {
     while (dirent* e = readdir(d)) {
-      if (e->d_name[0] != '.') max_fd = std::max(max_fd, atoi(e->d_name) + 1);
+      if (e->d_name[0] != '.') base = std::max(base, atoi(e->d_name) + 2);
     }
     closedir(d);
   }
-  return max_fd + 1;
+  std::set<int> used;
+  for (const pb::ProcessImage& p : image.procs) {
+    for (const pb::Fd& f : p.fds()) used.insert(f.fd());
+  }
+  const int span = StagingFds(image);
+  for (auto it = used.lower_bound(base); it != used.end() && *it < base + span; it = used.lower_bound(base)) {
+    base = *it + 1;
+  }
+  return base;
+}
+
+// Closes every fd of the rebuilt process `t` from `base` up but those of
+// `proc` (its own, in place since SeedPlaceFds): one call unless the
+// seeds' fds lay in a gap below some of them.
+Status CloseAbove(Tracee& t, const pb::ProcessImage& proc, int base) {
+  std::set<int> own;
+  for (const pb::Fd& f : proc.fds()) {
+    if (f.fd() >= base) own.insert(f.fd());
+  }
+  uint64_t lo = static_cast<uint64_t>(base);
+  for (int fd : own) {
+    if (static_cast<uint64_t>(fd) > lo) {
+      Status st = t.SyscallOk("close_range", SYS_close_range, lo, static_cast<uint64_t>(fd - 1), 0).status();
+      if (!st.ok()) return st;
+    }
+    lo = static_cast<uint64_t>(fd) + 1;
+  }
+  return t.SyscallOk("close_range", SYS_close_range, lo, ~0U, 0).status();
 }
 
 // Whether `pid` is `top` or one of its descendants in the image.
@@ -500,7 +535,7 @@ Result<InPlaceSeed> PrepareInPlaceSeed(const std::string& dir, int* keep_fd, con
   SeedContext ctx;
   ctx.image = &img;
   ctx.staged = staged;
-  ctx.base = FirstFreeFd(img);
+  ctx.base = StagingBase(img);
   ctx.opened.Plan(img.files, ctx.base);  // image fds that led outside: ours of the same number
   int next = ctx.opened.next_free();
   for (const pb::ProcessImage& p : img.procs) ctx.pages_fd[p.pid()] = next++;
@@ -653,16 +688,21 @@ Status TreeRestore::CheckCompatible() {
 }
 
 Status TreeRestore::CreateSeeds() {
-  ctx_.base = FirstFreeFd(image_);
   // A staged root holds the fds it is passed at its lowest numbers.
-  if (options_.stage != nullptr) ctx_.base = std::max(ctx_.base, image_.files.files_size() + 16);
+  ctx_.base = StagingBase(image_, options_.stage != nullptr ? image_.files.files_size() + 16 : 0);
   rlimit lim;
   getrlimit(RLIMIT_NOFILE, &lim);
-  rlim_t need = static_cast<rlim_t>(ctx_.base) + image_.files.files_size() + image_.files.shmems_size() +
-                image_.procs.size() + 16;
+  rlim_t need = static_cast<rlim_t>(ctx_.base) + StagingFds(image_);
+  // An image whose fds leave no room for the seeds' own below the limit:
+  // raised for the restore where we may (CAP_SYS_RESOURCE); each process
+  // gets its own limit back (RestoreRlimits) once those are closed.
   if (need > lim.rlim_max) {
-    return Status::Error("the image needs " + std::to_string(need) + " file descriptors, the limit is " +
-                         std::to_string(lim.rlim_max));
+    rlimit raised{need, need};
+    if (setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+      return Status::Error("the image needs " + std::to_string(need) + " file descriptors, the limit is " +
+                           std::to_string(lim.rlim_max));
+    }
+    lim = raised;
   }
   lim.rlim_cur = lim.rlim_max;
   setrlimit(RLIMIT_NOFILE, &lim);
@@ -809,7 +849,7 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   if (st.ok() && proc.ctty_file() != 0 && fg_in_tree) {
     st = RestoreForeground(t, scratch, proc, ctx_.opened.FdOf(proc.ctty_file()), /*best_effort=*/in_place_);
   }
-  if (st.ok()) st = t.SyscallOk("close_range", SYS_close_range, static_cast<uint64_t>(ctx_.base), ~0U, 0).status();
+  if (st.ok()) st = CloseAbove(t, proc, ctx_.base);
   // Its file locks, through its own fds, now that no fd of theirs closes
   // (a move's target: later, TakeLocks).
   if (st.ok() && !options_.defer_locks) st = roam::TakeLocks(t, scratch, {proc.locks().begin(), proc.locks().end()});
