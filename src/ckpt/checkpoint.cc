@@ -175,6 +175,7 @@ std::set<uint64_t> UnixSockets(pid_t pid) {
 // an fd above stdio.
 struct PipeUse {
   bool read = false, write = false, above_stdio = false;
+  bool at_stdio = false;  // at fds 0-2 too: inherited stdio (and a copy of it)
 };
 
 // O_RDONLY, O_WRONLY or O_RDWR of `pid`'s fd `fd` (-1 if unknown).
@@ -213,6 +214,7 @@ std::string CantMoveOne(pid_t pid, const std::string& own_address, std::map<uint
         use.read = use.read || mode == O_RDONLY;
         use.write = use.write || mode == O_WRONLY;
         use.above_stdio = use.above_stdio || fd > 2;
+        use.at_stdio = use.at_stdio || fd <= 2;
       }
       if (why.empty() && fd > 2 && link.rfind("socket:[", 0) == 0) {
         // UNIX sockets move (file_unix.cc), and IPv4/IPv6 sockets
@@ -839,13 +841,13 @@ std::string CantMoveReason(pid_t root, const std::string& own_address) {
     Result<std::vector<pid_t>> kids = Children(queue[i]);
     if (kids.ok()) queue.insert(queue.end(), kids->begin(), kids->end());
   }
-  // A pipe held above stdio whose other end is outside the tree: the dump
-  // refuses it (FileTableBuilder::Finish). A pipe a job at home inherited
+  // A pipe held above stdio, and not at stdio too, whose other end is
+  // outside the tree: the dump refuses it (FileTableBuilder::Finish). A pipe a job at home inherited
   // from the user's session keeps it there: the balancer tried it, failed
   // and backed off, while roam ps said nothing.
   const std::set<pid_t> tree(queue.begin(), queue.end());
   for (const auto& [ino, use] : pipes) {
-    if (use.above_stdio && !(use.read && use.write) && PipeHeldOutside(ino, tree)) return "pipe";
+    if (use.above_stdio && !use.at_stdio && !(use.read && use.write) && PipeHeldOutside(ino, tree)) return "pipe";
   }
   // POSIX shared memory another process uses too (CheckCarriedNotShared).
   if (!shm.empty() && SharedMemoryHolderOutside(shm, tree, nullptr) > 0) return "shm";

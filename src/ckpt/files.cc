@@ -338,11 +338,12 @@ Status FileTableBuilder::Finish() {
     auto e = ends[d.pipe_ino()];
     if (e.first && e.second) continue;
     if (!OtherEndOutside(d.pipe_ino(), users_)) continue;  // the other end is closed: a pipe of ours
+    // Inherited stdio: at fds 0-2, and perhaps at other fds too, a copy
+    // the program made (`exec 3>&1`, valgrind's log fd): all of them get
+    // what the restorer gives for the lowest.
     int lowest = 1 << 30;
     for (auto [pid, fd] : users_[d.id()]) lowest = std::min(lowest, fd);
-    bool stdio_only = true;
-    for (auto [pid, fd] : users_[d.id()]) stdio_only = stdio_only && fd <= 2;
-    if (!stdio_only) {
+    if (lowest > 2) {
       auto [pid, fd] = users_[d.id()].front();
       return Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": pipe to a process outside the dumped tree is not supported");
     }

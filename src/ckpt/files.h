@@ -80,8 +80,8 @@ class FileTableBuilder {
   Result<uint32_t> AddMappedFile(pid_t pid, uint64_t start, uint64_t end, bool writable);
 
   // After every process has been seen: a pipe with one end outside the
-  // tree becomes FILE_INHERITED when it only sits at fds 0-2, otherwise it
-  // is refused; epoll targets are resolved; buffered pipe data is read.
+  // tree becomes FILE_INHERITED when it sits at one of fds 0-2 (and perhaps
+  // at others too: a copy of stdout), otherwise it is refused; epoll targets are resolved; buffered pipe data is read.
   // REQUIRES: the tree is still frozen.
   Status Finish();
 

@@ -119,6 +119,23 @@ check "every number 0..5999 reached the home terminal exactly once, in order ($(
   in_order "$DATA/count.out" 6000
 check "no copy is left on any node" [ "$(copies "$P" python3)" = 0 ]
 
+# --- 1b. a job that copied its stdout and stderr to other fds ---------------------
+# (`exec 3>&1 4>&2`, as scripts do; valgrind keeps its log so): the copies
+# are the same pipes home, and go with them. Until 2026-12-07 such a job
+# could not move ("fd 1: pipe to a process outside the dumped tree").
+bg_start dupfd "$ROAM" run --on n2 -- bash -c 'exec 3>&1 4>&2; for i in $(seq 0 599); do echo $i >&3; echo $i >&4; sleep 0.01; done; exit 5'
+P=$(bg_pid dupfd)
+wait_until 10 where_is "n1:$P" n2 >/dev/null
+sleep 1.5  # roamd looks at what may move every second
+check "a job writing through copies of its stdout and stderr: CANTMOVE '$(ps_field "n1:$P" cantmove)' (want none)" \
+  cantmove_is "n1:$P" ""
+ok=0
+for to in n3 home n2; do migrate "n1:$P" "$to" >/dev/null 2>>"$DATA/dupfd.mig" && ok=$((ok + 1)); sleep 0.3; done
+rc=$(bg_rc dupfd 60)
+dupfd_ok() { [ "$ok" -eq 3 ] && [ "$rc" = 5 ] && in_order "$DATA/dupfd.out" 600 && in_order "$DATA/dupfd.err" 600; }
+check "it moved $ok of 3 times (n3, home, n2; $(head -c 300 "$DATA/dupfd.mig")), exit $rc (want 5), every line once and in order on stdout and stderr" \
+  dupfd_ok
+
 # --- 2. input through a pipe, moved four times while it is read ----------------
 seq 1 4000 >"$DATA/lines.txt"
 bg_start echo --in "$DATA/lines.txt" "$ROAM" run --on n2 -- python3 "$DATA/echo.py"
@@ -443,7 +460,7 @@ check "roam ps CANTMOVE of a job sharing /dev/shm/roamtest-two with another: '$(
   [ "$(ps_field "n1:$A" cantmove)" = shm ]
 refused "POSIX shared memory another job uses" "/dev/shm/roamtest-two is shared with pid $B" migrate "n1:$A" n3
 cx n1 -- "$ROAM" kill -s KILL "n1:$B" >/dev/null
-wait_until 10 cantmove_is "n1:$A" - >/dev/null
+wait_until 10 cantmove_is "n1:$A" "" >/dev/null  # no reason left
 cx n3 -- sh -c 'echo theirs >/dev/shm/roamtest-two'
 refused "POSIX shared memory whose name the target has" "/dev/shm/roamtest-two exists on n3 already" migrate "n1:$A" n3
 cx n3 -- rm -f /dev/shm/roamtest-two

@@ -93,6 +93,23 @@ TEST(CantMoveReason, PipeToOutside) {
   close(p[1]);
 }
 
+// The same pipe at its stdout too (a remote job's stdout, which the
+// program copied: `exec 3>&1`, valgrind's log fd): inherited stdio, with
+// the copy; it moves.
+TEST(CantMoveReason, PipeAtStdoutAndACopyOfIt) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  EXPECT_EQ(ReasonFor(
+                [&] {
+                  close(p[0]);
+                  dup2(p[1], 1);
+                },
+                "", {p[0], p[1]}),
+            "");
+  close(p[0]);
+  close(p[1]);
+}
+
 // Only its read end, and nobody holds the write end: a pipe of its own.
 TEST(CantMoveReason, PipeWithItsOtherEndClosed) {
   EXPECT_EQ(ReasonFor([] {
