@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/file_util.h"
+#include "common/proc_maps.h"
 #include "common/proc_stat.h"
 
 namespace roam {
@@ -486,23 +487,16 @@ Result<uint64_t> FindSyscallInstruction(pid_t pid) {
     close(fd);
     if (ip != 0) return ip;
   }
+  Result<std::vector<VmaInfo>> vmas = ParseMaps(*maps);
+  if (!vmas.ok()) return vmas.status();
   struct Code {
     uint64_t lo, hi;
-    int rank;
+    int rank;  // 0: a file's, 1: anonymous (a JIT's)
   };
   std::vector<Code> code;
-  size_t line = 0;
-  while (line < maps->size()) {
-    size_t eol = maps->find('\n', line);
-    if (eol == std::string::npos) eol = maps->size();
-    const std::string_view l(maps->data() + line, eol - line);
-    line = eol + 1;
-    uint64_t lo = 0, hi = 0;
-    char perms[8] = {};
-    if (sscanf(std::string(l).c_str(), "%lx-%lx %7s", &lo, &hi, perms) != 3 || hi <= lo || perms[2] != 'x') continue;
-    if (l.find("[vsyscall]") != std::string_view::npos) continue;  // emulated, not readable
-    const size_t name = l.find_first_of("/[");
-    code.push_back({lo, hi, name != std::string_view::npos && l[name] == '/' ? 0 : 1});  // a file's, or a JIT's
+  for (const VmaInfo& v : *vmas) {
+    if (!v.exec || v.path == "[vsyscall]") continue;  // [vsyscall]: emulated, not readable
+    code.push_back({v.start, v.end, !v.path.empty() && v.path[0] == '/' ? 0 : 1});
   }
   std::stable_sort(code.begin(), code.end(), [](const Code& a, const Code& b) { return a.rank < b.rank; });
   int fd = open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
