@@ -842,9 +842,10 @@ std::string CantMoveReason(pid_t root, const std::string& own_address) {
     if (kids.ok()) queue.insert(queue.end(), kids->begin(), kids->end());
   }
   // A pipe held above stdio, and not at stdio too, whose other end is
-  // outside the tree: the dump refuses it (FileTableBuilder::Finish). A pipe a job at home inherited
-  // from the user's session keeps it there: the balancer tried it, failed
-  // and backed off, while roam ps said nothing.
+  // outside the tree: the dump refuses it (FileTableBuilder::Finish). A
+  // pipe a job at home inherited from the user's session keeps it there:
+  // the balancer tried it, failed and backed off, while roam ps said
+  // nothing.
   const std::set<pid_t> tree(queue.begin(), queue.end());
   for (const auto& [ino, use] : pipes) {
     if (use.above_stdio && !use.at_stdio && !(use.read && use.write) && PipeHeldOutside(ino, tree)) return "pipe";

@@ -94,10 +94,11 @@ class DirtyTracker {
   // next Scan(); what they held before is the caller's first full copy.
   // REQUIRES: t is seized and in a ptrace-stop, its signals blocked
   // (Tracee::BlockSignals), the process single-threaded or all its threads
-  // stopped. t's syscall ip is used if set, else one FindSyscallInstruction finds (and
-  // t is left with its syscall ip as it was). The memory and the fd table of
-  // the process are as before when this returns, and so are its registers
-  // but for one thing any injection session does: a system call it was
+  // stopped. t's syscall ip is used if set, else one that
+  // FindSyscallInstruction finds (and t is left with its syscall ip as it
+  // was). The memory and the fd table of the process are as before when
+  // this returns, and so are its registers but for one thing any
+  // injection session does: a system call it was
   // interrupted in is set up to run again (Tracee::ResumeRegs, applied
   // here; applying it again is harmless). Detach to let it run.
   static Result<DirtyTracker> Start(Tracee& t, const std::vector<PageRange>& ranges);

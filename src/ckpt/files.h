@@ -81,7 +81,8 @@ class FileTableBuilder {
 
   // After every process has been seen: a pipe with one end outside the
   // tree becomes FILE_INHERITED when it sits at one of fds 0-2 (and perhaps
-  // at others too: a copy of stdout), otherwise it is refused; epoll targets are resolved; buffered pipe data is read.
+  // at others too: a copy of stdout), otherwise it is refused; epoll
+  // targets are resolved; buffered pipe data is read.
   // REQUIRES: the tree is still frozen.
   Status Finish();
 

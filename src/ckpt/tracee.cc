@@ -19,6 +19,7 @@
 #include "common/file_util.h"
 #include "common/proc_maps.h"
 #include "common/proc_stat.h"
+#include "common/unique_fd.h"
 
 namespace roam {
 
@@ -471,6 +472,8 @@ uint64_t FindSyscallIn(int fd, uint64_t lo, uint64_t hi) {
 Result<uint64_t> FindSyscallInstruction(pid_t pid) {
   Result<std::string> maps = ReadFile("/proc/" + std::to_string(pid) + "/maps");
   if (!maps.ok()) return maps.status();
+  UniqueFd mem(open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDONLY | O_CLOEXEC));
+  if (!mem.ok()) return Status::Errno("open /proc/" + std::to_string(pid) + "/mem");
   // [vdso] first (the same in every process of a kernel; its line is found
   // without parsing the others, which may be thousands), then the code of a
   // file (what does not change while it runs), then any code.
@@ -481,34 +484,21 @@ Result<uint64_t> FindSyscallInstruction(pid_t pid) {
     if (sscanf(maps->c_str() + (start == std::string::npos ? 0 : start + 1), "%lx-%lx", &lo, &hi) != 2 || hi <= lo) {
       return Status::Error(Who(pid) + ": cannot read the [vdso] range");
     }
-    int fd = open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Status::Errno("open /proc/" + std::to_string(pid) + "/mem");
-    const uint64_t ip = FindSyscallIn(fd, lo, hi);
-    close(fd);
-    if (ip != 0) return ip;
+    if (uint64_t ip = FindSyscallIn(mem.get(), lo, hi); ip != 0) return ip;
   }
   Result<std::vector<VmaInfo>> vmas = ParseMaps(*maps);
   if (!vmas.ok()) return vmas.status();
-  struct Code {
-    uint64_t lo, hi;
-    int rank;  // 0: a file's, 1: anonymous (a JIT's)
-  };
-  std::vector<Code> code;
+  std::vector<const VmaInfo*> code;  // a file's first, then anonymous (a JIT's)
   for (const VmaInfo& v : *vmas) {
-    if (!v.exec || v.path == "[vsyscall]") continue;  // [vsyscall]: emulated, not readable
-    code.push_back({v.start, v.end, !v.path.empty() && v.path[0] == '/' ? 0 : 1});
+    if (v.exec && v.path != "[vsyscall]") code.push_back(&v);  // [vsyscall]: emulated, not readable
   }
-  std::stable_sort(code.begin(), code.end(), [](const Code& a, const Code& b) { return a.rank < b.rank; });
-  int fd = open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::Errno("open /proc/" + std::to_string(pid) + "/mem");
-  uint64_t ip = 0;
-  for (size_t i = 0; ip == 0 && i < code.size(); ++i) ip = FindSyscallIn(fd, code[i].lo, code[i].hi);
-  close(fd);
-  if (ip == 0) {
-    return Status::Error(StatusCode::kCantMove,
-                         Who(pid) + " has no syscall instruction the engine could work through (no vDSO, no code)");
+  std::stable_partition(code.begin(), code.end(),
+                        [](const VmaInfo* v) { return !v->path.empty() && v->path[0] == '/'; });
+  for (const VmaInfo* v : code) {
+    if (uint64_t ip = FindSyscallIn(mem.get(), v->start, v->end); ip != 0) return ip;
   }
-  return ip;
+  return Status::Error(StatusCode::kCantMove,
+                       Who(pid) + " has no syscall instruction the engine could work through (no vDSO, no code)");
 }
 
 }  // namespace roam
