@@ -301,7 +301,7 @@ real_program manager python3 "$DATA/manager.py" 40 150000
 # (tests/data/programs/unix_churn.py): one often waits to be accepted at
 # the freeze, and is carried (its client has written nothing yet).
 cp "$HERE/../data/programs/unix_churn.py" "$DATA/unix_churn.py"
-real_program unixchurn python3 "$DATA/unix_churn.py" 40000
+real_program unixchurn python3 "$DATA/unix_churn.py" 100000  # long enough to be moved twice mid-run (40000 once ended first in CI)
 # One that cannot be carried (its client wrote before the server accepted)
 # and is never accepted: the move waits for it, is refused as busy, and the
 # home tries it twice more before it says so; the process runs on.
