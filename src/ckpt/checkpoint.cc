@@ -760,16 +760,28 @@ Status TreeDump::ExecRoot(const std::vector<std::string>& argv, const std::vecto
   // Its file locks are its copy's now (the target takes them once this is
   // done): the deputy it becomes holds its fds, and must not hold them on.
   const std::vector<pb::FileLock> locks(d.image.locks().begin(), d.image.locks().end());
-  Status st = locks.empty() ? Status::Ok() : EnsureScratch(d);
-  if (st.ok() && !locks.empty()) st = ReleaseLocks(t, d.scratch, locks);
+  const bool pending = !d.image.pending_thread().empty() || !d.image.pending_shared().empty();
+  Status st = locks.empty() && !pending ? Status::Ok() : EnsureScratch(d);
+  const bool release = st.ok() && !locks.empty();
+  if (release) st = ReleaseLocks(t, d.scratch, locks);
+  // Its pending signals went with the image (the exec would keep them).
+  Result<DroppedSignals> dropped = DroppedSignals{};
+  if (st.ok() && pending) dropped = DropDumpedSignals(t, d.scratch, d.image);
+  if (st.ok() && !dropped.ok()) st = dropped.status();
   if (st.ok()) {
     t.ReapWhileWaiting(tids);
     st = t.ExecProgram(argv, env);
     t.ReapWhileWaiting({});
-    if (!st.ok() && !locks.empty()) {
-      Status back = TakeLocks(t, d.scratch, locks);
-      if (!back.ok()) fprintf(stderr, "roam: error: its file locks could not be taken back: %s\n", back.message().c_str());
+    if (!st.ok() && dropped.ok()) {
+      Status back = RequeueDropped(t, d.scratch, *dropped);
+      if (!back.ok())
+        fprintf(stderr, "roam: error: its pending signals could not be queued again: %s\n", back.message().c_str());
     }
+  }
+  if (!st.ok() && release) {
+    Status back = TakeLocks(t, d.scratch, locks);
+    if (!back.ok())
+      fprintf(stderr, "roam: error: its file locks could not be taken back: %s\n", back.message().c_str());
   }
   if (!st.ok()) {
     for (int fd = 0; fd < 3; ++fd) {
@@ -780,8 +792,10 @@ Status TreeDump::ExecRoot(const std::vector<std::string>& argv, const std::vecto
     return st;
   }
   d.threads.clear();  // gone with the exec
-  // execve keeps the signal mask: the process's own, not the engine's.
-  (void)t.RestoreSigmask();
+  // execve keeps the signal mask: the deputy starts with the engine's, all
+  // blocked, so that a signal that came after the dump waits for it to be
+  // ready, and it passes the signal on (the process's own mask would let
+  // it kill the deputy first, its handler gone with the exec).
   // The root is a new program now: let it go as it is, and the rest of the
   // tree (whose copies run elsewhere) dies.
   (void)t.Detach(0);

@@ -610,6 +610,9 @@ class TreeRestore {
   Status Run();
   // `loaded`: whether the image could be read (if not, the fallback at once).
   Status RunInPlace(pid_t pid, const InPlaceSeed& seed, InPlaceFallback fallback, const Status& loaded);
+  // Before the fallback's exec: drops the image's pending signals the
+  // rebuild queued in the root (DropDumpedSignals).
+  void DropQueuedSignals(Tracee& t);
   Status TakeLocks();
   Status Release();
   void KillAll();
@@ -651,6 +654,7 @@ class TreeRestore {
   pid_t root_ = 0;
   bool created_ = false, done_ = false;
   bool in_place_ = false;  // the root existed before: never killed, it execs fallback_
+  bool root_signals_queued_ = false;          // in place: the image's pending signals queued in the root
   std::vector<StagedPiece> staged_in_place_;  // the tree's pre-copied memory (InPlaceSeed::staged)
   InPlaceFallback fallback_;
 };
@@ -833,6 +837,7 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   if (st.ok()) st = RestoreTimers(t, scratch, proc);
   if (st.ok()) st = RestoreTaskMisc(t, scratch, proc);
   if (st.ok()) st = RestoreKnobs(t, proc, /*from_outside=*/!in_place_);
+  if (st.ok() && in_place_ && proc.pid() == root_) root_signals_queued_ = true;
   if (st.ok()) st = RestorePendingSignals(t, scratch, proc);
   if (st.ok()) st = RestoreRseq(t, proc);
   if (st.ok() && proc.pid() == root_) st = sysv_.FillFrom(t, scratch, kHelperSize - kScratchOffset);
@@ -1086,6 +1091,13 @@ void TreeRestore::Fallback() {
   std::vector<pid_t> tids;
   for (const auto& t : threads_[root_]) tids.push_back(t->pid());
   if (!tracees_.empty()) tracees_.front()->ReapWhileWaiting(tids);
+  // Every signal blocked from here (a rebuild that got to the end gave it
+  // the image's mask): a timer of the image's firing into an injected call
+  // would stop it halfway. The new deputy starts so.
+  if (!tracees_.empty()) (void)tracees_.front()->BlockSignals();
+  // The image's pending signals are its copy's, which resumes at the
+  // source: the new deputy must not pass them on a second time.
+  if (root_signals_queued_ && !tracees_.empty()) DropQueuedSignals(*tracees_.front());
   Status st = tracees_.empty() ? Status::Error("cannot take pid " + std::to_string(root_))
                                : tracees_.front()->ExecProgram(fallback_.argv, fallback_.env);
   if (!st.ok()) {
@@ -1095,12 +1107,25 @@ void TreeRestore::Fallback() {
   threads_.clear();
   if (st.ok()) {
     // A new program: its signal mask stays all-blocked (a signal that came
-    // meanwhile waits for the new deputy, which passes it on).
+    // meanwhile waits for the new deputy, which passes it on; the image's
+    // were dropped above, its interval timers disarmed by the exec).
     (void)tracees_.front()->Detach(0);
   } else {
     kill(root_, SIGKILL);  // half rebuilt and no way back: never left running
   }
   tracees_.clear();
+}
+
+void TreeRestore::DropQueuedSignals(Tracee& t) {
+  for (const pb::ProcessImage& p : image_.procs) {
+    if (p.pid() != root_) continue;
+    // (The area goes with the exec.)
+    Result<long> area =
+        t.SyscallOk("mmap", SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, ~0ULL, 0);
+    Result<DroppedSignals> dropped = area.ok() ? DropDumpedSignals(t, static_cast<uint64_t>(*area), p) : area.status();
+    if (!dropped.ok())
+      fprintf(stderr, "roam: pid %d: its pending signals stay: %s\n", root_, dropped.status().message().c_str());
+  }
 }
 
 Status TreeRestore::TakeLocks() {

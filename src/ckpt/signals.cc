@@ -6,6 +6,7 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "ckpt/task_state.h"
@@ -146,6 +147,86 @@ Status RestorePendingSignals(Tracee& t, uint64_t scratch, const pb::ProcessImage
     if (!st.ok()) return st;
   }
   return Status::Ok();
+}
+
+namespace {
+
+int Signo(const std::string& info) {
+  siginfo_t si;
+  memcpy(&si, info.data(), sizeof(si));
+  return si.si_signo;
+}
+
+// Splits what is pending `now` in one queue into the image's entries (each
+// matched once, by its whole siginfo) and the rest, which came after.
+void SplitQueue(const google::protobuf::RepeatedPtrField<std::string>& image,
+                const google::protobuf::RepeatedPtrField<std::string>& now, std::vector<std::string>* dumped,
+                std::vector<std::string>* later) {
+  std::vector<bool> used(image.size(), false);
+  for (const std::string& si : now) {
+    int match = -1;
+    for (int i = 0; i < image.size() && match < 0; ++i) {
+      if (!used[i] && image.Get(i) == si) match = i;
+    }
+    if (match >= 0) {
+      used[match] = true;
+      dumped->push_back(si);
+    } else {
+      later->push_back(si);
+    }
+  }
+}
+
+}  // namespace
+
+Result<DroppedSignals> DropDumpedSignals(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc) {
+  DroppedSignals dropped;
+  if (proc.pending_thread().empty() && proc.pending_shared().empty()) return dropped;
+  google::protobuf::RepeatedPtrField<std::string> now_thread, now_shared;
+  Status st = PeekQueue(t.pid(), false, &now_thread);
+  if (st.ok()) st = PeekQueue(t.pid(), true, &now_shared);
+  if (!st.ok()) return st;
+  std::vector<std::string> later_thread, later_shared;
+  SplitQueue(proc.pending_thread(), now_thread, &dropped.thread, &later_thread);
+  SplitQueue(proc.pending_shared(), now_shared, &dropped.shared, &later_shared);
+  // The kernel drops every pending instance of a signal when it is set to
+  // be ignored (both queues): so each signal of the image's is ignored for
+  // a moment, its action put back, and what came later queued again.
+  std::vector<int> signos;
+  for (const auto* q : {&dropped.thread, &dropped.shared}) {
+    for (const std::string& si : *q) {
+      const int s = Signo(si);
+      if (s != SIGKILL && s != SIGSTOP && std::find(signos.begin(), signos.end(), s) == signos.end())
+        signos.push_back(s);
+    }
+  }
+  const KernelSigaction ignore{reinterpret_cast<uint64_t>(SIG_IGN), 0, 0, 0};
+  st = t.WriteMemory(scratch, &ignore, sizeof(ignore));
+  const uint64_t old = scratch + sizeof(KernelSigaction);
+  for (size_t i = 0; st.ok() && i < signos.size(); ++i) {
+    const std::string what = "rt_sigaction " + std::to_string(signos[i]);
+    st = t.SyscallOk(what, SYS_rt_sigaction, signos[i], scratch, old, 8).status();
+    if (st.ok()) st = t.SyscallOk(what, SYS_rt_sigaction, signos[i], old, 0, 8).status();
+  }
+  auto flushed = [&](const std::string& si) {
+    return std::find(signos.begin(), signos.end(), Signo(si)) != signos.end();
+  };
+  for (const std::string& si : later_shared) {
+    if (st.ok() && flushed(si)) st = Queue(t, scratch, si, true);
+  }
+  for (const std::string& si : later_thread) {
+    if (st.ok() && flushed(si)) st = Queue(t, scratch, si, false);
+  }
+  if (!st.ok()) return st;
+  return dropped;
+}
+
+Status RequeueDropped(Tracee& t, uint64_t scratch, const DroppedSignals& dropped) {
+  for (const std::string& si : dropped.shared) {
+    Status st = Queue(t, scratch, si, true);
+    if (!st.ok()) return st;
+  }
+  return RequeueSignals(t, scratch, dropped.thread);
 }
 
 Status RequeueSignals(Tracee& t, uint64_t scratch, const std::vector<std::string>& siginfos) {

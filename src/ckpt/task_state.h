@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "ckpt/clone_pid.h"
@@ -28,6 +29,19 @@ Status DumpThreadSignals(Tracee& t, uint64_t scratch, pb::ThreadImage* thread);
 Status RestoreThreadSignals(Tracee& t, uint64_t scratch, const pb::ThreadImage& thread);
 // Queues signals taken aside while seizing (Tracee::stolen_signals).
 Status RequeueSignals(Tracee& t, uint64_t scratch, const std::vector<std::string>& siginfos);
+
+// Leaving home, the root execs its deputy with its PID, and an exec keeps
+// the pending queues of the process and of that thread. The signals the
+// image carries are delivered by its copy on the target, so they must not
+// stay pending in the deputy too (it would pass them on a second time, or
+// die of one): drops them, keeping any that came after the dump.
+// RequeueDropped puts them back, should the exec fail.
+// REQUIRES: signals blocked in the process.
+struct DroppedSignals {
+  std::vector<std::string> shared, thread;
+};
+Result<DroppedSignals> DropDumpedSignals(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc);
+Status RequeueDropped(Tracee& t, uint64_t scratch, const DroppedSignals& dropped);
 
 // timers.cc
 Status DumpTimers(Tracee& t, uint64_t scratch, pb::ProcessImage* proc);

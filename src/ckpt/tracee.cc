@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -362,7 +363,9 @@ Status Tracee::ExecProgram(const std::vector<std::string>& argv, const std::vect
     blob.append(e).push_back('\0');
   }
   while (blob.size() % 8) blob.push_back('\0');
-  const uint64_t size = ((blob.size() + 8 * (argv.size() + env.size() + 2)) + 4095) & ~4095ULL;
+  // Room at the end for a zero itimerval and the three timers as they were.
+  const uint64_t timers_size = 4 * sizeof(itimerval);
+  const uint64_t size = ((blob.size() + 8 * (argv.size() + env.size() + 2)) + timers_size + 4095) & ~4095ULL;
   Result<long> area = SyscallOk("mmap exec area", SYS_mmap, 0, size, PROT_READ | PROT_WRITE,
                                 MAP_PRIVATE | MAP_ANONYMOUS, ~0ULL, 0);
   if (!area.ok()) return area.status();
@@ -377,8 +380,18 @@ Status Tracee::ExecProgram(const std::vector<std::string>& argv, const std::vect
   all.append(reinterpret_cast<const char*>(ptrs.data()), ptrs.size() * 8);
   Status st = WriteMemory(base, all.data(), all.size());
   const uint64_t argv_at = base + blob.size();
+  // The mapping is fresh: zeroes at `zero`.
+  const uint64_t zero = base + size - timers_size, old = zero + sizeof(itimerval);
+  const int kTimers[] = {ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF};
+  int disarmed = 0;
+  for (; st.ok() && disarmed < 3; ++disarmed) {
+    st = SyscallOk("setitimer", SYS_setitimer, kTimers[disarmed], zero, old + disarmed * sizeof(itimerval)).status();
+  }
   if (st.ok()) st = Exec(base + arg_off[0], argv_at, argv_at + 8 * envp_index);
-  if (!st.ok()) (void)Syscall(SYS_munmap, base, size);
+  if (!st.ok()) {
+    for (int i = 0; i < disarmed; ++i) (void)Syscall(SYS_setitimer, kTimers[i], old + i * sizeof(itimerval), 0);
+    (void)Syscall(SYS_munmap, base, size);
+  }
   return st;
 }
 

@@ -110,6 +110,9 @@ class Tracee {
   Status Exec(uint64_t path, uint64_t argv, uint64_t envp);
   // The same with strings of ours: they are laid out in a scratch mapping
   // of the tracee (removed again if the exec fails). argv[0] is the path.
+  // An exec keeps the interval timers (setitimer) the old program armed,
+  // and the new one would die of their first SIGALRM, SIGVTALRM or SIGPROF:
+  // they are disarmed with it, and put back as they were if it fails.
   // REQUIRES: syscall_ip() set, or a syscall instruction to find (FindSyscallInstruction).
   Status ExecProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env);
 

@@ -1055,6 +1055,26 @@ count_end closedio
 seen=$SEEN rc=$RC
 check "stdin and stderr closed, moved n3, home, n4: $ok of 3 $(head -c 200 "$DATA/closedio.mig"), exit $rc, every line once, in order ($(wc -l <"$DATA/closedio.out"), past $seen)" \
   bash -c "[ $ok = 3 ] && [ '$rc' = 0 ] && lines_past '$DATA/closedio.out' $seen"
+# An interval timer ticking into a handler, and signals waiting blocked
+# (tests/data/programs/timer_signals.py): it leaves home, fails to come
+# home after its rebuild there (an injected fault), comes home, leaves
+# again. An exec keeps both, and the deputy it becomes is a new program:
+# until 2026-12-07 it died of the timer's first SIGALRM (the process lost:
+# "its deputy did not connect in 10 s") or of a queued real-time signal.
+cp "$HERE/../data/programs/timer_signals.py" "$DATA/timer_signals.py"
+bg_start timersig "$ROAM" run --on n1 -- python3 "$DATA/timer_signals.py" 8
+P=$(bg_pid timersig)
+wait_until 10 where_is "n1:$P" n1 >/dev/null
+sleep 0.5
+ok=0 faulted=no
+migrate "n1:$P" n2 >/dev/null 2>>"$DATA/timersig.mig" && ok=$((ok + 1))
+fault n1 "target-restored cut"
+migrate "n1:$P" home 2>&1 | grep -q 'injected fault' && faulted=yes
+for to in home n3; do migrate "n1:$P" "$to" >/dev/null 2>>"$DATA/timersig.mig" && ok=$((ok + 1)); sleep 0.3; done
+rc=$(bg_rc timersig 60)
+inorder=no; awk '$1 == "line" && $2 != ++n {exit 1} END {exit n < 20}' "$DATA/timersig.out" && inorder=yes
+check "a timer ticking and signals queued: out of home, home failed after its rebuild ($faulted), home, out: $ok of 3 $(head -c 300 "$DATA/timersig.mig"); exit $rc, '$(tail -1 "$DATA/timersig.out")', lines once and in order: $inorder" \
+  sh -c "[ $ok = 3 ] && [ $faulted = yes ] && [ '$rc' = 0 ] && [ $inorder = yes ]"
 # Faults while leaving home (the target's roamd dies after restoring; the
 # home cuts the link during pre-copy; the target dies while staging): the
 # process runs on at home, untouched.
