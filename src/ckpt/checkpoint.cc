@@ -760,7 +760,7 @@ Status TreeDump::ExecRoot(const std::vector<std::string>& argv, const std::vecto
   // Its file locks are its copy's now (the target takes them once this is
   // done): the deputy it becomes holds its fds, and must not hold them on.
   const std::vector<pb::FileLock> locks(d.image.locks().begin(), d.image.locks().end());
-  const bool pending = !d.image.pending_thread().empty() || !d.image.pending_shared().empty();
+  const bool pending = !d.image.pending_thread().empty() || !d.image.pending_shared().empty() || t.was_stopped();
   Status st = locks.empty() && !pending ? Status::Ok() : EnsureScratch(d);
   const bool release = st.ok() && !locks.empty();
   if (release) st = ReleaseLocks(t, d.scratch, locks);

@@ -181,7 +181,7 @@ void SplitQueue(const google::protobuf::RepeatedPtrField<std::string>& image,
 
 Result<DroppedSignals> DropDumpedSignals(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc) {
   DroppedSignals dropped;
-  if (proc.pending_thread().empty() && proc.pending_shared().empty()) return dropped;
+  if (proc.pending_thread().empty() && proc.pending_shared().empty() && !t.was_stopped()) return dropped;
   google::protobuf::RepeatedPtrField<std::string> now_thread, now_shared;
   Status st = PeekQueue(t.pid(), false, &now_thread);
   if (st.ok()) st = PeekQueue(t.pid(), true, &now_shared);
@@ -189,6 +189,21 @@ Result<DroppedSignals> DropDumpedSignals(Tracee& t, uint64_t scratch, const pb::
   std::vector<std::string> later_thread, later_shared;
   SplitQueue(proc.pending_thread(), now_thread, &dropped.thread, &later_thread);
   SplitQueue(proc.pending_shared(), now_shared, &dropped.shared, &later_shared);
+  // The SIGCONT that lifted a group stop for the engine is not the
+  // process's (the image is stopped): the deputy would pass it on, and the
+  // process would run on where it went.
+  if (t.was_stopped()) {
+    for (auto [later, out] : {std::pair{&later_thread, &dropped.thread}, std::pair{&later_shared, &dropped.shared}}) {
+      for (auto it = later->begin(); it != later->end();) {
+        if (Signo(*it) != SIGCONT) {
+          ++it;
+          continue;
+        }
+        out->push_back(*it);
+        it = later->erase(it);
+      }
+    }
+  }
   // The kernel drops every pending instance of a signal when it is set to
   // be ignored (both queues): so each signal of the image's is ignored for
   // a moment, its action put back, and what came later queued again.

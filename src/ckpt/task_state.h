@@ -34,7 +34,8 @@ Status RequeueSignals(Tracee& t, uint64_t scratch, const std::vector<std::string
 // the pending queues of the process and of that thread. The signals the
 // image carries are delivered by its copy on the target, so they must not
 // stay pending in the deputy too (it would pass them on a second time, or
-// die of one): drops them, keeping any that came after the dump.
+// die of one): drops them, keeping any that came after the dump, and the
+// engine's own SIGCONT of a stopped process.
 // RequeueDropped puts them back, should the exec fail.
 // REQUIRES: signals blocked in the process.
 struct DroppedSignals {

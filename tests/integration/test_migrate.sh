@@ -1075,6 +1075,28 @@ rc=$(bg_rc timersig 60)
 inorder=no; awk '$1 == "line" && $2 != ++n {exit 1} END {exit n < 20}' "$DATA/timersig.out" && inorder=yes
 check "a timer ticking and signals queued: out of home, home failed after its rebuild ($faulted), home, out: $ok of 3 $(head -c 300 "$DATA/timersig.mig"); exit $rc, '$(tail -1 "$DATA/timersig.out")', lines once and in order: $inorder" \
   sh -c "[ $ok = 3 ] && [ $faulted = yes ] && [ '$rc' = 0 ] && [ $inorder = yes ]"
+# A job stopped at home (SIGSTOP to its PID) stays stopped through moves
+# out, on, home and out again, and goes on after SIGCONT. Until 2026-12-07
+# the SIGCONT the engine sends to seize a stopped process stayed pending
+# in the deputy it became, which passed it on: it ran on the guest.
+bg_start stopped "$ROAM" run --on n1 -- sh -c "exec $(count_cmd stopped)"
+P=$(bg_pid stopped)
+wait_until 10 where_is "n1:$P" n1 >/dev/null
+sleep 0.5
+cx n1 -- kill -STOP "$P"
+sleep 0.3
+before=$(wc -l <"$DATA/stopped.out") ok=0 ran=""
+for to in n2 n3 home n4; do
+  migrate "n1:$P" "$to" >/dev/null 2>>"$DATA/stopped.mig" && ok=$((ok + 1))
+  sleep 0.4
+  ran="$ran $(($(wc -l <"$DATA/stopped.out") - before))"
+done
+cx n1 -- "$ROAM" kill -s CONT "n1:$P" >/dev/null
+sleep 0.5
+count_end stopped
+seen=$SEEN rc=$RC
+check "stopped at home, moved n2, n3, home, n4: $ok of 4 $(head -c 200 "$DATA/stopped.mig"); lines printed after each move:$ran (want 0); after SIGCONT exit $rc, every line once, in order ($(wc -l <"$DATA/stopped.out"), past $seen)" \
+  bash -c "[ $ok = 4 ] && [ '$ran' = ' 0 0 0 0' ] && [ '$rc' = 0 ] && lines_past '$DATA/stopped.out' $seen"
 # Faults while leaving home (the target's roamd dies after restoring; the
 # home cuts the link during pre-copy; the target dies while staging): the
 # process runs on at home, untouched.
