@@ -105,8 +105,24 @@ Status BuildSpec(const RunOptions& opt, pb::RunSpec* spec) {
 
 // ---- the deputy ----------------------------------------------------------------------
 
-// Signals passed on to the process; the rest keep their default action.
-const int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGTSTP, SIGCONT, SIGALRM};
+// Signals passed on to the process: every one a program may be sent,
+// but those that are the deputy's own business: its children (SIGCHLD),
+// its output (SIGPIPE), its place on the terminal (SIGTTIN, SIGTTOU), and
+// glibc's two internal ones. A fault of its own code still kills it (the
+// kernel forces those through). The rest keep their default action. Until
+// 2026-12-07 only ten were passed on: any other, such as a real-time
+// signal the program handled, killed the deputy, and the job with it.
+sigset_t ForwardedSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s = 1; s <= SIGRTMAX; ++s) {
+    if (s >= SIGRTMIN ||
+        (s < 32 && s != SIGKILL && s != SIGSTOP && s != SIGCHLD && s != SIGPIPE && s != SIGTTIN && s != SIGTTOU)) {
+      sigaddset(&set, s);
+    }
+  }
+  return set;
+}
 
 class Deputy {
  public:
@@ -118,9 +134,7 @@ class Deputy {
 
   int Run() {
     ::signal(SIGPIPE, SIG_IGN);  // EPIPE on stdout is passed on as SIGPIPE
-    sigemptyset(&signals_);
-    for (int s : kForwarded) sigaddset(&signals_, s);
-    sigaddset(&signals_, StopSignal());
+    signals_ = ForwardedSignals();  // StopSignal() among them
     // Exactly these: a deputy exec'd by roamd starts with all blocked.
     ::pthread_sigmask(SIG_SETMASK, &signals_, nullptr);
     if (::pipe2(stop_stdin_, O_CLOEXEC) != 0) return Fail(std::string("pipe2: ") + strerror(errno));
@@ -161,7 +175,8 @@ class Deputy {
     Send(f);
   }
 
-  // Not one the process could be sent: tells SignalLoop to stop.
+  // Sent by us to ourselves, it tells SignalLoop to stop; from anyone
+  // else it is the process's.
   static int StopSignal() { return SIGRTMIN + 1; }
 
   void StartRelays() {
@@ -204,7 +219,7 @@ class Deputy {
       siginfo_t info{};
       int sig = ::sigwaitinfo(&signals_, &info);
       if (sig < 0) continue;
-      if (sig == StopSignal()) {
+      if (sig == StopSignal() && info.si_code == SI_USER && info.si_pid == ::getpid()) {
         if (stopping_) return RelayDone();
         continue;
       }
@@ -498,7 +513,7 @@ class Deputy {
 
   int fd_;
   bool tty_;
-  sigset_t signals_;  // forwarded, and StopSignal()
+  sigset_t signals_;  // ForwardedSignals()
   int stop_stdin_[2] = {-1, -1};
   std::mutex relay_mu_;
   std::condition_variable relay_cv_;

@@ -332,6 +332,27 @@ rc=$(bg_rc trap 15)
 check "SIGTERM to roam run reaches a remote process that handles it: it prints and exits 7 (exit $rc, stdout: $(errtext "$DATA/trap.out"))" \
   test "$rc" = 7 -a "$(tail -1 "$DATA/trap.out")" = "caught TERM"
 
+# Any signal the process may be sent reaches it, not only the usual ones:
+# real-time signals (SIGRTMIN+1 is also the number the deputy uses for
+# itself), SIGPWR, SIGURG, and SIGSEGV sent by kill. Until 2026-12-07 the
+# first killed roam run, and the job with it.
+bg_start rtsig "$ROAM" run --on n3 -- python3 -c '
+import signal, time
+got = []
+for s in (signal.SIGRTMIN + 2, signal.SIGRTMIN + 1, signal.SIGPWR, signal.SIGURG, signal.SIGSEGV):
+    signal.signal(s, lambda n, f: got.append(n))
+print("ready", flush=True)
+while len(got) < 5:
+    time.sleep(0.02)
+print("got", *["RTMIN+%d" % (n - signal.SIGRTMIN) if n >= signal.SIGRTMIN else signal.Signals(n).name for n in got])
+'
+pid=$(bg_pid rtsig)
+wait_until 15 grep -q ready "$DATA/rtsig.out" >/dev/null
+for sig in RTMIN+2 RTMIN+1 PWR URG SEGV; do cx n1 -- bash -c "kill -s $sig ${pid:-0}" 2>/dev/null; sleep 0.2; done
+rc=$(bg_rc rtsig 15)
+check "signals beyond the usual ones reach a remote process that handles them, in order (exit $rc, want 0; stdout: $(errtext "$DATA/rtsig.out"))" \
+  test "$rc" = 0 -a "$(tail -1 "$DATA/rtsig.out")" = "got RTMIN+2 RTMIN+1 SIGPWR SIGURG SIGSEGV"
+
 bg_start knum "$ROAM" run --on n3 -- sleep 100
 pid=$(bg_pid knum)
 there=$(seen wait_until 15 comm_is n3 "${pid:-0}" sleep)
