@@ -144,7 +144,9 @@ Status DumpTaskMisc(Tracee& t, uint64_t scratch, pb::ProcessImage* proc) {
   if (!cwd.ok()) return cwd.status();
   if (!root.ok()) return root.status();
   if (LinkDeleted(*cwd)) {
-    return Status::Error(StatusCode::kCantMove, "pid " + std::to_string(pid) + ": its working directory " + *cwd + " (deleted) is not supported");
+    // (The link already ends in " (deleted)".)
+    return Status::Error(StatusCode::kCantMove,
+                         "pid " + std::to_string(pid) + ": its working directory " + *cwd + " is not supported");
   }
   proc->set_cwd(*cwd);
   proc->set_root(*root);
