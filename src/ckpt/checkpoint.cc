@@ -282,7 +282,8 @@ class TreeDump {
     for (const RepairedSocket& r : files_->repaired) (void)UnlockConnection(r.socket);
     files_->repaired.clear();
   }
-  Status ExecRoot(const std::vector<std::string>& argv, const std::vector<std::string>& env);
+  Status ExecRoot(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                  uint64_t min_open_files);
   std::vector<pid_t> pids() const {
     std::vector<pid_t> out;
     for (const Dumped& d : procs_) out.push_back(d.tracee->pid());
@@ -736,7 +737,8 @@ void TreeDump::KillAll() {
   procs_.clear();
 }
 
-Status TreeDump::ExecRoot(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+Status TreeDump::ExecRoot(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                          uint64_t min_open_files) {
   if (procs_.empty() || argv.empty()) return Status::Error("nothing to exec");
   Dumped& d = procs_.front();
   Tracee& t = *d.tracee;
@@ -770,7 +772,7 @@ Status TreeDump::ExecRoot(const std::vector<std::string>& argv, const std::vecto
   if (st.ok() && !dropped.ok()) st = dropped.status();
   if (st.ok()) {
     t.ReapWhileWaiting(tids);
-    st = t.ExecProgram(argv, env);
+    st = t.ExecProgram(argv, env, min_open_files);
     t.ReapWhileWaiting({});
     if (!st.ok() && dropped.ok()) {
       Status back = RequeueDropped(t, d.scratch, *dropped);
@@ -841,8 +843,9 @@ int64_t FrozenTree::frozen_ns() const { return dump_->frozen_ns(); }
 void FrozenTree::Resume() { dump_->Release(); }
 void FrozenTree::Kill() { dump_->KillAll(); }
 void FrozenTree::RemoveCarried() { dump_->RemoveCarried(); }
-Status FrozenTree::ExecRoot(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
-  return dump_->ExecRoot(argv, env);
+Status FrozenTree::ExecRoot(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                            uint64_t min_open_files) {
+  return dump_->ExecRoot(argv, env, min_open_files);
 }
 
 std::string CantMoveReason(pid_t root, const std::string& own_address) {

@@ -99,11 +99,15 @@ class FrozenTree {
   // The root execs `argv` (argv[0] is the path) with environment `env`,
   // keeping its PID, parent, session, fds 0-2 (close-on-exec or not: node
   // and others set it on their stdio) and its other fds without
-  // close-on-exec; its signal mask is put back first, and its file locks
-  // let go (file_locks.h: the tree's copy elsewhere takes them). Then every
-  // other process of the tree is killed. On failure the tree is still held,
-  // untouched. (A process leaving its home becomes its own deputy this way.)
-  Status ExecRoot(const std::vector<std::string>& argv, const std::vector<std::string>& env);
+  // close-on-exec; its file locks let go first (file_locks.h: the tree's
+  // copy elsewhere takes them), and what the image carries that an exec
+  // would keep taken off: its pending signals and interval timers. The new
+  // program starts with every signal blocked, and may open at least
+  // `min_open_files` (Tracee::ExecProgram). Then every other process of the
+  // tree is killed. On failure the tree is still held, untouched. (A
+  // process leaving its home becomes its own deputy this way.)
+  Status ExecRoot(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                  uint64_t min_open_files = 0);
 
  private:
   explicit FrozenTree(std::unique_ptr<TreeDump> dump);

@@ -1098,8 +1098,12 @@ void TreeRestore::Fallback() {
   // The image's pending signals are its copy's, which resumes at the
   // source: the new deputy must not pass them on a second time.
   if (root_signals_queued_ && !tracees_.empty()) DropQueuedSignals(*tracees_.front());
+  // The rebuild may have given it the image's fd limit, lower than the
+  // program needs and not to be raised: with no way back from here, it
+  // execs all the same.
   Status st = tracees_.empty() ? Status::Error("cannot take pid " + std::to_string(root_))
-                               : tracees_.front()->ExecProgram(fallback_.argv, fallback_.env);
+                               : tracees_.front()->ExecProgram(fallback_.argv, fallback_.env, fallback_.min_open_files);
+  if (!st.ok() && st.code() == StatusCode::kCantMove) st = tracees_.front()->ExecProgram(fallback_.argv, fallback_.env);
   if (!st.ok()) {
     kill(root_, SIGKILL);
     ReapThreads(threads_, root_);

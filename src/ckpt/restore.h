@@ -131,6 +131,7 @@ Result<InPlaceSeed> PrepareInPlaceSeed(const std::string& dir, int* keep_fd, con
 struct InPlaceFallback {
   std::vector<std::string> argv;  // argv[0]: the program's path
   std::vector<std::string> env;
+  uint64_t min_open_files = 0;  // its need (an exec keeps the limits: Tracee::ExecProgram)
 };
 
 class RestoredTree {

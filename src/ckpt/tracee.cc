@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -344,7 +345,8 @@ Status Tracee::Exec(uint64_t path, uint64_t argv, uint64_t envp) {
   return Status::Errno(Who(pid_) + ": execve", err);
 }
 
-Status Tracee::ExecProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+Status Tracee::ExecProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                           uint64_t min_open_files) {
   if (argv.empty()) return Status::Error("nothing to exec");
   if (syscall_ip_ == 0) {
     Result<uint64_t> ip = FindSyscallInstruction(pid_);
@@ -363,9 +365,10 @@ Status Tracee::ExecProgram(const std::vector<std::string>& argv, const std::vect
     blob.append(e).push_back('\0');
   }
   while (blob.size() % 8) blob.push_back('\0');
-  // Room at the end for a zero itimerval and the three timers as they were.
-  const uint64_t timers_size = 4 * sizeof(itimerval);
-  const uint64_t size = ((blob.size() + 8 * (argv.size() + env.size() + 2)) + timers_size + 4095) & ~4095ULL;
+  // Room at the end for a zero itimerval, the three timers as they were,
+  // and two rlimits (the fd limit as it was, and raised).
+  const uint64_t tail = 4 * sizeof(itimerval) + 2 * sizeof(rlimit);
+  const uint64_t size = ((blob.size() + 8 * (argv.size() + env.size() + 2)) + tail + 4095) & ~4095ULL;
   Result<long> area = SyscallOk("mmap exec area", SYS_mmap, 0, size, PROT_READ | PROT_WRITE,
                                 MAP_PRIVATE | MAP_ANONYMOUS, ~0ULL, 0);
   if (!area.ok()) return area.status();
@@ -381,7 +384,28 @@ Status Tracee::ExecProgram(const std::vector<std::string>& argv, const std::vect
   Status st = WriteMemory(base, all.data(), all.size());
   const uint64_t argv_at = base + blob.size();
   // The mapping is fresh: zeroes at `zero`.
-  const uint64_t zero = base + size - timers_size, old = zero + sizeof(itimerval);
+  const uint64_t zero = base + size - tail, old = zero + sizeof(itimerval);
+  const uint64_t files_was = zero + 4 * sizeof(itimerval), files_now = files_was + sizeof(rlimit);
+  // The fd limit, by the process itself (prlimit on another user's
+  // process needs CAP_SYS_RESOURCE, which root may lack): a soft one up to
+  // its hard one, which only a process with CAP_SYS_RESOURCE may raise.
+  rlimit files{};
+  bool raised = false;
+  if (st.ok() && min_open_files > 0) {
+    st = SyscallOk("prlimit", SYS_prlimit64, 0, RLIMIT_NOFILE, 0, files_was).status();
+    if (st.ok()) st = ReadMemory(files_was, &files, sizeof(files));
+    if (st.ok() && files.rlim_cur < min_open_files) {
+      const rlimit more{min_open_files, std::max<rlim_t>(files.rlim_max, min_open_files)};
+      st = WriteMemory(files_now, &more, sizeof(more));
+      if (st.ok() && SyscallOk("prlimit", SYS_prlimit64, 0, RLIMIT_NOFILE, files_now, 0).ok()) {
+        raised = true;
+      } else if (st.ok()) {
+        st = Status::Error(StatusCode::kCantMove, Who(pid_) + " may open " + std::to_string(files.rlim_max) +
+                                                      " files at most (ulimit -n), " + argv[0] + " needs " +
+                                                      std::to_string(min_open_files));
+      }
+    }
+  }
   const int kTimers[] = {ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF};
   int disarmed = 0;
   for (; st.ok() && disarmed < 3; ++disarmed) {
@@ -390,6 +414,7 @@ Status Tracee::ExecProgram(const std::vector<std::string>& argv, const std::vect
   if (st.ok()) st = Exec(base + arg_off[0], argv_at, argv_at + 8 * envp_index);
   if (!st.ok()) {
     for (int i = 0; i < disarmed; ++i) (void)Syscall(SYS_setitimer, kTimers[i], old + i * sizeof(itimerval), 0);
+    if (raised) (void)Syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, files_was, 0);
     (void)Syscall(SYS_munmap, base, size);
   }
   return st;

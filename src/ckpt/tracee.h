@@ -113,8 +113,13 @@ class Tracee {
   // An exec keeps the interval timers (setitimer) the old program armed,
   // and the new one would die of their first SIGALRM, SIGVTALRM or SIGPROF:
   // they are disarmed with it, and put back as they were if it fails.
+  // It keeps the resource limits too: `min_open_files`, the new program's
+  // need, raises the soft RLIMIT_NOFILE to it (and the hard one, if the
+  // process holds CAP_SYS_RESOURCE), or fails before the exec (kCantMove)
+  // if it cannot; put back if the exec fails.
   // REQUIRES: syscall_ip() set, or a syscall instruction to find (FindSyscallInstruction).
-  Status ExecProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env);
+  Status ExecProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                     uint64_t min_open_files = 0);
 
   // Registers to resume with after an injection session: a system call
   // the process was interrupted in (-ERESTART*) is set up to run again, as

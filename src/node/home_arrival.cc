@@ -28,6 +28,11 @@ InPlaceFallback DeputyProgram(const std::string& roam_path, const std::string& c
   InPlaceFallback p;
   p.argv = {roam_path, "run"};
   p.env = {"ROAM_TAKE_OVER=" + gpid, "ROAM_SOCKET=" + control_socket, "PATH=/usr/local/bin:/usr/bin:/bin"};
+  // Its own fds: 0-2, its link to roamd, a pipe, a terminal's, and a few
+  // to spare. A process that lowered its limit below that (`ulimit -n 5`)
+  // left a deputy that died at its first pipe, and the process lost, until
+  // 2026-12-07: now the exec gets the room or the move fails before it.
+  p.min_open_files = 16;
   return p;
 }
 

@@ -1,9 +1,12 @@
 #include "node/home_departure.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <spdlog/spdlog.h>
 
 #include "ckpt/checkpoint.h"
+#include "common/file_util.h"
+#include "common/proc_status.h"
 #include "node/file_identity.h"
 #include "node/home_arrival.h"
 #include "node/image_sender.h"
@@ -49,6 +52,30 @@ HomeDeparture::~HomeDeparture() = default;
 
 // ---- freeze -> dump -> stream ---------------------------------------------------------
 
+namespace {
+
+// The deputy it becomes may need more fds than the process allows itself
+// (`ulimit -n 5`): the exec raises the soft limit (Tracee::ExecProgram),
+// but a hard one only a process with CAP_SYS_RESOURCE may raise, and the
+// move would fail only at its end. Refused now, before anything is frozen.
+Status RoomForDeputy(pid_t pid, const InPlaceFallback& deputy) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  Result<std::string> limits = ReadFile(proc + "/limits");
+  Result<std::string> status = ReadFile(proc + "/status");
+  if (!limits.ok() || !status.ok()) return Status::Ok();  // gone: the move says so
+  Result<std::vector<ProcLimit>> l = ParseProcLimits(*limits);
+  Result<ProcStatus> s = ParseProcStatus(*status);
+  if (!l.ok() || !s.ok() || l->size() <= RLIMIT_NOFILE) return Status::Ok();
+  const uint64_t hard = (*l)[RLIMIT_NOFILE].hard;
+  constexpr int kCapSysResource = 24;
+  if (hard >= deputy.min_open_files || (s->cap_eff >> kCapSysResource) & 1) return Status::Ok();
+  return Status::Error(StatusCode::kCantMove, "pid " + std::to_string(pid) + " may open " + std::to_string(hard) +
+                                                  " files at most (ulimit -n), its deputy needs " +
+                                                  std::to_string(deputy.min_open_files));
+}
+
+}  // namespace
+
 void HomeDeparture::Start(Done done, std::function<void()> on_end) {
   done_ = std::move(done);
   on_end_ = std::move(on_end);
@@ -79,6 +106,10 @@ void HomeDeparture::Start(Done done, std::function<void()> on_end) {
     if (!ec) Fail(Status::Error(StatusCode::kUnavailable, "the move did not finish in " + std::to_string(kMoveTimeout.count()) + " s"));
   });
   spdlog::info("{}: leaving home for {}", rec_->gpid, cfg_.to);
+  if (Status room = RoomForDeputy(rec_->pid, DeputyProgram(cfg_.roam_path, cfg_.control_socket, rec_->gpid));
+      !room.ok()) {
+    return Fail(room);
+  }
   // The target first checks it has the files the tree uses; nothing is
   // frozen until it says so.
   Result<std::vector<pb::FileIdentity>> files = TreeFileIdentities(rec_->pid, &carried_);
@@ -212,11 +243,10 @@ void HomeDeparture::MaybeCommit() {
   auto self = shared_from_this();
   auto tree = tree_;
   const InPlaceFallback deputy = DeputyProgram(cfg_.roam_path, cfg_.control_socket, rec_->gpid);
-  const std::vector<std::string> argv = deputy.argv, env = deputy.env;
   engine_.Run<Status>(
-      [tree, argv, env]() -> Status {
+      [tree, deputy]() -> Status {
         if (!*tree) return Status::Error("nothing frozen");
-        Status st = (*tree)->ExecRoot(argv, env);
+        Status st = (*tree)->ExecRoot(deputy.argv, deputy.env, deputy.min_open_files);
         if (st.ok()) (*tree)->RemoveCarried();  // its System V objects went with it
         if (st.ok()) tree->reset();  // the root is the deputy now; the rest was killed
         return st;

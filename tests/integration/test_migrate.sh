@@ -1097,6 +1097,48 @@ count_end stopped
 seen=$SEEN rc=$RC
 check "stopped at home, moved n2, n3, home, n4: $ok of 4 $(head -c 200 "$DATA/stopped.mig"); lines printed after each move:$ran (want 0); after SIGCONT exit $rc, every line once, in order ($(wc -l <"$DATA/stopped.out"), past $seen)" \
   bash -c "[ $ok = 4 ] && [ '$ran' = ' 0 0 0 0' ] && [ '$rc' = 0 ] && lines_past '$DATA/stopped.out' $seen"
+# A job that lowered its fd limit (ulimit -n) leaves home: the deputy it
+# becomes needs a few fds of its own. Until 2026-12-07 it died at its first
+# pipe ("roam run: pipe2: Too many open files") and the job was lost. A
+# soft limit is raised for the deputy; a hard one roamd may not raise (no
+# CAP_SYS_RESOURCE, as root on this VM) refuses the move at once, and the
+# job runs on at home.
+# (The job lowers its limit itself, once started: fds the test's own
+# environment passes down may already take 5.)
+cat >"$DATA/lowfd.py" <<'PY'
+import resource, runpy, sys
+soft, hard = int(sys.argv[1]), int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard if hard > 0 else resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+sys.argv = sys.argv[3:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+PY
+lowfd_cmd() { count_cmd "$1" | sed "s|^python3 |python3 '$DATA/lowfd.py' 5 $2 |"; }
+bg_start lownofile "$ROAM" run --on n1 -- sh -c "exec $(lowfd_cmd lownofile 0)"
+P=$(bg_pid lownofile)
+wait_until 10 where_is "n1:$P" n1 >/dev/null
+sleep 0.3
+ok=0
+for to in n2 home n3; do migrate "n1:$P" "$to" >/dev/null 2>>"$DATA/lownofile.mig" && ok=$((ok + 1)); sleep 0.3; done
+count_end lownofile
+seen=$SEEN rc=$RC
+check "a soft fd limit of 5, moved n2, home, n3: $ok of 3 $(head -c 200 "$DATA/lownofile.mig"), exit $rc, every line once, in order ($(wc -l <"$DATA/lownofile.out"), past $seen)" \
+  bash -c "[ $ok = 3 ] && [ '$rc' = 0 ] && lines_past '$DATA/lownofile.out' $seen"
+bg_start hardnofile "$ROAM" run --on n1 -- sh -c "exec $(lowfd_cmd hardnofile 5)"
+P=$(bg_pid hardnofile)
+wait_until 10 where_is "n1:$P" n1 >/dev/null
+sleep 0.3
+if [ $(( 0x$(awk '/CapEff/ {print $2}' /proc/self/status) >> 24 & 1 )) = 0 ]; then
+  refused "a job whose hard fd limit is 5, leaving home without CAP_SYS_RESOURCE" "may open 5 files at most (ulimit -n), its deputy needs 16" migrate "n1:$P" n2
+  want=n1
+else
+  check "a job whose hard fd limit is 5 leaves home (roamd holds CAP_SYS_RESOURCE)" migrate "n1:$P" n2
+  want=n2
+fi
+where=$(ps_field "n1:$P" where)
+count_end hardnofile
+seen=$SEEN rc=$RC
+check "then it ran on at $want ($where): exit $rc, every line once, in order ($(wc -l <"$DATA/hardnofile.out"), past $seen)" \
+  bash -c "[ '$where' = $want ] && [ '$rc' = 0 ] && lines_past '$DATA/hardnofile.out' $seen"
 # Faults while leaving home (the target's roamd dies after restoring; the
 # home cuts the link during pre-copy; the target dies while staging): the
 # process runs on at home, untouched.
