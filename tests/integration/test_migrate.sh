@@ -1041,20 +1041,39 @@ count_end homejob
 seen=$SEEN rc=$RC
 check "after leaving home and moving on: exit $rc, every line once and in order ($(wc -l <"$DATA/homejob.out"), past $seen)" \
   bash -c "[ '$rc' = 0 ] && lines_past '$DATA/homejob.out' $seen"
+# home_job NAME CMD...: `roam run --on n1 -- CMD...` as background job
+# NAME; sets P once it runs at home.
+home_job() {
+  local name=$1; shift
+  bg_start "$name" "$ROAM" run --on n1 -- "$@"
+  P=$(bg_pid "$name")
+  wait_until 10 where_is "n1:$P" n1 >/dev/null
+}
+# move_route NAME TO...: moves job NAME (n1:$P) to each TO in turn, 0.3 s
+# apart; OK gets how many moves went, NAME.mig what the others said.
+move_route() {
+  local name=$1 to; shift
+  OK=0
+  for to in "$@"; do migrate "n1:$P" "$to" >/dev/null 2>>"$DATA/$name.mig" && OK=$((OK + 1)); sleep 0.3; done
+}
+# route_check NAME WHAT TO...: count_cmd job NAME (n1:$P) moved to each TO,
+# then let print 0.5 s more and stopped: every move went, exit 0, every
+# line once, in order.
+route_check() {
+  local name=$1 what=$2; shift 2
+  sleep 0.3
+  move_route "$name" "$@"
+  count_end "$name"
+  local seen=$SEEN rc=$RC ok=$OK
+  check "$what, moved $*: $ok of $# $(head -c 200 "$DATA/$name.mig"), exit $rc, every line once, in order ($(wc -l <"$DATA/$name.out"), past $seen)" \
+    bash -c "[ $ok = $# ] && [ '$rc' = 0 ] && lines_past '$DATA/$name.out' $seen"
+}
 # A process that closed its stdin and stderr leaves home, comes back and
 # leaves again: the deputy it execs finds fds 0 and 2 closed, and must not
 # let its own socket take fd 0, where it relays stdin from (it did: a line
 # lost, then "roam run went away" and the process killed on its guest).
-bg_start closedio "$ROAM" run --on n1 -- sh -c "exec 0<&- 2>&-; exec $(count_cmd closedio)"
-P=$(bg_pid closedio)
-wait_until 10 where_is "n1:$P" n1 >/dev/null
-sleep 0.3
-ok=0
-for to in n3 home n4; do migrate "n1:$P" "$to" >/dev/null 2>>"$DATA/closedio.mig" && ok=$((ok + 1)); sleep 0.3; done
-count_end closedio
-seen=$SEEN rc=$RC
-check "stdin and stderr closed, moved n3, home, n4: $ok of 3 $(head -c 200 "$DATA/closedio.mig"), exit $rc, every line once, in order ($(wc -l <"$DATA/closedio.out"), past $seen)" \
-  bash -c "[ $ok = 3 ] && [ '$rc' = 0 ] && lines_past '$DATA/closedio.out' $seen"
+home_job closedio sh -c "exec 0<&- 2>&-; exec $(count_cmd closedio)"
+route_check closedio "stdin and stderr closed" n3 home n4
 # An interval timer ticking into a handler, and signals waiting blocked
 # (tests/data/programs/timer_signals.py): it leaves home, fails to come
 # home after its rebuild there (an injected fault), comes home, leaves
@@ -1062,15 +1081,14 @@ check "stdin and stderr closed, moved n3, home, n4: $ok of 3 $(head -c 200 "$DAT
 # until 2026-12-07 it died of the timer's first SIGALRM (the process lost:
 # "its deputy did not connect in 10 s") or of a queued real-time signal.
 cp "$HERE/../data/programs/timer_signals.py" "$DATA/timer_signals.py"
-bg_start timersig "$ROAM" run --on n1 -- python3 "$DATA/timer_signals.py" 8
-P=$(bg_pid timersig)
-wait_until 10 where_is "n1:$P" n1 >/dev/null
+home_job timersig python3 "$DATA/timer_signals.py" 8
 sleep 0.5
 ok=0 faulted=no
-migrate "n1:$P" n2 >/dev/null 2>>"$DATA/timersig.mig" && ok=$((ok + 1))
+migrate "n1:$P" n2 >/dev/null 2>>"$DATA/timersig.mig" && ok=1
 fault n1 "target-restored cut"
 migrate "n1:$P" home 2>&1 | grep -q 'injected fault' && faulted=yes
-for to in home n3; do migrate "n1:$P" "$to" >/dev/null 2>>"$DATA/timersig.mig" && ok=$((ok + 1)); sleep 0.3; done
+move_route timersig home n3
+ok=$((${ok:-0} + OK))
 rc=$(bg_rc timersig 60)
 inorder=no; awk '$1 == "line" && $2 != ++n {exit 1} END {exit n < 20}' "$DATA/timersig.out" && inorder=yes
 check "a timer ticking and signals queued: out of home, home failed after its rebuild ($faulted), home, out: $ok of 3 $(head -c 300 "$DATA/timersig.mig"); exit $rc, '$(tail -1 "$DATA/timersig.out")', lines once and in order: $inorder" \
@@ -1079,9 +1097,7 @@ check "a timer ticking and signals queued: out of home, home failed after its re
 # out, on, home and out again, and goes on after SIGCONT. Until 2026-12-07
 # the SIGCONT the engine sends to seize a stopped process stayed pending
 # in the deputy it became, which passed it on: it ran on the guest.
-bg_start stopped "$ROAM" run --on n1 -- sh -c "exec $(count_cmd stopped)"
-P=$(bg_pid stopped)
-wait_until 10 where_is "n1:$P" n1 >/dev/null
+home_job stopped sh -c "exec $(count_cmd stopped)"
 sleep 0.5
 cx n1 -- kill -STOP "$P"
 sleep 0.3
@@ -1113,19 +1129,9 @@ sys.argv = sys.argv[3:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 PY
 lowfd_cmd() { count_cmd "$1" | sed "s|^python3 |python3 '$DATA/lowfd.py' 5 $2 |"; }
-bg_start lownofile "$ROAM" run --on n1 -- sh -c "exec $(lowfd_cmd lownofile 0)"
-P=$(bg_pid lownofile)
-wait_until 10 where_is "n1:$P" n1 >/dev/null
-sleep 0.3
-ok=0
-for to in n2 home n3; do migrate "n1:$P" "$to" >/dev/null 2>>"$DATA/lownofile.mig" && ok=$((ok + 1)); sleep 0.3; done
-count_end lownofile
-seen=$SEEN rc=$RC
-check "a soft fd limit of 5, moved n2, home, n3: $ok of 3 $(head -c 200 "$DATA/lownofile.mig"), exit $rc, every line once, in order ($(wc -l <"$DATA/lownofile.out"), past $seen)" \
-  bash -c "[ $ok = 3 ] && [ '$rc' = 0 ] && lines_past '$DATA/lownofile.out' $seen"
-bg_start hardnofile "$ROAM" run --on n1 -- sh -c "exec $(lowfd_cmd hardnofile 5)"
-P=$(bg_pid hardnofile)
-wait_until 10 where_is "n1:$P" n1 >/dev/null
+home_job lownofile sh -c "exec $(lowfd_cmd lownofile 0)"
+route_check lownofile "a soft fd limit of 5" n2 home n3
+home_job hardnofile sh -c "exec $(lowfd_cmd hardnofile 5)"
 sleep 0.3
 if [ $(( 0x$(awk '/CapEff/ {print $2}' /proc/self/status) >> 24 & 1 )) = 0 ]; then
   refused "a job whose hard fd limit is 5, leaving home without CAP_SYS_RESOURCE" "may open 5 files at most (ulimit -n), its deputy needs 16" migrate "n1:$P" n2
