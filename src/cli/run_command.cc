@@ -31,7 +31,7 @@
 #include "common/file_util.h"
 #include "control.pb.h"
 #include "wire/frame.h"
-#include "wire/terminal.h"
+#include "common/terminal.h"
 #include "session.pb.h"
 
 extern char** environ;

@@ -17,7 +17,7 @@
 #include "common/file_util.h"
 #include "common/proc_sample.h"
 #include "node/job_terminal.h"
-#include "wire/terminal.h"
+#include "common/terminal.h"
 
 namespace roam {
 

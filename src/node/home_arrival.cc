@@ -14,7 +14,7 @@
 #include "node/move_in_check.h"
 #include "node/job_terminal.h"
 #include "wire/reply.h"
-#include "wire/terminal.h"
+#include "common/terminal.h"
 #include "node/page_codec.h"
 
 namespace roam {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "common/terminal.h"
 #include "migrate.pb.h"
 #include "session.pb.h"
 
@@ -23,21 +24,6 @@ struct JobPty {
 // terminals), in `mode` and of `size` when given (non-null). Both fds are
 // O_CLOEXEC; the caller closes them.
 Result<JobPty> OpenJobPty(uid_t uid, const pb::Termios* mode, const pb::WindowSize* size);
-
-// The slave of pty master `master`, opened anew (O_NOCTTY, non-blocking).
-Result<int> OpenPtyPeer(int master);
-
-// Input the job was given and has not read, taken out of terminal `tty`:
-// complete lines and a line still being typed. In canonical mode an end
-// of input (^D) typed and not yet read comes back as the VEOF character.
-// REQUIRES: nothing reads the terminal meanwhile (the job is frozen).
-Result<std::string> TakeUnreadInput(int tty);
-
-// Puts `bytes` into terminal `tty` as typed and not yet read. `echoed`:
-// they were processed once already (read back by TakeUnreadInput), so they
-// go in without echo, signals or translation; otherwise as if typed now.
-// Needs CAP_SYS_ADMIN (TIOCSTI).
-Status PutUnreadInput(int tty, const std::string& bytes, bool echoed = true);
 
 // Terminal `fd`'s mode and size into `end` (tty_mode, tty_size) for the
 // new pty a move's target makes; false, and nothing set, if it is none.

@@ -13,7 +13,7 @@
 #include <string>
 
 #include "ckpt/files.h"
-#include "wire/terminal.h"
+#include "common/terminal.h"
 
 namespace roam {
 namespace {
