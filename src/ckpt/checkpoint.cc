@@ -632,6 +632,9 @@ Result<CheckpointReport> TreeDump::Dump(ImageSink& sink, const DumpOptions& opti
   share_cow_ = options.share_cow && options.kept.empty();
   files_ = std::make_unique<FileTableBuilder>(sink_);
   files_->set_root(root_);
+  std::set<pid_t> tree;
+  for (const Dumped& d : procs_) tree.insert(d.tracee->pid());
+  files_->set_tree(std::move(tree));
   if (options.stdio_stays) files_->set_stdio_stays(root_);
   stats_ = MemoryStats();
   inventory_.Clear();

@@ -117,7 +117,7 @@ class FrozenTree {
 Result<CheckpointReport> Checkpoint(pid_t root, const std::string& dir, const CheckpointOptions& options);
 
 // Why the tree of `root` could not move now, in one word for `roam ps`'s
-// CANTMOVE ("socket", "pty-master", "seccomp", "traced", "pipe" for a pipe above
+// CANTMOVE ("socket", "namespace", "seccomp", "traced", "pipe" for a pipe above
 // stdio to a process outside the tree, "shm" for POSIX shared memory a
 // process outside the tree uses too, an anonymous inode's name such as
 // "io_uring" ...), or "" if nothing the engine refuses outright is in

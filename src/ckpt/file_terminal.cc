@@ -7,7 +7,11 @@
 // it is a description of its own as before. Any other terminal is refused:
 // its name means another device on another node.
 //
-// A session leader whose controlling terminal is the job's keeps it: the
+// The slave of a pty pair whose master the tree holds is the pair's
+// (FILE_PTY_SLAVE, file_pty.cc), at any fd and as /dev/tty.
+//
+// A session leader whose controlling terminal is the job's or a pair's
+// slave keeps it: the
 // dump records which FileDesc it is and the foreground process group
 // (ProcessImage ctty_file, tpgid); the restore makes it the new session's
 // controlling terminal (TIOCSCTTY, in the seed, just after setsid) and
@@ -59,13 +63,18 @@ uint32_t FileTableBuilder::FirstJobTerminal() const {
 
 Status DumpTerminal(FileTableBuilder& b, const FdSource& src, int tty_nr, pb::FileDesc* desc) {
   desc->clear_path();
+  const dev_t rdev = IsDevTty(src.st) ? TtyNrToDev(tty_nr) : src.st.st_rdev;
+  if (std::optional<uint32_t> index = PtySlaveIndex(rdev); index && b.PtyMasterInTree(*index)) {
+    desc->set_kind(pb::FILE_PTY_SLAVE);  // the slave of a pair of the tree (file_pty.cc)
+    desc->set_pty_index(*index);
+    return Status::Ok();
+  }
   if (src.fd >= 0 && src.fd <= 2) {
     desc->set_kind(pb::FILE_INHERITED);
     desc->set_inherit_fd(src.fd);
     b.NoteTerminal(src.st, src.fd, desc->id());
     return Status::Ok();
   }
-  const dev_t rdev = IsDevTty(src.st) ? TtyNrToDev(tty_nr) : src.st.st_rdev;
   auto it = b.terminals().find(rdev);
   if ((IsDevTty(src.st) && tty_nr == 0) || it == b.terminals().end()) {
     return Status::Error(StatusCode::kCantMove, "a terminal other than the job's own (" + src.link +
@@ -85,11 +94,13 @@ Result<int> OpenTerminal(const pb::FileDesc& desc, int restorer_fd) {
 
 Status ResolveControllingTerminal(const FileTableBuilder& b, const ProcStat& ps, pb::ProcessImage* p) {
   if (ps.session != ps.pid || ps.tty_nr == 0) return Status::Ok();
-  const uint32_t id = b.JobTerminal(TtyNrToDev(ps.tty_nr));
+  uint32_t id = b.JobTerminal(TtyNrToDev(ps.tty_nr));
+  if (id == 0) id = b.PtySlave(TtyNrToDev(ps.tty_nr));
   if (id == 0) {
     return Status::Error(StatusCode::kCantMove, "pid " + std::to_string(ps.pid) +
-                                                    ": its controlling terminal is not the one at its fds 0-2, "
-                                                    "which is not supported");
+                                                    ": its controlling terminal is neither the one at its fds 0-2 "
+                                                    "nor a pseudo-terminal of the tree it holds, which is not "
+                                                    "supported");
   }
   p->set_ctty_file(id);
   p->set_tpgid(ps.tpgid);

@@ -13,9 +13,9 @@
 
 namespace roam {
 
-namespace {
-
 std::string FdName(pid_t pid, int fd) { return "pid " + std::to_string(pid) + " fd " + std::to_string(fd); }
+
+namespace {
 
 bool SameDescription(pid_t p1, int fd1, pid_t p2, int fd2) {
   return syscall(SYS_kcmp, p1, p2, KCMP_FILE, fd1, fd2) == 0;
@@ -88,7 +88,6 @@ bool PipeHeldOutside(uint64_t ino, const std::set<pid_t>& tree) {
 
 std::string RefusedFileKind(const std::string& l, int fd) {
   if (StartsWith(l, "socket:")) return "";  // unnamed UNIX sockets are taken; the dump decides
-  if (l == "/dev/ptmx" || l == "/dev/pts/ptmx") return "pty-master";
   for (const char* ns : {"net:[", "mnt:[", "pid:[", "user:[", "uts:[", "ipc:[", "cgroup:[", "time:["}) {
     if (StartsWith(l, ns)) return "namespace";  // an fd of /proc/PID/ns/*
   }
@@ -200,11 +199,10 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) 
                                           : DumpInetSocket(*this, src, &desc);
   } else if (l == "anon_inode:inotify") {
     st = DumpInotify(src, &desc);
+  } else if (IsPtyMaster(l)) {
+    st = DumpPtyMaster(src, &desc);
   } else if (std::string refused = RefusedFileKind(l, fd); !refused.empty()) {
-    if (refused == "pty-master") {
-      st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": a pseudo-terminal's master (" + l +
-                                                    ") is not supported: its other end would not follow");
-    } else if (refused == "namespace") {
+    if (refused == "namespace") {
       st = Status::Error(StatusCode::kCantMove, FdName(pid, fd) + ": a namespace (" + l +
                                                     ", from /proc/PID/ns) is not supported: it does not exist elsewhere");
     } else {
@@ -323,6 +321,9 @@ Result<uint32_t> FileTableBuilder::AddMappedFile(pid_t pid, uint64_t start, uint
 Status FileTableBuilder::Finish() {
   // POSIX shared memory carried with the tree: no one else's too.
   Status shared = CheckCarriedNotShared(table_, pids_);
+  if (!shared.ok()) return shared;
+  // Pseudo-terminal pairs: both ends inside, their state and bytes read.
+  shared = FinishPtys();
   if (!shared.ok()) return shared;
   // UNIX sockets: both ends inside the tree, or the other one closed.
   if (unix_diag_) {
@@ -465,6 +466,7 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
   } lone_closer{&lone_ends};
   st = OpenPipes(table, recreated, &pipe_fds);
   if (st.ok()) st = OpenUnixSockets(table, &pipe_fds, &lone_ends);  // the same: made in pairs
+  if (st.ok()) st = OpenPtys(table, &pipe_fds);                     // and pseudo-terminals
   if (!st.ok()) return st;
   for (auto* m : {&pipe_fds, &lone_ends}) {
     for (auto& [id, fd] : *m) {  // out of the planned range at once
@@ -499,6 +501,10 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
         break;
       case pb::FILE_UNIX_SOCKET:
         fd = pipe_fds.count(d.id()) ? Result<int>(pipe_fds[d.id()]) : Status::Error("socket not opened");
+        break;
+      case pb::FILE_PTY_MASTER:
+      case pb::FILE_PTY_SLAVE:
+        fd = pipe_fds.count(d.id()) ? Result<int>(pipe_fds[d.id()]) : Status::Error("pseudo-terminal not opened");
         break;
       case pb::FILE_INET_SOCKET:
         fd = OpenInetSocket(d);

@@ -70,6 +70,9 @@ class FileTableBuilder {
   // The tree's root: its fds 0-2 that are inherited get one FileDesc per
   // fd number even when they share a description.
   void set_root(pid_t pid) { root_ = pid; }
+  // Every process of the tree, before the first AddFd (a pty slave is the
+  // pair's when any of them holds its master).
+  void set_tree(std::set<pid_t> pids) { tree_ = std::move(pids); }
 
   // The id of the description behind `fd` of `pid` (whose parsed
   // /proc/PID/fdinfo/FD is `info`), added if new. An unsupported kind is an
@@ -94,6 +97,12 @@ class FileTableBuilder {
   uint32_t JobTerminal(dev_t rdev) const;
   // The FileDesc id of the job's terminal at the lowest fd, or 0.
   uint32_t FirstJobTerminal() const;
+  // Whether a process of the tree holds the master of pty pair `index`
+  // (file_pty.cc): its slave is then the pair's, not a terminal of the job.
+  bool PtyMasterInTree(uint32_t index);
+  // A FileDesc id of the slave of the tree's pty pair that is device
+  // `rdev`, or 0.
+  uint32_t PtySlave(dev_t rdev) const;
 
   pb::FileTable& table() { return table_; }
   ImageSink* sink() const { return sink_; }
@@ -151,6 +160,12 @@ class FileTableBuilder {
 
   // Adds the fds in flight found in `id`'s queue (in_flight) to the table.
   Status AddInFlight(uint32_t id);
+  // Finish's part for pty pairs (file_pty.cc): both ends inside, no slave
+  // held outside; each pair's PtyPair record, unread bytes included.
+  Status FinishPtys();
+
+  std::set<pid_t> tree_;
+  std::optional<std::set<uint32_t>> pty_masters_;  // PtyMasterInTree's, read at the first slave
 };
 
 // ---- restore side ---------------------------------------------------------------
@@ -188,6 +203,9 @@ class OpenedFiles {
 // fds are already at their numbers. REQUIRES: in the seed, after its fds
 // are in place.
 Status RegisterEpollTargets(const pb::FileTable& table, const pb::ProcessImage& proc, const OpenedFiles& opened);
+
+// "pid P fd F", as errors name an fd.
+std::string FdName(pid_t pid, int fd);
 
 // Kinds, used by files.cc (dump) and OpenedFiles (restore).
 Status DumpRegular(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc);
@@ -239,6 +257,15 @@ Result<int> OpenEpoll(const pb::FileDesc& desc);
 Result<int> OpenInotify(const pb::FileDesc& desc);
 // FILE_TERMINAL: the restorer's `restorer_fd` (the terminal) opened again.
 Result<int> OpenTerminal(const pb::FileDesc& desc, int restorer_fd);
+// Pseudo-terminal pairs inside the tree (file_pty.cc).
+// Whether a /proc link names a pty master.
+bool IsPtyMaster(const std::string& link);
+// N of /dev/pts/N for a pty slave's device number, none for another device.
+std::optional<uint32_t> PtySlaveIndex(dev_t rdev);
+Status DumpPtyMaster(const FdSource& src, pb::FileDesc* desc);
+// Every pair of the table made again in its state (PtyPair); returns fd
+// per FileDesc id of its master and slaves.
+Status OpenPtys(const pb::FileTable& table, std::map<uint32_t, int>* fds);
 // In a seed that has just become a session leader: `fd`, if a terminal,
 // becomes its controlling terminal (an error if another session has it).
 Status TakeControllingTerminal(int fd);
@@ -329,7 +356,7 @@ class MemfdSeals {
 };
 
 // The kind of file behind fd `fd`'s /proc link `link` that the dump refuses
-// outright, in one word ("socket", "pty-master", or an anonymous inode's name
+// outright, in one word ("namespace", or an anonymous inode's name
 // such as "io_uring"), or "" if the dump takes it (or decides later).
 // FileTableBuilder::AddFd refuses exactly these.
 std::string RefusedFileKind(const std::string& link, int fd);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <set>
 
 #include "ckpt/image_file.h"
@@ -118,6 +119,25 @@ Status ValidateImage(const Image& image) {
     if ((d.kind() == pb::FILE_INHERITED || d.kind() == pb::FILE_TERMINAL) && (d.inherit_fd() < 0 || d.inherit_fd() > 2)) {
       return Status::Error("files: inherited fd must be 0, 1 or 2");
     }
+  }
+  // Pseudo-terminal pairs: one record and one master description each,
+  // no end without its record.
+  std::map<uint32_t, int> pty_masters;  // index -> master descriptions
+  for (const pb::PtyPair& pair : ft.ptys()) {
+    if (!pty_masters.emplace(pair.index(), 0).second) return Status::Error("files: a pseudo-terminal pair twice");
+    if (pair.mode().cc().size() > 64 || pair.output().size() > (1u << 20) || pair.input().size() > (1u << 20)) {
+      return Status::Error("files: pseudo-terminal pair " + std::to_string(pair.index()) + " malformed");
+    }
+  }
+  for (const pb::FileDesc& d : ft.files()) {
+    if (d.kind() != pb::FILE_PTY_MASTER && d.kind() != pb::FILE_PTY_SLAVE) continue;
+    auto pair = pty_masters.find(d.pty_index());
+    if (pair == pty_masters.end()) return Status::Error("files: a pseudo-terminal end without its pair");
+    if (d.kind() == pb::FILE_PTY_MASTER) ++pair->second;
+  }
+  for (auto [index, masters] : pty_masters) {
+    if (masters != 1)
+      return Status::Error("files: pseudo-terminal pair " + std::to_string(index) + " without one master");
   }
   for (const pb::FileDesc& d : ft.files()) {
     if (d.kind() == pb::FILE_UNIX_SOCKET) {
@@ -288,8 +308,9 @@ Status ValidateImage(const Image& image) {
     }
     if (p.mm().exe_file_id() != 0 && !file_ids.count(p.mm().exe_file_id())) return Status::Error(who + ": unknown exe file");
     if (p.ctty_file() != 0 && (!file_ids.count(p.ctty_file()) ||
-                               ft.files(static_cast<int>(p.ctty_file() - 1)).kind() != pb::FILE_INHERITED)) {
-      return Status::Error(who + ": its controlling terminal is not an inherited file");
+                               (ft.files(static_cast<int>(p.ctty_file() - 1)).kind() != pb::FILE_INHERITED &&
+                                ft.files(static_cast<int>(p.ctty_file() - 1)).kind() != pb::FILE_PTY_SLAVE))) {
+      return Status::Error(who + ": its controlling terminal is not an inherited file nor a pseudo-terminal's slave");
     }
     if (p.mm().auxv().size() > 4096) return Status::Error(who + ": auxv too large");
     if (p.creds().uids_size() != 4 || p.creds().gids_size() != 4 || p.creds().groups_size() > 65536) {

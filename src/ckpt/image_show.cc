@@ -92,12 +92,14 @@ class FileDetails {
       for (uint64_t client : d.unix_socket().pending()) waiting_on_[client] = d.unix_socket().ino();
     }
     for (const pb::Pipe& p : table.pipes()) pipe_bytes_[p.ino()] = p.data().size();
+    for (const pb::PtyPair& p : table.ptys()) pty_bytes_[p.index()] = {p.output().size(), p.input().size()};
   }
   std::string operator()(const pb::FileDesc& d) const;
 
  private:
   std::map<uint64_t, uint64_t> waiting_on_;  // client ino -> listener ino
   std::map<uint64_t, size_t> pipe_bytes_;
+  std::map<uint32_t, std::pair<size_t, size_t>> pty_bytes_;  // pair -> (output, input) bytes waiting
 };
 
 std::string FileDetails::operator()(const pb::FileDesc& d) const {
@@ -131,6 +133,14 @@ std::string FileDetails::operator()(const pb::FileDesc& d) const {
       const char* state = c.fin_sent() ? (c.read_shut() ? "shut down both ways" : "writes shut down (FIN sent)")
                                        : (c.read_shut() ? "reads ended" : "established");
       s += fmt::format(", {}, {} bytes unacknowledged, {} unread", state, c.send_queue().size(), c.recv_queue().size());
+    }
+    return s;
+  }
+  if (d.kind() == pb::FILE_PTY_MASTER || d.kind() == pb::FILE_PTY_SLAVE) {
+    std::string s = fmt::format("/dev/pts/{}{}", d.pty_index(), d.kind() == pb::FILE_PTY_MASTER ? "'s master" : "");
+    auto b = pty_bytes_.find(d.pty_index());
+    if (d.kind() == pb::FILE_PTY_MASTER && b != pty_bytes_.end() && (b->second.first || b->second.second)) {
+      s += fmt::format(", {} bytes to read, {} typed and unread", b->second.first, b->second.second);
     }
     return s;
   }

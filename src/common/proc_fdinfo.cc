@@ -137,6 +137,10 @@ Result<FdInfo> ParseFdinfo(const std::string& text) {
       ok = have_mnt_id = ParseNumber(value, &info.mnt_id);
     } else if (key == "ino") {
       ok = ParseNumber(value, &info.ino);
+    } else if (key == "tty-index") {
+      int index = 0;
+      ok = ParseNumber(value, &index);
+      info.tty_index = index;
     } else if (key == "lock") {
       info.locks.emplace_back(value);
     } else if (key == "eventfd-count") {

@@ -40,6 +40,7 @@ struct FdInfo {
   uint32_t flags = 0;  // O_* of the open file description (octal in the text)
   int mnt_id = 0;
   uint64_t ino = 0;    // 0 when the kernel predates the "ino:" line
+  std::optional<int> tty_index;  // a pty master (/dev/ptmx): its pair's number, N of /dev/pts/N
 
   std::optional<uint64_t> eventfd_count;  // set for an eventfd
   std::optional<int> eventfd_id;

@@ -24,7 +24,9 @@ For every process of the tree rooted at ROOT_PID (found through
     tracking, invisible to the process) are left out;
   - the fd table: number -> link target, with the inode numbers of pipes,
     sockets and anon inodes renumbered in order of first appearance (so that
-    two fds sharing a pipe still show the same #N), pos and flags from fdinfo.
+    two fds sharing a pipe still show the same #N), pos and flags from fdinfo;
+    pseudo-terminals (/dev/pts/N, and a master's pair from its fdinfo's
+    tty-index) renumbered the same way, since a restore makes a new pair.
 Exit status 1 if ROOT_PID does not exist.
 """
 import os
@@ -35,6 +37,7 @@ STATUS_KEYS = ["State", "Uid", "Gid", "Groups", "NoNewPrivs", "Seccomp",
                "SigBlk", "SigIgn", "SigCgt", "Umask", "TracerPid", "Threads",
                "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]
 IGNORED_VMFLAGS = set(os.environ.get("ZDTM_IGNORE_VMFLAGS", "ac sd").split())
+PTS = re.compile(r"^/dev/pts/(\d+)$")
 INODE_OBJ = re.compile(r"^(pipe|socket|anon_inode|net|mnt|pid|user|uts|ipc|cgroup|time):\[?(\d+)\]?$")
 VOLATILE_INODE_PATH = re.compile(r"^(/dev/zero \(deleted\)|/SYSV[0-9a-f]+|/memfd:.*|/dev/shm/.*|\[anon_shmem:.*\]|.* \(deleted\))$")
 
@@ -170,6 +173,9 @@ def fd_lines(pid, renumber):
         m = INODE_OBJ.match(target)
         if m and m.group(2):
             target = f"{m.group(1)}:[{renumber(m.group(1), m.group(2))}]"
+        pts = PTS.match(target)
+        if pts:
+            target = f"/dev/pts/[{renumber('pts', pts.group(1))}]"
         info = read(f"/proc/{pid}/fdinfo/{fd}") or ""
         pos = flags = "?"
         for line in info.splitlines():
@@ -177,6 +183,8 @@ def fd_lines(pid, renumber):
                 pos = line.split()[1]
             elif line.startswith("flags:"):
                 flags = line.split()[1]
+            elif line.startswith("tty-index:"):
+                target += f" (pair /dev/pts/[{renumber('pts', line.split()[1])}])"
         if flags != "?" and int(flags, 8) & 0o20000000:
             # O_TMPFILE (__O_TMPFILE | O_DIRECTORY) only says how the file
             # was made; a restore opens it again by path, without it

@@ -200,8 +200,8 @@ TEST(CantMoveReason, ListenerAndUdpSocketMove) {  // refused until the engine ca
             "");
 }
 
-TEST(CantMoveReason, PseudoTerminalMaster) {
-  EXPECT_EQ(ReasonFor([] { (void)posix_openpt(O_RDWR | O_NOCTTY); }), "pty-master");
+TEST(CantMoveReason, PseudoTerminalPairMoves) {  // refused until the engine carried it (file_pty.cc)
+  EXPECT_EQ(ReasonFor([] { (void)posix_openpt(O_RDWR | O_NOCTTY); }), "");
 }
 
 TEST(CantMoveReason, UnmappedVdsoMoves) {  // the engine works through its own code then
@@ -248,14 +248,14 @@ TEST(CantMoveReason, ChildWithASocketCountsForTheTree) {
               (void)!pipe(done);
               if (fork() == 0) {
                 prctl(PR_SET_PDEATHSIG, SIGKILL);  // goes with its parent
-                (void)posix_openpt(O_RDWR | O_NOCTTY);
+                (void)open("/proc/self/ns/uts", O_RDONLY);
                 (void)!write(done[1], "x", 1);
                 for (;;) pause();
               }
               char c;
               (void)!read(done[0], &c, 1);
             }),
-            "pty-master");
+            "namespace");
 }
 
 TEST(CantMoveReason, ThreadsMove) {  // refused until the engine carried them

@@ -288,6 +288,14 @@ TEST(ProcFdinfoParse, PlainFileHasOnlyTheCommonLines) {
   EXPECT_TRUE(r->epoll.empty() && r->inotify.empty());
 }
 
+TEST(ProcFdinfoParse, PtyMasterNamesItsPair) {
+  Result<FdInfo> r = ParseFdinfo(Captured("fdinfo_ptmx.txt"));
+  ASSERT_TRUE(r.ok()) << ErrorOf(r);
+  ASSERT_TRUE(r->tty_index.has_value());
+  EXPECT_EQ(*r->tty_index, 0);  // the first pair of the capture's devpts
+  EXPECT_FALSE(ParseFdinfo(Captured("fdinfo_stdin.txt"))->tty_index.has_value());
+}
+
 TEST(ProcFdinfoParse, EventfdCountIsHexAndFlagsOctal) {
   Result<FdInfo> r = ParseFdinfo(Captured("fdinfo_eventfd.txt"));
   ASSERT_TRUE(r.ok()) << ErrorOf(r);

@@ -190,6 +190,8 @@ int main(int argc, char** argv) {
   copy_fdinfo(in, "fdinfo_inotify.txt");
   copy_fdinfo(0, "fdinfo_stdin.txt");
   copy_fdinfo(in_many, "fdinfo_inotify_many.txt");
+  int ptm = posix_openpt(O_RDWR | O_NOCTTY);
+  if (ptm >= 0) copy_fdinfo(ptm, "fdinfo_ptmx.txt");
   copy("/proc/self/timers", "timers.txt");
   copy("/proc/self/maps", "maps.txt");
   copy("/proc/self/smaps", "smaps.txt");
