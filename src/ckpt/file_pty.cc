@@ -18,9 +18,8 @@
 // the slave again with output processing off; what was typed into the
 // master and the slave has not read is TakeUnreadInput's (a line still
 // being typed included), put back as typed (TIOCSTI, which needs
-// CAP_SYS_ADMIN; without it written into the master with the slave out of
-// canonical mode for the moment, so that a line still being typed becomes
-// readable as it is).
+// CAP_SYS_ADMIN; without it written into the master with echo, signals
+// and translation off for the moment).
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -126,21 +125,37 @@ Status PutInput(int master, int peer, const std::string& bytes) {
   if (bytes.empty()) return Status::Ok();
   Status st = PutUnreadInput(peer, bytes);  // exact, with CAP_SYS_ADMIN
   if (st.ok()) return st;
-  // Written into the master instead, processed as little as possible: out
-  // of canonical mode, without echo, signals or translation.
+  // Written into the master instead, processed as TIOCSTI's would be: in
+  // the slave's own mode, canonical or not, without echo, signals or
+  // translation. The bytes reach the slave a moment later (flip buffers).
+  // Out of canonical mode each counts as it arrives; in it only complete
+  // lines do (an end of file not at all), and the rest of one write comes
+  // in the same batch, which a change of mode waits for.
   termios saved{};
   if (tcgetattr(peer, &saved) != 0) return Status::Errno("tcgetattr");
   termios quiet = saved;
-  quiet.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO | ECHONL | ISIG | IEXTEN);
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHONL | ISIG | IEXTEN);
   quiet.c_iflag &= ~static_cast<tcflag_t>(INLCR | IGNCR | ICRNL | IUCLC | ISTRIP | IXON);
-  quiet.c_cc[VMIN] = 1;
-  quiet.c_cc[VTIME] = 0;
   if (tcsetattr(peer, TCSANOW, &quiet) != 0) return Status::Errno("tcsetattr");
+  size_t counted = bytes.size();
+  if (saved.c_lflag & ICANON) {
+    counted = 0;
+    size_t eofs = 0;
+    for (size_t i = 0; i < bytes.size(); ++i) {
+      const cc_t ch = static_cast<cc_t>(bytes[i]);
+      if (ch == saved.c_cc[VEOF] && ch != _POSIX_VDISABLE) {
+        counted = i - eofs++;
+      } else if (ch == '\n' || (ch != _POSIX_VDISABLE && ch == saved.c_cc[VEOL])) {
+        counted = i + 1 - eofs;
+      }
+    }
+  }
   st = Status::Ok();
   if (write(master, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
     st = Status::Errno("write into a pseudo-terminal's master");
   }
-  if (st.ok()) st = Settle(peer, bytes.size(), "slave");
+  if (st.ok()) st = Settle(peer, counted, "slave");
+  if (st.ok() && counted < bytes.size()) std::this_thread::sleep_for(kQuiet);  // a line being typed only
   if (tcsetattr(peer, TCSANOW, &saved) != 0 && st.ok()) st = Status::Errno("tcsetattr");
   return st;
 }
