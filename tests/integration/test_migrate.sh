@@ -1096,6 +1096,22 @@ rc=$(bg_rc timersig 60)
 inorder=no; awk '$1 == "line" && $2 != ++n {exit 1} END {exit n < 20}' "$DATA/timersig.out" && inorder=yes
 check "a timer ticking and signals queued: out of home, home failed after its rebuild ($faulted), home, out: $ok of 3 $(head -c 300 "$DATA/timersig.mig"); exit $rc, '$(tail -1 "$DATA/timersig.out")', lines once and in order: $inorder" \
   sh -c "[ $ok = 3 ] && [ $faulted = yes ] && [ '$rc' = 0 ] && [ $inorder = yes ]"
+# Pseudo-terminal pairs inside the tree (src/ckpt/file_pty.cc): `script`
+# running the counting job on a pty of its own, moved out of home, between
+# guests and home; and a dialogue over a pty (tests/data/programs/
+# pty_dialog.py: lines typed, some in halves, some ahead, each answered in
+# order by a child in the mode it set), moved while it talks. Until
+# 2026-12-07 refused: "a pseudo-terminal's master (/dev/ptmx) is not
+# supported".
+home_job ptyscript sh -c "script -qfec \"$(count_cmd ptyscript)\" /dev/null | tr -d '\\r'"
+route_check ptyscript "script: a pty pair in the tree" n2 n3 home n4
+cp "$HERE/../data/programs/pty_dialog.py" "$DATA/pty_dialog.py"
+home_job ptydialog python3 "$DATA/pty_dialog.py" 6
+sleep 0.5
+move_route ptydialog n3 home n2 n4
+rc=$(bg_rc ptydialog 60)
+check "a dialogue over a pty pair, moved n3, home, n2, n4 while it talks: $OK of 4 $(head -c 300 "$DATA/ptydialog.mig"); exit $rc, '$(tail -1 "$DATA/ptydialog.out")'" \
+  sh -c "[ $OK = 4 ] && [ '$rc' = 0 ] && tail -1 '$DATA/ptydialog.out' | grep -q '^done '"
 # A job stopped at home (SIGSTOP to its PID) stays stopped through moves
 # out, on, home and out again, and goes on after SIGCONT. Until 2026-12-07
 # the SIGCONT the engine sends to seize a stopped process stayed pending
