@@ -462,6 +462,11 @@ Status TreeDump::DumpOne(Dumped& d, const RangeSet& kept) {
   if (st.ok()) st = DumpTimers(t, d.scratch, &p);
   if (st.ok()) st = DumpCreds(t, d.scratch, &p);
   if (st.ok()) st = DumpTaskMisc(t, d.scratch, &p);
+  if (st.ok()) {
+    Result<uint32_t> cwd = files_->AddRemovedCwd(pid);
+    if (cwd.ok()) p.set_cwd_file(*cwd);
+    st = cwd.status();
+  }
   if (st.ok()) st = DumpSched(t, &p);
   if (st.ok()) st = DumpKnobs(t, d.scratch, &p);
   if (st.ok()) {

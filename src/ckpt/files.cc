@@ -318,6 +318,34 @@ Result<uint32_t> FileTableBuilder::AddMappedFile(pid_t pid, uint64_t start, uint
   return id;
 }
 
+Result<uint32_t> FileTableBuilder::AddRemovedCwd(pid_t pid) {
+  pids_.insert(pid);
+  FdSource src;
+  src.pid = pid;
+  src.proc_path = "/proc/" + std::to_string(pid) + "/cwd";
+  char link[4096];
+  ssize_t n = readlink(src.proc_path.c_str(), link, sizeof(link) - 1);
+  if (n < 0) return Status::Errno("readlink " + src.proc_path);
+  src.link.assign(link, static_cast<size_t>(n));
+  if (!LinkDeleted(src.link)) return 0u;
+  if (stat(src.proc_path.c_str(), &src.st) != 0) return Status::Errno("stat " + src.proc_path);
+  auto key = std::make_pair(src.st.st_dev, src.st.st_ino);  // a directory is never mapped: no clash
+  if (auto it = mapped_.find(key); it != mapped_.end()) return it->second;
+  src.info.flags = O_RDONLY | O_DIRECTORY;
+  pb::FileDesc desc;
+  desc.set_id(static_cast<uint32_t>(table_.files_size() + 1));
+  desc.set_flags(src.info.flags);
+  Status st = DumpRegular(*this, src, &desc);
+  if (st.ok() && (desc.kind() != pb::FILE_DIRECTORY || !desc.deleted())) {
+    st = Status::Error(StatusCode::kCantMove, "its working directory " + src.link + " is not a removed directory");
+  }
+  if (!st.ok()) return st.Prefixed("pid " + std::to_string(pid) + ": ");
+  const uint32_t id = desc.id();
+  *table_.add_files() = std::move(desc);
+  mapped_[key] = id;
+  return id;
+}
+
 Status FileTableBuilder::Finish() {
   // POSIX shared memory carried with the tree: no one else's too.
   Status shared = CheckCarriedNotShared(table_, pids_);

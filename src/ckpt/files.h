@@ -81,6 +81,9 @@ class FileTableBuilder {
   // The file mapped by `pid` at [start, end), opened read-only (or
   // read-write for a writable shared mapping) when restored.
   Result<uint32_t> AddMappedFile(pid_t pid, uint64_t start, uint64_t end, bool writable);
+  // `pid`'s working directory if it was removed: a deleted directory, made
+  // again empty (and removed again) when restored; 0 if it was not removed.
+  Result<uint32_t> AddRemovedCwd(pid_t pid);
 
   // After every process has been seen: a pipe with one end outside the
   // tree becomes FILE_INHERITED when it sits at one of fds 0-2 (and perhaps

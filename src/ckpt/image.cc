@@ -312,6 +312,11 @@ Status ValidateImage(const Image& image) {
                                 ft.files(static_cast<int>(p.ctty_file() - 1)).kind() != pb::FILE_PTY_SLAVE))) {
       return Status::Error(who + ": its controlling terminal is not an inherited file nor a pseudo-terminal's slave");
     }
+    if (p.cwd_file() != 0 &&
+        (!file_ids.count(p.cwd_file()) || ft.files(static_cast<int>(p.cwd_file() - 1)).kind() != pb::FILE_DIRECTORY ||
+         !ft.files(static_cast<int>(p.cwd_file() - 1)).deleted())) {
+      return Status::Error(who + ": its removed working directory is not a removed directory");
+    }
     if (p.mm().auxv().size() > 4096) return Status::Error(who + ": auxv too large");
     if (p.creds().uids_size() != 4 || p.creds().gids_size() != 4 || p.creds().groups_size() > 65536) {
       return Status::Error(who + ": bad credentials");

@@ -835,7 +835,7 @@ Status TreeRestore::Rebuild(const pb::ProcessImage& proc, Tracee& t) {
   if (st.ok()) st = RestoreMmFields(t, proc, ctx_.opened, seed);
   if (st.ok()) st = RestoreSignalHandlers(t, scratch, proc);
   if (st.ok()) st = RestoreTimers(t, scratch, proc);
-  if (st.ok()) st = RestoreTaskMisc(t, scratch, proc);
+  if (st.ok()) st = RestoreTaskMisc(t, scratch, proc, proc.cwd_file() != 0 ? ctx_.opened.FdOf(proc.cwd_file()) : -1);
   if (st.ok()) st = RestoreKnobs(t, proc, /*from_outside=*/!in_place_);
   if (st.ok() && in_place_ && proc.pid() == root_) root_signals_queued_ = true;
   if (st.ok()) st = RestorePendingSignals(t, scratch, proc);

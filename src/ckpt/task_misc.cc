@@ -143,12 +143,9 @@ Status DumpTaskMisc(Tracee& t, uint64_t scratch, pb::ProcessImage* proc) {
   Result<std::string> root = Readlink(base + "/root");
   if (!cwd.ok()) return cwd.status();
   if (!root.ok()) return root.status();
-  if (LinkDeleted(*cwd)) {
-    // (The link already ends in " (deleted)".)
-    return Status::Error(StatusCode::kCantMove,
-                         "pid " + std::to_string(pid) + ": its working directory " + *cwd + " is not supported");
-  }
-  proc->set_cwd(*cwd);
+  // A removed one keeps its old path here; the caller adds it as a deleted
+  // directory (cwd_file) while the link still reads " (deleted)".
+  proc->set_cwd(LinkDeleted(*cwd) ? cwd->substr(0, cwd->size() - strlen(" (deleted)")) : *cwd);
   proc->set_root(*root);
   Result<std::string> auxv = ReadFile(base + "/auxv");
   if (!auxv.ok()) return auxv.status();
@@ -156,7 +153,7 @@ Status DumpTaskMisc(Tracee& t, uint64_t scratch, pb::ProcessImage* proc) {
   return Status::Ok();
 }
 
-Status RestoreTaskMisc(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc) {
+Status RestoreTaskMisc(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc, int cwd_fd) {
   Result<long> r = t.SyscallOk("personality", SYS_personality, proc.personality());
   if (r.ok()) {
     Status st = WriteString(t, scratch, proc.comm().substr(0, 15));
@@ -170,7 +167,9 @@ Status RestoreTaskMisc(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc
     if (!st.ok()) r = st;
   }
   if (r.ok()) r = t.SyscallOk("umask", SYS_umask, proc.umask());
-  if (r.ok()) {
+  if (r.ok() && cwd_fd >= 0) {
+    r = t.SyscallOk("fchdir to its removed working directory " + proc.cwd(), SYS_fchdir, cwd_fd);
+  } else if (r.ok()) {
     Status st = WriteString(t, scratch, proc.cwd());
     r = st.ok() ? t.SyscallOk("chdir " + proc.cwd(), SYS_chdir, scratch) : st;
   }

@@ -63,10 +63,13 @@ Status CheckCredsUnchanged(pid_t pid, const pb::ProcessImage& proc);
 
 // task_misc.cc: identity in the tree, rseq, robust list, tid address,
 // personality, name, dumpable, no_new_privs, pdeathsig, subreaper,
-// seccomp mode, rlimits, cwd, root, umask, mm bounds and auxv.
+// seccomp mode, rlimits, cwd, root, umask, mm bounds and auxv. A removed
+// cwd is recorded by its old path; the caller adds it (cwd_file).
 Status DumpTaskMisc(Tracee& t, uint64_t scratch, pb::ProcessImage* proc);
-// Everything above that is set by injection, except rseq.
-Status RestoreTaskMisc(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc);
+// Everything above that is set by injection, except rseq. `cwd_fd`: the
+// process's fd of its removed working directory made again (cwd_file),
+// -1 when it has its path.
+Status RestoreTaskMisc(Tracee& t, uint64_t scratch, const pb::ProcessImage& proc, int cwd_fd);
 // Unregisters the seed's own rseq area. REQUIRES: before its memory goes.
 Status DropSeedRseq(Tracee& t);
 // The leader's (pb::ProcessImage) or a thread's (pb::ThreadImage).

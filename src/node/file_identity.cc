@@ -67,7 +67,7 @@ Result<std::vector<pb::FileIdentity>> TreeFileIdentities(pid_t root, std::vector
     // (the dump records it as a zombie, or it is gone); the root must be.
     if (!maps.ok() && pid != root) continue;
     if (!maps.ok()) return Status::Error("pid " + std::to_string(pid) + ": no such process");
-    add(Readlink(proc + "/cwd"), true);
+    if (std::string cwd = Readlink(proc + "/cwd"); !LinkDeleted(cwd)) add(cwd, true);  // a removed one goes with it
     if (DIR* d = opendir((proc + "/fd").c_str())) {
       while (dirent* e = readdir(d)) {
         if (e->d_name[0] == '.') continue;
