@@ -1112,6 +1112,14 @@ move_route ptydialog n3 home n2 n4
 rc=$(bg_rc ptydialog 60)
 check "a dialogue over a pty pair, moved n3, home, n2, n4 while it talks: $OK of 4 $(head -c 300 "$DATA/ptydialog.mig"); exit $rc, '$(tail -1 "$DATA/ptydialog.out")'" \
   sh -c "[ $OK = 4 ] && [ '$rc' = 0 ] && tail -1 '$DATA/ptydialog.out' | grep -q '^done '"
+# A job whose working directory was removed under it (a run directory
+# cleaned away) moves out of home, between guests and home: each node makes
+# the directory again at its path, puts the job in it and removes it.
+# Until 2026-12-07 refused: "its working directory ... (deleted) is not
+# supported". (/usr/bin/python3: a pyenv shim cannot start in it.)
+home_job cwdgone sh -c "mkdir '$DATA/gone' && cd '$DATA/gone' && rmdir '$DATA/gone' && exec /usr/bin/$(count_cmd cwdgone)"
+route_check cwdgone "its working directory removed" n2 n3 home n4
+check "no directory is left where the removed one was" sh -c "[ ! -e '$DATA/gone' ]"
 # A job stopped at home (SIGSTOP to its PID) stays stopped through moves
 # out, on, home and out again, and goes on after SIGCONT. Until 2026-12-07
 # the SIGCONT the engine sends to seize a stopped process stayed pending
