@@ -219,7 +219,7 @@ Status FileTableBuilder::FinishPtys() {
   }
   for (auto [index, id] : slaves) {
     if (masters.count(index)) continue;
-    auto [pid, fd] = users_[id].front();  // its master was closed meanwhile: not frozen yet?
+    auto [pid, fd] = users_[id].front();  // (PtyMasterInTree saw one: not while the tree is frozen)
     return Status::Error(StatusCode::kCantMove,
                          FdName(pid, fd) + ": " + PtsName(index) + " has no master in the tree (not supported)");
   }
@@ -231,7 +231,7 @@ Status FileTableBuilder::FinishPtys() {
     if (stat(slave_path.c_str(), &slave_st) != 0) return Status::Errno(who + ": stat " + slave_path);
     // The slave held by anyone else (a process outside, sharing the pair)
     // would lose it without a word.
-    const pid_t holder = FirstProcessOutside(pids_, [&](pid_t other) {
+    const pid_t holder = FirstProcessOutside(tree_.empty() ? pids_ : tree_, [&](pid_t other) {
       bool found = false;
       const std::string dir = "/proc/" + std::to_string(other) + "/fd";
       if (DIR* fds = opendir(dir.c_str())) {
@@ -273,16 +273,19 @@ Status FileTableBuilder::FinishPtys() {
     const bool slave_open = slaves.count(index) > 0;
     pair->set_slave_closed(!slave_open && (p.revents & POLLHUP));
     if (!slave_open && !pair->slave_closed()) continue;  // never opened: nothing can wait in it
-    // The bytes waiting either way, taken out and put straight back.
+    // The bytes waiting either way, taken out and put straight back through
+    // a slave of ours, opened first (a locked pair unlocked for it): once
+    // a byte is taken, nothing may keep it from going back.
     int off = 0;
+    if (locked) ioctl(m, TIOCSPTLCK, &off);
+    Result<int> peer = OpenPtyPeer(m);
+    if (locked) ioctl(m, TIOCSPTLCK, &locked);
+    if (!peer.ok()) return peer.status().Prefixed(who + ": ");
+    UniqueFd slave(*peer);
     if (packet) ioctl(m, TIOCPKT, &off);
     Result<std::string> output = TakeOutput(m);
-    Result<int> peer = output.ok() ? OpenPtyPeer(m) : Result<int>(output.status());
-    UniqueFd slave(peer.ok() ? *peer : -1);
-    Result<std::string> input = !peer.ok()   ? Result<std::string>(peer.status())
-                                : slave_open ? TakeUnreadInput(slave.get())
-                                             : Result<std::string>(std::string());
-    Status st = output.ok() && peer.ok() ? PutOutput(m, slave.get(), *output) : Status::Ok();
+    Result<std::string> input = slave_open ? TakeUnreadInput(slave.get()) : Result<std::string>(std::string());
+    Status st = output.ok() ? PutOutput(m, slave.get(), *output) : Status::Ok();
     if (input.ok()) {
       Status in = PutInput(m, slave.get(), *input);
       if (st.ok()) st = in;

@@ -8,10 +8,10 @@
  * master has not read; the parent typed a line and half of another that the
  * child has not read. Pair B: a master whose slave was never opened, locked
  * (no unlockpt). Pair C: a master whose slave was opened and closed (it
- * reads EIO). After the restore: every byte waiting in A comes out once, in
+ * reads EIO), then locked. After the restore: every byte waiting in A comes out once, in
  * order, the line being typed finished by what is typed next; the session,
  * foreground group, fd 10, mode, window, packet mode and the slave's
- * permissions as before; B still locked and not hung up; C hung up.
+ * permissions as before; B still locked and not hung up; C locked and hung up.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -54,6 +54,9 @@ int main(int argc, char **argv)
 	int b = open_pair(NULL, 0);
 	int c = open_pair(&c_slave, 1);
 	close(c_slave);
+	int lock = 1;
+	if (ioctl(c, TIOCSPTLCK, &lock) != 0)
+		fail("lock pair C: %m");
 
 	struct termios mode;
 	if (tcgetattr(a_slave, &mode) != 0)
@@ -140,10 +143,14 @@ int main(int argc, char **argv)
 		int off = 0;
 		ioctl(b, TIOCSPTLCK, &off);
 	}
-	if (CORRUPT(6))
+	if (CORRUPT(6)) {
+		int off = 0;
+		ioctl(c, TIOCSPTLCK, &off);
 		open(ptsname(c), O_RDWR | O_NOCTTY);
+		ioctl(c, TIOCSPTLCK, &lock);
+	}
 
-	int pkt = 0, lock = 0;
+	int pkt = 0;
 	if (ioctl(a, TIOCGPKT, &pkt) != 0 || !pkt)
 		fail("pair A's master is not in packet mode any more");
 	char buf[64];
@@ -158,6 +165,8 @@ int main(int argc, char **argv)
 
 	if (ioctl(b, TIOCGPTLCK, &lock) != 0 || !lock)
 		fail("pair B is not locked any more");
+	if (ioctl(c, TIOCGPTLCK, &lock) != 0 || !lock)
+		fail("pair C is not locked any more");
 	struct pollfd p[2] = { { b, POLLIN, 0 }, { c, POLLIN, 0 } };
 	poll(p, 2, 0);
 	if (p[0].revents & POLLHUP)
