@@ -11,11 +11,11 @@
 // (FILE_PTY_SLAVE, file_pty.cc), at any fd and as /dev/tty.
 //
 // A session leader whose controlling terminal is the job's or a pair's
-// slave keeps it: the
-// dump records which FileDesc it is and the foreground process group
-// (ProcessImage ctty_file, tpgid); the restore makes it the new session's
-// controlling terminal (TIOCSCTTY, in the seed, just after setsid) and
-// gives the foreground back (TIOCSPGRP, injected once the groups exist).
+// slave keeps it: the dump records which FileDesc it is and the foreground
+// process group (ProcessImage ctty_file, tpgid); the restore makes it the
+// new session's controlling terminal (TIOCSCTTY, in the seed, just after
+// setsid) and gives the foreground back (TIOCSPGRP, injected once the
+// groups exist).
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>

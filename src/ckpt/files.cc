@@ -351,8 +351,8 @@ Status FileTableBuilder::Finish() {
   Status shared = CheckCarriedNotShared(table_, pids_);
   if (!shared.ok()) return shared;
   // Pseudo-terminal pairs: both ends inside, their state and bytes read.
-  shared = FinishPtys();
-  if (!shared.ok()) return shared;
+  Status ptys = FinishPtys();
+  if (!ptys.ok()) return ptys;
   // UNIX sockets: both ends inside the tree, or the other one closed.
   if (unix_diag_) {
     Status st = CheckUnixPeers(table_, *unix_diag_);
