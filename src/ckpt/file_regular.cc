@@ -107,10 +107,12 @@ Status DumpRegular(FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc)
   }
   if (S_ISCHR(st.st_mode)) {
     if (IsTerminal(st)) {
-      int tty_nr = 0;  // what /dev/tty names
-      Result<std::string> stat = ReadFile("/proc/" + std::to_string(src.pid) + "/stat");
-      ProcStat ps;
-      if (stat.ok() && ParseProcStat(*stat, &ps)) tty_nr = ps.tty_nr;
+      int tty_nr = 0;  // what /dev/tty names: the process's controlling terminal
+      if (st.st_rdev == makedev(5, 0)) {
+        Result<std::string> stat = ReadFile("/proc/" + std::to_string(src.pid) + "/stat");
+        ProcStat ps;
+        if (stat.ok() && ParseProcStat(*stat, &ps)) tty_nr = ps.tty_nr;
+      }
       return DumpTerminal(b, src, tty_nr, desc);
     }
     desc->set_kind(pb::FILE_CHARDEV);
