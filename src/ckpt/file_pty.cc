@@ -29,6 +29,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -41,6 +42,7 @@ namespace roam {
 namespace {
 
 constexpr int kLargeFile = 0100000;                    // the kernel's O_LARGEFILE (glibc's is 0 on x86_64)
+constexpr size_t kTtyBuffer = 4095;                     // what a tty's reader holds (FIONREAD's most)
 constexpr auto kQuiet = std::chrono::milliseconds(2);  // no byte for this long: a queue is empty
 constexpr auto kSettle = std::chrono::seconds(1);      // bytes put back reach the other side by then
 
@@ -54,7 +56,10 @@ int Readable(int fd) {
 
 // Waits until `fd` has `want` bytes to read: bytes written into one side of
 // a pty reach the other through the kernel's flip buffers, a moment later.
+// The reading side holds 4095 at most (N_TTY_BUF_SIZE less one); more wait
+// in the flip buffers until it is read.
 Status Settle(int fd, size_t want, const char* what) {
+  want = std::min<size_t>(want, kTtyBuffer);
   const auto until = std::chrono::steady_clock::now() + kSettle;
   while (Readable(fd) < static_cast<int>(want)) {
     if (std::chrono::steady_clock::now() > until) {

@@ -1,17 +1,20 @@
 /*
  * Pseudo-terminal pairs both ends of which the tree holds, as `script` and
  * `expect` make them. Pair A: a child leads a session whose controlling
- * terminal is A's slave (also open as /dev/tty at fd 10), its own group in
- * the foreground, and the slave opened again by name at fd 10 (a
- * description of its own, non-blocking); the slave's mode changed (no
- * echo, ^K kills a line) and its window 33x101; the master in packet mode. The child wrote a line the
- * master has not read; the parent typed a line and half of another that the
- * child has not read. Pair B: a master whose slave was never opened, locked
- * (no unlockpt). Pair C: a master whose slave was opened and closed (it
- * reads EIO), then locked. After the restore: every byte waiting in A comes out once, in
- * order, the line being typed finished by what is typed next; the session,
- * foreground group, fd 10, mode, window, packet mode and the slave's
- * permissions as before; B still locked and not hung up; C locked and hung up.
+ * terminal is A's slave, its own group in the foreground, and the slave
+ * opened again by name at fd 100 (a description of its own, non-blocking);
+ * the slave's mode changed (no echo, ^K kills a line) and its window
+ * 33x101; the master in packet mode. The child wrote a line the master has
+ * not read; the parent typed a line and half of another that the child has
+ * not read. Pair B: a master whose slave was never opened, locked (no
+ * unlockpt). Pair C: a master whose slave was opened and closed (it reads
+ * EIO), then locked. Pair D: its slave (the parent's) wrote 10000 bytes the
+ * master has not read, more than a tty's reader holds (4095; the rest waits
+ * in the kernel's buffers). After the restore: every byte waiting in A
+ * comes out once, in order, the line being typed finished by what is typed
+ * next; the session, foreground group, fd 100, mode, window, packet mode
+ * and the slave's permissions as before; B still locked and not hung up; C
+ * locked and hung up; D's 10000 bytes read whole, in order.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -21,6 +24,8 @@
 #include <termios.h>
 
 #include "lib.h"
+
+#define AGAIN 100 /* above the fds the test and lib.h open */
 
 static int open_pair(int *slave, int unlock)
 {
@@ -57,6 +62,17 @@ int main(int argc, char **argv)
 	int lock = 1;
 	if (ioctl(c, TIOCSPTLCK, &lock) != 0)
 		fail("lock pair C: %m");
+	int d_slave = -1;
+	int d = open_pair(&d_slave, 1);
+	static unsigned char d_out[10000];
+	test_fill(d_out, sizeof d_out, 0xd);
+	struct termios d_mode;
+	tcgetattr(d_slave, &d_mode);
+	d_mode.c_oflag &= ~OPOST; /* the bytes as written */
+	tcsetattr(d_slave, TCSANOW, &d_mode);
+	fcntl(d_slave, F_SETFL, O_NONBLOCK);
+	if (write(d_slave, d_out, sizeof d_out) != (ssize_t)sizeof d_out)
+		fail("write 10000 bytes into pair D's slave: %m");
 
 	struct termios mode;
 	if (tcgetattr(a_slave, &mode) != 0)
@@ -77,7 +93,7 @@ int main(int argc, char **argv)
 		if (setsid() < 0 || ioctl(a_slave, TIOCSCTTY, 0) != 0)
 			fail("child: take pair A's slave as the controlling terminal: %m");
 		int tty = open(ttyname(a_slave), O_RDWR | O_NONBLOCK);
-		if (tty < 0 || dup2(tty, 10) != 10)
+		if (tty < 0 || dup2(tty, AGAIN) != AGAIN)
 			fail("child: open the slave again: %m");
 		close(tty);
 		if (write(a_slave, "from the slave\n", 15) != 15)
@@ -87,19 +103,19 @@ int main(int argc, char **argv)
 
 		if (CORRUPT(3)) {
 			signal(SIGHUP, SIG_IGN);
-			ioctl(10, TIOCNOTTY);
+			ioctl(AGAIN, TIOCNOTTY);
 		}
 		if (CORRUPT(5))
 			tcflush(a_slave, TCIFLUSH);
 		if (tcgetsid(a_slave) != getpid())
 			fail("child: pair A's slave is not its controlling terminal (tcgetsid: %d)", tcgetsid(a_slave));
-		if (tcgetpgrp(10) != getpid())
-			fail("child: fd 10: foreground group %d, want %d", tcgetpgrp(10), getpid());
-		struct stat s10, s;
-		if (fstat(10, &s10) != 0 || fstat(a_slave, &s) != 0 || s10.st_rdev != s.st_rdev)
-			fail("child: fd 10 is not pair A's slave");
-		if (!(fcntl(10, F_GETFL) & O_NONBLOCK) || (fcntl(a_slave, F_GETFL) & O_NONBLOCK))
-			fail("child: fd 10 and the slave share their flags now");
+		if (tcgetpgrp(AGAIN) != getpid())
+			fail("child: fd 100: foreground group %d, want %d", tcgetpgrp(AGAIN), getpid());
+		struct stat s_again, s;
+		if (fstat(AGAIN, &s_again) != 0 || fstat(a_slave, &s) != 0 || s_again.st_rdev != s.st_rdev)
+			fail("child: fd 100 is not pair A's slave");
+		if (!(fcntl(AGAIN, F_GETFL) & O_NONBLOCK) || (fcntl(a_slave, F_GETFL) & O_NONBLOCK))
+			fail("child: fd 100 and the slave share their flags now");
 		if ((s.st_mode & 07777) != (slave_before.st_mode & 07777) || s.st_uid != slave_before.st_uid)
 			fail("child: the slave's mode %o owner %d, was %o %d", s.st_mode & 07777, s.st_uid,
 			     slave_before.st_mode & 07777, slave_before.st_uid);
@@ -173,5 +189,13 @@ int main(int argc, char **argv)
 		fail("pair B (slave never opened) is hung up");
 	if (!(p[1].revents & POLLHUP) || read(c, buf, 1) != -1 || errno != EIO)
 		fail("pair C (slave closed) is not hung up");
+	if (CORRUPT(7))
+		read_now(d, buf, sizeof buf);
+	static unsigned char d_in[10000 + 1];
+	size_t got = 0;
+	for (ssize_t r; got <= sizeof d_out && (r = read_now(d, (char *)d_in + got, sizeof d_in - got)) > 0;)
+		got += r;
+	if (got != sizeof d_out || test_check_fill(d_in, got, 0xd) >= 0)
+		fail("pair D's master read %zu bytes, want the 10000 its slave wrote", got);
 	pass();
 }
