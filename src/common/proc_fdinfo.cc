@@ -141,6 +141,10 @@ Result<FdInfo> ParseFdinfo(const std::string& text) {
       int index = 0;
       ok = ParseNumber(value, &index);
       info.tty_index = index;
+    } else if (key == "Pid") {
+      int pid = 0;
+      ok = ParseNumber(value, &pid) && pid >= -1;
+      info.pidfd_pid = pid;
     } else if (key == "lock") {
       info.locks.emplace_back(value);
     } else if (key == "eventfd-count") {

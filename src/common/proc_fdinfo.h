@@ -41,6 +41,9 @@ struct FdInfo {
   int mnt_id = 0;
   uint64_t ino = 0;    // 0 when the kernel predates the "ino:" line
   std::optional<int> tty_index;  // a pty master (/dev/ptmx): its pair's number, N of /dev/pts/N
+  // A pidfd: the PID it refers to, as the reader's /proc sees it ("Pid:");
+  // -1 once that process has ended and been reaped.
+  std::optional<int> pidfd_pid;
 
   std::optional<uint64_t> eventfd_count;  // set for an eventfd
   std::optional<int> eventfd_id;
@@ -64,7 +67,7 @@ struct FdInfo {
 };
 
 // Parses the text of /proc/PID/fdinfo/FD. Lines are "key: value"; keys it
-// does not know (fanotify, pidfd, ...) are skipped, but every
+// does not know (fanotify, NSpid, ...) are skipped, but every
 // line must have a ':'. REQUIRES of the text: pos, flags and mnt_id lines;
 // a timerfd's five lines all present. An error names the line number.
 Result<FdInfo> ParseFdinfo(const std::string& text);

@@ -296,6 +296,20 @@ TEST(ProcFdinfoParse, PtyMasterNamesItsPair) {
   EXPECT_FALSE(ParseFdinfo(Captured("fdinfo_stdin.txt"))->tty_index.has_value());
 }
 
+TEST(ProcFdinfoParse, PidfdNamesItsProcessOrMinusOneOnceReaped) {
+  Result<FdInfo> r = ParseFdinfo(Captured("fdinfo_pidfd.txt"));
+  ASSERT_TRUE(r.ok()) << ErrorOf(r);
+  ASSERT_TRUE(r->pidfd_pid.has_value());
+  EXPECT_EQ(*r->pidfd_pid, 30788);  // the capture's running child
+  EXPECT_EQ(r->flags, static_cast<uint32_t>(O_RDWR | O_NONBLOCK | O_CLOEXEC));
+  r = ParseFdinfo(Captured("fdinfo_pidfd_reaped.txt"));
+  ASSERT_TRUE(r.ok()) << ErrorOf(r);
+  ASSERT_TRUE(r->pidfd_pid.has_value());
+  EXPECT_EQ(*r->pidfd_pid, -1);
+  EXPECT_FALSE(ParseFdinfo(Captured("fdinfo_stdin.txt"))->pidfd_pid.has_value());
+  EXPECT_FALSE(ParseFdinfo("pos: 0\nflags: 02\nmnt_id: 4\nPid: -2\n").ok());
+}
+
 TEST(ProcFdinfoParse, EventfdCountIsHexAndFlagsOctal) {
   Result<FdInfo> r = ParseFdinfo(Captured("fdinfo_eventfd.txt"));
   ASSERT_TRUE(r.ok()) << ErrorOf(r);

@@ -192,6 +192,14 @@ int main(int argc, char** argv) {
   copy_fdinfo(in_many, "fdinfo_inotify_many.txt");
   int ptm = posix_openpt(O_RDWR | O_NOCTTY);
   if (ptm >= 0) copy_fdinfo(ptm, "fdinfo_ptmx.txt");
+  // pidfds: of a running child (PIDFD_NONBLOCK), and of one reaped.
+  int live = (int)syscall(SYS_pidfd_open, child, O_NONBLOCK);
+  if (live >= 0) copy_fdinfo(live, "fdinfo_pidfd.txt");
+  pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  int dead = (int)syscall(SYS_pidfd_open, gone, 0);
+  waitpid(gone, NULL, 0);
+  if (dead >= 0) copy_fdinfo(dead, "fdinfo_pidfd_reaped.txt");
   copy("/proc/self/timers", "timers.txt");
   copy("/proc/self/maps", "maps.txt");
   copy("/proc/self/smaps", "smaps.txt");
