@@ -92,7 +92,8 @@ std::string RefusedFileKind(const std::string& l, int fd) {
     if (StartsWith(l, ns)) return "namespace";  // an fd of /proc/PID/ns/*
   }
   if (!StartsWith(l, "anon_inode:") || l == "anon_inode:[eventfd]" || l == "anon_inode:[timerfd]" ||
-      l == "anon_inode:[signalfd]" || l == "anon_inode:[eventpoll]" || l == "anon_inode:inotify") {
+      l == "anon_inode:[signalfd]" || l == "anon_inode:[eventpoll]" || l == "anon_inode:inotify" ||
+      l == "anon_inode:[pidfd]") {
     return "";
   }
   std::string what = l.substr(strlen("anon_inode:"));
@@ -199,6 +200,8 @@ Result<uint32_t> FileTableBuilder::AddFd(pid_t pid, int fd, const FdInfo& info) 
                                           : DumpInetSocket(*this, src, &desc);
   } else if (l == "anon_inode:inotify") {
     st = DumpInotify(src, &desc);
+  } else if (l == "anon_inode:[pidfd]") {
+    st = DumpPidfd(*this, src, &desc);
   } else if (IsPtyMaster(l)) {
     st = DumpPtyMaster(src, &desc);
   } else if (std::string refused = RefusedFileKind(l, fd); !refused.empty()) {
@@ -526,6 +529,9 @@ Status OpenedFiles::OpenAll(const pb::FileTable& table, const std::string& image
         break;
       case pb::FILE_INOTIFY:
         fd = OpenInotify(d);
+        break;
+      case pb::FILE_PIDFD:
+        fd = OpenPidfd(d);
         break;
       case pb::FILE_UNIX_SOCKET:
         fd = pipe_fds.count(d.id()) ? Result<int>(pipe_fds[d.id()]) : Status::Error("socket not opened");

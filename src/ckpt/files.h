@@ -5,7 +5,7 @@
 //
 // One file per kind holds both sides (file_regular.cc, file_pipe.cc,
 // file_anon.cc for eventfd/timerfd/signalfd, file_epoll.cc,
-// file_inotify.cc); this file dispatches between them.
+// file_inotify.cc, file_pidfd.cc ...); this file dispatches between them.
 #pragma once
 
 #include <sys/stat.h>
@@ -100,6 +100,8 @@ class FileTableBuilder {
   uint32_t JobTerminal(dev_t rdev) const;
   // The FileDesc id of the job's terminal at the lowest fd, or 0.
   uint32_t FirstJobTerminal() const;
+  // Whether `pid` is a process of the tree (set_tree; before it, one met).
+  bool InTree(pid_t pid) const { return tree_.empty() ? pids_.count(pid) > 0 : tree_.count(pid) > 0; }
   // Whether a process of the tree holds the master of pty pair `index`
   // (file_pty.cc): its slave is then the pair's, not a terminal of the job.
   bool PtyMasterInTree(uint32_t index);
@@ -226,6 +228,10 @@ Status ResolveControllingTerminal(const FileTableBuilder& b, const ProcStat& ps,
 Status DumpAnon(const FdSource& src, pb::FileDesc* desc);  // eventfd, timerfd, signalfd
 Status DumpEpoll(const FdSource& src, pb::FileDesc* desc);
 Status DumpInotify(const FdSource& src, pb::FileDesc* desc);
+// A pidfd (file_pidfd.cc) of a process of the tree or one of its zombies,
+// or of a process reaped; any other (a thread, a process outside) is
+// refused.
+Status DumpPidfd(const FileTableBuilder& b, const FdSource& src, pb::FileDesc* desc);
 // Saves the bytes buffered in the pipe behind `fd` of `pid` (a read end;
 // for a FIFO, any end).
 Status DumpPipeData(pid_t pid, int fd, bool fifo, pb::Pipe* pipe);
@@ -258,6 +264,14 @@ Result<std::string> RecreateDeleted(const pb::FileDesc& desc, const std::string&
 Result<int> OpenAnon(const pb::FileDesc& desc);
 Result<int> OpenEpoll(const pb::FileDesc& desc);
 Result<int> OpenInotify(const pb::FileDesc& desc);
+// FILE_PIDFD in the root seed: a pidfd of a process ended and reaped, with
+// the description's flags (RenewPidfds gives a live one its process).
+Result<int> OpenPidfd(const pb::FileDesc& desc);
+// In a seed whose children and zombies are made, before its fds go to
+// their numbers: each pidfd it holds of a PID, opened again as a pidfd of
+// that PID at its planned fd (in this process only), once another seed has
+// made that process if it is not there yet (up to 10 s).
+Status RenewPidfds(const pb::FileTable& table, const pb::ProcessImage& proc, const OpenedFiles& opened);
 // FILE_TERMINAL: the restorer's `restorer_fd` (the terminal) opened again.
 Result<int> OpenTerminal(const pb::FileDesc& desc, int restorer_fd);
 // Pseudo-terminal pairs inside the tree (file_pty.cc).

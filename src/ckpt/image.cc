@@ -205,6 +205,16 @@ Status ValidateImage(const Image& image) {
     }
   }
 
+  // A pidfd names a process of the image or one of its zombies, or -1.
+  std::set<int> waitable(inv.pids().begin(), inv.pids().end());
+  for (const pb::ProcessImage& p : image.procs) {
+    for (const pb::Zombie& z : p.zombies()) waitable.insert(z.pid());
+  }
+  for (const pb::FileDesc& d : ft.files()) {
+    if (d.kind() == pb::FILE_PIDFD && d.pidfd_pid() != -1 && !waitable.count(d.pidfd_pid())) {
+      return Status::Error("files: pidfd " + std::to_string(d.id()) + " of a process not in the image");
+    }
+  }
   for (const pb::ProcessImage& p : image.procs) {  // `pids` holds the inventory's
     for (const pb::Zombie& z : p.zombies()) {
       if (z.pid() <= 0 || z.pid() > (1 << 22) || !pids.insert(z.pid()).second) {

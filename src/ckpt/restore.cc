@@ -161,6 +161,8 @@ Result<uint64_t> SeedPlaceFds(SeedContext& ctx, const pb::ProcessImage& proc) {
   static_cast<unsigned char*>(h)[0] = 0x0f;  // syscall
   static_cast<unsigned char*>(h)[1] = 0x05;
   if (syscall(SYS_close_range, 0, ctx.base - 1, 0) != 0) return Status::Errno("close_range");
+  // Its pidfds name their processes again (waiting for those not made yet).
+  if (Status st = RenewPidfds(ctx.image->files, proc, ctx.opened); !st.ok()) return st;
   for (const pb::Fd& f : proc.fds()) {
     int from = ctx.opened.FdOf(f.file_id());
     if (from < 0 || dup3(from, f.fd(), f.cloexec() ? O_CLOEXEC : 0) < 0) {

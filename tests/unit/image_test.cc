@@ -638,6 +638,24 @@ TEST(ImageValidate, RefusesAZombieWhosePidIsTakenInTheImage) {
   EXPECT_TRUE(Contains(ValidationError(image), "bad zombie pid 0")) << ValidationError(image);
 }
 
+TEST(ImageValidate, APidfdNamesAProcessOrZombieOfTheImageOrNone) {
+  Image image = SmallImage();
+  pb::FileDesc* d = image.files.mutable_files(1);
+  d->set_kind(pb::FILE_PIDFD);
+  d->set_path("");
+  for (int pid : {kChild, -1}) {
+    d->set_pidfd_pid(pid);
+    EXPECT_EQ(ValidationError(image), "") << "a pidfd of " << pid;
+  }
+  d->set_pidfd_pid(102);
+  EXPECT_TRUE(Contains(ValidationError(image), "pidfd 2 of a process not in the image")) << ValidationError(image);
+  pb::Zombie* z = image.procs[0].add_zombies();
+  z->set_pid(102);
+  EXPECT_EQ(ValidationError(image), "") << "a pidfd of a zombie";
+  d->set_pidfd_pid(0);
+  EXPECT_TRUE(Contains(ValidationError(image), "pidfd 2 of a process not in the image")) << ValidationError(image);
+}
+
 TEST(ImageValidate, RefusesAControllingTerminalThatIsNotInherited) {
   Image image = SmallImage();
   image.procs[0].set_ctty_file(2);  // /dev/null, a device reopened by name
