@@ -1120,6 +1120,17 @@ check "a dialogue over a pty pair, moved n3, home, n2, n4 while it talks: $OK of
 home_job cwdgone sh -c "mkdir '$DATA/gone' && cd '$DATA/gone' && rmdir '$DATA/gone' && exec /usr/bin/$(count_cmd cwdgone)"
 route_check cwdgone "its working directory removed" n2 n3 home n4
 check "no directory is left where the removed one was" sh -c "[ ! -e '$DATA/gone' ]"
+# Children waited for through pidfds in an epoll set (tests/data/programs/
+# pidfd_children.py: asyncio's PidfdChildWatcher), moved out of home,
+# between guests and home while they come and go: each ends once, with its
+# status, in order. Until 2026-12-07 refused: "pidfd is not supported".
+cp "$HERE/../data/programs/pidfd_children.py" "$DATA/pidfd_children.py"
+home_job pidfds python3 "$DATA/pidfd_children.py" 40
+sleep 0.5
+move_route pidfds n3 home n2 n4
+rc=$(bg_rc pidfds 60)
+check "children waited for through pidfds, moved n3, home, n2, n4: $OK of 4 $(head -c 300 "$DATA/pidfds.mig"); exit $rc, '$(tail -1 "$DATA/pidfds.out")'" \
+  sh -c "[ $OK = 4 ] && [ '$rc' = 0 ] && awk '\$1 != NR - 1 && \$1 != \"done\" {exit 1} \$1 != \"done\" && (\$3 != \$1 || \$5 != \$1 % 7) {exit 1}' '$DATA/pidfds.out' && tail -1 '$DATA/pidfds.out' | grep -qx 'done 40'"
 # A job stopped at home (SIGSTOP to its PID) stays stopped through moves
 # out, on, home and out again, and goes on after SIGCONT. Until 2026-12-07
 # the SIGCONT the engine sends to seize a stopped process stayed pending
