@@ -28,14 +28,7 @@ CLUSTER=jconn
 bench_cluster_frame job_connect_bench roam-bench-jconn
 N=2000
 
-"$ROAM" cluster down --name $CLUSTER >/dev/null 2>&1
-"$ROAM" cluster up --name $CLUSTER --nodes 4 --shared "$DIR" >/dev/null || { note "cluster up failed"; exit 1; }
-CLUSTER_UP=1
-for i in $(seq 100); do
-  cx n1 -- "$ROAM" nodes --json | jq -e '[.nodes[] | select(.state == "alive")] | length == 4' >/dev/null && break
-  sleep 0.2
-done
-for n in n1 n2 n3 n4; do cx n1 -- "$ROAM" node balance off $n >/dev/null || { note "balance off $n failed"; exit 1; }; done
+bench_plain_cluster
 addr_of() { cx "$1" -- ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1 | head -1; }
 N3=$(addr_of n3) N4=$(addr_of n4)
 

@@ -3,7 +3,9 @@
 # cluster`: the same printing job (a numbered line every 10 ms, 1,200
 # lines, python3) alone, in a tree of two processes (`sh -c "...; true"`),
 # in a tree holding a pseudo-terminal pair (`script -qfec ... /dev/null`:
-# src/ckpt/file_pty.cc), and alone in a working directory removed under it.
+# src/ckpt/file_pty.cc), alone in a working directory removed under it, and
+# as the child of a python3 parent that waits for it with wait(2), and
+# through a pidfd in an epoll set (src/ckpt/file_pidfd.cc).
 # Each is run once at home undisturbed (the reference output), then started
 # with `roam run --on n2` and moved 12 times n3, home, n4, n2, ... 0.5 s
 # apart; its output and exit status must equal the reference's.
@@ -11,7 +13,7 @@
 # Reference: the job alone, in the same run. Per shape: the moves made,
 # frozen_ms of `roam migrate --json` (median, min, max) and the median's
 # ratio to the reference's, and whether the output was identical. Reported,
-# never asserted. One RESULT line per shape. About 2 minutes.
+# never asserted. One RESULT line per shape. About 4 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib/common.sh
@@ -21,19 +23,22 @@ CLUSTER=treemv
 bench_cluster_frame tree_move_bench roam-bench-treemv
 MOVES=${MOVES:-12}
 
-"$ROAM" cluster down --name $CLUSTER >/dev/null 2>&1
-"$ROAM" cluster up --name $CLUSTER --nodes 4 --shared "$DIR" >/dev/null || { note "cluster up failed"; exit 1; }
-CLUSTER_UP=1
-for _ in $(seq 100); do
-  cx n1 -- "$ROAM" nodes --json | jq -e '[.nodes[] | select(.state == "alive")] | length == 4' >/dev/null && break
-  sleep 0.2
-done
-for n in n1 n2 n3 n4; do cx n1 -- "$ROAM" node balance off $n >/dev/null || { note "balance off on $n failed"; exit 1; }; done
+bench_plain_cluster
 cat >"$DIR/print.py" <<'PY'
 import time
 for i in range(1200):
     print(i, flush=True)
     time.sleep(0.01)
+PY
+cat >"$DIR/watch.py" <<'PY'
+import os, select, subprocess, sys
+through_pidfd = sys.argv[1] == "pidfd"
+child = subprocess.Popen(sys.argv[2:])
+if through_pidfd:
+    ep = select.epoll()
+    ep.register(os.pidfd_open(child.pid), select.EPOLLIN)
+    ep.poll()
+sys.exit(child.wait())
 PY
 PY3=/usr/bin/python3  # not a shim that would look for its directory
 # The job, inside n1: the reference run, then the moved run; prints
@@ -84,5 +89,7 @@ shape alone "$PY3" "$DIR/print.py"
 shape two-processes sh -c "$PY3 $DIR/print.py; true"
 shape pty-pair script -qfec "$PY3 $DIR/print.py" /dev/null
 shape cwd-removed sh -c "mkdir $DIR/gone && cd $DIR/gone && rmdir $DIR/gone && exec $PY3 $DIR/print.py"
+shape python-parent "$PY3" "$DIR/watch.py" wait "$PY3" "$DIR/print.py"
+shape pidfd-parent "$PY3" "$DIR/watch.py" pidfd "$PY3" "$DIR/print.py"
 echo
 printf '%s\n' "${RESULTS[@]}"

@@ -55,6 +55,21 @@ bench_cluster_cleanup() {
 note() { echo "${BENCH_NAME:-bench}: $*" >&2; }
 cx() { "$ROAM" cluster exec --name "$CLUSTER" "$@"; }
 
+# bench_plain_cluster: CLUSTER up with 4 nodes sharing DIR, formed in n1's
+# view, the balancer off on every node (the benchmark moves what it
+# moves); exits on failure.
+bench_plain_cluster() {
+  "$ROAM" cluster down --name "$CLUSTER" >/dev/null 2>&1
+  "$ROAM" cluster up --name "$CLUSTER" --nodes 4 --shared "$DIR" >/dev/null || { note "cluster up failed"; exit 1; }
+  CLUSTER_UP=1
+  local n
+  for _ in $(seq 100); do
+    cx n1 -- "$ROAM" nodes --json | jq -e '[.nodes[] | select(.state == "alive")] | length == 4' >/dev/null && break
+    sleep 0.2
+  done
+  for n in n1 n2 n3 n4; do cx n1 -- "$ROAM" node balance off $n >/dev/null || { note "balance off on $n failed"; exit 1; }; done
+}
+
 # bench_quota_cluster [ARGS...]: CLUSTER up with 4 nodes of CPU quotas
 # SHARES (and ARGS for `cluster up`), every node's speed set to 1000 (the
 # shares are what these benchmarks are about; calibration alone varies by
