@@ -219,6 +219,14 @@ TEST(CantMoveReason, UnmappedVdsoMoves) {  // the engine works through its own c
             "");
 }
 
+TEST(CantMoveReason, PidfdMoves) {  // refused until the engine carried it (file_pidfd.cc)
+  EXPECT_EQ(ReasonFor([] { (void)syscall(SYS_pidfd_open, getpid(), 0); }), "");
+}
+
+TEST(CantMoveReason, AnonymousInodeNamed) {  // what the engine does not carry
+  EXPECT_EQ(ReasonFor([] { (void)syscall(SYS_userfaultfd, O_CLOEXEC); }), "userfaultfd");
+}
+
 TEST(CantMoveReason, NamespaceFile) {
   EXPECT_EQ(ReasonFor([] { (void)open("/proc/self/ns/uts", O_RDONLY); }), "namespace");
 }
