@@ -32,25 +32,11 @@ static int pidfd_open(pid_t pid, unsigned flags)
 	return (int)syscall(SYS_pidfd_open, pid, flags);
 }
 
-/* The Pid line of fd's fdinfo, or -2 if it has none. */
-static int pid_of(int fd)
-{
-	char path[64], text[512];
-	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-	int f = open(path, O_RDONLY);
-	ssize_t n = f < 0 ? -1 : read(f, text, sizeof text - 1);
-	if (f >= 0)
-		close(f);
-	text[n > 0 ? n : 0] = '\0';
-	char *p = strstr(text, "\nPid:");
-	return p ? atoi(p + 5) : -2;
-}
-
 static void expect_pid(const char *what, int fd, int want)
 {
-	int got = pid_of(fd);
+	long got = test_fdinfo_value(fd, "Pid", 10);
 	if (got != want)
-		fail("%s (fd %d) names pid %d, want %d", what, fd, got, want);
+		fail("%s (fd %d) names pid %ld, want %d", what, fd, got, want);
 }
 
 static int readable(int fd)
@@ -139,13 +125,8 @@ int main(int argc, char **argv)
 	expect_pid("its own thread pidfd", fself, getpid());
 	if (!(fcntl(fa, F_GETFL) & O_NONBLOCK))
 		fail("A's pidfd lost O_NONBLOCK");
-	char path[64], text[512];
-	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fself);
-	int f = open(path, O_RDONLY);
-	ssize_t n = f < 0 ? -1 : read(f, text, sizeof text - 1);
-	text[n > 0 ? n : 0] = '\0';
-	char *flags = strstr(text, "flags:");
-	if (!flags || !(strtoul(flags + 6, NULL, 8) & PIDFD_THREAD))
+	long flags = test_fdinfo_value(fself, "flags", 8);
+	if (flags == LONG_MIN || !(flags & PIDFD_THREAD))
 		fail("its own pidfd lost PIDFD_THREAD");
 	if (readable(fa) || !readable(fb) || !readable(fc))
 		fail("after: A readable %d, B %d, C %d", readable(fa), readable(fb), readable(fc));

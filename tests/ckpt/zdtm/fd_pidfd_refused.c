@@ -25,13 +25,7 @@ int main(int argc, char **argv)
 	test_waitsig();
 	if (CORRUPT(1))
 		dup2(open("/dev/null", O_RDONLY), fd);
-	char path[64], text[512];
-	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-	int in = open(path, O_RDONLY);
-	ssize_t n = in < 0 ? -1 : read(in, text, sizeof text - 1);
-	text[n > 0 ? n : 0] = '\0';
-	char *pid = strstr(text, "\nPid:");
-	if (!pid || atoi(pid + 5) != parent)
+	if (test_fdinfo_value(fd, "Pid", 10) != parent)
 		fail("fd %d no longer names the parent (%d)", fd, parent);
 	if (syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0) != 0)
 		fail("pidfd_send_signal 0 to the parent: %m");

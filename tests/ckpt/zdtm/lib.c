@@ -319,6 +319,27 @@ const char *test_fd_link(int fd, char *out, size_t len)
 	return out;
 }
 
+long test_fdinfo_value(int fd, const char *key, int base)
+{
+	char path[64], text[4096], want[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	int f = open(path, O_RDONLY);
+	ssize_t n = f < 0 ? -1 : read(f, text, sizeof(text) - 1);
+	if (f >= 0)
+		close(f);
+	if (n <= 0)
+		return LONG_MIN;
+	text[n] = 0;
+	snprintf(want, sizeof(want), "\n%s:", key);
+	const char *at = NULL;
+	if (strncmp(text, want + 1, strlen(want + 1)) == 0) /* the first line */
+		at = text + strlen(want + 1);
+	else if ((at = strstr(text, want)))
+		at += strlen(want);
+	return at ? strtol(at, NULL, base) : LONG_MIN;
+}
+
 int test_wait_word(volatile uint64_t *w, uint64_t v, double secs)
 {
 	double end = test_now() + secs;

@@ -39,6 +39,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -100,6 +101,9 @@ uint64_t test_fnv1a(const void *buf, size_t len);
 /* What fd `fd` of this process names (/proc/self/fd/N), in out; "" if it
  * cannot be read. Returns out. */
 const char *test_fd_link(int fd, char *out, size_t len);
+/* The number after "KEY:" in /proc/self/fdinfo/FD, read in `base` (0 as
+ * strtol), or LONG_MIN if that line or the file is missing. */
+long test_fdinfo_value(int fd, const char *key, int base);
 
 /* Monotonic clock in seconds. */
 double test_now(void);
