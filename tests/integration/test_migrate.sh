@@ -1059,6 +1059,18 @@ move_route() {
   OK=0
   for to in "$@"; do migrate "n1:$P" "$to" >/dev/null 2>>"$DATA/$name.mig" && OK=$((OK + 1)); sleep 0.3; done
 }
+# program_route NAME PROGRAM ARG TO...: tests/data/programs/PROGRAM
+# (python3) with ARG started at home as job NAME, moved to each TO while it
+# runs (move_route: OK), then waited for: RC its exit status.
+program_route() {
+  local name=$1 program=$2 arg=$3
+  shift 3
+  cp "$HERE/../data/programs/$program" "$DATA/$program"
+  home_job "$name" python3 "$DATA/$program" "$arg"
+  sleep 0.5
+  move_route "$name" "$@"
+  RC=$(bg_rc "$name" 60)
+}
 # route_check NAME WHAT TO...: count_cmd job NAME (n1:$P) moved to each TO,
 # then let print 0.5 s more and stopped: every move went, exit 0, every
 # line once, in order.
@@ -1105,13 +1117,9 @@ check "a timer ticking and signals queued: out of home, home failed after its re
 # supported".
 home_job ptyscript sh -c "script -qfec \"$(count_cmd ptyscript)\" /dev/null | tr -d '\\r'"
 route_check ptyscript "script: a pty pair in the tree" n2 n3 home n4
-cp "$HERE/../data/programs/pty_dialog.py" "$DATA/pty_dialog.py"
-home_job ptydialog python3 "$DATA/pty_dialog.py" 6
-sleep 0.5
-move_route ptydialog n3 home n2 n4
-rc=$(bg_rc ptydialog 60)
-check "a dialogue over a pty pair, moved n3, home, n2, n4 while it talks: $OK of 4 $(head -c 300 "$DATA/ptydialog.mig"); exit $rc, '$(tail -1 "$DATA/ptydialog.out")'" \
-  sh -c "[ $OK = 4 ] && [ '$rc' = 0 ] && tail -1 '$DATA/ptydialog.out' | grep -q '^done '"
+program_route ptydialog pty_dialog.py 6 n3 home n2 n4
+check "a dialogue over a pty pair, moved n3, home, n2, n4 while it talks: $OK of 4 $(head -c 300 "$DATA/ptydialog.mig"); exit $RC, '$(tail -1 "$DATA/ptydialog.out")'" \
+  sh -c "[ $OK = 4 ] && [ '$RC' = 0 ] && tail -1 '$DATA/ptydialog.out' | grep -q '^done '"
 # A job whose working directory was removed under it (a run directory
 # cleaned away) moves out of home, between guests and home: each node makes
 # the directory again at its path, puts the job in it and removes it.
@@ -1124,13 +1132,9 @@ check "no directory is left where the removed one was" sh -c "[ ! -e '$DATA/gone
 # pidfd_children.py: asyncio's PidfdChildWatcher), moved out of home,
 # between guests and home while they come and go: each ends once, with its
 # status, in order. Until 2026-12-07 refused: "pidfd is not supported".
-cp "$HERE/../data/programs/pidfd_children.py" "$DATA/pidfd_children.py"
-home_job pidfds python3 "$DATA/pidfd_children.py" 40
-sleep 0.5
-move_route pidfds n3 home n2 n4
-rc=$(bg_rc pidfds 60)
-check "children waited for through pidfds, moved n3, home, n2, n4: $OK of 4 $(head -c 300 "$DATA/pidfds.mig"); exit $rc, '$(tail -1 "$DATA/pidfds.out")'" \
-  sh -c "[ $OK = 4 ] && [ '$rc' = 0 ] && awk '\$1 != NR - 1 && \$1 != \"done\" {exit 1} \$1 != \"done\" && (\$3 != \$1 || \$5 != \$1 % 7) {exit 1}' '$DATA/pidfds.out' && tail -1 '$DATA/pidfds.out' | grep -qx 'done 40'"
+program_route pidfds pidfd_children.py 40 n3 home n2 n4
+check "children waited for through pidfds, moved n3, home, n2, n4: $OK of 4 $(head -c 300 "$DATA/pidfds.mig"); exit $RC, '$(tail -1 "$DATA/pidfds.out")'" \
+  sh -c "[ $OK = 4 ] && [ '$RC' = 0 ] && awk '\$1 != NR - 1 && \$1 != \"done\" {exit 1} \$1 != \"done\" && (\$3 != \$1 || \$5 != \$1 % 7) {exit 1}' '$DATA/pidfds.out' && tail -1 '$DATA/pidfds.out' | grep -qx 'done 40'"
 # A job stopped at home (SIGSTOP to its PID) stays stopped through moves
 # out, on, home and out again, and goes on after SIGCONT. Until 2026-12-07
 # the SIGCONT the engine sends to seize a stopped process stayed pending
