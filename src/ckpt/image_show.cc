@@ -144,6 +144,9 @@ std::string FileDetails::operator()(const pb::FileDesc& d) const {
     }
     return s;
   }
+  if (d.kind() == pb::FILE_PIDFD) {
+    return d.pidfd_pid() == -1 ? std::string("of a process reaped") : fmt::format("of pid {}", d.pidfd_pid());
+  }
   if (d.kind() == pb::FILE_PIPE || d.kind() == pb::FILE_FIFO) {
     std::string s = d.kind() == pb::FILE_PIPE ? fmt::format("pipe:[{}]", d.pipe_ino()) : d.path();
     auto b = pipe_bytes_.find(d.pipe_ino());

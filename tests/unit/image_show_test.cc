@@ -1,7 +1,7 @@
 // `roam image show` (ckpt/image_show.h) says what each socket and pipe of
 // an image is: a UNIX socket's type, name, peer, waiting clients and
 // queued bytes, a TCP or UDP socket's addresses and queues, a pipe's
-// buffered bytes. Pure: an Image built here.
+// buffered bytes, the process a pidfd names. Pure: an Image built here.
 #include "ckpt/image_show.h"
 
 #include <arpa/inet.h>
@@ -95,6 +95,23 @@ TEST(ImageShow, SaysWhatEachSocketAndPipeIs) {
   }
   const nlohmann::json j = ImageJson(SocketsAndPipes());
   EXPECT_EQ(j["processes"][0]["fds"][1]["detail"], "unix:[101] stream waiting to be accepted by 100");
+}
+
+TEST(ImageShow, SaysWhichProcessAPidfdNames) {
+  Image image;
+  image.procs.emplace_back();
+  image.procs[0].set_pid(42);
+  pb::FileDesc d;
+  d.set_kind(pb::FILE_PIDFD);
+  d.set_pidfd_pid(43);
+  Give(image, 3, d);
+  d.set_pidfd_pid(-1);
+  Give(image, 4, d);
+  const std::string table = ImageTable(image);
+  for (const char* want :
+       {"3 pidfd       pos 0          of pid 43", "4 pidfd       pos 0          of a process reaped"}) {
+    EXPECT_NE(table.find(want), std::string::npos) << "no '" << want << "' in:\n" << table;
+  }
 }
 
 }  // namespace
