@@ -24,11 +24,10 @@
 #include <unistd.h>
 
 #include <set>
-#include <string_view>
 
 #include "ckpt/files.h"
 #include "common/file_util.h"
-#include "common/proc_text.h"
+#include "common/proc_status.h"
 
 namespace roam {
 
@@ -40,33 +39,11 @@ constexpr uint32_t kPidfdOpenFlags = O_NONBLOCK | O_EXCL;
 // How long a seed waits for the process its pidfd names to be made.
 constexpr int kWaitMs = 10000;
 
-// Tgid and PPid of `pid` from /proc/PID/status, which has both lines for
-// a zombie too (ParseProcStatus wants lines a zombie's lacks).
-struct Lineage {
-  pid_t tgid = 0, ppid = 0;
-};
-Result<Lineage> LineageOf(pid_t pid) {
-  const std::string path = "/proc/" + std::to_string(pid) + "/status";
-  Result<std::string> text = ReadFile(path);
+// Tgid and PPid of `pid`, a zombie too.
+Result<ProcLineage> LineageOf(pid_t pid) {
+  Result<std::string> text = ReadFile("/proc/" + std::to_string(pid) + "/status");
   if (!text.ok()) return text.status();
-  Lineage l;
-  bool tgid = false, ppid = false;
-  for (size_t at = 0; at < text->size();) {
-    size_t end = text->find('\n', at);
-    if (end == std::string::npos) end = text->size();
-    std::string_view line(text->data() + at, end - at);
-    at = end + 1;
-    auto value = [&](std::string_view key, pid_t* out) {
-      if (line.substr(0, key.size()) != key) return false;
-      std::string_view v = line.substr(key.size());
-      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-      return ParseNumber(v, out);
-    };
-    tgid = tgid || value("Tgid:", &l.tgid);
-    ppid = ppid || value("PPid:", &l.ppid);
-  }
-  if (!tgid || !ppid) return Status::Error(path + ": no Tgid or PPid line");
-  return l;
+  return ParseProcLineage(*text);
 }
 
 }  // namespace
@@ -82,7 +59,7 @@ Status DumpPidfd(const FileTableBuilder& b, const FdSource& src, pb::FileDesc* d
                          "a pidfd of pid " + std::to_string(target) + ", " + what + ", is not supported");
   };
   if (target == 0) return refuse("a process of another PID namespace");
-  Result<Lineage> t = LineageOf(target);
+  Result<ProcLineage> t = LineageOf(target);
   if (!t.ok()) return refuse("which could not be read (" + t.status().message() + ")");
   if (t->tgid != target) return refuse("a thread of process " + std::to_string(t->tgid));
   if (b.InTree(t->ppid)) return Status::Ok();  // a zombie of the tree

@@ -21,6 +21,7 @@
 #include "common/file_util.h"
 #include "common/proc_maps.h"
 #include "common/proc_stat.h"
+#include "common/proc_status.h"
 #include "common/unique_fd.h"
 
 namespace roam {
@@ -75,11 +76,8 @@ Status Tracee::WaitStop(int* status) {
       seized_ = false;
       // A zombie's status lacks some lines: only these two are read.
       Result<std::string> text = ReadFile("/proc/" + std::to_string(pid_) + "/status");
-      auto field = [&text](const char* key) -> long {
-        const size_t at = text.ok() ? text->find(std::string("\n") + key + ":\t") : std::string::npos;
-        return at == std::string::npos ? -1 : std::strtol(text->c_str() + at + strlen(key) + 3, nullptr, 10);
-      };
-      const bool ours = field("Tgid") == pid_ && field("PPid") == getpid();
+      Result<ProcLineage> l = text.ok() ? ParseProcLineage(*text) : Result<ProcLineage>(text.status());
+      const bool ours = l.ok() && l->tgid == pid_ && l->ppid == getpid();
       if (!ours) (void)waitpid(pid_, status, __WALL | WNOHANG);
       return Status::Error(Who(pid_) + " exited while frozen");
     }

@@ -123,6 +123,29 @@ Result<ProcStatus> ParseProcStatus(const std::string& text) {
   return st;
 }
 
+Result<ProcLineage> ParseProcLineage(const std::string& text) {
+  ProcLineage l;
+  bool tgid = false, ppid = false;
+  std::string_view all = text;
+  while (!all.empty() && !(tgid && ppid)) {
+    size_t nl = all.find('\n');
+    std::string_view line = all.substr(0, nl);
+    all.remove_prefix(nl == std::string_view::npos ? all.size() : nl + 1);
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view key = line.substr(0, colon), value = line.substr(colon + 1);
+    while (!value.empty() && IsSpace(value.front())) value.remove_prefix(1);
+    bool* seen = key == "Tgid" ? &tgid : key == "PPid" ? &ppid : nullptr;
+    if (seen == nullptr) continue;
+    if (!ParseNumber(value, key == "Tgid" ? &l.tgid : &l.ppid)) {
+      return Status::Error("status: bad " + std::string(key) + " '" + std::string(value.substr(0, 120)) + "'");
+    }
+    *seen = true;
+  }
+  if (!tgid || !ppid) return Status::Error(std::string("status: no ") + (tgid ? "PPid" : "Tgid") + " line");
+  return l;
+}
+
 Result<std::vector<ProcLimit>> ParseProcLimits(const std::string& text) {
   std::vector<ProcLimit> out;
   size_t pos = 0;

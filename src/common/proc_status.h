@@ -36,6 +36,14 @@ struct ProcStatus {
 // error naming it (no value is ever guessed).
 Result<ProcStatus> ParseProcStatus(const std::string& text);
 
+// A process's place in the tree: the two lines of /proc/PID/status that a
+// zombie's has too (ParseProcStatus wants some it lacks, Umask first).
+struct ProcLineage {
+  int tgid = 0, ppid = 0;
+};
+// REQUIRES of the text: its Tgid and PPid lines.
+Result<ProcLineage> ParseProcLineage(const std::string& text);
+
 // One line of /proc/PID/limits: soft and hard values, RLIM_INFINITY for
 // "unlimited". The kernel prints the resources in RLIMIT_* order.
 struct ProcLimit {

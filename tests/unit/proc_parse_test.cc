@@ -487,6 +487,21 @@ TEST(ProcStatusParse, NameEscapesAreUndone) {
   EXPECT_EQ(r->name, "a\\b\nc d)(");
 }
 
+TEST(ProcStatusParse, LineageIsReadFromAZombieToo) {
+  const std::string zombie = Captured("status_zombie.txt");
+  EXPECT_FALSE(ParseProcStatus(zombie).ok());  // no Umask line, among others
+  Result<ProcLineage> l = ParseProcLineage(zombie);
+  ASSERT_TRUE(l.ok()) << ErrorOf(l);
+  EXPECT_EQ(l->tgid, 5478);
+  EXPECT_EQ(l->ppid, 5477);
+  l = ParseProcLineage(Captured("status.txt"));
+  ASSERT_TRUE(l.ok()) << ErrorOf(l);
+  EXPECT_EQ(l->tgid, 15535);
+  EXPECT_EQ(l->ppid, 15524);
+  EXPECT_NE(ErrorOf(ParseProcLineage("Name:\tx\nTgid:\t5\n")).find("no PPid line"), std::string::npos);
+  EXPECT_NE(ErrorOf(ParseProcLineage("Tgid:\tfive\nPPid:\t1\n")).find("bad Tgid"), std::string::npos);
+}
+
 TEST(ProcStatusParse, MissingOrMalformedLineIsAnErrorNamingIt) {
   const std::string good = Captured("status.txt");
   auto without = [&](const std::string& key) {

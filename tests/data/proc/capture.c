@@ -200,6 +200,15 @@ int main(int argc, char** argv) {
   int dead = (int)syscall(SYS_pidfd_open, gone, 0);
   waitpid(gone, NULL, 0);
   if (dead >= 0) copy_fdinfo(dead, "fdinfo_pidfd_reaped.txt");
+  // A zombie's status: a child that exited, before it is reaped.
+  pid_t z = fork();
+  if (z == 0) _exit(3);
+  siginfo_t zi;
+  waitid(P_PID, z, &zi, WEXITED | WNOWAIT);
+  char zpath[64];
+  snprintf(zpath, sizeof zpath, "/proc/%d/status", z);
+  copy(zpath, "status_zombie.txt");
+  waitpid(z, NULL, 0);
   copy("/proc/self/timers", "timers.txt");
   copy("/proc/self/maps", "maps.txt");
   copy("/proc/self/smaps", "smaps.txt");
