@@ -61,12 +61,12 @@ bool ParseFlag(std::string_view s, bool* out) {
   return s == "0" || s == "1";
 }
 
-}  // namespace
-
-Result<ProcStatus> ParseProcStatus(const std::string& text) {
-  ProcStatus st;
-  std::vector<std::string_view> seen;
-  std::string_view all = text;
+// Each "Key:\tvalue" line of a status text, in order: `fn(key, value)`,
+// the value without the tab after the colon (and, but for Name, without
+// the blanks around it). Lines without a colon are skipped. Stops at the
+// first line for which `fn` returns false.
+template <typename Fn>
+void ForEachStatusLine(std::string_view all, Fn fn) {
   while (!all.empty()) {
     size_t nl = all.find('\n');
     std::string_view line = all.substr(0, nl);
@@ -79,7 +79,19 @@ Result<ProcStatus> ParseProcStatus(const std::string& text) {
       while (!value.empty() && IsSpace(value.front())) value.remove_prefix(1);
       while (!value.empty() && IsSpace(value.back())) value.remove_suffix(1);
     }
+    if (!fn(key, value)) return;
+  }
+}
+
+}  // namespace
+
+Result<ProcStatus> ParseProcStatus(const std::string& text) {
+  ProcStatus st;
+  std::vector<std::string_view> seen;
+  Status bad;
+  ForEachStatusLine(text, [&](std::string_view key, std::string_view value) {
     bool ok = true, known = true;
+    // clang-format off
     if (key == "Name") ok = Unescape(value, &st.name);
     else if (key == "Umask") ok = ParseNumber(value, &st.umask, 8);
     else if (key == "State") ok = ParseState(value, &st.state);
@@ -108,9 +120,12 @@ Result<ProcStatus> ParseProcStatus(const std::string& text) {
     else if (key == "Seccomp") ok = ParseNumber(value, &st.seccomp);
     else if (key == "Seccomp_filters") ok = ParseNumber(value, &st.seccomp_filters);
     else known = false;
-    if (!ok) return Status::Error("status: bad " + std::string(key) + " '" + std::string(value.substr(0, 120)) + "'");
+    // clang-format on
+    if (!ok) bad = Status::Error("status: bad " + std::string(key) + " '" + std::string(value.substr(0, 120)) + "'");
     if (known) seen.push_back(key);
-  }
+    return ok;
+  });
+  if (!bad.ok()) return bad;
   static constexpr std::string_view kRequired[] = {
       "Name",   "Umask",  "State",  "Tgid",   "Pid",    "PPid",   "TracerPid", "Uid",        "Gid",
       "Groups", "NSpid",  "NSpgid", "NSsid",  "Threads", "SigPnd", "ShdPnd",   "SigBlk",     "SigIgn",
@@ -126,22 +141,18 @@ Result<ProcStatus> ParseProcStatus(const std::string& text) {
 Result<ProcLineage> ParseProcLineage(const std::string& text) {
   ProcLineage l;
   bool tgid = false, ppid = false;
-  std::string_view all = text;
-  while (!all.empty() && !(tgid && ppid)) {
-    size_t nl = all.find('\n');
-    std::string_view line = all.substr(0, nl);
-    all.remove_prefix(nl == std::string_view::npos ? all.size() : nl + 1);
-    size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string_view key = line.substr(0, colon), value = line.substr(colon + 1);
-    while (!value.empty() && IsSpace(value.front())) value.remove_prefix(1);
+  Status bad;
+  ForEachStatusLine(text, [&](std::string_view key, std::string_view value) {
     bool* seen = key == "Tgid" ? &tgid : key == "PPid" ? &ppid : nullptr;
-    if (seen == nullptr) continue;
+    if (seen == nullptr) return true;
     if (!ParseNumber(value, key == "Tgid" ? &l.tgid : &l.ppid)) {
-      return Status::Error("status: bad " + std::string(key) + " '" + std::string(value.substr(0, 120)) + "'");
+      bad = Status::Error("status: bad " + std::string(key) + " '" + std::string(value.substr(0, 120)) + "'");
+      return false;
     }
     *seen = true;
-  }
+    return !(tgid && ppid);
+  });
+  if (!bad.ok()) return bad;
   if (!tgid || !ppid) return Status::Error(std::string("status: no ") + (tgid ? "PPid" : "Tgid") + " line");
   return l;
 }
